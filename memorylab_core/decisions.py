@@ -1,0 +1,188 @@
+"""Decision packets: what to do after each run, and why.
+
+The rules are an ordered table; the first rule whose condition holds decides ``next_action`` and
+``priority``. They are written for the overnight agent (act on it now) and the morning reader (why).
+
+====  ========================================================  ===================  ========
+rule  condition                                                 next_action          priority
+====  ========================================================  ===================  ========
+C1    crash that repeats a known crash (same idea, or the        abandon              medium
+      novelty guard matched an earlier crash)
+C2    crash with a fixable error kind (syntax, import, shape,    fix_and_retry        high
+      assertion, OOM: a code edit fixes it)
+C3    any other crash (timeout, NaN, unknown)                    investigate_crash    high
+K1    keep, first kept run (baseline)                            promote              high
+K2    keep that beats the prior champion                        promote              high
+K3    keep, not champion, novel idea                             replicate            medium
+K4    keep, not champion                                         branch_followup      low
+D1    discard that repeats a known failure                       abandon              high
+D2    discard within the noise band of the champion              retry                medium
+D3    any other discard                                          abandon              low
+====  ========================================================  ===================  ========
+
+The noise band (``NOISE_BAND`` = 0.002 val_bpb) is the typical seed-to-seed spread of a 5-minute run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .logparse import is_fixable_error
+from .model import Run
+from .registry import champion, run_brief
+
+NOISE_BAND = 0.002
+
+HYPOTHESIS_STATUS = {
+    "promote": "supported",
+    "replicate": "inconclusive",
+    "branch_followup": "inconclusive",
+    "retry": "inconclusive",
+    "abandon": "refuted",
+    "fix_and_retry": "untested",
+    "investigate_crash": "untested",
+}
+
+
+def _repeats_crash(run: Run, prior: Sequence[Run], novelty: dict) -> Run | None:
+    """An earlier crash this crash repeats: same idea key, or the guard's match was a crash."""
+    by_id = {r.run_id: r for r in prior if r.status == "crash"}
+    for match in novelty.get("matches") or []:
+        if novelty.get("classification") in ("repeat_failure", "duplicate_run") and match.get("run_id") in by_id:
+            return by_id[match["run_id"]]
+    if run.idea_key:
+        for earlier in reversed(prior):
+            if earlier.status == "crash" and earlier.idea_key == run.idea_key:
+                return earlier
+    return None
+
+
+def _first_failure_match(novelty: dict) -> dict | None:
+    if novelty.get("classification") != "repeat_failure":
+        return None
+    matches = novelty.get("matches") or []
+    return matches[0] if matches else None
+
+
+def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict) -> tuple[str, str, str, str]:
+    repeated = _repeats_crash(run, prior, novelty)
+    kind = run.error_kind or "unknown"
+    if repeated is not None:
+        return "C1", "abandon", "medium", (
+            f"crashed again like {repeated.run_id} ({repeated.error_summary or repeated.description}); "
+            "this idea keeps failing: drop it"
+        )
+    if is_fixable_error(run.error_kind):
+        return "C2", "fix_and_retry", "high", f"first crash of this idea with a fixable {kind} error: fix and rerun"
+    return "C3", "investigate_crash", "high", f"crash ({kind}) without a known fix: read the log tail"
+
+
+def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict) -> tuple[str, str, str, str]:
+    if prior_champ is None:
+        return "K1", "promote", "high", "first kept run: it is the baseline champion"
+    delta = run.val_bpb - prior_champ.val_bpb
+    if delta < 0:
+        return "K2", "promote", "high", (
+            f"beats champion {prior_champ.run_id} by {-delta:.6f} val_bpb ({prior_champ.val_bpb:.6f} → "
+            f"{run.val_bpb:.6f})"
+        )
+    if novelty.get("classification") == "novel":
+        return "K3", "replicate", "medium", (
+            f"kept but {delta:+.6f} vs champion {prior_champ.run_id}; a novel idea: replicate before building on it"
+        )
+    return "K4", "branch_followup", "low", f"kept but {delta:+.6f} vs champion; follow up on a branch if promising"
+
+
+def _discard_rule(run: Run, prior_champ: Run | None, novelty: dict) -> tuple[str, str, str, str]:
+    match = _first_failure_match(novelty)
+    if match is not None:
+        return "D1", "abandon", "high", (
+            f"repeats failed run {match.get('run_id')} ({match.get('reason') or match.get('description')}): "
+            "stop spending runs on it"
+        )
+    if prior_champ is not None and run.val_bpb is not None and run.val_bpb - prior_champ.val_bpb <= NOISE_BAND:
+        return "D2", "retry", "medium", (
+            f"within the noise band ({run.val_bpb - prior_champ.val_bpb:+.6f} vs champion, band {NOISE_BAND}): "
+            "a variation or a combination may win"
+        )
+    return "D3", "abandon", "low", "worse than the champion beyond noise: move on"
+
+
+def decide(run: Run, prior: Sequence[Run], novelty: dict) -> dict:
+    """The decision packet for ``run`` given the runs logged before it and its novelty verdict."""
+    prior_champ = champion(prior)
+    if run.status == "crash":
+        rule, action, priority, rationale = _crash_rule(run, prior, novelty)
+    elif run.status == "keep":
+        rule, action, priority, rationale = _keep_rule(run, prior_champ, novelty)
+    else:
+        rule, action, priority, rationale = _discard_rule(run, prior_champ, novelty)
+    current = champion([*prior, run])
+    comparison = {
+        "prior_champion": run_brief(prior_champ),
+        "current_champion": run_brief(current),
+        "is_new_champion": current is run,
+        "delta_val_bpb": _delta(run.val_bpb, prior_champ.val_bpb if prior_champ else None),
+        "delta_memory_gb": _delta(run.memory_gb, prior_champ.memory_gb if prior_champ else None),
+    }
+    packet = {
+        "run_id": run.run_id,
+        "status": run.status,
+        "next_action": action,
+        "priority": priority,
+        "rule": rule,
+        "rationale": rationale,
+        "hypothesis_status": "untested" if run.status == "crash" else HYPOTHESIS_STATUS[action],
+        "comparison": comparison,
+        "novelty": {
+            "classification": novelty.get("classification"),
+            "decision": novelty.get("decision"),
+            "matched_runs": [m.get("run_id") for m in novelty.get("matches") or []][:3],
+            "reasons": (novelty.get("reasons") or [])[:3],
+        },
+    }
+    if run.status == "crash":
+        packet["error"] = {"summary": run.error_summary, "kind": run.error_kind}
+    return packet
+
+
+def _delta(value: float | None, reference: float | None) -> float | None:
+    if value is None or reference is None:
+        return None
+    return round(value - reference, 6)
+
+
+def one_line(packet: dict) -> str:
+    """A single line for terminals and agents: ``promote (high): beats champion ...``."""
+    return f"{packet['next_action']} ({packet['priority']}): {packet['rationale']}"
+
+
+def packet_markdown(packet: dict, run: Run) -> str:
+    """The packet as a short markdown document (``runs/<run_id>/decision_packet.md``)."""
+    comp = packet["comparison"]
+    prior = comp.get("prior_champion") or {}
+    lines = [
+        f"# Decision packet: {run.run_id}",
+        "",
+        f"- **Next action:** {packet['next_action']} (priority {packet['priority']}, rule {packet['rule']})",
+        f"- **Rationale:** {packet['rationale']}",
+        f"- **Hypothesis:** {packet['hypothesis_status']}",
+        f"- **Status:** {run.status}; val_bpb {_fmt(run.val_bpb)}; memory {_fmt(run.memory_gb, 1)} GB",
+        f"- **Description:** {run.description}",
+        f"- **Prior champion:** {prior.get('run_id') or 'none'} ({_fmt(prior.get('val_bpb'))}); "
+        f"delta val_bpb {_fmt(comp.get('delta_val_bpb'), signed=True)}, "
+        f"delta memory {_fmt(comp.get('delta_memory_gb'), 2, signed=True)} GB",
+        f"- **New champion:** {'yes' if comp.get('is_new_champion') else 'no'}",
+        f"- **Novelty:** {packet['novelty']['classification']} ({packet['novelty']['decision']})",
+    ]
+    for reason in packet["novelty"].get("reasons") or []:
+        lines.append(f"  - {reason}")
+    if packet.get("error"):
+        lines.append(f"- **Error ({packet['error'].get('kind') or 'unknown'}):** {packet['error'].get('summary')}")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None, digits: int = 6, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"

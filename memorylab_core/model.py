@@ -1,0 +1,162 @@
+"""Compact in-memory views of ledger records.
+
+The ledger (``experiments.jsonl``) holds full records: one JSON object per line. Most commands need
+only a handful of fields from every record (status, val_bpb, description, fingerprints ...), so the
+history fold turns each record into a small :class:`Run` (or :class:`Event`) that is cheap to keep for
+100,000 runs and cheap to pickle into the disposable history cache. ``Run.offset`` points back at
+the full record in the ledger for commands that need everything (``show``, packets, reports).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+STATUSES = ("keep", "discard", "crash")
+NOVELTY_CLASSES = ("novel", "known_success", "incremental_followup", "repeat_failure", "duplicate_run")
+MODES = ("explore", "exploit", "replicate")
+NEXT_ACTIONS = (
+    "promote",
+    "branch_followup",
+    "replicate",
+    "retry",
+    "abandon",
+    "fix_and_retry",
+    "investigate_crash",
+)
+PRIORITIES = ("high", "medium", "low")
+
+
+def parse_utc(stamp: str | None) -> float | None:
+    """Seconds since the epoch for an ISO-8601 UTC stamp, or None when absent or unparseable."""
+    if not stamp:
+        return None
+    try:
+        dt = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def finite_float(value: Any) -> float | None:
+    """``value`` as a finite float, or None (missing, non-numeric, NaN and inf all become None)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass(slots=True)
+class Run:
+    """One experiment run, reduced to what views need. Built by :func:`run_from_record`."""
+
+    index: int  # position among runs in ledger order (0-based); the run's timeline position
+    offset: int  # byte offset of the full record in experiments.jsonl
+    run_id: str
+    timestamp: str | None
+    ts: float | None  # epoch seconds of timestamp_utc
+    status: str
+    val_bpb: float | None
+    memory_gb: float | None
+    description: str
+    tags: tuple[str, ...] = ()
+    family: str | None = None
+    hypothesis: str | None = None
+    branch: str | None = None
+    commit: str | None = None
+    parent_commit: str | None = None
+    code_fingerprint: str | None = None
+    change_signature: tuple[dict, ...] = ()
+    categories: tuple[str, ...] = ()
+    error_summary: str | None = None
+    error_kind: str | None = None
+    novelty_class: str | None = None
+    next_action: str | None = None
+    source: str = "native"  # "native" (logged here) or "import:<path>"
+    replicate_of: str | None = None
+    seed: int | None = None
+    idea_key: str | None = None  # canonical idea key (novelty.idea_key), set by the history fold
+    extra: dict = field(default_factory=dict)  # small, view-specific fields (e.g. original_status)
+
+    @property
+    def short_commit(self) -> str:
+        return (self.commit or "")[:7]
+
+
+@dataclass(slots=True)
+class Event:
+    """A non-run ledger entry: champion change, rollback, breaker reset, ... (``record_type: event``)."""
+
+    index: int  # position among events in ledger order
+    offset: int
+    event_id: str
+    event_type: str
+    timestamp: str | None
+    ts: float | None
+    data: dict
+
+
+def run_from_record(record: dict, index: int, offset: int) -> Run:
+    """Reduce a full ledger record to a :class:`Run`. Tolerates missing and mistyped fields."""
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    error = record.get("error") if isinstance(record.get("error"), dict) else {}
+    novelty = record.get("novelty_guard") if isinstance(record.get("novelty_guard"), dict) else {}
+    packet = record.get("decision_packet") if isinstance(record.get("decision_packet"), dict) else {}
+    memory_gb = finite_float(metrics.get("memory_gb"))
+    if memory_gb is None:
+        peak_mb = finite_float(metrics.get("peak_vram_mb"))
+        memory_gb = peak_mb / 1024 if peak_mb is not None else None
+    extra = {}
+    for key in ("original_status", "import_key", "promotion", "seed_env"):
+        if key in record:
+            extra[key] = record[key]
+    return Run(
+        index=index,
+        offset=offset,
+        run_id=str(record.get("run_id") or f"line-{offset}"),
+        timestamp=record.get("timestamp_utc"),
+        ts=parse_utc(record.get("timestamp_utc")),
+        status=str(record.get("status") or "discard"),
+        val_bpb=finite_float(metrics.get("val_bpb")),
+        memory_gb=memory_gb,
+        description=str(record.get("description") or ""),
+        tags=tuple(str(t) for t in (record.get("tags") or []) if t),
+        family=record.get("family") or None,
+        hypothesis=record.get("hypothesis") or None,
+        branch=record.get("branch") or None,
+        commit=record.get("commit") or None,
+        parent_commit=record.get("parent_commit") or None,
+        code_fingerprint=record.get("code_fingerprint") or None,
+        change_signature=tuple(c for c in (record.get("change_signature") or []) if isinstance(c, dict)),
+        categories=tuple(str(c) for c in (record.get("categories") or [])),
+        error_summary=error.get("summary") or None,
+        error_kind=error.get("kind") or None,
+        novelty_class=novelty.get("classification") or None,
+        next_action=packet.get("next_action") or None,
+        source=str(record.get("source") or "native"),
+        replicate_of=record.get("replicate_of") or None,
+        seed=record.get("seed") if isinstance(record.get("seed"), int) else None,
+        extra=extra,
+    )
+
+
+def event_from_record(record: dict, index: int, offset: int) -> Event:
+    """Reduce an event record (``record_type == "event"``) to an :class:`Event`."""
+    return Event(
+        index=index,
+        offset=offset,
+        event_id=str(record.get("event_id") or f"event-{offset}"),
+        event_type=str(record.get("event_type") or "unknown"),
+        timestamp=record.get("timestamp_utc"),
+        ts=parse_utc(record.get("timestamp_utc")),
+        data={k: v for k, v in record.items() if k not in ("record_type", "event_id", "event_type")},
+    )

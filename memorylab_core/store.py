@@ -1,0 +1,312 @@
+"""The store: where MemoryLab keeps things, and the only module that touches the ledger file.
+
+Layout under the store root (``$MEMORYLAB_HOME`` or ``<repo>/results/memorylab``)::
+
+    experiments.jsonl          the ledger: one JSON record per line, append-only (the truth)
+    experiments.jsonl.lock     advisory lock file guarding appends
+    champion_challenger.json   registry snapshot (derived)
+    reports/latest.md          morning report (derived), plus reports/<UTC stamp>.md
+    runs/<run_id>/             run.log, summary.json, train.patch, decision_packet.{json,md}
+    cache/                     disposable derived state (history fold), safe to delete
+
+Appends happen under an exclusive ``flock`` and write one whole line with a single ``write`` call
+followed by ``fsync``. A writer killed mid-line leaves a line without a newline; the next append
+starts on a fresh line and readers report the broken line and skip it. Derived files are written to a
+temporary file in the same directory and renamed over the target, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+LEDGER_NAME = "experiments.jsonl"
+REGISTRY_NAME = "champion_challenger.json"
+TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+
+
+class MemoryLabError(Exception):
+    """An expected failure with a one-line message for the user; the CLI exits 1 with it."""
+
+
+def git_toplevel(cwd: Path) -> Path | None:
+    """The enclosing git work tree of ``cwd``, or None outside one (or without git)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(cwd), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+
+
+def workspace_root(cwd: Path | None = None) -> Path:
+    """The directory results.tsv belongs in: the git work tree of ``cwd``, else ``cwd`` itself."""
+    cwd = Path(cwd or Path.cwd()).resolve()
+    return git_toplevel(cwd) or cwd
+
+
+def resolve_root(explicit: str | os.PathLike | None = None, cwd: Path | None = None) -> Path:
+    """Store root: an explicit path, else ``$MEMORYLAB_HOME``, else ``<repo>/results/memorylab``."""
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    env = os.environ.get("MEMORYLAB_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    return workspace_root(cwd) / "results" / "memorylab"
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry (after a rename) so the rename survives a power cut."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: object) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def encode_record(record: dict) -> bytes:
+    """One ledger line. ``ensure_ascii`` keeps every line pure ASCII, so odd unicode (line or paragraph
+    separators, lone surrogates from lenient decoding) can never split or corrupt a line."""
+    return (json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False) + "\n").encode("ascii")
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One complete line of the ledger as read back."""
+
+    line_no: int  # 1-based line number in the file
+    offset: int  # byte offset of the line start
+    record: dict | None  # None when the line is corrupt
+    problem: str | None  # why the line was skipped
+
+
+class Store:
+    """Paths of one store and the ledger's locked append / tolerant read."""
+
+    def __init__(self, root: Path, workspace: Path | None = None):
+        self.root = Path(root)
+        self.workspace = Path(workspace) if workspace else workspace_root()
+
+    # -- layout ---------------------------------------------------------------------------------
+    @property
+    def ledger_path(self) -> Path:
+        return self.root / LEDGER_NAME
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / (LEDGER_NAME + ".lock")
+
+    @property
+    def registry_path(self) -> Path:
+        return self.root / REGISTRY_NAME
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def tsv_path(self) -> Path:
+        return self.workspace / "results.tsv"
+
+    def run_dir(self, run_id: str) -> Path:
+        """The archive folder of a run; refuses ids that could point outside ``runs/``."""
+        if not is_safe_run_id(run_id):
+            raise MemoryLabError(f"invalid run id {run_id!r}: use the id printed by 'memorylab list'")
+        return self.runs_dir / run_id
+
+    def exists(self) -> bool:
+        return self.ledger_path.exists()
+
+    def init(self) -> list[Path]:
+        """Create the layout (idempotent). Returns the paths that were newly created."""
+        created = []
+        for directory in (self.root, self.reports_dir, self.runs_dir, self.cache_dir):
+            if not directory.exists():
+                directory.mkdir(parents=True, exist_ok=True)
+                created.append(directory)
+        for path in (self.ledger_path, self.lock_path):
+            if not path.exists():
+                with open(path, "ab"):
+                    pass
+                created.append(path)
+        return created
+
+    def ensure(self) -> None:
+        """Make sure the layout exists before a write (commands other than init create it lazily)."""
+        if not (self.ledger_path.exists() and self.runs_dir.exists() and self.reports_dir.exists()):
+            self.init()
+
+    # -- locking --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, shared: bool = False) -> Iterator[None]:
+        """Hold the ledger lock (exclusive for writers, shared for readers of new bytes)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- ledger ---------------------------------------------------------------------------------
+    def ledger_size(self) -> int:
+        try:
+            return self.ledger_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def append_locked(self, record: dict) -> int:
+        """Append one record; the caller holds :meth:`lock`. Returns the byte offset of the new line."""
+        line = encode_record(record)
+        fd = os.open(self.ledger_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # A writer was killed mid-line: finish that broken line so ours starts cleanly.
+                line = b"\n" + line
+                size += 1
+            written = os.write(fd, line)
+            if written != len(line):  # pragma: no cover - disk full or similar
+                raise OSError(f"short write to ledger ({written} of {len(line)} bytes)")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return size
+
+    def append(self, record: dict) -> int:
+        """Append one record under the exclusive lock."""
+        with self.lock():
+            return self.append_locked(record)
+
+    def read_lines(self, offset: int = 0, line_no: int = 0) -> tuple[list[LedgerLine], int, int]:
+        """Read complete lines from byte ``offset`` (``line_no`` lines precede it).
+
+        Returns the lines, the offset just past the last complete line, and the line count so far.
+        A trailing line without a newline is left unread (a writer may be mid-append, or one was
+        killed; the next append terminates it and it is then reported as corrupt).
+        """
+        try:
+            fh = open(self.ledger_path, "rb")
+        except FileNotFoundError:
+            return [], offset, line_no
+        with fh:
+            fh.seek(offset)
+            data = fh.read()
+        lines = []
+        end = data.rfind(b"\n") + 1
+        pos = 0
+        while pos < end:
+            nl = data.index(b"\n", pos)
+            raw = data[pos:nl]
+            line_no += 1
+            if raw.strip():
+                lines.append(_parse_line(raw, line_no, offset + pos))
+            pos = nl + 1
+        return lines, offset + end, line_no
+
+    def read_record_at(self, offset: int) -> dict | None:
+        """The full record whose line starts at ``offset`` (None if it is not a valid record)."""
+        with open(self.ledger_path, "rb") as fh:
+            fh.seek(offset)
+            raw = fh.readline()
+        parsed = _parse_line(raw.rstrip(b"\n"), 0, offset)
+        return parsed.record
+
+    def head_bytes(self, n: int) -> bytes:
+        try:
+            with open(self.ledger_path, "rb") as fh:
+                return fh.read(n)
+        except FileNotFoundError:
+            return b""
+
+    def bytes_before(self, offset: int, n: int) -> bytes:
+        start = max(0, offset - n)
+        try:
+            with open(self.ledger_path, "rb") as fh:
+                fh.seek(start)
+                return fh.read(offset - start)
+        except FileNotFoundError:
+            return b""
+
+    # -- results.tsv ----------------------------------------------------------------------------
+    def append_tsv_row(self, row: str) -> None:
+        """Append one upstream-format row to ``results.tsv`` (creating it with its header)."""
+        path = self.tsv_path
+        with self.lock():
+            new = not path.exists() or path.stat().st_size == 0
+            with open(path, "a", encoding="utf-8", newline="") as fh:
+                if new:
+                    fh.write(TSV_HEADER)
+                fh.write(row)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+
+def _parse_line(raw: bytes, line_no: int, offset: int) -> LedgerLine:
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return LedgerLine(line_no, offset, None, f"not valid JSON ({type(exc).__name__})")
+    if not isinstance(record, dict):
+        return LedgerLine(line_no, offset, None, "not a JSON object")
+    return LedgerLine(line_no, offset, record, None)
+
+
+def is_safe_run_id(run_id: str) -> bool:
+    """Run ids are plain names: letters, digits, ``-``, ``_``, ``.`` and never ``.``/``..``."""
+    if not run_id or len(run_id) > 128 or run_id in (".", ".."):
+        return False
+    return all(c.isascii() and (c.isalnum() or c in "-_.") for c in run_id)
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr (never on stdout, which may be JSON for a machine)."""
+    print(f"memorylab: warning: {message}", file=sys.stderr)
