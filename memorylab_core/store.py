@@ -234,12 +234,11 @@ class Store:
         killed; the next append terminates it and it is then reported as corrupt).
         """
         try:
-            fh = open(self.ledger_path, "rb")
+            with open(self.ledger_path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
         except FileNotFoundError:
             return [], offset, line_no
-        with fh:
-            fh.seek(offset)
-            data = fh.read()
         lines = []
         end = data.rfind(b"\n") + 1
         pos = 0
