@@ -1,0 +1,868 @@
+"""
+One-time data + tokenizer preparation for autoresearch, and the fixed runtime utilities that
+train.py imports: profile constants, the tokenizer, the dataloader and the evaluation metric.
+
+Usage:
+    python prepare.py                                   # default source for the profile
+    python prepare.py --source climbmix --num-shards 8  # download 8 train shards + the val shard
+    python prepare.py --source python-corpus            # offline: .py files already on this machine
+    python prepare.py --source local --data-dir DIR     # your own .parquet / .txt / .jsonl files
+
+Everything lands in the cache dir (see docs/prepare.md):
+    $AUTORESEARCH_CACHE (default ~/.cache/autoresearch)/
+        active.json                     which source was prepared last, per profile
+        <profile>-<source>/data/        parquet shards (a `text` column) + manifest.json
+        <profile>-<source>/tokenizer/   tokenizer.pkl, token_bytes.pt, meta.json
+
+This file is fixed infrastructure: the agent edits train.py, never this file (the metric lives here).
+"""
+
+import argparse
+import bisect
+import hashlib
+import json
+import math
+import os
+import pickle
+import sys
+import sysconfig
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+# -----------------------------------------------------------------------------
+# Profiles: the fixed constants of an experiment. The metric is only comparable between runs of
+# the same profile, so these never change within a profile.
+
+PROFILES = {
+    # Upstream constants, so results compare with published numbers on one H100.
+    "gpu": dict(
+        max_seq_len=2048,
+        time_budget=300,  # seconds of training, excluding startup/compilation and eval
+        eval_tokens=40 * 524288,
+        vocab_size=8192,
+        tokenizer_max_chars=400_000_000,  # a few hundred MB of text is plenty for an 8k vocab
+        num_shards=10,  # climbmix train shards downloaded by default
+    ),
+    # A real, measurable run in about a minute on 2 CPU cores.
+    "cpu": dict(
+        max_seq_len=256,
+        time_budget=60,
+        # 32k tokens: ~4 s of eval on 2 cores for a ~3M param model. The same fixed set every
+        # run, so run-to-run comparisons are paired and the sampling noise mostly cancels.
+        eval_tokens=128 * 256,
+        # A tiny CPU model would otherwise spend most of its parameters and FLOPs in the
+        # embedding and the LM head (V x d each); 4096 still gives ~3-4 bytes/token on code.
+        vocab_size=4096,
+        tokenizer_max_chars=30_000_000,  # ~6 s of BPE training on 2 cores
+        num_shards=2,
+    ),
+}
+SOURCES = ("climbmix", "python-corpus", "local")
+DEFAULT_SOURCE = {"gpu": "climbmix", "cpu": "python-corpus"}
+
+
+def _detect_profile():
+    profile = os.environ.get("AUTORESEARCH_PROFILE") or ("gpu" if torch.cuda.is_available() else "cpu")
+    if profile not in PROFILES:
+        raise SystemExit(f"prepare.py: error: AUTORESEARCH_PROFILE must be 'gpu' or 'cpu', got {profile!r}")
+    return profile
+
+
+PROFILE = _detect_profile()
+MAX_SEQ_LEN = PROFILES[PROFILE]["max_seq_len"]  # context length
+TIME_BUDGET = PROFILES[PROFILE]["time_budget"]  # training time budget in seconds
+EVAL_TOKENS = PROFILES[PROFILE]["eval_tokens"]  # number of validation tokens for evaluate_bpb
+VOCAB_SIZE = PROFILES[PROFILE]["vocab_size"]  # including the special tokens
+
+# -----------------------------------------------------------------------------
+# Tokenizer constants (upstream's, so gpu-profile token counts match published ones)
+
+# GPT-4's split pattern, except numbers are split into groups of at most 2 digits (not 3): with a
+# small vocab, 3-digit groups would spend ~1000 merges on numbers alone.
+SPLIT_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|"""
+    r"""\s+(?!\S)|\s+"""
+)
+SPECIAL_TOKENS = [f"<|reserved_{i}|>" for i in range(4)]
+BOS_TOKEN = SPECIAL_TOKENS[0]  # every document starts with it
+TOKENIZER_DOC_CAP = 10_000  # chars per document fed to BPE training, so huge docs don't dominate
+
+# -----------------------------------------------------------------------------
+# Data source constants
+
+CLIMBMIX_URL = "https://huggingface.co/datasets/karpathy/climbmix-400b-shuffle/resolve/main"
+CLIMBMIX_MAX_SHARD = 6542  # shards are shard_00000 .. shard_06542
+CLIMBMIX_VAL_SHARD = f"shard_{CLIMBMIX_MAX_SHARD:05d}.parquet"  # the last shard, pinned as validation
+DOWNLOAD_ATTEMPTS = 5  # per shard; env AUTORESEARCH_DOWNLOAD_RETRIES overrides
+DOWNLOAD_BACKOFF = 2.0  # seconds before the 2nd attempt, doubling after; env AUTORESEARCH_DOWNLOAD_BACKOFF
+DOWNLOAD_TIMEOUT = (15, 60)  # (connect, read) seconds; a stalled connection counts as a failed attempt
+
+VAL_MOD = 20  # python-corpus / local: a document is validation iff sha1(its id) % VAL_MOD == 0 (~5%)
+MAX_FILE_BYTES = 500_000  # python-corpus: bigger .py files are generated tables, not code people write
+SHARD_CHARS = 32_000_000  # python-corpus / local: text per train shard
+ROW_GROUP_DOCS = 1024  # documents per parquet row group (the dataloader's read unit)
+DOC_CHARS_PER_TOKEN = 16  # dataloader: texts are cut at 16 chars per row token before tokenizing
+
+# -----------------------------------------------------------------------------
+# Where things live. Tests and tools pass explicit paths; these are the defaults for train.py.
+
+CACHE_ROOT = Path(os.environ.get("AUTORESEARCH_CACHE") or Path.home() / ".cache" / "autoresearch")
+
+
+def cache_dir_for(profile, source, cache_root=None):
+    return Path(cache_root or CACHE_ROOT) / f"{profile}-{source}"
+
+
+def _active_sources(cache_root):
+    try:
+        return json.loads((Path(cache_root) / "active.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _detect_source(profile):
+    # Explicit env var > the source `prepare.py` last prepared for this profile > profile default.
+    source = os.environ.get("AUTORESEARCH_SOURCE") or _active_sources(CACHE_ROOT).get(profile)
+    source = source or DEFAULT_SOURCE[profile]
+    if source not in SOURCES:
+        raise SystemExit(f"prepare.py: error: unknown source {source!r} (AUTORESEARCH_SOURCE or "
+                         f"{CACHE_ROOT / 'active.json'}); choose one of {', '.join(SOURCES)}")
+    return source
+
+
+SOURCE = _detect_source(PROFILE)
+CACHE_DIR = cache_dir_for(PROFILE, SOURCE)
+DATA_DIR = CACHE_DIR / "data"
+TOKENIZER_DIR = CACHE_DIR / "tokenizer"
+
+
+class PrepareError(RuntimeError):
+    """An expected failure (network, bad input, missing data): reported as one line, no traceback."""
+
+
+def _atomic_write_bytes(path, data):
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _atomic_write_json(path, obj):
+    _atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _stable_hash(key):
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big")
+
+
+def _write_manifest(data_dir, source, train_names, val_name, **extra):
+    # The manifest is written last: its presence means "this data dir is complete". The dataloader
+    # reads the shard lists from it rather than guessing from file names.
+    rows = {name: pq.read_metadata(data_dir / name).num_rows for name in [*train_names, val_name]}
+    manifest = dict(source=source, train=list(train_names), val=val_name,
+                    train_docs=sum(rows[n] for n in train_names), val_docs=rows[val_name], **extra)
+    _atomic_write_json(data_dir / "manifest.json", manifest)
+    return manifest
+
+
+def read_manifest(data_dir=None):
+    data_dir = Path(data_dir or DATA_DIR)
+    try:
+        return json.loads((data_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        raise PrepareError(f"no prepared data in {data_dir}: run `python prepare.py` first "
+                           f"(profile {PROFILE}, source {SOURCE})") from None
+
+
+def shard_paths(split, data_dir=None):
+    """Parquet files of a split ("train" or "val"), in their fixed order."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    data_dir = Path(data_dir or DATA_DIR)
+    manifest = read_manifest(data_dir)
+    names = manifest["train"] if split == "train" else [manifest["val"]]
+    paths = [data_dir / name for name in names]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise PrepareError(f"{data_dir} is missing {', '.join(missing)}: re-run `python prepare.py`")
+    return paths
+
+
+# -----------------------------------------------------------------------------
+# Source 1: climbmix, downloaded over HTTP(S)
+
+
+def _env_number(name, default, kind):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise PrepareError(f"{name} must be a number, got {value!r}") from None
+
+
+class _GiveUp(Exception):
+    """A failure that retrying cannot fix (404, 403, ...)."""
+
+
+class _Stopped(Exception):
+    """Another shard failed for good, or the user pressed Ctrl-C: stop this download quietly."""
+
+
+def _validate_shard(path):
+    # A truncated parquet file has no footer, so reading the metadata catches cut-off downloads even
+    # when the server sent no Content-Length. Also insist on the column the dataloader reads.
+    try:
+        meta = pq.read_metadata(path)
+        names = pq.read_schema(path).names
+    except (pa.ArrowException, OSError) as e:
+        raise ValueError(f"not a valid parquet file ({e})") from None
+    if "text" not in names:
+        raise ValueError(f"parquet file has no 'text' column (columns: {names})")
+    if meta.num_rows == 0:
+        raise ValueError("parquet file has no rows")
+
+
+def _download_shard(name, data_dir, base_url, attempts, backoff, stop):
+    import requests  # only needed for this source
+
+    final = data_dir / name
+    if final.exists():  # only ever created by os.replace after validation, so it is complete
+        return False
+    url = f"{base_url.rstrip('/')}/{name}"
+    tmp = data_dir / f"{name}.{os.getpid()}.tmp"
+    last_error = None
+    for attempt in range(1, attempts + 1):
+        if stop.is_set():
+            raise _Stopped()
+        try:
+            with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
+                status = response.status_code
+                if status == 404:
+                    raise _GiveUp(f"{url} returned 404 Not Found")
+                if 400 <= status < 500 and status not in (408, 429):
+                    raise _GiveUp(f"{url} returned HTTP {status} {response.reason}")
+                response.raise_for_status()  # 5xx, 408, 429: worth another attempt
+                expected = response.headers.get("Content-Length")
+                with open(tmp, "wb") as f:
+                    for chunk in response.iter_content(chunk_size=1 << 20):
+                        if stop.is_set():
+                            raise _Stopped()
+                        f.write(chunk)
+                size = tmp.stat().st_size
+                # Content-Length counts encoded bytes, so only compare when the body was not encoded.
+                if expected and not response.headers.get("Content-Encoding") and size != int(expected):
+                    raise ValueError(f"truncated download: got {size} of {expected} bytes")
+            _validate_shard(tmp)
+            os.replace(tmp, final)
+            return True
+        except (_GiveUp, _Stopped):
+            tmp.unlink(missing_ok=True)
+            raise
+        except (requests.RequestException, OSError, ValueError) as e:
+            tmp.unlink(missing_ok=True)
+            last_error = f"{type(e).__name__}: {e}"
+            if attempt < attempts:
+                delay = backoff * 2 ** (attempt - 1)
+                print(f"  {name}: attempt {attempt}/{attempts} failed ({last_error}); retrying in {delay:g}s",
+                      flush=True)
+                stop.wait(delay)
+    raise _GiveUp(f"{url} failed after {attempts} attempts; last error: {last_error}")
+
+
+def _remove_stale_tmp_files(data_dir):
+    # A killed download leaves <name>.<pid>.tmp behind; remove those whose process is gone (another
+    # live prepare.py may share this cache and still be writing its own).
+    for tmp in data_dir.glob("*.tmp"):
+        pid = tmp.suffixes[-2].lstrip(".") if len(tmp.suffixes) >= 2 else ""
+        alive = False
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                alive = True
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                alive = True
+        if not alive:
+            tmp.unlink(missing_ok=True)
+
+
+def download_climbmix(data_dir, num_shards, workers=8, base_url=None, attempts=None, backoff=None):
+    """Download train shards 0..num_shards-1 plus the pinned val shard; resumable. Returns the manifest."""
+    if num_shards == -1:
+        num_shards = CLIMBMIX_MAX_SHARD
+    if not 1 <= num_shards <= CLIMBMIX_MAX_SHARD:
+        raise PrepareError(f"--num-shards must be between 1 and {CLIMBMIX_MAX_SHARD} (or -1 for all), "
+                           f"got {num_shards}")
+    base_url = base_url or os.environ.get("AUTORESEARCH_DATA_URL") or CLIMBMIX_URL
+    attempts = attempts or max(1, _env_number("AUTORESEARCH_DOWNLOAD_RETRIES", DOWNLOAD_ATTEMPTS, int))
+    if backoff is None:
+        backoff = _env_number("AUTORESEARCH_DOWNLOAD_BACKOFF", DOWNLOAD_BACKOFF, float)
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp_files(data_dir)
+
+    names = [f"shard_{i:05d}.parquet" for i in range(num_shards)] + [CLIMBMIX_VAL_SHARD]
+    todo = [n for n in names if not (data_dir / n).exists()]
+    print(f"climbmix: {len(names) - len(todo)}/{len(names)} shards already in {data_dir}; "
+          f"downloading {len(todo)} from {base_url} with {workers} workers", flush=True)
+    stop = threading.Event()  # set on the first permanent failure so the other workers stop early
+    failures = []
+    done = 0
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        futures = {pool.submit(_download_shard, name, data_dir, base_url, attempts, backoff, stop): name
+                   for name in todo}
+        for future in as_completed(futures):
+            try:
+                future.result()
+                done += 1
+                size_mb = (data_dir / futures[future]).stat().st_size / 1e6
+                print(f"  {futures[future]} ({size_mb:.1f} MB) [{done}/{len(todo)}]", flush=True)
+            except _GiveUp as e:
+                failures.append(f"{futures[future]}: {e}")
+                stop.set()
+            except _Stopped:
+                pass
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if failures:
+        retry = f"python prepare.py --source climbmix --num-shards {num_shards}"
+        raise PrepareError(f"download failed: {failures[0]}"
+                           + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "")
+                           + f". Shards already downloaded are kept; check the network or "
+                           f"AUTORESEARCH_DATA_URL and re-run `{retry}` to resume "
+                           "(or use `--source python-corpus`, which needs no network)")
+    # Use every complete train shard present, including ones from an earlier, larger download.
+    train = sorted(p.name for p in data_dir.glob("shard_*.parquet") if p.name != CLIMBMIX_VAL_SHARD)
+    return _write_manifest(data_dir, "climbmix", train, CLIMBMIX_VAL_SHARD, url=base_url)
+
+
+# -----------------------------------------------------------------------------
+# Sources 2 and 3: text already on this machine, written as pre-shuffled parquet shards
+
+
+def _write_text_shards(data_dir, docs, source, max_train_shards=None, **extra):
+    """docs: list of (id, text), ids unique. Splits train/val by a stable hash of the id, orders each
+    split by that hash too (so shards are pre-shuffled like climbmix, and the first EVAL_TOKENS of val
+    are a random sample rather than one package), and writes the shards + manifest atomically."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if len(docs) < 2:
+        raise PrepareError(f"{source}: found {len(docs)} usable document(s); need at least 2 "
+                           "(one goes to validation)")
+    keyed = sorted((_stable_hash(doc_id), doc_id, text) for doc_id, text in docs)
+    val = [d for d in keyed if d[0] % VAL_MOD == 0]
+    train = [d for d in keyed if d[0] % VAL_MOD != 0]
+    if not val:  # tiny corpora: still pin a (deterministic) validation document
+        val, train = train[:1], train[1:]
+    if not train:
+        train, val = val[1:], val[:1]
+
+    # Remove the old manifest first: if we are interrupted, the data dir reads as "not prepared"
+    # rather than as a mix of old and new shards.
+    (data_dir / "manifest.json").unlink(missing_ok=True)
+    groups, current, chars = [], [], 0
+    for doc in train:
+        current.append(doc)
+        chars += len(doc[2])
+        if chars >= SHARD_CHARS:
+            groups.append(current)
+            current, chars = [], 0
+    if current:
+        groups.append(current)
+    if max_train_shards:
+        groups = groups[:max_train_shards]
+    train_names = [f"shard_{i:05d}.parquet" for i in range(len(groups))]
+    for name, group in [*zip(train_names, groups, strict=True), ("val.parquet", val)]:
+        table = pa.table({"text": [d[2] for d in group], "id": [d[1] for d in group]})
+        tmp = data_dir / f"{name}.{os.getpid()}.tmp"
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_DOCS, compression="zstd")
+        os.replace(tmp, data_dir / name)
+    keep = {*train_names, "val.parquet"}
+    for stale in data_dir.glob("*.parquet"):
+        if stale.name not in keep:
+            stale.unlink()
+    return _write_manifest(data_dir, source, train_names, "val.parquet", **extra)
+
+
+def python_corpus_roots():
+    """(label, directory) pairs: the stdlib and this interpreter's site-packages."""
+    paths = sysconfig.get_paths()
+    roots = [("stdlib", paths["stdlib"]), ("site-packages", paths["purelib"])]
+    if os.path.realpath(paths["platlib"]) != os.path.realpath(paths["purelib"]):
+        roots.append(("platlib", paths["platlib"]))
+    return roots
+
+
+def collect_python_files(roots=None, exclude=()):
+    """Yield (id, text) for every usable .py file under the roots, in sorted id order, deduplicated
+    by content (the first id wins). ids are '<label>/<path relative to the root>'."""
+    roots = [(label, os.path.realpath(d)) for label, d in (roots or python_corpus_roots())
+             if os.path.isdir(d)]
+    # Never descend into another root (site-packages often lives inside the stdlib dir), into a nested
+    # virtualenv, or into the cache we are writing to.
+    skip_dirs = {d for _, d in roots} | {os.path.realpath(e) for e in exclude}
+    files = []
+    for label, root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            kept = []
+            for d in dirnames:
+                full = os.path.join(dirpath, d)
+                if (d.startswith(".") or d == "__pycache__" or os.path.realpath(full) in skip_dirs
+                        or (label == "stdlib" and d in ("site-packages", "dist-packages"))
+                        or os.path.exists(os.path.join(full, "pyvenv.cfg"))):
+                    continue
+                kept.append(d)
+            dirnames[:] = kept
+            for fn in filenames:
+                if fn.endswith(".py"):
+                    full = os.path.join(dirpath, fn)
+                    files.append((f"{label}/{Path(os.path.relpath(full, root)).as_posix()}", full))
+    files.sort()
+    seen = set()
+    for doc_id, path in files:
+        try:
+            if os.path.getsize(path) > MAX_FILE_BYTES:
+                continue
+            data = Path(path).read_bytes()
+        except OSError:
+            continue  # vanished or unreadable: this corpus is best-effort by nature
+        digest = hashlib.sha1(data).digest()
+        if digest in seen:
+            continue
+        seen.add(digest)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # a few stdlib test files are deliberately in other encodings
+        if text.strip():
+            yield doc_id, text
+
+
+def build_python_corpus(data_dir, roots=None, max_train_shards=None, exclude=()):
+    docs = list(collect_python_files(roots, exclude=[*exclude, CACHE_ROOT]))
+    print(f"python-corpus: {len(docs)} unique .py files, {sum(len(t) for _, t in docs) / 1e6:.1f}M chars",
+          flush=True)
+    return _write_text_shards(data_dir, docs, "python-corpus", max_train_shards)
+
+
+def _read_local_file(path, rel):
+    """Documents of one user file: .parquet rows (text column), .jsonl records (text field), or a
+    whole .txt file as one document."""
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        try:
+            return [(rel, path.read_text(encoding="utf-8"))]
+        except UnicodeDecodeError:
+            raise PrepareError(f"{path} is not UTF-8 text") from None
+    if suffix == ".jsonl":
+        docs = []
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as e:
+                    raise PrepareError(f"{path}:{lineno}: invalid JSON ({e})") from None
+                if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                    raise PrepareError(f"{path}:{lineno}: expected an object with a string 'text' field")
+                docs.append((f"{rel}:{lineno}", record["text"]))
+        return docs
+    try:
+        names = pq.read_schema(path).names
+        if "text" not in names:
+            raise PrepareError(f"{path} has no 'text' column (columns: {names})")
+        texts = pq.read_table(path, columns=["text"]).column("text").to_pylist()
+    except (pa.ArrowException, OSError) as e:
+        raise PrepareError(f"cannot read {path} as parquet ({e})") from None
+    return [(f"{rel}:{i}", t) for i, t in enumerate(texts) if isinstance(t, str)]
+
+
+def build_local(input_dir, data_dir, max_train_shards=None):
+    input_dir = Path(input_dir).expanduser()
+    if not input_dir.is_dir():
+        raise PrepareError(f"local source: {input_dir} is not a directory (pass --data-dir DIR)")
+    docs = []
+    data_dir_real = Path(data_dir).resolve()
+    for path in sorted(input_dir.rglob("*")):
+        rel = path.relative_to(input_dir).as_posix()
+        if (path.suffix.lower() not in (".parquet", ".txt", ".jsonl") or not path.is_file()
+                or any(part.startswith(".") for part in Path(rel).parts)
+                or data_dir_real in path.resolve().parents):
+            continue
+        docs.extend((doc_id, text) for doc_id, text in _read_local_file(path, rel) if text.strip())
+    if not docs:
+        raise PrepareError(f"local source: no usable documents in {input_dir} (looked for .parquet files "
+                           "with a 'text' column, .txt files, .jsonl files with a 'text' field)")
+    print(f"local: {len(docs)} documents, {sum(len(t) for _, t in docs) / 1e6:.1f}M chars from {input_dir}",
+          flush=True)
+    return _write_text_shards(data_dir, docs, "local", max_train_shards, input_dir=str(input_dir.resolve()))
+
+
+# -----------------------------------------------------------------------------
+# Tokenizer: BPE trained with rustbpe, used through tiktoken (fast, multi-threaded encoding)
+
+
+def _iter_shard_texts(path, doc_cap):
+    pf = pq.ParquetFile(path)
+    for rg in range(pf.num_row_groups):
+        for text in pf.read_row_group(rg, columns=["text"]).column("text").to_pylist():
+            if text:
+                yield text[:doc_cap]
+
+
+def train_tokenizer(data_dir, tokenizer_dir, vocab_size, max_chars, doc_cap=TOKENIZER_DOC_CAP):
+    """Train BPE on up to max_chars of the train split; write tokenizer.pkl, token_bytes.pt, meta.json.
+    Skipped when the existing tokenizer was trained with the same settings on the same files (so
+    downloading more shards later does not silently change every token id)."""
+    import rustbpe  # only needed here
+    import tiktoken
+
+    data_dir, tokenizer_dir = Path(data_dir), Path(tokenizer_dir)
+    n_special = len(SPECIAL_TOKENS)
+    if vocab_size < 256 + n_special:
+        raise PrepareError(f"vocab_size must be at least {256 + n_special}, got {vocab_size}")
+    train_paths = shard_paths("train", data_dir)
+    settings = dict(vocab_size=vocab_size, pattern=SPLIT_PATTERN, max_chars=max_chars, doc_cap=doc_cap,
+                    special_tokens=SPECIAL_TOKENS)
+    try:
+        meta = json.loads((tokenizer_dir / "meta.json").read_text())
+        unchanged = meta["settings"] == settings and all(
+            (data_dir / name).exists() and (data_dir / name).stat().st_size == size
+            for name, size in meta["trained_on"])
+        unchanged = unchanged and all((tokenizer_dir / f).exists()
+                                      for f in ("tokenizer.pkl", "token_bytes.pt"))
+        if unchanged:
+            print(f"tokenizer: up to date in {tokenizer_dir} (vocab {meta['n_vocab']})", flush=True)
+            return meta
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+
+    t0 = time.time()
+    used = []  # the shards the iterator actually opened, for the up-to-date check above
+
+    def text_iterator():
+        total = 0
+        for path in train_paths:
+            used.append([path.name, path.stat().st_size])
+            for text in _iter_shard_texts(path, doc_cap):
+                yield text
+                total += len(text)
+                if total >= max_chars:
+                    return
+
+    bpe = rustbpe.Tokenizer()
+    bpe.train_from_iterator(text_iterator(), vocab_size - n_special, pattern=SPLIT_PATTERN)
+    mergeable_ranks = {bytes(token): rank for token, rank in bpe.get_mergeable_ranks()}
+    n_ranks = len(mergeable_ranks)
+    if n_ranks < vocab_size - n_special:
+        print(f"tokenizer: warning: the training text only supports {n_ranks} of "
+              f"{vocab_size - n_special} tokens; the vocab is smaller than requested", flush=True)
+    enc = tiktoken.Encoding(
+        name=f"autoresearch-{vocab_size}",
+        pat_str=bpe.get_pattern(),
+        mergeable_ranks=mergeable_ranks,
+        special_tokens={tok: n_ranks + i for i, tok in enumerate(SPECIAL_TOKENS)},
+    )
+    tokenizer = Tokenizer(enc)
+
+    # token -> UTF-8 byte length, 0 for special tokens (they are not text, so not counted by the metric).
+    token_bytes = torch.tensor([len(enc.decode_single_token_bytes(i)) for i in range(n_ranks)]
+                               + [0] * n_special, dtype=torch.int32)
+
+    # Sanity checks: fail loudly now rather than train on a broken tokenizer.
+    sample = ("Hello world! naïve café, 日本語のテキスト, emoji 🦙🚀, e\u0301 Ωμέγα\n"
+              "\tdef f(x):\n\t\treturn x ** 123456\n")
+    ids = tokenizer.encode(sample)
+    if tokenizer.decode(ids) != sample:
+        raise PrepareError("tokenizer round-trip check failed (decode(encode(text)) != text)")
+    if int(token_bytes[ids].sum()) != len(sample.encode("utf-8")):
+        raise PrepareError("token byte-length table does not match the tokenizer")
+    if tokenizer.encode(sample, prepend=BOS_TOKEN)[0] != tokenizer.get_bos_token_id():
+        raise PrepareError("BOS token check failed")
+
+    tokenizer_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(tokenizer_dir / "tokenizer.pkl", pickle.dumps(enc))
+    tmp = tokenizer_dir / f"token_bytes.pt.{os.getpid()}.tmp"
+    torch.save(token_bytes, tmp)
+    os.replace(tmp, tokenizer_dir / "token_bytes.pt")
+    meta = dict(settings=settings, n_vocab=enc.n_vocab, trained_on=used, seconds=round(time.time() - t0, 1))
+    _atomic_write_json(tokenizer_dir / "meta.json", meta)
+    print(f"tokenizer: trained vocab {enc.n_vocab} in {time.time() - t0:.1f}s -> {tokenizer_dir}", flush=True)
+    return meta
+
+
+class Tokenizer:
+    """A thin wrapper around a tiktoken Encoding with our special tokens."""
+
+    def __init__(self, enc):
+        self.enc = enc
+        self.bos_token_id = enc.encode_single_token(BOS_TOKEN)
+
+    @classmethod
+    def from_directory(cls, dir=None):
+        path = Path(dir or TOKENIZER_DIR) / "tokenizer.pkl"
+        try:
+            with open(path, "rb") as f:
+                return cls(pickle.load(f))
+        except FileNotFoundError:
+            raise PrepareError(f"no tokenizer at {path}: run `python prepare.py` first "
+                               f"(profile {PROFILE}, source {SOURCE})") from None
+
+    def get_vocab_size(self):
+        return self.enc.n_vocab
+
+    def get_bos_token_id(self):
+        return self.bos_token_id
+
+    def _token_id(self, token):
+        return token if isinstance(token, int) else self.enc.encode_single_token(token)
+
+    def encode(self, text, prepend=None, append=None, num_threads=8):
+        """str -> list of ids; list of str -> list of lists. prepend/append: a token id or special token
+        string added to each text. Special-token strings inside the text are encoded as plain text."""
+        prefix = [] if prepend is None else [self._token_id(prepend)]
+        suffix = [] if append is None else [self._token_id(append)]
+        if isinstance(text, str):
+            return prefix + self.enc.encode_ordinary(text) + suffix
+        if isinstance(text, list):
+            ids = self.enc.encode_ordinary_batch(text, num_threads=num_threads)
+            return [prefix + row + suffix for row in ids]
+        raise TypeError(f"encode expects a str or a list of str, got {type(text).__name__}")
+
+    def decode(self, ids):
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
+        return self.enc.decode(list(ids))
+
+
+def get_token_bytes(device="cpu", tokenizer_dir=None):
+    """int32 tensor: UTF-8 byte length of each token id (0 for special tokens)."""
+    path = Path(tokenizer_dir or TOKENIZER_DIR) / "token_bytes.pt"
+    try:
+        token_bytes = torch.load(path, map_location="cpu")
+    except FileNotFoundError:
+        raise PrepareError(f"no {path}: run `python prepare.py` first") from None
+    return token_bytes.to(device)
+
+
+# -----------------------------------------------------------------------------
+# Dataloader: best-fit packing of whole documents into rows, no padding
+
+
+def _default_device():
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _document_batches(paths, split, seed):
+    """Yield (list of texts, epoch) forever, one parquet row group at a time. The train split is
+    reshuffled every epoch (row-group order and documents within each group) from (seed, epoch);
+    the val split is always read in file order so the eval set does not depend on the seed."""
+    units = []
+    for path in paths:
+        units.extend((path, rg) for rg in range(pq.ParquetFile(path).num_row_groups))
+    epoch = 1
+    while True:
+        yielded = 0
+        order = list(range(len(units)))
+        rng = np.random.default_rng([seed, epoch]) if split == "train" else None
+        if rng is not None:
+            rng.shuffle(order)
+        for i in order:
+            path, rg = units[i]
+            texts = pq.ParquetFile(path).read_row_group(rg, columns=["text"]).column("text").to_pylist()
+            texts = [t for t in texts if t]
+            if rng is not None:
+                texts = [texts[j] for j in rng.permutation(len(texts))]
+            yielded += len(texts)
+            yield texts, epoch
+        if not yielded:
+            raise PrepareError(f"the {split} split has no documents: re-run `python prepare.py`")
+        epoch += 1
+
+
+def make_dataloader(tokenizer, B, T, split, device=None, buffer_size=1000, seed=0, data_dir=None,
+                    tokenizer_batch_size=128):
+    """Yield (x, y, epoch) forever: x, y are (B, T) int64 tensors on `device` (y is x shifted by one).
+
+    Each row holds T+1 tokens built by best-fit packing: every document is BOS + its tokens; from a
+    buffer of `buffer_size` tokenized documents we repeatedly place the longest one that still fits
+    in the row. When none fits, the shortest is cropped to fill the row exactly (its tail is dropped).
+    So every row starts with BOS, there is no padding, and every token is real text. The order is a
+    pure function of (data, seed, B, T, buffer_size), whatever the device.
+    """
+    device = torch.device(device or _default_device())
+    bos = tokenizer.get_bos_token_id()
+    batches = _document_batches(shard_paths(split, data_dir), split, seed)
+    row_len = T + 1
+    # A document never contributes more than row_len tokens (the rest is cropped), so there is no
+    # point tokenizing a 100 kB file for 257 tokens: cut the text at DOC_CHARS_PER_TOKEN chars per
+    # token first. Tokens average 3-5 chars, so the cut lies far beyond the crop point and the tokens
+    # that land in a row are the same as from the whole text (up to pathological single-chunk runs).
+    max_doc_chars = DOC_CHARS_PER_TOKEN * row_len
+    lengths, docs = [], []  # the buffer, kept sorted by length so best-fit is a bisect
+    texts, tokenized, epoch = [], [], 1  # queues feeding the buffer: raw texts -> tokenized docs
+
+    def refill():
+        nonlocal texts, tokenized, epoch
+        while len(docs) < buffer_size:
+            if not tokenized:
+                if not texts:
+                    texts, epoch = next(batches)
+                    texts.reverse()  # consumed with pop() from the end
+                batch = [texts.pop()[:max_doc_chars] for _ in range(min(tokenizer_batch_size, len(texts)))]
+                tokenized = tokenizer.encode(batch, prepend=bos)
+                tokenized.reverse()
+                continue
+            doc = tokenized.pop()
+            i = bisect.bisect_right(lengths, len(doc))
+            lengths.insert(i, len(doc))
+            docs.insert(i, doc)
+
+    use_cuda = device.type == "cuda"
+    while True:
+        rows = np.empty((B, row_len), dtype=np.int64)
+        for r in range(B):
+            pos = 0
+            while pos < row_len:
+                refill()
+                remaining = row_len - pos
+                i = bisect.bisect_right(lengths, remaining) - 1  # the longest doc that fits
+                if i >= 0:
+                    doc = docs.pop(i)
+                    lengths.pop(i)
+                    rows[r, pos:pos + len(doc)] = doc
+                    pos += len(doc)
+                else:  # nothing fits: crop the shortest document
+                    doc = docs.pop(0)
+                    lengths.pop(0)
+                    rows[r, pos:] = doc[:remaining]
+                    pos = row_len
+        rows = torch.from_numpy(rows)
+        # x and y as one contiguous (2, B, T) block: a single host->device copy, and both halves are
+        # contiguous (callers may .view(-1) them). Pinned memory + non_blocking only helps on CUDA; the
+        # caching host allocator keeps each pinned block alive until its copy has finished.
+        xy = torch.empty((2, B, T), dtype=torch.int64, pin_memory=use_cuda)
+        xy[0].copy_(rows[:, :-1])
+        xy[1].copy_(rows[:, 1:])
+        xy = xy.to(device, non_blocking=use_cuda)
+        yield xy[0], xy[1], epoch
+
+
+# -----------------------------------------------------------------------------
+# Evaluation: bits per byte, independent of the vocab size (fixed metric, do not edit)
+
+
+@torch.no_grad()
+def evaluate_bpb(model, tokenizer, batch_size, seq_len=None, eval_tokens=None, data_dir=None,
+                 tokenizer_dir=None):
+    """Validation bits per byte: the summed cross-entropy (nats) of every target token that is text,
+    divided by ln(2) times the number of UTF-8 bytes those targets decode to. Targets that are special
+    tokens (BOS) count neither loss nor bytes. `model(x, y, reduction='none')` must return the
+    per-token loss in nats, shape (B*T,) or (B, T)."""
+    seq_len = seq_len or MAX_SEQ_LEN
+    eval_tokens = eval_tokens or EVAL_TOKENS
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    token_bytes = get_token_bytes(device, tokenizer_dir)
+    if token_bytes.numel() != tokenizer.get_vocab_size():
+        raise PrepareError(f"token_bytes.pt has {token_bytes.numel()} entries but the tokenizer has "
+                           f"{tokenizer.get_vocab_size()} tokens: re-run `python prepare.py`")
+    loader = make_dataloader(tokenizer, batch_size, seq_len, "val", device=device, data_dir=data_dir)
+    steps = max(1, eval_tokens // (batch_size * seq_len))
+    total_nats = torch.zeros((), dtype=torch.float64, device=device)
+    total_bytes = torch.zeros((), dtype=torch.int64, device=device)
+    for _ in range(steps):
+        x, y, _ = next(loader)
+        loss = model(x, y, reduction="none").reshape(-1)
+        nbytes = token_bytes[y.reshape(-1)]
+        total_nats += torch.where(nbytes > 0, loss.double(), 0.0).sum()  # where(): a NaN stays a NaN
+        total_bytes += nbytes.sum()
+    return total_nats.item() / (math.log(2) * total_bytes.item())
+
+
+# -----------------------------------------------------------------------------
+# CLI
+
+
+def prepare(source, profile=None, cache_root=None, input_dir=None, num_shards=None, workers=8,
+            vocab_size=None, tokenizer_max_chars=None):
+    """Prepare data + tokenizer for (profile, source) under cache_root; remember the source."""
+    profile = profile or PROFILE
+    cache_root = Path(cache_root or CACHE_ROOT)
+    settings = PROFILES[profile]
+    if source not in SOURCES:
+        raise PrepareError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    if input_dir is not None and source != "local":
+        raise PrepareError("--data-dir is only used with --source local")
+    cache_dir = cache_dir_for(profile, source, cache_root)
+    data_dir, tokenizer_dir = cache_dir / "data", cache_dir / "tokenizer"
+    print(f"prepare: profile={profile} source={source} cache={cache_dir}", flush=True)
+    t0 = time.time()
+    if source == "climbmix":
+        manifest = download_climbmix(data_dir, num_shards or settings["num_shards"], workers=workers)
+    elif source == "python-corpus":
+        manifest = build_python_corpus(data_dir, max_train_shards=num_shards)
+    else:
+        if input_dir is None:
+            raise PrepareError("--source local needs --data-dir DIR (a directory of .parquet/.txt/.jsonl)")
+        manifest = build_local(input_dir, data_dir, max_train_shards=num_shards)
+    print(f"data: {len(manifest['train'])} train shards ({manifest['train_docs']} docs), val "
+          f"{manifest['val']} ({manifest['val_docs']} docs) in {time.time() - t0:.1f}s", flush=True)
+    train_tokenizer(data_dir, tokenizer_dir, vocab_size or settings["vocab_size"],
+                    tokenizer_max_chars or settings["tokenizer_max_chars"])
+    active = _active_sources(cache_root)
+    active[profile] = source
+    cache_root.mkdir(parents=True, exist_ok=True)
+    _atomic_write_json(cache_root / "active.json", active)
+    print(f"done in {time.time() - t0:.1f}s: train.py (profile {profile}) will use {cache_dir}", flush=True)
+    return cache_dir
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Prepare data and tokenizer for autoresearch.")
+    parser.add_argument("--source", choices=SOURCES, default=None,
+                        help="data source (default: climbmix for the gpu profile, python-corpus for cpu; "
+                             "or $AUTORESEARCH_SOURCE)")
+    parser.add_argument("--data-dir", default=None, help="input directory for --source local")
+    parser.add_argument("--num-shards", type=int, default=None,
+                        help="climbmix: train shards to download (-1 = all); others: cap on train shards")
+    parser.add_argument("--download-workers", type=int, default=8, help="parallel downloads (climbmix)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                        help=f"constants profile (default: {PROFILE}: $AUTORESEARCH_PROFILE or the device)")
+    args = parser.parse_args(argv)
+    profile = args.profile or PROFILE
+    source = args.source or os.environ.get("AUTORESEARCH_SOURCE") or DEFAULT_SOURCE[profile]
+    try:
+        prepare(source, profile, input_dir=args.data_dir, num_shards=args.num_shards,
+                workers=args.download_workers)
+    except PrepareError as e:
+        print(f"prepare.py: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # disk full, permissions, ...
+        print(f"prepare.py: error: {e}; fix the cause and re-run `python prepare.py`", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("prepare.py: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
