@@ -127,13 +127,14 @@ def _active_sources(cache_root):
         return {}
 
 
-def _detect_source(profile):
+def _detect_source(profile, cache_root=None):
     # Explicit env var > the source `prepare.py` last prepared for this profile > profile default.
-    source = os.environ.get("AUTORESEARCH_SOURCE") or _active_sources(CACHE_ROOT).get(profile)
+    cache_root = Path(cache_root or CACHE_ROOT)
+    source = os.environ.get("AUTORESEARCH_SOURCE") or _active_sources(cache_root).get(profile)
     source = source or DEFAULT_SOURCE[profile]
     if source not in SOURCES:
         raise SystemExit(f"prepare.py: error: unknown source {source!r} (AUTORESEARCH_SOURCE or "
-                         f"{CACHE_ROOT / 'active.json'}); choose one of {', '.join(SOURCES)}")
+                         f"{cache_root / 'active.json'}); choose one of {', '.join(SOURCES)}")
     return source
 
 
