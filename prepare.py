@@ -712,6 +712,9 @@ def make_dataloader(tokenizer, B, T, split, device=None, buffer_size=1000, seed=
     device = torch.device(device or _default_device())
     bos = tokenizer.get_bos_token_id()
     batches = _document_batches(shard_paths(split, data_dir), split, seed)
+    # A buffer bigger than the split would only hold several copies of the same documents (the
+    # python-corpus val split has a few hundred), so cap it at the split's size.
+    buffer_size = max(1, min(buffer_size, read_manifest(data_dir).get(f"{split}_docs") or buffer_size))
     row_len = T + 1
     # A document never contributes more than row_len tokens (the rest is cropped), so there is no
     # point tokenizing a 100 kB file for 257 tokens: cut the text at DOC_CHARS_PER_TOKEN chars per
