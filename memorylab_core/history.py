@@ -168,6 +168,13 @@ class History:
         record = self.store.read_record_at(run.offset)
         return record if record is not None else {}
 
+    def run_records(self) -> list[dict]:
+        """Every valid run record, in ledger order, read in one sequential pass (for exports)."""
+        with self.store.lock(shared=True):
+            lines, _, _ = self.store.read_lines(0, 0)
+        return [line.record for line in lines
+                if line.record is not None and line.record.get("record_type") != "event"]
+
     def find(self, ref: str) -> Run | None:
         """A run by exact id, else by unique id prefix, else the latest run on a commit (prefix)."""
         if ref in self.by_id:

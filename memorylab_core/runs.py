@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import changes, gitinfo, logparse
 from .decisions import decide, packet_markdown
+from .export import tsv_row
 from .history import History
 from .model import SCHEMA_VERSION, STATUSES, Run, finite_float, run_from_record
 from .novelty import Proposal, idea_key
@@ -232,7 +233,8 @@ def code_provenance(cwd: Path, description: str) -> tuple[dict, str | None, list
         current = gitinfo.file_at(root, commit, TRAIN_FILE)
     before = gitinfo.file_at(root, parent, TRAIN_FILE) if parent else None
     fingerprint = changes.code_fingerprint(current) if current is not None else None
-    diff_facts = changes.diff_constants(before, current) if current is not None else []
+    # A root commit has no parent to differ from: it is a starting point, not a change.
+    diff_facts = changes.diff_constants(before, current) if current is not None and before is not None else []
     patch = gitinfo.diff_patch(root, parent, commit, TRAIN_FILE) if parent else gitinfo.diff_patch(
         root, None, commit, TRAIN_FILE)
     if prov.get("dirty"):
@@ -361,19 +363,3 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
     store.append_tsv_row(tsv_row(record))
     return record, run
 
-
-def tsv_field(text: str) -> str:
-    """A description made safe for one TSV field: tabs, newlines and other line breaks → spaces."""
-    return " ".join(str(text).replace("\t", " ").splitlines()).strip()
-
-
-def tsv_row(record: dict) -> str:
-    """Upstream's results.tsv row: commit, val_bpb, memory_gb, status, description."""
-    metrics = record.get("metrics") or {}
-    crashed = record.get("status") == "crash"
-    val = finite_float(metrics.get("val_bpb"))
-    mem = finite_float(metrics.get("memory_gb"))
-    val_text = "0.000000" if crashed or val is None else f"{val:.6f}"
-    mem_text = "0.0" if crashed or mem is None else f"{mem:.1f}"
-    commit = (record.get("commit") or "0000000")[:7]
-    return f"{commit}\t{val_text}\t{mem_text}\t{record.get('status')}\t{tsv_field(record.get('description', ''))}\n"

@@ -205,17 +205,24 @@ class Store:
 
     def append_locked(self, record: dict) -> int:
         """Append one record; the caller holds :meth:`lock`. Returns the byte offset of the new line."""
-        line = encode_record(record)
+        return self.append_many_locked([record])
+
+    def append_many_locked(self, records: list[dict]) -> int:
+        """Append records with one write and one fsync; the caller holds :meth:`lock`.
+
+        Returns the byte offset of the first new line. If a writer was killed mid-line, the broken
+        line is terminated first so the new records start on a fresh line.
+        """
+        payload = b"".join(encode_record(r) for r in records)
         fd = os.open(self.ledger_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
-                # A writer was killed mid-line: finish that broken line so ours starts cleanly.
-                line = b"\n" + line
+                payload = b"\n" + payload
                 size += 1
-            written = os.write(fd, line)
-            if written != len(line):  # pragma: no cover - disk full or similar
-                raise OSError(f"short write to ledger ({written} of {len(line)} bytes)")
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)

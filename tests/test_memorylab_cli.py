@@ -79,8 +79,9 @@ def test_log_crash_extracts_error_and_nulls_val_bpb(repo):
 
 
 def test_log_crash_with_invalid_utf8_log(repo):
-    log, _ = fake_run(repo, None, crash="RuntimeError: boom")
-    log.write_bytes(log.read_bytes() + b"\xff\xfe garbage \xc3\x28\nRuntimeError: bad \xff byte\n")
+    log = repo / "run.log"
+    log.write_bytes(b"step 1 \xff\xfe garbage \xc3\x28\nTraceback (most recent call last):\n"
+                    b'  File "train.py", line 3, in <module>\nRuntimeError: bad \xff byte\n')
     res = ml("log", "-d", "weird bytes", "--status", "crash", "--log", str(log), cwd=repo)
     assert res.code == 0, res.err
     assert "RuntimeError: bad" in records(repo)[0]["error"]["summary"]
@@ -192,7 +193,7 @@ def test_duplicate_run_by_code_identity(repo):
     assert log_run(repo, "depth 10", "discard", 1.02).code == 0
     git(repo, "reset", "-q", "--hard", "HEAD~1")
     # Same code as the discarded run, retyped with different whitespace and a new description.
-    text = (repo / "train.py").read_text().replace("DEPTH = 8", "DEPTH  =  10   ") + "\n\n"
+    text = (repo / "train.py").read_text().replace("DEPTH = 8", "DEPTH = 10   ") + "\n\n\n"
     (repo / "train.py").write_text(text)
     res = ml("check", "-d", "a completely fresh idea about optimizers", "--json", cwd=repo)
     data = res.json()
@@ -229,7 +230,8 @@ def test_check_clean_tree_after_logged_head_judges_description(repo):
 def test_fail_on_similar_exit_code_for_repeat_failure(repo, mode, expected):
     assert log_run(repo, "baseline", "keep", 1.0).code == 0
     assert log_run(repo, "increase depth to 12", "discard", 1.05).code == 0
-    res = ml("check", "-d", "increase depth to 12", "--mode", mode, "--fail-on-similar", cwd=repo)
+    write_train(repo, depth=12)  # the agent re-applies the failed edit
+    res = ml("check", "-d", "deeper model: 12 layers", "--mode", mode, "--fail-on-similar", cwd=repo)
     assert res.code == expected, res.out
     assert "repeat_failure" in res.out and "BLOCK" in res.out
 

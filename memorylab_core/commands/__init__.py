@@ -1,5 +1,5 @@
 """Subcommands, one module each; ``COMMANDS`` fixes their order in ``--help``."""
 
-from . import check, init, log, report
+from . import check, export, importing, init, listing, log, report, show
 
-COMMANDS = (init, check, log, report)
+COMMANDS = (init, check, log, report, importing, show, listing, export)

@@ -1,0 +1,48 @@
+"""``memorylab export``: the ledger as JSONL, CSV, upstream TSV or Prometheus text, to stdout or a file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..export import export_csv, export_jsonl, export_tsv
+from ..prometheus import exposition
+from ..store import MemoryLabError, atomic_write_text
+from .common import Context
+
+FORMATS = ("jsonl", "csv", "tsv", "prometheus")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="export the ledger (jsonl, csv, tsv, prometheus)",
+        description="Export every run. jsonl: the ledger records; csv: flat columns; tsv: upstream "
+                    "results.tsv (identical rows for native runs and imported rows); prometheus: text "
+                    "exposition 0.0.4 of the headline metrics (for node_exporter's textfile collector).")
+    p.add_argument("--format", "-f", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
+    p.add_argument("--output", "-o", type=Path, help="write to this file atomically instead of stdout")
+    p.set_defaults(handler=run)
+
+
+def render(ctx: Context, fmt: str) -> str:
+    history = ctx.history
+    if fmt == "prometheus":
+        return exposition(history.runs, len(history.corrupt))
+    if fmt == "csv":
+        return export_csv(history.runs)
+    records = history.run_records()
+    return export_tsv(records) if fmt == "tsv" else export_jsonl(records)
+
+
+def run(ctx: Context) -> int:
+    text = render(ctx, ctx.args.format)
+    output = ctx.args.output
+    if output is None or str(output) == "-":
+        sys.stdout.write(text)
+        return 0
+    if output.is_dir():
+        raise MemoryLabError(f"--output {output} is a directory; give a file path")
+    atomic_write_text(output, text)
+    print(f"exported {ctx.args.format} to {output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,63 @@
+"""``memorylab list``: runs as a table, filtered and sorted."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..model import STATUSES, Run
+from .common import Context, add_json_flag, positive_float, positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="list runs (filters, sorting)",
+                       description="List runs, newest first by default.")
+    p.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    p.add_argument("--family", help="only runs of this family")
+    p.add_argument("--tag", action="append", help="only runs carrying this tag (repeat for all of several)")
+    p.add_argument("--since-hours", type=positive_float, help="only runs logged in the last H hours")
+    p.add_argument("--limit", type=positive_int, default=20, help="at most N runs (default 20)")
+    p.add_argument("--sort", choices=("time", "val_bpb"), default="time",
+                   help="time: newest first (default); val_bpb: best first, unmeasured last")
+    add_json_flag(p)
+    p.set_defaults(handler=run)
+
+
+def select(runs: list[Run], args: argparse.Namespace, now: float | None = None) -> list[Run]:
+    """Apply the filters and the sort of ``args`` to ``runs``."""
+    now = time.time() if now is None else now
+    tags = {t.strip().lower() for t in args.tag or [] if t.strip()}
+    cutoff = now - args.since_hours * 3600 if args.since_hours else None
+    chosen = [
+        r for r in runs
+        if (args.status is None or r.status == args.status)
+        and (args.family is None or r.family == args.family)
+        and tags <= set(r.tags)
+        and (cutoff is None or (r.ts is not None and r.ts >= cutoff))
+    ]
+    if args.sort == "val_bpb":
+        chosen.sort(key=lambda r: (r.val_bpb is None, r.val_bpb if r.val_bpb is not None else 0.0, r.index))
+    else:
+        chosen.reverse()
+    return chosen[: args.limit]
+
+
+def run(ctx: Context) -> int:
+    chosen = select(ctx.history.runs, ctx.args)
+    rows = [{"run_id": r.run_id, "timestamp_utc": r.timestamp, "status": r.status, "val_bpb": r.val_bpb,
+             "memory_gb": r.memory_gb, "commit": r.commit, "family": r.family, "tags": list(r.tags),
+             "description": r.description, "next_action": r.next_action} for r in chosen]
+    ctx.emit(render(chosen), rows)
+    return 0
+
+
+def render(runs: list[Run]) -> str:
+    if not runs:
+        return "no runs match"
+    lines = [f"{'run_id':<28} {'status':<8} {'val_bpb':>9} {'mem_gb':>7}  description"]
+    for r in runs:
+        val = "—" if r.val_bpb is None else f"{r.val_bpb:.6f}"
+        mem = "—" if r.memory_gb is None else f"{r.memory_gb:.1f}"
+        desc = " ".join(r.description.split())
+        lines.append(f"{r.run_id:<28} {r.status:<8} {val:>9} {mem:>7}  {desc[:80]}")
+    return "\n".join(lines)

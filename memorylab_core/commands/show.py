@@ -1,0 +1,76 @@
+"""``memorylab show RUN_ID``: one run in full (record, packet, artifacts)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..store import MemoryLabError, is_safe_run_id
+from .common import Context, add_json_flag
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show", help="show one run in full",
+                       description="Show one run: its ledger record, decision packet and archived artifacts. "
+                                   "RUN_ID may be a full id, a unique id prefix, or a commit (prefix).")
+    p.add_argument("run_id", metavar="RUN_ID", help="run id, unique run-id prefix, or commit sha prefix")
+    add_json_flag(p)
+    p.set_defaults(handler=run)
+
+
+def artifact_paths(ctx: Context, record: dict) -> dict[str, dict]:
+    """Archived files of a record, resolved inside the store only (a doctored path is refused)."""
+    root = ctx.store.root.resolve()
+    found = {}
+    for name, rel in (record.get("artifacts") or {}).items():
+        path = (root / str(rel)).resolve()
+        inside = path == root or root in path.parents
+        found[name] = {"path": str(path) if inside else None, "exists": inside and path.is_file(),
+                       "outside_store": not inside}
+    return found
+
+
+def run(ctx: Context) -> int:
+    ref = ctx.args.run_id.strip()
+    if not is_safe_run_id(ref):
+        raise MemoryLabError(f"invalid run id {ref!r}: ids are letters, digits, '-', '_' and '.'")
+    found = ctx.history.find(ref)
+    if found is None:
+        raise MemoryLabError(f"no run {ref!r} in {ctx.store.ledger_path} (see 'memorylab list')")
+    record = ctx.history.record(found)
+    artifacts = artifact_paths(ctx, record)
+    ctx.emit(render(record, artifacts), {"record": record, "artifact_files": artifacts})
+    return 0
+
+
+def render(record: dict, artifacts: dict) -> str:
+    metrics = record.get("metrics") or {}
+    packet = record.get("decision_packet") or {}
+    novelty = record.get("novelty_guard") or {}
+    val = metrics.get("val_bpb")
+    lines = [
+        f"run {record.get('run_id')}  [{record.get('status')}]  {record.get('timestamp_utc') or ''}",
+        f"  description: {record.get('description')}",
+        f"  val_bpb:     {'—' if val is None else f'{val:.6f}'}   memory: {metrics.get('memory_gb', '—')} GB",
+        f"  git:         {record.get('branch') or '—'} @ {(record.get('commit') or '—')[:12]} "
+        f"(parent {(record.get('parent_commit') or '—')[:12]})",
+    ]
+    for key in ("family", "hypothesis", "notes"):
+        if record.get(key):
+            lines.append(f"  {key + ':':<12} {record[key]}")
+    if record.get("tags"):
+        lines.append(f"  tags:        {', '.join(record['tags'])}")
+    if record.get("error"):
+        lines.append(f"  error:       [{record['error'].get('kind') or '?'}] {record['error'].get('summary')}")
+    if novelty:
+        lines.append(f"  novelty:     {novelty.get('classification')} ({novelty.get('decision')})")
+    if packet:
+        lines.append(f"  decision:    {packet.get('next_action')} ({packet.get('priority')}): "
+                     f"{packet.get('rationale')}")
+    changes = record.get("change_signature") or []
+    if changes:
+        lines.append("  changes:     " + ", ".join(f"{c.get('name')} {c.get('old')} → {c.get('new')}" for c in changes))
+    for name, info in artifacts.items():
+        state = "outside store, refused" if info["outside_store"] else ("ok" if info["exists"] else "missing")
+        lines.append(f"  {name + ':':<12} {info['path'] or '—'} ({state})")
+    lines.append("  (--json prints the whole record)")
+    return "\n".join(lines)

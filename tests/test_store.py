@@ -1,0 +1,172 @@
+"""The ledger's durability: locked appends, tolerant reads, concurrent writers, killed writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from mlhelpers import PROJECT
+
+from memorylab_core.history import CACHE_NAME, History
+from memorylab_core.store import Store, atomic_write_json, encode_record, is_safe_run_id
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = Store(tmp_path / "store", tmp_path)
+    s.init()
+    return s
+
+
+def test_append_and_read_back(store):
+    store.append({"run_id": "a", "status": "keep", "metrics": {"val_bpb": 1.0}})
+    store.append({"run_id": "b", "description": "tab\tnew\nline \u2028 sep \u00e9 \U0001f600"})
+    lines, offset, count = store.read_lines()
+    assert [line.record["run_id"] for line in lines] == ["a", "b"]
+    assert offset == store.ledger_size() and count == 2
+    assert lines[1].record["description"] == "tab\tnew\nline \u2028 sep \u00e9 \U0001f600"
+    assert store.ledger_path.read_bytes().count(b"\n") == 2  # odd unicode never splits a line
+
+
+def test_partial_trailing_line_is_left_then_reported(store):
+    store.append({"run_id": "a"})
+    with open(store.ledger_path, "ab") as fh:
+        fh.write(b'{"run_id": "half')  # a writer killed mid-line
+    lines, offset, _ = store.read_lines()
+    assert [line.record["run_id"] for line in lines] == ["a"]
+    assert offset < store.ledger_size()
+    store.append({"run_id": "c"})
+    lines, _, _ = store.read_lines()
+    assert [line.record["run_id"] if line.record else None for line in lines] == ["a", None, "c"]
+    assert lines[1].line_no == 2 and "JSON" in lines[1].problem
+
+
+def test_history_cache_folds_incrementally_and_detects_rewrites(store):
+    for i in range(3):
+        store.append({"run_id": f"r{i}", "status": "keep", "metrics": {"val_bpb": 1 - i / 100}})
+    first = History.load(store)
+    assert len(first.runs) == 3 and (store.cache_dir / CACHE_NAME).exists()
+    store.append({"run_id": "r3", "status": "discard", "metrics": {"val_bpb": 2}})
+    second = History.load(store)
+    assert [r.run_id for r in second.runs] == ["r0", "r1", "r2", "r3"]
+    # Replace the ledger with different content of the same length: the cache must not be trusted.
+    text = store.ledger_path.read_text().replace('"r0"', '"x0"')
+    store.ledger_path.write_text(text)
+    third = History.load(store)
+    assert third.runs[0].run_id == "x0"
+
+
+def test_doctored_cache_cannot_run_code(store, tmp_path):
+    store.append({"run_id": "a"})
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    import pickle
+
+    (store.cache_dir / CACHE_NAME).write_bytes(pickle.dumps({"key": Evil()}))
+    history = History.load(store)
+    assert len(history.runs) == 1 and not marker.exists()
+
+
+def test_garbage_cache_is_ignored(store):
+    store.append({"run_id": "a"})
+    (store.cache_dir / CACHE_NAME).write_bytes(b"\x00garbage")
+    assert len(History.load(store).runs) == 1
+
+
+def test_encode_record_rejects_nan_and_stays_ascii():
+    assert encode_record({"d": "é\u2029"}).isascii()
+    with pytest.raises(ValueError):
+        encode_record({"v": float("nan")})
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "x.json"
+    atomic_write_json(target, {"a": 1})
+    atomic_write_json(target, {"b": 2})
+    assert json.loads(target.read_text()) == {"b": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+@pytest.mark.parametrize("run_id", ["../etc/passwd", "..", ".", "a/b", "a\\b", "", "x" * 200, "é"])
+def test_unsafe_run_ids_rejected(run_id):
+    assert not is_safe_run_id(run_id)
+
+
+WRITER = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from memorylab_core.cli import main
+    work = Path(sys.argv[1]); n = int(sys.argv[2]); name = sys.argv[3]
+    log = work / f"{name}.log"; summary = work / f"{name}.json"
+    for i in range(n):
+        val = 1.0 + (hash((name, i)) % 1000) / 1e5
+        summary.write_text(json.dumps({"status": "ok", "val_bpb": val, "peak_vram_mb": 1000.0}))
+        log.write_text("step 1\\n---\\nval_bpb: %f\\n" % val)
+        status = "keep" if i % 3 == 0 else "discard"
+        code = main(["log", "-d", f"{name} idea {i}", "--status", status, "--summary", str(summary),
+                     "--log", str(log), "--skip-archive"])
+        assert code == 0, code
+""")
+
+
+def _writer_env(tmp_path):
+    return {**os.environ, "MEMORYLAB_HOME": str(tmp_path / "store"), "PYTHONPATH": str(PROJECT)}
+
+
+def test_eight_concurrent_writers(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    env = _writer_env(tmp_path)
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(work), "25", f"w{k}"], cwd=work, env=env,
+                              stderr=subprocess.PIPE, text=True) for k in range(8)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+    store = Store(tmp_path / "store", work)
+    raw = store.ledger_path.read_text().splitlines()
+    recs = [json.loads(line) for line in raw]
+    assert len(recs) == 200 and len({r["run_id"] for r in recs}) == 200
+    history = History.load(store, use_cache=False)
+    assert not history.corrupt
+    registry = json.loads(store.registry_path.read_text())
+    best = min((r for r in recs if r["status"] == "keep"), key=lambda r: r["metrics"]["val_bpb"])
+    assert registry["runs"] == 200
+    assert registry["champion"]["val_bpb"] == best["metrics"]["val_bpb"]
+    tsv = (work / "results.tsv").read_text().splitlines()
+    assert len(tsv) == 201 and all(len(row.split("\t")) == 5 for row in tsv)
+
+
+def test_sigkill_during_log_never_breaks_the_ledger(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    env = _writer_env(tmp_path)
+    rng = random.Random(7)
+    store = Store(tmp_path / "store", work)
+    for attempt in range(20):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(work), "1000", f"k{attempt}"], cwd=work,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.15, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        history = History.load(store, quiet=True)  # must never raise
+        data = store.ledger_path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]
+        assert len(history.runs) + len(history.corrupt) == complete.count(b"\n")
+    final = subprocess.run([sys.executable, "-c", WRITER, str(work), "1", "final"], cwd=work, env=env,
+                           capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    history = History.load(store, use_cache=False, quiet=True)
+    assert history.runs[-1].description == "final idea 0"
+    assert history.corrupt == []  # whole-line writes: a kill never left half a record
+    assert len(history.runs) > 20
