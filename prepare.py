@@ -58,7 +58,7 @@ PROFILES = {
         # run, so run-to-run comparisons are paired and the sampling noise mostly cancels.
         eval_tokens=128 * 256,
         # A tiny CPU model would otherwise spend most of its parameters and FLOPs in the
-        # embedding and the LM head (V x d each); 4096 still gives ~3-4 bytes/token on code.
+        # embedding and the LM head (V x d each); 4096 still gives ~3.2 bytes/token on Python.
         vocab_size=4096,
         tokenizer_max_chars=30_000_000,  # ~6 s of BPE training on 2 cores
         num_shards=2,
@@ -85,7 +85,7 @@ VOCAB_SIZE = PROFILES[PROFILE]["vocab_size"]  # including the special tokens
 # Tokenizer constants (upstream's, so gpu-profile token counts match published ones)
 
 # GPT-4's split pattern, except numbers are split into groups of at most 2 digits (not 3): with a
-# small vocab, 3-digit groups would spend ~1000 merges on numbers alone.
+# small vocab, 3-digit groups could spend up to ~1000 merges on numbers alone.
 SPLIT_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|"""
     r"""\s+(?!\S)|\s+"""
@@ -463,24 +463,25 @@ def _read_local_file(path, rel):
     """Documents of one user file: .parquet rows (text column), .jsonl records (text field), or a
     whole .txt file as one document."""
     suffix = path.suffix.lower()
-    if suffix == ".txt":
+    if suffix in (".txt", ".jsonl"):
         try:
-            return [(rel, path.read_text(encoding="utf-8"))]
+            content = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise PrepareError(f"{path} is not UTF-8 text") from None
+    if suffix == ".txt":
+        return [(rel, content)]
     if suffix == ".jsonl":
         docs = []
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError as e:
-                    raise PrepareError(f"{path}:{lineno}: invalid JSON ({e})") from None
-                if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                    raise PrepareError(f"{path}:{lineno}: expected an object with a string 'text' field")
-                docs.append((f"{rel}:{lineno}", record["text"]))
+        for lineno, line in enumerate(content.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as e:
+                raise PrepareError(f"{path}:{lineno}: invalid JSON ({e})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise PrepareError(f"{path}:{lineno}: expected an object with a string 'text' field")
+            docs.append((f"{rel}:{lineno}", record["text"]))
         return docs
     try:
         names = pq.read_schema(path).names
@@ -815,6 +816,10 @@ def prepare(source, profile=None, cache_root=None, input_dir=None, num_shards=No
         raise PrepareError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     if input_dir is not None and source != "local":
         raise PrepareError("--data-dir is only used with --source local")
+    if num_shards is not None and num_shards != -1 and num_shards < 1:
+        raise PrepareError(f"--num-shards must be at least 1 (or -1 for all), got {num_shards}")
+    if num_shards == -1 and source != "climbmix":
+        num_shards = None  # all
     cache_dir = cache_dir_for(profile, source, cache_root)
     data_dir, tokenizer_dir = cache_dir / "data", cache_dir / "tokenizer"
     print(f"prepare: profile={profile} source={source} cache={cache_dir}", flush=True)
