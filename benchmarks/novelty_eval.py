@@ -1,0 +1,247 @@
+"""Evaluate the novelty guard on hand-labelled real ledgers, and time ``classify`` on big histories.
+
+    python benchmarks/novelty_eval.py [--ledgers DIR] [--labels FILE] [--sizes 1000 100000]
+                                      [--no-timing] [--show-errors]
+
+Each fixture ledger (an upstream results.tsv) is replayed in order: row i becomes a Run (no code
+fingerprint; change signature from its description), and is first classified in mode ``explore``
+against rows < i, then added to the index. Predictions are compared with
+``tests/data/novelty_labels.tsv`` (labelling rules in docs/novelty.md) and summarised as per-class
+precision / recall, overall and per ledger, plus how often the guard's matches include an earlier row
+the label rests on. Timing builds synthetic histories and reports classify latency percentiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from memorylab_core.changes import text_changes  # noqa: E402
+from memorylab_core.model import Run  # noqa: E402
+from memorylab_core.novelty import CLASSES, DEFAULT_THRESHOLD, NoveltyIndex, Proposal  # noqa: E402
+from memorylab_core.results_tsv import read_results_tsv  # noqa: E402
+
+LABELS = ROOT / "tests" / "data" / "novelty_labels.tsv"
+_STATUS = {"keep": "keep", "kept": "keep", "discard": "discard", "discarded": "discard", "revert": "discard",
+           "crash": "crash", "crashed": "crash", "fail": "crash", "failed": "crash", "error": "crash"}
+TARGETS = {"repeat_failure_recall": 0.8, "repeat_failure_precision": 0.8, "novel_precision": 0.9}
+
+
+def find_ledgers() -> Path | None:
+    """The fixture ledgers: $MEMORYLAB_LEDGER_FIXTURES, or shared/fixtures/real-ledgers in or beside the repo."""
+    candidates = [os.environ.get("MEMORYLAB_LEDGER_FIXTURES"), ROOT / "shared" / "fixtures" / "real-ledgers",
+                  ROOT.parent / "shared" / "fixtures" / "real-ledgers"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir() and any(Path(candidate).glob("*.tsv")):
+            return Path(candidate)
+    return None
+
+
+def ledger_runs(path: Path) -> list[Run]:
+    """Rows of a results.tsv as Runs, the way an import would see them."""
+    rows, _ = read_results_tsv(path)
+    runs = []
+    for i, row in enumerate(rows):
+        runs.append(Run(
+            index=i, offset=0, run_id=f"{path.stem}:{i}", timestamp=None, ts=None,
+            status=_STATUS.get(row["status"].lower(), "discard"), val_bpb=row["val_bpb"],
+            memory_gb=row["memory_gb"], description=row["description"], commit=row["commit"] or None,
+            change_signature=tuple(text_changes(row["description"])), source=f"import:{path.name}",
+        ))
+    return runs
+
+
+def replay(runs: list[Run], mode: str = "explore", threshold: float = DEFAULT_THRESHOLD) -> list:
+    """Classify every run against the runs before it (ledger order). Returns the NoveltyResults."""
+    index, results = NoveltyIndex(), []
+    for run in runs:
+        results.append(index.classify(Proposal(description=run.description), runs, mode=mode, threshold=threshold))
+        index.add(run)
+    return results
+
+
+@dataclass
+class Row:
+    ledger: str
+    row: int
+    expected: str
+    expected_rows: set[int]
+    predicted: str
+    matched_rows: list[int]
+    description: str
+
+
+def load_labels(path: Path = LABELS) -> dict[tuple[str, int], tuple[str, set[int]]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        return {(r["ledger"], int(r["row"])): (r["expected_class"],
+                                                {int(x) for x in r["matched_rows"].split(";") if x.strip()})
+                for r in reader}
+
+
+def evaluate(ledger_dir: Path, labels_path: Path = LABELS, threshold: float = DEFAULT_THRESHOLD) -> list[Row]:
+    """Replay every labelled ledger; one Row per labelled data row."""
+    labels = load_labels(labels_path)
+    out = []
+    for path in sorted(ledger_dir.glob("*.tsv")):
+        runs = ledger_runs(path)
+        for run, result in zip(runs, replay(runs, threshold=threshold), strict=True):
+            key = (path.stem, run.index)
+            if key not in labels:
+                continue
+            expected, rows = labels[key]
+            out.append(Row(path.stem, run.index, expected, rows, result.classification,
+                           [m.index for m in result.matches], run.description))
+    missing = set(labels) - {(r.ledger, r.row) for r in out}
+    if missing:
+        raise SystemExit(f"labels without a ledger row: {sorted(missing)[:5]}")
+    return out
+
+
+def scores(rows: list[Row]) -> dict[str, dict[str, float]]:
+    """Per-class precision, recall, support (expected count) and predicted count."""
+    table = {}
+    for cls in CLASSES:
+        tp = sum(r.expected == cls and r.predicted == cls for r in rows)
+        predicted = sum(r.predicted == cls for r in rows)
+        support = sum(r.expected == cls for r in rows)
+        table[cls] = {"precision": tp / predicted if predicted else float("nan"),
+                      "recall": tp / support if support else float("nan"),
+                      "support": support, "predicted": predicted}
+    return table
+
+
+def evidence_rate(rows: list[Row]) -> float:
+    """Among correct non-novel predictions, how often the matches include a row the label rests on."""
+    judged = [r for r in rows if r.expected == r.predicted and r.expected_rows]
+    if not judged:
+        return float("nan")
+    return sum(bool(r.expected_rows & set(r.matched_rows)) for r in judged) / len(judged)
+
+
+def target_metrics(rows: list[Row]) -> dict[str, float]:
+    table = scores(rows)
+    return {"repeat_failure_recall": table["repeat_failure"]["recall"],
+            "repeat_failure_precision": table["repeat_failure"]["precision"],
+            "novel_precision": table["novel"]["precision"]}
+
+
+def format_table(title: str, rows: list[Row]) -> str:
+    table = scores(rows)
+    accuracy = sum(r.expected == r.predicted for r in rows) / len(rows) if rows else float("nan")
+    lines = [f"### {title}  (rows {len(rows)}, accuracy {accuracy:.2f}, evidence {evidence_rate(rows):.2f})",
+             "| class | precision | recall | expected | predicted |", "|---|---|---|---|---|"]
+    for cls, s in table.items():
+        lines.append(f"| {cls} | {_pct(s['precision'])} | {_pct(s['recall'])} | {s['support']} | {s['predicted']} |")
+    return "\n".join(lines)
+
+
+def _pct(value: float) -> str:
+    return "—" if value != value else f"{value:.2f}"
+
+
+# --- timing ------------------------------------------------------------------------------------
+
+_KNOB_PHRASES = ["matrix LR", "embedding LR", "unembedding LR", "scalar LR", "weight decay", "warmdown", "warmup",
+                 "depth", "aspect ratio", "head_dim", "total batch", "device batch", "Muon momentum",
+                 "Newton-Schulz steps", "MLP expansion", "grad clip", "softcap", "seq len"]
+_FREE_WORDS = tuple(str.split(
+               "conv mixer attention gating residual scalars x0 lambda bigram hash embeddings rotary base "
+               "curriculum schedule zloss label smoothing dropout token shift smear gate ortho init zero "
+               "init muon nesterov polar express tied embeddings swiglu relu2 gelu parallel block norm "
+               "layernorm rmsnorm qk clip logit bias untie lm head value residual skip connection unet "
+               "mixture experts router sparse dense local global window pattern sssl mtp multi token "
+               "prediction distillation ema weights sliding ladder depth scaling"))
+
+
+def synthetic_runs(n: int, seed: int = 0) -> list[Run]:
+    """A varied history of ``n`` runs: knob moves in real phrasing, free-text ideas, crashes."""
+    rng = random.Random(seed)
+    runs = []
+    for i in range(n):
+        if rng.random() < 0.6:
+            knob = rng.choice(_KNOB_PHRASES)
+            a = round(rng.uniform(0.01, 2.0), 3)
+            b = round(a * rng.choice((0.5, 0.8, 1.25, 2.0)), 3)
+            desc = rng.choice([f"{knob} {a} -> {b}", f"increase {knob} to {b}", f"lower {knob} to {b}",
+                               f"halve {knob}", f"{knob} {a}→{b} (worse)"])
+        else:
+            desc = " ".join(rng.sample(_FREE_WORDS, rng.randint(3, 7)))
+        status = rng.choices(("keep", "discard", "crash"), (0.25, 0.65, 0.10))[0]
+        runs.append(Run(index=i, offset=0, run_id=f"syn-{i}", timestamp=None, ts=None, status=status,
+                        val_bpb=None if status == "crash" else 1.0 + rng.random() / 10, memory_gb=None,
+                        description=desc, error_kind=rng.choice(("oom", "nan", None)) if status == "crash" else None,
+                        code_fingerprint=f"{rng.getrandbits(64):016x}"))
+    return runs
+
+
+def time_classify(n: int, queries: int = 30) -> dict[str, float]:
+    """Build an index of ``n`` synthetic runs, then time ``queries`` classify calls (ms)."""
+    runs = synthetic_runs(n)
+    start = time.perf_counter()
+    index = NoveltyIndex()
+    for run in runs:
+        index.add(run)
+    build = time.perf_counter() - start
+    rng = random.Random(1)
+    proposals = [Proposal(description=rng.choice(runs).description) for _ in range(queries // 2)]
+    proposals += [Proposal(description=" ".join(rng.sample(_FREE_WORDS, 5))) for _ in range(queries - len(proposals))]
+    latencies = []
+    for proposal in proposals:
+        t0 = time.perf_counter()
+        index.classify(proposal, runs)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    latencies.sort()
+    return {"runs": n, "build_s": build, "median_ms": statistics.median(latencies),
+            "p95_ms": latencies[int(0.95 * (len(latencies) - 1))], "max_ms": latencies[-1]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ledgers", type=Path, default=None, help="folder of results.tsv fixtures")
+    parser.add_argument("--labels", type=Path, default=LABELS)
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 100_000])
+    parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--show-errors", action="store_true", help="list rows where the guard disagrees")
+    args = parser.parse_args(argv)
+    ledger_dir = args.ledgers or find_ledgers()
+    if ledger_dir is None:
+        print("fixture ledgers not found (set MEMORYLAB_LEDGER_FIXTURES)", file=sys.stderr)
+        return 1
+    rows = evaluate(ledger_dir, args.labels, args.threshold)
+    print(format_table("all ledgers", rows))
+    for ledger in sorted({r.ledger for r in rows}):
+        print()
+        print(format_table(ledger, [r for r in rows if r.ledger == ledger]))
+    metrics = target_metrics(rows)
+    print("\ntargets: " + ", ".join(f"{k} {metrics[k]:.2f} (≥ {v})" for k, v in TARGETS.items()))
+    print("confusion (expected → predicted): " + ", ".join(
+        f"{e}→{p}: {c}" for (e, p), c in sorted(Counter((r.expected, r.predicted) for r in rows).items()) if e != p))
+    if args.show_errors:
+        for r in rows:
+            if r.expected != r.predicted:
+                print(f"  {r.ledger}/{r.row}: expected {r.expected} {sorted(r.expected_rows)}, got {r.predicted} "
+                      f"{r.matched_rows[:3]}  | {r.description}")
+    if not args.no_timing:
+        print("\n| history runs | index build (s) | classify median (ms) | p95 (ms) | max (ms) |")
+        print("|---|---|---|---|---|")
+        for n in args.sizes:
+            t = time_classify(n)
+            print(f"| {n} | {t['build_s']:.2f} | {t['median_ms']:.1f} | {t['p95_ms']:.1f} | {t['max_ms']:.1f} |")
+    return 0 if all(metrics[k] >= v for k, v in TARGETS.items()) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

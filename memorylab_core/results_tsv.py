@@ -1,0 +1,139 @@
+"""Tolerant reader of upstream ``results.tsv`` files (commit, val_bpb, memory_gb, status, description).
+
+Files written by agents in the wild drift from the 5-column format: columns reordered or added, CRLF
+line ends, a UTF-8 BOM, blank lines, a description containing a tab, a row cut short, a header
+repeated where two files were concatenated. :func:`read_results_tsv` reads what it can and reports
+the rest as warnings (``"line 7: ..."``); it never raises on malformed content. Import into the
+store is built on top of this (idempotent there, keyed by the row contents).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+COLUMNS = ("commit", "val_bpb", "memory_gb", "status", "description")
+_HEADER_ALIASES = {
+    "commit": ("commit", "commit_hash", "hash", "sha", "git_commit"),
+    "val_bpb": ("val_bpb", "valbpb", "bpb", "val_bpb_", "metric"),
+    "memory_gb": ("memory_gb", "memory", "mem_gb", "memory_(gb)", "vram_gb", "peak_vram_gb", "peak_memory_gb"),
+    "status": ("status", "outcome", "result", "decision"),
+    "description": ("description", "desc", "idea", "change", "notes"),
+}
+_CANONICAL = {alias: name for name, aliases in _HEADER_ALIASES.items() for alias in aliases}
+
+
+def read_results_tsv(path: str | Path) -> tuple[list[dict], list[str]]:
+    """Rows and warnings of a results.tsv file.
+
+    Each row: ``commit`` (str), ``val_bpb`` (float, or None when empty, non-numeric or not positive —
+    upstream writes 0.000000 for crashes), ``memory_gb`` (float or None), ``status`` (raw text,
+    stripped), ``description`` (str), ``extra`` (unknown columns by header name) and ``line`` (1-based
+    line number in the file). An unreadable file gives no rows and one warning.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        return [], [f"{path}: cannot read ({exc.strerror or exc})"]
+    text = raw.decode("utf-8-sig", errors="replace")
+    warnings = [f"{path}: invalid UTF-8 replaced"] if "\ufffd" in text and b"\xef\xbf\xbd" not in raw else []
+    rows, more = parse_results_lines(text.splitlines())
+    return rows, warnings + more
+
+
+def parse_results_lines(lines: list[str]) -> tuple[list[dict], list[str]]:
+    """Parse the lines of a results.tsv (see :func:`read_results_tsv`)."""
+    rows: list[dict] = []
+    warnings: list[str] = []
+    header: list[str] | None = None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        if _looks_like_header(cells):
+            if header is not None:
+                warnings.append(f"line {number}: repeated header skipped")
+            header = _header(cells, number, warnings) if header is None else header
+            continue
+        if header is None:
+            header = list(COLUMNS)
+            warnings.append(f"line {number}: no header line; assuming the upstream column order {'/'.join(COLUMNS)}")
+        row = _row(cells, header, number, warnings)
+        if row is not None:
+            rows.append(row)
+    return rows, warnings
+
+
+def _looks_like_header(cells: list[str]) -> bool:
+    names = {_normalise(c) for c in cells}
+    return len(names & set(_CANONICAL)) >= 2 and "status" in {_CANONICAL.get(n) for n in names}
+
+
+def _normalise(cell: str) -> str:
+    return "_".join(cell.strip().lower().split())
+
+
+def _header(cells: list[str], number: int, warnings: list[str]) -> list[str]:
+    header, seen = [], set()
+    for cell in cells:
+        name = _CANONICAL.get(_normalise(cell), cell.strip() or f"column_{len(header) + 1}")
+        if name in seen:
+            warnings.append(f"line {number}: duplicate column {cell.strip()!r}; the first one is used")
+            name = f"{name}_{len(header) + 1}"
+        seen.add(name)
+        header.append(name)
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        warnings.append(f"line {number}: header lacks {', '.join(missing)}")
+    return header
+
+
+def _row(cells: list[str], header: list[str], number: int, warnings: list[str]) -> dict | None:
+    if len(cells) == 1 and len(header) > 1:
+        warnings.append(f"line {number}: not tab-separated ({_clip(cells[0])}); skipped")
+        return None
+    values = _fit(cells, header, number, warnings)
+    row = {
+        "commit": values.get("commit", "").strip(),
+        "val_bpb": _metric(values.get("val_bpb", ""), "val_bpb", number, warnings, positive=True),
+        "memory_gb": _metric(values.get("memory_gb", ""), "memory_gb", number, warnings, positive=False),
+        "status": values.get("status", "").strip(),
+        "description": values.get("description", "").strip(),
+        "extra": {k: v for k, v in values.items() if k not in COLUMNS},
+        "line": number,
+    }
+    if not row["status"]:
+        warnings.append(f"line {number}: no status")
+    return row
+
+
+def _fit(cells: list[str], header: list[str], number: int, warnings: list[str]) -> dict[str, str]:
+    """Cells by column name. Surplus cells join the description when it is the last column."""
+    if len(cells) > len(header):
+        if header[-1] == "description":
+            cells = cells[: len(header) - 1] + ["\t".join(cells[len(header) - 1 :])]
+            warnings.append(f"line {number}: description contains tabs; kept them")
+        else:
+            warnings.append(f"line {number}: {len(cells) - len(header)} cell(s) beyond the header ignored")
+            cells = cells[: len(header)]
+    elif len(cells) < len(header):
+        warnings.append(f"line {number}: {len(cells)} of {len(header)} columns")
+    return dict(zip(header, cells, strict=False))
+
+
+def _metric(text: str, name: str, number: int, warnings: list[str], positive: bool) -> float | None:
+    text = text.strip()
+    if not text or text.lower() in ("-", "—", "na", "n/a", "none", "null", "nan"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        warnings.append(f"line {number}: {name} {_clip(text)!r} is not a number")
+        return None
+    if not math.isfinite(value) or (positive and value <= 0):
+        return None
+    return value
+
+
+def _clip(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
