@@ -1,0 +1,302 @@
+"""Change facts: code fingerprints, constant diffs of train.py, facts from agent descriptions, and the
+text normalisation behind them (outcome-note stripping, concept tokens)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memorylab_core.changes import code_fingerprint, diff_constants, merge_changes, text_changes
+from memorylab_core.textnorm import is_baseline, names_followup, strip_outcome_notes, tokens
+
+TRAIN = '''"""train.py (upstream-style constants)."""
+import torch
+
+DEPTH = 8                   # number of transformer blocks
+ASPECT_RATIO = 64
+HEAD_DIM = 128
+WINDOW_PATTERN = "SSSL"
+TOTAL_BATCH_SIZE = 2**19    # tokens per optimizer step
+DEVICE_BATCH_SIZE = 128
+MATRIX_LR = 0.04
+WEIGHT_DECAY = 0.2
+ADAM_BETAS = (0.8, 0.95)
+WARMDOWN_RATIO = 0.5
+DEVICE = torch.device("cuda")
+PEAK_FLOPS = {"H100": 989.5e12}
+
+
+def main():
+    return DEPTH
+'''
+
+
+def edit(source: str, **values: str) -> str:
+    """``source`` with the named constants' right-hand sides replaced."""
+    lines = []
+    for line in source.splitlines():
+        name = line.split("=")[0].strip()
+        if name in values and line.startswith(name):
+            line = f"{name} = {values[name]}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def by_name(facts: list[dict]) -> dict[str, dict]:
+    return {f["name"]: f for f in facts}
+
+
+# --- code_fingerprint ---------------------------------------------------------------------------
+
+
+def test_fingerprint_ignores_whitespace_noise():
+    crlf = TRAIN.replace("\n", "\r\n")
+    trailing = "\n".join(line + "   " for line in TRAIN.splitlines())
+    blank_lines = TRAIN.replace("\n\n", "\n\n\n\n") + "\n\n"
+    no_final_newline = TRAIN.rstrip("\n")
+    fingerprints = {code_fingerprint(s) for s in (TRAIN, crlf, trailing, blank_lines, no_final_newline)}
+    assert len(fingerprints) == 1
+    assert len(next(iter(fingerprints))) == 64
+
+
+def test_fingerprint_sees_real_edits_and_indentation():
+    assert code_fingerprint(TRAIN) != code_fingerprint(edit(TRAIN, DEPTH="10"))
+    assert code_fingerprint("if x:\n    y = 1\n") != code_fingerprint("if x:\n  y = 1\n")
+
+
+# --- diff_constants -----------------------------------------------------------------------------
+
+
+def test_diff_numeric_up_and_down_with_arithmetic():
+    new = edit(TRAIN, MATRIX_LR="0.05", TOTAL_BATCH_SIZE="2**18", DEPTH="4 * 2")
+    facts = by_name(diff_constants(TRAIN, new))
+    assert facts["MATRIX_LR"] == {"name": "MATRIX_LR", "old": 0.04, "new": 0.05, "direction": "up", "source": "diff"}
+    assert facts["TOTAL_BATCH_SIZE"]["old"] == 524288
+    assert facts["TOTAL_BATCH_SIZE"]["new"] == 262144
+    assert facts["TOTAL_BATCH_SIZE"]["direction"] == "down"
+    assert "DEPTH" not in facts  # 4 * 2 == 8: not a change
+
+
+def test_diff_tuples_strings_dicts_are_changed():
+    new = edit(TRAIN, ADAM_BETAS="(0.9, 0.95)", WINDOW_PATTERN='"SL"', PEAK_FLOPS='{"H100": 900e12}')
+    facts = by_name(diff_constants(TRAIN, new))
+    assert facts["ADAM_BETAS"]["old"] == [0.8, 0.95] and facts["ADAM_BETAS"]["new"] == [0.9, 0.95]
+    assert facts["ADAM_BETAS"]["direction"] == "changed"
+    assert facts["WINDOW_PATTERN"]["old"] == "SSSL" and facts["WINDOW_PATTERN"]["new"] == "SL"
+    assert facts["PEAK_FLOPS"]["direction"] == "changed"
+    json.dumps(list(facts.values()))  # JSON-serialisable
+
+
+def test_diff_added_removed_and_annotated():
+    new = TRAIN.replace("WEIGHT_DECAY = 0.2\n", "") + "GRAD_CLIP: float = 1.0\n"
+    facts = by_name(diff_constants(TRAIN, new))
+    assert facts["WEIGHT_DECAY"] == {"name": "WEIGHT_DECAY", "old": 0.2, "new": None, "direction": "removed",
+                                     "source": "diff"}
+    assert facts["GRAD_CLIP"]["direction"] == "added" and facts["GRAD_CLIP"]["new"] == 1.0
+
+
+def test_diff_ignores_non_literals_and_lowercase_names():
+    new = edit(TRAIN, DEVICE='torch.device("cpu")') + "lr_scale = 3\nSCALE = DEPTH * 2\n"
+    assert diff_constants(TRAIN, new) == []
+
+
+def test_diff_does_not_evaluate_code_or_huge_powers():
+    new = edit(TRAIN, DEPTH="__import__('os').system('echo pwned')", MATRIX_LR="10**10**10")
+    assert diff_constants(TRAIN, new) == []  # both become opaque: ignored, nothing executed
+
+
+def test_diff_unparseable_or_no_parent_gives_nothing():
+    assert diff_constants(TRAIN, "DEPTH = (\n") == []
+    assert diff_constants("def broken(:\n", TRAIN) == []
+    assert diff_constants(None, TRAIN) == []
+
+
+def test_diff_type_change_int_to_float_is_not_a_change_but_bool_is():
+    assert diff_constants("A = 8\n", "A = 8.0\n") == []
+    assert by_name(diff_constants("FLAG = True\n", "FLAG = False\n"))["FLAG"]["direction"] == "changed"
+
+
+# --- text_changes: the patterns agents write ----------------------------------------------------
+
+CASES = [
+    ("matrix LR 0.04 → 0.05", "MATRIX_LR", 0.04, 0.05, "up"),
+    ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
+    ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),
+    ("bump the matrix learning rate from 0.04 up to 0.05", "MATRIX_LR", 0.04, 0.05, "up"),
+    ("increase depth to 10", "DEPTH", None, 10, "up"),
+    ("DEPTH 4->6", "DEPTH", 4, 6, "up"),
+    ("reduce depth from 8 to 4", "DEPTH", 8, 4, "down"),
+    ("cut layers 8 → 6", "DEPTH", 8, 6, "down"),
+    ("n_layer=12", "DEPTH", None, 12, "changed"),
+    ("lower weight decay to 0.1", "WEIGHT_DECAY", None, 0.1, "down"),
+    ("lower matrix weight decay 0.2 -> 0.05 for Muon", "WEIGHT_DECAY", 0.2, 0.05, "down"),
+    ("wd 0.2→0.1", "WEIGHT_DECAY", 0.2, 0.1, "down"),
+    ("longer LR anneal, warmdown 0.5 -> 0.8", "WARMDOWN_RATIO", 0.5, 0.8, "up"),
+    ("cooldown 40%", "WARMDOWN_RATIO", None, 0.4, "changed"),
+    ("shorten warmdown to 30 percent", "WARMDOWN_RATIO", None, 0.3, "down"),
+    ("add small LR warmup 0.0 -> 0.05", "WARMUP_RATIO", 0.0, 0.05, "up"),
+    ("increase embedding LR 0.6 -> 0.9", "EMBEDDING_LR", 0.6, 0.9, "up"),
+    ("double unembedding LR 0.004 -> 0.008", "UNEMBEDDING_LR", 0.004, 0.008, "up"),
+    ("lower scalar lr to 0.3 after 3x MLP", "SCALAR_LR", None, 0.3, "down"),
+    ("aspect ratio 64 -> 96 (wider)", "ASPECT_RATIO", 64, 96, "up"),
+    ("model width 768", "MODEL_DIM", None, 768, "changed"),
+    ("more heads, head_dim 128 -> 64", "HEAD_DIM", 128, 64, "down"),
+    ("MLP expansion 4x -> 3x", "MLP_RATIO", 4, 3, "down"),
+    ("shrink MLP to 2x", "MLP_RATIO", None, 2, "down"),
+    ("Muon momentum 0.95 -> 0.9", "MUON_MOMENTUM", 0.95, 0.9, "down"),
+    ("Newton-Schulz steps 5 -> 6", "NS_STEPS", 5, 6, "up"),
+    ("2^17 → 2^16", "TOTAL_BATCH_SIZE", 131072, 65536, "down"),
+    ("batch 16K->8K", "TOTAL_BATCH_SIZE", 16384, 8192, "down"),
+    ("halve total batch size to 2^16", "TOTAL_BATCH_SIZE", None, 65536, "down"),
+    ("device batch 128 -> 64", "DEVICE_BATCH_SIZE", 128, 64, "down"),
+    ("seq len curriculum 512->2048", "SEQ_LEN", 512, 2048, "up"),
+    ("sharpen sliding window to 1/4 context", "SHORT_WINDOW", None, 0.25, "down"),
+    ("x0 lambda init 0.1 -> 0.2", "X0_LAMBDA_INIT", 0.1, 0.2, "up"),
+    ("grad clip 1.0 (Muon already normalizes)", "GRAD_CLIP", None, 1.0, "changed"),
+]
+
+
+@pytest.mark.parametrize("text,name,old,new,direction", CASES)
+def test_text_changes_numeric(text, name, old, new, direction):
+    fact = by_name(text_changes(text))[name]
+    assert (fact["old"], fact["new"], fact["direction"], fact["source"]) == (old, new, direction, "text")
+
+
+@pytest.mark.parametrize("text,factor,direction,name", [
+    ("halve batch size", 0.5, "down", "TOTAL_BATCH_SIZE"),
+    ("double the LR", 2.0, "up", "LR"),
+    ("decrease LR by 20%", 0.8, "down", "LR"),
+])
+def test_text_changes_ratios(text, factor, direction, name):
+    fact = by_name(text_changes(text))[name]
+    assert fact["direction"] == direction and fact["factor"] == pytest.approx(factor)
+    assert fact["old"] is None and fact["new"] is None
+
+
+def test_shared_verb_and_head_noun_across_and():
+    facts = by_name(text_changes("halve device and total batch"))
+    assert facts["DEVICE_BATCH_SIZE"]["direction"] == facts["TOTAL_BATCH_SIZE"]["direction"] == "down"
+
+
+@pytest.mark.parametrize("text,old,new", [
+    ("SwiGLU instead of ReLU²", "relu2", "swiglu"),
+    ("ReLU^2 -> SiLU", "relu2", "silu"),
+    ("MLP activation ReLU^2 -> SiLU", "relu2", "silu"),
+    ("SwiGLU-style gated MLP instead of plain SiLU", "silu", "swiglu"),
+    ("replace squared ReLU with GELU in the MLP", "relu2", "gelu"),
+    ("swap relu2 for geglu", "relu2", "geglu"),
+    ("exp1: SwiGLU MLP (worse than ReLU² at small scale)", None, "swiglu"),
+])
+def test_text_changes_activation(text, old, new):
+    fact = by_name(text_changes(text))["ACTIVATION"]
+    assert (fact["old"], fact["new"], fact["direction"]) == (old, new, "changed")
+
+
+@pytest.mark.parametrize("text,name,direction", [
+    ("remove logit softcap (15*tanh(logits/15))", "SOFTCAP", "removed"),
+    ("turn off the logit soft-cap", "SOFTCAP", "removed"),
+    ("remove value embeds, use x0", "VALUE_EMBEDS", "removed"),
+    ("exp17: remove dead VE (no benefit)", "VALUE_EMBEDS", "removed"),
+    ("enable QK norm", "QK_NORM", "added"),
+    ("weight tying (loss stuck, conflicting LR needs)", "WEIGHT_TYING", "added"),
+])
+def test_text_changes_components(text, name, direction):
+    assert by_name(text_changes(text))[name]["direction"] == direction
+
+
+@pytest.mark.parametrize("text,new", [
+    ("all-long attention windows (simplification, no sliding window)", "L"),
+    ("SL pattern (2 attn layers, speed loss > quality gain)", "SL"),
+    ("window pattern SSSL -> SSLL", "SSLL"),
+    ("set WINDOW_PATTERN to L", "L"),
+])
+def test_text_changes_window_pattern(text, new):
+    assert by_name(text_changes(text))["WINDOW_PATTERN"]["new"] == new
+
+
+def test_context_qualifiers_are_not_changes():
+    facts = by_name(text_changes("remove logit cap after 3x MLP and scalar lr 0.3"))
+    assert list(facts) == ["SOFTCAP"]
+    facts = by_name(text_changes("lower matrix lr to 0.03 at batch 2^13"))
+    assert list(facts) == ["MATRIX_LR"]
+    assert list(by_name(text_changes("re-check depth 4 with Muon"))) == ["DEPTH"]
+
+
+def test_revert_flips_the_move():
+    fact = by_name(text_changes("revert matrix LR 0.04 -> 0.05"))["MATRIX_LR"]
+    assert (fact["old"], fact["new"], fact["direction"]) == (0.05, 0.04, "down")
+
+
+def test_outcome_notes_do_not_become_facts():
+    facts = text_changes("exp12: DEPTH 10 (OOM at batch 128), val_bpb 0.998 → 1.004 — worse than baseline")
+    assert [(f["name"], f["new"]) for f in facts] == [("DEPTH", 10)]
+    assert text_changes("crashed: OOM with depth 16")[0]["new"] == 16
+
+
+def test_no_facts_from_free_text_or_junk():
+    assert text_changes("causal global context in conv mixer") == []
+    assert text_changes("add checkpoint saving; no logic change, re-run confirms noise floor") == []
+    assert text_changes("Muon optimizer (Newton-Schulz orthogonalized momentum)")[0]["name"] == "OPTIMIZER"
+    assert text_changes("") == [] and text_changes("((((") == [] and text_changes("→→ 0.1 ->") == []
+
+
+def test_every_text_fact_is_json_and_one_per_knob():
+    for text, *_ in CASES:
+        facts = text_changes(text)
+        json.dumps(facts)
+        assert len({f["name"] for f in facts}) == len(facts)
+
+
+# --- merge_changes ------------------------------------------------------------------------------
+
+
+def test_merge_diff_wins_text_fills():
+    diff = [{"name": "MATRIX_LR", "old": 0.04, "new": 0.05, "direction": "up", "source": "diff"}]
+    text = text_changes("matrix LR to 0.06 and SwiGLU instead of ReLU²")
+    merged = by_name(merge_changes(diff, text))
+    assert merged["MATRIX_LR"]["new"] == 0.05 and merged["MATRIX_LR"]["source"] == "diff"
+    assert merged["ACTIVATION"]["source"] == "text"
+    assert merge_changes([], []) == []
+
+
+# --- textnorm -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("exp3: 5% warmup + warmdown 0.5->0.3 (slightly worse)", "5% warmup + warmdown 0.5->0.3"),
+    ("exp5: MLP 6x->8x (near miss, +0.003)", "MLP 6x->8x"),
+    ("depth 10 (worse)", "depth 10"),
+    ("matrix LR 0.05, val_bpb 1.26→1.27", "matrix LR 0.05"),
+    ("lower wd to 0.1 -0.01 bpb", "lower wd to 0.1"),
+    ("increase depth to 16, crashed: OOM", "increase depth to 16"),
+    ("SwiGLU — worse than ReLU² at this scale", "SwiGLU"),
+    ("halve batch size, slightly better", "halve batch size"),
+    ("aspect ratio 64 -> 96 (wider)", "aspect ratio 64 -> 96 (wider)"),
+    ("halve total batch size to 2^14 (device batch 8)", "halve total batch size to 2^14 (device batch 8)"),
+    ("remove logit softcap (15*tanh(logits/15))", "remove logit softcap (15*tanh(logits/15))"),
+    ("[exp 7] lower LR", "lower LR"),
+])
+def test_strip_outcome_notes(text, expected):
+    assert strip_outcome_notes(text) == expected
+
+
+def test_tokens_apply_concept_aliases_and_unicode():
+    assert tokens("ReLU² MLP") == tokens("squared relu mlp") == tokens("relu^2 MLP") == ["relu2", "mlp"]
+    assert tokens("learning rate") == tokens("LR") == ["lr"]
+    assert tokens("cooldown") == tokens("warm-down") == ["warmdown"]
+    assert tokens("weight decay") == tokens("wd") == ["wd"]
+    assert tokens("rotary embeddings") == tokens("RoPE") == ["rope"]
+    assert tokens("value embeddings") == tokens("VE") == ["ve"]
+    assert tokens("logit soft-cap") == tokens("softcap") == ["softcap"]
+    assert tokens("sliding window") == tokens("SSSL") == ["window"]
+    assert tokens("QK-norm") == ["qknorm"]
+    assert tokens("increase the batch size") == ["up", "batch"]
+    assert tokens("Größere Modelle, größer") == ["größer", "modell", "größer"]  # unicode letters kept
+    assert tokens("") == [] and tokens("0.04 -> 0.05 2^19") == []
+
+
+def test_baseline_and_followup_cues():
+    assert is_baseline("baseline (AdamW, default config)") and is_baseline("Mac Mini baseline")
+    assert not is_baseline("depth 10")
+    assert names_followup("increase LR further") and not names_followup("increase LR")

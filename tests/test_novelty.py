@@ -1,0 +1,401 @@
+"""The novelty guard: classes and their precedence, mode policy, evidence, the index (incremental,
+picklable), the labelled evaluation on real ledgers, and the tolerant results.tsv reader."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+
+from memorylab_core.changes import code_fingerprint, diff_constants
+from memorylab_core.model import Run
+from memorylab_core.novelty import (
+    DEFAULT_THRESHOLD,
+    POLICY,
+    Match,
+    NoveltyIndex,
+    NoveltyResult,
+    Proposal,
+    idea_key,
+)
+from memorylab_core.results_tsv import read_results_tsv
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_run(index: int, description: str, status: str = "discard", **fields) -> Run:
+    return Run(index=index, offset=0, run_id=f"r{index}", timestamp=None, ts=None, status=status,
+               val_bpb=None if status == "crash" else 1.0, memory_gb=None, description=description, **fields)
+
+
+def history(*rows) -> tuple[NoveltyIndex, list[Run]]:
+    """An index over rows of (description, status) or (description, status, {fields})."""
+    index, runs = NoveltyIndex(), []
+    for i, row in enumerate(rows):
+        fields = row[2] if len(row) > 2 else {}
+        run = make_run(i, row[0], row[1], **fields)
+        runs.append(run)
+        index.add(run)
+    return index, runs
+
+
+def check(rows, description: str, mode: str = "explore", **proposal) -> NoveltyResult:
+    index, runs = history(*rows)
+    return index.classify(Proposal(description=description, **proposal), runs, mode=mode)
+
+
+BASE = ("baseline (depth 8, matrix LR 0.04, batch 2^19)", "keep")
+
+
+# --- policy --------------------------------------------------------------------------------------
+
+
+def test_policy_is_design_section_5():
+    assert POLICY == {
+        "explore": {"novel": "allow", "known_success": "block", "incremental_followup": "block",
+                    "repeat_failure": "block", "duplicate_run": "block"},
+        "exploit": {"novel": "caution", "known_success": "allow", "incremental_followup": "allow",
+                    "repeat_failure": "block", "duplicate_run": "block"},
+        "replicate": {"novel": "block", "known_success": "allow", "incremental_followup": "allow",
+                      "repeat_failure": "block", "duplicate_run": "allow"},
+    }
+
+
+SCENARIOS = {
+    "novel": ([BASE], "SwiGLU instead of ReLU²", {}),
+    "known_success": ([BASE, ("matrix LR 0.04 -> 0.05", "keep")], "matrix LR 0.04 -> 0.05", {}),
+    "incremental_followup": ([BASE, ("matrix LR 0.04 -> 0.05", "keep")], "matrix LR 0.05 -> 0.06", {}),
+    "repeat_failure": ([BASE, ("depth 8 -> 12", "discard")], "increase depth to 10", {}),
+    "duplicate_run": ([BASE, ("depth 8 -> 12", "discard", {"code_fingerprint": "f" * 64})], "anything",
+                      {"code_fingerprints": ("f" * 64,)}),
+}
+
+
+@pytest.mark.parametrize("mode", list(POLICY))
+@pytest.mark.parametrize("cls", list(SCENARIOS))
+def test_every_policy_cell(cls, mode):
+    rows, description, proposal = SCENARIOS[cls]
+    result = check(rows, description, mode=mode, **proposal)
+    assert result.classification == cls
+    assert result.decision == POLICY[mode][cls]
+    assert result.mode == mode
+
+
+def test_empty_history_is_novel_and_allowed():
+    result = NoveltyIndex().classify(Proposal("increase depth to 10"), [])
+    assert (result.classification, result.decision, result.matches) == ("novel", "allow", [])
+    assert result.reasons
+
+
+def test_bad_mode_is_an_error():
+    with pytest.raises(ValueError):
+        NoveltyIndex().classify(Proposal("x"), [], mode="yolo")
+
+
+# --- change signature ----------------------------------------------------------------------------
+
+
+def test_repeat_failure_is_direction_aware():
+    rows = [BASE, ("depth 8 -> 12 (worse)", "discard")]
+    repeat = check(rows, "deeper model: 12 layers")
+    assert repeat.classification == "repeat_failure"
+    assert repeat.matches[0].run_id == "r1" and "change_signature" in repeat.matches[0].signals
+    assert repeat.matched_part and "DEPTH" in repeat.matched_part
+    opposite = check(rows, "reduce depth to 6")
+    assert opposite.classification == "novel"
+
+
+def test_smaller_step_in_failed_direction_repeats_but_starting_beyond_does_not():
+    rows = [BASE, ("Muon LR 0.04 -> 0.02", "keep"), ("Muon LR 0.02 -> 0.01", "discard")]
+    assert check(rows, "Muon LR 0.02 -> 0.015").classification == "repeat_failure"
+    rows = [BASE, ("increase matrix LR to 0.06", "discard")]
+    assert check(rows, "matrix LR 0.04 -> 0.05").classification == "repeat_failure"
+    assert check(rows, "matrix LR 0.06 -> 0.08").classification == "novel"
+
+
+def test_combination_names_the_failed_part():
+    rows = [BASE, ("lower weight decay to 0.1", "discard")]
+    result = check(rows, "warmdown 0.5 -> 0.7 + weight decay 0.2 -> 0.1")
+    assert result.classification == "repeat_failure"
+    assert result.matched_part.startswith("WEIGHT_DECAY down")
+    assert any("WARMDOWN_RATIO" in reason and "no earlier run" in reason for reason in result.reasons)
+
+
+def test_incremental_followup_and_known_success():
+    rows = [BASE, ("warmdown 0.5 -> 0.8", "keep")]
+    result = check(rows, "full anneal, warmdown 0.8 -> 1.0")
+    assert result.classification == "incremental_followup" and result.matches[0].index == 1
+    assert check(rows, "warmdown 0.5 -> 0.8").classification == "known_success"
+
+
+def test_state_replay_reads_set_values_as_moves():
+    rows = [BASE, ("lower matrix lr to 0.03", "keep")]  # state: 0.03
+    assert check(rows, "set matrix lr to 0.02").classification == "incremental_followup"
+    assert check(rows + [("raise matrix lr to 0.035", "discard")], "set matrix LR to 0.032").classification \
+        == "repeat_failure"
+
+
+def test_reverting_a_kept_change_repeats_a_failure_unless_stale():
+    rows = [("baseline", "keep"), ("depth 4 -> 3", "keep")]
+    result = check(rows, "re-check depth 4 with Muon")
+    assert result.classification == "repeat_failure" and "revert" in result.matches[0].signals
+    assert check(rows, "revert depth 4 -> 3").classification == "repeat_failure"  # undo the kept 4 -> 3
+    stale = [BASE, ("Muon LR 0.04 -> 0.02", "keep"), ("Muon LR 0.02 -> 0.03", "keep")]
+    assert check(stale, "Muon LR 0.03 -> 0.04").classification == "incremental_followup"
+
+
+def test_a_later_success_makes_a_failure_stale():
+    rows = [BASE, ("lower matrix lr to 0.03", "discard"), ("lower matrix lr to 0.03 at batch 2^13", "keep")]
+    result = check(rows, "matrix lr 0.04 -> 0.03")
+    assert result.classification == "known_success" and [m.index for m in result.matches] == [2]
+
+
+def test_categorical_changes():
+    rows = [BASE, ("SwiGLU instead of ReLU² (worse)", "discard"), ("remove logit softcap", "keep")]
+    assert check(rows, "replace squared relu with swiglu").classification == "repeat_failure"
+    assert check(rows, "GELU instead of ReLU²").classification == "novel"
+    assert check(rows, "drop the softcap").classification == "known_success"
+    assert check(rows, "add logit softcap back").classification == "repeat_failure"  # reverts a kept removal
+
+
+def test_diff_facts_from_the_caller_are_used():
+    old = "DEPTH = 8\nMATRIX_LR = 0.04\n"
+    rows = [BASE, ("try a new lr", "discard", {"change_signature": tuple(
+        diff_constants(old, "DEPTH = 8\nMATRIX_LR = 0.06\n"))})]
+    diff = tuple(diff_constants(old, "DEPTH = 8\nMATRIX_LR = 0.05\n"))
+    result = check(rows, "some idea", changes=diff)
+    assert result.classification == "repeat_failure" and "MATRIX_LR" in result.matched_part
+
+
+def test_duplicate_run_beats_everything_and_is_whitespace_insensitive():
+    source = "DEPTH = 8\nMATRIX_LR = 0.04\n"
+    rows = [BASE, ("matrix LR 0.04 -> 0.05", "keep", {"code_fingerprint": code_fingerprint(source)})]
+    result = check(rows, "matrix LR 0.04 -> 0.05",
+                   code_fingerprints=(code_fingerprint(source.replace("\n", "  \r\n") + "\n\n"),))
+    assert result.classification == "duplicate_run" and result.matches[0].signals == ["code_identity"]
+
+
+def test_infrastructure_crashes_are_not_failures_but_oom_is():
+    interrupted = [BASE, ("depth 8 -> 12", "crash", {"error_kind": "keyboard_interrupt"})]
+    assert check(interrupted, "depth 8 -> 12").classification == "novel"
+    oom = [BASE, ("depth 8 -> 12", "crash", {"error_kind": "oom"})]
+    assert check(oom, "depth 8 -> 12").classification == "repeat_failure"
+
+
+def test_baselines_are_reference_points_not_ideas():
+    rows = [("baseline (AdamW, default config)", "keep"), ("Mac Mini baseline", "keep")]
+    assert check(rows, "baseline on new hardware").classification == "novel"
+    assert check(rows, "default config").classification == "novel"
+
+
+# --- text similarity -----------------------------------------------------------------------------
+
+
+def test_text_similarity_for_ideas_without_knobs():
+    rows = [BASE, ("conv mixer replaces 3/4 of the attention layers (much worse)", "discard"),
+            ("bigram hash embeddings added to the input", "keep")]
+    repeat = check(rows, "replace most attention layers with a conv mixer")
+    assert repeat.classification == "repeat_failure" and repeat.matches[0].signals == ["text_similarity"]
+    assert check(rows, "bigram hash embeddings on the input").classification == "known_success"
+    assert check(rows, "bigram hash embeddings on the input, further").classification == "incremental_followup"
+    assert check(rows, "multi-token prediction head").classification == "novel"
+
+
+def test_threshold_controls_text_matches():
+    rows = [BASE, ("conv mixer replaces attention", "discard")]
+    loose = check(rows, "conv mixer replacing most attention")
+    index, runs = history(*rows)
+    strict = index.classify(Proposal("conv mixer replacing most attention"), runs, threshold=0.95)
+    assert loose.classification == "repeat_failure" and strict.classification == "novel"
+    assert strict.threshold == 0.95 and loose.threshold == DEFAULT_THRESHOLD
+
+
+def test_structured_facts_beat_text_overlap():
+    rows = [BASE, ("lower scalar lr to 0.2 at batch 2^13", "discard")]
+    assert check(rows, "lower embedding lr to 0.4 at batch 2^13").classification == "novel"
+
+
+def test_ties_go_to_the_most_recent_run():
+    rows = [BASE, ("zloss regularisation on logits", "discard"), ("zloss regularisation on logits", "keep")]
+    result = check(rows, "zloss regularisation on logits")
+    assert result.classification == "known_success" and result.matches[0].index == 2
+
+
+HELD_OUT = [  # phrasing that appears nowhere in the fixtures
+    ([BASE, ("bump the matrix learning rate from 0.04 up to 0.06", "discard")],
+     "MATRIX_LR=0.05", "repeat_failure"),
+    ([BASE, ("cut layers 8 → 6", "keep")], "go down to 4 layers", "incremental_followup"),
+    ([BASE, ("cut layers 8 → 6", "keep")], "go back to 8 layers", "repeat_failure"),
+    ([BASE, ("use GeLU in place of squared ReLU", "discard")], "swap relu² for gelu", "repeat_failure"),
+    ([BASE, ("turn off the logit soft-cap", "keep")], "no logit capping", "known_success"),
+    ([BASE, ("cooldown 40% of the budget", "discard")], "warmdown ratio 0.5 -> 0.4", "repeat_failure"),
+    ([BASE, ("weight decay 0.2 -> 0.1 (hurt)", "discard")], "weight decay 0.2 -> 0.3", "novel"),
+    ([BASE, ("decrease total batch by 50%", "keep")], "halve the batch once more", "incremental_followup"),
+    ([BASE, ("qk norm removed", "discard")], "disable QK-norm", "repeat_failure"),
+]
+
+
+@pytest.mark.parametrize("rows,description,expected", HELD_OUT)
+def test_held_out_phrasing(rows, description, expected):
+    assert check(rows, description).classification == expected
+
+
+# --- evidence and serialisation ------------------------------------------------------------------
+
+
+def test_every_verdict_names_its_runs_and_serialises():
+    for cls, (rows, description, proposal) in SCENARIOS.items():
+        result = check(rows, description, **proposal)
+        data = result.to_dict()
+        json.dumps(data)
+        assert data["classification"] == cls and data["reasons"]
+        if cls != "novel":
+            assert data["matches"] and all(m["reason"] and m["signals"] for m in data["matches"])
+            assert {"run_id", "index", "score", "status", "val_bpb", "description"} <= set(data["matches"][0])
+
+
+def test_limit_caps_matches():
+    rows = [BASE] + [(f"depth 8 -> {d}", "discard") for d in (10, 11, 12, 13)]
+    index, runs = history(*rows)
+    assert len(index.classify(Proposal("depth 8 -> 12"), runs, limit=2).matches) == 2
+    assert index.classify(Proposal("depth 8 -> 12"), runs, limit=0).matches == []
+
+
+def test_match_to_dict():
+    match = Match("r1", 1, 0.9, "keep", 1.0, "d", ["text_similarity"], "why")
+    assert match.to_dict()["signals"] == ["text_similarity"]
+
+
+# --- the index -----------------------------------------------------------------------------------
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Allows builtins and the index class only: proves the index holds plain containers."""
+
+    def find_class(self, module, name):
+        if module == "builtins" or (module, name) == ("memorylab_core.novelty", "NoveltyIndex"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name}")
+
+
+def test_index_pickles_with_plain_containers_and_keeps_working():
+    index, runs = history(BASE, ("depth 8 -> 12", "discard", {"code_fingerprint": "a" * 64}),
+                          ("SwiGLU instead of ReLU²", "keep"), ("conv mixer replaces attention", "discard"))
+    copy = _PlainUnpickler(io.BytesIO(pickle.dumps(index))).load()
+    for description in ("depth 8 -> 10", "SwiGLU instead of ReLU²", "conv mixer replaces attention", "x"):
+        assert copy.classify(Proposal(description), runs).to_dict() == \
+            index.classify(Proposal(description), runs).to_dict()
+    copy.add(make_run(4, "depth 8 -> 6", "keep"))
+    assert len(copy) == 5
+
+
+def test_add_rejects_going_backwards():
+    index, _ = history(BASE)
+    with pytest.raises(ValueError):
+        index.add(make_run(0, "again"))
+
+
+def test_idea_key():
+    assert idea_key(make_run(0, "baseline")) == "baseline"
+    assert idea_key(make_run(0, "increase matrix LR to 0.06 (worse)")) == "MATRIX_LR:up"
+    assert idea_key(make_run(0, "SwiGLU instead of ReLU²")) == "ACTIVATION=swiglu"
+    assert idea_key(make_run(0, "conv mixer replaces attention")) == idea_key(
+        make_run(1, "exp8: conv mixer replaces attention (much worse)"))
+
+
+# --- labelled evaluation on real ledgers ---------------------------------------------------------
+
+
+def _eval_module():
+    spec = importlib.util.spec_from_file_location("novelty_eval", ROOT / "benchmarks" / "novelty_eval.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_labelled_ledgers_meet_the_targets():
+    ev = _eval_module()
+    ledgers = ev.find_ledgers()
+    if ledgers is None:
+        pytest.skip("fixture ledgers (shared/fixtures/real-ledgers) not found")
+    rows = ev.evaluate(ledgers)
+    assert len(rows) == len(ev.LABELS.read_text(encoding="utf-8").splitlines()) - 1  # every label used
+    metrics = ev.target_metrics(rows)
+    for key, target in ev.TARGETS.items():
+        assert metrics[key] >= target, (key, metrics, ev.format_table("all", rows))
+    assert ev.evidence_rate(rows) >= 0.9
+
+
+# --- results.tsv reader --------------------------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str, name: str = "results.tsv", raw: bytes | None = None) -> Path:
+    path = tmp_path / name
+    path.write_bytes(raw if raw is not None else text.encode("utf-8"))
+    return path
+
+
+def test_reads_upstream_file(tmp_path):
+    rows, warnings = read_results_tsv(write(tmp_path, (
+        "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+        "a1b2c3d\t0.997900\t44.0\tkeep\tbaseline\n"
+        "b2c3d4e\t0.000000\t0.0\tcrash\tdouble the width (OOM)\n")))
+    assert warnings == []
+    assert rows[0] == {"commit": "a1b2c3d", "val_bpb": 0.9979, "memory_gb": 44.0, "status": "keep",
+                       "description": "baseline", "extra": {}, "line": 2}
+    assert rows[1]["val_bpb"] is None and rows[1]["status"] == "crash"
+
+
+def test_tolerates_bom_crlf_blank_lines_reordered_and_extra_columns(tmp_path):
+    text = ("\ufeffstatus\tdescription\tcommit\tval_bpb\tmemory_gb\tseed\r\n\r\n"
+            "keep\tbaseline\ta1b2c3d\t1.0\t10\t42\r\n\r\n"
+            "discard\tlower LR\tb2c3d4e\t1.01\t10\t43\r\n")
+    rows, warnings = read_results_tsv(write(tmp_path, text))
+    assert warnings == []
+    assert [r["commit"] for r in rows] == ["a1b2c3d", "b2c3d4e"]
+    assert rows[1]["extra"] == {"seed": "43"} and rows[1]["line"] == 5 and rows[1]["val_bpb"] == 1.01
+
+
+def test_malformed_rows_warn_but_do_not_stop(tmp_path):
+    text = ("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+            "a1\tnot-a-number\t1\tdiscard\tx\n"
+            "garbage line without tabs\n"
+            "b2\t1.0\n"
+            "c3\t1.0\t1\tkeep\tdesc with\ta tab\n"
+            "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+            "d4\t0.99\t1\tkeep\tlast\n")
+    rows, warnings = read_results_tsv(write(tmp_path, text))
+    assert [r["commit"] for r in rows] == ["a1", "b2", "c3", "d4"]
+    assert rows[0]["val_bpb"] is None and rows[2]["description"] == "desc with\ta tab"
+    joined = "\n".join(warnings)
+    for fragment in ("line 2: val_bpb", "line 3: not tab-separated", "line 4: 2 of 5 columns", "line 4: no status",
+                     "line 5: description contains tabs", "line 6: repeated header"):
+        assert fragment in joined
+
+
+def test_headerless_and_unreadable_files(tmp_path):
+    rows, warnings = read_results_tsv(write(tmp_path, "a1\t1.0\t2\tkeep\tbaseline\n"))
+    assert rows[0]["description"] == "baseline" and "no header" in warnings[0]
+    rows, warnings = read_results_tsv(tmp_path / "missing.tsv")
+    assert rows == [] and "cannot read" in warnings[0]
+    rows, warnings = read_results_tsv(write(tmp_path, "", raw=b"commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+                                            b"a1\t1.0\t1\tkeep\tbad \xff byte\n"))
+    assert rows[0]["description"] == "bad \ufffd byte" and "invalid UTF-8" in warnings[0]
+
+
+@pytest.mark.parametrize("name", ["06_isque03__autoresearch-mlx.tsv", "08_BobMolt__autoresearch-mlx.tsv",
+                                  "09_Bervaso__autoresearch-macos.tsv"])
+def test_reads_the_real_fixture_ledgers_cleanly(name):
+    ev = _eval_module()
+    ledgers = ev.find_ledgers()
+    if ledgers is None or not (ledgers / name).exists():
+        pytest.skip("fixture ledgers not found")
+    rows, warnings = read_results_tsv(ledgers / name)
+    assert warnings == [] and len(rows) >= 25
+    assert all(r["status"] in ("keep", "discard", "crash") for r in rows)
