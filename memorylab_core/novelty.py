@@ -25,13 +25,15 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 from .changes import merge_changes, text_changes
 from .model import Run
-from .textnorm import is_baseline, names_followup, strip_outcome_notes, tokens
+from .textnorm import CATEGORY_ALIASES, is_baseline, names_followup, strip_outcome_notes, tokens
 
 CLASSES = ("novel", "known_success", "incremental_followup", "repeat_failure", "duplicate_run")
 POLICY: dict[str, dict[str, str]] = {
@@ -145,14 +147,23 @@ def _is_num(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+_CATEGORY_VALUES = tuple((re.compile(rf"(?:{pattern})"), value) for _, value, pattern in CATEGORY_ALIASES
+                         if value not in (None, "*"))
+
+
 def _canon(value: object) -> str | None:
     """A comparable form of a categorical value ("ReLU^2", "relu2", "relu²" all read "relu2")."""
     if value is None:
         return None
     if _is_num(value):
         return repr(float(value))
-    text = "".join(tokens(str(value))) if not isinstance(value, (list, dict)) else repr(value)
-    return text or str(value).strip().lower()
+    if isinstance(value, (list, dict)):
+        return repr(value)
+    text = unicodedata.normalize("NFKC", str(value)).strip().lower()
+    for regex, canonical in _CATEGORY_VALUES:
+        if regex.fullmatch(text):
+            return canonical
+    return text
 
 
 def _close(a: float, b: float) -> bool:

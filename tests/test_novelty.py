@@ -163,6 +163,16 @@ def test_categorical_changes():
     assert check(rows, "add logit softcap back").classification == "repeat_failure"  # reverts a kept removal
 
 
+def test_categorical_values_compare_exactly():
+    old = 'WINDOW_PATTERN = "SSSL"\nACTIVATION = "relu2"\n'
+    failed = tuple(diff_constants(old, 'WINDOW_PATTERN = "SL"\nACTIVATION = "relu2"\n'))
+    rows = [BASE, ("shorter pattern", "discard", {"change_signature": failed})]
+    assert check(rows, "window pattern SSSL -> SSLL").classification == "novel"
+    assert check(rows, "SL pattern").classification == "repeat_failure"
+    swapped = tuple(diff_constants(old, 'WINDOW_PATTERN = "SSSL"\nACTIVATION = "ReLU^2"\n'))
+    assert swapped and check([BASE], "relu² -> relu^2").classification == "novel"
+
+
 def test_diff_facts_from_the_caller_are_used():
     old = "DEPTH = 8\nMATRIX_LR = 0.04\n"
     rows = [BASE, ("try a new lr", "discard", {"change_signature": tuple(
