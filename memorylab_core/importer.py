@@ -20,7 +20,7 @@ from . import changes
 from .history import History
 from .model import SCHEMA_VERSION, STATUSES, finite_float
 from .registry import snapshot
-from .results_tsv import read_results_tsv
+from .results_tsv import SKIPPED_ROW, read_results_tsv
 from .store import MemoryLabError, Store, atomic_write_json, is_safe_run_id
 
 # Upstream agents write many words for three outcomes. Order matters: first match wins.
@@ -158,9 +158,11 @@ def read_source(path: Path, family: str | None, branch: str | None, now: str,
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return jsonl_records(path, family, branch, now, summary)
     rows, warnings = read_results_tsv(path)
+    dropped = sum(1 for w in warnings if w.endswith(SKIPPED_ROW))
     summary.warnings += [f"{path.name}: {w}" for w in warnings]
-    summary.skipped["malformed"] += len(warnings)
-    summary.rows_read += len(rows) + len(warnings)
+    if dropped:
+        summary.skipped["malformed"] += dropped
+    summary.rows_read += len(rows) + dropped
     return [tsv_record(row, path, family, branch, now) for row in rows]
 
 

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 COLUMNS = ("commit", "val_bpb", "memory_gb", "status", "description")
+SKIPPED_ROW = "; row skipped"  # ends every warning about a data row that was dropped
 _HEADER_ALIASES = {
     "commit": ("commit", "commit_hash", "hash", "sha", "git_commit"),
     "val_bpb": ("val_bpb", "valbpb", "bpb", "val_bpb_", "metric"),
@@ -29,7 +30,8 @@ def read_results_tsv(path: str | Path) -> tuple[list[dict], list[str]]:
     Each row: ``commit`` (str), ``val_bpb`` (float, or None when empty, non-numeric or not positive —
     upstream writes 0.000000 for crashes), ``memory_gb`` (float or None), ``status`` (raw text,
     stripped), ``description`` (str), ``extra`` (unknown columns by header name) and ``line`` (1-based
-    line number in the file). An unreadable file gives no rows and one warning.
+    line number in the file), and ``raw`` (``line``: the row's text; ``fields``: the five upstream
+    cells as written). An unreadable file gives no rows and one warning.
     """
     try:
         raw = Path(path).read_bytes()
@@ -90,7 +92,7 @@ def _header(cells: list[str], number: int, warnings: list[str]) -> list[str]:
 
 def _row(cells: list[str], header: list[str], number: int, warnings: list[str]) -> dict | None:
     if len(cells) == 1 and len(header) > 1:
-        warnings.append(f"line {number}: not tab-separated ({_clip(cells[0])}); skipped")
+        warnings.append(f"line {number}: not tab-separated ({_clip(cells[0])}){SKIPPED_ROW}")
         return None
     values = _fit(cells, header, number, warnings)
     row = {
@@ -101,6 +103,8 @@ def _row(cells: list[str], header: list[str], number: int, warnings: list[str]) 
         "description": values.get("description", "").strip(),
         "extra": {k: v for k, v in values.items() if k not in COLUMNS},
         "line": number,
+        # The row as written, so an import can be keyed on it and exported back unchanged.
+        "raw": {"line": "\t".join(cells), "fields": {c: values.get(c, "") for c in COLUMNS}},
     }
     if not row["status"]:
         warnings.append(f"line {number}: no status")

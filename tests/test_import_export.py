@@ -1,0 +1,179 @@
+"""Bringing history in and out: import of real results.tsv files, exports, show and list."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlhelpers import log_run, make_repo, ml
+
+FIXTURES = sorted((Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-ledgers").glob("*.tsv"))
+needs_fixtures = pytest.mark.skipif(not FIXTURES, reason="shared/fixtures/real-ledgers not present")
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "store"))
+    work = tmp_path / "work"
+    work.mkdir()
+    return work
+
+
+def _rows(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip()]
+
+
+@needs_fixtures
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.stem)
+def test_import_fixture_counts_match_the_file(home, fixture):
+    res = ml("import", str(fixture), "--json", cwd=home)
+    assert res.code == 0, res.err
+    data = res.json()
+    expected = Counter(row[3] for row in _rows(fixture))
+    assert data["imported"] == data["rows_read"] == sum(expected.values())
+    assert data["status_counts"] == dict(expected)
+    listed = ml("list", "--limit", "1000", "--json", cwd=home).json()
+    assert Counter(r["status"] for r in listed) == expected
+    # Crashes have no val_bpb; everything else keeps its number.
+    for row in listed:
+        assert (row["val_bpb"] is None) == (row["status"] == "crash")
+
+
+@needs_fixtures
+def test_reimport_is_idempotent_and_order_is_the_timeline(home):
+    first = ml("import", *map(str, FIXTURES), "--json", cwd=home).json()
+    again = ml("import", *map(str, FIXTURES), "--json", cwd=home).json()
+    assert again["imported"] == 0 and again["skipped"]["already_imported"] == first["imported"]
+    listed = ml("list", "--limit", "1000", "--json", cwd=home).json()[::-1]  # oldest first
+    expected = [row[4] for f in FIXTURES for row in _rows(f)]
+    assert [r["description"] for r in listed] == expected
+
+
+@needs_fixtures
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.stem)
+def test_export_tsv_round_trips_imported_rows(home, fixture):
+    assert ml("import", str(fixture), cwd=home).code == 0
+    out = ml("export", "--format", "tsv", cwd=home)
+    assert out.code == 0
+    assert out.out.splitlines() == [line for line in fixture.read_text().splitlines() if line.strip()]
+
+
+def test_malformed_rows_are_reported_not_fatal(home):
+    messy = home / "messy.tsv"
+    messy.write_bytes(
+        "\ufeffstatus\tcommit\tval_bpb\tdescription\tmemory_gb\tcomment\r\n"
+        "keep\tabc1234\t1.100000\tbaseline\t10.0\tfirst\r\n"
+        "\r\n"
+        "this row has no tabs at all\r\n"
+        "reverted\tdef5678\t1.200000\tdepth 10 (worse)\t10.1\t\r\n"
+        "OOM\t9999999\t0.000000\tbatch 2^20\t0.0\t\r\n"
+        "improved\t1234abc\t1.050000\tmatrix lr 0.04 -> 0.05\t10.0\t\r\n".encode()
+    )
+    res = ml("import", str(messy), "--json", cwd=home)
+    assert res.code == 0, res.err
+    data = res.json()
+    assert data["imported"] == 4 and data["skipped"] == {"malformed": 1}
+    assert data["status_counts"] == {"keep": 2, "discard": 1, "crash": 1}
+    assert data["mapped_statuses"] == {"reverted -> discard": 1, "OOM -> crash": 1, "improved -> keep": 1}
+    assert any("line 4" in w for w in data["warnings"])
+    best = ml("list", "--sort", "val_bpb", "--limit", "1", "--json", cwd=home).json()[0]
+    assert best["description"] == "matrix lr 0.04 -> 0.05"
+    shown = ml("show", best["run_id"], "--json", cwd=home).json()["record"]
+    assert shown["original_status"] == "improved" and shown["import"]["extra"] == {"comment": ""}
+
+
+def test_dry_run_writes_nothing(home, tmp_path):
+    tsv = home / "r.tsv"
+    tsv.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\nabc1234\t1.0\t1.0\tkeep\tbase\n")
+    res = ml("import", str(tsv), "--dry-run", "--json", cwd=home)
+    assert res.code == 0 and res.json()["imported"] == 1
+    assert not (tmp_path / "store" / "experiments.jsonl").exists()
+
+
+def test_import_missing_file_is_a_clear_error(home):
+    res = ml("import", str(home / "nope.tsv"), cwd=home)
+    assert res.code == 1 and "not a file" in res.err
+
+
+def test_jsonl_export_import_round_trip(home, tmp_path, monkeypatch):
+    repo = make_repo(tmp_path / "repo")
+    monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "a"))
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    assert log_run(repo, 'comma, "quotes"\nand newline', "discard", 1.1).code == 0
+    dump = tmp_path / "dump.jsonl"
+    assert ml("export", "--format", "jsonl", "--output", str(dump), cwd=repo).code == 0
+    monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "b"))
+    assert ml("import", str(dump), "--json", cwd=repo).json()["imported"] == 2
+    assert ml("import", str(dump), "--json", cwd=repo).json()["imported"] == 0
+    runs = ml("list", "--json", cwd=repo).json()
+    assert [r["description"] for r in runs] == ['comma, "quotes"\nand newline', "baseline"]
+
+
+def test_native_tsv_export_matches_results_tsv(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    assert log_run(repo, "baseline", "keep", 0.9979).code == 0
+    assert log_run(repo, "tabs\tand\nlines", "discard", 1.0).code == 0
+    assert log_run(repo, "boom", "crash", crash="RuntimeError: x").code == 0
+    exported = ml("export", "--format", "tsv", cwd=repo).out
+    assert exported == (repo / "results.tsv").read_text()
+
+
+def test_csv_export_survives_commas_quotes_newlines(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    text = 'a, "b"\nc'
+    assert log_run(repo, text, "keep", 1.0, "--tags", "x,y").code == 0
+    rows = list(csv.DictReader(io.StringIO(ml("export", "-f", "csv", cwd=repo).out)))
+    assert rows[0]["description"] == text and rows[0]["tags"] == "x,y" and rows[0]["val_bpb"] == "1.000000"
+
+
+def test_show_and_list_filters(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    assert log_run(repo, "baseline", "keep", 1.0, "--family", "base", "--tags", "a").code == 0
+    assert log_run(repo, "lr up", "discard", 1.1, "--family", "opt", "--tags", "a,b").code == 0
+    assert log_run(repo, "crash", "crash", crash="RuntimeError: x").code == 0
+    assert log_run(repo, "lr down", "keep", 0.9, "--family", "opt", "--tags", "b").code == 0
+
+    def listed(*args):
+        return [r["description"] for r in ml("list", "--json", *args, cwd=repo).json()]
+
+    assert listed() == ["lr down", "crash", "lr up", "baseline"]
+    assert listed("--status", "keep") == ["lr down", "baseline"]
+    assert listed("--family", "opt", "--sort", "val_bpb") == ["lr down", "lr up"]
+    assert listed("--tag", "a", "--tag", "b") == ["lr up"]
+    assert listed("--sort", "val_bpb", "--limit", "2") == ["lr down", "baseline"]
+    assert listed("--since-hours", "1") == listed()
+    run_id = ml("list", "--json", "--limit", "1", cwd=repo).json()[0]["run_id"]
+    shown = ml("show", run_id, cwd=repo)
+    assert shown.code == 0 and "lr down" in shown.out and "decision_packet" in shown.out
+    assert ml("show", run_id[:18], "--json", cwd=repo).code in (0, 1)  # prefix: unique or clear error
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "..", "runs/../../x", "a b", "é"])
+def test_show_rejects_path_traversal(tmp_path, monkeypatch, bad):
+    monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "store"))
+    res = ml("show", bad, cwd=tmp_path)
+    assert res.code == 1 and res.err.startswith("memorylab: error:") and res.err.count("\n") == 1
+
+
+def test_show_refuses_artifact_paths_outside_the_store(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    monkeypatch.setenv("MEMORYLAB_HOME", str(store))
+    store.mkdir()
+    record = {"run_id": "evil", "status": "keep", "description": "x", "metrics": {"val_bpb": 1.0},
+              "artifacts": {"run_log": "../../../etc/passwd"}}
+    (store / "experiments.jsonl").write_text(json.dumps(record) + "\n")
+    data = ml("show", "evil", "--json", cwd=tmp_path).json()
+    assert data["artifact_files"]["run_log"] == {"path": None, "exists": False, "outside_store": True}
+
+
+def test_unknown_run_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "store"))
+    res = ml("show", "20990101T000000Z-abc1234", cwd=tmp_path)
+    assert res.code == 1 and "no run" in res.err
