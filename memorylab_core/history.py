@@ -20,7 +20,7 @@ from .model import Event, Run, event_from_record, run_from_record
 from .novelty import NoveltyIndex, idea_key
 from .store import LedgerLine, Store, atomic_write_bytes, warn
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: Event.runs_before
 CACHE_NAME = "history.pickle"
 _FINGERPRINT_BYTES = 4096
 _MAX_REPORTED_CORRUPT = 5
@@ -95,6 +95,7 @@ class History:
         """Fold one record into the state (ledger order)."""
         if record.get("record_type") == "event":
             event = event_from_record(record, len(self.events), offset)
+            event.runs_before = len(self.runs)
             self.events.append(event)
             return event
         run = run_from_record(record, len(self.runs), offset)

@@ -10,7 +10,7 @@ the full record in the ledger for commands that need everything (``show``, packe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -91,6 +91,14 @@ class Run:
     def short_commit(self) -> str:
         return (self.commit or "")[:7]
 
+    def __reduce__(self):
+        # Pickle as one positional tuple: about 3x faster to load from the history cache than the
+        # default per-slot state of a slotted dataclass.
+        return (Run, tuple(getattr(self, name) for name in _RUN_FIELDS))
+
+
+_RUN_FIELDS = tuple(f.name for f in fields(Run))
+
 
 @dataclass(slots=True)
 class Event:
@@ -103,6 +111,7 @@ class Event:
     timestamp: str | None
     ts: float | None
     data: dict
+    runs_before: int = 0  # runs folded before this event: places it on the runs' timeline
 
 
 def run_from_record(record: dict, index: int, offset: int) -> Run:
@@ -119,6 +128,9 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     for key in ("original_status", "import_key", "promotion", "seed_env"):
         if key in record:
             extra[key] = record[key]
+    device_mb = finite_float(metrics.get("device_memory_mb"))
+    if device_mb:  # the accelerator's capacity, from train.py's sidecar (health: memory near capacity)
+        extra["device_memory_mb"] = device_mb
     return Run(
         index=index,
         offset=offset,
