@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from .health import crash_streak, runs_since_last_keep
-from .model import Run
+from .health import BREAKER_STATES, breaker, crash_streak, runs_since_last_keep
+from .model import Event, Run
 from .registry import champion
 
 _GB = 1024**3
@@ -40,8 +40,27 @@ def _last(runs: Sequence[Run], predicate) -> Run | None:
     return next((r for r in reversed(runs) if predicate(r)), None)
 
 
-def exposition(runs: Sequence[Run], corrupt_lines: int = 0, now: float | None = None) -> str:
-    """The metrics document."""
+def _health_families(runs: Sequence[Run], events: Sequence[Event], alerts: Sequence[dict] | None,
+                     plateau: dict | None) -> list[str]:
+    """Breaker state (a state set: one sample per state, 1 for the current one), alerts, plateau."""
+    state = breaker(runs, events)["state"]
+    out = _family("memorylab_breaker_state", "gauge",
+                  "Crash-streak circuit breaker: 1 for the current state (closed, warning, open), else 0.",
+                  [({"state": s}, int(s == state)) for s in BREAKER_STATES])
+    if alerts is not None:
+        by_severity = {s: sum(1 for a in alerts if a["severity"] == s) for s in ("critical", "warning", "info")}
+        out += _family("memorylab_alerts", "gauge", "Active health alerts (one per cause) by severity.",
+                       [({"severity": s}, n) for s, n in by_severity.items()])
+    if plateau is not None:
+        out += _family("memorylab_experiments_since_last_improvement", "gauge",
+                       "Experiments since the champion-at-the-time last improved.",
+                       [({}, plateau["experiments_since_improvement"])])
+    return out
+
+
+def exposition(runs: Sequence[Run], corrupt_lines: int = 0, now: float | None = None, events: Sequence[Event] = (),
+               alerts: Sequence[dict] | None = None, plateau: dict | None = None) -> str:
+    """The metrics document. ``alerts`` (health.alerts) and ``plateau`` (Timeline.plateau) are optional."""
     now = time.time() if now is None else now
     counts = {s: 0 for s in ("keep", "discard", "crash")}
     for run in runs:
@@ -59,6 +78,7 @@ def exposition(runs: Sequence[Run], corrupt_lines: int = 0, now: float | None = 
                    [({}, runs_since_last_keep(runs))])
     out += _family("memorylab_ledger_corrupt_lines", "gauge", "Ledger lines skipped as unreadable.",
                    [({}, corrupt_lines)])
+    out += _health_families(runs, events, alerts, plateau)
     if runs:
         out += _family("memorylab_keep_rate", "gauge", "Fraction of runs that were kept.",
                        [({}, counts["keep"] / len(runs))])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import changes, gitinfo, logparse
+from . import categories, changes, gitinfo, logparse
 from .decisions import decide, packet_markdown
 from .export import tsv_row
 from .history import History
@@ -293,6 +293,7 @@ def build_record(inputs: RunInputs, run_id: str, now: datetime) -> dict:
         "artifacts": {},
         "code_fingerprint": inputs.code_fingerprint,
         "change_signature": inputs.change_signature,
+        "categories": list(categories.classify(req.description, req.tags, inputs.change_signature)),
         "run_token": inputs.run_token,
         "seed": inputs.seed,
         "source": "native",

@@ -1,5 +1,5 @@
 """Subcommands, one module each; ``COMMANDS`` fixes their order in ``--help``."""
 
-from . import check, export, importing, init, listing, log, report, show
+from . import check, export, guide, importing, init, insights, listing, log, report, show, status
 
-COMMANDS = (init, check, log, report, importing, show, listing, export)
+COMMANDS = (init, check, log, report, importing, show, listing, export, guide, insights, status)

@@ -13,11 +13,12 @@ import argparse
 from pathlib import Path
 
 from .. import changes, gitinfo
+from ..health import breaker, breaker_message
 from ..history import History
 from ..model import MODES
 from ..novelty import Proposal
 from ..runs import TRAIN_FILE, clean_tags
-from ..store import MemoryLabError
+from ..store import MemoryLabError, warn
 from .common import Context, add_json_flag, positive_int, unit_float
 
 
@@ -86,9 +87,11 @@ def run(ctx: Context) -> int:
     kwargs = {"threshold": args.threshold} if args.threshold else {}
     result = history.novelty.classify(proposal, history.runs, mode=args.mode, limit=args.limit, **kwargs)
     data = {**result.to_dict(), "code_signals": note, "change_signature": signature,
-            "history_runs": len(history.runs)}
+            "history_runs": len(history.runs), "breaker": breaker(history.runs, history.events)}
     ctx.emit(render(data), data)
-    if args.fail_on_similar and result.decision == "block":
+    if ctx.json and breaker_message(data["breaker"]):
+        warn(breaker_message(data["breaker"]))
+    if args.fail_on_similar and (result.decision == "block" or data["breaker"]["state"] == "open"):
         return 2
     return 0
 
@@ -97,6 +100,8 @@ def render(data: dict) -> str:
     """Human text: verdict line, reasons, closest runs."""
     lines = [f"{data['classification']} → {data['decision'].upper()} (mode {data['mode']}, "
              f"{data['history_runs']} runs in history)"]
+    if breaker_message(data["breaker"]):
+        lines.insert(0, breaker_message(data["breaker"]))
     if data.get("matched_part"):
         lines.append(f"  contains an earlier failed change: {data['matched_part']}")
     lines += [f"  - {reason}" for reason in data.get("reasons") or []]

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from ..export import export_csv, export_jsonl, export_tsv
+from ..health import alerts
 from ..prometheus import exposition
+from ..research import curve_loader, load_state
 from ..store import MemoryLabError, atomic_write_text
 from .common import Context
 
@@ -28,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def render(ctx: Context, fmt: str) -> str:
     history = ctx.history
     if fmt == "prometheus":
-        return exposition(history.runs, len(history.corrupt))
+        state = load_state(ctx.store)
+        return exposition(history.runs, len(history.corrupt), events=history.events,
+                          alerts=alerts(state.timeline, curve_loader(ctx.store)), plateau=state.timeline.plateau())
     if fmt == "csv":
         return export_csv(history.runs)
     records = history.run_records()

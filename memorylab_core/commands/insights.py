@@ -1,0 +1,62 @@
+"""``memorylab insights``: per-category statistics, promising directions, dead ends, near-misses, plateau."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..insights import insights_view
+from ..research import load_state
+from .common import Context, add_json_flag
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "insights", help="what kinds of change pay off (per-category statistics)",
+        description="Per change category: attempts, keeps, crashes, smoothed keep probability, mean/best gain, "
+                    "expected gain per attempt, association weight, last tried; then promising directions, dead "
+                    "ends, near-misses, plateau and surprises. Formulas: docs/insights.md.")
+    add_json_flag(p)
+    p.set_defaults(handler=run)
+
+
+def run(ctx: Context) -> int:
+    state = load_state(ctx.store)
+    data = insights_view(state.book, state.runs, state.timeline.plateau())
+    ctx.emit(render(data), data)
+    return 0
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:+.{digits}f}"
+
+
+def render(data: dict) -> str:
+    """The category table and the rankings, for a terminal."""
+    if not data["experiments"]:
+        return "no runs yet: log the baseline first"
+    lines = [f"{data['experiments']} experiments ({data['attempts']} attempts, "
+             f"{data['uncategorized_attempts']} uncategorised) · prior keep rate {data['prior_keep_rate']:.2f} · "
+             f"mean keep gain {data['mean_keep_gain']:.4f}",
+             f"{'category':<15} {'tries':>5} {'keep':>4} {'crash':>5} {'p(keep)':>7} {'mean':>8} {'best':>8} "
+             f"{'E[gain]':>8} {'weight':>7}  last"]
+    for row in data["categories"]:
+        last = row["last_tried"]
+        lines.append(f"{row['category']:<15} {row['attempts']:>5} {row['keeps']:>4} {row['crashes']:>5} "
+                     f"{row['keep_probability']:>7.2f} {_num(row['mean_gain']):>8} {_num(row['best_gain']):>8} "
+                     f"{row['expected_gain']:>8.5f} {row['weight']:>+7.3f}  "
+                     f"{'never' if last is None else str(last['experiments_ago']) + ' runs ago'}")
+    lines.append("promising: " + (", ".join(f"{p['category']} ({p['score']:.4f})" for p in data["promising"])
+                                  or "—"))
+    lines.append("dead ends: " + (", ".join(f"{d['category']} ({d['attempts']} tries)" for d in data["dead_ends"])
+                                  or "—"))
+    for near in data["near_misses"][:5]:
+        lines.append(f"near-miss {_num(-near['gain'] if near['gain'] is not None else None)} "
+                     f"{near['run_id']}: {near['description'][:70]}")
+    plateau = data["plateau"] or {}
+    if plateau:
+        rate = plateau.get("improvement_per_hour")
+        lines.append(f"plateau: {plateau['experiments_since_improvement']} experiments since the last improvement"
+                     + ("" if rate is None else f" · {rate:.4f} bpb/h over the last {plateau['window_runs']} runs"))
+    for surprise in data["surprises"][:3]:
+        lines.append(f"surprise {surprise['run_id']}: {surprise['reason']}")
+    return "\n".join(lines)

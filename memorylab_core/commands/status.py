@@ -1,0 +1,135 @@
+"""``memorylab status``: a one-screen health dashboard; ``--reset-breaker`` records an operator reset."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import uuid
+from datetime import datetime, timezone
+
+from ..health import RESET_EVENT, alerts
+from ..model import SCHEMA_VERSION
+from ..research import ResearchState, curve_loader, load_state
+from ..store import MemoryLabError
+from .common import Context, add_json_flag
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "status", help="health dashboard: counts, champion, streaks, breaker, alerts",
+        description="One screen: run counts and keep rate, champion, last run, crash streak, experiments since "
+                    "the last keep and improvement, circuit breaker, plateau, memory and alerts. "
+                    "--reset-breaker --reason TEXT records an operator reset of the crash-streak breaker.")
+    p.add_argument("--reset-breaker", action="store_true",
+                   help="record a breaker_reset event: crashes before it stop counting (needs --reason)")
+    p.add_argument("--reason", help="why the breaker is reset (recorded in the ledger)")
+    add_json_flag(p)
+    p.set_defaults(handler=run)
+
+
+def reset_event(state: ResearchState, reason: str, now: datetime) -> dict:
+    """The ledger event recording an operator's breaker reset."""
+    info = state.timeline.breaker()
+    return {
+        "schema_version": SCHEMA_VERSION, "record_type": "event", "event_type": RESET_EVENT,
+        "event_id": f"{now.strftime('%Y%m%dT%H%M%SZ')}-{RESET_EVENT}-{uuid.uuid4().hex[:6]}",
+        "timestamp_utc": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "reason": reason,
+        "breaker_before": {"state": info["state"], "streak": info["streak"],
+                           "first_crash_run_id": info["first_crash_run_id"]},
+        "host": os.uname().nodename,
+    }
+
+
+def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
+    """Everything the dashboard shows."""
+    tl = state.timeline
+    last = tl.recent[-1] if tl.recent else None
+    improvement = tl.last_improvement
+    hours = None
+    if improvement and improvement.get("ts") is not None:
+        hours = round(max(0.0, now - improvement["ts"]) / 3600, 2)
+    return {
+        "runs": tl.runs, "counts": dict(tl.counts),
+        "keep_rate": round(tl.counts["keep"] / tl.runs, 4) if tl.runs else None,
+        "champion": _brief(tl.champion),
+        "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
+                                               "delta": None if last.gain is None else round(-last.gain, 6)},
+        "crash_streak": tl.crash_streak, "experiments_since_last_keep": tl.since_keep,
+        "hours_since_last_improvement": hours, "plateau": tl.plateau(), "breaker": tl.breaker(),
+        "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
+        "alerts": alerts(tl, curve_loader(ctx.store)),
+    }
+
+
+def _brief(run) -> dict | None:
+    if run is None:
+        return None
+    return {"run_id": run.run_id, "commit": run.commit, "val_bpb": run.val_bpb, "description": run.description,
+            "timestamp_utc": run.timestamp}
+
+
+def run(ctx: Context) -> int:
+    args = ctx.args
+    if args.reason is not None and not args.reset_breaker:
+        raise MemoryLabError("--reason goes with --reset-breaker")
+    state = load_state(ctx.store)
+    reset = None
+    if args.reset_breaker:
+        if not (args.reason or "").strip():
+            raise MemoryLabError("--reset-breaker needs --reason TEXT (it is recorded in the ledger)")
+        reset = reset_event(state, args.reason.strip(), datetime.now(timezone.utc))
+        ctx.store.ensure()
+        ctx.store.append(reset)
+        state = load_state(ctx.store)
+    data = status_data(ctx, state, time.time())
+    data["reset"] = reset
+    ctx.emit(render(data), data)
+    return 0
+
+
+def _val(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6f}"
+
+
+def _one(text: str | None, width: int = 60) -> str:
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def render(data: dict) -> str:
+    """The one-screen terminal dashboard."""
+    counts, champ, last = data["counts"], data["champion"], data["last_run"]
+    rate = "—" if data["keep_rate"] is None else f"{100 * data['keep_rate']:.1f}%"
+    lines = [f"MemoryLab status — {data['runs']} runs · keep {counts['keep']} · discard {counts['discard']} · "
+             f"crash {counts['crash']} · keep rate {rate}"]
+    if data.get("reset"):
+        before = data["reset"]["breaker_before"]
+        lines.append(f"breaker reset recorded ({before['state']}, {before['streak']} crashes before it)")
+    lines.append("champion   " + (f"{_val(champ['val_bpb'])}  {(champ['commit'] or '—')[:7]}  {champ['run_id']}  "
+                                  f"{_one(champ['description'])}" if champ else "none yet"))
+    if last:
+        delta = "" if last["delta"] is None else f" ({last['delta']:+.4f})"
+        lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{delta}  {(last['commit'] or '—')[:7]}  "
+                     f"{_one(last['description'])}")
+    plateau = data["plateau"]
+    hours = data["hours_since_last_improvement"]
+    lines.append(f"streaks    crash streak {data['crash_streak']} · {data['experiments_since_last_keep']} experiments "
+                 f"since the last keep · {plateau['experiments_since_improvement']} since the last improvement"
+                 + ("" if hours is None else f" ({hours:.1f} h)"))
+    br = data["breaker"]
+    lines.append(f"breaker    {br['state']} ({br['streak']} crashes counted; warns at {br['warn_at']}, opens at "
+                 f"{br['open_at']})")
+    rate_h = plateau["improvement_per_hour"]
+    if plateau["improvement_in_window"] is not None:
+        lines.append(f"progress   {plateau['improvement_in_window']:.4f} bpb over the last {plateau['window_runs']} "
+                     "runs" + ("" if rate_h is None else f" · {rate_h:.4f} bpb/h"))
+    mem = data["memory"]
+    if mem:
+        lines.append(f"memory     last peak {mem['memory_gb']:.1f} GB = {100 * mem['fraction']:.0f}% of the device "
+                     f"({mem['device_memory_mb'] / 1024:.1f} GB)")
+    if data["corrupt_lines"]:
+        lines.append(f"ledger     {data['corrupt_lines']} corrupt lines skipped")
+    lines.append("alerts     " + ("none" if not data["alerts"] else f"{len(data['alerts'])}"))
+    lines += [f"  [{a['severity']}] {a['id']}: {_one(a['message'], 100)}" for a in data["alerts"]]
+    return "\n".join(lines)
