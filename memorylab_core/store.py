@@ -161,6 +161,20 @@ class Store:
             raise MemoryLabError(f"invalid run id {run_id!r}: use the id printed by 'memorylab list'")
         return self.runs_dir / run_id
 
+    def read_run_json(self, run_id: str, name: str, max_bytes: int = 4_000_000) -> dict | None:
+        """A JSON object archived under ``runs/<run_id>/`` (e.g. ``summary.json``), or None when it is
+        missing, too big, unreadable or not an object: archives are optional extras for the views."""
+        if not is_safe_run_id(run_id) or not is_safe_run_id(name):
+            return None
+        path = self.runs_dir / run_id / name
+        try:
+            if path.stat().st_size > max_bytes:
+                return None
+            data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def exists(self) -> bool:
         return self.ledger_path.exists()
 
