@@ -163,6 +163,18 @@ def test_frontier_starts_from_the_window_start_champion():
     assert "★ champion 0.9700" in chart
 
 
+@pytest.mark.parametrize("runs", [
+    [run(0, "keep", 1.0)],
+    [run(0, "crash", None), run(1, "crash", None)],
+    [run(5, "discard", 1.2), run(6, "discard", 1.2)],
+], ids=["one-keep", "only-crashes", "flat-discards"])
+def test_degenerate_runs_still_chart(runs):
+    page = Page(charts.progress_chart(runs))
+    assert sum(page.marks.values()) == len(runs)
+    lo, hi = charts.value_range(runs)
+    assert lo < hi
+
+
 # -- pages ---------------------------------------------------------------------------------------
 def test_empty_store_page(tmp_path):
     root = tmp_path / "store"
