@@ -1,0 +1,361 @@
+"""Tests for train.py: model pieces, optimizer, schedules, summary sidecar, and end-to-end CPU runs.
+
+The unit tests use tiny random-token models and take a few seconds. The end-to-end tests run
+train.py as a subprocess on the cpu profile with a shortened time budget; they need prepared data
+(the session fixture `cpu_cache` prepares a small one).
+"""
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import train  # noqa: E402
+
+
+def tiny_config(**overrides):
+    cfg = dict(sequence_len=32, vocab_size=64, n_layer=4, n_head=2, n_embd=64, window_pattern="SSSL")
+    cfg.update(overrides)
+    return train.GPTConfig(**cfg)
+
+
+def tiny_model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    model = train.GPT(tiny_config(**overrides))
+    model.init_weights()
+    return model
+
+
+def randomize_zero_inits(model):
+    # c_proj and the gates start at zero, which would hide attention from the output; perturb them so
+    # that information-flow tests see every path.
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 2 and p.abs().max() == 0:
+                p.normal_(std=0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+
+def test_forward_backward_shapes_and_per_token_loss():
+    model = tiny_model()
+    B, T, V = 3, 32, 64
+    x = torch.randint(0, V, (B, T))
+    y = torch.randint(0, V, (B, T))
+    logits = model(x)
+    assert logits.shape == (B, T, V)
+    loss = model(x, y)
+    assert loss.ndim == 0 and math.isfinite(loss.item())
+    # At init lm_head is ~0, so predictions are ~uniform: loss ~ ln(V).
+    assert abs(loss.item() - math.log(V)) < 0.1
+    per_token = model(x, y, reduction="none")
+    assert per_token.shape == (B * T,)
+    assert torch.allclose(per_token.mean(), loss, atol=1e-6)
+    # ignore_index=-1 positions contribute exactly zero.
+    y_masked = y.clone()
+    y_masked[:, :5] = -1
+    assert (model(x, y_masked, reduction="none").view(B, T)[:, :5] == 0).all()
+
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+
+
+def test_value_embeddings_on_alternating_layers_including_last():
+    model = tiny_model(n_layer=5)
+    assert sorted(int(k) for k in model.value_embeds) == [0, 2, 4]
+    assert [b.attn.ve_gate is not None for b in model.transformer.h] == [True, False, True, False, True]
+    model = tiny_model(n_layer=4)
+    assert sorted(int(k) for k in model.value_embeds) == [1, 3]
+
+
+def test_init_scalars():
+    model = tiny_model()
+    assert torch.all(model.resid_lambdas == 1.0)
+    assert torch.allclose(model.x0_lambdas, torch.full_like(model.x0_lambdas, 0.1))
+    assert model.lm_head.weight is not model.transformer.wte.weight  # untied
+
+
+def test_logit_softcap_bounds_logits():
+    model = tiny_model()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(1e5)  # raw logits in the thousands
+    logits = model(torch.randint(0, 64, (2, 32)))
+    assert logits.abs().max().item() <= 15.0
+    assert logits.abs().max().item() > 14.0  # and the cap is actually reached
+
+
+def test_window_sizes_pattern_and_last_layer_full():
+    model = tiny_model(n_layer=6, window_pattern="SSSL")
+    T = model.config.sequence_len
+    assert model.window_sizes == [T // 2, T // 2, T // 2, T, T // 2, T]
+    model = tiny_model(n_layer=3, window_pattern="S")
+    assert model.window_sizes == [T // 2, T // 2, T]
+
+
+def test_window_mask_definition():
+    m = train.window_mask(10, 3, "cpu")
+    for i in range(10):
+        for j in range(10):
+            assert m[i, j].item() == (0 <= i - j <= 3)
+
+
+@pytest.mark.parametrize("window", [4, 31])
+def test_attention_cannot_see_beyond_its_window(window):
+    torch.manual_seed(0)
+    cfg = tiny_config(n_layer=2)  # layer 0 has no value embedding
+    attn = train.CausalSelfAttention(cfg, layer_idx=0)
+    T = cfg.sequence_len
+    model = train.GPT(cfg)
+    cos_sin = model.cos[:, :T], model.sin[:, :T]
+    mask = None if window >= T - 1 else train.window_mask(T, window, "cpu")
+    x = torch.randn(1, T, cfg.n_embd)
+    base = attn(x, None, cos_sin, mask)
+    p = 5
+    x2 = x.clone()
+    x2[:, p] += torch.randn(cfg.n_embd)
+    changed = (attn(x2, None, cos_sin, mask) - base).abs().amax(dim=-1)[0] > 1e-6
+    for q in range(T):
+        assert changed[q].item() == (0 <= q - p <= window), (q, p, window)
+
+
+def test_model_is_causal_and_last_layer_sees_whole_context():
+    model = tiny_model(n_layer=2, window_pattern="S")  # layer 0: window 16, layer 1 (last): full
+    randomize_zero_inits(model)
+    x = torch.randint(0, 64, (1, 32))
+    base = model(x)
+    x2 = x.clone()
+    x2[0, 0] = (x[0, 0] + 1) % 64
+    diff = (model(x2) - base).abs().amax(dim=-1)[0]
+    # Position 31 is 31 tokens after position 0 (> window 16): it still sees it through the full last layer.
+    assert (diff > 1e-6).all()
+    x3 = x.clone()
+    x3[0, 20] = (x[0, 20] + 1) % 64
+    diff = (model(x3) - base).abs().amax(dim=-1)[0]
+    assert (diff[:20] < 1e-6).all()  # causal: the past does not see the future
+    assert (diff[20:] > 1e-6).all()
+
+
+def test_flops_estimate_matches_upstream_formula():
+    model = tiny_model()
+    cfg = model.config
+    matmul_params = model.num_params() - model.transformer.wte.weight.numel() - sum(
+        v.weight.numel() for v in model.value_embeds.values()) - 2 * cfg.n_layer
+    attn = sum(12 * cfg.n_head * (cfg.n_embd // cfg.n_head) * w for w in model.window_sizes)
+    assert model.estimate_flops_per_token() == 6 * matmul_params + attn
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizer
+
+
+@pytest.mark.parametrize("shape", [(64, 32), (32, 64), (4, 96, 48)])
+def test_polar_express_is_near_orthogonal(shape):
+    torch.manual_seed(0)
+    G = torch.randn(*shape)
+    X = train.polar_express(G)
+    assert X.shape == G.shape and X.dtype == torch.float32
+    s = torch.linalg.svdvals(X)
+    # Polar express does not converge to exactly 1; it lands every singular value in a band around it.
+    assert s.min().item() > 0.75 and s.max().item() < 1.25
+    U, _, Vh = torch.linalg.svd(G, full_matrices=False)
+    polar = U @ Vh
+    assert ((X - polar).norm() / polar.norm()).item() < 0.15
+
+
+def test_polar_express_coefficients_are_upstreams():
+    assert len(train.POLAR_EXPRESS_COEFFS) == 5
+    assert train.POLAR_EXPRESS_COEFFS[0] == (8.156554524902461, -22.48329292557795, 15.878769915207462)
+    assert train.POLAR_EXPRESS_COEFFS[-1] == (2.3465413258596377, -1.7097828382687081, 0.42323551169305323)
+
+
+def test_cautious_weight_decay_only_where_update_agrees_with_param():
+    # Gradient diag(1, -1) orthogonalises to diag(1, -1); params all ones. Decay applies where
+    # update * param >= 0: (0,0) (same sign) and the zero off-diagonals, but not (1,1).
+    def run(wd):
+        params = torch.ones(1, 2, 2)
+        grads = torch.tensor([[[1.0, 0.0], [0.0, -1.0]]])
+        train.muon_step(grads, params, torch.zeros(1, 2, 2), torch.zeros(1, 2, 1),
+                        0.9, 0.01, wd, 0.95, 5, -1)
+        return params
+
+    decay = run(0.0) - run(1.0)
+    assert torch.allclose(decay, 0.01 * torch.tensor([[[1.0, 1.0], [1.0, 0.0]]]), atol=1e-6)
+
+
+def test_optimizer_groups_cover_every_parameter_once():
+    model = tiny_model()
+    opt = train.setup_optimizer(model)
+    seen = [p for g in opt.param_groups for p in g["params"]]
+    assert len(seen) == len({id(p) for p in seen}) == len(list(model.parameters()))
+    kinds = {id(p): g["kind"] for g in opt.param_groups for p in g["params"]}
+    assert kinds[id(model.lm_head.weight)] == "adamw"
+    assert kinds[id(model.transformer.wte.weight)] == "adamw"
+    assert kinds[id(model.resid_lambdas)] == "adamw"
+    assert all(kinds[id(p)] == "muon" for p in model.transformer.h.parameters())
+    for g in opt.param_groups:
+        if g["kind"] == "muon":
+            assert len({tuple(p.shape) for p in g["params"]}) == 1
+    # AdamW lrs for the embeddings scale with 1/sqrt(model_dim / 768).
+    lm = next(g for g in opt.param_groups if g["params"][0] is model.lm_head.weight)
+    assert lm["lr"] == pytest.approx(train.UNEMBEDDING_LR * (64 / 768) ** -0.5)
+
+
+def test_optimizer_overfits_a_fixed_batch():
+    model = tiny_model(seed=1)
+    opt = train.setup_optimizer(model)
+    torch.manual_seed(1)
+    x = torch.randint(0, 64, (4, 32))
+    y = torch.randint(0, 64, (4, 32))
+    losses = []
+    for step in range(30):
+        for g in opt.param_groups:
+            if g["kind"] == "muon":
+                g["momentum"] = train.get_muon_momentum(step)
+        loss = model(x, y)
+        loss.backward()
+        opt.step()
+        model.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules and summary helpers
+
+
+def test_schedules():
+    assert train.get_lr_multiplier(0.0) == 1.0
+    assert train.get_lr_multiplier(1.0 - train.WARMDOWN_RATIO - 1e-9) == 1.0
+    assert train.get_lr_multiplier(1.0) == pytest.approx(train.FINAL_LR_FRAC)
+    mid = 1.0 - train.WARMDOWN_RATIO / 2
+    assert train.get_lr_multiplier(mid) == pytest.approx(0.5 * (1 + train.FINAL_LR_FRAC))
+    assert train.get_muon_momentum(0) == pytest.approx(0.85)
+    assert train.get_muon_momentum(150) == pytest.approx(0.90)
+    assert train.get_muon_momentum(10_000) == pytest.approx(0.95)
+    assert train.get_weight_decay(0.0) == train.WEIGHT_DECAY
+    assert train.get_weight_decay(1.0) == 0.0
+
+
+def test_sample_curve_keeps_ends_and_limit():
+    pts = [{"step": i} for i in range(1000)]
+    s = train.sample_curve(pts)
+    assert len(s) == 200 and s[0]["step"] == 0 and s[-1]["step"] == 999
+    assert train.sample_curve(pts[:50]) == pts[:50]
+
+
+def test_write_summary_is_atomic_and_json_safe(tmp_path):
+    path = tmp_path / "sub" / "summary.json"
+    train.write_summary(str(path), {"val_bpb": float("nan"), "loss_curve": [{"loss": float("inf")}], "x": 1})
+    data = json.loads(path.read_text())
+    assert data == {"val_bpb": None, "loss_curve": [{"loss": None}], "x": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["summary.json"]  # no temp file left behind
+
+
+def test_print_summary_format(capsys):
+    metrics = dict(val_bpb=0.9979, training_seconds=300.12, total_seconds=325.94, peak_vram_mb=45060.2,
+                   mfu_percent=39.8, total_tokens_M=499.6, num_steps=953, num_params_M=50.3, depth=8)
+    train.print_summary(metrics)
+    assert capsys.readouterr().out == (
+        "---\n"
+        "val_bpb:          0.997900\n"
+        "training_seconds: 300.1\n"
+        "total_seconds:    325.9\n"
+        "peak_vram_mb:     45060.2\n"
+        "mfu_percent:      39.80\n"
+        "total_tokens_M:   499.6\n"
+        "num_steps:        953\n"
+        "num_params_M:     50.3\n"
+        "depth:            8\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: train.py as a subprocess on the cpu profile
+
+@pytest.fixture(scope="session")
+def cpu_cache(tmp_path_factory):
+    """A prepared cpu-profile cache (python-corpus, one train shard) for train.py subprocesses."""
+    import prepare
+
+    root = tmp_path_factory.mktemp("autoresearch-cache")
+    prepare.prepare("python-corpus", "cpu", cache_root=root, num_shards=1)
+    return root
+
+
+SUMMARY_KEYS = ["val_bpb", "training_seconds", "total_seconds", "peak_vram_mb", "mfu_percent",
+                "total_tokens_M", "num_steps", "num_params_M", "depth"]
+
+
+def run_train(cache, tmp_path, **env):
+    full_env = dict(os.environ)
+    full_env.update(
+        AUTORESEARCH_CACHE=str(cache),
+        AUTORESEARCH_PROFILE="cpu",
+        AUTORESEARCH_SUMMARY_PATH=str(tmp_path / "summary.json"),
+        AUTORESEARCH_RUN_TOKEN=uuid.uuid4().hex,
+        PYTHONUNBUFFERED="1",
+    )
+    full_env.update(env)
+    proc = subprocess.run([sys.executable, str(REPO / "train.py")], cwd=tmp_path, env=full_env,
+                          capture_output=True, text=True, timeout=300)
+    summary_file = tmp_path / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
+    return proc, summary, full_env["AUTORESEARCH_RUN_TOKEN"]
+
+
+def parse_summary_block(stdout):
+    block = stdout.split("\n---\n", 1)[1]
+    values = {}
+    for line in block.strip().splitlines():
+        m = re.fullmatch(r"(\w+):\s+(\S+)", line)
+        assert m, line
+        values[m.group(1)] = float(m.group(2))
+    return values
+
+
+def test_smoke_run_prints_summary_and_writes_sidecar(cpu_cache, tmp_path):
+    proc, summary, token = run_train(cpu_cache, tmp_path, AUTORESEARCH_TIME_BUDGET="3",
+                                     AUTORESEARCH_SEED="7")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"run_token: {token}" in proc.stdout.splitlines()
+    assert "seed: 7" in proc.stdout.splitlines()
+    printed = parse_summary_block(proc.stdout)
+    assert list(printed) == SUMMARY_KEYS
+    assert summary["status"] == "ok" and summary["run_token"] == token and summary["seed"] == 7
+    assert summary["profile"] == "cpu" and summary["device"] == "cpu" and summary["device_memory_mb"] is None
+    for key in SUMMARY_KEYS:
+        assert summary[key] == pytest.approx(printed[key], abs=1e-6), key
+    assert 0 < summary["val_bpb"] < 20
+    assert summary["num_steps"] >= 2 and summary["peak_vram_mb"] == 0.0 and summary["mfu_percent"] == 0.0
+    curve = summary["loss_curve"]
+    assert 1 <= len(curve) <= 200 and len(curve) == summary["num_steps"]
+    assert set(curve[0]) == {"step", "progress", "loss", "tokens_per_sec"}
+    assert "error" not in summary
+
+
+@pytest.mark.parametrize("mode,message", [("nan", "diverged"), ("exception", "forced crash")])
+def test_forced_crash_writes_crash_sidecar(cpu_cache, tmp_path, mode, message):
+    proc, summary, token = run_train(cpu_cache, tmp_path, AUTORESEARCH_FORCE_CRASH=mode)
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
+    assert "\n---\n" not in proc.stdout  # no success block on a crash
+    assert summary["status"] == "crash" and summary["run_token"] == token
+    assert summary["error"].startswith("RuntimeError:") and message in summary["error"]
+    assert summary["val_bpb"] is None
+    assert summary["num_params_M"] > 0  # what was known before the crash is still reported
