@@ -358,7 +358,10 @@ def test_reads_upstream_file(tmp_path):
         "b2c3d4e\t0.000000\t0.0\tcrash\tdouble the width (OOM)\n")))
     assert warnings == []
     assert rows[0] == {"commit": "a1b2c3d", "val_bpb": 0.9979, "memory_gb": 44.0, "status": "keep",
-                       "description": "baseline", "extra": {}, "line": 2}
+                       "description": "baseline", "extra": {}, "line": 2,
+                       "raw": {"line": "a1b2c3d\t0.997900\t44.0\tkeep\tbaseline",
+                               "fields": {"commit": "a1b2c3d", "val_bpb": "0.997900", "memory_gb": "44.0",
+                                          "status": "keep", "description": "baseline"}}}
     assert rows[1]["val_bpb"] is None and rows[1]["status"] == "crash"
 
 
