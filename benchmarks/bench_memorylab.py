@@ -6,8 +6,9 @@ Each ledger holds varied, realistic records (descriptions built from real knob p
 signatures, crashes with errors, decision packets) written straight to ``experiments.jsonl``. For
 every size the script times, as separate ``python memorylab.py ...`` processes run from a scratch git
 repo: ``check`` and ``report`` with a cold cache (first command after the ledger appeared) and warm,
-and ``log`` (which appends, so each repetition adds one run). Prints a markdown table (median and
-max wall time in ms).
+``guide`` / ``insights`` / ``status`` with their research cache cold and warm, and ``log`` (which
+appends, so each repetition adds one run) each followed by a ``guide`` that folds the new line.
+Prints a markdown table (median and max wall time in ms).
 """
 
 from __future__ import annotations
@@ -118,12 +119,18 @@ def bench_size(n: int, repeat: int, work: Path) -> list[tuple[str, list[float]]]
     shutil.rmtree(store / "cache", ignore_errors=True)
     rows.append(("report (cold cache)", [timed(report, repo, env)]))
     rows.append(("report", [timed(report, repo, env) for _ in range(repeat)]))
-    log_times = []
+    for command in ("guide", "insights", "status"):  # research-memory views: their own small cache
+        (store / "cache" / "research.pickle").unlink(missing_ok=True)
+        rows.append((f"{command} (cold cache)", [timed([command], repo, env)]))
+        rows.append((command, [timed([command], repo, env) for _ in range(repeat)]))
+    log_times, guide_times = [], []
     for i in range(repeat):
         log, summary = fake_run(repo, 0.99 + i * 1e-4)
         log_times.append(timed(["log", "-d", f"bench run {i}", "--status", "discard", "--log", str(log),
                                 "--summary", str(summary)], repo, env))
+        guide_times.append(timed(["guide"], repo, env))
     rows.append(("log", log_times))
+    rows.append(("guide (right after a log)", guide_times))
     return rows
 
 

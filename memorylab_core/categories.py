@@ -193,6 +193,13 @@ def _from_text_cached(text: str) -> tuple[str, ...]:
 
 def classify(description: str, tags: Iterable[str] = (), signature: Sequence[dict] = ()) -> tuple[str, ...]:
     """The categories of one run (see the module docstring for the order of evidence)."""
+    moves = tuple((str(f.get("name") or ""), f.get("direction")) for f in signature)
+    return _classify_cached(str(description or ""), tuple(str(t) for t in tags), moves)
+
+
+@lru_cache(maxsize=16384)
+def _classify_cached(description: str, tags: tuple[str, ...], moves: tuple[tuple[str, str | None], ...]):
+    signature = [{"name": name, "direction": direction} for name, direction in moves]
     tagged = from_tags(tags)
     if tagged:
         return tagged

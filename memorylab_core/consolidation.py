@@ -67,13 +67,20 @@ class Consolidator:
     classes: dict[str, ClassStats] = field(default_factory=dict)
     rules: list[dict] = field(default_factory=list)
     point: int = 0  # run count of the latest consolidation (0: none yet)
+    # A batch replay that knows its end skips points whose rules would be replaced before anyone reads
+    # them (set by research.fold / load_state); the rules at the last point are the same either way.
+    skip_before: int = 0
+
+    def expect(self, runs_at_end: int) -> None:
+        """A batch will end at ``runs_at_end`` runs: only its last consolidation point matters."""
+        self.skip_before = runs_at_end - runs_at_end % CONSOLIDATE_EVERY
 
     def add(self, outcome, runs_folded: int, deck: MistakeDeck) -> None:
         """Fold one run; consolidate when ``runs_folded`` reaches a multiple of N."""
         if outcome.attempt and outcome.run.error_kind != "keyboard_interrupt":
             for name in change_classes(outcome):
                 self.classes.setdefault(name, ClassStats(name)).add(outcome)
-        if runs_folded % CONSOLIDATE_EVERY == 0:
+        if runs_folded % CONSOLIDATE_EVERY == 0 and runs_folded >= self.skip_before:
             self.rules = distill(self.classes.values(), deck, runs_folded)
             self.point = runs_folded
 

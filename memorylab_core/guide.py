@@ -10,6 +10,8 @@ result is deterministic (no wall-clock times) and safe on an empty ledger.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .health import PLATEAU_RUNS, alerts
 from .insights import insights_view
 from .research import ResearchState
@@ -40,8 +42,8 @@ def _val(value: float | None) -> str:
     return "—" if value is None else f"{value:.6f}"
 
 
-def guide_data(state: ResearchState) -> dict:
-    """Everything the guide shows, as data (bounded lists)."""
+def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | None = None) -> dict:
+    """Everything the guide shows, as data (bounded lists); ``curve_for`` reads archived loss curves."""
     timeline = state.timeline
     view = insights_view(state.book, state.runs, timeline.plateau())
     champ = timeline.champion
@@ -51,7 +53,7 @@ def guide_data(state: ResearchState) -> dict:
         "champion": None if champ is None else {"run_id": champ.run_id, "commit": champ.commit,
                                                 "val_bpb": champ.val_bpb, "description": champ.description},
         "reference_val_bpb": timeline.reference,
-        "alerts": alerts(timeline),
+        "alerts": alerts(timeline, curve_for),
         "breaker": timeline.breaker(),
         "plateau": view["plateau"],
         "recent": [_recent(o) for o in list(timeline.recent)[-RECENT:]][::-1],
@@ -165,8 +167,9 @@ def render(data: dict, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     return "\n".join(out)[:max_chars]
 
 
-def guide(state: ResearchState, max_chars: int = DEFAULT_MAX_CHARS) -> dict:
+def guide(state: ResearchState, max_chars: int = DEFAULT_MAX_CHARS,
+          curve_for: Callable[[str], list | None] | None = None) -> dict:
     """The guide as data plus its budgeted ``text``."""
-    data = guide_data(state)
+    data = guide_data(state, curve_for)
     text = render(data, max_chars)
     return {**data, "text": text, "chars": len(text), "max_chars": max_chars}

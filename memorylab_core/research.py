@@ -22,7 +22,7 @@ import io
 import json
 import pickle
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .categories import run_categories
@@ -134,6 +134,7 @@ class ResearchState:
 def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
     """The research state of a folded history (runs and events merged by ledger offset)."""
     state = ResearchState()
+    state.consolidator.expect(len(runs))
     pending = sorted(events, key=lambda e: e.offset)
     i = 0
     for run in runs:
@@ -179,7 +180,9 @@ def _from_cache(store: Store) -> ResearchState | None:
     return state
 
 
-def _fold_lines(state: ResearchState, lines: Iterable) -> None:
+def _fold_lines(state: ResearchState, lines: Sequence) -> None:
+    new_runs = sum(1 for line in lines if line.record is not None and line.record.get("record_type") != "event")
+    state.consolidator.expect(state.runs + new_runs)
     for line in lines:
         if line.record is None:
             state.corrupt_lines += 1

@@ -335,6 +335,10 @@ def test_rules_have_provenance_and_replay_identically():
     assert all(rid.startswith("run") for rid in works[0]["run_ids"])
     assert avoid[0]["subject"] == "DEPTH up" and avoid[0]["failures"] >= 2
     assert fold(_rule_ledger(20)).consolidator.rules == state.consolidator.rules
+    one_by_one = fold([])
+    for run in _rule_ledger(25):  # run by run (every point consolidated) == one batch (last point only)
+        one_by_one.add_run(run)
+    assert one_by_one.consolidator.rules == fold(_rule_ledger(25)).consolidator.rules
 
 
 def test_repeated_crash_cards_become_avoid_rules():

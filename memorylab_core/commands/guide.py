@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..guide import DEFAULT_MAX_CHARS, guide
-from ..research import load_state
+from ..research import curve_loader, load_state
 from .common import Context, add_json_flag, positive_int
 
 
@@ -22,6 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ctx: Context) -> int:
-    data = guide(load_state(ctx.store), ctx.args.max_chars)
+    data = guide(load_state(ctx.store), ctx.args.max_chars, curve_loader(ctx.store))
     ctx.emit(data["text"], data)
     return 0
