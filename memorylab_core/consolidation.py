@@ -5,8 +5,8 @@ categories (``[attention]``). At the consolidation points (run counts N, 2N, 3N 
 rebuilt from the running totals and then stay fixed until the next point, so the agent sees a
 stable rule set that changes a few times a night, and a replay always yields the same rules:
 
-* **works** — a class with a kept run, at least as many keeps as failures, and a total gain of at
-  least the noise band; ranked by total gain;
+* **works** — a class with a kept run, a keep rate at least the ledger's overall keep rate
+  r̄ = (keeps + 1)/(attempts + 2), and a total gain of at least the noise band; ranked by total gain;
 * **avoid** — a class that failed at least twice and was never kept, and mistake cards seen at least
   twice (a crash that keeps coming back); ranked by failures, then recency.
 
@@ -67,6 +67,8 @@ class Consolidator:
     classes: dict[str, ClassStats] = field(default_factory=dict)
     rules: list[dict] = field(default_factory=list)
     point: int = 0  # run count of the latest consolidation (0: none yet)
+    attempts: int = 0
+    keeps: int = 0
     # A batch replay that knows its end skips points whose rules would be replaced before anyone reads
     # them (set by research.fold / load_state); the rules at the last point are the same either way.
     skip_before: int = 0
@@ -77,18 +79,23 @@ class Consolidator:
 
     def add(self, outcome, runs_folded: int, deck: MistakeDeck) -> None:
         """Fold one run; consolidate when ``runs_folded`` reaches a multiple of N."""
-        if outcome.attempt and outcome.run.error_kind != "keyboard_interrupt":
+        if outcome.attempt:
+            self.attempts += 1
+            self.keeps += outcome.run.status == "keep"
             for name in change_classes(outcome):
                 self.classes.setdefault(name, ClassStats(name)).add(outcome)
         if runs_folded % CONSOLIDATE_EVERY == 0 and runs_folded >= self.skip_before:
-            self.rules = distill(self.classes.values(), deck, runs_folded)
+            self.rules = distill(self.classes.values(), deck, runs_folded, (self.keeps + 1) / (self.attempts + 2))
             self.point = runs_folded
 
 
-def distill(classes, deck: MistakeDeck, point: int) -> list[dict]:
-    """The works/avoid rules of the totals as they stand at run count ``point``."""
+def distill(classes, deck: MistakeDeck, point: int, keep_rate: float) -> list[dict]:
+    """The works/avoid rules of the totals as they stand at run count ``point``.
+
+    ``keep_rate``: the ledger's overall (Laplace-smoothed) keep rate; a class that works keeps at least as often.
+    """
     works = [c for c in classes
-             if c.keeps and c.keeps >= c.failures and c.positive_gain >= WORKS_MIN_GAIN]
+             if c.keeps and c.keeps >= keep_rate * c.attempts and c.positive_gain >= WORKS_MIN_GAIN]
     works.sort(key=lambda c: (-c.positive_gain, -c.keeps, c.name))
     avoid = [c for c in classes if c.failures >= AVOID_MIN_FAILURES and not c.keeps]
     avoid.sort(key=lambda c: (-c.failures, -c.last_position, c.name))

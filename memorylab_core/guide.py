@@ -53,7 +53,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
         "champion": None if champ is None else {"run_id": champ.run_id, "commit": champ.commit,
                                                 "val_bpb": champ.val_bpb, "description": champ.description},
         "reference_val_bpb": timeline.reference,
-        "alerts": alerts(timeline, curve_for),
+        "alerts": [a for a in alerts(timeline, curve_for) if not a["id"].startswith("plateau:")],  # own section
         "breaker": timeline.breaker(),
         "plateau": view["plateau"],
         "recent": [_recent(o) for o in list(timeline.recent)[-RECENT:]][::-1],

@@ -34,7 +34,7 @@ from .model import Event, Run, event_from_record, run_from_record
 from .store import MemoryLabError, Store, atomic_write_bytes
 from .textnorm import is_baseline, strip_outcome_notes
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # bump whenever the fold or its state changes: old caches are replayed
 CACHE_NAME = "research.pickle"
 FAILED_IDEAS_KEPT = 100
 _FINGERPRINT_BYTES = 4096
