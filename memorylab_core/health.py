@@ -41,6 +41,12 @@ BREAKER_WARN = 3  # consecutive crashes: check warns and names the last good com
 BREAKER_OPEN = 5  # consecutive crashes: check blocks (exit 2 under --fail-on-similar) until a success or reset
 BREAKER_STATES = ("closed", "warning", "open")
 RESET_EVENT = "breaker_reset"
+CHAMPION_EVENT = "champion_change"
+
+
+def is_champion_candidate(run: Run) -> bool:
+    """Kept, measured and not a replicate (a rerun of a champion's code is evidence, not a new idea)."""
+    return run.status == "keep" and run.val_bpb is not None and not run.replicate_of
 
 
 def breaker_state(streak: int) -> str:
@@ -110,6 +116,7 @@ class Timeline:
     counts: dict = field(default_factory=lambda: {"keep": 0, "discard": 0, "crash": 0})
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_RUNS))  # the latest outcomes
     champion: Run | None = None
+    champions: dict = field(default_factory=dict)  # run id -> Run of every run that was ever champion
     last_keep: Run | None = None
     since_keep: int = 0
     crash_streak: int = 0
@@ -131,9 +138,8 @@ class Timeline:
         self.counts[run.status] = self.counts.get(run.status, 0) + 1
         self.recent.append(outcome)
         self._streaks(run)
-        if run.status == "keep" and run.val_bpb is not None and (
-                self.champion is None or run.val_bpb < self.champion.val_bpb):
-            self.champion = run
+        if is_champion_candidate(run) and (self.champion is None or run.val_bpb < self.champion.val_bpb):
+            self.champion = self.champions[run.run_id] = run
         if outcome.new_epoch:
             self.epoch_start = position
         if outcome.improved:
@@ -157,6 +163,17 @@ class Timeline:
             self.last_keep, self.since_keep = run, 0
         else:
             self.since_keep += 1
+
+    def champion_event(self, event: Event) -> None:
+        """A recorded ``champion_change`` (promotion, rollback): the designated run is champion and reference.
+
+        Only runs that were champion before can be designated here (a rollback returns to one of them;
+        a confirmation names the current one); a later kept run with a lower val_bpb still takes over.
+        """
+        run = self.champions.get(str(event.data.get("run_id")))
+        if run is not None:
+            self.champion = run
+            self.reference = run.val_bpb
 
     def reset_breaker(self, event: Event) -> None:
         """A recorded ``breaker_reset`` event: crashes before it no longer count."""

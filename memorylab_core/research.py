@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 
 from .categories import run_categories
 from .consolidation import Consolidator
-from .health import RESET_EVENT, Timeline
+from .health import CHAMPION_EVENT, RESET_EVENT, Timeline, is_champion_candidate
 from .insights import CategoryBook
 from .mistakes import MistakeDeck
 from .model import Event, Run, event_from_record, run_from_record
 from .store import MemoryLabError, Store, atomic_write_bytes
 from .textnorm import is_baseline, strip_outcome_notes
 
-STATE_VERSION = 2  # bump whenever the fold or its state changes: old caches are replayed
+STATE_VERSION = 3  # bump whenever the fold or its state changes: old caches are replayed
 CACHE_NAME = "research.pickle"
 FAILED_IDEAS_KEPT = 100
 _FINGERPRINT_BYTES = 4096
@@ -50,7 +50,7 @@ class Outcome:
     ref_before: float | None  # champion at the time (since the last re-baseline), before this run
     ref_after: float | None
     gain: float | None  # ref_before − val_bpb: positive when the run beat the champion at the time
-    attempt: bool  # an experiment that counts for statistics (not a baseline, not an interrupt)
+    attempt: bool  # an experiment that counts for statistics (not a baseline, replicate or interrupt)
     improved: bool  # set a new reference (a new best, or a re-baseline)
     new_epoch: bool  # a kept baseline: the reference restarts here
 
@@ -59,11 +59,11 @@ def outcome_of(run: Run, position: int, reference: float | None) -> Outcome:
     """Classify one run against the reference before it."""
     baseline = is_baseline(run.description)
     val = run.val_bpb
-    measured_keep = run.status == "keep" and val is not None
+    measured_keep = is_champion_candidate(run)
     new_epoch = measured_keep and (baseline or reference is None)
     improved = new_epoch or (measured_keep and val < reference)
     gain = None if baseline or val is None or reference is None else reference - val
-    attempt = not baseline and run.error_kind != "keyboard_interrupt"
+    attempt = not baseline and not run.replicate_of and run.error_kind != "keyboard_interrupt"
     return Outcome(run, position, run_categories(run) if attempt else (), reference,
                    val if improved else reference, gain, attempt, improved, new_epoch)
 
@@ -110,9 +110,11 @@ class ResearchState:
         return outcome
 
     def add_event(self, event: Event) -> None:
-        """Fold one event (ledger order); only breaker resets matter here."""
+        """Fold one event (ledger order): breaker resets and champion changes matter here."""
         if event.event_type == RESET_EVENT:
             self.timeline.reset_breaker(event)
+        elif event.event_type == CHAMPION_EVENT:
+            self.timeline.champion_event(event)
 
     def _note_idea(self, outcome: Outcome) -> None:
         if not outcome.attempt:

@@ -400,3 +400,28 @@ def test_replay_real_ledger(path, tmp_path):
     for outcome in best:
         assert not dead & set(outcome.categories), (outcome.run.description, dead)
     assert view(state)["categories"] == view(replay)["categories"]
+
+
+def test_replicates_are_evidence_not_attempts_or_champions():
+    runs = [make_run(0, "keep", 1.0, "baseline"), make_run(1, "keep", 0.99, "a", categories=("optimizer",))]
+    rep = make_run(2, "keep", 0.98, "replicate of run00001", categories=("optimizer",))
+    rep.replicate_of = "run00001"
+    state = fold(runs + [rep])
+    assert row(state, "optimizer")["attempts"] == 1
+    assert state.timeline.champion.run_id == "run00001" and state.timeline.reference == pytest.approx(0.99)
+
+
+def test_a_champion_change_event_moves_champion_and_reference():
+    from memorylab_core import registry
+    from memorylab_core.model import event_from_record
+
+    runs = [make_run(0, "keep", 1.0, "baseline"), make_run(1, "keep", 0.99, "a"), make_run(2, "keep", 0.98, "b"),
+            make_run(3, "discard", 0.985, "c", categories=("schedule",))]
+    rollback = event_from_record({"record_type": "event", "event_type": "champion_change", "run_id": "run00001",
+                                  "event_id": "e1"}, 0, 250)
+    rollback.runs_before = 3
+    state = fold(runs, [rollback])
+    assert state.timeline.champion.run_id == "run00001"
+    assert view(state)["near_misses"][0]["gain"] == pytest.approx(0.005)  # measured against the rollback
+    if "events" in __import__("inspect").signature(registry.champion).parameters:
+        assert registry.champion(runs, [rollback]).run_id == state.timeline.champion.run_id
