@@ -11,8 +11,13 @@ C1    crash that repeats a known crash (same idea, or the        abandon        
 C2    crash with a fixable error kind (syntax, import, shape,    fix_and_retry        high
       assertion, OOM: a code edit fixes it)
 C3    any other crash (timeout, NaN, unknown)                    investigate_crash    high
+R1    replicate run whose replicates confirm the champion         promote              medium
+R2    replicate run showing the kept run was noise (significantly  abandon              high
+      worse than the champion it displaced): roll back
+R3    any other replicate run                                    branch_followup      low
 K1    keep, first kept run (baseline)                            promote              high
-K2    keep that beats the prior champion                        promote              high
+KN    keep that beats the prior champion inside the noise        replicate            high
+K2    keep that beats the prior champion                         promote              high
 K3    keep, not champion, novel idea                             replicate            medium
 K4    keep, not champion                                         branch_followup      low
 D1    discard that repeats a known failure                       abandon              high
@@ -21,6 +26,10 @@ D3    any other discard                                          abandon        
 ====  ========================================================  ===================  ========
 
 The noise band (``NOISE_BAND`` = 0.002 val_bpb) is the typical seed-to-seed spread of a 5-minute run.
+"Inside the noise" (KN) is the promotion policy's call when the run carries a ``promotion`` decision
+(``memorylab run``: its gain over the champion's reference is under ``replicate_below`` sigma); for
+runs logged by hand it is a gain under ``replicate_below`` times the default noise level (see
+docs/promotion.md). Rules R1-R3 apply to non-crashed runs of ``memorylab replicate``.
 """
 
 from __future__ import annotations
@@ -28,10 +37,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .logparse import is_fixable_error
-from .model import Run
+from .model import Event, Run
+from .promotion import DEFAULT_NOISE, PromotionPolicy
 from .registry import champion, run_brief
 
 NOISE_BAND = 0.002
+LOGGED_NOISE_GAIN = PromotionPolicy().replicate_below * DEFAULT_NOISE  # KN for runs without a promotion decision
 
 HYPOTHESIS_STATUS = {
     "promote": "supported",
@@ -77,14 +88,48 @@ def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict) -> tuple[str, str
     return "C3", "investigate_crash", "high", f"crash ({kind}) without a known fix: read the log tail"
 
 
+def _promotion(run: Run) -> dict | None:
+    promo = run.extra.get("promotion")
+    return promo if isinstance(promo, dict) else None
+
+
+def _inside_noise(run: Run, delta: float) -> bool:
+    """A kept gain too small to build on without replicates (the promotion policy's call when it made one)."""
+    promo = _promotion(run)
+    if promo is not None and promo.get("accepted"):
+        return promo.get("recommendation") == "replicate"
+    return -delta < LOGGED_NOISE_GAIN
+
+
+def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
+    promo = _promotion(run) or {}
+    metrics = promo.get("metrics") or {}
+    if promo.get("recommendation") == "rollback":
+        return "R2", "abandon", "high", (
+            f"replicates of {run.replicate_of} say the keep was noise: roll back to {promo.get('rollback_to')} "
+            f"(memorylab champion --rollback {promo.get('rollback_to')} --reason ...)")
+    mean, n = metrics.get("val_bpb_mean"), metrics.get("n")
+    measured = f"mean {mean:.6f} over {n} run(s)" if isinstance(mean, (int, float)) else "measured"
+    if promo.get("level") == "confirmed":
+        return "R1", "promote", "medium", f"replicates of {run.replicate_of} confirm it ({measured})"
+    return "R3", "branch_followup", "low", f"replicate of {run.replicate_of}: {measured}, not confirmed yet"
+
+
 def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict) -> tuple[str, str, str, str]:
     if prior_champ is None:
         return "K1", "promote", "high", "first kept run: it is the baseline champion"
-    delta = run.val_bpb - prior_champ.val_bpb
+    delta, reference = run.val_bpb - prior_champ.val_bpb, prior_champ.val_bpb
+    metrics = (_promotion(run) or {}).get("metrics") or {}
+    if (_promotion(run) or {}).get("accepted") and metrics.get("gain") is not None:
+        delta, reference = -metrics["gain"], metrics.get("reference_val_bpb", reference)  # vs the reference mean
+    if delta < 0 and _inside_noise(run, delta):
+        return "KN", "replicate", "high", (
+            f"beats champion {prior_champ.run_id} by only {-delta:.6f} val_bpb, inside the noise: replicate it "
+            f"(memorylab replicate {run.run_id}) before building on it"
+        )
     if delta < 0:
         return "K2", "promote", "high", (
-            f"beats champion {prior_champ.run_id} by {-delta:.6f} val_bpb ({prior_champ.val_bpb:.6f} → "
-            f"{run.val_bpb:.6f})"
+            f"beats champion {prior_champ.run_id} by {-delta:.6f} val_bpb ({reference:.6f} → {run.val_bpb:.6f})"
         )
     if novelty.get("classification") == "novel":
         return "K3", "replicate", "medium", (
@@ -108,16 +153,22 @@ def _discard_rule(run: Run, prior_champ: Run | None, novelty: dict) -> tuple[str
     return "D3", "abandon", "low", "worse than the champion beyond noise: move on"
 
 
-def decide(run: Run, prior: Sequence[Run], novelty: dict) -> dict:
-    """The decision packet for ``run`` given the runs logged before it and its novelty verdict."""
-    prior_champ = champion(prior)
+def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event] = ()) -> dict:
+    """The decision packet for ``run`` given the runs (and champion events) logged before it."""
+    prior_champ = champion(prior, events)
     if run.status == "crash":
         rule, action, priority, rationale = _crash_rule(run, prior, novelty)
+    elif run.replicate_of:
+        rule, action, priority, rationale = _replicate_rule(run)
     elif run.status == "keep":
         rule, action, priority, rationale = _keep_rule(run, prior_champ, novelty)
     else:
         rule, action, priority, rationale = _discard_rule(run, prior_champ, novelty)
-    current = champion([*prior, run])
+    promo = _promotion(run)
+    if promo is not None and promo.get("accepted") and run.status == "keep" and not run.replicate_of:
+        current = run  # the promotion policy made it champion (its event follows the record)
+    else:
+        current = champion([*prior, run], events)
     comparison = {
         "prior_champion": run_brief(prior_champ),
         "current_champion": run_brief(current),

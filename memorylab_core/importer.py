@@ -199,7 +199,7 @@ def import_files(store: Store, history: History, paths: list[Path], family: str 
         if fresh and not dry_run:
             store.append_many_locked(fresh)
             history.refresh(locked=True)
-            atomic_write_json(store.registry_path, snapshot(history.runs))
+            atomic_write_json(store.registry_path, snapshot(history.runs, history.events))
     if not dry_run and fresh:
         history.save_cache()
     return summary

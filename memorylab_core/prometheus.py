@@ -65,7 +65,7 @@ def exposition(runs: Sequence[Run], corrupt_lines: int = 0, now: float | None = 
     counts = {s: 0 for s in ("keep", "discard", "crash")}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
-    champ = champion(runs)
+    champ = champion(runs, events)
     last_measured = _last(runs, lambda r: r.val_bpb is not None)
     last_mem = _last(runs, lambda r: r.memory_gb is not None)
     out: list[str] = []

@@ -1,7 +1,11 @@
 """Champion / challengers / lineages / failure clusters, derived from the folded runs.
 
 Run-centric: two runs of one commit are two entries. The champion is the kept run with the lowest
-val_bpb (ties go to the earlier run); a discarded or crashed run is never champion. Lineages follow
+val_bpb (ties go to the earlier run); a discarded or crashed run is never champion, nor is a replicate
+(a rerun of a champion's code feeds its reference mean, it is not a new idea). Once the ledger holds
+``champion_change`` events (written by ``run``, ``replicate`` and ``champion --rollback``; see
+promotion.py), the champion is the run the latest event designates, unless a kept run logged after
+that event has a lower val_bpb; the event also names the confirmed champion. Lineages follow
 commit ancestry: a kept run extends the latest earlier kept run whose commit is its parent commit;
 runs without git provenance (imported results.tsv rows) extend the latest earlier kept run of the
 same branch and family, which is how upstream's single-branch loop builds on its last keep.
@@ -13,31 +17,58 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .model import Run
+from .model import Event, Run
 from .novelty import idea_key
 
 CHALLENGERS = 5
 LINEAGES = 5
+CHAMPION_EVENT = "champion_change"
 
 
 def is_candidate(run: Run) -> bool:
-    """A run that can hold the championship: kept, with a measured val_bpb."""
-    return run.status == "keep" and run.val_bpb is not None
+    """A run that can hold the championship: kept, with a measured val_bpb, and not a replicate."""
+    return run.status == "keep" and run.val_bpb is not None and not run.replicate_of
 
 
-def champion(runs: Sequence[Run]) -> Run | None:
-    """Best kept run by val_bpb; the earlier run wins a tie."""
-    best = None
-    for run in runs:
+def latest_champion_event(runs: Sequence[Run], events: Sequence[Event]) -> tuple[Event, Run] | None:
+    """The latest ``champion_change`` event within ``runs``' timeline whose designated run is a candidate."""
+    by_id = None
+    for event in reversed(events):
+        if event.event_type != CHAMPION_EVENT or event.runs_before > len(runs):
+            continue
+        by_id = by_id if by_id is not None else {r.run_id: r for r in runs}
+        run = by_id.get(str(event.data.get("run_id")))
+        if run is not None and is_candidate(run):
+            return event, run
+    return None
+
+
+def champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run | None:
+    """The champion: the latest event's run unless a better kept run came after it; else the best kept run."""
+    found = latest_champion_event(runs, events) if events else None
+    best, start = (found[1], found[0].runs_before) if found else (None, 0)
+    for run in runs[start:]:
         if is_candidate(run) and (best is None or run.val_bpb < best.val_bpb):
             best = run
     return best
 
 
-def challengers(runs: Sequence[Run], n: int = CHALLENGERS) -> list[Run]:
-    """The next-best kept runs after the champion, best first (ties: earlier first)."""
-    ranked = sorted((r for r in runs if is_candidate(r)), key=lambda r: (r.val_bpb, r.index))
-    return ranked[1 : n + 1]
+def confirmed_champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run | None:
+    """The confirmed champion named by the latest champion event; without one, the first kept run (baseline)."""
+    found = latest_champion_event(runs, events) if events else None
+    if found is not None:
+        wanted = str(found[0].data.get("confirmed_run_id") or "")
+        confirmed = next((r for r in runs if r.run_id == wanted and is_candidate(r)), None)
+        if confirmed is not None:
+            return confirmed
+    return next((r for r in runs if is_candidate(r)), None)
+
+
+def challengers(runs: Sequence[Run], n: int = CHALLENGERS, events: Sequence[Event] = ()) -> list[Run]:
+    """The best kept runs other than the champion, best first (ties: earlier first)."""
+    champ = champion(runs, events)
+    ranked = sorted((r for r in runs if is_candidate(r) and r is not champ), key=lambda r: (r.val_bpb, r.index))
+    return ranked[:n]
 
 
 @dataclass
@@ -158,13 +189,14 @@ def run_brief(run: Run | None) -> dict | None:
     }
 
 
-def snapshot(runs: Sequence[Run]) -> dict:
+def snapshot(runs: Sequence[Run], events: Sequence[Event] = ()) -> dict:
     """The registry as written to ``champion_challenger.json`` (derived; rewritten after each log)."""
     return {
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "runs": len(runs),
-        "champion": run_brief(champion(runs)),
-        "challengers": [run_brief(r) for r in challengers(runs)],
+        "champion": run_brief(champion(runs, events)),
+        "confirmed_champion": run_brief(confirmed_champion(runs, events)),
+        "challengers": [run_brief(r) for r in challengers(runs, events=events)],
         "lineages": [lin.to_dict() for lin in lineages(runs)],
         "failure_clusters": [c.to_dict() for c in failure_clusters(runs)],
     }

@@ -10,9 +10,12 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
+from .estimates import standings
 from .history import History
 from .model import Run
+from .promotion import store_policy
 from .registry import challengers, champion, failure_clusters, lineages, run_brief
+from .report_promotion import promotion_section
 
 RECENT_ROWS = 25
 QUEUE_ROWS = 15
@@ -61,7 +64,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
     runs = history.runs
     window = window_runs(runs, since_hours, now)
     before = runs[: len(runs) - len(window)]
-    champ, champ_before = champion(runs), champion(before)
+    champ, champ_before = champion(runs, history.events), champion(before, history.events)
     counts = _status_counts(window)
     moved = None
     if champ is not None and champ_before is not None:
@@ -78,7 +81,8 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "champion_moved": moved,
         "new_champion_in_window": champ is not None and champ not in before,
         "decision_queue": _queue(history, window),
-        "challengers": [run_brief(r) for r in challengers(runs)],
+        "challengers": [run_brief(r) for r in challengers(runs, events=history.events)],
+        "promotion": standings(runs, history.events, store_policy(history.store.root)),
         "lineages": [lin.to_dict() for lin in lineages(runs)],
         "failure_clusters": [c.to_dict() for c in failure_clusters(runs)][:10],
         "recent": [_recent_row(r, runs) for r in window[-RECENT_ROWS:]][::-1],
@@ -121,7 +125,8 @@ def _window_label(data: dict) -> str:
 def render_markdown(data: dict) -> str:
     """The report document."""
     out = [f"# MemoryLab morning report — {data['generated_utc']}", ""]
-    out += _headline(data) + _champion_section(data) + _queue_section(data) + _challenger_section(data)
+    out += _headline(data) + _champion_section(data) + promotion_section(data, md_cell) + _queue_section(data)
+    out += _challenger_section(data)
     out += _lineage_section(data) + _failure_section(data) + _recent_section(data)
     return "\n".join(out).rstrip() + "\n"
 

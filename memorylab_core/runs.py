@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -334,8 +335,17 @@ def proposal_for(record: dict) -> Proposal:
     )
 
 
-def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime | None = None) -> tuple[dict, Run]:
-    """Archive, classify, decide and append one run. Returns the stored record and its Run."""
+RecordHook = Callable[[dict, History], list[dict]]
+
+
+def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime | None = None,
+               hook: RecordHook | None = None) -> tuple[dict, Run]:
+    """Archive, classify, decide and append one run. Returns the stored record and its Run.
+
+    ``hook(record, history)`` runs under the lock on the fresh history before anything is written: it
+    may set fields (``run`` decides ``status`` and ``promotion`` there) and returns further records
+    (champion events) to append right after the run's, in the same write.
+    """
     now = now or datetime.now(timezone.utc)
     req = inputs.request
     store.ensure()
@@ -343,22 +353,23 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
         history.refresh(locked=True)
         run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
         record = build_record(inputs, run_id, now)
+        followers = hook(record, history) if hook is not None else []
         kwargs = {"mode": req.mode, "threshold": req.threshold} if req.threshold else {"mode": req.mode}
         novelty = history.novelty.classify(proposal_for(record), history.runs, **kwargs).to_dict()
         record["novelty_guard"] = novelty
         record["artifacts"] = _archive(store, run_id, inputs)
         draft = run_from_record(record, len(history.runs), -1)
         draft.idea_key = idea_key(draft)
-        packet = decide(draft, history.runs, novelty)
+        packet = decide(draft, history.runs, novelty, history.events)
         record["decision_packet"] = packet
         folder = store.runs_dir / run_id
         atomic_write_json(folder / "decision_packet.json", packet)
         atomic_write_text(folder / "decision_packet.md", packet_markdown(packet, draft))
         record["artifacts"]["decision_packet"] = f"runs/{run_id}/decision_packet.json"
         record["artifacts"]["decision_packet_md"] = f"runs/{run_id}/decision_packet.md"
-        store.append_locked(record)
+        store.append_many_locked([record, *followers])
         history.refresh(locked=True)
-        atomic_write_json(store.registry_path, snapshot(history.runs))
+        atomic_write_json(store.registry_path, snapshot(history.runs, history.events))
     history.save_cache()
     run = history.get(run_id) or draft
     store.append_tsv_row(tsv_row(record))

@@ -1,5 +1,21 @@
 """Subcommands, one module each; ``COMMANDS`` fixes their order in ``--help``."""
 
-from . import check, export, guide, importing, init, insights, listing, log, report, show, status
+from . import (
+    champion,
+    check,
+    export,
+    guide,
+    importing,
+    init,
+    insights,
+    listing,
+    log,
+    replicate,
+    report,
+    run,
+    show,
+    status,
+)
 
-COMMANDS = (init, check, log, report, importing, show, listing, export, guide, insights, status)
+COMMANDS = (init, check, log, run, replicate, champion, report, importing, show, listing, export, guide, insights,
+            status)

@@ -1,0 +1,154 @@
+"""``memorylab champion``: the confirmed champion, the tip, their honest gains, and the champion history.
+
+``--rollback RUN_ID --reason TEXT`` restores an earlier champion as a new ``champion_change`` event
+(nothing in the ledger is rewritten) and prints the git commands that return the branch to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import gitinfo
+from ..champion_events import append_event, champion_history, rollback_event
+from ..estimates import standings
+from ..history import History
+from ..model import Run
+from ..registry import champion, is_candidate
+from ..store import MemoryLabError
+from .common import Context, add_json_flag, positive_int
+from .policy_options import add_policy_flags, load_policy
+
+HISTORY_ROWS = 10
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "champion", help="show the confirmed champion, the tip and the champion history; roll back",
+        description="Show the confirmed champion and the (possibly unconfirmed) champion at the tip, with gain "
+                    "estimates corrected for the winner's curse, the noise level, and the champion history "
+                    "(champion_change events). With --rollback, record an earlier run as champion again and print "
+                    "the git commands that return the branch to it.")
+    p.add_argument("--limit", type=positive_int, default=HISTORY_ROWS, help="history events to show (default 10)")
+    p.add_argument("--rollback", metavar="RUN_ID", help="make this earlier kept run the champion again")
+    p.add_argument("--reason", help="why (required with --rollback; stored in the event)")
+    p.add_argument("--dry-run", action="store_true", help="with --rollback: show the event and commands, write nothing")
+    add_policy_flags(p)
+    add_json_flag(p)
+    p.set_defaults(handler=run)
+
+
+def run(ctx: Context) -> int:
+    if ctx.args.rollback:
+        return _rollback(ctx)
+    if ctx.args.reason or ctx.args.dry_run:
+        raise MemoryLabError("--reason and --dry-run go with --rollback RUN_ID")
+    return _show(ctx)
+
+
+# -- show -----------------------------------------------------------------------------------------
+
+def _show(ctx: Context) -> int:
+    history = ctx.history
+    policy = load_policy(ctx)
+    data = standings(history.runs, history.events, policy)
+    events = champion_history(history.events)
+    data["history"] = events[::-1][: ctx.args.limit]
+    data["history_total"] = len(events)
+    ctx.emit(_text(data), data)
+    return 0
+
+
+def _gain_text(gain: dict | None, against: str) -> str:
+    if not gain:
+        return ""
+    low, high = gain["ci90"]
+    fix = gain.get("selection_correction") or 0.0
+    note = f"; {fix:.6f} of selection luck taken out" if fix > 0 else ""
+    return (f"  gain over {against}: {gain['gain']:+.6f} ± {gain['se']:.6f} (90% CI {low:+.6f} … {high:+.6f}; "
+            f"{gain['n_new']} vs {gain['n_old']} run(s){note})")
+
+
+def _champ_line(label: str, item: dict) -> str:
+    return (f"{label}: {item['run_id']} val_bpb {item['val_bpb']:.6f} (estimate {item['estimate_val_bpb']:.6f} "
+            f"from {item['estimate_runs']} of {item['runs']} run(s)) commit {(item['commit'] or 'n/a')[:7]} — "
+            f"{item['description']}")
+
+
+def _text(data: dict) -> str:
+    if data["confirmed"] is None:
+        return "No kept run yet."
+    lines = [_champ_line("confirmed champion", data["confirmed"])]
+    lines += [x for x in [_gain_text(data["confirmed"].get("vs_baseline"), "the baseline")] if x]
+    if data["tip_is_confirmed"]:
+        lines.append("tip: the confirmed champion (nothing unconfirmed on top)")
+    elif data["tip"] is not None:
+        lines.append(_champ_line("unconfirmed tip", data["tip"]))
+        lines += [x for x in [_gain_text(data["tip"].get("vs_confirmed"), "the confirmed champion")] if x]
+    noise = data["noise"]
+    lines.append(f"noise level: σ = {noise['sigma']:.6f} ({noise['source']}; {noise['groups']} replicate group(s), "
+                 f"{noise['df']:g} df incl. the default's prior)")
+    if data["history"]:
+        lines.append(f"history ({len(data['history'])} of {data['history_total']}, newest first):")
+        for ev in data["history"]:
+            when = (ev["timestamp_utc"] or "")[:16].replace("T", " ")
+            val = "" if ev["val_bpb"] is None else f" {ev['val_bpb']:.6f}"
+            lines.append(f"  {when}  {ev['source'] or '?':9} {ev['level'] or '?':9} {ev['run_id']}{val} "
+                         f"(was {ev['prior_champion']}) — {'; '.join(ev['reasons'])[:160]}")
+    else:
+        lines.append("history: no champion_change events yet (they come from 'run', 'replicate' and rollbacks)")
+    return "\n".join(lines)
+
+
+# -- rollback -------------------------------------------------------------------------------------
+
+def _target(history: History, ref: str) -> Run:
+    found = history.find(ref.strip())
+    if found is None:
+        raise MemoryLabError(f"no logged run matches {ref!r}: see 'memorylab champion' or 'memorylab list'")
+    if found.replicate_of:
+        found = history.get(found.replicate_of) or found
+    if not is_candidate(found):
+        raise MemoryLabError(f"{found.run_id} is a {found.status} run without a champion's standing: "
+                             "roll back to a kept run with a val_bpb")
+    return found
+
+
+def _rollback(ctx: Context) -> int:
+    reason = (ctx.args.reason or "").strip()
+    if not reason:
+        raise MemoryLabError("--rollback needs --reason: say why the current champion is abandoned")
+    history = ctx.history
+    target = _target(history, ctx.args.rollback)
+    current = champion(history.runs, history.events)
+    if current is not None and current.run_id == target.run_id:
+        raise MemoryLabError(f"{target.run_id} is already the champion")
+    if ctx.args.dry_run:
+        body = rollback_event(target, history.runs, history.events, reason)
+    else:
+        body = append_event(ctx.store, history, lambda h: rollback_event(h.get(target.run_id) or target, h.runs,
+                                                                         h.events, reason))
+    commands = git_commands(ctx, target, current)
+    data = {"dry_run": bool(ctx.args.dry_run), "event": body, "git_commands": commands}
+    verb = "would record" if ctx.args.dry_run else "recorded"
+    text = [f"{verb} rollback: champion {current.run_id if current else 'none'} → {target.run_id} "
+            f"(val_bpb {target.val_bpb:.6f}); confirmed champion → {body['confirmed_run_id']}"]
+    text += ["to return the branch to it:"] + [f"  {c}" for c in commands]
+    ctx.emit("\n".join(text), data)
+    return 0
+
+
+def git_commands(ctx: Context, target: Run, current: Run | None) -> list[str]:
+    """Commands that put the branch back on ``target``'s commit, keeping the abandoned tip reachable."""
+    if not target.commit:
+        return [f"# {target.run_id} has no commit recorded: restore train.py from runs/{target.run_id}/train.patch"]
+    here = gitinfo.provenance(ctx.cwd)
+    out = []
+    if here.get("commit"):
+        out.append(f"git branch memorylab/before-rollback-{here['commit'][:7]} {here['commit'][:12]}"
+                   "   # keeps the abandoned tip reachable")
+    if target.branch and here.get("branch") and target.branch != here["branch"]:
+        out.append(f"git checkout {target.branch}")
+    out.append(f"git reset --hard {target.commit[:12]}")
+    if current is not None and current.commit == target.commit:
+        out = [f"# HEAD's commit already is {target.commit[:12]}: nothing to move"]
+    return out

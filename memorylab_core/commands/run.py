@@ -1,0 +1,138 @@
+"""``memorylab run -- CMD``: one experiment in one command (train, judge, decide, log, report back)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+
+from ..decisions import one_line
+from ..experiment import Outcome, result_line
+from ..launcher import Interrupted
+from ..model import MODES, STATUSES, run_from_record
+from ..promotion import Decision, PromotionPolicy, evaluate_run
+from ..recording import run_hook
+from ..runs import RunRequest, build_record, clean_tags, gather, validate_request
+from ..store import MemoryLabError
+from .common import Context, add_json_flag, positive_float, unit_float
+from .policy_options import add_policy_flags, load_policy
+from .report import write_report
+from .training import (
+    EXIT_CRASHED,
+    add_training_flags,
+    announce,
+    head_subject,
+    interrupted,
+    log_outcome,
+    run_training,
+    training_spec,
+)
+
+GIT_HINT = {"keep": "advance", "discard": "reset", "crash": "reset"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run", help="train, decide keep/discard with the promotion policy, and log: one experiment",
+        description="Run the training command (default: python train.py) with the summary sidecar, stream its "
+                    "output to run.log, kill its process group on timeout, tell crash from success, decide keep "
+                    "or discard with the noise-aware promotion policy (docs/promotion.md), log the run like "
+                    "'log', and print the decision plus a 'MEMORYLAB_RESULT {json}' line. Exit codes: 0 logged "
+                    "keep/discard, 3 logged crash, 1 error (nothing recorded), 130/143 interrupted (nothing "
+                    "recorded).")
+    p.add_argument("--description", "-d", help="what this run changed (default: HEAD's commit subject)")
+    p.add_argument("--status", choices=STATUSES, help="override the policy's keep/discard/crash decision")
+    p.add_argument("--tags", help="comma-separated tags")
+    p.add_argument("--mode", choices=MODES, default="explore", help="research mode of the run (default explore)")
+    p.add_argument("--family", help="idea family / research direction")
+    p.add_argument("--hypothesis", help="why it should help")
+    p.add_argument("--notes", help="free-form notes")
+    p.add_argument("--threshold", type=unit_float, help="novelty text-similarity threshold in (0, 1]")
+    p.add_argument("--dry-run", action="store_true",
+                   help="train and evaluate, but record nothing (the run's files stay in a temp folder)")
+    p.add_argument("--report", action="store_true", help="refresh reports/latest.md afterwards")
+    p.add_argument("--since-hours", type=positive_float, default=16.0, help="report window with --report")
+    add_policy_flags(p)
+    add_json_flag(p)
+    add_training_flags(p)
+    p.set_defaults(handler=run)
+
+
+def _request(ctx: Context, outcome_status: str) -> RunRequest:
+    args = ctx.args
+    description = args.description or head_subject(ctx.cwd)
+    if not description:
+        raise MemoryLabError("no --description and no git commit to take one from: pass --description")
+    return RunRequest(description=description, status=args.status or outcome_status, tags=clean_tags(args.tags),
+                      family=args.family, hypothesis=args.hypothesis, notes=args.notes, mode=args.mode,
+                      threshold=args.threshold, cwd=ctx.cwd)
+
+
+def run(ctx: Context) -> int:
+    args = ctx.args
+    policy = load_policy(ctx)
+    validate_request(_request(ctx, "keep"))  # bad flags fail before hours of training, not after
+    spec, budget = training_spec(ctx)
+    announce(spec, budget, args.timeout is not None)
+    try:
+        outcome = run_training(ctx, spec, dry_run=args.dry_run)
+    except Interrupted as exc:
+        return interrupted(exc)
+    request = _request(ctx, "crash" if outcome.crashed else "keep")
+    if args.dry_run:
+        return _dry_run(ctx, outcome, request, policy)
+    decisions: list[Decision] = []
+    try:
+        record, logged = log_outcome(ctx, outcome, request, run_hook(policy, args.status, outcome.failure, decisions))
+    except Interrupted as exc:
+        return interrupted(exc, "the finished run was recorded first")
+    reports = write_report(ctx, args.since_hours) if args.report else []
+    _print(ctx, record, logged.run_id, outcome, decisions[0] if decisions else None, reports)
+    return EXIT_CRASHED if record["status"] == "crash" else 0
+
+
+def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: Decision | None, reports) -> None:
+    packet = record["decision_packet"]
+    val = record["metrics"].get("val_bpb")
+    result = {
+        "run_id": run_id, "status": record["status"], "val_bpb": val,
+        "level": decision.level if decision else None,
+        "confirmed": bool(decision and decision.level == "confirmed" and record["status"] == "keep"),
+        "next_action": packet["next_action"], "git": GIT_HINT[record["status"]],
+        "recommendation": decision.recommendation if decision else None,
+        "exit_code": outcome.result.returncode, "timed_out": outcome.result.timed_out,
+    }
+    if ctx.json:
+        ctx.emit("", {**result, "promotion": record.get("promotion"), "decision_packet": packet,
+                      "novelty_guard": record["novelty_guard"], "artifacts": record["artifacts"],
+                      "launch": record.get("launch"), "error": record.get("error"),
+                      "reports": [str(p) for p in reports]})
+        return
+    lines = [f"logged {run_id}: {record['status']}{'' if val is None else f' val_bpb {val:.6f}'} · "
+             f"novelty {record['novelty_guard']['classification']}"]
+    if record["status"] == "crash":
+        lines.append(f"crash: {(record.get('error') or {}).get('summary')}")
+    if decision is not None:
+        lines.append(f"promotion: {decision.summary()}")
+    lines.append(f"next: {one_line(packet)}")
+    if reports:
+        lines.append(f"report: {reports[0]}")
+    lines.append(result_line(result))
+    print("\n".join(lines))
+
+
+def _dry_run(ctx: Context, outcome: Outcome, request: RunRequest, policy: PromotionPolicy) -> int:
+    """Evaluate the finished run against the ledger; nothing is written to the store."""
+    request.log_path, request.summary_path = outcome.log_path, outcome.summary_path
+    inputs = gather(request)
+    record = build_record(inputs, "dry-run", datetime.now(timezone.utc))
+    draft = run_from_record(record, len(ctx.history.runs), -1)
+    decision = evaluate_run(draft, ctx.history.runs, ctx.history.events, policy)
+    status = ctx.args.status or decision.status
+    result = {"run_id": None, "dry_run": True, "status": status, "val_bpb": draft.val_bpb, "level": decision.level,
+              "recommendation": decision.recommendation, "files": str(outcome.folder),
+              "exit_code": outcome.result.returncode, "timed_out": outcome.result.timed_out}
+    if ctx.json:
+        ctx.emit("", {**result, "promotion": decision.to_dict()})
+    else:
+        print(f"dry run (nothing recorded): {decision.summary()}\nfiles: {outcome.folder}\n{result_line(result)}")
+    return EXIT_CRASHED if status == "crash" else 0

@@ -1,0 +1,221 @@
+"""Run one training command: output streamed to a log, a wall-clock limit, and clean kills.
+
+The command runs in a session (and so a process group) of its own. A timeout or an interrupt
+therefore reaches everything it started -- torch.compile workers, dataloader processes, a shell's
+children -- and not just the process we spawned: SIGTERM to the group, a grace period, then SIGKILL
+to the group. After a normal exit, stragglers left in the group are killed the same way, so no
+process of a finished run outlives it.
+
+SIGINT (Ctrl-C) and SIGTERM sent to MemoryLab while the command runs kill the group and raise
+:class:`Interrupted`; the caller then records nothing. Because the child is in its own session, a
+terminal's Ctrl-C reaches only MemoryLab, which is what makes that ordering reliable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+KILL_GRACE_S = 10.0
+_POLL_S = 0.2
+_READ_BYTES = 65536
+
+
+class Interrupted(Exception):
+    """MemoryLab received SIGINT or SIGTERM during the run; the command's process group is dead."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """The conventional shell exit code: 128 + signal number (130 for SIGINT, 143 for SIGTERM)."""
+        return 128 + self.signum
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """How the command ended."""
+
+    returncode: int  # negative: killed by that signal (subprocess convention)
+    timed_out: bool
+    duration_s: float
+    pid: int
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
+
+
+class _SignalTrap:
+    """Turns the first SIGINT/SIGTERM into :class:`Interrupted`; later ones are only remembered, so
+    a second Ctrl-C cannot cut the cleanup short and leave the process group alive."""
+
+    def __init__(self) -> None:
+        self.armed = True
+        self.received: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+        if self.armed:
+            self.armed = False
+            raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _trapped_signals() -> Iterator[_SignalTrap]:
+    trap = _SignalTrap()
+    if threading.current_thread() is not threading.main_thread():
+        yield trap  # signal handlers can only be installed from the main thread
+        return
+    previous = {sig: signal.signal(sig, trap) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield trap
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to a process group; False when the group no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    return True
+
+
+def _drain(fd: int, sink: Callable[[bytes], None], wait_s: float) -> bool:
+    """Read what the pipe has within ``wait_s``; False at end of file."""
+    ready, _, _ = select.select([fd], [], [], wait_s)
+    if not ready:
+        return True
+    data = os.read(fd, _READ_BYTES)
+    if not data:
+        return False
+    sink(data)
+    return True
+
+
+def kill_group(proc: subprocess.Popen, grace_s: float, sink: Callable[[bytes], None] | None = None) -> None:
+    """SIGTERM the process group, wait up to ``grace_s`` (still draining output), then SIGKILL it."""
+    pgid = proc.pid
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    fd = proc.stdout.fileno() if proc.stdout else None
+    open_pipe = fd is not None
+    while proc.poll() is None and time.monotonic() < deadline:
+        if open_pipe and sink is not None:
+            open_pipe = _drain(fd, sink, _POLL_S)
+        else:
+            time.sleep(_POLL_S / 4)
+    _signal_group(pgid, signal.SIGKILL)
+    proc.wait()
+
+
+def launch(command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path, timeout_s: float,
+           grace_s: float = KILL_GRACE_S, on_output: Callable[[bytes], None] | None = None) -> LaunchResult:
+    """Run ``command``, appending its stdout+stderr to ``log_path``; kill its group after ``timeout_s``.
+
+    Raises :class:`Interrupted` (after killing the group) on SIGINT/SIGTERM, and ``OSError`` when the
+    command cannot be started.
+    """
+    started = time.monotonic()
+    proc: subprocess.Popen | None = None
+    with open(log_path, "ab") as log, _trapped_signals() as trap:
+        def sink(data: bytes) -> None:
+            log.write(data)
+            log.flush()
+            if on_output is not None:
+                on_output(data)
+
+        try:
+            proc = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            timed_out = _pump(proc, sink, started + timeout_s)
+            trap.armed = False
+            if timed_out:
+                kill_group(proc, grace_s, sink)
+            else:
+                _finish_stragglers(proc, grace_s)
+        except Interrupted:
+            trap.armed = False
+            if proc is not None:
+                kill_group(proc, grace_s, sink)
+            raise
+        finally:
+            trap.armed = False
+            if proc is not None and proc.poll() is None:  # an error in our own loop: never leave the run behind
+                kill_group(proc, 0.0)
+            if proc is not None and proc.stdout:
+                proc.stdout.close()
+        if trap.received is not None:  # a signal that arrived while we were already killing or cleaning up
+            raise Interrupted(trap.received)
+    return LaunchResult(proc.returncode, timed_out, time.monotonic() - started, proc.pid)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while recording a finished run, then raise :class:`Interrupted` if one came.
+
+    A run is either recorded completely or not at all; an interrupt during the write takes effect
+    right after it.
+    """
+    trap = _SignalTrap()
+    trap.armed = False
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, trap) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if trap.received is not None:
+        raise Interrupted(trap.received)
+
+
+def _pump(proc: subprocess.Popen, sink: Callable[[bytes], None], deadline: float) -> bool:
+    """Copy output until the command exits (True if the deadline came first)."""
+    fd = proc.stdout.fileno()
+    open_pipe = True
+    while proc.poll() is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        if open_pipe:
+            open_pipe = _drain(fd, sink, min(_POLL_S, remaining))
+        else:
+            time.sleep(min(_POLL_S, remaining))
+    # The leader exited: take what is already buffered, without waiting on children holding the pipe.
+    while open_pipe and _drain(fd, sink, 0.0):
+        ready, _, _ = select.select([fd], [], [], 0.0)
+        if not ready:
+            break
+    return False
+
+
+def _finish_stragglers(proc: subprocess.Popen, grace_s: float) -> None:
+    """Processes the command left in its group after exiting get SIGTERM, then SIGKILL."""
+    if _signal_group(proc.pid, 0):
+        _signal_group(proc.pid, signal.SIGTERM)
+        time.sleep(min(grace_s, 0.5))
+        _signal_group(proc.pid, signal.SIGKILL)

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""A stand-in for train.py in tests of ``memorylab run`` / ``replicate``: same env vars, same outputs.
+
+It prints ``run_token:``/``seed:`` lines, a few ``\\r``-separated step lines and upstream's summary
+block, and writes the JSON sidecar to ``$AUTORESEARCH_SUMMARY_PATH`` (atomically), like train.py.
+``--mode`` picks the behaviour under test:
+
+  ok           finish normally (default)
+  crash        raise after the first step; the sidecar says ``status: crash``
+  noval        exit 0 without a summary block or sidecar
+  nan          finish with val_bpb NaN
+  hang         never finish
+  ignore-term  ignore SIGTERM, then never finish (only SIGKILL stops it)
+  spawn-hang   start a grandchild that sleeps, then never finish
+  spawn-exit   start a grandchild that sleeps, then finish normally (a straggler)
+
+``--pidfile`` gets this process's pid (and the grandchild's); ``--ready`` is created once running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def write_sidecar(data: dict) -> None:
+    path = os.environ.get("AUTORESEARCH_SUMMARY_PATH")
+    if not path:
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, allow_nan=True)
+    os.replace(tmp, path)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    p.add_argument("--mode", default="ok")
+    p.add_argument("--val", type=float, default=1.0)
+    p.add_argument("--val-by-seed", default="{}", help='JSON {"seed": val} overriding --val')
+    p.add_argument("--mem", type=float, default=1024.0, help="peak_vram_mb")
+    p.add_argument("--sleep", type=float, default=0.0)
+    p.add_argument("--pidfile")
+    p.add_argument("--ready")
+    return p.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    token = os.environ.get("AUTORESEARCH_RUN_TOKEN", "no-token")
+    seed = int(os.environ.get("AUTORESEARCH_SEED", "42"))
+    pids = [os.getpid()]
+    if args.mode.startswith("spawn"):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        pids.append(child.pid)
+    if args.pidfile:
+        Path(args.pidfile).write_text(" ".join(map(str, pids)))
+    if args.mode == "ignore-term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print(f"run_token: {token}")
+    print(f"seed: {seed}", flush=True)
+    if args.ready:
+        Path(args.ready).write_text("ready")
+    for step in range(3):
+        print(f"\rstep {step:05d} ({step * 33.3:.1f}%) | loss: {9.0 - step:.6f}", end="", flush=True)
+    print()
+    if args.mode in ("hang", "ignore-term", "spawn-hang"):
+        while True:
+            time.sleep(0.1)
+    time.sleep(args.sleep)
+    base = {"run_token": token, "seed": seed, "device": "cpu", "profile": "cpu"}
+    if args.mode == "crash":
+        write_sidecar({**base, "status": "crash", "error": "RuntimeError: fake failure at step 3"})
+        raise RuntimeError("fake failure at step 3")
+    if args.mode == "noval":
+        return 0
+    val = json.loads(args.val_by_seed).get(str(seed), args.val)
+    if args.mode == "nan":
+        val = math.nan
+    print("---")
+    print(f"val_bpb:          {val:.6f}")
+    print(f"peak_vram_mb:     {args.mem:.1f}")
+    print("num_steps:        3")
+    write_sidecar({**base, "status": "ok", "val_bpb": val, "peak_vram_mb": args.mem, "num_steps": 3,
+                   "training_seconds": 0.1, "loss_curve": []})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
