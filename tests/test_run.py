@@ -220,6 +220,13 @@ def test_unstartable_command_is_an_error_and_records_nothing(repo):
     assert run_records(repo) == [] and not pending(repo)
 
 
+def test_uncommitted_edit_needs_a_description(repo):
+    (repo / "train.py").write_text((repo / "train.py").read_text().replace("DEPTH = 8", "DEPTH = 9"))
+    res = ml("run", "--", PY, FAKE, cwd=repo)
+    assert res.code == 1 and "uncommitted changes" in res.err and run_records(repo) == []
+    assert ml("run", "-d", "depth 9, not committed yet", "--", PY, FAKE, cwd=repo).code == 0
+
+
 # -- replicates ----------------------------------------------------------------------------------------
 
 def test_replicates_are_linked_seeded_and_summarised(repo):

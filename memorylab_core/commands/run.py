@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 
+from .. import gitinfo
 from ..decisions import one_line
 from ..experiment import Outcome, result_line
 from ..launcher import Interrupted
@@ -59,7 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _request(ctx: Context, outcome_status: str) -> RunRequest:
     args = ctx.args
-    description = args.description or head_subject(ctx.cwd)
+    description = args.description
+    if not description:
+        if gitinfo.provenance(ctx.cwd).get("dirty"):
+            raise MemoryLabError("train.py has uncommitted changes, so HEAD's commit message does not describe "
+                                 "this run: commit first (git commit -am ...) or pass --description")
+        description = head_subject(ctx.cwd)
     if not description:
         raise MemoryLabError("no --description and no git commit to take one from: pass --description")
     return RunRequest(description=description, status=args.status or outcome_status, tags=clean_tags(args.tags),
