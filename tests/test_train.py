@@ -24,6 +24,16 @@ if str(REPO) not in sys.path:
 import train  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    # The unit tests use tiny tensors: a second thread only adds synchronisation, and on a busy machine
+    # OpenMP's spinning threads stall each other (a 1 s test took 37 s). Restored afterwards.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_config(**overrides):
     cfg = dict(sequence_len=32, vocab_size=64, n_layer=4, n_head=2, n_embd=64, window_pattern="SSSL")
     cfg.update(overrides)
