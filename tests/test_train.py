@@ -2,7 +2,7 @@
 
 The unit tests use tiny random-token models and take a few seconds. The end-to-end tests run
 train.py as a subprocess on the cpu profile with a shortened time budget; they need prepared data
-(the session fixture `cpu_cache` prepares a small one).
+(the `prepared_cache` fixture in conftest.py).
 """
 
 import json
@@ -17,11 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import train  # the repo root is on sys.path via conftest.py
 
-import train  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -298,16 +296,6 @@ def test_print_summary_format(capsys):
 # ---------------------------------------------------------------------------------------------
 # End to end: train.py as a subprocess on the cpu profile
 
-@pytest.fixture(scope="session")
-def cpu_cache(tmp_path_factory):
-    """A prepared cpu-profile cache (python-corpus, one train shard) for train.py subprocesses."""
-    import prepare
-
-    root = tmp_path_factory.mktemp("autoresearch-cache")
-    prepare.prepare("python-corpus", "cpu", cache_root=root, num_shards=1)
-    return root
-
-
 SUMMARY_KEYS = ["val_bpb", "training_seconds", "total_seconds", "peak_vram_mb", "mfu_percent",
                 "total_tokens_M", "num_steps", "num_params_M", "depth"]
 
@@ -339,8 +327,8 @@ def parse_summary_block(stdout):
     return values
 
 
-def test_smoke_run_prints_summary_and_writes_sidecar(cpu_cache, tmp_path):
-    proc, summary, token = run_train(cpu_cache, tmp_path, AUTORESEARCH_TIME_BUDGET="3",
+def test_smoke_run_prints_summary_and_writes_sidecar(prepared_cache, tmp_path):
+    proc, summary, token = run_train(prepared_cache, tmp_path, AUTORESEARCH_TIME_BUDGET="3",
                                      AUTORESEARCH_SEED="7")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"run_token: {token}" in proc.stdout.splitlines()
@@ -360,8 +348,8 @@ def test_smoke_run_prints_summary_and_writes_sidecar(cpu_cache, tmp_path):
 
 
 @pytest.mark.parametrize("mode,message", [("nan", "diverged"), ("exception", "forced crash")])
-def test_forced_crash_writes_crash_sidecar(cpu_cache, tmp_path, mode, message):
-    proc, summary, token = run_train(cpu_cache, tmp_path, AUTORESEARCH_FORCE_CRASH=mode)
+def test_forced_crash_writes_crash_sidecar(prepared_cache, tmp_path, mode, message):
+    proc, summary, token = run_train(prepared_cache, tmp_path, AUTORESEARCH_FORCE_CRASH=mode)
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
     assert "\n---\n" not in proc.stdout  # no success block on a crash
