@@ -696,8 +696,8 @@ def train(run):
               f"dt: {dt * 1000:.0f}ms | tok/sec: {tok_per_sec:,.0f} | mfu: {mfu:.1f}% | epoch: {epoch} | "
               f"remaining: {remaining:.0f}s    ", end="", flush=True)
 
-        # Python's GC scans millions of tensors' worth of objects; after the first step nothing long-
-        # lived is created, so freeze what exists and collect by hand only rarely.
+        # Python's cyclic GC pauses grow with the number of live objects and land at random steps.
+        # Everything long-lived exists after the first step: freeze it, and collect by hand rarely.
         if step == 0:
             gc.collect()
             gc.freeze()
@@ -733,13 +733,13 @@ def main():
     print(f"seed: {seed}")
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds CUDA
+    torch.manual_seed(seed)  # also seeds CUDA. The data order is fixed by prepare.py, not by the seed.
 
     run = {"device": device, "_curve": []}
     status, error = "ok", None
     try:
         train(run)
-    except BaseException as e:  # noqa: BLE001 - any failure, Ctrl-C included, is a crash record
+    except BaseException as e:  # any failure, Ctrl-C included, becomes a crash record
         print()
         traceback.print_exc()
         status = "crash"
