@@ -12,13 +12,10 @@ The functions building event bodies are pure (the simulation uses them on in-mem
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 
 from .history import History
-from .model import SCHEMA_VERSION, Event, Run
+from .model import Event, Run, event_record
 from .promotion import Decision, code_key
 from .registry import CHAMPION_EVENT, champion, confirmed_champion, snapshot
 from .store import Store, atomic_write_json
@@ -110,18 +107,6 @@ def champion_history(events: Sequence[Event]) -> list[dict]:
 
 
 # -- writing --------------------------------------------------------------------------------------
-
-def event_record(body: dict, now: datetime | None = None) -> dict:
-    """A complete ledger record for an event body: schema, id, timestamp and host added."""
-    now = now or datetime.now(timezone.utc)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "event_id": f"ev-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
-        "timestamp_utc": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "host": os.uname().nodename,
-        **body,
-    }
-
 
 def append_event(store: Store, history: History, build: Callable[[History], dict | None]) -> dict | None:
     """Under the store lock: fold new lines, let ``build`` decide on the fresh history, append its event.

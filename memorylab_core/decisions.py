@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .logparse import is_fixable_error
-from .model import Event, Run
+from .model import Event, Run, fmt_number
 from .promotion import DEFAULT_NOISE, PromotionPolicy
 from .registry import champion, run_brief
 
@@ -234,6 +234,4 @@ def packet_markdown(packet: dict, run: Run) -> str:
 
 
 def _fmt(value: float | None, digits: int = 6, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    return fmt_number(value, digits, signed, missing="n/a")

@@ -10,6 +10,8 @@ the full record in the ledger for commands that need everything (``show``, packe
 from __future__ import annotations
 
 import math
+import os
+import uuid
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
@@ -53,6 +55,13 @@ def finite_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def fmt_number(value: float | None, digits: int = 6, signed: bool = False, missing: str = "—") -> str:
+    """A metric for people: fixed decimals (``+`` sign when ``signed``), ``missing`` for no value."""
+    if value is None:
+        return missing
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
 @dataclass(slots=True)
@@ -159,6 +168,22 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
         seed=record.get("seed") if isinstance(record.get("seed"), int) else None,
         extra=extra,
     )
+
+
+def event_record(body: dict, now: datetime | None = None) -> dict:
+    """A complete ledger record for an event body: schema, id, timestamp and host added.
+
+    Every event (champion changes, rollbacks, breaker resets) gets the same envelope, so the fold
+    and the views read them alike.
+    """
+    now = now or datetime.now(timezone.utc)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": f"ev-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
+        "timestamp_utc": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "host": os.uname().nodename,
+        **body,
+    }
 
 
 def event_from_record(record: dict, index: int, offset: int) -> Event:

@@ -8,10 +8,10 @@ that instant and two agents can never both displace the same champion. The hook 
 
 from __future__ import annotations
 
-from .champion_events import event_after_replicates, event_after_run, event_record
+from .champion_events import event_after_replicates, event_after_run
 from .experiment import apply_failure
 from .history import History
-from .model import run_from_record
+from .model import event_record, run_from_record
 from .promotion import Decision, PromotionPolicy, evaluate_replicates, evaluate_run
 from .runs import RecordHook
 

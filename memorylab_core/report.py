@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from .estimates import standings
 from .history import History
-from .model import Run
+from .model import Run, fmt_number
 from .promotion import store_policy
 from .registry import challengers, champion, failure_clusters, lineages, run_brief
 from .report_promotion import promotion_section
@@ -111,12 +111,6 @@ def md_cell(text: object) -> str:
     return value.replace("|", "\\|").replace("`", "\\`")
 
 
-def _num(value: float | None, digits: int = 6, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
 def _window_label(data: dict) -> str:
     hours = data["since_hours"]
     return "all time" if hours is None else f"last {hours:g} h"
@@ -151,14 +145,14 @@ def _champion_section(data: dict) -> list[str]:
     if champ is None:
         return lines + ["No kept run yet.", ""]
     lines.append(
-        f"**{_num(champ['val_bpb'])}** val_bpb — `{md_cell(champ['run_id'])}` "
+        f"**{fmt_number(champ['val_bpb'])}** val_bpb — `{md_cell(champ['run_id'])}` "
         f"(commit `{md_cell((champ['commit'] or 'n/a')[:7])}`): {md_cell(champ['description'])}"
     )
     start = data["champion_at_window_start"]
     if data["new_champion_in_window"] and start is not None:
         lines.append("")
-        lines.append(f"Moved {_num(data['champion_moved'], signed=True)} in this window "
-                     f"(from {_num(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
+        lines.append(f"Moved {fmt_number(data['champion_moved'], signed=True)} in this window "
+                     f"(from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
     elif data["new_champion_in_window"]:
         lines.append("")
         lines.append("First champion of the ledger was set in this window.")
@@ -187,8 +181,8 @@ def _challenger_section(data: dict) -> list[str]:
     lines += ["| # | val_bpb | vs champion | run | description |", "|---|---|---|---|---|"]
     for rank, ch in enumerate(data["challengers"], 1):
         gap = ch["val_bpb"] - champ_val if champ_val is not None else None
-        lines.append(f"| {rank} | {_num(ch['val_bpb'])} | {_num(gap, signed=True)} | `{md_cell(ch['run_id'])}` | "
-                     f"{md_cell(ch['description'])} |")
+        lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {fmt_number(gap, signed=True)} | "
+                     f"`{md_cell(ch['run_id'])}` | {md_cell(ch['description'])} |")
     return lines + [""]
 
 
@@ -197,10 +191,10 @@ def _lineage_section(data: dict) -> list[str]:
     if not data["lineages"]:
         return lines + ["No lineages yet.", ""]
     for lin in data["lineages"]:
-        chain = " → ".join(f"{md_cell(step['commit'] or step['run_id'])} ({_num(step['val_bpb'], 4)})"
+        chain = " → ".join(f"{md_cell(step['commit'] or step['run_id'])} ({fmt_number(step['val_bpb'], 4)})"
                            for step in lin["chain"][-6:])
         more = f"… {lin['length'] - 6} earlier, " if lin["length"] > 6 else ""
-        lines.append(f"- best {_num(lin['best_val_bpb'])} (improved {_num(lin['improvement'])} over "
+        lines.append(f"- best {fmt_number(lin['best_val_bpb'])} (improved {fmt_number(lin['improvement'])} over "
                      f"{lin['length']} kept runs): {more}{chain}")
     return lines + [""]
 
@@ -224,6 +218,7 @@ def _recent_section(data: dict) -> list[str]:
     for row in data["recent"]:
         when = (row["timestamp_utc"] or "")[:16].replace("T", " ")
         desc = row["description"] if row["status"] != "crash" else f"{row['description']} — {row['error'] or ''}"
-        lines.append(f"| {md_cell(when)} | `{md_cell(row['run_id'])}` | {row['status']} | {_num(row['val_bpb'])} | "
-                     f"{_num(row['memory_gb'], 1)} | {md_cell(row['next_action'] or '')} | {md_cell(desc)} |")
+        lines.append(f"| {md_cell(when)} | `{md_cell(row['run_id'])}` | {row['status']} | "
+                     f"{fmt_number(row['val_bpb'])} | {fmt_number(row['memory_gb'], 1)} | "
+                     f"{md_cell(row['next_action'] or '')} | {md_cell(desc)} |")
     return lines + [""]

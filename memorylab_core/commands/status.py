@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
-import uuid
 from datetime import datetime, timezone
 
 from ..health import RESET_EVENT, alerts
-from ..model import SCHEMA_VERSION
+from ..model import event_record
 from ..research import ResearchState, curve_loader, load_state
 from ..store import MemoryLabError
 from .common import Context, add_json_flag
@@ -31,14 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def reset_event(state: ResearchState, reason: str, now: datetime) -> dict:
     """The ledger event recording an operator's breaker reset."""
     info = state.timeline.breaker()
-    return {
-        "schema_version": SCHEMA_VERSION, "record_type": "event", "event_type": RESET_EVENT,
-        "event_id": f"{now.strftime('%Y%m%dT%H%M%SZ')}-{RESET_EVENT}-{uuid.uuid4().hex[:6]}",
-        "timestamp_utc": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "reason": reason,
+    return event_record({
+        "record_type": "event", "event_type": RESET_EVENT, "reason": reason,
         "breaker_before": {"state": info["state"], "streak": info["streak"],
                            "first_crash_run_id": info["first_crash_run_id"]},
-        "host": os.uname().nodename,
-    }
+    }, now)
 
 
 def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
