@@ -14,7 +14,7 @@ The report and ``memorylab champion`` show these estimates with a standard error
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import stats
@@ -109,3 +109,16 @@ def _standing(run: Run, runs: Sequence[Run], events: Sequence[Event], policy: Pr
             "reference_val_bpb": round(everything.mean, 6), "runs": everything.n,
             "estimate_val_bpb": round(value.mean, 6), "estimate_runs": value.group.n,
             "selection_correction": round(value.correction, 6)}
+
+
+def gain_phrase(gain: dict, against: str, strong: Callable[[str], str] = str) -> str:
+    """A gain estimate (``Standing`` ``vs_*`` dict) in words, for the CLI and the report alike.
+
+    ``strong`` wraps the headline number (the report makes it bold).
+    """
+    low, high = gain["ci90"]
+    fix = gain.get("selection_correction") or 0.0
+    luck = f"; {fix:.6f} of selection luck removed" if fix > 0 else ""
+    headline = strong(f"{gain['gain']:+.6f} ± {gain['se']:.6f}")
+    return (f"gain over {against}: {headline} (90% CI {low:+.6f} … {high:+.6f}; "
+            f"{gain['n_new']} vs {gain['n_old']} run(s){luck})")

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .estimates import gain_phrase
+
 Cell = Callable[[object], str]  # makes user text safe for markdown (report.md_cell)
 
 
 def _gain(gain: dict | None, against: str) -> str:
     if not gain:
         return ""
-    low, high = gain["ci90"]
-    fix = gain.get("selection_correction") or 0.0
-    luck = f"; {fix:.6f} of selection luck removed" if fix > 0 else ""
-    return (f" Gain over {against}: **{gain['gain']:+.6f} ± {gain['se']:.6f}** (90% CI {low:+.6f} … {high:+.6f}; "
-            f"{gain['n_new']} vs {gain['n_old']} run(s){luck}).")
+    phrase = gain_phrase(gain, against, strong=lambda text: f"**{text}**")
+    return f" {phrase[0].upper()}{phrase[1:]}."
 
 
 def _who(item: dict, cell: Cell) -> str:

@@ -10,7 +10,7 @@ import argparse
 
 from .. import gitinfo
 from ..champion_events import append_event, champion_history, rollback_event
-from ..estimates import standings
+from ..estimates import gain_phrase, standings
 from ..history import History
 from ..model import Run
 from ..registry import champion, is_candidate
@@ -59,13 +59,7 @@ def _show(ctx: Context) -> int:
 
 
 def _gain_text(gain: dict | None, against: str) -> str:
-    if not gain:
-        return ""
-    low, high = gain["ci90"]
-    fix = gain.get("selection_correction") or 0.0
-    note = f"; {fix:.6f} of selection luck taken out" if fix > 0 else ""
-    return (f"  gain over {against}: {gain['gain']:+.6f} ± {gain['se']:.6f} (90% CI {low:+.6f} … {high:+.6f}; "
-            f"{gain['n_new']} vs {gain['n_old']} run(s){note})")
+    return f"  {gain_phrase(gain, against)}" if gain else ""
 
 
 def _champ_line(label: str, item: dict) -> str:
