@@ -74,11 +74,8 @@ class History:
         ``locked``: the caller already holds the store's exclusive lock (flock locks belong to an
         open file, so taking the shared lock again from the same process would deadlock).
         """
-        if locked:
-            lines, offset, line_no = self.store.read_lines(self.offset, self.line_no)
-        else:
-            with self.store.lock(shared=True):
-                lines, offset, line_no = self.store.read_lines(self.offset, self.line_no)
+        read = self.store.read_lines if locked else self.store.read_new_lines
+        lines, offset, line_no = read(self.offset, self.line_no)
         self._fold(lines)
         moved = offset != self.offset
         self.offset, self.line_no = offset, line_no
@@ -171,8 +168,7 @@ class History:
 
     def run_records(self) -> list[dict]:
         """Every valid run record, in ledger order, read in one sequential pass (for exports)."""
-        with self.store.lock(shared=True):
-            lines, _, _ = self.store.read_lines(0, 0)
+        lines, _, _ = self.store.read_new_lines(0, 0)
         return [line.record for line in lines
                 if line.record is not None and line.record.get("record_type") != "event"]
 

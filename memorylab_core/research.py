@@ -198,8 +198,7 @@ def load_state(store: Store, use_cache: bool = True) -> ResearchState:
     """The research state of ``store``: the cached fold plus any lines appended since."""
     state = _from_cache(store) if use_cache else None
     state = state or ResearchState()
-    with store.lock(shared=True):
-        lines, offset, line_no = store.read_lines(state.offset, state.line_no)
+    lines, offset, line_no = store.read_new_lines(state.offset, state.line_no)
     _fold_lines(state, lines)
     moved = offset != state.offset
     state.offset, state.line_no = offset, line_no

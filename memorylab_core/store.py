@@ -272,6 +272,14 @@ class Store:
             pos = nl + 1
         return lines, offset + end, line_no
 
+    def read_new_lines(self, offset: int = 0, line_no: int = 0) -> tuple[list[LedgerLine], int, int]:
+        """:meth:`read_lines` for readers: under the shared lock, and creating nothing when the store
+        has no ledger yet (a read-only command must not leave a store behind)."""
+        if not self.exists():
+            return [], offset, line_no
+        with self.lock(shared=True):
+            return self.read_lines(offset, line_no)
+
     def read_record_at(self, offset: int) -> dict | None:
         """The full record whose line starts at ``offset`` (None if it is not a valid record)."""
         with open(self.ledger_path, "rb") as fh:

@@ -177,3 +177,19 @@ def test_unknown_run_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "store"))
     res = ml("show", "20990101T000000Z-abc1234", cwd=tmp_path)
     assert res.code == 1 and "no run" in res.err
+
+
+def test_export_rejects_bad_format_and_directory_output(home, tmp_path):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    bad_format = ml("export", "--format", "xml", cwd=home)
+    assert bad_format.code == 1 and bad_format.err.startswith("memorylab: error:")
+    to_dir = ml("export", "--format", "tsv", "--output", str(home), cwd=home)
+    assert to_dir.code == 1 and "is a directory" in to_dir.err and to_dir.err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", [["list"], ["report", "--output", "-"], ["export", "-f", "prometheus"],
+                                     ["check", "-d", "an idea"], ["guide"], ["status"], ["champion"]])
+def test_read_only_commands_create_no_store(home, tmp_path, command):
+    assert ml(*command, cwd=home).code == 0
+    assert not (tmp_path / "store").exists()
