@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from .history import History
 from .model import Event, Run, event_record
 from .promotion import Decision, code_key
-from .registry import CHAMPION_EVENT, champion, confirmed_champion, snapshot
+from .registry import CHAMPION_EVENT, champion, confirmed_champion
 from .store import Store, atomic_write_json
 
 
@@ -123,6 +123,6 @@ def append_event(store: Store, history: History, build: Callable[[History], dict
         record = event_record(body)
         store.append_locked(record)
         history.refresh(locked=True)
-        atomic_write_json(store.registry_path, snapshot(history.runs, history.events))
-    history.save_cache()
+        atomic_write_json(store.registry_path, history.snapshot())
+    history.save_cache_if_due()
     return record

@@ -75,7 +75,7 @@ def build_dashboard(history: History, since_hours: float | None = 16.0, now: dat
     now = now or datetime.now(timezone.utc)
     data = data if data is not None else report_data(history, since_hours, now)
     window = window_runs(history.runs, since_hours, now)
-    champ = champion(history.runs, history.events)
+    champ = champion(history.registry.notable, history.events)
     start = data.get("champion_at_window_start") or {}
     return Dashboard(
         data=data,

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from .logparse import is_fixable_error
 from .model import Event, Run, fmt_number
 from .promotion import DEFAULT_NOISE, PromotionPolicy
-from .registry import champion, run_brief
+from .registry import RegistryFold, champion, run_brief
 
 NOISE_BAND = 0.002
 LOGGED_NOISE_GAIN = PromotionPolicy().replicate_below * DEFAULT_NOISE  # KN for runs without a promotion decision
@@ -55,17 +55,15 @@ HYPOTHESIS_STATUS = {
 }
 
 
-def _repeats_crash(run: Run, prior: Sequence[Run], novelty: dict) -> Run | None:
-    """An earlier crash this crash repeats: same idea key, or the guard's match was a crash."""
-    by_id = {r.run_id: r for r in prior if r.status == "crash"}
-    for match in novelty.get("matches") or []:
-        if novelty.get("classification") in ("repeat_failure", "duplicate_run") and match.get("run_id") in by_id:
-            return by_id[match["run_id"]]
-    if run.idea_key:
-        for earlier in reversed(prior):
-            if earlier.status == "crash" and earlier.idea_key == run.idea_key:
+def _repeats_crash(run: Run, prior: Sequence[Run], novelty: dict, fold: RegistryFold) -> Run | None:
+    """An earlier crash this crash repeats: the guard's match was a crash, or the same idea key crashed."""
+    if novelty.get("classification") in ("repeat_failure", "duplicate_run"):
+        for match in novelty.get("matches") or []:
+            index = match.get("index")
+            earlier = prior[index] if isinstance(index, int) and 0 <= index < len(prior) else None
+            if earlier is not None and earlier.status == "crash" and earlier.run_id == match.get("run_id"):
                 return earlier
-    return None
+    return fold.crash_like(run.idea_key) if run.idea_key else None
 
 
 def _first_failure_match(novelty: dict) -> dict | None:
@@ -75,8 +73,8 @@ def _first_failure_match(novelty: dict) -> dict | None:
     return matches[0] if matches else None
 
 
-def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict) -> tuple[str, str, str, str]:
-    repeated = _repeats_crash(run, prior, novelty)
+def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict, fold: RegistryFold) -> tuple[str, str, str, str]:
+    repeated = _repeats_crash(run, prior, novelty, fold)
     kind = run.error_kind or "unknown"
     if repeated is not None:
         return "C1", "abandon", "medium", (
@@ -153,11 +151,17 @@ def _discard_rule(run: Run, prior_champ: Run | None, novelty: dict) -> tuple[str
     return "D3", "abandon", "low", "worse than the champion beyond noise: move on"
 
 
-def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event] = ()) -> dict:
-    """The decision packet for ``run`` given the runs (and champion events) logged before it."""
-    prior_champ = champion(prior, events)
+def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event] = (),
+           fold: RegistryFold | None = None) -> dict:
+    """The decision packet for ``run`` given the runs (and champion events) logged before it.
+
+    ``fold``: the :class:`RegistryFold` of ``prior`` when the caller keeps one (the history does),
+    so that no rule has to scan every earlier run.
+    """
+    fold = fold if fold is not None else RegistryFold.of(prior)
+    prior_champ = champion(fold.notable, events)
     if run.status == "crash":
-        rule, action, priority, rationale = _crash_rule(run, prior, novelty)
+        rule, action, priority, rationale = _crash_rule(run, prior, novelty, fold)
     elif run.replicate_of:
         rule, action, priority, rationale = _replicate_rule(run)
     elif run.status == "keep":
@@ -168,7 +172,7 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
     if promo is not None and promo.get("accepted") and run.status == "keep" and not run.replicate_of:
         current = run  # the promotion policy made it champion (its event follows the record)
     else:
-        current = champion([*prior, run], events)
+        current = champion([*fold.notable, run], events)
     comparison = {
         "prior_champion": run_brief(prior_champ),
         "current_champion": run_brief(current),

@@ -1,58 +1,49 @@
 """One fold over the ledger: every command's view of history comes from here.
 
-:class:`History` replays ``experiments.jsonl`` once into compact :class:`~memorylab_core.model.Run`
-and :class:`~memorylab_core.model.Event` objects plus incremental indexes (run id lookup, the
-novelty index). The folded state is cached in ``cache/history.pickle`` keyed by the ledger offset it
-covers and fingerprints of the ledger bytes, so a command on a 100,000-run ledger reads only the
-lines appended since the last command. The cache is disposable: delete it, or let a mismatch (the
-ledger was replaced, truncated or edited) trigger a full replay; it is never a second source of truth.
+:class:`History` replays ``experiments.jsonl`` once, in ledger order, into compact
+:class:`~memorylab_core.model.Run` and :class:`~memorylab_core.model.Event` objects and the
+aggregates commands read: run id and commit lookups, the novelty index and the registry fold
+(kept runs, replicate groups, failure clusters). The fold is cached in ``cache/history.pickle``
+keyed by the ledger offset it covers and fingerprints of the ledger bytes (see cachefile.py), so a
+command reads only the lines appended since the last command. The runs themselves live in a
+:class:`~memorylab_core.runtable.RunTable` whose complete chunks sit in their own files and are
+decoded only when a command touches them, so loading the cache costs little more on a 100,000-run
+ledger than on a 1,000-run one. The caches are disposable: delete them, or let a mismatch (the
+ledger was replaced, truncated or edited) trigger a full replay; they are never a second source of truth.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import pickle
+import secrets
 from collections.abc import Iterable
 
-from .model import Event, Run, event_from_record, run_from_record
-from .novelty import NoveltyIndex, idea_key
-from .store import LedgerLine, Store, atomic_write_bytes, warn
+from . import cachefile
+from .model import Event, Run, event_from_record
+from .novelty import NoveltyIndex
+from .registry import RegistryFold, snapshot
+from .runtable import RunTable, fold_run
+from .store import LedgerLine, Store, warn
 
-CACHE_VERSION = 4  # 4: Event.runs_before
+CACHE_VERSION = 5  # 5: runs in a chunked RunTable, registry fold
 CACHE_NAME = "history.pickle"
-_FINGERPRINT_BYTES = 4096
 _MAX_REPORTED_CORRUPT = 5
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    """Loads only plain containers and MemoryLab's own classes: a doctored cache cannot run code."""
-
-    _BUILTINS = {"set", "frozenset", "dict", "list", "tuple", "int", "float", "str", "bytes", "bool"}
-
-    def find_class(self, module: str, name: str):  # noqa: D401 - pickle hook
-        if module == "builtins" and name in self._BUILTINS:
-            return super().find_class(module, name)
-        if module == "collections" and name in ("defaultdict", "Counter", "OrderedDict", "deque"):
-            return super().find_class(module, name)
-        if module.startswith("memorylab_core.") and not name.startswith("_"):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"forbidden global {module}.{name} in history cache")
 
 
 class History:
     """All runs and events of one store, folded in ledger order."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, runs: RunTable | None = None):
         self.store = store
-        self.runs: list[Run] = []
+        self.runs = runs if runs is not None else RunTable(store, secrets.token_hex(6))
         self.events: list[Event] = []
         self.by_id: dict[str, int] = {}
+        self.commits: dict[str, int] = {}  # commit -> index of its latest run
         self.novelty = NoveltyIndex()
+        self.registry = RegistryFold()
         self.corrupt: list[tuple[int, str]] = []  # (line number, problem)
         self.offset = 0  # bytes of the ledger folded so far (always at a line boundary)
         self.line_no = 0
+        self._cached_lines = -1  # ledger lines the cache file covers (-1: no valid cache was read)
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod
@@ -61,9 +52,9 @@ class History:
         history = cls._from_cache(store) if use_cache else None
         if history is None:
             history = cls(store)
-        changed = history.refresh()
-        if use_cache and changed:
-            history.save_cache()
+        history.refresh()
+        if use_cache:
+            history.save_cache_if_due()
         if not quiet:
             history.report_corrupt()
         return history
@@ -95,11 +86,13 @@ class History:
             event.runs_before = len(self.runs)
             self.events.append(event)
             return event
-        run = run_from_record(record, len(self.runs), offset)
+        run = fold_run(record, len(self.runs), offset)
         self.runs.append(run)
         self.by_id.setdefault(run.run_id, run.index)
-        run.idea_key = idea_key(run)
+        if run.commit:
+            self.commits[run.commit] = run.index
         self.novelty.add(run)
+        self.registry.add(run, self.runs)
         return run
 
     def report_corrupt(self) -> None:
@@ -110,56 +103,55 @@ class History:
             warn(f"... and {len(self.corrupt) - _MAX_REPORTED_CORRUPT} more corrupt ledger lines skipped")
 
     # -- cache ----------------------------------------------------------------------------------
-    def _cache_key(self) -> dict:
-        return {
-            "version": CACHE_VERSION,
-            "offset": self.offset,
-            "head": hashlib.sha1(self.store.head_bytes(min(self.offset, _FINGERPRINT_BYTES))).hexdigest(),
-            "tail": hashlib.sha1(self.store.bytes_before(self.offset, _FINGERPRINT_BYTES)).hexdigest(),
-        }
+    _STATE = ("events", "by_id", "commits", "novelty", "registry", "corrupt", "line_no")
+
+    def save_cache_if_due(self) -> None:
+        """Rewrite the cache once it lags the ledger by a thousandth of its lines (at least one line).
+
+        Rewriting a 100,000-run cache costs far more than folding a few new lines, so a command that
+        appended one run leaves the cache a little behind and the next commands fold the gap; the gap
+        stays a fixed fraction of the ledger, and so does the cost of refolding it.
+        """
+        lag = self.line_no - self._cached_lines
+        if self._cached_lines < 0 or lag >= max(1, self.line_no // 1000):
+            self.save_cache()
 
     def save_cache(self) -> None:
         """Write the folded state beside the ledger (best effort: a failure only costs speed)."""
-        state = {
-            "key": self._cache_key(),
-            "runs": self.runs,
-            "events": self.events,
-            "by_id": self.by_id,
-            "novelty": self.novelty,
-            "corrupt": self.corrupt,
-            "line_no": self.line_no,
-        }
-        with contextlib.suppress(OSError):
-            data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-            atomic_write_bytes(self.store.cache_dir / CACHE_NAME, data)
+        if not self.store.exists() or self.line_no == self._cached_lines:
+            return
+        self.runs.save()
+        state = {name: getattr(self, name) for name in self._STATE}
+        state.update(version=CACHE_VERSION, key=cachefile.ledger_key(self.store, self.offset),
+                     runs=self.runs.state())
+        cachefile.save(self.store.cache_dir / CACHE_NAME, state)
+        self._cached_lines = self.line_no
 
     @classmethod
     def _from_cache(cls, store: Store) -> History | None:
-        path = store.cache_dir / CACHE_NAME
-        try:
-            data = path.read_bytes()
-            state = _SafeUnpickler(io.BytesIO(data)).load()
-        except Exception:  # noqa: BLE001 - any unreadable cache simply means "replay the ledger"
+        state = cachefile.load(store.cache_dir / CACHE_NAME)
+        if not isinstance(state, dict) or state.get("version") != CACHE_VERSION:
             return None
-        history = cls(store)
-        key = state.get("key") if isinstance(state, dict) else None
-        if not isinstance(key, dict) or key.get("version") != CACHE_VERSION:
+        if not cachefile.matches_ledger(store, state.get("key")):
             return None
-        history.offset = int(key.get("offset", -1))
-        if history.offset < 0 or history.offset > store.ledger_size() or key != history._cache_key():
+        runs = RunTable.from_state(store, state.get("runs"))
+        if runs is None:
             return None
-        history.runs = state["runs"]
-        history.events = state["events"]
-        history.by_id = state["by_id"]
-        history.novelty = state["novelty"]
-        history.corrupt = state["corrupt"]
-        history.line_no = state["line_no"]
+        history = cls(store, runs)
+        for name in cls._STATE:
+            setattr(history, name, state[name])
+        history.offset = state["key"][0]
+        history._cached_lines = history.line_no
         return history
 
     # -- lookups --------------------------------------------------------------------------------
     def get(self, run_id: str) -> Run | None:
         index = self.by_id.get(run_id)
         return self.runs[index] if index is not None else None
+
+    def snapshot(self) -> dict:
+        """The registry document (``champion_challenger.json``) for everything folded so far."""
+        return snapshot(self.registry, self.events, len(self.runs))
 
     def record(self, run: Run | Event) -> dict:
         """The full ledger record behind a folded run or event."""
@@ -176,11 +168,12 @@ class History:
         """A run by exact id, else by unique id prefix, else the latest run on a commit (prefix)."""
         if ref in self.by_id:
             return self.runs[self.by_id[ref]]
-        by_prefix = [r for r in self.runs if r.run_id.startswith(ref)]
-        if len({r.run_id for r in by_prefix}) == 1:
-            return by_prefix[-1]
+        by_prefix = [run_id for run_id in self.by_id if run_id.startswith(ref)]
+        if len(by_prefix) == 1:
+            return self.runs[self.by_id[by_prefix[0]]]
         if len(ref) >= 4:
-            on_commit = [r for r in self.runs if r.commit and r.commit.startswith(ref)]
+            on_commit = [i for commit, i in self.commits.items() if commit.startswith(ref)]
             if on_commit:
-                return on_commit[-1]
+                return self.runs[max(on_commit)]
         return None
+

@@ -19,7 +19,6 @@ from pathlib import Path
 from . import changes
 from .history import History
 from .model import SCHEMA_VERSION, STATUSES, finite_float
-from .registry import snapshot
 from .results_tsv import SKIPPED_ROW, read_results_tsv
 from .store import MemoryLabError, Store, atomic_write_json, is_safe_run_id
 
@@ -199,7 +198,7 @@ def import_files(store: Store, history: History, paths: list[Path], family: str 
         if fresh and not dry_run:
             store.append_many_locked(fresh)
             history.refresh(locked=True)
-            atomic_write_json(store.registry_path, snapshot(history.runs, history.events))
+            atomic_write_json(store.registry_path, history.snapshot())
     if not dry_run and fresh:
-        history.save_cache()
+        history.save_cache_if_due()
     return summary

@@ -47,7 +47,7 @@ KNOWN_SUCCESS_SIMILARITY = 0.85  # text at least this close to a kept run is the
 NON_EVIDENCE_ERROR_KINDS = frozenset(
     {"keyboard_interrupt", "syntax", "import", "shape", "assertion", "infra", "infrastructure", "environment"}
 )
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _TEXT_CANDIDATES = 200  # exact cosine is computed for this many best dot products
 _COMMON_DF = 0.5  # in a history of >= _COMMON_MIN docs, tokens in more than half of them are ignored
 _COMMON_MIN = 200
@@ -417,7 +417,10 @@ class NoveltyIndex:
         self.size = 0
         self.outcomes: list[str] = []  # per run: f / k / n (see run_outcome)
         self.baselines: set[int] = set()
-        self.fingerprints: dict[str, list[int]] = {}
+        # fingerprint -> first run with it, plus later runs with it apart: one int per run loads much
+        # faster from the history cache than one small list per run
+        self.fingerprints: dict[str, int] = {}
+        self.repeated_fingerprints: dict[str, list[int]] = {}
         self.moves: dict[int, list[tuple]] = {}
         self.by_knob: dict[str, list[int]] = {}
         self.state: dict[str, object] = {}
@@ -437,8 +440,11 @@ class NoveltyIndex:
         outcome = run_outcome(run)
         self.outcomes.append(outcome)
         self.size = index + 1
-        if run.code_fingerprint:
-            self.fingerprints.setdefault(run.code_fingerprint, []).append(index)
+        fingerprint = run.code_fingerprint
+        if fingerprint in self.fingerprints:
+            self.repeated_fingerprints.setdefault(fingerprint, []).append(index)
+        elif fingerprint:
+            self.fingerprints[fingerprint] = index
         facts = run_facts(run)
         if is_baseline(run.description):
             self.baselines.add(index)
@@ -507,8 +513,12 @@ class NoveltyIndex:
         return text_cls, text_evidence, reasons + text_reasons, None
 
     def _duplicates(self, proposal: Proposal) -> list[_Evidence]:
-        found = sorted({i for fp in proposal.code_fingerprints or () for i in self.fingerprints.get(fp, ())},
-                       reverse=True)
+        same: set[int] = set()
+        for fp in proposal.code_fingerprints or ():
+            if fp in self.fingerprints:
+                same.add(self.fingerprints[fp])
+                same.update(self.repeated_fingerprints.get(fp, ()))
+        found = sorted(same, reverse=True)
         return [_Evidence(i, 1.0, ["code_identity"], "train.py is byte-identical after normalising "
                           f"whitespace (that run was {_outcome_word(self.outcomes[i])})") for i in found]
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from . import stats
 from .model import Event, Run
-from .registry import CHAMPION_EVENT, champion, confirmed_champion, is_candidate
+from .registry import CHAMPION_EVENT, champion, code_key, confirmed_champion, is_candidate, is_measured
 from .store import warn
 
 DEFAULT_NOISE = 0.002
@@ -106,19 +106,6 @@ def _coerce(name: str, kind: str, value: object) -> object:
 
 
 # -- samples and noise ------------------------------------------------------------------------------
-
-def code_key(run: Run) -> str:
-    """What makes two runs replicates: the same train.py (fingerprint), else the same commit."""
-    if run.code_fingerprint:
-        return "fp:" + run.code_fingerprint
-    if run.commit:
-        return "commit:" + run.commit
-    return "run:" + run.run_id
-
-
-def is_measured(run: Run) -> bool:
-    return run.status != "crash" and run.val_bpb is not None
-
 
 _GROUPS: dict = {"token": None, "groups": {}}
 
@@ -444,7 +431,7 @@ def displaced_champion(target: Run, runs: Sequence[Run], events: Sequence[Event]
             if prior is not None:
                 return prior
     before = [e for e in events if e.runs_before <= target.index]
-    return champion(runs[: target.index], before)
+    return champion([r for r in runs if r.index < target.index], before)
 
 
 def read_policy_file(path: Path) -> PromotionPolicy:

@@ -13,7 +13,9 @@ same branch and family, which is how upstream's single-branch loop builds on its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+import heapq
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -23,6 +25,7 @@ from .novelty import idea_key
 CHALLENGERS = 5
 LINEAGES = 5
 CHAMPION_EVENT = "champion_change"
+CLUSTER_RUN_IDS = 50  # run ids a failure cluster lists (its most recent); ``count`` has them all
 
 
 def is_candidate(run: Run) -> bool:
@@ -30,25 +33,46 @@ def is_candidate(run: Run) -> bool:
     return run.status == "keep" and run.val_bpb is not None and not run.replicate_of
 
 
+def is_measured(run: Run) -> bool:
+    return run.status != "crash" and run.val_bpb is not None
+
+
+def code_key(run: Run) -> str:
+    """What makes two runs replicates: the same train.py (fingerprint), else the same commit."""
+    if run.code_fingerprint:
+        return "fp:" + run.code_fingerprint
+    if run.commit:
+        return "commit:" + run.commit
+    return "run:" + run.run_id
+
+
 def latest_champion_event(runs: Sequence[Run], events: Sequence[Event]) -> tuple[Event, Run] | None:
-    """The latest ``champion_change`` event within ``runs``' timeline whose designated run is a candidate."""
+    """The latest ``champion_change`` event whose designated run is a candidate among ``runs``.
+
+    ``events`` are the events on ``runs``' timeline: a caller asking about an earlier moment passes
+    only the events logged by then.
+    """
     by_id = None
     for event in reversed(events):
-        if event.event_type != CHAMPION_EVENT or event.runs_before > len(runs):
+        if event.event_type != CHAMPION_EVENT:
             continue
-        by_id = by_id if by_id is not None else {r.run_id: r for r in runs}
+        by_id = by_id if by_id is not None else {r.run_id: r for r in runs if is_candidate(r)}
         run = by_id.get(str(event.data.get("run_id")))
-        if run is not None and is_candidate(run):
+        if run is not None:
             return event, run
     return None
 
 
 def champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run | None:
-    """The champion: the latest event's run unless a better kept run came after it; else the best kept run."""
+    """The champion: the latest event's run unless a better kept run came after it; else the best kept run.
+
+    ``runs``: in ledger order, any selection that holds every candidate (all runs, or a
+    :class:`RegistryFold`'s ``notable`` runs); ``events``: see :func:`latest_champion_event`.
+    """
     found = latest_champion_event(runs, events) if events else None
     best, start = (found[1], found[0].runs_before) if found else (None, 0)
-    for run in runs[start:]:
-        if is_candidate(run) and (best is None or run.val_bpb < best.val_bpb):
+    for run in runs:
+        if run.index >= start and is_candidate(run) and (best is None or run.val_bpb < best.val_bpb):
             best = run
     return best
 
@@ -67,8 +91,11 @@ def confirmed_champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run
 def challengers(runs: Sequence[Run], n: int = CHALLENGERS, events: Sequence[Event] = ()) -> list[Run]:
     """The best kept runs other than the champion, best first (ties: earlier first)."""
     champ = champion(runs, events)
-    ranked = sorted((r for r in runs if is_candidate(r) and r is not champ), key=lambda r: (r.val_bpb, r.index))
-    return ranked[:n]
+    return heapq.nsmallest(n, (r for r in runs if is_candidate(r) and r is not champ), key=_rank)
+
+
+def _rank(run: Run) -> tuple[float, int]:
+    return run.val_bpb, run.index
 
 
 @dataclass
@@ -122,55 +149,117 @@ def lineages(runs: Sequence[Run], n: int = LINEAGES) -> list[Lineage]:
     """The ``n`` lineages (root → leaf chains of kept runs) with the best val_bpb, best first."""
     parents = lineage_parents(runs)
     has_child = set(parents.values())
+    by_index = {r.index: r for r in runs if is_candidate(r)}
     chains = []
-    for run in runs:
-        if not is_candidate(run) or run.index in has_child:
+    for run in by_index.values():
+        if run.index in has_child:
             continue
         chain, cursor, seen = [], run.index, set()
         while cursor is not None and cursor not in seen:
             seen.add(cursor)
-            chain.append(runs[cursor])
+            chain.append(by_index[cursor])
             cursor = parents.get(cursor)
-        chains.append(Lineage(list(reversed(chain))))
-    chains.sort(key=lambda lin: (lin.best.val_bpb, lin.best.index))
-    return chains[:n]
+        chains.append((_rank(min(chain, key=_rank)), len(chains), chain))
+    return [Lineage(chain[::-1]) for _, _, chain in heapq.nsmallest(n, chains)]
 
 
-@dataclass
+@dataclass(slots=True)
 class FailureCluster:
-    """Failed runs (discard or crash) that tried the same idea."""
+    """Failed runs (discard or crash) that tried the same idea, tallied as they are folded."""
 
     key: str
-    runs: list[Run] = field(default_factory=list)
+    count: int = 0
+    crashes: int = 0
+    run_ids: list[str] = field(default_factory=list)  # the most recent CLUSTER_RUN_IDS
+    example: str = ""
+    error_kinds: set[str] = field(default_factory=set)
+    last_seen: str | None = None
+    last_index: int = -1
+    last_crash: Run | None = None  # decisions: "crashed again like ..."
 
-    @property
-    def count(self) -> int:
-        return len(self.runs)
+    def add(self, run: Run) -> None:
+        self.count += 1
+        self.run_ids.append(run.run_id)
+        del self.run_ids[:-CLUSTER_RUN_IDS]
+        self.example, self.last_seen, self.last_index = run.description, run.timestamp, run.index
+        if run.error_kind:
+            self.error_kinds.add(run.error_kind)
+        if run.status == "crash":
+            self.crashes += 1
+            self.last_crash = run
 
     def to_dict(self) -> dict:
-        crashes = sum(1 for r in self.runs if r.status == "crash")
         return {
             "key": self.key,
             "count": self.count,
-            "crashes": crashes,
-            "discards": self.count - crashes,
-            "run_ids": [r.run_id for r in self.runs],
-            "example": self.runs[-1].description,
-            "error_kinds": sorted({r.error_kind for r in self.runs if r.error_kind}),
-            "last_seen": self.runs[-1].timestamp,
+            "crashes": self.crashes,
+            "discards": self.count - self.crashes,
+            "run_ids": list(self.run_ids),
+            "example": self.example,
+            "error_kinds": sorted(self.error_kinds),
+            "last_seen": self.last_seen,
         }
 
 
-def failure_clusters(runs: Sequence[Run], min_count: int = 2) -> list[FailureCluster]:
-    """Groups of failed runs sharing an idea key, largest (then most recent) first."""
-    groups: dict[str, FailureCluster] = {}
-    for run in runs:
+class RegistryFold:
+    """What the registry, the decision rules and the gain estimates read, folded run by run.
+
+    ``notable``: in ledger order, every candidate plus every measured run whose code was measured more
+    than once (a replicate group), which is all that :func:`champion`, :func:`challengers`,
+    :func:`lineages` and the promotion estimates look at; ``failures``: failure clusters by idea key.
+    Both grow with kept runs and ideas, not with the ledger, so views need not scan every run.
+    """
+
+    def __init__(self) -> None:
+        self.notable: list[Run] = []
+        self.failures: dict[str, FailureCluster] = {}
+        self._single: dict[str, int] = {}  # code key -> index of its only measured run so far
+        self._replicated: set[str] = set()  # code keys measured more than once
+
+    @classmethod
+    def of(cls, runs: Sequence[Run]) -> RegistryFold:
+        """The fold of ``runs`` (ledger order, ``runs[i].index == i``)."""
+        fold = cls()
+        for run in runs:
+            fold.add(run, runs)
+        return fold
+
+    def add(self, run: Run, runs: Sequence[Run]) -> None:
+        """Fold ``run`` in; ``runs[i]`` must give the earlier run with index ``i``."""
         if run.status in ("discard", "crash"):
             key = run.idea_key or idea_key(run)
             if key:
-                groups.setdefault(key, FailureCluster(key)).runs.append(run)
-    clusters = [c for c in groups.values() if c.count >= min_count]
-    clusters.sort(key=lambda c: (-c.count, -c.runs[-1].index))
+                self.failures.setdefault(key, FailureCluster(key)).add(run)
+        if not is_measured(run):
+            return
+        key = code_key(run)
+        if key not in self._replicated:
+            first = self._single.pop(key, None)
+            if first is None:
+                self._single[key] = run.index
+                if is_candidate(run):
+                    self.notable.append(run)
+                return
+            self._replicated.add(key)
+            earlier = runs[first]
+            if not is_candidate(earlier):
+                self.notable.insert(bisect.bisect(self.notable, first, key=_index), earlier)
+        self.notable.append(run)
+
+    def crash_like(self, key: str | None) -> Run | None:
+        """The latest crash of the idea ``key``."""
+        cluster = self.failures.get(key or "")
+        return cluster.last_crash if cluster is not None else None
+
+
+def _index(run: Run) -> int:
+    return run.index
+
+
+def failure_clusters(failures: Mapping[str, FailureCluster], min_count: int = 2) -> list[FailureCluster]:
+    """Clusters of at least ``min_count`` failed runs, largest (then most recent) first."""
+    clusters = [c for c in failures.values() if c.count >= min_count]
+    clusters.sort(key=lambda c: (-c.count, -c.last_index))
     return clusters
 
 
@@ -189,14 +278,15 @@ def run_brief(run: Run | None) -> dict | None:
     }
 
 
-def snapshot(runs: Sequence[Run], events: Sequence[Event] = ()) -> dict:
+def snapshot(fold: RegistryFold, events: Sequence[Event], total_runs: int) -> dict:
     """The registry as written to ``champion_challenger.json`` (derived; rewritten after each log)."""
+    runs = fold.notable
     return {
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "runs": len(runs),
+        "runs": total_runs,
         "champion": run_brief(champion(runs, events)),
         "confirmed_champion": run_brief(confirmed_champion(runs, events)),
         "challengers": [run_brief(r) for r in challengers(runs, events=events)],
         "lineages": [lin.to_dict() for lin in lineages(runs)],
-        "failure_clusters": [c.to_dict() for c in failure_clusters(runs)],
+        "failure_clusters": [c.to_dict() for c in failure_clusters(fold.failures)],
     }

@@ -61,10 +61,11 @@ def _queue(history: History, window: Sequence[Run]) -> list[dict]:
 def report_data(history: History, since_hours: float | None = 16.0, now: datetime | None = None) -> dict:
     """Everything the morning report shows, as plain JSON-friendly data."""
     now = now or datetime.now(timezone.utc)
-    runs = history.runs
+    runs, notable, events = history.runs, history.registry.notable, history.events
     window = window_runs(runs, since_hours, now)
-    before = runs[: len(runs) - len(window)]
-    champ, champ_before = champion(runs, history.events), champion(before, history.events)
+    start = len(runs) - len(window)
+    champ = champion(notable, events)
+    champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
     counts = _status_counts(window)
     moved = None
     if champ is not None and champ_before is not None:
@@ -79,12 +80,12 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "champion": run_brief(champ),
         "champion_at_window_start": run_brief(champ_before),
         "champion_moved": moved,
-        "new_champion_in_window": champ is not None and champ not in before,
+        "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
-        "challengers": [run_brief(r) for r in challengers(runs, events=history.events)],
-        "promotion": standings(runs, history.events, store_policy(history.store.root)),
-        "lineages": [lin.to_dict() for lin in lineages(runs)],
-        "failure_clusters": [c.to_dict() for c in failure_clusters(runs)][:10],
+        "challengers": [run_brief(r) for r in challengers(notable, events=events)],
+        "promotion": standings(notable, events, store_policy(history.store.root)),
+        "lineages": [lin.to_dict() for lin in lineages(notable)],
+        "failure_clusters": [c.to_dict() for c in failure_clusters(history.registry.failures)[:10]],
         "recent": [_recent_row(r, runs) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
     }

@@ -16,28 +16,24 @@ not comparable with numbers after it.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
-import pickle
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from . import cachefile
 from .categories import run_categories
 from .consolidation import Consolidator
 from .health import CHAMPION_EVENT, RESET_EVENT, Timeline, is_champion_candidate
 from .insights import CategoryBook
 from .mistakes import MistakeDeck
 from .model import Event, Run, event_from_record, run_from_record
-from .store import MemoryLabError, Store, atomic_write_bytes
+from .store import MemoryLabError, Store
 from .textnorm import is_baseline, strip_outcome_notes
 
 STATE_VERSION = 3  # bump whenever the fold or its state changes: old caches are replayed
 CACHE_NAME = "research.pickle"
 FAILED_IDEAS_KEPT = 100
-_FINGERPRINT_BYTES = 4096
 
 
 @dataclass(slots=True)
@@ -151,33 +147,14 @@ def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
 
 # -- the cache: fold forward from the last offset -----------------------------------------------------
 
-class _StateUnpickler(pickle.Unpickler):
-    """Loads plain containers and MemoryLab classes only: a doctored cache cannot run code."""
-
-    _ALLOWED = {("builtins", n) for n in ("set", "frozenset", "dict", "list", "tuple", "int", "float", "str",
-                                          "bytes", "bool")}
-    _ALLOWED |= {("collections", n) for n in ("OrderedDict", "deque", "defaultdict", "Counter")}
-
-    def find_class(self, module: str, name: str):  # noqa: D401 - pickle hook
-        if (module, name) in self._ALLOWED or (module.startswith("memorylab_core.") and not name.startswith("_")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"forbidden global {module}.{name} in research cache")
-
-
-def _cache_key(store: Store, offset: int) -> tuple:
-    head = store.head_bytes(min(offset, _FINGERPRINT_BYTES))
-    tail = store.bytes_before(offset, _FINGERPRINT_BYTES)
-    return STATE_VERSION, offset, hashlib.sha1(head).hexdigest(), hashlib.sha1(tail).hexdigest()
-
-
 def _from_cache(store: Store) -> ResearchState | None:
-    try:
-        key, state = _StateUnpickler(io.BytesIO((store.cache_dir / CACHE_NAME).read_bytes())).load()
-    except Exception:  # noqa: BLE001 - any unreadable cache means "replay the ledger"
+    cached = cachefile.load(store.cache_dir / CACHE_NAME)
+    if not (isinstance(cached, tuple) and len(cached) == 3 and cached[0] == STATE_VERSION):
         return None
+    _, key, state = cached
     if not isinstance(state, ResearchState) or state.version != STATE_VERSION:
         return None
-    if state.offset > store.ledger_size() or key != _cache_key(store, state.offset):
+    if not cachefile.matches_ledger(store, key) or key[0] != state.offset:
         return None
     return state
 
@@ -203,9 +180,7 @@ def load_state(store: Store, use_cache: bool = True) -> ResearchState:
     moved = offset != state.offset
     state.offset, state.line_no = offset, line_no
     if use_cache and moved and store.exists():
-        with contextlib.suppress(OSError):
-            payload = pickle.dumps((_cache_key(store, offset), state), protocol=pickle.HIGHEST_PROTOCOL)
-            atomic_write_bytes(store.cache_dir / CACHE_NAME, payload)
+        cachefile.save(store.cache_dir / CACHE_NAME, (STATE_VERSION, cachefile.ledger_key(store, offset), state))
     return state
 
 

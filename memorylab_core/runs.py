@@ -25,7 +25,6 @@ from .export import tsv_row
 from .history import History
 from .model import SCHEMA_VERSION, STATUSES, Run, finite_float, run_from_record
 from .novelty import Proposal, idea_key
-from .registry import snapshot
 from .store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn
 
 TRAIN_FILE = "train.py"
@@ -360,7 +359,7 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
         record["artifacts"] = _archive(store, run_id, inputs)
         draft = run_from_record(record, len(history.runs), -1)
         draft.idea_key = idea_key(draft)
-        packet = decide(draft, history.runs, novelty, history.events)
+        packet = decide(draft, history.runs, novelty, history.events, history.registry)
         record["decision_packet"] = packet
         folder = store.runs_dir / run_id
         atomic_write_json(folder / "decision_packet.json", packet)
@@ -369,8 +368,8 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
         record["artifacts"]["decision_packet_md"] = f"runs/{run_id}/decision_packet.md"
         store.append_many_locked([record, *followers])
         history.refresh(locked=True)
-        atomic_write_json(store.registry_path, snapshot(history.runs, history.events))
-    history.save_cache()
+        atomic_write_json(store.registry_path, history.snapshot())
+    history.save_cache_if_due()
     run = history.get(run_id) or draft
     store.append_tsv_row(tsv_row(record))
     return record, run
