@@ -32,18 +32,31 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"forbidden global {module}.{name} in a MemoryLab cache")
 
 
+def loads(data: bytes) -> object | None:
+    """The object pickled in ``data``, or None when it is not a safe, readable pickle."""
+    try:
+        return _SafeUnpickler(io.BytesIO(data)).load()
+    except Exception:  # noqa: BLE001 - any unreadable cache simply means "rebuild from the ledger"
+        return None
+
+
+def dumps(obj: object) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def load(path: Path) -> object | None:
     """The object pickled at ``path``, or None when it is missing, unreadable or not a safe pickle."""
     try:
-        return _SafeUnpickler(io.BytesIO(path.read_bytes())).load()
-    except Exception:  # noqa: BLE001 - any unreadable cache simply means "rebuild from the ledger"
+        data = path.read_bytes()
+    except OSError:
         return None
+    return loads(data)
 
 
 def save(path: Path, obj: object) -> None:
     """Pickle ``obj`` to ``path`` atomically, best effort and without fsync (a lost cache costs time only)."""
     with contextlib.suppress(OSError):
-        atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), durable=False)
+        atomic_write_bytes(path, dumps(obj), durable=False)
 
 
 def ledger_key(store: Store, offset: int) -> tuple[int, str, str]:

@@ -15,7 +15,8 @@ ledger was replaced, truncated or edited) trigger a full replay; they are never 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import cachefile
 from .model import Event, Run, event_from_record
@@ -29,6 +30,29 @@ CACHE_NAME = "history.pickle"
 _MAX_REPORTED_CORRUPT = 5
 
 
+class RunIds:
+    """Run id -> first index with it (ids are unique in practice), commit -> index of its latest run."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, int] = {}
+        self.commits: dict[str, int] = {}
+
+    def add(self, run: Run) -> None:
+        self.by_id.setdefault(run.run_id, run.index)
+        if run.commit:
+            self.commits[run.commit] = run.index
+
+
+# The parts of the fold besides the runs and events: how to make an empty one and fold one run into
+# it. Each is pickled apart in the cache and decoded only when a command reads it (``check`` never
+# reads the registry, ``report`` never reads the novelty index).
+_SECTIONS: dict[str, tuple[Callable[[], object], Callable[[Any, Run, RunTable], None]]] = {
+    "ids": (RunIds, lambda ids, run, runs: ids.add(run)),
+    "novelty": (NoveltyIndex, lambda index, run, runs: index.add(run)),
+    "registry": (RegistryFold, lambda fold, run, runs: fold.add(run, runs)),
+}
+
+
 class History:
     """All runs and events of one store, folded in ledger order."""
 
@@ -36,10 +60,9 @@ class History:
         self.store = store
         self.runs = runs if runs is not None else RunTable(store, secrets.token_hex(6))
         self.events: list[Event] = []
-        self.by_id: dict[str, int] = {}
-        self.commits: dict[str, int] = {}  # commit -> index of its latest run
-        self.novelty = NoveltyIndex()
-        self.registry = RegistryFold()
+        self._live: dict[str, object] = {name: make() for name, (make, _) in _SECTIONS.items()}
+        self._blobs: dict[str, bytes] = {}  # sections still pickled, as the cache file held them
+        self._cached_runs = 0  # runs the pickled sections cover
         self.corrupt: list[tuple[int, str]] = []  # (line number, problem)
         self.offset = 0  # bytes of the ledger folded so far (always at a line boundary)
         self.line_no = 0
@@ -88,12 +111,40 @@ class History:
             return event
         run = fold_run(record, len(self.runs), offset)
         self.runs.append(run)
-        self.by_id.setdefault(run.run_id, run.index)
-        if run.commit:
-            self.commits[run.commit] = run.index
-        self.novelty.add(run)
-        self.registry.add(run, self.runs)
+        for name, section in self._live.items():
+            _SECTIONS[name][1](section, run, self.runs)
         return run
+
+    # -- sections: decoded from the cache on first use, then brought up to date -----------------------
+    @property
+    def by_id(self) -> dict[str, int]:
+        """Run id -> index of the first run with it."""
+        return self._section("ids").by_id
+
+    @property
+    def commits(self) -> dict[str, int]:
+        """Commit -> index of its latest run."""
+        return self._section("ids").commits
+
+    @property
+    def novelty(self) -> NoveltyIndex:
+        return self._section("novelty")
+
+    @property
+    def registry(self) -> RegistryFold:
+        return self._section("registry")
+
+    def _section(self, name: str):
+        section = self._live.get(name)
+        if section is None:
+            make, add = _SECTIONS[name]
+            section, start = cachefile.loads(self._blobs.pop(name, b"")), self._cached_runs
+            if type(section) is not type(make()):
+                section, start = make(), 0
+            for index in range(start, len(self.runs)):
+                add(section, self.runs[index], self.runs)
+            self._live[name] = section
+        return section
 
     def report_corrupt(self) -> None:
         """Warn (stderr) about ledger lines that were skipped because they are not valid records."""
@@ -103,7 +154,7 @@ class History:
             warn(f"... and {len(self.corrupt) - _MAX_REPORTED_CORRUPT} more corrupt ledger lines skipped")
 
     # -- cache ----------------------------------------------------------------------------------
-    _STATE = ("events", "by_id", "commits", "novelty", "registry", "corrupt", "line_no")
+    _STATE = ("events", "corrupt", "line_no")
 
     def save_cache_if_due(self) -> None:
         """Rewrite the cache once it lags the ledger by a thousandth of its lines (at least one line).
@@ -123,9 +174,15 @@ class History:
         self.runs.save()
         state = {name: getattr(self, name) for name in self._STATE}
         state.update(version=CACHE_VERSION, key=cachefile.ledger_key(self.store, self.offset),
-                     runs=self.runs.state())
+                     runs=self.runs.state(), sections=self._pickled_sections())
         cachefile.save(self.store.cache_dir / CACHE_NAME, state)
         self._cached_lines = self.line_no
+
+    def _pickled_sections(self) -> dict[str, bytes]:
+        """Each section pickled on its own, so a command loads only the sections it reads."""
+        current = len(self.runs) == self._cached_runs
+        return {name: self._blobs[name] if current and name in self._blobs else cachefile.dumps(self._section(name))
+                for name in _SECTIONS}
 
     @classmethod
     def _from_cache(cls, store: Store) -> History | None:
@@ -137,9 +194,13 @@ class History:
         runs = RunTable.from_state(store, state.get("runs"))
         if runs is None:
             return None
+        sections = state.get("sections")
+        if not isinstance(sections, dict) or set(sections) != set(_SECTIONS):
+            return None
         history = cls(store, runs)
         for name in cls._STATE:
             setattr(history, name, state[name])
+        history._live, history._blobs, history._cached_runs = {}, sections, len(runs)
         history.offset = state["key"][0]
         history._cached_lines = history.line_no
         return history

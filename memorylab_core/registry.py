@@ -149,18 +149,23 @@ def lineages(runs: Sequence[Run], n: int = LINEAGES) -> list[Lineage]:
     """The ``n`` lineages (root → leaf chains of kept runs) with the best val_bpb, best first."""
     parents = lineage_parents(runs)
     has_child = set(parents.values())
-    by_index = {r.index: r for r in runs if is_candidate(r)}
+    by_index: dict[int, Run] = {}
+    best_on_path: dict[int, tuple[float, int]] = {}  # best (val_bpb, index) from the root down to each run
+    for run in runs:
+        if is_candidate(run):
+            by_index[run.index] = run
+            parent = parents.get(run.index)
+            rank = _rank(run)
+            best_on_path[run.index] = rank if parent is None else min(rank, best_on_path[parent])
+    leaves = [(best_on_path[i], order, i) for order, i in enumerate(by_index) if i not in has_child]
     chains = []
-    for run in by_index.values():
-        if run.index in has_child:
-            continue
-        chain, cursor, seen = [], run.index, set()
-        while cursor is not None and cursor not in seen:
-            seen.add(cursor)
+    for _, _, leaf in heapq.nsmallest(n, leaves):
+        chain, cursor = [], leaf
+        while cursor is not None:
             chain.append(by_index[cursor])
             cursor = parents.get(cursor)
-        chains.append((_rank(min(chain, key=_rank)), len(chains), chain))
-    return [Lineage(chain[::-1]) for _, _, chain in heapq.nsmallest(n, chains)]
+        chains.append(Lineage(chain[::-1]))
+    return chains
 
 
 @dataclass(slots=True)

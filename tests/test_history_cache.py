@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from collections import Counter
 from pathlib import Path
@@ -113,11 +114,30 @@ def test_cache_lags_a_long_ledger_by_a_fixed_fraction(tmp_path):
     history = History.load(store, quiet=True)
     assert history.runs[-1].run_id == "run2100"  # folded from the ledger ...
     assert cache.read_bytes() == before  # ... without rewriting a cache that is one line behind
+    assert _sections(history) == _sections(History.load(store, use_cache=False, quiet=True))
     for i in range(2101, 2103):
         store.append(_record(i, random.Random(i), None))
     history = History.load(store, quiet=True)
     assert cache.read_bytes() != before  # 3 lines behind a 2,500-line ledger: rewritten
     assert _fields(history) == _fields(History.load(store, use_cache=False, quiet=True))
+
+
+def _sections(history: History) -> tuple:
+    """What the lazily decoded sections say, in comparable form."""
+    return (history.by_id, history.commits, len(history.novelty), history.novelty.outcomes, history.novelty.moves,
+            [r.index for r in history.registry.notable], {k: c.to_dict() for k, c in history.registry.failures.items()})
+
+
+def test_damaged_sections_are_rebuilt_from_the_runs(tmp_path):
+    store = _build(tmp_path, 40)
+    History.load(store, quiet=True)
+    cache = store.cache_dir / CACHE_NAME
+    state = pickle.loads(cache.read_bytes())
+    state["sections"]["registry"] = b"garbage"
+    state["sections"]["novelty"] = pickle.dumps({"not": "an index"})
+    cache.write_bytes(pickle.dumps(state))
+    store.append(_record(40, random.Random(40), None))  # and a line the cache has not seen
+    assert _sections(History.load(store, quiet=True)) == _sections(History.load(store, use_cache=False, quiet=True))
 
 
 def test_registry_fold_matches_a_scan_of_every_run(tmp_path):
