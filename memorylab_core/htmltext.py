@@ -8,15 +8,19 @@ through :func:`esc` (element text and attribute values, HTML and inline SVG alik
 
 from __future__ import annotations
 
-import html
 import json
 import math
-import re
+
+from .lazyre import lazy
 
 # C0 control characters (other than tab, newline, carriage return) and DEL are not allowed in HTML
 # text; they become U+FFFD so a stray byte from a crash log cannot upset the parser.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SPECIAL = re.compile("[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROLS = (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)
+_SPECIAL = lazy("[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What html.escape(quote=True) produces, plus the controls; a table instead of the html module keeps
+# that import (and its entity table) out of start-up.
+_ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#x27;",
+            **dict.fromkeys(_CONTROLS, "\ufffd")}
 _SCRIPT = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
@@ -28,7 +32,7 @@ def esc(value: object) -> str:
     text = "" if value is None else str(value)
     if not _SPECIAL.search(text):
         return text
-    return _CONTROL.sub("\ufffd", html.escape(text, quote=True))
+    return text.translate(_ESCAPES)
 
 
 def clip(text: object, limit: int) -> str:

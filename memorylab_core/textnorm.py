@@ -15,6 +15,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from .lazyre import lazy
+
 # Words that mark a note about the outcome rather than the change.
 _OUTCOME_WORDS = (
     r"worse|worst|better|best|improv\w*|regress\w*|gains?|hurts?|hurt|helps?|helped|benefits?|"
@@ -24,37 +26,37 @@ _OUTCOME_WORDS = (
     r"errors?|explod\w*|win|won|lost|beats?|kept|discarded|reverted|promising|confirm\w*|"
     r"no\s+effect|no\s+change|no\s+difference|nothing"
 )
-_OUTCOME_RE = re.compile(rf"\b(?:{_OUTCOME_WORDS})\b", re.IGNORECASE)
+_OUTCOME_RE = lazy(rf"\b(?:{_OUTCOME_WORDS})\b", re.IGNORECASE)
 _SIGNED_DELTA = r"(?<![\w.>=^*/])[+\-−±]\d*\.\d+(?:\s*(?:val_?bpb|bpb))?"
-_DELTA_RE = re.compile(_SIGNED_DELTA, re.IGNORECASE)
+_DELTA_RE = lazy(_SIGNED_DELTA, re.IGNORECASE)
 _NUM = r"\d+(?:\.\d+)?"
 _ARROW = r"(?:->|→|=>|⇒|⟶|➔|-->|\bto\b)"
-_METRIC_RE = re.compile(
+_METRIC_RE = lazy(
     rf"\b(?:val[_ ]?bpb|bpb|val[_ ]loss)\b\s*[:=]?\s*(?:{_NUM}\s*(?:{_ARROW}\s*{_NUM})?)?", re.IGNORECASE
 )
-_PREFIX_RE = re.compile(
+_PREFIX_RE = lazy(
     r"^\s*(?:\[?\s*(?:exp(?:eriment)?|run|trial|iter(?:ation)?|step|attempt)\s*[#-]?\s*\d+\s*\]?"
     r"\s*[:.)\]\-–—]\s*|#\d+\s*[:.)\-–—]\s*|\d+\s*[.)]\s+)",
     re.IGNORECASE,
 )
-_CRASH_TAIL_RE = re.compile(
+_CRASH_TAIL_RE = lazy(
     r"[\s,;:(\[\-–—]*\b(?:crash(?:ed|es)?|oom(?:'?d)?|out\s+of\s+memory|diverged|nan(?:'?d)?\s+loss|"
     r"loss\s+(?:is\s+)?nan)\b[^()]*\)?\s*$",
     re.IGNORECASE,
 )
-_CRASH_LABEL_RE = re.compile(
+_CRASH_LABEL_RE = lazy(
     r"^\s*(?:crash(?:ed)?|failed)\s*[:\-–—]\s*(?:(?:cuda\s+)?oom|out\s+of\s+memory|nan(?:\s+loss)?)?"
     r"(?:\s*(?:[:\-–—]|\bwith\b|\bat\b))?\s*|^\s*(?:oom|nan)\s*[:\-–—]\s*",
     re.IGNORECASE,
 )
-_TAIL_RE = re.compile(
+_TAIL_RE = lazy(
     r"\s*(?:—|–|--|\s-\s|;|,|:|=>|->|→)\s*(?:(?:slightly|much|a\s+bit|marginally|significantly|way|"
     r"clearly|no|not|tiny|small|big|large)\s+)*(?:worse|better|improv\w*|regress\w*|gain|hurt\w*|"
     r"help\w*|neutral|same|flat|noise|noisy|within\s+noise|kept|discarded|reverted|failed|crashed|"
     r"oom|nan|diverged|slower|faster|too\s+\w+)\b.*$",
     re.IGNORECASE,
 )
-_SPACES_RE = re.compile(r"\s+")
+_SPACES_RE = lazy(r"\s+")
 
 
 def strip_outcome_notes(text: str) -> str:
@@ -156,7 +158,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"\battn\b", "attention"),
     (r"\bparams?\b|\bparameters?\b", "param"),
 )
-_PHRASE_RE = re.compile(
+_PHRASE_RE = lazy(
     r"\b(?=[a-z])(?:" + "|".join(f"(?P<g{i}>{pattern})" for i, (pattern, _) in enumerate(_PHRASES)) + ")"
 )
 _PHRASE_TOKENS = {f"g{i}": token for i, (_, token) in enumerate(_PHRASES)}
@@ -189,7 +191,7 @@ _PROTECTED = _wordset(
     "relu2 swiglu silu lr warmdown warmup newtonschulz unembed ve embed depth batch wd rope qknorm softcap "
     "window headdim heads seqlen gradclip weighttying bf16 muon adamw mlp up down remove add param"
 )
-_WORD_RE = re.compile(r"[^\W_]+")
+_WORD_RE = lazy(r"[^\W_]+")
 
 
 def tokens(text: str) -> list[str]:
@@ -239,7 +241,7 @@ def stem(word: str) -> str:
     return word
 
 
-_FOLLOWUP_RE = re.compile(
+_FOLLOWUP_RE = lazy(
     r"\b(?:further|again|even\s+(?:more|less|higher|lower|larger|smaller)|another\s+step|next\s+step|"
     r"follow[\s-]?up|continue\w*|extend\w*|push\w*|keep\s+(?:going|increasing|decreasing))\b",
     re.IGNORECASE,
@@ -251,7 +253,7 @@ def names_followup(text: str) -> bool:
     return bool(_FOLLOWUP_RE.search(str(text or "")))
 
 
-_BASELINE_RE = re.compile(r"\bbase[\s-]?line\b", re.IGNORECASE)
+_BASELINE_RE = lazy(r"\bbase[\s-]?line\b", re.IGNORECASE)
 
 
 def is_baseline(text: str) -> bool:

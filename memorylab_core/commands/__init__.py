@@ -1,21 +1,33 @@
-"""Subcommands, one module each; ``COMMANDS`` fixes their order in ``--help``."""
+"""Subcommands, one module each, imported on demand.
 
-from . import (
-    champion,
-    check,
-    export,
-    guide,
-    importing,
-    init,
-    insights,
-    listing,
-    log,
-    replicate,
-    report,
-    run,
-    show,
-    status,
-)
+``COMMANDS`` maps each command name to its module and fixes the order in ``--help``. A process runs
+one command, so the CLI imports only that command's module (and what it imports) unless it needs the
+whole parser; importing every module eagerly was a large share of each command's start-up.
+"""
 
-COMMANDS = (init, check, log, run, replicate, champion, report, importing, show, listing, export, guide, insights,
-            status)
+from __future__ import annotations
+
+from importlib import import_module
+from types import ModuleType
+
+COMMANDS: dict[str, str] = {
+    "init": "init",
+    "check": "check",
+    "log": "log",
+    "run": "run",
+    "replicate": "replicate",
+    "champion": "champion",
+    "report": "report",
+    "import": "importing",
+    "show": "show",
+    "list": "listing",
+    "export": "export",
+    "guide": "guide",
+    "insights": "insights",
+    "status": "status",
+}
+
+
+def load(name: str) -> ModuleType:
+    """The module that registers command ``name`` (it exposes ``register(subparsers)``)."""
+    return import_module(f"{__name__}.{COMMANDS[name]}")
