@@ -9,7 +9,6 @@ their cause (the run that started it), so one cause is one alert however many co
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -239,6 +238,8 @@ def loss_spikes(curve: Sequence[dict]) -> list[dict]:
     A point counts when progress ≥ SPIKE_MIN_PROGRESS and loss ≥ median·(1 + SPIKE_RELATIVE) and
     loss − median ≥ SPIKE_ABSOLUTE; neighbouring spike points merge into one spike (its peak).
     """
+    import statistics  # one median per spike check; the module is slow to import
+
     points = [p for p in curve if isinstance(p, dict) and _finite(p.get("loss"))]
     spikes: list[dict] = []
     last_index = -2

@@ -14,7 +14,7 @@ ledger was replaced, truncated or edited) trigger a full replay; they are never 
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -58,7 +58,7 @@ class History:
 
     def __init__(self, store: Store, runs: RunTable | None = None):
         self.store = store
-        self.runs = runs if runs is not None else RunTable(store, secrets.token_hex(6))
+        self.runs = runs if runs is not None else RunTable(store, os.urandom(6).hex())
         self.events: list[Event] = []
         self._live: dict[str, object] = {name: make() for name, (make, _) in _SECTIONS.items()}
         self._blobs: dict[str, bytes] = {}  # sections still pickled, as the cache file held them

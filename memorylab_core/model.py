@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import operator
 import os
-import uuid
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
@@ -32,6 +31,7 @@ NEXT_ACTIONS = (
     "investigate_crash",
 )
 PRIORITIES = ("high", "medium", "low")
+TRAIN_FILE = "train.py"  # the file the agent edits: fingerprinted, diffed and archived as a patch
 
 
 def parse_utc(stamp: str | None) -> float | None:
@@ -177,6 +177,8 @@ def event_record(body: dict, now: datetime | None = None) -> dict:
     Every event (champion changes, rollbacks, breaker resets) gets the same envelope, so the fold
     and the views read them alike.
     """
+    import uuid  # only events need it; it costs every command's start-up otherwise
+
     now = now or datetime.now(timezone.utc)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -198,3 +200,16 @@ def event_from_record(record: dict, index: int, offset: int) -> Event:
         ts=parse_utc(record.get("timestamp_utc")),
         data={k: v for k, v in record.items() if k not in ("record_type", "event_id", "event_type")},
     )
+
+
+def clean_tags(raw: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """Tags from a comma/space separated string or a list: trimmed, lowercased, de-duplicated."""
+    if raw is None:
+        return ()
+    parts = raw.replace(",", " ").split() if isinstance(raw, str) else [p for t in raw for p in t.split(",")]
+    seen: dict[str, None] = {}
+    for part in parts:
+        tag = part.strip().lower()
+        if tag:
+            seen.setdefault(tag, None)
+    return tuple(seen)

@@ -25,13 +25,13 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 from .changes import merge_changes, text_changes
+from .lazyre import lazy
 from .model import Run
 from .textnorm import CATEGORY_ALIASES, is_baseline, names_followup, strip_outcome_notes, tokens
 
@@ -147,7 +147,7 @@ def _is_num(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_CATEGORY_VALUES = tuple((re.compile(rf"(?:{pattern})"), value) for _, value, pattern in CATEGORY_ALIASES
+_CATEGORY_VALUES = tuple((lazy(rf"(?:{pattern})"), value) for _, value, pattern in CATEGORY_ALIASES
                          if value not in (None, "*"))
 
 

@@ -23,11 +23,10 @@ from . import categories, changes, gitinfo, logparse
 from .decisions import decide, packet_markdown
 from .export import tsv_row
 from .history import History
-from .model import SCHEMA_VERSION, STATUSES, Run, finite_float, run_from_record
+from .model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, run_from_record
 from .novelty import Proposal, idea_key
 from .store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn
 
-TRAIN_FILE = "train.py"
 METRIC_KEYS = (
     "val_bpb",
     "training_seconds",
@@ -79,19 +78,6 @@ class RunInputs:
     change_signature: list[dict]
     patch: str
     log_text: str | None
-
-
-def clean_tags(raw: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    """Tags from a comma/space separated string or a list: trimmed, lowercased, de-duplicated."""
-    if raw is None:
-        return ()
-    parts = raw.replace(",", " ").split() if isinstance(raw, str) else [p for t in raw for p in t.split(",")]
-    seen: dict[str, None] = {}
-    for part in parts:
-        tag = part.strip().lower()
-        if tag:
-            seen.setdefault(tag, None)
-    return tuple(seen)
 
 
 def _read_file(path: Path, what: str) -> str:

@@ -15,9 +15,8 @@ from pathlib import Path
 from .. import changes, gitinfo
 from ..health import breaker, breaker_message
 from ..history import History
-from ..model import MODES
+from ..model import MODES, TRAIN_FILE, clean_tags
 from ..novelty import Proposal
-from ..runs import TRAIN_FILE, clean_tags
 from ..store import MemoryLabError, warn
 from .common import Context, add_json_flag, positive_int, unit_float
 

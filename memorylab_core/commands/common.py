@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..history import History
 from ..store import Store, resolve_root, workspace_root
+
+if TYPE_CHECKING:
+    from ..history import History
 
 
 class Context:
@@ -22,6 +25,8 @@ class Context:
     @property
     def history(self) -> History:
         if self._history is None:
+            from ..history import History  # commands that never read history skip its imports
+
             self._history = History.load(self.store)
         return self._history
 

@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..decisions import one_line
-from ..model import MODES, STATUSES
-from ..runs import RunRequest, clean_tags, commit_run, gather
+from ..model import MODES, STATUSES, clean_tags
+from ..runs import RunRequest, commit_run, gather
 from .common import Context, add_json_flag, positive_float, unit_float
-from .report import write_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +56,11 @@ def run(ctx: Context) -> int:
     )
     inputs = gather(request)
     record, run_ = commit_run(ctx.store, ctx.history, inputs)
-    report_paths = write_report(ctx, args.since_hours) if args.report else []
+    report_paths = []
+    if args.report:
+        from .report import write_report  # the report stack loads only when asked for
+
+        report_paths = write_report(ctx, args.since_hours)
     packet = record["decision_packet"]
     val = run_.val_bpb
     text = (f"logged {run_.run_id}: {run_.status}"

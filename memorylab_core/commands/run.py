@@ -9,10 +9,10 @@ from .. import gitinfo
 from ..decisions import one_line
 from ..experiment import Outcome, result_line
 from ..launcher import Interrupted
-from ..model import MODES, STATUSES, run_from_record
+from ..model import MODES, STATUSES, clean_tags, run_from_record
 from ..promotion import Decision, PromotionPolicy, evaluate_run
 from ..recording import run_hook
-from ..runs import RunRequest, build_record, clean_tags, gather, validate_request
+from ..runs import RunRequest, build_record, gather, validate_request
 from ..store import MemoryLabError
 from .common import Context, add_json_flag, positive_float, unit_float
 from .policy_options import add_policy_flags, load_policy
