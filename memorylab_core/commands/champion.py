@@ -50,7 +50,7 @@ def run(ctx: Context) -> int:
 def _show(ctx: Context) -> int:
     history = ctx.history
     policy = load_policy(ctx)
-    data = standings(history.runs, history.events, policy)
+    data = standings(history.registry.notable, history.events, policy)
     events = champion_history(history.events)
     data["history"] = events[::-1][: ctx.args.limit]
     data["history_total"] = len(events)
@@ -113,7 +113,7 @@ def _rollback(ctx: Context) -> int:
         raise MemoryLabError("--rollback needs --reason: say why the current champion is abandoned")
     history = ctx.history
     target = _target(history, ctx.args.rollback)
-    current = champion(history.runs, history.events)
+    current = champion(history.registry.notable, history.events)
     if current is not None and current.run_id == target.run_id:
         raise MemoryLabError(f"{target.run_id} is already the champion")
     if ctx.args.dry_run:

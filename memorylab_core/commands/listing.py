@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import heapq
+import itertools
 import time
+from collections.abc import Sequence
 
 from ..model import STATUSES, Run
 from .common import Context, add_json_flag, positive_float, positive_int
@@ -23,23 +26,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def select(runs: list[Run], args: argparse.Namespace, now: float | None = None) -> list[Run]:
-    """Apply the filters and the sort of ``args`` to ``runs``."""
+def select(runs: Sequence[Run], args: argparse.Namespace, now: float | None = None) -> list[Run]:
+    """Apply the filters and the sort of ``args`` to ``runs``.
+
+    Newest first reads runs from the end and stops at ``--limit``, so a long ledger costs nothing
+    extra (its older runs are never decoded); ``--sort val_bpb`` has to look at every run.
+    """
     now = time.time() if now is None else now
     tags = {t.strip().lower() for t in args.tag or [] if t.strip()}
     cutoff = now - args.since_hours * 3600 if args.since_hours else None
-    chosen = [
-        r for r in runs
-        if (args.status is None or r.status == args.status)
-        and (args.family is None or r.family == args.family)
-        and tags <= set(r.tags)
-        and (cutoff is None or (r.ts is not None and r.ts >= cutoff))
-    ]
+
+    def wanted(r: Run) -> bool:
+        return ((args.status is None or r.status == args.status)
+                and (args.family is None or r.family == args.family)
+                and tags <= set(r.tags)
+                and (cutoff is None or (r.ts is not None and r.ts >= cutoff)))
+
     if args.sort == "val_bpb":
-        chosen.sort(key=lambda r: (r.val_bpb is None, r.val_bpb if r.val_bpb is not None else 0.0, r.index))
-    else:
-        chosen.reverse()
-    return chosen[: args.limit]
+        return heapq.nsmallest(args.limit, filter(wanted, runs), key=_best_first)
+    return list(itertools.islice(filter(wanted, reversed(runs)), args.limit))
+
+
+def _best_first(r: Run) -> tuple:
+    return (r.val_bpb is None, r.val_bpb if r.val_bpb is not None else 0.0, r.index)
 
 
 def run(ctx: Context) -> int:
