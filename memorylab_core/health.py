@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .model import Event, Run
+from .model import Event, Run, finite_float, run_from_record
 
 
 def crash_streak(runs: Sequence[Run]) -> int:
@@ -101,6 +101,7 @@ def _event_brief(event: Event | None) -> dict | None:
 
 PLATEAU_RUNS = 15  # experiments without an improvement before the loop counts as on a plateau
 PLATEAU_WINDOW = 20  # experiments over which the improvement rate is measured
+RECENT_CANDIDATES = 64  # kept runs the timeline can find by id when a champion event names one
 RECENT_RUNS = 20
 CLUSTER_MIN = 3  # crashes of one kind ...
 CLUSTER_GAP = 10  # ... each within this many experiments of the previous one form a cluster
@@ -116,6 +117,7 @@ class Timeline:
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_RUNS))  # the latest outcomes
     champion: Run | None = None
     champions: dict = field(default_factory=dict)  # run id -> Run of every run that was ever champion
+    candidates: deque = field(default_factory=lambda: deque(maxlen=RECENT_CANDIDATES))  # latest candidates
     last_keep: Run | None = None
     since_keep: int = 0
     crash_streak: int = 0
@@ -137,8 +139,10 @@ class Timeline:
         self.counts[run.status] = self.counts.get(run.status, 0) + 1
         self.recent.append(outcome)
         self._streaks(run)
-        if is_champion_candidate(run) and (self.champion is None or run.val_bpb < self.champion.val_bpb):
-            self.champion = self.champions[run.run_id] = run
+        if is_champion_candidate(run):
+            self.candidates.append(run)
+            if self.champion is None or run.val_bpb < self.champion.val_bpb:
+                self.champion = self.champions[run.run_id] = run
         if outcome.new_epoch:
             self.epoch_start = position
         if outcome.improved:
@@ -166,12 +170,18 @@ class Timeline:
     def champion_event(self, event: Event) -> None:
         """A recorded ``champion_change`` (promotion, rollback): the designated run is champion and reference.
 
-        Only runs that were champion before can be designated here (a rollback returns to one of them;
-        a confirmation names the current one); a later kept run with a lower val_bpb still takes over.
+        The same rule as the registry's: any kept run can be designated (a promotion names the run
+        just logged, a rollback an earlier one), and a later kept run with a lower val_bpb still takes
+        over. The fold keeps former champions and the latest candidates; a run designated from further
+        back is rebuilt from the event, which carries its id, commit, branch and val_bpb.
         """
-        run = self.champions.get(str(event.data.get("run_id")))
+        run_id = str(event.data.get("run_id"))
+        run = self.champions.get(run_id) or next((r for r in self.candidates if r.run_id == run_id), None)
+        if run is None and finite_float(event.data.get("val_bpb")) is not None:
+            run = run_from_record({**event.data, "status": "keep", "description": event.data.get("description") or "",
+                                   "metrics": {"val_bpb": event.data.get("val_bpb")}}, -1, event.offset)
         if run is not None:
-            self.champion = run
+            self.champion = self.champions[run_id] = run
             self.reference = run.val_bpb
 
     def reset_breaker(self, event: Event) -> None:

@@ -31,7 +31,7 @@ from .model import Event, Run, event_from_record, run_from_record
 from .store import MemoryLabError, Store
 from .textnorm import is_baseline, strip_outcome_notes
 
-STATE_VERSION = 3  # bump whenever the fold or its state changes: old caches are replayed
+STATE_VERSION = 4  # bump whenever the fold or its state changes: old caches are replayed
 CACHE_NAME = "research.pickle"
 FAILED_IDEAS_KEPT = 100
 

@@ -425,3 +425,28 @@ def test_a_champion_change_event_moves_champion_and_reference():
     assert view(state)["near_misses"][0]["gain"] == pytest.approx(0.005)  # measured against the rollback
     if "events" in __import__("inspect").signature(registry.champion).parameters:
         assert registry.champion(runs, [rollback]).run_id == state.timeline.champion.run_id
+
+
+def test_timeline_and_registry_agree_on_an_event_designated_champion():
+    """A promotion can name a kept run that never had the lowest val_bpb; both folds follow the event."""
+    from memorylab_core import registry
+    from memorylab_core.model import event_from_record
+
+    def designate(run, runs_before, offset):
+        event = event_from_record({"record_type": "event", "event_type": "champion_change", "run_id": run.run_id,
+                                   "val_bpb": run.val_bpb, "commit": run.commit, "event_id": f"e{offset}"}, 0, offset)
+        event.runs_before = runs_before
+        return event
+
+    runs = [make_run(0, "keep", 1.0, "baseline"), make_run(1, "keep", 0.98, "a"), make_run(2, "keep", 0.99, "b")]
+    runs += [make_run(i, "keep", 1.01, f"filler {i}") for i in range(3, 90)]  # pushes run 2 out of the recent kept
+    runs += [make_run(90, "keep", 0.995, "c")]
+    promoted = designate(runs[2], 3, runs[2].offset + 1)  # logged right after run 2, as `run` does
+    state = fold(runs[:3], [promoted])
+    assert state.timeline.champion.run_id == registry.champion(runs[:3], [promoted]).run_id == runs[2].run_id
+    old = designate(runs[2], 91, runs[-1].offset + 1)  # a rollback to it, far past the latest candidates
+    state = fold(runs, [old])
+    assert registry.champion(runs, [old]).run_id == runs[2].run_id
+    assert state.timeline.champion.run_id == runs[2].run_id and state.timeline.reference == pytest.approx(0.99)
+    state = fold(runs + [make_run(91, "keep", 0.97, "d")], [old])  # a better kept run still takes over
+    assert state.timeline.champion.run_id == "run00091"
