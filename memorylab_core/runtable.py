@@ -158,11 +158,23 @@ class RunTable(Sequence[Run]):
             end = len(data) if nl < 0 else nl
             index = wanted.get(start + pos)
             if index is not None:
-                chunk.append(fold_run(json.loads(data[pos:end]), index, start + pos))
+                chunk.append(fold_run(self._record_at(data[pos:end]), index, start + pos))
             if nl < 0:
                 break
             pos = nl + 1
         if len(chunk) != CHUNK_RUNS:
-            raise MemoryLabError(f"history cache does not match {self.store.ledger_path.name}; "
-                               "delete the cache/ folder of the store to rebuild it")
+            raise self._stale()
         return chunk
+
+    def _record_at(self, raw: bytes) -> dict:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise self._stale()
+        return record
+
+    def _stale(self) -> MemoryLabError:
+        return MemoryLabError(f"{self.store.ledger_path.name} no longer matches the history cache (edited or "
+                              "replaced while this command ran?); run the command again")

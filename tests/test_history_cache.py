@@ -14,7 +14,7 @@ from memorylab_core import registry, runtable
 from memorylab_core.estimates import standings
 from memorylab_core.history import CACHE_NAME, History
 from memorylab_core.promotion import PromotionPolicy
-from memorylab_core.store import Store, encode_record
+from memorylab_core.store import MemoryLabError, Store, encode_record
 
 
 @pytest.fixture(autouse=True)
@@ -161,3 +161,15 @@ def test_registry_fold_matches_a_scan_of_every_run(tmp_path):
         assert cluster.run_ids == [r.run_id for r in members][-registry.CLUSTER_RUN_IDS:]
         assert cluster.crashes == sum(r.status == "crash" for r in members)
         assert cluster.last_crash is next((r for r in reversed(members) if r.status == "crash"), None)
+
+
+def test_a_ledger_rewritten_under_a_running_command_is_a_clear_error(tmp_path):
+    store = _build(tmp_path, 30)
+    History.load(store, quiet=True)
+    history = History.load(store, quiet=True)  # holds offsets; its chunk files are now lost ...
+    for chunk in (store.cache_dir / "runs").iterdir():
+        chunk.unlink()
+    data = store.ledger_path.read_bytes()
+    store.ledger_path.write_bytes(b"x" * 7 + data)  # ... and the ledger shifted under it
+    with pytest.raises(MemoryLabError, match="no longer matches the history cache"):
+        list(history.runs)
