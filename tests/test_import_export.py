@@ -152,7 +152,9 @@ def test_show_and_list_filters(tmp_path, monkeypatch):
     run_id = ml("list", "--json", "--limit", "1", cwd=repo).json()[0]["run_id"]
     shown = ml("show", run_id, cwd=repo)
     assert shown.code == 0 and "lr down" in shown.out and "decision_packet" in shown.out
-    assert ml("show", run_id[:18], "--json", cwd=repo).code in (0, 1)  # prefix: unique or clear error
+    ambiguous = ml("show", run_id[:2], cwd=repo)  # every id starts with the year
+    assert ambiguous.code == 1 and ambiguous.err.count("\n") == 1
+    assert f"run id prefix '{run_id[:2]}' is ambiguous: 4 runs match" in ambiguous.err
 
 
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "..", "runs/../../x", "a b", "é"])
