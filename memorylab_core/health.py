@@ -178,8 +178,8 @@ class Timeline:
         run_id = str(event.data.get("run_id"))
         run = self.champions.get(run_id) or next((r for r in self.candidates if r.run_id == run_id), None)
         if run is None and finite_float(event.data.get("val_bpb")) is not None:
-            run = run_from_record({**event.data, "status": "keep", "description": event.data.get("description") or "",
-                                   "metrics": {"val_bpb": event.data.get("val_bpb")}}, -1, event.offset)
+            run = run_from_record({**event.data, "status": "keep", "metrics": {"val_bpb": event.data.get("val_bpb")}},
+                                  -1, event.offset)
         if run is not None:
             self.champion = self.champions[run_id] = run
             self.reference = run.val_bpb

@@ -46,7 +46,7 @@ class RunIds:
 # The parts of the fold besides the runs and events: how to make an empty one and fold one run into
 # it. Each is pickled apart in the cache and decoded only when a command reads it (``check`` never
 # reads the registry, ``report`` never reads the novelty index).
-_SECTIONS: dict[str, tuple[Callable[[], object], Callable[[Any, Run, RunTable], None]]] = {
+_SECTIONS: dict[str, tuple[type, Callable[[Any, Run, RunTable], None]]] = {
     "ids": (RunIds, lambda ids, run, runs: ids.add(run)),
     "novelty": (NoveltyIndex, lambda index, run, runs: index.add(run)),
     "registry": (RegistryFold, lambda fold, run, runs: fold.add(run, runs)),
@@ -60,7 +60,7 @@ class History:
         self.store = store
         self.runs = runs if runs is not None else RunTable(store, os.urandom(6).hex())
         self.events: list[Event] = []
-        self._live: dict[str, object] = {name: make() for name, (make, _) in _SECTIONS.items()}
+        self._live: dict[str, object] = {name: kind() for name, (kind, _) in _SECTIONS.items()}
         self._blobs: dict[str, bytes] = {}  # sections still pickled, as the cache file held them
         self._cached_runs = 0  # runs the pickled sections cover
         self.corrupt: list[tuple[int, str]] = []  # (line number, problem)
@@ -137,10 +137,10 @@ class History:
     def _section(self, name: str):
         section = self._live.get(name)
         if section is None:
-            make, add = _SECTIONS[name]
+            kind, add = _SECTIONS[name]
             section, start = cachefile.loads(self._blobs.pop(name, b"")), self._cached_runs
-            if type(section) is not type(make()):
-                section, start = make(), 0
+            if type(section) is not kind:
+                section, start = kind(), 0
             for index in range(start, len(self.runs)):
                 add(section, self.runs[index], self.runs)
             self._live[name] = section
