@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from synthetic_store import write_store  # noqa: E402
 
-from memorylab_core import dashboard  # noqa: E402
-from memorylab_core.history import History  # noqa: E402
-from memorylab_core.html_report import html_report, render_html  # noqa: E402
-from memorylab_core.store import Store  # noqa: E402
+from memorylab_core.ledger.history import History  # noqa: E402
+from memorylab_core.ledger.store import Store  # noqa: E402
+from memorylab_core.render import dashboard  # noqa: E402
+from memorylab_core.render.html_report import html_report, render_html  # noqa: E402
 
 
 def _ms(action) -> float:

@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memorylab_core.changes import text_changes  # noqa: E402
-from memorylab_core.model import Run  # noqa: E402
-from memorylab_core.novelty import CLASSES, DEFAULT_THRESHOLD, NoveltyIndex, Proposal  # noqa: E402
-from memorylab_core.results_tsv import read_results_tsv  # noqa: E402
+from memorylab_core.ingest.results_tsv import read_results_tsv  # noqa: E402
+from memorylab_core.ledger.model import Run  # noqa: E402
+from memorylab_core.novelty.changes import text_changes  # noqa: E402
+from memorylab_core.novelty.guard import CLASSES, DEFAULT_THRESHOLD, NoveltyIndex, Proposal  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "novelty_labels.tsv"
 _STATUS = {"keep": "keep", "kept": "keep", "discard": "discard", "discarded": "discard", "revert": "discard",

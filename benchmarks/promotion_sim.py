@@ -8,7 +8,7 @@ Model (defaults; docs/benchmarks.md has the table this prints):
   val_bpb: with probability ``p_help`` it helps by Exp(mean ``help_mean``), otherwise it hurts by
   |N(0, ``hurt_sd``)|. A run observes the true val_bpb of its code plus seed noise N(0, ``noise_sd``).
 * **naive** (upstream): keep when the observed val_bpb is below the best kept observation so far.
-* **policy**: every decision comes from :mod:`memorylab_core.promotion` (the same functions the CLI
+* **policy**: every decision comes from :mod:`memorylab_core.policy.promotion` (the same functions the CLI
   calls, on the same ``Run``/``Event`` objects). The simulated agent does what the decision packet
   says: it replicates the baseline ``baseline_replicates`` times (program.md's setup step), and
   after a keep whose gain is inside the noise it spends ``policy.replicates`` runs on replicates of
@@ -42,9 +42,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from memorylab_core import champion_events, estimates, promotion  # noqa: E402
-from memorylab_core.model import Event, Run, event_from_record  # noqa: E402
-from memorylab_core.registry import champion, confirmed_champion  # noqa: E402
+from memorylab_core.evidence import estimates
+from memorylab_core.ingest import champion_events
+from memorylab_core.ledger.model import Event, Run, event_from_record  # noqa: E402
+from memorylab_core.policy import promotion  # noqa: E402
+from memorylab_core.policy.registry import champion, confirmed_champion  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from . import __version__
 from .commands import COMMANDS, load
 from .commands.common import Context
-from .store import MemoryLabError
+from .ledger.store import MemoryLabError
 
 
 class Parser(argparse.ArgumentParser):

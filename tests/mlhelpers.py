@@ -16,6 +16,9 @@ from memorylab_core.cli import main
 
 PROJECT = Path(__file__).resolve().parent.parent
 MEMORYLAB = PROJECT / "memorylab.py"
+# The shared fixtures sit beside the clone (../shared); a user's clone has none and those tests skip.
+REAL_LEDGER_DIR = PROJECT.parent / "shared" / "fixtures" / "real-ledgers"
+REAL_LEDGERS = sorted(p for p in REAL_LEDGER_DIR.glob("*.tsv") if p.name != "labels.tsv")
 
 TRAIN_TEMPLATE = '''"""A toy train.py with upstream-style constants."""
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from memorylab_core.changes import code_fingerprint, diff_constants, merge_changes, text_changes
-from memorylab_core.textnorm import is_baseline, names_followup, strip_outcome_notes, tokens
+from memorylab_core.novelty.changes import code_fingerprint, diff_constants, merge_changes, text_changes
+from memorylab_core.novelty.textnorm import is_baseline, names_followup, strip_outcome_notes, tokens
 
 TRAIN = '''"""train.py (upstream-style constants)."""
 import torch

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 from headless import available, browser
-from mlhelpers import PROJECT, ml
+from mlhelpers import PROJECT, REAL_LEDGERS, ml
 from synthetic_store import HOSTILE, write_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(available() is not None, reason=str(available()))]
 
-REAL_LEDGERS = sorted(Path("/work/shared/fixtures/real-ledgers").glob("*.tsv"))
 SHOTS = PROJECT / "artifacts" / "screenshots"
 
 INJECTED = """return {

@@ -1,4 +1,4 @@
-"""Tests for memorylab_core.gitinfo against real git repositories in tmp dirs."""
+"""Tests for memorylab_core.ingest.gitinfo against real git repositories in tmp dirs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memorylab_core import gitinfo
+from memorylab_core.ingest import gitinfo
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 

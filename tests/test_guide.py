@@ -8,9 +8,9 @@ import pytest
 from mlhelpers import log_run, make_repo, ml
 from researchhelpers import make_run, sig
 
-from memorylab_core import guide as guide_mod
-from memorylab_core.health import PLATEAU_RUNS
-from memorylab_core.research import fold
+from memorylab_core.research import guide as guide_mod
+from memorylab_core.research.health import PLATEAU_RUNS
+from memorylab_core.research.memory import fold
 
 PROGRAM = Path(__file__).resolve().parent.parent / "program.md"
 

@@ -9,8 +9,8 @@ import pytest
 from mlhelpers import git, log_run, make_repo, ml, ml_proc, records
 from researchhelpers import make_event, make_run
 
-from memorylab_core import health
-from memorylab_core.research import fold
+from memorylab_core.research import health
+from memorylab_core.research.memory import fold
 
 OOM = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from memorylab_core import registry, runtable
-from memorylab_core.estimates import standings
-from memorylab_core.history import CACHE_NAME, History
-from memorylab_core.promotion import PromotionPolicy
-from memorylab_core.store import MemoryLabError, Store, encode_record
+from memorylab_core.evidence.estimates import standings
+from memorylab_core.ledger import runtable
+from memorylab_core.ledger.history import CACHE_NAME, History
+from memorylab_core.ledger.store import MemoryLabError, Store, encode_record
+from memorylab_core.policy import registry
+from memorylab_core.policy.promotion import PromotionPolicy
 
 
 @pytest.fixture(autouse=True)

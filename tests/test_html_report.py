@@ -12,19 +12,18 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from mlhelpers import ml
+from mlhelpers import REAL_LEDGERS, ml
 from synthetic_store import HOSTILE, write_store
 
-from memorylab_core import charts, svg
-from memorylab_core.history import History
-from memorylab_core.html_assets import JS
-from memorylab_core.html_report import html_report
-from memorylab_core.htmltext import clip, esc, script_json
-from memorylab_core.model import Run
-from memorylab_core.report import report_data
-from memorylab_core.store import Store
+from memorylab_core.ledger.history import History
+from memorylab_core.ledger.model import Run
+from memorylab_core.ledger.store import Store
+from memorylab_core.render import charts, svg
+from memorylab_core.render.html_assets import JS
+from memorylab_core.render.html_report import html_report
+from memorylab_core.render.htmltext import clip, esc, script_json
+from memorylab_core.render.report import report_data
 
-REAL_LEDGERS = sorted(Path("/work/shared/fixtures/real-ledgers").glob("*.tsv"))
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2", "h3", "span", "nav",
                 "a", "section", "div", "p", "strong", "code", "dl", "dt", "dd", "table", "thead", "tbody", "tr",
                 "th", "td", "svg", "rect", "text", "line", "path", "circle", "g", "clippath", "ul", "li", "footer",
@@ -248,7 +247,7 @@ def test_render_2000_runs_under_a_second_and_2mb(tmp_path):
 
 # -- optional insights hook ----------------------------------------------------------------------
 def _fake_insights(monkeypatch, view=None, error=None):
-    module = types.ModuleType("memorylab_core.insights")
+    module = types.ModuleType("memorylab_core.research.insights")
 
     def dashboard_view(history):
         if error:
@@ -256,8 +255,9 @@ def _fake_insights(monkeypatch, view=None, error=None):
         return view
 
     module.dashboard_view = dashboard_view
-    monkeypatch.setitem(sys.modules, "memorylab_core.insights", module)
-    monkeypatch.setitem(sys.modules, "memorylab_core.research", types.ModuleType("memorylab_core.research"))
+    monkeypatch.setitem(sys.modules, "memorylab_core.research.insights", module)
+    memory = "memorylab_core.research.memory"
+    monkeypatch.setitem(sys.modules, memory, types.ModuleType(memory))
 
 
 def test_insights_hook_renders_escaped_sections(tmp_path, monkeypatch):

@@ -9,9 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from mlhelpers import log_run, make_repo, ml
+from mlhelpers import REAL_LEDGERS, log_run, make_repo, ml
 
-FIXTURES = sorted((Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-ledgers").glob("*.tsv"))
+FIXTURES = REAL_LEDGERS
 needs_fixtures = pytest.mark.skipif(not FIXTURES, reason="shared/fixtures/real-ledgers not present")
 
 

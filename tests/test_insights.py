@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
-from mlhelpers import log_run, make_repo, ml, records
+from mlhelpers import REAL_LEDGERS, log_run, make_repo, ml, records
 from researchhelpers import T0, make_run, sig
 
-from memorylab_core import categories, consolidation, insights, mistakes
-from memorylab_core.decisions import NOISE_BAND
-from memorylab_core.history import History
-from memorylab_core.research import fold, load_state
-from memorylab_core.store import Store
-
-REAL_LEDGERS = sorted(Path("/work/shared/fixtures/real-ledgers").glob("*.tsv"))
+from memorylab_core.ledger.history import History
+from memorylab_core.ledger.store import Store
+from memorylab_core.novelty import categories
+from memorylab_core.policy.decisions import NOISE_BAND
+from memorylab_core.research import consolidation, insights, mistakes
+from memorylab_core.research.memory import fold, load_state
 
 
 def view(state):
@@ -412,8 +410,8 @@ def test_replicates_are_evidence_not_attempts_or_champions():
 
 
 def test_a_champion_change_event_moves_champion_and_reference():
-    from memorylab_core import registry
-    from memorylab_core.model import event_from_record
+    from memorylab_core.ledger.model import event_from_record
+    from memorylab_core.policy import registry
 
     runs = [make_run(0, "keep", 1.0, "baseline"), make_run(1, "keep", 0.99, "a"), make_run(2, "keep", 0.98, "b"),
             make_run(3, "discard", 0.985, "c", categories=("schedule",))]
@@ -429,8 +427,8 @@ def test_a_champion_change_event_moves_champion_and_reference():
 
 def test_timeline_and_registry_agree_on_an_event_designated_champion():
     """A promotion can name a kept run that never had the lowest val_bpb; both folds follow the event."""
-    from memorylab_core import registry
-    from memorylab_core.model import event_from_record
+    from memorylab_core.ledger.model import event_from_record
+    from memorylab_core.policy import registry
 
     def designate(run, runs_before, offset):
         event = event_from_record({"record_type": "event", "event_type": "champion_change", "run_id": run.run_id,

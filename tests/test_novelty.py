@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from memorylab_core.changes import code_fingerprint, diff_constants
-from memorylab_core.model import Run
-from memorylab_core.novelty import (
+from memorylab_core.ingest.results_tsv import read_results_tsv
+from memorylab_core.ledger.model import Run
+from memorylab_core.novelty.changes import code_fingerprint, diff_constants
+from memorylab_core.novelty.guard import (
     DEFAULT_THRESHOLD,
     POLICY,
     Match,
@@ -23,7 +24,6 @@ from memorylab_core.novelty import (
     Proposal,
     idea_key,
 )
-from memorylab_core.results_tsv import read_results_tsv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -288,7 +288,7 @@ class _PlainUnpickler(pickle.Unpickler):
     """Allows builtins and the index class only: proves the index holds plain containers."""
 
     def find_class(self, module, name):
-        if module == "builtins" or (module, name) == ("memorylab_core.novelty", "NoveltyIndex"):
+        if module == "builtins" or (module, name) == ("memorylab_core.novelty.guard", "NoveltyIndex"):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"{module}.{name}")
 

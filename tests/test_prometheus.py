@@ -11,9 +11,9 @@ import pytest
 from mlhelpers import log_run, make_repo, ml
 from researchhelpers import T0, make_event, make_run
 
-from memorylab_core import health
-from memorylab_core.prometheus import exposition
-from memorylab_core.research import fold
+from memorylab_core.render.prometheus import exposition
+from memorylab_core.research import health
+from memorylab_core.research.memory import fold
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

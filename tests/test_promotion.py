@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from memorylab_core import champion_events, decisions, estimates, stats, timebudget
-from memorylab_core.model import Event, Run, event_from_record
-from memorylab_core.promotion import (
+from memorylab_core.evidence import estimates, stats
+from memorylab_core.ingest import champion_events, timebudget
+from memorylab_core.ledger.model import Event, Run, event_from_record
+from memorylab_core.policy import decisions
+from memorylab_core.policy.promotion import (
     PolicyError,
     PromotionPolicy,
     estimate_noise,
@@ -21,7 +23,7 @@ from memorylab_core.promotion import (
     read_policy_file,
     sample_of,
 )
-from memorylab_core.registry import challengers, champion, confirmed_champion
+from memorylab_core.policy.registry import challengers, champion, confirmed_champion
 
 POLICY = PromotionPolicy()
 
@@ -365,7 +367,7 @@ def test_promotion_sim_runs_on_the_policy_code():
         import promotion_sim
     finally:
         sys.path.remove(str(bench))
-    assert promotion_sim.promotion is sys.modules["memorylab_core.promotion"]
+    assert promotion_sim.promotion is sys.modules["memorylab_core.policy.promotion"]
     result = promotion_sim.simulate(promotion_sim.Model(), POLICY, nights=5, seed=1)
     assert result["naive"]["ideas"] == 99 and result["policy"]["replicate_runs"] >= 3
     assert "| true val_bpb gain per night |" in promotion_sim.table(result)

@@ -14,8 +14,8 @@ import time
 import pytest
 from mlhelpers import PROJECT
 
-from memorylab_core.history import CACHE_NAME, History
-from memorylab_core.store import Store, atomic_write_json, encode_record, is_safe_run_id
+from memorylab_core.ledger.history import CACHE_NAME, History
+from memorylab_core.ledger.store import Store, atomic_write_json, encode_record, is_safe_run_id
 
 
 @pytest.fixture()

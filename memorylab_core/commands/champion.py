@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from .. import gitinfo
-from ..champion_events import append_event, champion_history, rollback_event
-from ..estimates import gain_phrase, standings
-from ..history import History
-from ..model import Run
-from ..registry import champion, is_candidate
-from ..store import MemoryLabError
+from ..evidence.estimates import gain_phrase, standings
+from ..ingest import gitinfo
+from ..ingest.champion_events import append_event, champion_history, rollback_event
+from ..ledger.history import History
+from ..ledger.model import Run
+from ..ledger.store import MemoryLabError
+from ..policy.registry import champion, is_candidate
 from .common import Context, add_json_flag, positive_int
 from .policy_options import add_policy_flags, load_policy
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import changes, gitinfo
-from ..health import breaker, breaker_message
-from ..history import History
-from ..model import MODES, TRAIN_FILE, clean_tags
-from ..novelty import Proposal
-from ..store import MemoryLabError, warn
+from ..ingest import gitinfo
+from ..ledger.history import History
+from ..ledger.model import MODES, TRAIN_FILE, clean_tags
+from ..ledger.store import MemoryLabError, warn
+from ..novelty import changes
+from ..novelty.guard import Proposal
+from ..research.health import breaker, breaker_message
 from .common import Context, add_json_flag, positive_int, unit_float
 
 

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..store import Store, resolve_root, workspace_root
+from ..ledger.store import Store, resolve_root, workspace_root
 
 if TYPE_CHECKING:
-    from ..history import History
+    from ..ledger.history import History
 
 
 class Context:
@@ -25,7 +25,7 @@ class Context:
     @property
     def history(self) -> History:
         if self._history is None:
-            from ..history import History  # commands that never read history skip its imports
+            from ..ledger.history import History  # commands that never read history skip its imports
 
             self._history = History.load(self.store)
         return self._history

@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..export import export_csv, export_jsonl, export_tsv
-from ..health import alerts
-from ..prometheus import exposition
-from ..research import curve_loader, load_state
-from ..store import MemoryLabError, atomic_write_text
+from ..ledger.store import MemoryLabError, atomic_write_text
+from ..render.export import export_csv, export_jsonl, export_tsv
+from ..render.prometheus import exposition
+from ..research.health import alerts
+from ..research.memory import curve_loader, load_state
 from .common import Context
 
 FORMATS = ("jsonl", "csv", "tsv", "prometheus")

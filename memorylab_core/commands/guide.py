@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..guide import DEFAULT_MAX_CHARS, guide
-from ..research import curve_loader, load_state
+from ..research.guide import DEFAULT_MAX_CHARS, guide
+from ..research.memory import curve_loader, load_state
 from .common import Context, add_json_flag, positive_int
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..importer import import_files
+from ..ingest.importer import import_files
 from .common import Context, add_json_flag
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..insights import insights_view
-from ..research import load_state
+from ..research.insights import insights_view
+from ..research.memory import load_state
 from .common import Context, add_json_flag
 
 

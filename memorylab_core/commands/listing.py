@@ -8,7 +8,7 @@ import itertools
 import time
 from collections.abc import Sequence
 
-from ..model import STATUSES, Run
+from ..ledger.model import STATUSES, Run
 from .common import Context, add_json_flag, positive_float, positive_int
 
 

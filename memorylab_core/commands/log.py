@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..decisions import one_line
-from ..model import MODES, STATUSES, clean_tags
-from ..runs import RunRequest, commit_run, gather
+from ..ingest.runs import RunRequest, commit_run, gather
+from ..ledger.model import MODES, STATUSES, clean_tags
+from ..policy.decisions import one_line
 from .common import Context, add_json_flag, positive_float, unit_float
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..promotion import CONFIG_NAME, PolicyError, PromotionPolicy, read_policy_file
-from ..store import MemoryLabError
+from ..ledger.store import MemoryLabError
+from ..policy.promotion import CONFIG_NAME, PolicyError, PromotionPolicy, read_policy_file
 from .common import Context, positive_float, unit_float
 
 FLAGS = (

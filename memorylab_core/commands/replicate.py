@@ -6,14 +6,16 @@ import argparse
 import math
 from pathlib import Path
 
-from .. import changes, gitinfo, stats
-from ..experiment import TrainSpec, result_line
-from ..launcher import Interrupted
-from ..model import Run
-from ..promotion import Decision, code_key, is_measured, sample_of
-from ..recording import replicate_hook
-from ..runs import MAX_DESCRIPTION, RunRequest
-from ..store import MemoryLabError, warn
+from ..evidence import stats
+from ..ingest import gitinfo
+from ..ingest.experiment import TrainSpec, result_line
+from ..ingest.launcher import Interrupted
+from ..ingest.recording import replicate_hook
+from ..ingest.runs import MAX_DESCRIPTION, RunRequest
+from ..ledger.model import Run
+from ..ledger.store import MemoryLabError, warn
+from ..novelty import changes
+from ..policy.promotion import Decision, code_key, is_measured, sample_of
 from .common import Context, add_json_flag, positive_int
 from .policy_options import add_policy_flags, load_policy
 from .training import (

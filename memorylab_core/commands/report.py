@@ -7,10 +7,10 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..html_report import html_report
-from ..report import render_markdown, report_data
-from ..runs import utc_stamp
-from ..store import MemoryLabError, atomic_write_text
+from ..ingest.runs import utc_stamp
+from ..ledger.store import MemoryLabError, atomic_write_text
+from ..render.html_report import html_report
+from ..render.report import render_markdown, report_data
 from .common import Context, add_json_flag, positive_float
 
 

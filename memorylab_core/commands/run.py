@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 
-from .. import gitinfo
-from ..decisions import one_line
-from ..experiment import Outcome, result_line
-from ..launcher import Interrupted
-from ..model import MODES, STATUSES, clean_tags, run_from_record
-from ..promotion import Decision, PromotionPolicy, evaluate_run
-from ..recording import run_hook
-from ..runs import RunRequest, build_record, gather, validate_request
-from ..store import MemoryLabError
+from ..ingest import gitinfo
+from ..ingest.experiment import Outcome, result_line
+from ..ingest.launcher import Interrupted
+from ..ingest.recording import run_hook
+from ..ingest.runs import RunRequest, build_record, gather, validate_request
+from ..ledger.model import MODES, STATUSES, clean_tags, run_from_record
+from ..ledger.store import MemoryLabError
+from ..policy.decisions import one_line
+from ..policy.promotion import Decision, PromotionPolicy, evaluate_run
 from .common import Context, add_json_flag, positive_float, unit_float
 from .policy_options import add_policy_flags, load_policy
 from .report import write_report

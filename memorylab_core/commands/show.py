@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..store import MemoryLabError, is_safe_run_id
+from ..ledger.store import MemoryLabError, is_safe_run_id
 from .common import Context, add_json_flag
 
 

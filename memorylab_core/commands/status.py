@@ -6,10 +6,10 @@ import argparse
 import time
 from datetime import datetime, timezone
 
-from ..health import RESET_EVENT, alerts
-from ..model import event_record
-from ..research import ResearchState, curve_loader, load_state
-from ..store import MemoryLabError
+from ..ledger.model import event_record
+from ..ledger.store import MemoryLabError
+from ..research.health import RESET_EVENT, alerts
+from ..research.memory import ResearchState, curve_loader, load_state
 from .common import Context, add_json_flag
 
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .. import timebudget
-from ..experiment import Outcome, TrainSpec, discard_folder, pending_folder, train
-from ..launcher import KILL_GRACE_S, Interrupted, deferred_signals
-from ..runs import RecordHook, RunRequest, commit_run, gather
-from ..store import MemoryLabError
+from ..ingest import timebudget
+from ..ingest.experiment import Outcome, TrainSpec, discard_folder, pending_folder, train
+from ..ingest.launcher import KILL_GRACE_S, Interrupted, deferred_signals
+from ..ingest.runs import RecordHook, RunRequest, commit_run, gather
+from ..ledger.store import MemoryLabError
 from .common import Context, positive_float
 
 EXIT_CRASHED = 3  # the run was recorded, as a crash (the training command failed or timed out)

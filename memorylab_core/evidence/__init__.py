@@ -1,0 +1,1 @@
+"""What counts as evidence: noise statistics and honest gain estimates."""

@@ -1,0 +1,2 @@
+"""Building records: log, run/replicate launcher, import, git provenance, run.log and sidecar parsing,
+champion events."""

@@ -1,0 +1,64 @@
+"""Record hooks of ``run`` and ``replicate``: status, promotion and champion events, decided under the lock.
+
+:func:`memorylab_core.runs.commit_run` calls a hook with the new record and the history refreshed
+under the ledger's exclusive lock, so the promotion decision sees every run other agents logged up to
+that instant and two agents can never both displace the same champion. The hook sets ``status`` and
+``promotion`` on the record and returns the ``champion_change`` event to append right after it.
+"""
+
+from __future__ import annotations
+
+from ..ledger.history import History
+from ..ledger.model import event_record, run_from_record
+from ..policy.promotion import Decision, PromotionPolicy, evaluate_replicates, evaluate_run
+from .champion_events import event_after_replicates, event_after_run
+from .experiment import apply_failure
+from .runs import RecordHook
+
+
+def run_hook(policy: PromotionPolicy, forced_status: str | None, failure: str | None,
+             sink: list[Decision]) -> RecordHook:
+    """Hook for ``memorylab run``: the policy decides keep/discard (``--status`` overrides it).
+
+    A champion event is written only when the policy accepted the run and its recorded status is
+    keep: a forced keep the policy rejected advances the branch but does not displace the champion
+    (the registry still lets it win if its val_bpb beats the champion's).
+    """
+    def hook(record: dict, history: History) -> list[dict]:
+        apply_failure(record, failure)
+        draft = run_from_record(record, len(history.runs), -1)
+        decision = evaluate_run(draft, history.runs, history.events, policy)
+        status = forced_status or decision.status
+        if forced_status and forced_status != decision.status:
+            decision.overridden = forced_status
+        record["status"] = status
+        record["promotion"] = decision.to_dict()
+        sink.append(decision)
+        draft.status = status
+        event = event_after_run(draft, decision, history.runs, history.events, "run") if status == "keep" else None
+        return [event_record(event)] if event else []
+    return hook
+
+
+def replicate_hook(policy: PromotionPolicy, root_id: str, failure: str | None, crashed: bool,
+                   sink: list[Decision]) -> RecordHook:
+    """Hook for one ``memorylab replicate`` run: linked to its original, evaluated as a replicate.
+
+    The replicate takes its original's status (it is the same code, kept or not), or crash. After it,
+    the replicates so far are tested against the confirmed champion; a confirmation is an event.
+    """
+    def hook(record: dict, history: History) -> list[dict]:
+        apply_failure(record, failure)
+        root = history.get(root_id)
+        record["replicate_of"] = root_id
+        record["status"] = "crash" if crashed or root is None else ("keep" if root.status == "keep" else "discard")
+        draft = run_from_record(record, len(history.runs), -1)
+        if root is None or crashed:
+            return []
+        runs = [*history.runs, draft]
+        decision = evaluate_replicates(root, runs, history.events, policy)
+        record["promotion"] = decision.to_dict()
+        sink.append(decision)
+        event = event_after_replicates(root, decision, runs, history.events)
+        return [event_record(event)] if event else []
+    return hook

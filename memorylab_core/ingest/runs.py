@@ -1,0 +1,363 @@
+"""Building a run record: inputs validated, metrics read, provenance gathered, artifacts archived.
+
+``log`` (and later ``run``/``import``) work in two phases so that bad input never writes anything:
+
+1. :func:`gather` reads and validates everything the user pointed at (status, description, the
+   sidecar, run.log, git) and returns a :class:`RunInputs`; it raises :class:`MemoryLabError` with a
+   one-line message on the first problem.
+2. :func:`commit_run` allocates the run id, archives the artifacts, classifies novelty against the
+   history before the run, decides the packet and appends the record, all under the ledger lock so
+   concurrent agents see a consistent champion and never collide on an id.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..ledger.history import History
+from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, run_from_record
+from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn
+from ..novelty import categories, changes
+from ..novelty.guard import Proposal, idea_key
+from ..policy.decisions import decide, packet_markdown
+from ..render.export import tsv_row
+from . import gitinfo, logparse
+
+METRIC_KEYS = (
+    "val_bpb",
+    "training_seconds",
+    "total_seconds",
+    "peak_vram_mb",
+    "memory_gb",
+    "mfu_percent",
+    "total_tokens_M",
+    "num_steps",
+    "num_params_M",
+    "depth",
+)
+SIDECAR_INFO_KEYS = ("device", "device_memory_mb", "profile")
+MAX_DESCRIPTION = 2000
+
+
+@dataclass
+class RunRequest:
+    """What the caller says about a run (the ``log`` flags)."""
+
+    description: str
+    status: str
+    tags: tuple[str, ...] = ()
+    family: str | None = None
+    hypothesis: str | None = None
+    notes: str | None = None
+    mode: str = "explore"
+    threshold: float | None = None
+    log_path: Path | None = None
+    summary_path: Path | None = None
+    error_text: str | None = None
+    skip_archive: bool = False
+    cwd: Path = field(default_factory=Path.cwd)
+    extra: dict = field(default_factory=dict)  # further record fields (e.g. replicate_of, promotion)
+
+
+@dataclass
+class RunInputs:
+    """Everything read and validated for one run, before anything is written."""
+
+    request: RunRequest
+    metrics: dict
+    info: dict
+    error: dict | None
+    run_token: str | None
+    seed: int | None
+    provenance: dict
+    code_fingerprint: str | None
+    change_signature: list[dict]
+    patch: str
+    log_text: str | None
+
+
+def _read_file(path: Path, what: str) -> str:
+    if not path.exists():
+        raise MemoryLabError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise MemoryLabError(f"{what} is not a file: {path}")
+    try:
+        return logparse.read_text_lenient(path)
+    except OSError as exc:
+        raise MemoryLabError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+
+
+def _load_sidecar(path: Path) -> dict:
+    try:
+        return logparse.load_sidecar(path)
+    except logparse.LogInputError as exc:
+        raise MemoryLabError(str(exc)) from exc
+
+
+def _metrics_from(sidecar: dict | None, log_text: str | None) -> tuple[dict, bool]:
+    """Sidecar metrics first, the log's summary block for whatever the sidecar lacks.
+
+    Also says whether a val_bpb was reported at all: the readers turn NaN/inf into None, and a
+    reported-but-non-finite val_bpb (a diverged run) deserves its own message.
+    """
+    metrics: dict = {}
+    block = logparse.parse_summary_block(log_text) if log_text else {}
+    reported = "val_bpb" in block or bool(sidecar and "val_bpb" in sidecar)
+    for key in METRIC_KEYS:
+        value = sidecar.get(key) if sidecar else None
+        if value is None:
+            value = block.get(key)
+        if value is not None:
+            metrics[key] = value
+    if "memory_gb" not in metrics and finite_float(metrics.get("peak_vram_mb")) is not None:
+        metrics["memory_gb"] = round(float(metrics["peak_vram_mb"]) / 1024, 3)
+    return metrics, reported
+
+
+def _validate_metrics(status: str, metrics: dict, reported: bool) -> None:
+    if status == "crash":
+        return
+    if "val_bpb" not in metrics and reported:
+        raise MemoryLabError("val_bpb is null, NaN or infinite; log a diverged run with --status crash")
+    if "val_bpb" not in metrics:
+        raise MemoryLabError(f"status {status!r} needs a val_bpb: pass --summary or --log with the summary block")
+    raw = metrics["val_bpb"]
+    value = finite_float(raw)
+    if value is None:
+        raise MemoryLabError(f"val_bpb is not a finite number ({raw!r}); log a diverged run with --status crash")
+    if value < 0:
+        raise MemoryLabError(f"val_bpb cannot be negative ({value})")
+    metrics["val_bpb"] = value
+
+
+def _check_tokens(sidecar: dict | None, log_text: str | None, summary_path: Path | None) -> str | None:
+    """The run token; refuses a sidecar left over from an earlier run (its token differs)."""
+    log_token = logparse.find_run_token(log_text) if log_text else None
+    side_token = sidecar.get("run_token") if sidecar else None
+    if log_token and side_token and str(side_token) != log_token:
+        raise MemoryLabError(
+            f"stale sidecar {summary_path}: its run_token {str(side_token)[:12]}… does not match the log's "
+            f"{log_token[:12]}… (it is from an earlier run); rerun training or pass the matching files"
+        )
+    return log_token or (str(side_token) if side_token else None)
+
+
+def _crash_error(req: RunRequest, sidecar: dict | None, log_text: str | None) -> dict:
+    if req.error_text and req.error_text.strip():
+        err = logparse.extract_error(req.error_text, "cli")
+    elif log_text and log_text.strip():
+        err = logparse.extract_error(log_text, req.log_path.name if req.log_path else "run.log")
+        side_error = str(sidecar.get("error") or "").strip() if sidecar else ""
+        if side_error:
+            # train.py's own one-line verdict beats a guess from the log's last lines.
+            err["summary"] = side_error.splitlines()[-1]
+            err["kind"] = logparse.classify_error(err["summary"]) or err.get("kind")
+    elif sidecar and sidecar.get("error"):
+        err = logparse.extract_error(str(sidecar["error"]), "sidecar")
+    else:
+        err = {"summary": "no error details given (no --log, --summary or --error)", "tail": "", "source": "none",
+               "kind": None}
+    return err
+
+
+def validate_request(req: RunRequest) -> None:
+    """Checks that need no files: status, description, mode."""
+    if req.status not in STATUSES:
+        raise MemoryLabError(f"unknown status {req.status!r}: use one of {', '.join(STATUSES)}")
+    if not req.description or not req.description.strip():
+        raise MemoryLabError("description is empty: say what this run changed")
+    if len(req.description) > MAX_DESCRIPTION:
+        raise MemoryLabError(f"description is {len(req.description)} characters; keep it under {MAX_DESCRIPTION}")
+    if req.threshold is not None and not 0 < req.threshold <= 1:
+        raise MemoryLabError(f"--threshold must be in (0, 1], got {req.threshold}")
+
+
+def gather(req: RunRequest) -> RunInputs:
+    """Read and validate everything about a run. Raises MemoryLabError; writes nothing."""
+    validate_request(req)
+    log_text = _read_file(req.log_path, "log") if req.log_path else None
+    sidecar = None
+    if req.summary_path:
+        _read_file(req.summary_path, "summary")
+        sidecar = _load_sidecar(req.summary_path)
+    if req.status != "crash" and sidecar is not None and sidecar.get("status") == "crash":
+        raise MemoryLabError(
+            f"{req.summary_path} says the run crashed ({sidecar.get('error') or 'no error text'}); "
+            "log it with --status crash"
+        )
+    token = _check_tokens(sidecar, log_text, req.summary_path)
+    metrics, reported = _metrics_from(sidecar, log_text)
+    _validate_metrics(req.status, metrics, reported)
+    if req.status == "crash":
+        metrics["val_bpb"] = None
+    error = _crash_error(req, sidecar, log_text) if req.status == "crash" else None
+    info = {k: sidecar[k] for k in SIDECAR_INFO_KEYS if sidecar and sidecar.get(k) is not None}
+    seed = sidecar.get("seed") if sidecar and isinstance(sidecar.get("seed"), int) else None
+    if seed is None and log_text:
+        seed = logparse.find_seed(log_text)
+    prov, fingerprint, signature, patch = code_provenance(req.cwd, req.description)
+    return RunInputs(req, metrics, info, error, token, seed, prov, fingerprint, signature, patch, log_text)
+
+
+def code_provenance(cwd: Path, description: str) -> tuple[dict, str | None, list[dict], str]:
+    """Git provenance, train.py fingerprint, change signature and patch (parent → commit)."""
+    prov = gitinfo.provenance(cwd)
+    root = gitinfo.repo_root(cwd)
+    text_facts = changes.text_changes(description)
+    if not prov.get("commit") or root is None:
+        warn("not inside a git repository: branch/commit/parent are null and no train.py patch is archived")
+        source = _read_optional(cwd / TRAIN_FILE)
+        fingerprint = changes.code_fingerprint(source) if source is not None else None
+        return prov, fingerprint, changes.merge_changes([], text_facts), ""
+    commit, parent = prov["commit"], prov.get("parent_commit")
+    current = gitinfo.working_file(root, TRAIN_FILE)
+    if current is None:
+        current = gitinfo.file_at(root, commit, TRAIN_FILE)
+    before = gitinfo.file_at(root, parent, TRAIN_FILE) if parent else None
+    fingerprint = changes.code_fingerprint(current) if current is not None else None
+    # A root commit has no parent to differ from: it is a starting point, not a change.
+    diff_facts = changes.diff_constants(before, current) if current is not None and before is not None else []
+    patch = gitinfo.diff_patch(root, parent, commit, TRAIN_FILE) if parent else gitinfo.diff_patch(
+        root, None, commit, TRAIN_FILE)
+    if prov.get("dirty"):
+        patch += "\n# uncommitted changes to train.py at log time (HEAD → working tree):\n"
+        patch += gitinfo.working_diff(root, TRAIN_FILE)
+    return prov, fingerprint, changes.merge_changes(diff_facts, text_facts), patch
+
+
+def _read_optional(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def utc_stamp(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def allocate_run_id(store: Store, history: History, commit: str | None, now: datetime) -> str:
+    """``<UTC stamp>-<short commit>``, suffixed ``-2``, ``-3`` ... when taken (mkdir is the arbiter)."""
+    base = f"{utc_stamp(now)}-{(commit or 'nogit')[:7]}"
+    store.runs_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        run_id = base if n == 1 else f"{base}-{n}"
+        if run_id in history.by_id:
+            continue
+        try:
+            (store.runs_dir / run_id).mkdir()
+        except FileExistsError:
+            continue
+        return run_id
+    raise MemoryLabError(f"could not allocate a run id for {base}")  # pragma: no cover
+
+
+def build_record(inputs: RunInputs, run_id: str, now: datetime) -> dict:
+    """The ledger record (without novelty verdict and packet, which need the history)."""
+    req, prov = inputs.request, inputs.provenance
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "record_type": "run",
+        "run_id": run_id,
+        "timestamp_utc": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "branch": prov.get("branch"),
+        "commit": prov.get("commit"),
+        "parent_commit": prov.get("parent_commit"),
+        "family": req.family or None,
+        "status": req.status,
+        "mode": req.mode,
+        "description": req.description.strip(),
+        "hypothesis": req.hypothesis or None,
+        "tags": list(req.tags),
+        "notes": req.notes or None,
+        "metrics": {**inputs.metrics, **inputs.info},
+        "error": inputs.error,
+        "artifacts": {},
+        "code_fingerprint": inputs.code_fingerprint,
+        "change_signature": inputs.change_signature,
+        "categories": list(categories.classify(req.description, req.tags, inputs.change_signature)),
+        "run_token": inputs.run_token,
+        "seed": inputs.seed,
+        "source": "native",
+        "host": os.uname().nodename,
+    }
+    record.update(req.extra)
+    return record
+
+
+def _archive(store: Store, run_id: str, inputs: RunInputs) -> dict:
+    """Copy run.log / summary.json and write train.patch under runs/<run_id>/."""
+    req = inputs.request
+    folder = store.runs_dir / run_id
+    artifacts = {}
+    if req.skip_archive:
+        return artifacts
+    if req.log_path:
+        shutil.copyfile(req.log_path, folder / "run.log")
+        artifacts["run_log"] = f"runs/{run_id}/run.log"
+    if req.summary_path:
+        shutil.copyfile(req.summary_path, folder / "summary.json")
+        artifacts["summary"] = f"runs/{run_id}/summary.json"
+    if inputs.patch:
+        atomic_write_text(folder / "train.patch", inputs.patch)
+        artifacts["train_patch"] = f"runs/{run_id}/train.patch"
+    return artifacts
+
+
+def proposal_for(record: dict) -> Proposal:
+    """The novelty question a record asks of the history before it."""
+    return Proposal(
+        description=record["description"],
+        tags=tuple(record.get("tags") or ()),
+        family=record.get("family"),
+        hypothesis=record.get("hypothesis"),
+        code_fingerprints=(record["code_fingerprint"],) if record.get("code_fingerprint") else (),
+        changes=tuple(record.get("change_signature") or ()),
+    )
+
+
+RecordHook = Callable[[dict, History], list[dict]]
+
+
+def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime | None = None,
+               hook: RecordHook | None = None) -> tuple[dict, Run]:
+    """Archive, classify, decide and append one run. Returns the stored record and its Run.
+
+    ``hook(record, history)`` runs under the lock on the fresh history before anything is written: it
+    may set fields (``run`` decides ``status`` and ``promotion`` there) and returns further records
+    (champion events) to append right after the run's, in the same write.
+    """
+    now = now or datetime.now(timezone.utc)
+    req = inputs.request
+    store.ensure()
+    with store.lock():
+        history.refresh(locked=True)
+        run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
+        record = build_record(inputs, run_id, now)
+        followers = hook(record, history) if hook is not None else []
+        kwargs = {"mode": req.mode, "threshold": req.threshold} if req.threshold else {"mode": req.mode}
+        novelty = history.novelty.classify(proposal_for(record), history.runs, **kwargs).to_dict()
+        record["novelty_guard"] = novelty
+        record["artifacts"] = _archive(store, run_id, inputs)
+        draft = run_from_record(record, len(history.runs), -1)
+        draft.idea_key = idea_key(draft)
+        packet = decide(draft, history.runs, novelty, history.events, history.registry)
+        record["decision_packet"] = packet
+        folder = store.runs_dir / run_id
+        atomic_write_json(folder / "decision_packet.json", packet)
+        atomic_write_text(folder / "decision_packet.md", packet_markdown(packet, draft))
+        record["artifacts"]["decision_packet"] = f"runs/{run_id}/decision_packet.json"
+        record["artifacts"]["decision_packet_md"] = f"runs/{run_id}/decision_packet.md"
+        store.append_many_locked([record, *followers])
+        history.refresh(locked=True)
+        atomic_write_json(store.registry_path, history.snapshot())
+    history.save_cache_if_due()
+    run = history.get(run_id) or draft
+    store.append_tsv_row(tsv_row(record))
+    return record, run
+

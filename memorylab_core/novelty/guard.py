@@ -1,0 +1,696 @@
+"""The novelty guard: has this idea been tried, and did it fail?
+
+Three signals, in order of precedence (see docs/novelty.md for the full rules):
+
+1. **Code identity** — a proposal whose train.py fingerprint equals an earlier run's is a
+   ``duplicate_run``.
+2. **Change signature** — the proposal's moves (knob + direction + values, from the diff and the
+   description) against earlier moves of the same knob: an overlapping move in the same direction
+   as a failed run is a ``repeat_failure`` (the opposite direction is not); the same move as a kept
+   run is a ``known_success``; a further step beyond a kept move is an ``incremental_followup``.
+   Reverting a kept change all the way counts as repeating a failure (the kept run showed the old
+   value was worse), and a failure goes stale once a later kept run moved into its range.
+3. **Text similarity** — cosine over IDF-weighted tokens (outcome notes stripped) against runs the
+   change signature cannot speak for: a failed run at or above the threshold makes a
+   ``repeat_failure``, a kept one a ``known_success`` (or ``incremental_followup`` for a variant or
+   when the text names a follow-up). Otherwise the idea is ``novel``.
+
+:class:`NoveltyIndex` is built incrementally (``add`` once per run in ledger order, cost proportional
+to the run's own text) and holds only plain containers, so the history cache can pickle it.
+``classify`` looks at candidates only: runs sharing a knob, a fingerprint or an informative token.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+from ..lazyre import lazy
+from ..ledger.model import Run
+from .changes import merge_changes, text_changes
+from .textnorm import CATEGORY_ALIASES, is_baseline, names_followup, strip_outcome_notes, tokens
+
+CLASSES = ("novel", "known_success", "incremental_followup", "repeat_failure", "duplicate_run")
+POLICY: dict[str, dict[str, str]] = {
+    "explore": dict(zip(CLASSES, ("allow", "block", "block", "block", "block"), strict=True)),
+    "exploit": dict(zip(CLASSES, ("caution", "allow", "allow", "block", "block"), strict=True)),
+    "replicate": dict(zip(CLASSES, ("block", "allow", "allow", "block", "allow"), strict=True)),
+}
+DEFAULT_THRESHOLD = 0.5
+KNOWN_SUCCESS_SIMILARITY = 0.85  # text at least this close to a kept run is the same idea, not a variant
+# Crash kinds that say nothing about the idea: the operator stopped it, or the code never really ran.
+NON_EVIDENCE_ERROR_KINDS = frozenset(
+    {"keyboard_interrupt", "syntax", "import", "shape", "assertion", "infra", "infrastructure", "environment"}
+)
+INDEX_VERSION = 2
+_TEXT_CANDIDATES = 200  # exact cosine is computed for this many best dot products
+_COMMON_DF = 0.5  # in a history of >= _COMMON_MIN docs, tokens in more than half of them are ignored
+_COMMON_MIN = 200
+_MIN_SHARED = 2  # a text match needs two shared content words (one common word is noise)
+_FAIL, _KEEP, _NEUTRAL = "f", "k", "n"
+_INF = math.inf
+
+
+@dataclass
+class Proposal:
+    """The idea being checked: its description plus code signals computed by the caller."""
+
+    description: str
+    tags: tuple[str, ...] = ()
+    family: str | None = None
+    hypothesis: str | None = None
+    code_fingerprints: tuple[str, ...] = ()
+    changes: tuple[dict, ...] = ()
+
+
+@dataclass
+class Match:
+    """An earlier run the verdict rests on (or the closest ones, for a novel idea)."""
+
+    run_id: str
+    index: int
+    score: float
+    status: str
+    val_bpb: float | None
+    description: str
+    signals: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class NoveltyResult:
+    """The guard's verdict: class, policy decision for the mode, and the evidence."""
+
+    classification: str
+    decision: str
+    mode: str
+    threshold: float
+    matches: list[Match] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    matched_part: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "classification": self.classification,
+            "decision": self.decision,
+            "mode": self.mode,
+            "threshold": self.threshold,
+            "matched_part": self.matched_part,
+            "reasons": list(self.reasons),
+            "matches": [m.to_dict() for m in self.matches],
+        }
+
+
+# --- helpers on runs and facts ------------------------------------------------------------------
+
+
+def run_outcome(run: Run) -> str:
+    """``f`` (evidence the idea failed), ``k`` (kept) or ``n`` (no evidence either way)."""
+    if run.status == "keep":
+        return _KEEP
+    if run.status == "discard":
+        return _FAIL
+    if run.status == "crash":
+        return _NEUTRAL if (run.error_kind or "").lower() in NON_EVIDENCE_ERROR_KINDS else _FAIL
+    return _NEUTRAL
+
+
+@lru_cache(maxsize=8192)
+def _text_facts(description: str) -> tuple[dict, ...]:
+    """Cached text facts (callers must not mutate them; merge_changes copies)."""
+    return tuple(text_changes(description))
+
+
+def run_facts(run: Run) -> list[dict]:
+    """A run's change signature: its stored facts, filled from its description."""
+    return merge_changes(list(run.change_signature), list(_text_facts(run.description or "")))
+
+
+def text_tokens(description: str, tags: Sequence[str] = (), family: str | None = None,
+                hypothesis: str | None = None) -> set[str]:
+    """The token set compared by text similarity (outcome notes stripped first)."""
+    parts = [strip_outcome_notes(description), " ".join(tags or ()), family or ""]
+    if hypothesis:
+        parts.append(strip_outcome_notes(hypothesis))
+    return set(tokens(" ".join(parts)))
+
+
+def _is_num(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_CATEGORY_VALUES = tuple((lazy(rf"(?:{pattern})"), value) for _, value, pattern in CATEGORY_ALIASES
+                         if value not in (None, "*"))
+
+
+def _canon(value: object) -> str | None:
+    """A comparable form of a categorical value ("ReLU^2", "relu2", "relu²" all read "relu2")."""
+    if value is None:
+        return None
+    if _is_num(value):
+        return repr(float(value))
+    if isinstance(value, (list, dict)):
+        return repr(value)
+    text = unicodedata.normalize("NFKC", str(value)).strip().lower()
+    for regex, canonical in _CATEGORY_VALUES:
+        if regex.fullmatch(text):
+            return canonical
+    return text
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def fact_key(fact: dict) -> str:
+    """``KNOB:direction`` or ``KNOB=value``: one fact as a short, stable key."""
+    name, direction = fact.get("name"), fact.get("direction")
+    if direction == "changed" and fact.get("new") is not None:
+        return f"{name}={_canon(fact['new'])}"
+    return f"{name}:{direction}"
+
+
+def idea_key(run: Run) -> str:
+    """A canonical short key of the run's idea, used to cluster failures.
+
+    ``"MATRIX_LR:up"`` (or several facts joined with ``+``) when the run has a change signature,
+    ``"baseline"`` for baselines, else the first three content tokens of the description, sorted.
+    """
+    if is_baseline(run.description) and not run.change_signature:
+        return "baseline"
+    facts = run_facts(run)
+    if facts:
+        return "+".join(sorted({fact_key(f) for f in facts})[:4])
+    words = [t for t in tokens(strip_outcome_notes(run.description)) if t not in ("up", "down")]
+    return " ".join(sorted(dict.fromkeys(words))[:3]) or "misc"
+
+
+# --- moves --------------------------------------------------------------------------------------
+#
+# A move is a tuple so that the index pickles small: ("n", knob, direction, p, q) for numeric knobs
+# (direction up/down, or None for "set to q" when the start is unknown; p/q start and end values or
+# None), ("c", knob, direction, new, old) for categorical ones (direction changed/added/removed).
+
+
+def to_move(fact: dict, state: dict) -> tuple | None:
+    """Resolve one change fact into a move, filling a missing start value from the knob's state."""
+    name, direction = str(fact.get("name")), fact.get("direction")
+    old, new, factor = fact.get("old"), fact.get("new"), fact.get("factor")
+    if direction in ("added", "removed") and not (_is_num(old) and _is_num(new)):
+        if direction == "added" and _is_num(new):
+            return ("n", name, None, None, float(new))
+        return ("c", name, direction, _canon(new), _canon(old))
+    if _is_num(old) or _is_num(new) or direction in ("up", "down"):
+        return _numeric_move(name, direction, old, new, factor, state.get(name))
+    old_c = _canon(old) if old is not None else state.get(name) if isinstance(state.get(name), str) else None
+    new_c = _canon(new)
+    if new_c is not None and new_c == old_c:
+        return None
+    return ("c", name, direction or "changed", new_c, old_c)
+
+
+def _numeric_move(name, direction, old, new, factor, current) -> tuple | None:
+    """Start value: the fact's own (``old``, or ``new / factor`` for "halve to V"), else the replayed
+    state. A state that would turn an explicit "up"/"down" into a no-op is stale: the start is unknown."""
+    p = float(old) if _is_num(old) else None
+    if p is None and _is_num(new) and _is_num(factor) and factor > 0:
+        p = float(new) / factor
+    if p is None and _is_num(current):
+        p = float(current)
+        if direction in ("up", "down") and _is_num(new) and _close(p, float(new)):
+            p = None
+    q = float(new) if _is_num(new) else (p * factor if p is not None and _is_num(factor) else None)
+    if p is not None and q is not None:
+        if _close(p, q):
+            return None
+        return ("n", name, "up" if q > p else "down", p, q)
+    if direction in ("up", "down"):
+        return ("n", name, direction, p, q)
+    return ("n", name, None, None, q) if q is not None else None
+
+
+def _interval(move: tuple) -> tuple[float, float]:
+    _, _, direction, p, q = move
+    if direction == "up":
+        return (-_INF if p is None else p, _INF if q is None else q)
+    return (-_INF if q is None else q, _INF if p is None else p)
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    lo, hi = max(a[0], b[0]), min(a[1], b[1])
+    if math.isinf(lo) or math.isinf(hi):
+        return hi > lo
+    return hi - lo > 1e-9 * max(1.0, abs(lo), abs(hi))
+
+
+def _beyond(x: float, y: float, direction: str) -> bool:
+    """``x`` is at or past ``y`` when moving in ``direction``."""
+    return x >= y or _close(x, y) if direction == "up" else x <= y or _close(x, y)
+
+
+def move_text(move: tuple) -> str:
+    """Human form of a move: "MATRIX_LR up 0.04→0.05", "ACTIVATION relu2→swiglu", "SOFTCAP removed"."""
+    if move[0] == "n":
+        _, name, direction, p, q = move
+        values = f" {_fmt(p)}→{_fmt(q)}" if p is not None or q is not None else ""
+        return f"{name} {direction or 'set'}{values}"
+    _, name, direction, new, old = move
+    if direction == "changed":
+        return f"{name} {old or '?'}→{new or '?'}"
+    return f"{name} {direction}"
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def relation(prop: tuple, earlier: tuple, outcome: str) -> str | None:
+    """How a proposed move relates to an earlier move of the same knob.
+
+    ``repeat`` (same direction, overlapping range, earlier failed), ``same`` (kept, same target),
+    ``further`` (kept, proposal starts where it ended or beyond), ``revert`` (back past the start of a
+    kept move), or None.
+    """
+    if prop[0] != earlier[0]:
+        return None
+    if prop[0] == "c":
+        return _categorical_relation(prop, earlier, outcome)
+    return _numeric_relation(prop, earlier, outcome)
+
+
+def _numeric_relation(prop: tuple, earlier: tuple, outcome: str) -> str | None:
+    pd, ed = prop[2], earlier[2]
+    if pd is None or ed is None:
+        same = prop[4] is not None and earlier[4] is not None and _close(prop[4], earlier[4])
+        return ("repeat" if outcome == _FAIL else "same") if same else None
+    if pd == ed:
+        if outcome == _KEEP and prop[3] is not None and earlier[4] is not None and _beyond(prop[3], earlier[4], pd):
+            return "further"
+        if not _overlap(_interval(prop), _interval(earlier)):
+            return None
+        if outcome == _FAIL:
+            return "repeat"
+        return "same" if prop[4] is None or earlier[4] is None or _close(prop[4], earlier[4]) else None
+    if outcome == _KEEP and earlier[3] is not None and prop[4] is not None and _beyond(prop[4], earlier[3], pd):
+        return "revert" if _overlap(_interval(prop), _interval(_reverse(earlier))) else None
+    return None
+
+
+def _reverse(move: tuple) -> tuple:
+    _, name, direction, p, q = move
+    return ("n", name, "down" if direction == "up" else "up", q, p)
+
+
+def _categorical_relation(prop: tuple, earlier: tuple, outcome: str) -> str | None:
+    if prop[2] == earlier[2] and prop[3] == earlier[3]:
+        return "repeat" if outcome == _FAIL else "same"
+    if outcome != _KEEP:
+        return None
+    flipped = {("removed", "added"), ("added", "removed")}
+    if (earlier[2], prop[2]) in flipped:
+        return "revert"
+    if earlier[2] == prop[2] == "changed" and earlier[4] is not None and prop[3] == earlier[4]:
+        return "revert" if prop[4] in (None, earlier[3]) else None
+    return None
+
+
+def _failure_region(prop: tuple, earlier: tuple, rel: str) -> tuple:
+    """The move whose range counts as failed: the failed move itself, or a kept move reversed."""
+    if rel == "revert":
+        return _reverse(earlier) if earlier[0] == "n" else prop
+    return earlier
+
+
+def _supersedes(keep_move: tuple, failed: tuple) -> bool:
+    """Whether a later kept move lands in a failed move's range (so the failure is stale)."""
+    if keep_move[0] != failed[0]:
+        return False
+    if failed[0] == "c":
+        return keep_move[2] == failed[2] and keep_move[3] == failed[3]
+    if keep_move[2] is None or failed[2] is None:
+        return keep_move[4] is not None and failed[4] is not None and _close(keep_move[4], failed[4])
+    return keep_move[2] == failed[2] and _overlap(_interval(keep_move), _interval(failed))
+
+
+class _KeepSpans:
+    """Kept moves later in the ledger than the run being examined, for staleness checks.
+
+    Numeric ranges are kept as sorted, merged spans per direction, so "does any later kept move land
+    in this failed range?" costs a binary search rather than a scan.
+    """
+
+    def __init__(self) -> None:
+        self.spans: dict[str, list[tuple[float, float]]] = {"up": [], "down": []}
+        self.targets: set[float] = set()
+        self.cats: set[tuple] = set()
+
+    def add(self, move: tuple) -> None:
+        if move[0] == "c":
+            self.cats.add((move[2], move[3]))
+            return
+        if move[4] is not None:
+            self.targets.add(round(move[4], 12))
+        if move[2] in self.spans:
+            _insert_span(self.spans[move[2]], _interval(move))
+
+    def hits(self, failed: tuple) -> bool:
+        if failed[0] == "c":
+            return (failed[2], failed[3]) in self.cats
+        if failed[2] is None:
+            return failed[4] is not None and round(failed[4], 12) in self.targets
+        spans = self.spans[failed[2]]
+        iv = _interval(failed)
+        i = bisect.bisect_left(spans, (iv[1], -_INF))
+        return i > 0 and _overlap(spans[i - 1], iv)
+
+
+def _insert_span(spans: list[tuple[float, float]], iv: tuple[float, float]) -> None:
+    lo, hi = iv
+    i = bisect.bisect_left(spans, (lo, hi))
+    if i > 0 and spans[i - 1][1] >= lo:
+        i -= 1
+        lo, hi = spans[i][0], max(hi, spans[i][1])
+        del spans[i]
+    while i < len(spans) and spans[i][0] <= hi:
+        hi = max(hi, spans[i][1])
+        del spans[i]
+    spans.insert(i, (lo, hi))
+
+
+_MAX_EVIDENCE = 8  # earlier runs kept per kind of evidence and move
+_RELATION_CLASS = {"repeat": "repeat_failure", "revert": "repeat_failure", "same": "known_success",
+                   "further": "incremental_followup"}
+_RELATION_SCORE = {"repeat": 1.0, "revert": 0.95, "same": 1.0, "further": 0.9}
+
+
+@dataclass
+class _Evidence:
+    """One earlier run behind a verdict (index, score, signals, reason)."""
+
+    index: int
+    score: float
+    signals: list[str]
+    reason: str
+
+
+class NoveltyIndex:
+    """Incremental index over the ledger for the novelty guard. Plain containers only (picklable).
+
+    ``add`` every run once, in ledger order; ``classify`` a proposal against everything added.
+    Inverted indexes: fingerprint → runs, knob → runs with a move on it, token → runs (text).
+    ``state`` replays the current value of each knob (kept moves advance it), so "set matrix lr to
+    0.035" can be read as a move up from the current 0.03.
+    """
+
+    def __init__(self) -> None:
+        self.version = INDEX_VERSION
+        self.size = 0
+        self.outcomes: list[str] = []  # per run: f / k / n (see run_outcome)
+        self.baselines: set[int] = set()
+        # fingerprint -> first run with it, plus later runs with it apart: one int per run loads much
+        # faster from the history cache than one small list per run
+        self.fingerprints: dict[str, int] = {}
+        self.repeated_fingerprints: dict[str, list[int]] = {}
+        self.moves: dict[int, list[tuple]] = {}
+        self.by_knob: dict[str, list[int]] = {}
+        self.state: dict[str, object] = {}
+        self.postings: dict[str, list[int]] = {}
+        self.doc_tokens: dict[int, tuple[str, ...]] = {}
+
+    def __len__(self) -> int:
+        return self.size
+
+    # -- building -------------------------------------------------------------------------------
+    def add(self, run: Run) -> None:
+        """Fold one run in (ledger order; ``run.index`` must be the next position)."""
+        index = run.index
+        if index < self.size:
+            raise ValueError(f"run index {index} was already added (the index holds {self.size} runs)")
+        self.outcomes.extend(_NEUTRAL for _ in range(index - self.size))  # gaps: runs never seen
+        outcome = run_outcome(run)
+        self.outcomes.append(outcome)
+        self.size = index + 1
+        fingerprint = run.code_fingerprint
+        if fingerprint in self.fingerprints:
+            self.repeated_fingerprints.setdefault(fingerprint, []).append(index)
+        elif fingerprint:
+            self.fingerprints[fingerprint] = index
+        facts = run_facts(run)
+        if is_baseline(run.description):
+            self.baselines.add(index)
+            self._set_state(facts)
+            return
+        moves = [m for m in (to_move(f, self.state) for f in facts) if m]
+        self._advance_state(moves, outcome)
+        if outcome == _NEUTRAL:
+            return
+        if moves:
+            self.moves[index] = moves
+            for knob in dict.fromkeys(m[1] for m in moves):
+                self.by_knob.setdefault(knob, []).append(index)
+        words = text_tokens(run.description, run.tags, run.family, run.hypothesis)
+        if words:
+            self.doc_tokens[index] = tuple(sorted(words))
+            for word in words:
+                self.postings.setdefault(word, []).append(index)
+
+    def _set_state(self, facts: list[dict]) -> None:
+        for fact in facts:
+            new = fact.get("new")
+            if new is not None:
+                self.state[str(fact.get("name"))] = float(new) if _is_num(new) else _canon(new)
+
+    def _advance_state(self, moves: list[tuple], outcome: str) -> None:
+        """Kept moves set the knob's value; other runs only reveal the start value when unknown."""
+        for move in moves:
+            name = move[1]
+            start, end = (move[3], move[4]) if move[0] == "n" else (move[4], move[3])
+            if outcome == _KEEP:
+                if end is None:
+                    self.state.pop(name, None)
+                else:
+                    self.state[name] = end
+            elif name not in self.state and start is not None:
+                self.state[name] = start
+
+    # -- classifying ----------------------------------------------------------------------------
+    def classify(self, proposal: Proposal, runs: Sequence[Run], mode: str = "explore",
+                 threshold: float = DEFAULT_THRESHOLD, limit: int = 5) -> NoveltyResult:
+        """Classify ``proposal`` against every run added so far; ``runs[i]`` is the run with index i."""
+        if mode not in POLICY:
+            raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(POLICY)}")
+        threshold = float(threshold)
+        cls, evidence, reasons, part = self._verdict(proposal, threshold, runs)
+        matches = [m for m in (_match(runs, e) for e in evidence[: max(int(limit), 0)]) if m]
+        return NoveltyResult(cls, POLICY[mode][cls], mode, threshold, matches, reasons, part)
+
+    def _verdict(self, proposal: Proposal, threshold: float,
+                 runs: Sequence[Run]) -> tuple[str, list[_Evidence], list[str], str | None]:
+        if self.size == 0:
+            return "novel", [], ["no runs in history yet: nothing to compare against"], None
+        duplicate = self._duplicates(proposal)
+        if duplicate:
+            return "duplicate_run", duplicate, [
+                f"train.py is identical (whitespace-normalised) to {len(duplicate)} earlier run(s)"], None
+        if is_baseline(proposal.description) and not proposal.changes:
+            return "novel", [], ["a baseline sets the reference point; it is not an idea to compare"], None
+        facts = merge_changes(list(proposal.changes), list(_text_facts(proposal.description or "")))
+        moves = [m for m in (to_move(f, self.state) for f in facts) if m]
+        cls, evidence, reasons, part = self._by_changes(moves, runs)
+        if cls != "novel":
+            return cls, evidence, reasons, part
+        text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, bool(facts), runs)
+        return text_cls, text_evidence, reasons + text_reasons, None
+
+    def _duplicates(self, proposal: Proposal) -> list[_Evidence]:
+        same: set[int] = set()
+        for fp in proposal.code_fingerprints or ():
+            if fp in self.fingerprints:
+                same.add(self.fingerprints[fp])
+                same.update(self.repeated_fingerprints.get(fp, ()))
+        found = sorted(same, reverse=True)
+        return [_Evidence(i, 1.0, ["code_identity"], "train.py is byte-identical after normalising "
+                          f"whitespace (that run was {_outcome_word(self.outcomes[i])})") for i in found]
+
+    # -- change signature -------------------------------------------------------------------------
+    def _by_changes(self, moves: list[tuple],
+                    runs: Sequence[Run]) -> tuple[str, list[_Evidence], list[str], str | None]:
+        verdicts = [(move, self._move_evidence(move)) for move in moves]
+        classes = [_move_class(found) for _, found in verdicts]
+        if "repeat_failure" in classes:
+            cls = "repeat_failure"
+        elif classes and all(c == "known_success" for c in classes):
+            cls = "known_success"
+        elif any(c in ("known_success", "incremental_followup") for c in classes):
+            cls = "incremental_followup"
+        else:
+            cls = "novel"
+        reasons, evidence = [], []
+        for (move, found), move_cls in zip(verdicts, classes, strict=True):
+            reasons.append(_move_reason(move, move_cls, found, runs))
+            if move_cls == cls or (cls == "incremental_followup" and move_cls == "known_success"):
+                evidence.extend(_move_evidence_items(move, found, move_cls))
+        part = "; ".join(move_text(m) for m, c in zip(moves, classes, strict=True) if c == "repeat_failure")
+        return cls, _dedupe_evidence(evidence), reasons, part or None
+
+    def _move_evidence(self, move: tuple) -> dict[str, list[tuple[int, str, tuple]]]:
+        """Earlier moves of the same knob, newest first, sorted into failures / same / further."""
+        found: dict[str, list] = {"fail": [], "same": [], "further": []}
+        later_keeps = _KeepSpans()
+        for idx in reversed(self.by_knob.get(move[1], ())):
+            outcome = self.outcomes[idx]
+            for earlier in self.moves[idx]:
+                if earlier[1] != move[1]:
+                    continue
+                rel = relation(move, earlier, outcome)
+                if rel in ("repeat", "revert"):
+                    if not later_keeps.hits(_failure_region(move, earlier, rel)):
+                        found["fail"].append((idx, rel, earlier))
+                elif rel in ("same", "further"):
+                    found[rel].append((idx, rel, earlier))
+                if outcome == _KEEP:
+                    later_keeps.add(earlier)
+            if len(found["fail"]) >= _MAX_EVIDENCE:
+                break
+        return found
+
+    # -- text similarity --------------------------------------------------------------------------
+    def _by_text(self, proposal: Proposal, threshold: float, has_facts: bool,
+                 runs: Sequence[Run]) -> tuple[str, list[_Evidence], list[str]]:
+        query = text_tokens(proposal.description, proposal.tags, proposal.family, proposal.hypothesis)
+        if not query:
+            return "novel", [], ["the description has no content words to compare"]
+        scored = self._text_scores(query, exclude_moved=has_facts)
+        above = [(s, i) for s, i in scored if s >= threshold]
+        if not above:
+            best = f"; closest {scored[0][0]:.2f}" if scored else ""
+            evidence = [_Evidence(i, round(s, 4), ["text_similarity"], "closest description (below the threshold)")
+                        for s, i in scored[:_MAX_EVIDENCE]]
+            return "novel", evidence, [f"no earlier description reaches text similarity {threshold:.2f}{best}"]
+        score, best = above[0]
+        cls = self._text_class(score, best, proposal.description)
+        evidence = [_Evidence(i, round(s, 4), ["text_similarity"], f"description similarity {s:.2f} ≥ {threshold:.2f}; "
+                              f"that run was {_outcome_word(self.outcomes[i])}") for s, i in above[:_MAX_EVIDENCE]]
+        return cls, evidence, [f"{cls}: description {score:.2f} similar to run {_label(runs, best)} "
+                               f"({_outcome_word(self.outcomes[best])})"]
+
+    def _text_class(self, score: float, best: int, description: str) -> str:
+        if self.outcomes[best] == _FAIL:
+            return "repeat_failure"
+        if score >= KNOWN_SUCCESS_SIMILARITY and not names_followup(description):
+            return "known_success"
+        return "incremental_followup"
+
+    def _text_scores(self, query: set[str], exclude_moved: bool) -> list[tuple[float, int]]:
+        """(cosine, run index) of the best candidates, best first, newest first among ties."""
+        n_docs = len(self.doc_tokens)
+        weights = {t: self._idf(t, n_docs) ** 2 for t in query}
+        weights = {t: w for t, w in weights.items() if w > 0}
+        if not weights:
+            return []
+        acc: dict[int, float] = {}
+        for word, weight in weights.items():
+            for i in self.postings.get(word, ()):
+                acc[i] = acc.get(i, 0.0) + weight
+        if exclude_moved:
+            acc = {i: v for i, v in acc.items() if i not in self.moves}
+        top = heapq.nlargest(_TEXT_CANDIDATES, acc.items(), key=_second)
+        q_norm = math.sqrt(sum(weights.values()))
+        need = min(_MIN_SHARED, len(weights))
+        scored = [(dot / (q_norm * self._doc_norm(i, n_docs)), i) for i, dot in top
+                  if len(weights.keys() & set(self.doc_tokens[i])) >= need]
+        scored.sort(key=_score_then_recent, reverse=True)
+        return [(min(s, 1.0), i) for s, i in scored]
+
+    def _idf(self, word: str, n_docs: int) -> float:
+        """Smoothed IDF; 0 for words in more than half of a large history (they tell runs apart poorly)."""
+        df = len(self.postings.get(word, ()))
+        if n_docs >= _COMMON_MIN and df > _COMMON_DF * n_docs:
+            return 0.0
+        return math.log(1.0 + (n_docs + 1) / (df + 1))
+
+    def _doc_norm(self, index: int, n_docs: int) -> float:
+        norm = math.sqrt(sum(self._idf(t, n_docs) ** 2 for t in self.doc_tokens.get(index, ())))
+        return norm or 1.0
+
+
+def _second(item: tuple) -> float:
+    return item[1]
+
+
+def _score_then_recent(item: tuple[float, int]) -> tuple[float, int]:
+    return (round(item[0], 9), item[1])
+
+
+def _outcome_word(outcome: str) -> str:
+    return {_FAIL: "a failure", _KEEP: "kept"}.get(outcome, "without evidence (infrastructure crash)")
+
+
+def _move_class(found: dict) -> str:
+    if found["fail"]:
+        return "repeat_failure"
+    if found["same"]:
+        return "known_success"
+    return "incremental_followup" if found["further"] else "novel"
+
+
+def _move_evidence_items(move: tuple, found: dict, move_cls: str) -> list[_Evidence]:
+    key = {"repeat_failure": "fail", "known_success": "same", "incremental_followup": "further"}.get(move_cls)
+    items = []
+    for idx, rel, earlier in found.get(key, []) if key else []:
+        signals = ["change_signature", f"{move[1]}:{move[2] or 'set'}", rel]
+        items.append(_Evidence(idx, _RELATION_SCORE[rel], signals, _relation_reason(move, earlier, rel)))
+    return items
+
+
+def _relation_reason(move: tuple, earlier: tuple, rel: str) -> str:
+    this, that = move_text(move), move_text(earlier)
+    if rel == "repeat":
+        return f"that run ({that}) failed; {this} moves the same way over the same range"
+    if rel == "revert":
+        return f"that run kept {that}; {this} goes back to the value it beat"
+    if rel == "same":
+        return f"that run kept the same move ({that})"
+    return f"that run kept {that}; {this} continues in the same direction"
+
+
+def _label(runs: Sequence[Run], index: int) -> str:
+    """How reasons name a run: its id (and commit when it has one)."""
+    if 0 <= index < len(runs):
+        run = runs[index]
+        return f"{run.run_id} ({run.short_commit})" if run.commit and run.commit not in run.run_id else run.run_id
+    return f"#{index}"
+
+
+def _move_reason(move: tuple, move_cls: str, found: dict, runs: Sequence[Run]) -> str:
+    if move_cls == "novel":
+        return f"{move_text(move)}: no earlier run made this move (or only its opposite)"
+    key = {"repeat_failure": "fail", "known_success": "same", "incremental_followup": "further"}[move_cls]
+    names = ", ".join(_label(runs, idx) for idx, _, _ in found[key][:5])
+    return f"{move_text(move)}: {move_cls} of run(s) {names}"
+
+
+def _dedupe_evidence(items: list[_Evidence]) -> list[_Evidence]:
+    """One entry per run (the strongest), strongest first, newest first among equals."""
+    best: dict[int, _Evidence] = {}
+    for item in items:
+        if item.index not in best or item.score > best[item.index].score:
+            best[item.index] = item
+    return sorted(best.values(), key=lambda e: (-e.score, -e.index))
+
+
+def _match(runs: Sequence[Run], ev: _Evidence) -> Match | None:
+    if not 0 <= ev.index < len(runs):
+        return None
+    run = runs[ev.index]
+    return Match(run.run_id, ev.index, ev.score, run.status, run.val_bpb, run.description, ev.signals, ev.reason)

@@ -1,0 +1,364 @@
+"""Text normalisation for the novelty guard: outcome-note stripping and concept-aware tokens.
+
+Agents write descriptions like ``exp5: MLP 6x->8x (near miss, +0.003)``. The guard compares *ideas*,
+so :func:`strip_outcome_notes` removes what the description says about the result (the
+parenthetical verdict, metric deltas, ``crashed: OOM``, ``exp5:`` prefixes) and keeps what it says
+about the change. :func:`tokens` turns text into comparable tokens: lower case, Unicode-normalised
+(``ReLU²`` reads as ``relu2``), stopwords dropped, lightly stemmed, and with concept aliases applied
+so that "learning rate" and "LR", "cooldown" and "warmdown", "squared relu" and "ReLU^2" meet.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from ..lazyre import lazy
+
+# Words that mark a note about the outcome rather than the change.
+_OUTCOME_WORDS = (
+    r"worse|worst|better|best|improv\w*|regress\w*|gains?|hurts?|hurt|helps?|helped|benefits?|"
+    r"noise|noisy|slow\w*|fast\w*|crash\w*|oom|nan|diverg\w*|unstable|instabilit\w*|stuck|"
+    r"undertrain\w*|overfit\w*|sweet\s+spot|near[\s-]+miss|waste\w*|crucial|dropped|too|tiny|"
+    r"marginal\w*|slight\w*|significant\w*|much|bpb|val_bpb|val|loss|same|flat|neutral|fail\w*|"
+    r"errors?|explod\w*|win|won|lost|beats?|kept|discarded|reverted|promising|confirm\w*|"
+    r"no\s+effect|no\s+change|no\s+difference|nothing"
+)
+_OUTCOME_RE = lazy(rf"\b(?:{_OUTCOME_WORDS})\b", re.IGNORECASE)
+_SIGNED_DELTA = r"(?<![\w.>=^*/])[+\-−±]\d*\.\d+(?:\s*(?:val_?bpb|bpb))?"
+_DELTA_RE = lazy(_SIGNED_DELTA, re.IGNORECASE)
+_NUM = r"\d+(?:\.\d+)?"
+_ARROW = r"(?:->|→|=>|⇒|⟶|➔|-->|\bto\b)"
+_METRIC_RE = lazy(
+    rf"\b(?:val[_ ]?bpb|bpb|val[_ ]loss)\b\s*[:=]?\s*(?:{_NUM}\s*(?:{_ARROW}\s*{_NUM})?)?", re.IGNORECASE
+)
+_PREFIX_RE = lazy(
+    r"^\s*(?:\[?\s*(?:exp(?:eriment)?|run|trial|iter(?:ation)?|step|attempt)\s*[#-]?\s*\d+\s*\]?"
+    r"\s*[:.)\]\-–—]\s*|#\d+\s*[:.)\-–—]\s*|\d+\s*[.)]\s+)",
+    re.IGNORECASE,
+)
+_CRASH_TAIL_RE = lazy(
+    r"[\s,;:(\[\-–—]*\b(?:crash(?:ed|es)?|oom(?:'?d)?|out\s+of\s+memory|diverged|nan(?:'?d)?\s+loss|"
+    r"loss\s+(?:is\s+)?nan)\b[^()]*\)?\s*$",
+    re.IGNORECASE,
+)
+_CRASH_LABEL_RE = lazy(
+    r"^\s*(?:crash(?:ed)?|failed)\s*[:\-–—]\s*(?:(?:cuda\s+)?oom|out\s+of\s+memory|nan(?:\s+loss)?)?"
+    r"(?:\s*(?:[:\-–—]|\bwith\b|\bat\b))?\s*|^\s*(?:oom|nan)\s*[:\-–—]\s*",
+    re.IGNORECASE,
+)
+_TAIL_RE = lazy(
+    r"\s*(?:—|–|--|\s-\s|;|,|:|=>|->|→)\s*(?:(?:slightly|much|a\s+bit|marginally|significantly|way|"
+    r"clearly|no|not|tiny|small|big|large)\s+)*(?:worse|better|improv\w*|regress\w*|gain|hurt\w*|"
+    r"help\w*|neutral|same|flat|noise|noisy|within\s+noise|kept|discarded|reverted|failed|crashed|"
+    r"oom|nan|diverged|slower|faster|too\s+\w+)\b.*$",
+    re.IGNORECASE,
+)
+_SPACES_RE = lazy(r"\s+")
+
+
+def strip_outcome_notes(text: str) -> str:
+    """``text`` without outcome notes: what the change was, not how it went.
+
+    Removes ``exp3:``-style prefixes, parenthetical / bracketed notes that talk about the result
+    ("(worse)", "(near miss, +0.003)", "[too slow]"), metric mentions ("val_bpb 1.26→1.27",
+    "-0.01 bpb", "+0.003"), crash notes ("crashed: OOM") and verdict tails ("— worse than X",
+    ", slightly better"). Parentheticals that describe the change ("(wider)", "(device batch 8)")
+    stay. Never raises; returns a single-spaced, stripped string.
+    """
+    return _strip_cached(str(text or ""))
+
+
+@lru_cache(maxsize=4096)
+def _strip_cached(s: str) -> str:
+    """:func:`strip_outcome_notes` proper (cached: the guard strips each description twice)."""
+    s = _PREFIX_RE.sub("", s, count=1)
+    s = _CRASH_LABEL_RE.sub("", s, count=1)
+    s = _drop_outcome_groups(s)
+    s = _METRIC_RE.sub(" ", s)
+    s = _DELTA_RE.sub(" ", s)
+    tail = _CRASH_TAIL_RE.search(s)
+    if tail and tail.start() > 0:
+        s = s[: tail.start()]
+    s = _TAIL_RE.sub("", s)
+    s = _SPACES_RE.sub(" ", s).strip()
+    return s.strip(" ,;:-–—") or s
+
+
+def _drop_outcome_groups(text: str) -> str:
+    """Remove top-level (...) / [...] groups whose content reads as an outcome note."""
+    if "(" not in text and "[" not in text:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "([":
+            end = _group_end(text, i)
+            inner = text[i + 1 : end]
+            if not _is_outcome_note(inner):
+                out.append(text[i : end + 1])
+            else:
+                out.append(" ")
+            i = end + 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _group_end(text: str, start: int) -> int:
+    """Index of the bracket closing the one at ``start`` (or the last index when unbalanced)."""
+    depth = 0
+    for j in range(start, len(text)):
+        if text[j] in "([":
+            depth += 1
+        elif text[j] in ")]":
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(text) - 1
+
+
+def _is_outcome_note(inner: str) -> bool:
+    return bool(_OUTCOME_RE.search(inner) or _DELTA_RE.search(inner) or _METRIC_RE.search(inner))
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+# Phrase aliases, applied to lower-cased NFKC text before splitting. Order matters: longer and more
+# specific phrases first. Each becomes one concept token.
+_PHRASES: tuple[tuple[str, str], ...] = (
+    (r"squared[\s_-]?relu|relu[\s_-]?(?:\^|\*\*)?[\s_-]?2\b|relu[\s_-]?sq(?:uared?)?\b|relu-squared", "relu2"),
+    (r"swi[\s_-]?glu|gated[\s_-]?(?:mlp|linear[\s_-]?units?)", "swiglu"),
+    (r"\bswish\b|\bsilu\b", "silu"),
+    (r"learning[\s_-]?rates?|\blrs?\b", "lr"),
+    (r"warm[\s_-]?down|cool[\s_-]?down|\banneal(?:ing)?\b", "warmdown"),
+    (r"warm[\s_-]?up", "warmup"),
+    (r"newton[\s_-]?schulz|polar[\s_-]?express|\bns[\s_-]?steps\b", "newtonschulz"),
+    (r"unembed(?:ding)?s?\b|\blm[\s_-]?head\b", "unembed"),
+    (r"value[\s_-]?embed(?:ding)?s?\b|\bves?\b", "ve"),
+    (r"\bembed(?:ding)?s?\b|\bwte\b", "embed"),
+    (r"\bn[\s_-]?layers?\b|num[\s_-]?layers\b|\blayers?\b|\bdepth\b", "depth"),
+    (r"batch[\s_-]?sizes?|\bbs\b|\bbatch(?:es)?\b", "batch"),
+    (r"weight[\s_-]?decay|\bwd\b", "wd"),
+    (r"rotary(?:[\s_-]?(?:position(?:al)?[\s_-]?)?embeddings?)?|\brope\b", "rope"),
+    (r"qk[\s_-]?norm\w*|query[\s_-]?key[\s_-]?norm\w*", "qknorm"),
+    (r"(?:logit[\s_-]?)?soft[\s_-]?cap\w*|logit[\s_-]?cap\w*", "softcap"),
+    (r"sliding[\s_-]?windows?|window[\s_-]?pattern|attention[\s_-]?windows?|\bwindows?\b", "window"),
+    (r"\b(?=[sl]*s)(?=[sl]*l)[sl]{2,8}\b", "window"),
+    (r"head[\s_-]?dim\w*", "headdim"),
+    (r"\bn[\s_-]?heads?\b|num[\s_-]?heads\b|\bheads?\b", "heads"),
+    (r"seq(?:uence)?[\s_-]?len(?:gth)?|context[\s_-]?len(?:gth)?|max[\s_-]?seq[\s_-]?len", "seqlen"),
+    (r"grad(?:ient)?[\s_-]?clip\w*", "gradclip"),
+    (r"weight[\s_-]?tying|tied[\s_-]?(?:embeddings?|weights)|tie[\s_-]?embeddings?", "weighttying"),
+    (r"\bbfloat16\b", "bf16"),
+    (r"\battn\b", "attention"),
+    (r"\bparams?\b|\bparameters?\b", "param"),
+)
+_PHRASE_RE = lazy(
+    r"\b(?=[a-z])(?:" + "|".join(f"(?P<g{i}>{pattern})" for i, (pattern, _) in enumerate(_PHRASES)) + ")"
+)
+_PHRASE_TOKENS = {f"g{i}": token for i, (_, token) in enumerate(_PHRASES)}
+
+# Word-level aliases: directions and edit verbs collapse to one token each.
+_WORD_ALIASES: dict[str, str] = {}
+for _canon, _words in (
+    ("up", "increase increased increases increasing raise raised raising higher more larger bigger longer "
+           "wider widen widened grow boost double doubled triple deeper extend lengthen up"),
+    ("down", "decrease decreased decreasing lower lowered lowering reduce reduced reducing smaller less fewer "
+             "shorter shorten shortened narrower narrow shrink shrank shrunk halve halved cut shallower "
+             "sharpen tighten down"),
+    ("remove", "remove removed removing drop dropped disable disabled without delete deleted ablate no"),
+    ("add", "add added adding enable enabled introduce introduced include"),
+):
+    for _word in _words.split():
+        _WORD_ALIASES[_word] = _canon
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+STOPWORDS = _wordset(
+    "a an the of to for in on at by with from and or but is are be been it its this that these those as "
+    "into than then so via per vs versus try trying tried test testing re check recheck rerun run again "
+    "use using used set setting change changed changing exp experiment new also just only now still "
+    "instead plain bit some like style would should could will may might we our my i"
+)
+_PROTECTED = _wordset(
+    "relu2 swiglu silu lr warmdown warmup newtonschulz unembed ve embed depth batch wd rope qknorm softcap "
+    "window headdim heads seqlen gradclip weighttying bf16 muon adamw mlp up down remove add param"
+)
+_WORD_RE = lazy(r"[^\W_]+")
+
+
+def tokens(text: str) -> list[str]:
+    """Comparable tokens of ``text``: lower-cased, aliased, stemmed, no stopwords or bare numbers.
+
+    Unicode-safe (NFKC first, so ``ReLU²`` is ``relu2``; letters of any script are kept). Order
+    follows the text; duplicates are kept (callers that need a set make one).
+    """
+    s = unicodedata.normalize("NFKC", str(text or "")).lower()
+    s = _PHRASE_RE.sub(_phrase_token, s)
+    out = []
+    for word in _WORD_RE.findall(s):
+        word = _WORD_ALIASES.get(word, word)
+        if word in STOPWORDS or _is_number(word):
+            continue
+        out.append(word if word in _PROTECTED else stem(word))
+    return out
+
+
+def _phrase_token(match: re.Match) -> str:
+    return f" {_PHRASE_TOKENS[match.lastgroup]} "
+
+
+def _is_number(word: str) -> bool:
+    """Bare numbers (and "4x"-style multipliers) carry no meaning without their knob."""
+    return word.isdigit() or (word[:-1].isdigit() and word[-1] in "xk")
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: plural -s/-es/-ies, -ing, -ed, final -e (so share/shared/sharing meet)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("eed"):
+            word = word[: -len(suffix)]
+            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+                word = word[:-1]
+            break
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    return word
+
+
+_FOLLOWUP_RE = lazy(
+    r"\b(?:further|again|even\s+(?:more|less|higher|lower|larger|smaller)|another\s+step|next\s+step|"
+    r"follow[\s-]?up|continue\w*|extend\w*|push\w*|keep\s+(?:going|increasing|decreasing))\b",
+    re.IGNORECASE,
+)
+
+
+def names_followup(text: str) -> bool:
+    """Whether ``text`` says it continues an earlier change ("further", "again", "next step" ...)."""
+    return bool(_FOLLOWUP_RE.search(str(text or "")))
+
+
+_BASELINE_RE = lazy(r"\bbase[\s-]?line\b", re.IGNORECASE)
+
+
+def is_baseline(text: str) -> bool:
+    """Whether a description establishes a baseline (not an idea to compare against)."""
+    return bool(_BASELINE_RE.search(str(text or "")))
+
+
+# --- knob aliases (used by changes.text_changes) ------------------------------------------------
+
+# (canonical name, kind, pattern). Kinds: "num" numeric knob (a fact needs a value or a direction
+# word), "comp" component that is present or absent (softcap, value embeddings ...). Alternatives are
+# tried in this order at each position, so specific phrases come before generic ones ("muon lr" before
+# "muon", "lr warmup" before "lr").
+_S = r"[\s_-]*"
+KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
+    ("UNEMBEDDING_LR", "num", rf"(?:unembed(?:ding)?s?|lm{_S}head|output{_S}layer){_S}(?:lr|learning{_S}rate)"),
+    ("EMBEDDING_LR", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|wte){_S}(?:lr|learning{_S}rate)"),
+    ("SCALAR_LR", "num", rf"scalars?{_S}(?:lr|learning{_S}rate)"),
+    ("MATRIX_LR", "num", rf"(?:matrix|matrices|muon){_S}(?:lr|learning{_S}rate)"),
+    ("FINAL_LR_FRAC", "num", rf"final{_S}lr{_S}frac(?:tion)?|min(?:imum)?{_S}lr{_S}(?:frac(?:tion)?|ratio)"),
+    ("WARMDOWN_RATIO", "num",
+     rf"(?:lr{_S})?(?:warm{_S}down|cool{_S}down|anneal(?:ing)?|decay{_S}phase)(?:{_S}(?:ratio|frac(?:tion)?))?"),
+    ("WARMUP_RATIO", "num", rf"(?:lr{_S})?warm{_S}up(?:{_S}(?:ratio|frac(?:tion)?|steps))?"),
+    ("WEIGHT_DECAY", "num", rf"(?:(?:matrix|muon|adam){_S})?weight{_S}decay|wd"),
+    ("ADAM_BETAS", "num", rf"adam{_S}betas?|beta[12]"),
+    ("MUON_MOMENTUM", "num", rf"(?:muon{_S})?momentum"),
+    ("NS_STEPS", "num", rf"(?:newton{_S}schulz|polar{_S}express|ns)(?:{_S}(?:steps|iter(?:ation)?s?))|"
+                        rf"newton{_S}schulz|polar{_S}express"),
+    ("EVAL_BATCH_SIZE", "num", rf"eval(?:uation)?{_S}batch(?:{_S}size)?"),
+    ("DEVICE_BATCH_SIZE", "num", rf"(?:device|micro|per{_S}device){_S}batch(?:{_S}size)?"),
+    ("TOTAL_BATCH_SIZE", "num", rf"(?:total{_S})?batch(?:{_S}size)?|bs"),
+    ("DEPTH", "num", rf"depth|n{_S}layers?|num{_S}layers|layers"),
+    ("ASPECT_RATIO", "num", rf"aspect{_S}ratio"),
+    ("MODEL_DIM", "num", rf"model{_S}dim|n{_S}embd|d{_S}model|hidden{_S}(?:dim|size)|width"),
+    ("HEAD_DIM", "num", rf"head{_S}dim(?:ension)?"),
+    ("N_KV_HEAD", "num", rf"kv{_S}heads?"),
+    ("N_HEAD", "num", rf"n{_S}heads?|num{_S}heads|heads"),
+    ("MLP_RATIO", "num", rf"mlp(?:{_S}(?:ratio|expansion|mult(?:iplier)?|hidden|width))?"),
+    ("SEQ_LEN", "num",
+     rf"seq(?:uence)?{_S}len(?:gth)?|context{_S}(?:len(?:gth)?|size)|max{_S}seq{_S}len|block{_S}size"),
+    ("KERNEL_SIZE", "num", rf"(?:conv(?:olution)?{_S})?kernel(?:{_S}size)?"),
+    ("GRAD_CLIP", "num", rf"grad(?:ient)?{_S}clip(?:ping)?(?:{_S}norm)?"),
+    ("DROPOUT", "num", r"dropout"),
+    ("ROPE_BASE", "num", rf"(?:rope|rotary){_S}(?:base|theta)"),
+    ("VOCAB_SIZE", "num", rf"vocab(?:ulary)?{_S}size"),
+    ("SOFTCAP", "comp", rf"(?:logits?{_S})?soft{_S}cap(?:ping)?|logits?{_S}cap(?:ping)?"),
+    ("VALUE_EMBEDS", "comp", rf"value{_S}embed(?:ding)?s?|ves?"),
+    ("QK_NORM", "comp", rf"qk{_S}norm(?:ali[sz]ation)?"),
+    ("WEIGHT_TYING", "comp", rf"weight{_S}tying|tied{_S}(?:embeddings?|weights)|tie{_S}(?:the{_S})?embeddings?"),
+    ("ROPE", "comp", rf"rope|rotary(?:{_S}(?:position(?:al)?{_S})?embeddings?)?"),
+    ("LR", "num", rf"lr|learning{_S}rate"),
+)
+
+# Categorical knobs: each alternative names a value. (canonical name, value or None for the bare
+# keyword, pattern). Checked before KNOB_ALIASES at the same position.
+CATEGORY_ALIASES: tuple[tuple[str, str | None, str], ...] = (
+    ("ACTIVATION", "relu2", rf"squared{_S}relu|relu{_S}(?:\^|\*\*)?{_S}2|relu{_S}sq(?:uared?)?|relu²"),
+    ("ACTIVATION", "swiglu", rf"swi{_S}glu(?:{_S}style)?|gated{_S}(?:mlp|linear{_S}units?)"),
+    ("ACTIVATION", "geglu", rf"ge{_S}glu"),
+    ("ACTIVATION", "reglu", rf"re{_S}glu"),
+    ("ACTIVATION", "gelu", r"gelu"),
+    ("ACTIVATION", "silu", r"silu|swish"),
+    ("ACTIVATION", "relu", r"relu"),
+    ("ACTIVATION", None, rf"activation(?:{_S}function)?"),
+    ("OPTIMIZER", "muon", rf"muon(?:{_S}optimi[sz]er)?|normuon"),
+    ("OPTIMIZER", "adamw", r"adamw"),
+    ("OPTIMIZER", "adam", r"adam"),
+    ("OPTIMIZER", "sgd", r"sgd"),
+    ("OPTIMIZER", "lion", r"lion"),
+    ("OPTIMIZER", "shampoo", r"shampoo"),
+    ("OPTIMIZER", "soap", r"soap"),
+    ("PRECISION", "bf16", r"bf16|bfloat16"),
+    ("PRECISION", "fp16", rf"fp16|float16|half{_S}precision"),
+    ("PRECISION", "fp32", rf"fp32|float32|full{_S}precision"),
+    ("PRECISION", "fp8", r"fp8|float8"),
+    ("WINDOW_PATTERN", "L", rf"all{_S}(?:long|global|full)(?:{_S}attention)?(?:{_S}windows?)?"),
+    ("WINDOW_PATTERN", "*", r"(?=[sl]*s)(?=[sl]*l)[sl]{2,8}(?:[\s_-]*pattern)?"),
+    ("WINDOW_PATTERN", None,
+     rf"window{_S}pattern|sliding{_S}windows?|attention{_S}windows?|short{_S}windows?|window{_S}size|"
+     rf"(?:full|global|long|local){_S}attention(?:{_S}layers?)?|windows?"),
+)
+
+# Edit verbs: word -> (meaning, factor). Meanings: up, down, remove, add, set, revert, keep.
+VERB_WORDS: dict[str, tuple[str, float | None]] = {}
+for _meaning, _factor, _words in (
+    ("up", None, "increase increased increasing raise raised raising higher more larger bigger longer wider "
+                 "widen widened grow grew boost boosted deeper extend extended lengthen lengthened bump bumped up"),
+    ("down", None, "decrease decreased decreasing lower lowered lowering reduce reduced reducing smaller less "
+                   "fewer shorter shorten shortened narrower narrow shrink shrank shrunk cut shallower sharpen "
+                   "sharpened tighten tightened down"),
+    ("up", 2.0, "double doubled doubling"),
+    ("up", 3.0, "triple tripled"),
+    ("up", 4.0, "quadruple quadrupled"),
+    ("down", 0.5, "halve halved halving"),
+    ("remove", None, "remove removed removing drop dropped disable disabled delete deleted ablate ablated "
+                     "without no kill killed off"),
+    ("add", None, "add added adding enable enabled introduce introduced include included"),
+    ("set", None, "set use used switch switched change try replace replaced swap"),
+    ("revert", None, "revert reverted undo restore restored"),
+    ("keep", None, "keep kept unchanged same already"),
+):
+    for _word in _words.split():
+        VERB_WORDS[_word] = (_meaning, _factor)
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "sixteen": 16, "half": 0.5, "quarter": 0.25,
+}

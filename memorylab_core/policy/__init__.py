@@ -1,0 +1,1 @@
+"""Decisions: promotion (keep / confirmed), the champion registry and decision packets."""

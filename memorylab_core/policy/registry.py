@@ -1,0 +1,297 @@
+"""Champion / challengers / lineages / failure clusters, derived from the folded runs.
+
+Run-centric: two runs of one commit are two entries. The champion is the kept run with the lowest
+val_bpb (ties go to the earlier run); a discarded or crashed run is never champion, nor is a replicate
+(a rerun of a champion's code feeds its reference mean, it is not a new idea). Once the ledger holds
+``champion_change`` events (written by ``run``, ``replicate`` and ``champion --rollback``; see
+promotion.py), the champion is the run the latest event designates, unless a kept run logged after
+that event has a lower val_bpb; the event also names the confirmed champion. Lineages follow
+commit ancestry: a kept run extends the latest earlier kept run whose commit is its parent commit;
+runs without git provenance (imported results.tsv rows) extend the latest earlier kept run of the
+same branch and family, which is how upstream's single-branch loop builds on its last keep.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..ledger.model import Event, Run
+from ..novelty.guard import idea_key
+
+CHALLENGERS = 5
+LINEAGES = 5
+CHAMPION_EVENT = "champion_change"
+CLUSTER_RUN_IDS = 50  # run ids a failure cluster lists (its most recent); ``count`` has them all
+
+
+def is_candidate(run: Run) -> bool:
+    """A run that can hold the championship: kept, with a measured val_bpb, and not a replicate."""
+    return run.status == "keep" and run.val_bpb is not None and not run.replicate_of
+
+
+def is_measured(run: Run) -> bool:
+    return run.status != "crash" and run.val_bpb is not None
+
+
+def code_key(run: Run) -> str:
+    """What makes two runs replicates: the same train.py (fingerprint), else the same commit."""
+    if run.code_fingerprint:
+        return "fp:" + run.code_fingerprint
+    if run.commit:
+        return "commit:" + run.commit
+    return "run:" + run.run_id
+
+
+def latest_champion_event(runs: Sequence[Run], events: Sequence[Event]) -> tuple[Event, Run] | None:
+    """The latest ``champion_change`` event whose designated run is a candidate among ``runs``.
+
+    ``events`` are the events on ``runs``' timeline: a caller asking about an earlier moment passes
+    only the events logged by then.
+    """
+    by_id = None
+    for event in reversed(events):
+        if event.event_type != CHAMPION_EVENT:
+            continue
+        by_id = by_id if by_id is not None else {r.run_id: r for r in runs if is_candidate(r)}
+        run = by_id.get(str(event.data.get("run_id")))
+        if run is not None:
+            return event, run
+    return None
+
+
+def champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run | None:
+    """The champion: the latest event's run unless a better kept run came after it; else the best kept run.
+
+    ``runs``: in ledger order, any selection that holds every candidate (all runs, or a
+    :class:`RegistryFold`'s ``notable`` runs); ``events``: see :func:`latest_champion_event`.
+    """
+    found = latest_champion_event(runs, events) if events else None
+    best, start = (found[1], found[0].runs_before) if found else (None, 0)
+    for run in runs:
+        if run.index >= start and is_candidate(run) and (best is None or run.val_bpb < best.val_bpb):
+            best = run
+    return best
+
+
+def confirmed_champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run | None:
+    """The confirmed champion named by the latest champion event; without one, the first kept run (baseline)."""
+    found = latest_champion_event(runs, events) if events else None
+    if found is not None:
+        wanted = str(found[0].data.get("confirmed_run_id") or "")
+        confirmed = next((r for r in runs if r.run_id == wanted and is_candidate(r)), None)
+        if confirmed is not None:
+            return confirmed
+    return next((r for r in runs if is_candidate(r)), None)
+
+
+def challengers(runs: Sequence[Run], n: int = CHALLENGERS, events: Sequence[Event] = ()) -> list[Run]:
+    """The best kept runs other than the champion, best first (ties: earlier first)."""
+    champ = champion(runs, events)
+    return heapq.nsmallest(n, (r for r in runs if is_candidate(r) and r is not champ), key=_rank)
+
+
+def _rank(run: Run) -> tuple[float, int]:
+    return run.val_bpb, run.index
+
+
+@dataclass
+class Lineage:
+    """A chain of kept runs, root first."""
+
+    runs: list[Run]
+
+    @property
+    def best(self) -> Run:
+        return min(self.runs, key=lambda r: (r.val_bpb, r.index))
+
+    @property
+    def improvement(self) -> float:
+        return self.runs[0].val_bpb - self.best.val_bpb
+
+    def to_dict(self) -> dict:
+        return {
+            "root": self.runs[0].run_id,
+            "tip": self.runs[-1].run_id,
+            "length": len(self.runs),
+            "start_val_bpb": self.runs[0].val_bpb,
+            "best_val_bpb": self.best.val_bpb,
+            "best_run_id": self.best.run_id,
+            "improvement": round(self.improvement, 6),
+            "chain": [{"run_id": r.run_id, "commit": r.short_commit, "val_bpb": r.val_bpb} for r in self.runs],
+        }
+
+
+def lineage_parents(runs: Sequence[Run]) -> dict[int, int]:
+    """Map kept-run index → the kept run it extends (see module docstring)."""
+    parents: dict[int, int] = {}
+    last_by_commit: dict[str, int] = {}
+    last_by_group: dict[tuple, int] = {}
+    for run in runs:
+        if not is_candidate(run):
+            continue
+        group = (run.branch, run.family, run.source if not run.commit else None)
+        parent = last_by_commit.get(run.parent_commit or "") if run.parent_commit else None
+        if parent is None and not run.parent_commit:
+            parent = last_by_group.get(group)
+        if parent is not None:
+            parents[run.index] = parent
+        if run.commit:
+            last_by_commit[run.commit] = run.index
+        last_by_group[group] = run.index
+    return parents
+
+
+def lineages(runs: Sequence[Run], n: int = LINEAGES) -> list[Lineage]:
+    """The ``n`` lineages (root → leaf chains of kept runs) with the best val_bpb, best first."""
+    parents = lineage_parents(runs)
+    has_child = set(parents.values())
+    by_index: dict[int, Run] = {}
+    best_on_path: dict[int, tuple[float, int]] = {}  # best (val_bpb, index) from the root down to each run
+    for run in runs:
+        if is_candidate(run):
+            by_index[run.index] = run
+            parent = parents.get(run.index)
+            rank = _rank(run)
+            best_on_path[run.index] = rank if parent is None else min(rank, best_on_path[parent])
+    leaves = [(best_on_path[i], order, i) for order, i in enumerate(by_index) if i not in has_child]
+    chains = []
+    for _, _, leaf in heapq.nsmallest(n, leaves):
+        chain, cursor = [], leaf
+        while cursor is not None:
+            chain.append(by_index[cursor])
+            cursor = parents.get(cursor)
+        chains.append(Lineage(chain[::-1]))
+    return chains
+
+
+@dataclass(slots=True)
+class FailureCluster:
+    """Failed runs (discard or crash) that tried the same idea, tallied as they are folded."""
+
+    key: str
+    count: int = 0
+    crashes: int = 0
+    run_ids: list[str] = field(default_factory=list)  # the most recent CLUSTER_RUN_IDS
+    example: str = ""
+    error_kinds: set[str] = field(default_factory=set)
+    last_seen: str | None = None
+    last_index: int = -1
+    last_crash: Run | None = None  # decisions: "crashed again like ..."
+
+    def add(self, run: Run) -> None:
+        self.count += 1
+        self.run_ids.append(run.run_id)
+        del self.run_ids[:-CLUSTER_RUN_IDS]
+        self.example, self.last_seen, self.last_index = run.description, run.timestamp, run.index
+        if run.error_kind:
+            self.error_kinds.add(run.error_kind)
+        if run.status == "crash":
+            self.crashes += 1
+            self.last_crash = run
+
+    def to_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "count": self.count,
+            "crashes": self.crashes,
+            "discards": self.count - self.crashes,
+            "run_ids": list(self.run_ids),
+            "example": self.example,
+            "error_kinds": sorted(self.error_kinds),
+            "last_seen": self.last_seen,
+        }
+
+
+class RegistryFold:
+    """What the registry, the decision rules and the gain estimates read, folded run by run.
+
+    ``notable``: in ledger order, every candidate plus every measured run whose code was measured more
+    than once (a replicate group), which is all that :func:`champion`, :func:`challengers`,
+    :func:`lineages` and the promotion estimates look at; ``failures``: failure clusters by idea key.
+    Both grow with kept runs and ideas, not with the ledger, so views need not scan every run.
+    """
+
+    def __init__(self) -> None:
+        self.notable: list[Run] = []
+        self.failures: dict[str, FailureCluster] = {}
+        self._single: dict[str, int] = {}  # code key -> index of its only measured run so far
+        self._replicated: set[str] = set()  # code keys measured more than once
+
+    @classmethod
+    def of(cls, runs: Sequence[Run]) -> RegistryFold:
+        """The fold of ``runs`` (ledger order, ``runs[i].index == i``)."""
+        fold = cls()
+        for run in runs:
+            fold.add(run, runs)
+        return fold
+
+    def add(self, run: Run, runs: Sequence[Run]) -> None:
+        """Fold ``run`` in; ``runs[i]`` must give the earlier run with index ``i``."""
+        if run.status in ("discard", "crash"):
+            key = run.idea_key or idea_key(run)
+            if key:
+                self.failures.setdefault(key, FailureCluster(key)).add(run)
+        if not is_measured(run):
+            return
+        key = code_key(run)
+        if key not in self._replicated:
+            first = self._single.pop(key, None)
+            if first is None:
+                self._single[key] = run.index
+                if is_candidate(run):
+                    self.notable.append(run)
+                return
+            self._replicated.add(key)
+            earlier = runs[first]
+            if not is_candidate(earlier):
+                self.notable.insert(bisect.bisect(self.notable, first, key=_index), earlier)
+        self.notable.append(run)
+
+    def crash_like(self, key: str | None) -> Run | None:
+        """The latest crash of the idea ``key``."""
+        cluster = self.failures.get(key or "")
+        return cluster.last_crash if cluster is not None else None
+
+
+def _index(run: Run) -> int:
+    return run.index
+
+
+def failure_clusters(failures: Mapping[str, FailureCluster], min_count: int = 2) -> list[FailureCluster]:
+    """Clusters of at least ``min_count`` failed runs, largest (then most recent) first."""
+    clusters = [c for c in failures.values() if c.count >= min_count]
+    clusters.sort(key=lambda c: (-c.count, -c.last_index))
+    return clusters
+
+
+def run_brief(run: Run | None) -> dict | None:
+    """The few fields of a run that registry views and packets show."""
+    if run is None:
+        return None
+    return {
+        "run_id": run.run_id,
+        "commit": run.commit,
+        "branch": run.branch,
+        "val_bpb": run.val_bpb,
+        "memory_gb": run.memory_gb,
+        "description": run.description,
+        "timestamp_utc": run.timestamp,
+    }
+
+
+def snapshot(fold: RegistryFold, events: Sequence[Event], total_runs: int) -> dict:
+    """The registry as written to ``champion_challenger.json`` (derived; rewritten after each log)."""
+    runs = fold.notable
+    return {
+        "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "runs": total_runs,
+        "champion": run_brief(champion(runs, events)),
+        "confirmed_champion": run_brief(confirmed_champion(runs, events)),
+        "challengers": [run_brief(r) for r in challengers(runs, events=events)],
+        "lineages": [lin.to_dict() for lin in lineages(runs)],
+        "failure_clusters": [c.to_dict() for c in failure_clusters(fold.failures)],
+    }

@@ -1,0 +1,1 @@
+"""Views for people and machines: markdown report, HTML dashboard and SVG, exports, Prometheus."""

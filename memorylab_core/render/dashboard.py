@@ -1,0 +1,169 @@
+"""What the HTML dashboard shows, gathered from one history fold.
+
+:func:`build_dashboard` starts from :func:`~memorylab_core.report.report_data` (the morning report's
+headline, champion, queue, challengers, lineages and failure clusters: the same numbers as the
+markdown report) and adds what only the page draws: every run of the window for the chart and the
+table, the champion's full decision packet, loss curves from archived sidecars, and optional
+insight sections.
+
+Optional insights hook. Category insights and mistake cards belong to other modules (issue 5); the
+dashboard shows them when those exist at import time and never fails because of them. For each key
+(``insights``, ``mistake_cards``) the first source that has it wins:
+
+1. the report data (when :func:`report_data` carries the key, markdown and ``--json`` have it too);
+2. ``memorylab_core.insights.dashboard_view(history)``, an explicit hook returning a dict;
+3. the research fold, if ``memorylab_core.research.load_state`` and ``insights.insights_view`` exist:
+   ``insights_view(state.book, state.runs, state.timeline.plateau())`` and
+   ``state.deck.ranked(state.runs, limit)``.
+
+A source that is missing (import or attribute error) is skipped quietly; one that raises anything
+else costs a warning on stderr and its sections, never the page.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..ledger.history import History
+from ..ledger.model import Run
+from ..ledger.store import warn
+from ..policy.registry import champion
+from ..research.health import crash_streak, runs_since_last_keep
+from .charts import Curve, curve_points
+from .report import report_data, window_runs
+
+TABLE_ROWS = 2500  # newest runs of the window listed in the table (the chart shows up to CHART_RUNS)
+CHART_RUNS = 20000
+RECENT_CURVES = 4  # loss curves of the latest runs besides the champion's
+CURVE_SCAN = 40  # how many of the latest runs to look at for archived sidecars
+EXTRA_SECTIONS = (("insights", "Category insights"), ("mistake_cards", "Mistake cards"))
+MISTAKE_CARDS = 12
+
+
+@dataclass
+class Extra:
+    """An optional section: a title and JSON-like content rendered generically."""
+
+    key: str
+    title: str
+    content: object
+
+
+@dataclass
+class Dashboard:
+    """Everything the page renders."""
+
+    data: dict  # report_data(): headline, champion, queue, challengers, lineages, failure clusters
+    runs: list[Run]  # the window's runs in ledger order (chart), at most CHART_RUNS
+    table: list[Run]  # the newest TABLE_ROWS of them (runs table)
+    champion: Run | None
+    champion_record: dict  # full ledger record of the champion (decision packet, hypothesis, tags)
+    start_best: float | None  # champion val_bpb when the window started
+    progress: tuple[float | None, str] = (None, "")  # champion's val_bpb change over the window, and from what
+    signals: dict = field(default_factory=dict)  # loop health: crash streak, runs since the last keep
+    descriptions: dict[str, str] = field(default_factory=dict)  # run id -> description, for lineage nodes
+    curves: list[Curve] = field(default_factory=list)
+    extras: list[Extra] = field(default_factory=list)
+
+
+def build_dashboard(history: History, since_hours: float | None = 16.0, now: datetime | None = None,
+                    data: dict | None = None) -> Dashboard:
+    """Gather the dashboard for the last ``since_hours`` (all time when None)."""
+    now = now or datetime.now(timezone.utc)
+    data = data if data is not None else report_data(history, since_hours, now)
+    window = window_runs(history.runs, since_hours, now)
+    champ = champion(history.registry.notable, history.events)
+    start = data.get("champion_at_window_start") or {}
+    return Dashboard(
+        data=data,
+        runs=window[-CHART_RUNS:],
+        table=window[-TABLE_ROWS:],
+        champion=champ,
+        champion_record=history.record(champ) if champ is not None else {},
+        start_best=start.get("val_bpb"),
+        progress=champion_progress(data, window),
+        signals={"crash_streak": crash_streak(history.runs), "since_last_keep": runs_since_last_keep(history.runs)},
+        descriptions=_lineage_descriptions(history, data.get("lineages") or []),
+        curves=loss_curves(history, champ, window),
+        extras=optional_extras(history, data),
+    )
+
+
+def champion_progress(data: dict, window: Sequence[Run]) -> tuple[float | None, str]:
+    """How far the champion moved over the window, and the reference it moved from: the champion at the
+    window start, else (a first champion, or the all-time view) the window's first kept run."""
+    champ, start = data.get("champion"), data.get("champion_at_window_start")
+    if champ is None:
+        return None, "no kept run yet"
+    if start is not None:
+        return round(champ["val_bpb"] - start["val_bpb"], 6), f"from {start['val_bpb']:.6f} at window start"
+    first = next((r for r in window if r.status == "keep" and r.val_bpb is not None), None)
+    if first is None:
+        return None, "no kept run in this window"
+    where = "first kept run" if data.get("since_hours") is None else "first kept run of the window"
+    return round(champ["val_bpb"] - first.val_bpb, 6), f"from {first.val_bpb:.6f}, the {where}"
+
+
+def _lineage_descriptions(history: History, lineages: Sequence[dict]) -> dict[str, str]:
+    ids = {step["run_id"] for lin in lineages for step in lin.get("chain") or []}
+    return {run_id: run.description for run_id in ids if (run := history.get(run_id)) is not None}
+
+
+def loss_curves(history: History, champ: Run | None, window: Sequence[Run]) -> list[Curve]:
+    """The champion's loss curve and the latest few runs' (where their sidecars were archived)."""
+    curves = []
+    if champ is not None:
+        points = _sidecar_points(history, champ)
+        if points:
+            curves.append(Curve(champ, points, champion=True))
+    for run in reversed(window[-CURVE_SCAN:]):
+        if len(curves) >= RECENT_CURVES + (1 if curves and curves[0].champion else 0):
+            break
+        if champ is not None and run.run_id == champ.run_id:
+            continue
+        points = _sidecar_points(history, run)
+        if points:
+            curves.append(Curve(run, points))
+    return curves
+
+
+def _sidecar_points(history: History, run: Run) -> list[tuple[float, float]]:
+    summary = history.store.read_run_json(run.run_id, "summary.json")
+    return curve_points(summary.get("loss_curve")) if summary else []
+
+
+def optional_extras(history: History, data: dict) -> list[Extra]:
+    """Insight sections from the first source that has them (see the module docstring)."""
+    found = {key: data.get(key) for key, _ in EXTRA_SECTIONS}
+    for source in (_hook_view, _research_view):
+        if all(value is not None for value in found.values()):
+            break
+        view = _guarded(source, history)
+        found = {key: value if value is not None else view.get(key) for key, value in found.items()}
+    return [Extra(key, title, found[key]) for key, title in EXTRA_SECTIONS if found[key]]
+
+
+def _guarded(source, history: History) -> dict:
+    try:
+        view = source(history)
+    except (ImportError, AttributeError):
+        return {}
+    except Exception as exc:  # noqa: BLE001 - an optional section must never break the morning page
+        warn(f"dashboard: insights unavailable ({type(exc).__name__}: {exc}); section left out")
+        return {}
+    return view if isinstance(view, dict) else {}
+
+
+def _hook_view(history: History) -> dict:
+    return importlib.import_module("memorylab_core.research.insights").dashboard_view(history)
+
+
+def _research_view(history: History) -> dict:
+    research = importlib.import_module("memorylab_core.research.memory")
+    insights = importlib.import_module("memorylab_core.research.insights")
+    state = research.load_state(history.store)
+    return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau()),
+            "mistake_cards": state.deck.ranked(state.runs, MISTAKE_CARDS)}

@@ -1,0 +1,130 @@
+"""The morning dashboard as one self-contained HTML file (inline CSS, inline SVG, a few lines of JS).
+
+:func:`html_report` = :func:`~memorylab_core.dashboard.build_dashboard` + :func:`render_html`. The page
+makes no network request: no external URL appears in it, and a Content-Security-Policy with
+``default-src 'none'`` forbids any, while ``script-src`` admits only the page's own script by hash, so
+even a string that escaped escaping could not run. The report data travels along as a JSON data
+island (``#memorylab-data``) for anyone who wants the numbers behind the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime
+
+from .. import __version__
+from ..ledger.history import History
+from .charts import line_swatch, loss_chart, off_scale, progress_chart
+from .dashboard import Dashboard, build_dashboard
+from .html_assets import CSS, JS
+from .html_sections import (
+    board_card,
+    champion_card,
+    empty,
+    extra_card,
+    failures_card,
+    fmt_val,
+    lineage_card,
+    queue_card,
+    runs_card,
+    section,
+    stats,
+    warnings,
+    window_label,
+)
+from .htmltext import clip, esc, script_json
+from .svg import glyph
+
+NAV = (("champion", "Champion"), ("progress", "Progress"), ("queue", "Decisions"), ("board", "Challengers"),
+       ("failures", "Failures"), ("lineage", "Lineage"), ("loss", "Loss curves"))
+
+
+def html_report(history: History, since_hours: float | None = 16.0, now: datetime | None = None,
+                data: dict | None = None) -> str:
+    """The dashboard page for the last ``since_hours`` (all time when None)."""
+    return render_html(build_dashboard(history, since_hours, now, data))
+
+
+def csp() -> str:
+    """The page's Content-Security-Policy: nothing may load; only this page's script may run."""
+    digest = base64.b64encode(hashlib.sha256(JS.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+            "base-uri 'none'; form-action 'none'")
+
+
+def render_html(dash: Dashboard) -> str:
+    """The whole page."""
+    data = dash.data
+    title = f"MemoryLab dashboard — {window_label(data)} — {data['generated_utc']}"
+    head = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{csp()}">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f'<meta name="color-scheme" content="light dark"><title>{esc(title)}</title>'
+            f"<style>{CSS}</style></head>")
+    champion_val = data["champion"]["val_bpb"] if data["champion"] else None
+    body = "".join([
+        _masthead(data, dash), warnings(data), stats(data, dash.signals, dash.progress),
+        champion_card(data, dash.champion_record, dash.progress),
+        _progress_card(dash), queue_card(data),
+        f'<div class="grid2">{board_card(data)}{failures_card(data["failure_clusters"])}</div>',
+        lineage_card(data["lineages"], dash.descriptions), _loss_card(dash),
+        "".join(extra_card(e.key, e.title, e.content) for e in dash.extras),
+        runs_card(dash.table, len(dash.runs), champion_val, data), _footer(data),
+    ])
+    return (f"{head}<body><main>{body}</main>"
+            f'<script type="application/json" id="memorylab-data">{script_json(data)}</script>'
+            f"<script>{JS}</script></body></html>\n")
+
+
+def _masthead(data: dict, dash: Dashboard) -> str:
+    extras = tuple((e.key.replace("_", "-"), e.title) for e in dash.extras)
+    links = "".join(f'<a href="#{anchor}">{esc(name)}</a>' for anchor, name in (*NAV, *extras, ("runs", "Runs")))
+    return (f'<header class="top"><h1>MemoryLab · morning dashboard</h1>'
+            f'<span class="sub">{esc(window_label(data))} · generated {esc(data["generated_utc"])} · '
+            f'{data["total_runs"]:,} runs in the ledger</span></header><nav class="toc">{links}</nav>')
+
+
+def _legend() -> str:
+    return ('<div class="legend">'
+            f"<span>{glyph('keep')} kept</span><span>{glyph('discard')} discarded</span>"
+            f"<span>{glyph('crash')} crashed (no val_bpb: top band)</span>"
+            '<span><svg class="swatch" width="28" height="10" viewBox="0 0 28 10" aria-hidden="true">'
+            '<path class="frontier" d="M1 8H12V2H27"/></svg> champion frontier</span>'
+            "<span class='muted'>hover a mark for its run; click it to find the run below</span></div>")
+
+
+def _progress_card(dash: Dashboard) -> str:
+    if not dash.runs:
+        hint = "" if dash.data.get("since_hours") is None else " Run with --all for the whole history."
+        return section("progress", "Progress", empty(f"No runs in this window ({window_label(dash.data)}).{hint}"))
+    linked = {run.index for run in dash.table}
+    chart = progress_chart(dash.runs, dash.start_best, linked)
+    first, last = dash.runs[0].index + 1, dash.runs[-1].index + 1
+    count, limit, worst = off_scale(dash.runs, dash.start_best)
+    pinned = (f" ▲ {count:,} run{' is' if count == 1 else 's are'} above {limit:.4g} (worst {worst:.4g}), "
+              "drawn on the top edge so they do not squash the scale." if count else "")
+    caption = (f'<p class="muted">Experiments #{first:,}–#{last:,} ({len(dash.runs):,} runs). Labels name the runs '
+               f"that set a new best; the frontier starts from the champion at the window start.{pinned}</p>")
+    return section("progress", f"Progress ({window_label(dash.data)})", _legend() + chart + caption)
+
+
+def _loss_card(dash: Dashboard) -> str:
+    if not dash.curves:
+        return section("loss", "Loss curves",
+                       empty("No archived sidecar with a loss curve (runs/<run_id>/summary.json) for the champion "
+                             "or the latest runs."))
+    items = []
+    for number, curve in enumerate(dash.curves):
+        role = "champion" if curve.champion else f"#{curve.run.index + 1}"
+        items.append(f"<span>{line_swatch(curve, number)} <strong>{esc(role)}</strong> "
+                     f"<code>{esc(curve.run.run_id)}</code> {fmt_val(curve.run.val_bpb, 4)} "
+                     f"<span class='muted'>{esc(clip(curve.run.description, 48))}</span></span>")
+    legend = f'<div class="legend vertical">{"".join(items)}</div>'
+    return section("loss", "Loss curves (smoothed train loss)",
+                   f'<div class="loss-wrap">{loss_chart(dash.curves)}{legend}</div>')
+
+
+def _footer(data: dict) -> str:
+    return (f"<footer>MemoryLab {esc(__version__)} · report data embedded as JSON "
+            f"(<code>#memorylab-data</code>) · {esc(data['generated_utc'])}</footer>")

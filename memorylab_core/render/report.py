@@ -1,0 +1,225 @@
+"""The morning report: what happened in the last N hours, as data and as markdown.
+
+:func:`report_data` gathers everything from the history (one fold); :func:`render_markdown` turns it
+into the document a human skims over coffee. The HTML dashboard and ``--json`` reuse the same data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from ..evidence.estimates import standings
+from ..ledger.history import History
+from ..ledger.model import Run, fmt_number
+from ..policy.promotion import store_policy
+from ..policy.registry import challengers, champion, failure_clusters, lineages, run_brief
+from .report_promotion import promotion_section
+
+RECENT_ROWS = 25
+QUEUE_ROWS = 15
+_PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+def window_runs(runs: Sequence[Run], since_hours: float | None, now: datetime) -> list[Run]:
+    """Runs logged within the last ``since_hours`` (all runs when None). Undated runs count as old."""
+    if since_hours is None:
+        return list(runs)
+    cutoff = now.timestamp() - since_hours * 3600
+    # Runs are appended in time order, so scan back from the end and stop at the first old one.
+    start = len(runs)
+    while start > 0 and runs[start - 1].ts is not None and runs[start - 1].ts >= cutoff:
+        start -= 1
+    return list(runs[start:])
+
+
+def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
+    counts = Counter(r.status for r in runs)
+    return {s: counts.get(s, 0) for s in ("keep", "discard", "crash")}
+
+
+def _queue(history: History, window: Sequence[Run]) -> list[dict]:
+    """Open decisions of the window: high priority first, newest first within a priority."""
+    items = []
+    for run in window[-500:]:
+        packet = history.record(run).get("decision_packet") or {}
+        if not packet.get("next_action"):
+            continue
+        items.append({
+            "run_id": run.run_id,
+            "next_action": packet["next_action"],
+            "priority": packet.get("priority", "low"),
+            "rationale": packet.get("rationale", ""),
+            "description": run.description,
+            "index": run.index,
+        })
+    items.sort(key=lambda i: (_PRIORITY_ORDER.get(i["priority"], 3), -i["index"]))
+    return items[:QUEUE_ROWS]
+
+
+def report_data(history: History, since_hours: float | None = 16.0, now: datetime | None = None) -> dict:
+    """Everything the morning report shows, as plain JSON-friendly data."""
+    now = now or datetime.now(timezone.utc)
+    runs, notable, events = history.runs, history.registry.notable, history.events
+    window = window_runs(runs, since_hours, now)
+    start = len(runs) - len(window)
+    champ = champion(notable, events)
+    champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
+    counts = _status_counts(window)
+    moved = None
+    if champ is not None and champ_before is not None:
+        moved = round(champ.val_bpb - champ_before.val_bpb, 6)
+    return {
+        "generated_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "since_hours": since_hours,
+        "total_runs": len(runs),
+        "window_runs": len(window),
+        "counts": counts,
+        "keep_rate": round(counts["keep"] / len(window), 4) if window else None,
+        "champion": run_brief(champ),
+        "champion_at_window_start": run_brief(champ_before),
+        "champion_moved": moved,
+        "new_champion_in_window": champ is not None and champ.index >= start,
+        "decision_queue": _queue(history, window),
+        "challengers": [run_brief(r) for r in challengers(notable, events=events)],
+        "promotion": standings(notable, events, store_policy(history.store.root)),
+        "lineages": [lin.to_dict() for lin in lineages(notable)],
+        "failure_clusters": [c.to_dict() for c in failure_clusters(history.registry.failures)[:10]],
+        "recent": [_recent_row(r, runs) for r in window[-RECENT_ROWS:]][::-1],
+        "corrupt_lines": len(history.corrupt),
+    }
+
+
+def _recent_row(run: Run, runs: Sequence[Run]) -> dict:
+    return {
+        "run_id": run.run_id,
+        "timestamp_utc": run.timestamp,
+        "commit": run.short_commit,
+        "status": run.status,
+        "val_bpb": run.val_bpb,
+        "memory_gb": run.memory_gb,
+        "description": run.description,
+        "next_action": run.next_action,
+        "error": run.error_summary,
+    }
+
+
+def md_cell(text: object) -> str:
+    """Text made safe for one markdown table cell (no line breaks, pipes or raw HTML)."""
+    value = " ".join(str(text if text is not None else "").split())
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value.replace("|", "\\|").replace("`", "\\`")
+
+
+def _window_label(data: dict) -> str:
+    hours = data["since_hours"]
+    return "all time" if hours is None else f"last {hours:g} h"
+
+
+def render_markdown(data: dict) -> str:
+    """The report document."""
+    out = [f"# MemoryLab morning report — {data['generated_utc']}", ""]
+    out += _headline(data) + _champion_section(data) + promotion_section(data, md_cell) + _queue_section(data)
+    out += _challenger_section(data)
+    out += _lineage_section(data) + _failure_section(data) + _recent_section(data)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _headline(data: dict) -> list[str]:
+    c = data["counts"]
+    rate = "—" if data["keep_rate"] is None else f"{data['keep_rate']:.0%}"
+    lines = [
+        f"## Headline ({_window_label(data)})",
+        "",
+        f"- **Experiments:** {data['window_runs']} ({c['keep']} keep · {c['discard']} discard · "
+        f"{c['crash']} crash); keep rate {rate}; {data['total_runs']} runs in the ledger",
+    ]
+    if data["corrupt_lines"]:
+        lines.append(f"- **Warning:** {data['corrupt_lines']} corrupt ledger line(s) were skipped")
+    return lines + [""]
+
+
+def _champion_section(data: dict) -> list[str]:
+    champ = data["champion"]
+    lines = ["## Champion", ""]
+    if champ is None:
+        return lines + ["No kept run yet.", ""]
+    lines.append(
+        f"**{fmt_number(champ['val_bpb'])}** val_bpb — `{md_cell(champ['run_id'])}` "
+        f"(commit `{md_cell((champ['commit'] or 'n/a')[:7])}`): {md_cell(champ['description'])}"
+    )
+    start = data["champion_at_window_start"]
+    if data["new_champion_in_window"] and start is not None:
+        lines.append("")
+        lines.append(f"Moved {fmt_number(data['champion_moved'], signed=True)} in this window "
+                     f"(from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
+    elif data["new_champion_in_window"]:
+        lines.append("")
+        lines.append("First champion of the ledger was set in this window.")
+    else:
+        lines.append("")
+        lines.append("Unchanged in this window.")
+    return lines + [""]
+
+
+def _queue_section(data: dict) -> list[str]:
+    lines = ["## Decision queue", ""]
+    if not data["decision_queue"]:
+        return lines + ["Nothing waiting.", ""]
+    lines += ["| priority | action | run | why |", "|---|---|---|---|"]
+    for item in data["decision_queue"]:
+        lines.append(f"| {item['priority']} | {item['next_action']} | `{md_cell(item['run_id'])}` | "
+                     f"{md_cell(item['rationale'])} |")
+    return lines + [""]
+
+
+def _challenger_section(data: dict) -> list[str]:
+    lines = ["## Challenger board", ""]
+    if not data["challengers"]:
+        return lines + ["No challengers yet.", ""]
+    champ_val = data["champion"]["val_bpb"] if data["champion"] else None
+    lines += ["| # | val_bpb | vs champion | run | description |", "|---|---|---|---|---|"]
+    for rank, ch in enumerate(data["challengers"], 1):
+        gap = ch["val_bpb"] - champ_val if champ_val is not None else None
+        lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {fmt_number(gap, signed=True)} | "
+                     f"`{md_cell(ch['run_id'])}` | {md_cell(ch['description'])} |")
+    return lines + [""]
+
+
+def _lineage_section(data: dict) -> list[str]:
+    lines = ["## Best lineages", ""]
+    if not data["lineages"]:
+        return lines + ["No lineages yet.", ""]
+    for lin in data["lineages"]:
+        chain = " → ".join(f"{md_cell(step['commit'] or step['run_id'])} ({fmt_number(step['val_bpb'], 4)})"
+                           for step in lin["chain"][-6:])
+        more = f"… {lin['length'] - 6} earlier, " if lin["length"] > 6 else ""
+        lines.append(f"- best {fmt_number(lin['best_val_bpb'])} (improved {fmt_number(lin['improvement'])} over "
+                     f"{lin['length']} kept runs): {more}{chain}")
+    return lines + [""]
+
+
+def _failure_section(data: dict) -> list[str]:
+    lines = ["## Repeated failure clusters", ""]
+    if not data["failure_clusters"]:
+        return lines + ["None: no idea has failed twice.", ""]
+    lines += ["| tries | crashes | idea | latest attempt |", "|---|---|---|---|"]
+    for cl in data["failure_clusters"]:
+        lines.append(f"| {cl['count']} | {cl['crashes']} | {md_cell(cl['key'])} | {md_cell(cl['example'])} |")
+    return lines + [""]
+
+
+def _recent_section(data: dict) -> list[str]:
+    lines = [f"## Recent runs ({_window_label(data)}, newest first)", ""]
+    if not data["recent"]:
+        return lines + ["No runs in this window.", ""]
+    lines += ["| time (UTC) | run | status | val_bpb | mem GB | next | description |",
+              "|---|---|---|---|---|---|---|"]
+    for row in data["recent"]:
+        when = (row["timestamp_utc"] or "")[:16].replace("T", " ")
+        desc = row["description"] if row["status"] != "crash" else f"{row['description']} — {row['error'] or ''}"
+        lines.append(f"| {md_cell(when)} | `{md_cell(row['run_id'])}` | {row['status']} | "
+                     f"{fmt_number(row['val_bpb'])} | {fmt_number(row['memory_gb'], 1)} | "
+                     f"{md_cell(row['next_action'] or '')} | {md_cell(desc)} |")
+    return lines + [""]

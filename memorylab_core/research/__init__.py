@@ -1,0 +1,1 @@
+"""Research memory: insights, mistake cards, consolidation, health (the breaker), guide."""

@@ -1,0 +1,175 @@
+"""``memorylab guide``: the agent's context before it picks the next idea, within a fixed budget.
+
+The guide is assembled from the research state (:mod:`memorylab_core.research`) into sections —
+champion, alerts, plateau advice, the latest runs, what works, dead ends, near-misses to combine,
+mistake cards, ideas not to repeat, promising directions. The text must fit ``max_chars`` (a prompt
+budget), so lines are granted round-robin in priority order: every section gets its first line
+before any section gets its second, and a section's title is spent only with its first line. The
+result is deterministic (no wall-clock times) and safe on an empty ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .health import PLATEAU_RUNS, alerts
+from .insights import insights_view
+from .memory import ResearchState
+
+DEFAULT_MAX_CHARS = 1500
+RECENT = 5
+LIST_ITEMS = 6
+LINE_CHARS = 110
+EMPTY_TEXT = ("MemoryLab guide: no runs yet.\n"
+              "Start with the baseline: run train.py unchanged and log it as keep with the description 'baseline'.")
+# Display order; PRIORITY decides who gets budget first.
+ORDER = ("champion", "alerts", "plateau", "recent", "works", "dead_ends", "near_misses", "mistakes",
+         "do_not_repeat", "promising")
+PRIORITY = ("champion", "alerts", "plateau", "works", "dead_ends", "recent", "mistakes", "near_misses",
+            "do_not_repeat", "promising")
+TITLES = {"champion": "", "alerts": "ALERTS", "plateau": "", "recent": "LAST RUNS (delta vs champion then)",
+          "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID", "near_misses": "NEAR-MISSES (combine these)",
+          "mistakes": "MISTAKES", "do_not_repeat": "TRIED AND FAILED (do not repeat)",
+          "promising": "PROMISING DIRECTIONS"}
+
+
+def _clip(text: str, width: int = LINE_CHARS) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _val(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6f}"
+
+
+def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | None = None) -> dict:
+    """Everything the guide shows, as data (bounded lists); ``curve_for`` reads archived loss curves."""
+    timeline = state.timeline
+    view = insights_view(state.book, state.runs, timeline.plateau())
+    champ = timeline.champion
+    rules = state.consolidator.rules
+    return {
+        "runs": state.runs,
+        "champion": None if champ is None else {"run_id": champ.run_id, "commit": champ.commit,
+                                                "val_bpb": champ.val_bpb, "description": champ.description},
+        "reference_val_bpb": timeline.reference,
+        "alerts": [a for a in alerts(timeline, curve_for) if not a["id"].startswith("plateau:")],  # own section
+        "breaker": timeline.breaker(),
+        "plateau": view["plateau"],
+        "recent": [_recent(o) for o in list(timeline.recent)[-RECENT:]][::-1],
+        "works": [r for r in rules if r["kind"] == "works"],
+        "avoid": [r for r in rules if r["kind"] == "avoid"],
+        "rules_made_at_run": state.consolidator.point,
+        "dead_ends": view["dead_ends"],
+        "near_misses": view["near_misses"][:LIST_ITEMS],
+        "mistakes": state.deck.ranked(state.runs - 1, LIST_ITEMS),
+        "do_not_repeat": [dict(v) for v in reversed(state.failed_ideas.values())][: LIST_ITEMS + 2],
+        "promising": view["promising"],
+    }
+
+
+def _recent(outcome) -> dict:
+    run = outcome.run
+    delta = None if outcome.gain is None else round(-outcome.gain, 6)
+    return {"run_id": run.run_id, "commit": run.short_commit or None, "status": run.status, "val_bpb": run.val_bpb,
+            "delta": delta, "error_kind": run.error_kind, "description": run.description}
+
+
+def _sections(data: dict) -> dict[str, list[str]]:
+    """Each section's lines, most important first."""
+    champ = data["champion"]
+    sections = {
+        "champion": [f"CHAMPION {_val(champ['val_bpb'])} commit {(champ['commit'] or '—')[:7]} ({champ['run_id']}): "
+                     f"{_clip(champ['description'], 60)}" if champ else "CHAMPION none yet (no kept run)"],
+        "alerts": [f"! {_clip(a['message'], 2 * LINE_CHARS)}" for a in data["alerts"]],
+        "plateau": _plateau_lines(data),
+        "recent": [_recent_line(r) for r in data["recent"]],
+        "works": [_clip(r["text"]) for r in data["works"]],
+        "dead_ends": [f"{d['category']}: {d['attempts']} attempts, no keep" for d in data["dead_ends"]]
+        + [_clip(r["text"]) for r in data["avoid"]],
+        "near_misses": [_clip(f"{_delta(None if n['gain'] is None else -n['gain'])} {n['commit'] or n['run_id']}: "
+                              f"{n['description']}") for n in data["near_misses"]],
+        "mistakes": [_clip(f"[{m['type']} ×{m['seen']}] {m['lesson']}") for m in data["mistakes"]],
+        "do_not_repeat": [_clip(f"{d['label']} ({d['status']}{_times(d['count'])})") for d in data["do_not_repeat"]],
+        "promising": [f"{p['category']} (expected gain {p['expected_gain']:.4f}/run, {p['keeps']}/{p['attempts']} "
+                      "kept)" for p in data["promising"]],
+    }
+    return {name: lines for name, lines in sections.items() if lines}
+
+
+def _times(count: int) -> str:
+    return f" ×{count}" if count > 1 else ""
+
+
+def _delta(value: float | None) -> str:
+    return "  n/a  " if value is None else f"{value:+.4f}"
+
+
+def _recent_line(r: dict) -> str:
+    outcome = r["status"] if r["status"] != "crash" else f"crash[{r['error_kind'] or '?'}]"
+    return _clip(f"{outcome:<8} {_val(r['val_bpb'])} {_delta(r['delta'])} {r['commit'] or '—'} {r['description']}")
+
+
+def _plateau_lines(data: dict) -> list[str]:
+    plateau = data["plateau"]
+    since = plateau["experiments_since_improvement"]
+    rate = plateau["improvement_per_hour"]
+    rate_text = f"; {rate:.4f} bpb/h over the last {plateau['window_runs']} runs" if rate is not None else ""
+    if since >= 2 * PLATEAU_RUNS:
+        untried = [p["category"] for p in data["promising"] if p["attempts"] == 0][:2]
+        hint = f" (untried: {', '.join(untried)})" if untried else ""
+        return [f"PLATEAU {since} experiments without improvement{rate_text}: step back — try a radical "
+                f"change{hint} or combine two near-misses on the champion"]
+    if since >= PLATEAU_RUNS:
+        return [f"PLATEAU {since} experiments without improvement{rate_text}: small tweaks are exhausted — try a "
+                "larger or combined change (combine near-misses)"]
+    if data["champion"] and since:
+        return [f"{since} experiments since the last improvement{rate_text}"]
+    return []
+
+
+def _allocate(sections: dict[str, list[str]], max_chars: int) -> dict[str, int]:
+    """Lines granted per section: round-robin in PRIORITY order while the total fits."""
+    granted = {name: 0 for name in sections}
+    used = 0
+    progress = True
+    while progress:
+        progress = False
+        for name in PRIORITY:
+            lines = sections.get(name)
+            if not lines or granted[name] >= len(lines):
+                continue
+            cost = len(lines[granted[name]]) + 1
+            if TITLES[name]:
+                cost += 2 + (len(TITLES[name]) + 1 if granted[name] == 0 else 0)
+            if used + cost <= max_chars:
+                granted[name] += 1
+                used += cost
+                progress = True
+    return granted
+
+
+def render(data: dict, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """The guide text, at most ``max_chars`` characters."""
+    if not data["runs"]:
+        return EMPTY_TEXT[:max_chars]
+    sections = _sections(data)
+    granted = _allocate(sections, max_chars)
+    out: list[str] = []
+    for name in ORDER:
+        count = granted.get(name, 0)
+        if not count:
+            continue
+        if TITLES[name]:
+            out.append(TITLES[name])
+        indent = "  " if TITLES[name] else ""
+        out += [indent + line for line in sections[name][:count]]
+    return "\n".join(out)[:max_chars]
+
+
+def guide(state: ResearchState, max_chars: int = DEFAULT_MAX_CHARS,
+          curve_for: Callable[[str], list | None] | None = None) -> dict:
+    """The guide as data plus its budgeted ``text``."""
+    data = guide_data(state, curve_for)
+    text = render(data, max_chars)
+    return {**data, "text": text, "chars": len(text), "max_chars": max_chars}

@@ -1,0 +1,339 @@
+"""Health of an unattended loop: circuit breaker, plateau, anomaly detectors, alerts.
+
+Everything is counted in experiments (not hours) and derived from the ledger: the crash-streak
+breaker is recomputed from runs and recorded ``breaker_reset`` events, so a restart cannot lose
+its state; :class:`Timeline` is the incremental fold behind ``status``; alerts carry ids keyed by
+their cause (the run that started it), so one cause is one alert however many commands or runs see it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..ledger.model import Event, Run, finite_float, run_from_record
+
+
+def crash_streak(runs: Sequence[Run]) -> int:
+    """Consecutive crashes at the end of the ledger."""
+    streak = 0
+    for run in reversed(runs):
+        if run.status != "crash":
+            break
+        streak += 1
+    return streak
+
+
+def runs_since_last_keep(runs: Sequence[Run]) -> int:
+    """Runs logged after the last kept run (every run when nothing was kept)."""
+    for distance, run in enumerate(reversed(runs)):
+        if run.status == "keep":
+            return distance
+    return len(runs)
+
+
+# -- circuit breaker (counted in experiments, derived from the ledger) ------------------------------
+
+BREAKER_WARN = 3  # consecutive crashes: check warns and names the last good commit
+BREAKER_OPEN = 5  # consecutive crashes: check blocks (exit 2 under --fail-on-similar) until a success or reset
+BREAKER_STATES = ("closed", "warning", "open")
+RESET_EVENT = "breaker_reset"
+CHAMPION_EVENT = "champion_change"
+
+
+def is_champion_candidate(run: Run) -> bool:
+    """Kept, measured and not a replicate (a rerun of a champion's code is evidence, not a new idea)."""
+    return run.status == "keep" and run.val_bpb is not None and not run.replicate_of
+
+
+def breaker_state(streak: int) -> str:
+    """closed below BREAKER_WARN crashes in a row, warning from it, open from BREAKER_OPEN."""
+    if streak >= BREAKER_OPEN:
+        return "open"
+    return "warning" if streak >= BREAKER_WARN else "closed"
+
+
+def breaker(runs: Sequence[Run], events: Sequence[Event] = ()) -> dict:
+    """The breaker as the ledger says it is now: crashes since the last success or recorded reset.
+
+    Derived on every call from runs and ``breaker_reset`` events (ordered by ledger offset), so a
+    restarted agent or a fresh process sees exactly the state the previous one saw.
+    """
+    reset = next((e for e in reversed(events) if e.event_type == RESET_EVENT), None)
+    streak, first = 0, None
+    for run in reversed(runs):
+        if run.status != "crash" or (reset is not None and run.offset < reset.offset):
+            break
+        streak, first = streak + 1, run
+    good = next((r for r in reversed(runs) if r.status == "keep"), None)
+    return breaker_info(streak, first.run_id if first else None, good, _event_brief(reset))
+
+
+def breaker_info(streak: int, first_crash: str | None, last_good: Run | None, reset: dict | None) -> dict:
+    """The breaker document shared by ``check``, ``status`` and the Prometheus export."""
+    return {"state": breaker_state(streak), "streak": streak, "warn_at": BREAKER_WARN, "open_at": BREAKER_OPEN,
+            "first_crash_run_id": first_crash,
+            "last_good_commit": last_good.commit if last_good else None,
+            "last_good_run_id": last_good.run_id if last_good else None, "last_reset": reset}
+
+
+def breaker_message(info: dict) -> str | None:
+    """One line for a warning or open breaker (None when closed); the reset target comes first."""
+    if info["state"] == "closed":
+        return None
+    target = info["last_good_commit"]
+    reset_to = f"git reset --hard {target[:12]} (last good commit)" if target else "no kept run to reset to"
+    if info["state"] == "warning":
+        return f"circuit breaker WARNING after {info['streak']} crashes in a row: {reset_to}, then fix the cause"
+    return (f"circuit breaker OPEN after {info['streak']} crashes in a row: {reset_to}; runs are blocked until one "
+            "succeeds or the operator runs 'memorylab status --reset-breaker --reason TEXT'")
+
+
+def _event_brief(event: Event | None) -> dict | None:
+    if event is None:
+        return None
+    return {"event_id": event.event_id, "timestamp_utc": event.timestamp, "reason": event.data.get("reason")}
+
+
+# -- the timeline fold: counts, streaks, plateau, episodes ------------------------------------------
+
+PLATEAU_RUNS = 15  # experiments without an improvement before the loop counts as on a plateau
+PLATEAU_WINDOW = 20  # experiments over which the improvement rate is measured
+RECENT_CANDIDATES = 64  # kept runs the timeline can find by id when a champion event names one
+RECENT_RUNS = 20
+CLUSTER_MIN = 3  # crashes of one kind ...
+CLUSTER_GAP = 10  # ... each within this many experiments of the previous one form a cluster
+MEMORY_NEAR_FRACTION = 0.9  # peak memory at this fraction of the device's capacity
+
+
+@dataclass
+class Timeline:
+    """Run counts, champion, streaks, plateau and anomaly episodes, folded run by run."""
+
+    runs: int = 0
+    counts: dict = field(default_factory=lambda: {"keep": 0, "discard": 0, "crash": 0})
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_RUNS))  # the latest outcomes
+    champion: Run | None = None
+    champions: dict = field(default_factory=dict)  # run id -> Run of every run that was ever champion
+    candidates: deque = field(default_factory=lambda: deque(maxlen=RECENT_CANDIDATES))  # latest candidates
+    last_keep: Run | None = None
+    since_keep: int = 0
+    crash_streak: int = 0
+    breaker_streak: int = 0
+    breaker_first: str | None = None
+    last_reset: dict | None = None
+    last_improvement: dict | None = None  # {position, run_id, timestamp_utc, ts, val_bpb}
+    reference: float | None = None  # champion-at-the-time (since the last re-baseline)
+    epoch_start: int = 0
+    window: deque = field(default_factory=lambda: deque(maxlen=PLATEAU_WINDOW + 1))
+    clusters: dict = field(default_factory=dict)  # error kind -> {start, start_position, count, last}
+    memory: dict | None = None  # the latest run with a known memory fraction
+    memory_episode: str | None = None  # first run of the current near-capacity streak
+
+    def add(self, outcome) -> None:
+        """Fold one run's outcome (``outcome.ref_after`` is the reference after it)."""
+        run, position = outcome.run, outcome.position
+        self.runs += 1
+        self.counts[run.status] = self.counts.get(run.status, 0) + 1
+        self.recent.append(outcome)
+        self._streaks(run)
+        if is_champion_candidate(run):
+            self.candidates.append(run)
+            if self.champion is None or run.val_bpb < self.champion.val_bpb:
+                self.champion = self.champions[run.run_id] = run
+        if outcome.new_epoch:
+            self.epoch_start = position
+        if outcome.improved:
+            self.last_improvement = {"position": position, "run_id": run.run_id, "timestamp_utc": run.timestamp,
+                                     "ts": run.ts, "val_bpb": run.val_bpb}
+        self.reference = outcome.ref_after
+        self.window.append((position, run.ts, outcome.ref_after))
+        if run.status == "crash":
+            self._cluster(run.error_kind or "unknown", run, position)
+        self._memory(run, position)
+
+    def _streaks(self, run: Run) -> None:
+        if run.status == "crash":
+            self.crash_streak += 1
+            self.breaker_streak += 1
+            self.breaker_first = self.breaker_first or run.run_id
+        else:
+            self.crash_streak = self.breaker_streak = 0
+            self.breaker_first = None
+        if run.status == "keep":
+            self.last_keep, self.since_keep = run, 0
+        else:
+            self.since_keep += 1
+
+    def champion_event(self, event: Event) -> None:
+        """A recorded ``champion_change`` (promotion, rollback): the designated run is champion and reference.
+
+        The same rule as the registry's: any kept run can be designated (a promotion names the run
+        just logged, a rollback an earlier one), and a later kept run with a lower val_bpb still takes
+        over. The fold keeps former champions and the latest candidates; a run designated from further
+        back is rebuilt from the event, which carries its id, commit, branch and val_bpb.
+        """
+        run_id = str(event.data.get("run_id"))
+        run = self.champions.get(run_id) or next((r for r in self.candidates if r.run_id == run_id), None)
+        if run is None and finite_float(event.data.get("val_bpb")) is not None:
+            run = run_from_record({**event.data, "status": "keep", "metrics": {"val_bpb": event.data.get("val_bpb")}},
+                                  -1, event.offset)
+        if run is not None:
+            self.champion = self.champions[run_id] = run
+            self.reference = run.val_bpb
+
+    def reset_breaker(self, event: Event) -> None:
+        """A recorded ``breaker_reset`` event: crashes before it no longer count."""
+        self.breaker_streak, self.breaker_first = 0, None
+        self.last_reset = _event_brief(event)
+
+    def _cluster(self, kind: str, run: Run, position: int) -> None:
+        chain = self.clusters.get(kind)
+        if chain is None or position - chain["last"] > CLUSTER_GAP:
+            chain = self.clusters[kind] = {"start": run.run_id, "start_position": position, "count": 0}
+        chain["count"] += 1
+        chain["last"] = position
+
+    def _memory(self, run: Run, position: int) -> None:
+        capacity = run.extra.get("device_memory_mb")
+        if run.memory_gb is None or not capacity:
+            return
+        fraction = run.memory_gb * 1024 / capacity
+        self.memory = {"run_id": run.run_id, "position": position, "memory_gb": run.memory_gb,
+                       "device_memory_mb": capacity, "fraction": round(fraction, 4)}
+        near = fraction >= MEMORY_NEAR_FRACTION
+        self.memory_episode = (self.memory_episode or run.run_id) if near else None
+
+    # -- views ----------------------------------------------------------------------------------
+    def breaker(self) -> dict:
+        return breaker_info(self.breaker_streak, self.breaker_first, self.last_keep, self.last_reset)
+
+    def plateau(self) -> dict:
+        """Experiments since the last improvement, and the improvement rate over the last window."""
+        last = self.last_improvement
+        since = self.runs - 1 - last["position"] if last else self.runs
+        points = [p for p in self.window if p[0] >= self.epoch_start and p[2] is not None]
+        gained = per_hour = per_experiment = None
+        if len(points) >= 2:
+            (p0, t0, r0), (p1, t1, r1) = points[0], points[-1]
+            gained = round(r0 - r1, 6)
+            per_experiment = round(gained / (p1 - p0), 8)
+            if t0 is not None and t1 is not None and t1 - t0 >= 180:
+                per_hour = round(gained / ((t1 - t0) / 3600), 6)
+        return {"experiments_since_improvement": since, "on_plateau": since >= PLATEAU_RUNS and self.runs > 0,
+                "plateau_runs": PLATEAU_RUNS, "last_improvement": _strip_ts(last), "window": PLATEAU_WINDOW,
+                "window_runs": len(points), "improvement_in_window": gained,
+                "improvement_per_experiment": per_experiment, "improvement_per_hour": per_hour}
+
+
+def _strip_ts(entry: dict | None) -> dict | None:
+    return None if entry is None else {k: v for k, v in entry.items() if k != "ts"}
+
+
+# -- anomaly detectors and alerts -------------------------------------------------------------------
+
+SPIKE_WINDOW = 5  # loss points forming the baseline (their median)
+SPIKE_RELATIVE = 0.05  # a spike rises this fraction ...
+SPIKE_ABSOLUTE = 0.05  # ... and this many nats above the baseline
+SPIKE_MIN_PROGRESS = 0.02  # ignore the first 2% of training (the loss falls steeply there)
+LOSS_RUNS_CHECKED = 3  # latest runs whose archived loss curves are read
+_SEVERITY = {"critical": 0, "warning": 1, "info": 2}
+
+
+def loss_spikes(curve: Sequence[dict]) -> list[dict]:
+    """Spikes in a sidecar loss curve: a point well above the median of the points before it.
+
+    A point counts when progress ≥ SPIKE_MIN_PROGRESS and loss ≥ median·(1 + SPIKE_RELATIVE) and
+    loss − median ≥ SPIKE_ABSOLUTE; neighbouring spike points merge into one spike (its peak).
+    """
+    import statistics  # one median per spike check; the module is slow to import
+
+    points = [p for p in curve if isinstance(p, dict) and _finite(p.get("loss"))]
+    spikes: list[dict] = []
+    last_index = -2
+    for i in range(SPIKE_WINDOW, len(points)):
+        loss = float(points[i]["loss"])
+        base = statistics.median(float(p["loss"]) for p in points[i - SPIKE_WINDOW:i])
+        progress = points[i].get("progress")
+        if _finite(progress) and float(progress) < SPIKE_MIN_PROGRESS:
+            continue
+        if loss >= base * (1 + SPIKE_RELATIVE) and loss - base >= SPIKE_ABSOLUTE:
+            spike = {"step": points[i].get("step"), "progress": progress, "loss": loss, "baseline": round(base, 6)}
+            if spikes and i == last_index + 1:
+                if loss > spikes[-1]["loss"]:
+                    spikes[-1] = {**spike, "baseline": spikes[-1]["baseline"]}
+            else:
+                spikes.append(spike)
+            last_index = i
+    return spikes
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _alert(alert_id: str, severity: str, message: str, **detail) -> dict:
+    return {"id": alert_id, "severity": severity, "message": message, **detail}
+
+
+def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = None) -> list[dict]:
+    """Active alerts, one per cause: the id names the cause (its first run), so it never repeats."""
+    out = []
+    info = timeline.breaker()
+    if info["state"] != "closed":
+        out.append(_alert(f"crash_streak:{info['first_crash_run_id']}",
+                          "critical" if info["state"] == "open" else "warning", breaker_message(info),
+                          streak=info["streak"]))
+    plateau = timeline.plateau()
+    if plateau["on_plateau"] and timeline.champion is not None:
+        since = plateau["last_improvement"]["run_id"] if plateau["last_improvement"] else "start"
+        out.append(_alert(f"plateau:{since}", "warning",
+                          f"{plateau['experiments_since_improvement']} experiments without an improvement: "
+                          "try a larger or combined change", experiments=plateau["experiments_since_improvement"]))
+    out += _cluster_alerts(timeline)
+    out += _memory_alert(timeline)
+    if curve_for is not None:
+        out += _loss_alert(timeline, curve_for)
+    out.sort(key=lambda a: (_SEVERITY[a["severity"]], a["id"]))
+    return out
+
+
+def _cluster_alerts(timeline: Timeline) -> list[dict]:
+    out = []
+    for kind, chain in sorted(timeline.clusters.items()):
+        if chain["count"] >= CLUSTER_MIN and timeline.runs - 1 - chain["last"] <= CLUSTER_GAP:
+            out.append(_alert(f"crash_cluster:{kind}:{chain['start']}", "warning",
+                              f"{chain['count']} {kind} crashes close together since {chain['start']}: "
+                              "find the common cause before the next run", count=chain["count"]))
+    return out
+
+
+def _memory_alert(timeline: Timeline) -> list[dict]:
+    mem = timeline.memory
+    if not timeline.memory_episode or mem is None:
+        return []
+    return [_alert(f"memory_near_capacity:{timeline.memory_episode}", "warning",
+                   f"peak memory {mem['memory_gb']:.1f} GB is {100 * mem['fraction']:.0f}% of the device's "
+                   f"{mem['device_memory_mb'] / 1024:.1f} GB: the next size increase may OOM",
+                   fraction=mem["fraction"])]
+
+
+def _loss_alert(timeline: Timeline, curve_for: Callable[[str], list | None]) -> list[dict]:
+    """Loss spikes in the trailing runs' curves; one alert for a streak of spiky runs (its first run)."""
+    streak: list[tuple[str, list]] = []
+    for outcome in list(timeline.recent)[-LOSS_RUNS_CHECKED:]:
+        run = outcome.run
+        curve = curve_for(run.run_id)
+        if curve is None:
+            continue
+        spikes = loss_spikes(curve)
+        streak = streak + [(run.run_id, spikes)] if spikes else []
+    if not streak:
+        return []
+    first, latest = streak[0][0], streak[-1]
+    top = max(latest[1], key=lambda s: s["loss"] - s["baseline"])
+    return [_alert(f"loss_spike:{first}", "warning",
+                   f"loss spiked to {top['loss']:.3f} (baseline {top['baseline']:.3f}) at step {top['step']} of "
+                   f"{latest[0]}: lower the LR or add warmup before building on it", spikes=len(latest[1]))]

@@ -1,0 +1,204 @@
+"""Research memory: one incremental fold of the ledger behind ``insights``, ``guide`` and ``status``.
+
+:class:`ResearchState` replays runs (and events) in ledger order. For each run it first works out
+the :class:`Outcome` every view needs — its categories, the champion at the time, the gain, whether
+it improved — and then hands that outcome to each sub-fold: the timeline (health), the category
+book (insights), the mistake deck and the consolidator. The state is small (bounded lists and
+per-category / per-class totals), so it is cached beside the ledger keyed by the ledger offset and
+fingerprints, exactly like the history cache, and folded forward from the new lines only: ``guide``
+on a 100,000-run ledger reads a few kilobytes of state, not the whole history. The cache is
+disposable; :func:`fold` over ``history.runs`` / ``history.events`` gives the same state (tested).
+
+"Champion at the time" (the reference for gains) is the best kept val_bpb since the last kept
+*baseline*: a re-baseline (new hardware, new config) starts a new epoch, since numbers before it are
+not comparable with numbers after it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..ledger import cachefile
+from ..ledger.model import Event, Run, event_from_record, run_from_record
+from ..ledger.store import MemoryLabError, Store
+from ..novelty.categories import run_categories
+from ..novelty.textnorm import is_baseline, strip_outcome_notes
+from .consolidation import Consolidator
+from .health import CHAMPION_EVENT, RESET_EVENT, Timeline, is_champion_candidate
+from .insights import CategoryBook
+from .mistakes import MistakeDeck
+
+STATE_VERSION = 4  # bump whenever the fold or its state changes: old caches are replayed
+CACHE_NAME = "research.pickle"
+FAILED_IDEAS_KEPT = 100
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one run means for the research memory (computed once, shared by every sub-fold)."""
+
+    run: Run
+    position: int  # experiment number: the run's place in the fold (0-based)
+    categories: tuple[str, ...]
+    ref_before: float | None  # champion at the time (since the last re-baseline), before this run
+    ref_after: float | None
+    gain: float | None  # ref_before − val_bpb: positive when the run beat the champion at the time
+    attempt: bool  # an experiment that counts for statistics (not a baseline, replicate or interrupt)
+    improved: bool  # set a new reference (a new best, or a re-baseline)
+    new_epoch: bool  # a kept baseline: the reference restarts here
+
+
+def outcome_of(run: Run, position: int, reference: float | None) -> Outcome:
+    """Classify one run against the reference before it."""
+    baseline = is_baseline(run.description)
+    val = run.val_bpb
+    measured_keep = is_champion_candidate(run)
+    new_epoch = measured_keep and (baseline or reference is None)
+    improved = new_epoch or (measured_keep and val < reference)
+    gain = None if baseline or val is None or reference is None else reference - val
+    attempt = not baseline and not run.replicate_of and run.error_kind != "keyboard_interrupt"
+    return Outcome(run, position, run_categories(run) if attempt else (), reference,
+                   val if improved else reference, gain, attempt, improved, new_epoch)
+
+
+def idea_label(run: Run) -> str:
+    """A short label of what a run changed: ``MATRIX_LR 0.04→0.05``, else its description."""
+    parts = []
+    for fact in run.change_signature:
+        old, new = fact.get("old"), fact.get("new")
+        if old is not None and new is not None and len(f"{old}{new}") <= 24:
+            parts.append(f"{fact['name']} {old}→{new}")
+        elif fact.get("name"):
+            parts.append(f"{fact['name']} {fact.get('direction')}" + (f" {new}" if new is not None else ""))
+    text = " + ".join(parts[:3]) if parts else " ".join(strip_outcome_notes(run.description).split())
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+@dataclass
+class ResearchState:
+    """The whole research memory as of ``runs`` folded runs (see the module docstring)."""
+
+    version: int = STATE_VERSION
+    timeline: Timeline = field(default_factory=Timeline)
+    book: CategoryBook = field(default_factory=CategoryBook)
+    deck: MistakeDeck = field(default_factory=MistakeDeck)
+    consolidator: Consolidator = field(default_factory=Consolidator)
+    failed_ideas: OrderedDict = field(default_factory=OrderedDict)  # label -> brief, most recent last
+    corrupt_lines: int = 0
+    offset: int = 0  # ledger bytes folded (cache bookkeeping)
+    line_no: int = 0
+
+    @property
+    def runs(self) -> int:
+        return self.timeline.runs
+
+    def add_run(self, run: Run) -> Outcome:
+        """Fold one run (ledger order)."""
+        outcome = outcome_of(run, self.timeline.runs, self.timeline.reference)
+        self.timeline.add(outcome)
+        self.book.add(outcome)
+        self.deck.add(outcome)
+        self.consolidator.add(outcome, self.timeline.runs, self.deck)
+        self._note_idea(outcome)
+        return outcome
+
+    def add_event(self, event: Event) -> None:
+        """Fold one event (ledger order): breaker resets and champion changes matter here."""
+        if event.event_type == RESET_EVENT:
+            self.timeline.reset_breaker(event)
+        elif event.event_type == CHAMPION_EVENT:
+            self.timeline.champion_event(event)
+
+    def _note_idea(self, outcome: Outcome) -> None:
+        if not outcome.attempt:
+            return
+        run = outcome.run
+        label = idea_label(run)
+        if run.status == "keep":
+            self.failed_ideas.pop(label, None)
+            return
+        if run.error_kind in ("syntax", "import"):  # a typo says nothing about the idea
+            return
+        entry = self.failed_ideas.pop(label, None) or {"label": label, "count": 0}
+        entry.update(count=entry["count"] + 1, status=run.status, run_id=run.run_id, position=outcome.position)
+        self.failed_ideas[label] = entry
+        while len(self.failed_ideas) > FAILED_IDEAS_KEPT:
+            self.failed_ideas.popitem(last=False)
+
+
+def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
+    """The research state of a folded history (runs and events merged by ledger offset)."""
+    state = ResearchState()
+    state.consolidator.expect(len(runs))
+    pending = sorted(events, key=lambda e: e.offset)
+    i = 0
+    for run in runs:
+        while i < len(pending) and pending[i].offset < run.offset:
+            state.add_event(pending[i])
+            i += 1
+        state.add_run(run)
+    for event in pending[i:]:
+        state.add_event(event)
+    return state
+
+
+# -- the cache: fold forward from the last offset -----------------------------------------------------
+
+def _from_cache(store: Store) -> ResearchState | None:
+    cached = cachefile.load(store.cache_dir / CACHE_NAME)
+    if not (isinstance(cached, tuple) and len(cached) == 3 and cached[0] == STATE_VERSION):
+        return None
+    _, key, state = cached
+    if not isinstance(state, ResearchState) or state.version != STATE_VERSION:
+        return None
+    if not cachefile.matches_ledger(store, key) or key[0] != state.offset:
+        return None
+    return state
+
+
+def _fold_lines(state: ResearchState, lines: Sequence) -> None:
+    new_runs = sum(1 for line in lines if line.record is not None and line.record.get("record_type") != "event")
+    state.consolidator.expect(state.runs + new_runs)
+    for line in lines:
+        if line.record is None:
+            state.corrupt_lines += 1
+        elif line.record.get("record_type") == "event":
+            state.add_event(event_from_record(line.record, 0, line.offset))
+        else:
+            state.add_run(run_from_record(line.record, state.runs, line.offset))
+
+
+def load_state(store: Store, use_cache: bool = True) -> ResearchState:
+    """The research state of ``store``: the cached fold plus any lines appended since."""
+    state = _from_cache(store) if use_cache else None
+    state = state or ResearchState()
+    lines, offset, line_no = store.read_new_lines(state.offset, state.line_no)
+    _fold_lines(state, lines)
+    moved = offset != state.offset
+    state.offset, state.line_no = offset, line_no
+    if use_cache and moved and store.exists():
+        cachefile.save(store.cache_dir / CACHE_NAME, (STATE_VERSION, cachefile.ledger_key(store, offset), state))
+    return state
+
+
+MAX_SUMMARY_BYTES = 16 * 1024 * 1024
+
+
+def curve_loader(store: Store):
+    """A function run_id → the loss curve in the run's archived ``summary.json`` (None when absent)."""
+
+    def load(run_id: str) -> list | None:
+        try:
+            path = store.run_dir(run_id) / "summary.json"
+            if path.stat().st_size > MAX_SUMMARY_BYTES:
+                return None
+            data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ValueError, MemoryLabError):
+            return None
+        curve = data.get("loss_curve") if isinstance(data, dict) else None
+        return curve if isinstance(curve, list) else None
+
+    return load
