@@ -348,7 +348,7 @@ def test_repeated_crash_cards_become_avoid_rules():
     assert any(r["kind"] == "avoid" and "DEVICE_BATCH_SIZE up" in r["subject"] for r in rules)
 
 
-# -- the cache and the history fold agree ----------------------------------------------------------
+# -- the stored fold and a fresh fold agree ----------------------------------------------------------
 
 def test_cached_incremental_fold_equals_history_fold(tmp_path, monkeypatch):
     repo = make_repo(tmp_path / "repo")
@@ -364,7 +364,7 @@ def test_cached_incremental_fold_equals_history_fold(tmp_path, monkeypatch):
         assert view(cached) == view(fold(history.runs, history.events))
         assert cached.deck.ranked(cached.runs - 1) == fold(history.runs).deck.ranked(cached.runs - 1)
         assert view(load_state(store)) == view(cached)  # read again (from the cache): nothing compounds
-    assert (store.cache_dir / "research.pickle").exists()
+    assert (store.root / "index.sqlite").exists()
 
 
 # -- replay over the real ledgers ------------------------------------------------------------------

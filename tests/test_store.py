@@ -14,7 +14,8 @@ import time
 import pytest
 from mlhelpers import PROJECT
 
-from memorylab_core.ledger.history import CACHE_NAME, History
+from memorylab_core.ledger.history import History
+from memorylab_core.ledger.index import INDEX_NAME
 from memorylab_core.ledger.store import Store, atomic_write_json, encode_record, is_safe_run_id
 
 
@@ -48,39 +49,24 @@ def test_partial_trailing_line_is_left_then_reported(store):
     assert lines[1].line_no == 2 and "JSON" in lines[1].problem
 
 
-def test_history_cache_folds_incrementally_and_detects_rewrites(store):
+def test_index_folds_incrementally_and_detects_rewrites(store):
     for i in range(3):
         store.append({"run_id": f"r{i}", "status": "keep", "metrics": {"val_bpb": 1 - i / 100}})
     first = History.load(store)
-    assert len(first.runs) == 3 and (store.cache_dir / CACHE_NAME).exists()
+    assert len(first.runs) == 3 and (store.root / INDEX_NAME).exists()
     store.append({"run_id": "r3", "status": "discard", "metrics": {"val_bpb": 2}})
     second = History.load(store)
     assert [r.run_id for r in second.runs] == ["r0", "r1", "r2", "r3"]
-    # Replace the ledger with different content of the same length: the cache must not be trusted.
+    # Replace the ledger with different content of the same length: the index must not be trusted.
     text = store.ledger_path.read_text().replace('"r0"', '"x0"')
     store.ledger_path.write_text(text)
     third = History.load(store)
     assert third.runs[0].run_id == "x0"
 
 
-def test_doctored_cache_cannot_run_code(store, tmp_path):
+def test_garbage_index_is_rebuilt(store):
     store.append({"run_id": "a"})
-    marker = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    import pickle
-
-    (store.cache_dir / CACHE_NAME).write_bytes(pickle.dumps({"key": Evil()}))
-    history = History.load(store)
-    assert len(history.runs) == 1 and not marker.exists()
-
-
-def test_garbage_cache_is_ignored(store):
-    store.append({"run_id": "a"})
-    (store.cache_dir / CACHE_NAME).write_bytes(b"\x00garbage")
+    (store.root / INDEX_NAME).write_bytes(b"\x00garbage")
     assert len(History.load(store).runs) == 1
 
 

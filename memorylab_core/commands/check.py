@@ -60,7 +60,7 @@ def code_signals(cwd: Path, history: History, mode: str, description: str) -> tu
     if head_src is None or changes.code_fingerprint(head_src) != fp_work:
         diff = changes.diff_constants(head_src, working) if head_src is not None else []
         return (fp_work,), changes.merge_changes(diff, text_facts), f"{TRAIN_FILE} edits vs HEAD"
-    if head not in history.commits:
+    if history.latest_on_commit(head) is None:
         before = gitinfo.file_at(root, parent, TRAIN_FILE) if parent else None
         diff = changes.diff_constants(before, head_src) if before is not None else []
         return (fp_work,), changes.merge_changes(diff, text_facts), "HEAD (not yet logged) vs its parent"

@@ -35,10 +35,10 @@ def run(ctx: Context) -> int:
         raise MemoryLabError(f"invalid run id {ref!r}: ids are letters, digits, '-', '_' and '.'")
     found = ctx.history.find(ref)
     if found is None:
-        matches = sorted(run_id for run_id in ctx.history.by_id if run_id.startswith(ref))
-        if len(matches) > 1:
-            raise MemoryLabError(f"run id prefix {ref!r} is ambiguous: {len(matches)} runs match "
-                                 f"({', '.join(matches[:3])}{', …' if len(matches) > 3 else ''}); give more of the id")
+        count, matches = ctx.history.prefix_matches(ref)
+        if count > 1:
+            raise MemoryLabError(f"run id prefix {ref!r} is ambiguous: {count} runs match "
+                                 f"({', '.join(matches)}{', …' if count > 3 else ''}); give more of the id")
         raise MemoryLabError(f"no run {ref!r} in {ctx.store.ledger_path} (see 'memorylab list')")
     record = ctx.history.record(found)
     artifacts = artifact_paths(ctx, record)

@@ -124,5 +124,4 @@ def append_event(store: Store, history: History, build: Callable[[History], dict
         store.append_locked(record)
         history.refresh(locked=True)
         atomic_write_json(store.registry_path, history.snapshot())
-    history.save_cache_if_due()
     return record

@@ -180,7 +180,7 @@ def import_files(store: Store, history: History, paths: list[Path], family: str 
     with store.lock():
         history.refresh(locked=True)
         seen = {r.extra.get("import_key") for r in history.runs if r.extra.get("import_key")}
-        taken = set(history.by_id)
+        taken = history.run_ids()
         fresh = []
         for rec in candidates:
             if rec["import_key"] in seen:
@@ -199,6 +199,4 @@ def import_files(store: Store, history: History, paths: list[Path], family: str 
             store.append_many_locked(fresh)
             history.refresh(locked=True)
             atomic_write_json(store.registry_path, history.snapshot())
-    if not dry_run and fresh:
-        history.save_cache_if_due()
     return summary

@@ -247,7 +247,7 @@ def allocate_run_id(store: Store, history: History, commit: str | None, now: dat
     store.runs_dir.mkdir(parents=True, exist_ok=True)
     for n in range(1, 10_000):
         run_id = base if n == 1 else f"{base}-{n}"
-        if run_id in history.by_id:
+        if history.has_run_id(run_id):
             continue
         try:
             (store.runs_dir / run_id).mkdir()
@@ -356,7 +356,6 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
         store.append_many_locked([record, *followers])
         history.refresh(locked=True)
         atomic_write_json(store.registry_path, history.snapshot())
-    history.save_cache_if_due()
     run = history.get(run_id) or draft
     store.append_tsv_row(tsv_row(record))
     return record, run

@@ -1,240 +1,373 @@
-"""One fold over the ledger: every command's view of history comes from here.
+"""One fold over the journal: every command's view of history comes from here.
 
-:class:`History` replays ``experiments.jsonl`` once, in ledger order, into compact
-:class:`~memorylab_core.model.Run` and :class:`~memorylab_core.model.Event` objects and the
-aggregates commands read: run id and commit lookups, the novelty index and the registry fold
-(kept runs, replicate groups, failure clusters). The fold is cached in ``cache/history.pickle``
-keyed by the ledger offset it covers and fingerprints of the ledger bytes (see cachefile.py), so a
-command reads only the lines appended since the last command. The runs themselves live in a
-:class:`~memorylab_core.runtable.RunTable` whose complete chunks sit in their own files and are
-decoded only when a command touches them, so loading the cache costs little more on a 100,000-run
-ledger than on a 1,000-run one. The caches are disposable: delete them, or let a mismatch (the
-ledger was replaced, truncated or edited) trigger a full replay; they are never a second source of truth.
+:class:`History` brings the store's index (``index.sqlite``, see index.py) up to date with the
+journal -- folding only the lines appended since the last command -- and reads it: the runs (a
+:class:`RunTable`, decoded row by row on first use), the events, the skipped lines, and the folded
+sections views read (the novelty index, the registry fold). Data flows one way: journal → index →
+views; nothing here writes the journal except :meth:`History.append_locked`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable
-from typing import Any
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
 
-from ..novelty.guard import NoveltyIndex
-from ..policy.registry import RegistryFold, snapshot
-from . import cachefile
-from .model import Event, Run, event_from_record
-from .runtable import RunTable, fold_run
-from .store import LedgerLine, Store, warn
+from ..novelty.guard import NOVELTY_DDL, NoveltyIndex, idea_key
+from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
+from . import index as ix
+from .model import Event, Run, event_from_record, run_from_record
+from .store import LedgerLine, MemoryLabError, Store, _parse_line, warn
 
-CACHE_VERSION = 5  # 5: runs in a chunked RunTable, registry fold
-CACHE_NAME = "history.pickle"
+SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
+READ_CHUNK = 8 << 20  # journal bytes parsed per step of a fold
 _MAX_REPORTED_CORRUPT = 5
+_RUN_COLUMNS = ("idx, line_no, offset, run_id, timestamp_utc, ts, status, val_bpb, memory_gb, family, branch, "
+                "commit_sha, parent_commit, code_fingerprint, idea_key, novelty_class, next_action, source, "
+                "replicate_of, description, tags, categories, knobs, data")
+_RUN_INSERT = f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({', '.join('?' * 24)})"
 
 
-class RunIds:
-    """Run id -> first index with it (ids are unique in practice), commit -> index of its latest run."""
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, int] = {}
-        self.commits: dict[str, int] = {}
-
-    def add(self, run: Run) -> None:
-        self.by_id.setdefault(run.run_id, run.index)
-        if run.commit:
-            self.commits[run.commit] = run.index
+def fold_run(record: dict, index: int, offset: int) -> Run:
+    """The :class:`Run` for a journal record, with the fields the fold derives (its idea key)."""
+    run = run_from_record(record, index, offset)
+    run.idea_key = idea_key(run)
+    return run
 
 
-# The parts of the fold besides the runs and events: how to make an empty one and fold one run into
-# it. Each is pickled apart in the cache and decoded only when a command reads it (``check`` never
-# reads the registry, ``report`` never reads the novelty index).
-_SECTIONS: dict[str, tuple[type, Callable[[Any, Run, RunTable], None]]] = {
-    "ids": (RunIds, lambda ids, run, runs: ids.add(run)),
-    "novelty": (NoveltyIndex, lambda index, run, runs: index.add(run)),
-    "registry": (RegistryFold, lambda fold, run, runs: fold.add(run, runs)),
-}
+def _run_row(run: Run, line_no: int) -> tuple:
+    knobs = ",".join(dict.fromkeys(str(c.get("name")) for c in run.change_signature if c.get("name"))) or None
+    return (run.index, line_no, run.offset, run.run_id, run.timestamp, run.ts, run.status, run.val_bpb,
+            run.memory_gb, run.family, run.branch, run.commit, run.parent_commit, run.code_fingerprint,
+            run.idea_key, run.novelty_class, run.next_action, run.source, run.replicate_of, run.description,
+            ",".join(run.tags) or None, ",".join(run.categories) or None, knobs, run.to_json())
+
+
+class RunTable(Sequence[Run]):
+    """The index's runs in journal order: ``table[i]`` is the run whose ``index`` is ``i``.
+
+    Rows are decoded on first use and kept for the rest of the command, so a view that reads the
+    newest runs or the few runs a verdict cites costs what it reads, not the journal's length.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._decoded: dict[int, Run] = {}
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def resync(self, keep_decoded: bool) -> None:
+        """Re-read the row count (another command may have folded lines); drop decoded runs after a rebuild."""
+        self._len = self.db.execute("SELECT coalesce(max(idx), -1) + 1 FROM runs").fetchone()[0]
+        if not keep_decoded:
+            self._decoded.clear()
+
+    def append(self, run: Run, line_no: int) -> None:
+        self.db.execute(_RUN_INSERT, _run_row(run, line_no))
+        self._decoded[run.index] = run
+        self._len += 1
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            start, stop, step = item.indices(self._len)
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            return self._range(start, stop)
+        i = item + self._len if item < 0 else item
+        if not 0 <= i < self._len:
+            raise IndexError("run index out of range")
+        run = self._decoded.get(i)
+        if run is None:
+            row = self.db.execute("SELECT data FROM runs WHERE idx = ?", (i,)).fetchone()
+            if row is None:
+                raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again")
+            run = self._decoded[i] = Run.from_json(row[0])
+        return run
+
+    def take(self, indexes: Sequence[int]) -> list[Run]:
+        """The runs at ``indexes`` (in that order), fetched in as few queries as possible."""
+        missing = [i for i in indexes if i not in self._decoded]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for idx, data in self.db.execute(f"SELECT idx, data FROM runs WHERE idx IN ({marks})", chunk):
+                self._decoded[idx] = Run.from_json(data)
+        return [self[i] for i in indexes]
+
+    def _range(self, start: int, stop: int) -> list[Run]:
+        if stop <= start:
+            return []
+        if all(i in self._decoded for i in range(start, stop)) if stop - start <= 64 else False:
+            return [self._decoded[i] for i in range(start, stop)]
+        rows = self.db.execute("SELECT data FROM runs WHERE idx >= ? AND idx < ? ORDER BY idx", (start, stop))
+        return [self._decoded.get(start + k) or Run.from_json(data) for k, (data,) in enumerate(rows)]
+
+    def __iter__(self) -> Iterator[Run]:
+        for start in range(0, self._len, 4096):
+            yield from self._range(start, min(start + 4096, self._len))
+
+    def __reversed__(self) -> Iterator[Run]:
+        for stop in range(self._len, 0, -4096):
+            yield from reversed(self._range(max(0, stop - 4096), stop))
+
+    def where(self, sql: str, params: Sequence = (), limit: int | None = None) -> list[Run]:
+        """Runs whose index row matches ``sql`` (a WHERE clause over the runs table's columns), newest first."""
+        query = f"SELECT idx FROM runs WHERE {sql} ORDER BY idx DESC LIMIT ?"
+        indexes = [r[0] for r in self.db.execute(query, (*params, -1 if limit is None else limit))]
+        return self.take(indexes)
 
 
 class History:
-    """All runs and events of one store, folded in ledger order."""
+    """All runs and events of one store, as folded into its index."""
 
-    def __init__(self, store: Store, runs: RunTable | None = None):
+    def __init__(self, store: Store, db: sqlite3.Connection):
         self.store = store
-        self.runs = runs if runs is not None else RunTable(store, os.urandom(6).hex())
+        self.db = db
+        self.runs = RunTable(db)
         self.events: list[Event] = []
-        self._live: dict[str, object] = {name: kind() for name, (kind, _) in _SECTIONS.items()}
-        self._blobs: dict[str, bytes] = {}  # sections still pickled, as the cache file held them
-        self._cached_runs = 0  # runs the pickled sections cover
-        self.corrupt: list[tuple[int, str]] = []  # (line number, problem)
-        self.offset = 0  # bytes of the ledger folded so far (always at a line boundary)
-        self.line_no = 0
-        self._cached_lines = -1  # ledger lines the cache file covers (-1: no valid cache was read)
+        self._novelty: NoveltyIndex | None = None
+        self._registry: RegistryFold | None = None
+        self._view: tuple = ()  # (generation, seen) of the index state the in-memory views show
+        self._load_views()
+
+    def _load_views(self) -> None:
+        """Point the in-memory views at the index's current state (one read snapshot)."""
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            view = (ix.get_meta(db, "generation"), ix.get_meta(db, "seen"))
+            self.runs.resync(keep_decoded=bool(self._view) and view[0] == self._view[0])
+            self.events = [_event(row) for row in db.execute(
+                "SELECT idx, offset, event_id, event_type, timestamp_utc, ts, runs_before, data FROM events "
+                "ORDER BY idx")]
+        finally:
+            db.execute("COMMIT")
+        self._novelty = self._registry = None
+        self._view = view
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod
     def load(cls, store: Store, use_cache: bool = True, quiet: bool = False) -> History:
-        """The folded history of ``store``, from the cache when it is still valid."""
-        history = cls._from_cache(store) if use_cache else None
-        if history is None:
-            history = cls(store)
-        history.refresh()
+        """The folded history of ``store``: its index, brought up to date with the journal.
+
+        ``use_cache=False`` folds the whole journal into a private in-memory index instead (tests and
+        checks that the index equals a fresh fold).
+        """
         if use_cache:
-            history.save_cache_if_due()
+            db = ix.open_db(store, SECTIONS_DDL)
+        else:
+            db = ix.memory_db()
+            db.executescript(SECTIONS_DDL)
+        history = cls(store, db)
+        history.refresh()
         if not quiet:
             history.report_corrupt()
         return history
 
     def refresh(self, locked: bool = False) -> bool:
-        """Fold any lines appended since the last fold. Returns True when something was read.
+        """Fold whatever the journal gained since the index last saw it. Returns True when it moved.
 
-        ``locked``: the caller already holds the store's exclusive lock (flock locks belong to an
-        open file, so taking the shared lock again from the same process would deadlock).
+        ``locked`` is accepted for callers that hold the journal lock; the fold never needs it
+        (appends write whole lines, and a line without its newline is left for later).
         """
-        read = self.store.read_lines if locked else self.store.read_new_lines
-        lines, offset, line_no = read(self.offset, self.line_no)
-        self._fold(lines)
-        moved = offset != self.offset
-        self.offset, self.line_no = offset, line_no
+        del locked
+        stat = ix.JournalStat.of(self.store.ledger_path)
+        appends, self.store.appends = self.store.appends, []
+        if stat is not None and not appends and ix.get_meta(self.db, "seen") == stat.key():
+            if (ix.get_meta(self.db, "generation"), stat.key()) == self._view:
+                return False
+            self._load_views()  # another command folded the new lines already
+            return True
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            moved = self._sync(stat, appends)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self._load_views()
         return moved
 
-    def _fold(self, lines: Iterable[LedgerLine]) -> None:
-        for line in lines:
-            if line.record is None:
-                self.corrupt.append((line.line_no, line.problem or "unreadable"))
-                continue
-            self.apply(line.record, line.offset)
+    def _sync(self, stat: ix.JournalStat | None, appends: list) -> bool:
+        """Bring the index up to date (inside the write transaction). True when anything changed."""
+        db = self.db
+        if ix.get_meta(db, "version") != ix.INDEX_VERSION:
+            ix.reset(db)
+        offset, line_no = int(ix.get_meta(db, "offset", 0)), int(ix.get_meta(db, "line_no", 0))
+        seen = ix.get_meta(db, "seen", "")
+        for before, after in appends:  # our own appends: the bytes they added are new lines only
+            if seen == before.key():
+                seen = after.key()
+        if stat is None:
+            if offset:
+                ix.reset(db)
+                return True
+            return False
+        if seen == stat.key() and offset <= stat.size:
+            trusted = True
+        else:
+            trusted = (ix.get_meta(db, "journal") == ix.journal_identity(stat) and offset <= stat.size
+                       and ix.verify_prefix(db, self.store, offset))
+        rebuilt = False
+        if not trusted:
+            rebuilt = bool(offset) or bool(ix.get_meta(db, "journal"))
+            ix.reset(db)
+            offset, line_no = 0, 0
+        self.runs.resync(keep_decoded=trusted and ix.get_meta(db, "generation") == self._view[0])
+        self._novelty = self._registry = None  # re-read: another command may have folded lines meanwhile
+        new_offset, line_no = self._fold_bytes(offset, line_no, stat.size)
+        ix.set_meta(db, offset=new_offset, line_no=line_no, seen=stat.key(), journal=ix.journal_identity(stat))
+        return rebuilt or new_offset != offset
 
-    def apply(self, record: dict, offset: int) -> Run | Event:
-        """Fold one record into the state (ledger order)."""
-        if record.get("record_type") == "event":
-            event = event_from_record(record, len(self.events), offset)
-            event.runs_before = len(self.runs)
-            self.events.append(event)
-            return event
-        run = fold_run(record, len(self.runs), offset)
-        self.runs.append(run)
-        for name, section in self._live.items():
-            _SECTIONS[name][1](section, run, self.runs)
-        return run
+    def _fold_bytes(self, offset: int, line_no: int, size: int) -> tuple[int, int]:
+        """Fold the complete lines in journal bytes ``offset..size``; returns the new offset and line count."""
+        n_events = self.db.execute("SELECT count(*) FROM events").fetchone()[0]
+        novelty, registry = self.novelty, self.registry
+        try:
+            fh = open(self.store.ledger_path, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise MemoryLabError(f"cannot read {self.store.ledger_path}: {exc.strerror}") from None
+        with fh:
+            fh.seek(offset)
+            carry = b""
+            pos = offset
+            while pos < size:
+                chunk = fh.read(min(READ_CHUNK, size - pos))
+                if not chunk:
+                    break
+                data = carry + chunk
+                end = data.rfind(b"\n") + 1
+                if end:
+                    start = pos - len(carry)
+                    line_no, n_events = self._fold_lines(data[:end], start, line_no, n_events, novelty, registry)
+                    ix.extend_blocks(self.db, self.store, start, start + end, data[:end])
+                pos += len(chunk)
+                carry = data[end:]
+            offset = pos - len(carry)
+        return offset, line_no
 
-    # -- sections: decoded from the cache on first use, then brought up to date -----------------------
-    @property
-    def by_id(self) -> dict[str, int]:
-        """Run id -> index of the first run with it."""
-        return self._section("ids").by_id
+    def _fold_lines(self, data: bytes, base: int, line_no: int, n_events: int,
+                    novelty: NoveltyIndex, registry: RegistryFold) -> tuple[int, int]:
+        skipped = []
+        pos = 0
+        while pos < len(data):
+            nl = data.index(b"\n", pos)
+            raw = data[pos:nl]
+            line_no += 1
+            if raw.strip():
+                line = _parse_line(raw, line_no, base + pos)
+                if line.record is None:
+                    skipped.append((line.line_no, line.offset, line.problem or "unreadable"))
+                elif line.record.get("record_type") == "event":
+                    self._add_event(line, n_events)
+                    n_events += 1
+                else:
+                    run = fold_run(line.record, len(self.runs), line.offset)
+                    self.runs.append(run, line.line_no)
+                    novelty.add(run)
+                    registry.add(run)
+            pos = nl + 1
+        self.db.executemany("INSERT OR REPLACE INTO skipped(line_no, offset, problem) VALUES (?, ?, ?)", skipped)
+        return line_no, n_events
 
-    @property
-    def commits(self) -> dict[str, int]:
-        """Commit -> index of its latest run."""
-        return self._section("ids").commits
+    def _add_event(self, line: LedgerLine, index: int) -> None:
+        event = event_from_record(line.record, index, line.offset)
+        self.db.execute("INSERT INTO events(idx, line_no, offset, event_id, event_type, timestamp_utc, ts, "
+                        "runs_before, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (index, line.line_no, line.offset, event.event_id, event.event_type, event.timestamp,
+                         event.ts, len(self.runs), json.dumps(event.data, ensure_ascii=True)))
 
+    # -- sections -------------------------------------------------------------------------------
     @property
     def novelty(self) -> NoveltyIndex:
-        return self._section("novelty")
+        if self._novelty is None:
+            self._novelty = NoveltyIndex(self.db)
+        return self._novelty
 
     @property
     def registry(self) -> RegistryFold:
-        return self._section("registry")
+        if self._registry is None:
+            self._registry = RegistryFold(self.runs, self.db)
+        return self._registry
 
-    def _section(self, name: str):
-        section = self._live.get(name)
-        if section is None:
-            kind, add = _SECTIONS[name]
-            section, start = cachefile.loads(self._blobs.pop(name, b"")), self._cached_runs
-            if type(section) is not kind:
-                section, start = kind(), 0
-            for index in range(start, len(self.runs)):
-                add(section, self.runs[index], self.runs)
-            self._live[name] = section
-        return section
+    @property
+    def corrupt(self) -> list[tuple[int, str]]:
+        """(line number, problem) of every journal line skipped because it is not a valid record."""
+        return list(self.db.execute("SELECT line_no, problem FROM skipped ORDER BY line_no"))
 
     def report_corrupt(self) -> None:
-        """Warn (stderr) about ledger lines that were skipped because they are not valid records."""
-        for line_no, problem in self.corrupt[:_MAX_REPORTED_CORRUPT]:
+        """Warn (stderr) about journal lines that were skipped because they are not valid records."""
+        rows = self.db.execute("SELECT line_no, problem FROM skipped ORDER BY line_no LIMIT ?",
+                               (_MAX_REPORTED_CORRUPT + 1,)).fetchall()
+        for line_no, problem in rows[:_MAX_REPORTED_CORRUPT]:
             warn(f"{self.store.ledger_path.name} line {line_no}: {problem}; line skipped")
-        if len(self.corrupt) > _MAX_REPORTED_CORRUPT:
-            warn(f"... and {len(self.corrupt) - _MAX_REPORTED_CORRUPT} more corrupt ledger lines skipped")
-
-    # -- cache ----------------------------------------------------------------------------------
-    _STATE = ("events", "corrupt", "line_no")
-
-    def save_cache_if_due(self) -> None:
-        """Rewrite the cache once it lags the ledger by a thousandth of its lines (at least one line).
-
-        Rewriting a 100,000-run cache costs far more than folding a few new lines, so a command that
-        appended one run leaves the cache a little behind and the next commands fold the gap; the gap
-        stays a fixed fraction of the ledger, and so does the cost of refolding it.
-        """
-        lag = self.line_no - self._cached_lines
-        if self._cached_lines < 0 or lag >= max(1, self.line_no // 1000):
-            self.save_cache()
-
-    def save_cache(self) -> None:
-        """Write the folded state beside the ledger (best effort: a failure only costs speed)."""
-        if not self.store.exists() or self.line_no == self._cached_lines:
-            return
-        self.runs.save()
-        state = {name: getattr(self, name) for name in self._STATE}
-        state.update(version=CACHE_VERSION, key=cachefile.ledger_key(self.store, self.offset),
-                     runs=self.runs.state(), sections=self._pickled_sections())
-        cachefile.save(self.store.cache_dir / CACHE_NAME, state)
-        self._cached_lines = self.line_no
-
-    def _pickled_sections(self) -> dict[str, bytes]:
-        """Each section pickled on its own, so a command loads only the sections it reads."""
-        current = len(self.runs) == self._cached_runs
-        return {name: self._blobs[name] if current and name in self._blobs else cachefile.dumps(self._section(name))
-                for name in _SECTIONS}
-
-    @classmethod
-    def _from_cache(cls, store: Store) -> History | None:
-        state = cachefile.load(store.cache_dir / CACHE_NAME)
-        if not isinstance(state, dict) or state.get("version") != CACHE_VERSION:
-            return None
-        if not cachefile.matches_ledger(store, state.get("key")):
-            return None
-        runs = RunTable.from_state(store, state.get("runs"))
-        if runs is None:
-            return None
-        sections = state.get("sections")
-        if not isinstance(sections, dict) or set(sections) != set(_SECTIONS):
-            return None
-        history = cls(store, runs)
-        for name in cls._STATE:
-            setattr(history, name, state[name])
-        history._live, history._blobs, history._cached_runs = {}, sections, len(runs)
-        history.offset = state["key"][0]
-        history._cached_lines = history.line_no
-        return history
+        if len(rows) > _MAX_REPORTED_CORRUPT:
+            total = self.db.execute("SELECT count(*) FROM skipped").fetchone()[0]
+            warn(f"... and {total - _MAX_REPORTED_CORRUPT} more corrupt journal lines skipped")
 
     # -- lookups --------------------------------------------------------------------------------
     def get(self, run_id: str) -> Run | None:
-        index = self.by_id.get(run_id)
-        return self.runs[index] if index is not None else None
+        row = self.db.execute("SELECT min(idx) FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return self.runs[row[0]] if row and row[0] is not None else None
+
+    def run_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT run_id FROM runs")}
+
+    def has_run_id(self, run_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM runs WHERE run_id = ? LIMIT 1", (run_id,)).fetchone() is not None
+
+    def latest_on_commit(self, commit: str) -> Run | None:
+        row = self.db.execute("SELECT max(idx) FROM runs WHERE commit_sha = ?", (commit,)).fetchone()
+        return self.runs[row[0]] if row and row[0] is not None else None
 
     def snapshot(self) -> dict:
         """The registry document (``champion_challenger.json``) for everything folded so far."""
         return snapshot(self.registry, self.events, len(self.runs))
 
     def record(self, run: Run | Event) -> dict:
-        """The full ledger record behind a folded run or event."""
+        """The full journal record behind a folded run or event."""
         record = self.store.read_record_at(run.offset)
         return record if record is not None else {}
 
     def run_records(self) -> list[dict]:
-        """Every valid run record, in ledger order, read in one sequential pass (for exports)."""
-        lines, _, _ = self.store.read_new_lines(0, 0)
+        """Every valid run record, in journal order, read in one sequential pass (for exports)."""
+        lines, _, _ = self.store.read_lines(0, 0)
         return [line.record for line in lines
                 if line.record is not None and line.record.get("record_type") != "event"]
 
     def find(self, ref: str) -> Run | None:
         """A run by exact id, else by unique id prefix, else the latest run on a commit (prefix)."""
-        if ref in self.by_id:
-            return self.runs[self.by_id[ref]]
-        by_prefix = [run_id for run_id in self.by_id if run_id.startswith(ref)]
-        if len(by_prefix) == 1:
-            return self.runs[self.by_id[by_prefix[0]]]
+        exact = self.get(ref)
+        if exact is not None:
+            return exact
+        pattern = _prefix_pattern(ref)
+        ids = [r[0] for r in self.db.execute(
+            "SELECT DISTINCT run_id FROM runs WHERE run_id GLOB ? LIMIT 2", (pattern,))]
+        if len(ids) == 1:
+            return self.get(ids[0])
         if len(ref) >= 4:
-            on_commit = [i for commit, i in self.commits.items() if commit.startswith(ref)]
-            if on_commit:
-                return self.runs[max(on_commit)]
+            row = self.db.execute("SELECT max(idx) FROM runs WHERE commit_sha GLOB ?", (pattern,)).fetchone()
+            if row and row[0] is not None:
+                return self.runs[row[0]]
         return None
 
+    def prefix_matches(self, ref: str, limit: int = 3) -> tuple[int, list[str]]:
+        """How many run ids start with ``ref``, and the first ``limit`` of them."""
+        pattern = _prefix_pattern(ref)
+        count = self.db.execute("SELECT count(DISTINCT run_id) FROM runs WHERE run_id GLOB ?", (pattern,)).fetchone()[0]
+        ids = [r[0] for r in self.db.execute(
+            "SELECT DISTINCT run_id FROM runs WHERE run_id GLOB ? ORDER BY run_id LIMIT ?", (pattern, limit))]
+        return count, ids
+
+
+def _prefix_pattern(ref: str) -> str:
+    """A GLOB pattern matching strings that start with ``ref`` (its own glob characters escaped)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in ref) + "*"
+
+
+def _event(row: tuple) -> Event:
+    idx, offset, event_id, event_type, timestamp, ts, runs_before, data = row
+    return Event(index=idx, offset=offset, event_id=event_id, event_type=event_type, timestamp=timestamp, ts=ts,
+                 data=json.loads(data), runs_before=runs_before)

@@ -2,13 +2,14 @@
 
 The ledger (``experiments.jsonl``) holds full records: one JSON object per line. Most commands need
 only a handful of fields from every record (status, val_bpb, description, fingerprints ...), so the
-history fold turns each record into a small :class:`Run` (or :class:`Event`) that is cheap to keep for
-100,000 runs and cheap to pickle into the disposable history cache. ``Run.offset`` points back at
+history fold turns each record into a small :class:`Run` (or :class:`Event`), stored as one row of
+the index (``ledger/index.py``). ``Run.offset`` points back at
 the full record in the ledger for commands that need everything (``show``, packets, reports).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import os
@@ -101,13 +102,21 @@ class Run:
     def short_commit(self) -> str:
         return (self.commit or "")[:7]
 
-    def __reduce__(self):
-        # Pickle as one positional tuple: about 3x faster to load from the history cache than the
-        # default per-slot state of a slotted dataclass (and attrgetter builds the tuple in C).
-        return (Run, _run_values(self))
+    def to_json(self) -> str:
+        """The run as one JSON array of its field values (the index's ``runs.data`` column)."""
+        return json.dumps(_run_values(self), ensure_ascii=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Run:
+        """The run stored by :meth:`to_json` (tuple fields restored)."""
+        values = json.loads(text)
+        for i in _TUPLE_FIELDS:
+            values[i] = tuple(values[i])
+        return cls(*values)
 
 
 _run_values = operator.attrgetter(*(f.name for f in fields(Run)))
+_TUPLE_FIELDS = tuple(i for i, f in enumerate(fields(Run)) if f.name in ("tags", "change_signature", "categories"))
 
 
 @dataclass(slots=True)

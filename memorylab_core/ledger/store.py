@@ -7,7 +7,7 @@ Layout under the store root (``$MEMORYLAB_HOME`` or ``<repo>/results/memorylab``
     champion_challenger.json   registry snapshot (derived)
     reports/latest.md          morning report (derived), plus reports/<UTC stamp>.md
     runs/<run_id>/             run.log, summary.json, train.patch, decision_packet.{json,md}
-    cache/                     disposable derived state (history fold), safe to delete
+    index.sqlite               the derived index every view reads (ledger/index.py), safe to delete
 
 Appends happen under an exclusive ``flock`` and write one whole line with a single ``write`` call
 followed by ``fsync``. A writer killed mid-line leaves a line without a newline; the next append
@@ -131,6 +131,9 @@ class Store:
     def __init__(self, root: Path, workspace: Path | None = None):
         self.root = Path(root)
         self.workspace = Path(workspace) if workspace else workspace_root()
+        # (stat before, stat after) of each append this process made: handed to the index, which
+        # then knows the new bytes are whole new lines and need not re-hash the journal
+        self.appends: list[tuple] = []
 
     # -- layout ---------------------------------------------------------------------------------
     @property
@@ -152,10 +155,6 @@ class Store:
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.root / "cache"
 
     @property
     def tsv_path(self) -> Path:
@@ -187,7 +186,7 @@ class Store:
     def init(self) -> list[Path]:
         """Create the layout (idempotent). Returns the paths that were newly created."""
         created = []
-        for directory in (self.root, self.reports_dir, self.runs_dir, self.cache_dir):
+        for directory in (self.root, self.reports_dir, self.runs_dir):
             if not directory.exists():
                 directory.mkdir(parents=True, exist_ok=True)
                 created.append(directory)
@@ -233,10 +232,13 @@ class Store:
         Returns the byte offset of the first new line. If a writer was killed mid-line, the broken
         line is terminated first so the new records start on a fresh line.
         """
+        from .index import JournalStat
+
         payload = b"".join(encode_record(r) for r in records)
         fd = os.open(self.ledger_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            size = os.fstat(fd).st_size
+            before = JournalStat.of_fd(fd)
+            size = before.size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 payload = b"\n" + payload
                 size += 1
@@ -244,6 +246,7 @@ class Store:
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
+            self.appends.append((before, JournalStat.of_fd(fd)))
         finally:
             os.close(fd)
         return size

@@ -16,7 +16,7 @@ Three signals, in order of precedence (see docs/novelty.md for the full rules):
    when the text names a follow-up). Otherwise the idea is ``novel``.
 
 :class:`NoveltyIndex` is built incrementally (``add`` once per run in ledger order, cost proportional
-to the run's own text) and holds only plain containers, so the history cache can pickle it.
+to the run's own text) into tables of the store's SQLite index.
 ``classify`` looks at candidates only: runs sharing a knob, a fingerprint or an informative token.
 """
 
@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import json
 import math
+import sqlite3
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -47,7 +49,6 @@ KNOWN_SUCCESS_SIMILARITY = 0.85  # text at least this close to a kept run is the
 NON_EVIDENCE_ERROR_KINDS = frozenset(
     {"keyboard_interrupt", "syntax", "import", "shape", "assertion", "infra", "infrastructure", "environment"}
 )
-INDEX_VERSION = 2
 _TEXT_CANDIDATES = 200  # exact cosine is computed for this many best dot products
 _COMMON_DF = 0.5  # in a history of >= _COMMON_MIN docs, tokens in more than half of them are ignored
 _COMMON_MIN = 200
@@ -331,17 +332,6 @@ def _failure_region(prop: tuple, earlier: tuple, rel: str) -> tuple:
     return earlier
 
 
-def _supersedes(keep_move: tuple, failed: tuple) -> bool:
-    """Whether a later kept move lands in a failed move's range (so the failure is stale)."""
-    if keep_move[0] != failed[0]:
-        return False
-    if failed[0] == "c":
-        return keep_move[2] == failed[2] and keep_move[3] == failed[3]
-    if keep_move[2] is None or failed[2] is None:
-        return keep_move[4] is not None and failed[4] is not None and _close(keep_move[4], failed[4])
-    return keep_move[2] == failed[2] and _overlap(_interval(keep_move), _interval(failed))
-
-
 class _KeepSpans:
     """Kept moves later in the ledger than the run being examined, for staleness checks.
 
@@ -403,29 +393,43 @@ class _Evidence:
     reason: str
 
 
-class NoveltyIndex:
-    """Incremental index over the ledger for the novelty guard. Plain containers only (picklable).
+NOVELTY_DDL = """
+CREATE TABLE IF NOT EXISTS novelty_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS novelty_runs (idx INTEGER PRIMARY KEY, outcome TEXT NOT NULL, fingerprint TEXT,
+    moved INTEGER NOT NULL, tokens TEXT);
+CREATE INDEX IF NOT EXISTS novelty_runs_fp ON novelty_runs(fingerprint) WHERE fingerprint IS NOT NULL;
+CREATE TABLE IF NOT EXISTS novelty_moves (knob TEXT NOT NULL, idx INTEGER NOT NULL, moves TEXT NOT NULL,
+    PRIMARY KEY (knob, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS novelty_postings (token TEXT NOT NULL, idx INTEGER NOT NULL,
+    PRIMARY KEY (token, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS novelty_df (token TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS novelty_state (knob TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+_POSTINGS_READ = 50_000  # newest postings read per query word: bounds check on a huge history
 
-    ``add`` every run once, in ledger order; ``classify`` a proposal against everything added.
-    Inverted indexes: fingerprint → runs, knob → runs with a move on it, token → runs (text).
-    ``state`` replays the current value of each knob (kept moves advance it), so "set matrix lr to
-    0.035" can be read as a move up from the current 0.03.
+
+class NoveltyIndex:
+    """Incremental index over the ledger for the novelty guard, kept in SQLite tables (``novelty_*``).
+
+    ``add`` every run once, in ledger order; ``classify`` a proposal against everything added. The
+    tables are inverted indexes -- fingerprint → runs, knob → runs with a move on it, token → runs
+    (text) -- so a verdict reads only its candidates, whatever the ledger's length. ``state`` is the
+    current value of each knob (kept moves advance it), so "set matrix lr to 0.035" reads as a move
+    up from the current 0.03. Built on the store's index (``ledger/index.py``), or on a private
+    in-memory database when constructed without one.
     """
 
-    def __init__(self) -> None:
-        self.version = INDEX_VERSION
-        self.size = 0
-        self.outcomes: list[str] = []  # per run: f / k / n (see run_outcome)
-        self.baselines: set[int] = set()
-        # fingerprint -> first run with it, plus later runs with it apart: one int per run loads much
-        # faster from the history cache than one small list per run
-        self.fingerprints: dict[str, int] = {}
-        self.repeated_fingerprints: dict[str, list[int]] = {}
-        self.moves: dict[int, list[tuple]] = {}
-        self.by_knob: dict[str, list[int]] = {}
-        self.state: dict[str, object] = {}
-        self.postings: dict[str, list[int]] = {}
-        self.doc_tokens: dict[int, tuple[str, ...]] = {}
+    def __init__(self, db: sqlite3.Connection | None = None) -> None:
+        if db is None:  # a private index; the store's index has these tables already
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            db.executescript(NOVELTY_DDL)
+        self.db = db
+        meta = dict(db.execute("SELECT key, value FROM novelty_meta"))
+        self.size = int(meta.get("size", 0))
+        self.n_docs = int(meta.get("docs", 0))
+        self.state: dict[str, object] = {k: json.loads(v)
+                                         for k, v in db.execute("SELECT knob, value FROM novelty_state")}
+        self._df: dict[str, int] = {}  # per-command cache of document frequencies
 
     def __len__(self) -> int:
         return self.size
@@ -436,39 +440,94 @@ class NoveltyIndex:
         index = run.index
         if index < self.size:
             raise ValueError(f"run index {index} was already added (the index holds {self.size} runs)")
-        self.outcomes.extend(_NEUTRAL for _ in range(index - self.size))  # gaps: runs never seen
         outcome = run_outcome(run)
-        self.outcomes.append(outcome)
         self.size = index + 1
-        fingerprint = run.code_fingerprint
-        if fingerprint in self.fingerprints:
-            self.repeated_fingerprints.setdefault(fingerprint, []).append(index)
-        elif fingerprint:
-            self.fingerprints[fingerprint] = index
         facts = run_facts(run)
+        moves: list[tuple] = []
+        words: set[str] = set()
         if is_baseline(run.description):
-            self.baselines.add(index)
             self._set_state(facts)
-            return
-        moves = [m for m in (to_move(f, self.state) for f in facts) if m]
-        self._advance_state(moves, outcome)
-        if outcome == _NEUTRAL:
-            return
+        else:
+            moves = [m for m in (to_move(f, self.state) for f in facts) if m]
+            self._advance_state(moves, outcome)
+            if outcome == _NEUTRAL:
+                moves = []
+            else:
+                words = text_tokens(run.description, run.tags, run.family, run.hypothesis)
+        self._store(index, outcome, run.code_fingerprint, moves, words)
+
+    def _store(self, index: int, outcome: str, fingerprint: str | None, moves: list[tuple], words: set[str]) -> None:
+        db = self.db
+        tokens = " ".join(sorted(words)) if words else None
+        db.execute("INSERT INTO novelty_runs(idx, outcome, fingerprint, moved, tokens) VALUES (?, ?, ?, ?, ?)",
+                   (index, outcome, fingerprint or None, 1 if moves else 0, tokens))
         if moves:
-            self.moves[index] = moves
-            for knob in dict.fromkeys(m[1] for m in moves):
-                self.by_knob.setdefault(knob, []).append(index)
-        words = text_tokens(run.description, run.tags, run.family, run.hypothesis)
+            by_knob: dict[str, list[tuple]] = {}
+            for move in moves:
+                by_knob.setdefault(move[1], []).append(move)
+            db.executemany("INSERT INTO novelty_moves(knob, idx, moves) VALUES (?, ?, ?)",
+                           [(knob, index, json.dumps(ms)) for knob, ms in by_knob.items()])
         if words:
-            self.doc_tokens[index] = tuple(sorted(words))
-            for word in words:
-                self.postings.setdefault(word, []).append(index)
+            self.n_docs += 1
+            db.executemany("INSERT INTO novelty_postings(token, idx) VALUES (?, ?)", [(w, index) for w in words])
+            db.executemany("INSERT INTO novelty_df(token, df) VALUES (?, 1) "
+                           "ON CONFLICT(token) DO UPDATE SET df = df + 1", [(w,) for w in words])
+            self._df.clear()
+        db.executemany("INSERT INTO novelty_meta(key, value) VALUES (?, ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       (("size", self.size), ("docs", self.n_docs)))
+
+    def _save_state(self, name: str) -> None:
+        if name in self.state:
+            self.db.execute("INSERT OR REPLACE INTO novelty_state(knob, value) VALUES (?, ?)",
+                            (name, json.dumps(self.state[name])))
+        else:
+            self.db.execute("DELETE FROM novelty_state WHERE knob = ?", (name,))
+
+    # -- reading the tables -----------------------------------------------------------------------
+    def outcome(self, index: int) -> str:
+        row = self.db.execute("SELECT outcome FROM novelty_runs WHERE idx = ?", (index,)).fetchone()
+        return row[0] if row else _NEUTRAL
+
+    def _knob_moves(self, knob: str):
+        """(run index, that run's moves of ``knob``, its outcome), newest first."""
+        rows = self.db.execute("SELECT m.idx, m.moves, r.outcome FROM novelty_moves m JOIN novelty_runs r "
+                               "ON r.idx = m.idx WHERE m.knob = ? ORDER BY m.idx DESC", (knob,))
+        for idx, moves, outcome in rows:
+            yield idx, [tuple(m) for m in json.loads(moves)], outcome
+
+    def _same_code(self, fingerprint: str) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT idx FROM novelty_runs WHERE fingerprint = ?", (fingerprint,))]
+
+    def _doc_freq(self, words) -> dict[str, int]:
+        missing = [w for w in words if w not in self._df]
+        for chunk in _chunks(missing, 500):
+            marks = ",".join("?" * len(chunk))
+            found = dict(self.db.execute(f"SELECT token, df FROM novelty_df WHERE token IN ({marks})", chunk))
+            for word in chunk:
+                self._df[word] = found.get(word, 0)
+        return {w: self._df[w] for w in words}
+
+    def _postings(self, word: str, exclude_moved: bool) -> list[int]:
+        sql = ("SELECT p.idx FROM novelty_postings p JOIN novelty_runs r ON r.idx = p.idx WHERE p.token = ? AND "
+               "r.moved = 0 ORDER BY p.idx DESC LIMIT ?") if exclude_moved else (
+               "SELECT idx FROM novelty_postings WHERE token = ? ORDER BY idx DESC LIMIT ?")
+        return [r[0] for r in self.db.execute(sql, (word, _POSTINGS_READ))]
+
+    def _doc_tokens(self, indexes: list[int]) -> dict[int, tuple[str, ...]]:
+        out: dict[int, tuple[str, ...]] = {}
+        for chunk in _chunks(indexes, 500):
+            marks = ",".join("?" * len(chunk))
+            for idx, words in self.db.execute(f"SELECT idx, tokens FROM novelty_runs WHERE idx IN ({marks})", chunk):
+                out[idx] = tuple(words.split(" ")) if words else ()
+        return out
 
     def _set_state(self, facts: list[dict]) -> None:
         for fact in facts:
             new = fact.get("new")
             if new is not None:
                 self.state[str(fact.get("name"))] = float(new) if _is_num(new) else _canon(new)
+                self._save_state(str(fact.get("name")))
 
     def _advance_state(self, moves: list[tuple], outcome: str) -> None:
         """Kept moves set the knob's value; other runs only reveal the start value when unknown."""
@@ -482,6 +541,9 @@ class NoveltyIndex:
                     self.state[name] = end
             elif name not in self.state and start is not None:
                 self.state[name] = start
+            else:
+                continue
+            self._save_state(name)
 
     # -- classifying ----------------------------------------------------------------------------
     def classify(self, proposal: Proposal, runs: Sequence[Run], mode: str = "explore",
@@ -515,12 +577,11 @@ class NoveltyIndex:
     def _duplicates(self, proposal: Proposal) -> list[_Evidence]:
         same: set[int] = set()
         for fp in proposal.code_fingerprints or ():
-            if fp in self.fingerprints:
-                same.add(self.fingerprints[fp])
-                same.update(self.repeated_fingerprints.get(fp, ()))
+            if fp:
+                same.update(self._same_code(fp))
         found = sorted(same, reverse=True)
         return [_Evidence(i, 1.0, ["code_identity"], "train.py is byte-identical after normalising "
-                          f"whitespace (that run was {_outcome_word(self.outcomes[i])})") for i in found]
+                          f"whitespace (that run was {_outcome_word(self.outcome(i))})") for i in found]
 
     # -- change signature -------------------------------------------------------------------------
     def _by_changes(self, moves: list[tuple],
@@ -547,11 +608,8 @@ class NoveltyIndex:
         """Earlier moves of the same knob, newest first, sorted into failures / same / further."""
         found: dict[str, list] = {"fail": [], "same": [], "further": []}
         later_keeps = _KeepSpans()
-        for idx in reversed(self.by_knob.get(move[1], ())):
-            outcome = self.outcomes[idx]
-            for earlier in self.moves[idx]:
-                if earlier[1] != move[1]:
-                    continue
+        for idx, earlier_moves, outcome in self._knob_moves(move[1]):
+            for earlier in earlier_moves:
                 rel = relation(move, earlier, outcome)
                 if rel in ("repeat", "revert"):
                     if not later_keeps.hits(_failure_region(move, earlier, rel)):
@@ -580,12 +638,12 @@ class NoveltyIndex:
         score, best = above[0]
         cls = self._text_class(score, best, proposal.description)
         evidence = [_Evidence(i, round(s, 4), ["text_similarity"], f"description similarity {s:.2f} ≥ {threshold:.2f}; "
-                              f"that run was {_outcome_word(self.outcomes[i])}") for s, i in above[:_MAX_EVIDENCE]]
+                              f"that run was {_outcome_word(self.outcome(i))}") for s, i in above[:_MAX_EVIDENCE]]
         return cls, evidence, [f"{cls}: description {score:.2f} similar to run {_label(runs, best)} "
-                               f"({_outcome_word(self.outcomes[best])})"]
+                               f"({_outcome_word(self.outcome(best))})"]
 
     def _text_class(self, score: float, best: int, description: str) -> str:
-        if self.outcomes[best] == _FAIL:
+        if self.outcome(best) == _FAIL:
             return "repeat_failure"
         if score >= KNOWN_SUCCESS_SIMILARITY and not names_followup(description):
             return "known_success"
@@ -593,35 +651,41 @@ class NoveltyIndex:
 
     def _text_scores(self, query: set[str], exclude_moved: bool) -> list[tuple[float, int]]:
         """(cosine, run index) of the best candidates, best first, newest first among ties."""
-        n_docs = len(self.doc_tokens)
-        weights = {t: self._idf(t, n_docs) ** 2 for t in query}
+        n_docs = self.n_docs
+        weights = {t: self._idf(df, n_docs) ** 2 for t, df in self._doc_freq(query).items()}
         weights = {t: w for t, w in weights.items() if w > 0}
         if not weights:
             return []
         acc: dict[int, float] = {}
         for word, weight in weights.items():
-            for i in self.postings.get(word, ()):
+            for i in self._postings(word, exclude_moved):
                 acc[i] = acc.get(i, 0.0) + weight
-        if exclude_moved:
-            acc = {i: v for i, v in acc.items() if i not in self.moves}
         top = heapq.nlargest(_TEXT_CANDIDATES, acc.items(), key=_second)
+        docs = self._doc_tokens([i for i, _ in top])
+        df = self._doc_freq({t for tokens in docs.values() for t in tokens})
         q_norm = math.sqrt(sum(weights.values()))
         need = min(_MIN_SHARED, len(weights))
-        scored = [(dot / (q_norm * self._doc_norm(i, n_docs)), i) for i, dot in top
-                  if len(weights.keys() & set(self.doc_tokens[i])) >= need]
+        scored = []
+        for i, dot in top:
+            tokens = docs.get(i, ())
+            if len(weights.keys() & set(tokens)) >= need:
+                norm = math.sqrt(sum(self._idf(df[t], n_docs) ** 2 for t in tokens)) or 1.0
+                scored.append((dot / (q_norm * norm), i))
         scored.sort(key=_score_then_recent, reverse=True)
         return [(min(s, 1.0), i) for s, i in scored]
 
-    def _idf(self, word: str, n_docs: int) -> float:
+    @staticmethod
+    def _idf(df: int, n_docs: int) -> float:
         """Smoothed IDF; 0 for words in more than half of a large history (they tell runs apart poorly)."""
-        df = len(self.postings.get(word, ()))
         if n_docs >= _COMMON_MIN and df > _COMMON_DF * n_docs:
             return 0.0
         return math.log(1.0 + (n_docs + 1) / (df + 1))
 
-    def _doc_norm(self, index: int, n_docs: int) -> float:
-        norm = math.sqrt(sum(self._idf(t, n_docs) ** 2 for t in self.doc_tokens.get(index, ())))
-        return norm or 1.0
+
+def _chunks(items: list, size: int):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _second(item: tuple) -> float:

@@ -130,7 +130,7 @@ def code_groups(runs: Sequence[Run]) -> dict[str, list[Run]]:
 def same_code_runs(run: Run, runs: Sequence[Run]) -> list[Run]:
     """Measured runs of ``run``'s code, in ledger order (``run`` itself included when measured)."""
     found = list(code_groups(runs).get(code_key(run), ()))
-    if is_measured(run) and all(r is not run for r in found):
+    if is_measured(run) and all(r.index != run.index for r in found):
         found.append(run)
     return found
 

@@ -13,12 +13,13 @@ same branch and family, which is how upstream's single-branch loop builds on its
 
 from __future__ import annotations
 
-import bisect
 import heapq
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..ledger import codec
 from ..ledger.model import Event, Run
 from ..novelty.guard import idea_key
 
@@ -180,7 +181,7 @@ class FailureCluster:
     error_kinds: set[str] = field(default_factory=set)
     last_seen: str | None = None
     last_index: int = -1
-    last_crash: Run | None = None  # decisions: "crashed again like ..."
+    last_crash_index: int | None = None  # decisions: "crashed again like ..."
 
     def add(self, run: Run) -> None:
         self.count += 1
@@ -191,7 +192,7 @@ class FailureCluster:
             self.error_kinds.add(run.error_kind)
         if run.status == "crash":
             self.crashes += 1
-            self.last_crash = run
+            self.last_crash_index = run.index
 
     def to_dict(self) -> dict:
         return {
@@ -206,66 +207,106 @@ class FailureCluster:
         }
 
 
+REGISTRY_DDL = """
+CREATE TABLE IF NOT EXISTS registry_codes (key TEXT PRIMARY KEY, first_idx INTEGER NOT NULL,
+    replicated INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS registry_notable (idx INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS registry_failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL,
+    last_index INTEGER NOT NULL, last_crash INTEGER, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS registry_failures_count ON registry_failures(count, last_index);
+"""
+
+
 class RegistryFold:
     """What the registry, the decision rules and the gain estimates read, folded run by run.
 
     ``notable``: in ledger order, every candidate plus every measured run whose code was measured more
     than once (a replicate group), which is all that :func:`champion`, :func:`challengers`,
-    :func:`lineages` and the promotion estimates look at; ``failures``: failure clusters by idea key.
-    Both grow with kept runs and ideas, not with the ledger, so views need not scan every run.
+    :func:`lineages` and the promotion estimates look at; failure clusters by idea key. Both grow with
+    kept runs and ideas, not with the ledger, so views need not scan every run. Kept in the index's
+    ``registry_*`` tables (or a private in-memory database); ``runs[i]`` gives the run with index i.
     """
 
-    def __init__(self) -> None:
-        self.notable: list[Run] = []
-        self.failures: dict[str, FailureCluster] = {}
-        self._single: dict[str, int] = {}  # code key -> index of its only measured run so far
-        self._replicated: set[str] = set()  # code keys measured more than once
+    def __init__(self, runs: Sequence[Run], db: sqlite3.Connection | None = None) -> None:
+        if db is None:  # a private fold; the store's index has these tables already
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            db.executescript(REGISTRY_DDL)
+        self.db = db
+        self.runs = runs
+        self._notable: list[Run] | None = None
 
     @classmethod
     def of(cls, runs: Sequence[Run]) -> RegistryFold:
-        """The fold of ``runs`` (ledger order, ``runs[i].index == i``)."""
-        fold = cls()
+        """The fold of ``runs`` (ledger order, ``runs[i].index == i``) in a private database."""
+        fold = cls(runs)
         for run in runs:
-            fold.add(run, runs)
+            fold.add(run)
         return fold
 
-    def add(self, run: Run, runs: Sequence[Run]) -> None:
-        """Fold ``run`` in; ``runs[i]`` must give the earlier run with index ``i``."""
+    def add(self, run: Run) -> None:
+        """Fold ``run`` in; ``self.runs[i]`` must give the earlier run with index ``i``."""
         if run.status in ("discard", "crash"):
             key = run.idea_key or idea_key(run)
             if key:
-                self.failures.setdefault(key, FailureCluster(key)).add(run)
+                self._add_failure(key, run)
         if not is_measured(run):
             return
         key = code_key(run)
-        if key not in self._replicated:
-            first = self._single.pop(key, None)
-            if first is None:
-                self._single[key] = run.index
-                if is_candidate(run):
-                    self.notable.append(run)
-                return
-            self._replicated.add(key)
-            earlier = runs[first]
-            if not is_candidate(earlier):
-                self.notable.insert(bisect.bisect(self.notable, first, key=_index), earlier)
-        self.notable.append(run)
+        row = self.db.execute("SELECT first_idx, replicated FROM registry_codes WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO registry_codes(key, first_idx, replicated) VALUES (?, ?, 0)", (key, run.index))
+            if is_candidate(run):
+                self._mark(run.index)
+            return
+        if not row[1]:
+            self.db.execute("UPDATE registry_codes SET replicated = 1 WHERE key = ?", (key,))
+            self._mark(row[0])
+        self._mark(run.index)
+
+    def _mark(self, index: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO registry_notable(idx) VALUES (?)", (index,))
+        self._notable = None
+
+    def _add_failure(self, key: str, run: Run) -> None:
+        cluster = self.cluster(key) or FailureCluster(key)
+        cluster.add(run)
+        self.db.execute("INSERT OR REPLACE INTO registry_failures(key, count, last_index, last_crash, data) "
+                        "VALUES (?, ?, ?, ?, ?)", (key, cluster.count, cluster.last_index,
+                                                   cluster.last_crash_index, codec.dumps(cluster)))
+
+    @property
+    def notable(self) -> list[Run]:
+        if self._notable is None:
+            indexes = [r[0] for r in self.db.execute("SELECT idx FROM registry_notable ORDER BY idx")]
+            self._notable = [self.runs[i] for i in indexes]
+        return self._notable
+
+    def cluster(self, key: str) -> FailureCluster | None:
+        row = self.db.execute("SELECT data FROM registry_failures WHERE key = ?", (key,)).fetchone()
+        return _cluster(row[0]) if row else None
+
+    def clusters(self, min_count: int = 2, limit: int | None = None) -> list[FailureCluster]:
+        """Clusters of at least ``min_count`` failed runs, largest (then most recent) first."""
+        rows = self.db.execute("SELECT data FROM registry_failures WHERE count >= ? ORDER BY count DESC, "
+                               "last_index DESC LIMIT ?", (min_count, -1 if limit is None else limit))
+        return [c for c in (_cluster(r[0]) for r in rows) if c is not None]
 
     def crash_like(self, key: str | None) -> Run | None:
         """The latest crash of the idea ``key``."""
-        cluster = self.failures.get(key or "")
-        return cluster.last_crash if cluster is not None else None
+        row = self.db.execute("SELECT last_crash FROM registry_failures WHERE key = ?", (key or "",)).fetchone()
+        return self.runs[row[0]] if row and row[0] is not None and 0 <= row[0] < len(self.runs) else None
+
+
+def _cluster(data: str) -> FailureCluster | None:
+    try:
+        cluster = codec.loads(data, (FailureCluster,))
+    except codec.CodecError:
+        return None
+    return cluster if isinstance(cluster, FailureCluster) else None
 
 
 def _index(run: Run) -> int:
     return run.index
-
-
-def failure_clusters(failures: Mapping[str, FailureCluster], min_count: int = 2) -> list[FailureCluster]:
-    """Clusters of at least ``min_count`` failed runs, largest (then most recent) first."""
-    clusters = [c for c in failures.values() if c.count >= min_count]
-    clusters.sort(key=lambda c: (-c.count, -c.last_index))
-    return clusters
 
 
 def run_brief(run: Run | None) -> dict | None:
@@ -293,5 +334,5 @@ def snapshot(fold: RegistryFold, events: Sequence[Event], total_runs: int) -> di
         "confirmed_champion": run_brief(confirmed_champion(runs, events)),
         "challengers": [run_brief(r) for r in challengers(runs, events=events)],
         "lineages": [lin.to_dict() for lin in lineages(runs)],
-        "failure_clusters": [c.to_dict() for c in failure_clusters(fold.failures)],
+        "failure_clusters": [c.to_dict() for c in fold.clusters()],
     }

@@ -14,7 +14,7 @@ from ..evidence.estimates import standings
 from ..ledger.history import History
 from ..ledger.model import Run, fmt_number
 from ..policy.promotion import store_policy
-from ..policy.registry import challengers, champion, failure_clusters, lineages, run_brief
+from ..policy.registry import challengers, champion, lineages, run_brief
 from .report_promotion import promotion_section
 
 RECENT_ROWS = 25
@@ -85,7 +85,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
         "promotion": standings(notable, events, store_policy(history.store.root)),
         "lineages": [lin.to_dict() for lin in lineages(notable)],
-        "failure_clusters": [c.to_dict() for c in failure_clusters(history.registry.failures)[:10]],
+        "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10)],
         "recent": [_recent_row(r, runs) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
     }

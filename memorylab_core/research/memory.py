@@ -4,10 +4,10 @@
 the :class:`Outcome` every view needs — its categories, the champion at the time, the gain, whether
 it improved — and then hands that outcome to each sub-fold: the timeline (health), the category
 book (insights), the mistake deck and the consolidator. The state is small (bounded lists and
-per-category / per-class totals), so it is cached beside the ledger keyed by the ledger offset and
-fingerprints, exactly like the history cache, and folded forward from the new lines only: ``guide``
-on a 100,000-run ledger reads a few kilobytes of state, not the whole history. The cache is
-disposable; :func:`fold` over ``history.runs`` / ``history.events`` gives the same state (tested).
+per-category / per-class totals), so it is stored in the index (``folds`` table, tagged JSON) with
+the number of runs and events it covers, and folded forward from the index's newer rows only:
+``guide`` on a 100,000-run journal reads a few kilobytes of state, not the whole history. It is
+derived; :func:`fold` over ``history.runs`` / ``history.events`` gives the same state (tested).
 
 "Champion at the time" (the reference for gains) is the best kept val_bpb since the last kept
 *baseline*: a re-baseline (new hardware, new config) starts a new epoch, since numbers before it are
@@ -16,23 +16,25 @@ not comparable with numbers after it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..ledger import cachefile
-from ..ledger.model import Event, Run, event_from_record, run_from_record
+from ..ledger import codec
+from ..ledger.history import History
+from ..ledger.model import Event, Run
 from ..ledger.store import MemoryLabError, Store
 from ..novelty.categories import run_categories
 from ..novelty.textnorm import is_baseline, strip_outcome_notes
-from .consolidation import Consolidator
+from .consolidation import ClassStats, Consolidator
 from .health import CHAMPION_EVENT, RESET_EVENT, Timeline, is_champion_candidate
-from .insights import CategoryBook
-from .mistakes import MistakeDeck
+from .insights import CategoryBook, CategoryStats
+from .mistakes import Card, MistakeDeck
 
 STATE_VERSION = 4  # bump whenever the fold or its state changes: old caches are replayed
-CACHE_NAME = "research.pickle"
 FAILED_IDEAS_KEPT = 100
 
 
@@ -88,8 +90,6 @@ class ResearchState:
     consolidator: Consolidator = field(default_factory=Consolidator)
     failed_ideas: OrderedDict = field(default_factory=OrderedDict)  # label -> brief, most recent last
     corrupt_lines: int = 0
-    offset: int = 0  # ledger bytes folded (cache bookkeeping)
-    line_no: int = 0
 
     @property
     def runs(self) -> int:
@@ -130,58 +130,65 @@ class ResearchState:
 
 
 def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
-    """The research state of a folded history (runs and events merged by ledger offset)."""
+    """The research state of a folded history (runs and events merged by journal offset)."""
     state = ResearchState()
     state.consolidator.expect(len(runs))
-    pending = sorted(events, key=lambda e: e.offset)
+    _fold_into(state, runs, sorted(events, key=lambda e: e.offset))
+    return state
+
+
+# -- the stored fold: forward from the runs and events it covers ----------------------------------------
+
+FOLD_NAME = "research"
+_STATE_CLASSES = (ResearchState, Timeline, CategoryBook, CategoryStats, MistakeDeck, Card, Consolidator, ClassStats,
+                  Run, Event)
+
+
+def load_state(store: Store, use_cache: bool = True, history: History | None = None) -> ResearchState:
+    """The research state of ``store``: the fold stored in its index plus the runs and events since.
+
+    ``use_cache=False`` folds everything afresh (the stored fold must always equal that; tested).
+    """
+    history = history or History.load(store, use_cache=use_cache, quiet=True)
+    db = history.db
+    state, runs_done, events_done = _stored(db) if use_cache else (None, 0, 0)
+    if state is None or runs_done > len(history.runs) or events_done > len(history.events):
+        state, runs_done, events_done = ResearchState(), 0, 0
+    new_runs = history.runs[runs_done:]
+    new_events = history.events[events_done:]
+    state.consolidator.expect(len(history.runs))
+    _fold_into(state, new_runs, new_events)
+    state.corrupt_lines = len(history.corrupt)
+    if use_cache and (new_runs or new_events):
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("INSERT OR REPLACE INTO folds(name, runs, events, data) VALUES (?, ?, ?, ?)",
+                       (FOLD_NAME, len(history.runs), len(history.events), codec.dumps(state)))
+    return state
+
+
+def _stored(db: sqlite3.Connection) -> tuple[ResearchState | None, int, int]:
+    row = db.execute("SELECT runs, events, data FROM folds WHERE name = ?", (FOLD_NAME,)).fetchone()
+    if row is None:
+        return None, 0, 0
+    try:
+        state = codec.loads(row[2], _STATE_CLASSES)
+    except codec.CodecError:
+        return None, 0, 0
+    if not isinstance(state, ResearchState) or state.version != STATE_VERSION:
+        return None, 0, 0
+    return state, row[0], row[1]
+
+
+def _fold_into(state: ResearchState, runs: Sequence[Run], events: Sequence[Event]) -> None:
+    """Fold runs and events (each in journal order) into ``state``, merged by journal offset."""
     i = 0
     for run in runs:
-        while i < len(pending) and pending[i].offset < run.offset:
-            state.add_event(pending[i])
+        while i < len(events) and events[i].offset < run.offset:
+            state.add_event(events[i])
             i += 1
         state.add_run(run)
-    for event in pending[i:]:
+    for event in events[i:]:
         state.add_event(event)
-    return state
-
-
-# -- the cache: fold forward from the last offset -----------------------------------------------------
-
-def _from_cache(store: Store) -> ResearchState | None:
-    cached = cachefile.load(store.cache_dir / CACHE_NAME)
-    if not (isinstance(cached, tuple) and len(cached) == 3 and cached[0] == STATE_VERSION):
-        return None
-    _, key, state = cached
-    if not isinstance(state, ResearchState) or state.version != STATE_VERSION:
-        return None
-    if not cachefile.matches_ledger(store, key) or key[0] != state.offset:
-        return None
-    return state
-
-
-def _fold_lines(state: ResearchState, lines: Sequence) -> None:
-    new_runs = sum(1 for line in lines if line.record is not None and line.record.get("record_type") != "event")
-    state.consolidator.expect(state.runs + new_runs)
-    for line in lines:
-        if line.record is None:
-            state.corrupt_lines += 1
-        elif line.record.get("record_type") == "event":
-            state.add_event(event_from_record(line.record, 0, line.offset))
-        else:
-            state.add_run(run_from_record(line.record, state.runs, line.offset))
-
-
-def load_state(store: Store, use_cache: bool = True) -> ResearchState:
-    """The research state of ``store``: the cached fold plus any lines appended since."""
-    state = _from_cache(store) if use_cache else None
-    state = state or ResearchState()
-    lines, offset, line_no = store.read_new_lines(state.offset, state.line_no)
-    _fold_lines(state, lines)
-    moved = offset != state.offset
-    state.offset, state.line_no = offset, line_no
-    if use_cache and moved and store.exists():
-        cachefile.save(store.cache_dir / CACHE_NAME, (STATE_VERSION, cachefile.ledger_key(store, offset), state))
-    return state
 
 
 MAX_SUMMARY_BYTES = 16 * 1024 * 1024

@@ -1,0 +1,226 @@
+"""The index (index.sqlite): always equal to a fresh fold of the journal, whatever happened to either."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlhelpers import MEMORYLAB
+
+from memorylab_core.evidence.estimates import standings
+from memorylab_core.ledger import codec
+from memorylab_core.ledger import index as ix
+from memorylab_core.ledger.history import History
+from memorylab_core.ledger.store import Store, encode_record
+from memorylab_core.policy import registry
+from memorylab_core.policy.promotion import PromotionPolicy
+from memorylab_core.research.memory import load_state
+
+
+def _record(i: int, rng: random.Random, parent: str | None) -> dict:
+    status = rng.choice(["keep", "keep", "discard", "discard", "discard", "crash"])
+    fingerprint = f"fp{rng.randrange(12)}" if rng.random() < 0.5 else f"fp-unique-{i}"
+    knob = rng.choice(["MATRIX_LR", "DEPTH", "WARMDOWN_RATIO"])
+    return {
+        "record_type": "run", "run_id": f"run{i:03d}", "timestamp_utc": f"2026-11-30T{i // 60:02d}:{i % 60:02d}:00Z",
+        "status": status, "description": f"{knob.lower()} tweak {i % 5} \t\u00e9\u2028",
+        "commit": f"{i:04x}{'c' * 36}", "parent_commit": parent, "branch": "main", "code_fingerprint": fingerprint,
+        "metrics": {"val_bpb": None if status == "crash" else round(1.0 - rng.random() * 0.05, 6)},
+        "error": {"summary": "CUDA out of memory", "kind": "oom"} if status == "crash" else None,
+        "change_signature": [{"name": knob, "direction": rng.choice(["up", "down"])}],
+    }
+
+
+def _build(root: Path, n: int, seed: int = 3) -> Store:
+    """A journal of ``n`` varied runs with champion events and corrupt lines mixed in."""
+    store = Store(root, root)
+    store.init()
+    rng = random.Random(seed)
+    lines, parent = [], None
+    for i in range(n):
+        record = _record(i, rng, parent)
+        if record["status"] == "keep" and rng.random() < 0.7:
+            parent = record["commit"]
+        lines.append(encode_record(record))
+        if i % 9 == 8:
+            lines.append(b'{"half a record\n')
+        if i % 13 == 12:
+            kept = f"run{rng.randrange(i):03d}"
+            lines.append(encode_record({"record_type": "event", "event_type": "champion_change", "run_id": kept,
+                                        "confirmed_run_id": kept, "event_id": f"ev{i}"}))
+    store.ledger_path.write_bytes(b"".join(lines))
+    return store
+
+
+def _fields(history: History) -> list[tuple]:
+    return [(r.index, r.offset, r.run_id, r.status, r.val_bpb, r.idea_key, r.description, r.change_signature)
+            for r in history.runs]
+
+
+def _view(history: History) -> tuple:
+    """Everything the views read, in comparable form."""
+    novelty = history.novelty
+    return (_fields(history), [(e.event_id, e.runs_before, e.offset) for e in history.events], history.corrupt,
+            len(novelty), novelty.n_docs, novelty.state, [novelty.outcome(i) for i in range(len(history.runs))],
+            [r.index for r in history.registry.notable], [c.to_dict() for c in history.registry.clusters(1)])
+
+
+def _fresh(store: Store) -> tuple:
+    return _view(History.load(store, use_cache=False, quiet=True))
+
+
+def test_index_equals_a_fresh_fold_and_is_reused(tmp_path):
+    store = _build(tmp_path, 37)
+    first = History.load(store, quiet=True)
+    assert (tmp_path / ix.INDEX_NAME).exists()
+    assert _view(first) == _fresh(store)
+    assert len(first.corrupt) == 4
+    again = History.load(store, quiet=True)
+    assert again.refresh() is False  # nothing new: the stat matched, nothing was re-read
+    assert _view(again) == _fresh(store)
+
+
+def test_appends_are_folded_incrementally(tmp_path):
+    store = _build(tmp_path, 20)
+    History.load(store, quiet=True)
+    for i in range(20, 26):
+        store.append(_record(i, random.Random(i), None))
+    history = History.load(store, quiet=True)
+    assert len(history.runs) == 26
+    assert _view(history) == _fresh(store)
+
+
+def test_a_foreign_append_is_verified_and_folded(tmp_path):
+    store = _build(tmp_path, 20)
+    History.load(store, quiet=True)
+    with open(store.ledger_path, "ab") as fh:  # not through MemoryLab: the index re-hashes the prefix
+        fh.write(encode_record(_record(20, random.Random(1), None)))
+    history = History.load(store, quiet=True)
+    assert [r.run_id for r in history.runs][-1] == "run020"
+    assert _view(history) == _fresh(store)
+
+
+@pytest.mark.parametrize("where", [0.05, 0.5, 0.95])
+def test_a_same_length_edit_anywhere_is_seen_by_the_next_command(tmp_path, where):
+    store = _build(tmp_path, 40)
+    before = _view(History.load(store, quiet=True))
+    data = bytearray(store.ledger_path.read_bytes())
+    pos = data.index(b'"discard"', int(len(data) * where))
+    data[pos:pos + 9] = b'"keep"   '  # same length, still valid JSON
+    stat = os.stat(store.ledger_path)
+    store.ledger_path.write_bytes(bytes(data))
+    os.utime(store.ledger_path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with the mtime put back
+    after = History.load(store, quiet=True)
+    assert _view(after) == _fresh(store)
+    assert _view(after) != before
+
+
+def test_a_garbled_middle_line_is_counted_and_warned(tmp_path, capsys):
+    store = _build(tmp_path, 30)
+    History.load(store, quiet=True)
+    data = bytearray(store.ledger_path.read_bytes())
+    start = data.index(b"run010")
+    data[start:start + 6] = b"\xff\xfe{{{{"
+    store.ledger_path.write_bytes(bytes(data))
+    history = History.load(store)
+    assert "line" in capsys.readouterr().err
+    assert _view(history) == _fresh(store)
+    assert "run010" not in [r.run_id for r in history.runs]
+
+
+def test_truncated_or_replaced_journals_rebuild(tmp_path):
+    store = _build(tmp_path, 30)
+    History.load(store, quiet=True)
+    data = store.ledger_path.read_bytes()
+    store.ledger_path.write_bytes(data[: len(data) // 2])
+    assert _view(History.load(store, quiet=True)) == _fresh(store)
+    other = _build(tmp_path / "other", 12, seed=9)
+    os.replace(other.ledger_path, store.ledger_path)  # another inode
+    assert _view(History.load(store, quiet=True)) == _fresh(store)
+    store.ledger_path.unlink()
+    assert len(History.load(store, quiet=True).runs) == 0
+
+
+def test_a_damaged_or_foreign_index_file_is_rebuilt(tmp_path):
+    store = _build(tmp_path, 25)
+    History.load(store, quiet=True)
+    path = tmp_path / ix.INDEX_NAME
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"garbage, not a database" * 100)
+    assert _view(History.load(store, quiet=True)) == _fresh(store)
+    db = sqlite3.connect(path)  # someone plants a trigger: the index is not trusted, it is rebuilt
+    db.execute("CREATE TRIGGER evil AFTER INSERT ON runs BEGIN DELETE FROM runs; END")
+    db.commit()
+    db.close()
+    store.append(_record(25, random.Random(2), None))
+    history = History.load(store, quiet=True)
+    assert _view(history) == _fresh(store)
+    triggers = history.db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()[0]
+    assert triggers == 0
+
+
+def test_doctored_folded_state_cannot_run_code(tmp_path):
+    """The old pickle cache let `memorylab_core.store` + `os.system` through; the index holds JSON only."""
+    store = _build(tmp_path, 20)
+    state = load_state(store)
+    marker = tmp_path / "pwned"
+    db = sqlite3.connect(tmp_path / ix.INDEX_NAME)
+    payload = ('{"~":"o","c":"system","v":{"command":"touch ' + str(marker) + '"}}')
+    db.execute("UPDATE folds SET data = ? WHERE name = 'research'", (payload,))
+    db.execute("UPDATE registry_failures SET data = ?", (payload,))
+    db.commit()
+    db.close()
+    res = subprocess.run([sys.executable, str(MEMORYLAB), "--home", str(tmp_path), "status"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert not marker.exists()
+    assert load_state(store).runs == state.runs  # the bad fold was refolded from the runs
+
+
+def test_registry_fold_matches_a_scan_of_every_run(tmp_path):
+    store = _build(tmp_path, 160, seed=11)
+    history = History.load(store, quiet=True)
+    every = list(history.runs)
+    notable, events = history.registry.notable, history.events
+    assert [r.index for r in notable] == sorted(r.index for r in notable)
+    assert registry.champion(notable, events) == registry.champion(every, events)
+    assert registry.confirmed_champion(notable, events) == registry.confirmed_champion(every, events)
+    assert registry.challengers(notable, events=events) == registry.challengers(every, events=events)
+    assert [lin.to_dict() for lin in registry.lineages(notable)] == [lin.to_dict() for lin in registry.lineages(every)]
+    policy = PromotionPolicy()
+    assert standings(notable, events, policy) == standings(every, events, policy)
+    failed = Counter(r.idea_key for r in every if r.status in ("discard", "crash"))
+    clusters = history.registry.clusters()
+    assert {c.key: c.count for c in clusters} == {k: n for k, n in failed.items() if n >= 2}
+    assert [c.count for c in clusters] == sorted((c.count for c in clusters), reverse=True)
+    for cluster in clusters:
+        members = [r for r in every if r.status in ("discard", "crash") and r.idea_key == cluster.key]
+        assert cluster.run_ids == [r.run_id for r in members][-registry.CLUSTER_RUN_IDS:]
+        assert cluster.crashes == sum(r.status == "crash" for r in members)
+        last_crash = next((r for r in reversed(members) if r.status == "crash"), None)
+        assert history.registry.crash_like(cluster.key) == last_crash
+
+
+def test_research_state_in_the_index_equals_a_fresh_fold(tmp_path):
+    store = _build(tmp_path, 50)
+    load_state(store)
+    for i in range(50, 55):
+        store.append(_record(i, random.Random(i), None))
+    stored, fresh = load_state(store), load_state(store, use_cache=False)
+    assert stored.runs == fresh.runs == 55
+    assert codec.dumps(stored) == codec.dumps(fresh)
+
+
+def test_readers_of_a_store_without_a_journal_create_nothing(tmp_path):
+    home = tmp_path / "nothing-here"
+    res = subprocess.run([sys.executable, str(MEMORYLAB), "--home", str(home), "list"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert not home.exists()
