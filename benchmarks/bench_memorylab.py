@@ -5,10 +5,12 @@
 Each ledger holds varied, realistic records (descriptions built from real knob phrasing, change
 signatures, crashes with errors, decision packets) written straight to ``experiments.jsonl``. For
 every size the script times, as separate ``python memorylab.py ...`` processes run from a scratch git
-repo: ``check`` and ``report`` with a cold cache (first command after the ledger appeared) and warm,
-``guide`` / ``insights`` / ``status`` with their research cache cold and warm, and ``log`` (which
-appends, so each repetition adds one run) each followed by a ``guide`` that folds the new line.
-Prints a markdown table (median and max wall time in ms).
+repo: ``check`` with a cold index (the first command after the journal appeared: it builds
+``index.sqlite``) and warm, ``report``, ``guide`` / ``insights`` / ``status`` with their stored research
+fold cold and warm, ``log`` (which appends, so each repetition adds one run) each followed by a
+``guide`` that folds the new line, and ``check`` / ``import`` of a 100,000-character description.
+Prints a markdown table: median and max wall time in ms, and the largest peak RSS in MiB.
+``--small`` writes compact records (about 200 bytes instead of about 1 KB) for the 1,000,000-run size.
 """
 
 from __future__ import annotations
@@ -88,51 +90,95 @@ def synthetic_record(i: int, rng: random.Random, t0: float) -> dict:
     }
 
 
-def build_ledger(store: Path, n: int) -> None:
+def small_record(i: int, rng: random.Random, t0: float) -> dict:
+    """A compact record (about 200 bytes): the fields the index and the views read, nothing else."""
+    name, words, values = rng.choice(KNOBS)
+    old, new = rng.sample(values, 2)
+    status = rng.choice(["keep", "discard", "discard", "discard", "crash"])
+    record = {"schema_version": 1, "run_id": f"r{i:07d}", "timestamp_utc": time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + i * 300)), "status": status,
+        "description": f"{words} {old} -> {new}",
+        "metrics": {"val_bpb": None if status == "crash" else round(0.99 + rng.gauss(0, 0.01), 6)}}
+    return record
+
+
+def build_ledger(store: Path, n: int, small: bool = False) -> None:
     store.mkdir(parents=True, exist_ok=True)
     rng = random.Random(n)
     t0 = time.time() - n * 300
+    make = small_record if small else synthetic_record
     with open(store / "experiments.jsonl", "w") as fh:
         for i in range(n):
-            fh.write(json.dumps(synthetic_record(i, rng, t0), separators=(",", ":")) + "\n")
+            fh.write(json.dumps(make(i, rng, t0), separators=(",", ":")) + "\n")
 
 
-def timed(args: list[str], cwd: Path, env: dict) -> float:
+PEAK_RSS: dict[str, float] = {}
+
+
+def timed(args: list[str], cwd: Path, env: dict, label: str = "") -> float:
+    """Wall time in ms of one ``python memorylab.py ...`` process; its peak RSS goes to PEAK_RSS[label]."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(ROOT / "memorylab.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "memorylab.py"), *args], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = (time.perf_counter() - start) * 1000
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 2):
-        raise SystemExit(f"memorylab {' '.join(args)} failed: {proc.stderr.strip()}")
+        raise SystemExit(f"memorylab {' '.join(args)} failed: {err.strip()}")
+    PEAK_RSS[label] = max(PEAK_RSS.get(label, 0.0), usage.ru_maxrss / 1024)
     return elapsed
 
 
-def bench_size(n: int, repeat: int, work: Path) -> list[tuple[str, list[float]]]:
+def drop_index(store: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        (store / f"index.sqlite{suffix}").unlink(missing_ok=True)
+
+
+def drop_research_fold(store: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(store / "index.sqlite")
+    db.execute("DELETE FROM folds")
+    db.commit()
+    db.close()
+
+
+def bench_size(n: int, repeat: int, work: Path, small: bool = False) -> list[tuple[str, list[float]]]:
     store = work / f"store{n}"
-    build_ledger(store, n)
+    build_ledger(store, n, small)
     repo = make_repo(work / f"repo{n}")
     # Measure as users run it: with bytecode caching (some shells export PYTHONDONTWRITEBYTECODE).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["MEMORYLAB_HOME"] = str(store)
+    timed(["--help"], repo, env)  # compile the bytecode once, outside the timings
     check = ["check", "-d", "increase matrix LR 0.04 -> 0.05", "--tags", "optimizer"]
     report = ["report", "--output", str(work / "report.md")]
-    rows = [("check (cold cache)", [timed(check, repo, env)])]
-    rows.append(("check", [timed(check, repo, env) for _ in range(repeat)]))
-    shutil.rmtree(store / "cache", ignore_errors=True)
-    rows.append(("report (cold cache)", [timed(report, repo, env)]))
-    rows.append(("report", [timed(report, repo, env) for _ in range(repeat)]))
-    for command in ("guide", "insights", "status"):  # research-memory views: their own small cache
-        (store / "cache" / "research.pickle").unlink(missing_ok=True)
-        rows.append((f"{command} (cold cache)", [timed([command], repo, env)]))
-        rows.append((command, [timed([command], repo, env) for _ in range(repeat)]))
+
+    def row(name: str, args: list[str], times: int = repeat) -> tuple[str, list[float]]:
+        return name, [timed(args, repo, env, f"{n}:{name}") for _ in range(times)]
+
+    rows = [row("check (cold index: builds index.sqlite)", check, 1), row("check", check)]
+    rows.append(row("report", report))
+    for command in ("guide", "insights", "status"):  # research-memory views: their own stored fold
+        drop_research_fold(store)
+        rows.append(row(f"{command} (research fold cold)", [command], 1))
+        rows.append(row(command, [command]))
     log_times, guide_times = [], []
     for i in range(repeat):
         log, summary = fake_run(repo, 0.99 + i * 1e-4)
         log_times.append(timed(["log", "-d", f"bench run {i}", "--status", "discard", "--log", str(log),
-                                "--summary", str(summary)], repo, env))
-        guide_times.append(timed(["guide"], repo, env))
+                                "--summary", str(summary)], repo, env, f"{n}:log"))
+        guide_times.append(timed(["guide"], repo, env, f"{n}:guide (right after a log)"))
     rows.append(("log", log_times))
     rows.append(("guide (right after a log)", guide_times))
+    long_text = " ".join(f"raise matrix lr {k / 1000:.3f} -> {(k + 1) / 1000:.3f} with SSSL window"
+                         for k in range(2000))[:100_000]
+    rows.append(row("check -d <100,000 characters>", ["check", "-d", long_text]))
+    tsv = work / f"long{n}.tsv"
+    tsv.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n" + f"abcdef1\t1.0\t1.0\tdiscard\t{long_text}\n")
+    rows.append(row("import <1 row, 100,000-character description>", ["import", str(tsv)], 1))
     return rows
 
 
@@ -140,13 +186,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--small", action="store_true", help="compact records (for 1,000,000 runs)")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]} · {os.cpu_count()} cores · {sys.platform}")
-    print("| runs | command | median ms | max ms |\n|---:|---|---:|---:|")
+    print("| runs | command | median ms | max ms | peak RSS MiB |\n|---:|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            for name, times in bench_size(n, args.repeat, Path(tmp)):
-                print(f"| {n:,} | {name} | {statistics.median(times):.0f} | {max(times):.0f} |", flush=True)
+            for name, times in bench_size(n, args.repeat, Path(tmp), args.small):
+                rss = PEAK_RSS.get(f"{n}:{name}", 0.0)
+                print(f"| {n:,} | {name} | {statistics.median(times):.0f} | {max(times):.0f} | {rss:.0f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from memorylab_core.ledger.history import History
 from memorylab_core.ledger.store import Store, encode_record
 from memorylab_core.policy import registry
 from memorylab_core.policy.promotion import PromotionPolicy
+from memorylab_core.research import memory
 from memorylab_core.research.memory import load_state
 
 
@@ -215,6 +216,8 @@ def test_research_state_in_the_index_equals_a_fresh_fold(tmp_path):
         store.append(_record(i, random.Random(i), None))
     stored, fresh = load_state(store), load_state(store, use_cache=False)
     assert stored.runs == fresh.runs == 55
+    kept, runs, _ = memory._stored(History.load(store, quiet=True).db)  # the next command decodes it, no refold
+    assert runs == 55 and codec.dumps(kept) == codec.dumps(stored)
     assert codec.dumps(stored) == codec.dumps(fresh)
 
 

@@ -53,6 +53,7 @@ class RunTable(Sequence[Run]):
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self._decoded: dict[int, Run] = {}
+        self._pending: list[tuple] = []
         self._len = 0
 
     def __len__(self) -> int:
@@ -65,9 +66,15 @@ class RunTable(Sequence[Run]):
             self._decoded.clear()
 
     def append(self, run: Run, line_no: int) -> None:
-        self.db.execute(_RUN_INSERT, _run_row(run, line_no))
+        """Add the next run (buffered: :meth:`flush` writes the rows)."""
+        self._pending.append(_run_row(run, line_no))
         self._decoded[run.index] = run
         self._len += 1
+
+    def flush(self) -> None:
+        if self._pending:
+            self.db.executemany(_RUN_INSERT, self._pending)
+            self._pending.clear()
 
     def __getitem__(self, item):
         if isinstance(item, slice):
@@ -269,6 +276,9 @@ class History:
                     novelty.add(run)
                     registry.add(run)
             pos = nl + 1
+        self.runs.flush()
+        novelty.flush()
+        registry.flush()
         self.db.executemany("INSERT OR REPLACE INTO skipped(line_no, offset, problem) VALUES (?, ?, ?)", skipped)
         return line_no, n_events
 

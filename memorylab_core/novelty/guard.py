@@ -430,6 +430,8 @@ class NoveltyIndex:
         self.state: dict[str, object] = {k: json.loads(v)
                                          for k, v in db.execute("SELECT knob, value FROM novelty_state")}
         self._df: dict[str, int] = {}  # per-command cache of document frequencies
+        self._pending: dict[str, list] = {"runs": [], "moves": [], "postings": [], "df": []}
+        self._dirty_state: set[str] = set()
 
     def __len__(self) -> int:
         return self.size
@@ -457,35 +459,49 @@ class NoveltyIndex:
         self._store(index, outcome, run.code_fingerprint, moves, words)
 
     def _store(self, index: int, outcome: str, fingerprint: str | None, moves: list[tuple], words: set[str]) -> None:
-        db = self.db
-        tokens = " ".join(sorted(words)) if words else None
-        db.execute("INSERT INTO novelty_runs(idx, outcome, fingerprint, moved, tokens) VALUES (?, ?, ?, ?, ?)",
-                   (index, outcome, fingerprint or None, 1 if moves else 0, tokens))
+        pending = self._pending
+        pending["runs"].append((index, outcome, fingerprint or None, 1 if moves else 0,
+                                " ".join(sorted(words)) if words else None))
         if moves:
             by_knob: dict[str, list[tuple]] = {}
             for move in moves:
                 by_knob.setdefault(move[1], []).append(move)
-            db.executemany("INSERT INTO novelty_moves(knob, idx, moves) VALUES (?, ?, ?)",
-                           [(knob, index, json.dumps(ms)) for knob, ms in by_knob.items()])
+            pending["moves"].extend((knob, index, json.dumps(ms)) for knob, ms in by_knob.items())
         if words:
             self.n_docs += 1
-            db.executemany("INSERT INTO novelty_postings(token, idx) VALUES (?, ?)", [(w, index) for w in words])
-            db.executemany("INSERT INTO novelty_df(token, df) VALUES (?, 1) "
-                           "ON CONFLICT(token) DO UPDATE SET df = df + 1", [(w,) for w in words])
+            pending["postings"].extend((w, index) for w in words)
+            pending["df"].extend((w,) for w in words)
             self._df.clear()
+        if len(pending["runs"]) >= 1024:
+            self.flush()
+
+    def _save_state(self, name: str) -> None:
+        self._dirty_state.add(name)
+
+    def flush(self) -> None:
+        """Write what :meth:`add` buffered (every read of the tables flushes first)."""
+        pending, db = self._pending, self.db
+        if not (pending["runs"] or self._dirty_state):
+            return
+        db.executemany("INSERT INTO novelty_runs(idx, outcome, fingerprint, moved, tokens) VALUES (?, ?, ?, ?, ?)",
+                       pending["runs"])
+        db.executemany("INSERT INTO novelty_moves(knob, idx, moves) VALUES (?, ?, ?)", pending["moves"])
+        db.executemany("INSERT INTO novelty_postings(token, idx) VALUES (?, ?)", pending["postings"])
+        db.executemany("INSERT INTO novelty_df(token, df) VALUES (?, 1) ON CONFLICT(token) DO UPDATE SET df = df + 1",
+                       pending["df"])
+        db.executemany("INSERT OR REPLACE INTO novelty_state(knob, value) VALUES (?, ?)",
+                       [(k, json.dumps(self.state[k])) for k in self._dirty_state if k in self.state])
+        db.executemany("DELETE FROM novelty_state WHERE knob = ?", [(k,) for k in self._dirty_state if k not in self.state])
         db.executemany("INSERT INTO novelty_meta(key, value) VALUES (?, ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                        (("size", self.size), ("docs", self.n_docs)))
-
-    def _save_state(self, name: str) -> None:
-        if name in self.state:
-            self.db.execute("INSERT OR REPLACE INTO novelty_state(knob, value) VALUES (?, ?)",
-                            (name, json.dumps(self.state[name])))
-        else:
-            self.db.execute("DELETE FROM novelty_state WHERE knob = ?", (name,))
+        for rows in pending.values():
+            rows.clear()
+        self._dirty_state.clear()
 
     # -- reading the tables -----------------------------------------------------------------------
     def outcome(self, index: int) -> str:
+        self.flush()
         row = self.db.execute("SELECT outcome FROM novelty_runs WHERE idx = ?", (index,)).fetchone()
         return row[0] if row else _NEUTRAL
 
@@ -552,6 +568,7 @@ class NoveltyIndex:
         if mode not in POLICY:
             raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(POLICY)}")
         threshold = float(threshold)
+        self.flush()
         cls, evidence, reasons, part = self._verdict(proposal, threshold, runs)
         matches = [m for m in (_match(runs, e) for e in evidence[: max(int(limit), 0)]) if m]
         return NoveltyResult(cls, POLICY[mode][cls], mode, threshold, matches, reasons, part)

@@ -234,6 +234,9 @@ class RegistryFold:
         self.db = db
         self.runs = runs
         self._notable: list[Run] | None = None
+        self._clusters: dict[str, FailureCluster] = {}  # touched by this fold, written by flush()
+        self._codes: dict[str, list | None] = {}  # code key -> [first run index, replicated?] (read or touched)
+        self._marks: set[int] = set()  # runs that became notable in this fold
 
     @classmethod
     def of(cls, runs: Sequence[Run]) -> RegistryFold:
@@ -252,47 +255,70 @@ class RegistryFold:
         if not is_measured(run):
             return
         key = code_key(run)
-        row = self.db.execute("SELECT first_idx, replicated FROM registry_codes WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO registry_codes(key, first_idx, replicated) VALUES (?, ?, 0)", (key, run.index))
+        code = self._codes.get(key)
+        if code is None:
+            row = self.db.execute("SELECT first_idx, replicated FROM registry_codes WHERE key = ?", (key,)).fetchone()
+            code = self._codes[key] = list(row) if row else None
+        if code is None:
+            self._codes[key] = [run.index, 0]
             if is_candidate(run):
                 self._mark(run.index)
             return
-        if not row[1]:
-            self.db.execute("UPDATE registry_codes SET replicated = 1 WHERE key = ?", (key,))
-            self._mark(row[0])
+        if not code[1]:
+            code[1] = 1
+            self._mark(code[0])
         self._mark(run.index)
 
     def _mark(self, index: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO registry_notable(idx) VALUES (?)", (index,))
+        self._marks.add(index)
         self._notable = None
 
     def _add_failure(self, key: str, run: Run) -> None:
-        cluster = self.cluster(key) or FailureCluster(key)
+        cluster = self._clusters.get(key) or self._stored_cluster(key) or FailureCluster(key)
         cluster.add(run)
-        self.db.execute("INSERT OR REPLACE INTO registry_failures(key, count, last_index, last_crash, data) "
-                        "VALUES (?, ?, ?, ?, ?)", (key, cluster.count, cluster.last_index,
-                                                   cluster.last_crash_index, codec.dumps(cluster)))
+        self._clusters[key] = cluster
+
+    def flush(self) -> None:
+        """Write the failure clusters this fold touched (every read of them flushes first)."""
+        if self._codes:
+            self.db.executemany("INSERT OR REPLACE INTO registry_codes(key, first_idx, replicated) VALUES (?, ?, ?)",
+                                [(k, c[0], c[1]) for k, c in self._codes.items() if c is not None])
+            self._codes.clear()
+        if self._marks:
+            self.db.executemany("INSERT OR IGNORE INTO registry_notable(idx) VALUES (?)", [(i,) for i in self._marks])
+            self._marks.clear()
+        if self._clusters:
+            self.db.executemany("INSERT OR REPLACE INTO registry_failures(key, count, last_index, last_crash, data) "
+                                "VALUES (?, ?, ?, ?, ?)", [(c.key, c.count, c.last_index, c.last_crash_index,
+                                                            codec.dumps(c)) for c in self._clusters.values()])
+            self._clusters.clear()
 
     @property
     def notable(self) -> list[Run]:
         if self._notable is None:
+            self.flush()
             indexes = [r[0] for r in self.db.execute("SELECT idx FROM registry_notable ORDER BY idx")]
             self._notable = [self.runs[i] for i in indexes]
         return self._notable
 
     def cluster(self, key: str) -> FailureCluster | None:
+        self.flush()
+        return self._stored_cluster(key)
+
+    def _stored_cluster(self, key: str) -> FailureCluster | None:
         row = self.db.execute("SELECT data FROM registry_failures WHERE key = ?", (key,)).fetchone()
         return _cluster(row[0]) if row else None
 
     def clusters(self, min_count: int = 2, limit: int | None = None) -> list[FailureCluster]:
         """Clusters of at least ``min_count`` failed runs, largest (then most recent) first."""
+        self.flush()
         rows = self.db.execute("SELECT data FROM registry_failures WHERE count >= ? ORDER BY count DESC, "
                                "last_index DESC LIMIT ?", (min_count, -1 if limit is None else limit))
         return [c for c in (_cluster(r[0]) for r in rows) if c is not None]
 
     def crash_like(self, key: str | None) -> Run | None:
         """The latest crash of the idea ``key``."""
+        self.flush()
         row = self.db.execute("SELECT last_crash FROM registry_failures WHERE key = ?", (key or "",)).fetchone()
         return self.runs[row[0]] if row and row[0] is not None and 0 <= row[0] < len(self.runs) else None
 

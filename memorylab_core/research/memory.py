@@ -140,7 +140,7 @@ def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
 # -- the stored fold: forward from the runs and events it covers ----------------------------------------
 
 FOLD_NAME = "research"
-_STATE_CLASSES = (ResearchState, Timeline, CategoryBook, CategoryStats, MistakeDeck, Card, Consolidator, ClassStats,
+_STATE_CLASSES = (ResearchState, Outcome, Timeline, CategoryBook, CategoryStats, MistakeDeck, Card, Consolidator, ClassStats,
                   Run, Event)
 
 
