@@ -145,8 +145,8 @@ def test_crashes_and_outliers_do_not_change_the_value_axis():
     base = [run(i, "keep" if i % 5 == 0 else "discard", 1.0 - i * 0.001 + (i % 3) * 0.002) for i in range(40)]
     crashes = base + [run(40 + i, "crash", None) for i in range(30)]
     with_noise = crashes + [run(70, "discard", 6.5)]
-    assert charts.value_range(crashes) == charts.value_range(base)  # crashes live on their own band
-    lo2, hi2 = charts.value_range(with_noise)
+    assert charts.off_scale(crashes)[1] == charts.off_scale(base)[1]  # crashes live on their own band
+    hi2 = charts.off_scale(with_noise)[1]
     assert hi2 < 1.1  # the exploded run is pinned to the top edge, not plotted to scale
     count, limit, worst = charts.off_scale(with_noise)
     assert count == 1 and worst == 6.5 and limit == pytest.approx(hi2)
@@ -170,8 +170,8 @@ def test_frontier_starts_from_the_window_start_champion():
 def test_degenerate_runs_still_chart(runs):
     page = Page(charts.progress_chart(runs))
     assert sum(page.marks.values()) == len(runs)
-    lo, hi = charts.value_range(runs)
-    assert lo < hi
+    count, top, _ = charts.off_scale(runs)
+    assert count == 0 and top is not None
 
 
 # -- pages ---------------------------------------------------------------------------------------

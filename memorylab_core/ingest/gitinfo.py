@@ -135,14 +135,6 @@ def diff_patch(
     return out or ""
 
 
-def commit_patch(cwd: str | os.PathLike[str], commit: str = "HEAD", path: str = "train.py") -> str:
-    """The patch ``commit`` made to ``path``: first parent -> commit (empty tree for a root)."""
-    if not _safe_rev(commit):
-        return ""
-    parent = _line(cwd, "rev-parse", "--verify", "--quiet", f"{commit}^1")
-    return diff_patch(cwd, parent, commit, path)
-
-
 def working_diff(cwd: str | os.PathLike[str], path: str = "train.py") -> str:
     """Diff of ``path`` from HEAD to the working tree (staged and unstaged), for ``check``.
 
@@ -169,13 +161,3 @@ def _untracked_diff(cwd: str | os.PathLike[str], path: str) -> str:
     if proc is None or proc.returncode not in (0, 1):
         return ""
     return proc.stdout.decode("utf-8", errors="replace")
-
-
-def is_ancestor(cwd: str | os.PathLike[str], a: str, b: str) -> bool | None:
-    """Whether commit ``a`` is an ancestor of (or equal to) ``b``; None when git cannot tell."""
-    if not (_safe_rev(a) and _safe_rev(b)):
-        return None
-    proc = _run(cwd, "merge-base", "--is-ancestor", a, b)
-    if proc is None or proc.returncode not in (0, 1):
-        return None
-    return proc.returncode == 0

@@ -491,7 +491,8 @@ class NoveltyIndex:
                        pending["df"])
         db.executemany("INSERT OR REPLACE INTO novelty_state(knob, value) VALUES (?, ?)",
                        [(k, json.dumps(self.state[k])) for k in self._dirty_state if k in self.state])
-        db.executemany("DELETE FROM novelty_state WHERE knob = ?", [(k,) for k in self._dirty_state if k not in self.state])
+        db.executemany("DELETE FROM novelty_state WHERE knob = ?",
+                       [(k,) for k in self._dirty_state if k not in self.state])
         db.executemany("INSERT INTO novelty_meta(key, value) VALUES (?, ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                        (("size", self.size), ("docs", self.n_docs)))

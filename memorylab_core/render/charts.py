@@ -150,12 +150,6 @@ def _marks(runs: Sequence[Run], lay: _Layout, linked: set[int]) -> str:
     return "".join(out)
 
 
-def value_range(runs: Sequence[Run], start: float | None = None) -> tuple[float, float]:
-    """The val_bpb range the progress chart's y axis spans for ``runs`` (non-empty)."""
-    lay = _layout(runs, frontier(runs, start))
-    return lay.y.d0, lay.y.d1
-
-
 def off_scale(runs: Sequence[Run], start: float | None = None) -> tuple[int, float | None, float | None]:
     """Runs whose val_bpb lies above the chart's range (drawn on its top edge): count, limit, worst."""
     lay = _layout(runs, frontier(runs, start))

@@ -140,8 +140,8 @@ def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
 # -- the stored fold: forward from the runs and events it covers ----------------------------------------
 
 FOLD_NAME = "research"
-_STATE_CLASSES = (ResearchState, Outcome, Timeline, CategoryBook, CategoryStats, MistakeDeck, Card, Consolidator, ClassStats,
-                  Run, Event)
+_STATE_CLASSES = (ResearchState, Outcome, Timeline, CategoryBook, CategoryStats, MistakeDeck, Card, Consolidator,
+                  ClassStats, Run, Event)
 
 
 def load_state(store: Store, use_cache: bool = True, history: History | None = None) -> ResearchState:
