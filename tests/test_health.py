@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 from mlhelpers import git, log_run, make_repo, ml, ml_proc, records
@@ -27,38 +26,30 @@ def crashes(start: int, n: int, kind: str = "oom") -> list:
 
 # -- breaker ---------------------------------------------------------------------------------------
 
+def breaker(runs, events=()):
+    """The breaker as every command sees it: the research memory's fold of runs and events."""
+    return fold(runs, events).timeline.breaker()
+
+
 def test_breaker_states_follow_the_streak_in_experiments():
     runs = [make_run(0, "keep", 1.0, "baseline", commit="good1234")]
-    assert health.breaker(runs)["state"] == "closed"
+    assert breaker(runs)["state"] == "closed"
     for n, state in ((2, "closed"), (3, "warning"), (4, "warning"), (5, "open"), (9, "open")):
-        info = health.breaker(runs + crashes(1, n))
+        info = breaker(runs + crashes(1, n))
         assert info["state"] == state and info["streak"] == n
         assert info["last_good_commit"] == "good1234" and info["first_crash_run_id"] == "run00001"
-    assert "good1234" in health.breaker_message(health.breaker(runs + crashes(1, 3)))
+    assert "good1234" in health.breaker_message(breaker(runs + crashes(1, 3)))
 
 
 def test_a_success_or_a_recorded_reset_closes_the_breaker():
     runs = [make_run(0, "keep", 1.0, "baseline")] + crashes(1, 6)
-    assert health.breaker(runs + [make_run(7, "discard", 1.1)])["state"] == "closed"
+    assert breaker(runs + [make_run(7, "discard", 1.1)])["state"] == "closed"
     reset = make_event(6)
-    assert health.breaker(runs, [reset])["state"] == "closed"
+    assert breaker(runs, [reset])["state"] == "closed"
     more = runs + crashes(7, 3)
-    info = health.breaker(more, [reset])
+    info = breaker(more, [reset])
     assert info["streak"] == 3 and info["first_crash_run_id"] == "run00007"
     assert info["last_reset"]["reason"] == "fixed"
-
-
-def test_timeline_breaker_equals_the_pure_breaker():
-    rng = random.Random(5)
-    runs, events = [make_run(0, "keep", 1.0, "baseline")], []
-    for i in range(1, 200):
-        roll = rng.random()
-        status = "crash" if roll < 0.55 else "keep" if roll < 0.6 else "discard"
-        runs.append(make_run(i, status, 1.0 + rng.random() * 0.01, f"x{i}", error_kind="oom"))
-        if rng.random() < 0.05:
-            events.append(make_event(i))
-        state = fold(runs, events)
-        assert state.timeline.breaker() == health.breaker(runs, events), i
 
 
 def test_check_blocks_when_open_even_in_a_fresh_process(repo):

@@ -150,7 +150,7 @@ def test_exposition_has_the_required_metrics_and_parses():
     runs = _ledger()
     state = fold(runs)
     text = exposition(runs, corrupt_lines=1, now=T0 + 3600, events=(), alerts=health.alerts(state.timeline),
-                      plateau=state.timeline.plateau())
+                      plateau=state.timeline.plateau(), breaker=state.timeline.breaker())
     fams = parse_exposition(text)
 
     def value(name, **labels):
@@ -171,7 +171,8 @@ def test_exposition_has_the_required_metrics_and_parses():
     assert alerts["critical"] == 1 and sum(alerts.values()) == len(health.alerts(state.timeline))
     assert fams["memorylab_runs_total"]["type"] == "counter"
     # a recorded reset closes the breaker in the export too
-    closed = parse_exposition(exposition(runs, events=[make_event(7)]))
+    reset = [make_event(7)]
+    closed = parse_exposition(exposition(runs, events=reset, breaker=fold(runs, reset).timeline.breaker()))
     assert closed["memorylab_breaker_state"]["samples"][(("state", "closed"),)] == 1
 
 

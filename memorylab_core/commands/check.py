@@ -18,7 +18,8 @@ from ..ledger.model import MODES, TRAIN_FILE, clean_tags
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
 from ..novelty.guard import Proposal
-from ..research.health import breaker, breaker_message
+from ..research.health import breaker_message
+from ..research.memory import load_state
 from .common import Context, add_json_flag, positive_int, unit_float
 
 
@@ -87,7 +88,7 @@ def run(ctx: Context) -> int:
     kwargs = {"threshold": args.threshold} if args.threshold else {}
     result = history.novelty.classify(proposal, history.runs, mode=args.mode, limit=args.limit, **kwargs)
     data = {**result.to_dict(), "code_signals": note, "change_signature": signature,
-            "history_runs": len(history.runs), "breaker": breaker(history.runs, history.events)}
+            "history_runs": len(history.runs), "breaker": load_state(ctx.store, history=history).timeline.breaker()}
     ctx.emit(render(data), data)
     if ctx.json and breaker_message(data["breaker"]):
         warn(breaker_message(data["breaker"]))

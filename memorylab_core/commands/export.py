@@ -30,9 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def render(ctx: Context, fmt: str) -> str:
     history = ctx.history
     if fmt == "prometheus":
-        state = load_state(ctx.store)
+        state = load_state(ctx.store, history=history)
         return exposition(history.runs, len(history.corrupt), events=history.events,
-                          alerts=alerts(state.timeline, curve_loader(ctx.store)), plateau=state.timeline.plateau())
+                          alerts=alerts(state.timeline, curve_loader(ctx.store)), plateau=state.timeline.plateau(),
+                          breaker=state.timeline.breaker())
     if fmt == "csv":
         return export_csv(history.runs)
     records = history.run_records()

@@ -47,6 +47,13 @@ def code_key(run: Run) -> str:
     return "run:" + run.run_id
 
 
+def takes_over(run: Run, current: Run | None) -> bool:
+    """THE champion rule, run by run: a candidate beats the current champion with a lower val_bpb
+    (ties stay with the earlier run). A ``champion_change`` event designating a candidate replaces the
+    champion outright; later runs are then judged against it by this same rule."""
+    return is_candidate(run) and (current is None or run.val_bpb < current.val_bpb)
+
+
 def latest_champion_event(runs: Sequence[Run], events: Sequence[Event]) -> tuple[Event, Run] | None:
     """The latest ``champion_change`` event whose designated run is a candidate among ``runs``.
 
@@ -73,7 +80,7 @@ def champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run | None:
     found = latest_champion_event(runs, events) if events else None
     best, start = (found[1], found[0].runs_before) if found else (None, 0)
     for run in runs:
-        if run.index >= start and is_candidate(run) and (best is None or run.val_bpb < best.val_bpb):
+        if run.index >= start and takes_over(run, best):
             best = run
     return best
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..ledger.model import Event, Run
 from ..policy.registry import champion
-from ..research.health import BREAKER_STATES, breaker, crash_streak, runs_since_last_keep
+from ..research.health import BREAKER_STATES, crash_streak, runs_since_last_keep
 
 _GB = 1024**3
 
@@ -40,10 +40,11 @@ def _last(runs: Sequence[Run], predicate) -> Run | None:
     return next((r for r in reversed(runs) if predicate(r)), None)
 
 
-def _health_families(runs: Sequence[Run], events: Sequence[Event], alerts: Sequence[dict] | None,
-                     plateau: dict | None) -> list[str]:
+def _health_families(breaker: dict | None, alerts: Sequence[dict] | None, plateau: dict | None) -> list[str]:
     """Breaker state (a state set: one sample per state, 1 for the current one), alerts, plateau."""
-    state = breaker(runs, events)["state"]
+    if breaker is None:
+        return []
+    state = breaker["state"]
     out = _family("memorylab_breaker_state", "gauge",
                   "Crash-streak circuit breaker: 1 for the current state (closed, warning, open), else 0.",
                   [({"state": s}, int(s == state)) for s in BREAKER_STATES])
@@ -59,8 +60,9 @@ def _health_families(runs: Sequence[Run], events: Sequence[Event], alerts: Seque
 
 
 def exposition(runs: Sequence[Run], corrupt_lines: int = 0, now: float | None = None, events: Sequence[Event] = (),
-               alerts: Sequence[dict] | None = None, plateau: dict | None = None) -> str:
-    """The metrics document. ``alerts`` (health.alerts) and ``plateau`` (Timeline.plateau) are optional."""
+               alerts: Sequence[dict] | None = None, plateau: dict | None = None, breaker: dict | None = None) -> str:
+    """The metrics document. ``alerts`` (health.alerts), ``plateau`` (Timeline.plateau) and ``breaker``
+    (Timeline.breaker) are optional."""
     now = time.time() if now is None else now
     counts = {s: 0 for s in ("keep", "discard", "crash")}
     for run in runs:
@@ -78,7 +80,7 @@ def exposition(runs: Sequence[Run], corrupt_lines: int = 0, now: float | None = 
                    [({}, runs_since_last_keep(runs))])
     out += _family("memorylab_ledger_corrupt_lines", "gauge", "Ledger lines skipped as unreadable.",
                    [({}, corrupt_lines)])
-    out += _health_families(runs, events, alerts, plateau)
+    out += _health_families(breaker, alerts, plateau)
     if runs:
         out += _family("memorylab_keep_rate", "gauge", "Fraction of runs that were kept.",
                        [({}, counts["keep"] / len(runs))])

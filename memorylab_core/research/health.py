@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..ledger.model import Event, Run, finite_float, run_from_record
+from ..policy.registry import is_candidate, takes_over
 
 
 def crash_streak(runs: Sequence[Run]) -> int:
@@ -40,12 +41,6 @@ BREAKER_WARN = 3  # consecutive crashes: check warns and names the last good com
 BREAKER_OPEN = 5  # consecutive crashes: check blocks (exit 2 under --fail-on-similar) until a success or reset
 BREAKER_STATES = ("closed", "warning", "open")
 RESET_EVENT = "breaker_reset"
-CHAMPION_EVENT = "champion_change"
-
-
-def is_champion_candidate(run: Run) -> bool:
-    """Kept, measured and not a replicate (a rerun of a champion's code is evidence, not a new idea)."""
-    return run.status == "keep" and run.val_bpb is not None and not run.replicate_of
 
 
 def breaker_state(streak: int) -> str:
@@ -55,20 +50,28 @@ def breaker_state(streak: int) -> str:
     return "warning" if streak >= BREAKER_WARN else "closed"
 
 
-def breaker(runs: Sequence[Run], events: Sequence[Event] = ()) -> dict:
-    """The breaker as the ledger says it is now: crashes since the last success or recorded reset.
+@dataclass
+class Breaker:
+    """THE circuit breaker: crashes in a row since the last run that did not crash or the last
+    recorded ``breaker_reset``, folded from the journal (so a restart cannot lose it)."""
 
-    Derived on every call from runs and ``breaker_reset`` events (ordered by ledger offset), so a
-    restarted agent or a fresh process sees exactly the state the previous one saw.
-    """
-    reset = next((e for e in reversed(events) if e.event_type == RESET_EVENT), None)
-    streak, first = 0, None
-    for run in reversed(runs):
-        if run.status != "crash" or (reset is not None and run.offset < reset.offset):
-            break
-        streak, first = streak + 1, run
-    good = next((r for r in reversed(runs) if r.status == "keep"), None)
-    return breaker_info(streak, first.run_id if first else None, good, _event_brief(reset))
+    streak: int = 0
+    first_crash: str | None = None
+    last_reset: dict | None = None
+
+    def add(self, run: Run) -> None:
+        if run.status == "crash":
+            self.streak += 1
+            self.first_crash = self.first_crash or run.run_id
+        else:
+            self.streak, self.first_crash = 0, None
+
+    def reset(self, event: Event) -> None:
+        self.streak, self.first_crash = 0, None
+        self.last_reset = _event_brief(event)
+
+    def info(self, last_good: Run | None) -> dict:
+        return breaker_info(self.streak, self.first_crash, last_good, self.last_reset)
 
 
 def breaker_info(streak: int, first_crash: str | None, last_good: Run | None, reset: dict | None) -> dict:
@@ -121,9 +124,7 @@ class Timeline:
     last_keep: Run | None = None
     since_keep: int = 0
     crash_streak: int = 0
-    breaker_streak: int = 0
-    breaker_first: str | None = None
-    last_reset: dict | None = None
+    breaker_fold: Breaker = field(default_factory=Breaker)
     last_improvement: dict | None = None  # {position, run_id, timestamp_utc, ts, val_bpb}
     reference: float | None = None  # champion-at-the-time (since the last re-baseline)
     epoch_start: int = 0
@@ -139,9 +140,9 @@ class Timeline:
         self.counts[run.status] = self.counts.get(run.status, 0) + 1
         self.recent.append(outcome)
         self._streaks(run)
-        if is_champion_candidate(run):
+        if is_candidate(run):
             self.candidates.append(run)
-            if self.champion is None or run.val_bpb < self.champion.val_bpb:
+            if takes_over(run, self.champion):
                 self.champion = self.champions[run.run_id] = run
         if outcome.new_epoch:
             self.epoch_start = position
@@ -155,13 +156,8 @@ class Timeline:
         self._memory(run, position)
 
     def _streaks(self, run: Run) -> None:
-        if run.status == "crash":
-            self.crash_streak += 1
-            self.breaker_streak += 1
-            self.breaker_first = self.breaker_first or run.run_id
-        else:
-            self.crash_streak = self.breaker_streak = 0
-            self.breaker_first = None
+        self.crash_streak = self.crash_streak + 1 if run.status == "crash" else 0
+        self.breaker_fold.add(run)
         if run.status == "keep":
             self.last_keep, self.since_keep = run, 0
         else:
@@ -186,8 +182,7 @@ class Timeline:
 
     def reset_breaker(self, event: Event) -> None:
         """A recorded ``breaker_reset`` event: crashes before it no longer count."""
-        self.breaker_streak, self.breaker_first = 0, None
-        self.last_reset = _event_brief(event)
+        self.breaker_fold.reset(event)
 
     def _cluster(self, kind: str, run: Run, position: int) -> None:
         chain = self.clusters.get(kind)
@@ -208,7 +203,7 @@ class Timeline:
 
     # -- views ----------------------------------------------------------------------------------
     def breaker(self) -> dict:
-        return breaker_info(self.breaker_streak, self.breaker_first, self.last_keep, self.last_reset)
+        return self.breaker_fold.info(self.last_keep)
 
     def plateau(self) -> dict:
         """Experiments since the last improvement, and the improvement rate over the last window."""

@@ -29,12 +29,13 @@ from ..ledger.model import Event, Run
 from ..ledger.store import MemoryLabError, Store
 from ..novelty.categories import run_categories
 from ..novelty.textnorm import is_baseline, strip_outcome_notes
+from ..policy.registry import CHAMPION_EVENT, is_candidate
 from .consolidation import ClassStats, Consolidator
-from .health import CHAMPION_EVENT, RESET_EVENT, Timeline, is_champion_candidate
+from .health import RESET_EVENT, Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 
-STATE_VERSION = 4  # bump whenever the fold or its state changes: old caches are replayed
+STATE_VERSION = 5  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -57,7 +58,7 @@ def outcome_of(run: Run, position: int, reference: float | None) -> Outcome:
     """Classify one run against the reference before it."""
     baseline = is_baseline(run.description)
     val = run.val_bpb
-    measured_keep = is_champion_candidate(run)
+    measured_keep = is_candidate(run)
     new_epoch = measured_keep and (baseline or reference is None)
     improved = new_epoch or (measured_keep and val < reference)
     gain = None if baseline or val is None or reference is None else reference - val
@@ -140,8 +141,8 @@ def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
 # -- the stored fold: forward from the runs and events it covers ----------------------------------------
 
 FOLD_NAME = "research"
-_STATE_CLASSES = (ResearchState, Outcome, Timeline, CategoryBook, CategoryStats, MistakeDeck, Card, Consolidator,
-                  ClassStats, Run, Event)
+_STATE_CLASSES = (ResearchState, Outcome, Timeline, Breaker, CategoryBook, CategoryStats, MistakeDeck, Card,
+                  Consolidator, ClassStats, Run, Event)
 
 
 def load_state(store: Store, use_cache: bool = True, history: History | None = None) -> ResearchState:
