@@ -14,8 +14,8 @@ from pathlib import Path
 from ..ingest import timebudget
 from ..ingest.experiment import Outcome, TrainSpec, discard_folder, pending_folder, train
 from ..ingest.launcher import KILL_GRACE_S, Interrupted, deferred_signals
-from ..ingest.runs import RecordHook, RunRequest, commit_run, gather
-from ..ledger.store import MemoryLabError
+from ..ingest.runs import RecordHook, RunRequest, archived, commit_run, gather
+from ..ledger.store import MemoryLabError, warn
 from .common import Context, positive_float
 
 EXIT_CRASHED = 3  # the run was recorded, as a crash (the training command failed or timed out)
@@ -107,7 +107,11 @@ def log_outcome(ctx: Context, outcome: Outcome, request: RunRequest, hook: Recor
             record, run = commit_run(ctx.store, ctx.history, inputs, hook=hook)
         except MemoryLabError as exc:
             raise MemoryLabError(f"{exc} (the run's files are kept in {outcome.folder})") from exc
-        discard_folder(outcome.folder)
+        if archived(ctx.store, record):
+            discard_folder(outcome.folder)
+        else:
+            warn(f"run {record['run_id']} is recorded; its archive is incomplete, so its files are kept in "
+                 f"{outcome.folder}")
     return record, run
 
 
