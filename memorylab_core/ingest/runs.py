@@ -376,8 +376,8 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
     history.save_cache_if_due()
     run = history.get(run_id) or draft
     _archive(store, run_id, inputs, record["decision_packet"], packet_markdown(record["decision_packet"], draft))
-    write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)),
-                  f"run {run_id} is recorded (rebuild results.tsv with 'memorylab export -f tsv -o results.tsv')")
+    write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)), f"run {run_id} is recorded",
+                  "rebuild it with 'memorylab export -f tsv -o results.tsv'")
     return record, run
 
 

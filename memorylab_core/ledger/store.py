@@ -471,17 +471,17 @@ def os_reason(exc: OSError) -> str:
     return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
-def write_derived(what: str, write: Callable[[], object], recorded: str) -> bool:
+def write_derived(what: str, write: Callable[[], object], recorded: str, hint: str = "") -> bool:
     """Run ``write`` (a derived file after an append); a failure is a warning, never an error.
 
     Exit 1 promises that nothing was appended, so once records are in the ledger a derived file that
     cannot be written (disk full, read-only, a directory in the way) must not fail the command: the
-    warning says what ``recorded`` (e.g. ``run X is recorded``) and which file is missing. Returns
-    whether the write succeeded.
+    warning says what ``recorded`` (e.g. ``run X is recorded``), which file is missing, and ``hint``
+    (how to get it back). Returns whether the write succeeded.
     """
     try:
         write()
     except OSError as exc:
-        warn(f"{recorded}, but {what} could not be written ({os_reason(exc)})")
+        warn(f"{recorded}, but {what} could not be written ({os_reason(exc)}){'; ' + hint if hint else ''}")
         return False
     return True
