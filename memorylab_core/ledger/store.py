@@ -210,8 +210,11 @@ class Store:
             return target
         except OSError as exc:
             raise MemoryLabError(f"output {path}: {exc.strerror or exc}") from exc
+        if stat.S_ISDIR(st.st_mode):
+            raise MemoryLabError(f"output {path} is a directory; give a file path")
         if not stat.S_ISREG(st.st_mode):
-            raise MemoryLabError(f"output {path} exists and is not a regular file; give a file path")
+            raise MemoryLabError(f"output {path} exists and is not a regular file (a device, FIFO or socket); "
+                                 "give a file path")
         if (st.st_dev, st.st_ino) in self._owned_inodes():
             raise MemoryLabError(f"output {path} is a link to a file of the store {self.root}; "
                                  "write it somewhere else")
