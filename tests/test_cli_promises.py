@@ -100,6 +100,35 @@ def test_any_error_after_the_append_is_a_warning_not_exit_1(repo, monkeypatch):
     assert records(repo)[-1]["description"] == "second idea"
 
 
+def test_import_whose_registry_snapshot_fails_is_recorded_and_exit_0(repo):
+    (repo / "old.tsv").write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+                                  "abc1234\t1.000000\t44.0\tkeep\tbaseline\n")
+    assert ml("init", cwd=repo).code == 0
+    registry = store_dir(repo) / "champion_challenger.json"
+    registry.unlink()
+    registry.mkdir()  # the snapshot's rename fails after the rows are appended
+    res = ml("import", str(repo / "old.tsv"), cwd=repo)
+    assert res.code == 0 and "Traceback" not in res.err
+    assert any("kept" in w or "is recorded" in w for w in warnings(res)), res.err
+    assert len(records(repo)) == 1
+    again = ml("import", str(repo / "old.tsv"), "--json", cwd=repo)  # idempotent: the retry adds nothing
+    assert again.json()["imported"] == 0 and len(records(repo)) == 1
+
+
+def test_explicit_output_that_cannot_be_written_is_one_line_exit_1(repo, tmp_path, monkeypatch):
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    journal = digest(ledger(repo))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(store_module, "atomic_write_bytes", full)
+    for command in (("report", "-o"), ("export", "-o")):
+        res = ml(*command, str(tmp_path / "out.txt"), cwd=repo)
+        assert one_line_error(res) and "No space left" in res.err, res.err
+    assert digest(ledger(repo)) == journal
+
+
 def _failing_ledger_syscall(monkeypatch, ledger_path: Path, name: str, code: int) -> None:
     """Make ``os.<name>`` on the ledger fail with ``code``; ``write`` first writes half the bytes."""
     real = getattr(os, name)
