@@ -3,7 +3,17 @@
 
 import sys
 
-from memorylab_core.cli import main
+
+def _main() -> int:
+    """Import the CLI and run it; Ctrl-C even while importing is one line and exit 130, no traceback."""
+    try:
+        from memorylab_core.cli import main
+
+        return main()
+    except KeyboardInterrupt:
+        sys.stderr.write("memorylab: interrupted\n")
+        return 130
+
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main())

@@ -8,13 +8,15 @@ this module only assembles them. Exit codes: 0 success, 1 a clear one-line error
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 from collections.abc import Iterable, Sequence
 
 from . import __version__
 from .commands import COMMANDS, load
-from .commands.common import Context
-from .ledger.store import MemoryLabError
+from .commands.common import Context, terminal_output
+from .ledger.store import MemoryLabError, os_reason, warn
 
 
 class Parser(argparse.ArgumentParser):
@@ -78,18 +80,59 @@ def _named_command(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    ctx = Context(args)
+    """Run one command and return its exit code.
+
+    Every failure is one line on stderr: a :class:`MemoryLabError` or an OS error (disk full, read-only
+    store) exits 1, which promises that nothing was appended; should one come after this process
+    appended records, it is a warning naming them instead (exit 0). Ctrl-C exits 130 with one line,
+    a closed stdout (``| head``) exits quietly. Terminal output escapes control characters.
+    """
     try:
-        return int(args.handler(ctx) or 0)
-    except MemoryLabError as exc:
-        print(f"memorylab: error: {exc}", file=sys.stderr)
-        return 1
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        ctx = Context(args)
+        with terminal_output(stdout=not (ctx.json or getattr(args, "raw_stdout", False))):
+            return _run(ctx)
     except KeyboardInterrupt:
-        print("memorylab: interrupted", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `memorylab report | head`
+    except BrokenPipeError:  # e.g. `memorylab list | head -1`
+        _silence_stdout()
         return 0
+
+
+INTERRUPTED = "memorylab: interrupted"
+
+
+def _run(ctx: Context) -> int:
+    try:
+        return int(ctx.args.handler(ctx) or 0)
+    except KeyboardInterrupt:
+        if not ctx.store.appended:
+            raise
+        print(f"{INTERRUPTED} (after recording {_ids(ctx.store.appended)}: kept)", file=sys.stderr)
+        return 130
+    except (MemoryLabError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        message = str(exc) if isinstance(exc, MemoryLabError) else os_reason(exc)
+        if ctx.store.appended:
+            warn(f"{message} (after recording {_ids(ctx.store.appended)}: kept)")
+            return 0
+        print(f"memorylab: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _ids(ids: list[str], shown: int = 5) -> str:
+    return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ WRITER = textwrap.dedent("""
         code = main(["log", "-d", f"{name} idea {i}", "--status", status, "--summary", str(summary),
                      "--log", str(log), "--skip-archive"])
         assert code == 0, code
+        print("done", i, flush=True)
 """)
 
 
@@ -143,8 +144,10 @@ def test_sigkill_during_log_never_breaks_the_ledger(tmp_path):
     for attempt in range(20):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(work), "1000", f"k{attempt}"], cwd=work,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert proc.stdout.readline().strip() == "ready"  # imports done: the kill lands while logging
-        time.sleep(rng.uniform(0.0, 0.5))
+        assert proc.stdout.readline().strip() == "ready"  # imports done
+        while not proc.stdout.readline().startswith("done"):  # one run logged, however slow the machine
+            pass
+        time.sleep(rng.uniform(0.0, 0.5))  # the kill lands at a random point of a later log
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()

@@ -15,7 +15,7 @@ from ..ledger.history import History
 from ..ledger.model import Run
 from ..ledger.store import MemoryLabError
 from ..policy.registry import champion, is_candidate
-from .common import Context, add_json_flag, positive_int
+from .common import Context, add_json_flag, shown_count
 from .policy_options import add_policy_flags, load_policy
 
 HISTORY_ROWS = 10
@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "estimates corrected for the winner's curse, the noise level, and the champion history "
                     "(champion_change events). With --rollback, record an earlier run as champion again and print "
                     "the git commands that return the branch to it.")
-    p.add_argument("--limit", type=positive_int, default=HISTORY_ROWS, help="history events to show (default 10)")
+    p.add_argument("--limit", type=shown_count, default=HISTORY_ROWS,
+                   help="history events to show (default 10, at most 10000)")
     p.add_argument("--rollback", metavar="RUN_ID", help="make this earlier kept run the champion again")
     p.add_argument("--reason", help="why (required with --rollback; stored in the event)")
     p.add_argument("--dry-run", action="store_true", help="with --rollback: show the event and commands, write nothing")

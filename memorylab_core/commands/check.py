@@ -20,7 +20,7 @@ from ..novelty import changes
 from ..novelty.guard import Proposal
 from ..research.health import breaker_message
 from ..research.memory import load_state
-from .common import Context, add_json_flag, positive_int, unit_float
+from .common import Context, add_json_flag, shown_count, unit_float
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(re-runs allowed); default explore")
     p.add_argument("--threshold", type=unit_float, default=None,
                    help="text-similarity threshold in (0, 1] (default: the guard's built-in)")
-    p.add_argument("--limit", type=positive_int, default=5, help="closest prior runs to show (default 5)")
+    p.add_argument("--limit", type=shown_count, default=5, help="closest prior runs to show (default 5, at most 10000)")
     p.add_argument("--fail-on-similar", action="store_true",
                    help="exit 2 when the mode policy blocks the idea")
     add_json_flag(p)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import math
+import re
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
+from ..lazyre import lazy
 from ..ledger.store import Store, resolve_root, workspace_root
 
 if TYPE_CHECKING:
@@ -46,29 +53,114 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
 
 
-def positive_float(text: str) -> float:
+# -- numeric arguments: one set of argparse types, each with sane bounds --------------------------------------
+MAX_HOURS = 24.0 * 366 * 100  # a century: any report window or age filter
+MAX_SECONDS = 30.0 * 24 * 3600  # a month: any training timeout or grace period
+MAX_ROWS = 1_000_000  # rows any listing may ask for
+MAX_REPLICATES = 100  # replicate --n: each one is a full training run
+
+
+def bounded_int(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [lo, hi], else a one-line usage error (exit 1)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}: {text[:40]!r}")
+        return value
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+def bounded_float(lo: float, hi: float, lo_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in [lo, hi] (``(lo, hi]`` with ``lo_open``); NaN and inf refused."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+        if not math.isfinite(value) or not (lo < value if lo_open else lo <= value) or value > hi:
+            raise argparse.ArgumentTypeError(f"must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]: "
+                                             f"{text[:40]!r}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+positive_int = bounded_int(1, MAX_ROWS)
+shown_count = bounded_int(1, 10_000)  # closest runs / history rows a command shows
+replicate_count = bounded_int(1, MAX_REPLICATES)
+seed_int = bounded_int(0, 2**32 - 1)
+hours = bounded_float(0, MAX_HOURS, lo_open=True)
+seconds = bounded_float(0, MAX_SECONDS, lo_open=True)
+unit_float = bounded_float(0, 1, lo_open=True)
+positive_float = bounded_float(0, 1e6, lo_open=True)
+
+
+# -- terminal output ---------------------------------------------------------------------------------------
+# C0 controls but newline and tab, DEL, C1 controls, line/paragraph separators and bidi overrides/isolates:
+# stored text holding them could move the cursor, recolour or hide output, or reorder what is shown.
+_UNSAFE = lazy("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``, ``\\u202e``)."""
+    if not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+class TerminalStream(io.TextIOBase):
+    """A text stream that escapes control characters on their way to ``raw`` (the printing boundary)."""
+
+    def __init__(self, raw: TextIO):
+        super().__init__()
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(terminal_safe(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.raw, "encoding", "utf-8")
+
+
+@contextlib.contextmanager
+def terminal_output(stdout: bool) -> Iterator[None]:
+    """Escape control characters in everything printed to stderr, and to stdout when ``stdout`` (off
+    for ``--json`` and for data streams such as ``export``, which stay byte-exact)."""
+    saved = sys.stdout, sys.stderr
+    sys.stderr = TerminalStream(sys.stderr)
+    if stdout:
+        sys.stdout = TerminalStream(sys.stdout)
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
-    return value
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        sys.stdout, sys.stderr = saved
 
 
-def unit_float(text: str) -> float:
-    value = positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1]: {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
+def is_stdout(path: Path | None) -> bool:
+    """Whether an ``--output`` value means standard output (``-``)."""
+    return path is not None and str(path) == "-"

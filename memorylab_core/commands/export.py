@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..ledger.store import MemoryLabError, atomic_write_text
+from ..ledger.store import MemoryLabError, atomic_write_text, os_reason
 from ..render.export import export_csv, export_jsonl, export_tsv
 from ..render.prometheus import exposition
 from ..research.health import alerts
 from ..research.memory import curve_loader, load_state
-from .common import Context
+from .common import Context, is_stdout
 
 FORMATS = ("jsonl", "csv", "tsv", "prometheus")
 
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "exposition 0.0.4 of the headline metrics (for node_exporter's textfile collector).")
     p.add_argument("--format", "-f", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
     p.add_argument("--output", "-o", type=Path, help="write to this file atomically instead of stdout")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, raw_stdout=True)  # the export is data: printed byte-exact
 
 
 def render(ctx: Context, fmt: str) -> str:
@@ -41,13 +41,15 @@ def render(ctx: Context, fmt: str) -> str:
 
 
 def run(ctx: Context) -> int:
-    text = render(ctx, ctx.args.format)
     output = ctx.args.output
-    if output is None or str(output) == "-":
+    target = None if output is None or is_stdout(output) else ctx.store.check_output_path(output)
+    text = render(ctx, ctx.args.format)
+    if target is None:
         sys.stdout.write(text)
         return 0
-    if output.is_dir():
-        raise MemoryLabError(f"--output {output} is a directory; give a file path")
-    atomic_write_text(output, text)
-    print(f"exported {ctx.args.format} to {output}", file=sys.stderr)
+    try:
+        atomic_write_text(target, text)
+    except OSError as exc:
+        raise MemoryLabError(f"cannot write the export to {output}: {os_reason(exc)}") from exc
+    print(f"exported {ctx.args.format} to {target}", file=sys.stderr)
     return 0

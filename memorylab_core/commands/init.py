@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..ledger.store import atomic_write_json
 from .common import Context, add_json_flag
 
 
@@ -18,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(ctx: Context) -> int:
     store = ctx.store
     created = store.init()
+    if _write_registry(ctx):
+        created.append(store.registry_path)
     paths = {
         "root": str(store.root),
         "ledger": str(store.ledger_path),
@@ -30,3 +33,18 @@ def run(ctx: Context) -> int:
     lines += [f"  {name:<12} {path}" for name, path in paths.items() if name != "root"]
     ctx.emit("\n".join(lines), {"created": [str(p) for p in created], **paths})
     return 0
+
+
+def _write_registry(ctx: Context) -> bool:
+    """Write the registry snapshot if the store has none yet (DESIGN: ``init`` writes it too): empty for
+    a new store, folded from the ledger for one that lost it. Returns whether it was written."""
+    store = ctx.store
+    if store.registry_path.exists():
+        return False
+    history = ctx.history
+    with store.lock():
+        history.refresh(locked=True)
+        if store.registry_path.exists():
+            return False
+        atomic_write_json(store.registry_path, history.snapshot())
+    return True

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 
 from ..ledger.model import STATUSES, Run
-from .common import Context, add_json_flag, positive_float, positive_int
+from .common import Context, add_json_flag, hours, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status", choices=STATUSES, help="only runs with this status")
     p.add_argument("--family", help="only runs of this family")
     p.add_argument("--tag", action="append", help="only runs carrying this tag (repeat for all of several)")
-    p.add_argument("--since-hours", type=positive_float, help="only runs logged in the last H hours")
-    p.add_argument("--limit", type=positive_int, default=20, help="at most N runs (default 20)")
+    p.add_argument("--since-hours", type=hours, help="only runs logged in the last H hours")
+    p.add_argument("--limit", type=positive_int, default=20, help="at most N runs (default 20, at most 1000000)")
     p.add_argument("--sort", choices=("time", "val_bpb"), default="time",
                    help="time: newest first (default); val_bpb: best first, unmeasured last")
     add_json_flag(p)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..ingest.runs import RunRequest, commit_run, gather
 from ..ledger.model import MODES, STATUSES, clean_tags
 from ..policy.decisions import one_line
-from .common import Context, add_json_flag, positive_float, unit_float
+from .common import Context, add_json_flag, hours, unit_float
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--error", dest="error_text", help="error text for a crash (overrides the log's)")
     p.add_argument("--skip-archive", action="store_true", help="do not copy run.log/summary/patch into the store")
     p.add_argument("--report", action="store_true", help="refresh reports/latest.md afterwards")
-    p.add_argument("--since-hours", type=positive_float, default=16.0,
+    p.add_argument("--since-hours", type=hours, default=16.0,
                    help="report window with --report (default 16)")
     add_json_flag(p)
     p.set_defaults(handler=run)

@@ -16,7 +16,7 @@ from ..ledger.model import Run
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
 from ..policy.promotion import Decision, code_key, is_measured, sample_of
-from .common import Context, add_json_flag, positive_int
+from .common import Context, add_json_flag, replicate_count, seed_int
 from .policy_options import add_policy_flags, load_policy
 from .training import (
     EXIT_CRASHED,
@@ -42,8 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(Welch test, docs/promotion.md) or recommends a rollback. Exit codes: 0 all logged, 3 some "
                     "replicate crashed, 1 error, 130/143 interrupted (finished replicates stay recorded).")
     p.add_argument("ref", metavar="RUN_ID|COMMIT", help="the run to replicate (id, unique id prefix, or commit prefix)")
-    p.add_argument("--n", type=positive_int, default=3, help="number of replicate runs (default 3)")
-    p.add_argument("--seed-start", type=int, metavar="SEED",
+    p.add_argument("--n", type=replicate_count, default=3, help="number of replicate runs (default 3, at most 100)")
+    p.add_argument("--seed-start", type=seed_int, metavar="SEED",
                    help="first seed to try (default: the original's seed + 1); seeds already used are skipped")
     p.add_argument("--dry-run", action="store_true", help="print the plan (code check, seeds, command); run nothing")
     add_policy_flags(p)

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..ingest.runs import utc_stamp
-from ..ledger.store import MemoryLabError, atomic_write_text
+from ..ledger.store import MemoryLabError, atomic_write_text, os_reason, write_derived
 from ..render.html_report import html_report
 from ..render.report import render_markdown, report_data
-from .common import Context, add_json_flag, positive_float
+from .common import Context, add_json_flag, hours, is_stdout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Build the morning report for the last --since-hours (default 16) and write it to "
                     "reports/latest.md plus reports/<UTC stamp>.md, or to --output.")
     window = p.add_mutually_exclusive_group()
-    window.add_argument("--since-hours", type=positive_float, default=16.0,
+    window.add_argument("--since-hours", type=hours, default=16.0,
                         help="report window in hours (default 16)")
     window.add_argument("--all", action="store_true", help="report on all time")
     p.add_argument("--output", "-o", type=Path, help="write the report here instead of reports/ ('-' = stdout)")
@@ -36,29 +36,45 @@ def write_report(ctx: Context, since_hours: float | None, output: Path | None = 
     """Render the report and write it; returns the written paths (none for stdout).
 
     ``html``: also write the dashboard beside the markdown; with ``output``, the dashboard alone goes there.
+    An explicit ``output`` is checked first (never a file of the store, a directory or a device) and a
+    failure to write it is an error; the copies under reports/ are derived files, so a store that
+    cannot take them (read-only, disk full) gets a warning and the command still succeeds.
     """
+    target = ctx.store.check_output_path(output) if output is not None and not is_stdout(output) else None
     now = now or datetime.now(timezone.utc)
     data = data if data is not None else report_data(ctx.history, since_hours, now)
     page = html_report(ctx.history, since_hours, now, data) if html else None
     text = page if page is not None and output is not None else render_markdown(data)
-    if output is not None and str(output) == "-":
+    if is_stdout(output):
         print(text, end="")
         return []
-    if output is not None:
-        if output.is_dir():
-            raise MemoryLabError(f"--output {output} is a directory; give a file path")
-        atomic_write_text(output, text)
-        return [output]
-    ctx.store.ensure()
+    if target is not None:
+        try:
+            atomic_write_text(target, text)
+        except OSError as exc:
+            raise MemoryLabError(f"cannot write the report to {output}: {os_reason(exc)}") from exc
+        return [target]
+    return _write_to_reports(ctx, now, text, page)
+
+
+def _write_to_reports(ctx: Context, now: datetime, text: str, page: str | None) -> list[Path]:
+    """reports/latest.md + reports/<stamp>.md (and the .html pair); a failure is a warning."""
     latest = ctx.store.reports_dir / "latest.md"
     stamped = ctx.store.reports_dir / f"{utc_stamp(now)}.md"
-    atomic_write_text(stamped, text)
-    atomic_write_text(latest, text)
-    if page is None:
-        return [latest, stamped]
-    atomic_write_text(stamped.with_suffix(".html"), page)
-    atomic_write_text(latest.with_suffix(".html"), page)
-    return [latest, stamped, latest.with_suffix(".html"), stamped.with_suffix(".html")]
+    files = [(stamped, text), (latest, text)]
+    if page is not None:
+        files += [(stamped.with_suffix(".html"), page), (latest.with_suffix(".html"), page)]
+
+    def write_all() -> None:
+        ctx.store.ensure()
+        for path, content in files:
+            atomic_write_text(path, content)
+
+    if not write_derived(f"{ctx.store.reports_dir}/latest.md", write_all, "the report was built",
+                         "print it with -o - or write it elsewhere with -o FILE"):
+        return []
+    order = [latest, stamped] + ([latest.with_suffix(".html"), stamped.with_suffix(".html")] if page else [])
+    return order
 
 
 def run(ctx: Context) -> int:
@@ -67,8 +83,7 @@ def run(ctx: Context) -> int:
     now = datetime.now(timezone.utc)
     data = report_data(ctx.history, since, now)
     if ctx.json:
-        to_stdout = args.output is not None and str(args.output) == "-"
-        paths = [] if to_stdout else write_report(ctx, since, args.output, now, data, args.html)
+        paths = [] if is_stdout(args.output) else write_report(ctx, since, args.output, now, data, args.html)
         ctx.emit("", {**data, "written": [str(p) for p in paths]})
         return 0
     paths = write_report(ctx, since, args.output, now, data, args.html)

@@ -14,7 +14,7 @@ from ..ledger.model import MODES, STATUSES, clean_tags, run_from_record
 from ..ledger.store import MemoryLabError
 from ..policy.decisions import one_line
 from ..policy.promotion import Decision, PromotionPolicy, evaluate_run
-from .common import Context, add_json_flag, positive_float, unit_float
+from .common import Context, add_json_flag, hours, unit_float
 from .policy_options import add_policy_flags, load_policy
 from .report import write_report
 from .training import (
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="train and evaluate, but record nothing (the run's files stay in a temp folder)")
     p.add_argument("--report", action="store_true", help="refresh reports/latest.md afterwards")
-    p.add_argument("--since-hours", type=positive_float, default=16.0, help="report window with --report")
+    p.add_argument("--since-hours", type=hours, default=16.0, help="report window with --report")
     add_policy_flags(p)
     add_json_flag(p)
     add_training_flags(p)

@@ -14,17 +14,17 @@ from pathlib import Path
 from ..ingest import timebudget
 from ..ingest.experiment import Outcome, TrainSpec, discard_folder, pending_folder, train
 from ..ingest.launcher import KILL_GRACE_S, Interrupted, deferred_signals
-from ..ingest.runs import RecordHook, RunRequest, commit_run, gather
-from ..ledger.store import MemoryLabError
-from .common import Context, positive_float
+from ..ingest.runs import RecordHook, RunRequest, archived, commit_run, gather
+from ..ledger.store import MemoryLabError, warn
+from .common import Context, seconds
 
 EXIT_CRASHED = 3  # the run was recorded, as a crash (the training command failed or timed out)
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timeout", type=positive_float, metavar="S",
+    parser.add_argument("--timeout", type=seconds, metavar="S",
                         help="wall-clock limit per run in seconds (default: 2 × the profile's time budget + 120)")
-    parser.add_argument("--grace", type=positive_float, default=KILL_GRACE_S, metavar="S",
+    parser.add_argument("--grace", type=seconds, default=KILL_GRACE_S, metavar="S",
                         help=f"seconds between SIGTERM and SIGKILL when killing a run (default {KILL_GRACE_S:g})")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.epilog = ("Everything after '--' is the training command, passed on untouched "
@@ -107,7 +107,11 @@ def log_outcome(ctx: Context, outcome: Outcome, request: RunRequest, hook: Recor
             record, run = commit_run(ctx.store, ctx.history, inputs, hook=hook)
         except MemoryLabError as exc:
             raise MemoryLabError(f"{exc} (the run's files are kept in {outcome.folder})") from exc
-        discard_folder(outcome.folder)
+        if archived(ctx.store, record):
+            discard_folder(outcome.folder)
+        else:
+            warn(f"run {record['run_id']} is recorded; its archive is incomplete, so its files are kept in "
+                 f"{outcome.folder}")
     return record, run
 
 

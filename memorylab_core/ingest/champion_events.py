@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from ..ledger.history import History
 from ..ledger.model import Event, Run, event_record
-from ..ledger.store import Store, atomic_write_json
+from ..ledger.store import Store
 from ..policy.promotion import Decision, code_key
 from ..policy.registry import CHAMPION_EVENT, champion, confirmed_champion
 
@@ -123,5 +123,5 @@ def append_event(store: Store, history: History, build: Callable[[History], dict
         record = event_record(body)
         store.append_locked(record)
         history.refresh(locked=True)
-        atomic_write_json(store.registry_path, history.snapshot())
+        store.write_registry(history.snapshot, f"event {record.get('event_id')} is recorded")
     return record

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..ledger.history import History
 from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, run_from_record
-from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn
+from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn, write_derived
 from ..novelty import categories, changes
 from ..novelty.guard import Proposal, idea_key
 from ..policy.decisions import decide, packet_markdown
@@ -290,23 +290,46 @@ def build_record(inputs: RunInputs, run_id: str, now: datetime) -> dict:
     return record
 
 
-def _archive(store: Store, run_id: str, inputs: RunInputs) -> dict:
-    """Copy run.log / summary.json and write train.patch under runs/<run_id>/."""
+def _planned_artifacts(run_id: str, inputs: RunInputs) -> dict:
+    """Where the run's files go under runs/<run_id>/ (the record names them; they are written after it)."""
+    req = inputs.request
+    artifacts = {}
+    if not req.skip_archive:
+        if req.log_path:
+            artifacts["run_log"] = f"runs/{run_id}/run.log"
+        if req.summary_path:
+            artifacts["summary"] = f"runs/{run_id}/summary.json"
+        if inputs.patch:
+            artifacts["train_patch"] = f"runs/{run_id}/train.patch"
+    artifacts["decision_packet"] = f"runs/{run_id}/decision_packet.json"
+    artifacts["decision_packet_md"] = f"runs/{run_id}/decision_packet.md"
+    return artifacts
+
+
+def _archive(store: Store, run_id: str, inputs: RunInputs, packet: dict, packet_md: str) -> bool:
+    """Write the run's archive (run.log, summary.json, train.patch, decision packet) after the append.
+
+    These are copies of what the record holds or points at: a failure is a warning naming the
+    recorded run. Returns whether every file was written.
+    """
     req = inputs.request
     folder = store.runs_dir / run_id
-    artifacts = {}
-    if req.skip_archive:
-        return artifacts
-    if req.log_path:
-        shutil.copyfile(req.log_path, folder / "run.log")
-        artifacts["run_log"] = f"runs/{run_id}/run.log"
-    if req.summary_path:
-        shutil.copyfile(req.summary_path, folder / "summary.json")
-        artifacts["summary"] = f"runs/{run_id}/summary.json"
-    if inputs.patch:
-        atomic_write_text(folder / "train.patch", inputs.patch)
-        artifacts["train_patch"] = f"runs/{run_id}/train.patch"
-    return artifacts
+    writes: list[tuple[str, Callable[[], object]]] = []
+    if not req.skip_archive and req.log_path:
+        writes.append(("run.log", lambda: shutil.copyfile(req.log_path, folder / "run.log")))
+    if not req.skip_archive and req.summary_path:
+        writes.append(("summary.json", lambda: shutil.copyfile(req.summary_path, folder / "summary.json")))
+    if not req.skip_archive and inputs.patch:
+        writes.append(("train.patch", lambda: atomic_write_text(folder / "train.patch", inputs.patch)))
+    writes.append(("decision_packet.json", lambda: atomic_write_json(folder / "decision_packet.json", packet)))
+    writes.append(("decision_packet.md", lambda: atomic_write_text(folder / "decision_packet.md", packet_md)))
+    done = [write_derived(str(folder / name), write, f"run {run_id} is recorded") for name, write in writes]
+    return all(done)
+
+
+def archived(store: Store, record: dict) -> bool:
+    """Whether every file the record's ``artifacts`` name exists in the store (its archive was written)."""
+    return all((store.root / rel).is_file() for rel in (record.get("artifacts") or {}).values())
 
 
 def proposal_for(record: dict) -> Proposal:
@@ -326,37 +349,50 @@ RecordHook = Callable[[dict, History], list[dict]]
 
 def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime | None = None,
                hook: RecordHook | None = None) -> tuple[dict, Run]:
-    """Archive, classify, decide and append one run. Returns the stored record and its Run.
+    """Classify, decide and append one run, then write its derived files. Returns the record and its Run.
+
+    Everything that can fail for a reason the user must fix happens before the append, under the lock
+    (id allocation, the hook, novelty, the decision); if it fails, the run's folder is removed and
+    nothing is recorded. After the append, the registry snapshot, the run archive and the results.tsv
+    row are derived files: a failure to write one is a warning that says the run is recorded.
 
     ``hook(record, history)`` runs under the lock on the fresh history before anything is written: it
     may set fields (``run`` decides ``status`` and ``promotion`` there) and returns further records
     (champion events) to append right after the run's, in the same write.
     """
     now = now or datetime.now(timezone.utc)
-    req = inputs.request
     store.ensure()
     with store.lock():
         history.refresh(locked=True)
         run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
-        record = build_record(inputs, run_id, now)
-        followers = hook(record, history) if hook is not None else []
-        kwargs = {"mode": req.mode, "threshold": req.threshold} if req.threshold else {"mode": req.mode}
-        novelty = history.novelty.classify(proposal_for(record), history.runs, **kwargs).to_dict()
-        record["novelty_guard"] = novelty
-        record["artifacts"] = _archive(store, run_id, inputs)
-        draft = run_from_record(record, len(history.runs), -1)
-        draft.idea_key = idea_key(draft)
-        packet = decide(draft, history.runs, novelty, history.events, history.registry)
-        record["decision_packet"] = packet
-        folder = store.runs_dir / run_id
-        atomic_write_json(folder / "decision_packet.json", packet)
-        atomic_write_text(folder / "decision_packet.md", packet_markdown(packet, draft))
-        record["artifacts"]["decision_packet"] = f"runs/{run_id}/decision_packet.json"
-        record["artifacts"]["decision_packet_md"] = f"runs/{run_id}/decision_packet.md"
-        store.append_many_locked([record, *followers])
+        try:
+            record, followers, draft = _decided_record(history, inputs, run_id, now, hook)
+            store.append_many_locked([record, *followers])
+        except BaseException:
+            shutil.rmtree(store.runs_dir / run_id, ignore_errors=True)
+            raise
         history.refresh(locked=True)
-        atomic_write_json(store.registry_path, history.snapshot())
+        store.write_registry(history.snapshot, f"run {run_id} is recorded")
     run = history.get(run_id) or draft
-    store.append_tsv_row(tsv_row(record))
+    _archive(store, run_id, inputs, record["decision_packet"], packet_markdown(record["decision_packet"], draft))
+    write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)), f"run {run_id} is recorded",
+                  "rebuild it with 'memorylab export -f tsv -o results.tsv'")
     return record, run
+
+
+def _decided_record(history: History, inputs: RunInputs, run_id: str, now: datetime,
+                    hook: RecordHook | None) -> tuple[dict, list[dict], Run]:
+    """The run's record with its novelty verdict and decision packet, the hook's follower records, and
+    the draft Run the packet was decided on. Pure: writes nothing."""
+    req = inputs.request
+    record = build_record(inputs, run_id, now)
+    followers = hook(record, history) if hook is not None else []
+    kwargs = {"mode": req.mode, "threshold": req.threshold} if req.threshold else {"mode": req.mode}
+    novelty = history.novelty.classify(proposal_for(record), history.runs, **kwargs).to_dict()
+    record["novelty_guard"] = novelty
+    record["artifacts"] = _planned_artifacts(run_id, inputs)
+    draft = run_from_record(record, len(history.runs), -1)
+    draft.idea_key = idea_key(draft)
+    record["decision_packet"] = decide(draft, history.runs, novelty, history.events, history.registry)
+    return record, followers, draft
 

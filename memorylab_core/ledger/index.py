@@ -38,7 +38,6 @@ from pathlib import Path
 
 from .store import Store, warn
 
-INDEX_NAME = "index.sqlite"
 INDEX_VERSION = 1  # bump when a table or a fold changes: older indexes are rebuilt
 BLOCK = 1 << 20  # bytes per verification hash
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it
@@ -113,7 +112,7 @@ def index_location(store: Store) -> Path | None:
     """Where this user keeps the index of ``store``; None when it should live in memory only."""
     if not store.exists():
         return None
-    primary = store.root / INDEX_NAME
+    primary = store.index_path
     if _writable_dir(store.root) and (not primary.exists() or os.access(primary, os.W_OK)):
         return primary
     digest = hashlib.sha256(str(store.root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:20]

@@ -11,25 +11,34 @@ Layout under the store root (``$MEMORYLAB_HOME`` or ``<repo>/results/memorylab``
 
 Appends happen under an exclusive ``flock`` and write one whole line with a single ``write`` call
 followed by ``fsync``. A writer killed mid-line leaves a line without a newline; the next append
-starts on a fresh line and readers report the broken line and skip it. Derived files are written to a
-temporary file in the same directory and renamed over the target, so readers never see half a file.
+starts on a fresh line and readers report the broken line and skip it. An append that fails (disk
+full, I/O error) truncates the ledger back to its size before the append, so it is all or nothing.
+Derived files are written to a temporary file in the same directory and renamed over the target, so
+readers never see half a file; they get the permissions the umask allows, like any file the user makes.
+
+Readers never need write access: the shared lock opens the lock file read-only, and a store whose
+lock file cannot be opened (another user's, a read-only mount) is read without it (appends write
+whole lines, so a reader never sees a half-written record either way).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 LEDGER_NAME = "experiments.jsonl"
 REGISTRY_NAME = "champion_challenger.json"
+INDEX_NAME = "index.sqlite"
 TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
 
 
@@ -78,15 +87,24 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` as the process umask lets a newly created file have it (what ``open`` would give)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory and an atomic rename.
 
-    ``durable``: fsync the file and its directory so the write survives a power cut (skipped for
-    disposable caches, where a lost write only costs a rebuild).
+    The file gets the mode the umask allows (``mkstemp`` alone would leave it 0600, unreadable to
+    teammates sharing the store). ``durable``: fsync the file and its directory so the write survives
+    a power cut (skipped for disposable caches, where a lost write only costs a rebuild).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if durable:
@@ -131,6 +149,7 @@ class Store:
     def __init__(self, root: Path, workspace: Path | None = None):
         self.root = Path(root)
         self.workspace = Path(workspace) if workspace else workspace_root()
+        self.appended: list[str] = []  # ids of the records this process appended (exit-code promise)
         # (stat before, stat after) of each append this process made: handed to the index, which
         # then knows the new bytes are whole new lines and need not re-hash the journal
         self.appends: list[tuple] = []
@@ -159,6 +178,55 @@ class Store:
     @property
     def tsv_path(self) -> Path:
         return self.workspace / "results.tsv"
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / INDEX_NAME
+
+    def owned_files(self) -> list[Path]:
+        """The files at the store root that MemoryLab owns (an output path may never name one)."""
+        index = self.index_path
+        return [self.ledger_path, self.lock_path, self.registry_path, index,
+                index.with_name(index.name + "-wal"), index.with_name(index.name + "-shm"),
+                index.with_name(index.name + "-journal"), self.root / "promotion.json"]
+
+    def check_output_path(self, path: Path) -> Path:
+        """``path`` if a command may write its output there, else a one-line :class:`MemoryLabError`.
+
+        Refused: anything at or under the store root (the journal, its lock, the registry, the index,
+        reports/, runs/, cache/ ...), also when reached through a symlink or as a hard link of an owned
+        file (same device and inode), and anything that exists but is not a regular file (a directory,
+        /dev/full, a FIFO): the write is a temp file renamed over the target, which would replace it.
+        """
+        target = Path(os.path.abspath(path))
+        real = Path(os.path.realpath(target))
+        root = Path(os.path.realpath(self.root))
+        if real == root or root in real.parents:
+            raise MemoryLabError(f"output {path} is inside the store {self.root}; write it somewhere else")
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            return target
+        except OSError as exc:
+            raise MemoryLabError(f"output {path}: {exc.strerror or exc}") from exc
+        if stat.S_ISDIR(st.st_mode):
+            raise MemoryLabError(f"output {path} is a directory; give a file path")
+        if not stat.S_ISREG(st.st_mode):
+            raise MemoryLabError(f"output {path} exists and is not a regular file (a device, FIFO or socket); "
+                                 "give a file path")
+        if (st.st_dev, st.st_ino) in self._owned_inodes():
+            raise MemoryLabError(f"output {path} is a link to a file of the store {self.root}; "
+                                 "write it somewhere else")
+        return target
+
+    def _owned_inodes(self) -> set[tuple[int, int]]:
+        """(device, inode) of every owned file that exists (catches hard links to them)."""
+        found = set()
+        for owned in self.owned_files():
+            with contextlib.suppress(OSError):
+                st = os.stat(owned)
+                found.add((st.st_dev, st.st_ino))
+        return found
 
     def run_dir(self, run_id: str) -> Path:
         """The archive folder of a run; refuses ids that could point outside ``runs/``."""
@@ -205,15 +273,36 @@ class Store:
     # -- locking --------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, shared: bool = False) -> Iterator[None]:
-        """Hold the ledger lock (exclusive for writers, shared for readers of new bytes)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Hold the ledger lock (exclusive for writers, shared for readers of new bytes).
+
+        Readers open an existing lock file read-only and never create one; when it cannot be opened
+        (missing, another user's, a read-only mount) they read without it, which is safe because
+        appends write whole lines and a trailing line without its newline is never read.
+        """
+        fd = self._open_lock_shared() if shared else self._open_lock_exclusive()
+        if fd is None:
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def _open_lock_shared(self) -> int | None:
+        try:
+            return os.open(self.lock_path, os.O_RDONLY)
+        except OSError:
+            return None
+
+    def _open_lock_exclusive(self) -> int:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, umask_mode())
+        except OSError as exc:
+            raise MemoryLabError(f"cannot write to the store {self.root}: {exc.strerror or exc} "
+                                 "(read commands still work)") from exc
 
     # -- ledger ---------------------------------------------------------------------------------
     def ledger_size(self) -> int:
@@ -235,21 +324,37 @@ class Store:
         from .index import JournalStat
 
         payload = b"".join(encode_record(r) for r in records)
-        fd = os.open(self.ledger_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fd = os.open(self.ledger_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, umask_mode())
+        except OSError as exc:
+            raise MemoryLabError(f"cannot write the ledger {self.ledger_path}: {exc.strerror or exc}; "
+                                 "nothing was recorded") from exc
         try:
             before = JournalStat.of_fd(fd)
-            size = before.size
+            size = start = before.size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 payload = b"\n" + payload
-                size += 1
+                start += 1
+            self._write_all_or_nothing(fd, payload, size)
+            self.appends.append((before, JournalStat.of_fd(fd)))
+        finally:
+            os.close(fd)
+        self.appended.extend(str(r.get("run_id") or r.get("event_id") or "?") for r in records)
+        return start
+
+    def _write_all_or_nothing(self, fd: int, payload: bytes, size: int) -> None:
+        """Write and fsync ``payload`` at the end of the ledger; on failure (ENOSPC, EIO, EFBIG ...) cut
+        the ledger back to ``size`` so it is exactly as before, and raise a one-line error."""
+        try:
             view = memoryview(payload)
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
-            self.appends.append((before, JournalStat.of_fd(fd)))
-        finally:
-            os.close(fd)
-        return size
+        except OSError as exc:
+            undone = _truncate(fd, size)
+            raise MemoryLabError(
+                f"could not append to the ledger {self.ledger_path}: {exc.strerror or exc}; nothing was recorded"
+                + ("" if undone else " (a partial line may remain; readers skip it)")) from exc
 
     def append(self, record: dict) -> int:
         """Append one record under the exclusive lock."""
@@ -297,21 +402,12 @@ class Store:
         parsed = _parse_line(raw.rstrip(b"\n"), 0, offset)
         return parsed.record
 
-    def head_bytes(self, n: int) -> bytes:
-        try:
-            with open(self.ledger_path, "rb") as fh:
-                return fh.read(n)
-        except FileNotFoundError:
-            return b""
-
-    def bytes_before(self, offset: int, n: int) -> bytes:
-        start = max(0, offset - n)
-        try:
-            with open(self.ledger_path, "rb") as fh:
-                fh.seek(start)
-                return fh.read(offset - start)
-        except FileNotFoundError:
-            return b""
+    def write_registry(self, snapshot: Callable[[], dict], recorded: str) -> bool:
+        """Rewrite ``champion_challenger.json`` with ``snapshot()`` after an append (the caller holds the
+        lock, so snapshots land in ledger order). Derived: a failure is a warning saying what
+        ``recorded``; see :func:`write_derived`."""
+        return write_derived(str(self.registry_path), lambda: atomic_write_json(self.registry_path, snapshot()),
+                             recorded)
 
     # -- results.tsv ----------------------------------------------------------------------------
     def append_tsv_row(self, row: str) -> None:
@@ -325,6 +421,16 @@ class Store:
                 fh.write(row)
                 fh.flush()
                 os.fsync(fh.fileno())
+
+
+def _truncate(fd: int, size: int) -> bool:
+    """Cut the file back to ``size`` bytes and flush that; False when even that failed."""
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _parse_line(raw: bytes, line_no: int, offset: int) -> LedgerLine:
@@ -347,3 +453,25 @@ def is_safe_run_id(run_id: str) -> bool:
 def warn(message: str) -> None:
     """A one-line warning on stderr (never on stdout, which may be JSON for a machine)."""
     print(f"memorylab: warning: {message}", file=sys.stderr)
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError as a short phrase: ``Read-only file system: /path``."""
+    reason = exc.strerror or errno.errorcode.get(exc.errno or 0) or str(exc)
+    return f"{reason}: {exc.filename}" if exc.filename else reason
+
+
+def write_derived(what: str, write: Callable[[], object], recorded: str, hint: str = "") -> bool:
+    """Run ``write`` (a derived file after an append); a failure is a warning, never an error.
+
+    Exit 1 promises that nothing was appended, so once records are in the ledger a derived file that
+    cannot be written (disk full, read-only, a directory in the way) must not fail the command: the
+    warning says what ``recorded`` (e.g. ``run X is recorded``), which file is missing, and ``hint``
+    (how to get it back). Returns whether the write succeeded.
+    """
+    try:
+        write()
+    except OSError as exc:
+        warn(f"{recorded}, but {what} could not be written ({os_reason(exc)}){'; ' + hint if hint else ''}")
+        return False
+    return True
