@@ -15,9 +15,8 @@ from mlhelpers import MEMORYLAB
 
 from memorylab_core.evidence.estimates import standings
 from memorylab_core.ledger import codec
-from memorylab_core.ledger import index as ix
 from memorylab_core.ledger.history import History
-from memorylab_core.ledger.store import Store, encode_record
+from memorylab_core.ledger.store import INDEX_NAME, Store, encode_record
 from memorylab_core.policy import registry
 from memorylab_core.policy.promotion import PromotionPolicy
 from memorylab_core.research import memory
@@ -79,7 +78,7 @@ def _fresh(store: Store) -> tuple:
 def test_index_equals_a_fresh_fold_and_is_reused(tmp_path):
     store = _build(tmp_path, 37)
     first = History.load(store, quiet=True)
-    assert (tmp_path / ix.INDEX_NAME).exists()
+    assert (tmp_path / INDEX_NAME).exists()
     assert _view(first) == _fresh(store)
     assert len(first.corrupt) == 4
     again = History.load(store, quiet=True)
@@ -151,7 +150,7 @@ def test_truncated_or_replaced_journals_rebuild(tmp_path):
 def test_a_damaged_or_foreign_index_file_is_rebuilt(tmp_path):
     store = _build(tmp_path, 25)
     History.load(store, quiet=True)
-    path = tmp_path / ix.INDEX_NAME
+    path = tmp_path / INDEX_NAME
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     path.write_bytes(b"garbage, not a database" * 100)
@@ -172,7 +171,7 @@ def test_doctored_folded_state_cannot_run_code(tmp_path):
     store = _build(tmp_path, 20)
     state = load_state(store)
     marker = tmp_path / "pwned"
-    db = sqlite3.connect(tmp_path / ix.INDEX_NAME)
+    db = sqlite3.connect(tmp_path / INDEX_NAME)
     payload = ('{"~":"o","c":"system","v":{"command":"touch ' + str(marker) + '"}}')
     db.execute("UPDATE folds SET data = ? WHERE name = 'research'", (payload,))
     db.execute("UPDATE registry_failures SET data = ?", (payload,))

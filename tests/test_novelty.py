@@ -285,6 +285,7 @@ def test_match_to_dict():
 def test_index_reopened_from_its_tables_gives_the_same_verdicts():
     index, runs = history(BASE, ("depth 8 -> 12", "discard", {"code_fingerprint": "a" * 64}),
                           ("SwiGLU instead of ReLU²", "keep"), ("conv mixer replaces attention", "discard"))
+    index.flush()  # the end of a fold
     copy = NoveltyIndex(index.db)  # a later command: only the SQLite tables carry over
     for description in ("depth 8 -> 10", "SwiGLU instead of ReLU²", "conv mixer replaces attention", "x"):
         assert copy.classify(Proposal(description), runs).to_dict() == \

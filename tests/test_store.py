@@ -15,8 +15,7 @@ import pytest
 from mlhelpers import PROJECT
 
 from memorylab_core.ledger.history import History
-from memorylab_core.ledger.index import INDEX_NAME
-from memorylab_core.ledger.store import Store, atomic_write_json, encode_record, is_safe_run_id
+from memorylab_core.ledger.store import INDEX_NAME, Store, atomic_write_json, encode_record, is_safe_run_id
 
 
 @pytest.fixture()
