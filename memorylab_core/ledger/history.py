@@ -116,8 +116,11 @@ class RunTable(Sequence[Run]):
             yield from self._range(start, min(start + 4096, self._len))
 
     def __reversed__(self) -> Iterator[Run]:
-        for stop in range(self._len, 0, -4096):
-            yield from reversed(self._range(max(0, stop - 4096), stop))
+        stop, batch = self._len, 64  # newest first, in growing batches: most readers stop early
+        while stop > 0:
+            start = max(0, stop - batch)
+            yield from reversed(self._range(start, stop))
+            stop, batch = start, min(batch * 4, 4096)
 
     def where(self, sql: str, params: Sequence = (), limit: int | None = None) -> list[Run]:
         """Runs whose index row matches ``sql`` (a WHERE clause over the runs table's columns), newest first."""

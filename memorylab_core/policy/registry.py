@@ -305,7 +305,8 @@ class RegistryFold:
         if self._notable is None:
             self.flush()
             indexes = [r[0] for r in self.db.execute("SELECT idx FROM registry_notable ORDER BY idx")]
-            self._notable = [self.runs[i] for i in indexes]
+            take = getattr(self.runs, "take", None)  # the index's RunTable fetches them in batches
+            self._notable = take(indexes) if take else [self.runs[i] for i in indexes]
         return self._notable
 
     def cluster(self, key: str) -> FailureCluster | None:
