@@ -22,10 +22,9 @@ from .store import LedgerLine, MemoryLabError, Store, _parse_line, warn
 SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
 READ_CHUNK = 8 << 20  # journal bytes parsed per step of a fold
 _MAX_REPORTED_CORRUPT = 5
-_RUN_COLUMNS = ("idx, line_no, offset, run_id, timestamp_utc, ts, status, val_bpb, memory_gb, family, branch, "
-                "commit_sha, parent_commit, code_fingerprint, idea_key, novelty_class, next_action, source, "
-                "replicate_of, description, tags, categories, knobs, data")
-_RUN_INSERT = f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({', '.join('?' * 24)})"
+_RUN_SELECT = ", ".join((*Run.ROW_COLUMNS, "data"))  # what Run.from_row reads
+_RUN_INSERT = (f"INSERT INTO runs({_RUN_SELECT}, line_no, tags, categories, knobs) "
+               f"VALUES ({', '.join('?' * (len(Run.ROW_COLUMNS) + 5))})")
 
 
 def fold_run(record: dict, index: int, offset: int) -> Run:
@@ -37,10 +36,7 @@ def fold_run(record: dict, index: int, offset: int) -> Run:
 
 def _run_row(run: Run, line_no: int) -> tuple:
     knobs = ",".join(dict.fromkeys(str(c.get("name")) for c in run.change_signature if c.get("name"))) or None
-    return (run.index, line_no, run.offset, run.run_id, run.timestamp, run.ts, run.status, run.val_bpb,
-            run.memory_gb, run.family, run.branch, run.commit, run.parent_commit, run.code_fingerprint,
-            run.idea_key, run.novelty_class, run.next_action, run.source, run.replicate_of, run.description,
-            ",".join(run.tags) or None, ",".join(run.categories) or None, knobs, run.to_json())
+    return (*run.row_values(), line_no, ",".join(run.tags) or None, ",".join(run.categories) or None, knobs)
 
 
 class RunTable(Sequence[Run]):
@@ -87,10 +83,10 @@ class RunTable(Sequence[Run]):
             raise IndexError("run index out of range")
         run = self._decoded.get(i)
         if run is None:
-            row = self.db.execute("SELECT data FROM runs WHERE idx = ?", (i,)).fetchone()
+            row = self.db.execute(f"SELECT {_RUN_SELECT} FROM runs WHERE idx = ?", (i,)).fetchone()
             if row is None:
                 raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again")
-            run = self._decoded[i] = Run.from_json(row[0])
+            run = self._decoded[i] = Run.from_row(row)
         return run
 
     def take(self, indexes: Sequence[int]) -> list[Run]:
@@ -99,8 +95,8 @@ class RunTable(Sequence[Run]):
         for start in range(0, len(missing), 500):
             chunk = missing[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for idx, data in self.db.execute(f"SELECT idx, data FROM runs WHERE idx IN ({marks})", chunk):
-                self._decoded[idx] = Run.from_json(data)
+            for row in self.db.execute(f"SELECT {_RUN_SELECT} FROM runs WHERE idx IN ({marks})", chunk):
+                self._decoded[row[0]] = Run.from_row(row)
         return [self[i] for i in indexes]
 
     def _range(self, start: int, stop: int) -> list[Run]:
@@ -108,8 +104,8 @@ class RunTable(Sequence[Run]):
             return []
         if all(i in self._decoded for i in range(start, stop)) if stop - start <= 64 else False:
             return [self._decoded[i] for i in range(start, stop)]
-        rows = self.db.execute("SELECT data FROM runs WHERE idx >= ? AND idx < ? ORDER BY idx", (start, stop))
-        return [self._decoded.get(start + k) or Run.from_json(data) for k, (data,) in enumerate(rows)]
+        rows = self.db.execute(f"SELECT {_RUN_SELECT} FROM runs WHERE idx >= ? AND idx < ? ORDER BY idx", (start, stop))
+        return [self._decoded.get(row[0]) or Run.from_row(row) for row in rows]
 
     def __iter__(self) -> Iterator[Run]:
         for start in range(0, self._len, 4096):

@@ -13,7 +13,7 @@ import json
 import math
 import operator
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -102,21 +102,34 @@ class Run:
     def short_commit(self) -> str:
         return (self.commit or "")[:7]
 
-    def to_json(self) -> str:
-        """The run as one JSON array of its field values (the index's ``runs.data`` column)."""
-        return json.dumps(_run_values(self), ensure_ascii=True, separators=(",", ":"))
+    # The index stores a run as columns (ROW_COLUMNS, which users query) plus one JSON array of the
+    # remaining fields (REST_FIELDS), so decoding a row parses only the small remainder.
+    ROW_COLUMNS = ("idx", "offset", "run_id", "timestamp_utc", "ts", "status", "val_bpb", "memory_gb", "description",
+                   "family", "branch", "commit_sha", "parent_commit", "code_fingerprint", "novelty_class",
+                   "next_action", "source", "replicate_of", "idea_key")
+    REST_FIELDS = ("hypothesis", "change_signature", "error_summary", "error_kind", "seed", "extra", "tags",
+                   "categories")
+
+    def row_values(self) -> tuple:
+        """The values of :data:`ROW_COLUMNS`, then the JSON text of :data:`REST_FIELDS`."""
+        rest = json.dumps(_rest_values(self), ensure_ascii=True, separators=(",", ":"))
+        return (*_column_values(self), rest)
 
     @classmethod
-    def from_json(cls, text: str) -> Run:
-        """The run stored by :meth:`to_json` (tuple fields restored)."""
-        values = json.loads(text)
-        for i in _TUPLE_FIELDS:
-            values[i] = tuple(values[i])
-        return cls(*values)
+    def from_row(cls, row: tuple) -> Run:
+        """The run stored by :meth:`row_values` (its columns in order, then the JSON remainder)."""
+        (index, offset, run_id, timestamp, ts, status, val_bpb, memory_gb, description, family, branch, commit,
+         parent, fingerprint, novelty_class, next_action, source, replicate_of, key, rest) = row
+        hypothesis, signature, error_summary, error_kind, seed, extra, tags, categories = json.loads(rest)
+        return cls(index, offset, run_id, timestamp, ts, status, val_bpb, memory_gb, description, tuple(tags), family,
+                   hypothesis, branch, commit, parent, fingerprint, tuple(signature), tuple(categories),
+                   error_summary, error_kind, novelty_class, next_action, source, replicate_of, seed, key, extra)
 
 
-_run_values = operator.attrgetter(*(f.name for f in fields(Run)))
-_TUPLE_FIELDS = tuple(i for i, f in enumerate(fields(Run)) if f.name in ("tags", "change_signature", "categories"))
+_column_values = operator.attrgetter("index", "offset", "run_id", "timestamp", "ts", "status", "val_bpb", "memory_gb",
+                                     "description", "family", "branch", "commit", "parent_commit", "code_fingerprint",
+                                     "novelty_class", "next_action", "source", "replicate_of", "idea_key")
+_rest_values = operator.attrgetter(*Run.REST_FIELDS)
 
 
 @dataclass(slots=True)
