@@ -24,10 +24,12 @@ import json
 import math
 import os
 import pickle
+import queue
 import sys
 import sysconfig
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -54,9 +56,9 @@ PROFILES = {
     "cpu": dict(
         max_seq_len=256,
         time_budget=60,
-        # 32k tokens: ~4 s of eval on 2 cores for a ~3M param model. The same fixed set every
-        # run, so run-to-run comparisons are paired and the sampling noise mostly cancels.
-        eval_tokens=128 * 256,
+        # 128k tokens (~1,900 files' worth of python-corpus documents, ~6% of its val split): the
+        # same fixed set every run, so comparisons are paired; see docs/benchmarks.md for the spread.
+        eval_tokens=512 * 256,
         # A tiny CPU model would otherwise spend most of its parameters and FLOPs in the
         # embedding and the LM head (V x d each); 4096 still gives ~3.2 bytes/token on Python.
         vocab_size=4096,
@@ -68,8 +70,19 @@ SOURCES = ("climbmix", "python-corpus", "local")
 DEFAULT_SOURCE = {"gpu": "climbmix", "cpu": "python-corpus"}
 
 
+def detect_device_type():
+    """"cuda", "mps" or "cpu": the one device detection used by prepare.py, train.py and (through
+    `python prepare.py --print-profile`) MemoryLab's run timeout. Asks torch, not driver files, so a
+    container whose GPU torch can use is always seen as one."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def _detect_profile():
-    profile = os.environ.get("AUTORESEARCH_PROFILE") or ("gpu" if torch.cuda.is_available() else "cpu")
+    profile = os.environ.get("AUTORESEARCH_PROFILE") or ("gpu" if detect_device_type() == "cuda" else "cpu")
     if profile not in PROFILES:
         raise SystemExit(f"prepare.py: error: AUTORESEARCH_PROFILE must be 'gpu' or 'cpu', got {profile!r}")
     return profile
@@ -108,7 +121,8 @@ VAL_MOD = 20  # python-corpus / local: a document is validation iff sha1(its id)
 MAX_FILE_BYTES = 500_000  # python-corpus: bigger .py files are generated tables, not code people write
 SHARD_CHARS = 32_000_000  # python-corpus / local: text per train shard
 ROW_GROUP_DOCS = 1024  # documents per parquet row group (the dataloader's read unit)
-DOC_CHARS_PER_TOKEN = 16  # dataloader: texts are cut at 16 chars per row token before tokenizing
+DOC_TARGET_CHARS = 3000  # python-corpus: long files are cut into documents of about this many chars
+NEAR_DUP_MIN_SHARED = 0.5  # python-corpus: files sharing half their distinctive lines are one group
 
 # -----------------------------------------------------------------------------
 # Where things live. Tests and tools pass explicit paths; these are the defaults for train.py.
@@ -354,39 +368,49 @@ def download_climbmix(data_dir, num_shards, workers=8, base_url=None, attempts=N
 # Sources 2 and 3: text already on this machine, written as pre-shuffled parquet shards
 
 
-def _write_text_shards(data_dir, docs, source, max_train_shards=None, **extra):
-    """docs: list of (id, text), ids unique. Splits train/val by a stable hash of the id, orders each
-    split by that hash too (so shards are pre-shuffled like climbmix, and the first EVAL_TOKENS of val
-    are a random sample rather than one package), and writes the shards + manifest atomically."""
+def _write_text_shards(data_dir, docs, source, max_train_shards=None, groups=None, splitter=None, **extra):
+    """docs: list of (id, text), ids unique. Splits train/val by a stable hash of each document's
+    group (groups: id -> group key, default the id itself, so near-duplicates that share a group
+    always land on the same side), then cuts each text into documents with `splitter` (default:
+    none), orders each split by a stable hash of the document ids (so shards are pre-shuffled like
+    climbmix and the first EVAL_TOKENS of val are a random sample rather than one package), and
+    writes the shards + manifest atomically."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     if len(docs) < 2:
         raise PrepareError(f"{source}: found {len(docs)} usable document(s); need at least 2 "
                            "(one goes to validation)")
-    keyed = sorted((_stable_hash(doc_id), doc_id, text) for doc_id, text in docs)
-    val = [d for d in keyed if d[0] % VAL_MOD == 0]
-    train = [d for d in keyed if d[0] % VAL_MOD != 0]
-    if not val:  # tiny corpora: still pin a (deterministic) validation document
-        val, train = train[:1], train[1:]
-    if not train:
-        train, val = val[1:], val[:1]
+    groups = groups or {}
+    in_val = {doc_id: _stable_hash(groups.get(doc_id, doc_id)) % VAL_MOD == 0 for doc_id, _ in docs}
+    if not any(in_val.values()) or all(in_val.values()):
+        # Tiny corpora: still pin a (deterministic) validation document, and keep one for training.
+        first = min(in_val, key=_stable_hash)
+        in_val = {doc_id: doc_id == first for doc_id in in_val}
+    train, val = [], []
+    for doc_id, text in docs:
+        pieces = splitter(text) if splitter else [text]
+        for k, piece in enumerate(pieces):
+            piece_id = doc_id if len(pieces) == 1 else f"{doc_id}#{k}"
+            (val if in_val[doc_id] else train).append((_stable_hash(piece_id), piece_id, piece))
+    train.sort()
+    val.sort()
 
     # Remove the old manifest first: if we are interrupted, the data dir reads as "not prepared"
     # rather than as a mix of old and new shards.
     (data_dir / "manifest.json").unlink(missing_ok=True)
-    groups, current, chars = [], [], 0
+    shards, current, chars = [], [], 0
     for doc in train:
         current.append(doc)
         chars += len(doc[2])
         if chars >= SHARD_CHARS:
-            groups.append(current)
+            shards.append(current)
             current, chars = [], 0
     if current:
-        groups.append(current)
+        shards.append(current)
     if max_train_shards:
-        groups = groups[:max_train_shards]
-    train_names = [f"shard_{i:05d}.parquet" for i in range(len(groups))]
-    for name, group in [*zip(train_names, groups, strict=True), ("val.parquet", val)]:
+        shards = shards[:max_train_shards]
+    train_names = [f"shard_{i:05d}.parquet" for i in range(len(shards))]
+    for name, group in [*zip(train_names, shards, strict=True), ("val.parquet", val)]:
         table = pa.table({"text": [d[2] for d in group], "id": [d[1] for d in group]})
         tmp = data_dir / f"{name}.{os.getpid()}.tmp"
         pq.write_table(table, tmp, row_group_size=ROW_GROUP_DOCS, compression="zstd")
@@ -396,6 +420,124 @@ def _write_text_shards(data_dir, docs, source, max_train_shards=None, **extra):
         if stale.name not in keep:
             stale.unlink()
     return _write_manifest(data_dir, source, train_names, "val.parquet", **extra)
+
+
+_TOP_LEVEL_STARTS = ("def ", "class ", "async def ", "@")
+
+
+def split_python_source(text, target=DOC_TARGET_CHARS):
+    """Cut one .py file into documents of about `target` chars, at top-level definition boundaries.
+
+    A boundary is a line that starts a top-level `def`, `class` or decorator (with the comment lines
+    right above it). Consecutive definitions are merged until a document would pass `target`; one
+    definition longer than 2 x target (a big class) is cut further at blank lines. The pieces are
+    contiguous: "".join(pieces) == text. Short files come back whole."""
+    if len(text) <= 2 * target:
+        return [text]
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for i, line in enumerate(lines):
+        if i and line.startswith(_TOP_LEVEL_STARTS) and not lines[i - 1].startswith("@"):
+            j = i
+            while j > 0 and lines[j - 1].startswith("#"):
+                j -= 1  # a comment block above a definition belongs to it
+            if j > starts[-1]:
+                starts.append(j)
+    segments = ["".join(lines[a:b]) for a, b in zip(starts, [*starts[1:], len(lines)], strict=True)]
+    pieces = []
+    for seg in segments:
+        if len(seg) > 2 * target:
+            pieces.extend(_split_at_blank_lines(seg, target))
+        else:
+            pieces.append(seg)
+    docs, current = [], ""
+    for piece in pieces:
+        if current and len(current) + len(piece) > target:
+            docs.append(current)
+            current = ""
+        current += piece
+    if current:
+        docs.append(current)
+    return docs
+
+
+def _split_at_blank_lines(text, target):
+    out, current = [], ""
+    for block in text.split("\n\n"):
+        if current and len(current) + len(block) + 2 > target:
+            out.append(current)
+            current = ""
+        current += block + "\n\n"
+    out.append(current)
+    out[-1] = out[-1][:-2]  # the last block had no "\n\n" after it
+    return [piece for piece in out if piece]
+
+
+_GENERIC_FILES = {"__init__.py", "__main__.py", "conftest.py", "setup.py", "utils.py", "util.py", "compat.py",
+                  "_compat.py", "version.py", "_version.py", "base.py", "core.py", "main.py", "types.py"}
+
+
+def _module_key(doc_id):
+    """The module a file is, wherever it is installed: its last two path parts without leading
+    underscores (stdlib/distutils/command/build.py, site-packages/setuptools/_distutils/command/build.py
+    and pip/_vendor/... copies -> distutils... "command/build.py"). None for names too generic to mean
+    the same module (__init__.py, utils.py, ...), which would chain unrelated packages together."""
+    parts = doc_id.split("/")[1:]
+    if parts[-1] in _GENERIC_FILES or len(parts) < 2:
+        return None
+    return "/".join(part.lstrip("_") for part in parts[-2:])
+
+
+def near_duplicate_groups(docs, min_shared=NEAR_DUP_MIN_SHARED):
+    """{id: group key} for documents that must share a split: the same module installed twice
+    (vendored copies), or files sharing at least `min_shared` of their distinctive lines (renamed
+    copies such as stdlib tomllib vs a vendored tomli). Distinctive lines: stripped lines of >= 30
+    chars that occur in at most 8 files (boilerplate such as license headers occurs in more); a
+    deterministic 1-in-4 sample of them keeps this at a few seconds on the whole corpus."""
+    parent = list(range(len(docs)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i, j):
+        i, j = find(i), find(j)
+        if i != j:
+            parent[max(i, j)] = min(i, j)
+
+    by_module = {}
+    for i, (doc_id, _) in enumerate(docs):
+        key = _module_key(doc_id)
+        if key is not None:
+            union(i, by_module.setdefault(key, i))
+    owners = {}  # line hash -> indices of the files holding it (up to 9)
+    sizes = []
+    for i, (_, text) in enumerate(docs):
+        hashes = set()
+        for line in text.splitlines():
+            line = line.strip()
+            if len(line) >= 30:
+                h = zlib.crc32(line.encode("utf-8", "surrogatepass"))
+                if h % 4 == 0:
+                    hashes.add(h)
+        sizes.append(len(hashes))
+        for h in hashes:
+            holders = owners.setdefault(h, [])
+            if len(holders) < 9:
+                holders.append(i)
+    shared = {}
+    for holders in owners.values():
+        if 2 <= len(holders) <= 8:
+            for a in range(len(holders)):
+                for b in range(a + 1, len(holders)):
+                    pair = (holders[a], holders[b])
+                    shared[pair] = shared.get(pair, 0) + 1
+    for (i, j), n in shared.items():
+        if n >= 2 and n >= min_shared * min(sizes[i], sizes[j]):
+            union(i, j)
+    return {doc_id: docs[find(i)][0] for i, (doc_id, _) in enumerate(docs)}
 
 
 def python_corpus_roots():
@@ -454,9 +596,11 @@ def collect_python_files(roots=None, exclude=()):
 
 def build_python_corpus(data_dir, roots=None, max_train_shards=None, exclude=()):
     docs = list(collect_python_files(roots, exclude=[*exclude, CACHE_ROOT]))
-    print(f"python-corpus: {len(docs)} unique .py files, {sum(len(t) for _, t in docs) / 1e6:.1f}M chars",
-          flush=True)
-    return _write_text_shards(data_dir, docs, "python-corpus", max_train_shards)
+    groups = near_duplicate_groups(docs)
+    print(f"python-corpus: {len(docs)} unique .py files, {sum(len(t) for _, t in docs) / 1e6:.1f}M chars, "
+          f"{len(set(groups.values()))} near-duplicate groups", flush=True)
+    return _write_text_shards(data_dir, docs, "python-corpus", max_train_shards, groups=groups,
+                              splitter=split_python_source)
 
 
 def _read_local_file(path, rel):
@@ -665,23 +809,16 @@ def get_token_bytes(device="cpu", tokenizer_dir=None):
 # Dataloader: best-fit packing of whole documents into rows, no padding
 
 
-def _default_device():
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def _document_batches(paths, split, seed):
-    """Yield (list of texts, epoch) forever, one parquet row group at a time. The train split is
-    reshuffled every epoch (row-group order and documents within each group) from (seed, epoch);
-    the val split is always read in file order so the eval set does not depend on the seed."""
+def _document_batches(paths, split, seed, epochs=None):
+    """Yield (list of texts, epoch) one parquet row group at a time, for `epochs` passes (None:
+    forever). The train split is reshuffled every epoch (row-group order and documents within each
+    group) from (seed, epoch); the val split is always read in file order so the eval set does not
+    depend on the seed."""
     units = []
     for path in paths:
         units.extend((path, rg) for rg in range(pq.ParquetFile(path).num_row_groups))
     epoch = 1
-    while True:
+    while epochs is None or epoch <= epochs:
         yielded = 0
         order = list(range(len(units)))
         rng = np.random.default_rng([seed, epoch]) if split == "train" else None
@@ -700,75 +837,145 @@ def _document_batches(paths, split, seed):
         epoch += 1
 
 
-def make_dataloader(tokenizer, B, T, split, device=None, buffer_size=1000, seed=0, data_dir=None,
-                    tokenizer_batch_size=128):
-    """Yield (x, y, epoch) forever: x, y are (B, T) int64 tensors on `device` (y is x shifted by one).
-
-    Each row holds T+1 tokens built by best-fit packing: every document is BOS + its tokens; from a
-    buffer of `buffer_size` tokenized documents we repeatedly place the longest one that still fits
-    in the row. When none fits, the shortest is cropped to fill the row exactly (its tail is dropped).
-    So every row starts with BOS, there is no padding, and every token is real text. The order is a
-    pure function of (data, seed, B, T, buffer_size), whatever the device.
-    """
-    device = torch.device(device or _default_device())
+def _packed_rows(tokenizer, row_len, split, seed, data_dir, buffer_size, tokenizer_batch_size, epochs):
+    """Yield (row, epoch): int64 numpy rows of row_len tokens, by best-fit packing (see make_dataloader).
+    Ends, dropping the last partial row, when `epochs` passes over the split have been packed."""
     bos = tokenizer.get_bos_token_id()
-    batches = _document_batches(shard_paths(split, data_dir), split, seed)
+    batches = _document_batches(shard_paths(split, data_dir), split, seed, epochs)
     # A buffer bigger than the split would only hold several copies of the same documents (the
-    # python-corpus val split has a few hundred), so cap it at the split's size.
+    # python-corpus val split has a few thousand), so cap it at the split's size.
     buffer_size = max(1, min(buffer_size, read_manifest(data_dir).get(f"{split}_docs") or buffer_size))
-    row_len = T + 1
-    # A document never contributes more than row_len tokens (the rest is cropped), so there is no
-    # point tokenizing a 100 kB file for 257 tokens: cut the text at DOC_CHARS_PER_TOKEN chars per
-    # token first. Tokens average 3-5 chars, so the cut lies far beyond the crop point and the tokens
-    # that land in a row are the same as from the whole text (up to pathological single-chunk runs).
-    max_doc_chars = DOC_CHARS_PER_TOKEN * row_len
     lengths, docs = [], []  # the buffer, kept sorted by length so best-fit is a bisect
     texts, tokenized, epoch = [], [], 1  # queues feeding the buffer: raw texts -> tokenized docs
+    exhausted = False
+
+    def insert(doc):
+        i = bisect.bisect_right(lengths, len(doc))
+        lengths.insert(i, len(doc))
+        docs.insert(i, doc)
 
     def refill():
-        nonlocal texts, tokenized, epoch
-        while len(docs) < buffer_size:
+        nonlocal texts, tokenized, epoch, exhausted
+        while len(docs) < buffer_size and not exhausted:
             if not tokenized:
                 if not texts:
-                    texts, epoch = next(batches)
+                    try:
+                        texts, epoch = next(batches)
+                    except StopIteration:
+                        exhausted = True
+                        return
                     texts.reverse()  # consumed with pop() from the end
-                batch = [texts.pop()[:max_doc_chars] for _ in range(min(tokenizer_batch_size, len(texts)))]
+                batch = [texts.pop() for _ in range(min(tokenizer_batch_size, len(texts)))]
                 tokenized = tokenizer.encode(batch, prepend=bos)
                 tokenized.reverse()
                 continue
-            doc = tokenized.pop()
-            i = bisect.bisect_right(lengths, len(doc))
-            lengths.insert(i, len(doc))
-            docs.insert(i, doc)
+            insert(tokenized.pop())
 
-    use_cuda = device.type == "cuda"
     while True:
-        rows = np.empty((B, row_len), dtype=np.int64)
-        for r in range(B):
-            pos = 0
-            while pos < row_len:
-                refill()
-                remaining = row_len - pos
-                i = bisect.bisect_right(lengths, remaining) - 1  # the longest doc that fits
-                if i >= 0:
-                    doc = docs.pop(i)
-                    lengths.pop(i)
-                    rows[r, pos:pos + len(doc)] = doc
-                    pos += len(doc)
-                else:  # nothing fits: crop the shortest document
-                    doc = docs.pop(0)
-                    lengths.pop(0)
-                    rows[r, pos:] = doc[:remaining]
-                    pos = row_len
-        rows = torch.from_numpy(rows)
-        # x and y as one contiguous (2, B, T) block: a single host->device copy, and both halves are
-        # contiguous (callers may .view(-1) them). Pinned memory + non_blocking only helps on CUDA; the
-        # caching host allocator keeps each pinned block alive until its copy has finished.
-        xy = torch.empty((2, B, T), dtype=torch.int64, pin_memory=use_cuda)
-        xy[0].copy_(rows[:, :-1])
-        xy[1].copy_(rows[:, 1:])
+        row = np.empty(row_len, dtype=np.int64)
+        pos = 0
+        while pos < row_len:
+            refill()
+            if not docs:
+                return  # the last passes are used up; a partial row is dropped
+            remaining = row_len - pos
+            i = bisect.bisect_right(lengths, remaining) - 1  # the longest doc that fits
+            if i >= 0:
+                doc = docs.pop(i)
+                lengths.pop(i)
+                row[pos:pos + len(doc)] = doc
+                pos += len(doc)
+            else:  # nothing fits: fill the row with the head of the shortest document
+                doc = docs.pop(0)
+                lengths.pop(0)
+                row[pos:] = doc[:remaining]
+                pos = row_len
+                # ... and put its tail back (it continues in a later row, without a BOS), so no token
+                # of a long document is thrown away.
+                insert(doc[remaining:])
+        yield row, epoch
+
+
+def make_dataloader(tokenizer, B, T, split, device=None, buffer_size=1000, seed=0, data_dir=None,
+                    tokenizer_batch_size=128, epochs=None, prefetch=None):
+    """Yield (x, y, epoch): x, y are (B, T) int64 tensors on `device` (y is x shifted by one).
+
+    Each row holds T+1 tokens built by best-fit packing: every document is BOS + its tokens; from a
+    buffer of `buffer_size` tokenized documents we repeatedly place the longest one that still fits
+    in the row. When none fits, the shortest fills the rest of the row and its tail goes back into
+    the buffer, to continue in a later row. So there is no padding, every token is real text and
+    every token of the split is used once per pass. The order is a pure function of (data, seed, B,
+    T, buffer_size), whatever the device.
+
+    epochs: None = forever; N = stop after N passes over the split (the last partial batch is
+    dropped), which is how evaluate_bpb reads each validation token at most once.
+    prefetch: batches built ahead by a background thread (tokenizing and packing off the training
+    thread, into pinned memory on CUDA). Default: 4 on CUDA, 0 (build inline) elsewhere, where the
+    thread would only compete with the compute threads for the same cores.
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    device = torch.device(device or detect_device_type())
+    use_cuda = device.type == "cuda"
+    prefetch = (4 if use_cuda else 0) if prefetch is None else prefetch
+    rows = _packed_rows(tokenizer, T + 1, split, seed, data_dir, buffer_size, tokenizer_batch_size, epochs)
+
+    def host_batches():
+        while True:
+            block = [next(rows, None) for _ in range(B)]
+            if block[-1] is None:
+                return
+            # x and y as one contiguous (2, B, T) block: a single host->device copy, and both halves
+            # are contiguous (callers may .view(-1) them). Pinned memory + non_blocking only helps on
+            # CUDA; the caching host allocator keeps each pinned block alive until its copy is done.
+            packed = torch.from_numpy(np.stack([r for r, _ in block]))
+            xy = torch.empty((2, B, T), dtype=torch.int64, pin_memory=use_cuda)
+            xy[0].copy_(packed[:, :-1])
+            xy[1].copy_(packed[:, 1:])
+            yield xy, block[-1][1]
+
+    source = host_batches() if prefetch <= 0 else _prefetched(host_batches(), prefetch)
+    for xy, epoch in source:
         xy = xy.to(device, non_blocking=use_cuda)
         yield xy[0], xy[1], epoch
+
+
+_DONE = object()
+
+
+def _prefetched(generator, depth):
+    """Run `generator` in a daemon thread, `depth` items ahead; re-raise its errors here. One producer
+    and a FIFO queue, so the items (and the data order) are exactly those of the generator."""
+    items = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in generator:
+                while not stop.is_set():
+                    try:
+                        items.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put((_DONE, None))
+        except BaseException as e:  # handed to the consumer, which raises it
+            items.put((_DONE, e))
+
+    thread = threading.Thread(target=produce, name="dataloader-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = items.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()  # the consumer stopped (or was closed): let the producer exit
 
 
 # -----------------------------------------------------------------------------
@@ -777,11 +984,15 @@ def make_dataloader(tokenizer, B, T, split, device=None, buffer_size=1000, seed=
 
 @torch.no_grad()
 def evaluate_bpb(model, tokenizer, batch_size, seq_len=None, eval_tokens=None, data_dir=None,
-                 tokenizer_dir=None):
+                 tokenizer_dir=None, stats=None):
     """Validation bits per byte: the summed cross-entropy (nats) of every target token that is text,
     divided by ln(2) times the number of UTF-8 bytes those targets decode to. Targets that are special
     tokens (BOS) count neither loss nor bytes. `model(x, y, reduction='none')` must return the
-    per-token loss in nats, shape (B*T,) or (B, T)."""
+    per-token loss in nats, shape (B*T,) or (B, T).
+
+    Reads the first `eval_tokens` of one pass over the val split, never more: when the split holds
+    fewer, every one of its tokens is evaluated once (no token is counted twice). Pass a dict as
+    `stats` to get back `eval_tokens` (tokens actually evaluated) and `eval_bytes`."""
     seq_len = seq_len or MAX_SEQ_LEN
     eval_tokens = eval_tokens or EVAL_TOKENS
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -789,21 +1000,56 @@ def evaluate_bpb(model, tokenizer, batch_size, seq_len=None, eval_tokens=None, d
     if token_bytes.numel() != tokenizer.get_vocab_size():
         raise PrepareError(f"token_bytes.pt has {token_bytes.numel()} entries but the tokenizer has "
                            f"{tokenizer.get_vocab_size()} tokens: re-run `python prepare.py`")
-    loader = make_dataloader(tokenizer, batch_size, seq_len, "val", device=device, data_dir=data_dir)
+    loader = make_dataloader(tokenizer, batch_size, seq_len, "val", device=device, data_dir=data_dir, epochs=1)
     steps = max(1, eval_tokens // (batch_size * seq_len))
     total_nats = torch.zeros((), dtype=torch.float64, device=device)
     total_bytes = torch.zeros((), dtype=torch.int64, device=device)
-    for _ in range(steps):
-        x, y, _ = next(loader)
+    done = 0
+    for x, y, _ in loader:
         loss = model(x, y, reduction="none").reshape(-1)
         nbytes = token_bytes[y.reshape(-1)]
         total_nats += torch.where(nbytes > 0, loss.double(), 0.0).sum()  # where(): a NaN stays a NaN
         total_bytes += nbytes.sum()
+        done += 1
+        if done == steps:
+            break
+    loader.close()  # stops a prefetching thread now rather than at garbage collection
+    if done == 0:
+        raise PrepareError(f"the val split holds fewer than {batch_size} x {seq_len + 1} tokens: "
+                           "use more data, or a smaller eval batch")
+    if stats is not None:
+        stats.update(eval_tokens=done * batch_size * seq_len, eval_bytes=int(total_bytes.item()))
     return total_nats.item() / (math.log(2) * total_bytes.item())
 
 
 # -----------------------------------------------------------------------------
 # CLI
+
+
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def compute_data_id(data_dir, tokenizer_dir):
+    """A content hash of what the metric depends on: every train shard, the val shard (by role and
+    content) and the tokenizer. Two runs with the same data_id trained and were scored on the same
+    bytes and the same token ids, whatever machine prepared them."""
+    manifest = read_manifest(data_dir)
+    h = hashlib.sha256()
+    for role, name in [*(("train", n) for n in manifest["train"]), ("val", manifest["val"])]:
+        h.update(f"{role} {name} {_file_sha256(Path(data_dir) / name)}\n".encode())
+    for name in ("tokenizer.pkl", "token_bytes.pt"):
+        h.update(f"tokenizer {name} {_file_sha256(Path(tokenizer_dir) / name)}\n".encode())
+    return f"{manifest['source']}:{h.hexdigest()[:16]}"
+
+
+def read_data_id(data_dir=None):
+    """The prepared data's data_id (see compute_data_id), or None for data prepared before it existed."""
+    return read_manifest(data_dir).get("data_id")
 
 
 def prepare(source, profile=None, cache_root=None, input_dir=None, num_shards=None, workers=8,
@@ -836,6 +1082,10 @@ def prepare(source, profile=None, cache_root=None, input_dir=None, num_shards=No
           f"{manifest['val']} ({manifest['val_docs']} docs) in {time.time() - t0:.1f}s", flush=True)
     train_tokenizer(data_dir, tokenizer_dir, vocab_size or settings["vocab_size"],
                     tokenizer_max_chars or settings["tokenizer_max_chars"])
+    manifest = read_manifest(data_dir)
+    manifest["data_id"] = compute_data_id(data_dir, tokenizer_dir)
+    _atomic_write_json(data_dir / "manifest.json", manifest)
+    print(f"data_id: {manifest['data_id']}", flush=True)
     active = _active_sources(cache_root)
     active[profile] = source
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -855,7 +1105,15 @@ def main(argv=None):
     parser.add_argument("--download-workers", type=int, default=8, help="parallel downloads (climbmix)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help=f"constants profile (default: {PROFILE}: $AUTORESEARCH_PROFILE or the device)")
+    parser.add_argument("--print-profile", action="store_true",
+                        help="print {profile, device_type, time_budget} as one JSON line and exit "
+                             "(builds nothing; what train.py would use)")
     args = parser.parse_args(argv)
+    if args.print_profile:
+        profile = args.profile or PROFILE
+        print(json.dumps({"profile": profile, "device_type": detect_device_type(),
+                          "time_budget": PROFILES[profile]["time_budget"]}))
+        return 0
     profile = args.profile or PROFILE
     source = args.source or os.environ.get("AUTORESEARCH_SOURCE") or DEFAULT_SOURCE[profile]
     try:

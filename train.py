@@ -27,6 +27,7 @@ os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 # sleeping costs ~2% on an idle machine. Must be set before torch starts its thread pool.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import ctypes
 import gc
 import json
 import math
@@ -44,7 +45,31 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prepare import MAX_SEQ_LEN, PROFILE, TIME_BUDGET, Tokenizer, evaluate_bpb, make_dataloader
+from prepare import (
+    MAX_SEQ_LEN,
+    PROFILE,
+    TIME_BUDGET,
+    Tokenizer,
+    detect_device_type,
+    evaluate_bpb,
+    make_dataloader,
+    read_data_id,
+)
+
+
+def tune_glibc_malloc():
+    """CPU: keep big tensors in the heap. glibc serves allocations above its mmap threshold (at most
+    32 MiB by default) with a fresh mmap and returns them with munmap on free, so the ~32 MiB logits
+    buffers of the cpu profile were mapped, page-faulted in and unmapped every step (measured: 3.4M
+    page faults and 6 s of system time per minute). A high fixed threshold, and a trim threshold
+    that keeps freed heap memory instead of giving it back, make the next step reuse the pages.
+    Returns True if glibc accepted both settings (False off glibc, e.g. macOS)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 31))
+    except (OSError, AttributeError):
+        return False
 
 # ---------------------------------------------------------------------------------------------
 # Hyperparameters (edit these directly; there are no CLI flags)
@@ -82,20 +107,53 @@ if PROFILE == "cpu":
 # ---------------------------------------------------------------------------------------------
 # Device: CUDA (bf16 autocast + torch.compile) -> Apple MPS -> CPU (both float32, eager)
 
-if torch.cuda.is_available():
-    DEVICE = torch.device("cuda")
-elif torch.backends.mps.is_available():
-    DEVICE = torch.device("mps")
-else:
-    DEVICE = torch.device("cpu")
-DEVICE_TYPE = DEVICE.type
+DEVICE_TYPE = detect_device_type()  # the same detection prepare.py uses to pick the profile
+DEVICE = torch.device(DEVICE_TYPE)
 USE_COMPILE = DEVICE_TYPE == "cuda"
+# Windowed ("S") layers on CUDA go through FlexAttention with a block mask, so the kernel skips
+# every fully masked block (an S layer costs about half an L layer). On CPU/MPS the fused flex
+# kernel does not exist (eager flex materialises the scores and has no CPU backward), so there a
+# dense boolean mask with SDPA is the fast path. Never a dense mask on CUDA: it rules out flash.
+USE_FLEX = DEVICE_TYPE == "cuda"
 # Polar express runs in bf16 on CUDA (fast tensor cores, and the iteration tolerates the rounding);
 # elsewhere bf16 matmuls are slow or emulated, so float32.
 ORTHO_DTYPE = torch.bfloat16 if DEVICE_TYPE == "cuda" else torch.float32
 
-# Dense bf16 peak FLOP/s for MFU; an unknown GPU reports mfu 0.
-PEAK_FLOPS = {"H200": 989.5e12, "H100": 989.5e12, "A100": 312e12}
+# Dense (no sparsity) bf16 tensor-core peak FLOP/s by the exact name torch.cuda.get_device_name()
+# reports, from the vendors' datasheets; -> (device_class, peak). A name not listed gets no MFU
+# (null), never a guess: "NVIDIA H100 PCIe" must not be rated as an SXM card.
+GPU_TABLE = {
+    "NVIDIA H100 80GB HBM3": ("H100 SXM", 989.5e12),  # upstream's figure for H100 SXM
+    "NVIDIA H100 PCIe": ("H100 PCIe", 756.0e12),
+    "NVIDIA H100 NVL": ("H100 NVL", 835.0e12),
+    "NVIDIA H800": ("H800 SXM", 989.5e12),
+    "NVIDIA H200": ("H200 SXM", 989.5e12),
+    "NVIDIA H200 NVL": ("H200 NVL", 835.0e12),
+    "NVIDIA GH200 480GB": ("GH200", 989.5e12),
+    "NVIDIA B200": ("B200", 2250e12),
+    "NVIDIA A100-SXM4-80GB": ("A100 SXM", 312e12),
+    "NVIDIA A100-SXM4-40GB": ("A100 SXM", 312e12),
+    "NVIDIA A100 80GB PCIe": ("A100 PCIe", 312e12),
+    "NVIDIA A100-PCIE-40GB": ("A100 PCIe", 312e12),
+    "NVIDIA L40S": ("L40S", 362.05e12),
+    "NVIDIA L4": ("L4", 121.0e12),
+    "NVIDIA A10": ("A10", 125.0e12),
+    "NVIDIA RTX A6000": ("RTX A6000", 154.8e12),
+    "NVIDIA GeForce RTX 4090": ("RTX 4090", 165.2e12),  # bf16 with fp32 accumulate (what torch uses)
+    "NVIDIA GeForce RTX 5090": ("RTX 5090", 209.5e12),
+}
+
+
+def device_identity():
+    """(device_name, device_class, peak_flops or None) for this run's device."""
+    if DEVICE_TYPE != "cuda":
+        return DEVICE_TYPE, DEVICE_TYPE, None
+    name = torch.cuda.get_device_name(DEVICE)
+    if name in GPU_TABLE:
+        device_class, peak = GPU_TABLE[name]
+        return name, device_class, peak
+    # Unknown (or a MIG slice, e.g. "... MIG 1g.10gb"): a readable class, and no MFU.
+    return name, " ".join(name.replace("NVIDIA", "").replace("GeForce", "").split()), None
 
 
 def maybe_compile(fn):
@@ -146,6 +204,31 @@ def window_mask(seq_len, window, device):
     return (offset >= 0) & (offset <= window)
 
 
+def window_block_mask(seq_len, window, device):
+    """The same mask as window_mask, as a FlexAttention BlockMask: per 128x128 tile it records
+    whether the tile is empty (skipped), full (no masking inside) or partial (mask_mod evaluated)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def sliding_window_causal(b, h, q_idx, kv_idx):
+        return (q_idx >= kv_idx) & (q_idx - kv_idx <= window)
+
+    return create_block_mask(sliding_window_causal, B=None, H=None, Q_LEN=seq_len, KV_LEN=seq_len,
+                             device=device)
+
+
+_flex_attention = None
+
+
+def flex_attention(q, k, v, block_mask):
+    """FlexAttention, compiled on CUDA (eager flex is a slow reference implementation)."""
+    global _flex_attention
+    if _flex_attention is None:
+        from torch.nn.attention.flex_attention import flex_attention as flex
+
+        _flex_attention = torch.compile(flex, dynamic=False) if USE_COMPILE else flex
+    return _flex_attention(q, k, v, block_mask=block_mask)
+
+
 class CausalSelfAttention(nn.Module):
     ve_gate_channels = 32  # the value-embedding gate looks at only the first channels of the input
 
@@ -174,12 +257,15 @@ class CausalSelfAttention(nn.Module):
         cos, sin = cos_sin
         q, k = apply_rotary_emb(q, cos, sin), apply_rotary_emb(k, cos, sin)
         q, k = norm(q), norm(k)  # QK-norm keeps attention logits bounded, so high lrs stay stable
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, D) for SDPA
+        # (B, H, T, D) for the kernels; one dtype (under autocast the norms may return float32).
+        q, k, v = q.transpose(1, 2).to(v.dtype), k.transpose(1, 2).to(v.dtype), v.transpose(1, 2)
         if attn_mask is None:
-            # Full causal attention: lets PyTorch pick its fused flash kernel.
+            # Full causal attention: no mask tensor, so PyTorch can pick its fused flash kernel.
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
+        elif isinstance(attn_mask, torch.Tensor):  # CPU / MPS: dense boolean window mask
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        else:  # CUDA: a FlexAttention BlockMask, fully masked tiles skipped
+            y = flex_attention(q, k, v, attn_mask)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.c_proj(y)
 
@@ -233,6 +319,7 @@ class GPT(nn.Module):
         cos, sin = self._precompute_rotary(config.sequence_len, config.n_embd // config.n_head)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
+        self._attn_masks = {}  # (T, device, flex) -> {window: mask}; see attention_masks
 
     @staticmethod
     def _compute_window_sizes(config):
@@ -300,12 +387,28 @@ class GPT(nn.Module):
         attn_flops = sum(12 * h * q * min(w, t) for w in self.window_sizes)
         return 6 * (nparams - exclude) + attn_flops
 
+    @torch.compiler.disable
+    def _build_attention_masks(self, T, device, flex):
+        make = window_block_mask if flex else window_mask
+        # A window covering the whole sequence is plain causal attention: mask None (flash path).
+        return {w: (None if w >= T - 1 else make(T, w, device)) for w in set(self.window_sizes)}
+
+    def attention_masks(self, T, device, flex=None):
+        """{window: mask} for sequences of length T, built once and cached: a BlockMask per window
+        with FlexAttention (CUDA), a dense boolean mask otherwise. train() builds the training
+        length's masks before torch.compile, so the compiled forward only reads the cache."""
+        flex = USE_FLEX if flex is None else flex
+        key = (T, str(device), flex)
+        masks = self._attn_masks.get(key)
+        if masks is None:
+            masks = self._attn_masks[key] = self._build_attention_masks(T, device, flex)
+        return masks
+
     def forward(self, idx, targets=None, reduction="mean"):
         B, T = idx.size()
         assert self.config.sequence_len >= T, f"sequence length {T} > {self.config.sequence_len}"
         cos_sin = self.cos[:, :T], self.sin[:, :T]
-        # One mask per distinct window; a window covering the whole sequence is plain causal (mask None).
-        masks = {w: (None if w >= T - 1 else window_mask(T, w, idx.device)) for w in set(self.window_sizes)}
+        masks = self.attention_masks(T, idx.device)
 
         x = norm(self.transformer.wte(idx))
         x0 = x
@@ -542,7 +645,9 @@ def print_summary(m):
     print(f"training_seconds: {m['training_seconds']:.1f}")
     print(f"total_seconds:    {m['total_seconds']:.1f}")
     print(f"peak_vram_mb:     {m['peak_vram_mb']:.1f}")
-    print(f"mfu_percent:      {m['mfu_percent']:.2f}")
+    # No peak FLOP/s known for the device (CPU, MPS, a GPU not in GPU_TABLE): n/a rather than 0.
+    mfu = m["mfu_percent"]
+    print(f"mfu_percent:      {mfu:.2f}" if mfu is not None else "mfu_percent:      n/a")
     print(f"total_tokens_M:   {m['total_tokens_M']:.1f}")
     print(f"num_steps:        {m['num_steps']}")
     print(f"num_params_M:     {m['num_params_M']:.1f}")
@@ -594,6 +699,48 @@ def device_description():
     return DEVICE_TYPE, None
 
 
+# nvidia-smi's clocks_event_reasons bits (nvml.h), minus "gpu_idle", which is only the moment we ask.
+THROTTLE_BITS = {0x2: "applications_clocks_setting", 0x4: "sw_power_cap", 0x8: "hw_slowdown",
+                 0x10: "sync_boost", 0x20: "sw_thermal_slowdown", 0x40: "hw_thermal_slowdown",
+                 0x80: "hw_power_brake_slowdown", 0x100: "display_clock_setting"}
+
+
+def gpu_contention():
+    """{gpu_other_processes, gpu_throttle_reasons} from nvidia-smi, each only where the driver
+    answers; {} without nvidia-smi. In a container nvidia-smi may list processes by host pid, so
+    'other' is every compute process on this GPU but one (this one holds a context by now)."""
+    import subprocess
+
+    out = {}
+    try:
+        gpu = f"GPU-{torch.cuda.get_device_properties(DEVICE).uuid}"
+    except (AttributeError, RuntimeError):
+        return out
+
+    def query(*args):
+        try:
+            proc = subprocess.run(["nvidia-smi", *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    apps = query("--query-compute-apps=gpu_uuid,pid", "--format=csv,noheader")
+    if apps is not None:
+        pids = [line.split(",")[1].strip() for line in apps.splitlines()
+                if line.split(",")[0].strip() == gpu]
+        out["gpu_other_processes"] = max(0, len(pids) - 1)
+    for field in ("clocks_event_reasons.active", "clocks_throttle_reasons.active"):  # new, old name
+        mask = query("-i", gpu, f"--query-gpu={field}", "--format=csv,noheader")
+        if mask:
+            try:
+                bits = int(mask.split()[0], 16)
+            except ValueError:
+                continue
+            out["gpu_throttle_reasons"] = [name for bit, name in THROTTLE_BITS.items() if bits & bit]
+            break
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Training
 
@@ -631,6 +778,7 @@ def train(run):
     print(f"estimated FLOPs per token: {flops_per_token:e}")
 
     optimizer = setup_optimizer(model)
+    model.attention_masks(MAX_SEQ_LEN, DEVICE)  # built once, outside the compiled graph
     if USE_COMPILE:
         model = torch.compile(model, dynamic=False)
 
@@ -640,9 +788,15 @@ def train(run):
     print(f"tokens per step: {TOTAL_BATCH_SIZE:,} = {DEVICE_BATCH_SIZE} x {MAX_SEQ_LEN} "
           f"x {grad_accum_steps} accumulation steps")
 
-    peak_flops = next((v for k, v in PEAK_FLOPS.items() if k in run["device"]), 0.0)
+    peak_flops = run["_peak_flops"]
+    # On CUDA the loader tokenizes and packs in a background thread, a few batches ahead.
     train_loader = make_dataloader(tokenizer, DEVICE_BATCH_SIZE, MAX_SEQ_LEN, "train")
     x, y, epoch = next(train_loader)
+    # Contention: how much CPU this process got while training, against the threads it runs.
+    contention = run["contention"]
+    contention.update(cpu_threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
+                      loadavg_start=round(os.getloadavg()[0], 2))
+    cpu_t0, wall_t0 = time.process_time(), time.time()
 
     step = 0
     total_training_time = 0.0
@@ -688,12 +842,13 @@ def train(run):
         smooth_train_loss = ema_beta * smooth_train_loss + (1 - ema_beta) * train_loss_f
         debiased = smooth_train_loss / (1 - ema_beta ** (step + 1))
         tok_per_sec = TOTAL_BATCH_SIZE / dt
-        mfu = 100 * flops_per_token * tok_per_sec / peak_flops if peak_flops else 0.0
+        mfu = 100 * flops_per_token * tok_per_sec / peak_flops if peak_flops else float("nan")
         remaining = max(0.0, time_budget - total_training_time)
         curve.append({"step": step, "progress": round(progress, 5), "loss": round(debiased, 6),
                       "tokens_per_sec": round(tok_per_sec, 1)})
+        mfu_text = f"{mfu:.1f}%" if peak_flops else "n/a"
         print(f"\rstep {step:05d} ({100 * progress:.1f}%) | loss: {debiased:.6f} | lrm: {lrm:.2f} | "
-              f"dt: {dt * 1000:.0f}ms | tok/sec: {tok_per_sec:,.0f} | mfu: {mfu:.1f}% | epoch: {epoch} | "
+              f"dt: {dt * 1000:.0f}ms | tok/sec: {tok_per_sec:,.0f} | mfu: {mfu_text} | epoch: {epoch} | "
               f"remaining: {remaining:.0f}s    ", end="", flush=True)
 
         # Python's cyclic GC pauses grow with the number of live objects and land at random steps.
@@ -712,15 +867,24 @@ def train(run):
         if step > UNTIMED_STEPS and total_training_time >= time_budget:
             break
     print()
+    train_loader.close()
+    cpu_percent = 100 * (time.process_time() - cpu_t0) / max(time.time() - wall_t0, 1e-9)
+    contention.update(process_cpu_percent=round(cpu_percent, 1),
+                      cpu_share=round(cpu_percent / (100 * contention["cpu_threads"]), 3),
+                      loadavg_end=round(os.getloadavg()[0], 2))
+    if DEVICE_TYPE == "cuda":
+        contention.update(gpu_contention())  # right after the last step, while the clocks still tell
 
     model.eval()
+    eval_stats = {}
     with torch.no_grad(), autocast_ctx:
-        val_bpb = evaluate_bpb(model, tokenizer, DEVICE_BATCH_SIZE)
+        val_bpb = evaluate_bpb(model, tokenizer, DEVICE_BATCH_SIZE, stats=eval_stats)
     # Steady-state throughput: only the timed steps, over the timed seconds.
     timed_steps = step - UNTIMED_STEPS
     tokens_per_sec = TOTAL_BATCH_SIZE * timed_steps / total_training_time if total_training_time > 0 else 0.0
-    mfu = 100 * flops_per_token * tokens_per_sec / peak_flops if peak_flops else 0.0
-    run.update(val_bpb=val_bpb, mfu_percent=mfu, tokens_per_sec=tokens_per_sec)
+    mfu = 100 * flops_per_token * tokens_per_sec / peak_flops if peak_flops else None
+    run.update(val_bpb=val_bpb, mfu_percent=mfu, tokens_per_sec=tokens_per_sec,
+               eval_tokens=eval_stats["eval_tokens"])
 
 
 def main():
@@ -728,14 +892,16 @@ def main():
     run_token = os.environ.get("AUTORESEARCH_RUN_TOKEN") or uuid.uuid4().hex
     seed = int(os.environ.get("AUTORESEARCH_SEED", "42"))
     summary_path = os.environ.get("AUTORESEARCH_SUMMARY_PATH")
+    malloc_tuned = tune_glibc_malloc()
     device, device_memory_mb = device_description()
+    device_name, device_class, peak_flops = device_identity()
     print(f"run_token: {run_token}")
     print(f"seed: {seed}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds CUDA. The data order is fixed by prepare.py, not by the seed.
 
-    run = {"device": device, "_curve": []}
+    run = {"device": device, "_curve": [], "_peak_flops": peak_flops, "contention": {}}
     status, error = "ok", None
     try:
         train(run)
@@ -751,7 +917,7 @@ def main():
         "training_seconds": run.get("training_seconds", 0.0),
         "total_seconds": time.time() - t_start,
         "peak_vram_mb": peak_vram_mb,
-        "mfu_percent": run.get("mfu_percent", 0.0),
+        "mfu_percent": run.get("mfu_percent"),
         "total_tokens_M": run.get("total_tokens_M", 0.0),
         "num_steps": run.get("num_steps", 0),
         "num_params_M": run.get("num_params_M"),
@@ -766,8 +932,15 @@ def main():
         # Rounded like the printed block, so the log and the sidecar always agree.
         digits = {"val_bpb": 6, "mfu_percent": 2}
         summary = {k: (round(v, digits.get(k, 1)) if isinstance(v, float) else v) for k, v in metrics.items()}
+        try:
+            data_id = read_data_id()
+        except Exception:  # no prepared data: the crash record says so in `error`
+            data_id = None
         summary.update(
             device=device,
+            device_name=device_name,
+            device_class=device_class,
+            data_id=data_id,
             device_memory_mb=device_memory_mb,
             profile=PROFILE,
             status=status,
@@ -775,8 +948,11 @@ def main():
             seed=seed,
             time_budget=float(os.environ.get("AUTORESEARCH_TIME_BUDGET", TIME_BUDGET)),
             max_seq_len=MAX_SEQ_LEN,
+            eval_tokens=run.get("eval_tokens"),
             total_batch_size=TOTAL_BATCH_SIZE,
             tokens_per_sec=round(run["tokens_per_sec"], 1) if "tokens_per_sec" in run else None,
+            contention=run["contention"],
+            malloc_tuned=malloc_tuned,
             loss_curve=sample_curve(run["_curve"]),
         )
         if error is not None:

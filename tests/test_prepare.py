@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -204,13 +205,28 @@ def test_best_fit_packing_by_hand(tmp_path):
     x, y, epoch = next(loader)
     rows = torch.cat([x, y[:, -1:]], dim=1).tolist()
     assert rows == [
-        [0, 3, 3, 3, 3, 3, 3, 3, 3] + [0],  # c9 fits best; nothing fits 1 slot -> crop d to its BOS
-        [0, 1, 1, 1, 1] + [0, 2, 2, 2] + [0],  # a5, then b4 is the best fit for 5; crop e3 -> BOS
-        [0, 6, 6, 6, 6, 6, 6] + [0, 2, 2],  # f7 (g12 never fits); then nothing fits 3 slots, so the
-        # shortest in the buffer [a5, b4, g12] (refilled from the 2nd pass) is cropped: b4 -> BOS b b
+        [0, 3, 3, 3, 3, 3, 3, 3, 3] + [0],  # c9 fits best; nothing fits 1 slot -> d2's BOS, its tail
+        # (the single token d) goes back into the buffer
+        [0, 1, 1, 1, 1] + [0, 2, 2, 2] + [4],  # a5, then b4 is the best fit for 5, then d's tail
+        [0, 6, 6, 6, 6, 6, 6] + [0, 5, 5],  # f7 (g12 never fits whole); e3 fills the last 3 slots
     ]
-    assert epoch == 2  # the third row already drew documents from the second pass over the data
+    assert epoch == 2  # the third row's refill already drew a document from the second pass
     assert torch.equal(x[:, 1:], y[:, :-1])
+
+
+def test_one_pass_packs_every_token_exactly_once(tmp_path):
+    docs = ["aaaa", "bbb", "cccccccc", "d", "ee", "ffffff", "g" * 11, "a" * 30, "bb"]
+    data_dir = write_shards(tmp_path / "data", ["unused"], docs)
+    loader = prepare.make_dataloader(CharTokenizer(), 1, 9, "val", device="cpu", buffer_size=3,
+                                     data_dir=data_dir, epochs=1)
+    rows = [torch.cat([x, y[:, -1:]], dim=1)[0].tolist() for x, y, _ in loader]  # the loader ends
+    packed = [t for row in rows for t in row]
+    total = sum(len(d) + 1 for d in docs)  # + BOS each
+    assert len(packed) == 10 * (total // 10)  # only the last partial row is dropped
+    everything = [t for ids in CharTokenizer().encode(docs, prepend=0) for t in ids]
+    assert all(packed.count(t) <= everything.count(t) for t in set(packed))  # nothing twice
+    # The 31-token document spans rows: none of it is cropped away (beyond the dropped partial row).
+    assert packed.count(1) >= 4 + 30 - (total - len(packed))
 
 
 def test_dataloader_invariants_on_real_data(tokenizer, paths):
@@ -218,22 +234,25 @@ def test_dataloader_invariants_on_real_data(tokenizer, paths):
     B, T = 4, 64
     bos = tokenizer.get_bos_token_id()
     loader = prepare.make_dataloader(tokenizer, B, T, "train", device="cpu", data_dir=data_dir)
-    # Every BOS-delimited segment of a row must be a whole document (or, last in the row, a prefix of one).
-    max_chars = prepare.DOC_CHARS_PER_TOKEN * (T + 1)
     texts = pq.read_table(data_dir / "shard_00000.parquet").column("text").to_pylist()
-    whole = {tuple(ids) for ids in tokenizer.encode([t[:max_chars] for t in texts], prepend=bos)}
-    for _ in range(20):
+    whole = [tuple(ids) for ids in tokenizer.encode(texts, prepend=bos)]
+    by_head = {}
+    for doc in whole:
+        by_head.setdefault(doc[:3], []).append(doc)
+    for n in range(20):
         x, y, epoch = next(loader)
         assert x.shape == y.shape == (B, T) and x.dtype == y.dtype == torch.int64
         assert x.device.type == "cpu" and x.is_contiguous() and y.is_contiguous()
         assert torch.equal(x[:, 1:], y[:, :-1])
-        assert bool((x[:, 0] == bos).all())
+        assert n or int(x[0, 0]) == bos  # the very first row starts a document
         assert int(x.min()) >= 0 and int(x.max()) < tokenizer.get_vocab_size()
         for row in torch.cat([x, y[:, -1:]], dim=1).tolist():
-            starts = [i for i, t in enumerate(row) if t == bos] + [len(row)]
-            segments = [tuple(row[a:b]) for a, b in zip(starts, starts[1:], strict=False)]
-            assert all(seg in whole for seg in segments[:-1])
-            assert segments[-1] in whole or any(doc[:len(segments[-1])] == segments[-1] for doc in whole)
+            # Every BOS starts a real document: the tokens after it are that document's head (a row
+            # may then continue with the tail of a document begun in an earlier row).
+            for i in (i for i, t in enumerate(row) if t == bos):
+                seg = tuple(row[i:])
+                candidates = by_head.get(seg[:3], []) if len(seg) >= 3 else whole
+                assert any(doc[:len(seg)] == seg or seg[:len(doc)] == doc for doc in candidates)
         assert epoch >= 1
 
 
@@ -256,12 +275,49 @@ def test_dataloader_is_deterministic(tokenizer, paths):
         next(prepare.make_dataloader(tokenizer, 2, 32, "test", data_dir=paths[0]))
 
 
-def test_dataloader_epochs_advance(tokenizer, paths):
-    # One row of 17 tokens per batch, a buffer of one document: each batch uses one (cropped) val doc.
-    n_val = prepare.read_manifest(paths[0])["val_docs"]
-    loader = prepare.make_dataloader(tokenizer, 1, 16, "val", device="cpu", buffer_size=1, data_dir=paths[0])
-    epochs = [e for _, _, e in take(loader, 2 * n_val + 1)]
-    assert epochs[0] == 1 and epochs == sorted(epochs) and epochs[-1] == 3
+def test_dataloader_epochs_advance_and_a_finite_pass_ends(tokenizer, paths):
+    val = pq.read_table(paths[0] / "val.parquet").column("text").to_pylist()
+    total = sum(len(ids) for ids in tokenizer.encode(val, prepend=tokenizer.get_bos_token_id()))
+    B, T = 2, 63
+    one_pass = list(prepare.make_dataloader(tokenizer, B, T, "val", device="cpu", data_dir=paths[0], epochs=1))
+    assert len(one_pass) == total // (B * (T + 1))  # every token once; only the last partial batch dropped
+    assert {e for _, _, e in one_pass} == {1}
+    forever = prepare.make_dataloader(tokenizer, B, T, "val", device="cpu", data_dir=paths[0])
+    epochs = [e for _, _, e in take(forever, 2 * len(one_pass) + 2)]
+    # The buffer and the text queues read ahead of the rows (on a small split, by whole passes).
+    assert epochs[0] == 1 and epochs == sorted(epochs) and epochs[-1] >= 3
+
+
+def test_prefetching_loader_yields_the_same_batches(tokenizer, paths):
+    def batches(prefetch):
+        loader = prepare.make_dataloader(tokenizer, 2, 32, "train", device="cpu", data_dir=paths[0],
+                                         buffer_size=64, prefetch=prefetch)
+        out = take(loader, 6)
+        loader.close()
+        return out
+
+    inline, threaded = batches(0), batches(3)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+               for a, b in zip(inline, threaded, strict=True))
+    for _ in range(50):  # closing the loader stops its thread within its 0.1 s queue timeout
+        if not [t for t in threading.enumerate() if t.name == "dataloader-prefetch"]:
+            break
+        time.sleep(0.05)
+    assert not [t for t in threading.enumerate() if t.name == "dataloader-prefetch"]
+
+
+def test_prefetch_thread_errors_reach_the_consumer():
+    def broken():
+        yield 1
+        raise PrepareError_("boom")
+
+    class PrepareError_(RuntimeError):
+        pass
+
+    gen = prepare._prefetched(broken(), 2)
+    assert next(gen) == 1
+    with pytest.raises(PrepareError_, match="boom"):
+        next(gen)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,8 +350,8 @@ def test_evaluate_bpb_by_hand(monkeypatch, flat):
     losses = [0.5, 1.0, 2.0, 0.25, 1.5, 9.0]
     ys = [torch.tensor([[0, 1, 5], [2, 3, 4]]), torch.tensor([[4, 4, 5], [5, 0, 1]])]
 
-    def fake_loader(tokenizer, B, T, split, device=None, data_dir=None):
-        assert (B, T, split) == (2, 3, "val")
+    def fake_loader(tokenizer, B, T, split, device=None, data_dir=None, epochs=None):
+        assert (B, T, split, epochs) == (2, 3, "val", 1)
         for y in ys:
             yield torch.zeros_like(y), y, 1
 
@@ -326,6 +382,22 @@ def test_evaluate_bpb_on_real_data(tokenizer, paths):
                 nats += math.log(vocab)
                 nbytes += len(tokenizer.enc.decode_single_token_bytes(t))
     assert bpb == pytest.approx(nats / (math.log(2) * nbytes), rel=1e-6)  # the model's losses are float32
+
+
+def test_evaluate_bpb_never_loops_over_the_val_split(tokenizer, paths):
+    vocab = tokenizer.get_vocab_size()
+    model = TableLoss([math.log(vocab)] * vocab)
+    B, T = 4, 32
+    one_pass = len(list(prepare.make_dataloader(tokenizer, B, T, "val", device="cpu", data_dir=paths[0],
+                                                epochs=1)))
+    stats = {}
+    prepare.evaluate_bpb(model, tokenizer, B, seq_len=T, eval_tokens=10**9, data_dir=paths[0],
+                         tokenizer_dir=paths[1], stats=stats)
+    assert stats["eval_tokens"] == one_pass * B * T  # capped at what the split holds
+    small = {}
+    prepare.evaluate_bpb(model, tokenizer, B, seq_len=T, eval_tokens=3 * B * T + 5, data_dir=paths[0],
+                         tokenizer_dir=paths[1], stats=small)
+    assert small["eval_tokens"] == 3 * B * T and small["eval_bytes"] > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,6 +609,65 @@ def test_python_corpus_is_deterministic_with_disjoint_val(tmp_path):
     assert val_ids and train_ids and not train_ids & val_ids and len(train_ids | val_ids) == 61
     for doc_id in val_ids:  # validation = stable hash of the relative path
         assert int.from_bytes(hashlib.sha1(doc_id.encode()).digest()[:8], "big") % prepare.VAL_MOD == 0
+
+
+def test_split_python_source_cuts_at_top_level_definitions():
+    body = "".join(f"# helper {i}\n@decorator\ndef f{i}(x):\n    return x + {i}\n" + "    # pad\n" * 40 + "\n"
+                   for i in range(60))
+    text = '"""module docstring"""\nimport os\n\n' + body + "class C:\n" + "    x = 1\n\n" * 2000
+    pieces = prepare.split_python_source(text, target=1000)
+    assert "".join(pieces) == text and len(pieces) > 10  # contiguous: nothing lost, nothing repeated
+    for piece in pieces[1:-1]:
+        # Each cut lands before a definition's comment + decorator lines, or (inside the huge
+        # class) at a blank line.
+        assert piece.startswith("# helper") or piece.startswith("    x = 1") or piece.startswith("class C")
+    assert max(len(p) for p in pieces) <= 2 * 1000
+    assert prepare.split_python_source("x = 1\n" * 10) == ["x = 1\n" * 10]  # short: whole
+
+
+def test_near_duplicates_never_straddle_the_split(tmp_path):
+    parser = "".join(f"def parse_item_{i}(src, pos):  # a distinctive line of code {i}\n"
+                     f"    return src[pos:pos + {i}], pos + {i}  # and another one here\n" for i in range(40))
+    docs = [("stdlib/tomllib/_parser.py", "from . import _re\n" + parser),
+            ("site-packages/pip/_vendor/tomli/_parser.py", "from ._re import x\n" + parser + "# vendored\n"),
+            ("site-packages/rich/text.py", "class Text:\n    pass  # rich's own text module, long line\n"),
+            ("site-packages/pip/_vendor/rich/text.py", "class Text:\n    pass  # an older copy\n"),
+            ("site-packages/other/__init__.py", "x = 1\n"), ("site-packages/more/__init__.py", "y = 2\n")]
+    groups = prepare.near_duplicate_groups(docs)
+    assert groups["stdlib/tomllib/_parser.py"] == groups["site-packages/pip/_vendor/tomli/_parser.py"]
+    assert groups["site-packages/rich/text.py"] == groups["site-packages/pip/_vendor/rich/text.py"]
+    assert groups["site-packages/other/__init__.py"] != groups["site-packages/more/__init__.py"]  # generic name
+    # Whatever the hash says, a group lands on one side: make many copies and check the split.
+    many = [(f"stdlib/pkg{i}/mod{i}.py", f"v = {i}\n") for i in range(200)] + docs
+    prepare._write_text_shards(tmp_path, many, "test", groups=prepare.near_duplicate_groups(many))
+    val_ids = set(pq.read_table(tmp_path / "val.parquet").column("id").to_pylist())
+    assert ("stdlib/tomllib/_parser.py" in val_ids) == ("site-packages/pip/_vendor/tomli/_parser.py" in val_ids)
+    assert ("site-packages/rich/text.py" in val_ids) == ("site-packages/pip/_vendor/rich/text.py" in val_ids)
+
+
+def test_data_id_is_a_content_hash_in_the_manifest(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"doc{i}.txt").write_text(f"document number {i} " * 50)
+    cache_dir = prepare.prepare("local", "cpu", cache_root=tmp_path / "a", input_dir=corpus, vocab_size=300)
+    again = prepare.prepare("local", "cpu", cache_root=tmp_path / "b", input_dir=corpus, vocab_size=300)
+    first = prepare.read_data_id(cache_dir / "data")
+    assert first.startswith("local:") and len(first) == len("local:") + 16
+    assert prepare.read_data_id(again / "data") == first  # same bytes, same tokenizer: same id
+    (corpus / "doc0.txt").write_text("changed " * 50)
+    changed = prepare.prepare("local", "cpu", cache_root=tmp_path / "a", input_dir=corpus, vocab_size=300)
+    assert prepare.read_data_id(changed / "data") != first
+
+
+def test_print_profile_is_one_json_line_and_builds_nothing(tmp_path):
+    proc = run_cli(["--print-profile"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    line = json.loads(proc.stdout.strip())
+    assert line == {"profile": "cpu", "device_type": prepare.detect_device_type(), "time_budget": 60}
+    assert list(tmp_path.iterdir()) == []
+    proc = run_cli(["--print-profile"], tmp_path, AUTORESEARCH_PROFILE="gpu")
+    assert json.loads(proc.stdout)["profile"] == "gpu" and json.loads(proc.stdout)["time_budget"] == 300
 
 
 def test_python_corpus_default_roots():

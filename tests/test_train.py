@@ -158,6 +158,62 @@ def test_model_is_causal_and_last_layer_sees_whole_context():
     assert (diff[20:] > 1e-6).all()
 
 
+@pytest.mark.parametrize("window", [3, 20])
+def test_flex_attention_path_matches_reference_attention(window):
+    # The CUDA path (FlexAttention + a sliding-window BlockMask), run eagerly on CPU (forward only:
+    # flex has no CPU backward), against explicit softmax attention with the window written out.
+    torch.manual_seed(0)
+    B, H, T, D = 2, 2, 48, 16
+    q, k, v = (torch.randn(B, H, T, D) for _ in range(3))
+    block_mask = train.window_block_mask(T, window, "cpu")
+    with torch.no_grad():
+        flex = train.flex_attention(q, k, v, block_mask)
+    scores = (q @ k.transpose(-1, -2)) / D**0.5
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    allowed = (j <= i) & (i - j <= window)  # causal, and at most `window` keys back
+    reference = scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v
+    assert torch.allclose(flex, reference, atol=1e-5)
+    dense = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=train.window_mask(T, window, "cpu"))
+    assert torch.allclose(flex, dense, atol=1e-5)  # and the CPU path computes the same thing
+
+
+def test_model_with_flex_masks_equals_model_with_dense_masks():
+    model = tiny_model(n_layer=4, window_pattern="SSSL")
+    randomize_zero_inits(model)
+    x = torch.randint(0, 64, (2, 32))
+    with torch.no_grad():
+        dense = model(x)
+        masks = model.attention_masks(32, x.device, flex=True)  # what CUDA uses
+        assert all(m is None or not isinstance(m, torch.Tensor) for m in masks.values())
+        model._attn_masks[(32, str(x.device), False)] = masks  # make the CPU forward use them
+        flex = model(x)
+    assert torch.allclose(dense, flex, atol=1e-5)
+
+
+def test_masks_are_built_once_per_sequence_length():
+    model = tiny_model()
+    a = model.attention_masks(32, "cpu")
+    assert model.attention_masks(32, "cpu") is a and model.attention_masks(16, "cpu") is not a
+    assert a[32] is None  # the full window is plain causal attention: no mask (SDPA's flash path)
+
+
+def test_peak_flops_by_exact_device_name(monkeypatch):
+    assert train.GPU_TABLE["NVIDIA H100 80GB HBM3"] == ("H100 SXM", 989.5e12)
+    assert train.GPU_TABLE["NVIDIA H100 PCIe"][1] < train.GPU_TABLE["NVIDIA H100 80GB HBM3"][1]
+    monkeypatch.setattr(train, "DEVICE_TYPE", "cuda")
+    for name, expected in [("NVIDIA H100 PCIe", ("H100 PCIe", 756e12)), ("NVIDIA H200", ("H200 SXM", 989.5e12)),
+                           ("NVIDIA H100 80GB HBM3 MIG 1g.10gb", ("H100 80GB HBM3 MIG 1g.10gb", None)),
+                           ("NVIDIA GeForce RTX 3090", ("RTX 3090", None))]:
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None, name=name: name)
+        assert train.device_identity() == (name, *expected)
+    monkeypatch.setattr(train, "DEVICE_TYPE", "cpu")
+    assert train.device_identity() == ("cpu", "cpu", None)
+
+
+def test_tune_glibc_malloc_runs():
+    assert train.tune_glibc_malloc() in (True, False)  # True on glibc, False elsewhere; never raises
+
+
 def test_flops_estimate_matches_upstream_formula():
     model = tiny_model()
     cfg = model.config
@@ -323,7 +379,7 @@ def parse_summary_block(stdout):
     for line in block.strip().splitlines():
         m = re.fullmatch(r"(\w+):\s+(\S+)", line)
         assert m, line
-        values[m.group(1)] = float(m.group(2))
+        values[m.group(1)] = None if m.group(2) == "n/a" else float(m.group(2))
     return values
 
 
@@ -340,7 +396,19 @@ def test_smoke_run_prints_summary_and_writes_sidecar(prepared_cache, tmp_path):
     for key in SUMMARY_KEYS:
         assert summary[key] == pytest.approx(printed[key], abs=1e-6), key
     assert 0 < summary["val_bpb"] < 20
-    assert summary["num_steps"] >= 2 and summary["peak_vram_mb"] == 0.0 and summary["mfu_percent"] == 0.0
+    # No peak FLOP/s for a CPU: MFU is omitted (n/a, null), never 0.
+    assert summary["num_steps"] >= 2 and summary["peak_vram_mb"] == 0.0 and summary["mfu_percent"] is None
+    # Comparability fields (MemoryLab reads these names).
+    data_id = json.loads((prepared_cache / "cpu-local" / "data" / "manifest.json").read_text())["data_id"]
+    assert summary["data_id"] == data_id and summary["data_id"].startswith("local:")
+    assert summary["time_budget"] == 3.0 and summary["max_seq_len"] == 256
+    assert summary["eval_tokens"] > 0 and summary["eval_tokens"] % (8 * 256) == 0
+    assert summary["device_name"] == "cpu" and summary["device_class"] == "cpu" and summary["tokens_per_sec"] > 0
+    c = summary["contention"]
+    assert set(c) == {"cpu_threads", "process_cpu_percent", "cpu_share", "loadavg_start", "loadavg_end",
+                      "cpu_count"}
+    assert c["cpu_threads"] >= 1 and c["cpu_count"] >= 1 and c["process_cpu_percent"] > 0
+    assert c["cpu_share"] == pytest.approx(c["process_cpu_percent"] / (100 * c["cpu_threads"]), abs=2e-3)
     curve = summary["loss_curve"]
     assert 1 <= len(curve) <= 200 and len(curve) == summary["num_steps"]
     assert set(curve[0]) == {"step", "progress", "loss", "tokens_per_sec"}
@@ -357,3 +425,61 @@ def test_forced_crash_writes_crash_sidecar(prepared_cache, tmp_path, mode, messa
     assert summary["error"].startswith("RuntimeError:") and message in summary["error"]
     assert summary["val_bpb"] is None
     assert summary["num_params_M"] > 0  # what was known before the crash is still reported
+    assert summary["data_id"] and summary["device_class"] == "cpu"
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA only (skipped without a GPU): `python -m pytest -m gpu tests/test_train.py`
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_gpu_flex_path_matches_dense_reference_in_bf16():
+    torch.manual_seed(0)
+    B, H, T, D = 2, 4, 1024, 128
+    q, k, v = (torch.randn(B, H, T, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    block_mask = train.window_block_mask(T, 300, "cuda")
+    flex = train.flex_attention(q, k, v, block_mask)  # compiled on CUDA
+    mask = train.window_mask(T, 300, "cuda")
+    reference = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
+    assert (flex.float() - reference).abs().max().item() < 2e-2
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_gpu_compiled_bf16_model_trains():
+    torch.manual_seed(0)
+    cfg = tiny_config(sequence_len=256, vocab_size=512, n_embd=256, n_head=2)
+    with torch.device("cuda"):
+        model = train.GPT(cfg)
+    model.init_weights()
+    opt = train.setup_optimizer(model)
+    model.attention_masks(256, torch.device("cuda"))
+    compiled = torch.compile(model, dynamic=False)
+    x = torch.randint(0, 512, (4, 256), device="cuda")
+    losses = []
+    for _ in range(20):
+        with torch.amp.autocast(device_type="cuda", dtype=torch.bfloat16):
+            loss = compiled(x, x)
+        loss.backward()
+        opt.step()
+        model.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    masks = model.attention_masks(256, torch.device("cuda"))
+    assert not any(isinstance(m, torch.Tensor) for m in masks.values())  # no dense mask on CUDA
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_gpu_short_training_run(prepared_cache, tmp_path):
+    # The cpu profile's constants on a CUDA device: the whole CUDA path (compile, bf16, flex,
+    # prefetching loader, sidecar) in well under a minute.
+    proc, summary, _ = run_train(prepared_cache, tmp_path, AUTORESEARCH_TIME_BUDGET="10")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert summary["device"].startswith("cuda:") and summary["device_name"] == summary["device"][5:]
+    assert summary["peak_vram_mb"] > 0 and 0 < summary["val_bpb"] < 20
+    assert summary["mfu_percent"] is None or summary["mfu_percent"] > 0
+    assert "gpu_other_processes" not in summary["contention"] or summary["contention"]["gpu_other_processes"] >= 0

@@ -1,0 +1,75 @@
+"""Side-by-side cpu-profile throughput of two train.py checkouts (issue 15), alternating runs.
+
+    python benchmarks/train_speed.py --old DIR_OLD:CACHE_OLD --new DIR_NEW:CACHE_NEW \
+        [--budget 30] [--pairs 3] [--hog] [--seed 42]
+
+Each DIR holds a train.py + prepare.py; CACHE is the AUTORESEARCH_CACHE prepared by that DIR's
+prepare.py (the cpu profile). Runs old, new, old, new, ... with the same command
+(`python train.py`, AUTORESEARCH_PROFILE=cpu, AUTORESEARCH_TIME_BUDGET=budget) and prints one line
+per run from the sidecar: tokens/s, steps, val_bpb, total seconds, wall seconds, load average.
+--hog runs a busy-looping Python process (one core) for the whole measurement: "under load".
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run_once(checkout, cache, budget, seed):
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = os.path.join(tmp, "s.json")
+        env = dict(os.environ, AUTORESEARCH_PROFILE="cpu", AUTORESEARCH_CACHE=cache,
+                   AUTORESEARCH_SUMMARY_PATH=summary, AUTORESEARCH_SEED=str(seed))
+        if budget:
+            env["AUTORESEARCH_TIME_BUDGET"] = str(budget)
+        t0 = time.time()
+        proc = subprocess.run([sys.executable, "train.py"], cwd=checkout, env=env, capture_output=True, text=True)
+        wall = time.time() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"{checkout}: train.py failed: {proc.stderr[-2000:]}")
+        with open(summary) as f:
+            s = json.load(f)
+    s["wall"] = wall
+    return s
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--old", required=True)
+    ap.add_argument("--new", required=True)
+    ap.add_argument("--budget", type=float, default=30, help="seconds; 0 = the profile's own budget")
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--hog", action="store_true")
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.hog else None
+    results = {"old": [], "new": []}
+    try:
+        for i in range(args.pairs):
+            for label in ("old", "new"):
+                checkout, cache = getattr(args, label).split(":")
+                load = os.getloadavg()[0]
+                s = run_once(checkout, cache, args.budget, args.seed)
+                results[label].append(s)
+                print(f"pair {i} {label}: tok/s {s['tokens_per_sec']:.0f} steps {s['num_steps']} "
+                      f"val_bpb {s['val_bpb']:.4f} total_s {s['total_seconds']:.1f} wall_s {s['wall']:.1f} "
+                      f"load {load:.2f}", flush=True)
+    finally:
+        if hog is not None:
+            hog.kill()
+    for label, runs in results.items():
+        tps = [r["tokens_per_sec"] for r in runs]
+        print(f"{label}: tok/s median {statistics.median(tps):.0f} (runs {', '.join(f'{t:.0f}' for t in tps)}); "
+              f"wall median {statistics.median(r['wall'] for r in runs):.1f}s")
+    ratio = statistics.median(r["tokens_per_sec"] for r in results["new"]) / statistics.median(
+        r["tokens_per_sec"] for r in results["old"])
+    print(f"new/old tok/s: {ratio:.2f}x{' (under a CPU hog)' if args.hog else ''}")
+
+
+if __name__ == "__main__":
+    main()
