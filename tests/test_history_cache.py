@@ -29,7 +29,8 @@ def _record(i: int, rng: random.Random, parent: str | None) -> dict:
     fingerprint = f"fp{rng.randrange(12)}" if rng.random() < 0.5 else f"fp-unique-{i}"
     knob = rng.choice(["MATRIX_LR", "DEPTH", "WARMDOWN_RATIO"])
     return {
-        "record_type": "run", "run_id": f"run{i:03d}", "timestamp_utc": f"2026-11-30T{i // 60:02d}:{i % 60:02d}:00Z",
+        "record_type": "run", "run_id": f"run{i:03d}",
+        "timestamp_utc": f"2026-11-{1 + i // 1440:02d}T{i // 60 % 24:02d}:{i % 60:02d}:00Z",
         "status": status, "description": f"{knob.lower()} tweak {i % 5} \t\u00e9\u2028",
         "commit": f"{i:04x}{'c' * 36}", "parent_commit": parent, "branch": "main", "code_fingerprint": fingerprint,
         "metrics": {"val_bpb": None if status == "crash" else round(1.0 - rng.random() * 0.05, 6)},

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from ..ledger.history import History
 from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, run_from_record
+from ..ledger.schema import RecordError, validate_record
 from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn
 from ..novelty import categories, changes
 from ..novelty.guard import Proposal, idea_key
@@ -324,6 +326,17 @@ def proposal_for(record: dict) -> Proposal:
 RecordHook = Callable[[dict, History], list[dict]]
 
 
+def _refuse_invalid(store: Store, run_id: str, record: dict) -> None:
+    """Check the record before anything is archived for it (the append checks it again, complete), so
+    a refused run leaves no folder behind."""
+    try:
+        validate_record(record)
+    except RecordError:
+        with contextlib.suppress(OSError):
+            (store.runs_dir / run_id).rmdir()
+        raise
+
+
 def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime | None = None,
                hook: RecordHook | None = None) -> tuple[dict, Run]:
     """Archive, classify, decide and append one run. Returns the stored record and its Run.
@@ -340,6 +353,7 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
         run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
         record = build_record(inputs, run_id, now)
         followers = hook(record, history) if hook is not None else []
+        _refuse_invalid(store, run_id, record)
         kwargs = {"mode": req.mode, "threshold": req.threshold} if req.threshold else {"mode": req.mode}
         novelty = history.novelty.classify(proposal_for(record), history.runs, **kwargs).to_dict()
         record["novelty_guard"] = novelty
