@@ -261,3 +261,28 @@ def test_long_tsv_fields_are_cut_with_a_warning(home):
     data = ml("import", str(tsv), "--json", cwd=home).json()
     assert data["imported"] == 1 and any("cut to 10000" in w for w in data["warnings"])
     assert len(ml("list", "--json", cwd=home).json()[0]["description"]) == 10_000
+
+
+def test_jsonl_round_trip_keeps_runs_events_and_ids(tmp_path, monkeypatch):
+    repo = make_repo(tmp_path / "repo")
+    monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "a"))
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    assert log_run(repo, "depth 8 -> 10", "keep", 0.98).code == 0
+    assert log_run(repo, "boom", "crash", crash="RuntimeError: x").code == 0
+    first = ml("list", "--json", cwd=repo).json()[-1]["run_id"]
+    assert ml("champion", "--rollback", first, "--reason", "regressed", cwd=repo).code == 0
+    assert ml("status", "--reset-breaker", "--reason", "fixed", cwd=repo).code == 0
+    dump_a, dump_b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert ml("export", "-f", "jsonl", "-o", str(dump_a), cwd=repo).code == 0
+    exported = [json.loads(line) for line in dump_a.read_text().splitlines()]
+    kinds = Counter(r.get("event_type", "run") for r in exported)
+    assert kinds["run"] == 3 and kinds["champion_change"] == 1 and kinds["breaker_reset"] == 1
+    champion_a = ml("champion", "--json", cwd=repo).json()
+    monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "b"))
+    res = ml("import", str(dump_a), "--json", cwd=repo)
+    assert res.code == 0 and res.json()["imported"] == 3 and res.json()["events"] == len(exported) - 3, res.out
+    again = ml("import", str(dump_a), "--json", cwd=repo).json()
+    assert again["imported"] == again["events"] == 0 and again["skipped"] == {"already_imported": len(exported)}
+    assert ml("export", "-f", "jsonl", "-o", str(dump_b), cwd=repo).code == 0
+    assert dump_b.read_text() == dump_a.read_text()
+    assert ml("champion", "--json", cwd=repo).json() == champion_a
