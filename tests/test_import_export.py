@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections import Counter
@@ -195,3 +196,93 @@ def test_export_rejects_bad_format_and_directory_output(home, tmp_path):
 def test_read_only_commands_create_no_store(home, tmp_path, command):
     assert ml(*command, cwd=home).code == 0
     assert not (tmp_path / "store").exists()
+
+
+# -- import refuses junk (exit 1, one line, journal unchanged) ------------------------------------------
+
+def _junk_files(tmp_path: Path) -> dict[str, Path]:
+    import gzip
+    import random
+    import zipfile
+
+    rng = random.Random(5)
+    files = {"random.tsv": bytes(rng.randrange(256) for _ in range(4096)),
+             "nul.tsv": b"commit\tval_bpb\tmemory_gb\tstatus\tdescription\nabc1234\t1.0\t1.0\tkeep\tx\x00y\n",
+             "results.tsv.gz": gzip.compress(b"commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"),
+             "no_header.tsv": b"abc1234\t1.0\t1.0\tkeep\tbase\n",
+             "prose.txt": b"just some notes\nabout runs\n",
+             "empty.jsonl": b"\n\nnot json at all\n[1, 2]\n"}
+    paths = {}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths[name] = tmp_path / name
+    with zipfile.ZipFile(tmp_path / "r.zip", "w") as archive:
+        archive.writestr("results.tsv", "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n")
+    paths["r.zip"] = tmp_path / "r.zip"
+    paths["ls"] = Path("/bin/ls")
+    return paths
+
+
+def test_import_refuses_files_that_are_not_text_in_a_known_format(home, tmp_path):
+    tsv = home / "ok.tsv"
+    tsv.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\nabc1234\t1.0\t1.0\tkeep\tbase\n")
+    assert ml("import", str(tsv), cwd=home).code == 0
+    journal = tmp_path / "store" / "experiments.jsonl"
+    before = hashlib.sha256(journal.read_bytes()).hexdigest()
+    for name, path in _junk_files(tmp_path).items():
+        res = ml("import", str(path), cwd=home)
+        assert res.code == 1 and len(res.err.strip().splitlines()) == 1, (name, res.err)
+        assert "cannot import" in res.err, (name, res.err)
+        assert hashlib.sha256(journal.read_bytes()).hexdigest() == before, name
+    assert ml("list", cwd=home).code == 0
+
+
+@pytest.mark.parametrize("field", [{"timestamp_utc": 12345}, {"tags": "a,b"}, {"family": 7}, {"commit": 1234},
+                                   {"categories": "optimizer"}, {"metrics": {"val_bpb": 1e200}}])
+def test_import_skips_mistyped_records_with_the_line_number(home, tmp_path, field):
+    good = {"schema_version": 1, "record_type": "run", "run_id": "good1", "status": "keep",
+            "timestamp_utc": "2026-01-01T00:00:00Z", "description": "baseline", "metrics": {"val_bpb": 1.0}}
+    source = tmp_path / "fork.jsonl"
+    source.write_text(json.dumps(good) + "\n" + json.dumps({**good, "run_id": "bad1", **field}) + "\n")
+    res = ml("import", str(source), "--json", cwd=home)
+    assert res.code == 0, res.err
+    data = res.json()
+    assert data["imported"] == 1 and data["skipped"] == {"invalid": 1}
+    assert any("line 2" in w and next(iter(field)) in w for w in data["warnings"])
+    for args in (("list",), ("report",), ("status",), ("check", "-d", "depth 8 -> 10"), ("show", "good1")):
+        out = ml(*args, cwd=home)
+        assert out.code == 0 and "Traceback" not in out.err, (args, out.err)
+    assert [r["run_id"] for r in ml("list", "--json", cwd=home).json()] == ["good1"]
+
+
+def test_long_tsv_fields_are_cut_with_a_warning(home):
+    tsv = home / "long.tsv"
+    tsv.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\nabc1234\t1.0\t1.0\tkeep\t" + "w" * 20_000 + "\n")
+    data = ml("import", str(tsv), "--json", cwd=home).json()
+    assert data["imported"] == 1 and any("cut to 10000" in w for w in data["warnings"])
+    assert len(ml("list", "--json", cwd=home).json()[0]["description"]) == 10_000
+
+
+def test_jsonl_round_trip_keeps_runs_events_and_ids(tmp_path, monkeypatch):
+    repo = make_repo(tmp_path / "repo")
+    monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "a"))
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    assert log_run(repo, "depth 8 -> 10", "keep", 0.98).code == 0
+    assert log_run(repo, "boom", "crash", crash="RuntimeError: x").code == 0
+    first = ml("list", "--json", cwd=repo).json()[-1]["run_id"]
+    assert ml("champion", "--rollback", first, "--reason", "regressed", cwd=repo).code == 0
+    assert ml("status", "--reset-breaker", "--reason", "fixed", cwd=repo).code == 0
+    dump_a, dump_b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert ml("export", "-f", "jsonl", "-o", str(dump_a), cwd=repo).code == 0
+    exported = [json.loads(line) for line in dump_a.read_text().splitlines()]
+    kinds = Counter(r.get("event_type", "run") for r in exported)
+    assert kinds["run"] == 3 and kinds["champion_change"] == 1 and kinds["breaker_reset"] == 1
+    champion_a = ml("champion", "--json", cwd=repo).json()
+    monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "b"))
+    res = ml("import", str(dump_a), "--json", cwd=repo)
+    assert res.code == 0 and res.json()["imported"] == 3 and res.json()["events"] == len(exported) - 3, res.out
+    again = ml("import", str(dump_a), "--json", cwd=repo).json()
+    assert again["imported"] == again["events"] == 0 and again["skipped"] == {"already_imported": len(exported)}
+    assert ml("export", "-f", "jsonl", "-o", str(dump_b), cwd=repo).code == 0
+    assert dump_b.read_text() == dump_a.read_text()
+    assert ml("champion", "--json", cwd=repo).json() == champion_a

@@ -27,7 +27,7 @@ def store(tmp_path):
 
 def test_append_and_read_back(store):
     store.append({"run_id": "a", "status": "keep", "metrics": {"val_bpb": 1.0}})
-    store.append({"run_id": "b", "description": "tab\tnew\nline \u2028 sep \u00e9 \U0001f600"})
+    store.append({"run_id": "b", "status": "discard", "description": "tab\tnew\nline \u2028 sep \u00e9 \U0001f600"})
     lines, offset, count = store.read_lines()
     assert [line.record["run_id"] for line in lines] == ["a", "b"]
     assert offset == store.ledger_size() and count == 2
@@ -36,13 +36,13 @@ def test_append_and_read_back(store):
 
 
 def test_partial_trailing_line_is_left_then_reported(store):
-    store.append({"run_id": "a"})
+    store.append({"run_id": "a", "status": "keep"})
     with open(store.ledger_path, "ab") as fh:
         fh.write(b'{"run_id": "half')  # a writer killed mid-line
     lines, offset, _ = store.read_lines()
     assert [line.record["run_id"] for line in lines] == ["a"]
     assert offset < store.ledger_size()
-    store.append({"run_id": "c"})
+    store.append({"run_id": "c", "status": "keep"})
     lines, _, _ = store.read_lines()
     assert [line.record["run_id"] if line.record else None for line in lines] == ["a", None, "c"]
     assert lines[1].line_no == 2 and "JSON" in lines[1].problem
@@ -64,7 +64,7 @@ def test_index_folds_incrementally_and_detects_rewrites(store):
 
 
 def test_garbage_index_is_rebuilt(store):
-    store.append({"run_id": "a"})
+    store.append({"run_id": "a", "status": "keep"})
     (store.root / INDEX_NAME).write_bytes(b"\x00garbage")
     assert len(History.load(store).runs) == 1
 

@@ -19,9 +19,10 @@ FORMATS = ("jsonl", "csv", "tsv", "prometheus")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="export the ledger (jsonl, csv, tsv, prometheus)",
-        description="Export every run. jsonl: the ledger records; csv: flat columns; tsv: upstream "
-                    "results.tsv (identical rows for native runs and imported rows); prometheus: text "
-                    "exposition 0.0.4 of the headline metrics (for node_exporter's textfile collector).")
+        description="Export every run. jsonl: the journal's records, runs and events (import rebuilds the "
+                    "store from it); csv: flat columns; tsv: upstream results.tsv (identical rows for native "
+                    "runs and imported rows); prometheus: text exposition 0.0.4 of the headline metrics "
+                    "(for node_exporter's textfile collector).")
     p.add_argument("--format", "-f", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
     p.add_argument("--output", "-o", type=Path, help="write to this file atomically instead of stdout")
     p.set_defaults(handler=run, raw_stdout=True)  # the export is data: printed byte-exact
@@ -36,8 +37,16 @@ def render(ctx: Context, fmt: str) -> str:
                           breaker=state.timeline.breaker())
     if fmt == "csv":
         return export_csv(history.runs)
-    records = history.run_records()
-    return export_tsv(records) if fmt == "tsv" else export_jsonl(records)
+    if fmt == "tsv":
+        return export_tsv(history.run_records())
+    return export_jsonl(journal_records(ctx))
+
+
+def journal_records(ctx: Context) -> list[dict]:
+    """Every valid record, runs and events, in journal order: what ``import`` needs to rebuild the store
+    (champion history, rollbacks and breaker resets are events)."""
+    lines, _, _ = ctx.store.read_new_lines(0, 0)
+    return [line.record for line in lines if line.record is not None]
 
 
 def run(ctx: Context) -> int:

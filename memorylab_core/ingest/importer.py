@@ -1,9 +1,15 @@
 """Bring existing history in: upstream ``results.tsv`` files and MemoryLab-fork JSONL ledgers.
 
-Import is idempotent: every row gets an ``import_key`` = sha256 of (file name, line number, raw row
-text); a row whose key is already in the ledger is skipped. Rows are appended in file order, so an
+Import is idempotent: every results.tsv row gets an ``import_key`` = sha256 of (file name, line
+number, raw row text), and a row whose key is already in the ledger is skipped; a JSONL record whose
+run id (or event id) is already in the ledger is skipped too. Rows are appended in file order, so an
 imported ledger keeps its original timeline. Odd statuses are kept verbatim in ``original_status``
 and mapped to the nearest of keep/discard/crash; ``0.000000`` val_bpb on a crash becomes null.
+
+Input that is not text in a known format (compressed, binary, a TSV without the results.tsv header,
+a JSONL file without one JSON object) refuses the whole import with one line. Rows that do not make
+a valid record (:mod:`memorylab_core.ledger.schema`) are skipped with a warning each; TSV text fields
+longer than the schema allows are cut to :data:`~memorylab_core.ledger.schema.MAX_TEXT` characters.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from pathlib import Path
 
 from ..ledger.history import History
 from ..ledger.model import SCHEMA_VERSION, STATUSES, finite_float
-from ..ledger.store import MemoryLabError, Store, atomic_write_json, is_safe_run_id
+from ..ledger.schema import MAX_METRIC, MAX_TEXT, is_commit, record_problem
+from ..ledger.store import MemoryLabError, Store, is_safe_run_id
 from ..novelty import changes
-from .results_tsv import SKIPPED_ROW, read_results_tsv
+from ..novelty.categories import CATEGORIES
+from .results_tsv import SKIPPED_ROW, decode_text, has_header, parse_results_lines
 
 # Upstream agents write many words for three outcomes. Order matters: first match wins.
 _STATUS_WORDS = (
@@ -47,7 +55,8 @@ class ImportSummary:
 
     files: list[dict] = field(default_factory=list)
     rows_read: int = 0
-    imported: int = 0
+    imported: int = 0  # runs
+    events: int = 0  # events (champion changes, rollbacks, breaker resets) from JSONL journals
     skipped: Counter = field(default_factory=Counter)
     status_counts: Counter = field(default_factory=Counter)
     mapped_statuses: Counter = field(default_factory=Counter)
@@ -59,6 +68,7 @@ class ImportSummary:
             "dry_run": self.dry_run,
             "rows_read": self.rows_read,
             "imported": self.imported,
+            "events": self.events,
             "skipped": dict(self.skipped),
             "status_counts": dict(self.status_counts),
             "mapped_statuses": dict(self.mapped_statuses),
@@ -76,98 +86,185 @@ def _run_id(key: str, commit: str | None) -> str:
     return f"imp-{key[:10]}-{tail}"
 
 
-def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, now: str) -> dict:
+def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, now: str,
+               summary: ImportSummary) -> dict:
     """A ledger record for one results.tsv row (see module docstring for the mapping)."""
     raw_status = str(row.get("status") or "")
     status, _ = map_status(raw_status)
     val = finite_float(row.get("val_bpb"))
-    if status == "crash" or (val is not None and val <= 0):
-        val = None  # upstream writes 0.000000 for crashes; no real run has val_bpb <= 0
+    if status == "crash" or (val is not None and not 0 < val < 100):
+        val = None  # upstream writes 0.000000 for crashes; no real run has val_bpb <= 0 (or >= 100)
+    memory = finite_float(row.get("memory_gb"))
     key = _key(path.name, row["line"], row["raw"]["line"])
-    description = str(row.get("description") or "").strip() or "(no description)"
+    where = f"{path.name} line {row['line']}"
+    description = _capped(str(row.get("description") or "").strip(), where, summary) or "(no description)"
+    raw_fields = {name: _capped(value, where, summary, quiet=True) for name, value in row["raw"]["fields"].items()}
+    commit = row.get("commit") or None
     return {
         "schema_version": SCHEMA_VERSION,
         "record_type": "run",
-        "run_id": _run_id(key, row.get("commit")),
+        "run_id": _run_id(key, commit),
         "timestamp_utc": None,
         "imported_utc": now,
         "branch": branch,
-        "commit": row.get("commit") or None,
+        "commit": commit if is_commit(commit) else None,
         "parent_commit": None,
         "family": family,
         "status": status,
-        "original_status": raw_status if raw_status.lower() != status else None,
+        "original_status": _capped(raw_status, where, summary) if raw_status.lower() != status else None,
         "mode": "explore",
         "description": description,
         "hypothesis": None,
         "tags": [],
         "notes": None,
-        "metrics": {"val_bpb": val, "memory_gb": finite_float(row.get("memory_gb"))},
+        "metrics": {"val_bpb": val, "memory_gb": memory if memory is not None and 0 <= memory < MAX_METRIC else None},
         "error": None,
         "artifacts": {},
         "code_fingerprint": None,
         "change_signature": changes.merge_changes([], changes.text_changes(description)),
         "source": f"import:{path.name}",
-        "import": {"file": path.name, "line": row["line"], "key": key, "raw": row["raw"]["fields"],
-                   "extra": row.get("extra") or {}},
+        "import": {"file": path.name, "line": row["line"], "key": key, "raw": raw_fields,
+                   "extra": {k: _capped(v, where, summary, quiet=True) for k, v in (row.get("extra") or {}).items()}},
         "import_key": key,
         "novelty_guard": None,
         "decision_packet": None,
     }
 
 
-def jsonl_records(path: Path, family: str | None, branch: str | None, now: str,
+def _capped(text: str, where: str, summary: ImportSummary, quiet: bool = False) -> str:
+    """``text`` cut to :data:`MAX_TEXT` characters (with a warning unless ``quiet``)."""
+    if len(text) <= MAX_TEXT:
+        return text
+    if not quiet:
+        summary.warnings.append(f"{where}: a field of {len(text)} characters was cut to {MAX_TEXT}")
+    return text[:MAX_TEXT]
+
+
+def jsonl_records(path: Path, text: str, family: str | None, branch: str | None, now: str,
                   summary: ImportSummary) -> list[dict]:
-    """Records from a MemoryLab (fork) JSONL ledger; unreadable lines are reported and skipped."""
-    out = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            summary.rows_read += 1
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                summary.skipped["malformed"] += 1
-                summary.warnings.append(f"{path.name} line {line_no}: not valid JSON, skipped")
-                continue
-            if not isinstance(rec, dict):
-                summary.skipped["malformed"] += 1
-                continue
-            key = _key(path.name, line_no, line.rstrip("\n"))
-            status, _ = map_status(str(rec.get("status") or ""))
-            rec = {**rec, "status": status, "import_key": key, "source": f"import:{path.name}"}
-            rec.setdefault("schema_version", SCHEMA_VERSION)
-            rec.setdefault("imported_utc", now)
-            if not is_safe_run_id(str(rec.get("run_id") or "")):
-                rec["run_id"] = _run_id(key, rec.get("commit"))
-            if family and not rec.get("family"):
-                rec["family"] = family
-            if branch and not rec.get("branch"):
-                rec["branch"] = branch
-            out.append(rec)
+    """Records from a MemoryLab (fork) JSONL journal; lines that are no valid record are reported and skipped.
+
+    A line that already passes the schema (a MemoryLab export or journal) is kept as it is: its run
+    or event id, source and everything else, so an export round-trips exactly. Other run lines are
+    repaired where that is safe (status words mapped, a missing run id derived from the line, family
+    and branch filled in) and then must pass the schema; what still does not is skipped with a warning.
+    """
+    out, objects = [], 0
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        summary.rows_read += 1
+        rec = _json_object(line)
+        if rec is None:
+            _skip(summary, "malformed", f"{path.name} line {line_no}: not a JSON object")
+            continue
+        objects += 1
+        if record_problem(rec, len(line)) is not None and rec.get("record_type") != "event":
+            rec = _repaired(rec, _key(path.name, line_no, line), path, family, branch, now)
+        problem = record_problem(rec)
+        if problem is not None:
+            _skip(summary, "invalid", f"{path.name} line {line_no}: {problem}")
+            continue
+        out.append(rec)
+    if not objects:
+        raise MemoryLabError(f"cannot import {path}: it holds no JSON objects")
     return out
+
+
+def _json_object(line: str) -> dict | None:
+    try:
+        rec = json.loads(line, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def _repaired(rec: dict, key: str, path: Path, family: str | None, branch: str | None, now: str) -> dict:
+    """A fork's run record brought to the schema where that is safe (the schema judges the result)."""
+    status, _ = map_status(str(rec.get("status") or ""))
+    out = {**rec, "status": status, "import_key": key, "source": f"import:{path.name}"}
+    out.setdefault("schema_version", SCHEMA_VERSION)
+    out.setdefault("imported_utc", now)
+    if not is_safe_run_id(out.get("run_id")):
+        commit = out.get("commit") if isinstance(out.get("commit"), str) else None
+        out["run_id"] = _run_id(key, commit)
+    if isinstance(out.get("categories"), list):  # another tool's vocabulary: the views count only ours
+        out["categories"] = [c for c in out["categories"] if c in CATEGORIES]
+    if family and not out.get("family"):
+        out["family"] = family
+    if branch and not out.get("branch"):
+        out["branch"] = branch
+    return out
+
+
+def _skip(summary: ImportSummary, why: str, warning: str) -> None:
+    summary.skipped[why] += 1
+    summary.warnings.append(f"{warning}; row skipped")
+
+
+# Magic numbers of formats people pass by mistake: refused before anything is parsed.
+_MAGIC = ((b"\x1f\x8b", "gzip-compressed data"), (b"PK\x03\x04", "a zip archive"), (b"\x7fELF", "an ELF binary"),
+          (b"BZh", "bzip2-compressed data"), (b"\xfd7zXZ\x00", "xz-compressed data"),
+          (b"\x28\xb5\x2f\xfd", "zstd-compressed data"), (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+          (b"%PDF", "a PDF document"), (b"SQLite format 3\x00", "an SQLite database"))
+_MAX_CONTROL_SHARE = 0.01  # text has tabs and newlines, not other control characters
+
+
+def source_text(path: Path) -> tuple[str, list[str]]:
+    """The text of an import source, or a one-line :class:`MemoryLabError` when it is not text."""
+    if not path.is_file():
+        raise MemoryLabError(f"cannot import {path}: not a file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise MemoryLabError(f"cannot import {path}: {exc.strerror or exc}") from None
+    for magic, what in _MAGIC:
+        if raw.startswith(magic):
+            raise MemoryLabError(f"cannot import {path}: it is {what}, not a results.tsv or JSONL text file")
+    if b"\x00" in raw:
+        raise MemoryLabError(f"cannot import {path}: it holds NUL bytes (binary data, not text)")
+    text, warnings = decode_text(raw, path.name)
+    odd = text.count("\ufffd") + sum(1 for ch in text if ch < " " and ch not in "\t\n\r\f")
+    if odd > _MAX_CONTROL_SHARE * max(len(text), 1):
+        raise MemoryLabError(f"cannot import {path}: it is binary data (invalid UTF-8 or control bytes), not text")
+    return text, warnings
+
+
+def _is_jsonl(path: Path, text: str) -> bool:
+    return path.suffix.lower() in (".jsonl", ".ndjson") or text.lstrip()[:1] == "{"
 
 
 def read_source(path: Path, family: str | None, branch: str | None, now: str,
                 summary: ImportSummary) -> list[dict]:
-    """Candidate records of one file (TSV or JSONL by extension/content)."""
-    if not path.is_file():
-        raise MemoryLabError(f"cannot import {path}: not a file")
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return jsonl_records(path, family, branch, now, summary)
-    rows, warnings = read_results_tsv(path)
+    """Candidate records of one file: JSONL (by extension, or a first ``{``) or results.tsv."""
+    text, warnings = source_text(path)
+    summary.warnings += warnings
+    if _is_jsonl(path, text):
+        return jsonl_records(path, text, family, branch, now, summary)
+    lines = text.splitlines()
+    if not has_header(lines):
+        raise MemoryLabError(f"cannot import {path}: no results.tsv header (commit, val_bpb, memory_gb, status, "
+                             "description) on its first line, and not JSONL")
+    rows, warnings = parse_results_lines(lines)
     dropped = sum(1 for w in warnings if w.endswith(SKIPPED_ROW))
     summary.warnings += [f"{path.name}: {w}" for w in warnings]
     if dropped:
         summary.skipped["malformed"] += dropped
     summary.rows_read += len(rows) + dropped
-    return [tsv_record(row, path, family, branch, now) for row in rows]
+    return [tsv_record(row, path, family, branch, now, summary) for row in rows]
 
 
 def import_files(store: Store, history: History, paths: list[Path], family: str | None = None,
                  branch: str | None = None, dry_run: bool = False) -> ImportSummary:
-    """Import ``paths`` into ``store`` (everything or nothing per call; idempotent)."""
+    """Import ``paths`` into ``store`` (everything or nothing per call; idempotent).
+
+    A source that is not text in a known format refuses the whole call before anything is written.
+    Already present (by import key, run id or event id) is skipped, so importing twice adds nothing.
+    """
     summary = ImportSummary(dry_run=dry_run)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     candidates = []
@@ -179,24 +276,37 @@ def import_files(store: Store, history: History, paths: list[Path], family: str 
         store.ensure()
     with store.lock():
         history.refresh(locked=True)
-        seen = {r.extra.get("import_key") for r in history.runs if r.extra.get("import_key")}
-        taken = history.run_ids()
-        fresh = []
-        for rec in candidates:
-            if rec["import_key"] in seen:
-                summary.skipped["already_imported"] += 1
-                continue
-            seen.add(rec["import_key"])
-            while rec["run_id"] in taken:
-                rec["run_id"] += "x"
-            taken.add(rec["run_id"])
-            fresh.append(rec)
-            summary.status_counts[rec["status"]] += 1
-            if rec.get("original_status"):
-                summary.mapped_statuses[f"{rec['original_status']} -> {rec['status']}"] += 1
-        summary.imported = len(fresh)
+        fresh = _fresh(candidates, history, summary)
+        summary.imported = sum(1 for rec in fresh if rec.get("record_type") != "event")
         if fresh and not dry_run:
             store.append_many_locked(fresh)
             history.refresh(locked=True)
-            atomic_write_json(store.registry_path, history.snapshot())
+            store.write_registry(history.snapshot, "the import is recorded")
     return summary
+
+
+def _fresh(candidates: list[dict], history: History, summary: ImportSummary) -> list[dict]:
+    """The candidates not in the store yet, in file order; counts them by status."""
+    keys = history.import_keys()
+    runs = history.run_ids()
+    events = {e.event_id for e in history.events}
+    fresh = []
+    for rec in candidates:
+        if rec.get("record_type") == "event":
+            if rec["event_id"] in events:
+                summary.skipped["already_imported"] += 1
+                continue
+            events.add(rec["event_id"])
+            summary.events += 1
+        else:
+            key = rec.get("import_key")
+            if (key and key in keys) or rec["run_id"] in runs:
+                summary.skipped["already_imported"] += 1
+                continue
+            keys.add(key)
+            runs.add(rec["run_id"])
+            summary.status_counts[rec["status"]] += 1
+            if rec.get("original_status"):
+                summary.mapped_statuses[f"{rec['original_status']} -> {rec['status']}"] += 1
+        fresh.append(rec)
+    return fresh

@@ -37,10 +37,22 @@ def read_results_tsv(path: str | Path) -> tuple[list[dict], list[str]]:
         raw = Path(path).read_bytes()
     except OSError as exc:
         return [], [f"{path}: cannot read ({exc.strerror or exc})"]
-    text = raw.decode("utf-8-sig", errors="replace")
-    warnings = [f"{path}: invalid UTF-8 replaced"] if "\ufffd" in text and b"\xef\xbf\xbd" not in raw else []
+    text, warnings = decode_text(raw, str(path))
     rows, more = parse_results_lines(text.splitlines())
     return rows, warnings + more
+
+
+def decode_text(raw: bytes, name: str) -> tuple[str, list[str]]:
+    """``raw`` as text: UTF-8 without a BOM, invalid bytes replaced (with a warning)."""
+    text = raw.decode("utf-8-sig", errors="replace")
+    warnings = [f"{name}: invalid UTF-8 replaced"] if "\ufffd" in text and b"\xef\xbf\xbd" not in raw else []
+    return text, warnings
+
+
+def has_header(lines: list[str]) -> bool:
+    """Whether the first non-blank line is a results.tsv header (at least two known columns, one status)."""
+    first = next((line for line in lines if line.strip()), None)
+    return first is not None and _looks_like_header(first.split("\t"))
 
 
 def parse_results_lines(lines: list[str]) -> tuple[list[dict], list[str]]:

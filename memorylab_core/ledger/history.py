@@ -321,6 +321,11 @@ class History:
         row = self.db.execute("SELECT min(idx) FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return self.runs[row[0]] if row and row[0] is not None else None
 
+    def import_keys(self) -> set[str]:
+        """The ``import_key`` of every imported run (what makes a second import of a file add nothing)."""
+        rows = self.db.execute("SELECT json_extract(data, '$[5].import_key') FROM runs")
+        return {r[0] for r in rows if isinstance(r[0], str)}
+
     def run_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT run_id FROM runs")}
 

@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..lazyre import lazy
+
 LEDGER_NAME = "experiments.jsonl"
 REGISTRY_NAME = "champion_challenger.json"
 INDEX_NAME = "index.sqlite"
@@ -319,10 +321,13 @@ class Store:
         """Append records with one write and one fsync; the caller holds :meth:`lock`.
 
         Returns the byte offset of the first new line. If a writer was killed mid-line, the broken
-        line is terminated first so the new records start on a fresh line.
+        line is terminated first so the new records start on a fresh line. Every record passes the
+        schema first (:func:`memorylab_core.ledger.schema.validate_record`): nothing is written
+        unless all of them are valid.
         """
         from .index import JournalStat
 
+        _validate_all(records)
         payload = b"".join(encode_record(r) for r in records)
         try:
             fd = os.open(self.ledger_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, umask_mode())
@@ -433,21 +438,39 @@ def _truncate(fd: int, size: int) -> bool:
     return True
 
 
+def _validate_all(records: list[dict]) -> None:
+    """Raise RecordError for the first record that breaks the schema (imported here: schema imports us)."""
+    from .schema import validate_record
+
+    for record in records:
+        validate_record(record)
+
+
+def _reject_constant(name: str) -> float:
+    """JSON's NaN / Infinity extensions are not numbers a record may hold."""
+    raise ValueError(f"{name} is not a finite number")
+
+
 def _parse_line(raw: bytes, line_no: int, offset: int) -> LedgerLine:
+    """One journal line: a valid record, or None with the reason (not JSON, or breaks the schema)."""
+    from .schema import record_problem  # imported here: schema imports this module
+
     try:
-        record = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        record = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return LedgerLine(line_no, offset, None, f"not valid JSON ({type(exc).__name__})")
-    if not isinstance(record, dict):
-        return LedgerLine(line_no, offset, None, "not a JSON object")
+    problem = record_problem(record, len(raw))
+    if problem is not None:
+        return LedgerLine(line_no, offset, None, problem)
     return LedgerLine(line_no, offset, record, None)
 
 
+_SAFE_ID = lazy(r"[A-Za-z0-9_.-]{1,128}")
+
+
 def is_safe_run_id(run_id: str) -> bool:
-    """Run ids are plain names: letters, digits, ``-``, ``_``, ``.`` and never ``.``/``..``."""
-    if not run_id or len(run_id) > 128 or run_id in (".", ".."):
-        return False
-    return all(c.isascii() and (c.isalnum() or c in "-_.") for c in run_id)
+    """Run ids are plain names: 1-128 ASCII letters, digits, ``-``, ``_``, ``.`` and never ``.``/``..``."""
+    return isinstance(run_id, str) and _SAFE_ID.fullmatch(run_id) is not None and run_id not in (".", "..")
 
 
 def warn(message: str) -> None:

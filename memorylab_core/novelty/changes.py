@@ -540,8 +540,8 @@ def _window_fact(items: list[tuple], meaning: str | None) -> dict | None:
 
 
 _PATTERN_AFTER_RE = lazy(r"^\s*(?:to|=|:)?\s*[\"']?([sl]{1,8})[\"']?(?![a-z0-9])")
-_UNKNOWN_KNOB_RE = lazy(
-    rf"(?P<name>(?:[a-z][a-z0-9_]*\s+){{0,2}}[a-z][a-z0-9_]*)\s*[:=]?\s*(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
+_UNKNOWN_KNOB_RE = lazy(  # (?<![a-z]): a name starts at a word's first letter (the leftmost match does anyway)
+    rf"(?<![a-z])(?P<name>(?:[a-z][a-z0-9_]*\s+){{0,2}}[a-z][a-z0-9_]*)\s*[:=]?\s*(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
 
 
 def _unknown_knob(piece: str) -> dict | None:

@@ -17,6 +17,17 @@ from functools import lru_cache
 
 from ..lazyre import lazy
 
+# Characters of a text the novelty guard reads: the schema's cap on a stored description. Longer text
+# (``check -d`` takes any length) is judged by its first MAX_EXAMINED characters, so no text can make a
+# command slow; every pattern below is also linear in the length of what it reads.
+MAX_EXAMINED = 10_000
+
+
+def examined(text: object) -> str:
+    """The part of ``text`` the guard reads: its first :data:`MAX_EXAMINED` characters."""
+    return str(text or "")[:MAX_EXAMINED]
+
+
 # Words that mark a note about the outcome rather than the change.
 _OUTCOME_WORDS = (
     r"worse|worst|better|best|improv\w*|regress\w*|gains?|hurts?|hurt|helps?|helped|benefits?|"
@@ -39,9 +50,12 @@ _PREFIX_RE = lazy(
     r"\s*[:.)\]\-–—]\s*|#\d+\s*[:.)\-–—]\s*|\d+\s*[.)]\s+)",
     re.IGNORECASE,
 )
+# Starts only where a run of separators starts (the lookbehind): a match inside a run implies one at
+# the run's start, which is found first anyway, so results are unchanged and a long run is scanned
+# once instead of once per character. _crash_tail_start says where the search may begin.
 _CRASH_TAIL_RE = lazy(
-    r"[\s,;:(\[\-–—]*\b(?:crash(?:ed|es)?|oom(?:'?d)?|out\s+of\s+memory|diverged|nan(?:'?d)?\s+loss|"
-    r"loss\s+(?:is\s+)?nan)\b[^()]*\)?\s*$",
+    r"(?<![\s,;:(\[\-–—])[\s,;:(\[\-–—]*\b(?:crash(?:ed|es)?|oom(?:'?d)?|out\s+of\s+memory|diverged|"
+    r"nan(?:'?d)?\s+loss|loss\s+(?:is\s+)?nan)\b[^()]*\)?\s*$",
     re.IGNORECASE,
 )
 _CRASH_LABEL_RE = lazy(
@@ -49,8 +63,8 @@ _CRASH_LABEL_RE = lazy(
     r"(?:\s*(?:[:\-–—]|\bwith\b|\bat\b))?\s*|^\s*(?:oom|nan)\s*[:\-–—]\s*",
     re.IGNORECASE,
 )
-_TAIL_RE = lazy(
-    r"\s*(?:—|–|--|\s-\s|;|,|:|=>|->|→)\s*(?:(?:slightly|much|a\s+bit|marginally|significantly|way|"
+_TAIL_RE = lazy(  # (?<!\s): starts only where a run of spaces starts, as _CRASH_TAIL_RE (it ends at $)
+    r"(?<!\s)\s*(?:—|–|--|\s-\s|;|,|:|=>|->|→)\s*(?:(?:slightly|much|a\s+bit|marginally|significantly|way|"
     r"clearly|no|not|tiny|small|big|large)\s+)*(?:worse|better|improv\w*|regress\w*|gain|hurt\w*|"
     r"help\w*|neutral|same|flat|noise|noisy|within\s+noise|kept|discarded|reverted|failed|crashed|"
     r"oom|nan|diverged|slower|faster|too\s+\w+)\b.*$",
@@ -68,23 +82,36 @@ def strip_outcome_notes(text: str) -> str:
     ", slightly better"). Parentheticals that describe the change ("(wider)", "(device batch 8)")
     stay. Never raises; returns a single-spaced, stripped string.
     """
-    return _strip_cached(str(text or ""))
+    return _strip_cached(examined(text))
 
 
 @lru_cache(maxsize=4096)
 def _strip_cached(s: str) -> str:
     """:func:`strip_outcome_notes` proper (cached: the guard strips each description twice)."""
+    s = s.lstrip()  # the anchored patterns below allow leading space, and the result is stripped anyway
     s = _PREFIX_RE.sub("", s, count=1)
     s = _CRASH_LABEL_RE.sub("", s, count=1)
     s = _drop_outcome_groups(s)
     s = _METRIC_RE.sub(" ", s)
     s = _DELTA_RE.sub(" ", s)
-    tail = _CRASH_TAIL_RE.search(s)
+    tail = _CRASH_TAIL_RE.search(s, _crash_tail_start(s))
     if tail and tail.start() > 0:
         s = s[: tail.start()]
     s = _TAIL_RE.sub("", s)
     s = _SPACES_RE.sub(" ", s).strip()
     return s.strip(" ,;:-–—") or s
+
+
+def _crash_tail_start(text: str) -> int:
+    """Where a trailing crash note can begin: after the last bracket other than a final ``)`` (the note
+    holds none), widened over the separators before it. Searching from here finds the same note as a
+    search from 0, without rescanning the text to its end for every crash word."""
+    core = text.rstrip()
+    core = core[:-1] if core.endswith(")") else core
+    start = max(core.rfind("("), core.rfind(")")) + 1
+    while start > 0 and (text[start - 1].isspace() or text[start - 1] in ",;:([-–—"):
+        start -= 1
+    return start
 
 
 def _drop_outcome_groups(text: str) -> str:
@@ -200,7 +227,7 @@ def tokens(text: str) -> list[str]:
     Unicode-safe (NFKC first, so ``ReLU²`` is ``relu2``; letters of any script are kept). Order
     follows the text; duplicates are kept (callers that need a set make one).
     """
-    s = unicodedata.normalize("NFKC", str(text or "")).lower()
+    s = unicodedata.normalize("NFKC", examined(text)).lower()
     s = _PHRASE_RE.sub(_phrase_token, s)
     out = []
     for word in _WORD_RE.findall(s):
@@ -250,7 +277,7 @@ _FOLLOWUP_RE = lazy(
 
 def names_followup(text: str) -> bool:
     """Whether ``text`` says it continues an earlier change ("further", "again", "next step" ...)."""
-    return bool(_FOLLOWUP_RE.search(str(text or "")))
+    return bool(_FOLLOWUP_RE.search(examined(text)))
 
 
 _BASELINE_RE = lazy(r"\bbase[\s-]?line\b", re.IGNORECASE)
@@ -258,7 +285,7 @@ _BASELINE_RE = lazy(r"\bbase[\s-]?line\b", re.IGNORECASE)
 
 def is_baseline(text: str) -> bool:
     """Whether a description establishes a baseline (not an idea to compare against)."""
-    return bool(_BASELINE_RE.search(str(text or "")))
+    return bool(_BASELINE_RE.search(examined(text)))
 
 
 # --- knob aliases (used by changes.text_changes) ------------------------------------------------
