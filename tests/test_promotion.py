@@ -358,6 +358,20 @@ def test_time_budget_from_env_prepare_py_or_defaults(tmp_path):
     assert timebudget.profile_budgets(real) == {"gpu": 300.0, "cpu": 60.0}
 
 
+def test_run_timeout_uses_prepare_py_own_gpu_detection(tmp_path, monkeypatch):
+    """No NVIDIA driver files (a container), but the training stack sees a GPU: the limit is the gpu one."""
+    monkeypatch.setattr(timebudget, "nvidia_visible", lambda: False)
+    (tmp_path / "prepare.py").write_text(
+        "import json, sys\n"
+        "PROFILES = {'gpu': dict(time_budget=300), 'cpu': dict(time_budget=60)}\n"
+        "if '--print-profile' in sys.argv:\n"
+        "    print(json.dumps({'profile': 'gpu', 'device_type': 'cuda', 'time_budget': 300}))\n")
+    budget = timebudget.resolve({}, tmp_path)
+    assert (budget.profile, budget.budget_s) == ("gpu", 300.0)
+    (tmp_path / "prepare.py").write_text("raise SystemExit('broken')\n")  # no answer: the driver check decides
+    assert timebudget.resolve({}, tmp_path).profile == "cpu"
+
+
 # -- the simulation uses this very code --------------------------------------------------------------
 
 def test_promotion_sim_runs_on_the_policy_code():

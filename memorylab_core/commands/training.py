@@ -62,8 +62,10 @@ def training_spec(ctx: Context) -> tuple[TrainSpec, timebudget.Budget]:
     """The command, timeout and options of this invocation (the budget says where the timeout came from)."""
     args = ctx.args
     where = ctx.cwd if (ctx.cwd / "prepare.py").exists() else ctx.store.workspace
-    budget = timebudget.resolve(os.environ, where)
-    spec = TrainSpec(command=training_command(args.train_command), cwd=ctx.cwd,
+    command = training_command(args.train_command)
+    python = command[0] if Path(command[0]).name.startswith("python") else None
+    budget = timebudget.resolve(os.environ, where, python)
+    spec = TrainSpec(command=command, cwd=ctx.cwd,
                      timeout_s=args.timeout or budget.timeout_s, grace_s=args.grace, progress=not args.quiet)
     return spec, budget
 

@@ -1,11 +1,14 @@
 """The training time budget and ``memorylab run``'s default wall-clock limit, without importing torch.
 
 prepare.py picks its profile with torch (``gpu`` when CUDA is available, else ``cpu``) and keeps each
-profile's ``time_budget`` in its ``PROFILES`` table. MemoryLab must not import torch, so it mirrors
-that choice from outside:
+profile's ``time_budget`` in its ``PROFILES`` table. MemoryLab must not import torch, so it asks
+prepare.py itself, with the interpreter that will train, so the run timeout and the training use
+one GPU detection:
 
-1. profile: ``$AUTORESEARCH_PROFILE`` when set, else ``gpu`` when an NVIDIA driver is visible
-   (``/proc/driver/nvidia/version`` or ``nvidia-smi`` on PATH), else ``cpu``;
+1. profile: ``$AUTORESEARCH_PROFILE`` when set, else what ``<python> prepare.py --print-profile``
+   says (prepare.py's own detection), else -- no prepare.py, or it could not answer -- ``gpu`` when
+   an NVIDIA driver is visible (``/proc/driver/nvidia/version`` or ``nvidia-smi`` on PATH), else
+   ``cpu``;
 2. budget: ``$AUTORESEARCH_TIME_BUDGET`` when set (train.py honours it too), else the profile's
    ``time_budget`` read from prepare.py's ``PROFILES`` literal with :mod:`ast` (no code is run),
    else upstream's numbers (gpu 300 s, cpu 60 s);
@@ -16,13 +19,17 @@ that choice from outside:
 from __future__ import annotations
 
 import ast
+import json
 import math
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 STARTUP_MARGIN_S = 120.0
+ASK_TIMEOUT_S = 120.0  # prepare.py --print-profile imports torch: seconds, rarely more
 FALLBACK_BUDGETS = {"gpu": 300.0, "cpu": 60.0}
 PROFILES = ("gpu", "cpu")
 
@@ -42,11 +49,33 @@ def nvidia_visible() -> bool:
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 
 
-def detect_profile(env: Mapping[str, str]) -> str:
+def detect_profile(env: Mapping[str, str], workspace: Path | None = None, python: str | None = None) -> str:
     wanted = (env.get("AUTORESEARCH_PROFILE") or "").strip()
     if wanted in PROFILES:
         return wanted
+    asked = ask_prepare(workspace, python) if workspace is not None else None
+    if asked is not None:
+        return asked
     return "gpu" if nvidia_visible() else "cpu"
+
+
+def ask_prepare(workspace: Path, python: str | None = None) -> str | None:
+    """The profile ``prepare.py --print-profile`` reports (None when there is no prepare.py or no answer)."""
+    if not (workspace / "prepare.py").is_file():
+        return None
+    try:
+        out = subprocess.run([python or sys.executable, "prepare.py", "--print-profile"], cwd=workspace,
+                             capture_output=True, text=True, timeout=ASK_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in reversed(out.stdout.splitlines()):
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            continue
+        profile = answer.get("profile") if isinstance(answer, dict) else None
+        return profile if profile in PROFILES else None
+    return None
 
 
 def profile_budgets(prepare_py: Path) -> dict[str, float]:
@@ -92,9 +121,10 @@ def _keyword(node: ast.expr, name: str) -> float | None:
     return None
 
 
-def resolve(env: Mapping[str, str], workspace: Path) -> Budget:
-    """The profile and training budget the next run will use (see module docstring)."""
-    profile = detect_profile(env)
+def resolve(env: Mapping[str, str], workspace: Path, python: str | None = None) -> Budget:
+    """The profile and training budget the next run will use (see module docstring); ``python`` is
+    the interpreter of the training command, which is the one asked."""
+    profile = detect_profile(env, workspace, python)
     raw = env.get("AUTORESEARCH_TIME_BUDGET")
     if raw:
         try:
