@@ -22,6 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ctx: Context) -> int:
-    data = guide(load_state(ctx.store), ctx.args.max_chars, curve_loader(ctx.store))
+    data = guide(load_state(ctx.store, history=ctx.history), ctx.args.max_chars, curve_loader(ctx.store))
     ctx.emit(data["text"], data)
     return 0

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ctx: Context) -> int:
-    state = load_state(ctx.store)
+    state = load_state(ctx.store, history=ctx.history)
     data = insights_view(state.book, state.runs, state.timeline.plateau())
     ctx.emit(render(data), data)
     return 0

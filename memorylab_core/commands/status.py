@@ -68,7 +68,7 @@ def run(ctx: Context) -> int:
     args = ctx.args
     if args.reason is not None and not args.reset_breaker:
         raise MemoryLabError("--reason goes with --reset-breaker")
-    state = load_state(ctx.store)
+    state = load_state(ctx.store, history=ctx.history)
     reset = None
     if args.reset_breaker:
         if not (args.reason or "").strip():
@@ -76,7 +76,7 @@ def run(ctx: Context) -> int:
         reset = reset_event(state, args.reason.strip(), datetime.now(timezone.utc))
         ctx.store.ensure()
         ctx.store.append(reset)
-        state = load_state(ctx.store)
+        state = load_state(ctx.store, history=ctx.history)
     data = status_data(ctx, state, time.time())
     data["reset"] = reset
     ctx.emit(render(data), data)

@@ -164,6 +164,6 @@ def _hook_view(history: History) -> dict:
 def _research_view(history: History) -> dict:
     research = importlib.import_module("memorylab_core.research.memory")
     insights = importlib.import_module("memorylab_core.research.insights")
-    state = research.load_state(history.store)
+    state = research.load_state(history.store, history=history)
     return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau()),
             "mistake_cards": state.deck.ranked(state.runs, MISTAKE_CARDS)}

@@ -150,7 +150,10 @@ def load_state(store: Store, use_cache: bool = True, history: History | None = N
 
     ``use_cache=False`` folds everything afresh (the stored fold must always equal that; tested).
     """
-    history = history or History.load(store, use_cache=use_cache, quiet=True)
+    if history is None:
+        history = History.load(store, use_cache=use_cache, quiet=True)
+    else:
+        history.refresh()  # the caller may have appended since it loaded (status --reset-breaker)
     db = history.db
     state, runs_done, events_done = _stored(db) if use_cache else (None, 0, 0)
     if state is None or runs_done > len(history.runs) or events_done > len(history.events):
