@@ -150,7 +150,7 @@ CASES = [
     ("batch 16K->8K", "TOTAL_BATCH_SIZE", 16384, 8192, "down"),
     ("halve total batch size to 2^16", "TOTAL_BATCH_SIZE", None, 65536, "down"),
     ("device batch 128 -> 64", "DEVICE_BATCH_SIZE", 128, 64, "down"),
-    ("seq len curriculum 512->2048", "SEQ_LEN", 512, 2048, "up"),
+    ("seq len curriculum 512->2048", "SEQ_LEN_CURRICULUM", 512, 2048, "up"),
     ("sharpen sliding window to 1/4 context", "SHORT_WINDOW", None, 0.25, "down"),
     ("x0 lambda init 0.1 -> 0.2", "X0_LAMBDA_INIT", 0.1, 0.2, "up"),
     ("grad clip 1.0 (Muon already normalizes)", "GRAD_CLIP", None, 1.0, "changed"),
@@ -235,7 +235,8 @@ def test_outcome_notes_do_not_become_facts():
 
 
 def test_no_facts_from_free_text_or_junk():
-    assert text_changes("causal global context in conv mixer") == []
+    assert text_changes("causal global context in a new mixer") == []
+    assert [f["name"] for f in text_changes("causal global context in conv mixer")] == ["CONV_MIXER"]
     assert text_changes("add checkpoint saving; no logic change, re-run confirms noise floor") == []
     assert text_changes("Muon optimizer (Newton-Schulz orthogonalized momentum)")[0]["name"] == "OPTIMIZER"
     assert text_changes("") == [] and text_changes("((((") == [] and text_changes("→→ 0.1 ->") == []

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..lazyre import lazy
 from .textnorm import CATEGORY_ALIASES, KNOB_ALIASES, NUMBER_WORDS, VERB_WORDS, strip_outcome_notes
+from .vocabulary import category_aliases, knob_aliases
 
 __all__ = ["code_fingerprint", "diff_constants", "text_changes", "merge_changes", "DIRECTIONS"]
 
@@ -280,10 +281,10 @@ def _mention_regex() -> tuple[re.Pattern, dict[str, tuple[str, str, str | None]]
     """One alternation of every alias; the boundary checks sit outside it so that positions inside a
     word are rejected once, not once per alternative (Python's re has no alternation trie)."""
     parts, meta = [], {}
-    for i, (name, kind, pattern) in enumerate(KNOB_ALIASES):
+    for i, (name, kind, pattern) in enumerate((*knob_aliases(), *KNOB_ALIASES)):
         parts.append(f"(?P<k{i}>{pattern})")
         meta[f"k{i}"] = (name, kind, None)
-    for i, (name, value, pattern) in enumerate(CATEGORY_ALIASES):
+    for i, (name, value, pattern) in enumerate((*category_aliases(), *CATEGORY_ALIASES)):
         parts.append(f"(?P<c{i}>{pattern})")
         meta[f"c{i}"] = (name, "cat", value)
     return lazy(f"{_B}(?=[a-z])(?:{'|'.join(parts)}){_E}"), meta
