@@ -46,7 +46,7 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("NS_STEPS", "muon", "num",
      rf"(?:orthogonali[sz]ation|ortho|newton{_S}schulz|polar{_S}express|ns){_S}(?:steps|iter(?:ation)?s)",
      "fewer orthogonalisation steps", "down"),
-    ("ADAM_BETA1", "adam", "num", rf"(?:adam(?:w)?{_S})?beta{_S}1|adam{_S}momentum", "beta1=0.85", "up"),
+    ("ADAM_BETA1", "adam", "num", rf"(?:adam(?:w)?{_S})?beta{_S}1|adam{_S}momentum", "adam beta1 0.8 -> 0.9", "up"),
     ("ADAM_BETA2", "adam", "num", rf"(?:adam(?:w)?{_S})?beta{_S}2", "adam beta2 0.95 -> 0.99", "up"),
     ("ADAM_EPS", "adam", "num", rf"(?:adam(?:w)?{_S})?eps(?:ilon)?", "adam eps 1e-10 -> 1e-8", "up"),
     # initialisation scales: not the learning rate of the same group
@@ -74,13 +74,13 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      "warmdown exponent 1 -> 2", "up"),
     ("SEQ_LEN_CURRICULUM", "data", "comp",
      rf"(?:seq(?:uence)?{_S}len(?:gth)?{_S}|context{_S}(?:len(?:gth)?{_S})?|\d{_S}phase{_S})?curriculum|"
-     rf"progressive{_S}(?:seq(?:uence)?|context){_S}len(?:gth)?", "seq len curriculum 512->2048", "added"),
+     rf"progressive{_S}(?:seq(?:uence)?|context){_S}len(?:gth)?", "sequence length curriculum", "added"),
     ("BATCH_WARMUP", "batch", "comp", rf"batch{_S}(?:size{_S})?(?:warm{_S}up|ramp(?:{_S}up)?|schedule)",
      "add batch size warmup", "added"),
     # architecture techniques (component present / absent)
     ("CONV_MIXER", "architecture", "comp",
      rf"conv(?:olution(?:al)?)?{_S}(?:token{_S})?(?:mixer|mixing|model|layers?|blocks?)",
-     "conv mixer replaces 3/4 attention", "added"),
+     "add a conv mixer", "added"),
     ("GQA", "attention", "comp", rf"gqa|grouped{_S}query(?:{_S}attention)?|multi{_S}query{_S}attention|mqa",
      "grouped-query attention with 2 kv heads", "added"),
     ("ZERO_INIT_PROJ", "initialization", "comp",
@@ -91,7 +91,7 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      rf"ema(?:{_S}of{_S}(?:the{_S})?(?:model{_S})?weights)?|exponential{_S}moving{_S}averag(?:e|ing)|"
      rf"weight{_S}(?:ema|averaging)|polyak(?:{_S}averaging)?|swa", "EMA of weights now with the dtype fixed",
      "added"),
-    ("LABEL_SMOOTHING", "loss", "comp", rf"label{_S}smooth(?:ing)?", "add label smoothing 0.1", "added"),
+    ("LABEL_SMOOTHING", "loss", "comp", rf"label{_S}smooth(?:ing)?", "add label smoothing", "added"),
     ("Z_LOSS", "loss", "comp", rf"z{_S}loss", "add z-loss", "added"),
     ("MTP", "loss", "comp", rf"multi{_S}token{_S}prediction|mtp", "multi-token prediction head", "added"),
     ("UNET_SKIPS", "architecture", "comp", rf"u{_S}net(?:{_S}(?:style|skips?|connections?))?",
