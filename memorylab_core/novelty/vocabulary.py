@@ -37,6 +37,8 @@ _LR = rf"(?:lr|learning{_S}rate)"
 _INIT = rf"init(?:iali[sz](?:ation|ed|e))?(?:{_S}(?:scale|std|value))?"
 
 KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("MLP_RATIO", "mlp", "num", rf"mlp{_S}hidden{_S}(?:width|dim|size)|mlp{_S}width", "MLP hidden width 4x -> 3x",
+     "down"),
     # optimizer internals: Muon vs Adam
     ("MUON_BETA2", "muon", "num", rf"muon{_S}(?:beta{_S}2|second{_S}moment(?:{_S}beta)?)", "muon beta2 0.95 -> 0.99",
      "up"),
@@ -152,6 +154,20 @@ UPSTREAM_DEFAULTS: dict[str, object] = {
     "MUON_BETA2": 0.95, "ADAM_EPS": 1e-10, "SEQ_LEN": 2048, "VE_GATE_CHANNELS": 32, "MUON_MOMENTUM_WARMUP": 300,
     "ACTIVATION": "relu2", "OPTIMIZER": "muon",
 }
+
+# Tuple constants whose elements are knobs of their own.
+SPLIT_CONSTANTS: dict[str, tuple[str, ...]] = {"ADAM_BETAS": ("ADAM_BETA1", "ADAM_BETA2")}
+
+# Numbers inside train.py's code that are knobs: (scope regex, "scope:target" regex, keyword or None, name),
+# matched on lower-case text; the first row that matches names the literal.
+CODE_LITERALS: tuple[tuple[str, str, str | None, str], ...] = (
+    (r"mlp", r"c_fc|c_proj|fc|w_?in|w_?out|hidden|up_proj|down_proj", None, "MLP_RATIO"),
+    (r"", r"softcap", None, "SOFTCAP_VALUE"),
+    (r"", r"ve_gate_channels|gate_channels", None, "VE_GATE_CHANNELS"),
+    (r"muon_momentum|momentum", r":frac", None, "MUON_MOMENTUM_WARMUP"),
+    (r"", r"", "ns_steps", "NS_STEPS"),
+    (r"", r"adam", "eps", "ADAM_EPS"),
+)
 
 # train.py spellings of knobs whose canonical name differs (constants read by ``changes.train_defaults``).
 CONSTANT_ALIASES: dict[str, str] = {"MAX_SEQ_LEN": "SEQ_LEN"}
