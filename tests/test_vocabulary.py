@@ -81,3 +81,26 @@ def test_identity_and_operating_point(rows, description, expected):
     assert result.classification == expected, result.reasons
     if expected != "novel":
         assert result.matches, "a verdict names the runs it rests on"
+
+
+def test_upstream_defaults_match_this_repos_gpu_profile():
+    from pathlib import Path
+
+    from memorylab_core.novelty.changes import train_defaults
+    from memorylab_core.novelty.vocabulary import UPSTREAM_DEFAULTS
+    ours = train_defaults((Path(__file__).resolve().parent.parent / "train.py").read_text(encoding="utf-8"), "gpu")
+    shared = set(ours) & set(UPSTREAM_DEFAULTS)
+    assert len(shared) >= 15
+    assert {k: ours[k] for k in shared} == {k: UPSTREAM_DEFAULTS[k] for k in shared}
+
+
+def test_native_runs_can_start_from_their_own_train_py():
+    from memorylab_core.novelty.changes import train_defaults
+    src = "DEPTH = 8\nif PROFILE == 'cpu':\n    DEPTH = 4\n"
+    index = NoveltyIndex(native_defaults=lambda run: train_defaults(src, "cpu"))
+    run = Run(index=0, offset=0, run_id="r0", timestamp=None, ts=None, status="keep", val_bpb=1.0, memory_gb=None,
+              description="first run", extra={"arena": "cpu-2core"})
+    index.add(run)
+    assert index.operating_point("cpu-2core")["DEPTH"] == 4
+    result = index.classify(Proposal("depth 6", context="cpu-2core"), [run])
+    assert result.classification == "novel" and "DEPTH up 4→6" in result.reasons[0]

@@ -434,6 +434,31 @@ def _sized(value: Any) -> Any:
     return value
 
 
+def fact_text(fact: dict) -> str:
+    """A change fact as check and reports print it, never showing an unknown value:
+    "MATRIX_LR up 0.04 → 0.05", "DEPTH changed → 6", "SOFTCAP removed", "MLP_RATIO down 4 → 3 (in MLP.__init__)"."""
+    name, direction = fact.get("name"), fact.get("direction") or "changed"
+    old, new = fact.get("old"), fact.get("new")
+    if old is not None and new is not None:
+        values = f" {_show(old)} → {_show(new)}"
+    elif new is not None:
+        values = f" → {_show(new)}"
+    elif old is not None and direction != "removed":
+        values = f" from {_show(old)}"
+    else:
+        values = ""
+    where = f" (in {fact['where'].split(':')[0]})" if fact.get("where") else ""
+    return f"{name} {direction}{values}{where}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def merge_changes(diff: list[dict], text: list[dict]) -> list[dict]:
     """The change signature of a run: every diff fact, plus text facts for knobs the diff lacks.
 
