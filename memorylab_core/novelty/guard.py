@@ -413,7 +413,16 @@ class NoveltyIndex:
         return self.size
 
     # -- operating points -------------------------------------------------------------------------
-    def state(self, ctx: str) -> dict[str, list]:
+    @property
+    def state(self) -> dict[str, dict[str, list]]:
+        """Every context's operating point (reads the whole state table: for tests and debugging)."""
+        self.flush()
+        out: dict[str, dict[str, list]] = {}
+        for ctx, knob, value in self.db.execute("SELECT ctx, knob, value FROM novelty_state ORDER BY ctx, knob"):
+            out.setdefault(ctx, {})[knob] = json.loads(value)
+        return out
+
+    def context_state(self, ctx: str) -> dict[str, list]:
         """knob → [current value, index of the run that set it (None: a default)] in ``ctx``."""
         found = self._states.get(ctx)
         if found is None:
@@ -425,10 +434,10 @@ class NoveltyIndex:
 
     def operating_point(self, ctx: str) -> dict[str, object]:
         """knob → current value in ``ctx`` (what a bare "SCALAR_LR 0.7" moves from)."""
-        return {k: v[0] for k, v in self.state(ctx).items() if k != _SEEDED}
+        return {k: v[0] for k, v in self.context_state(ctx).items() if k != _SEEDED}
 
     def _seed(self, ctx: str, run: Run) -> dict[str, list]:
-        state = self.state(ctx)
+        state = self.context_state(ctx)
         if _SEEDED not in state:
             native = not str(run.source or "").startswith("import") and self.native_defaults is not None
             defaults = (self.native_defaults(run) if native else None) or defaults_for(run)
@@ -438,7 +447,7 @@ class NoveltyIndex:
         return state
 
     def _put(self, ctx: str, knob: str, value: object, index: int | None) -> None:
-        state = self.state(ctx)
+        state = self.context_state(ctx)
         if value is None:
             state.pop(knob, None)
         else:
@@ -480,7 +489,7 @@ class NoveltyIndex:
     def _stated_starts(self, ctx: str, facts: list[dict], index: int) -> None:
         """A start value a description states ("depth 4 -> 6") corrects the operating point: the
         defaults may not be this history's."""
-        state = self.state(ctx)
+        state = self.context_state(ctx)
         for fact in facts:
             old, name = fact.get("old"), str(fact.get("name"))
             if old is None or fact.get("direction") not in ("up", "down", "changed"):
@@ -491,7 +500,7 @@ class NoveltyIndex:
 
     def _advance_state(self, ctx: str, moves: list[tuple], outcome: str, index: int) -> None:
         """Kept moves set the knob's value; a failure reveals a start value not known yet."""
-        state = self.state(ctx)
+        state = self.context_state(ctx)
         for move in moves:
             name = move[1]
             start, end = (move[3], move[4]) if move[0] == "n" else (move[4], move[3])
@@ -563,7 +572,7 @@ class NoveltyIndex:
         return row[0] if row else None
 
     def _has_context(self, ctx: str) -> bool:
-        return _SEEDED in self.state(ctx)
+        return _SEEDED in self.context_state(ctx)
 
     def _newest_context(self) -> str:
         row = self.db.execute("SELECT ctx FROM novelty_runs ORDER BY idx DESC LIMIT 1").fetchone()
@@ -631,7 +640,7 @@ class NoveltyIndex:
             return "duplicate_run", self._current_best(best, "re-baseline of the current best config"), [
                 "a re-baseline re-runs the current configuration" + (f" (best so far: run {_label(runs, best)})"
                                                                       if best is not None else "")], None
-        point, state = self.operating_point(ctx), self.state(ctx)
+        point, state = self.operating_point(ctx), self.context_state(ctx)
         facts = merge_changes(list(proposal.changes), list(_text_facts(proposal.description or "")))
         resolved = [_unset_default(m, state) for m in (to_move(f, point) for f in facts) if m]
         moves = [m for m in resolved if m[0] != "="]
@@ -649,7 +658,7 @@ class NoveltyIndex:
     def _rerun(self, ctx: str, noops: list[tuple], best: int | None,
                runs: Sequence[Run]) -> tuple[str, list[_Evidence], list[str], str | None]:
         """No knob moves: a re-run or re-verification of the current configuration."""
-        state, evidence, reasons = self.state(ctx), [], []
+        state, evidence, reasons = self.context_state(ctx), [], []
         for noop in noops:
             setter = state.get(noop[1], [None, None])[1]
             where = f"set by run {_label(runs, setter)}" if setter is not None else "the default"
