@@ -538,13 +538,17 @@ _UNIT_AFTER_RE = lazy(r"\s*(?:steps?|iter(?:ation)?s?|seconds?|secs?|s|min(?:ute
                       r"params?|parameters?|[kmg]b|gib|mib|epochs?)(?![a-z])")
 
 
+_MAX_TEXT = 20_000  # characters of a description read for facts: they come early; keeps check bounded
+
+
 def text_changes(text: str) -> list[dict]:
     """Change facts read from a free-text description (``"source": "text"``), one per knob.
 
     Knob names are canonical (``MATRIX_LR``, ``DEPTH``, ``TOTAL_BATCH_SIZE``, ``WARMDOWN_RATIO``,
-    ``ACTIVATION`` ...; see ``textnorm.KNOB_ALIASES``). Outcome notes are ignored. Never raises.
+    ``ACTIVATION`` ...; see ``vocabulary.KNOBS`` and ``textnorm.KNOB_ALIASES``). Outcome notes are
+    ignored. Only the first ``_MAX_TEXT`` characters are read. Never raises.
     """
-    clean = unicodedata.normalize("NFKC", strip_outcome_notes(text)).lower()
+    clean = unicodedata.normalize("NFKC", strip_outcome_notes(str(text or "")[:_MAX_TEXT])).lower()
     facts: list[dict] = []
     for clause in _clauses(clean):
         facts.extend(_clause_facts(clause))
