@@ -770,9 +770,12 @@ _UNKNOWN_KNOB_RE = lazy(
     rf"(?P<name>(?:[a-z][a-z0-9_]*\s+){{0,2}}[a-z][a-z0-9_]*)\s*[:=]?\s*(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
 
 
+_MAX_UNKNOWN_PIECE = 400  # "x0 lambda init 0.1 -> 0.2" is short; the regex backtracks over long words
+
+
 def _unknown_knob(piece: str) -> dict | None:
     """"x0 lambda init 0.1 -> 0.2": a knob the alias table does not know, named after its words."""
-    m = _UNKNOWN_KNOB_RE.search(piece)
+    m = _UNKNOWN_KNOB_RE.search(piece[:_MAX_UNKNOWN_PIECE])
     if not m:
         return None
     words = [w for w in m.group("name").split() if w not in VERB_WORDS and w not in ("from", "the", "a", "of")]
