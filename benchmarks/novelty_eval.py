@@ -5,10 +5,14 @@
 
 Each fixture ledger (an upstream results.tsv) is replayed in order: row i becomes a Run (no code
 fingerprint; change signature from its description), and is first classified in mode ``explore``
-against rows < i, then added to the index. Predictions are compared with
-``tests/data/novelty_labels.tsv`` (labelling rules in docs/novelty.md) and summarised as per-class
-precision / recall, overall and per ledger, plus how often the guard's matches include an earlier row
+against rows < i, then added to the index. Predictions are compared with the
+reference labels (``labels.tsv`` beside the ledgers, conventions in ``LABELS.md`` there; a copy in
+``tests/data/novelty_labels.tsv`` is the fallback) and summarised as per-class precision / recall and
+a confusion matrix, overall and per ledger, plus how often the guard's matches include an earlier row
 the label rests on. Timing builds synthetic histories and reports classify latency percentiles.
+
+The three reference-labelled ledgers are *tuning* data: the guard's rules were adjusted after looking
+at its errors on them, so their scores say nothing about unseen ledgers.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import csv
 import os
 import random
+import re
 import statistics
 import sys
 import time
@@ -32,7 +37,8 @@ from memorylab_core.ledger.model import Run  # noqa: E402
 from memorylab_core.novelty.changes import text_changes  # noqa: E402
 from memorylab_core.novelty.guard import CLASSES, DEFAULT_THRESHOLD, NoveltyIndex, Proposal  # noqa: E402
 
-LABELS = ROOT / "tests" / "data" / "novelty_labels.tsv"
+LABELS = ROOT / "tests" / "data" / "novelty_labels.tsv"  # fallback copy of the reference labels
+REFERENCE_LABELS_NAME = "labels.tsv"
 _STATUS = {"keep": "keep", "kept": "keep", "discard": "discard", "discarded": "discard", "revert": "discard",
            "crash": "crash", "crashed": "crash", "fail": "crash", "failed": "crash", "error": "crash"}
 TARGETS = {"repeat_failure_recall": 0.8, "repeat_failure_precision": 0.8, "novel_precision": 0.9}
@@ -82,17 +88,29 @@ class Row:
     description: str
 
 
+def labels_for(ledger_dir: Path) -> Path:
+    """The reference ``labels.tsv`` beside the ledgers when present, else the copy in tests/data."""
+    reference = ledger_dir / REFERENCE_LABELS_NAME
+    return reference if reference.is_file() else LABELS
+
+
 def load_labels(path: Path = LABELS) -> dict[tuple[str, int], tuple[str, set[int]]]:
+    """Labels keyed by (ledger stem, row). Reads the reference format (``file, row_index, label,
+    matched_row``) and the older one (``ledger, row, expected_class, matched_rows``)."""
     with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        return {(r["ledger"], int(r["row"])): (r["expected_class"],
-                                                {int(x) for x in r["matched_rows"].split(";") if x.strip()})
-                for r in reader}
+        out = {}
+        for r in csv.DictReader(handle, delimiter="\t"):
+            ledger = (r.get("file") or r.get("ledger") or "").removesuffix(".tsv")
+            row = int(r.get("row_index") or r.get("row"))
+            label = r.get("label") or r.get("expected_class")
+            matched = r.get("matched_row") if "matched_row" in r else r.get("matched_rows")
+            out[(ledger, row)] = (label, {int(x) for x in re.split(r"[;,/ ]+", matched or "") if x.strip()})
+        return out
 
 
-def evaluate(ledger_dir: Path, labels_path: Path = LABELS, threshold: float = DEFAULT_THRESHOLD) -> list[Row]:
+def evaluate(ledger_dir: Path, labels_path: Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> list[Row]:
     """Replay every labelled ledger; one Row per labelled data row."""
-    labels = load_labels(labels_path)
+    labels = load_labels(labels_path or labels_for(ledger_dir))
     out = []
     for path in sorted(ledger_dir.glob("*.tsv")):
         runs = ledger_runs(path)
@@ -144,6 +162,18 @@ def format_table(title: str, rows: list[Row]) -> str:
              "| class | precision | recall | expected | predicted |", "|---|---|---|---|---|"]
     for cls, s in table.items():
         lines.append(f"| {cls} | {_pct(s['precision'])} | {_pct(s['recall'])} | {s['support']} | {s['predicted']} |")
+    return "\n".join(lines)
+
+
+def confusion_table(rows: list[Row]) -> str:
+    """Expected class (rows) × predicted class (columns), as a markdown table."""
+    counts = Counter((r.expected, r.predicted) for r in rows)
+    short = {"novel": "novel", "known_success": "known", "incremental_followup": "followup",
+             "repeat_failure": "repeat", "duplicate_run": "dup"}
+    lines = ["| expected \\ predicted | " + " | ".join(short[c] for c in CLASSES) + " |",
+             "|---|" + "---|" * len(CLASSES)]
+    for e in CLASSES:
+        lines.append(f"| {e} | " + " | ".join(str(counts.get((e, p), 0)) for p in CLASSES) + " |")
     return "\n".join(lines)
 
 
@@ -210,7 +240,8 @@ def time_classify(n: int, queries: int = 30) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ledgers", type=Path, default=None, help="folder of results.tsv fixtures")
-    parser.add_argument("--labels", type=Path, default=LABELS)
+    parser.add_argument("--labels", type=Path, default=None,
+                        help="label file (default: labels.tsv beside the ledgers, else tests/data)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 100_000])
     parser.add_argument("--no-timing", action="store_true")
@@ -227,8 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(ledger, [r for r in rows if r.ledger == ledger]))
     metrics = target_metrics(rows)
     print("\ntargets: " + ", ".join(f"{k} {metrics[k]:.2f} (≥ {v})" for k, v in TARGETS.items()))
-    print("confusion (expected → predicted): " + ", ".join(
-        f"{e}→{p}: {c}" for (e, p), c in sorted(Counter((r.expected, r.predicted) for r in rows).items()) if e != p))
+    print("\nconfusion matrix (all ledgers):\n" + confusion_table(rows))
     if args.show_errors:
         for r in rows:
             if r.expected != r.predicted:

@@ -4,6 +4,7 @@ text normalisation behind them (outcome-note stripping, concept tokens)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -81,8 +82,9 @@ def test_diff_numeric_up_and_down_with_arithmetic():
 def test_diff_tuples_strings_dicts_are_changed():
     new = edit(TRAIN, ADAM_BETAS="(0.9, 0.95)", WINDOW_PATTERN='"SL"', PEAK_FLOPS='{"H100": 900e12}')
     facts = by_name(diff_constants(TRAIN, new))
-    assert facts["ADAM_BETAS"]["old"] == [0.8, 0.95] and facts["ADAM_BETAS"]["new"] == [0.9, 0.95]
-    assert facts["ADAM_BETAS"]["direction"] == "changed"
+    assert "ADAM_BETAS" not in facts  # split into its knobs: Adam's beta1 moved, beta2 did not
+    beta1 = facts["ADAM_BETA1"]
+    assert (beta1["old"], beta1["new"], beta1["direction"]) == (0.8, 0.9, "up")
     assert facts["WINDOW_PATTERN"]["old"] == "SSSL" and facts["WINDOW_PATTERN"]["new"] == "SL"
     assert facts["PEAK_FLOPS"]["direction"] == "changed"
     json.dumps(list(facts.values()))  # JSON-serialisable
@@ -150,7 +152,7 @@ CASES = [
     ("batch 16K->8K", "TOTAL_BATCH_SIZE", 16384, 8192, "down"),
     ("halve total batch size to 2^16", "TOTAL_BATCH_SIZE", None, 65536, "down"),
     ("device batch 128 -> 64", "DEVICE_BATCH_SIZE", 128, 64, "down"),
-    ("seq len curriculum 512->2048", "SEQ_LEN", 512, 2048, "up"),
+    ("seq len curriculum 512->2048", "SEQ_LEN_CURRICULUM", 512, 2048, "up"),
     ("sharpen sliding window to 1/4 context", "SHORT_WINDOW", None, 0.25, "down"),
     ("x0 lambda init 0.1 -> 0.2", "X0_LAMBDA_INIT", 0.1, 0.2, "up"),
     ("grad clip 1.0 (Muon already normalizes)", "GRAD_CLIP", None, 1.0, "changed"),
@@ -235,7 +237,8 @@ def test_outcome_notes_do_not_become_facts():
 
 
 def test_no_facts_from_free_text_or_junk():
-    assert text_changes("causal global context in conv mixer") == []
+    assert text_changes("causal global context in a new mixer") == []
+    assert [f["name"] for f in text_changes("causal global context in conv mixer")] == ["CONV_MIXER"]
     assert text_changes("add checkpoint saving; no logic change, re-run confirms noise floor") == []
     assert text_changes("Muon optimizer (Newton-Schulz orthogonalized momentum)")[0]["name"] == "OPTIMIZER"
     assert text_changes("") == [] and text_changes("((((") == [] and text_changes("→→ 0.1 ->") == []
@@ -300,3 +303,56 @@ def test_baseline_and_followup_cues():
     assert is_baseline("baseline (AdamW, default config)") and is_baseline("Mac Mini baseline")
     assert not is_baseline("depth 10")
     assert names_followup("increase LR further") and not names_followup("increase LR")
+
+
+# --- code changes anywhere in train.py -----------------------------------------------------------
+
+REPO_TRAIN = (Path(__file__).resolve().parent.parent / "train.py").read_text(encoding="utf-8")
+
+
+def test_profile_branch_edits_take_the_active_profiles_value():
+    edited = REPO_TRAIN.replace("    DEPTH = 4\n", "    DEPTH = 3\n    WINDOW_PATTERN = \"L\"\n")
+    cpu = by_name(diff_constants(REPO_TRAIN, edited, profile="cpu"))
+    assert (cpu["DEPTH"]["old"], cpu["DEPTH"]["new"], cpu["DEPTH"]["direction"]) == (4, 3, "down")
+    assert (cpu["WINDOW_PATTERN"]["old"], cpu["WINDOW_PATTERN"]["new"]) == ("SSSL", "L")
+    assert diff_constants(REPO_TRAIN, edited, profile="gpu") == []  # the GPU profile never runs that block
+
+
+def test_literals_inside_classes_and_functions_are_named_by_the_vocabulary():
+    edited = (REPO_TRAIN.replace("4 * config.n_embd", "3 * config.n_embd").replace("softcap = 15.0", "softcap = 30.0")
+              .replace("ve_gate_channels = 32", "ve_gate_channels = 64"))
+    facts = by_name(diff_constants(REPO_TRAIN, edited))
+    assert (facts["MLP_RATIO"]["old"], facts["MLP_RATIO"]["new"], facts["MLP_RATIO"]["direction"]) == (4, 3, "down")
+    assert facts["SOFTCAP_VALUE"]["direction"] == "up" and facts["VE_GATE_CHANNELS"]["new"] == 64
+    assert "MODEL_DIM" not in facts and "DEPTH" not in facts
+    merged = by_name(merge_changes(list(facts.values()), text_changes("MLP hidden width 4x -> 3x")))
+    assert set(merged) == set(facts)  # the text's reading of the same change adds nothing
+
+
+def test_split_tuples_and_unknown_literals_are_readable():
+    edited = REPO_TRAIN.replace("ADAM_BETAS = (0.8, 0.95)", "ADAM_BETAS = (0.9, 0.95)")
+    facts = by_name(diff_constants(REPO_TRAIN, edited))
+    assert list(facts) == ["ADAM_BETA1"] and facts["ADAM_BETA1"]["direction"] == "up"
+    src = "class Block:\n    def __init__(self):\n        self.scale = 0.5\n"
+    facts = diff_constants(src, src.replace("0.5", "0.25"))
+    assert [(f["name"], f["old"], f["new"]) for f in facts] == [("Block.scale", 0.5, 0.25)]
+
+
+def test_train_defaults_read_the_profile():
+    from memorylab_core.novelty.changes import train_defaults
+    gpu, cpu = train_defaults(REPO_TRAIN, "gpu"), train_defaults(REPO_TRAIN, "cpu")
+    assert (gpu["DEPTH"], cpu["DEPTH"], gpu["MLP_RATIO"], gpu["SOFTCAP_VALUE"]) == (8, 4, 4, 15.0)
+    assert gpu["ADAM_BETA1"] == 0.8 and cpu["TOTAL_BATCH_SIZE"] == 2**11
+
+
+def test_counts_of_other_things_are_not_knob_values():
+    assert text_changes("layers trained 1525 steps") == []
+    assert [f["name"] for f in text_changes("depth 12, training completed 1525 steps")] == ["DEPTH"]
+
+
+def test_long_descriptions_stay_linear():
+    import time
+    text = "lower matrix lr to 0.03 and " + "x" * 50_000 + " (worse) " + "depth 4 -> 6 " * 3000
+    start = time.perf_counter()
+    text_changes(text)
+    assert time.perf_counter() - start < 0.5

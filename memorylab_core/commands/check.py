@@ -121,9 +121,7 @@ def render(data: dict) -> str:
 
 
 def _move(change: dict) -> str:
-    old, new = change.get("old"), change.get("new")
-    arrow = f" {old} → {new}" if old is not None or new is not None else ""
-    return f"{change.get('name')} {change.get('direction')}{arrow}"
+    return changes.fact_text(change)
 
 
 def _one_line(text: str | None, width: int = 90) -> str:

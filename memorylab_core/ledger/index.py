@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .store import Store, warn
 
-INDEX_VERSION = 2  # bump when a table or a fold changes: older indexes are rebuilt
+INDEX_VERSION = 3  # bump when a table or a fold changes: older indexes are rebuilt
 BLOCK = 1 << 20  # bytes per verification hash
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it
 

@@ -24,14 +24,16 @@ from __future__ import annotations
 import ast
 import hashlib
 import math
+import os
 import re
 import unicodedata
 from typing import Any
 
 from ..lazyre import lazy
 from .textnorm import CATEGORY_ALIASES, KNOB_ALIASES, NUMBER_WORDS, VERB_WORDS, strip_outcome_notes
+from .vocabulary import CODE_LITERALS, CONSTANT_ALIASES, SPLIT_CONSTANTS, category_aliases, knob_aliases
 
-__all__ = ["code_fingerprint", "diff_constants", "text_changes", "merge_changes", "DIRECTIONS"]
+__all__ = ["code_fingerprint", "diff_constants", "train_defaults", "text_changes", "merge_changes", "DIRECTIONS"]
 
 DIRECTIONS = ("up", "down", "changed", "added", "removed")
 
@@ -56,30 +58,230 @@ def code_fingerprint(source: str) -> str:
     return hashlib.sha256((body + "\n").encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def diff_constants(old_source: str | None, new_source: str) -> list[dict]:
-    """Top-level constants that differ between ``old_source`` and ``new_source``.
+def diff_constants(old_source: str | None, new_source: str, profile: str | None = None) -> list[dict]:
+    """What changed in train.py between ``old_source`` and ``new_source``, wherever the edit is.
 
-    Only ``UPPER_CASE = <literal>`` assignments count, where the literal may use simple arithmetic
-    (``2**19``, ``0.5 * 3``), tuples/lists/dicts of literals and strings. Constants assigned
-    anything else (calls, names, conditionals) are ignored in both files. Returns ``[]`` when there
-    is no parent (``old_source`` is None: nothing to compare against) or either file does not parse.
-    Facts come in the order the names appear in the new file, then removed names.
+    * **Constants**: ``UPPER_CASE = <literal>`` at the top level, with the *effective* value for the
+      active ``profile`` (``if PROFILE == "cpu":`` blocks override the defaults when the profile is
+      ``cpu``; default: ``$AUTORESEARCH_PROFILE``, else ``gpu``). The literal may use simple
+      arithmetic (``2**19``), tuples/lists/dicts and strings; anything else is ignored in both files.
+      Tuples the vocabulary splits (``ADAM_BETAS`` → ``ADAM_BETA1``, ``ADAM_BETA2``) give one fact each.
+    * **Literals in code**: a number inside a statement of a class or function (``4 * config.n_embd``
+      in ``MLP``, ``softcap = 15.0``, ``min(it / 300, 1)`` in the momentum schedule) that changed while
+      the statement kept its shape. Named by the vocabulary (``MLP_RATIO``, ``SOFTCAP_VALUE`` ...) or
+      else ``Scope.target`` (``CausalSelfAttention.ve_gate_channels``).
+
+    Returns ``[]`` when there is no parent (``old_source`` is None) or either file does not parse.
+    Nothing is executed. Facts: constants in the order of the new file, removed constants, literals.
     """
     if old_source is None:
         return []
-    old, new = _constants(old_source), _constants(new_source)
+    old, new = _read_source(old_source, profile), _read_source(new_source, profile)
     if old is None or new is None:
         return []
     facts = []
-    for name, value in new.items():
-        fact = _constant_fact(name, old.get(name, _MISSING), value)
-        if fact:
-            facts.append(fact)
-    for name, value in old.items():
-        if name not in new and value is not _OPAQUE:
+    for name, value in new[0].items():
+        facts.extend(_split(_constant_fact(name, old[0].get(name, _MISSING), value)))
+    for name, value in old[0].items():
+        if name not in new[0] and value is not _OPAQUE:
             facts.append({"name": name, "old": value, "new": None, "direction": "removed", "source": "diff"})
+    seen = {f["name"] for f in facts}
+    for fact in _literal_facts(old[1], new[1]):
+        if fact["name"] not in seen:
+            facts.append(fact)
+            seen.add(fact["name"])
     return facts
 
+
+def train_defaults(source: str, profile: str | None = None) -> dict[str, Any]:
+    """The operating point a train.py starts from: its effective constants for ``profile`` plus the
+    values the vocabulary names inside its code (MLP ratio, softcap, ...), under canonical names."""
+    read = _read_source(source, profile)
+    if read is None:
+        return {}
+    out: dict[str, Any] = {}
+    for name, value in read[0].items():
+        for fact in _split({"name": CONSTANT_ALIASES.get(name, name), "old": None, "new": value}):
+            if fact["new"] is not _OPAQUE and isinstance(fact["new"], (int, float, str)):
+                out[fact["name"]] = fact["new"]
+    for (scope, target, _, _), values in read[1].items():
+        for i, (keyword, value) in enumerate(values):
+            name = _code_name(scope, target, keyword, i)
+            if name and name not in out:
+                out[name] = value
+    return out
+
+
+def _split(fact: dict | None) -> list[dict]:
+    """A tuple constant the vocabulary splits into knobs of their own (ADAM_BETAS → beta1, beta2)."""
+    if not fact:
+        return []
+    names = SPLIT_CONSTANTS.get(fact["name"])
+    if not names:
+        return [fact]
+    old, new = fact.get("old"), fact.get("new")
+    out = []
+    for i, name in enumerate(names):
+        a = old[i] if isinstance(old, list) and i < len(old) else None
+        b = new[i] if isinstance(new, list) and i < len(new) else None
+        if b is not None and a != b:
+            out.append({"name": name, "old": a, "new": b, "direction": _direction(a, b) if a is not None else "changed",
+                        "source": fact.get("source", "diff")})
+    return out
+
+
+def _active_profile(profile: str | None) -> str:
+    return (profile or os.environ.get("AUTORESEARCH_PROFILE") or "gpu").strip().lower()
+
+
+def _read_source(source: str, profile: str | None) -> tuple[dict[str, Any], dict] | None:
+    """(effective top-level constants, literals in code) of ``source``; None if it does not parse."""
+    try:
+        tree = ast.parse(str(source).lstrip("\ufeff"))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    constants: dict[str, Any] = {}
+    _fold_constants(tree.body, constants, _active_profile(profile), conditional=False)
+    literals: dict = {}
+    try:
+        _collect_literals(tree.body, "", literals)
+    except RecursionError:
+        literals = {}
+    return constants, literals
+
+
+def _profile_test(test: ast.expr) -> tuple[str, bool] | None:
+    """``PROFILE == "cpu"`` → ("cpu", True); ``PROFILE != "cpu"`` → ("cpu", False); else None."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and len(test.comparators) == 1):
+        return None
+    left, right = test.left, test.comparators[0]
+    if isinstance(right, ast.Name) and isinstance(left, ast.Constant):
+        left, right = right, left
+    if not (isinstance(left, ast.Name) and left.id == "PROFILE" and isinstance(right, ast.Constant)
+            and isinstance(right.value, str)):
+        return None
+    if isinstance(test.ops[0], ast.Eq):
+        return right.value.lower(), True
+    if isinstance(test.ops[0], ast.NotEq):
+        return right.value.lower(), False
+    return None
+
+
+def _fold_constants(body: list[ast.stmt], found: dict[str, Any], profile: str, conditional: bool) -> None:
+    """Top-level constants in order; a profile branch applies when it matches ``profile``; names set
+    under any other condition are opaque (their value depends on the machine)."""
+    for stmt in body:
+        if isinstance(stmt, ast.If):
+            branch = _profile_test(stmt.test)
+            if branch is not None:
+                name, equal = branch
+                _fold_constants(stmt.body if (name == profile) == equal else stmt.orelse, found, profile, conditional)
+            else:
+                _fold_constants(stmt.body, found, profile, True)
+                _fold_constants(stmt.orelse, found, profile, True)
+            continue
+        for name, node in _assignments(stmt):
+            found[name] = _OPAQUE if conditional else _safe_literal(node)
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_MAX_LITERAL_STATEMENTS = 20_000  # a train.py is ~1k statements; beyond this the rest is ignored
+
+
+def _collect_literals(body: list[ast.stmt], scope: str, out: dict) -> None:
+    """Numbers in statements inside classes / functions, keyed by (scope, target, shape, occurrence)."""
+    for stmt in body:
+        if len(out) >= _MAX_LITERAL_STATEMENTS:
+            return
+        if isinstance(stmt, _SCOPES):
+            _collect_literals(stmt.body, f"{scope}.{stmt.name}" if scope else stmt.name, out)
+            continue
+        inner = [b for b in (getattr(stmt, f, None) for f in ("body", "orelse", "finalbody")) if isinstance(b, list)]
+        if inner and not isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Return)):
+            for block in inner:
+                _collect_literals(block, scope, out)
+            for handler in getattr(stmt, "handlers", []) or []:
+                _collect_literals(handler.body, scope, out)
+            continue
+        if not scope:
+            continue
+        numbers = _numbers(stmt)
+        if not numbers:
+            continue
+        target = _target(stmt)
+        shape = ast.dump(_blank(stmt), annotate_fields=False)
+        key = (scope, target, shape, 0)
+        while key in out:
+            key = (scope, target, shape, key[3] + 1)
+        out[key] = numbers
+
+
+def _target(stmt: ast.stmt) -> str:
+    if isinstance(stmt, ast.Assign):
+        return ast.unparse(stmt.targets[0])[:80]
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        return ast.unparse(stmt.target)[:80]
+    return "return" if isinstance(stmt, ast.Return) else "expr"
+
+
+def _numbers(stmt: ast.stmt) -> list[tuple[str | None, int | float]]:
+    """(keyword it is the value of, or None; number) for each numeric literal, in source order."""
+    keywords = {id(k.value): k.arg for k in ast.walk(stmt) if isinstance(k, ast.keyword)}
+    found = []
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Constant) and _is_number(node.value) and not isinstance(node.value, bool):
+            found.append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0), keywords.get(id(node)),
+                          node.value))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [(kw, value) for _, _, kw, value in found]
+
+
+class _Blank(ast.NodeTransformer):
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if _is_number(node.value) and not isinstance(node.value, bool):
+            return ast.Constant(value="#")
+        return node
+
+
+def _blank(stmt: ast.stmt) -> ast.AST:
+    import copy
+    return _Blank().visit(copy.deepcopy(stmt))
+
+
+def _code_name(scope: str, target: str, keyword: str | None, position: int) -> str | None:
+    """The vocabulary's name for a literal in code, or None."""
+    where = f"{scope}:{target}".lower()
+    for scope_re, target_re, keyword_name, name in CODE_LITERALS:
+        if keyword_name is not None and keyword != keyword_name:
+            continue
+        if re.search(scope_re, scope.lower()) and re.search(target_re, where):
+            return name
+    return None
+
+
+def _literal_facts(old: dict, new: dict) -> list[dict]:
+    facts = []
+    for key, values in new.items():
+        before = old.get(key)
+        if before is None or len(before) != len(values):
+            continue
+        scope, target = key[0], key[1]
+        for i, ((keyword, a), (_, b)) in enumerate(zip(before, values, strict=True)):
+            direction = _direction(a, b)
+            if direction is None:
+                continue
+            name = _code_name(scope, target, keyword, i) or _readable(scope, target, keyword)
+            facts.append({"name": name, "old": a, "new": b, "direction": direction, "source": "diff",
+                          "where": f"{scope}: {target}"})
+    return facts
+
+
+def _readable(scope: str, target: str, keyword: str | None) -> str:
+    """``CausalSelfAttention.ve_gate_channels``: the class (or function) and what is assigned."""
+    owner = scope.split(".")[0]
+    leaf = re.sub(r"^self\.", "", target) if target not in ("expr", "return") else (keyword or target)
+    leaf = re.sub(r"[^A-Za-z0-9_.]+", "_", leaf).strip("_.") or "literal"
+    return f"{owner}.{leaf}"
 
 
 def _constant_fact(name: str, before: Any, after: Any) -> dict | None:
@@ -106,19 +308,6 @@ def _direction(old: Any, new: Any) -> str | None:
     if type(old) is type(new) and old == new:
         return None
     return "changed"
-
-
-def _constants(source: str) -> dict[str, Any] | None:
-    """Top-level ``NAME = value`` constants of ``source`` (``_OPAQUE`` for non-literals); None if unparseable."""
-    try:
-        tree = ast.parse(str(source).lstrip("\ufeff"))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    found: dict[str, Any] = {}
-    for stmt in tree.body:
-        for name, node in _assignments(stmt):
-            found[name] = _safe_literal(node)
-    return found
 
 
 def _assignments(stmt: ast.stmt) -> list[tuple[str, ast.expr]]:
@@ -245,6 +434,31 @@ def _sized(value: Any) -> Any:
     return value
 
 
+def fact_text(fact: dict) -> str:
+    """A change fact as check and reports print it, never showing an unknown value:
+    "MATRIX_LR up 0.04 → 0.05", "DEPTH changed → 6", "SOFTCAP removed", "MLP_RATIO down 4 → 3 (in MLP.__init__)"."""
+    name, direction = fact.get("name"), fact.get("direction") or "changed"
+    old, new = fact.get("old"), fact.get("new")
+    if old is not None and new is not None:
+        values = f" {_show(old)} → {_show(new)}"
+    elif new is not None:
+        values = f" → {_show(new)}"
+    elif old is not None and direction != "removed":
+        values = f" from {_show(old)}"
+    else:
+        values = ""
+    where = f" (in {fact['where'].split(':')[0]})" if fact.get("where") else ""
+    return f"{name} {direction}{values}{where}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def merge_changes(diff: list[dict], text: list[dict]) -> list[dict]:
     """The change signature of a run: every diff fact, plus text facts for knobs the diff lacks.
 
@@ -254,8 +468,13 @@ def merge_changes(diff: list[dict], text: list[dict]) -> list[dict]:
     """
     merged = [dict(f) for f in diff or () if isinstance(f, dict) and f.get("name")]
     seen = {f["name"] for f in merged}
+    values = {(repr(f.get("old")), repr(f.get("new"))) for f in merged if f.get("old") is not None}
     for fact in text or ():
-        if isinstance(fact, dict) and fact.get("name") and fact["name"] not in seen:
+        if not (isinstance(fact, dict) and fact.get("name")):
+            continue
+        if fact.get("old") is not None and (repr(fact.get("old")), repr(fact.get("new"))) in values:
+            continue  # the diff's change, misnamed by the text ("MLP 4x -> 3x" read as a width)
+        if fact["name"] not in seen:
             merged.append(dict(fact))
             seen.add(fact["name"])
     return merged
@@ -280,10 +499,10 @@ def _mention_regex() -> tuple[re.Pattern, dict[str, tuple[str, str, str | None]]
     """One alternation of every alias; the boundary checks sit outside it so that positions inside a
     word are rejected once, not once per alternative (Python's re has no alternation trie)."""
     parts, meta = [], {}
-    for i, (name, kind, pattern) in enumerate(KNOB_ALIASES):
+    for i, (name, kind, pattern) in enumerate((*knob_aliases(), *KNOB_ALIASES)):
         parts.append(f"(?P<k{i}>{pattern})")
         meta[f"k{i}"] = (name, kind, None)
-    for i, (name, value, pattern) in enumerate(CATEGORY_ALIASES):
+    for i, (name, value, pattern) in enumerate((*category_aliases(), *CATEGORY_ALIASES)):
         parts.append(f"(?P<c{i}>{pattern})")
         meta[f"c{i}"] = (name, "cat", value)
     return lazy(f"{_B}(?=[a-z])(?:{'|'.join(parts)}){_E}"), meta
@@ -314,15 +533,22 @@ _SWAP_VERB_RE = lazy(r"\b(?:replac\w*|swap\w*|substitut\w*|trad\w*|exchang\w*)\b
 _TURN_RE = lazy(r"\b(?:turn|switch)\s*$")
 _REORDER_RE = lazy(r"instead\s+of|in\s+place\s+of|rather\s+than|\bover\b|replac(?:es|ing)\b|supersed")
 _WORD_RE = lazy(r"[a-z]+")
+# A number followed by one of these counts something else ("training completed 1525 steps").
+_UNIT_AFTER_RE = lazy(r"\s*(?:steps?|iter(?:ation)?s?|seconds?|secs?|s|min(?:ute)?s?|hours?|h|"
+                      r"params?|parameters?|[kmg]b|gib|mib|epochs?)(?![a-z])")
+
+
+_MAX_TEXT = 20_000  # characters of a description read for facts: they come early; keeps check bounded
 
 
 def text_changes(text: str) -> list[dict]:
     """Change facts read from a free-text description (``"source": "text"``), one per knob.
 
     Knob names are canonical (``MATRIX_LR``, ``DEPTH``, ``TOTAL_BATCH_SIZE``, ``WARMDOWN_RATIO``,
-    ``ACTIVATION`` ...; see ``textnorm.KNOB_ALIASES``). Outcome notes are ignored. Never raises.
+    ``ACTIVATION`` ...; see ``vocabulary.KNOBS`` and ``textnorm.KNOB_ALIASES``). Outcome notes are
+    ignored. Only the first ``_MAX_TEXT`` characters are read. Never raises.
     """
-    clean = unicodedata.normalize("NFKC", strip_outcome_notes(text)).lower()
+    clean = unicodedata.normalize("NFKC", strip_outcome_notes(str(text or "")[:_MAX_TEXT])).lower()
     facts: list[dict] = []
     for clause in _clauses(clean):
         facts.extend(_clause_facts(clause))
@@ -441,7 +667,7 @@ def _values(pre: str, post: str) -> tuple[Any, Any, str | None]:
     if m:
         return None, None, m.group("a") or f"{m.group('x')}x"
     m = _ONE_RE.match(post)
-    if m:
+    if m and not _UNIT_AFTER_RE.match(post, m.end()):
         return None, _parse_number(m.group("a")), None
     m = _PRE_RE.search(pre) if pre else None
     return None, (_parse_number(m.group("a")) if m else None), None
@@ -544,9 +770,12 @@ _UNKNOWN_KNOB_RE = lazy(  # (?<![a-z]): a name starts at a word's first letter (
     rf"(?<![a-z])(?P<name>(?:[a-z][a-z0-9_]*\s+){{0,2}}[a-z][a-z0-9_]*)\s*[:=]?\s*(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
 
 
+_MAX_UNKNOWN_PIECE = 400  # "x0 lambda init 0.1 -> 0.2" is short; the regex backtracks over long words
+
+
 def _unknown_knob(piece: str) -> dict | None:
     """"x0 lambda init 0.1 -> 0.2": a knob the alias table does not know, named after its words."""
-    m = _UNKNOWN_KNOB_RE.search(piece)
+    m = _UNKNOWN_KNOB_RE.search(piece[:_MAX_UNKNOWN_PIECE])
     if not m:
         return None
     words = [w for w in m.group("name").split() if w not in VERB_WORDS and w not in ("from", "the", "a", "of")]

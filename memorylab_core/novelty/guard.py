@@ -22,7 +22,6 @@ to the run's own text) into tables of the store's SQLite index.
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import json
 import math
@@ -35,7 +34,8 @@ from functools import lru_cache
 from ..lazyre import lazy
 from ..ledger.model import Run
 from .changes import merge_changes, text_changes
-from .textnorm import CATEGORY_ALIASES, is_baseline, names_followup, strip_outcome_notes, tokens
+from .textnorm import CATEGORY_ALIASES, is_baseline, is_rerun, names_followup, strip_outcome_notes, tokens
+from .vocabulary import PARENT, UPSTREAM_DEFAULTS, category_aliases
 
 CLASSES = ("novel", "known_success", "incremental_followup", "repeat_failure", "duplicate_run")
 POLICY: dict[str, dict[str, str]] = {
@@ -67,6 +67,7 @@ class Proposal:
     hypothesis: str | None = None
     code_fingerprints: tuple[str, ...] = ()
     changes: tuple[dict, ...] = ()
+    context: str | None = None  # the arena whose operating point the proposal moves from
 
 
 @dataclass
@@ -148,8 +149,8 @@ def _is_num(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_CATEGORY_VALUES = tuple((lazy(rf"(?:{pattern})"), value) for _, value, pattern in CATEGORY_ALIASES
-                         if value not in (None, "*"))
+_CATEGORY_VALUES = tuple((lazy(rf"(?:{pattern})"), value)
+                         for _, value, pattern in (*category_aliases(), *CATEGORY_ALIASES) if value not in (None, "*"))
 
 
 def _canon(value: object) -> str | None:
@@ -194,52 +195,67 @@ def idea_key(run: Run) -> str:
     return " ".join(sorted(dict.fromkeys(words))[:3]) or "misc"
 
 
-# --- moves --------------------------------------------------------------------------------------
+# --- moves ------------------------------------------------------------------------------------
 #
-# A move is a tuple so that the index pickles small: ("n", knob, direction, p, q) for numeric knobs
-# (direction up/down, or None for "set to q" when the start is unknown; p/q start and end values or
-# None), ("c", knob, direction, new, old) for categorical ones (direction changed/added/removed).
+# A move is a tuple (stored as JSON): ("n", knob, direction, p, q) for numeric knobs (direction
+# up/down, or None for "set to q" when the start is unknown; p/q start and end values or None),
+# ("c", knob, direction, new, old) for categorical ones (direction changed/added/removed). A fact that
+# sets a knob to the value it already has is not a move: to_move returns ("=", knob, value).
 
 
 def to_move(fact: dict, state: dict) -> tuple | None:
-    """Resolve one change fact into a move, filling a missing start value from the knob's state."""
+    """Resolve one change fact into a move, filling a missing start value from the operating point
+    (``state``: knob → current value)."""
     name, direction = str(fact.get("name")), fact.get("direction")
     old, new, factor = fact.get("old"), fact.get("new"), fact.get("factor")
     if direction in ("added", "removed") and not (_is_num(old) and _is_num(new)):
         if direction == "added" and _is_num(new):
-            return ("n", name, None, None, float(new))
+            return _numeric_move(name, None, None, new, None, state.get(name))
         return ("c", name, direction, _canon(new), _canon(old))
     if _is_num(old) or _is_num(new) or direction in ("up", "down"):
         return _numeric_move(name, direction, old, new, factor, state.get(name))
-    old_c = _canon(old) if old is not None else state.get(name) if isinstance(state.get(name), str) else None
+    current = state.get(name)
+    old_c = _canon(old) if old is not None else current if isinstance(current, str) else None
     new_c = _canon(new)
     if new_c is not None and new_c == old_c:
-        return None
+        return ("=", name, new_c)
     return ("c", name, direction or "changed", new_c, old_c)
 
 
 def _numeric_move(name, direction, old, new, factor, current) -> tuple | None:
-    """Start value: the fact's own (``old``, or ``new / factor`` for "halve to V"), else the replayed
-    state. A state that would turn an explicit "up"/"down" into a no-op is stale: the start is unknown."""
+    """Start value: the fact's own (``old``, or ``new / factor`` for "halve to V"), else the operating
+    point. An operating point that would turn an explicit "up"/"down" into a no-op is stale (another
+    branch, other defaults): the start is then unknown."""
     p = float(old) if _is_num(old) else None
     if p is None and _is_num(new) and _is_num(factor) and factor > 0:
         p = float(new) / factor
     if p is None and _is_num(current):
         p = float(current)
-        if direction in ("up", "down") and _is_num(new) and _close(p, float(new)):
+        if _is_num(new) and _close(p, float(new)):
+            if direction not in ("up", "down"):
+                return ("=", name, float(new))
             p = None
     q = float(new) if _is_num(new) else (p * factor if p is not None and _is_num(factor) else None)
     if p is not None and q is not None:
         if _close(p, q):
-            return None
+            return ("=", name, q)
         return ("n", name, "up" if q > p else "down", p, q)
     if direction in ("up", "down"):
         return ("n", name, direction, p, q)
     return ("n", name, None, None, q) if q is not None else None
 
 
+def _unset_default(move: tuple, state: dict) -> tuple:
+    """A value equal to an untouched *default* is still a move (the default may not be this history's);
+    only a value some run set makes a no-op."""
+    if move[0] != "=" or (move[1] in state and state[move[1]][1] is not None):
+        return move
+    value = move[2]
+    return ("n", move[1], None, None, value) if _is_num(value) else ("c", move[1], "changed", value, None)
+
+
 def _interval(move: tuple) -> tuple[float, float]:
-    _, _, direction, p, q = move
+    _, _, direction, p, q = move[:5]
     if direction == "up":
         return (-_INF if p is None else p, _INF if q is None else q)
     return (-_INF if q is None else q, _INF if p is None else p)
@@ -252,135 +268,76 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return hi - lo > 1e-9 * max(1.0, abs(lo), abs(hi))
 
 
-def _beyond(x: float, y: float, direction: str) -> bool:
-    """``x`` is at or past ``y`` when moving in ``direction``."""
-    return x >= y or _close(x, y) if direction == "up" else x <= y or _close(x, y)
-
-
 def move_text(move: tuple) -> str:
-    """Human form of a move: "MATRIX_LR up 0.04→0.05", "ACTIVATION relu2→swiglu", "SOFTCAP removed"."""
+    """Human form of a move, never showing an unknown value: "MATRIX_LR up 0.04→0.05",
+    "MATRIX_LR up to 0.05", "DEPTH down", "ACTIVATION relu2→swiglu", "ACTIVATION → swiglu",
+    "SOFTCAP removed"."""
+    if move[0] == "=":
+        return f"{move[1]} stays {_fmt(move[2])}"
     if move[0] == "n":
-        _, name, direction, p, q = move
-        values = f" {_fmt(p)}→{_fmt(q)}" if p is not None or q is not None else ""
-        return f"{name} {direction or 'set'}{values}"
-    _, name, direction, new, old = move
+        _, name, direction, p, q = move[:5]
+        if p is not None and q is not None:
+            return f"{name} {direction or 'set'} {_fmt(p)}→{_fmt(q)}"
+        if q is not None:
+            return f"{name} {direction + ' to' if direction else 'set to'} {_fmt(q)}"
+        if p is not None:
+            return f"{name} {direction or 'changed'} from {_fmt(p)}"
+        return f"{name} {direction or 'changed'}"
+    _, name, direction, new, old = move[:5]
     if direction == "changed":
-        return f"{name} {old or '?'}→{new or '?'}"
+        if new is None:
+            return f"{name} changed" + (f" from {old}" if old is not None else "")
+        return f"{name} {old}→{new}" if old is not None else f"{name} → {new}"
     return f"{name} {direction}"
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "?"
+def _fmt(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if not _is_num(value):
+        return str(value)
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
-def relation(prop: tuple, earlier: tuple, outcome: str) -> str | None:
-    """How a proposed move relates to an earlier move of the same knob.
-
-    ``repeat`` (same direction, overlapping range, earlier failed), ``same`` (kept, same target),
-    ``further`` (kept, proposal starts where it ended or beyond), ``revert`` (back past the start of a
-    kept move), or None.
-    """
-    if prop[0] != earlier[0]:
-        return None
+def repeats(prop: tuple, failed: tuple) -> bool:
+    """Whether a proposed move is the same idea as a failed move of the same knob made from the same
+    operating point: the same direction at any magnitude (overlapping ranges; a step starting where
+    the failed one ended, or beyond, is new ground), the same target when a direction is unknown,
+    the same new value or the same component added / removed."""
+    if prop[0] != failed[0]:  # a component added with a value ("conv mixer on 3/4 of the layers") vs without
+        return "added" in (prop[2], failed[2]) or (prop[0] == "n" and failed[2] == "changed")
     if prop[0] == "c":
-        return _categorical_relation(prop, earlier, outcome)
-    return _numeric_relation(prop, earlier, outcome)
+        return prop[2] == failed[2] and prop[3] == failed[3]
+    pd, fd = prop[2], failed[2]
+    if pd is None or fd is None:
+        return prop[4] is not None and failed[4] is not None and _close(prop[4], failed[4])
+    return pd == fd and _overlap(_interval(prop), _interval(failed))
 
 
-def _numeric_relation(prop: tuple, earlier: tuple, outcome: str) -> str | None:
-    pd, ed = prop[2], earlier[2]
-    if pd is None or ed is None:
-        same = prop[4] is not None and earlier[4] is not None and _close(prop[4], earlier[4])
-        return ("repeat" if outcome == _FAIL else "same") if same else None
-    if pd == ed:
-        if outcome == _KEEP and prop[3] is not None and earlier[4] is not None and _beyond(prop[3], earlier[4], pd):
-            return "further"
-        if not _overlap(_interval(prop), _interval(earlier)):
-            return None
-        if outcome == _FAIL:
-            return "repeat"
-        return "same" if prop[4] is None or earlier[4] is None or _close(prop[4], earlier[4]) else None
-    if outcome == _KEEP and earlier[3] is not None and prop[4] is not None and _beyond(prop[4], earlier[3], pd):
-        return "revert" if _overlap(_interval(prop), _interval(_reverse(earlier))) else None
-    return None
+def same_as_kept(prop: tuple, kept: tuple) -> bool:
+    """The proposal re-applies the kept move itself (same direction and target)."""
+    if prop[0] != kept[0]:
+        return False
+    if prop[0] == "c":
+        return prop[2] == kept[2] and prop[3] == kept[3]
+    return (prop[2] == kept[2] and prop[4] is not None and kept[4] is not None and _close(prop[4], kept[4])
+            and prop[3] is not None)
 
 
-def _reverse(move: tuple) -> tuple:
-    _, name, direction, p, q = move
-    return ("n", name, "down" if direction == "up" else "up", q, p)
-
-
-def _categorical_relation(prop: tuple, earlier: tuple, outcome: str) -> str | None:
-    if prop[2] == earlier[2] and prop[3] == earlier[3]:
-        return "repeat" if outcome == _FAIL else "same"
-    if outcome != _KEEP:
-        return None
-    flipped = {("removed", "added"), ("added", "removed")}
-    if (earlier[2], prop[2]) in flipped:
-        return "revert"
-    if earlier[2] == prop[2] == "changed" and earlier[4] is not None and prop[3] == earlier[4]:
-        return "revert" if prop[4] in (None, earlier[3]) else None
-    return None
-
-
-def _failure_region(prop: tuple, earlier: tuple, rel: str) -> tuple:
-    """The move whose range counts as failed: the failed move itself, or a kept move reversed."""
-    if rel == "revert":
-        return _reverse(earlier) if earlier[0] == "n" else prop
-    return earlier
-
-
-class _KeepSpans:
-    """Kept moves later in the ledger than the run being examined, for staleness checks.
-
-    Numeric ranges are kept as sorted, merged spans per direction, so "does any later kept move land
-    in this failed range?" costs a binary search rather than a scan.
-    """
-
-    def __init__(self) -> None:
-        self.spans: dict[str, list[tuple[float, float]]] = {"up": [], "down": []}
-        self.targets: set[float] = set()
-        self.cats: set[tuple] = set()
-
-    def add(self, move: tuple) -> None:
-        if move[0] == "c":
-            self.cats.add((move[2], move[3]))
-            return
-        if move[4] is not None:
-            self.targets.add(round(move[4], 12))
-        if move[2] in self.spans:
-            _insert_span(self.spans[move[2]], _interval(move))
-
-    def hits(self, failed: tuple) -> bool:
-        if failed[0] == "c":
-            return (failed[2], failed[3]) in self.cats
-        if failed[2] is None:
-            return failed[4] is not None and round(failed[4], 12) in self.targets
-        spans = self.spans[failed[2]]
-        iv = _interval(failed)
-        i = bisect.bisect_left(spans, (iv[1], -_INF))
-        return i > 0 and _overlap(spans[i - 1], iv)
-
-
-def _insert_span(spans: list[tuple[float, float]], iv: tuple[float, float]) -> None:
-    lo, hi = iv
-    i = bisect.bisect_left(spans, (lo, hi))
-    if i > 0 and spans[i - 1][1] >= lo:
-        i -= 1
-        lo, hi = spans[i][0], max(hi, spans[i][1])
-        del spans[i]
-    while i < len(spans) and spans[i][0] <= hi:
-        hi = max(hi, spans[i][1])
-        del spans[i]
-    spans.insert(i, (lo, hi))
+def builds_on_keep(prop: tuple, kept: tuple) -> bool:
+    """A follow-up of a kept move of the same knob: any re-tune of a number whose last move was kept
+    (either direction, partial reverts included); for categories, a variant of the kept value or a
+    step back to the value it replaced. A different value of a kept category is a new technique."""
+    if prop[0] == "n" or kept[0] == "n":
+        return True
+    if kept[2] in ("added", "removed"):
+        return prop[2] in ("added", "removed")
+    return prop[2] == "removed" or (prop[2] == "changed" and prop[3] is not None and prop[3] in (kept[3], kept[4]))
 
 
 _MAX_EVIDENCE = 8  # earlier runs kept per kind of evidence and move
-_RELATION_CLASS = {"repeat": "repeat_failure", "revert": "repeat_failure", "same": "known_success",
-                   "further": "incremental_followup"}
-_RELATION_SCORE = {"repeat": 1.0, "revert": 0.95, "same": 1.0, "further": 0.9}
+_EPOCH_READ = 5000  # moves of one knob read back to its last keep, at most (bounds a verdict's cost)
+_RELATION_SCORE = {"repeat": 1.0, "same": 1.0, "further": 0.9, "parent": 0.85, "noop": 1.0}
 
 
 @dataclass
@@ -393,48 +350,109 @@ class _Evidence:
     reason: str
 
 
+def context_of(run: Run) -> str:
+    """The comparable-run group a run's operating point belongs to (its arena once runs carry one)."""
+    return str((run.extra or {}).get("arena") or run.family or "")
+
+
+def defaults_for(run: Run) -> dict[str, object]:
+    """The operating point before an arena's first run: upstream train.py's defaults (an imported
+    history; native runs read their own train.py, see :meth:`NoveltyIndex.__init__`)."""
+    return dict(UPSTREAM_DEFAULTS)
+
+
 NOVELTY_DDL = """
 CREATE TABLE IF NOT EXISTS novelty_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS novelty_runs (idx INTEGER PRIMARY KEY, outcome TEXT NOT NULL, fingerprint TEXT,
-    moved INTEGER NOT NULL, tokens TEXT);
+    moved INTEGER NOT NULL, tokens TEXT, ctx TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS novelty_runs_fp ON novelty_runs(fingerprint) WHERE fingerprint IS NOT NULL;
-CREATE TABLE IF NOT EXISTS novelty_moves (knob TEXT NOT NULL, idx INTEGER NOT NULL, moves TEXT NOT NULL,
-    PRIMARY KEY (knob, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS novelty_runs_keeps ON novelty_runs(ctx, idx) WHERE outcome = 'k';
+CREATE TABLE IF NOT EXISTS novelty_moves (ctx TEXT NOT NULL, knob TEXT NOT NULL, idx INTEGER NOT NULL,
+    moves TEXT NOT NULL, PRIMARY KEY (ctx, knob, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS novelty_postings (token TEXT NOT NULL, idx INTEGER NOT NULL,
     PRIMARY KEY (token, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS novelty_df (token TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS novelty_state (knob TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS novelty_state (ctx TEXT NOT NULL, knob TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (ctx, knob)) WITHOUT ROWID;
 """
 _POSTINGS_READ = 50_000  # newest postings read per query word: bounds check on a huge history
+_SEEDED = ""  # state row marking a context whose defaults were written
 
 
 class NoveltyIndex:
     """Incremental index over the ledger for the novelty guard, kept in SQLite tables (``novelty_*``).
 
     ``add`` every run once, in ledger order; ``classify`` a proposal against everything added. The
-    tables are inverted indexes -- fingerprint → runs, knob → runs with a move on it, token → runs
-    (text) -- so a verdict reads only its candidates, whatever the ledger's length. ``state`` is the
-    current value of each knob (kept moves advance it), so "set matrix lr to 0.035" reads as a move
-    up from the current 0.03. Built on the store's index (``ledger/index.py``), or on a private
-    in-memory database when constructed without one.
+    tables are inverted indexes -- fingerprint → runs, (context, knob) → runs with a move on it,
+    token → runs (text) -- so a verdict reads only its candidates, whatever the ledger's length.
+    The **operating point** (``novelty_state``) is each knob's current value per context
+    (:func:`context_of`): the defaults at the context's first run, then every kept change (and every
+    start value a description states), each with the run that set it. Built on the store's index
+    (``ledger/index.py``), or on a private in-memory database when constructed without one.
+
+    ``native_defaults(run)`` (optional) gives the defaults for a native run's context, e.g.
+    :func:`changes.train_defaults` of the train.py it ran; imported runs start from
+    :data:`vocabulary.UPSTREAM_DEFAULTS`.
     """
 
-    def __init__(self, db: sqlite3.Connection | None = None) -> None:
+    def __init__(self, db: sqlite3.Connection | None = None, native_defaults=None) -> None:
         if db is None:  # a private index; the store's index has these tables already
             db = sqlite3.connect(":memory:", isolation_level=None)
             db.executescript(NOVELTY_DDL)
         self.db = db
+        self.native_defaults = native_defaults
         meta = dict(db.execute("SELECT key, value FROM novelty_meta"))
         self.size = int(meta.get("size", 0))
         self.n_docs = int(meta.get("docs", 0))
-        self.state: dict[str, object] = {k: json.loads(v)
-                                         for k, v in db.execute("SELECT knob, value FROM novelty_state")}
+        self._states: dict[str, dict[str, list]] = {}  # context → knob → [value, run index or None]
         self._df: dict[str, int] = {}  # per-command cache of document frequencies
         self._pending: dict[str, list] = {"runs": [], "moves": [], "postings": [], "df": []}
-        self._dirty_state: set[str] = set()
+        self._dirty_state: set[tuple[str, str]] = set()
 
     def __len__(self) -> int:
         return self.size
+
+    # -- operating points -------------------------------------------------------------------------
+    @property
+    def state(self) -> dict[str, dict[str, list]]:
+        """Every context's operating point (reads the whole state table: for tests and debugging)."""
+        self.flush()
+        out: dict[str, dict[str, list]] = {}
+        for ctx, knob, value in self.db.execute("SELECT ctx, knob, value FROM novelty_state ORDER BY ctx, knob"):
+            out.setdefault(ctx, {})[knob] = json.loads(value)
+        return out
+
+    def context_state(self, ctx: str) -> dict[str, list]:
+        """knob → [current value, index of the run that set it (None: a default)] in ``ctx``."""
+        found = self._states.get(ctx)
+        if found is None:
+            self.flush()
+            found = {k: json.loads(v) for k, v in
+                     self.db.execute("SELECT knob, value FROM novelty_state WHERE ctx = ?", (ctx,))}
+            self._states[ctx] = found
+        return found
+
+    def operating_point(self, ctx: str) -> dict[str, object]:
+        """knob → current value in ``ctx`` (what a bare "SCALAR_LR 0.7" moves from)."""
+        return {k: v[0] for k, v in self.context_state(ctx).items() if k != _SEEDED}
+
+    def _seed(self, ctx: str, run: Run) -> dict[str, list]:
+        state = self.context_state(ctx)
+        if _SEEDED not in state:
+            native = not str(run.source or "").startswith("import") and self.native_defaults is not None
+            defaults = (self.native_defaults(run) if native else None) or defaults_for(run)
+            for knob, value in defaults.items():
+                self._put(ctx, knob, float(value) if _is_num(value) else _canon(value), None)
+            self._put(ctx, _SEEDED, 1, None)
+        return state
+
+    def _put(self, ctx: str, knob: str, value: object, index: int | None) -> None:
+        state = self.context_state(ctx)
+        if value is None:
+            state.pop(knob, None)
+        else:
+            state[knob] = [value, index]
+        self._dirty_state.add((ctx, knob))
 
     # -- building -------------------------------------------------------------------------------
     def add(self, run: Run) -> None:
@@ -443,30 +461,67 @@ class NoveltyIndex:
         if index < self.size:
             raise ValueError(f"run index {index} was already added (the index holds {self.size} runs)")
         outcome = run_outcome(run)
+        ctx = context_of(run)
+        state = self._seed(ctx, run)
         self.size = index + 1
         facts = run_facts(run)
         moves: list[tuple] = []
         words: set[str] = set()
         if is_baseline(run.description):
-            self._set_state(facts)
+            for fact in facts:
+                new = fact.get("new")
+                if new is not None:
+                    self._put(ctx, str(fact.get("name")), float(new) if _is_num(new) else _canon(new), index)
         else:
-            moves = [m for m in (to_move(f, self.state) for f in facts) if m]
-            self._advance_state(moves, outcome)
+            self._stated_starts(ctx, facts, index)
+            point = {k: v[0] for k, v in state.items()}
+            moves = [m for m in (to_move(f, point) for f in facts) if m and m[0] != "="]
+            if outcome != _KEEP:  # naming a technique already in place is context, not its failure
+                moves = [m for m in moves
+                         if not (m[0] == "c" and m[2] == "added" and point.get(m[1]) not in (None, "removed"))]
+            self._advance_state(ctx, moves, outcome, index)
             if outcome == _NEUTRAL:
                 moves = []
             else:
                 words = text_tokens(run.description, run.tags, run.family, run.hypothesis)
-        self._store(index, outcome, run.code_fingerprint, moves, words)
+        self._store(index, outcome, run.code_fingerprint, moves, words, ctx)
 
-    def _store(self, index: int, outcome: str, fingerprint: str | None, moves: list[tuple], words: set[str]) -> None:
+    def _stated_starts(self, ctx: str, facts: list[dict], index: int) -> None:
+        """A start value a description states ("depth 4 -> 6") corrects the operating point: the
+        defaults may not be this history's."""
+        state = self.context_state(ctx)
+        for fact in facts:
+            old, name = fact.get("old"), str(fact.get("name"))
+            if old is None or fact.get("direction") not in ("up", "down", "changed"):
+                continue
+            value = float(old) if _is_num(old) else _canon(old)
+            if name not in state or state[name][0] != value:
+                self._put(ctx, name, value, index)
+
+    def _advance_state(self, ctx: str, moves: list[tuple], outcome: str, index: int) -> None:
+        """Kept moves set the knob's value; a failure reveals a start value not known yet."""
+        state = self.context_state(ctx)
+        for move in moves:
+            name = move[1]
+            start, end = (move[3], move[4]) if move[0] == "n" else (move[4], move[3])
+            if outcome == _KEEP:
+                if move[0] == "c" and move[2] in ("added", "removed") and end is None:
+                    self._put(ctx, name, move[2], index)
+                else:
+                    self._put(ctx, name, end, index)
+            elif start is not None and name not in state:
+                self._put(ctx, name, start, index)
+
+    def _store(self, index: int, outcome: str, fingerprint: str | None, moves: list[tuple], words: set[str],
+               ctx: str) -> None:
         pending = self._pending
         pending["runs"].append((index, outcome, fingerprint or None, 1 if moves else 0,
-                                " ".join(sorted(words)) if words else None))
+                                " ".join(sorted(words)) if words else None, ctx))
         if moves:
             by_knob: dict[str, list[tuple]] = {}
             for move in moves:
                 by_knob.setdefault(move[1], []).append(move)
-            pending["moves"].extend((knob, index, json.dumps(ms)) for knob, ms in by_knob.items())
+            pending["moves"].extend((ctx, knob, index, json.dumps(ms)) for knob, ms in by_knob.items())
         if words:
             self.n_docs += 1
             pending["postings"].extend((w, index) for w in words)
@@ -475,24 +530,22 @@ class NoveltyIndex:
         if len(pending["runs"]) >= 1024:
             self.flush()
 
-    def _save_state(self, name: str) -> None:
-        self._dirty_state.add(name)
-
     def flush(self) -> None:
         """Write what :meth:`add` buffered (every read of the tables flushes first)."""
         pending, db = self._pending, self.db
         if not (pending["runs"] or self._dirty_state):
             return
-        db.executemany("INSERT INTO novelty_runs(idx, outcome, fingerprint, moved, tokens) VALUES (?, ?, ?, ?, ?)",
-                       pending["runs"])
-        db.executemany("INSERT INTO novelty_moves(knob, idx, moves) VALUES (?, ?, ?)", pending["moves"])
+        db.executemany("INSERT INTO novelty_runs(idx, outcome, fingerprint, moved, tokens, ctx) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", pending["runs"])
+        db.executemany("INSERT INTO novelty_moves(ctx, knob, idx, moves) VALUES (?, ?, ?, ?)", pending["moves"])
         db.executemany("INSERT INTO novelty_postings(token, idx) VALUES (?, ?)", pending["postings"])
         db.executemany("INSERT INTO novelty_df(token, df) VALUES (?, 1) ON CONFLICT(token) DO UPDATE SET df = df + 1",
                        pending["df"])
-        db.executemany("INSERT OR REPLACE INTO novelty_state(knob, value) VALUES (?, ?)",
-                       [(k, json.dumps(self.state[k])) for k in self._dirty_state if k in self.state])
-        db.executemany("DELETE FROM novelty_state WHERE knob = ?",
-                       [(k,) for k in self._dirty_state if k not in self.state])
+        dirty = [(c, k, self._states.get(c, {}).get(k)) for c, k in self._dirty_state]
+        db.executemany("INSERT OR REPLACE INTO novelty_state(ctx, knob, value) VALUES (?, ?, ?)",
+                       [(c, k, json.dumps(v)) for c, k, v in dirty if v is not None])
+        db.executemany("DELETE FROM novelty_state WHERE ctx = ? AND knob = ?",
+                       [(c, k) for c, k, v in dirty if v is None])
         db.executemany("INSERT INTO novelty_meta(key, value) VALUES (?, ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                        (("size", self.size), ("docs", self.n_docs)))
@@ -506,12 +559,24 @@ class NoveltyIndex:
         row = self.db.execute("SELECT outcome FROM novelty_runs WHERE idx = ?", (index,)).fetchone()
         return row[0] if row else _NEUTRAL
 
-    def _knob_moves(self, knob: str):
-        """(run index, that run's moves of ``knob``, its outcome), newest first."""
+    def _knob_moves(self, ctx: str, knob: str, limit: int = _EPOCH_READ):
+        """(run index, that run's moves of ``knob``, its outcome) in ``ctx``, newest first."""
         rows = self.db.execute("SELECT m.idx, m.moves, r.outcome FROM novelty_moves m JOIN novelty_runs r "
-                               "ON r.idx = m.idx WHERE m.knob = ? ORDER BY m.idx DESC", (knob,))
+                               "ON r.idx = m.idx WHERE m.ctx = ? AND m.knob = ? ORDER BY m.idx DESC LIMIT ?",
+                               (ctx, knob, limit))
         for idx, moves, outcome in rows:
             yield idx, [tuple(m) for m in json.loads(moves)], outcome
+
+    def _last_keep(self, ctx: str) -> int | None:
+        row = self.db.execute("SELECT max(idx) FROM novelty_runs WHERE ctx = ? AND outcome = 'k'", (ctx,)).fetchone()
+        return row[0] if row else None
+
+    def _has_context(self, ctx: str) -> bool:
+        return _SEEDED in self.context_state(ctx)
+
+    def _newest_context(self) -> str:
+        row = self.db.execute("SELECT ctx FROM novelty_runs ORDER BY idx DESC LIMIT 1").fetchone()
+        return row[0] if row else ""
 
     def _same_code(self, fingerprint: str) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT idx FROM novelty_runs WHERE fingerprint = ?", (fingerprint,))]
@@ -539,29 +604,6 @@ class NoveltyIndex:
                 out[idx] = tuple(words.split(" ")) if words else ()
         return out
 
-    def _set_state(self, facts: list[dict]) -> None:
-        for fact in facts:
-            new = fact.get("new")
-            if new is not None:
-                self.state[str(fact.get("name"))] = float(new) if _is_num(new) else _canon(new)
-                self._save_state(str(fact.get("name")))
-
-    def _advance_state(self, moves: list[tuple], outcome: str) -> None:
-        """Kept moves set the knob's value; other runs only reveal the start value when unknown."""
-        for move in moves:
-            name = move[1]
-            start, end = (move[3], move[4]) if move[0] == "n" else (move[4], move[3])
-            if outcome == _KEEP:
-                if end is None:
-                    self.state.pop(name, None)
-                else:
-                    self.state[name] = end
-            elif name not in self.state and start is not None:
-                self.state[name] = start
-            else:
-                continue
-            self._save_state(name)
-
     # -- classifying ----------------------------------------------------------------------------
     def classify(self, proposal: Proposal, runs: Sequence[Run], mode: str = "explore",
                  threshold: float = DEFAULT_THRESHOLD, limit: int = 5) -> NoveltyResult:
@@ -574,6 +616,14 @@ class NoveltyIndex:
         matches = [m for m in (_match(runs, e) for e in evidence[: max(int(limit), 0)]) if m]
         return NoveltyResult(cls, POLICY[mode][cls], mode, threshold, matches, reasons, part)
 
+    def proposal_context(self, proposal: Proposal) -> str:
+        """The proposal's context: given, else its family when that names a known context, else the
+        newest run's (the current arena)."""
+        for ctx in (proposal.context, proposal.family):
+            if ctx is not None and self._has_context(str(ctx)):
+                return str(ctx)
+        return proposal.context or self._newest_context()
+
     def _verdict(self, proposal: Proposal, threshold: float,
                  runs: Sequence[Run]) -> tuple[str, list[_Evidence], list[str], str | None]:
         if self.size == 0:
@@ -582,15 +632,45 @@ class NoveltyIndex:
         if duplicate:
             return "duplicate_run", duplicate, [
                 f"train.py is identical (whitespace-normalised) to {len(duplicate)} earlier run(s)"], None
-        if is_baseline(proposal.description) and not proposal.changes:
-            return "novel", [], ["a baseline sets the reference point; it is not an idea to compare"], None
+        ctx = self.proposal_context(proposal)
+        if not self._has_context(ctx):
+            return "novel", [], [f"the first run of context {ctx!r}: nothing comparable yet"], None
+        best = self._last_keep(ctx)
+        if is_baseline(proposal.description):
+            return "duplicate_run", self._current_best(best, "re-baseline of the current best config"), [
+                "a re-baseline re-runs the current configuration" + (f" (best so far: run {_label(runs, best)})"
+                                                                      if best is not None else "")], None
+        point, state = self.operating_point(ctx), self.context_state(ctx)
         facts = merge_changes(list(proposal.changes), list(_text_facts(proposal.description or "")))
-        moves = [m for m in (to_move(f, self.state) for f in facts) if m]
-        cls, evidence, reasons, part = self._by_changes(moves, runs)
+        resolved = [_unset_default(m, state) for m in (to_move(f, point) for f in facts) if m]
+        moves = [m for m in resolved if m[0] != "="]
+        if is_rerun(proposal.description) or (resolved and not moves):
+            return self._rerun(ctx, [m for m in resolved if m[0] == "="], best, runs)
+        cls, evidence, reasons, part = self._by_changes(ctx, moves, runs)
         if cls != "novel":
             return cls, evidence, reasons, part
         text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, bool(facts), runs)
         return text_cls, text_evidence, reasons + text_reasons, None
+
+    def _current_best(self, best: int | None, why: str) -> list[_Evidence]:
+        return [] if best is None else [_Evidence(best, 1.0, ["operating_point", "rerun"], why)]
+
+    def _rerun(self, ctx: str, noops: list[tuple], best: int | None,
+               runs: Sequence[Run]) -> tuple[str, list[_Evidence], list[str], str | None]:
+        """No knob moves: a re-run or re-verification of the current configuration."""
+        state, evidence, reasons = self.context_state(ctx), [], []
+        for noop in noops:
+            setter = state.get(noop[1], [None, None])[1]
+            where = f"set by run {_label(runs, setter)}" if setter is not None else "the default"
+            reasons.append(f"{move_text(noop)}: already the current value ({where})")
+            if setter is not None:
+                evidence.append(_Evidence(setter, 1.0, ["operating_point", f"{noop[1]}=current"],
+                                          f"that run set {noop[1]} to {_fmt(noop[2])}, its current value"))
+        if not evidence:
+            evidence = self._current_best(best, "the current best configuration, re-run")
+        if not reasons:
+            reasons = ["a re-run / re-verification with no change of logic"]
+        return "duplicate_run", _dedupe_evidence(evidence), reasons, None
 
     def _duplicates(self, proposal: Proposal) -> list[_Evidence]:
         same: set[int] = set()
@@ -602,9 +682,9 @@ class NoveltyIndex:
                           f"whitespace (that run was {_outcome_word(self.outcome(i))})") for i in found]
 
     # -- change signature -------------------------------------------------------------------------
-    def _by_changes(self, moves: list[tuple],
+    def _by_changes(self, ctx: str, moves: list[tuple],
                     runs: Sequence[Run]) -> tuple[str, list[_Evidence], list[str], str | None]:
-        verdicts = [(move, self._move_evidence(move)) for move in moves]
+        verdicts = [(move, self._move_evidence(ctx, move)) for move in moves]
         classes = [_move_class(found) for _, found in verdicts]
         if "repeat_failure" in classes:
             cls = "repeat_failure"
@@ -622,22 +702,31 @@ class NoveltyIndex:
         part = "; ".join(move_text(m) for m, c in zip(moves, classes, strict=True) if c == "repeat_failure")
         return cls, _dedupe_evidence(evidence), reasons, part or None
 
-    def _move_evidence(self, move: tuple) -> dict[str, list[tuple[int, str, tuple]]]:
-        """Earlier moves of the same knob, newest first, sorted into failures / same / further."""
-        found: dict[str, list] = {"fail": [], "same": [], "further": []}
-        later_keeps = _KeepSpans()
-        for idx, earlier_moves, outcome in self._knob_moves(move[1]):
-            for earlier in earlier_moves:
-                rel = relation(move, earlier, outcome)
-                if rel in ("repeat", "revert"):
-                    if not later_keeps.hits(_failure_region(move, earlier, rel)):
-                        found["fail"].append((idx, rel, earlier))
-                elif rel in ("same", "further"):
-                    found[rel].append((idx, rel, earlier))
-                if outcome == _KEEP:
-                    later_keeps.add(earlier)
-            if len(found["fail"]) >= _MAX_EVIDENCE:
+    def _move_evidence(self, ctx: str, move: tuple) -> dict[str, list[tuple[int, str, tuple]]]:
+        """Earlier moves of the same knob in ``ctx`` since its last keep, newest first.
+
+        ``fail``: failed moves the proposal repeats (same direction from the same operating point);
+        ``same`` / ``further``: the last kept move, re-applied or built on; ``parent``: a kept
+        technique this knob tunes. Failures older than the knob's last keep are stale: that keep moved
+        the operating point.
+        """
+        found: dict[str, list] = {"fail": [], "same": [], "further": [], "parent": []}
+        for idx, earlier_moves, outcome in self._knob_moves(ctx, move[1]):
+            if outcome == _KEEP:
+                for earlier in earlier_moves:
+                    if same_as_kept(move, earlier):
+                        found["same"].append((idx, "same", earlier))
+                    elif builds_on_keep(move, earlier):
+                        found["further"].append((idx, "further", earlier))
                 break
+            if outcome == _FAIL and len(found["fail"]) < _MAX_EVIDENCE:
+                found["fail"].extend((idx, "repeat", e) for e in earlier_moves if repeats(move, e))
+        parent = PARENT.get(move[1])
+        if parent and not (found["fail"] or found["same"] or found["further"]):
+            for idx, earlier_moves, outcome in self._knob_moves(ctx, parent):
+                if outcome == _KEEP:
+                    found["parent"].extend((idx, "parent", e) for e in earlier_moves if e[2] != "removed")
+                    break
         return found
 
     # -- text similarity --------------------------------------------------------------------------
@@ -723,11 +812,17 @@ def _move_class(found: dict) -> str:
         return "repeat_failure"
     if found["same"]:
         return "known_success"
-    return "incremental_followup" if found["further"] else "novel"
+    return "incremental_followup" if found["further"] or found["parent"] else "novel"
+
+
+def _evidence_key(found: dict, move_cls: str) -> str | None:
+    if move_cls == "incremental_followup":
+        return "further" if found["further"] else "parent"
+    return {"repeat_failure": "fail", "known_success": "same"}.get(move_cls)
 
 
 def _move_evidence_items(move: tuple, found: dict, move_cls: str) -> list[_Evidence]:
-    key = {"repeat_failure": "fail", "known_success": "same", "incremental_followup": "further"}.get(move_cls)
+    key = _evidence_key(found, move_cls)
     items = []
     for idx, rel, earlier in found.get(key, []) if key else []:
         signals = ["change_signature", f"{move[1]}:{move[2] or 'set'}", rel]
@@ -738,12 +833,12 @@ def _move_evidence_items(move: tuple, found: dict, move_cls: str) -> list[_Evide
 def _relation_reason(move: tuple, earlier: tuple, rel: str) -> str:
     this, that = move_text(move), move_text(earlier)
     if rel == "repeat":
-        return f"that run ({that}) failed; {this} moves the same way over the same range"
-    if rel == "revert":
-        return f"that run kept {that}; {this} goes back to the value it beat"
+        return f"that run ({that}) failed; {this} moves the same way from the same operating point"
     if rel == "same":
         return f"that run kept the same move ({that})"
-    return f"that run kept {that}; {this} continues in the same direction"
+    if rel == "parent":
+        return f"that run kept {that}; {this} tunes that kept technique"
+    return f"that run kept {that}, the knob's last move; {this} builds on it"
 
 
 def _label(runs: Sequence[Run], index: int) -> str:
@@ -757,7 +852,7 @@ def _label(runs: Sequence[Run], index: int) -> str:
 def _move_reason(move: tuple, move_cls: str, found: dict, runs: Sequence[Run]) -> str:
     if move_cls == "novel":
         return f"{move_text(move)}: no earlier run made this move (or only its opposite)"
-    key = {"repeat_failure": "fail", "known_success": "same", "incremental_followup": "further"}[move_cls]
+    key = _evidence_key(found, move_cls)
     names = ", ".join(_label(runs, idx) for idx, _, _ in found[key][:5])
     return f"{move_text(move)}: {move_cls} of run(s) {names}"
 

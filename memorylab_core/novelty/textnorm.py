@@ -288,6 +288,21 @@ def is_baseline(text: str) -> bool:
     return bool(_BASELINE_RE.search(examined(text)))
 
 
+# Re-runs of the same configuration: re-verify / clean retest / no logic change / "log:" rows.
+_RERUN_RE = lazy(
+    r"\bre[\s-]?(?:run|verif(?:y|ied|ication)|test|produc(?:e|tion)|peat(?:ed)?\s+(?:run|baseline))\b|"
+    r"\bclean\s+re[\s-]?(?:test|run|check)\b|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
+    r"\bnoise[\s-]+(?:floor|check|run)\b|\bsame\s+config(?:uration)?\b|\bseed\s+(?:check|variance)\b|^\s*log\s*:",
+    re.IGNORECASE,
+)
+
+
+def is_rerun(text: str) -> bool:
+    """Whether a description re-runs the current configuration (only the first 2,000 characters are
+    read: the phrase comes early, and the cost stays bounded)."""
+    return bool(_RERUN_RE.search(str(text or "")[:2000]))
+
+
 # --- knob aliases (used by changes.text_changes) ------------------------------------------------
 
 # (canonical name, kind, pattern). Kinds: "num" numeric knob (a fact needs a value or a direction

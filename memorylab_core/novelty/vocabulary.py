@@ -1,0 +1,183 @@
+"""The guard's vocabulary of knobs and techniques, kept as data.
+
+Each row is one entry; adding a knob or a technique is one line here (and its example is its test:
+``tests/test_vocabulary.py`` checks every row). These rows are matched *before* the older alias
+tables in :mod:`textnorm` at the same text position, so a specific name ("muon beta2", "ve gate
+channels", "softcap 15 -> 30", "cosine warmdown") wins over a generic one ("beta2", "value
+embeddings", "softcap", "warmdown").
+
+**A knob's identity includes what it belongs to**: Muon's beta2 is not Adam's beta2, the
+value-embedding *gate* is not the value-embedding *tables*, an init scale of a parameter group is not
+that group's learning rate, Adam's epsilon, the softcap *value* and the warmdown *exponent* are knobs
+of their own.
+
+Rows:
+
+* :data:`KNOBS` -- ``(name, group, kind, pattern, example, expected_direction)``. ``kind`` is
+  ``num`` (a number that moves up or down) or ``comp`` (a technique or component that is added or
+  removed: EMA, GQA, zero-init projections ...). ``group`` is the parameter group or part of the model
+  the knob belongs to (documentation, and :data:`GROUP_OF`).
+* :data:`TECHNIQUE_VALUES` -- ``(name, value, pattern, example)``: categorical knobs whose values are
+  named techniques (an LR schedule shape, mixed precision). Two spellings of one value ("cosine
+  decay", "cosine warmdown") are the same idea; two values of one knob (``cosine`` vs ``linear``) are
+  distinct techniques of the same family.
+* :data:`PARENT` -- knob → technique it tunes: a first move of a knob inside a *kept* technique is a
+  follow-up of that technique (a new kernel size inside a kept conv mixer).
+* :data:`UPSTREAM_DEFAULTS` -- the operating point of an imported history before its first row:
+  upstream autoresearch ``train.py``'s defaults (its constants, plus values written inside its code).
+
+Patterns are lower-case regex fragments over NFKC text; ``_S`` is an optional separator. They use
+letters and bounded repeats only (no nested unbounded quantifiers), so matching stays linear.
+"""
+
+from __future__ import annotations
+
+_S = r"[\s_-]*"
+_LR = rf"(?:lr|learning{_S}rate)"
+_INIT = rf"init(?:iali[sz](?:ation|ed|e))?(?:{_S}(?:scale|std|value))?"
+
+KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("MLP_RATIO", "mlp", "num", rf"mlp{_S}hidden{_S}(?:width|dim|size)|mlp{_S}width", "MLP hidden width 4x -> 3x",
+     "down"),
+    # optimizer internals: Muon vs Adam
+    ("MUON_BETA2", "muon", "num", rf"muon{_S}(?:beta{_S}2|second{_S}moment(?:{_S}beta)?)", "muon beta2 0.95 -> 0.99",
+     "up"),
+    ("MUON_MOMENTUM_WARMUP", "muon", "num",
+     rf"(?:muon{_S})?momentum{_S}warm{_S}up(?:{_S}steps)?|muon{_S}warm{_S}up(?:{_S}steps)?",
+     "muon momentum warmup steps 300 -> 150", "down"),
+    ("NS_STEPS", "muon", "num",
+     rf"(?:orthogonali[sz]ation|ortho|newton{_S}schulz|polar{_S}express|ns){_S}(?:steps|iter(?:ation)?s)",
+     "fewer orthogonalisation steps", "down"),
+    ("ADAM_BETA1", "adam", "num", rf"(?:adam(?:w)?{_S})?beta{_S}1|adam{_S}momentum", "adam beta1 0.8 -> 0.9", "up"),
+    ("ADAM_BETA2", "adam", "num", rf"(?:adam(?:w)?{_S})?beta{_S}2", "adam beta2 0.95 -> 0.99", "up"),
+    ("ADAM_EPS", "adam", "num", rf"(?:adam(?:w)?{_S})?eps(?:ilon)?", "adam eps 1e-10 -> 1e-8", "up"),
+    # initialisation scales: not the learning rate of the same group
+    ("EMBEDDING_INIT", "embedding", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|wte){_S}{_INIT}",
+     "embedding init std 1.0 -> 0.5", "down"),
+    ("LM_HEAD_INIT", "lm_head", "num", rf"(?:lm{_S}head|unembed(?:ding)?s?|output{_S}layer){_S}{_INIT}",
+     "lm head init 0.001 -> 0.01", "up"),
+    ("X0_LAMBDA_INIT", "scalars", "num", rf"x0{_S}lambdas?{_S}{_INIT}|x0{_S}{_INIT}",
+     "x0 lambda init 0.1 -> 0.2", "up"),
+    ("RESID_LAMBDA_INIT", "scalars", "num", rf"resid(?:ual)?{_S}lambdas?{_S}{_INIT}",
+     "resid lambda init 1.0 -> 0.9", "down"),
+    ("INIT_SCALE", "model", "num", rf"(?:weight{_S})?{_INIT}", "raise init scale to 1.5", "up"),
+    # value embeddings: the gate is not the tables
+    ("VE_GATE_CHANNELS", "ve_gate", "num", rf"(?:ve|value{_S}embed(?:ding)?s?){_S}gate{_S}(?:channels|width|dim)|"
+                                          rf"gate{_S}channels", "ve gate channels 32 -> 64", "up"),
+    ("VE_GATE", "ve_gate", "comp", rf"(?:ve|value{_S}embed(?:ding)?s?){_S}gat(?:e|ing)", "remove the ve gate",
+     "removed"),
+    # the logit softcap: its value is a knob, the cap itself a component
+    ("SOFTCAP_VALUE", "head", "num", rf"(?:logits?{_S})?soft{_S}cap(?:ping)?{_S}(?:value|at)|"
+                                     rf"(?:logits?{_S})?soft{_S}cap(?:ping)?(?=\s*(?:[:=]|from)?\s*\d)",
+     "softcap 15 -> 30", "up"),
+    # schedule shape knobs
+    ("WARMDOWN_EXPONENT", "schedule", "num",
+     rf"(?:warm{_S}down|cool{_S}down|decay|anneal(?:ing)?){_S}(?:exponent|power|curvature)",
+     "warmdown exponent 1 -> 2", "up"),
+    ("SEQ_LEN_CURRICULUM", "data", "comp",
+     rf"(?:seq(?:uence)?{_S}len(?:gth)?{_S}|context{_S}(?:len(?:gth)?{_S})?|\d{_S}phase{_S})?curriculum|"
+     rf"progressive{_S}(?:seq(?:uence)?|context){_S}len(?:gth)?", "sequence length curriculum", "added"),
+    ("BATCH_WARMUP", "batch", "comp", rf"batch{_S}(?:size{_S})?(?:warm{_S}up|ramp(?:{_S}up)?|schedule)",
+     "add batch size warmup", "added"),
+    # architecture techniques (component present / absent)
+    ("CONV_MIXER", "architecture", "comp",
+     rf"conv(?:olution(?:al)?)?{_S}(?:token{_S})?(?:mixer|mixing|model|layers?|blocks?)",
+     "add a conv mixer", "added"),
+    ("GQA", "attention", "comp", rf"gqa|grouped{_S}query(?:{_S}attention)?|multi{_S}query{_S}attention|mqa",
+     "grouped-query attention with 2 kv heads", "added"),
+    ("ZERO_INIT_PROJ", "initialization", "comp",
+     rf"zero{_S}init(?:iali[sz](?:ation|ed|e))?(?:{_S}(?:of{_S})?(?:the{_S})?(?:output|out|residual|attn|"
+     rf"attention|mlp|c){_S}proj(?:ection)?s?|{_S}proj(?:ection)?s?)|zero{_S}(?:init(?:iali[sz]ed)?{_S})?"
+     rf"(?:output{_S}|residual{_S})?proj(?:ection)?s?", "zero-init projections", "added"),
+    ("EMA", "averaging", "comp",
+     rf"ema(?:{_S}of{_S}(?:the{_S})?(?:model{_S})?weights)?|exponential{_S}moving{_S}averag(?:e|ing)|"
+     rf"weight{_S}(?:ema|averaging)|polyak(?:{_S}averaging)?|swa", "EMA of weights now with the dtype fixed",
+     "added"),
+    ("LABEL_SMOOTHING", "loss", "comp", rf"label{_S}smooth(?:ing)?", "add label smoothing", "added"),
+    ("Z_LOSS", "loss", "comp", rf"z{_S}loss", "add z-loss", "added"),
+    ("MTP", "loss", "comp", rf"multi{_S}token{_S}prediction|mtp", "multi-token prediction head", "added"),
+    ("UNET_SKIPS", "architecture", "comp", rf"u{_S}net(?:{_S}(?:style|skips?|connections?))?",
+     "u-net skip connections", "added"),
+    ("TOKEN_SHIFT", "architecture", "comp", rf"token{_S}shift(?:ing)?|smear(?:{_S}gate)?", "add token shift",
+     "added"),
+    ("BIGRAM_EMBED", "embedding", "comp", rf"bigram{_S}(?:hash{_S})?embed(?:ding)?s?", "bigram hash embeddings",
+     "added"),
+    ("PARALLEL_BLOCK", "architecture", "comp", rf"parallel{_S}(?:attention{_S}and{_S}mlp|blocks?|residual)",
+     "parallel block (attn + mlp)", "added"),
+    ("MOE", "architecture", "comp", rf"moe|mixture{_S}of{_S}experts", "mixture of experts mlp", "added"),
+    ("NESTEROV", "muon", "comp", r"nesterov", "disable nesterov", "removed"),
+    ("CAUTIOUS_WD", "muon", "comp", rf"cautious{_S}(?:weight{_S}decay|wd)", "remove cautious weight decay",
+     "removed"),
+    ("TORCH_COMPILE", "numerics", "comp", rf"torch{_S}\.?{_S}compile", "disable torch.compile", "removed"),
+    ("FLASH_ATTENTION", "attention", "comp", rf"flash{_S}attn|flash{_S}attention|sdpa",
+     "use flash attention", "added"),
+    ("XSA", "attention", "comp", rf"xsa|exclusive{_S}self{_S}attention", "XSA on the last 4 layers", "added"),
+    ("KERNEL_SIZE", "conv_mixer", "num", rf"(?:conv(?:olution)?{_S})?kernel(?:{_S}size)?",
+     "conv kernel 15->31", "up"),
+)
+
+# Categorical knobs whose values name techniques: (name, value, pattern, example).
+TECHNIQUE_VALUES: tuple[tuple[str, str, str, str], ...] = (
+    ("LR_SCHEDULE", "cosine", rf"cos(?:ine)?{_S}(?:lr{_S})?(?:decay|warm{_S}down|anneal(?:ing)?|schedule|cool{_S}down)",
+     "cosine decay"),
+    ("LR_SCHEDULE", "linear", rf"linear{_S}(?:lr{_S})?(?:decay|warm{_S}down|anneal(?:ing)?|schedule|cool{_S}down)",
+     "linear decay to zero"),
+    ("LR_SCHEDULE", "sqrt", rf"(?:1{_S})?sqrt{_S}(?:lr{_S})?(?:decay|warm{_S}down|cool{_S}down|schedule)",
+     "1-sqrt warmdown"),
+    ("LR_SCHEDULE", "exponential", rf"exp(?:onential)?{_S}(?:lr{_S})?(?:decay|warm{_S}down|schedule)",
+     "exponential lr decay"),
+    ("LR_SCHEDULE", "wsd", rf"wsd|trapezoid(?:al)?(?:{_S}schedule)?|warmup{_S}stable{_S}decay", "WSD schedule"),
+    ("LR_SCHEDULE", "constant", rf"constant{_S}(?:lr|learning{_S}rate)(?:{_S}schedule)?", "constant lr"),
+    ("PRECISION", "mixed", rf"mixed{_S}precision|autocast|amp", "mixed precision training"),
+    ("NORM", "layernorm", rf"layer{_S}norm", "layernorm instead of rmsnorm"),
+    ("NORM", "rmsnorm", rf"rms{_S}norm", "rmsnorm"),
+)
+
+GROUP_OF: dict[str, str] = {name: group for name, group, *_ in KNOBS}
+KIND_OF: dict[str, str] = {name: kind for name, _, kind, *_ in KNOBS}
+
+PARENT: dict[str, str] = {
+    "KERNEL_SIZE": "CONV_MIXER",
+    "VE_GATE_CHANNELS": "VE_GATE",
+    "N_KV_HEAD": "GQA",
+    "MUON_MOMENTUM_WARMUP": "OPTIMIZER",
+}
+
+# Upstream autoresearch train.py (karpathy/autoresearch): its top-level constants, plus values that
+# live inside its code (MLP 4x, softcap 15, Muon momentum 0.95 warmed up from 0.85 over 300 steps,
+# 5 Newton-Schulz steps, Muon beta2 0.95, Adam eps 1e-10, value-embedding gate on 32 channels).
+UPSTREAM_DEFAULTS: dict[str, object] = {
+    "DEPTH": 8, "ASPECT_RATIO": 64, "HEAD_DIM": 128, "WINDOW_PATTERN": "SSSL", "TOTAL_BATCH_SIZE": 2**19,
+    "DEVICE_BATCH_SIZE": 128, "EMBEDDING_LR": 0.6, "UNEMBEDDING_LR": 0.004, "MATRIX_LR": 0.04, "SCALAR_LR": 0.5,
+    "WEIGHT_DECAY": 0.2, "ADAM_BETA1": 0.8, "ADAM_BETA2": 0.95, "WARMUP_RATIO": 0.0, "WARMDOWN_RATIO": 0.5,
+    "FINAL_LR_FRAC": 0.0, "MLP_RATIO": 4, "SOFTCAP_VALUE": 15, "MUON_MOMENTUM": 0.95, "NS_STEPS": 5,
+    "MUON_BETA2": 0.95, "ADAM_EPS": 1e-10, "SEQ_LEN": 2048, "VE_GATE_CHANNELS": 32, "MUON_MOMENTUM_WARMUP": 300,
+    "ACTIVATION": "relu2", "OPTIMIZER": "muon",
+}
+
+# Tuple constants whose elements are knobs of their own.
+SPLIT_CONSTANTS: dict[str, tuple[str, ...]] = {"ADAM_BETAS": ("ADAM_BETA1", "ADAM_BETA2")}
+
+# Numbers inside train.py's code that are knobs: (scope regex, "scope:target" regex, keyword or None, name),
+# matched on lower-case text; the first row that matches names the literal.
+CODE_LITERALS: tuple[tuple[str, str, str | None, str], ...] = (
+    (r"mlp", r"c_fc|c_proj|fc|w_?in|w_?out|hidden|up_proj|down_proj", None, "MLP_RATIO"),
+    (r"", r"softcap", None, "SOFTCAP_VALUE"),
+    (r"", r"ve_gate_channels|gate_channels", None, "VE_GATE_CHANNELS"),
+    (r"muon_momentum|momentum", r":frac", None, "MUON_MOMENTUM_WARMUP"),
+    (r"", r"", "ns_steps", "NS_STEPS"),
+    (r"", r"adam", "eps", "ADAM_EPS"),
+)
+
+# train.py spellings of knobs whose canonical name differs (constants read by ``changes.train_defaults``).
+CONSTANT_ALIASES: dict[str, str] = {"MAX_SEQ_LEN": "SEQ_LEN"}
+
+
+def knob_aliases() -> tuple[tuple[str, str, str], ...]:
+    """``(name, kind, pattern)`` rows in the format of ``textnorm.KNOB_ALIASES``."""
+    return tuple((name, kind, pattern) for name, _, kind, pattern, _, _ in KNOBS)
+
+
+def category_aliases() -> tuple[tuple[str, str, str], ...]:
+    """``(name, value, pattern)`` rows in the format of ``textnorm.CATEGORY_ALIASES``."""
+    return tuple((name, value, pattern) for name, value, pattern, _ in TECHNIQUE_VALUES)

@@ -1,0 +1,106 @@
+"""One test per vocabulary entry (its example phrase must read as that knob), plus the identity rules
+the vocabulary exists for: a knob belongs to its group (Muon vs Adam, VE gate vs VE tables, init vs lr)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memorylab_core.ledger.model import Run
+from memorylab_core.novelty.changes import text_changes
+from memorylab_core.novelty.guard import NoveltyIndex, Proposal
+from memorylab_core.novelty.vocabulary import KNOBS, TECHNIQUE_VALUES
+
+
+def by_name(facts):
+    return {f["name"]: f for f in facts}
+
+
+@pytest.mark.parametrize("name,group,kind,pattern,example,direction", KNOBS, ids=[k[0] for k in KNOBS])
+def test_knob_entry(name, group, kind, pattern, example, direction):
+    facts = by_name(text_changes(example))
+    assert name in facts, (example, facts)
+    assert facts[name]["direction"] == direction
+
+
+@pytest.mark.parametrize("name,value,pattern,example", TECHNIQUE_VALUES,
+                         ids=[f"{t[0]}={t[1]}" for t in TECHNIQUE_VALUES])
+def test_technique_value_entry(name, value, pattern, example):
+    facts = by_name(text_changes(example))
+    assert name in facts and facts[name]["new"] == value, (example, facts)
+
+
+def verdict(rows, description):
+    index, runs = NoveltyIndex(), []
+    for i, (text, status) in enumerate(rows):
+        run = Run(index=i, offset=0, run_id=f"r{i}", timestamp=None, ts=None, status=status, val_bpb=1.0,
+                  memory_gb=None, description=text, source="import:x.tsv")
+        runs.append(run)
+        index.add(run)
+    return index.classify(Proposal(description), runs)
+
+
+BASE = ("baseline", "keep")
+IDENTITY = [
+    # different knobs are not conflated (false blocks on unseen ledgers)
+    ([BASE, ("adam beta2 0.95 -> 0.99", "discard")], "muon beta2 0.95 -> 0.99", "novel"),
+    ([BASE, ("remove value embeddings", "discard")], "ve gate channels 32 -> 64", "novel"),
+    ([BASE, ("remove value embeddings", "discard")], "remove the ve gate", "novel"),
+    ([BASE, ("scalar lr 0.5 -> 0.8", "discard")], "x0 lambda init 0.1 -> 0.2", "novel"),
+    ([BASE, ("embedding lr 0.6 -> 0.9", "discard")], "embedding init std 1.0 -> 2.0", "novel"),
+    ([BASE, ("remove logit softcap", "discard")], "softcap 15 -> 30", "novel"),
+    ([BASE, ("warmdown 0.5 -> 0.7", "discard")], "warmdown exponent 1 -> 2", "novel"),
+    ([BASE, ("weight decay 0.2 -> 0.3", "discard")], "adam eps 1e-10 -> 1e-8", "novel"),
+    ([BASE, ("increase warmup ratio to 0.05", "discard")], "muon momentum warmup steps 300 -> 150", "novel"),
+    # the same technique written differently, or "fixed", is the same idea
+    ([BASE, ("drop the logit cap", "discard")], "no soft-capping", "repeat_failure"),
+    ([BASE, ("cosine warmdown", "discard")], "cosine decay", "repeat_failure"),
+    ([BASE, ("cosine warmdown", "discard")], "linear decay to zero", "novel"),
+    ([BASE, ("EMA of weights", "discard")], "EMA of weights now with the dtype fixed", "repeat_failure"),
+    ([BASE, ("grouped-query attention", "discard")], "GQA with 2 kv heads", "repeat_failure"),
+    ([BASE, ("zero-init projections", "crash")], "zero init the output projections", "repeat_failure"),
+    ([BASE, ("mixed precision", "discard")], "autocast mixed precision again", "repeat_failure"),
+    ([BASE, ("newton-schulz steps 5 -> 4", "discard")], "fewer orthogonalisation steps", "repeat_failure"),
+    ([BASE, ("newton-schulz steps 5 -> 4", "discard")], "more orthogonalization steps", "novel"),
+    # operating point: a bare value has the direction from the current value
+    ([BASE, ("SCALAR_LR 0.9", "discard")], "SCALAR_LR 0.7", "repeat_failure"),
+    ([BASE, ("SCALAR_LR 0.9", "discard")], "SCALAR_LR 0.3", "novel"),
+    ([BASE, ("WARMDOWN_RATIO=0.7", "discard")], "WARMDOWN_RATIO=0.6", "repeat_failure"),
+    ([BASE, ("beta1=0.9", "discard")], "beta1=0.85", "repeat_failure"),
+    ([BASE, ("beta1=0.9", "discard")], "beta1=0.7", "novel"),
+    # a first move of a knob inside a kept technique builds on it
+    ([BASE, ("conv mixer replaces 3/4 attention", "keep")], "conv kernel 15->7", "incremental_followup"),
+    # follow-ups of a kept direction even when an older move failed before the keep
+    ([BASE, ("SCALAR_LR 0.9", "discard"), ("SCALAR_LR 0.4", "keep"), ("SCALAR_LR 0.3", "keep")],
+     "SCALAR_LR 0.6", "incremental_followup"),
+]
+
+
+@pytest.mark.parametrize("rows,description,expected", IDENTITY, ids=[r[1] for r in IDENTITY])
+def test_identity_and_operating_point(rows, description, expected):
+    result = verdict(rows, description)
+    assert result.classification == expected, result.reasons
+    if expected != "novel":
+        assert result.matches, "a verdict names the runs it rests on"
+
+
+def test_upstream_defaults_match_this_repos_gpu_profile():
+    from pathlib import Path
+
+    from memorylab_core.novelty.changes import train_defaults
+    from memorylab_core.novelty.vocabulary import UPSTREAM_DEFAULTS
+    ours = train_defaults((Path(__file__).resolve().parent.parent / "train.py").read_text(encoding="utf-8"), "gpu")
+    shared = set(ours) & set(UPSTREAM_DEFAULTS)
+    assert len(shared) >= 15
+    assert {k: ours[k] for k in shared} == {k: UPSTREAM_DEFAULTS[k] for k in shared}
+
+
+def test_native_runs_can_start_from_their_own_train_py():
+    from memorylab_core.novelty.changes import train_defaults
+    src = "DEPTH = 8\nif PROFILE == 'cpu':\n    DEPTH = 4\n"
+    index = NoveltyIndex(native_defaults=lambda run: train_defaults(src, "cpu"))
+    run = Run(index=0, offset=0, run_id="r0", timestamp=None, ts=None, status="keep", val_bpb=1.0, memory_gb=None,
+              description="first run", extra={"arena": "cpu-2core"})
+    index.add(run)
+    assert index.operating_point("cpu-2core")["DEPTH"] == 4
+    result = index.classify(Proposal("depth 6", context="cpu-2core"), [run])
+    assert result.classification == "novel" and "DEPTH up 4→6" in result.reasons[0]
