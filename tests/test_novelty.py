@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mlhelpers import git, log_run, make_repo, ml, records
 
 from memorylab_core.ingest.results_tsv import read_results_tsv
 from memorylab_core.ledger.model import Run
@@ -416,3 +417,16 @@ def test_reads_the_real_fixture_ledgers_cleanly(name):
     rows, warnings = read_results_tsv(ledgers / name)
     assert warnings == [] and len(rows) >= 25
     assert all(r["status"] in ("keep", "discard", "crash") for r in rows)
+
+
+def test_a_native_arena_starts_from_the_train_py_it_ran_for_its_profile(tmp_path, monkeypatch):
+    """The cpu branch of train.py sets MATRIX_LR 0.02: "MATRIX_LR 0.03" is a move up from there, not
+    down from upstream's 0.04 (the guard reads the defaults from git at the arena's first run)."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / "train.py").write_text('PROFILE = "cpu"\nMATRIX_LR = 0.04\nif PROFILE == "cpu":\n    MATRIX_LR = 0.02\n')
+    git(repo, "commit", "-qam", "cpu branch")
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0  # fake_run's sidecar says profile cpu
+    assert records(repo)[0]["metrics"]["profile"] == "cpu"
+    reasons = " ".join(ml("check", "-d", "MATRIX_LR 0.03", "--json", cwd=repo).json()["reasons"])
+    assert "MATRIX_LR up 0.02→0.03" in reasons, reasons

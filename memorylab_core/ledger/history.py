@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex, idea_key
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
 from . import index as ix
-from .model import Event, Run, event_from_record, run_from_record
+from .model import TRAIN_FILE, Event, Run, event_from_record, run_from_record
 from .store import LedgerLine, MemoryLabError, Store, _parse_line, warn
 
 SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
@@ -292,8 +292,20 @@ class History:
     @property
     def novelty(self) -> NoveltyIndex:
         if self._novelty is None:
-            self._novelty = NoveltyIndex(self.db)
+            self._novelty = NoveltyIndex(self.db, native_defaults=self._native_defaults)
         return self._novelty
+
+    def _native_defaults(self, run: Run) -> dict:
+        """The operating point a native run's arena starts from: train.py's constants (for the run's
+        profile) at the commit of the arena's first run (its baseline, usually), read from the store's
+        git work tree; {} when git cannot say (the guard then starts from upstream's defaults)."""
+        from ..ingest.gitinfo import file_at  # only the first run of an arena needs git
+        from ..novelty.changes import train_defaults
+
+        commit = run.commit
+        source = file_at(self.store.workspace, commit, TRAIN_FILE) if commit else None
+        profile = run.extra.get("profile")
+        return train_defaults(source, profile if isinstance(profile, str) else None) if source else {}
 
     @property
     def registry(self) -> RegistryFold:

@@ -160,6 +160,8 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     for key in ("original_status", "import_key", "promotion", "seed_env"):
         if key in record:
             extra[key] = record[key]
+    if isinstance(metrics.get("profile"), str):  # the training profile (the novelty guard's defaults)
+        extra["profile"] = metrics["profile"]
     device_mb = finite_float(metrics.get("device_memory_mb"))
     if device_mb:  # the accelerator's capacity, from train.py's sidecar (health: memory near capacity)
         extra["device_memory_mb"] = device_mb
