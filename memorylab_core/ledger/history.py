@@ -91,13 +91,25 @@ class RunTable(Sequence[Run]):
 
     def take(self, indexes: Sequence[int]) -> list[Run]:
         """The runs at ``indexes`` (in that order), fetched in as few queries as possible."""
-        missing = [i for i in indexes if i not in self._decoded]
+        decoded = self._decoded
+        missing = [i for i in indexes if i not in decoded]
         for start in range(0, len(missing), 500):
             chunk = missing[start:start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self.db.execute(f"SELECT {_RUN_SELECT} FROM runs WHERE idx IN ({marks})", chunk):
-                self._decoded[row[0]] = Run.from_row(row)
-        return [self[i] for i in indexes]
+                decoded[row[0]] = Run.from_row(row)
+        try:
+            return [decoded[i] for i in indexes]
+        except KeyError:
+            raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again") from None
+
+    def listed_in(self, table: str) -> list[Run]:
+        """The runs whose index is in ``table.idx`` (a fold's table, named by code), in journal order:
+        one join, decoded once per command."""
+        cols = ", ".join(f"r.{c}" for c in _RUN_SELECT.split(", "))
+        rows = self.db.execute(f"SELECT {cols} FROM {table} t JOIN runs r ON r.idx = t.idx ORDER BY t.idx")
+        decoded = self._decoded
+        return [decoded.get(row[0]) or decoded.setdefault(row[0], Run.from_row(row)) for row in rows]
 
     def _range(self, start: int, stop: int) -> list[Run]:
         if stop <= start:

@@ -304,9 +304,12 @@ class RegistryFold:
     def notable(self) -> list[Run]:
         if self._notable is None:
             self.flush()
-            indexes = [r[0] for r in self.db.execute("SELECT idx FROM registry_notable ORDER BY idx")]
-            take = getattr(self.runs, "take", None)  # the index's RunTable fetches them in batches
-            self._notable = take(indexes) if take else [self.runs[i] for i in indexes]
+            listed = getattr(self.runs, "listed_in", None)  # the index's RunTable: one join
+            if listed is not None and self.runs.db is self.db:
+                self._notable = listed("registry_notable")
+            else:
+                indexes = [r[0] for r in self.db.execute("SELECT idx FROM registry_notable ORDER BY idx")]
+                self._notable = [self.runs[i] for i in indexes]
         return self._notable
 
     def cluster(self, key: str) -> FailureCluster | None:
