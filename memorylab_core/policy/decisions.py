@@ -63,7 +63,7 @@ def _repeats_crash(run: Run, prior: Sequence[Run], novelty: dict, fold: Registry
             earlier = prior[index] if isinstance(index, int) and 0 <= index < len(prior) else None
             if earlier is not None and earlier.status == "crash" and earlier.run_id == match.get("run_id"):
                 return earlier
-    return fold.crash_like(run.idea_key) if run.idea_key else None
+    return fold.crash_like(run.idea_key, run.arena) if run.idea_key else None
 
 
 def _first_failure_match(novelty: dict) -> dict | None:
@@ -159,7 +159,8 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
     so that no rule has to scan every earlier run.
     """
     fold = fold if fold is not None else RegistryFold.of(prior)
-    prior_champ = champion(fold.notable, events)
+    arena_runs = fold.notable_in(run.arena)  # only the run's arena is comparable with it
+    prior_champ = champion(arena_runs, events)
     if run.status == "crash":
         rule, action, priority, rationale = _crash_rule(run, prior, novelty, fold)
     elif run.replicate_of:
@@ -172,7 +173,7 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
     if promo is not None and promo.get("accepted") and run.status == "keep" and not run.replicate_of:
         current = run  # the promotion policy made it champion (its event follows the record)
     else:
-        current = champion([*fold.notable, run], events)
+        current = champion([*arena_runs, run], events)
     comparison = {
         "prior_champion": run_brief(prior_champ),
         "current_champion": run_brief(current),

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..evidence.arenas import DEFAULT_ARENA, current_arena
 from ..ledger import codec
 from ..ledger.history import History
 from ..ledger.model import Event, Run
@@ -35,7 +37,7 @@ from .health import RESET_EVENT, Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 
-STATE_VERSION = 5  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 6  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -91,6 +93,7 @@ class ResearchState:
     consolidator: Consolidator = field(default_factory=Consolidator)
     failed_ideas: OrderedDict = field(default_factory=OrderedDict)  # label -> brief, most recent last
     corrupt_lines: int = 0
+    arena: str = DEFAULT_ARENA  # the arena this state folds (one state per arena)
 
     @property
     def runs(self) -> int:
@@ -145,8 +148,10 @@ _STATE_CLASSES = (ResearchState, Outcome, Timeline, Breaker, CategoryBook, Categ
                   Consolidator, ClassStats, Run, Event)
 
 
-def load_state(store: Store, use_cache: bool = True, history: History | None = None) -> ResearchState:
-    """The research state of ``store``: the fold stored in its index plus the runs and events since.
+def load_state(store: Store, use_cache: bool = True, history: History | None = None,
+               arena: str | None = None) -> ResearchState:
+    """The research state of one arena of ``store`` (the current arena when ``arena`` is None): the fold
+    stored in its index plus the arena's runs and events since. Arenas never pool: each has its own fold.
 
     ``use_cache=False`` folds everything afresh (the stored fold must always equal that; tested).
     """
@@ -154,24 +159,26 @@ def load_state(store: Store, use_cache: bool = True, history: History | None = N
         history = History.load(store, use_cache=use_cache, quiet=True)
     else:
         history.refresh()  # the caller may have appended since it loaded (status --reset-breaker)
-    db = history.db
-    state, runs_done, events_done = _stored(db) if use_cache else (None, 0, 0)
+    arena = arena or current_arena(history, None, os.environ)
+    db, name = history.db, f"{FOLD_NAME}:{arena}"
+    state, runs_done, events_done = _stored(db, name) if use_cache else (None, 0, 0)
     if state is None or runs_done > len(history.runs) or events_done > len(history.events):
         state, runs_done, events_done = ResearchState(), 0, 0
-    new_runs = history.runs[runs_done:]
-    new_events = history.events[events_done:]
-    state.consolidator.expect(len(history.runs))
+    new_runs = history.arena_runs(arena, runs_done)
+    new_events = history.events_in(arena, history.events[events_done:])
+    state.consolidator.expect(state.runs + len(new_runs))
     _fold_into(state, new_runs, new_events)
     state.corrupt_lines = len(history.corrupt)
-    if use_cache and (new_runs or new_events):
+    state.arena = arena
+    if use_cache and (runs_done != len(history.runs) or events_done != len(history.events)):
         with contextlib.suppress(sqlite3.Error):
             db.execute("INSERT OR REPLACE INTO folds(name, runs, events, data) VALUES (?, ?, ?, ?)",
-                       (FOLD_NAME, len(history.runs), len(history.events), codec.dumps(state)))
+                       (name, len(history.runs), len(history.events), codec.dumps(state)))
     return state
 
 
-def _stored(db: sqlite3.Connection) -> tuple[ResearchState | None, int, int]:
-    row = db.execute("SELECT runs, events, data FROM folds WHERE name = ?", (FOLD_NAME,)).fetchone()
+def _stored(db: sqlite3.Connection, name: str) -> tuple[ResearchState | None, int, int]:
+    row = db.execute("SELECT runs, events, data FROM folds WHERE name = ?", (name,)).fetchone()
     if row is None:
         return None, 0, 0
     try:
