@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-
-
 from ..lazyre import lazy
 
 BUG_KINDS = frozenset(("syntax", "import", "shape", "name"))

@@ -11,6 +11,7 @@ C1    crash that repeats a known crash (same idea, or the        abandon        
 C2    crash with a fixable error kind (syntax, import, shape,    fix_and_retry        high
       assertion, OOM: a code edit fixes it)
 C3    any other crash (timeout, NaN, unknown)                    investigate_crash    high
+V1    a confounded run (starved training, evidence/validity.py)  retry                high
 R1    replicate run whose replicates confirm the champion         promote              medium
 R2    replicate run showing the kept run was noise (significantly  abandon              high
       worse than the champion it displaced): roll back
@@ -113,6 +114,12 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
     return "R3", "branch_followup", "low", f"replicate of {run.replicate_of}: {measured}, not confirmed yet"
 
 
+def _confounded_rule(run: Run) -> tuple[str, str, str, str]:
+    """V1: a starved run measured the machine, not the idea: re-run it (evidence/validity.py)."""
+    causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
+    return "V1", "retry", "high", f"confounded, not evidence: {causes}; re-run it on a quiet machine"
+
+
 def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict) -> tuple[str, str, str, str]:
     if prior_champ is None:
         return "K1", "promote", "high", "first kept run: it is the baseline champion"
@@ -163,6 +170,8 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
     prior_champ = champion(arena_runs, events)
     if run.status == "crash":
         rule, action, priority, rationale = _crash_rule(run, prior, novelty, fold)
+    elif run.validity == "confounded":
+        rule, action, priority, rationale = _confounded_rule(run)
     elif run.replicate_of:
         rule, action, priority, rationale = _replicate_rule(run)
     elif run.status == "keep":

@@ -22,16 +22,18 @@ import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..evidence.arenas import DEFAULT_ARENA, current_arena
+from ..evidence.crashes import is_bug_crash
+from ..evidence.roles import is_idea
 from ..ledger import codec
 from ..ledger.history import History
 from ..ledger.model import Event, Run
 from ..ledger.store import MemoryLabError, Store
 from ..novelty.categories import run_categories
 from ..novelty.textnorm import is_baseline, strip_outcome_notes
-from ..policy.registry import CHAMPION_EVENT, is_candidate
+from ..policy.registry import CHAMPION_EVENT, is_candidate, is_evidence
 from .consolidation import ClassStats, Consolidator
 from .health import RESET_EVENT, Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
@@ -64,7 +66,8 @@ def outcome_of(run: Run, position: int, reference: float | None) -> Outcome:
     new_epoch = measured_keep and (baseline or reference is None)
     improved = new_epoch or (measured_keep and val < reference)
     gain = None if baseline or val is None or reference is None else reference - val
-    attempt = not baseline and not run.replicate_of and run.error_kind != "keyboard_interrupt"
+    attempt = (not baseline and is_idea(run.role) and not run.replicate_of
+               and run.error_kind != "keyboard_interrupt")
     return Outcome(run, position, run_categories(run) if attempt else (), reference,
                    val if improved else reference, gain, attempt, improved, new_epoch)
 
@@ -100,12 +103,22 @@ class ResearchState:
         return self.timeline.runs
 
     def add_run(self, run: Run) -> Outcome:
-        """Fold one run (ledger order)."""
+        """Fold one run (ledger order).
+
+        A confounded run (evidence/validity.py) is counted on the timeline but is evidence for nothing:
+        no insight, mistake card, rule or failed idea. A bug crash (evidence/crashes.py) makes a mistake
+        card about code, never evidence against the idea.
+        """
         outcome = outcome_of(run, self.timeline.runs, self.timeline.reference)
         self.timeline.add(outcome)
-        self.book.add(outcome)
+        if not is_evidence(run):
+            self.consolidator.add(replace(outcome, attempt=False), self.timeline.runs, self.deck)
+            return outcome
+        if not is_bug_crash(run):
+            self.book.add(outcome)
         self.deck.add(outcome)
-        self.consolidator.add(outcome, self.timeline.runs, self.deck)
+        self.consolidator.add(outcome if not is_bug_crash(run) else replace(outcome, attempt=False),
+                              self.timeline.runs, self.deck)
         self._note_idea(outcome)
         return outcome
 
@@ -124,7 +137,7 @@ class ResearchState:
         if run.status == "keep":
             self.failed_ideas.pop(label, None)
             return
-        if run.error_kind in ("syntax", "import"):  # a typo says nothing about the idea
+        if is_bug_crash(run):  # a typo or a shape bug says nothing about the idea
             return
         entry = self.failed_ideas.pop(label, None) or {"label": label, "count": 0}
         entry.update(count=entry["count"] + 1, status=run.status, run_id=run.run_id, position=outcome.position)
