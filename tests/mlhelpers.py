@@ -112,9 +112,21 @@ def commit_change(repo: Path, message: str, **overrides) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+CPU_SETUP = {"profile": "cpu", "device": "cpu", "device_name": "cpu", "device_class": "cpu", "data_id": "3f2a1c9e77",
+             "time_budget": 60.0, "max_seq_len": 256, "eval_tokens": 262144, "tokens_per_sec": 6500.0,
+             "num_steps": 177, "num_params_M": 3.4,
+             "contention": {"cpu_threads": 2, "process_cpu_percent": 190.0, "cpu_share": 0.95,
+                            "loadavg_start": 1.0, "loadavg_end": 2.0, "cpu_count": 2}}
+GPU_SETUP = {"profile": "gpu", "device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "device_class": "H100 SXM",
+             "data_id": "9d8e7f6a55", "time_budget": 300.0, "max_seq_len": 2048, "eval_tokens": 20971520,
+             "tokens_per_sec": 1.6e6, "num_steps": 953, "num_params_M": 50.3,
+             "contention": {"cpu_threads": 8, "cpu_share": 0.2, "gpu_other_processes": 0, "gpu_throttle_reasons": []}}
+
+
 def fake_run(repo: Path, val: float | None, mem_mb: float = 45060.2, crash: str | None = None,
-             sidecar: bool = True, token: str | None = None) -> tuple[Path, Path]:
-    """Write run.log (+ summary.json) as train.py would. ``crash`` = a traceback's last line."""
+             sidecar: bool = True, token: str | None = None, setup: dict | None = None) -> tuple[Path, Path]:
+    """Write run.log (+ summary.json) as train.py would. ``crash`` = a traceback's last line; ``setup``:
+    sidecar fields train.py adds (comparability and contention, e.g. :data:`CPU_SETUP`)."""
     token = token or uuid.uuid4().hex
     log = repo / "run.log"
     summary = repo / "summary.json"
@@ -129,6 +141,7 @@ def fake_run(repo: Path, val: float | None, mem_mb: float = 45060.2, crash: str 
         data = {"status": "ok", "val_bpb": val, "peak_vram_mb": mem_mb, "run_token": token, "seed": 42,
                 "training_seconds": 300.1, "num_steps": 953, "device": "cpu", "profile": "cpu",
                 "loss_curve": [{"step": 1, "progress": 0.0, "loss": 9.0, "tokens_per_sec": 1000.0}]}
+    data.update(setup or {})
     if sidecar:
         summary.write_text(json.dumps(data))
     elif summary.exists():
@@ -137,8 +150,8 @@ def fake_run(repo: Path, val: float | None, mem_mb: float = 45060.2, crash: str 
 
 
 def log_run(repo: Path, description: str, status: str, val: float | None = None, *extra: str,
-            crash: str | None = None, sidecar: bool = True) -> Result:
-    log, summary = fake_run(repo, val, crash=crash, sidecar=sidecar)
+            crash: str | None = None, sidecar: bool = True, setup: dict | None = None) -> Result:
+    log, summary = fake_run(repo, val, crash=crash, sidecar=sidecar, setup=setup)
     args = ["log", "--description", description, "--status", status, "--log", str(log), "--json", *extra]
     if sidecar:
         args += ["--summary", str(summary)]

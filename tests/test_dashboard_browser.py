@@ -69,7 +69,12 @@ def _report(root: Path) -> Path:
 
 
 def _count(root: Path) -> int:
-    return sum(1 for line in (root / "experiments.jsonl").read_text().splitlines() if line.strip())
+    """Runs of the arena the page shows: the newest one (imports split at re-baselines; arenas never pool)."""
+    from memorylab_core.ledger.history import History
+    from memorylab_core.ledger.store import Store
+
+    history = History.load(Store(root, root), quiet=True)
+    return history.arena_count(history.arenas()[0][0])
 
 
 def _open_and_check(chrome, path: Path, runs: int) -> None:

@@ -207,10 +207,12 @@ def test_real_ledger_pages(tmp_path, ledger):
     root = tmp_path / "store"
     imported = ml("--home", str(root), "import", str(ledger), "--json")
     assert imported.code == 0, imported.err
-    rows = imported.json()["imported"]
-    page = assert_safe(html_report(load(root), None))
+    arenas = imported.json()["arenas"][ledger.name]
+    history = load(root)
+    rows = history.arena_count(arenas[-1])  # the page shows the newest arena; a re-baseline starts one
+    page = assert_safe(html_report(history, None))
     assert sum(page.marks.values()) == rows
-    first = ledger.read_text().splitlines()[1].split("\t")[4]
+    first = history.arena_runs(arenas[-1])[0].description
     assert clip(first, 160) in page.body_text
 
 

@@ -173,7 +173,7 @@ def test_doctored_folded_state_cannot_run_code(tmp_path):
     marker = tmp_path / "pwned"
     db = sqlite3.connect(tmp_path / INDEX_NAME)
     payload = ('{"~":"o","c":"system","v":{"command":"touch ' + str(marker) + '"}}')
-    db.execute("UPDATE folds SET data = ? WHERE name = 'research'", (payload,))
+    db.execute("UPDATE folds SET data = ? WHERE name GLOB 'research:*'", (payload,))
     db.execute("UPDATE registry_failures SET data = ?", (payload,))
     db.commit()
     db.close()
@@ -196,12 +196,13 @@ def test_registry_fold_matches_a_scan_of_every_run(tmp_path):
     assert [lin.to_dict() for lin in registry.lineages(notable)] == [lin.to_dict() for lin in registry.lineages(every)]
     policy = PromotionPolicy()
     assert standings(notable, events, policy) == standings(every, events, policy)
-    failed = Counter(r.idea_key for r in every if r.status in ("discard", "crash"))
+    failing = [r for r in every if r.status in ("discard", "crash") and registry.counts_against_idea(r)]
+    failed = Counter(r.idea_key for r in failing)
     clusters = history.registry.clusters()
-    assert {c.key: c.count for c in clusters} == {k: n for k, n in failed.items() if n >= 2}
+    assert {c.idea: c.count for c in clusters} == {k: n for k, n in failed.items() if n >= 2}
     assert [c.count for c in clusters] == sorted((c.count for c in clusters), reverse=True)
     for cluster in clusters:
-        members = [r for r in every if r.status in ("discard", "crash") and r.idea_key == cluster.key]
+        members = [r for r in failing if r.idea_key == cluster.idea]
         assert cluster.run_ids == [r.run_id for r in members][-registry.CLUSTER_RUN_IDS:]
         assert cluster.crashes == sum(r.status == "crash" for r in members)
         last_crash = next((r for r in reversed(members) if r.status == "crash"), None)
@@ -215,7 +216,8 @@ def test_research_state_in_the_index_equals_a_fresh_fold(tmp_path):
         store.append(_record(i, random.Random(i), None))
     stored, fresh = load_state(store), load_state(store, use_cache=False)
     assert stored.runs == fresh.runs == 55
-    kept, runs, _ = memory._stored(History.load(store, quiet=True).db)  # the next command decodes it, no refold
+    name = f"{memory.FOLD_NAME}:{stored.arena}"
+    kept, runs, _ = memory._stored(History.load(store, quiet=True).db, name)  # the next command decodes it, no refold
     assert runs == 55 and codec.dumps(kept) == codec.dumps(stored)
     assert codec.dumps(stored) == codec.dumps(fresh)
 

@@ -291,7 +291,7 @@ def test_report_sections_and_counts(repo):
     for section in ("## Headline", "## Champion", "## Decision queue", "## Challenger board",
                     "## Best lineages", "## Repeated failure clusters", "## Recent runs"):
         assert section in text
-    assert "5 (2 keep · 2 discard · 1 crash)" in text
+    assert "5 in this window (2 keep · 2 discard · 1 crash" in text
     assert "<script>" not in text and "better lr \\| pipes" in text
     stamped = [p for p in (repo / "results" / "memorylab" / "reports").iterdir() if p.name != "latest.md"]
     assert len(stamped) == 1
@@ -304,7 +304,7 @@ def test_report_sections_and_counts(repo):
 def test_report_output_and_empty_store(repo, tmp_path):
     out = tmp_path / "r.md"
     res = ml("report", "--output", str(out), cwd=repo)
-    assert res.code == 0 and "No kept run yet." in out.read_text()
+    assert res.code == 0 and "No kept run yet" in out.read_text()
     assert ml("report", "--output", str(tmp_path), cwd=repo).code == 1
 
 

@@ -15,7 +15,7 @@ from ..ledger.history import History
 from ..ledger.model import Run
 from ..ledger.store import MemoryLabError
 from ..policy.registry import champion, is_candidate
-from .common import Context, add_json_flag, shown_count
+from .common import Context, add_arena_flag, add_json_flag, shown_count
 from .policy_options import add_policy_flags, load_policy
 
 HISTORY_ROWS = 10
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rollback", metavar="RUN_ID", help="make this earlier kept run the champion again")
     p.add_argument("--reason", help="why (required with --rollback; stored in the event)")
     p.add_argument("--dry-run", action="store_true", help="with --rollback: show the event and commands, write nothing")
+    add_arena_flag(p, all_allowed=True)
     add_policy_flags(p)
     add_json_flag(p)
     p.set_defaults(handler=run)
@@ -51,12 +52,23 @@ def run(ctx: Context) -> int:
 def _show(ctx: Context) -> int:
     history = ctx.history
     policy = load_policy(ctx)
-    data = standings(history.registry.notable, history.events, policy)
-    events = champion_history(history.events)
-    data["history"] = events[::-1][: ctx.args.limit]
-    data["history_total"] = len(events)
+    if ctx.all_arenas:
+        per = [_arena_data(history, arena, policy, ctx.args.limit) for arena, _, _ in history.arenas()]
+        ctx.emit("\n\n".join(_text(d) for d in per) or "No runs yet.", {"arenas": per})
+        return 0
+    data = _arena_data(history, ctx.arena, policy, ctx.args.limit)
     ctx.emit(_text(data), data)
     return 0
+
+
+def _arena_data(history: History, arena: str, policy, limit: int) -> dict:
+    """One arena's standings and champion history (arenas are never compared with each other)."""
+    events = history.events_in(arena)
+    data = {"arena": arena, **standings(history.registry.notable_in(arena), events, policy)}
+    changes = champion_history(events)
+    data["history"] = changes[::-1][:limit]
+    data["history_total"] = len(changes)
+    return data
 
 
 def _gain_text(gain: dict | None, against: str) -> str:
@@ -70,9 +82,10 @@ def _champ_line(label: str, item: dict) -> str:
 
 
 def _text(data: dict) -> str:
+    head = f"arena {data['arena']}"
     if data["confirmed"] is None:
-        return "No kept run yet."
-    lines = [_champ_line("confirmed champion", data["confirmed"])]
+        return f"{head}\nNo kept run yet: the next kept run is this arena's baseline."
+    lines = [head, _champ_line("confirmed champion", data["confirmed"])]
     lines += [x for x in [_gain_text(data["confirmed"].get("vs_baseline"), "the baseline")] if x]
     if data["tip_is_confirmed"]:
         lines.append("tip: the confirmed champion (nothing unconfirmed on top)")
@@ -87,8 +100,9 @@ def _text(data: dict) -> str:
         for ev in data["history"]:
             when = (ev["timestamp_utc"] or "")[:16].replace("T", " ")
             val = "" if ev["val_bpb"] is None else f" {ev['val_bpb']:.6f}"
-            lines.append(f"  {when}  {ev['source'] or '?':9} {ev['level'] or '?':9} {ev['run_id']}{val} "
-                         f"(was {ev['prior_champion']}) — {'; '.join(ev['reasons'])[:160]}")
+            was = f"was {ev['prior_champion']}" if ev["prior_champion"] else "the arena's first champion"
+            lines.append(f"  {when}  {ev['source'] or 'unknown':9} {ev['level'] or 'keep':9} {ev['run_id']}{val} "
+                         f"({was}) — {'; '.join(ev['reasons'])[:160]}")
     else:
         lines.append("history: no champion_change events yet (they come from 'run', 'replicate' and rollbacks)")
     return "\n".join(lines)
@@ -114,14 +128,15 @@ def _rollback(ctx: Context) -> int:
         raise MemoryLabError("--rollback needs --reason: say why the current champion is abandoned")
     history = ctx.history
     target = _target(history, ctx.args.rollback)
-    current = champion(history.registry.notable, history.events)
+    arena = target.arena  # a rollback changes the champion of the target's own arena only
+    current = champion(history.registry.notable_in(arena), history.events)
     if current is not None and current.run_id == target.run_id:
-        raise MemoryLabError(f"{target.run_id} is already the champion")
+        raise MemoryLabError(f"{target.run_id} is already the champion of arena {arena}")
     if ctx.args.dry_run:
-        body = rollback_event(target, history.runs, history.events, reason)
+        body = rollback_event(target, history.registry.notable_in(arena), history.events, reason)
     else:
-        body = append_event(ctx.store, history, lambda h: rollback_event(h.get(target.run_id) or target, h.runs,
-                                                                         h.events, reason))
+        body = append_event(ctx.store, history, lambda h: rollback_event(
+            h.get(target.run_id) or target, h.registry.notable_in(arena), h.events, reason))
     commands = git_commands(ctx, target, current)
     data = {"dry_run": bool(ctx.args.dry_run), "event": body, "git_commands": commands}
     verb = "would record" if ctx.args.dry_run else "recorded"

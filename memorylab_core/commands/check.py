@@ -88,7 +88,8 @@ def run(ctx: Context) -> int:
     kwargs = {"threshold": args.threshold} if args.threshold else {}
     result = history.novelty.classify(proposal, history.runs, mode=args.mode, limit=args.limit, **kwargs)
     data = {**result.to_dict(), "code_signals": note, "change_signature": signature,
-            "history_runs": len(history.runs), "breaker": load_state(ctx.store, history=history).timeline.breaker()}
+            "history_runs": len(history.runs), "breaker": load_state(ctx.store, history=history,
+                                                          arena=ctx.arena).timeline.breaker()}
     ctx.emit(render(data), data)
     if ctx.json and breaker_message(data["breaker"]):
         warn(breaker_message(data["breaker"]))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..lazyre import lazy
-from ..ledger.store import Store, resolve_root, workspace_root
+from ..ledger.store import MemoryLabError, Store, resolve_root, workspace_root
 
 if TYPE_CHECKING:
     from ..ledger.history import History
@@ -38,6 +38,24 @@ class Context:
         return self._history
 
     @property
+    def arena(self) -> str:
+        """The arena this command shows: ``--arena``, else the current one (evidence.arenas.current_arena)."""
+        import os
+
+        from ..evidence.arenas import current_arena
+
+        requested = getattr(self.args, "arena", None)
+        if requested and requested != "all" and self.history.arena_count(requested) == 0 and self.history.runs:
+            known = ", ".join(a for a, _, _ in self.history.arenas()[:8])
+            raise MemoryLabError(f"no runs in arena {requested!r}; arenas: {known}")
+        return current_arena(self.history, requested if requested != "all" else None, os.environ)
+
+    @property
+    def all_arenas(self) -> bool:
+        """Whether the command was asked for every arena (``--arena all``)."""
+        return getattr(self.args, "arena", None) == "all"
+
+    @property
     def json(self) -> bool:
         return bool(getattr(self.args, "json", False))
 
@@ -47,6 +65,12 @@ class Context:
             print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
         elif text:
             print(text)
+
+
+def add_arena_flag(parser: argparse.ArgumentParser, all_allowed: bool = False) -> None:
+    """``--arena KEY``: the arena to show (default: the current one; see docs/evidence.md)."""
+    extra = "; 'all' shows every arena, each apart" if all_allowed else ""
+    parser.add_argument("--arena", metavar="KEY", help=f"arena to show (default: the current arena{extra})")
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..ledger.store import MemoryLabError, atomic_write_text, os_reason
 from ..render.export import export_csv, export_jsonl, export_tsv
-from ..render.prometheus import exposition
+from ..render.prometheus import arena_samples, exposition_of
 from ..research.health import alerts
 from ..research.memory import curve_loader, load_state
 from .common import Context, is_stdout
@@ -28,13 +28,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run, raw_stdout=True)  # the export is data: printed byte-exact
 
 
+def _arena_metrics(ctx: Context, arena: str) -> list:
+    """One arena's Prometheus samples, labelled ``arena``."""
+    history = ctx.history
+    state = load_state(ctx.store, history=history, arena=arena)
+    return arena_samples(history.arena_runs(arena), history.events_in(arena),
+                         alerts=alerts(state.timeline, curve_loader(ctx.store)), plateau=state.timeline.plateau(),
+                         breaker=state.timeline.breaker(), arena=arena)
+
+
 def render(ctx: Context, fmt: str) -> str:
     history = ctx.history
     if fmt == "prometheus":
-        state = load_state(ctx.store, history=history)
-        return exposition(history.runs, len(history.corrupt), events=history.events,
-                          alerts=alerts(state.timeline, curve_loader(ctx.store)), plateau=state.timeline.plateau(),
-                          breaker=state.timeline.breaker())
+        return exposition_of([_arena_metrics(ctx, arena) for arena, _, _ in history.arenas()], len(history.corrupt))
     if fmt == "csv":
         return export_csv(history.runs)
     if fmt == "tsv":

@@ -6,7 +6,7 @@ import argparse
 
 from ..research.guide import DEFAULT_MAX_CHARS, guide
 from ..research.memory import curve_loader, load_state
-from .common import Context, add_json_flag, positive_int
+from .common import Context, add_arena_flag, add_json_flag, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,11 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Deterministic; read it at the start of every loop.")
     p.add_argument("--max-chars", type=positive_int, default=DEFAULT_MAX_CHARS,
                    help=f"character budget of the text (default {DEFAULT_MAX_CHARS})")
+    add_arena_flag(p)
     add_json_flag(p)
     p.set_defaults(handler=run)
 
 
 def run(ctx: Context) -> int:
-    data = guide(load_state(ctx.store, history=ctx.history), ctx.args.max_chars, curve_loader(ctx.store))
+    state = load_state(ctx.store, history=ctx.history, arena=ctx.arena)
+    data = guide(state, ctx.args.max_chars, curve_loader(ctx.store))
     ctx.emit(data["text"], data)
     return 0

@@ -6,7 +6,7 @@ import argparse
 
 from ..research.insights import insights_view
 from ..research.memory import load_state
-from .common import Context, add_json_flag
+from .common import Context, add_arena_flag, add_json_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,12 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Per change category: attempts, keeps, crashes, smoothed keep probability, mean/best gain, "
                     "expected gain per attempt, association weight, last tried; then promising directions, dead "
                     "ends, near-misses, plateau and surprises. Formulas: docs/insights.md.")
+    add_arena_flag(p)
     add_json_flag(p)
     p.set_defaults(handler=run)
 
 
 def run(ctx: Context) -> int:
-    state = load_state(ctx.store, history=ctx.history)
+    state = load_state(ctx.store, history=ctx.history, arena=ctx.arena)
     data = insights_view(state.book, state.runs, state.timeline.plateau())
     ctx.emit(render(data), data)
     return 0

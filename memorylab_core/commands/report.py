@@ -10,8 +10,8 @@ from pathlib import Path
 from ..ingest.runs import utc_stamp
 from ..ledger.store import MemoryLabError, atomic_write_text, os_reason, write_derived
 from ..render.html_report import html_report
-from ..render.report import render_markdown, report_data
-from .common import Context, add_json_flag, hours, is_stdout
+from ..render.report import all_arenas_data, render_markdown, report_data
+from .common import Context, add_arena_flag, add_json_flag, hours, is_stdout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--html", action="store_true",
                    help="also write the self-contained HTML dashboard (reports/latest.html + reports/<stamp>.html); "
                         "with --output, write only the HTML there")
+    add_arena_flag(p, all_allowed=True)
     add_json_flag(p)
     p.set_defaults(handler=run)
 
@@ -42,7 +43,7 @@ def write_report(ctx: Context, since_hours: float | None, output: Path | None = 
     """
     target = ctx.store.check_output_path(output) if output is not None and not is_stdout(output) else None
     now = now or datetime.now(timezone.utc)
-    data = data if data is not None else report_data(ctx.history, since_hours, now)
+    data = data if data is not None else arena_report(ctx, since_hours, now)
     page = html_report(ctx.history, since_hours, now, data) if html else None
     text = page if page is not None and output is not None else render_markdown(data)
     if is_stdout(output):
@@ -77,11 +78,18 @@ def _write_to_reports(ctx: Context, now: datetime, text: str, page: str | None) 
     return order
 
 
+def arena_report(ctx: Context, since_hours: float | None, now: datetime) -> dict:
+    """The report data of the arena asked for (``--arena``; ``all``: every arena, each apart)."""
+    if ctx.all_arenas:
+        return all_arenas_data(ctx.history, since_hours, now)
+    return report_data(ctx.history, since_hours, now, ctx.arena)
+
+
 def run(ctx: Context) -> int:
     args = ctx.args
     since = None if args.all else args.since_hours
     now = datetime.now(timezone.utc)
-    data = report_data(ctx.history, since, now)
+    data = arena_report(ctx, since, now)
     if ctx.json:
         paths = [] if is_stdout(args.output) else write_report(ctx, since, args.output, now, data, args.html)
         ctx.emit("", {**data, "written": [str(p) for p in paths]})

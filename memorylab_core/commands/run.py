@@ -132,7 +132,7 @@ def _dry_run(ctx: Context, outcome: Outcome, request: RunRequest, policy: Promot
     inputs = gather(request)
     record = build_record(inputs, "dry-run", datetime.now(timezone.utc))
     draft = run_from_record(record, len(ctx.history.runs), -1)
-    decision = evaluate_run(draft, ctx.history.runs, ctx.history.events, policy)
+    decision = evaluate_run(draft, ctx.history.registry.notable_in(draft.arena), ctx.history.events, policy)
     status = ctx.args.status or decision.status
     result = {"run_id": None, "dry_run": True, "status": status, "val_bpb": draft.val_bpb, "level": decision.level,
               "recommendation": decision.recommendation, "files": str(outcome.folder),

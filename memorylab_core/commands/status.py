@@ -10,7 +10,7 @@ from ..ledger.model import event_record
 from ..ledger.store import MemoryLabError
 from ..research.health import RESET_EVENT, alerts
 from ..research.memory import ResearchState, curve_loader, load_state
-from .common import Context, add_json_flag
+from .common import Context, add_arena_flag, add_json_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reset-breaker", action="store_true",
                    help="record a breaker_reset event: crashes before it stop counting (needs --reason)")
     p.add_argument("--reason", help="why the breaker is reset (recorded in the ledger)")
+    add_arena_flag(p)
     add_json_flag(p)
     p.set_defaults(handler=run)
 
@@ -30,7 +31,7 @@ def reset_event(state: ResearchState, reason: str, now: datetime) -> dict:
     """The ledger event recording an operator's breaker reset."""
     info = state.timeline.breaker()
     return event_record({
-        "record_type": "event", "event_type": RESET_EVENT, "reason": reason,
+        "record_type": "event", "event_type": RESET_EVENT, "reason": reason, "arena": state.arena,
         "breaker_before": {"state": info["state"], "streak": info["streak"],
                            "first_crash_run_id": info["first_crash_run_id"]},
     }, now)
@@ -45,7 +46,7 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
     if improvement and improvement.get("ts") is not None:
         hours = round(max(0.0, now - improvement["ts"]) / 3600, 2)
     return {
-        "runs": tl.runs, "counts": dict(tl.counts),
+        "arena": state.arena, "runs": tl.runs, "counts": dict(tl.counts),
         "keep_rate": round(tl.counts["keep"] / tl.runs, 4) if tl.runs else None,
         "champion": _brief(tl.champion),
         "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
@@ -68,7 +69,7 @@ def run(ctx: Context) -> int:
     args = ctx.args
     if args.reason is not None and not args.reset_breaker:
         raise MemoryLabError("--reason goes with --reset-breaker")
-    state = load_state(ctx.store, history=ctx.history)
+    state = load_state(ctx.store, history=ctx.history, arena=ctx.arena)
     reset = None
     if args.reset_breaker:
         if not (args.reason or "").strip():
@@ -76,7 +77,7 @@ def run(ctx: Context) -> int:
         reset = reset_event(state, args.reason.strip(), datetime.now(timezone.utc))
         ctx.store.ensure()
         ctx.store.append(reset)
-        state = load_state(ctx.store, history=ctx.history)
+        state = load_state(ctx.store, history=ctx.history, arena=ctx.arena)
     data = status_data(ctx, state, time.time())
     data["reset"] = reset
     ctx.emit(render(data), data)
@@ -96,13 +97,15 @@ def render(data: dict) -> str:
     """The one-screen terminal dashboard."""
     counts, champ, last = data["counts"], data["champion"], data["last_run"]
     rate = "—" if data["keep_rate"] is None else f"{100 * data['keep_rate']:.1f}%"
-    lines = [f"MemoryLab status — {data['runs']} runs · keep {counts['keep']} · discard {counts['discard']} · "
+    lines = [f"MemoryLab status — arena {data['arena']}",
+             f"runs       {data['runs']} · keep {counts['keep']} · discard {counts['discard']} · "
              f"crash {counts['crash']} · keep rate {rate}"]
     if data.get("reset"):
         before = data["reset"]["breaker_before"]
         lines.append(f"breaker reset recorded ({before['state']}, {before['streak']} crashes before it)")
     lines.append("champion   " + (f"{_val(champ['val_bpb'])}  {(champ['commit'] or '—')[:7]}  {champ['run_id']}  "
-                                  f"{_one(champ['description'])}" if champ else "none yet"))
+                                  f"{_one(champ['description'])}" if champ
+                                  else "none yet: the next kept run is this arena's baseline"))
     if last:
         delta = "" if last["delta"] is None else f" ({last['delta']:+.4f})"
         lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{delta}  {(last['commit'] or '—')[:7]}  "

@@ -18,10 +18,12 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..evidence.arenas import arenas_by_row, import_base, split_points
 from ..ledger.history import History
 from ..ledger.model import SCHEMA_VERSION, STATUSES, finite_float
 from ..ledger.schema import MAX_METRIC, MAX_TEXT, is_commit, record_problem
@@ -61,6 +63,8 @@ class ImportSummary:
     status_counts: Counter = field(default_factory=Counter)
     mapped_statuses: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
+    splits: list[dict] = field(default_factory=list)  # where a file started a new arena (re-baselines)
+    arenas: dict = field(default_factory=dict)  # file name -> the arenas its rows went to
     dry_run: bool = False
 
     def to_dict(self) -> dict:
@@ -73,6 +77,8 @@ class ImportSummary:
             "status_counts": dict(self.status_counts),
             "mapped_statuses": dict(self.mapped_statuses),
             "files": self.files,
+            "arenas": self.arenas,
+            "splits": self.splits,
             "warnings": self.warnings,
         }
 
@@ -258,20 +264,46 @@ def read_source(path: Path, family: str | None, branch: str | None, now: str,
     return [tsv_record(row, path, family, branch, now, summary) for row in rows]
 
 
+def assign_arenas(records: list[dict], path: Path, family: str | None, split: str, rows: Sequence[int],
+                  summary: ImportSummary) -> None:
+    """Give one file's run records without an arena theirs: the file's arena, split at re-baselines.
+
+    ``split``: ``auto`` (at each re-baseline row, see evidence/arenas.py), ``none``, or ``rows`` (at the
+    given 0-based rows). The first row of each arena is its baseline. Records with an arena keep it.
+    """
+    runs = [r for r in records if r.get("record_type") != "event" and not r.get("arena")]
+    if not runs:
+        return
+    base = import_base(family, path.name)
+    splits = split_points([str(r.get("description") or "") for r in runs], base, split, rows)
+    starts = {0} | {sp.row for sp in splits}
+    for i, (record, arena) in enumerate(zip(runs, arenas_by_row(len(runs), base, splits), strict=True)):
+        record["arena"] = arena
+        if i in starts and not record.get("role") and not record.get("replicate_of"):
+            record["role"] = "baseline"
+    summary.arenas[path.name] = list(dict.fromkeys(r["arena"] for r in runs))
+    summary.splits += [{"file": path.name, "row": sp.row + 1, "arena": sp.arena, "description": sp.description}
+                       for sp in splits]
+
+
 def import_files(store: Store, history: History, paths: list[Path], family: str | None = None,
-                 branch: str | None = None, dry_run: bool = False) -> ImportSummary:
+                 branch: str | None = None, dry_run: bool = False, split: str = "auto",
+                 split_rows: Sequence[int] = ()) -> ImportSummary:
     """Import ``paths`` into ``store`` (everything or nothing per call; idempotent).
 
     A source that is not text in a known format refuses the whole call before anything is written.
     Already present (by import key, run id or event id) is skipped, so importing twice adds nothing.
+    Each file's rows form their own arena, split at re-baselines (:func:`assign_arenas`); ``split_rows``
+    are 1-based data rows (``import --split-at``).
     """
     summary = ImportSummary(dry_run=dry_run)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     candidates = []
     for path in paths:
-        before = len(candidates)
-        candidates += read_source(path, family, branch, now, summary)
-        summary.files.append({"path": str(path), "rows": len(candidates) - before})
+        records = read_source(path, family, branch, now, summary)
+        assign_arenas(records, path, family, split, [r - 1 for r in split_rows], summary)
+        candidates += records
+        summary.files.append({"path": str(path), "rows": len(records)})
     if not dry_run:
         store.ensure()
     with store.lock():

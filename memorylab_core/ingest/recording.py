@@ -27,7 +27,8 @@ def run_hook(policy: PromotionPolicy, forced_status: str | None, failure: str | 
     def hook(record: dict, history: History) -> list[dict]:
         apply_failure(record, failure)
         draft = run_from_record(record, len(history.runs), -1)
-        decision = evaluate_run(draft, history.runs, history.events, policy)
+        evidence = history.registry.notable_in(draft.arena)  # the arena's champions and replicate groups
+        decision = evaluate_run(draft, evidence, history.events, policy)
         status = forced_status or decision.status
         if forced_status and forced_status != decision.status:
             decision.overridden = forced_status
@@ -35,7 +36,7 @@ def run_hook(policy: PromotionPolicy, forced_status: str | None, failure: str | 
         record["promotion"] = decision.to_dict()
         sink.append(decision)
         draft.status = status
-        event = event_after_run(draft, decision, history.runs, history.events, "run") if status == "keep" else None
+        event = event_after_run(draft, decision, evidence, history.events, "run") if status == "keep" else None
         return [event_record(event)] if event else []
     return hook
 
@@ -55,7 +56,7 @@ def replicate_hook(policy: PromotionPolicy, root_id: str, failure: str | None, c
         draft = run_from_record(record, len(history.runs), -1)
         if root is None or crashed:
             return []
-        runs = [*history.runs, draft]
+        runs = [*history.registry.notable_in(draft.arena), draft]
         decision = evaluate_replicates(root, runs, history.events, policy)
         record["promotion"] = decision.to_dict()
         sink.append(decision)

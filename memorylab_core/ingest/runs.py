@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..evidence.arenas import native_arena, setup_of
+from ..evidence.validity import PEERS, judge
 from ..ledger.history import History
 from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, run_from_record
 from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn, write_derived
 from ..novelty import categories, changes
 from ..novelty.guard import Proposal, idea_key
 from ..policy.decisions import decide, packet_markdown
+from ..policy.registry import champion
 from ..render.export import tsv_row
 from . import gitinfo, logparse
 
@@ -39,6 +42,7 @@ METRIC_KEYS = (
     "num_steps",
     "num_params_M",
     "depth",
+    "tokens_per_sec",
 )
 SIDECAR_INFO_KEYS = ("device", "device_memory_mb", "profile")
 MAX_DESCRIPTION = 2000
@@ -79,6 +83,8 @@ class RunInputs:
     change_signature: list[dict]
     patch: str
     log_text: str | None
+    setup: dict = field(default_factory=dict)  # the sidecar's comparability fields (evidence/arenas.py)
+    contention: dict = field(default_factory=dict)  # the sidecar's contention signals (evidence/validity.py)
 
 
 def _read_file(path: Path, what: str) -> str:
@@ -201,7 +207,15 @@ def gather(req: RunRequest) -> RunInputs:
     if seed is None and log_text:
         seed = logparse.find_seed(log_text)
     prov, fingerprint, signature, patch = code_provenance(req.cwd, req.description)
-    return RunInputs(req, metrics, info, error, token, seed, prov, fingerprint, signature, patch, log_text)
+    contention = sidecar.get("contention") if sidecar and isinstance(sidecar.get("contention"), dict) else {}
+    return RunInputs(req, metrics, info, error, token, seed, prov, fingerprint, signature, patch, log_text,
+                     setup_of(sidecar), _plain(contention))
+
+
+def _plain(data: dict) -> dict:
+    """The scalar (and short list) entries of a sidecar object: what a record may carry."""
+    return {k: v for k, v in data.items() if isinstance(k, str) and len(k) <= 64
+            and (isinstance(v, (int, float, str, bool)) or (isinstance(v, list) and len(v) <= 16))}
 
 
 def code_provenance(cwd: Path, description: str) -> tuple[dict, str | None, list[dict], str]:
@@ -285,9 +299,39 @@ def build_record(inputs: RunInputs, run_id: str, now: datetime) -> dict:
         "seed": inputs.seed,
         "source": "native",
         "host": os.uname().nodename,
+        "setup": inputs.setup or None,
+        "contention": inputs.contention or None,
     }
     record.update(req.extra)
     return record
+
+
+def assess(record: dict, history: History) -> None:
+    """Set the record's arena, validity (with its causes) and role from the history before it.
+
+    The arena comes from the run's setup (else the newest native run's); validity compares its
+    throughput with the arena's newest valid runs; a run whose arena has no champion yet is that
+    arena's baseline (docs/evidence.md).
+    """
+    arena = record.get("arena") or native_arena(record.get("setup") or {}, history.newest_arena(native=True))
+    record["arena"] = arena
+    peers = [r.extra.get("throughput") or {} for r in
+             history.runs.where("arena = ? AND validity = 'valid'", (arena,), limit=PEERS)]
+    profile = (record.get("setup") or {}).get("profile")
+    verdict = judge(profile, record.get("metrics") or {}, record.get("contention"), peers)
+    if record.get("status") != "crash":
+        record["validity"] = verdict.validity
+        if verdict.causes:
+            record["confound"] = verdict.to_dict()
+    else:
+        record["validity"] = "unknown"
+    if not record.get("role"):
+        draft = run_from_record(record, len(history.runs), -1)
+        role = draft.role
+        if role == "idea" and record.get("status") != "crash" and \
+                champion(history.registry.notable_in(arena), history.events) is None:
+            role = "baseline"
+        record["role"] = role
 
 
 def _planned_artifacts(run_id: str, inputs: RunInputs) -> dict:
@@ -386,6 +430,7 @@ def _decided_record(history: History, inputs: RunInputs, run_id: str, now: datet
     the draft Run the packet was decided on. Pure: writes nothing."""
     req = inputs.request
     record = build_record(inputs, run_id, now)
+    assess(record, history)
     followers = hook(record, history) if hook is not None else []
     kwargs = {"mode": req.mode, "threshold": req.threshold} if req.threshold else {"mode": req.mode}
     novelty = history.novelty.classify(proposal_for(record), history.runs, **kwargs).to_dict()

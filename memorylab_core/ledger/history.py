@@ -361,8 +361,47 @@ class History:
         return self.runs[row[0]] if row and row[0] is not None else None
 
     def snapshot(self) -> dict:
-        """The registry document (``champion_challenger.json``) for everything folded so far."""
-        return snapshot(self.registry, self.events, len(self.runs))
+        """The registry document (``champion_challenger.json``) for everything folded so far, per arena."""
+        arenas = [a for a, _, _ in self.arenas()]
+        return snapshot(self.registry, self.events, len(self.runs), arenas, self.newest_arena(native=True))
+
+    # -- arenas (what is comparable: evidence/arenas.py) ----------------------------------------
+    def arenas(self) -> list[tuple[str, int, int]]:
+        """(arena, runs, newest run index) of every arena, the most recently used first."""
+        return [tuple(r) for r in self.db.execute(
+            "SELECT arena, count(*), max(idx) FROM runs GROUP BY arena ORDER BY max(idx) DESC")]
+
+    def newest_arena(self, native: bool = False, prefix: str | None = None) -> str | None:
+        """The arena of the newest run (``native``: logged here, not imported; ``prefix``: whose key starts so)."""
+        where, params = ["1"], []
+        if native:
+            where.append("source = 'native'")
+        if prefix:
+            where.append("(arena = ? OR arena GLOB ?)")
+            params += [prefix, _prefix_pattern(prefix + "/")]
+        row = self.db.execute(f"SELECT arena FROM runs WHERE {' AND '.join(where)} ORDER BY idx DESC LIMIT 1",
+                              params).fetchone()
+        return row[0] if row else None
+
+    def arena_runs(self, arena: str, start: int = 0) -> list[Run]:
+        """The runs of ``arena`` with index >= ``start``, in ledger order (cost: that arena's rows)."""
+        rows = self.db.execute("SELECT idx FROM runs WHERE arena = ? AND idx >= ? ORDER BY idx", (arena, start))
+        return self.runs.take([r[0] for r in rows])
+
+    def arena_count(self, arena: str) -> int:
+        return self.db.execute("SELECT count(*) FROM runs WHERE arena = ?", (arena,)).fetchone()[0]
+
+    def events_in(self, arena: str, events: Sequence[Event] | None = None) -> list[Event]:
+        """The events that concern ``arena``: those naming it, those about one of its runs, and those
+        naming no arena and no run (a breaker reset applies everywhere)."""
+        events = self.events if events is None else events
+        ids = {str(e.data["run_id"]) for e in events if e.data.get("run_id") and not e.data.get("arena")}
+        owner = {}
+        for start in range(0, len(ids), 500):
+            chunk = sorted(ids)[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            owner.update(self.db.execute(f"SELECT run_id, arena FROM runs WHERE run_id IN ({marks})", chunk))
+        return [e for e in events if _event_arena(e, owner) in (arena, None)]
 
     def record(self, run: Run | Event) -> dict:
         """The full journal record behind a folded run or event."""
@@ -398,6 +437,14 @@ class History:
         ids = [r[0] for r in self.db.execute(
             "SELECT DISTINCT run_id FROM runs WHERE run_id GLOB ? ORDER BY run_id LIMIT ?", (pattern, limit))]
         return count, ids
+
+
+def _event_arena(event: Event, owner: dict) -> str | None:
+    """The arena an event concerns: its own ``arena`` field, else its run's; None for store-wide events."""
+    if event.data.get("arena"):
+        return str(event.data["arena"])
+    run_id = event.data.get("run_id")
+    return owner.get(str(run_id), "") if run_id else None
 
 
 def _prefix_pattern(ref: str) -> str:

@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..evidence.arenas import record_arena
+from ..evidence.roles import role_of
+from ..evidence.validity import VALIDITIES, throughput_facts
+from ..novelty.textnorm import is_baseline
+
 SCHEMA_VERSION = 1
 
 STATUSES = ("keep", "discard", "crash")
@@ -97,6 +102,9 @@ class Run:
     seed: int | None = None
     idea_key: str | None = None  # canonical idea key (novelty.idea_key), set by the history fold
     extra: dict = field(default_factory=dict)  # small, view-specific fields (e.g. original_status)
+    arena: str = "default"  # what this run is comparable with (evidence/arenas.py); also in extra["arena"]
+    role: str = "idea"  # baseline, idea, replicate, rerun or import (evidence/roles.py)
+    validity: str = "valid"  # valid, confounded or unknown (evidence/validity.py)
 
     @property
     def short_commit(self) -> str:
@@ -106,7 +114,7 @@ class Run:
     # remaining fields (REST_FIELDS), so decoding a row parses only the small remainder.
     ROW_COLUMNS = ("idx", "offset", "run_id", "timestamp_utc", "ts", "status", "val_bpb", "memory_gb", "description",
                    "family", "branch", "commit_sha", "parent_commit", "code_fingerprint", "novelty_class",
-                   "next_action", "source", "replicate_of", "idea_key")
+                   "next_action", "source", "replicate_of", "idea_key", "arena", "role", "validity")
     REST_FIELDS = ("hypothesis", "change_signature", "error_summary", "error_kind", "seed", "extra", "tags",
                    "categories")
 
@@ -119,16 +127,19 @@ class Run:
     def from_row(cls, row: tuple) -> Run:
         """The run stored by :meth:`row_values` (its columns in order, then the JSON remainder)."""
         (index, offset, run_id, timestamp, ts, status, val_bpb, memory_gb, description, family, branch, commit,
-         parent, fingerprint, novelty_class, next_action, source, replicate_of, key, rest) = row
+         parent, fingerprint, novelty_class, next_action, source, replicate_of, key, arena, role, validity,
+         rest) = row
         hypothesis, signature, error_summary, error_kind, seed, extra, tags, categories = json.loads(rest)
         return cls(index, offset, run_id, timestamp, ts, status, val_bpb, memory_gb, description, tuple(tags), family,
                    hypothesis, branch, commit, parent, fingerprint, tuple(signature), tuple(categories),
-                   error_summary, error_kind, novelty_class, next_action, source, replicate_of, seed, key, extra)
+                   error_summary, error_kind, novelty_class, next_action, source, replicate_of, seed, key, extra,
+                   arena, role, validity)
 
 
 _column_values = operator.attrgetter("index", "offset", "run_id", "timestamp", "ts", "status", "val_bpb", "memory_gb",
                                      "description", "family", "branch", "commit", "parent_commit", "code_fingerprint",
-                                     "novelty_class", "next_action", "source", "replicate_of", "idea_key")
+                                     "novelty_class", "next_action", "source", "replicate_of", "idea_key",
+                                     "arena", "role", "validity")
 _rest_values = operator.attrgetter(*Run.REST_FIELDS)
 
 
@@ -162,6 +173,13 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
             extra[key] = record[key]
     if isinstance(metrics.get("profile"), str):  # the training profile (the novelty guard's defaults)
         extra["profile"] = metrics["profile"]
+    facts = throughput_facts(metrics, record.get("contention") if isinstance(record.get("contention"), dict) else None)
+    if facts:  # what later runs of the arena compare their throughput with (evidence/validity.py)
+        extra["throughput"] = facts
+    if isinstance(record.get("confound"), dict):
+        extra["confound"] = record["confound"].get("causes") or []
+    arena = record_arena(record)
+    extra["arena"] = arena  # the novelty guard's operating points read it (novelty.context_of)
     device_mb = finite_float(metrics.get("device_memory_mb"))
     if device_mb:  # the accelerator's capacity, from train.py's sidecar (health: memory near capacity)
         extra["device_memory_mb"] = device_mb
@@ -192,6 +210,9 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
         replicate_of=record.get("replicate_of") or None,
         seed=record.get("seed") if isinstance(record.get("seed"), int) else None,
         extra=extra,
+        arena=arena,
+        role=role_of(record, is_baseline(str(record.get("description") or ""))),
+        validity=record.get("validity") if record.get("validity") in VALIDITIES else "unknown",
     )
 
 

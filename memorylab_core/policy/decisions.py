@@ -11,6 +11,7 @@ C1    crash that repeats a known crash (same idea, or the        abandon        
 C2    crash with a fixable error kind (syntax, import, shape,    fix_and_retry        high
       assertion, OOM: a code edit fixes it)
 C3    any other crash (timeout, NaN, unknown)                    investigate_crash    high
+V1    a confounded run (starved training, evidence/validity.py)  retry                high
 R1    replicate run whose replicates confirm the champion         promote              medium
 R2    replicate run showing the kept run was noise (significantly  abandon              high
       worse than the champion it displaced): roll back
@@ -63,7 +64,7 @@ def _repeats_crash(run: Run, prior: Sequence[Run], novelty: dict, fold: Registry
             earlier = prior[index] if isinstance(index, int) and 0 <= index < len(prior) else None
             if earlier is not None and earlier.status == "crash" and earlier.run_id == match.get("run_id"):
                 return earlier
-    return fold.crash_like(run.idea_key) if run.idea_key else None
+    return fold.crash_like(run.idea_key, run.arena) if run.idea_key else None
 
 
 def _first_failure_match(novelty: dict) -> dict | None:
@@ -113,6 +114,12 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
     return "R3", "branch_followup", "low", f"replicate of {run.replicate_of}: {measured}, not confirmed yet"
 
 
+def _confounded_rule(run: Run) -> tuple[str, str, str, str]:
+    """V1: a starved run measured the machine, not the idea: re-run it (evidence/validity.py)."""
+    causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
+    return "V1", "retry", "high", f"confounded, not evidence: {causes}; re-run it on a quiet machine"
+
+
 def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict) -> tuple[str, str, str, str]:
     if prior_champ is None:
         return "K1", "promote", "high", "first kept run: it is the baseline champion"
@@ -159,9 +166,12 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
     so that no rule has to scan every earlier run.
     """
     fold = fold if fold is not None else RegistryFold.of(prior)
-    prior_champ = champion(fold.notable, events)
+    arena_runs = fold.notable_in(run.arena)  # only the run's arena is comparable with it
+    prior_champ = champion(arena_runs, events)
     if run.status == "crash":
         rule, action, priority, rationale = _crash_rule(run, prior, novelty, fold)
+    elif run.validity == "confounded":
+        rule, action, priority, rationale = _confounded_rule(run)
     elif run.replicate_of:
         rule, action, priority, rationale = _replicate_rule(run)
     elif run.status == "keep":
@@ -172,7 +182,7 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
     if promo is not None and promo.get("accepted") and run.status == "keep" and not run.replicate_of:
         current = run  # the promotion policy made it champion (its event follows the record)
     else:
-        current = champion([*fold.notable, run], events)
+        current = champion([*arena_runs, run], events)
     comparison = {
         "prior_champion": run_brief(prior_champ),
         "current_champion": run_brief(current),

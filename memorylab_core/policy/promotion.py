@@ -34,7 +34,7 @@ from pathlib import Path
 from ..evidence import stats
 from ..ledger.model import Event, Run
 from ..ledger.store import warn
-from .registry import CHAMPION_EVENT, champion, code_key, confirmed_champion, is_candidate, is_measured
+from .registry import CHAMPION_EVENT, champion, code_key, confirmed_champion, is_candidate, is_evidence, is_measured
 
 DEFAULT_NOISE = 0.002
 CONFIG_NAME = "promotion.json"
@@ -121,7 +121,7 @@ def code_groups(runs: Sequence[Run]) -> dict[str, list[Run]]:
     if _GROUPS["token"] != token:
         groups: dict[str, list[Run]] = {}
         for run in runs:
-            if is_measured(run):
+            if is_measured(run) and is_evidence(run):  # a confounded run is no measurement of its code
                 groups.setdefault(code_key(run), []).append(run)
         _GROUPS.update(token=token, groups=groups)
     return _GROUPS["groups"]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..evidence.crashes import is_bug_crash
 from ..ledger import codec
 from ..ledger.model import Event, Run
 from ..novelty.guard import idea_key
@@ -39,12 +40,28 @@ def is_measured(run: Run) -> bool:
 
 
 def code_key(run: Run) -> str:
-    """What makes two runs replicates: the same train.py (fingerprint), else the same commit."""
+    """What makes two runs replicates: the same arena and the same train.py (fingerprint), else the same
+    commit. Runs of one commit in two arenas measured different things: never one replicate group."""
     if run.code_fingerprint:
-        return "fp:" + run.code_fingerprint
+        return f"{run.arena}|fp:{run.code_fingerprint}"
     if run.commit:
-        return "commit:" + run.commit
+        return f"{run.arena}|commit:{run.commit}"
     return "run:" + run.run_id
+
+
+def is_evidence(run: Run) -> bool:
+    """Whether a run may stand as evidence about an idea: not starved by a busy machine (validity)."""
+    return run.validity != "confounded"
+
+
+def counts_against_idea(run: Run) -> bool:
+    """Whether a failed run is evidence against its idea: valid (not starved) and not a plain bug crash."""
+    return is_evidence(run) and not is_bug_crash(run)
+
+
+def cluster_key(arena: str, idea: str) -> str:
+    """A failure cluster's key: failures of one idea in one arena (arenas never pool)."""
+    return f"{arena}\x1f{idea}"
 
 
 def takes_over(run: Run, current: Run | None) -> bool:
@@ -180,7 +197,7 @@ def lineages(runs: Sequence[Run], n: int = LINEAGES) -> list[Lineage]:
 class FailureCluster:
     """Failed runs (discard or crash) that tried the same idea, tallied as they are folded."""
 
-    key: str
+    key: str  # cluster_key(arena, idea)
     count: int = 0
     crashes: int = 0
     run_ids: list[str] = field(default_factory=list)  # the most recent CLUSTER_RUN_IDS
@@ -201,9 +218,18 @@ class FailureCluster:
             self.crashes += 1
             self.last_crash_index = run.index
 
+    @property
+    def arena(self) -> str:
+        return self.key.split("\x1f", 1)[0] if "\x1f" in self.key else ""
+
+    @property
+    def idea(self) -> str:
+        return self.key.split("\x1f", 1)[-1]
+
     def to_dict(self) -> dict:
         return {
-            "key": self.key,
+            "key": self.idea,
+            "arena": self.arena,
             "count": self.count,
             "crashes": self.crashes,
             "discards": self.count - self.crashes,
@@ -218,9 +244,9 @@ REGISTRY_DDL = """
 CREATE TABLE IF NOT EXISTS registry_codes (key TEXT PRIMARY KEY, first_idx INTEGER NOT NULL,
     replicated INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS registry_notable (idx INTEGER PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS registry_failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS registry_failures (key TEXT PRIMARY KEY, arena TEXT NOT NULL, count INTEGER NOT NULL,
     last_index INTEGER NOT NULL, last_crash INTEGER, data TEXT NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS registry_failures_count ON registry_failures(count, last_index);
+CREATE INDEX IF NOT EXISTS registry_failures_count ON registry_failures(arena, count, last_index);
 """
 
 
@@ -255,10 +281,10 @@ class RegistryFold:
 
     def add(self, run: Run) -> None:
         """Fold ``run`` in; ``self.runs[i]`` must give the earlier run with index ``i``."""
-        if run.status in ("discard", "crash"):
+        if run.status in ("discard", "crash") and counts_against_idea(run):
             key = run.idea_key or idea_key(run)
             if key:
-                self._add_failure(key, run)
+                self._add_failure(cluster_key(run.arena, key), run)
         if not is_measured(run):
             return
         key = code_key(run)
@@ -295,9 +321,10 @@ class RegistryFold:
             self.db.executemany("INSERT OR IGNORE INTO registry_notable(idx) VALUES (?)", [(i,) for i in self._marks])
             self._marks.clear()
         if self._clusters:
-            self.db.executemany("INSERT OR REPLACE INTO registry_failures(key, count, last_index, last_crash, data) "
-                                "VALUES (?, ?, ?, ?, ?)", [(c.key, c.count, c.last_index, c.last_crash_index,
-                                                            codec.dumps(c)) for c in self._clusters.values()])
+            self.db.executemany("INSERT OR REPLACE INTO registry_failures(key, arena, count, last_index, last_crash, "
+                                "data) VALUES (?, ?, ?, ?, ?, ?)",
+                                [(c.key, c.arena, c.count, c.last_index, c.last_crash_index, codec.dumps(c))
+                                 for c in self._clusters.values()])
             self._clusters.clear()
 
     @property
@@ -312,6 +339,22 @@ class RegistryFold:
                 self._notable = [self.runs[i] for i in indexes]
         return self._notable
 
+    def notable_in(self, arena: str) -> list[Run]:
+        """The notable runs of one arena, in ledger order (what that arena's champion and noise read)."""
+        self.flush()
+        rows = self.db.execute("SELECT n.idx FROM registry_notable n JOIN runs r ON r.idx = n.idx "
+                               "WHERE r.arena = ? ORDER BY n.idx", (arena,)).fetchall() if self._has_runs() else None
+        if rows is None:
+            return [r for r in self.notable if r.arena == arena]
+        take = getattr(self.runs, "take", None)
+        indexes = [r[0] for r in rows]
+        return take(indexes) if take else [self.runs[i] for i in indexes]
+
+    def _has_runs(self) -> bool:
+        """Whether this fold's database holds the runs table (the store's index) to join with."""
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone() \
+            is not None
+
     def cluster(self, key: str) -> FailureCluster | None:
         self.flush()
         return self._stored_cluster(key)
@@ -320,16 +363,20 @@ class RegistryFold:
         row = self.db.execute("SELECT data FROM registry_failures WHERE key = ?", (key,)).fetchone()
         return _cluster(row[0]) if row else None
 
-    def clusters(self, min_count: int = 2, limit: int | None = None) -> list[FailureCluster]:
-        """Clusters of at least ``min_count`` failed runs, largest (then most recent) first."""
+    def clusters(self, min_count: int = 2, limit: int | None = None, arena: str | None = None) -> list[FailureCluster]:
+        """Clusters of at least ``min_count`` failed runs (of ``arena``; every arena's when None), largest
+        (then most recent) first."""
         self.flush()
-        rows = self.db.execute("SELECT data FROM registry_failures WHERE count >= ? ORDER BY count DESC, "
-                               "last_index DESC LIMIT ?", (min_count, -1 if limit is None else limit))
+        where, params = ("arena = ? AND ", (arena,)) if arena is not None else ("", ())
+        rows = self.db.execute(f"SELECT data FROM registry_failures WHERE {where}count >= ? ORDER BY count DESC, "
+                               "last_index DESC LIMIT ?", (*params, min_count, -1 if limit is None else limit))
         return [c for c in (_cluster(r[0]) for r in rows) if c is not None]
 
-    def crash_like(self, key: str | None) -> Run | None:
-        """The latest crash of the idea ``key``."""
+    def crash_like(self, key: str | None, arena: str | None = None) -> Run | None:
+        """The latest crash of the idea ``key`` (a :func:`cluster_key`, or an idea key with its ``arena``)."""
         self.flush()
+        if arena is not None and key:
+            key = cluster_key(arena, key)
         row = self.db.execute("SELECT last_crash FROM registry_failures WHERE key = ?", (key or "",)).fetchone()
         return self.runs[row[0]] if row and row[0] is not None and 0 <= row[0] < len(self.runs) else None
 
@@ -361,15 +408,31 @@ def run_brief(run: Run | None) -> dict | None:
     }
 
 
-def snapshot(fold: RegistryFold, events: Sequence[Event], total_runs: int) -> dict:
-    """The registry as written to ``champion_challenger.json`` (derived; rewritten after each log)."""
-    runs = fold.notable
+def arena_standing(fold: RegistryFold, events: Sequence[Event], arena: str) -> dict:
+    """One arena's registry: champion, confirmed champion, challengers, lineages and failure clusters."""
+    runs = fold.notable_in(arena)
     return {
-        "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "runs": total_runs,
+        "arena": arena,
         "champion": run_brief(champion(runs, events)),
         "confirmed_champion": run_brief(confirmed_champion(runs, events)),
         "challengers": [run_brief(r) for r in challengers(runs, events=events)],
         "lineages": [lin.to_dict() for lin in lineages(runs)],
-        "failure_clusters": [c.to_dict() for c in fold.clusters()],
+        "failure_clusters": [c.to_dict() for c in fold.clusters(arena=arena)],
+    }
+
+
+def snapshot(fold: RegistryFold, events: Sequence[Event], total_runs: int, arenas: Sequence[str],
+             current: str | None = None) -> dict:
+    """The registry as written to ``champion_challenger.json`` (derived; rewritten after each log).
+
+    The top-level champion fields are the current arena's (``current``, else the first); ``arenas``
+    holds every arena's standing, each apart.
+    """
+    standings = {arena: arena_standing(fold, events, arena) for arena in arenas}
+    main = standings.get(current or "") or (standings[arenas[0]] if arenas else arena_standing(fold, events, ""))
+    return {
+        "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "runs": total_runs,
+        **{k: v for k, v in main.items()},
+        "arenas": standings,
     }

@@ -74,8 +74,12 @@ def build_dashboard(history: History, since_hours: float | None = 16.0, now: dat
     """Gather the dashboard for the last ``since_hours`` (all time when None)."""
     now = now or datetime.now(timezone.utc)
     data = data if data is not None else report_data(history, since_hours, now)
-    window = window_runs(history.runs, since_hours, now)
-    champ = champion(history.registry.notable, history.events)
+    if "arenas" in data:  # the page shows one arena: the most recently used one of an all-arenas report
+        data = data["arenas"][0] if data["arenas"] else report_data(history, since_hours, now)
+    arena = data["arena"]
+    window = window_runs(history, arena, since_hours, now)
+    arena_runs = history.arena_runs(arena)
+    champ = champion(history.registry.notable_in(arena), history.events_in(arena))
     start = data.get("champion_at_window_start") or {}
     return Dashboard(
         data=data,
@@ -85,7 +89,7 @@ def build_dashboard(history: History, since_hours: float | None = 16.0, now: dat
         champion_record=history.record(champ) if champ is not None else {},
         start_best=start.get("val_bpb"),
         progress=champion_progress(data, window),
-        signals={"crash_streak": crash_streak(history.runs), "since_last_keep": runs_since_last_keep(history.runs)},
+        signals={"crash_streak": crash_streak(arena_runs), "since_last_keep": runs_since_last_keep(arena_runs)},
         descriptions=_lineage_descriptions(history, data.get("lineages") or []),
         curves=loss_curves(history, champ, window),
         extras=optional_extras(history, data),
@@ -141,14 +145,14 @@ def optional_extras(history: History, data: dict) -> list[Extra]:
     for source in (_hook_view, _research_view):
         if all(value is not None for value in found.values()):
             break
-        view = _guarded(source, history)
+        view = _guarded(source, history, data.get("arena"))
         found = {key: value if value is not None else view.get(key) for key, value in found.items()}
     return [Extra(key, title, found[key]) for key, title in EXTRA_SECTIONS if found[key]]
 
 
-def _guarded(source, history: History) -> dict:
+def _guarded(source, history: History, arena: str | None) -> dict:
     try:
-        view = source(history)
+        view = source(history, arena)
     except (ImportError, AttributeError):
         return {}
     except Exception as exc:  # noqa: BLE001 - an optional section must never break the morning page
@@ -157,13 +161,14 @@ def _guarded(source, history: History) -> dict:
     return view if isinstance(view, dict) else {}
 
 
-def _hook_view(history: History) -> dict:
+def _hook_view(history: History, arena: str | None) -> dict:
+    del arena  # the hook's contract: dashboard_view(history)
     return importlib.import_module("memorylab_core.research.insights").dashboard_view(history)
 
 
-def _research_view(history: History) -> dict:
+def _research_view(history: History, arena: str | None) -> dict:
     research = importlib.import_module("memorylab_core.research.memory")
     insights = importlib.import_module("memorylab_core.research.insights")
-    state = research.load_state(history.store, history=history)
+    state = research.load_state(history.store, history=history, arena=arena)
     return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau()),
             "mistake_cards": state.deck.ranked(state.runs, MISTAKE_CARDS)}

@@ -81,8 +81,17 @@ def _masthead(data: dict, dash: Dashboard) -> str:
     extras = tuple((e.key.replace("_", "-"), e.title) for e in dash.extras)
     links = "".join(f'<a href="#{anchor}">{esc(name)}</a>' for anchor, name in (*NAV, *extras, ("runs", "Runs")))
     return (f'<header class="top"><h1>MemoryLab · morning dashboard</h1>'
-            f'<span class="sub">{esc(window_label(data))} · generated {esc(data["generated_utc"])} · '
-            f'{data["total_runs"]:,} runs in the ledger</span></header><nav class="toc">{links}</nav>')
+            f'<span class="sub">arena {esc(data.get("arena") or "default")} · {esc(window_label(data))} · '
+            f'generated {esc(data["generated_utc"])} · {data["total_runs"]:,} runs in this arena{_others(data)}'
+            f'</span></header><nav class="toc">{links}</nav>')
+
+
+def _others(data: dict) -> str:
+    """The other arenas, named apart (their runs are never drawn on this arena's frontier)."""
+    others = data.get("other_arenas") or []
+    if not others:
+        return ""
+    return " · other arenas (report --arena KEY): " + esc(", ".join(o["arena"] for o in others[:5]))
 
 
 def _legend() -> str:

@@ -40,63 +40,100 @@ def _last(runs: Sequence[Run], predicate) -> Run | None:
     return next((r for r in reversed(runs) if predicate(r)), None)
 
 
-def _health_families(breaker: dict | None, alerts: Sequence[dict] | None, plateau: dict | None) -> list[str]:
+Sample = tuple[str, str, str, dict, float]  # (metric name, type, help, labels, value)
+
+
+def _health_samples(breaker: dict | None, alerts: Sequence[dict] | None, plateau: dict | None) -> list[Sample]:
     """Breaker state (a state set: one sample per state, 1 for the current one), alerts, plateau."""
     if breaker is None:
         return []
     state = breaker["state"]
-    out = _family("memorylab_breaker_state", "gauge",
-                  "Crash-streak circuit breaker: 1 for the current state (closed, warning, open), else 0.",
-                  [({"state": s}, int(s == state)) for s in BREAKER_STATES])
+    out = [("memorylab_breaker_state", "gauge",
+            "Crash-streak circuit breaker: 1 for the current state (closed, warning, open), else 0.",
+            {"state": s}, int(s == state)) for s in BREAKER_STATES]
     if alerts is not None:
         by_severity = {s: sum(1 for a in alerts if a["severity"] == s) for s in ("critical", "warning", "info")}
-        out += _family("memorylab_alerts", "gauge", "Active health alerts (one per cause) by severity.",
-                       [({"severity": s}, n) for s, n in by_severity.items()])
+        out += [("memorylab_alerts", "gauge", "Active health alerts (one per cause) by severity.",
+                 {"severity": s}, n) for s, n in by_severity.items()]
     if plateau is not None:
-        out += _family("memorylab_experiments_since_last_improvement", "gauge",
-                       "Experiments since the champion-at-the-time last improved.",
-                       [({}, plateau["experiments_since_improvement"])])
+        out.append(("memorylab_experiments_since_last_improvement", "gauge",
+                    "Experiments since the champion-at-the-time last improved.", {},
+                    plateau["experiments_since_improvement"]))
     return out
 
 
-def exposition(runs: Sequence[Run], corrupt_lines: int = 0, now: float | None = None, events: Sequence[Event] = (),
-               alerts: Sequence[dict] | None = None, plateau: dict | None = None, breaker: dict | None = None) -> str:
-    """The metrics document. ``alerts`` (health.alerts), ``plateau`` (Timeline.plateau) and ``breaker``
-    (Timeline.breaker) are optional."""
-    now = time.time() if now is None else now
+def _run_samples(runs: Sequence[Run], events: Sequence[Event], now: float) -> list[Sample]:
+    """Counts, streaks, keep rate, champion and latest measurements of one arena's runs."""
     counts = {s: 0 for s in ("keep", "discard", "crash")}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
+    out: list[Sample] = [("memorylab_runs_total", "counter", "Runs by status.", {"status": s}, n)
+                         for s, n in sorted(counts.items())]
+    out.append(("memorylab_crash_streak", "gauge", "Consecutive crashed runs at the end of the arena's runs.", {},
+                crash_streak(runs)))
+    out.append(("memorylab_experiments_since_last_keep", "gauge",
+                "Runs logged since the last kept run (all runs when none was kept).", {}, runs_since_last_keep(runs)))
+    if runs:
+        out.append(("memorylab_keep_rate", "gauge", "Fraction of runs that were kept.", {},
+                    counts["keep"] / len(runs)))
+        if runs[-1].ts is not None:
+            out.append(("memorylab_last_run_timestamp_seconds", "gauge", "Unix time of the last logged run.", {},
+                        runs[-1].ts))
+    return out + _champion_samples(runs, events, now)
+
+
+def _champion_samples(runs: Sequence[Run], events: Sequence[Event], now: float) -> list[Sample]:
+    out: list[Sample] = []
     champ = champion(runs, events)
     last_measured = _last(runs, lambda r: r.val_bpb is not None)
     last_mem = _last(runs, lambda r: r.memory_gb is not None)
-    out: list[str] = []
-    out += _family("memorylab_runs_total", "counter", "Runs in the ledger by status.",
-                   [({"status": s}, n) for s, n in sorted(counts.items())])
-    out += _family("memorylab_crash_streak", "gauge", "Consecutive crashed runs at the end of the ledger.",
-                   [({}, crash_streak(runs))])
-    out += _family("memorylab_experiments_since_last_keep", "gauge",
-                   "Runs logged since the last kept run (all runs when none was kept).",
-                   [({}, runs_since_last_keep(runs))])
-    out += _family("memorylab_ledger_corrupt_lines", "gauge", "Ledger lines skipped as unreadable.",
-                   [({}, corrupt_lines)])
-    out += _health_families(breaker, alerts, plateau)
-    if runs:
-        out += _family("memorylab_keep_rate", "gauge", "Fraction of runs that were kept.",
-                       [({}, counts["keep"] / len(runs))])
-        if runs[-1].ts is not None:
-            out += _family("memorylab_last_run_timestamp_seconds", "gauge", "Unix time of the last logged run.",
-                           [({}, runs[-1].ts)])
     if champ is not None:
-        out += _family("memorylab_best_val_bpb", "gauge", "val_bpb of the champion (lowest kept run).",
-                       [({"run_id": champ.run_id}, champ.val_bpb)])
+        out.append(("memorylab_best_val_bpb", "gauge", "val_bpb of the champion (lowest kept run).",
+                    {"run_id": champ.run_id}, champ.val_bpb))
         if champ.ts is not None:
-            out += _family("memorylab_seconds_since_last_improvement", "gauge",
-                           "Seconds since the champion run was logged.", [({}, max(0.0, now - champ.ts))])
+            out.append(("memorylab_seconds_since_last_improvement", "gauge",
+                        "Seconds since the champion run was logged.", {}, max(0.0, now - champ.ts)))
     if last_measured is not None:
-        out += _family("memorylab_last_val_bpb", "gauge", "val_bpb of the latest run that measured one.",
-                       [({"run_id": last_measured.run_id, "status": last_measured.status}, last_measured.val_bpb)])
+        out.append(("memorylab_last_val_bpb", "gauge", "val_bpb of the latest run that measured one.",
+                    {"run_id": last_measured.run_id, "status": last_measured.status}, last_measured.val_bpb))
     if last_mem is not None:
-        out += _family("memorylab_last_peak_memory_bytes", "gauge", "Peak accelerator memory of the latest run.",
-                       [({"run_id": last_mem.run_id}, round(last_mem.memory_gb * _GB))])
+        out.append(("memorylab_last_peak_memory_bytes", "gauge", "Peak accelerator memory of the latest run.",
+                    {"run_id": last_mem.run_id}, round(last_mem.memory_gb * _GB)))
+    return out
+
+
+def _render(samples: Sequence[Sample]) -> str:
+    """Samples grouped into metric families (HELP and TYPE once per name, in first-seen order)."""
+    families: dict[str, tuple[str, str, list[tuple[dict, float]]]] = {}
+    for name, kind, help_text, labels, value in samples:
+        families.setdefault(name, (kind, help_text, []))[2].append((labels, value))
+    out: list[str] = []
+    for name, (kind, help_text, items) in families.items():
+        out += _family(name, kind, help_text, items)
     return "\n".join(out) + "\n"
+
+
+def arena_samples(runs: Sequence[Run], events: Sequence[Event] = (), now: float | None = None,
+                  alerts: Sequence[dict] | None = None, plateau: dict | None = None, breaker: dict | None = None,
+                  arena: str | None = None) -> list[Sample]:
+    """One arena's samples, each labelled ``arena`` when given (arenas are never pooled into one number)."""
+    now = time.time() if now is None else now
+    samples = _run_samples(runs, events, now) + _health_samples(breaker, alerts, plateau)
+    if arena is None:
+        return samples
+    return [(name, kind, text, {"arena": arena, **labels}, value) for name, kind, text, labels, value in samples]
+
+
+def exposition(runs: Sequence[Run], corrupt_lines: int = 0, now: float | None = None, events: Sequence[Event] = (),
+               alerts: Sequence[dict] | None = None, plateau: dict | None = None, breaker: dict | None = None,
+               arena: str | None = None) -> str:
+    """The metrics document of one set of runs. ``alerts`` (health.alerts), ``plateau`` (Timeline.plateau)
+    and ``breaker`` (Timeline.breaker) are optional."""
+    return exposition_of([arena_samples(runs, events, now, alerts, plateau, breaker, arena)], corrupt_lines)
+
+
+def exposition_of(per_arena: Sequence[Sequence[Sample]], corrupt_lines: int = 0) -> str:
+    """The metrics document of several arenas' samples (each labelled with its arena)."""
+    corrupt: Sample = ("memorylab_ledger_corrupt_lines", "gauge", "Ledger lines skipped as unreadable.", {},
+                       corrupt_lines)
+    return _render([s for samples in per_arena for s in samples] + [corrupt])

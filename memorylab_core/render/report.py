@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from ..evidence.estimates import standings
+from ..evidence.roles import is_idea
 from ..ledger.history import History
 from ..ledger.model import Run, fmt_number
 from ..policy.promotion import store_policy
@@ -22,16 +23,13 @@ QUEUE_ROWS = 15
 _PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
-def window_runs(runs: Sequence[Run], since_hours: float | None, now: datetime) -> list[Run]:
-    """Runs logged within the last ``since_hours`` (all runs when None). Undated runs count as old."""
+def window_runs(history: History, arena: str, since_hours: float | None, now: datetime) -> list[Run]:
+    """The arena's runs logged within the last ``since_hours`` (all its runs when None), by each run's
+    own timestamp: imported rows without times, wherever they sit in the journal, never hide them."""
     if since_hours is None:
-        return list(runs)
+        return history.arena_runs(arena)
     cutoff = now.timestamp() - since_hours * 3600
-    # Runs are appended in time order, so scan back from the end and stop at the first old one.
-    start = len(runs)
-    while start > 0 and runs[start - 1].ts is not None and runs[start - 1].ts >= cutoff:
-        start -= 1
-    return list(runs[start:])
+    return history.runs.where("arena = ? AND ts >= ?", (arena, cutoff))[::-1]
 
 
 def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
@@ -58,25 +56,38 @@ def _queue(history: History, window: Sequence[Run]) -> list[dict]:
     return items[:QUEUE_ROWS]
 
 
-def report_data(history: History, since_hours: float | None = 16.0, now: datetime | None = None) -> dict:
-    """Everything the morning report shows, as plain JSON-friendly data."""
+def report_data(history: History, since_hours: float | None = 16.0, now: datetime | None = None,
+                arena: str | None = None) -> dict:
+    """Everything the morning report shows for one arena (the current one by default), as plain data."""
+    import os
+
+    from ..evidence.arenas import current_arena
+
     now = now or datetime.now(timezone.utc)
-    runs, notable, events = history.runs, history.registry.notable, history.events
-    window = window_runs(runs, since_hours, now)
-    start = len(runs) - len(window)
+    arena = arena or current_arena(history, None, os.environ)
+    notable, events = history.registry.notable_in(arena), history.events_in(arena)
+    window = window_runs(history, arena, since_hours, now)
+    start = window[0].index if window else len(history.runs)
     champ = champion(notable, events)
     champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
     counts = _status_counts(window)
+    ideas = [r for r in window if is_idea(r.role)]
     moved = None
     if champ is not None and champ_before is not None:
         moved = round(champ.val_bpb - champ_before.val_bpb, 6)
     return {
         "generated_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "arena": arena,
+        "other_arenas": [{"arena": a, "runs": n} for a, n, _ in history.arenas() if a != arena],
         "since_hours": since_hours,
-        "total_runs": len(runs),
+        "total_runs": history.arena_count(arena),
         "window_runs": len(window),
         "counts": counts,
-        "keep_rate": round(counts["keep"] / len(window), 4) if window else None,
+        "roles": dict(Counter(r.role for r in window)),
+        "experiments": len(ideas),
+        "keep_rate": round(sum(r.status == "keep" for r in ideas) / len(ideas), 4) if ideas else None,
+        "confounded": [{"run_id": r.run_id, "causes": r.extra.get("confound") or []}
+                       for r in window if r.validity == "confounded"],
         "champion": run_brief(champ),
         "champion_at_window_start": run_brief(champ_before),
         "champion_moved": moved,
@@ -85,8 +96,8 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
         "promotion": standings(notable, events, store_policy(history.store.root)),
         "lineages": [lin.to_dict() for lin in lineages(notable)],
-        "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10)],
-        "recent": [_recent_row(r, runs) for r in window[-RECENT_ROWS:]][::-1],
+        "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10, arena=arena)],
+        "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
     }
 
@@ -117,34 +128,70 @@ def _window_label(data: dict) -> str:
     return "all time" if hours is None else f"last {hours:g} h"
 
 
+def all_arenas_data(history: History, since_hours: float | None, now: datetime | None = None) -> dict:
+    """The report of every arena, each apart (``report --arena all``)."""
+    sections = [report_data(history, since_hours, now, arena) for arena, _, _ in history.arenas()]
+    generated = sections[0]["generated_utc"] if sections else (now or datetime.now(timezone.utc)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    return {"generated_utc": generated, "since_hours": since_hours, "arenas": sections}
+
+
 def render_markdown(data: dict) -> str:
-    """The report document."""
+    """The report document: one arena, or (``arenas``) every arena under its own heading."""
     out = [f"# MemoryLab morning report — {data['generated_utc']}", ""]
-    out += _headline(data) + _champion_section(data) + promotion_section(data, md_cell) + _queue_section(data)
-    out += _challenger_section(data)
-    out += _lineage_section(data) + _failure_section(data) + _recent_section(data)
+    if "arenas" in data:
+        for section in data["arenas"]:
+            out += [f"# Arena {md_cell(section['arena'])}", ""] + _arena_sections(section)
+        if not data["arenas"]:
+            out += ["No runs yet.", ""]
+    else:
+        out += _arena_sections(data)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _arena_sections(data: dict) -> list[str]:
+    out = _headline(data) + _champion_section(data) + promotion_section(data, md_cell) + _queue_section(data)
+    out += _challenger_section(data)
+    return out + _lineage_section(data) + _failure_section(data) + _recent_section(data)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 run``, ``2 runs``: a count with its noun in the right number."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def _headline(data: dict) -> list[str]:
     c = data["counts"]
-    rate = "—" if data["keep_rate"] is None else f"{data['keep_rate']:.0%}"
+    rate = "no ideas yet" if data["keep_rate"] is None else f"{data['keep_rate']:.0%} of ideas kept"
+    others = data.get("other_arenas") or []
     lines = [
         f"## Headline ({_window_label(data)})",
         "",
-        f"- **Experiments:** {data['window_runs']} ({c['keep']} keep · {c['discard']} discard · "
-        f"{c['crash']} crash); keep rate {rate}; {data['total_runs']} runs in the ledger",
+        f"- **Arena:** {md_cell(data['arena'])}" + (
+            f" (other arenas, reported apart with `--arena all`: "
+            f"{', '.join(md_cell(o['arena']) + ' — ' + plural(o['runs'], 'run') for o in others[:5])})"
+            if others else ""),
+        f"- **Experiments (ideas tried):** {data['experiments']}; keep rate {rate}",
+        f"- **Runs:** {data['window_runs']} in this window ({c['keep']} keep · {c['discard']} discard · "
+        f"{c['crash']} crash; roles: {_roles(data['roles'])}); {plural(data['total_runs'], 'run')} in this arena",
     ]
+    for item in data.get("confounded") or []:
+        lines.append(f"- **Confounded (re-run it):** `{md_cell(item['run_id'])}` — "
+                     f"{md_cell('; '.join(item['causes']) or 'starved training')}")
     if data["corrupt_lines"]:
         lines.append(f"- **Warning:** {data['corrupt_lines']} corrupt ledger line(s) were skipped")
     return lines + [""]
+
+
+def _roles(roles: dict) -> str:
+    return ", ".join(f"{n} {role}" for role, n in sorted(roles.items())) or "none"
 
 
 def _champion_section(data: dict) -> list[str]:
     champ = data["champion"]
     lines = ["## Champion", ""]
     if champ is None:
-        return lines + ["No kept run yet.", ""]
+        return lines + ["No kept run yet: the next kept run is this arena's baseline.", ""]
     lines.append(
         f"**{fmt_number(champ['val_bpb'])}** val_bpb — `{md_cell(champ['run_id'])}` "
         f"(commit `{md_cell((champ['commit'] or 'n/a')[:7])}`): {md_cell(champ['description'])}"
@@ -156,7 +203,7 @@ def _champion_section(data: dict) -> list[str]:
                      f"(from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
     elif data["new_champion_in_window"]:
         lines.append("")
-        lines.append("First champion of the ledger was set in this window.")
+        lines.append("First champion of this arena (its baseline) was set in this window.")
     else:
         lines.append("")
         lines.append("Unchanged in this window.")
@@ -195,8 +242,9 @@ def _lineage_section(data: dict) -> list[str]:
         chain = " → ".join(f"{md_cell(step['commit'] or step['run_id'])} ({fmt_number(step['val_bpb'], 4)})"
                            for step in lin["chain"][-6:])
         more = f"… {lin['length'] - 6} earlier, " if lin["length"] > 6 else ""
-        lines.append(f"- best {fmt_number(lin['best_val_bpb'])} (improved {fmt_number(lin['improvement'])} over "
-                     f"{lin['length']} kept runs): {more}{chain}")
+        gain = (f"improved {fmt_number(lin['improvement'])} val_bpb over {lin['length']} kept runs"
+                if lin["length"] > 1 else "a single kept run")
+        lines.append(f"- best {fmt_number(lin['best_val_bpb'])} ({gain}): {more}{chain}")
     return lines + [""]
 
 

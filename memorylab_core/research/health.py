@@ -288,6 +288,7 @@ def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = 
                           f"{plateau['experiments_since_improvement']} experiments without an improvement: "
                           "try a larger or combined change", experiments=plateau["experiments_since_improvement"]))
     out += _cluster_alerts(timeline)
+    out += _confound_alerts(timeline)
     out += _memory_alert(timeline)
     if curve_for is not None:
         out += _loss_alert(timeline, curve_for)
@@ -302,6 +303,22 @@ def _cluster_alerts(timeline: Timeline) -> list[dict]:
             out.append(_alert(f"crash_cluster:{kind}:{chain['start']}", "warning",
                               f"{chain['count']} {kind} crashes close together since {chain['start']}: "
                               "find the common cause before the next run", count=chain["count"]))
+    return out
+
+
+CONFOUND_RUNS_CHECKED = 5  # confounded runs among the latest few raise an alert each
+
+
+def _confound_alerts(timeline: Timeline) -> list[dict]:
+    """A starved run among the latest ones: name the cause, so the operator quiets the machine."""
+    out = []
+    for outcome in list(timeline.recent)[-CONFOUND_RUNS_CHECKED:]:
+        run = outcome.run
+        if run.validity == "confounded":
+            causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
+            out.append(_alert(f"confounded:{run.run_id}", "warning",
+                              f"{run.run_id} is confounded ({causes}): it is no evidence; re-run it on a quiet "
+                              "machine", run_id=run.run_id))
     return out
 
 

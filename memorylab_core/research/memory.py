@@ -18,24 +18,28 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from ..evidence.arenas import DEFAULT_ARENA, current_arena
+from ..evidence.crashes import is_bug_crash
+from ..evidence.roles import is_idea
 from ..ledger import codec
 from ..ledger.history import History
 from ..ledger.model import Event, Run
 from ..ledger.store import MemoryLabError, Store
 from ..novelty.categories import run_categories
 from ..novelty.textnorm import is_baseline, strip_outcome_notes
-from ..policy.registry import CHAMPION_EVENT, is_candidate
+from ..policy.registry import CHAMPION_EVENT, is_candidate, is_evidence
 from .consolidation import ClassStats, Consolidator
 from .health import RESET_EVENT, Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 
-STATE_VERSION = 5  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 6  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -62,7 +66,8 @@ def outcome_of(run: Run, position: int, reference: float | None) -> Outcome:
     new_epoch = measured_keep and (baseline or reference is None)
     improved = new_epoch or (measured_keep and val < reference)
     gain = None if baseline or val is None or reference is None else reference - val
-    attempt = not baseline and not run.replicate_of and run.error_kind != "keyboard_interrupt"
+    attempt = (not baseline and is_idea(run.role) and not run.replicate_of
+               and run.error_kind != "keyboard_interrupt")
     return Outcome(run, position, run_categories(run) if attempt else (), reference,
                    val if improved else reference, gain, attempt, improved, new_epoch)
 
@@ -91,18 +96,29 @@ class ResearchState:
     consolidator: Consolidator = field(default_factory=Consolidator)
     failed_ideas: OrderedDict = field(default_factory=OrderedDict)  # label -> brief, most recent last
     corrupt_lines: int = 0
+    arena: str = DEFAULT_ARENA  # the arena this state folds (one state per arena)
 
     @property
     def runs(self) -> int:
         return self.timeline.runs
 
     def add_run(self, run: Run) -> Outcome:
-        """Fold one run (ledger order)."""
+        """Fold one run (ledger order).
+
+        A confounded run (evidence/validity.py) is counted on the timeline but is evidence for nothing:
+        no insight, mistake card, rule or failed idea. A bug crash (evidence/crashes.py) makes a mistake
+        card about code, never evidence against the idea.
+        """
         outcome = outcome_of(run, self.timeline.runs, self.timeline.reference)
         self.timeline.add(outcome)
-        self.book.add(outcome)
+        if not is_evidence(run):
+            self.consolidator.add(replace(outcome, attempt=False), self.timeline.runs, self.deck)
+            return outcome
+        if not is_bug_crash(run):
+            self.book.add(outcome)
         self.deck.add(outcome)
-        self.consolidator.add(outcome, self.timeline.runs, self.deck)
+        self.consolidator.add(outcome if not is_bug_crash(run) else replace(outcome, attempt=False),
+                              self.timeline.runs, self.deck)
         self._note_idea(outcome)
         return outcome
 
@@ -121,7 +137,7 @@ class ResearchState:
         if run.status == "keep":
             self.failed_ideas.pop(label, None)
             return
-        if run.error_kind in ("syntax", "import"):  # a typo says nothing about the idea
+        if is_bug_crash(run):  # a typo or a shape bug says nothing about the idea
             return
         entry = self.failed_ideas.pop(label, None) or {"label": label, "count": 0}
         entry.update(count=entry["count"] + 1, status=run.status, run_id=run.run_id, position=outcome.position)
@@ -145,8 +161,10 @@ _STATE_CLASSES = (ResearchState, Outcome, Timeline, Breaker, CategoryBook, Categ
                   Consolidator, ClassStats, Run, Event)
 
 
-def load_state(store: Store, use_cache: bool = True, history: History | None = None) -> ResearchState:
-    """The research state of ``store``: the fold stored in its index plus the runs and events since.
+def load_state(store: Store, use_cache: bool = True, history: History | None = None,
+               arena: str | None = None) -> ResearchState:
+    """The research state of one arena of ``store`` (the current arena when ``arena`` is None): the fold
+    stored in its index plus the arena's runs and events since. Arenas never pool: each has its own fold.
 
     ``use_cache=False`` folds everything afresh (the stored fold must always equal that; tested).
     """
@@ -154,24 +172,26 @@ def load_state(store: Store, use_cache: bool = True, history: History | None = N
         history = History.load(store, use_cache=use_cache, quiet=True)
     else:
         history.refresh()  # the caller may have appended since it loaded (status --reset-breaker)
-    db = history.db
-    state, runs_done, events_done = _stored(db) if use_cache else (None, 0, 0)
+    arena = arena or current_arena(history, None, os.environ)
+    db, name = history.db, f"{FOLD_NAME}:{arena}"
+    state, runs_done, events_done = _stored(db, name) if use_cache else (None, 0, 0)
     if state is None or runs_done > len(history.runs) or events_done > len(history.events):
         state, runs_done, events_done = ResearchState(), 0, 0
-    new_runs = history.runs[runs_done:]
-    new_events = history.events[events_done:]
-    state.consolidator.expect(len(history.runs))
+    new_runs = history.arena_runs(arena, runs_done)
+    new_events = history.events_in(arena, history.events[events_done:])
+    state.consolidator.expect(state.runs + len(new_runs))
     _fold_into(state, new_runs, new_events)
     state.corrupt_lines = len(history.corrupt)
-    if use_cache and (new_runs or new_events):
+    state.arena = arena
+    if use_cache and (runs_done != len(history.runs) or events_done != len(history.events)):
         with contextlib.suppress(sqlite3.Error):
             db.execute("INSERT OR REPLACE INTO folds(name, runs, events, data) VALUES (?, ?, ?, ?)",
-                       (FOLD_NAME, len(history.runs), len(history.events), codec.dumps(state)))
+                       (name, len(history.runs), len(history.events), codec.dumps(state)))
     return state
 
 
-def _stored(db: sqlite3.Connection) -> tuple[ResearchState | None, int, int]:
-    row = db.execute("SELECT runs, events, data FROM folds WHERE name = ?", (FOLD_NAME,)).fetchone()
+def _stored(db: sqlite3.Connection, name: str) -> tuple[ResearchState | None, int, int]:
+    row = db.execute("SELECT runs, events, data FROM folds WHERE name = ?", (name,)).fetchone()
     if row is None:
         return None, 0, 0
     try:
