@@ -15,6 +15,7 @@ from mlhelpers import MEMORYLAB
 
 from memorylab_core.evidence.estimates import standings
 from memorylab_core.ledger import codec
+from memorylab_core.ledger import index as ix
 from memorylab_core.ledger.history import History
 from memorylab_core.ledger.store import INDEX_NAME, Store, encode_record
 from memorylab_core.policy import registry
@@ -228,3 +229,19 @@ def test_readers_of_a_store_without_a_journal_create_nothing(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert not home.exists()
+
+
+def test_another_users_planted_temp_folder_is_not_trusted(tmp_path, monkeypatch):
+    """A read-only store's index goes to a private temp folder; one that is not private is refused."""
+    store = _build(tmp_path / "store", 5)
+    monkeypatch.setattr(ix, "_writable_dir", lambda path: False)  # as if the store were read-only
+    monkeypatch.setattr(ix.tempfile, "gettempdir", lambda: str(tmp_path))
+    planted = tmp_path / f"{ix.PRIVATE_PREFIX}{os.getuid()}"
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)  # world-writable: someone else could swap files in it
+    history = History.load(store, quiet=True)
+    assert len(history.runs) == 5  # still answers, from memory
+    assert not list(planted.iterdir())
+    planted.chmod(0o700)
+    assert len(History.load(store, quiet=True).runs) == 5
+    assert any(p.suffix == ".sqlite" for p in planted.iterdir())

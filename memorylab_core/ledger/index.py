@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from .store import Store, warn
 
 INDEX_VERSION = 4  # bump when a table or a fold changes: older indexes are rebuilt
 BLOCK = 1 << 20  # bytes per verification hash
+PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it
 
 CORE_DDL = """
@@ -118,7 +120,7 @@ def index_location(store: Store) -> Path | None:
     if _writable_dir(store.root) and (not primary.exists() or os.access(primary, os.W_OK)):
         return primary
     digest = hashlib.sha256(str(store.root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"memorylab-index-{os.getuid()}" / f"{digest}.sqlite"
+    return Path(tempfile.gettempdir()) / f"{PRIVATE_PREFIX}{os.getuid()}" / f"{digest}.sqlite"
 
 
 def _writable_dir(path: Path) -> bool:
@@ -155,13 +157,11 @@ def open_db(store: Store, components_ddl: str) -> sqlite3.Connection:
 
 
 def _open_file(location: Path) -> sqlite3.Connection:
-    if location.parent != location.parent.parent:
-        old = os.umask(0o077) if "memorylab-index-" in location.parent.name else None
-        try:
-            location.parent.mkdir(parents=True, exist_ok=True)
-        finally:
-            if old is not None:
-                os.umask(old)
+    if location.parent.name.startswith(PRIVATE_PREFIX):  # this user's copy of another store's index
+        location.parent.mkdir(mode=0o700, exist_ok=True)
+        st = os.stat(location.parent, follow_symlinks=False)
+        if st.st_uid != os.getuid() or st.st_mode & 0o077 or not stat.S_ISDIR(st.st_mode):
+            raise sqlite3.OperationalError(f"{location.parent} is not a private folder of this user")
     conn = connect(location)
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
