@@ -146,7 +146,10 @@ def open_db(store: Store, components_ddl: str) -> sqlite3.Connection:
                 conn.executescript(CORE_DDL + components_ddl)
                 return conn
             conn.close()
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:  # locked, read-only, cannot open: keep the file, use memory
+            warn(f"index {location} unusable ({exc}); using an in-memory index for this command")
+            break
+        except sqlite3.DatabaseError as exc:  # not a database, malformed: derived, so rebuild it
             if attempt:
                 warn(f"index {location} unusable ({exc}); using an in-memory index for this command")
                 break
