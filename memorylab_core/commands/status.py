@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from ..ledger.model import event_record
 from ..ledger.store import MemoryLabError
+from ..policy.verdict import history_standing, noise_alert, standing_phrase
 from ..research.health import RESET_EVENT, alerts
 from ..research.memory import ResearchState, curve_loader, load_state
 from .common import Context, add_arena_flag, add_json_flag
@@ -45,16 +46,17 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
     hours = None
     if improvement and improvement.get("ts") is not None:
         hours = round(max(0.0, now - improvement["ts"]) / 3600, 2)
+    verdict = history_standing(ctx.history, state.arena)
     return {
-        "arena": state.arena, "runs": tl.runs, "counts": dict(tl.counts),
+        "arena": state.arena, "runs": tl.runs, "counts": dict(tl.counts), "verdict": verdict,
         "keep_rate": round(tl.counts["keep"] / tl.runs, 4) if tl.runs else None,
         "champion": _brief(tl.champion),
         "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
-                                               "delta": None if last.gain is None else round(-last.gain, 6)},
+                                               "gain": (last.run.extra.get("verdict") or {}).get("gain")},
         "crash_streak": tl.crash_streak, "experiments_since_last_keep": tl.since_keep,
         "hours_since_last_improvement": hours, "plateau": tl.plateau(), "breaker": tl.breaker(),
         "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
-        "alerts": alerts(tl, curve_loader(ctx.store)),
+        "alerts": alerts(tl, curve_loader(ctx.store), noise_alert(verdict, state.arena)),
     }
 
 
@@ -88,6 +90,11 @@ def _val(value: float | None) -> str:
     return "—" if value is None else f"{value:.6f}"
 
 
+def _commit(commit: str | None) -> str:
+    """``abc1234  `` (the short commit and a gap), nothing when unknown."""
+    return f"commit {commit[:7]}  " if commit else ""
+
+
 def _one(text: str | None, width: int = 60) -> str:
     flat = " ".join(str(text or "").split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
@@ -103,12 +110,15 @@ def render(data: dict) -> str:
     if data.get("reset"):
         before = data["reset"]["breaker_before"]
         lines.append(f"breaker reset recorded ({before['state']}, {before['streak']} crashes before it)")
-    lines.append("champion   " + (f"{_val(champ['val_bpb'])}  {(champ['commit'] or '—')[:7]}  {champ['run_id']}  "
-                                  f"{_one(champ['description'])}" if champ
-                                  else "none yet: the next kept run is this arena's baseline"))
+    verdict = data.get("verdict")
+    if champ and verdict:
+        lines.append(f"champion   {verdict['champion']}  {_commit(champ['commit'])}{_one(champ['description'])}")
+        lines.append(f"           {standing_phrase(verdict)}")
+    else:
+        lines.append("champion   none yet: the next kept run is this arena's baseline")
     if last:
-        delta = "" if last["delta"] is None else f" ({last['delta']:+.4f})"
-        lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{delta}  {(last['commit'] or '—')[:7]}  "
+        gain = "" if last["gain"] is None else f" (gain {last['gain']:+.6f} over the reference)"
+        lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{gain}  {_commit(last['commit'])}"
                      f"{_one(last['description'])}")
     plateau = data["plateau"]
     hours = data["hours_since_last_improvement"]

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 
 from ..ledger.model import Run
+from ..policy.verdict import noise_phrase, runs_phrase, verdict_phrase
 from .htmltext import clip, esc
 from .svg import glyph
 
@@ -61,14 +62,12 @@ def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
     """The headline numbers as a row of tiles."""
     c = data["counts"]
     rate = "—" if data["keep_rate"] is None else f"{data['keep_rate']:.0%}"
-    champ = data["champion"]
     tiles = [
         ("Experiments", f"{data['window_runs']:,}", f"{window_label(data)} · {data['total_runs']:,} in the ledger"),
         ("Keep · discard · crash",
          f"{glyph('keep')} {c['keep']} {glyph('discard')} {c['discard']} {glyph('crash')} {c['crash']}",
          f"keep rate {rate}"),
-        ("Champion val_bpb", fmt_val(champ["val_bpb"]) if champ else "—",
-         esc((champ.get("commit") or champ["run_id"])[:12]) if champ else "no kept run yet"),
+        _reference_tile(data),
         ("Champion moved", fmt_delta(progress[0]), esc(progress[1])),
         ("Since last keep", f"{signals.get('since_last_keep', 0):,}",
          f"runs · crash streak {signals.get('crash_streak', 0)}"),
@@ -87,23 +86,52 @@ def warnings(data: dict) -> str:
             "run any command to see their line numbers on stderr.</p>")
 
 
+def _reference_tile(data: dict) -> tuple[str, str, str]:
+    """The headline tile: the champion's reference (what the policy judges by), labelled with its n."""
+    verdict = data.get("verdict")
+    if not verdict:
+        return "Champion reference", "none", "no kept run yet: the next is this arena's baseline"
+    return ("Champion reference val_bpb", fmt_val(verdict["reference_val_bpb"]),
+            esc(f"{runs_phrase(verdict['reference_n'])} · {noise_phrase(verdict['sigma'], verdict['noise_source'])}"))
+
+
+def confirmed_text(data: dict) -> str:
+    """Whether the champion is confirmed (docs/promotion.md), in words."""
+    promo, champ = data.get("promotion") or {}, data.get("champion") or {}
+    confirmed = promo.get("confirmed") or {}
+    if not confirmed:
+        return "unknown"
+    if confirmed.get("run_id") == champ.get("run_id") or promo.get("tip_is_confirmed"):
+        return "yes: the confirmed champion"
+    return f"no: unconfirmed tip over confirmed champion {confirmed.get('run_id')} (replicate it)"
+
+
 # -- champion ------------------------------------------------------------------------------------
 def champion_card(data: dict, record: dict, progress: tuple[float | None, str]) -> str:
     champ = data["champion"]
     if champ is None:
-        return section("champion", "Champion", empty("No kept run yet: the first kept run becomes the champion."))
+        return section("champion", "Champion", empty("No kept run yet: the next kept run is this arena's baseline."))
+    verdict = data.get("verdict") or {}
     tags = ", ".join(str(t) for t in record.get("tags") or [])
     facts = [("run", f"<code>{esc(champ['run_id'])}</code>"),
-             ("commit", f"<code>{esc((champ.get('commit') or 'n/a')[:12])}</code>"),
-             ("branch", esc(champ.get("branch") or "—")),
-             ("memory", f"{champ['memory_gb']:.1f} GB" if champ.get("memory_gb") is not None else "—"),
+             ("confirmed", esc(confirmed_text(data))),
+             ("commit", f"<code>{esc((champ.get('commit') or 'unknown')[:12])}</code>"),
+             ("branch", esc(champ.get("branch") or "unknown")),
+             ("memory", f"{champ['memory_gb']:.1f} GB" if champ.get("memory_gb") is not None else "unknown"),
              ("logged", esc(champ.get("timestamp_utc") or "imported (no timestamp)")),
              ("moved", f"{fmt_delta(progress[0])} {esc(progress[1])}")]
+    if verdict:
+        facts.insert(1, ("best single run", f"{fmt_val(verdict['best_single_val_bpb'])} "
+                                            f"<code>{esc(verdict['best_single_run_id'])}</code>"))
+        facts.insert(2, ("noise", esc(noise_phrase(verdict["sigma"], verdict["noise_source"],
+                                                   verdict["noise_groups"]))))
     if record.get("hypothesis"):
         facts.append(("hypothesis", esc(record["hypothesis"])))
     if tags:
         facts.append(("tags", esc(tags)))
-    left = (f'<div><div class="big">{fmt_val(champ["val_bpb"])}</div><div class="muted">val_bpb</div></div>')
+    big = verdict.get("reference_val_bpb", champ["val_bpb"])
+    label = f"val_bpb reference: {runs_phrase(verdict.get('reference_n'))}" if verdict else "val_bpb"
+    left = f'<div><div class="big">{fmt_val(big)}</div><div class="muted">{esc(label)}</div></div>'
     right = (f'<div><p class="desc">{esc(champ["description"])}</p>{_kv(facts)}'
              f"{_packet(record.get('decision_packet'))}</div>")
     return section("champion", "Champion", f'<div class="champ">{left}{right}</div>')
@@ -125,9 +153,11 @@ def _packet(packet: object) -> str:
                              f"{pill(packet.get('priority'))} <span class='muted'>rule {esc(packet.get('rule') or '—')}"
                              "</span>"),
              ("rationale", esc(packet.get("rationale") or "—")),
-             ("hypothesis", esc(packet.get("hypothesis_status") or "—"))]
+             ("hypothesis", esc(packet.get("hypothesis_status") or "unknown"))]
+    if isinstance(packet.get("verdict"), dict):
+        pairs.append(("verdict", esc(verdict_phrase(packet["verdict"]))))
     if prior:
-        pairs.append(("prior champion", f"<code>{esc(prior.get('run_id'))}</code> "
+        pairs.append(("prior champion (its single run)", f"<code>{esc(prior.get('run_id'))}</code> "
                                         f"{fmt_val(prior.get('val_bpb') if _is_num(prior.get('val_bpb')) else None)}"))
     if _is_num(delta):
         pairs.append(("delta vs prior", fmt_delta(delta)))

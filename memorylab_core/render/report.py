@@ -16,6 +16,7 @@ from ..ledger.history import History
 from ..ledger.model import Run, fmt_number
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, lineages, run_brief
+from ..policy.verdict import standing, standing_phrase
 from .report_promotion import promotion_section
 
 RECENT_ROWS = 25
@@ -70,6 +71,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
     start = window[0].index if window else len(history.runs)
     champ = champion(notable, events)
     champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
+    policy = store_policy(history.store.root)
     counts = _status_counts(window)
     ideas = [r for r in window if is_idea(r.role)]
     moved = None
@@ -89,12 +91,13 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "confounded": [{"run_id": r.run_id, "causes": r.extra.get("confound") or []}
                        for r in window if r.validity == "confounded"],
         "champion": run_brief(champ),
+        "verdict": standing(notable, events, policy),
         "champion_at_window_start": run_brief(champ_before),
         "champion_moved": moved,
         "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
-        "promotion": standings(notable, events, store_policy(history.store.root)),
+        "promotion": standings(notable, events, policy),
         "lineages": [lin.to_dict() for lin in lineages(notable)],
         "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10, arena=arena)],
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
@@ -109,6 +112,8 @@ def _recent_row(run: Run, runs: Sequence[Run]) -> dict:
         "commit": run.short_commit,
         "status": run.status,
         "val_bpb": run.val_bpb,
+        "gain": (run.extra.get("verdict") or {}).get("gain"),
+        "role": run.role,
         "memory_gb": run.memory_gb,
         "description": run.description,
         "next_action": run.next_action,
@@ -192,10 +197,12 @@ def _champion_section(data: dict) -> list[str]:
     lines = ["## Champion", ""]
     if champ is None:
         return lines + ["No kept run yet: the next kept run is this arena's baseline.", ""]
-    lines.append(
-        f"**{fmt_number(champ['val_bpb'])}** val_bpb — `{md_cell(champ['run_id'])}` "
-        f"(commit `{md_cell((champ['commit'] or 'n/a')[:7])}`): {md_cell(champ['description'])}"
-    )
+    commit = f" (commit `{md_cell(champ['commit'][:7])}`)" if champ["commit"] else ""
+    lines.append(f"`{md_cell(champ['run_id'])}`{commit}: {md_cell(champ['description'])}")
+    verdict = data.get("verdict")
+    if verdict:
+        lines += ["", f"**{standing_phrase(verdict)}** — the promotion policy judges the next run against "
+                      "this reference and σ."]
     start = data["champion_at_window_start"]
     if data["new_champion_in_window"] and start is not None:
         lines.append("")
@@ -262,12 +269,20 @@ def _recent_section(data: dict) -> list[str]:
     lines = [f"## Recent runs ({_window_label(data)}, newest first)", ""]
     if not data["recent"]:
         return lines + ["No runs in this window.", ""]
-    lines += ["| time (UTC) | run | status | val_bpb | mem GB | next | description |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["| time (UTC) | run | status | val_bpb | gain over the reference | mem GB | next | description |",
+              "|---|---|---|---|---|---|---|---|"]
     for row in data["recent"]:
         when = (row["timestamp_utc"] or "")[:16].replace("T", " ")
         desc = row["description"] if row["status"] != "crash" else f"{row['description']} — {row['error'] or ''}"
         lines.append(f"| {md_cell(when)} | `{md_cell(row['run_id'])}` | {row['status']} | "
-                     f"{fmt_number(row['val_bpb'])} | {fmt_number(row['memory_gb'], 1)} | "
+                     f"{fmt_number(row['val_bpb'], missing='')} | {_gain_cell(row)} | "
+                     f"{fmt_number(row['memory_gb'], 1, missing='')} | "
                      f"{md_cell(row['next_action'] or '')} | {md_cell(desc)} |")
     return lines + [""]
+
+
+def _gain_cell(row: dict) -> str:
+    """The verdict's gain over the champion's reference, else what the run is when it has none."""
+    if row.get("gain") is not None:
+        return fmt_number(row["gain"], signed=True)
+    return "" if row.get("role") in (None, "idea") else md_cell(row["role"])

@@ -273,9 +273,13 @@ def _alert(alert_id: str, severity: str, message: str, **detail) -> dict:
     return {"id": alert_id, "severity": severity, "message": message, **detail}
 
 
-def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = None) -> list[dict]:
-    """Active alerts, one per cause: the id names the cause (its first run), so it never repeats."""
-    out = []
+def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = None,
+           noise: dict | None = None) -> list[dict]:
+    """Active alerts, one per cause: the id names the cause (its first run), so it never repeats.
+
+    ``noise``: the noise alert of the arena's standing (:func:`~memorylab_core.policy.verdict.noise_alert`).
+    """
+    out = [noise] if noise else []
     info = timeline.breaker()
     if info["state"] != "closed":
         out.append(_alert(f"crash_streak:{info['first_crash_run_id']}",

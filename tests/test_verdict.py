@@ -1,0 +1,80 @@
+"""One verdict (issue 12, item 4): every view states the reference, gain and sigma the promotion policy used."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from mlhelpers import commit_change, make_repo, ml
+
+FAKE = str(Path(__file__).resolve().parent / "fake_train.py")
+PY = sys.executable
+
+
+@pytest.fixture()
+def repo(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    monkeypatch.delenv("AUTORESEARCH_SEED", raising=False)
+    return make_repo(tmp_path / "repo")
+
+
+def _train(repo: Path, val: float) -> dict:
+    res = ml("run", "--json", "--", PY, FAKE, "--val", str(val), cwd=repo)
+    assert res.code == 0, res.err
+    return res.json()
+
+
+def _replicate(repo: Path, target: str, seeds: dict) -> None:
+    res = ml("replicate", target, "--n", str(len(seeds)), "--", PY, FAKE, "--val-by-seed", json.dumps(seeds), cwd=repo)
+    assert res.code == 0, res.err
+
+
+def test_packet_guide_status_report_and_dashboard_agree_on_reference_and_gain(repo, tmp_path):
+    _train(repo, 1.0)
+    _replicate(repo, "HEAD", {"43": 1.004, "44": 0.996})  # reference 1.0 = mean of 3 runs; sigma measured
+    commit_change(repo, "depth 9", depth=9)
+    run = _train(repo, 1.001)
+    verdict = run["decision_packet"]["verdict"]
+    sigma = run["promotion"]["thresholds"]["noise"]["sigma"]
+    assert run["status"] == "discard" and run["decision_packet"]["rule"] == "D2"
+    assert verdict["reference_val_bpb"] == pytest.approx(1.0) and verdict["reference_n"] == 3
+    assert verdict["gain"] == pytest.approx(-0.001) and verdict["sigma"] == sigma and verdict["noise_source"] == "ledger"
+    assert "band 0.002" not in run["decision_packet"]["rationale"]
+    assert f"noise σ {sigma:.6f} (measured" in run["decision_packet"]["rationale"]
+    phrase = "reference 1.000000 (mean of 3 runs)"
+
+    guide = ml("guide", "--json", cwd=repo).json()
+    assert guide["verdict"]["reference_val_bpb"] == verdict["reference_val_bpb"]
+    assert guide["verdict"]["sigma"] == sigma and guide["recent"][0]["gain"] == verdict["gain"]
+    assert phrase in guide["text"] and "best single run 0.996000" in guide["text"]
+    assert "gain -0.001000" in guide["text"]
+
+    status = ml("status", cwd=repo).out
+    assert phrase in status and "best single run 0.996000" in status and f"noise σ {sigma:.6f}" in status
+    assert "gain -0.001000 over the reference" in status
+
+    report = ml("report", "--json", "--output", "-", cwd=repo).json()
+    assert report["verdict"]["reference_val_bpb"] == verdict["reference_val_bpb"] and report["verdict"]["sigma"] == sigma
+    assert report["recent"][0]["gain"] == verdict["gain"]
+    text = ml("report", "--output", "-", cwd=repo).out
+    assert phrase in text and "| -0.001000 |" in text and "best single run 0.996000" in text
+
+    html = tmp_path / "report.html"
+    assert ml("report", "--html", "--output", str(html), cwd=repo).code == 0
+    page = html.read_text()
+    assert "reference: mean of 3 runs" in page and "best single run" in page and "confirmed" in page
+
+
+def test_noise_far_above_the_default_is_a_status_alert(repo):
+    _train(repo, 1.0)
+    _replicate(repo, "HEAD", {"43": 1.1, "44": 0.9})  # sigma ~0.058: a busy machine
+    data = ml("status", "--json", cwd=repo).json()
+    alert = next(a for a in data["alerts"] if a["id"].startswith("noise_high:"))
+    assert alert["ratio"] > 3 and "the default 0.002" in alert["message"]
+    assert "noise_high" in ml("status", cwd=repo).out
+    quiet = make_repo(repo.parent / "quiet")
+    _train(quiet, 1.0)
+    _replicate(quiet, "HEAD", {"43": 1.001, "44": 0.999})
+    assert not [a for a in ml("status", "--json", cwd=quiet).json()["alerts"] if a["id"].startswith("noise_high")]
