@@ -80,3 +80,32 @@ def test_noise_far_above_the_default_is_a_status_alert(repo):
     _train(quiet, 1.0)
     _replicate(quiet, "HEAD", {"43": 1.001, "44": 0.999})
     assert not [a for a in ml("status", "--json", cwd=quiet).json()["alerts"] if a["id"].startswith("noise_high")]
+
+
+# -- roles (issue 12, item 2) -------------------------------------------------------------------------------
+
+def test_replicates_and_the_baseline_are_no_experiments_and_no_promotions(repo):
+    _train(repo, 1.0)
+    _replicate(repo, "HEAD", {"43": 1.001, "44": 0.999, "45": 1.0})
+    commit_change(repo, "depth 9", depth=9)
+    _train(repo, 1.01)  # a discard: the only idea so far
+    status = ml("status", "--json", cwd=repo).json()
+    assert status["experiments"] == 1 and status["keep_rate"] == 0.0 and status["experiments_since_last_keep"] == 1
+    assert status["roles"] == {"baseline": 1, "replicate": 3, "idea": 1}
+    text = ml("status", cwd=repo).out
+    assert "experiments (ideas) 1 · keep 0 · discard 1" in text and "1 experiment (ideas) since the last keep" in text
+    report = ml("report", "--json", "--output", "-", cwd=repo).json()
+    actions = [(q["run_id"], q["next_action"]) for q in report["decision_queue"]]
+    assert not [a for a in actions if a[1] == "promote"]
+    assert report["experiments"] == 1 and report["keep_rate"] == 0.0
+
+
+def test_replicate_prints_the_same_result_fields_as_run(repo):
+    run = ml("run", "--", PY, FAKE, "--val", "1.0", cwd=repo)
+    run_fields = json.loads(run.out.strip().splitlines()[-1].split(" ", 1)[1])
+    rep = ml("replicate", "HEAD", "--n", "1", "--", PY, FAKE, "--val", "1.001", cwd=repo)
+    assert rep.code == 0, rep.err
+    result = json.loads(rep.out.strip().splitlines()[-1].split(" ", 1)[1])
+    assert set(run_fields) - {"level", "confirmed", "recommendation"} <= set(result)
+    assert result["git"] == "stay" and result["next_action"] and result["run_id"] != run_fields["run_id"]
+    assert any(line.startswith("next: ") for line in rep.out.splitlines())

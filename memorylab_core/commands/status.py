@@ -6,7 +6,7 @@ import argparse
 import time
 from datetime import datetime, timezone
 
-from ..ledger.model import event_record
+from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
 from ..research.health import RESET_EVENT, alerts
@@ -49,7 +49,8 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
     verdict = history_standing(ctx.history, state.arena)
     return {
         "arena": state.arena, "runs": tl.runs, "counts": dict(tl.counts), "verdict": verdict,
-        "keep_rate": round(tl.counts["keep"] / tl.runs, 4) if tl.runs else None,
+        "experiments": sum(tl.ideas.values()), "idea_counts": dict(tl.ideas), "roles": dict(tl.roles),
+        "keep_rate": round(tl.ideas["keep"] / sum(tl.ideas.values()), 4) if sum(tl.ideas.values()) else None,
         "champion": _brief(tl.champion),
         "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
                                                "gain": (last.run.extra.get("verdict") or {}).get("gain")},
@@ -102,14 +103,17 @@ def _one(text: str | None, width: int = 60) -> str:
 
 def render(data: dict) -> str:
     """The one-screen terminal dashboard."""
-    counts, champ, last = data["counts"], data["champion"], data["last_run"]
-    rate = "—" if data["keep_rate"] is None else f"{100 * data['keep_rate']:.1f}%"
+    ideas, champ, last = data["idea_counts"], data["champion"], data["last_run"]
+    rate = "no ideas yet" if data["keep_rate"] is None else f"keep rate {100 * data['keep_rate']:.1f}%"
+    roles = ", ".join(f"{n} {role}" for role, n in sorted(data["roles"].items()))
     lines = [f"MemoryLab status — arena {data['arena']}",
-             f"runs       {data['runs']} · keep {counts['keep']} · discard {counts['discard']} · "
-             f"crash {counts['crash']} · keep rate {rate}"]
+             f"experiments (ideas) {data['experiments']} · keep {ideas['keep']} · discard {ideas['discard']} · "
+             f"crash {ideas['crash']} · {rate}",
+             f"runs       {plural(data['runs'], 'run')} of every role" + (f" ({roles})" if roles else "")]
     if data.get("reset"):
         before = data["reset"]["breaker_before"]
-        lines.append(f"breaker reset recorded ({before['state']}, {before['streak']} crashes before it)")
+        lines.append(f"breaker reset recorded ({before['state']}, {plural(before['streak'], 'crash', 'crashes')} "
+                     "before it)")
     verdict = data.get("verdict")
     if champ and verdict:
         lines.append(f"champion   {verdict['champion']}  {_commit(champ['commit'])}{_one(champ['description'])}")
@@ -122,12 +126,13 @@ def render(data: dict) -> str:
                      f"{_one(last['description'])}")
     plateau = data["plateau"]
     hours = data["hours_since_last_improvement"]
-    lines.append(f"streaks    crash streak {data['crash_streak']} · {data['experiments_since_last_keep']} experiments "
-                 f"since the last keep · {plateau['experiments_since_improvement']} since the last improvement"
+    lines.append(f"streaks    crash streak {data['crash_streak']} · "
+                 f"{plural(data['experiments_since_last_keep'], 'experiment')} (ideas) since the last keep · "
+                 f"{plateau['experiments_since_improvement']} since the last improvement"
                  + ("" if hours is None else f" ({hours:.1f} h)"))
     br = data["breaker"]
-    lines.append(f"breaker    {br['state']} ({br['streak']} crashes counted; warns at {br['warn_at']}, opens at "
-                 f"{br['open_at']})")
+    lines.append(f"breaker    {br['state']} ({plural(br['streak'], 'crash', 'crashes')} counted; warns at "
+                 f"{br['warn_at']}, opens at {br['open_at']} crashes in a row)")
     rate_h = plateau["improvement_per_hour"]
     if plateau["improvement_in_window"] is not None:
         lines.append(f"progress   {plateau['improvement_in_window']:.4f} bpb over the last {plateau['window_runs']} "

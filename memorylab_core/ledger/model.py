@@ -71,6 +71,11 @@ def fmt_number(value: float | None, digits: int = 6, signed: bool = False, missi
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 run``, ``2 runs``: a count with its noun in the right number."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 @dataclass(slots=True)
 class Run:
     """One experiment run, reduced to what views need. Built by :func:`run_from_record`."""

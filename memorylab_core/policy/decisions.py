@@ -221,6 +221,23 @@ def _delta(value: float | None, reference: float | None) -> float | None:
     return round(value - reference, 6)
 
 
+def queued(run: Run, packet: dict, fixed: bool) -> tuple[str, str] | None:
+    """What a run's packet puts in the decision queue: (action, priority), or None when nothing waits.
+
+    * a baseline's K1 ``promote`` is no decision (the arena's first kept run is its champion);
+    * a replicate never promotes: its R1 ``promote`` is shown as a ``confirmation`` (low priority);
+    * a ``fix_and_retry`` is cleared once a later run of the same idea did not crash (``fixed``).
+    """
+    action, priority = packet.get("next_action"), packet.get("priority", "low")
+    if not action or (action == "fix_and_retry" and fixed):
+        return None
+    if run.replicate_of or run.role == "replicate":
+        return ("confirmation", "low") if action == "promote" else (action, priority)
+    if run.role == "baseline" and action == "promote":
+        return None
+    return action, priority
+
+
 def one_line(packet: dict) -> str:
     """A single line for terminals and agents: ``promote (high): beats champion ...``."""
     return f"{packet['next_action']} ({packet['priority']}): {packet['rationale']}"

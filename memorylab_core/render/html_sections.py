@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ..ledger.model import Run
+from ..ledger.model import Run, plural
 from ..policy.verdict import noise_phrase, runs_phrase, verdict_phrase
 from .htmltext import clip, esc
 from .svg import glyph
@@ -63,14 +63,16 @@ def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
     c = data["counts"]
     rate = "—" if data["keep_rate"] is None else f"{data['keep_rate']:.0%}"
     tiles = [
-        ("Experiments", f"{data['window_runs']:,}", f"{window_label(data)} · {data['total_runs']:,} in the ledger"),
+        ("Experiments (ideas)", f"{data['experiments']:,}",
+         f"{window_label(data)} · {plural(data['window_runs'], 'run')} of every role · "
+         f"{data['total_runs']:,} in the arena"),
         ("Keep · discard · crash",
          f"{glyph('keep')} {c['keep']} {glyph('discard')} {c['discard']} {glyph('crash')} {c['crash']}",
-         f"keep rate {rate}"),
+         f"every run · {rate} of ideas kept"),
         _reference_tile(data),
         ("Champion moved", fmt_delta(progress[0]), esc(progress[1])),
         ("Since last keep", f"{signals.get('since_last_keep', 0):,}",
-         f"runs · crash streak {signals.get('crash_streak', 0)}"),
+         f"experiments (ideas) · crash streak {signals.get('crash_streak', 0)}"),
         ("Open decisions", str(sum(1 for q in data["decision_queue"] if q.get("priority") == "high")),
          f"high priority of {len(data['decision_queue'])} queued"),
     ]

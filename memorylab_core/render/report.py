@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from ..evidence.estimates import standings
 from ..evidence.roles import is_idea
 from ..ledger.history import History
-from ..ledger.model import Run, fmt_number
+from ..ledger.model import Run, fmt_number, plural
+from ..policy.decisions import queued
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, lineages, run_brief
 from ..policy.verdict import standing, standing_phrase
@@ -39,20 +40,18 @@ def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
 
 
 def _queue(history: History, window: Sequence[Run]) -> list[dict]:
-    """Open decisions of the window: high priority first, newest first within a priority."""
-    items = []
-    for run in window[-500:]:
+    """Open decisions of the window (policy.decisions.queued): high priority first, newest first within one."""
+    items, fixed = [], set()  # fixed: idea keys with a later run that did not crash
+    for run in reversed(window[-500:]):
         packet = history.record(run).get("decision_packet") or {}
-        if not packet.get("next_action"):
+        entry = queued(run, packet, bool(run.idea_key) and run.idea_key in fixed)
+        if run.status != "crash" and run.idea_key:
+            fixed.add(run.idea_key)
+        if entry is None:
             continue
-        items.append({
-            "run_id": run.run_id,
-            "next_action": packet["next_action"],
-            "priority": packet.get("priority", "low"),
-            "rationale": packet.get("rationale", ""),
-            "description": run.description,
-            "index": run.index,
-        })
+        items.append({"run_id": run.run_id, "next_action": entry[0], "priority": entry[1],
+                      "rationale": packet.get("rationale", ""), "description": run.description,
+                      "index": run.index})
     items.sort(key=lambda i: (_PRIORITY_ORDER.get(i["priority"], 3), -i["index"]))
     return items[:QUEUE_ROWS]
 
@@ -158,11 +157,6 @@ def _arena_sections(data: dict) -> list[str]:
     out = _headline(data) + _champion_section(data) + promotion_section(data, md_cell) + _queue_section(data)
     out += _challenger_section(data)
     return out + _lineage_section(data) + _failure_section(data) + _recent_section(data)
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 run``, ``2 runs``: a count with its noun in the right number."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def _headline(data: dict) -> list[str]:
