@@ -109,3 +109,32 @@ def test_replicate_prints_the_same_result_fields_as_run(repo):
     assert set(run_fields) - {"level", "confirmed", "recommendation"} <= set(result)
     assert result["git"] == "stay" and result["next_action"] and result["run_id"] != run_fields["run_id"]
     assert any(line.startswith("next: ") for line in rep.out.splitlines())
+
+
+# -- confound re-run (issue 12, item 3) -----------------------------------------------------------------------
+
+def test_rerun_confounded_reruns_a_starved_run_once_as_role_rerun(repo, tmp_path):
+    from mlhelpers import CPU_SETUP, records
+
+    def runs():
+        return [r for r in records(repo) if r.get("record_type") != "event"]
+
+    starved = {**CPU_SETUP, "tokens_per_sec": 2500.0, "num_steps": 75,
+               "contention": {**CPU_SETUP["contention"], "cpu_share": 0.38}}
+    calls = tmp_path / "calls.json"
+    calls.write_text(json.dumps([CPU_SETUP, CPU_SETUP, starved, CPU_SETUP, starved, starved]))
+    fake = ("--", PY, FAKE, "--extra-by-call", str(calls))
+    assert ml("run", *fake, "--val", "1.0", cwd=repo).code == 0
+    commit_change(repo, "depth 9", depth=9)
+    assert ml("run", *fake, "--val", "1.01", cwd=repo).code == 0
+    commit_change(repo, "matrix lr", matrix_lr=0.05)
+    res = ml("run", "--rerun-confounded", "--json", *fake, "--val", "0.999", cwd=repo)
+    assert res.code == 0, res.err
+    first, second = runs()[-2:]
+    assert first["validity"] == "confounded" and "--rerun-confounded" in first["decision_packet"]["rationale"]
+    assert second["role"] == "rerun" and second["rerun_of"] == first["run_id"] and second["validity"] == "valid"
+    assert res.json()["run_id"] == second["run_id"] and "re-running it once" in res.err
+    commit_change(repo, "warmdown", warmdown=0.7)
+    res = ml("run", "--rerun-confounded", *fake, "--val", "0.999", cwd=repo)  # starved twice: re-run once only
+    assert res.code == 0 and [r["validity"] for r in runs()[-2:]] == ["confounded", "confounded"]
+    assert len(runs()) == 6

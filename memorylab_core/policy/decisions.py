@@ -120,7 +120,8 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
 def _confounded_rule(run: Run) -> tuple[str, str, str, str]:
     """V1: a starved run measured the machine, not the idea: re-run it (evidence/validity.py)."""
     causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
-    return "V1", "retry", "high", f"confounded, not evidence: {causes}; re-run it on a quiet machine"
+    return "V1", "retry", "high", (f"confounded, not evidence: {causes}; re-run it on a quiet machine "
+                                   "(memorylab run --rerun-confounded re-runs such a run at once)")
 
 
 def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict, verdict: dict | None,
