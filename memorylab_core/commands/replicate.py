@@ -12,7 +12,7 @@ from ..ingest.experiment import TrainSpec, result_line
 from ..ingest.launcher import Interrupted
 from ..ingest.recording import replicate_hook
 from ..ingest.runs import MAX_DESCRIPTION, RunRequest
-from ..ledger.model import Run
+from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
 from ..policy.decisions import one_line
@@ -186,7 +186,7 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
         ctx.emit("", {**result, "promotion": decision.to_dict() if decision else None, "values": values})
         return
     spread = "" if sd is None else f" ± {sd:.6f} (sd; se {sd / math.sqrt(group.n):.6f})"
-    lines = [f"{original.run_id}: val_bpb {group.mean:.6f}{spread} over {group.n} run(s) of its code"
+    lines = [f"{original.run_id}: val_bpb {group.mean:.6f}{spread} over {plural(group.n, 'run')} of its code"
              if values else f"{original.run_id}: no measured run of its code"]
     if decision is not None:
         lines.append(f"promotion: {decision.summary()}")

@@ -76,6 +76,15 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+def lineage_gain(lineage: dict) -> str:
+    """What a lineage (``Lineage.to_dict()``) achieved, in words: ``improved 0.0100 val_bpb over 3 kept runs``."""
+    if lineage["length"] <= 1:
+        return "a single kept run"
+    if not lineage["improvement"] or lineage["improvement"] <= 0:
+        return f"no improvement over {lineage['length']} kept runs"
+    return f"improved {lineage['improvement']:.6f} val_bpb over {lineage['length']} kept runs"
+
+
 @dataclass(slots=True)
 class Run:
     """One experiment run, reduced to what views need. Built by :func:`run_from_record`."""

@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..ingest.logparse import is_fixable_error
-from ..ledger.model import Event, Run, fmt_number
+from ..ledger.model import Event, Run, fmt_number, plural
 from .promotion import PromotionPolicy
 from .registry import RegistryFold, champion, run_brief
 from .verdict import judge, verdict_phrase
@@ -111,7 +111,7 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
             f"replicates of {run.replicate_of} say the keep was noise: roll back to {promo.get('rollback_to')} "
             f"(memorylab champion --rollback {promo.get('rollback_to')} --reason ...)")
     mean, n = metrics.get("val_bpb_mean"), metrics.get("n")
-    measured = f"mean {mean:.6f} over {n} run(s)" if isinstance(mean, (int, float)) else "measured"
+    measured = f"mean {mean:.6f} over {plural(n, 'run')}" if isinstance(mean, (int, float)) else "measured"
     if promo.get("level") == "confirmed":
         return "R1", "promote", "medium", f"replicates of {run.replicate_of} confirm it ({measured})"
     return "R3", "branch_followup", "low", f"replicate of {run.replicate_of}: {measured}, not confirmed yet"

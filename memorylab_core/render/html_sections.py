@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ..ledger.model import Run, plural
+from ..ledger.model import Run, lineage_gain, plural
 from ..policy.verdict import noise_phrase, runs_phrase, verdict_phrase
 from .htmltext import clip, esc
 from .svg import glyph
@@ -23,13 +23,13 @@ EXTRA_ROWS = 50
 
 
 def fmt_val(value: float | None, digits: int = 6) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    return "" if value is None else f"{value:.{digits}f}"
 
 
 def fmt_delta(value: float | None, digits: int = 4) -> str:
     """A signed val_bpb change, coloured: negative (better) green, positive red."""
     if value is None:
-        return '<span class="muted">—</span>'
+        return ''
     cls = "good" if value < 0 else "bad" if value > 0 else "muted"
     return f'<span class="{cls}">{value:+.{digits}f}</span>'
 
@@ -61,14 +61,14 @@ def window_label(data: dict) -> str:
 def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
     """The headline numbers as a row of tiles."""
     c = data["counts"]
-    rate = "—" if data["keep_rate"] is None else f"{data['keep_rate']:.0%}"
+    rate = "no ideas yet" if data["keep_rate"] is None else f"{data['keep_rate']:.0%} of ideas kept"
     tiles = [
         ("Experiments (ideas)", f"{data['experiments']:,}",
          f"{window_label(data)} · {plural(data['window_runs'], 'run')} of every role · "
          f"{data['total_runs']:,} in the arena"),
         ("Keep · discard · crash",
          f"{glyph('keep')} {c['keep']} {glyph('discard')} {c['discard']} {glyph('crash')} {c['crash']}",
-         f"every run · {rate} of ideas kept"),
+         f"every run · {rate}"),
         _reference_tile(data),
         ("Champion moved", fmt_delta(progress[0]), esc(progress[1])),
         ("Since last keep", f"{signals.get('since_last_keep', 0):,}",
@@ -151,10 +151,10 @@ def _packet(packet: object) -> str:
     novelty = packet.get("novelty") if isinstance(packet.get("novelty"), dict) else {}
     prior = comparison.get("prior_champion") if isinstance(comparison.get("prior_champion"), dict) else None
     delta = comparison.get("delta_val_bpb")
-    pairs = [("next action", f"<strong>{esc(packet.get('next_action') or '—')}</strong> "
-                             f"{pill(packet.get('priority'))} <span class='muted'>rule {esc(packet.get('rule') or '—')}"
-                             "</span>"),
-             ("rationale", esc(packet.get("rationale") or "—")),
+    pairs = [("next action", f"<strong>{esc(packet.get('next_action') or 'none')}</strong> "
+                             f"{pill(packet.get('priority'))} <span class='muted'>rule "
+                             f"{esc(packet.get('rule') or 'unknown')}</span>"),
+             ("rationale", esc(packet.get("rationale") or "none")),
              ("hypothesis", esc(packet.get("hypothesis_status") or "unknown"))]
     if isinstance(packet.get("verdict"), dict):
         pairs.append(("verdict", esc(verdict_phrase(packet["verdict"]))))
@@ -164,7 +164,7 @@ def _packet(packet: object) -> str:
     if _is_num(delta):
         pairs.append(("delta vs prior", fmt_delta(delta)))
     if novelty.get("classification"):
-        pairs.append(("novelty", esc(f"{novelty['classification']} ({novelty.get('decision') or '—'})")))
+        pairs.append(("novelty", esc(f"{novelty['classification']} ({novelty.get('decision') or 'unknown'})")))
     return f"<h3>Decision packet</h3>{_kv(pairs)}"
 
 
@@ -215,8 +215,7 @@ def lineage_card(lineages: Sequence[dict], descriptions: dict[str, str]) -> str:
     trees = _merge_chains(lineages)
     blocks = []
     for number, (root, info) in enumerate(trees, 1):
-        heading = (f"Lineage {number}: best {fmt_val(info['best_val_bpb'])}, improved "
-                   f"{info['improvement']:.4f} over {info['length']} kept runs")
+        heading = f"Lineage {number}: best {fmt_val(info['best_val_bpb'])}, {lineage_gain(info)}"
         blocks.append(f'<div class="lineage"><h3>{esc(heading)}</h3><ul class="tree">'
                       f"{_branch(root, None, descriptions, info['best_run_id'])}</ul></div>")
     return section("lineage", "Lineage of kept commits", "".join(blocks))
@@ -281,10 +280,12 @@ def _node(node: dict, parent_val: float | None, descriptions: dict[str, str], be
 # -- failures and optional insights --------------------------------------------------------------
 def failures_card(clusters: Sequence[dict]) -> str:
     if not clusters:
-        return section("failures", "Repeated failure clusters", empty("None: no idea has failed twice."))
+        return section("failures", "Repeated failure clusters",
+                       empty("No repeated failures: no idea has failed twice."))
     rows = "".join(
         f"<tr><td class='n'>{c['count']}</td><td class='n'>{c['crashes']}</td>"
-        f"<td>{esc(', '.join(c.get('error_kinds') or []) or '—')}</td><td><code>{esc(clip(c['key'], 60))}</code></td>"
+        f"<td>{esc(', '.join(c.get('error_kinds') or []) or 'unknown')}</td>"
+        f"<td><code>{esc(clip(c['key'], 60))}</code></td>"
         f"<td>{esc(clip(c['example'], 120))}</td></tr>" for c in clusters)
     head = ("<tr><th class='n'>tries</th><th class='n'>crashes</th><th>errors</th><th>idea</th>"
             "<th>latest attempt</th></tr>")
@@ -306,14 +307,14 @@ def extra_card(key: str, title: str, content: object) -> str:
 def _insights(view: dict) -> str:
     rows = [r for r in view["categories"] if isinstance(r, dict) and r.get("attempts")]
     plateau = view.get("plateau") if isinstance(view.get("plateau"), dict) else {}
-    facts = [f"{view.get('attempts', 0):,} attempts",
-             f"prior keep rate {_pct(view.get('prior_keep_rate'))}"]
+    facts = [f"{plural(view.get('attempts', 0), 'experiment')} (ideas)",
+             f"prior keep probability {_pct(view.get('prior_keep_rate'))}"]
     if plateau.get("experiments_since_improvement") is not None:
-        facts.append(f"{plateau['experiments_since_improvement']} experiments since the last improvement"
+        facts.append(f"{plural(plateau['experiments_since_improvement'], 'experiment')} since the last improvement"
                      + (" — on a plateau" if plateau.get("on_plateau") else ""))
     lists = [("Promising next", view.get("promising")), ("Dead ends", view.get("dead_ends"))]
     chips = "".join(f"<p><strong>{esc(name)}:</strong> "
-                    + (", ".join(esc(i.get("category", "?")) for i in items if isinstance(i, dict)) or "none")
+                    + (", ".join(esc(i.get("category", "other")) for i in items if isinstance(i, dict)) or "none")
                     + "</p>" for name, items in lists if isinstance(items, list))
     head = ("<tr><th>category</th><th class=n>attempts</th><th class=n>keep · discard · crash</th>"
             "<th>keep probability</th><th class=n>mean gain</th><th class=n>best gain</th><th class=n>weight</th></tr>")
@@ -334,22 +335,22 @@ def _mistake(card: dict) -> str:
              f"<div>{esc(clip(card.get('change'), 160))}</div>",
              f'<div class="muted">{esc(clip(card.get("evidence"), 200))}</div>',
              f'<div class="muted">seen {esc(card.get("seen", 1))}× · last '
-             f'<code>{esc(last.get("run_id") or "—")}</code></div>']
+             f'<code>{esc(last.get("run_id") or "unknown")}</code></div>']
     return f'<div class="mini">{"".join(lines)}</div>'
 
 
 def _pct(value: object) -> str:
-    return f"{value:.0%}" if _is_num(value) else "—"
+    return f"{value:.0%}" if _is_num(value) else ""
 
 
 def _signed(value: object, digits: int = 4) -> str:
-    return f"{value:+.{digits}f}" if _is_num(value) else "—"
+    return f"{value:+.{digits}f}" if _is_num(value) else ""
 
 
 def _bar(value: object) -> str:
     """A probability as a small bar plus its number (the width is computed here, never user text)."""
     if not _is_num(value):
-        return "—"
+        return ""
     width = max(0.0, min(1.0, float(value))) * 100
     return f'<span class="bar"><span style="width:{width:.0f}%"></span></span> {value:.0%}'
 
@@ -417,16 +418,16 @@ def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data
 
 def _run_row(run: Run, champion_val: float | None) -> str:
     delta = run.val_bpb - champion_val if run.val_bpb is not None and champion_val is not None else None
-    when = (run.timestamp or "")[:16].replace("T", " ") or "—"  # minutes are enough; sorts as text
+    when = (run.timestamp or "")[:16].replace("T", " ") or "no time (imported)"  # minutes are enough; sorts as text
     desc = esc(clip(run.description, DESCRIPTION_CHARS))
     if run.tags:
         desc += f' <span class="muted">[{esc(", ".join(run.tags))}]</span>'
     if run.status == "crash" and run.error_summary:
         desc += f'<div class="err">{esc(clip(run.error_summary, DESCRIPTION_CHARS))}</div>'
-    mem = f"{run.memory_gb:.1f}" if run.memory_gb is not None else "—"
+    mem = f"{run.memory_gb:.1f}" if run.memory_gb is not None else ""
     status = esc(run.status)
     return (f'<tr id="r{run.index}" class="s-{status}" data-status="{status}"><td class="n">{run.index + 1}</td>'
             f"<td class=nw>{esc(when)}</td><td class=st>{status}</td><td class=n>{fmt_val(run.val_bpb)}</td>"
-            f"<td class=n>{'—' if delta is None else f'{delta:+.4f}'}</td><td class=n>{mem}</td>"
-            f"<td><code>{esc(run.short_commit or '—')}</code></td><td><code>{esc(run.run_id)}</code></td>"
-            f"<td>{esc(run.next_action or '—')}</td><td class=desc>{desc}</td></tr>")
+            f"<td class=n>{'' if delta is None else f'{delta:+.4f}'}</td><td class=n>{mem}</td>"
+            f"<td><code>{esc(run.short_commit or '')}</code></td><td><code>{esc(run.run_id)}</code></td>"
+            f"<td>{esc(run.next_action or '')}</td><td class=desc>{desc}</td></tr>")

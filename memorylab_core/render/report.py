@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from ..evidence.estimates import standings
 from ..evidence.roles import is_idea
 from ..ledger.history import History
-from ..ledger.model import Run, fmt_number, plural
+from ..ledger.model import Run, fmt_number, lineage_gain, plural
 from ..policy.decisions import queued
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, lineages, run_brief
@@ -243,8 +243,7 @@ def _lineage_section(data: dict) -> list[str]:
         chain = " → ".join(f"{md_cell(step['commit'] or step['run_id'])} ({fmt_number(step['val_bpb'], 4)})"
                            for step in lin["chain"][-6:])
         more = f"… {lin['length'] - 6} earlier, " if lin["length"] > 6 else ""
-        gain = (f"improved {fmt_number(lin['improvement'])} val_bpb over {lin['length']} kept runs"
-                if lin["length"] > 1 else "a single kept run")
+        gain = lineage_gain(lin)
         lines.append(f"- best {fmt_number(lin['best_val_bpb'])} ({gain}): {more}{chain}")
     return lines + [""]
 
@@ -252,7 +251,7 @@ def _lineage_section(data: dict) -> list[str]:
 def _failure_section(data: dict) -> list[str]:
     lines = ["## Repeated failure clusters", ""]
     if not data["failure_clusters"]:
-        return lines + ["None: no idea has failed twice.", ""]
+        return lines + ["No repeated failures: no idea has failed twice.", ""]
     lines += ["| tries | crashes | idea | latest attempt |", "|---|---|---|---|"]
     for cl in data["failure_clusters"]:
         lines.append(f"| {cl['count']} | {cl['crashes']} | {md_cell(cl['key'])} | {md_cell(cl['example'])} |")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..ledger.model import plural
 from ..policy.verdict import noise_alert, noise_phrase, runs_phrase
 from .health import PLATEAU_RUNS, alerts
 from .insights import insights_view
@@ -38,10 +39,6 @@ TITLES = {"champion": "", "alerts": "ALERTS", "plateau": "",
 def _clip(text: str, width: int = LINE_CHARS) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _val(value: float | None) -> str:
-    return "—" if value is None else f"{value:.6f}"
 
 
 def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | None = None,
@@ -95,8 +92,7 @@ def _sections(data: dict) -> dict[str, list[str]]:
                               f"{n['description']}") for n in data["near_misses"]],
         "mistakes": [_clip(f"[{m['type']} ×{m['seen']}] {m['lesson']}") for m in data["mistakes"]],
         "do_not_repeat": [_clip(f"{d['label']} ({d['status']}{_times(d['count'])})") for d in data["do_not_repeat"]],
-        "promising": [f"{p['category']} (expected gain {p['expected_gain']:.4f}/run, {p['keeps']}/{p['attempts']} "
-                      "kept)" for p in data["promising"]],
+        "promising": [_promising_line(p) for p in data["promising"]],
     }
     return {name: lines for name, lines in sections.items() if lines}
 
@@ -121,11 +117,17 @@ def _delta(value: float | None) -> str:
     return "  n/a  " if value is None else f"{value:+.4f}"
 
 
+def _promising_line(p: dict) -> str:
+    tried = "untried" if not p["attempts"] else f"{p['keeps']} of {plural(p['attempts'], 'try', 'tries')} kept"
+    return f"{p['category']} (E[gain] {p['expected_gain']:.4f} val_bpb per try, {tried})"
+
+
 def _recent_line(r: dict) -> str:
     outcome = r["status"] if r["status"] != "crash" else f"crash[{r['error_kind'] or 'unknown'}]"
     gain = f" gain {r['gain']:+.6f}" if r["gain"] is not None else (f" ({r['role']})" if r["role"] != "idea" else "")
     commit = f" {r['commit']}" if r["commit"] else ""
-    return _clip(f"{outcome:<8} {_val(r['val_bpb'])}{gain}{commit} {r['description']}")
+    val = f" {r['val_bpb']:.6f}" if r["val_bpb"] is not None else ""
+    return _clip(f"{outcome:<8}{val}{gain}{commit} {r['description']}")
 
 
 def _plateau_lines(data: dict) -> list[str]:
@@ -136,13 +138,13 @@ def _plateau_lines(data: dict) -> list[str]:
     if since >= 2 * PLATEAU_RUNS:
         untried = [p["category"] for p in data["promising"] if p["attempts"] == 0][:2]
         hint = f" (untried: {', '.join(untried)})" if untried else ""
-        return [f"PLATEAU {since} experiments without improvement{rate_text}: step back — try a radical "
+        return [f"PLATEAU {plural(since, 'experiment')} without improvement{rate_text}: step back — try a radical "
                 f"change{hint} or combine two near-misses on the champion"]
     if since >= PLATEAU_RUNS:
-        return [f"PLATEAU {since} experiments without improvement{rate_text}: small tweaks are exhausted — try a "
-                "larger or combined change (combine near-misses)"]
+        return [f"PLATEAU {plural(since, 'experiment')} without improvement{rate_text}: small tweaks are "
+                "exhausted — try a larger or combined change (combine near-misses)"]
     if data["champion"] and since:
-        return [f"{since} experiments since the last improvement{rate_text}"]
+        return [f"{plural(since, 'experiment')} since the last improvement{rate_text}"]
     return []
 
 

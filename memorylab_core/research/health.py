@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..evidence.roles import is_idea
-from ..ledger.model import Event, Run, finite_float, run_from_record
+from ..ledger.model import Event, Run, finite_float, plural, run_from_record
 from ..policy.registry import is_candidate, takes_over
 
 
@@ -307,7 +307,7 @@ def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = 
     if plateau["on_plateau"] and timeline.champion is not None:
         since = plateau["last_improvement"]["run_id"] if plateau["last_improvement"] else "start"
         out.append(_alert(f"plateau:{since}", "warning",
-                          f"{plateau['experiments_since_improvement']} experiments without an improvement: "
+                          f"{plural(plateau['experiments_since_improvement'], 'experiment')} without an improvement: "
                           "try a larger or combined change", experiments=plateau["experiments_since_improvement"]))
     out += _cluster_alerts(timeline)
     out += _confound_alerts(timeline)
