@@ -28,6 +28,17 @@ same seed noise on each idea's first run):
   confirmed champion over the baseline (``estimates.gain_estimate``, what ``report`` shows).
 
 Run: ``python benchmarks/promotion_sim.py`` (about a minute; ``--nights`` to change, ``--json``).
+
+**Contention** (``--contention``, issue 12): a share ``starve_p`` of runs is starved -- its throughput
+falls by U(``starve_low``, ``starve_high``) and, having trained that much less, its val_bpb is worse by
+``starve_cost`` x the lost fraction (an assumption: a run that loses 40% of its steps loses 0.02 val_bpb
+at the default). Tokens/s of a run jitter by ``tps_jitter`` otherwise. With ``detect`` the agent judges
+every run with :func:`memorylab_core.evidence.validity.judge` (the CLI's confound detector, against the
+arena's newest valid runs) and, as rule V1 says, re-runs a confounded run once; confounded runs are no
+evidence (the policy leaves them out of the reference and sigma). ``--contention`` prints, for no
+contention / contention without detection / contention with detection: true gain, false keeps, false
+dead ends (discarded ideas that truly help), lost true gain (vs the same nights without contention)
+and the detector's hits and false alarms.
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from memorylab_core.evidence import estimates
+from memorylab_core.evidence import estimates, validity
 from memorylab_core.ingest import champion_events
 from memorylab_core.ledger.model import Event, Run, event_from_record  # noqa: E402
 from memorylab_core.policy import promotion  # noqa: E402
@@ -58,6 +69,12 @@ class Model:
     noise_sd: float = 0.002
     base_val: float = 1.0
     baseline_replicates: int = 3
+    starve_p: float = 0.0  # share of runs starved by other load
+    starve_low: float = 0.2  # a starved run loses U(starve_low, starve_high) of its throughput
+    starve_high: float = 0.6
+    starve_cost: float = 0.05  # val_bpb lost per unit of lost throughput (fewer steps trained)
+    tps_jitter: float = 0.02  # relative tokens/s spread of unstarved runs
+    detect: bool = False  # judge runs with evidence.validity and re-run confounded ones once (rule V1)
 
 
 @dataclass
@@ -75,6 +92,11 @@ class Night:
     confirmed_reported_gain: float = 0.0
     false_confirmed: int = 0
     confirmations: int = 0
+    false_dead_ends: int = 0  # discarded ideas whose true effect helps
+    starved: int = 0  # starved measurements
+    detected: int = 0  # starved measurements judged confounded
+    false_alarms: int = 0  # unstarved measurements judged confounded
+    reruns: int = 0
 
 
 class Ideas:
@@ -85,6 +107,14 @@ class Ideas:
         self.effects = [self._effect(rng, model) for _ in range(model.runs)]
         self.noise = [rng.gauss(0.0, model.noise_sd) for _ in range(model.runs)]
         self.replicate_rng = random.Random(seed ^ 0x5EED)
+        self.starve_rng = random.Random(seed ^ 0xC0FFEE)  # its own stream: contention leaves ideas and noise alone
+        self.model = model
+
+    def starvation(self) -> float:
+        """The lost throughput fraction of the next measurement (0 for most runs)."""
+        m = self.model
+        hit = self.starve_rng.random() < m.starve_p
+        return self.starve_rng.uniform(m.starve_low, m.starve_high) if hit else 0.0
 
     @staticmethod
     def _effect(rng: random.Random, model: Model) -> float:
@@ -100,7 +130,10 @@ def naive_night(model: Model, ideas: Ideas) -> Night:
     base_obs = best_obs = model.base_val + ideas.noise[0]
     for i in range(1, model.runs):
         out.ideas += 1
-        obs = tip_true + ideas.effects[i] + ideas.noise[i]
+        starve = ideas.starvation()
+        out.starved += starve > 0
+        obs = tip_true + ideas.effects[i] + ideas.noise[i] + model.starve_cost * starve
+        out.false_dead_ends += obs >= best_obs and ideas.effects[i] < 0
         if obs < best_obs:
             out.keeps += 1
             out.false_promotions += ideas.effects[i] >= 0
@@ -148,13 +181,37 @@ class PolicyAgent:
 
     def measure(self, commit: str, noise: float, replicate_of: str | None = None) -> Run:
         self.used += 1
-        return self.ledger.add_run(commit, self.ledger.truth[commit] + noise, replicate_of)
+        starve = self.ideas.starvation()
+        run = self.ledger.add_run(commit, self.ledger.truth[commit] + noise + self.model.starve_cost * starve,
+                                  replicate_of)
+        rng = self.ideas.starve_rng
+        tps = 1.6e6 * (1 - starve) * (1 + rng.gauss(0.0, self.model.tps_jitter))
+        run.extra["throughput"] = {"tokens_per_sec": tps}
+        self.night.starved += starve > 0
+        if self.model.detect:
+            peers = [r.extra["throughput"] for r in self.ledger.runs if r.validity == "valid"][-validity.PEERS:]
+            run.validity = validity.judge("gpu", {"tokens_per_sec": tps}, None, peers).validity
+            self.night.detected += starve > 0 and run.validity == "confounded"
+            self.night.false_alarms += starve == 0 and run.validity == "confounded"
+        return run
+
+    def first_valid(self, commit: str, noise: float) -> Run:
+        """A measurement of ``commit``; a confounded one is logged as no evidence and re-run once (V1)."""
+        run = self.measure(commit, noise)
+        if run.validity != "confounded" or self.used >= self.model.runs:
+            return run
+        self.ledger.append(run)  # status discard, validity confounded: evidence for nothing
+        self.night.reruns += 1
+        return self.measure(commit, self.ideas.replicate_rng.gauss(0.0, self.model.noise_sd))
 
     def run_idea(self, i: int) -> None:
         commit = f"c{i}"
         effect = self.ideas.effects[i] if i else 0.0  # run 0 is the baseline: no change
         self.ledger.truth[commit] = self.ledger.truth.get(self.tip_commit, self.model.base_val) + effect
-        run = self.measure(commit, self.ideas.noise[i])
+        run = self.first_valid(commit, self.ideas.noise[i])
+        if run.validity == "confounded":  # out of budget for the re-run
+            self.ledger.append(run)
+            return
         decision = promotion.evaluate_run(run, self.ledger.runs, self.ledger.events, self.policy)
         run.status = decision.status
         event = champion_events.event_after_run(run, decision, self.ledger.runs, self.ledger.events, "run")
@@ -164,6 +221,7 @@ class PolicyAgent:
         if i > 0:
             self.night.ideas += 1
         if not decision.accepted:
+            self.night.false_dead_ends += i > 0 and self.ideas.effects[i] < 0
             return
         self.tip_commit = commit
         if i > 0:
@@ -180,7 +238,7 @@ class PolicyAgent:
                 return
             rep = self.measure(original.commit, self.ideas.replicate_rng.gauss(0.0, self.model.noise_sd),
                                original.run_id)
-            rep.status = original.status
+            rep.status = original.status if rep.validity != "confounded" else "discard"
             self.ledger.append(rep)
             self.night.replicate_runs += 1
         runs, events = self.ledger.runs, self.ledger.events
@@ -256,6 +314,9 @@ def summarize(nights: list[Night], true_key: str, reported_key: str) -> dict:
         "ideas": avg("ideas"),
         "replicate_runs": avg("replicate_runs"),
         "rollbacks": avg("rollbacks"),
+        "false_dead_ends": avg("false_dead_ends"),
+        "starved": avg("starved"), "detected": avg("detected"), "false_alarms": avg("false_alarms"),
+        "reruns": avg("reruns"),
     }
 
 
@@ -318,6 +379,28 @@ def sweep_table(nights: int, seed: int) -> str:
     return "\n".join(lines)
 
 
+def contention_table(nights: int, seed: int, starve_p: float = 0.10) -> str:
+    """No contention vs contention without / with the confound detector (the real validity.judge)."""
+    policy = promotion.PromotionPolicy()
+    quiet = simulate(Model(), policy, nights, seed)
+    busy = simulate(Model(starve_p=starve_p), policy, nights, seed)
+    detected = simulate(Model(starve_p=starve_p, detect=True), policy, nights, seed)
+    cols = (("no contention", quiet, quiet), ("contention, no detection", busy, quiet),
+            ("contention + detection", detected, quiet))
+    lines = ["| rule / setting | true gain per night | lost true gain | false keeps | false dead ends | "
+             "starved runs | detected | false alarms | re-runs |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, res, base in cols:
+        for rule in ("naive", "policy"):
+            if rule == "naive" and name == "contention + detection":
+                continue  # upstream has no detector
+            r, b = res[rule], base[rule]
+            lost = (b["true_gain"] - r["true_gain"]) / b["true_gain"] if b["true_gain"] else 0.0
+            lines.append(f"| {rule}: {name} | {r['true_gain']:.4f} | {lost:+.1%} | {r['false_promotions']:.2f} | "
+                         f"{r['false_dead_ends']:.2f} | {r['starved']:.1f} | {r['detected']:.1f} | "
+                         f"{r['false_alarms']:.2f} | {r['reruns']:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=400, help="simulated nights (default 400)")
@@ -327,8 +410,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise-sd", type=float, default=Model.noise_sd, help="true seed noise of one run")
     parser.add_argument("--sweep", action="store_true", help="print the sensitivity table of SWEEP instead")
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
+    parser.add_argument("--contention", type=float, metavar="P", nargs="?", const=0.10,
+                        help="print the contention table: a share P (default 0.10) of runs starved by 20-60%%")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.contention is not None:
+        print(contention_table(args.nights, args.seed, args.contention))
+        print(f"\n{args.nights} nights per setting, seed {args.seed}, {time.perf_counter() - started:.0f} s")
+        return 0
     if args.sweep:
         print(sweep_table(args.nights, args.seed))
         print(f"\n{args.nights} nights per variant, seed {args.seed}, {time.perf_counter() - started:.0f} s")

@@ -49,7 +49,20 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sleep", type=float, default=0.0)
     p.add_argument("--pidfile")
     p.add_argument("--ready")
+    p.add_argument("--extra-by-call", help="JSON file with a list of dicts: call i merges entry i into its sidecar "
+                                           "(the call count is kept in FILE.n)")
     return p.parse_args()
+
+
+def extra_fields(path: str | None) -> dict:
+    """This call's extra sidecar fields (``--extra-by-call``), counting calls in ``path + '.n'``."""
+    if not path:
+        return {}
+    counter = Path(path + ".n")
+    call = int(counter.read_text()) if counter.exists() else 0
+    counter.write_text(str(call + 1))
+    entries = json.loads(Path(path).read_text())
+    return entries[call] if call < len(entries) else {}
 
 
 def main() -> int:
@@ -89,7 +102,7 @@ def main() -> int:
     print(f"peak_vram_mb:     {args.mem:.1f}")
     print("num_steps:        3")
     write_sidecar({**base, "status": "ok", "val_bpb": val, "peak_vram_mb": args.mem, "num_steps": 3,
-                   "training_seconds": 0.1, "loss_curve": []})
+                   "training_seconds": 0.1, "loss_curve": [], **extra_fields(args.extra_by_call)})
     return 0
 
 

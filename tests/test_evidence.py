@@ -142,10 +142,15 @@ def test_shape_crash_then_fixed_run_leaves_no_avoid_rule(tmp_path):
     shape = "RuntimeError: mat1 and mat2 shapes cannot be multiplied (4x384 and 512x512)"
     assert log_run(repo, "DEPTH 8 -> 6", "crash", crash=shape, setup=CPU_SETUP).code == 0
     assert records(repo)[-1]["decision_packet"]["next_action"] == "fix_and_retry"
+    crash_id = records(repo)[-1]["run_id"]
+    queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
+    assert (crash_id, "fix_and_retry") in [(q["run_id"], q["next_action"]) for q in queue]
     assert log_run(repo, "DEPTH 8 -> 6", "crash", crash=shape, setup=CPU_SETUP).code == 0
     assert log_run(repo, "DEPTH 8 -> 6 (fixed shapes)", "discard", 1.81, setup=CPU_SETUP).code == 0
     guide = ml("guide", cwd=repo).out
     assert "avoid: DEPTH" not in guide and "DEPTH 8→6 (2 failures" not in guide
+    queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
+    assert "fix_and_retry" not in [q["next_action"] for q in queue]  # the fixed run supersedes it
     history = History.load(Store(repo / "results" / "memorylab", repo), quiet=True)
     clusters = history.registry.clusters(min_count=1)  # bug crashes are no evidence against the idea
     assert [(c.count, c.crashes) for c in clusters] == [(1, 0)]

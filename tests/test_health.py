@@ -174,7 +174,8 @@ def test_status_dashboard_fits_one_screen_and_has_the_numbers(repo):
     assert res.code == 0
     lines = res.out.splitlines()
     assert len(lines) <= 24 and max(len(line) for line in lines) <= 160
-    for word in ("3 runs", "keep rate 33.3%", "champion", "last run", "crash streak 1", "breaker", "alerts"):
+    for word in ("3 runs of every role (1 baseline, 2 idea)", "experiments (ideas) 2", "keep rate 0.0%", "champion",
+                 "last run", "crash streak 1", "2 experiments (ideas) since the last keep", "breaker", "alerts"):
         assert word in res.out, word
     data = ml("status", "--json", cwd=repo).json()
     assert data["counts"] == {"keep": 1, "discard": 1, "crash": 1}

@@ -12,7 +12,7 @@ from ..evidence.estimates import gain_phrase, standings
 from ..ingest import gitinfo
 from ..ingest.champion_events import append_event, champion_history, rollback_event
 from ..ledger.history import History
-from ..ledger.model import Run
+from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError
 from ..policy.registry import champion, is_candidate
 from .common import Context, add_arena_flag, add_json_flag, shown_count
@@ -77,7 +77,7 @@ def _gain_text(gain: dict | None, against: str) -> str:
 
 def _champ_line(label: str, item: dict) -> str:
     return (f"{label}: {item['run_id']} val_bpb {item['val_bpb']:.6f} (estimate {item['estimate_val_bpb']:.6f} "
-            f"from {item['estimate_runs']} of {item['runs']} run(s)) commit {(item['commit'] or 'n/a')[:7]} — "
+            f"from {item['estimate_runs']} of {plural(item['runs'], 'run')}) commit {(item['commit'] or 'n/a')[:7]} — "
             f"{item['description']}")
 
 
@@ -93,8 +93,8 @@ def _text(data: dict) -> str:
         lines.append(_champ_line("unconfirmed tip", data["tip"]))
         lines += [x for x in [_gain_text(data["tip"].get("vs_confirmed"), "the confirmed champion")] if x]
     noise = data["noise"]
-    lines.append(f"noise level: σ = {noise['sigma']:.6f} ({noise['source']}; {noise['groups']} replicate group(s), "
-                 f"{noise['df']:g} df incl. the default's prior)")
+    lines.append(f"noise level: σ = {noise['sigma']:.6f} ({noise['source']}; "
+                 f"{plural(noise['groups'], 'replicate group')}, {noise['df']:g} df incl. the default's prior)")
     if data["history"]:
         lines.append(f"history ({len(data['history'])} of {data['history_total']}, newest first):")
         for ev in data["history"]:

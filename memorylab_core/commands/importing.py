@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..ingest.importer import import_files
+from ..ledger.model import plural
 from .common import Context, add_json_flag
 
 
@@ -47,7 +48,7 @@ def run(ctx: Context) -> int:
                            split, args.split_at)
     data = summary.to_dict()
     verb = "would import" if args.dry_run else "imported"
-    lines = [f"{verb} {summary.imported} of {summary.rows_read} rows from {len(args.paths)} file(s)"]
+    lines = [f"{verb} {summary.imported} of {summary.rows_read} rows from {plural(len(args.paths), 'file')}"]
     if summary.status_counts:
         lines.append("  by status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())))
     if summary.mapped_statuses:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..ledger.model import plural
 from ..research.insights import insights_view
 from ..research.memory import load_state
 from .common import Context, add_arena_flag, add_json_flag
@@ -28,16 +29,25 @@ def run(ctx: Context) -> int:
 
 
 def _num(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:+.{digits}f}"
+    return "none" if value is None else f"{value:+.{digits}f}"
+
+
+def _ago(last: dict | None) -> str:
+    if last is None:
+        return "never"
+    ago = last["experiments_ago"]
+    return "the latest experiment" if ago == 0 else f"{plural(ago, 'experiment')} ago"
 
 
 def render(data: dict) -> str:
     """The category table and the rankings, for a terminal."""
     if not data["experiments"]:
         return "no runs yet: log the baseline first"
-    lines = [f"{data['experiments']} experiments ({data['attempts']} attempts, "
-             f"{data['uncategorized_attempts']} uncategorised) · prior keep rate {data['prior_keep_rate']:.2f} · "
-             f"mean keep gain {data['mean_keep_gain']:.4f}",
+    lines = [f"{plural(data['experiments'], 'run')} ({plural(data['attempts'], 'experiment')} (ideas), "
+             f"{data['uncategorized_attempts']} uncategorised) · prior keep probability "
+             f"{data['prior_keep_rate']:.0%} · mean gain of a keep {data['mean_keep_gain']:.4f} val_bpb",
+             "columns: p(keep) = keep probability; mean/best = gain of its keeps (val_bpb); E[gain] = expected "
+             "gain per try (val_bpb); weight = recent outcome signal (-2 … +2)",
              f"{'category':<15} {'tries':>5} {'keep':>4} {'crash':>5} {'p(keep)':>7} {'mean':>8} {'best':>8} "
              f"{'E[gain]':>8} {'weight':>7}  last"]
     for row in data["categories"]:
@@ -45,18 +55,19 @@ def render(data: dict) -> str:
         lines.append(f"{row['category']:<15} {row['attempts']:>5} {row['keeps']:>4} {row['crashes']:>5} "
                      f"{row['keep_probability']:>7.2f} {_num(row['mean_gain']):>8} {_num(row['best_gain']):>8} "
                      f"{row['expected_gain']:>8.5f} {row['weight']:>+7.3f}  "
-                     f"{'never' if last is None else str(last['experiments_ago']) + ' runs ago'}")
-    lines.append("promising: " + (", ".join(f"{p['category']} ({p['score']:.4f})" for p in data["promising"])
-                                  or "—"))
-    lines.append("dead ends: " + (", ".join(f"{d['category']} ({d['attempts']} tries)" for d in data["dead_ends"])
-                                  or "—"))
+                     f"{_ago(last)}")
+    lines.append("promising (score = E[gain] weighted by the signal, plus an exploration bonus): "
+                 + (", ".join(f"{p['category']} (score {p['score']:.4f})" for p in data["promising"]) or "none"))
+    lines.append("dead ends: " + (", ".join(f"{d['category']} ({plural(d['attempts'], 'try', 'tries')})"
+                                            for d in data["dead_ends"]) or "none"))
     for near in data["near_misses"][:5]:
-        lines.append(f"near-miss {_num(-near['gain'] if near['gain'] is not None else None)} "
+        lines.append(f"near-miss {_num(-near['gain'] if near['gain'] is not None else None)} val_bpb "
                      f"{near['run_id']}: {near['description'][:70]}")
     plateau = data["plateau"] or {}
     if plateau:
         rate = plateau.get("improvement_per_hour")
-        lines.append(f"plateau: {plateau['experiments_since_improvement']} experiments since the last improvement"
+        since = plural(plateau["experiments_since_improvement"], "experiment")
+        lines.append(f"plateau: {since} since the last improvement"
                      + ("" if rate is None else f" · {rate:.4f} bpb/h over the last {plateau['window_runs']} runs"))
     for surprise in data["surprises"][:3]:
         lines.append(f"surprise {surprise['run_id']}: {surprise['reason']}")

@@ -12,9 +12,10 @@ from ..ingest.experiment import TrainSpec, result_line
 from ..ingest.launcher import Interrupted
 from ..ingest.recording import replicate_hook
 from ..ingest.runs import MAX_DESCRIPTION, RunRequest
-from ..ledger.model import Run
+from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
+from ..policy.decisions import one_line
 from ..policy.promotion import Decision, code_key, is_measured, sample_of
 from .common import Context, add_json_flag, replicate_count, seed_int
 from .policy_options import add_policy_flags, load_policy
@@ -124,7 +125,7 @@ def run(ctx: Context) -> int:
     if args.dry_run:
         return _print_plan(ctx, original, seeds, spec)
     announce(spec, budget, args.timeout is not None)
-    logged, crashed, decisions = [], 0, []
+    logged, crashed, decisions, outcome = [], 0, [], None
     for i, seed in enumerate(seeds, 1):
         try:
             outcome = run_training(ctx, spec, seed)
@@ -144,16 +145,34 @@ def run(ctx: Context) -> int:
             val = record["metrics"].get("val_bpb")
             print(f"replicate {i}/{len(seeds)} (seed {seed}): {record['run_id']} "
                   f"{'crash' if val is None else f'val_bpb {val:.6f}'}")
-    _summarize(ctx, original, logged, decisions[-1] if decisions else None)
+    _summarize(ctx, original, logged, decisions[-1] if decisions else None, outcome)
     return EXIT_CRASHED if crashed else 0
 
 
-def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decision | None) -> None:
+def git_hint(decision: Decision | None) -> str:
+    """What to do with git after replicates: ``reset`` when a rollback is recommended (run the printed
+    ``memorylab champion --rollback`` command, which prints the git commands), else ``stay``: replicates
+    change no code, so the branch stays where it is."""
+    return "reset" if decision is not None and decision.recommendation == "rollback" else "stay"
+
+
+def _run_fields(logged: list[dict], decision: Decision | None, outcome) -> dict:
+    """The fields ``run`` prints in MEMORYLAB_RESULT, for the last replicate (docs/promotion.md)."""
+    last = logged[-1] if logged else {}
+    packet = last.get("decision_packet") or {}
+    return {"run_id": last.get("run_id"), "status": last.get("status"), "val_bpb": (last.get("metrics") or {}).get(
+        "val_bpb"), "next_action": packet.get("next_action"), "git": git_hint(decision),
+        "exit_code": outcome.result.returncode if outcome else None,
+        "timed_out": outcome.result.timed_out if outcome else False}
+
+
+def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decision | None, outcome=None) -> None:
     ctx.history.refresh()
     group = sample_of(original, ctx.history.runs)
     values = list(group.values)
     sd = math.sqrt(v) if (v := stats.sample_var(values)) is not None else None
     result = {
+        **_run_fields(logged, decision, outcome),
         "original": original.run_id, "replicates": [r["run_id"] for r in logged], "n": group.n,
         "mean": round(group.mean, 6) if values else None, "sd": None if sd is None else round(sd, 6),
         "se": None if sd is None else round(sd / math.sqrt(group.n), 6),
@@ -167,10 +186,13 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
         ctx.emit("", {**result, "promotion": decision.to_dict() if decision else None, "values": values})
         return
     spread = "" if sd is None else f" ± {sd:.6f} (sd; se {sd / math.sqrt(group.n):.6f})"
-    lines = [f"{original.run_id}: val_bpb {group.mean:.6f}{spread} over {group.n} run(s) of its code"
+    lines = [f"{original.run_id}: val_bpb {group.mean:.6f}{spread} over {plural(group.n, 'run')} of its code"
              if values else f"{original.run_id}: no measured run of its code"]
     if decision is not None:
         lines.append(f"promotion: {decision.summary()}")
+    packet = (logged[-1].get("decision_packet") if logged else None) or {}
+    if packet.get("next_action"):
+        lines.append(f"next: {one_line(packet)}")
     if decision is not None and decision.recommendation == "rollback":
         lines.append(f"next: memorylab champion --rollback {decision.rollback_to} --reason \"replicates of "
                      f"{original.run_id} say its keep was noise\"")

@@ -11,7 +11,7 @@ from ..ingest.launcher import Interrupted
 from ..ingest.recording import run_hook
 from ..ingest.runs import RunRequest, build_record, gather, validate_request
 from ..ledger.model import MODES, STATUSES, clean_tags, run_from_record
-from ..ledger.store import MemoryLabError
+from ..ledger.store import MemoryLabError, warn
 from ..policy.decisions import one_line
 from ..policy.promotion import Decision, PromotionPolicy, evaluate_run
 from .common import Context, add_json_flag, hours, unit_float
@@ -50,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=unit_float, help="novelty text-similarity threshold in (0, 1]")
     p.add_argument("--dry-run", action="store_true",
                    help="train and evaluate, but record nothing (the run's files stay in a temp folder)")
+    p.add_argument("--rerun-confounded", action="store_true",
+                   help="when the run comes out confounded (its training was starved, docs/evidence.md), train it "
+                        "once more at once and log the second run as role 'rerun' (rerun_of: the first); the "
+                        "printed result is the second run's")
     p.add_argument("--report", action="store_true", help="refresh reports/latest.md afterwards")
     p.add_argument("--since-hours", type=hours, default=16.0, help="report window with --report")
     add_policy_flags(p)
@@ -86,14 +90,43 @@ def run(ctx: Context) -> int:
     request = _request(ctx, "crash" if outcome.crashed else "keep")
     if args.dry_run:
         return _dry_run(ctx, outcome, request, policy)
+    logged = _train_and_log(ctx, policy, outcome, request)
+    if logged[0] is not None and args.rerun_confounded and logged[0].get("validity") == "confounded":
+        logged = _rerun(ctx, spec, policy, logged)
+    record, run_id, decision, outcome = logged
+    if record is None:
+        return run_id  # interrupted: the exit code
+    reports = write_report(ctx, args.since_hours) if args.report else []
+    _print(ctx, record, run_id, outcome, decision, reports)
+    return EXIT_CRASHED if record["status"] == "crash" else 0
+
+
+def _rerun(ctx: Context, spec, policy: PromotionPolicy, first: tuple) -> tuple:
+    """``--rerun-confounded``: train a confounded run once more and log it as role ``rerun`` (rerun_of)."""
+    record, run_id, decision, outcome = first
+    if not ctx.json:
+        _print(ctx, record, run_id, outcome, decision, [])
+    causes = "; ".join((record.get("confound") or {}).get("causes") or []) or "starved training"
+    warn(f"{run_id} is confounded ({causes}): re-running it once (--rerun-confounded)")
+    try:
+        outcome = run_training(ctx, spec, dry_run=False)
+    except Interrupted as exc:
+        return None, interrupted(exc, f"the confounded run {run_id} was recorded first"), None, outcome
+    request = _request(ctx, "crash" if outcome.crashed else "keep")
+    request.extra = {"role": "rerun", "rerun_of": run_id}
+    return _train_and_log(ctx, policy, outcome, request)
+
+
+def _train_and_log(ctx: Context, policy: PromotionPolicy, outcome: Outcome, request: RunRequest):
+    """Log a finished training run with the promotion policy's decision: (record, run_id, decision, outcome);
+    (None, exit code, None, outcome) when interrupted while recording."""
     decisions: list[Decision] = []
     try:
-        record, logged = log_outcome(ctx, outcome, request, run_hook(policy, args.status, outcome.failure, decisions))
+        record, logged = log_outcome(ctx, outcome, request,
+                                     run_hook(policy, ctx.args.status, outcome.failure, decisions))
     except Interrupted as exc:
-        return interrupted(exc, "the finished run was recorded first")
-    reports = write_report(ctx, args.since_hours) if args.report else []
-    _print(ctx, record, logged.run_id, outcome, decisions[0] if decisions else None, reports)
-    return EXIT_CRASHED if record["status"] == "crash" else 0
+        return None, interrupted(exc, "the finished run was recorded first"), None, outcome
+    return record, logged.run_id, decisions[0] if decisions else None, outcome
 
 
 def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: Decision | None, reports) -> None:

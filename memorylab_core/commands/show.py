@@ -46,6 +46,16 @@ def run(ctx: Context) -> int:
     return 0
 
 
+def _git_line(record: dict) -> str:
+    """``branch @ commit (parent p)``, each part only when known."""
+    commit = (record.get("commit") or "")[:12]
+    if not commit:
+        return "unknown (no commit recorded)"
+    branch = f"{record['branch']} @ " if record.get("branch") else ""
+    parent = f" (parent {record['parent_commit'][:12]})" if record.get("parent_commit") else ""
+    return f"{branch}{commit}{parent}"
+
+
 def render(record: dict, artifacts: dict) -> str:
     metrics = record.get("metrics") or {}
     packet = record.get("decision_packet") or {}
@@ -54,9 +64,9 @@ def render(record: dict, artifacts: dict) -> str:
     lines = [
         f"run {record.get('run_id')}  [{record.get('status')}]  {record.get('timestamp_utc') or ''}",
         f"  description: {record.get('description')}",
-        f"  val_bpb:     {'—' if val is None else f'{val:.6f}'}   memory: {metrics.get('memory_gb', '—')} GB",
-        f"  git:         {record.get('branch') or '—'} @ {(record.get('commit') or '—')[:12]} "
-        f"(parent {(record.get('parent_commit') or '—')[:12]})",
+        f"  val_bpb:     {'none (no measurement)' if val is None else f'{val:.6f}'}"
+        + ("" if metrics.get("memory_gb") is None else f"   memory: {metrics['memory_gb']} GB"),
+        f"  git:         {_git_line(record)}",
     ]
     for key in ("family", "hypothesis", "notes"):
         if record.get(key):
@@ -64,7 +74,8 @@ def render(record: dict, artifacts: dict) -> str:
     if record.get("tags"):
         lines.append(f"  tags:        {', '.join(record['tags'])}")
     if record.get("error"):
-        lines.append(f"  error:       [{record['error'].get('kind') or '?'}] {record['error'].get('summary')}")
+        error = record["error"]
+        lines.append(f"  error:       [{error.get('kind') or 'unknown kind'}] {error.get('summary') or 'no message'}")
     if novelty:
         lines.append(f"  novelty:     {novelty.get('classification')} ({novelty.get('decision')})")
     if packet:

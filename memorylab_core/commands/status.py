@@ -6,8 +6,9 @@ import argparse
 import time
 from datetime import datetime, timezone
 
-from ..ledger.model import event_record
+from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
+from ..policy.verdict import history_standing, noise_alert, standing_phrase
 from ..research.health import RESET_EVENT, alerts
 from ..research.memory import ResearchState, curve_loader, load_state
 from .common import Context, add_arena_flag, add_json_flag
@@ -45,16 +46,18 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
     hours = None
     if improvement and improvement.get("ts") is not None:
         hours = round(max(0.0, now - improvement["ts"]) / 3600, 2)
+    verdict = history_standing(ctx.history, state.arena)
     return {
-        "arena": state.arena, "runs": tl.runs, "counts": dict(tl.counts),
-        "keep_rate": round(tl.counts["keep"] / tl.runs, 4) if tl.runs else None,
+        "arena": state.arena, "runs": tl.runs, "counts": dict(tl.counts), "verdict": verdict,
+        "experiments": sum(tl.ideas.values()), "idea_counts": dict(tl.ideas), "roles": dict(tl.roles),
+        "keep_rate": round(tl.ideas["keep"] / sum(tl.ideas.values()), 4) if sum(tl.ideas.values()) else None,
         "champion": _brief(tl.champion),
         "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
-                                               "delta": None if last.gain is None else round(-last.gain, 6)},
+                                               "gain": (last.run.extra.get("verdict") or {}).get("gain")},
         "crash_streak": tl.crash_streak, "experiments_since_last_keep": tl.since_keep,
         "hours_since_last_improvement": hours, "plateau": tl.plateau(), "breaker": tl.breaker(),
         "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
-        "alerts": alerts(tl, curve_loader(ctx.store)),
+        "alerts": alerts(tl, curve_loader(ctx.store), noise_alert(verdict, state.arena)),
     }
 
 
@@ -88,6 +91,11 @@ def _val(value: float | None) -> str:
     return "—" if value is None else f"{value:.6f}"
 
 
+def _commit(commit: str | None) -> str:
+    """``abc1234  `` (the short commit and a gap), nothing when unknown."""
+    return f"commit {commit[:7]}  " if commit else ""
+
+
 def _one(text: str | None, width: int = 60) -> str:
     flat = " ".join(str(text or "").split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
@@ -95,29 +103,36 @@ def _one(text: str | None, width: int = 60) -> str:
 
 def render(data: dict) -> str:
     """The one-screen terminal dashboard."""
-    counts, champ, last = data["counts"], data["champion"], data["last_run"]
-    rate = "—" if data["keep_rate"] is None else f"{100 * data['keep_rate']:.1f}%"
+    ideas, champ, last = data["idea_counts"], data["champion"], data["last_run"]
+    rate = "no ideas yet" if data["keep_rate"] is None else f"keep rate {100 * data['keep_rate']:.1f}%"
+    roles = ", ".join(f"{n} {role}" for role, n in sorted(data["roles"].items()))
     lines = [f"MemoryLab status — arena {data['arena']}",
-             f"runs       {data['runs']} · keep {counts['keep']} · discard {counts['discard']} · "
-             f"crash {counts['crash']} · keep rate {rate}"]
+             f"experiments (ideas) {data['experiments']} · keep {ideas['keep']} · discard {ideas['discard']} · "
+             f"crash {ideas['crash']} · {rate}",
+             f"runs       {plural(data['runs'], 'run')} of every role" + (f" ({roles})" if roles else "")]
     if data.get("reset"):
         before = data["reset"]["breaker_before"]
-        lines.append(f"breaker reset recorded ({before['state']}, {before['streak']} crashes before it)")
-    lines.append("champion   " + (f"{_val(champ['val_bpb'])}  {(champ['commit'] or '—')[:7]}  {champ['run_id']}  "
-                                  f"{_one(champ['description'])}" if champ
-                                  else "none yet: the next kept run is this arena's baseline"))
+        lines.append(f"breaker reset recorded ({before['state']}, {plural(before['streak'], 'crash', 'crashes')} "
+                     "before it)")
+    verdict = data.get("verdict")
+    if champ and verdict:
+        lines.append(f"champion   {verdict['champion']}  {_commit(champ['commit'])}{_one(champ['description'])}")
+        lines.append(f"           {standing_phrase(verdict)}")
+    else:
+        lines.append("champion   none yet: the next kept run is this arena's baseline")
     if last:
-        delta = "" if last["delta"] is None else f" ({last['delta']:+.4f})"
-        lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{delta}  {(last['commit'] or '—')[:7]}  "
+        gain = "" if last["gain"] is None else f" (gain {last['gain']:+.6f} over the reference)"
+        lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{gain}  {_commit(last['commit'])}"
                      f"{_one(last['description'])}")
     plateau = data["plateau"]
     hours = data["hours_since_last_improvement"]
-    lines.append(f"streaks    crash streak {data['crash_streak']} · {data['experiments_since_last_keep']} experiments "
-                 f"since the last keep · {plateau['experiments_since_improvement']} since the last improvement"
+    lines.append(f"streaks    crash streak {data['crash_streak']} · "
+                 f"{plural(data['experiments_since_last_keep'], 'experiment')} (ideas) since the last keep · "
+                 f"{plateau['experiments_since_improvement']} since the last improvement"
                  + ("" if hours is None else f" ({hours:.1f} h)"))
     br = data["breaker"]
-    lines.append(f"breaker    {br['state']} ({br['streak']} crashes counted; warns at {br['warn_at']}, opens at "
-                 f"{br['open_at']})")
+    lines.append(f"breaker    {br['state']} ({plural(br['streak'], 'crash', 'crashes')} counted; warns at "
+                 f"{br['warn_at']}, opens at {br['open_at']} crashes in a row)")
     rate_h = plateau["improvement_per_hour"]
     if plateau["improvement_in_window"] is not None:
         lines.append(f"progress   {plateau['improvement_in_window']:.4f} bpb over the last {plateau['window_runs']} "

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..ledger.model import Event, Run
+from ..ledger.model import Event, Run, plural
 from ..policy.promotion import Noise, PromotionPolicy, code_key, estimate_noise, sample_of
 from ..policy.registry import champion, confirmed_champion
 from . import stats
@@ -121,4 +121,4 @@ def gain_phrase(gain: dict, against: str, strong: Callable[[str], str] = str) ->
     luck = f"; {fix:.6f} of selection luck removed" if fix > 0 else ""
     headline = strong(f"{gain['gain']:+.6f} ± {gain['se']:.6f}")
     return (f"gain over {against}: {headline} (90% CI {low:+.6f} … {high:+.6f}; "
-            f"{gain['n_new']} vs {gain['n_old']} run(s){luck})")
+            f"{gain['n_new']} vs {plural(gain['n_old'], 'run')}{luck})")

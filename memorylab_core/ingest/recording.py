@@ -52,6 +52,7 @@ def replicate_hook(policy: PromotionPolicy, root_id: str, failure: str | None, c
         apply_failure(record, failure)
         root = history.get(root_id)
         record["replicate_of"] = root_id
+        record["role"] = "replicate"  # a re-run of existing code, whatever its description says
         record["status"] = "crash" if crashed or root is None else ("keep" if root.status == "keep" else "discard")
         draft = run_from_record(record, len(history.runs), -1)
         if root is None or crashed:

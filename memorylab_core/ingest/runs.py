@@ -27,6 +27,7 @@ from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_writ
 from ..novelty import categories, changes
 from ..novelty.guard import Proposal, idea_key
 from ..policy.decisions import decide, packet_markdown
+from ..policy.promotion import store_policy
 from ..policy.registry import champion
 from ..render.export import tsv_row
 from . import gitinfo, logparse
@@ -438,6 +439,7 @@ def _decided_record(history: History, inputs: RunInputs, run_id: str, now: datet
     record["artifacts"] = _planned_artifacts(run_id, inputs)
     draft = run_from_record(record, len(history.runs), -1)
     draft.idea_key = idea_key(draft)
-    record["decision_packet"] = decide(draft, history.runs, novelty, history.events, history.registry)
+    record["decision_packet"] = decide(draft, history.runs, novelty, history.events, history.registry,
+                                       store_policy(history.store.root))
     return record, followers, draft
 

@@ -71,6 +71,20 @@ def fmt_number(value: float | None, digits: int = 6, signed: bool = False, missi
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 run``, ``2 runs``: a count with its noun in the right number."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def lineage_gain(lineage: dict) -> str:
+    """What a lineage (``Lineage.to_dict()``) achieved, in words: ``improved 0.0100 val_bpb over 3 kept runs``."""
+    if lineage["length"] <= 1:
+        return "a single kept run"
+    if not lineage["improvement"] or lineage["improvement"] <= 0:
+        return f"no improvement over {lineage['length']} kept runs"
+    return f"improved {lineage['improvement']:.6f} val_bpb over {lineage['length']} kept runs"
+
+
 @dataclass(slots=True)
 class Run:
     """One experiment run, reduced to what views need. Built by :func:`run_from_record`."""
@@ -176,6 +190,8 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     facts = throughput_facts(metrics, record.get("contention") if isinstance(record.get("contention"), dict) else None)
     if facts:  # what later runs of the arena compare their throughput with (evidence/validity.py)
         extra["throughput"] = facts
+    if isinstance(packet.get("verdict"), dict):  # the promotion policy's reference, gain and sigma (policy.verdict)
+        extra["verdict"] = packet["verdict"]
     if isinstance(record.get("confound"), dict):
         extra["confound"] = record["confound"].get("causes") or []
     arena = record_arena(record)

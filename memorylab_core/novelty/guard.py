@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 from ..lazyre import lazy
-from ..ledger.model import Run
+from ..ledger.model import Run, plural
 from .changes import merge_changes, text_changes
 from .textnorm import CATEGORY_ALIASES, is_baseline, is_rerun, names_followup, strip_outcome_notes, tokens
 from .vocabulary import PARENT, UPSTREAM_DEFAULTS, category_aliases
@@ -631,7 +631,7 @@ class NoveltyIndex:
         duplicate = self._duplicates(proposal)
         if duplicate:
             return "duplicate_run", duplicate, [
-                f"train.py is identical (whitespace-normalised) to {len(duplicate)} earlier run(s)"], None
+                f"train.py is identical (whitespace-normalised) to {plural(len(duplicate), 'earlier run')}"], None
         ctx = self.proposal_context(proposal)
         if not self._has_context(ctx):
             return "novel", [], [f"the first run of context {ctx!r}: nothing comparable yet"], None
@@ -854,7 +854,7 @@ def _move_reason(move: tuple, move_cls: str, found: dict, runs: Sequence[Run]) -
         return f"{move_text(move)}: no earlier run made this move (or only its opposite)"
     key = _evidence_key(found, move_cls)
     names = ", ".join(_label(runs, idx) for idx, _, _ in found[key][:5])
-    return f"{move_text(move)}: {move_cls} of run(s) {names}"
+    return f"{move_text(move)}: {move_cls} of {'run' if ',' not in names else 'runs'} {names}"
 
 
 def _dedupe_evidence(items: list[_Evidence]) -> list[_Evidence]:

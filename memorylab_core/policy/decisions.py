@@ -26,11 +26,14 @@ D2    discard within the noise band of the champion              retry          
 D3    any other discard                                          abandon              low
 ====  ========================================================  ===================  ========
 
-The noise band (``NOISE_BAND`` = 0.002 val_bpb) is the typical seed-to-seed spread of a 5-minute run.
-"Inside the noise" (KN) is the promotion policy's call when the run carries a ``promotion`` decision
-(``memorylab run``: its gain over the champion's reference is under ``replicate_below`` sigma); for
-runs logged by hand it is a gain under ``replicate_below`` times the default noise level (see
-docs/promotion.md). Rules R1-R3 apply to non-crashed runs of ``memorylab replicate``.
+Every comparison is the promotion policy's own (:mod:`.verdict`): the gain over the champion's
+*reference* (the mean of the champion code's runs in the run's arena, with n) read against the
+noise sigma the policy measured (its ``default_noise`` only while the arena has no replicates). The
+packet stores these numbers as ``verdict``; every view shows them from there. "Inside the noise" (KN)
+is a kept gain under ``replicate_below`` sigma; "within the noise" (D2) is a discard less than one
+sigma worse than the reference. ``NOISE_BAND`` (0.002 val_bpb, the typical seed-to-seed spread of a
+5-minute run) is only a scale for the research views' scores (insights, mistakes), never a rule here.
+Rules R1-R3 apply to non-crashed runs of ``memorylab replicate``.
 """
 
 from __future__ import annotations
@@ -38,12 +41,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..ingest.logparse import is_fixable_error
-from ..ledger.model import Event, Run, fmt_number
-from .promotion import DEFAULT_NOISE, PromotionPolicy
+from ..ledger.model import Event, Run, fmt_number, plural
+from .promotion import PromotionPolicy
 from .registry import RegistryFold, champion, run_brief
+from .verdict import judge, verdict_phrase
 
-NOISE_BAND = 0.002
-LOGGED_NOISE_GAIN = PromotionPolicy().replicate_below * DEFAULT_NOISE  # KN for runs without a promotion decision
+NOISE_BAND = 0.002  # a scale for research scores (insights, mistakes); the rules use the verdict's sigma
 
 HYPOTHESIS_STATUS = {
     "promote": "supported",
@@ -92,12 +95,12 @@ def _promotion(run: Run) -> dict | None:
     return promo if isinstance(promo, dict) else None
 
 
-def _inside_noise(run: Run, delta: float) -> bool:
+def _inside_noise(run: Run, verdict: dict, policy: PromotionPolicy) -> bool:
     """A kept gain too small to build on without replicates (the promotion policy's call when it made one)."""
     promo = _promotion(run)
     if promo is not None and promo.get("accepted"):
         return promo.get("recommendation") == "replicate"
-    return -delta < LOGGED_NOISE_GAIN
+    return verdict["gain"] < policy.replicate_below * (verdict.get("sigma") or policy.default_noise)
 
 
 def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
@@ -108,7 +111,7 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
             f"replicates of {run.replicate_of} say the keep was noise: roll back to {promo.get('rollback_to')} "
             f"(memorylab champion --rollback {promo.get('rollback_to')} --reason ...)")
     mean, n = metrics.get("val_bpb_mean"), metrics.get("n")
-    measured = f"mean {mean:.6f} over {n} run(s)" if isinstance(mean, (int, float)) else "measured"
+    measured = f"mean {mean:.6f} over {plural(n, 'run')}" if isinstance(mean, (int, float)) else "measured"
     if promo.get("level") == "confirmed":
         return "R1", "promote", "medium", f"replicates of {run.replicate_of} confirm it ({measured})"
     return "R3", "branch_followup", "low", f"replicate of {run.replicate_of}: {measured}, not confirmed yet"
@@ -117,57 +120,58 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
 def _confounded_rule(run: Run) -> tuple[str, str, str, str]:
     """V1: a starved run measured the machine, not the idea: re-run it (evidence/validity.py)."""
     causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
-    return "V1", "retry", "high", f"confounded, not evidence: {causes}; re-run it on a quiet machine"
+    return "V1", "retry", "high", (f"confounded, not evidence: {causes}; re-run it on a quiet machine "
+                                   "(memorylab run --rerun-confounded re-runs such a run at once)")
 
 
-def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict) -> tuple[str, str, str, str]:
-    if prior_champ is None:
+def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict, verdict: dict | None,
+               policy: PromotionPolicy) -> tuple[str, str, str, str]:
+    if prior_champ is None or verdict is None:
         return "K1", "promote", "high", "first kept run: it is the baseline champion"
-    delta, reference = run.val_bpb - prior_champ.val_bpb, prior_champ.val_bpb
-    metrics = (_promotion(run) or {}).get("metrics") or {}
-    if (_promotion(run) or {}).get("accepted") and metrics.get("gain") is not None:
-        delta, reference = -metrics["gain"], metrics.get("reference_val_bpb", reference)  # vs the reference mean
-    if delta < 0 and _inside_noise(run, delta):
+    gain, champ = verdict["gain"], verdict.get("champion") or prior_champ.run_id
+    if gain > 0 and _inside_noise(run, verdict, policy):
         return "KN", "replicate", "high", (
-            f"beats champion {prior_champ.run_id} by only {-delta:.6f} val_bpb, inside the noise: replicate it "
-            f"(memorylab replicate {run.run_id}) before building on it"
-        )
-    if delta < 0:
-        return "K2", "promote", "high", (
-            f"beats champion {prior_champ.run_id} by {-delta:.6f} val_bpb ({reference:.6f} → {run.val_bpb:.6f})"
-        )
+            f"beats champion {champ} inside the noise ({verdict_phrase(verdict)}): replicate it "
+            f"(memorylab replicate {run.run_id}) before building on it")
+    if gain > 0:
+        return "K2", "promote", "high", f"beats champion {champ}: {verdict_phrase(verdict)}"
     if novelty.get("classification") == "novel":
         return "K3", "replicate", "medium", (
-            f"kept but {delta:+.6f} vs champion {prior_champ.run_id}; a novel idea: replicate before building on it"
-        )
-    return "K4", "branch_followup", "low", f"kept but {delta:+.6f} vs champion; follow up on a branch if promising"
+            f"kept but not better than champion {champ} ({verdict_phrase(verdict)}); a novel idea: replicate "
+            "before building on it")
+    return "K4", "branch_followup", "low", (
+        f"kept but not better than champion {champ} ({verdict_phrase(verdict)}); follow up on a branch if promising")
 
 
-def _discard_rule(run: Run, prior_champ: Run | None, novelty: dict) -> tuple[str, str, str, str]:
+def _discard_rule(novelty: dict, verdict: dict | None) -> tuple[str, str, str, str]:
     match = _first_failure_match(novelty)
     if match is not None:
         return "D1", "abandon", "high", (
             f"repeats failed run {match.get('run_id')} ({match.get('reason') or match.get('description')}): "
             "stop spending runs on it"
         )
-    if prior_champ is not None and run.val_bpb is not None and run.val_bpb - prior_champ.val_bpb <= NOISE_BAND:
+    sigma = (verdict or {}).get("sigma")
+    if verdict is not None and sigma and -verdict["gain"] <= sigma:
         return "D2", "retry", "medium", (
-            f"within the noise band ({run.val_bpb - prior_champ.val_bpb:+.6f} vs champion, band {NOISE_BAND}): "
-            "a variation or a combination may win"
-        )
-    return "D3", "abandon", "low", "worse than the champion beyond noise: move on"
+            f"within the noise ({verdict_phrase(verdict)}: less than one σ worse): a variation or a combination "
+            "may win")
+    why = f" ({verdict_phrase(verdict)})" if verdict is not None else ""
+    return "D3", "abandon", "low", f"worse than the champion's reference beyond noise{why}: move on"
 
 
 def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event] = (),
-           fold: RegistryFold | None = None) -> dict:
+           fold: RegistryFold | None = None, policy: PromotionPolicy | None = None) -> dict:
     """The decision packet for ``run`` given the runs (and champion events) logged before it.
 
     ``fold``: the :class:`RegistryFold` of ``prior`` when the caller keeps one (the history does),
-    so that no rule has to scan every earlier run.
+    so that no rule has to scan every earlier run. ``policy``: the store's promotion policy (it judges
+    runs logged without a promotion decision; default: the default policy).
     """
+    policy = policy or PromotionPolicy()
     fold = fold if fold is not None else RegistryFold.of(prior)
     arena_runs = fold.notable_in(run.arena)  # only the run's arena is comparable with it
     prior_champ = champion(arena_runs, events)
+    verdict = judge(run, arena_runs, events, policy)
     if run.status == "crash":
         rule, action, priority, rationale = _crash_rule(run, prior, novelty, fold)
     elif run.validity == "confounded":
@@ -175,9 +179,9 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
     elif run.replicate_of:
         rule, action, priority, rationale = _replicate_rule(run)
     elif run.status == "keep":
-        rule, action, priority, rationale = _keep_rule(run, prior_champ, novelty)
+        rule, action, priority, rationale = _keep_rule(run, prior_champ, novelty, verdict, policy)
     else:
-        rule, action, priority, rationale = _discard_rule(run, prior_champ, novelty)
+        rule, action, priority, rationale = _discard_rule(novelty, verdict)
     promo = _promotion(run)
     if promo is not None and promo.get("accepted") and run.status == "keep" and not run.replicate_of:
         current = run  # the promotion policy made it champion (its event follows the record)
@@ -198,6 +202,7 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
         "rule": rule,
         "rationale": rationale,
         "hypothesis_status": "untested" if run.status == "crash" else HYPOTHESIS_STATUS[action],
+        "verdict": verdict,
         "comparison": comparison,
         "novelty": {
             "classification": novelty.get("classification"),
@@ -217,6 +222,23 @@ def _delta(value: float | None, reference: float | None) -> float | None:
     return round(value - reference, 6)
 
 
+def queued(run: Run, packet: dict, fixed: bool) -> tuple[str, str] | None:
+    """What a run's packet puts in the decision queue: (action, priority), or None when nothing waits.
+
+    * a baseline's K1 ``promote`` is no decision (the arena's first kept run is its champion);
+    * a replicate never promotes: its R1 ``promote`` is shown as a ``confirmation`` (low priority);
+    * a ``fix_and_retry`` is cleared once a later run of the same idea did not crash (``fixed``).
+    """
+    action, priority = packet.get("next_action"), packet.get("priority", "low")
+    if not action or (action == "fix_and_retry" and fixed):
+        return None
+    if run.replicate_of or run.role == "replicate":
+        return ("confirmation", "low") if action == "promote" else (action, priority)
+    if run.role == "baseline" and action == "promote":
+        return None
+    return action, priority
+
+
 def one_line(packet: dict) -> str:
     """A single line for terminals and agents: ``promote (high): beats champion ...``."""
     return f"{packet['next_action']} ({packet['priority']}): {packet['rationale']}"
@@ -234,8 +256,9 @@ def packet_markdown(packet: dict, run: Run) -> str:
         f"- **Hypothesis:** {packet['hypothesis_status']}",
         f"- **Status:** {run.status}; val_bpb {_fmt(run.val_bpb)}; memory {_fmt(run.memory_gb, 1)} GB",
         f"- **Description:** {run.description}",
-        f"- **Prior champion:** {prior.get('run_id') or 'none'} ({_fmt(prior.get('val_bpb'))}); "
-        f"delta val_bpb {_fmt(comp.get('delta_val_bpb'), signed=True)}, "
+        f"- **Verdict:** {_verdict_line(packet.get('verdict'))}",
+        f"- **Prior champion:** {prior.get('run_id') or 'none'} (best single run {_fmt(prior.get('val_bpb'))}); "
+        f"delta vs that run {_fmt(comp.get('delta_val_bpb'), signed=True)} val_bpb, "
         f"delta memory {_fmt(comp.get('delta_memory_gb'), 2, signed=True)} GB",
         f"- **New champion:** {'yes' if comp.get('is_new_champion') else 'no'}",
         f"- **Novelty:** {packet['novelty']['classification']} ({packet['novelty']['decision']})",
@@ -245,6 +268,12 @@ def packet_markdown(packet: dict, run: Run) -> str:
     if packet.get("error"):
         lines.append(f"- **Error ({packet['error'].get('kind') or 'unknown'}):** {packet['error'].get('summary')}")
     return "\n".join(lines) + "\n"
+
+
+def _verdict_line(verdict: dict | None) -> str:
+    if not verdict:
+        return "no reference to compare with (a baseline, a replicate or a crash)"
+    return f"{verdict_phrase(verdict)}; champion {verdict.get('champion') or 'unknown'}"
 
 
 def _fmt(value: float | None, digits: int = 6, signed: bool = False) -> str:

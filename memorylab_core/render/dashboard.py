@@ -31,7 +31,7 @@ from ..ledger.history import History
 from ..ledger.model import Run
 from ..ledger.store import warn
 from ..policy.registry import champion
-from ..research.health import crash_streak, runs_since_last_keep
+from ..research.health import crash_streak, ideas_since_last_keep
 from .charts import Curve, curve_points
 from .report import report_data, window_runs
 
@@ -89,7 +89,7 @@ def build_dashboard(history: History, since_hours: float | None = 16.0, now: dat
         champion_record=history.record(champ) if champ is not None else {},
         start_best=start.get("val_bpb"),
         progress=champion_progress(data, window),
-        signals={"crash_streak": crash_streak(arena_runs), "since_last_keep": runs_since_last_keep(arena_runs)},
+        signals={"crash_streak": crash_streak(arena_runs), "since_last_keep": ideas_since_last_keep(arena_runs)},
         descriptions=_lineage_descriptions(history, data.get("lineages") or []),
         curves=loss_curves(history, champ, window),
         extras=optional_extras(history, data),

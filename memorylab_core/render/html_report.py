@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from .. import __version__
@@ -42,7 +44,16 @@ NAV = (("champion", "Champion"), ("progress", "Progress"), ("queue", "Decisions"
 
 def html_report(history: History, since_hours: float | None = 16.0, now: datetime | None = None,
                 data: dict | None = None) -> str:
-    """The dashboard page for the last ``since_hours`` (all time when None)."""
+    """The dashboard page for the last ``since_hours`` (all time when None).
+
+    With an all-arenas report (``report --arena all``) the page shows one labelled section per arena,
+    each with its own headline, champion, progress chart (its own frontier: never one frontier across
+    arenas), queue, board and lineage; the first arena's section also has the runs table and insights.
+    """
+    sections = (data or {}).get("arenas") or []
+    if len(sections) > 1:
+        dashes = [build_dashboard(history, since_hours, now, section) for section in sections]
+        return render_html(dashes[0], dashes[1:])
     return render_html(build_dashboard(history, since_hours, now, data))
 
 
@@ -53,8 +64,30 @@ def csp() -> str:
             "base-uri 'none'; form-action 'none'")
 
 
-def render_html(dash: Dashboard) -> str:
-    """The whole page."""
+def _arena_core(dash: Dashboard) -> list[str]:
+    """One arena's headline, champion, progress, queue, board, failures and lineage."""
+    data = dash.data
+    return [stats(data, dash.signals, dash.progress), champion_card(data, dash.champion_record, dash.progress),
+            _progress_card(dash), queue_card(data),
+            f'<div class="grid2">{board_card(data)}{failures_card(data["failure_clusters"])}</div>',
+            lineage_card(data["lineages"], dash.descriptions)]
+
+
+def _arena_heading(data: dict, number: int) -> str:
+    return (f'<h2 class="arena" id="arena-{number}">Arena {esc(data.get("arena") or "default")} '
+            f'<span class="muted">({data["total_runs"]:,} runs; compared only within this arena)</span></h2>')
+
+
+def _other_arena(dash: Dashboard, number: int) -> str:
+    """A further arena's section; its element ids are prefixed so that they stay unique on the page."""
+    body = "".join(_arena_core(dash))
+    body = re.sub(r'\b(id|for|aria-labelledby)="', rf'\1="a{number}-', body)
+    body = body.replace('href="#', f'href="#a{number}-').replace("url(#", f"url(#a{number}-")
+    return f'<section class="arena-section">{_arena_heading(dash.data, number)}{body}</section>'
+
+
+def render_html(dash: Dashboard, others: Sequence[Dashboard] = ()) -> str:
+    """The whole page: one arena, or (``others``) every arena in its own labelled section."""
     data = dash.data
     title = f"MemoryLab dashboard — {window_label(data)} — {data['generated_utc']}"
     head = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -64,13 +97,10 @@ def render_html(dash: Dashboard) -> str:
             f"<style>{CSS}</style></head>")
     champion_val = data["champion"]["val_bpb"] if data["champion"] else None
     body = "".join([
-        _masthead(data, dash), warnings(data), stats(data, dash.signals, dash.progress),
-        champion_card(data, dash.champion_record, dash.progress),
-        _progress_card(dash), queue_card(data),
-        f'<div class="grid2">{board_card(data)}{failures_card(data["failure_clusters"])}</div>',
-        lineage_card(data["lineages"], dash.descriptions), _loss_card(dash),
-        "".join(extra_card(e.key, e.title, e.content) for e in dash.extras),
-        runs_card(dash.table, len(dash.runs), champion_val, data), _footer(data),
+        _masthead(data, dash), warnings(data), _arena_heading(data, 1) if others else "", *_arena_core(dash),
+        _loss_card(dash), "".join(extra_card(e.key, e.title, e.content) for e in dash.extras),
+        runs_card(dash.table, len(dash.runs), champion_val, data),
+        "".join(_other_arena(other, n) for n, other in enumerate(others, 2)), _footer(data),
     ])
     return (f"{head}<body><main>{body}</main>"
             f'<script type="application/json" id="memorylab-data">{script_json(data)}</script>'

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ..ledger.model import Run
+from ..ledger.model import Run, lineage_gain, plural
+from ..policy.verdict import noise_phrase, runs_phrase, verdict_phrase
 from .htmltext import clip, esc
 from .svg import glyph
 
@@ -22,13 +23,13 @@ EXTRA_ROWS = 50
 
 
 def fmt_val(value: float | None, digits: int = 6) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    return "" if value is None else f"{value:.{digits}f}"
 
 
 def fmt_delta(value: float | None, digits: int = 4) -> str:
     """A signed val_bpb change, coloured: negative (better) green, positive red."""
     if value is None:
-        return '<span class="muted">—</span>'
+        return ''
     cls = "good" if value < 0 else "bad" if value > 0 else "muted"
     return f'<span class="{cls}">{value:+.{digits}f}</span>'
 
@@ -60,18 +61,18 @@ def window_label(data: dict) -> str:
 def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
     """The headline numbers as a row of tiles."""
     c = data["counts"]
-    rate = "—" if data["keep_rate"] is None else f"{data['keep_rate']:.0%}"
-    champ = data["champion"]
+    rate = "no ideas yet" if data["keep_rate"] is None else f"{data['keep_rate']:.0%} of ideas kept"
     tiles = [
-        ("Experiments", f"{data['window_runs']:,}", f"{window_label(data)} · {data['total_runs']:,} in the ledger"),
+        ("Experiments (ideas)", f"{data['experiments']:,}",
+         f"{window_label(data)} · {plural(data['window_runs'], 'run')} of every role · "
+         f"{data['total_runs']:,} in the arena"),
         ("Keep · discard · crash",
          f"{glyph('keep')} {c['keep']} {glyph('discard')} {c['discard']} {glyph('crash')} {c['crash']}",
-         f"keep rate {rate}"),
-        ("Champion val_bpb", fmt_val(champ["val_bpb"]) if champ else "—",
-         esc((champ.get("commit") or champ["run_id"])[:12]) if champ else "no kept run yet"),
+         f"every run · {rate}"),
+        _reference_tile(data),
         ("Champion moved", fmt_delta(progress[0]), esc(progress[1])),
         ("Since last keep", f"{signals.get('since_last_keep', 0):,}",
-         f"runs · crash streak {signals.get('crash_streak', 0)}"),
+         f"experiments (ideas) · crash streak {signals.get('crash_streak', 0)}"),
         ("Open decisions", str(sum(1 for q in data["decision_queue"] if q.get("priority") == "high")),
          f"high priority of {len(data['decision_queue'])} queued"),
     ]
@@ -87,23 +88,52 @@ def warnings(data: dict) -> str:
             "run any command to see their line numbers on stderr.</p>")
 
 
+def _reference_tile(data: dict) -> tuple[str, str, str]:
+    """The headline tile: the champion's reference (what the policy judges by), labelled with its n."""
+    verdict = data.get("verdict")
+    if not verdict:
+        return "Champion reference", "none", "no kept run yet: the next is this arena's baseline"
+    return ("Champion reference val_bpb", fmt_val(verdict["reference_val_bpb"]),
+            esc(f"{runs_phrase(verdict['reference_n'])} · {noise_phrase(verdict['sigma'], verdict['noise_source'])}"))
+
+
+def confirmed_text(data: dict) -> str:
+    """Whether the champion is confirmed (docs/promotion.md), in words."""
+    promo, champ = data.get("promotion") or {}, data.get("champion") or {}
+    confirmed = promo.get("confirmed") or {}
+    if not confirmed:
+        return "unknown"
+    if confirmed.get("run_id") == champ.get("run_id") or promo.get("tip_is_confirmed"):
+        return "yes: the confirmed champion"
+    return f"no: unconfirmed tip over confirmed champion {confirmed.get('run_id')} (replicate it)"
+
+
 # -- champion ------------------------------------------------------------------------------------
 def champion_card(data: dict, record: dict, progress: tuple[float | None, str]) -> str:
     champ = data["champion"]
     if champ is None:
-        return section("champion", "Champion", empty("No kept run yet: the first kept run becomes the champion."))
+        return section("champion", "Champion", empty("No kept run yet: the next kept run is this arena's baseline."))
+    verdict = data.get("verdict") or {}
     tags = ", ".join(str(t) for t in record.get("tags") or [])
     facts = [("run", f"<code>{esc(champ['run_id'])}</code>"),
-             ("commit", f"<code>{esc((champ.get('commit') or 'n/a')[:12])}</code>"),
-             ("branch", esc(champ.get("branch") or "—")),
-             ("memory", f"{champ['memory_gb']:.1f} GB" if champ.get("memory_gb") is not None else "—"),
+             ("confirmed", esc(confirmed_text(data))),
+             ("commit", f"<code>{esc((champ.get('commit') or 'unknown')[:12])}</code>"),
+             ("branch", esc(champ.get("branch") or "unknown")),
+             ("memory", f"{champ['memory_gb']:.1f} GB" if champ.get("memory_gb") is not None else "unknown"),
              ("logged", esc(champ.get("timestamp_utc") or "imported (no timestamp)")),
              ("moved", f"{fmt_delta(progress[0])} {esc(progress[1])}")]
+    if verdict:
+        facts.insert(1, ("best single run", f"{fmt_val(verdict['best_single_val_bpb'])} "
+                                            f"<code>{esc(verdict['best_single_run_id'])}</code>"))
+        facts.insert(2, ("noise", esc(noise_phrase(verdict["sigma"], verdict["noise_source"],
+                                                   verdict["noise_groups"]))))
     if record.get("hypothesis"):
         facts.append(("hypothesis", esc(record["hypothesis"])))
     if tags:
         facts.append(("tags", esc(tags)))
-    left = (f'<div><div class="big">{fmt_val(champ["val_bpb"])}</div><div class="muted">val_bpb</div></div>')
+    big = verdict.get("reference_val_bpb", champ["val_bpb"])
+    label = f"val_bpb reference: {runs_phrase(verdict.get('reference_n'))}" if verdict else "val_bpb"
+    left = f'<div><div class="big">{fmt_val(big)}</div><div class="muted">{esc(label)}</div></div>'
     right = (f'<div><p class="desc">{esc(champ["description"])}</p>{_kv(facts)}'
              f"{_packet(record.get('decision_packet'))}</div>")
     return section("champion", "Champion", f'<div class="champ">{left}{right}</div>')
@@ -121,18 +151,20 @@ def _packet(packet: object) -> str:
     novelty = packet.get("novelty") if isinstance(packet.get("novelty"), dict) else {}
     prior = comparison.get("prior_champion") if isinstance(comparison.get("prior_champion"), dict) else None
     delta = comparison.get("delta_val_bpb")
-    pairs = [("next action", f"<strong>{esc(packet.get('next_action') or '—')}</strong> "
-                             f"{pill(packet.get('priority'))} <span class='muted'>rule {esc(packet.get('rule') or '—')}"
-                             "</span>"),
-             ("rationale", esc(packet.get("rationale") or "—")),
-             ("hypothesis", esc(packet.get("hypothesis_status") or "—"))]
+    pairs = [("next action", f"<strong>{esc(packet.get('next_action') or 'none')}</strong> "
+                             f"{pill(packet.get('priority'))} <span class='muted'>rule "
+                             f"{esc(packet.get('rule') or 'unknown')}</span>"),
+             ("rationale", esc(packet.get("rationale") or "none")),
+             ("hypothesis", esc(packet.get("hypothesis_status") or "unknown"))]
+    if isinstance(packet.get("verdict"), dict):
+        pairs.append(("verdict", esc(verdict_phrase(packet["verdict"]))))
     if prior:
-        pairs.append(("prior champion", f"<code>{esc(prior.get('run_id'))}</code> "
+        pairs.append(("prior champion (its single run)", f"<code>{esc(prior.get('run_id'))}</code> "
                                         f"{fmt_val(prior.get('val_bpb') if _is_num(prior.get('val_bpb')) else None)}"))
     if _is_num(delta):
         pairs.append(("delta vs prior", fmt_delta(delta)))
     if novelty.get("classification"):
-        pairs.append(("novelty", esc(f"{novelty['classification']} ({novelty.get('decision') or '—'})")))
+        pairs.append(("novelty", esc(f"{novelty['classification']} ({novelty.get('decision') or 'unknown'})")))
     return f"<h3>Decision packet</h3>{_kv(pairs)}"
 
 
@@ -183,8 +215,7 @@ def lineage_card(lineages: Sequence[dict], descriptions: dict[str, str]) -> str:
     trees = _merge_chains(lineages)
     blocks = []
     for number, (root, info) in enumerate(trees, 1):
-        heading = (f"Lineage {number}: best {fmt_val(info['best_val_bpb'])}, improved "
-                   f"{info['improvement']:.4f} over {info['length']} kept runs")
+        heading = f"Lineage {number}: best {fmt_val(info['best_val_bpb'])}, {lineage_gain(info)}"
         blocks.append(f'<div class="lineage"><h3>{esc(heading)}</h3><ul class="tree">'
                       f"{_branch(root, None, descriptions, info['best_run_id'])}</ul></div>")
     return section("lineage", "Lineage of kept commits", "".join(blocks))
@@ -249,10 +280,12 @@ def _node(node: dict, parent_val: float | None, descriptions: dict[str, str], be
 # -- failures and optional insights --------------------------------------------------------------
 def failures_card(clusters: Sequence[dict]) -> str:
     if not clusters:
-        return section("failures", "Repeated failure clusters", empty("None: no idea has failed twice."))
+        return section("failures", "Repeated failure clusters",
+                       empty("No repeated failures: no idea has failed twice."))
     rows = "".join(
         f"<tr><td class='n'>{c['count']}</td><td class='n'>{c['crashes']}</td>"
-        f"<td>{esc(', '.join(c.get('error_kinds') or []) or '—')}</td><td><code>{esc(clip(c['key'], 60))}</code></td>"
+        f"<td>{esc(', '.join(c.get('error_kinds') or []) or 'unknown')}</td>"
+        f"<td><code>{esc(clip(c['key'], 60))}</code></td>"
         f"<td>{esc(clip(c['example'], 120))}</td></tr>" for c in clusters)
     head = ("<tr><th class='n'>tries</th><th class='n'>crashes</th><th>errors</th><th>idea</th>"
             "<th>latest attempt</th></tr>")
@@ -274,14 +307,14 @@ def extra_card(key: str, title: str, content: object) -> str:
 def _insights(view: dict) -> str:
     rows = [r for r in view["categories"] if isinstance(r, dict) and r.get("attempts")]
     plateau = view.get("plateau") if isinstance(view.get("plateau"), dict) else {}
-    facts = [f"{view.get('attempts', 0):,} attempts",
-             f"prior keep rate {_pct(view.get('prior_keep_rate'))}"]
+    facts = [f"{plural(view.get('attempts', 0), 'experiment')} (ideas)",
+             f"prior keep probability {_pct(view.get('prior_keep_rate'))}"]
     if plateau.get("experiments_since_improvement") is not None:
-        facts.append(f"{plateau['experiments_since_improvement']} experiments since the last improvement"
+        facts.append(f"{plural(plateau['experiments_since_improvement'], 'experiment')} since the last improvement"
                      + (" — on a plateau" if plateau.get("on_plateau") else ""))
     lists = [("Promising next", view.get("promising")), ("Dead ends", view.get("dead_ends"))]
     chips = "".join(f"<p><strong>{esc(name)}:</strong> "
-                    + (", ".join(esc(i.get("category", "?")) for i in items if isinstance(i, dict)) or "none")
+                    + (", ".join(esc(i.get("category", "other")) for i in items if isinstance(i, dict)) or "none")
                     + "</p>" for name, items in lists if isinstance(items, list))
     head = ("<tr><th>category</th><th class=n>attempts</th><th class=n>keep · discard · crash</th>"
             "<th>keep probability</th><th class=n>mean gain</th><th class=n>best gain</th><th class=n>weight</th></tr>")
@@ -302,22 +335,22 @@ def _mistake(card: dict) -> str:
              f"<div>{esc(clip(card.get('change'), 160))}</div>",
              f'<div class="muted">{esc(clip(card.get("evidence"), 200))}</div>',
              f'<div class="muted">seen {esc(card.get("seen", 1))}× · last '
-             f'<code>{esc(last.get("run_id") or "—")}</code></div>']
+             f'<code>{esc(last.get("run_id") or "unknown")}</code></div>']
     return f'<div class="mini">{"".join(lines)}</div>'
 
 
 def _pct(value: object) -> str:
-    return f"{value:.0%}" if _is_num(value) else "—"
+    return f"{value:.0%}" if _is_num(value) else ""
 
 
 def _signed(value: object, digits: int = 4) -> str:
-    return f"{value:+.{digits}f}" if _is_num(value) else "—"
+    return f"{value:+.{digits}f}" if _is_num(value) else ""
 
 
 def _bar(value: object) -> str:
     """A probability as a small bar plus its number (the width is computed here, never user text)."""
     if not _is_num(value):
-        return "—"
+        return ""
     width = max(0.0, min(1.0, float(value))) * 100
     return f'<span class="bar"><span style="width:{width:.0f}%"></span></span> {value:.0%}'
 
@@ -385,16 +418,16 @@ def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data
 
 def _run_row(run: Run, champion_val: float | None) -> str:
     delta = run.val_bpb - champion_val if run.val_bpb is not None and champion_val is not None else None
-    when = (run.timestamp or "")[:16].replace("T", " ") or "—"  # minutes are enough; sorts as text
+    when = (run.timestamp or "")[:16].replace("T", " ") or "no time (imported)"  # minutes are enough; sorts as text
     desc = esc(clip(run.description, DESCRIPTION_CHARS))
     if run.tags:
         desc += f' <span class="muted">[{esc(", ".join(run.tags))}]</span>'
     if run.status == "crash" and run.error_summary:
         desc += f'<div class="err">{esc(clip(run.error_summary, DESCRIPTION_CHARS))}</div>'
-    mem = f"{run.memory_gb:.1f}" if run.memory_gb is not None else "—"
+    mem = f"{run.memory_gb:.1f}" if run.memory_gb is not None else ""
     status = esc(run.status)
     return (f'<tr id="r{run.index}" class="s-{status}" data-status="{status}"><td class="n">{run.index + 1}</td>'
             f"<td class=nw>{esc(when)}</td><td class=st>{status}</td><td class=n>{fmt_val(run.val_bpb)}</td>"
-            f"<td class=n>{'—' if delta is None else f'{delta:+.4f}'}</td><td class=n>{mem}</td>"
-            f"<td><code>{esc(run.short_commit or '—')}</code></td><td><code>{esc(run.run_id)}</code></td>"
-            f"<td>{esc(run.next_action or '—')}</td><td class=desc>{desc}</td></tr>")
+            f"<td class=n>{'' if delta is None else f'{delta:+.4f}'}</td><td class=n>{mem}</td>"
+            f"<td><code>{esc(run.short_commit or '')}</code></td><td><code>{esc(run.run_id)}</code></td>"
+            f"<td>{esc(run.next_action or '')}</td><td class=desc>{desc}</td></tr>")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..ledger.model import Event, Run
 from ..policy.registry import champion
-from ..research.health import BREAKER_STATES, crash_streak, runs_since_last_keep
+from ..research.health import BREAKER_STATES, crash_streak, ideas_since_last_keep
 
 _GB = 1024**3
 
@@ -72,7 +72,8 @@ def _run_samples(runs: Sequence[Run], events: Sequence[Event], now: float) -> li
     out.append(("memorylab_crash_streak", "gauge", "Consecutive crashed runs at the end of the arena's runs.", {},
                 crash_streak(runs)))
     out.append(("memorylab_experiments_since_last_keep", "gauge",
-                "Runs logged since the last kept run (all runs when none was kept).", {}, runs_since_last_keep(runs)))
+                "Experiments (ideas) logged since the last kept run (every idea when none was kept).", {},
+                ideas_since_last_keep(runs)))
     if runs:
         out.append(("memorylab_keep_rate", "gauge", "Fraction of runs that were kept.", {},
                     counts["keep"] / len(runs)))

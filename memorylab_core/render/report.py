@@ -13,9 +13,11 @@ from datetime import datetime, timezone
 from ..evidence.estimates import standings
 from ..evidence.roles import is_idea
 from ..ledger.history import History
-from ..ledger.model import Run, fmt_number
+from ..ledger.model import Run, fmt_number, lineage_gain, plural
+from ..policy.decisions import queued
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, lineages, run_brief
+from ..policy.verdict import standing, standing_phrase
 from .report_promotion import promotion_section
 
 RECENT_ROWS = 25
@@ -38,20 +40,18 @@ def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
 
 
 def _queue(history: History, window: Sequence[Run]) -> list[dict]:
-    """Open decisions of the window: high priority first, newest first within a priority."""
-    items = []
-    for run in window[-500:]:
+    """Open decisions of the window (policy.decisions.queued): high priority first, newest first within one."""
+    items, fixed = [], set()  # fixed: idea keys with a later run that did not crash
+    for run in reversed(window[-500:]):
         packet = history.record(run).get("decision_packet") or {}
-        if not packet.get("next_action"):
+        entry = queued(run, packet, bool(run.idea_key) and run.idea_key in fixed)
+        if run.status != "crash" and run.idea_key:
+            fixed.add(run.idea_key)
+        if entry is None:
             continue
-        items.append({
-            "run_id": run.run_id,
-            "next_action": packet["next_action"],
-            "priority": packet.get("priority", "low"),
-            "rationale": packet.get("rationale", ""),
-            "description": run.description,
-            "index": run.index,
-        })
+        items.append({"run_id": run.run_id, "next_action": entry[0], "priority": entry[1],
+                      "rationale": packet.get("rationale", ""), "description": run.description,
+                      "index": run.index})
     items.sort(key=lambda i: (_PRIORITY_ORDER.get(i["priority"], 3), -i["index"]))
     return items[:QUEUE_ROWS]
 
@@ -70,6 +70,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
     start = window[0].index if window else len(history.runs)
     champ = champion(notable, events)
     champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
+    policy = store_policy(history.store.root)
     counts = _status_counts(window)
     ideas = [r for r in window if is_idea(r.role)]
     moved = None
@@ -89,12 +90,13 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "confounded": [{"run_id": r.run_id, "causes": r.extra.get("confound") or []}
                        for r in window if r.validity == "confounded"],
         "champion": run_brief(champ),
+        "verdict": standing(notable, events, policy),
         "champion_at_window_start": run_brief(champ_before),
         "champion_moved": moved,
         "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
-        "promotion": standings(notable, events, store_policy(history.store.root)),
+        "promotion": standings(notable, events, policy),
         "lineages": [lin.to_dict() for lin in lineages(notable)],
         "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10, arena=arena)],
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
@@ -109,6 +111,8 @@ def _recent_row(run: Run, runs: Sequence[Run]) -> dict:
         "commit": run.short_commit,
         "status": run.status,
         "val_bpb": run.val_bpb,
+        "gain": (run.extra.get("verdict") or {}).get("gain"),
+        "role": run.role,
         "memory_gb": run.memory_gb,
         "description": run.description,
         "next_action": run.next_action,
@@ -155,11 +159,6 @@ def _arena_sections(data: dict) -> list[str]:
     return out + _lineage_section(data) + _failure_section(data) + _recent_section(data)
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 run``, ``2 runs``: a count with its noun in the right number."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
-
-
 def _headline(data: dict) -> list[str]:
     c = data["counts"]
     rate = "no ideas yet" if data["keep_rate"] is None else f"{data['keep_rate']:.0%} of ideas kept"
@@ -192,10 +191,12 @@ def _champion_section(data: dict) -> list[str]:
     lines = ["## Champion", ""]
     if champ is None:
         return lines + ["No kept run yet: the next kept run is this arena's baseline.", ""]
-    lines.append(
-        f"**{fmt_number(champ['val_bpb'])}** val_bpb — `{md_cell(champ['run_id'])}` "
-        f"(commit `{md_cell((champ['commit'] or 'n/a')[:7])}`): {md_cell(champ['description'])}"
-    )
+    commit = f" (commit `{md_cell(champ['commit'][:7])}`)" if champ["commit"] else ""
+    lines.append(f"`{md_cell(champ['run_id'])}`{commit}: {md_cell(champ['description'])}")
+    verdict = data.get("verdict")
+    if verdict:
+        lines += ["", f"**{standing_phrase(verdict)}** — the promotion policy judges the next run against "
+                      "this reference and σ."]
     start = data["champion_at_window_start"]
     if data["new_champion_in_window"] and start is not None:
         lines.append("")
@@ -242,8 +243,7 @@ def _lineage_section(data: dict) -> list[str]:
         chain = " → ".join(f"{md_cell(step['commit'] or step['run_id'])} ({fmt_number(step['val_bpb'], 4)})"
                            for step in lin["chain"][-6:])
         more = f"… {lin['length'] - 6} earlier, " if lin["length"] > 6 else ""
-        gain = (f"improved {fmt_number(lin['improvement'])} val_bpb over {lin['length']} kept runs"
-                if lin["length"] > 1 else "a single kept run")
+        gain = lineage_gain(lin)
         lines.append(f"- best {fmt_number(lin['best_val_bpb'])} ({gain}): {more}{chain}")
     return lines + [""]
 
@@ -251,7 +251,7 @@ def _lineage_section(data: dict) -> list[str]:
 def _failure_section(data: dict) -> list[str]:
     lines = ["## Repeated failure clusters", ""]
     if not data["failure_clusters"]:
-        return lines + ["None: no idea has failed twice.", ""]
+        return lines + ["No repeated failures: no idea has failed twice.", ""]
     lines += ["| tries | crashes | idea | latest attempt |", "|---|---|---|---|"]
     for cl in data["failure_clusters"]:
         lines.append(f"| {cl['count']} | {cl['crashes']} | {md_cell(cl['key'])} | {md_cell(cl['example'])} |")
@@ -262,12 +262,20 @@ def _recent_section(data: dict) -> list[str]:
     lines = [f"## Recent runs ({_window_label(data)}, newest first)", ""]
     if not data["recent"]:
         return lines + ["No runs in this window.", ""]
-    lines += ["| time (UTC) | run | status | val_bpb | mem GB | next | description |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["| time (UTC) | run | status | val_bpb | gain over the reference | mem GB | next | description |",
+              "|---|---|---|---|---|---|---|---|"]
     for row in data["recent"]:
         when = (row["timestamp_utc"] or "")[:16].replace("T", " ")
         desc = row["description"] if row["status"] != "crash" else f"{row['description']} — {row['error'] or ''}"
         lines.append(f"| {md_cell(when)} | `{md_cell(row['run_id'])}` | {row['status']} | "
-                     f"{fmt_number(row['val_bpb'])} | {fmt_number(row['memory_gb'], 1)} | "
+                     f"{fmt_number(row['val_bpb'], missing='')} | {_gain_cell(row)} | "
+                     f"{fmt_number(row['memory_gb'], 1, missing='')} | "
                      f"{md_cell(row['next_action'] or '')} | {md_cell(desc)} |")
     return lines + [""]
+
+
+def _gain_cell(row: dict) -> str:
+    """The verdict's gain over the champion's reference, else what the run is when it has none."""
+    if row.get("gain") is not None:
+        return fmt_number(row["gain"], signed=True)
+    return "" if row.get("role") in (None, "idea") else md_cell(row["role"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..evidence.estimates import gain_phrase
+from ..ledger.model import plural
 
 Cell = Callable[[object], str]  # makes user text safe for markdown (report.md_cell)
 
@@ -23,7 +24,7 @@ def _gain(gain: dict | None, against: str) -> str:
 
 def _who(item: dict, cell: Cell) -> str:
     return (f"`{cell(item['run_id'])}` (commit `{cell((item['commit'] or 'n/a')[:7])}`), estimated val_bpb "
-            f"{item['estimate_val_bpb']:.6f} from {item['estimate_runs']} of {item['runs']} run(s): "
+            f"{item['estimate_val_bpb']:.6f} from {item['estimate_runs']} of {plural(item['runs'], 'run')}: "
             f"{cell(item['description'])}.")
 
 
@@ -44,5 +45,5 @@ def promotion_section(data: dict, cell: Cell) -> list[str]:
                      "(`memorylab replicate`).")
     noise = promo["noise"]
     lines.append(f"- **Noise level:** σ = {noise['sigma']:.6f} per run ({noise['source']}, "
-                 f"{noise['groups']} replicate group(s)); see docs/promotion.md.")
+                 f"{plural(noise['groups'], 'replicate group')}); see docs/promotion.md.")
     return lines + [""]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..ledger.model import plural
+from ..policy.verdict import noise_alert, noise_phrase, runs_phrase
 from .health import PLATEAU_RUNS, alerts
 from .insights import insights_view
 from .memory import ResearchState
@@ -27,7 +29,8 @@ ORDER = ("champion", "alerts", "plateau", "recent", "works", "dead_ends", "near_
          "do_not_repeat", "promising")
 PRIORITY = ("champion", "alerts", "plateau", "works", "dead_ends", "recent", "mistakes", "near_misses",
             "do_not_repeat", "promising")
-TITLES = {"champion": "", "alerts": "ALERTS", "plateau": "", "recent": "LAST RUNS (delta vs champion then)",
+TITLES = {"champion": "", "alerts": "ALERTS", "plateau": "",
+          "recent": "LAST RUNS (val_bpb, gain over the champion's reference then)",
           "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID", "near_misses": "NEAR-MISSES (combine these)",
           "mistakes": "MISTAKES", "do_not_repeat": "TRIED AND FAILED (do not repeat)",
           "promising": "PROMISING DIRECTIONS"}
@@ -38,12 +41,10 @@ def _clip(text: str, width: int = LINE_CHARS) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _val(value: float | None) -> str:
-    return "—" if value is None else f"{value:.6f}"
-
-
-def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | None = None) -> dict:
-    """Everything the guide shows, as data (bounded lists); ``curve_for`` reads archived loss curves."""
+def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | None = None,
+               standing: dict | None = None) -> dict:
+    """Everything the guide shows, as data (bounded lists); ``curve_for`` reads archived loss curves;
+    ``standing``: the arena's champion as the promotion policy sees it (policy.verdict.standing)."""
     timeline = state.timeline
     view = insights_view(state.book, state.runs, timeline.plateau())
     champ = timeline.champion
@@ -52,8 +53,9 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
         "runs": state.runs,
         "champion": None if champ is None else {"run_id": champ.run_id, "commit": champ.commit,
                                                 "val_bpb": champ.val_bpb, "description": champ.description},
-        "reference_val_bpb": timeline.reference,
-        "alerts": [a for a in alerts(timeline, curve_for) if not a["id"].startswith("plateau:")],  # own section
+        "verdict": standing,
+        "alerts": [a for a in alerts(timeline, curve_for, noise_alert(standing, state.arena))
+                   if not a["id"].startswith("plateau:")],  # the plateau has its own section
         "breaker": timeline.breaker(),
         "plateau": view["plateau"],
         "recent": [_recent(o) for o in list(timeline.recent)[-RECENT:]][::-1],
@@ -70,17 +72,16 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
 
 def _recent(outcome) -> dict:
     run = outcome.run
-    delta = None if outcome.gain is None else round(-outcome.gain, 6)
+    verdict = run.extra.get("verdict") or {}
     return {"run_id": run.run_id, "commit": run.short_commit or None, "status": run.status, "val_bpb": run.val_bpb,
-            "delta": delta, "error_kind": run.error_kind, "description": run.description}
+            "gain": verdict.get("gain"), "role": run.role, "error_kind": run.error_kind,
+            "description": run.description}
 
 
 def _sections(data: dict) -> dict[str, list[str]]:
     """Each section's lines, most important first."""
-    champ = data["champion"]
     sections = {
-        "champion": [f"CHAMPION {_val(champ['val_bpb'])} commit {(champ['commit'] or '—')[:7]} ({champ['run_id']}): "
-                     f"{_clip(champ['description'], 60)}" if champ else "CHAMPION none yet (no kept run)"],
+        "champion": _champion_lines(data),
         "alerts": [f"! {_clip(a['message'], 2 * LINE_CHARS)}" for a in data["alerts"]],
         "plateau": _plateau_lines(data),
         "recent": [_recent_line(r) for r in data["recent"]],
@@ -91,10 +92,21 @@ def _sections(data: dict) -> dict[str, list[str]]:
                               f"{n['description']}") for n in data["near_misses"]],
         "mistakes": [_clip(f"[{m['type']} ×{m['seen']}] {m['lesson']}") for m in data["mistakes"]],
         "do_not_repeat": [_clip(f"{d['label']} ({d['status']}{_times(d['count'])})") for d in data["do_not_repeat"]],
-        "promising": [f"{p['category']} (expected gain {p['expected_gain']:.4f}/run, {p['keeps']}/{p['attempts']} "
-                      "kept)" for p in data["promising"]],
+        "promising": [_promising_line(p) for p in data["promising"]],
     }
     return {name: lines for name, lines in sections.items() if lines}
+
+
+def _champion_lines(data: dict) -> list[str]:
+    """The champion and the numbers the promotion policy judges the next run by (policy.verdict)."""
+    champ, verdict = data["champion"], data.get("verdict")
+    if champ is None or verdict is None:
+        return ["CHAMPION none yet: the next kept run is this arena's baseline"]
+    commit = f"commit {champ['commit'][:7]} " if champ["commit"] else ""
+    head = (f"CHAMPION reference {verdict['reference_val_bpb']:.6f} ({runs_phrase(verdict['reference_n'])}) "
+            f"{commit}({verdict['champion']}): {champ['description']}")
+    best = (f"best single run {verdict['best_single_val_bpb']:.6f} · " if verdict["reference_n"] > 1 else "")
+    return [_clip(head), f"  {best}{noise_phrase(verdict['sigma'], verdict['noise_source'], verdict['noise_groups'])}"]
 
 
 def _times(count: int) -> str:
@@ -105,9 +117,17 @@ def _delta(value: float | None) -> str:
     return "  n/a  " if value is None else f"{value:+.4f}"
 
 
+def _promising_line(p: dict) -> str:
+    tried = "untried" if not p["attempts"] else f"{p['keeps']} of {plural(p['attempts'], 'try', 'tries')} kept"
+    return f"{p['category']} (E[gain] {p['expected_gain']:.4f} val_bpb per try, {tried})"
+
+
 def _recent_line(r: dict) -> str:
-    outcome = r["status"] if r["status"] != "crash" else f"crash[{r['error_kind'] or '?'}]"
-    return _clip(f"{outcome:<8} {_val(r['val_bpb'])} {_delta(r['delta'])} {r['commit'] or '—'} {r['description']}")
+    outcome = r["status"] if r["status"] != "crash" else f"crash[{r['error_kind'] or 'unknown'}]"
+    gain = f" gain {r['gain']:+.6f}" if r["gain"] is not None else (f" ({r['role']})" if r["role"] != "idea" else "")
+    commit = f" {r['commit']}" if r["commit"] else ""
+    val = f" {r['val_bpb']:.6f}" if r["val_bpb"] is not None else ""
+    return _clip(f"{outcome:<8}{val}{gain}{commit} {r['description']}")
 
 
 def _plateau_lines(data: dict) -> list[str]:
@@ -118,13 +138,13 @@ def _plateau_lines(data: dict) -> list[str]:
     if since >= 2 * PLATEAU_RUNS:
         untried = [p["category"] for p in data["promising"] if p["attempts"] == 0][:2]
         hint = f" (untried: {', '.join(untried)})" if untried else ""
-        return [f"PLATEAU {since} experiments without improvement{rate_text}: step back — try a radical "
+        return [f"PLATEAU {plural(since, 'experiment')} without improvement{rate_text}: step back — try a radical "
                 f"change{hint} or combine two near-misses on the champion"]
     if since >= PLATEAU_RUNS:
-        return [f"PLATEAU {since} experiments without improvement{rate_text}: small tweaks are exhausted — try a "
-                "larger or combined change (combine near-misses)"]
+        return [f"PLATEAU {plural(since, 'experiment')} without improvement{rate_text}: small tweaks are "
+                "exhausted — try a larger or combined change (combine near-misses)"]
     if data["champion"] and since:
-        return [f"{since} experiments since the last improvement{rate_text}"]
+        return [f"{plural(since, 'experiment')} since the last improvement{rate_text}"]
     return []
 
 
@@ -168,8 +188,8 @@ def render(data: dict, max_chars: int = DEFAULT_MAX_CHARS) -> str:
 
 
 def guide(state: ResearchState, max_chars: int = DEFAULT_MAX_CHARS,
-          curve_for: Callable[[str], list | None] | None = None) -> dict:
+          curve_for: Callable[[str], list | None] | None = None, standing: dict | None = None) -> dict:
     """The guide as data plus its budgeted ``text``."""
-    data = guide_data(state, curve_for)
+    data = guide_data(state, curve_for, standing)
     text = render(data, max_chars)
     return {**data, "text": text, "chars": len(text), "max_chars": max_chars}

@@ -13,7 +13,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..ledger.model import Event, Run, finite_float, run_from_record
+from ..evidence.roles import is_idea
+from ..ledger.model import Event, Run, finite_float, plural, run_from_record
 from ..policy.registry import is_candidate, takes_over
 
 
@@ -27,12 +28,24 @@ def crash_streak(runs: Sequence[Run]) -> int:
     return streak
 
 
-def runs_since_last_keep(runs: Sequence[Run]) -> int:
-    """Runs logged after the last kept run (every run when nothing was kept)."""
-    for distance, run in enumerate(reversed(runs)):
-        if run.status == "keep":
-            return distance
-    return len(runs)
+def counts_as_idea(run: Run) -> bool:
+    """An experiment (evidence/roles.py): ideas, re-runs and imported rows; never a baseline or replicate."""
+    return is_idea(run.role) and not run.replicate_of
+
+
+def is_keep_of_idea(run: Run) -> bool:
+    """A kept run that ends a "since the last keep" count: a kept idea or baseline, not a replicate."""
+    return run.status == "keep" and not run.replicate_of and run.role != "replicate"
+
+
+def ideas_since_last_keep(runs: Sequence[Run]) -> int:
+    """Experiments (ideas) logged after the last kept run (every idea when nothing was kept)."""
+    count = 0
+    for run in reversed(runs):
+        if is_keep_of_idea(run):
+            return count
+        count += counts_as_idea(run)
+    return count
 
 
 # -- circuit breaker (counted in experiments, derived from the ledger) ------------------------------
@@ -116,7 +129,9 @@ class Timeline:
     """Run counts, champion, streaks, plateau and anomaly episodes, folded run by run."""
 
     runs: int = 0
-    counts: dict = field(default_factory=lambda: {"keep": 0, "discard": 0, "crash": 0})
+    counts: dict = field(default_factory=lambda: {"keep": 0, "discard": 0, "crash": 0})  # every run
+    ideas: dict = field(default_factory=lambda: {"keep": 0, "discard": 0, "crash": 0})  # experiments only
+    roles: dict = field(default_factory=dict)  # role -> runs
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_RUNS))  # the latest outcomes
     champion: Run | None = None
     champions: dict = field(default_factory=dict)  # run id -> Run of every run that was ever champion
@@ -138,6 +153,9 @@ class Timeline:
         run, position = outcome.run, outcome.position
         self.runs += 1
         self.counts[run.status] = self.counts.get(run.status, 0) + 1
+        self.roles[run.role] = self.roles.get(run.role, 0) + 1
+        if counts_as_idea(run):
+            self.ideas[run.status] = self.ideas.get(run.status, 0) + 1
         self.recent.append(outcome)
         self._streaks(run)
         if is_candidate(run):
@@ -158,9 +176,9 @@ class Timeline:
     def _streaks(self, run: Run) -> None:
         self.crash_streak = self.crash_streak + 1 if run.status == "crash" else 0
         self.breaker_fold.add(run)
-        if run.status == "keep":
+        if is_keep_of_idea(run):
             self.last_keep, self.since_keep = run, 0
-        else:
+        elif counts_as_idea(run):
             self.since_keep += 1
 
     def champion_event(self, event: Event) -> None:
@@ -273,9 +291,13 @@ def _alert(alert_id: str, severity: str, message: str, **detail) -> dict:
     return {"id": alert_id, "severity": severity, "message": message, **detail}
 
 
-def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = None) -> list[dict]:
-    """Active alerts, one per cause: the id names the cause (its first run), so it never repeats."""
-    out = []
+def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = None,
+           noise: dict | None = None) -> list[dict]:
+    """Active alerts, one per cause: the id names the cause (its first run), so it never repeats.
+
+    ``noise``: the noise alert of the arena's standing (:func:`~memorylab_core.policy.verdict.noise_alert`).
+    """
+    out = [noise] if noise else []
     info = timeline.breaker()
     if info["state"] != "closed":
         out.append(_alert(f"crash_streak:{info['first_crash_run_id']}",
@@ -285,7 +307,7 @@ def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = 
     if plateau["on_plateau"] and timeline.champion is not None:
         since = plateau["last_improvement"]["run_id"] if plateau["last_improvement"] else "start"
         out.append(_alert(f"plateau:{since}", "warning",
-                          f"{plateau['experiments_since_improvement']} experiments without an improvement: "
+                          f"{plural(plateau['experiments_since_improvement'], 'experiment')} without an improvement: "
                           "try a larger or combined change", experiments=plateau["experiments_since_improvement"]))
     out += _cluster_alerts(timeline)
     out += _confound_alerts(timeline)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..ingest.logparse import classify_error
 from ..policy.decisions import NOISE_BAND
 
 MAX_CARDS = 20
@@ -160,7 +161,8 @@ class MistakeDeck:
 
 def _evidence(run, outcome) -> str:
     if run.status == "crash":
-        text = run.error_summary or f"crash ({run.error_kind or 'unknown error'})"
+        kind = run.error_kind or classify_error(run.description)  # an imported row says "(OOM)" in words
+        text = run.error_summary or (f"crash ({kind})" if kind else f"crash: {run.description}")
     else:
         text = (f"val_bpb {run.val_bpb:.6f} vs champion {outcome.ref_before:.6f} "
                 f"({-outcome.gain:+.6f})")
