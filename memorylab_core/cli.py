@@ -110,7 +110,10 @@ INTERRUPTED = "memorylab: interrupted"
 
 def _run(ctx: Context) -> int:
     try:
-        return int(ctx.args.handler(ctx) or 0)
+        code = int(ctx.args.handler(ctx) or 0)
+        for note in ctx.store.notes:
+            warn(note)
+        return code
     except KeyboardInterrupt:
         if not ctx.store.appended:
             raise

@@ -368,11 +368,12 @@ class History:
         return rebuilt or last != start
 
     def _warn_stale(self, exc: Exception) -> None:
-        """Say once per command that the views come from the local index alone."""
-        if not getattr(self, "_stale", False):
-            self._stale = True
-            when = ix.get_meta(self.db, "offset", 0)
-            warn(f"{exc}; showing this host's local index (up to journal seq {when}), possibly stale")
+        """Note once per command that the views come from the local index alone (the CLI prints the
+        note when the command succeeds: a write that then fails says only why it failed)."""
+        when = ix.get_meta(self.db, "offset", 0)
+        note = f"{exc}; showing this host's local index (up to journal seq {when}), possibly stale"
+        if note not in self.store.notes:
+            self.store.notes.append(note)
 
     def _add_event(self, line: LedgerLine, index: int) -> None:
         event = event_from_record(line.record, index, line.offset)

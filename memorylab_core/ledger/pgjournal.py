@@ -50,7 +50,8 @@ TABLE = "memorylab_journal"
 META = "memorylab_meta"
 LOCK_KEY = 0x4D4C_4A4E_4C00  # the advisory lock every writer of one database takes
 CONNECT_TIMEOUT_S = 5
-WRITE_TRIES = 7  # backoff 0.25, 0.5, 1, 2, 4, 4 s between tries: ~12 s of waiting for a restart
+# backoff 0.25, 0.5, 1, 2, 4, 4 s between tries: ~12 s of waiting for a restart ($MEMORYLAB_PG_TRIES overrides)
+WRITE_TRIES = max(1, int(os.environ.get("MEMORYLAB_PG_TRIES") or 7))
 READ_TRIES = 2  # a reader falls back to its local index quickly
 ARTIFACT_CAP = 2 << 20  # bytes of one artifact kept with the record (a run.log keeps its tail)
 READ_BATCH = 5000  # rows fetched per query while folding

@@ -167,6 +167,7 @@ class Store:
         self.workspace = Path(workspace) if workspace else workspace_root()
         self.journal: Journal = journal or FileJournal(self.root)
         self.appended: list[str] = []  # ids of the records this process appended (exit-code promise)
+        self.notes: list[str] = []  # warnings printed once the command succeeds (a possibly stale index)
 
     @property
     def appends(self) -> list[tuple]:
