@@ -254,3 +254,25 @@ def test_urls_are_masked_and_the_index_path_has_no_password(tmp_path, monkeypatc
     assert mask_url("postgresql://u:p%40ss@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert local_root("postgresql://u:one@h/db") == local_root("postgresql://u:two@h/db")
     assert "one" not in str(local_root("postgresql://u:one@h/db"))
+
+
+def test_a_journal_without_init_says_to_run_init(pg_url, repo, tmp_path):
+    res = ml_proc("--home", pg_url, "--index-dir", str(tmp_path / "i"), "log", "-d", "x", "--status", "crash",
+                  "--error", "y", cwd=repo)
+    assert res.code == 1 and "init" in res.err and len(res.err.strip().splitlines()) == 1, res.err
+    assert ml_proc("--home", pg_url, "--index-dir", str(tmp_path / "i"), "list", cwd=repo).code == 0
+
+
+def test_a_large_run_log_travels_truncated_with_a_note(pg_url, repo, monkeypatch, tmp_path):
+    from memorylab_core.ledger.pgjournal import ARTIFACT_CAP
+
+    monkeypatch.setenv("MEMORYLAB_HOME", pg_url)
+    monkeypatch.setenv("MEMORYLAB_INDEX_DIR", str(tmp_path / "a"))
+    assert ml("init", cwd=repo).code == 0
+    log = repo / "big.log"
+    log.write_text("x" * (ARTIFACT_CAP + 1000) + "\n---\nval_bpb:          0.990000\npeak_vram_mb:     10.0\n")
+    run_id = ml("log", "-d", "big log", "--status", "discard", "--log", str(log), "--json", cwd=repo).json()["run_id"]
+    monkeypatch.setenv("MEMORYLAB_INDEX_DIR", str(tmp_path / "b"))
+    path = Path(ml("show", run_id, "--json", cwd=repo).json()["artifact_files"]["run_log"]["path"])
+    text = path.read_text()
+    assert text.startswith("[memorylab: run.log truncated") and text.endswith("peak_vram_mb:     10.0\n")

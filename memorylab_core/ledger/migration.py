@@ -58,7 +58,7 @@ def migrate(source: Store, target: Store) -> MigrationSummary:
     valid = [line for line in lines if line.record is not None]
     summary.records, summary.skipped_corrupt = len(valid), len(lines) - len(valid)
     keys = line_keys([line.record for line in valid])
-    target.ensure()
+    target.init()  # idempotent: creates the target journal (a table) when missing
     with target.lock():
         present = _present_keys(target)
         todo = [(line, key) for line, key in zip(valid, keys, strict=True) if key not in present]

@@ -292,9 +292,13 @@ class Store:
         return created
 
     def ensure(self) -> None:
-        """Make sure the layout exists before a write (commands other than init create it lazily)."""
-        if not (self.runs_dir.exists() and self.reports_dir.exists() and
-                (not self.is_file or self.ledger_path.exists())):
+        """Make sure the layout exists before a write (commands other than init create it lazily). A
+        database journal is created by ``init`` only; here just this host's local folders are made."""
+        if not self.is_file:
+            for directory in (self.root, self.reports_dir, self.runs_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+            return
+        if not (self.runs_dir.exists() and self.reports_dir.exists() and self.ledger_path.exists()):
             self.init()
 
     # -- the journal (ledger/journal.py) -----------------------------------------------------------
