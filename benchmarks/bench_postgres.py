@@ -100,8 +100,8 @@ def sync_time(url: str, work: Path, repo: Path, env: dict) -> tuple[float, float
 
     other = open_store(url, None, str(work / "other-host"))
     rng = random.Random(7)
-    t0 = time.time()
-    records = [synthetic_record(10_000_000 + i, rng, t0) for i in range(1000)]
+    t0 = time.time() + 10**8  # after every existing run: fresh run ids
+    records = [synthetic_record(i, rng, t0) for i in range(1000)]
     for r in records:
         r["schema_version"] = 2
     env = {**env, "MEMORYLAB_HOME": url}

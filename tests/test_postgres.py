@@ -175,6 +175,7 @@ def test_server_down_reads_work_from_the_local_index_and_writes_fail_in_one_line
     monkeypatch.setenv("MEMORYLAB_HOME", pg_url)
     monkeypatch.setenv("MEMORYLAB_INDEX_DIR", str(tmp_path / "idx"))
     monkeypatch.setenv("MEMORYLAB_PG_TRIES", "2")
+    assert ml("init", cwd=repo).code == 0
     assert log_run(repo, "baseline", "keep", 0.99).code == 0
     pg_server.pg_ctl("stop")
     try:
