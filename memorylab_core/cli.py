@@ -45,7 +45,12 @@ def build_parser(commands: Iterable[str] = COMMANDS, parser_class: type[Parser] 
         epilog="Store: $MEMORYLAB_HOME, else <repo>/results/memorylab. Docs: docs/memorylab_api.md",
     )
     parser.add_argument("--version", action="version", version=f"memorylab {__version__}")
-    parser.add_argument("--home", metavar="DIR", help="store root (overrides $MEMORYLAB_HOME)")
+    parser.add_argument("--home", metavar="DIR|URL",
+                        help="store root, or a postgresql:// URL for a journal shared by several hosts "
+                             "(overrides $MEMORYLAB_HOME)")
+    parser.add_argument("--index-dir", metavar="DIR",
+                        help="this host's local directory for a PostgreSQL store's index, reports and run "
+                             "archive (overrides $MEMORYLAB_INDEX_DIR; default under $XDG_CACHE_HOME)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     sub.required = True
     for name in commands:
@@ -74,8 +79,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def _named_command(argv: Sequence[str]) -> str | None:
     """The command ``argv`` names in its first position (after any ``--home DIR``), or None."""
     args = list(argv)
-    while args and (args[0] == "--home" or args[0].startswith("--home=")):
-        del args[: 2 if args[0] == "--home" else 1]
+    while args and (args[0] in ("--home", "--index-dir") or args[0].startswith(("--home=", "--index-dir="))):
+        del args[: 2 if args[0] in ("--home", "--index-dir") else 1]
     return args[0] if args and args[0] in COMMANDS else None
 
 
@@ -105,7 +110,10 @@ INTERRUPTED = "memorylab: interrupted"
 
 def _run(ctx: Context) -> int:
     try:
-        return int(ctx.args.handler(ctx) or 0)
+        code = int(ctx.args.handler(ctx) or 0)
+        for note in ctx.store.notes:
+            warn(note)
+        return code
     except KeyboardInterrupt:
         if not ctx.store.appended:
             raise

@@ -31,3 +31,6 @@ def prepared_cache(tmp_path_factory):
                 (corpus / name).write_text(text, encoding="utf-8")
     prepare.prepare("local", "cpu", cache_root=root, input_dir=corpus)
     return root
+
+
+from pg_fixture import pg_server, pg_url  # noqa: E402,F401  (the PostgreSQL fixtures, tests/pg_fixture.py)

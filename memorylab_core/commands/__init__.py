@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "guide": "guide",
     "insights": "insights",
     "status": "status",
+    "migrate": "migrate",
 }
 
 

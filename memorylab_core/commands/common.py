@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..lazyre import lazy
-from ..ledger.store import MemoryLabError, Store, resolve_root, workspace_root
+from ..ledger.store import MemoryLabError, Store, open_store
 
 if TYPE_CHECKING:
     from ..ledger.history import History
@@ -26,7 +26,7 @@ class Context:
     def __init__(self, args: argparse.Namespace, cwd: Path | None = None):
         self.args = args
         self.cwd = Path(cwd or Path.cwd()).resolve()
-        self.store = Store(resolve_root(getattr(args, "home", None), self.cwd), workspace_root(self.cwd))
+        self.store: Store = open_store(getattr(args, "home", None), self.cwd, getattr(args, "index_dir", None))
         self._history: History | None = None
 
     @property

@@ -23,13 +23,14 @@ def run(ctx: Context) -> int:
         created.append(store.registry_path)
     paths = {
         "root": str(store.root),
-        "ledger": str(store.ledger_path),
+        "ledger": store.journal.label,
         "registry": str(store.registry_path),
         "reports": str(store.reports_dir),
         "runs": str(store.runs_dir),
         "results_tsv": str(store.tsv_path),
     }
-    lines = [f"MemoryLab store {'created' if created else 'already initialised'} at {store.root}"]
+    where = store.root if store.is_file else f"{store.journal.label} (this host's index and archive: {store.root})"
+    lines = [f"MemoryLab store {'created' if created else 'already initialised'} at {where}"]
     lines += [f"  {name:<12} {path}" for name, path in paths.items() if name != "root"]
     ctx.emit("\n".join(lines), {"created": [str(p) for p in created], **paths})
     return 0

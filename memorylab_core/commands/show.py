@@ -39,8 +39,9 @@ def run(ctx: Context) -> int:
         if count > 1:
             raise MemoryLabError(f"run id prefix {ref!r} is ambiguous: {count} runs match "
                                  f"({', '.join(matches)}{', …' if count > 3 else ''}); give more of the id")
-        raise MemoryLabError(f"no run {ref!r} in {ctx.store.ledger_path} (see 'memorylab list')")
+        raise MemoryLabError(f"no run {ref!r} in {ctx.store.journal.label} (see 'memorylab list')")
     record = ctx.history.record(found)
+    ctx.store.materialize_artifacts(found.run_id, found.offset)  # a shared journal carries them
     artifacts = artifact_paths(ctx, record)
     ctx.emit(render(record, artifacts), {"record": record, "artifact_files": artifacts})
     return 0

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -372,6 +374,23 @@ def _archive(store: Store, run_id: str, inputs: RunInputs, packet: dict, packet_
     return all(done)
 
 
+def artifact_files(inputs: RunInputs, packet: dict, packet_md: str) -> dict[str, bytes]:
+    """The run's archive as bytes by file name: what travels with the record in a shared (PostgreSQL)
+    journal, so ``show`` on any host has it. An unreadable input file is left out (the archive warns)."""
+    req = inputs.request
+    files: dict[str, bytes] = {}
+    if not req.skip_archive:
+        for name, source in (("run.log", req.log_path), ("summary.json", req.summary_path)):
+            if source:
+                with contextlib.suppress(OSError):
+                    files[name] = Path(source).read_bytes()
+        if inputs.patch:
+            files["train.patch"] = inputs.patch.encode("utf-8", "surrogateescape")
+    files["decision_packet.json"] = (json.dumps(packet, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    files["decision_packet.md"] = packet_md.encode("utf-8", "surrogateescape")
+    return files
+
+
 def archived(store: Store, record: dict) -> bool:
     """Whether every file the record's ``artifacts`` name exists in the store (its archive was written)."""
     return all((store.root / rel).is_file() for rel in (record.get("artifacts") or {}).values())
@@ -412,14 +431,17 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
         run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
         try:
             record, followers, draft = _decided_record(history, inputs, run_id, now, hook)
-            store.append_many_locked([record, *followers])
+            packet_md = packet_markdown(record["decision_packet"], draft)
+            carried = {run_id: artifact_files(inputs, record["decision_packet"], packet_md)} \
+                if store.journal.carries_artifacts else None
+            store.append_many_locked([record, *followers], carried)
         except BaseException:
             shutil.rmtree(store.runs_dir / run_id, ignore_errors=True)
             raise
         history.refresh(locked=True)
         store.write_registry(history.snapshot, f"run {run_id} is recorded")
     run = history.get(run_id) or draft
-    _archive(store, run_id, inputs, record["decision_packet"], packet_markdown(record["decision_packet"], draft))
+    _archive(store, run_id, inputs, record["decision_packet"], packet_md)
     write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)), f"run {run_id} is recorded",
                   "rebuild it with 'memorylab export -f tsv -o results.tsv'")
     return record, run

@@ -16,11 +16,13 @@ from collections.abc import Iterator, Sequence
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex, idea_key
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
 from . import index as ix
+from .journal import FileJournal, LedgerLine, parse_line
 from .model import TRAIN_FILE, Event, Run, event_from_record, run_from_record
-from .store import LedgerLine, MemoryLabError, Store, _parse_line, warn
+from .store import MemoryLabError, Store, warn
 
 SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
 READ_CHUNK = 8 << 20  # journal bytes parsed per step of a fold
+READ_ROWS = 5000  # records fetched per step of a fold keyed by sequence number
 _MAX_REPORTED_CORRUPT = 5
 _RUN_SELECT = ", ".join((*Run.ROW_COLUMNS, "data"))  # what Run.from_row reads
 _RUN_INSERT = (f"INSERT INTO runs({_RUN_SELECT}, line_no, tags, categories, knobs) "
@@ -190,6 +192,8 @@ class History:
         ``locked`` is accepted for callers that hold the journal lock; the fold never needs it
         (appends write whole lines, and a line without its newline is left for later).
         """
+        if not isinstance(self.store.journal, FileJournal):
+            return self._refresh_by_seq(locked)
         del locked
         stat = ix.JournalStat.of(self.store.ledger_path)
         appends, self.store.appends = self.store.appends, []
@@ -268,30 +272,108 @@ class History:
 
     def _fold_lines(self, data: bytes, base: int, line_no: int, n_events: int,
                     novelty: NoveltyIndex, registry: RegistryFold) -> tuple[int, int]:
-        skipped = []
+        """Fold the complete lines in ``data`` (journal bytes from offset ``base``)."""
+        lines = []
         pos = 0
         while pos < len(data):
             nl = data.index(b"\n", pos)
             raw = data[pos:nl]
             line_no += 1
             if raw.strip():
-                line = _parse_line(raw, line_no, base + pos)
-                if line.record is None:
-                    skipped.append((line.line_no, line.offset, line.problem or "unreadable"))
-                elif line.record.get("record_type") == "event":
-                    self._add_event(line, n_events)
-                    n_events += 1
-                else:
-                    run = fold_run(line.record, len(self.runs), line.offset)
-                    self.runs.append(run, line.line_no)
-                    novelty.add(run)
-                    registry.add(run)
+                lines.append(parse_line(raw, line_no, base + pos))
             pos = nl + 1
+        return line_no, self._fold_parsed(lines, n_events, novelty, registry)
+
+    def _fold_parsed(self, lines: list[LedgerLine], n_events: int, novelty: NoveltyIndex,
+                     registry: RegistryFold) -> int:
+        """Fold parsed journal records (any backend) into the index; returns the new event count."""
+        skipped = []
+        for line in lines:
+            if line.record is None:
+                skipped.append((line.line_no, line.offset, line.problem or "unreadable"))
+            elif line.record.get("record_type") == "event":
+                self._add_event(line, n_events)
+                n_events += 1
+            else:
+                run = fold_run(line.record, len(self.runs), line.offset)
+                self.runs.append(run, line.line_no)
+                novelty.add(run)
+                registry.add(run)
         self.runs.flush()
         novelty.flush()
         registry.flush()
         self.db.executemany("INSERT OR REPLACE INTO skipped(line_no, offset, problem) VALUES (?, ?, ?)", skipped)
-        return line_no, n_events
+        return n_events
+
+    # -- a journal keyed by sequence number (PostgreSQL) --------------------------------------------
+    def _refresh_by_seq(self, locked: bool) -> bool:
+        """:meth:`refresh` for a journal whose positions are sequence numbers.
+
+        The index keeps the journal's id, the last folded ``seq`` and how many rows it folded. One
+        query (the id and the highest seq) says whether anything is new; if so, the folded prefix is
+        verified (same journal id, and as many rows with ``seq <= last`` as were folded: the table is
+        append-only by trigger, and appends commit in seq order under the advisory lock) and the new
+        rows are folded; any mismatch rebuilds the index. A reader that cannot reach the server keeps
+        the local index and says it may be stale; a writer (``locked``) gets the one-line error.
+        """
+        from .pgjournal import PostgresUnreachable
+
+        journal = self.store.journal
+        try:
+            journal_id, top = journal.head()
+        except PostgresUnreachable as exc:
+            if locked:
+                raise
+            self._warn_stale(exc)
+            return False
+        db = self.db
+        if (ix.get_meta(db, "journal") or None) == journal_id and int(ix.get_meta(db, "offset", 0)) == top:
+            if ix.get_meta(db, "generation") == self._view[0] and ix.get_meta(db, "seen") == self._view[1]:
+                return False
+            self._load_views()
+            return True
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            moved = self._sync_by_seq(journal_id, top)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._load_views()
+        return moved
+
+    def _sync_by_seq(self, journal_id: str | None, top: int) -> bool:
+        db, journal = self.db, self.store.journal
+        if ix.get_meta(db, "version") != ix.INDEX_VERSION:
+            ix.reset(db)
+        last, rows = int(ix.get_meta(db, "offset", 0)), int(ix.get_meta(db, "line_no", 0))
+        intact = (ix.get_meta(db, "journal") or None) == journal_id and last <= top and \
+            (not last or journal.count_upto(last) == rows)
+        rebuilt = not intact and bool(last or ix.get_meta(db, "journal"))
+        if not intact:
+            ix.reset(db)
+            last, rows = 0, 0
+        self.runs.resync(keep_decoded=intact and ix.get_meta(db, "generation") == self._view[0])
+        self._novelty = self._registry = None
+        start = last
+        n_events = db.execute("SELECT count(*) FROM events").fetchone()[0]
+        novelty, registry = self.novelty, self.registry
+        while last < top:
+            lines, end, _ = journal.read_from(last, 0, READ_ROWS)
+            if not lines:
+                break
+            n_events = self._fold_parsed(lines, n_events, novelty, registry)
+            last, rows = end, rows + len(lines)
+        ix.set_meta(db, offset=last, line_no=rows, seen=f"{journal_id}:{last}", journal=journal_id or "")
+        return rebuilt or last != start
+
+    def _warn_stale(self, exc: Exception) -> None:
+        """Note once per command that the views come from the local index alone (the CLI prints the
+        note when the command succeeds: a write that then fails says only why it failed)."""
+        when = ix.get_meta(self.db, "offset", 0)
+        note = f"{exc}; showing this host's local index (up to journal seq {when}), possibly stale"
+        if note not in self.store.notes:
+            self.store.notes.append(note)
 
     def _add_event(self, line: LedgerLine, index: int) -> None:
         event = event_from_record(line.record, index, line.offset)
@@ -335,7 +417,7 @@ class History:
         rows = self.db.execute("SELECT line_no, problem FROM skipped ORDER BY line_no LIMIT ?",
                                (_MAX_REPORTED_CORRUPT + 1,)).fetchall()
         for line_no, problem in rows[:_MAX_REPORTED_CORRUPT]:
-            warn(f"{self.store.ledger_path.name} line {line_no}: {problem}; line skipped")
+            warn(f"{self.store.journal.where(line_no)}: {problem}; line skipped")
         if len(rows) > _MAX_REPORTED_CORRUPT:
             total = self.db.execute("SELECT count(*) FROM skipped").fetchone()[0]
             warn(f"... and {total - _MAX_REPORTED_CORRUPT} more corrupt journal lines skipped")

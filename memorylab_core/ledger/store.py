@@ -16,6 +16,11 @@ full, I/O error) truncates the ledger back to its size before the append, so it 
 Derived files are written to a temporary file in the same directory and renamed over the target, so
 readers never see half a file; they get the permissions the umask allows, like any file the user makes.
 
+The journal itself is a :class:`~memorylab_core.ledger.journal.Journal`: the file journal above
+(:class:`~memorylab_core.ledger.journal.FileJournal`) or, for a ``postgresql://`` home, one table in
+PostgreSQL (ledger/pgjournal.py), whose store root is then a per-host local directory holding the
+index, reports and the run archive (see :func:`open_store`).
+
 Readers never need write access: the shared lock opens the lock file read-only, and a store whose
 lock file cannot be opened (another user's, a read-only mount) is read without it (appends write
 whole lines, so a reader never sees a half-written record either way).
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import stat
@@ -33,19 +37,18 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..lazyre import lazy
+from .errors import MemoryLabError
+from .journal import FileJournal, Journal, LedgerLine, encode_record, parse_line
+
+__all__ = ["LedgerLine", "MemoryLabError", "Store", "encode_record", "open_store"]
 
 LEDGER_NAME = "experiments.jsonl"
 REGISTRY_NAME = "champion_challenger.json"
 INDEX_NAME = "index.sqlite"
 TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
-
-
-class MemoryLabError(Exception):
-    """An expected failure with a one-line message for the user; the CLI exits 1 with it."""
 
 
 def git_toplevel(cwd: Path) -> Path | None:
@@ -77,6 +80,33 @@ def resolve_root(explicit: str | os.PathLike | None = None, cwd: Path | None = N
     if env:
         return Path(env).expanduser().resolve()
     return workspace_root(cwd) / "results" / "memorylab"
+
+
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(home: str | os.PathLike | None) -> bool:
+    """Whether a home names a PostgreSQL journal (``postgresql://`` or ``postgres://``) rather than a directory."""
+    return isinstance(home, str) and home.lower().startswith(DATABASE_SCHEMES)
+
+
+def open_store(explicit: str | None = None, cwd: Path | None = None, index_dir: str | None = None) -> Store:
+    """The store a command works on: ``explicit`` (``--home``), else ``$MEMORYLAB_HOME``, else the repo's.
+
+    A ``postgresql://`` home is a PostgreSQL journal (ledger/pgjournal.py); its store root is this host's
+    local directory (``index_dir``, else ``$MEMORYLAB_INDEX_DIR``, else under ``$XDG_CACHE_HOME``), which
+    holds the index, reports and the run archive. Nothing connects here: the driver loads on first use.
+    """
+    home = explicit or os.environ.get("MEMORYLAB_HOME")
+    workspace = workspace_root(cwd)
+    if is_database_url(home):
+        from .pgjournal import PostgresJournal, local_root
+
+        root = local_root(home, index_dir or os.environ.get("MEMORYLAB_INDEX_DIR"))
+        with contextlib.suppress(OSError):
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return Store(root, workspace, PostgresJournal(home))
+    return Store(resolve_root(explicit, cwd), workspace)
 
 
 def fsync_dir(path: Path) -> None:
@@ -129,32 +159,30 @@ def atomic_write_json(path: Path, obj: object) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
-def encode_record(record: dict) -> bytes:
-    """One ledger line. ``ensure_ascii`` keeps every line pure ASCII, so odd unicode (line or paragraph
-    separators, lone surrogates from lenient decoding) can never split or corrupt a line."""
-    return (json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False) + "\n").encode("ascii")
-
-
-@dataclass(frozen=True)
-class LedgerLine:
-    """One complete line of the ledger as read back."""
-
-    line_no: int  # 1-based line number in the file
-    offset: int  # byte offset of the line start
-    record: dict | None  # None when the line is corrupt
-    problem: str | None  # why the line was skipped
-
-
 class Store:
     """Paths of one store and the ledger's locked append / tolerant read."""
 
-    def __init__(self, root: Path, workspace: Path | None = None):
+    def __init__(self, root: Path, workspace: Path | None = None, journal: Journal | None = None):
         self.root = Path(root)
         self.workspace = Path(workspace) if workspace else workspace_root()
+        self.journal: Journal = journal or FileJournal(self.root)
         self.appended: list[str] = []  # ids of the records this process appended (exit-code promise)
-        # (stat before, stat after) of each append this process made: handed to the index, which
-        # then knows the new bytes are whole new lines and need not re-hash the journal
-        self.appends: list[tuple] = []
+        self.notes: list[str] = []  # warnings printed once the command succeeds (a possibly stale index)
+
+    @property
+    def appends(self) -> list[tuple]:
+        """(stat before, stat after) of each file append this process made (the index trusts those bytes)."""
+        return getattr(self.journal, "appends", [])
+
+    @appends.setter
+    def appends(self, value: list[tuple]) -> None:
+        if isinstance(self.journal, FileJournal):
+            self.journal.appends = value
+
+    @property
+    def is_file(self) -> bool:
+        """Whether the journal is the local file (else a database: the root is this host's local cache)."""
+        return isinstance(self.journal, FileJournal)
 
     # -- layout ---------------------------------------------------------------------------------
     @property
@@ -251,115 +279,60 @@ class Store:
         return data if isinstance(data, dict) else None
 
     def exists(self) -> bool:
-        return self.ledger_path.exists()
+        return self.journal.exists()
 
     def init(self) -> list[Path]:
-        """Create the layout (idempotent). Returns the paths that were newly created."""
+        """Create the layout and the journal (idempotent). Returns what was newly created."""
         created = []
         for directory in (self.root, self.reports_dir, self.runs_dir):
             if not directory.exists():
                 directory.mkdir(parents=True, exist_ok=True)
                 created.append(directory)
-        for path in (self.ledger_path, self.lock_path):
-            if not path.exists():
-                with open(path, "ab"):
-                    pass
-                created.append(path)
+        created += [Path(p) for p in self.journal.init()]
         return created
 
     def ensure(self) -> None:
-        """Make sure the layout exists before a write (commands other than init create it lazily)."""
-        if not (self.ledger_path.exists() and self.runs_dir.exists() and self.reports_dir.exists()):
+        """Make sure the layout exists before a write (commands other than init create it lazily). A
+        database journal is created by ``init`` only; here just this host's local folders are made."""
+        if not self.is_file:
+            for directory in (self.root, self.reports_dir, self.runs_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+            return
+        if not (self.runs_dir.exists() and self.reports_dir.exists() and self.ledger_path.exists()):
             self.init()
 
-    # -- locking --------------------------------------------------------------------------------
+    # -- the journal (ledger/journal.py) -----------------------------------------------------------
+    def lock(self, shared: bool = False) -> contextlib.AbstractContextManager[None]:
+        """Hold the journal lock: exclusive for writers (across hosts for PostgreSQL), shared for readers."""
+        return self.journal.lock(shared)
+
     @contextlib.contextmanager
-    def lock(self, shared: bool = False) -> Iterator[None]:
-        """Hold the ledger lock (exclusive for writers, shared for readers of new bytes).
-
-        Readers open an existing lock file read-only and never create one; when it cannot be opened
-        (missing, another user's, a read-only mount) they read without it, which is safe because
-        appends write whole lines and a trailing line without its newline is never read.
-        """
-        fd = self._open_lock_shared() if shared else self._open_lock_exclusive()
-        if fd is None:
-            yield
+    def local_lock(self) -> Iterator[None]:
+        """A lock for this host's own files (results.tsv): the journal lock for a file store, else a
+        flock in the local root (a database's global lock is not needed for a local file)."""
+        if self.is_file:
+            with self.journal.lock():
+                yield
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        with FileJournal(self.root).lock():
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
-    def _open_lock_shared(self) -> int | None:
-        try:
-            return os.open(self.lock_path, os.O_RDONLY)
-        except OSError:
-            return None
-
-    def _open_lock_exclusive(self) -> int:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, umask_mode())
-        except OSError as exc:
-            raise MemoryLabError(f"cannot write to the store {self.root}: {exc.strerror or exc} "
-                                 "(read commands still work)") from exc
-
-    # -- ledger ---------------------------------------------------------------------------------
     def ledger_size(self) -> int:
-        try:
-            return self.ledger_path.stat().st_size
-        except FileNotFoundError:
-            return 0
+        return self.journal.size() if isinstance(self.journal, FileJournal) else 0
 
     def append_locked(self, record: dict) -> int:
-        """Append one record; the caller holds :meth:`lock`. Returns the byte offset of the new line."""
+        """Append one record; the caller holds :meth:`lock`. Returns the position of the new record."""
         return self.append_many_locked([record])
 
-    def append_many_locked(self, records: list[dict]) -> int:
-        """Append records with one write and one fsync; the caller holds :meth:`lock`.
+    def append_many_locked(self, records: list[dict], attachments: dict[str, dict[str, bytes]] | None = None) -> int:
+        """Append records all or nothing (validated first); the caller holds :meth:`lock`.
 
-        Returns the byte offset of the first new line. If a writer was killed mid-line, the broken
-        line is terminated first so the new records start on a fresh line. Every record passes the
-        schema first (:func:`memorylab_core.ledger.schema.validate_record`): nothing is written
-        unless all of them are valid.
+        Returns the position of the first new record. ``attachments`` (run id → {file name → bytes})
+        travel with the records where the journal carries artifacts (PostgreSQL).
         """
-        from .index import JournalStat
-
-        _validate_all(records)
-        payload = b"".join(encode_record(r) for r in records)
-        try:
-            fd = os.open(self.ledger_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, umask_mode())
-        except OSError as exc:
-            raise MemoryLabError(f"cannot write the ledger {self.ledger_path}: {exc.strerror or exc}; "
-                                 "nothing was recorded") from exc
-        try:
-            before = JournalStat.of_fd(fd)
-            size = start = before.size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                payload = b"\n" + payload
-                start += 1
-            self._write_all_or_nothing(fd, payload, size)
-            self.appends.append((before, JournalStat.of_fd(fd)))
-        finally:
-            os.close(fd)
+        start = self.journal.append_many(records, attachments)
         self.appended.extend(str(r.get("run_id") or r.get("event_id") or "?") for r in records)
         return start
-
-    def _write_all_or_nothing(self, fd: int, payload: bytes, size: int) -> None:
-        """Write and fsync ``payload`` at the end of the ledger; on failure (ENOSPC, EIO, EFBIG ...) cut
-        the ledger back to ``size`` so it is exactly as before, and raise a one-line error."""
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except OSError as exc:
-            undone = _truncate(fd, size)
-            raise MemoryLabError(
-                f"could not append to the ledger {self.ledger_path}: {exc.strerror or exc}; nothing was recorded"
-                + ("" if undone else " (a partial line may remain; readers skip it)")) from exc
 
     def append(self, record: dict) -> int:
         """Append one record under the exclusive lock."""
@@ -367,29 +340,8 @@ class Store:
             return self.append_locked(record)
 
     def read_lines(self, offset: int = 0, line_no: int = 0) -> tuple[list[LedgerLine], int, int]:
-        """Read complete lines from byte ``offset`` (``line_no`` lines precede it).
-
-        Returns the lines, the offset just past the last complete line, and the line count so far.
-        A trailing line without a newline is left unread (a writer may be mid-append, or one was
-        killed; the next append terminates it and it is then reported as corrupt).
-        """
-        try:
-            with open(self.ledger_path, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-        except FileNotFoundError:
-            return [], offset, line_no
-        lines = []
-        end = data.rfind(b"\n") + 1
-        pos = 0
-        while pos < end:
-            nl = data.index(b"\n", pos)
-            raw = data[pos:nl]
-            line_no += 1
-            if raw.strip():
-                lines.append(_parse_line(raw, line_no, offset + pos))
-            pos = nl + 1
-        return lines, offset + end, line_no
+        """Complete records after position ``offset`` (see :meth:`Journal.read_from`)."""
+        return self.journal.read_from(offset, line_no)
 
     def read_new_lines(self, offset: int = 0, line_no: int = 0) -> tuple[list[LedgerLine], int, int]:
         """:meth:`read_lines` for readers: under the shared lock, and creating nothing when the store
@@ -400,12 +352,22 @@ class Store:
             return self.read_lines(offset, line_no)
 
     def read_record_at(self, offset: int) -> dict | None:
-        """The full record whose line starts at ``offset`` (None if it is not a valid record)."""
-        with open(self.ledger_path, "rb") as fh:
-            fh.seek(offset)
-            raw = fh.readline()
-        parsed = _parse_line(raw.rstrip(b"\n"), 0, offset)
-        return parsed.record
+        """The full record at position ``offset`` (None if it is not a valid record)."""
+        return self.journal.read_record(offset)
+
+    def materialize_artifacts(self, run_id: str, position: int) -> list[Path]:
+        """Write the artifacts stored with a database record into this host's ``runs/<run_id>/`` (those
+        not there yet), so ``show`` and the views find them as files. Returns the files written."""
+        if self.is_file or not is_safe_run_id(run_id):
+            return []
+        written = []
+        folder = self.runs_dir / run_id
+        for name, data in self.journal.attachments(position).items():
+            path = folder / name
+            if is_safe_run_id(name) and not path.exists():
+                atomic_write_bytes(path, data, durable=False)
+                written.append(path)
+        return written
 
     def write_registry(self, snapshot: Callable[[], dict], recorded: str) -> bool:
         """Rewrite ``champion_challenger.json`` with ``snapshot()`` after an append (the caller holds the
@@ -418,7 +380,7 @@ class Store:
     def append_tsv_row(self, row: str) -> None:
         """Append one upstream-format row to ``results.tsv`` (creating it with its header)."""
         path = self.tsv_path
-        with self.lock():
+        with self.local_lock():
             new = not path.exists() or path.stat().st_size == 0
             with open(path, "a", encoding="utf-8", newline="") as fh:
                 if new:
@@ -428,41 +390,7 @@ class Store:
                 os.fsync(fh.fileno())
 
 
-def _truncate(fd: int, size: int) -> bool:
-    """Cut the file back to ``size`` bytes and flush that; False when even that failed."""
-    try:
-        os.ftruncate(fd, size)
-        os.fsync(fd)
-    except OSError:
-        return False
-    return True
-
-
-def _validate_all(records: list[dict]) -> None:
-    """Raise RecordError for the first record that breaks the schema (imported here: schema imports us)."""
-    from .schema import validate_record
-
-    for record in records:
-        validate_record(record)
-
-
-def _reject_constant(name: str) -> float:
-    """JSON's NaN / Infinity extensions are not numbers a record may hold."""
-    raise ValueError(f"{name} is not a finite number")
-
-
-def _parse_line(raw: bytes, line_no: int, offset: int) -> LedgerLine:
-    """One journal line: a valid record, or None with the reason (not JSON, or breaks the schema)."""
-    from .schema import record_problem  # imported here: schema imports this module
-
-    try:
-        record = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return LedgerLine(line_no, offset, None, f"not valid JSON ({type(exc).__name__})")
-    problem = record_problem(record, len(raw))
-    if problem is not None:
-        return LedgerLine(line_no, offset, None, problem)
-    return LedgerLine(line_no, offset, record, None)
+_parse_line = parse_line  # the name older callers import
 
 
 _SAFE_ID = lazy(r"[A-Za-z0-9_.-]{1,128}")
