@@ -25,7 +25,11 @@ def _two_arenas(tmp_path):
 
 
 def test_arena_key_names_the_comparability_fields():
-    assert arena_key(CPU_SETUP) == "cpu/cpu/60s/seq256/eval262144/data-3f2a1c9e"
+    assert arena_key(CPU_SETUP) == "cpu/cpu/60s/seq256/eval262144/data-3f2a1c9e77"
+    # prepare.py's form "<source>:<hash>": two corpora of one source never share an arena
+    one = arena_key({**CPU_SETUP, "data_id": "python-corpus:34f53a69013c8f55"})
+    other = arena_key({**CPU_SETUP, "data_id": "python-corpus:7d0e11aa0b2c4e6f"})
+    assert one.endswith("data-python-corpus-34f53a69013c") and one != other
     assert arena_key(GPU_SETUP).startswith("gpu/h100-sxm/300s/seq2048/")
     assert arena_key({"device": "cpu"}) is None  # no profile: the documented fallback applies
 

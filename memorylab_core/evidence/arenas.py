@@ -88,7 +88,10 @@ def arena_key(setup: Mapping) -> str | None:
             parts.append(f"{prefix}{number}{suffix}")
     data_id = setup.get("data_id")
     if isinstance(data_id, str) and data_id.strip():
-        parts.append("data-" + _slug(data_id)[:8])
+        # prepare.py writes "<source>:<content hash>": keep the source and enough of the hash that two
+        # different corpora never share an arena
+        source, _, digest = data_id.strip().rpartition(":")
+        parts.append("data-" + (_slug(source) + "-" if source else "") + _slug(digest)[:12])
     return "/".join(parts)[:MAX_ARENA]
 
 
