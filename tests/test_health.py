@@ -182,3 +182,17 @@ def test_status_dashboard_fits_one_screen_and_has_the_numbers(repo):
     assert data["experiments_since_last_keep"] == 2 and data["crash_streak"] == 1
     assert data["hours_since_last_improvement"] is not None and data["breaker"]["state"] == "closed"
     assert data["memory"] is None  # the toy sidecar names no device capacity
+
+
+def test_the_plateau_counts_ideas_not_replicates():
+    """Twenty replicates of the champion after it are confirmations, not twenty failed experiments."""
+    from dataclasses import replace
+
+    runs = [make_run(0, "keep", 1.0, "baseline"), make_run(1, "keep", 0.99, "depth 8 -> 10")]
+    runs += [replace(make_run(2 + k, "keep", 0.99 + k * 1e-5, f"replicate {k}"), role="replicate",
+                     replicate_of="run00001") for k in range(20)]
+    plateau = fold(runs).timeline.plateau()
+    assert plateau["experiments_since_improvement"] == 0 and not plateau["on_plateau"]
+    runs += [make_run(22 + k, "discard", 1.01, f"idea {k}") for k in range(15)]
+    plateau = fold(runs).timeline.plateau()
+    assert plateau["experiments_since_improvement"] == 15 and plateau["on_plateau"]

@@ -156,6 +156,7 @@ class Timeline:
         self.roles[run.role] = self.roles.get(run.role, 0) + 1
         if counts_as_idea(run):
             self.ideas[run.status] = self.ideas.get(run.status, 0) + 1
+        tried = sum(self.ideas.values())  # the plateau counts ideas, not replicates or baselines
         self.recent.append(outcome)
         self._streaks(run)
         if is_candidate(run):
@@ -163,12 +164,12 @@ class Timeline:
             if takes_over(run, self.champion):
                 self.champion = self.champions[run.run_id] = run
         if outcome.new_epoch:
-            self.epoch_start = position
+            self.epoch_start = tried
         if outcome.improved:
-            self.last_improvement = {"position": position, "run_id": run.run_id, "timestamp_utc": run.timestamp,
-                                     "ts": run.ts, "val_bpb": run.val_bpb}
+            self.last_improvement = {"position": position, "ideas": tried, "run_id": run.run_id,
+                                     "timestamp_utc": run.timestamp, "ts": run.ts, "val_bpb": run.val_bpb}
         self.reference = outcome.ref_after
-        self.window.append((position, run.ts, outcome.ref_after))
+        self.window.append((tried, run.ts, outcome.ref_after))
         if run.status == "crash":
             self._cluster(run.error_kind or "unknown", run, position)
         self._memory(run, position)
@@ -224,15 +225,16 @@ class Timeline:
         return self.breaker_fold.info(self.last_keep)
 
     def plateau(self) -> dict:
-        """Experiments since the last improvement, and the improvement rate over the last window."""
+        """Experiments (ideas) since the last improvement, and the improvement rate over the last window."""
         last = self.last_improvement
-        since = self.runs - 1 - last["position"] if last else self.runs
+        tried = sum(self.ideas.values())
+        since = tried - last["ideas"] if last else tried
         points = [p for p in self.window if p[0] >= self.epoch_start and p[2] is not None]
         gained = per_hour = per_experiment = None
         if len(points) >= 2:
             (p0, t0, r0), (p1, t1, r1) = points[0], points[-1]
             gained = round(r0 - r1, 6)
-            per_experiment = round(gained / (p1 - p0), 8)
+            per_experiment = round(gained / (p1 - p0), 8) if p1 > p0 else None
             if t0 is not None and t1 is not None and t1 - t0 >= 180:
                 per_hour = round(gained / ((t1 - t0) / 3600), 6)
         return {"experiments_since_improvement": since, "on_plateau": since >= PLATEAU_RUNS and self.runs > 0,

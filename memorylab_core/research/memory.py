@@ -39,7 +39,7 @@ from .health import RESET_EVENT, Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 
-STATE_VERSION = 7  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 8  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
