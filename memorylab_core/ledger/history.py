@@ -105,11 +105,13 @@ class RunTable(Sequence[Run]):
         except KeyError:
             raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again") from None
 
-    def listed_in(self, table: str) -> list[Run]:
-        """The runs whose index is in ``table.idx`` (a fold's table, named by code), in journal order:
-        one join, decoded once per command."""
+    def listed_in(self, table: str, arena: str | None = None) -> list[Run]:
+        """The runs whose index is in ``table.idx`` (a fold's table, named by code), in journal order,
+        of one ``arena`` when given: one join, each run decoded once per command."""
         cols = ", ".join(f"r.{c}" for c in _RUN_SELECT.split(", "))
-        rows = self.db.execute(f"SELECT {cols} FROM {table} t JOIN runs r ON r.idx = t.idx ORDER BY t.idx")
+        where, params = ("WHERE r.arena = ?", (arena,)) if arena is not None else ("", ())
+        rows = self.db.execute(f"SELECT {cols} FROM {table} t JOIN runs r ON r.idx = t.idx {where} ORDER BY t.idx",
+                               params)
         decoded = self._decoded
         return [decoded.get(row[0]) or decoded.setdefault(row[0], Run.from_row(row)) for row in rows]
 

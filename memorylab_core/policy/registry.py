@@ -267,6 +267,7 @@ class RegistryFold:
         self.db = db
         self.runs = runs
         self._notable: list[Run] | None = None
+        self._by_arena: dict[str, list[Run]] = {}  # notable_in, per arena, until the next mark
         self._clusters: dict[str, FailureCluster] = {}  # touched by this fold, written by flush()
         self._codes: dict[str, list | None] = {}  # code key -> [first run index, replicated?] (read or touched)
         self._marks: set[int] = set()  # runs that became notable in this fold
@@ -305,6 +306,7 @@ class RegistryFold:
     def _mark(self, index: int) -> None:
         self._marks.add(index)
         self._notable = None
+        self._by_arena.clear()
 
     def _add_failure(self, key: str, run: Run) -> None:
         cluster = self._clusters.get(key) or self._stored_cluster(key) or FailureCluster(key)
@@ -341,14 +343,16 @@ class RegistryFold:
 
     def notable_in(self, arena: str) -> list[Run]:
         """The notable runs of one arena, in ledger order (what that arena's champion and noise read)."""
-        self.flush()
-        rows = self.db.execute("SELECT n.idx FROM registry_notable n JOIN runs r ON r.idx = n.idx "
-                               "WHERE r.arena = ? ORDER BY n.idx", (arena,)).fetchall() if self._has_runs() else None
-        if rows is None:
-            return [r for r in self.notable if r.arena == arena]
-        take = getattr(self.runs, "take", None)
-        indexes = [r[0] for r in rows]
-        return take(indexes) if take else [self.runs[i] for i in indexes]
+        found = self._by_arena.get(arena)
+        if found is None:
+            self.flush()
+            listed = getattr(self.runs, "listed_in", None)  # the index's RunTable: one join
+            if listed is not None and self._has_runs():
+                found = listed("registry_notable", arena)
+            else:
+                found = [r for r in self.notable if r.arena == arena]
+            self._by_arena[arena] = found
+        return found
 
     def _has_runs(self) -> bool:
         """Whether this fold's database holds the runs table (the store's index) to join with."""
