@@ -158,3 +158,19 @@ def test_shape_crash_then_fixed_run_leaves_no_avoid_rule(tmp_path):
     history = History.load(Store(repo / "results" / "memorylab", repo), quiet=True)
     clusters = history.registry.clusters(min_count=1)  # bug crashes are no evidence against the idea
     assert [(c.count, c.crashes) for c in clusters] == [(1, 0)]
+
+
+def test_a_log_rewrites_only_its_arena_in_the_registry_snapshot(tmp_path, monkeypatch):
+    """champion_challenger.json after a log equals a full recompute, though only the run's arena was
+    recomputed (the other arenas' standings are carried over from the file)."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = _two_arenas(tmp_path)
+    commit_change(repo, "depth up", depth=10)
+    assert log_run(repo, "DEPTH 8 -> 10", "keep", 0.93, setup=GPU_SETUP).code == 0
+    root = repo / "results" / "memorylab"
+    on_disk = json.loads((root / "champion_challenger.json").read_text())
+    full = History.load(Store(root, repo), quiet=True).snapshot()
+    assert len(full["arenas"]) == 2
+    assert {k: v for k, v in on_disk.items() if k != "generated_utc"} == \
+        {k: v for k, v in full.items() if k != "generated_utc"}
+    assert full["arenas"][arena_key(GPU_SETUP)]["champion"]["val_bpb"] == 0.93

@@ -439,7 +439,7 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
             shutil.rmtree(store.runs_dir / run_id, ignore_errors=True)
             raise
         history.refresh(locked=True)
-        store.write_registry(history.snapshot, f"run {run_id} is recorded")
+        store.write_registry(lambda: history.snapshot(changed=[record["arena"]]), f"run {run_id} is recorded")
     run = history.get(run_id) or draft
     _archive(store, run_id, inputs, record["decision_packet"], packet_md)
     write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)), f"run {run_id} is recorded",

@@ -444,10 +444,23 @@ class History:
         row = self.db.execute("SELECT max(idx) FROM runs WHERE commit_sha = ?", (commit,)).fetchone()
         return self.runs[row[0]] if row and row[0] is not None else None
 
-    def snapshot(self) -> dict:
-        """The registry document (``champion_challenger.json``) for everything folded so far, per arena."""
+    def snapshot(self, changed: Sequence[str] | None = None) -> dict:
+        """The registry document (``champion_challenger.json``) for everything folded so far, per arena.
+
+        ``changed``: the only arenas that gained runs or events since the snapshot on disk was written
+        (a ``log`` names its run's arena); the other arenas' standings are taken from that file, so a
+        log costs what its own arena holds. Without it (or without a readable file) all are computed.
+        """
         arenas = [a for a, _, _ in self.arenas()]
-        return snapshot(self.registry, self.events, len(self.runs), arenas, self.newest_arena(native=True))
+        kept = self._stored_standings(set(changed)) if changed is not None else None
+        return snapshot(self.registry, self.events, len(self.runs), arenas, self.newest_arena(native=True), kept)
+
+    def _stored_standings(self, changed: set[str]) -> dict[str, dict] | None:
+        previous = self.store.read_registry()
+        standings = previous.get("arenas") if isinstance(previous, dict) else None
+        if not isinstance(standings, dict):
+            return None
+        return {a: s for a, s in standings.items() if a not in changed and isinstance(s, dict) and s.get("arena") == a}
 
     # -- arenas (what is comparable: evidence/arenas.py) ----------------------------------------
     def arenas(self) -> list[tuple[str, int, int]]:
