@@ -17,6 +17,7 @@ from ..policy.verdict import noise_alert, noise_phrase, runs_phrase
 from .health import PLATEAU_RUNS, alerts
 from .insights import insights_view
 from .memory import ResearchState
+from .progress import velocity_phrase
 
 DEFAULT_MAX_CHARS = 1500
 RECENT = 5
@@ -58,6 +59,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
                    if not a["id"].startswith("plateau:")],  # the plateau has its own section
         "breaker": timeline.breaker(),
         "plateau": view["plateau"],
+        "velocity": state.velocity.view(),
         "recent": [_recent(o) for o in list(timeline.recent)[-RECENT:]][::-1],
         "works": [r for r in rules if r["kind"] == "works"],
         "avoid": [r for r in rules if r["kind"] == "avoid"],
@@ -131,6 +133,11 @@ def _recent_line(r: dict) -> str:
 
 
 def _plateau_lines(data: dict) -> list[str]:
+    """Plateau advice (or the experiments since the last improvement), then the velocity."""
+    return _plateau_head(data) + _velocity_lines(data)
+
+
+def _plateau_head(data: dict) -> list[str]:
     plateau = data["plateau"]
     since = plateau["experiments_since_improvement"]
     rate = plateau["improvement_per_hour"]
@@ -146,6 +153,14 @@ def _plateau_lines(data: dict) -> list[str]:
     if data["champion"] and since:
         return [f"{plural(since, 'experiment')} since the last improvement{rate_text}"]
     return []
+
+
+def _velocity_lines(data: dict) -> list[str]:
+    """The champion's velocity (val_bpb per GPU-hour and per experiment), when there is one to show."""
+    velocity = data.get("velocity")
+    if not velocity or (velocity["recent"] is None and velocity["history"] is None):
+        return []
+    return [velocity_phrase(velocity).replace("velocity   ", "VELOCITY ", 1)]
 
 
 def _allocate(sections: dict[str, list[str]], max_chars: int) -> dict[str, int]:

@@ -38,8 +38,9 @@ from .consolidation import ClassStats, Consolidator
 from .health import RESET_EVENT, Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
+from .progress import Velocity
 
-STATE_VERSION = 8  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 9  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -97,6 +98,7 @@ class ResearchState:
     failed_ideas: OrderedDict = field(default_factory=OrderedDict)  # label -> brief, most recent last
     corrupt_lines: int = 0
     arena: str = DEFAULT_ARENA  # the arena this state folds (one state per arena)
+    velocity: Velocity = field(default_factory=Velocity)  # val_bpb gained per GPU-hour and per experiment
 
     @property
     def runs(self) -> int:
@@ -111,6 +113,7 @@ class ResearchState:
         """
         outcome = outcome_of(run, self.timeline.runs, self.timeline.reference)
         self.timeline.add(outcome)
+        self.velocity.add(outcome, self.timeline.champion, outcome.attempt and is_evidence(run))
         if not is_evidence(run):
             self.consolidator.add(replace(outcome, attempt=False), self.timeline.runs, self.deck)
             return outcome
@@ -128,6 +131,7 @@ class ResearchState:
             self.timeline.reset_breaker(event)
         elif event.event_type == CHAMPION_EVENT:
             self.timeline.champion_event(event)
+            self.velocity.champion_event(self.timeline.champion)
 
     def _note_idea(self, outcome: Outcome) -> None:
         if not outcome.attempt:
@@ -158,7 +162,7 @@ def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
 
 FOLD_NAME = "research"
 _STATE_CLASSES = (ResearchState, Outcome, Timeline, Breaker, CategoryBook, CategoryStats, MistakeDeck, Card,
-                  Consolidator, ClassStats, Run, Event)
+                  Consolidator, ClassStats, Run, Event, Velocity)
 
 
 def load_state(store: Store, use_cache: bool = True, history: History | None = None,
