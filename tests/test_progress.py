@@ -54,14 +54,15 @@ def test_velocity_halves_in_status_guide_report_and_prometheus(repo):
     assert history["champion"]["per_experiment"] == pytest.approx(0.0015)
     assert recent["tip"]["per_experiment"] == pytest.approx(0.001)
     text = ml("status", cwd=repo).out
-    assert "0.0120 val_bpb/GPU-hour, 0.00100 val_bpb/experiment (last 20 ideas)" in text
-    assert "trend ×0.50" in text and "None" not in text
+    assert "last 20 ideas: 0.0120 val_bpb/GPU-hour, 0.00100 val_bpb/idea" in text
+    assert "trend ×0.50" in text and "None" not in text and max(len(line) for line in text.splitlines()) <= 160
     guide = ml("guide", "--json", cwd=repo).json()
-    assert guide["velocity"]["trend"] == pytest.approx(0.5) and "VELOCITY 0.0120 val_bpb/GPU-hour" in guide["text"]
+    assert guide["velocity"]["trend"] == pytest.approx(0.5)
+    assert "VELOCITY last 20 ideas: 0.0120 val_bpb/GPU-hour" in guide["text"]
     assert ml("report", "--json", cwd=repo).json()["velocity"]["trend"] == pytest.approx(0.5)
     assert ml("report", cwd=repo).code == 0
     markdown = (repo / "results" / "memorylab" / "reports" / "latest.md").read_text()
-    assert "**Velocity:** 0.0120 val_bpb/GPU-hour" in markdown
+    assert "**Velocity:** last 20 ideas: 0.0120 val_bpb/GPU-hour" in markdown
     metrics = ml("export", "--format", "prometheus", cwd=repo).out
     assert 'memorylab_velocity_val_bpb_per_gpu_hour{arena="' in metrics
     assert any(line.endswith(" 0.012") and 'window="recent",basis="champion"' in line for line in metrics.splitlines())
@@ -75,3 +76,52 @@ def test_velocity_falls_back_to_timestamps(repo):
     history = ml("status", "--json", cwd=repo).json()["velocity"]["history"]
     assert history["gpu_hours"] == pytest.approx(800 / 3600, abs=1e-4)  # two gaps of 400 s
     assert history["champion"]["gained"] == pytest.approx(0.004)
+
+
+# -- phase -------------------------------------------------------------------------------------------
+
+def plateau_ledger(discards: int) -> list[dict]:
+    """A baseline, 5 kept follow-ups, then ``discards`` discarded follow-ups."""
+    runs = [record(0, "keep", 1.0, "baseline")]
+    for i in range(1, 6):
+        runs.append(record(i, "keep", 1.0 - 0.003 * i, f"follow up {i} lower lr"))
+    for i in range(6, 6 + discards):
+        runs.append(record(i, "discard", 1.1, f"follow up {i} raise lr"))
+    for r in runs[1:]:
+        r["novelty_guard"] = {"classification": "incremental_followup"}
+    return runs
+
+
+def test_a_ledger_that_plateaus_turns_the_phase_to_plateaued(repo):
+    write_ledger(repo, plateau_ledger(2))
+    phase = ml("status", "--json", cwd=repo).json()["phase"]
+    assert phase["phase"] == "exploiting" and phase["signals"]["novel"] == 0
+    write_ledger(repo, plateau_ledger(16))
+    data = ml("status", "--json", cwd=repo).json()
+    assert data["phase"]["phase"] == "plateaued" and data["phase"]["signals"]["experiments_since_improvement"] == 16
+    text = ml("status", cwd=repo).out
+    line = next(ln for ln in text.splitlines() if ln.startswith("phase"))
+    assert "plateaued: 16 ideas since the last improvement" in line and "structural change" in line
+    guide = ml("guide", cwd=repo).out
+    assert "PHASE plateaued" in guide and "structural change" in guide
+
+
+def test_phase_rule_recovering_and_exploring():
+    from researchhelpers import make_run
+
+    from memorylab_core.research.memory import fold
+    from memorylab_core.research.progress import phase_of
+
+    def phase(runs):
+        state = fold(runs)
+        return phase_of(state.timeline, state.velocity.view())["phase"]
+
+    base = [make_run(0, "keep", 1.0, "baseline")]
+    crashed = base + [make_run(i, "crash", None, f"idea {i}", error_kind="oom") for i in range(1, 4)]
+    assert phase(crashed) == "recovering"
+    novel = base + [make_run(i, "discard", 1.01, f"idea {i}") for i in range(1, 5)]
+    for run in novel[1:]:
+        run.novelty_class = "novel"
+    assert phase(novel) == "exploring"
+    novel[-1].novelty_class = novel[-2].novelty_class = novel[-3].novelty_class = "known_success"
+    assert phase(novel) == "exploiting"

@@ -11,7 +11,7 @@ from ..ledger.store import MemoryLabError
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
 from ..research.health import RESET_EVENT, alerts
 from ..research.memory import ResearchState, curve_loader, load_state
-from ..research.progress import velocity_phrase
+from ..research.progress import phase_of, velocity_phrase
 from .common import Context, add_arena_flag, add_json_flag
 
 
@@ -57,7 +57,8 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
                                                "gain": (last.run.extra.get("verdict") or {}).get("gain")},
         "crash_streak": tl.crash_streak, "experiments_since_last_keep": tl.since_keep,
         "hours_since_last_improvement": hours, "plateau": tl.plateau(), "breaker": tl.breaker(),
-        "velocity": state.velocity.view(), "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
+        "velocity": (velocity := state.velocity.view()), "phase": phase_of(tl, velocity),
+        "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
         "alerts": alerts(tl, curve_loader(ctx.store), noise_alert(verdict, state.arena)),
     }
 
@@ -138,6 +139,7 @@ def render(data: dict) -> str:
     if plateau["improvement_in_window"] is not None:
         lines.append(f"progress   {plateau['improvement_in_window']:.4f} bpb over the last {plateau['window_runs']} "
                      "runs" + ("" if rate_h is None else f" · {rate_h:.4f} bpb/h"))
+    lines.append(data["phase"]["line"])
     lines.append(velocity_phrase(data["velocity"]))
     mem = data["memory"]
     if mem:

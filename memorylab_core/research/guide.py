@@ -17,7 +17,7 @@ from ..policy.verdict import noise_alert, noise_phrase, runs_phrase
 from .health import PLATEAU_RUNS, alerts
 from .insights import insights_view
 from .memory import ResearchState
-from .progress import velocity_phrase
+from .progress import phase_of, velocity_phrase
 
 DEFAULT_MAX_CHARS = 1500
 RECENT = 5
@@ -59,7 +59,8 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
                    if not a["id"].startswith("plateau:")],  # the plateau has its own section
         "breaker": timeline.breaker(),
         "plateau": view["plateau"],
-        "velocity": state.velocity.view(),
+        "velocity": (velocity := state.velocity.view()),
+        "phase": phase_of(timeline, velocity),
         "recent": [_recent(o) for o in list(timeline.recent)[-RECENT:]][::-1],
         "works": [r for r in rules if r["kind"] == "works"],
         "avoid": [r for r in rules if r["kind"] == "avoid"],
@@ -134,7 +135,8 @@ def _recent_line(r: dict) -> str:
 
 def _plateau_lines(data: dict) -> list[str]:
     """Plateau advice (or the experiments since the last improvement), then the velocity."""
-    return _plateau_head(data) + _velocity_lines(data)
+    phase = [data["phase"]["line"].replace("phase      ", "PHASE ", 1)] if data.get("phase") else []
+    return phase + _plateau_head(data) + _velocity_lines(data)
 
 
 def _plateau_head(data: dict) -> list[str]:

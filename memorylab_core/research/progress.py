@@ -99,21 +99,80 @@ def _rates(first: float | None, last: float | None, experiments: int, hours: flo
 def velocity_phrase(view: dict) -> str:
     """One line: the champion's recent and whole-epoch velocity, with units (no missing values shown)."""
     parts = []
-    for name, label in (("recent", f"last {view['window']} ideas"), ("history", "since the baseline")):
+    for name, label in (("recent", f"last {view['window']} ideas"), ("history", "since baseline")):
         span = view[name]
-        if span is None:
-            continue
-        rate = span["champion"]
+        rate = span["champion"] if span else {}
         rates = []
-        if rate["per_gpu_hour"] is not None:
+        if rate.get("per_gpu_hour") is not None:
             rates.append(f"{rate['per_gpu_hour']:.4f} val_bpb/GPU-hour")
-        if rate["per_experiment"] is not None:
-            rates.append(f"{rate['per_experiment']:.5f} val_bpb/experiment")
+        if rate.get("per_experiment") is not None:
+            rates.append(f"{rate['per_experiment']:.5f} val_bpb/idea")
         if rates:
-            parts.append(f"{', '.join(rates)} ({label})")
+            parts.append(f"{label}: {', '.join(rates)}")
     if not parts:
         return "velocity   not measurable yet (needs a baseline and one idea)"
-    text = "velocity   " + " · ".join(parts)
-    if view["trend"] is not None:
-        text += f" · trend ×{view['trend']:.2f} vs the {view['window']} ideas before"
-    return text
+    trend = "" if view["trend"] is None else f" · trend ×{view['trend']:.2f}"
+    return "velocity   " + " · ".join(parts) + trend
+
+
+# -- phase: what the search is doing now, from its recent ideas ------------------------------------
+
+PHASE_WINDOW = 10  # latest ideas whose novelty mix, keep rate and crashes decide the phase
+PHASES = ("exploring", "exploiting", "plateaued", "recovering")
+RECOVERING_STREAK = 3  # crashes in a row (the breaker's warning level)
+EXPLORING_NOVEL_SHARE = 0.5  # at least this share of the recent ideas (with a known class) is novel
+EXPLOITING_KEEP_RATE = 0.2  # without a known novelty class: a keep rate from this is exploiting
+STALL_GAIN = 0.002  # a full recent window gaining less than the noise band counts as plateaued
+ADVICE = {
+    "recovering": "fix the crash cause from the last good commit first",
+    "plateaued": "make a structural change (architecture, radical or combined), not a knob tweak",
+    "exploring": "broad search: keep changes small enough to attribute",
+    "exploiting": "refine the champion; under trend ×0.50 plan a structural change",
+}
+
+
+def phase_of(timeline, velocity: dict) -> dict:
+    """The phase of the search now, its signals and a one-line explanation with advice."""
+    ideas = [o.run for o in timeline.recent if o.attempt][-PHASE_WINDOW:]
+    known = [r for r in ideas if r.novelty_class]
+    novel = sum(r.novelty_class == "novel" for r in known)
+    keeps, crashes = sum(r.status == "keep" for r in ideas), sum(r.status == "crash" for r in ideas)
+    plateau, streak = timeline.plateau(), timeline.breaker_fold.streak
+    recent = velocity.get("recent") or {}
+    gained = (recent.get("champion") or {}).get("gained")
+    signals = {"ideas": len(ideas), "novel": novel, "known_class": len(known), "keeps": keeps, "crashes": crashes,
+               "keep_rate": round(keeps / len(ideas), 4) if ideas else None, "crash_streak": streak,
+               "experiments_since_improvement": plateau["experiments_since_improvement"],
+               "velocity_trend": velocity.get("trend"), "recent_gain": gained}
+    full = recent.get("experiments", 0) >= velocity.get("window", 0) > 0
+    name = _phase_name(signals, plateau["on_plateau"], full)
+    return {"phase": name, "advice": ADVICE[name], "signals": signals, "line": phase_line(name, signals)}
+
+
+def _phase_name(s: dict, on_plateau: bool, full_window: bool) -> str:
+    """The phase rule (docs/insights.md, "Phase"): the first that holds of recovering, plateaued, exploring."""
+    if s["crash_streak"] >= RECOVERING_STREAK or (s["crashes"] >= 2 and 2 * s["crashes"] >= s["ideas"]):
+        return "recovering"
+    if on_plateau or (full_window and s["recent_gain"] is not None and s["recent_gain"] < STALL_GAIN):
+        return "plateaued"
+    if s["known_class"]:
+        novel_enough = s["novel"] >= EXPLORING_NOVEL_SHARE * s["known_class"]
+    else:
+        novel_enough = s["ideas"] > 0 and s["keeps"] < EXPLOITING_KEEP_RATE * s["ideas"]
+    return "exploring" if novel_enough else "exploiting"
+
+
+def phase_line(name: str, s: dict) -> str:
+    """The phase in one line: its evidence (with units) and what to do."""
+    if name == "recovering":
+        why = f"{s['crash_streak']} crashes in a row, {s['crashes']} of the last {s['ideas']} ideas"
+    elif name == "plateaued":
+        why = f"{s['experiments_since_improvement']} ideas since the last improvement"
+        if s["recent_gain"] is not None:
+            why += f", {s['recent_gain']:.4f} val_bpb gained recently"
+    else:
+        mix = f"{s['novel']}/{s['known_class']} novel" if s["known_class"] else "novelty unrecorded"
+        why = f"{mix}, {100 * (s['keep_rate'] or 0):.0f}% kept of the last {s['ideas']} ideas"
+        if s["velocity_trend"] is not None:
+            why += f", trend ×{s['velocity_trend']:.2f}"
+    return f"phase      {name}: {why} — {ADVICE[name]}"
