@@ -125,3 +125,33 @@ def test_phase_rule_recovering_and_exploring():
     assert phase(novel) == "exploring"
     novel[-1].novelty_class = novel[-2].novelty_class = novel[-3].novelty_class = "known_success"
     assert phase(novel) == "exploiting"
+
+
+# -- contradictions -------------------------------------------------------------------------------------
+
+def fact(name: str, old, new) -> dict:
+    return {"name": name, "old": old, "new": new, "direction": "up" if new > old else "down", "source": "diff"}
+
+
+def test_a_kept_then_failed_change_is_context_dependent(repo):
+    write_ledger(repo, [
+        record(0, "keep", 1.0, "baseline"),
+        record(1, "keep", 0.99, "raise matrix lr", signature=(fact("MATRIX_LR", 0.04, 0.05),)),
+        record(2, "keep", 0.98, "deeper model", signature=(fact("DEPTH", 8, 12),)),
+        record(3, "discard", 1.0, "raise matrix lr again", signature=(fact("MATRIX_LR", 0.05, 0.06),)),
+        record(4, "discard", 0.981, "wider mlp", signature=(fact("MLP_RATIO", 4, 5),)),  # noise: no failure
+        record(5, "keep", 0.975, "wider mlp", signature=(fact("MLP_RATIO", 4, 6),)),
+    ])
+    data = ml("insights", "--json", cwd=repo).json()["contradictions"]
+    assert len(data) == 1, data
+    item = data[0]
+    assert item["change"] == "MATRIX_LR:up" and item["note"] == "context-dependent: worth an ablation"
+    assert (item["kept"]["run_id"], item["kept"]["context"]) == ("run00001", "run00000")
+    assert (item["failed"]["run_id"], item["failed"]["context"]) == ("run00003", "run00002")
+    assert item["failed"]["gain"] == pytest.approx(-0.02)
+    text = ml("insights", cwd=repo).out
+    assert ("contradiction MATRIX_LR 0.04→0.05: kept in run00001 (on champion run00000), discard in run00003 "
+            "(on champion run00002) — context-dependent: worth an ablation") in text
+    guide = ml("guide", "--json", cwd=repo).json()
+    assert guide["contradictions"][0]["change"] == "MATRIX_LR:up"
+    assert "CONTEXT-DEPENDENT (worth an ablation)" in guide["text"] and "kept in run00001" in guide["text"]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from ..ledger.model import plural
 from ..policy.verdict import noise_alert, noise_phrase, runs_phrase
+from .contradictions import contradiction_line
 from .health import PLATEAU_RUNS, alerts
 from .insights import insights_view
 from .memory import ResearchState
@@ -26,13 +27,14 @@ LINE_CHARS = 110
 EMPTY_TEXT = ("MemoryLab guide: no runs yet.\n"
               "Start with the baseline: run train.py unchanged and log it as keep with the description 'baseline'.")
 # Display order; PRIORITY decides who gets budget first.
-ORDER = ("champion", "alerts", "plateau", "recent", "works", "dead_ends", "near_misses", "mistakes",
-         "do_not_repeat", "promising")
-PRIORITY = ("champion", "alerts", "plateau", "works", "dead_ends", "recent", "mistakes", "near_misses",
-            "do_not_repeat", "promising")
+ORDER = ("champion", "alerts", "plateau", "recent", "works", "dead_ends", "contradictions", "near_misses",
+         "mistakes", "do_not_repeat", "promising")
+PRIORITY = ("champion", "alerts", "plateau", "works", "dead_ends", "recent", "contradictions", "mistakes",
+            "near_misses", "do_not_repeat", "promising")
 TITLES = {"champion": "", "alerts": "ALERTS", "plateau": "",
           "recent": "LAST RUNS (val_bpb, gain over the champion's reference then)",
-          "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID", "near_misses": "NEAR-MISSES (combine these)",
+          "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID",
+          "contradictions": "CONTEXT-DEPENDENT (worth an ablation)", "near_misses": "NEAR-MISSES (combine these)",
           "mistakes": "MISTAKES", "do_not_repeat": "TRIED AND FAILED (do not repeat)",
           "promising": "PROMISING DIRECTIONS"}
 
@@ -67,6 +69,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
         "rules_made_at_run": state.consolidator.point,
         "dead_ends": view["dead_ends"],
         "near_misses": view["near_misses"][:LIST_ITEMS],
+        "contradictions": state.contradictions.contradictions(LIST_ITEMS),
         "mistakes": state.deck.ranked(state.runs - 1, LIST_ITEMS),
         "do_not_repeat": [dict(v) for v in reversed(state.failed_ideas.values())][: LIST_ITEMS + 2],
         "promising": view["promising"],
@@ -94,6 +97,7 @@ def _sections(data: dict) -> dict[str, list[str]]:
         "near_misses": [_clip(f"{_delta(None if n['gain'] is None else -n['gain'])} {n['commit'] or n['run_id']}: "
                               f"{n['description']}") for n in data["near_misses"]],
         "mistakes": [_clip(f"[{m['type']} ×{m['seen']}] {m['lesson']}") for m in data["mistakes"]],
+        "contradictions": [_clip(contradiction_line(c), 2 * LINE_CHARS) for c in data.get("contradictions", [])],
         "do_not_repeat": [_clip(f"{d['label']} ({d['status']}{_times(d['count'])})") for d in data["do_not_repeat"]],
         "promising": [_promising_line(p) for p in data["promising"]],
     }

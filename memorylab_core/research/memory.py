@@ -35,12 +35,13 @@ from ..novelty.categories import run_categories
 from ..novelty.textnorm import is_baseline, strip_outcome_notes
 from ..policy.registry import CHAMPION_EVENT, is_candidate, is_evidence
 from .consolidation import ClassStats, Consolidator
+from .contradictions import ContradictionBook
 from .health import RESET_EVENT, Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 from .progress import Velocity
 
-STATE_VERSION = 9  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 10  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -99,6 +100,7 @@ class ResearchState:
     corrupt_lines: int = 0
     arena: str = DEFAULT_ARENA  # the arena this state folds (one state per arena)
     velocity: Velocity = field(default_factory=Velocity)  # val_bpb gained per GPU-hour and per experiment
+    contradictions: ContradictionBook = field(default_factory=ContradictionBook)  # kept here, failed there
 
     @property
     def runs(self) -> int:
@@ -112,6 +114,7 @@ class ResearchState:
         card about code, never evidence against the idea.
         """
         outcome = outcome_of(run, self.timeline.runs, self.timeline.reference)
+        context = self.timeline.champion.run_id if self.timeline.champion is not None else None
         self.timeline.add(outcome)
         self.velocity.add(outcome, self.timeline.champion, outcome.attempt and is_evidence(run))
         if not is_evidence(run):
@@ -119,6 +122,8 @@ class ResearchState:
             return outcome
         if not is_bug_crash(run):
             self.book.add(outcome)
+        if outcome.attempt:
+            self.contradictions.add(outcome, context, idea_label(run))
         self.deck.add(outcome)
         self.consolidator.add(outcome if not is_bug_crash(run) else replace(outcome, attempt=False),
                               self.timeline.runs, self.deck)
@@ -162,7 +167,8 @@ def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
 
 FOLD_NAME = "research"
 _STATE_CLASSES = (ResearchState, Outcome, Timeline, Breaker, CategoryBook, CategoryStats, MistakeDeck, Card,
-                  Consolidator, ClassStats, Run, Event, Velocity)
+                  Consolidator, ClassStats, Run, Event, Velocity,
+                  ContradictionBook)
 
 
 def load_state(store: Store, use_cache: bool = True, history: History | None = None,
