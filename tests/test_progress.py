@@ -155,3 +155,43 @@ def test_a_kept_then_failed_change_is_context_dependent(repo):
     guide = ml("guide", "--json", cwd=repo).json()
     assert guide["contradictions"][0]["change"] == "MATRIX_LR:up"
     assert "CONTEXT-DEPENDENT (worth an ablation)" in guide["text"] and "kept in run00001" in guide["text"]
+
+
+# -- memory creep and drift ------------------------------------------------------------------------------
+
+def creep_ledger(kept: int) -> list[dict]:
+    """A 10 GB baseline, then ``kept`` kept ideas each 1 GB larger and a little better (a discard between)."""
+    runs = [record(0, "keep", 1.0, "baseline", memory_gb=10.0)]
+    for k in range(1, kept + 1):
+        runs.append(record(2 * k - 1, "discard", 1.05, f"noise idea {k}", memory_gb=30.0))
+        runs.append(record(2 * k, "keep", 1.0 - 0.003 * k, f"wider model {k}", memory_gb=10.0 + k))
+    return runs
+
+
+def test_monotone_memory_growth_raises_one_creep_alert(repo):
+    write_ledger(repo, creep_ledger(2))
+    assert not [a for a in ml("status", "--json", cwd=repo).json()["alerts"] if a["id"].startswith("memory_creep")]
+    write_ledger(repo, creep_ledger(4))
+    alerts = [a for a in ml("status", "--json", cwd=repo).json()["alerts"] if a["id"].startswith("memory_creep")]
+    assert len(alerts) == 1 and alerts[0]["id"] == "memory_creep:run00000"
+    assert alerts[0]["rises"] == 4 and alerts[0]["growth_since_baseline_gb"] == pytest.approx(4.0)
+    assert "+4.00 GB (+40%) since the baseline run00000" in alerts[0]["message"]
+    write_ledger(repo, creep_ledger(6))  # the same cause: the same id
+    ids = [a["id"] for a in ml("status", "--json", cwd=repo).json()["alerts"]]
+    assert "memory_creep:run00000" in ids
+    shrink = creep_ledger(6) + [record(13, "keep", 0.9, "smaller model", memory_gb=9.0)]
+    write_ledger(repo, shrink)
+    assert not [a for a in ml("status", "--json", cwd=repo).json()["alerts"] if a["id"].startswith("memory_creep")]
+
+
+def test_worsening_ideas_raise_a_drift_alert(repo):
+    runs = [record(0, "keep", 1.0, "baseline")]
+    runs += [record(i, "discard", 1.0 + 0.01 * i, f"idea {i} drifting") for i in range(1, 6)]
+    write_ledger(repo, runs[:5])
+    assert not [a for a in ml("status", "--json", cwd=repo).json()["alerts"] if a["id"].startswith("val_drift")]
+    write_ledger(repo, runs)
+    alerts = [a for a in ml("status", "--json", cwd=repo).json()["alerts"] if a["id"].startswith("val_drift")]
+    assert len(alerts) == 1 and alerts[0]["id"] == "val_drift:run00001" and alerts[0]["worsenings"] == 4
+    assert "val_bpb worsened over 5 experiments in a row, 1.010000 (run00001) to 1.050000 (run00005)" in (
+        alerts[0]["message"])
+    assert "val_drift:run00001" in ml("status", cwd=repo).out

@@ -122,6 +122,8 @@ RECENT_RUNS = 20
 CLUSTER_MIN = 3  # crashes of one kind ...
 CLUSTER_GAP = 10  # ... each within this many experiments of the previous one form a cluster
 MEMORY_NEAR_FRACTION = 0.9  # peak memory at this fraction of the device's capacity
+CREEP_RISES = 3  # kept runs in a row, each with a higher peak memory than the keep before it
+DRIFT_WORSENINGS = 4  # idea runs in a row, each with a worse val_bpb than the idea before it
 
 
 @dataclass
@@ -147,6 +149,9 @@ class Timeline:
     clusters: dict = field(default_factory=dict)  # error kind -> {start, start_position, count, last}
     memory: dict | None = None  # the latest run with a known memory fraction
     memory_episode: str | None = None  # first run of the current near-capacity streak
+    baseline_memory: dict | None = None  # {run_id, memory_gb} of the epoch's kept baseline
+    creep: dict | None = None  # rising peak memory over consecutive kept runs: {start, start_gb, last, last_gb, rises}
+    drift: dict | None = None  # worsening val_bpb over consecutive ideas: {start, start_val, last, last_val, worse}
 
     def add(self, outcome) -> None:
         """Fold one run's outcome (``outcome.ref_after`` is the reference after it)."""
@@ -173,6 +178,32 @@ class Timeline:
         if run.status == "crash":
             self._cluster(run.error_kind or "unknown", run, position)
         self._memory(run, position)
+        self._creep(run, outcome.new_epoch)
+        self._drift(run)
+
+    def _creep(self, run: Run, new_epoch: bool) -> None:
+        """Peak memory of consecutive kept runs (those that measured it): a chain while it keeps rising."""
+        if not is_keep_of_idea(run) or run.memory_gb is None:
+            return
+        if new_epoch:
+            self.baseline_memory = {"run_id": run.run_id, "memory_gb": run.memory_gb}
+        chain = self.creep
+        if chain is not None and not new_epoch and run.memory_gb > chain["last_gb"]:
+            chain.update(last=run.run_id, last_gb=run.memory_gb, rises=chain["rises"] + 1)
+        else:
+            self.creep = {"start": run.run_id, "start_gb": run.memory_gb, "last": run.run_id,
+                          "last_gb": run.memory_gb, "rises": 0}
+
+    def _drift(self, run: Run) -> None:
+        """val_bpb of consecutive measured idea runs: a chain while each is worse than the one before."""
+        if not counts_as_idea(run) or run.val_bpb is None or run.validity == "confounded":
+            return
+        chain = self.drift
+        if chain is not None and run.val_bpb > chain["last_val"]:
+            chain.update(last=run.run_id, last_val=run.val_bpb, worse=chain["worse"] + 1)
+        else:
+            self.drift = {"start": run.run_id, "start_val": run.val_bpb, "last": run.run_id,
+                          "last_val": run.val_bpb, "worse": 0}
 
     def _streaks(self, run: Run) -> None:
         self.crash_streak = self.crash_streak + 1 if run.status == "crash" else 0
@@ -314,6 +345,7 @@ def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = 
     out += _cluster_alerts(timeline)
     out += _confound_alerts(timeline)
     out += _memory_alert(timeline)
+    out += _creep_alert(timeline) + _drift_alert(timeline)
     if curve_for is not None:
         out += _loss_alert(timeline, curve_for)
     out.sort(key=lambda a: (_SEVERITY[a["severity"]], a["id"]))
@@ -354,6 +386,38 @@ def _memory_alert(timeline: Timeline) -> list[dict]:
                    f"peak memory {mem['memory_gb']:.1f} GB is {100 * mem['fraction']:.0f}% of the device's "
                    f"{mem['device_memory_mb'] / 1024:.1f} GB: the next size increase may OOM",
                    fraction=mem["fraction"])]
+
+
+def _creep_alert(timeline: Timeline) -> list[dict]:
+    """Peak memory rising over CREEP_RISES or more kept runs in a row (id: the chain's first run)."""
+    chain = timeline.creep
+    if chain is None or chain["rises"] < CREEP_RISES:
+        return []
+    base = timeline.baseline_memory
+    since = ""
+    growth = None
+    if base and base["memory_gb"] > 0:
+        growth = round(chain["last_gb"] - base["memory_gb"], 3)
+        since = (f"; {growth:+.2f} GB ({100 * growth / base['memory_gb']:+.0f}%) since the baseline "
+                 f"{base['run_id']}")
+    return [_alert(f"memory_creep:{chain['start']}", "warning",
+                   f"peak memory rose over {chain['rises'] + 1} kept runs in a row, {chain['start_gb']:.2f} GB "
+                   f"({chain['start']}) to {chain['last_gb']:.2f} GB ({chain['last']}){since}: check what "
+                   "each keep costs in memory before the next size increase",
+                   rises=chain["rises"], start_gb=chain["start_gb"], last_gb=chain["last_gb"],
+                   growth_since_baseline_gb=growth)]
+
+
+def _drift_alert(timeline: Timeline) -> list[dict]:
+    """val_bpb of idea runs worsening DRIFT_WORSENINGS or more times in a row (id: the chain's first run)."""
+    chain = timeline.drift
+    if chain is None or chain["worse"] < DRIFT_WORSENINGS:
+        return []
+    return [_alert(f"val_drift:{chain['start']}", "warning",
+                   f"val_bpb worsened over {chain['worse'] + 1} experiments in a row, {chain['start_val']:.6f} "
+                   f"({chain['start']}) to {chain['last_val']:.6f} ({chain['last']}): the search is drifting; "
+                   "go back to the champion and change one thing at a time",
+                   worsenings=chain["worse"], start_val_bpb=chain["start_val"], last_val_bpb=chain["last_val"])]
 
 
 def _loss_alert(timeline: Timeline, curve_for: Callable[[str], list | None]) -> list[dict]:

@@ -41,7 +41,7 @@ from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 from .progress import Velocity
 
-STATE_VERSION = 10  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 11  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
