@@ -195,3 +195,50 @@ def test_worsening_ideas_raise_a_drift_alert(repo):
     assert "val_bpb worsened over 5 experiments in a row, 1.010000 (run00001) to 1.050000 (run00005)" in (
         alerts[0]["message"])
     assert "val_drift:run00001" in ml("status", cwd=repo).out
+
+
+# -- half-open breaker probe -----------------------------------------------------------------------------
+
+def crash_ledger(crashes: int, last_ago_s: float) -> list[dict]:
+    """A baseline, then ``crashes`` OOM crashes 60 s apart, the last ``last_ago_s`` seconds before now."""
+    import time
+
+    end = time.time() - last_ago_s
+    runs = [record(0, "keep", 1.0, "baseline")]
+    for k in range(1, crashes + 1):
+        r = record(k, "crash", None, f"bigger batch {k}", error_kind="oom")
+        r["timestamp_utc"] = stamp(end - 60 * (crashes - k))
+        runs.append(r)
+    return runs
+
+
+def probe_check(repo) -> int:
+    return ml("check", "-d", "a genuinely new idea about rotary base", "--fail-on-similar", cwd=repo).code
+
+
+def test_probe_cooldown_grows_with_each_failed_probe():
+    from memorylab_core.research.health import PROBE_COOLDOWN_S, half_open, probe_schedule
+
+    assert probe_schedule(4, 0.0) is None
+    assert [probe_schedule(n, 0.0)["cooldown_seconds"] for n in (5, 6, 7)] == [PROBE_COOLDOWN_S * m for m in (1, 2, 4)]
+    info = {"state": "open", "probe": probe_schedule(6, 1000.0)}
+    assert not half_open(info, 1000.0 + 1199) and half_open(info, 1000.0 + 1200)
+    assert not half_open({"state": "open", "probe": probe_schedule(5, None)}, 1e12)  # undated: no probe
+
+
+def test_an_open_breaker_lets_one_probe_through_after_the_cooldown(repo):
+    write_ledger(repo, crash_ledger(5, 10))  # just opened: cooling down
+    assert probe_check(repo) == 2
+    status = ml("status", "--json", cwd=repo).json()["breaker"]
+    assert status["state"] == "open" and not status["half_open"] and status["probe"]["cooldown_seconds"] == 600
+    assert "one probe run from " in ml("status", cwd=repo).out
+    write_ledger(repo, crash_ledger(5, 1000))  # the 600 s cool-down has passed: one probe may go
+    res = ml("check", "-d", "a genuinely new idea about rotary base", "--fail-on-similar", cwd=repo)
+    assert res.code == 0 and "circuit breaker HALF-OPEN" in res.out
+    assert ml("status", "--json", cwd=repo).json()["breaker"]["half_open"] is True
+    write_ledger(repo, crash_ledger(7, 1000))  # two failed probes: the cool-down is 2400 s now
+    assert probe_check(repo) == 2
+    write_ledger(repo, crash_ledger(7, 2500))
+    assert probe_check(repo) == 0
+    reset = ml("status", "--reset-breaker", "--reason", "fixed the OOM", "--json", cwd=repo).json()
+    assert reset["breaker"]["state"] == "closed" and reset["reset"]["event_type"] == "breaker_reset"

@@ -54,6 +54,9 @@ BREAKER_WARN = 3  # consecutive crashes: check warns and names the last good com
 BREAKER_OPEN = 5  # consecutive crashes: check blocks (exit 2 under --fail-on-similar) until a success or reset
 BREAKER_STATES = ("closed", "warning", "open")
 RESET_EVENT = "breaker_reset"
+PROBE_COOLDOWN_S = 600.0  # after the breaker opens, one probe run is let through after this cool-down ...
+PROBE_BACKOFF = 2.0  # ... multiplied by this for each failed probe (a crash while open) ...
+PROBE_COOLDOWN_MAX_S = 8 * 3600.0  # ... up to this
 
 
 def breaker_state(streak: int) -> str:
@@ -71,20 +74,53 @@ class Breaker:
     streak: int = 0
     first_crash: str | None = None
     last_reset: dict | None = None
+    last_crash_ts: float | None = None  # when the latest crash of the streak was logged (the probe's clock)
 
     def add(self, run: Run) -> None:
         if run.status == "crash":
             self.streak += 1
             self.first_crash = self.first_crash or run.run_id
+            self.last_crash_ts = run.ts if run.ts is not None else self.last_crash_ts
         else:
-            self.streak, self.first_crash = 0, None
+            self.streak, self.first_crash, self.last_crash_ts = 0, None, None
 
     def reset(self, event: Event) -> None:
-        self.streak, self.first_crash = 0, None
+        self.streak, self.first_crash, self.last_crash_ts = 0, None, None
         self.last_reset = _event_brief(event)
 
     def info(self, last_good: Run | None) -> dict:
-        return breaker_info(self.streak, self.first_crash, last_good, self.last_reset)
+        info = breaker_info(self.streak, self.first_crash, last_good, self.last_reset)
+        info["probe"] = probe_schedule(self.streak, self.last_crash_ts)
+        return info
+
+
+def probe_schedule(streak: int, last_crash_ts: float | None) -> dict | None:
+    """The half-open probe of an open breaker: the cool-down (seconds) and when one probe run may go.
+
+    Each crash after the one that opened the breaker is a failed probe and multiplies the cool-down by
+    PROBE_BACKOFF (capped at PROBE_COOLDOWN_MAX_S). None while the breaker is not open; ``probe_after_ts``
+    is None when the crash has no timestamp (then only a success or a reset closes the breaker).
+    """
+    if streak < BREAKER_OPEN:
+        return None
+    failed = streak - BREAKER_OPEN
+    cooldown = min(PROBE_COOLDOWN_S * PROBE_BACKOFF ** failed, PROBE_COOLDOWN_MAX_S)
+    after = None if last_crash_ts is None else last_crash_ts + cooldown
+    return {"failed_probes": failed, "cooldown_seconds": cooldown, "probe_after_ts": after,
+            "probe_after_utc": None if after is None else _utc(after)}
+
+
+def _utc(ts: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def half_open(info: dict, now: float) -> bool:
+    """Whether an open breaker lets one probe run through now (its cool-down has passed)."""
+    probe = info.get("probe")
+    return (info["state"] == "open" and probe is not None and probe["probe_after_ts"] is not None
+            and now >= probe["probe_after_ts"])
 
 
 def breaker_info(streak: int, first_crash: str | None, last_good: Run | None, reset: dict | None) -> dict:
@@ -95,16 +131,25 @@ def breaker_info(streak: int, first_crash: str | None, last_good: Run | None, re
             "last_good_run_id": last_good.run_id if last_good else None, "last_reset": reset}
 
 
-def breaker_message(info: dict) -> str | None:
-    """One line for a warning or open breaker (None when closed); the reset target comes first."""
+def breaker_message(info: dict, now: float | None = None) -> str | None:
+    """One line for a warning or open breaker (None when closed); the reset target comes first.
+
+    With ``now``, an open breaker whose probe cool-down has passed reads HALF-OPEN (one probe allowed)."""
     if info["state"] == "closed":
         return None
     target = info["last_good_commit"]
     reset_to = f"git reset --hard {target[:12]} (last good commit)" if target else "no kept run to reset to"
     if info["state"] == "warning":
         return f"circuit breaker WARNING after {info['streak']} crashes in a row: {reset_to}, then fix the cause"
+    probe = info.get("probe") or {}
+    if now is not None and half_open(info, now):
+        return (f"circuit breaker HALF-OPEN after {info['streak']} crashes in a row: one probe run is allowed "
+                f"({reset_to}, fix the cause first); if it crashes the next cool-down is "
+                f"{min(probe['cooldown_seconds'] * PROBE_BACKOFF, PROBE_COOLDOWN_MAX_S) / 60:.0f} min")
+    when = (f"; one probe run is allowed from {probe['probe_after_utc']} (cool-down "
+            f"{probe['cooldown_seconds'] / 60:.0f} min)" if probe.get("probe_after_utc") else "")
     return (f"circuit breaker OPEN after {info['streak']} crashes in a row: {reset_to}; runs are blocked until one "
-            "succeeds or the operator runs 'memorylab status --reset-breaker --reason TEXT'")
+            f"succeeds or the operator runs 'memorylab status --reset-breaker --reason TEXT'{when}")
 
 
 def _event_brief(event: Event | None) -> dict | None:
