@@ -10,6 +10,7 @@ re-running the logged code is the point and code identity is used).
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from ..ingest import gitinfo
@@ -18,7 +19,7 @@ from ..ledger.model import MODES, TRAIN_FILE, clean_tags
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
 from ..novelty.guard import Proposal
-from ..research.health import breaker_message
+from ..research.health import breaker_message, half_open
 from ..research.memory import load_state
 from .common import Context, add_json_flag, shown_count, unit_float
 
@@ -90,10 +91,14 @@ def run(ctx: Context) -> int:
     data = {**result.to_dict(), "code_signals": note, "change_signature": signature,
             "history_runs": len(history.runs), "breaker": load_state(ctx.store, history=history,
                                                           arena=ctx.arena).timeline.breaker()}
+    now = time.time()
+    data["breaker"]["half_open"] = half_open(data["breaker"], now)  # an open breaker lets one probe through
+    data["breaker"]["message"] = breaker_message(data["breaker"], now)
     ctx.emit(render(data), data)
-    if ctx.json and breaker_message(data["breaker"]):
-        warn(breaker_message(data["breaker"]))
-    if args.fail_on_similar and (result.decision == "block" or data["breaker"]["state"] == "open"):
+    if ctx.json and data["breaker"]["message"]:
+        warn(data["breaker"]["message"])
+    blocked = data["breaker"]["state"] == "open" and not data["breaker"]["half_open"]
+    if args.fail_on_similar and (result.decision == "block" or blocked):
         return 2
     return 0
 
@@ -102,8 +107,8 @@ def render(data: dict) -> str:
     """Human text: verdict line, reasons, closest runs."""
     lines = [f"{data['classification']} → {data['decision'].upper()} (mode {data['mode']}, "
              f"{data['history_runs']} runs in history)"]
-    if breaker_message(data["breaker"]):
-        lines.insert(0, breaker_message(data["breaker"]))
+    if data["breaker"].get("message"):
+        lines.insert(0, data["breaker"]["message"])
     if data.get("matched_part"):
         lines.append(f"  contains an earlier failed change: {data['matched_part']}")
     lines += [f"  - {reason}" for reason in data.get("reasons") or []]

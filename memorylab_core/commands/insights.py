@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..ledger.model import plural
+from ..research.contradictions import contradiction_line
 from ..research.insights import insights_view
 from ..research.memory import load_state
 from .common import Context, add_arena_flag, add_json_flag
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(ctx: Context) -> int:
     state = load_state(ctx.store, history=ctx.history, arena=ctx.arena)
     data = insights_view(state.book, state.runs, state.timeline.plateau())
+    data["contradictions"] = state.contradictions.contradictions()
     ctx.emit(render(data), data)
     return 0
 
@@ -71,4 +73,5 @@ def render(data: dict) -> str:
                      + ("" if rate is None else f" · {rate:.4f} bpb/h over the last {plateau['window_runs']} runs"))
     for surprise in data["surprises"][:3]:
         lines.append(f"surprise {surprise['run_id']}: {surprise['reason']}")
+    lines += [f"contradiction {contradiction_line(c)}" for c in data.get("contradictions") or []]
     return "\n".join(lines)

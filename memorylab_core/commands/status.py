@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
-from ..research.health import RESET_EVENT, alerts
+from ..research.health import RESET_EVENT, alerts, half_open
 from ..research.memory import ResearchState, curve_loader, load_state
+from ..research.progress import phase_of, velocity_phrase
 from .common import Context, add_arena_flag, add_json_flag
 
 
@@ -55,7 +56,9 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
         "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
                                                "gain": (last.run.extra.get("verdict") or {}).get("gain")},
         "crash_streak": tl.crash_streak, "experiments_since_last_keep": tl.since_keep,
-        "hours_since_last_improvement": hours, "plateau": tl.plateau(), "breaker": tl.breaker(),
+        "hours_since_last_improvement": hours, "plateau": tl.plateau(),
+        "breaker": {**(breaker := tl.breaker()), "half_open": half_open(breaker, now)},
+        "velocity": (velocity := state.velocity.view()), "phase": phase_of(tl, velocity),
         "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
         "alerts": alerts(tl, curve_loader(ctx.store), noise_alert(verdict, state.arena)),
     }
@@ -101,6 +104,17 @@ def _one(text: str | None, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _breaker_state(br: dict) -> str:
+    """``closed``, ``warning``, ``open`` (with when the probe may go) or ``half-open`` (one probe allowed)."""
+    probe = br.get("probe")
+    if br.get("half_open"):
+        return "half-open: one probe run allowed"
+    if br["state"] == "open" and probe and probe["probe_after_utc"]:
+        return (f"open (one probe run from {probe['probe_after_utc']}, "
+                f"cool-down {probe['cooldown_seconds'] / 60:.0f} min)")
+    return br["state"]
+
+
 def render(data: dict) -> str:
     """The one-screen terminal dashboard."""
     ideas, champ, last = data["idea_counts"], data["champion"], data["last_run"]
@@ -131,12 +145,14 @@ def render(data: dict) -> str:
                  f"{plateau['experiments_since_improvement']} since the last improvement"
                  + ("" if hours is None else f" ({hours:.1f} h)"))
     br = data["breaker"]
-    lines.append(f"breaker    {br['state']} ({plural(br['streak'], 'crash', 'crashes')} counted; warns at "
+    lines.append(f"breaker    {_breaker_state(br)} ({plural(br['streak'], 'crash', 'crashes')} counted; warns at "
                  f"{br['warn_at']}, opens at {br['open_at']} crashes in a row)")
     rate_h = plateau["improvement_per_hour"]
     if plateau["improvement_in_window"] is not None:
         lines.append(f"progress   {plateau['improvement_in_window']:.4f} bpb over the last {plateau['window_runs']} "
                      "runs" + ("" if rate_h is None else f" · {rate_h:.4f} bpb/h"))
+    lines.append(data["phase"]["line"])
+    lines.append(velocity_phrase(data["velocity"]))
     mem = data["memory"]
     if mem:
         lines.append(f"memory     last peak {mem['memory_gb']:.1f} GB = {100 * mem['fraction']:.0f}% of the device "

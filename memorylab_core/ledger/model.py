@@ -185,6 +185,9 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     for key in ("original_status", "import_key", "promotion", "seed_env"):
         if key in record:
             extra[key] = record[key]
+    seconds = finite_float(metrics.get("training_seconds"))
+    if seconds is not None:  # GPU time of the run (research.progress: velocity per GPU-hour)
+        extra["training_seconds"] = seconds
     if isinstance(metrics.get("profile"), str):  # the training profile (the novelty guard's defaults)
         extra["profile"] = metrics["profile"]
     facts = throughput_facts(metrics, record.get("contention") if isinstance(record.get("contention"), dict) else None)

@@ -62,6 +62,22 @@ def _health_samples(breaker: dict | None, alerts: Sequence[dict] | None, plateau
     return out
 
 
+def _velocity_samples(velocity: dict | None) -> list[Sample]:
+    """Improvement velocity (research.progress) by window and basis; a rate not measurable yet is left out."""
+    out: list[Sample] = []
+    for window in ("recent", "history"):
+        span = (velocity or {}).get(window)
+        for basis in ("champion", "tip"):
+            rates = span[basis] if span else {}
+            for key, name, unit in (("per_gpu_hour", "memorylab_velocity_val_bpb_per_gpu_hour", "GPU-hour"),
+                                    ("per_experiment", "memorylab_velocity_val_bpb_per_experiment", "experiment")):
+                if rates.get(key) is not None:
+                    out.append((name, "gauge", f"val_bpb gained per {unit} (window: recent ideas or since the "
+                                "baseline; basis: confirmed champion or latest kept run).",
+                                {"window": window, "basis": basis}, rates[key]))
+    return out
+
+
 def _run_samples(runs: Sequence[Run], events: Sequence[Event], now: float) -> list[Sample]:
     """Counts, streaks, keep rate, champion and latest measurements of one arena's runs."""
     counts = {s: 0 for s in ("keep", "discard", "crash")}
@@ -116,10 +132,11 @@ def _render(samples: Sequence[Sample]) -> str:
 
 def arena_samples(runs: Sequence[Run], events: Sequence[Event] = (), now: float | None = None,
                   alerts: Sequence[dict] | None = None, plateau: dict | None = None, breaker: dict | None = None,
-                  arena: str | None = None) -> list[Sample]:
+                  arena: str | None = None, velocity: dict | None = None) -> list[Sample]:
     """One arena's samples, each labelled ``arena`` when given (arenas are never pooled into one number)."""
     now = time.time() if now is None else now
     samples = _run_samples(runs, events, now) + _health_samples(breaker, alerts, plateau)
+    samples += _velocity_samples(velocity)
     if arena is None:
         return samples
     return [(name, kind, text, {"arena": arena, **labels}, value) for name, kind, text, labels, value in samples]
@@ -127,10 +144,10 @@ def arena_samples(runs: Sequence[Run], events: Sequence[Event] = (), now: float 
 
 def exposition(runs: Sequence[Run], corrupt_lines: int = 0, now: float | None = None, events: Sequence[Event] = (),
                alerts: Sequence[dict] | None = None, plateau: dict | None = None, breaker: dict | None = None,
-               arena: str | None = None) -> str:
-    """The metrics document of one set of runs. ``alerts`` (health.alerts), ``plateau`` (Timeline.plateau)
-    and ``breaker`` (Timeline.breaker) are optional."""
-    return exposition_of([arena_samples(runs, events, now, alerts, plateau, breaker, arena)], corrupt_lines)
+               arena: str | None = None, velocity: dict | None = None) -> str:
+    """The metrics document of one set of runs. ``alerts`` (health.alerts), ``plateau`` (Timeline.plateau),
+    ``breaker`` (Timeline.breaker) and ``velocity`` (Velocity.view) are optional."""
+    return exposition_of([arena_samples(runs, events, now, alerts, plateau, breaker, arena, velocity)], corrupt_lines)
 
 
 def exposition_of(per_arena: Sequence[Sequence[Sample]], corrupt_lines: int = 0) -> str:

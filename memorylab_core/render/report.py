@@ -18,6 +18,7 @@ from ..policy.decisions import queued
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, lineages, run_brief
 from ..policy.verdict import standing, standing_phrase
+from ..research.progress import velocity_phrase
 from .report_promotion import promotion_section
 
 RECENT_ROWS = 25
@@ -101,7 +102,17 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10, arena=arena)],
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
+        "velocity": _velocity(history, arena),
     }
+
+
+def _velocity(history: History, arena: str) -> dict | None:
+    """The arena's improvement velocity (research.progress), from its research fold (None without one)."""
+    try:
+        from ..research.memory import load_state
+    except ImportError:  # the research memory is optional to the report
+        return None
+    return load_state(history.store, history=history, arena=arena).velocity.view()
 
 
 def _recent_row(run: Run, runs: Sequence[Run]) -> dict:
@@ -174,6 +185,8 @@ def _headline(data: dict) -> list[str]:
         f"- **Runs:** {data['window_runs']} in this window ({c['keep']} keep · {c['discard']} discard · "
         f"{c['crash']} crash; roles: {_roles(data['roles'])}); {plural(data['total_runs'], 'run')} in this arena",
     ]
+    if data.get("velocity"):
+        lines.append(f"- **Velocity:** {md_cell(velocity_phrase(data['velocity']).split(None, 1)[1])}")
     for item in data.get("confounded") or []:
         lines.append(f"- **Confounded (re-run it):** `{md_cell(item['run_id'])}` — "
                      f"{md_cell('; '.join(item['causes']) or 'starved training')}")

@@ -14,9 +14,11 @@ from collections.abc import Callable
 
 from ..ledger.model import plural
 from ..policy.verdict import noise_alert, noise_phrase, runs_phrase
+from .contradictions import contradiction_line
 from .health import PLATEAU_RUNS, alerts
 from .insights import insights_view
 from .memory import ResearchState
+from .progress import phase_of, velocity_phrase
 
 DEFAULT_MAX_CHARS = 1500
 RECENT = 5
@@ -25,13 +27,14 @@ LINE_CHARS = 110
 EMPTY_TEXT = ("MemoryLab guide: no runs yet.\n"
               "Start with the baseline: run train.py unchanged and log it as keep with the description 'baseline'.")
 # Display order; PRIORITY decides who gets budget first.
-ORDER = ("champion", "alerts", "plateau", "recent", "works", "dead_ends", "near_misses", "mistakes",
-         "do_not_repeat", "promising")
-PRIORITY = ("champion", "alerts", "plateau", "works", "dead_ends", "recent", "mistakes", "near_misses",
-            "do_not_repeat", "promising")
+ORDER = ("champion", "alerts", "plateau", "recent", "works", "dead_ends", "contradictions", "near_misses",
+         "mistakes", "do_not_repeat", "promising")
+PRIORITY = ("champion", "alerts", "plateau", "works", "dead_ends", "recent", "contradictions", "mistakes",
+            "near_misses", "do_not_repeat", "promising")
 TITLES = {"champion": "", "alerts": "ALERTS", "plateau": "",
           "recent": "LAST RUNS (val_bpb, gain over the champion's reference then)",
-          "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID", "near_misses": "NEAR-MISSES (combine these)",
+          "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID",
+          "contradictions": "CONTEXT-DEPENDENT (worth an ablation)", "near_misses": "NEAR-MISSES (combine these)",
           "mistakes": "MISTAKES", "do_not_repeat": "TRIED AND FAILED (do not repeat)",
           "promising": "PROMISING DIRECTIONS"}
 
@@ -58,12 +61,15 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
                    if not a["id"].startswith("plateau:")],  # the plateau has its own section
         "breaker": timeline.breaker(),
         "plateau": view["plateau"],
+        "velocity": (velocity := state.velocity.view()),
+        "phase": phase_of(timeline, velocity),
         "recent": [_recent(o) for o in list(timeline.recent)[-RECENT:]][::-1],
         "works": [r for r in rules if r["kind"] == "works"],
         "avoid": [r for r in rules if r["kind"] == "avoid"],
         "rules_made_at_run": state.consolidator.point,
         "dead_ends": view["dead_ends"],
         "near_misses": view["near_misses"][:LIST_ITEMS],
+        "contradictions": state.contradictions.contradictions(LIST_ITEMS),
         "mistakes": state.deck.ranked(state.runs - 1, LIST_ITEMS),
         "do_not_repeat": [dict(v) for v in reversed(state.failed_ideas.values())][: LIST_ITEMS + 2],
         "promising": view["promising"],
@@ -91,6 +97,7 @@ def _sections(data: dict) -> dict[str, list[str]]:
         "near_misses": [_clip(f"{_delta(None if n['gain'] is None else -n['gain'])} {n['commit'] or n['run_id']}: "
                               f"{n['description']}") for n in data["near_misses"]],
         "mistakes": [_clip(f"[{m['type']} ×{m['seen']}] {m['lesson']}") for m in data["mistakes"]],
+        "contradictions": [_clip(contradiction_line(c), 2 * LINE_CHARS) for c in data.get("contradictions", [])],
         "do_not_repeat": [_clip(f"{d['label']} ({d['status']}{_times(d['count'])})") for d in data["do_not_repeat"]],
         "promising": [_promising_line(p) for p in data["promising"]],
     }
@@ -131,6 +138,12 @@ def _recent_line(r: dict) -> str:
 
 
 def _plateau_lines(data: dict) -> list[str]:
+    """Plateau advice (or the experiments since the last improvement), then the velocity."""
+    phase = [data["phase"]["line"].replace("phase      ", "PHASE ", 1)] if data.get("phase") else []
+    return phase + _plateau_head(data) + _velocity_lines(data)
+
+
+def _plateau_head(data: dict) -> list[str]:
     plateau = data["plateau"]
     since = plateau["experiments_since_improvement"]
     rate = plateau["improvement_per_hour"]
@@ -146,6 +159,14 @@ def _plateau_lines(data: dict) -> list[str]:
     if data["champion"] and since:
         return [f"{plural(since, 'experiment')} since the last improvement{rate_text}"]
     return []
+
+
+def _velocity_lines(data: dict) -> list[str]:
+    """The champion's velocity (val_bpb per GPU-hour and per experiment), when there is one to show."""
+    velocity = data.get("velocity")
+    if not velocity or (velocity["recent"] is None and velocity["history"] is None):
+        return []
+    return [velocity_phrase(velocity).replace("velocity   ", "VELOCITY ", 1)]
 
 
 def _allocate(sections: dict[str, list[str]], max_chars: int) -> dict[str, int]:

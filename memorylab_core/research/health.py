@@ -54,6 +54,9 @@ BREAKER_WARN = 3  # consecutive crashes: check warns and names the last good com
 BREAKER_OPEN = 5  # consecutive crashes: check blocks (exit 2 under --fail-on-similar) until a success or reset
 BREAKER_STATES = ("closed", "warning", "open")
 RESET_EVENT = "breaker_reset"
+PROBE_COOLDOWN_S = 600.0  # after the breaker opens, one probe run is let through after this cool-down ...
+PROBE_BACKOFF = 2.0  # ... multiplied by this for each failed probe (a crash while open) ...
+PROBE_COOLDOWN_MAX_S = 8 * 3600.0  # ... up to this
 
 
 def breaker_state(streak: int) -> str:
@@ -71,20 +74,53 @@ class Breaker:
     streak: int = 0
     first_crash: str | None = None
     last_reset: dict | None = None
+    last_crash_ts: float | None = None  # when the latest crash of the streak was logged (the probe's clock)
 
     def add(self, run: Run) -> None:
         if run.status == "crash":
             self.streak += 1
             self.first_crash = self.first_crash or run.run_id
+            self.last_crash_ts = run.ts if run.ts is not None else self.last_crash_ts
         else:
-            self.streak, self.first_crash = 0, None
+            self.streak, self.first_crash, self.last_crash_ts = 0, None, None
 
     def reset(self, event: Event) -> None:
-        self.streak, self.first_crash = 0, None
+        self.streak, self.first_crash, self.last_crash_ts = 0, None, None
         self.last_reset = _event_brief(event)
 
     def info(self, last_good: Run | None) -> dict:
-        return breaker_info(self.streak, self.first_crash, last_good, self.last_reset)
+        info = breaker_info(self.streak, self.first_crash, last_good, self.last_reset)
+        info["probe"] = probe_schedule(self.streak, self.last_crash_ts)
+        return info
+
+
+def probe_schedule(streak: int, last_crash_ts: float | None) -> dict | None:
+    """The half-open probe of an open breaker: the cool-down (seconds) and when one probe run may go.
+
+    Each crash after the one that opened the breaker is a failed probe and multiplies the cool-down by
+    PROBE_BACKOFF (capped at PROBE_COOLDOWN_MAX_S). None while the breaker is not open; ``probe_after_ts``
+    is None when the crash has no timestamp (then only a success or a reset closes the breaker).
+    """
+    if streak < BREAKER_OPEN:
+        return None
+    failed = streak - BREAKER_OPEN
+    cooldown = min(PROBE_COOLDOWN_S * PROBE_BACKOFF ** failed, PROBE_COOLDOWN_MAX_S)
+    after = None if last_crash_ts is None else last_crash_ts + cooldown
+    return {"failed_probes": failed, "cooldown_seconds": cooldown, "probe_after_ts": after,
+            "probe_after_utc": None if after is None else _utc(after)}
+
+
+def _utc(ts: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def half_open(info: dict, now: float) -> bool:
+    """Whether an open breaker lets one probe run through now (its cool-down has passed)."""
+    probe = info.get("probe")
+    return (info["state"] == "open" and probe is not None and probe["probe_after_ts"] is not None
+            and now >= probe["probe_after_ts"])
 
 
 def breaker_info(streak: int, first_crash: str | None, last_good: Run | None, reset: dict | None) -> dict:
@@ -95,16 +131,25 @@ def breaker_info(streak: int, first_crash: str | None, last_good: Run | None, re
             "last_good_run_id": last_good.run_id if last_good else None, "last_reset": reset}
 
 
-def breaker_message(info: dict) -> str | None:
-    """One line for a warning or open breaker (None when closed); the reset target comes first."""
+def breaker_message(info: dict, now: float | None = None) -> str | None:
+    """One line for a warning or open breaker (None when closed); the reset target comes first.
+
+    With ``now``, an open breaker whose probe cool-down has passed reads HALF-OPEN (one probe allowed)."""
     if info["state"] == "closed":
         return None
     target = info["last_good_commit"]
     reset_to = f"git reset --hard {target[:12]} (last good commit)" if target else "no kept run to reset to"
     if info["state"] == "warning":
         return f"circuit breaker WARNING after {info['streak']} crashes in a row: {reset_to}, then fix the cause"
+    probe = info.get("probe") or {}
+    if now is not None and half_open(info, now):
+        return (f"circuit breaker HALF-OPEN after {info['streak']} crashes in a row: one probe run is allowed "
+                f"({reset_to}, fix the cause first); if it crashes the next cool-down is "
+                f"{min(probe['cooldown_seconds'] * PROBE_BACKOFF, PROBE_COOLDOWN_MAX_S) / 60:.0f} min")
+    when = (f"; one probe run is allowed from {probe['probe_after_utc']} (cool-down "
+            f"{probe['cooldown_seconds'] / 60:.0f} min)" if probe.get("probe_after_utc") else "")
     return (f"circuit breaker OPEN after {info['streak']} crashes in a row: {reset_to}; runs are blocked until one "
-            "succeeds or the operator runs 'memorylab status --reset-breaker --reason TEXT'")
+            f"succeeds or the operator runs 'memorylab status --reset-breaker --reason TEXT'{when}")
 
 
 def _event_brief(event: Event | None) -> dict | None:
@@ -122,6 +167,8 @@ RECENT_RUNS = 20
 CLUSTER_MIN = 3  # crashes of one kind ...
 CLUSTER_GAP = 10  # ... each within this many experiments of the previous one form a cluster
 MEMORY_NEAR_FRACTION = 0.9  # peak memory at this fraction of the device's capacity
+CREEP_RISES = 3  # kept runs in a row, each with a higher peak memory than the keep before it
+DRIFT_WORSENINGS = 4  # idea runs in a row, each with a worse val_bpb than the idea before it
 
 
 @dataclass
@@ -147,6 +194,9 @@ class Timeline:
     clusters: dict = field(default_factory=dict)  # error kind -> {start, start_position, count, last}
     memory: dict | None = None  # the latest run with a known memory fraction
     memory_episode: str | None = None  # first run of the current near-capacity streak
+    baseline_memory: dict | None = None  # {run_id, memory_gb} of the epoch's kept baseline
+    creep: dict | None = None  # rising peak memory over consecutive kept runs: {start, start_gb, last, last_gb, rises}
+    drift: dict | None = None  # worsening val_bpb over consecutive ideas: {start, start_val, last, last_val, worse}
 
     def add(self, outcome) -> None:
         """Fold one run's outcome (``outcome.ref_after`` is the reference after it)."""
@@ -173,6 +223,32 @@ class Timeline:
         if run.status == "crash":
             self._cluster(run.error_kind or "unknown", run, position)
         self._memory(run, position)
+        self._creep(run, outcome.new_epoch)
+        self._drift(run)
+
+    def _creep(self, run: Run, new_epoch: bool) -> None:
+        """Peak memory of consecutive kept runs (those that measured it): a chain while it keeps rising."""
+        if not is_keep_of_idea(run) or run.memory_gb is None:
+            return
+        if new_epoch:
+            self.baseline_memory = {"run_id": run.run_id, "memory_gb": run.memory_gb}
+        chain = self.creep
+        if chain is not None and not new_epoch and run.memory_gb > chain["last_gb"]:
+            chain.update(last=run.run_id, last_gb=run.memory_gb, rises=chain["rises"] + 1)
+        else:
+            self.creep = {"start": run.run_id, "start_gb": run.memory_gb, "last": run.run_id,
+                          "last_gb": run.memory_gb, "rises": 0}
+
+    def _drift(self, run: Run) -> None:
+        """val_bpb of consecutive measured idea runs: a chain while each is worse than the one before."""
+        if not counts_as_idea(run) or run.val_bpb is None or run.validity == "confounded":
+            return
+        chain = self.drift
+        if chain is not None and run.val_bpb > chain["last_val"]:
+            chain.update(last=run.run_id, last_val=run.val_bpb, worse=chain["worse"] + 1)
+        else:
+            self.drift = {"start": run.run_id, "start_val": run.val_bpb, "last": run.run_id,
+                          "last_val": run.val_bpb, "worse": 0}
 
     def _streaks(self, run: Run) -> None:
         self.crash_streak = self.crash_streak + 1 if run.status == "crash" else 0
@@ -314,6 +390,7 @@ def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = 
     out += _cluster_alerts(timeline)
     out += _confound_alerts(timeline)
     out += _memory_alert(timeline)
+    out += _creep_alert(timeline) + _drift_alert(timeline)
     if curve_for is not None:
         out += _loss_alert(timeline, curve_for)
     out.sort(key=lambda a: (_SEVERITY[a["severity"]], a["id"]))
@@ -354,6 +431,38 @@ def _memory_alert(timeline: Timeline) -> list[dict]:
                    f"peak memory {mem['memory_gb']:.1f} GB is {100 * mem['fraction']:.0f}% of the device's "
                    f"{mem['device_memory_mb'] / 1024:.1f} GB: the next size increase may OOM",
                    fraction=mem["fraction"])]
+
+
+def _creep_alert(timeline: Timeline) -> list[dict]:
+    """Peak memory rising over CREEP_RISES or more kept runs in a row (id: the chain's first run)."""
+    chain = timeline.creep
+    if chain is None or chain["rises"] < CREEP_RISES:
+        return []
+    base = timeline.baseline_memory
+    since = ""
+    growth = None
+    if base and base["memory_gb"] > 0:
+        growth = round(chain["last_gb"] - base["memory_gb"], 3)
+        since = (f"; {growth:+.2f} GB ({100 * growth / base['memory_gb']:+.0f}%) since the baseline "
+                 f"{base['run_id']}")
+    return [_alert(f"memory_creep:{chain['start']}", "warning",
+                   f"peak memory rose over {chain['rises'] + 1} kept runs in a row, {chain['start_gb']:.2f} GB "
+                   f"({chain['start']}) to {chain['last_gb']:.2f} GB ({chain['last']}){since}: check what "
+                   "each keep costs in memory before the next size increase",
+                   rises=chain["rises"], start_gb=chain["start_gb"], last_gb=chain["last_gb"],
+                   growth_since_baseline_gb=growth)]
+
+
+def _drift_alert(timeline: Timeline) -> list[dict]:
+    """val_bpb of idea runs worsening DRIFT_WORSENINGS or more times in a row (id: the chain's first run)."""
+    chain = timeline.drift
+    if chain is None or chain["worse"] < DRIFT_WORSENINGS:
+        return []
+    return [_alert(f"val_drift:{chain['start']}", "warning",
+                   f"val_bpb worsened over {chain['worse'] + 1} experiments in a row, {chain['start_val']:.6f} "
+                   f"({chain['start']}) to {chain['last_val']:.6f} ({chain['last']}): the search is drifting; "
+                   "go back to the champion and change one thing at a time",
+                   worsenings=chain["worse"], start_val_bpb=chain["start_val"], last_val_bpb=chain["last_val"])]
 
 
 def _loss_alert(timeline: Timeline, curve_for: Callable[[str], list | None]) -> list[dict]:

@@ -35,11 +35,13 @@ from ..novelty.categories import run_categories
 from ..novelty.textnorm import is_baseline, strip_outcome_notes
 from ..policy.registry import CHAMPION_EVENT, is_candidate, is_evidence
 from .consolidation import ClassStats, Consolidator
+from .contradictions import ContradictionBook
 from .health import RESET_EVENT, Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
+from .progress import Velocity
 
-STATE_VERSION = 8  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 11  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -97,6 +99,8 @@ class ResearchState:
     failed_ideas: OrderedDict = field(default_factory=OrderedDict)  # label -> brief, most recent last
     corrupt_lines: int = 0
     arena: str = DEFAULT_ARENA  # the arena this state folds (one state per arena)
+    velocity: Velocity = field(default_factory=Velocity)  # val_bpb gained per GPU-hour and per experiment
+    contradictions: ContradictionBook = field(default_factory=ContradictionBook)  # kept here, failed there
 
     @property
     def runs(self) -> int:
@@ -110,12 +114,16 @@ class ResearchState:
         card about code, never evidence against the idea.
         """
         outcome = outcome_of(run, self.timeline.runs, self.timeline.reference)
+        context = self.timeline.champion.run_id if self.timeline.champion is not None else None
         self.timeline.add(outcome)
+        self.velocity.add(outcome, self.timeline.champion, outcome.attempt and is_evidence(run))
         if not is_evidence(run):
             self.consolidator.add(replace(outcome, attempt=False), self.timeline.runs, self.deck)
             return outcome
         if not is_bug_crash(run):
             self.book.add(outcome)
+        if outcome.attempt:
+            self.contradictions.add(outcome, context, idea_label(run))
         self.deck.add(outcome)
         self.consolidator.add(outcome if not is_bug_crash(run) else replace(outcome, attempt=False),
                               self.timeline.runs, self.deck)
@@ -128,6 +136,7 @@ class ResearchState:
             self.timeline.reset_breaker(event)
         elif event.event_type == CHAMPION_EVENT:
             self.timeline.champion_event(event)
+            self.velocity.champion_event(self.timeline.champion)
 
     def _note_idea(self, outcome: Outcome) -> None:
         if not outcome.attempt:
@@ -158,7 +167,8 @@ def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
 
 FOLD_NAME = "research"
 _STATE_CLASSES = (ResearchState, Outcome, Timeline, Breaker, CategoryBook, CategoryStats, MistakeDeck, Card,
-                  Consolidator, ClassStats, Run, Event)
+                  Consolidator, ClassStats, Run, Event, Velocity,
+                  ContradictionBook)
 
 
 def load_state(store: Store, use_cache: bool = True, history: History | None = None,
