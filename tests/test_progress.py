@@ -236,9 +236,25 @@ def test_an_open_breaker_lets_one_probe_through_after_the_cooldown(repo):
     res = ml("check", "-d", "a genuinely new idea about rotary base", "--fail-on-similar", cwd=repo)
     assert res.code == 0 and "circuit breaker HALF-OPEN" in res.out
     assert ml("status", "--json", cwd=repo).json()["breaker"]["half_open"] is True
+    metrics = ml("export", "-f", "prometheus", cwd=repo).out
+    assert 'memorylab_breaker_state{arena="' in metrics
+    assert [line for line in metrics.splitlines() if line.startswith("memorylab_breaker_state")
+            and 'state="half_open"' in line][0].endswith(" 1")
     write_ledger(repo, crash_ledger(7, 1000))  # two failed probes: the cool-down is 2400 s now
     assert probe_check(repo) == 2
     write_ledger(repo, crash_ledger(7, 2500))
     assert probe_check(repo) == 0
     reset = ml("status", "--reset-breaker", "--reason", "fixed the OOM", "--json", cwd=repo).json()
     assert reset["breaker"]["state"] == "closed" and reset["reset"]["event_type"] == "breaker_reset"
+
+
+def test_the_dashboard_charts_velocity(repo):
+    """report --html has an 'Improvement velocity' card: the velocity line and a step chart of the
+    champion's val_bpb against cumulative GPU-hours."""
+    write_ledger(repo, halving_ledger())
+    assert ml("report", "--html", cwd=repo).code == 0
+    page = (repo / "results" / "memorylab" / "reports" / "latest.html").read_text()
+    card = page[page.index('id="velocity-chart"'):]
+    card = card[:card.index("</section>")]
+    assert "Improvement velocity" in page and "0.0120 val_bpb/GPU-hour" in card
+    assert 'class="frontier"' in card and "GPU-h" in card and "None" not in card

@@ -166,7 +166,8 @@ def test_exposition_has_the_required_metrics_and_parses():
     assert value("memorylab_last_peak_memory_bytes", run_id="run00002") == round(44.0 * 1024**3)
     assert value("memorylab_ledger_corrupt_lines") == 1
     breaker = {dict(k)["state"]: v for k, v in fams["memorylab_breaker_state"]["samples"].items()}
-    assert breaker == {"closed": 0, "warning": 0, "open": 1}
+    # five crashes, the last 45 min before "now": open, and past its 10-minute probe cool-down
+    assert breaker == {"closed": 0, "warning": 0, "open": 0, "half_open": 1}
     alerts = {dict(k)["severity"]: v for k, v in fams["memorylab_alerts"]["samples"].items()}
     assert alerts["critical"] == 1 and sum(alerts.values()) == len(health.alerts(state.timeline))
     assert fams["memorylab_runs_total"]["type"] == "counter"

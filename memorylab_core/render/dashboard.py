@@ -39,7 +39,8 @@ TABLE_ROWS = 2500  # newest runs of the window listed in the table (the chart sh
 CHART_RUNS = 20000
 RECENT_CURVES = 4  # loss curves of the latest runs besides the champion's
 CURVE_SCAN = 40  # how many of the latest runs to look at for archived sidecars
-EXTRA_SECTIONS = (("insights", "Category insights"), ("mistake_cards", "Mistake cards"))
+EXTRA_SECTIONS = (("velocity_chart", "Improvement velocity"), ("insights", "Category insights"),
+                  ("mistake_cards", "Mistake cards"))
 MISTAKE_CARDS = 12
 
 
@@ -171,4 +172,5 @@ def _research_view(history: History, arena: str | None) -> dict:
     insights = importlib.import_module("memorylab_core.research.insights")
     state = research.load_state(history.store, history=history, arena=arena)
     return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau()),
-            "mistake_cards": state.deck.ranked(state.runs, MISTAKE_CARDS)}
+            "mistake_cards": state.deck.ranked(state.runs, MISTAKE_CARDS),
+            "velocity_chart": {"view": state.velocity.view(), "points": [list(p) for p in state.velocity.points]}}

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from ..ledger.model import Run, lineage_gain, plural
 from ..policy.verdict import noise_phrase, runs_phrase, verdict_phrase
+from . import svg
 from .htmltext import clip, esc
 from .svg import glyph
 
@@ -296,12 +297,39 @@ def extra_card(key: str, title: str, content: object) -> str:
     """An optional section (insights, mistake cards): a tailored view when the content has the shape
     of issue 5's views, else a generic rendering of the JSON-like content. Everything is escaped."""
     anchor = key.replace("_", "-")
+    if key == "velocity_chart" and isinstance(content, dict) and isinstance(content.get("view"), dict):
+        return section(anchor, title, _velocity(content["view"], content.get("points") or []))
     if key == "insights" and isinstance(content, dict) and isinstance(content.get("categories"), list):
         return section(anchor, title, _insights(content))
     if key == "mistake_cards" and isinstance(content, list) and all(isinstance(c, dict) for c in content):
         cards = "".join(_mistake(card) for card in content[:EXTRA_ROWS])
         return section(anchor, title, f'<div class="cards">{cards}</div>')
     return section(anchor, title, _generic(content))
+
+
+def _velocity(view: dict, points: Sequence) -> str:
+    """The champion's val_bpb against cumulative GPU-hours since the baseline (a small step chart), under
+    the velocity line that status and guide print."""
+    from ..research.progress import velocity_phrase
+
+    phrase = velocity_phrase(view).removeprefix("velocity").strip()
+    rows = [(p[1] / 3600, p[2]) for p in points if isinstance(p, (list, tuple)) and len(p) >= 3
+            and isinstance(p[1], (int, float)) and isinstance(p[2], (int, float))]
+    if len(rows) < 2:
+        return f'<p class="muted">{esc(phrase)}</p>'
+    width, height, left, bottom = 420, 150, 56, 26
+    xs, ys = [h for h, _ in rows], [v for _, v in rows]
+    x = svg.Scale(min(xs), max(xs), left, width - 8)
+    y = svg.Scale(min(ys), max(ys), 8, height - bottom)
+    y_ticks, x_ticks = svg.nice_ticks(min(ys), max(ys), 3), svg.nice_ticks(min(xs), max(xs), 4)
+    line = svg.step_line([(x(h), y(v)) for h, v in rows], x(max(xs)))
+    chart = (f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="champion val_bpb by GPU-hours">'
+             + svg.y_axis(y, [t for t in y_ticks if min(ys) <= t <= max(ys)], left, width - 8, lambda v: f"{v:.3f}")
+             + svg.x_axis(x, [t for t in x_ticks if min(xs) <= t <= max(xs)], 8, height - bottom,
+                          lambda h: f"{h:g} GPU-h")
+             + f'<path class="frontier" d="{line}" fill="none"/></svg>')
+    return (f'<p class="muted">{esc(phrase)}. Chart: the champion\'s val_bpb (lower is better, drawn '
+            f'upward) by cumulative GPU-hours since the baseline.</p>{chart}')
 
 
 def _insights(view: dict) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..ledger.model import Event, Run
 from ..policy.registry import champion
-from ..research.health import BREAKER_STATES, crash_streak, ideas_since_last_keep
+from ..research.health import BREAKER_STATES, crash_streak, half_open, ideas_since_last_keep
 
 _GB = 1024**3
 
@@ -43,14 +43,16 @@ def _last(runs: Sequence[Run], predicate) -> Run | None:
 Sample = tuple[str, str, str, dict, float]  # (metric name, type, help, labels, value)
 
 
-def _health_samples(breaker: dict | None, alerts: Sequence[dict] | None, plateau: dict | None) -> list[Sample]:
+def _health_samples(breaker: dict | None, alerts: Sequence[dict] | None, plateau: dict | None,
+                    now: float) -> list[Sample]:
     """Breaker state (a state set: one sample per state, 1 for the current one), alerts, plateau."""
     if breaker is None:
         return []
-    state = breaker["state"]
+    state = "half_open" if half_open(breaker, now) else breaker["state"]
     out = [("memorylab_breaker_state", "gauge",
-            "Crash-streak circuit breaker: 1 for the current state (closed, warning, open), else 0.",
-            {"state": s}, int(s == state)) for s in BREAKER_STATES]
+            "Crash-streak circuit breaker: 1 for the current state (closed, warning, open, half_open: an open "
+            "breaker whose cool-down passed lets one probe run through), else 0.",
+            {"state": s}, int(s == state)) for s in (*BREAKER_STATES, "half_open")]
     if alerts is not None:
         by_severity = {s: sum(1 for a in alerts if a["severity"] == s) for s in ("critical", "warning", "info")}
         out += [("memorylab_alerts", "gauge", "Active health alerts (one per cause) by severity.",
@@ -135,7 +137,7 @@ def arena_samples(runs: Sequence[Run], events: Sequence[Event] = (), now: float 
                   arena: str | None = None, velocity: dict | None = None) -> list[Sample]:
     """One arena's samples, each labelled ``arena`` when given (arenas are never pooled into one number)."""
     now = time.time() if now is None else now
-    samples = _run_samples(runs, events, now) + _health_samples(breaker, alerts, plateau)
+    samples = _run_samples(runs, events, now) + _health_samples(breaker, alerts, plateau, now)
     samples += _velocity_samples(velocity)
     if arena is None:
         return samples
