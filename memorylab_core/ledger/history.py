@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex, idea_key
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
 from . import index as ix
-from .journal import FileJournal, LedgerLine, parse_line
+from .journal import FileJournal, LedgerLine, split_lines
 from .model import TRAIN_FILE, Event, Run, event_from_record, run_from_record
 from .store import MemoryLabError, Store, warn
 
@@ -275,15 +275,7 @@ class History:
     def _fold_lines(self, data: bytes, base: int, line_no: int, n_events: int,
                     novelty: NoveltyIndex, registry: RegistryFold) -> tuple[int, int]:
         """Fold the complete lines in ``data`` (journal bytes from offset ``base``)."""
-        lines = []
-        pos = 0
-        while pos < len(data):
-            nl = data.index(b"\n", pos)
-            raw = data[pos:nl]
-            line_no += 1
-            if raw.strip():
-                lines.append(parse_line(raw, line_no, base + pos))
-            pos = nl + 1
+        lines, line_no = split_lines(data, base, line_no)
         return line_no, self._fold_parsed(lines, n_events, novelty, registry)
 
     def _fold_parsed(self, lines: list[LedgerLine], n_events: int, novelty: NoveltyIndex,

@@ -239,16 +239,8 @@ class FileJournal(Journal):
                 data = fh.read()
         except FileNotFoundError:
             return [], position, line_no
-        lines = []
         end = data.rfind(b"\n") + 1
-        pos = 0
-        while pos < end:
-            nl = data.index(b"\n", pos)
-            raw = data[pos:nl]
-            line_no += 1
-            if raw.strip():
-                lines.append(parse_line(raw, line_no, position + pos))
-            pos = nl + 1
+        lines, line_no = split_lines(data[:end], position, line_no)
         return lines, position + end, line_no
 
     def read_record(self, position: int) -> dict | None:
@@ -280,6 +272,20 @@ def validate_all(records: list[dict]) -> None:
 def _reject_constant(name: str) -> float:
     """JSON's NaN / Infinity extensions are not numbers a record may hold."""
     raise ValueError(f"{name} is not a finite number")
+
+
+def split_lines(data: bytes, base: int, line_no: int) -> tuple[list[LedgerLine], int]:
+    """The non-blank lines of ``data`` (whole lines of the journal from byte ``base``, ``line_no``
+    lines before it), parsed; and the line count after them."""
+    lines, pos = [], 0
+    while pos < len(data):
+        nl = data.index(b"\n", pos)
+        raw = data[pos:nl]
+        line_no += 1
+        if raw.strip():
+            lines.append(parse_line(raw, line_no, base + pos))
+        pos = nl + 1
+    return lines, line_no
 
 
 def parse_line(raw: bytes, line_no: int, offset: int) -> LedgerLine:
