@@ -41,7 +41,7 @@ from pathlib import Path
 
 from ..lazyre import lazy
 from .errors import MemoryLabError
-from .journal import FileJournal, Journal, LedgerLine, encode_record, parse_line
+from .journal import FileJournal, Journal, LedgerLine, encode_record
 
 __all__ = ["LedgerLine", "MemoryLabError", "Store", "encode_record", "open_store"]
 
@@ -400,7 +400,6 @@ class Store:
                 os.fsync(fh.fileno())
 
 
-_parse_line = parse_line  # the name older callers import
 
 
 _SAFE_ID = lazy(r"[A-Za-z0-9_.-]{1,128}")
