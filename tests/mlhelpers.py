@@ -16,6 +16,9 @@ from memorylab_core.cli import main
 
 PROJECT = Path(__file__).resolve().parent.parent
 MEMORYLAB = PROJECT / "memorylab.py"
+# A stand-in for train.py (tests/fake_train.py), run with this interpreter: `memorylab run -- PY FAKE ...`
+FAKE = str(PROJECT / "tests" / "fake_train.py")
+PY = sys.executable
 # The shared fixtures sit beside the clone (../shared); a user's clone has none and those tests skip.
 REAL_LEDGER_DIR = PROJECT.parent / "shared" / "fixtures" / "real-ledgers"
 REAL_LEDGERS = sorted(p for p in REAL_LEDGER_DIR.glob("*.tsv") if p.name != "labels.tsv")

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import html
 import re
-import sys
-from pathlib import Path
 
 import pytest
-from mlhelpers import commit_change, log_run, make_repo, ml
+from mlhelpers import FAKE, PY, commit_change, log_run, make_repo, ml
 
-FAKE = str(Path(__file__).resolve().parent / "fake_train.py")
-PY = sys.executable
 IMPORTED = ("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
             "a1b2c3d\t1.500000\t8.0\tkeep\tbaseline\n"
             "b2c3d4e\t0.000000\t0.0\tcrash\tdepth 16 (OOM)\n"

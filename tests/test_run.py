@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from mlhelpers import MEMORYLAB, commit_change, git, ledger, make_repo, ml
-
-FAKE = str(Path(__file__).resolve().parent / "fake_train.py")
-PY = sys.executable
+from mlhelpers import FAKE, MEMORYLAB, PY, commit_change, git, ledger, make_repo, ml
 
 
 @pytest.fixture()

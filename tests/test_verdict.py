@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from mlhelpers import commit_change, make_repo, ml
-
-FAKE = str(Path(__file__).resolve().parent / "fake_train.py")
-PY = sys.executable
+from mlhelpers import FAKE, PY, commit_change, make_repo, ml
 
 
 @pytest.fixture()
