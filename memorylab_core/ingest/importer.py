@@ -313,14 +313,17 @@ def import_files(store: Store, history: History, paths: list[Path], family: str 
         if fresh and not dry_run:
             store.append_many_locked(fresh)
             history.refresh(locked=True)
-            store.write_registry(history.snapshot, "the import is recorded")
+            arenas = None if any(r.get("record_type") == "event" for r in fresh) else \
+                sorted({str(r.get("arena")) for r in fresh})  # only these arenas' standings changed
+            store.write_registry(lambda: history.snapshot(changed=arenas), "the import is recorded")
     return summary
 
 
 def _fresh(candidates: list[dict], history: History, summary: ImportSummary) -> list[dict]:
     """The candidates not in the store yet, in file order; counts them by status."""
-    keys = history.import_keys()
-    runs = history.run_ids()
+    runs_in = [rec for rec in candidates if rec.get("record_type") != "event"]
+    keys, runs = history.stored_imports((k for r in runs_in if isinstance(k := r.get("import_key"), str) and k),
+                                        (str(r["run_id"]) for r in runs_in))
     events = {e.event_id for e in history.events}
     fresh = []
     for rec in candidates:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex, idea_key
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
@@ -25,8 +25,8 @@ READ_CHUNK = 8 << 20  # journal bytes parsed per step of a fold
 READ_ROWS = 5000  # records fetched per step of a fold keyed by sequence number
 _MAX_REPORTED_CORRUPT = 5
 _RUN_SELECT = ", ".join((*Run.ROW_COLUMNS, "data"))  # what Run.from_row reads
-_RUN_INSERT = (f"INSERT INTO runs({_RUN_SELECT}, line_no, tags, categories, knobs) "
-               f"VALUES ({', '.join('?' * (len(Run.ROW_COLUMNS) + 5))})")
+_RUN_INSERT = (f"INSERT INTO runs({_RUN_SELECT}, line_no, tags, categories, knobs, import_key) "
+               f"VALUES ({', '.join('?' * (len(Run.ROW_COLUMNS) + 6))})")
 
 
 def fold_run(record: dict, index: int, offset: int) -> Run:
@@ -38,7 +38,9 @@ def fold_run(record: dict, index: int, offset: int) -> Run:
 
 def _run_row(run: Run, line_no: int) -> tuple:
     knobs = ",".join(dict.fromkeys(str(c.get("name")) for c in run.change_signature if c.get("name"))) or None
-    return (*run.row_values(), line_no, ",".join(run.tags) or None, ",".join(run.categories) or None, knobs)
+    key = run.extra.get("import_key")
+    return (*run.row_values(), line_no, ",".join(run.tags) or None, ",".join(run.categories) or None, knobs,
+            key if isinstance(key, str) else None)
 
 
 class RunTable(Sequence[Run]):
@@ -421,13 +423,13 @@ class History:
         row = self.db.execute("SELECT min(idx) FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return self.runs[row[0]] if row and row[0] is not None else None
 
-    def import_keys(self) -> set[str]:
-        """The ``import_key`` of every imported run (what makes a second import of a file add nothing)."""
-        rows = self.db.execute("SELECT json_extract(data, '$[5].import_key') FROM runs")
-        return {r[0] for r in rows if isinstance(r[0], str)}
-
-    def run_ids(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT run_id FROM runs")}
+    def stored_imports(self, keys: Iterable[str], run_ids: Iterable[str]) -> tuple[set[str], set[str]]:
+        """Which of ``keys`` (import keys) and ``run_ids`` the index already holds: what makes a second
+        import of a file add nothing. Indexed lookups, so the cost follows the input, not the store."""
+        found_keys = {k for k in dict.fromkeys(keys) if self.db.execute(
+            "SELECT 1 FROM runs WHERE import_key = ? LIMIT 1", (k,)).fetchone()}
+        found_ids = {r for r in dict.fromkeys(run_ids) if self.has_run_id(r)}
+        return found_keys, found_ids
 
     def has_run_id(self, run_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM runs WHERE run_id = ? LIMIT 1", (run_id,)).fetchone() is not None

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .store import Store, warn
 
-INDEX_VERSION = 5  # bump when a table or a fold changes: older indexes are rebuilt
+INDEX_VERSION = 6  # bump when a table or a fold changes: older indexes are rebuilt
 BLOCK = 1 << 20  # bytes per verification hash
 PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it
@@ -53,13 +53,14 @@ CREATE TABLE IF NOT EXISTS runs (
     branch TEXT, commit_sha TEXT, parent_commit TEXT, code_fingerprint TEXT, idea_key TEXT,
     novelty_class TEXT, next_action TEXT, source TEXT, replicate_of TEXT, description TEXT,
     arena TEXT NOT NULL, role TEXT NOT NULL, validity TEXT NOT NULL,
-    tags TEXT, categories TEXT, knobs TEXT, data TEXT NOT NULL);  -- data: the run's other fields, JSON
+    tags TEXT, categories TEXT, knobs TEXT, import_key TEXT, data TEXT NOT NULL);  -- data: the run's other fields, JSON
 CREATE INDEX IF NOT EXISTS runs_run_id ON runs(run_id);
 CREATE INDEX IF NOT EXISTS runs_commit ON runs(commit_sha) WHERE commit_sha IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_status_val ON runs(status, val_bpb);
 CREATE INDEX IF NOT EXISTS runs_ts ON runs(ts);
 CREATE INDEX IF NOT EXISTS runs_family ON runs(family);
 CREATE INDEX IF NOT EXISTS runs_arena ON runs(arena, idx);
+CREATE INDEX IF NOT EXISTS runs_import_key ON runs(import_key) WHERE import_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
     idx INTEGER PRIMARY KEY, line_no INTEGER NOT NULL, offset INTEGER NOT NULL, event_id TEXT NOT NULL,
     event_type TEXT NOT NULL, timestamp_utc TEXT, ts REAL, runs_before INTEGER NOT NULL, data TEXT NOT NULL);
