@@ -286,3 +286,29 @@ def test_jsonl_round_trip_keeps_runs_events_and_ids(tmp_path, monkeypatch):
     assert ml("export", "-f", "jsonl", "-o", str(dump_b), cwd=repo).code == 0
     assert dump_b.read_text() == dump_a.read_text()
     assert ml("champion", "--json", cwd=repo).json() == champion_a
+
+
+def _tsv(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    path.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+                    + "".join(f"{c}\t{v}\t1.0\t{s}\t{d}\n" for c, v, s, d in rows))
+    return path
+
+
+def test_imports_in_turn_keep_every_arena_standing_and_add_only_new_rows(home, tmp_path):
+    a = _tsv(tmp_path / "alpha.tsv", [("aaaaaa1", "1.00", "keep", "baseline"), ("aaaaaa2", "0.98", "keep", "lr up"),
+                                      ("aaaaaa3", "0.99", "discard", "depth up")])
+    b = _tsv(tmp_path / "beta.tsv", [("bbbbbb1", "1.20", "keep", "baseline"), ("bbbbbb2", "1.10", "keep", "wd")])
+    assert ml("import", str(a), cwd=home).code == 0
+    assert ml("import", str(b), cwd=home).code == 0
+    registry = json.loads((tmp_path / "store" / "champion_challenger.json").read_text())
+    best = {arena: s["champion"]["val_bpb"] for arena, s in registry["arenas"].items()}
+    assert sorted(best.values()) == [0.98, 1.10] and registry["runs"] == 5
+    again = ml("import", str(a), str(b), "--json", cwd=home).json()
+    assert again["imported"] == 0 and again["skipped"]["already_imported"] == 5
+    _tsv(b, [("bbbbbb1", "1.20", "keep", "baseline"), ("bbbbbb2", "1.10", "keep", "wd"),
+             ("bbbbbb3", "1.05", "keep", "warmdown")])  # the file grew by one row
+    grown = ml("import", str(b), "--json", cwd=home).json()
+    assert grown["imported"] == 1
+    registry = json.loads((tmp_path / "store" / "champion_challenger.json").read_text())
+    best = {arena: s["champion"]["val_bpb"] for arena, s in registry["arenas"].items()}
+    assert sorted(best.values()) == [0.98, 1.05] and registry["runs"] == 6
