@@ -38,14 +38,17 @@ def _record(i: int, rng: random.Random, parent: str | None) -> dict:
     }
 
 
-def _build(root: Path, n: int, seed: int = 3) -> Store:
-    """A journal of ``n`` varied runs with champion events and corrupt lines mixed in."""
+def _build(root: Path, n: int, seed: int = 3, arenas: tuple[str, ...] = ()) -> Store:
+    """A journal of ``n`` varied runs with champion events and corrupt lines mixed in; ``arenas``:
+    spread the runs over these arenas (else all in the default one)."""
     store = Store(root, root)
     store.init()
     rng = random.Random(seed)
     lines, parent = [], None
     for i in range(n):
         record = _record(i, rng, parent)
+        if arenas:
+            record["arena"] = arenas[i % 7 == 0]
         if record["status"] == "keep" and rng.random() < 0.7:
             parent = record["commit"]
         lines.append(encode_record(record))
@@ -69,7 +72,9 @@ def _view(history: History) -> tuple:
     novelty = history.novelty
     return (_fields(history), [(e.event_id, e.runs_before, e.offset) for e in history.events], history.corrupt,
             len(novelty), novelty.n_docs, novelty.state, [novelty.outcome(i) for i in range(len(history.runs))],
-            [r.index for r in history.registry.notable], [c.to_dict() for c in history.registry.clusters(1)])
+            {a: [r.index for r in history.registry.notable_in(a)] for a, _, _ in history.arenas()},
+            {a: [lin.to_dict() for lin in history.registry.lineages(a)] for a, _, _ in history.arenas()},
+            [c.to_dict() for c in history.registry.clusters(1)])
 
 
 def _fresh(store: Store) -> tuple:
@@ -185,29 +190,75 @@ def test_doctored_folded_state_cannot_run_code(tmp_path):
     assert load_state(store).runs == state.runs  # the bad fold was refolded from the runs
 
 
-def test_registry_fold_matches_a_scan_of_every_run(tmp_path):
-    store = _build(tmp_path, 160, seed=11)
+def _lineages_by_scan(runs: list) -> list[dict]:
+    """The best lineages by brute force: each kept run extends the latest earlier kept run on its parent
+    commit (or, without one, of its branch and family); chains ranked by their best run, then leaf."""
+    kept = [r for r in runs if registry.is_candidate(r)]
+    parent = {}
+    for i, run in enumerate(kept):
+        earlier = kept[:i]
+        if run.parent_commit:
+            match = [r for r in earlier if r.commit == run.parent_commit]
+        else:
+            match = [r for r in earlier if (r.branch, r.family, r.source if not r.commit else None)
+                     == (run.branch, run.family, run.source if not run.commit else None)]
+        if match:
+            parent[run.index] = match[-1]
+    chains = []
+    for leaf in (r for r in kept if r not in parent.values()):
+        chain = [leaf]
+        while chain[-1].index in parent:
+            chain.append(parent[chain[-1].index])
+        chains.append(registry.Lineage(chain[::-1]))
+    chains.sort(key=lambda lin: (lin.best.val_bpb, lin.best.index, lin.runs[-1].index))
+    return [lin.to_dict() for lin in chains[:registry.LINEAGES]]
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_registry_fold_matches_a_scan_of_every_run(tmp_path, seed):
+    """The few notable runs the views read answer every registry question -- now and at every earlier
+    moment -- exactly as a scan of all the arena's runs does."""
+    store = _build(tmp_path, 160, seed=seed, arenas=("a", "b"))
     history = History.load(store, quiet=True)
-    every = list(history.runs)
-    notable, events = history.registry.notable, history.events
-    assert [r.index for r in notable] == sorted(r.index for r in notable)
-    assert registry.champion(notable, events) == registry.champion(every, events)
-    assert registry.confirmed_champion(notable, events) == registry.confirmed_champion(every, events)
-    assert registry.challengers(notable, events=events) == registry.challengers(every, events=events)
-    assert [lin.to_dict() for lin in registry.lineages(notable)] == [lin.to_dict() for lin in registry.lineages(every)]
+    every, events = list(history.runs), history.events
     policy = PromotionPolicy()
-    assert standings(notable, events, policy) == standings(every, events, policy)
+    for arena in ("a", "b"):
+        notable, runs = history.registry.notable_in(arena), [r for r in every if r.arena == arena]
+        assert [r.index for r in notable] == sorted(r.index for r in notable)
+        assert registry.champion(notable, events) == registry.champion(runs, events)
+        assert registry.confirmed_champion(notable, events) == registry.confirmed_champion(runs, events)
+        assert registry.challengers(notable, events=events) == registry.challengers(runs, events=events)
+        assert standings(notable, events, policy) == standings(runs, events, policy)
+        assert [lin.to_dict() for lin in history.registry.lineages(arena)] == _lineages_by_scan(runs)
+        for moment in range(0, len(every) + 1, 3):  # the champion at the start of any report window
+            before = [e for e in events if e.runs_before <= moment]
+            assert registry.champion([r for r in notable if r.index < moment], before) == \
+                registry.champion([r for r in runs if r.index < moment], before)
     failing = [r for r in every if r.status in ("discard", "crash") and registry.counts_against_idea(r)]
-    failed = Counter(r.idea_key for r in failing)
+    failed = Counter((r.arena, r.idea_key) for r in failing)
     clusters = history.registry.clusters()
-    assert {c.idea: c.count for c in clusters} == {k: n for k, n in failed.items() if n >= 2}
+    assert {(c.arena, c.idea): c.count for c in clusters} == {k: n for k, n in failed.items() if n >= 2}
     assert [c.count for c in clusters] == sorted((c.count for c in clusters), reverse=True)
     for cluster in clusters:
-        members = [r for r in failing if r.idea_key == cluster.idea]
+        members = [r for r in failing if (r.arena, r.idea_key) == (cluster.arena, cluster.idea)]
         assert cluster.run_ids == [r.run_id for r in members][-registry.CLUSTER_RUN_IDS:]
         assert cluster.crashes == sum(r.status == "crash" for r in members)
         last_crash = next((r for r in reversed(members) if r.status == "crash"), None)
         assert history.registry.crash_like(cluster.key) == last_crash
+
+
+def test_notable_runs_grow_with_champion_changes_not_with_kept_runs(tmp_path):
+    """300 kept runs of distinct code that never beat the first: the views read the champion and its 5 challengers."""
+    store = Store(tmp_path, tmp_path)
+    store.init()
+    store.ledger_path.write_bytes(b"".join(encode_record(
+        {"record_type": "run", "run_id": f"k{i:03d}", "status": "keep", "code_fingerprint": f"fp{i}",
+         "metrics": {"val_bpb": 0.9 if i == 0 else 1.0 + i / 1000}}) for i in range(300)))
+    history = History.load(store, quiet=True)
+    notable = history.registry.notable_in("default")
+    assert [r.run_id for r in notable] == [f"k{i:03d}" for i in range(6)]
+    assert registry.champion(notable).run_id == "k000"
+    assert [r.run_id for r in registry.challengers(notable)] == ["k001", "k002", "k003", "k004", "k005"]
 
 
 def test_research_state_in_the_index_equals_a_fresh_fold(tmp_path):

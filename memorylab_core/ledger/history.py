@@ -107,16 +107,6 @@ class RunTable(Sequence[Run]):
         except KeyError:
             raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again") from None
 
-    def listed_in(self, table: str, arena: str | None = None) -> list[Run]:
-        """The runs whose index is in ``table.idx`` (a fold's table, named by code), in journal order,
-        of one ``arena`` when given: one join, each run decoded once per command."""
-        cols = ", ".join(f"r.{c}" for c in _RUN_SELECT.split(", "))
-        where, params = ("WHERE r.arena = ?", (arena,)) if arena is not None else ("", ())
-        rows = self.db.execute(f"SELECT {cols} FROM {table} t JOIN runs r ON r.idx = t.idx {where} ORDER BY t.idx",
-                               params)
-        decoded = self._decoded
-        return [decoded.get(row[0]) or decoded.setdefault(row[0], Run.from_row(row)) for row in rows]
-
     def _range(self, start: int, stop: int) -> list[Run]:
         if stop <= start:
             return []
@@ -288,7 +278,7 @@ class History:
             if line.record is None:
                 skipped.append((line.line_no, line.offset, line.problem or "unreadable"))
             elif line.record.get("record_type") == "event":
-                self._add_event(line, n_events)
+                self._add_event(line, n_events, registry)
                 n_events += 1
             else:
                 run = fold_run(line.record, len(self.runs), line.offset)
@@ -371,8 +361,10 @@ class History:
         if note not in self.store.notes:
             self.store.notes.append(note)
 
-    def _add_event(self, line: LedgerLine, index: int) -> None:
+    def _add_event(self, line: LedgerLine, index: int, registry: RegistryFold) -> None:
         event = event_from_record(line.record, index, line.offset)
+        event.runs_before = len(self.runs)
+        registry.add_event(event)
         self.db.execute("INSERT INTO events(idx, line_no, offset, event_id, event_type, timestamp_utc, ts, "
                         "runs_before, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (index, line.line_no, line.offset, event.event_id, event.event_type, event.timestamp,

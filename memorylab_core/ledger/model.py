@@ -193,6 +193,8 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     facts = throughput_facts(metrics, record.get("contention") if isinstance(record.get("contention"), dict) else None)
     if facts:  # what later runs of the arena compare their throughput with (evidence/validity.py)
         extra["throughput"] = facts
+    if isinstance(packet.get("priority"), str):  # the decision queue's order (render.report)
+        extra["priority"] = packet["priority"][:16]
     if isinstance(packet.get("verdict"), dict):  # the promotion policy's reference, gain and sigma (policy.verdict)
         extra["verdict"] = packet["verdict"]
     if isinstance(record.get("confound"), dict):

@@ -14,6 +14,7 @@ same branch and family, which is how upstream's single-branch loop builds on its
 from __future__ import annotations
 
 import heapq
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,8 +92,8 @@ def latest_champion_event(runs: Sequence[Run], events: Sequence[Event]) -> tuple
 def champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run | None:
     """The champion: the latest event's run unless a better kept run came after it; else the best kept run.
 
-    ``runs``: in ledger order, any selection that holds every candidate (all runs, or a
-    :class:`RegistryFold`'s ``notable`` runs); ``events``: see :func:`latest_champion_event`.
+    ``runs``: in ledger order, one arena's runs (all of them, or its :meth:`RegistryFold.notable_in`);
+    ``events``: see :func:`latest_champion_event`.
     """
     found = latest_champion_event(runs, events) if events else None
     best, start = (found[1], found[0].runs_before) if found else (None, 0)
@@ -150,49 +151,6 @@ class Lineage:
         }
 
 
-def lineage_parents(runs: Sequence[Run]) -> dict[int, int]:
-    """Map kept-run index → the kept run it extends (see module docstring)."""
-    parents: dict[int, int] = {}
-    last_by_commit: dict[str, int] = {}
-    last_by_group: dict[tuple, int] = {}
-    for run in runs:
-        if not is_candidate(run):
-            continue
-        group = (run.branch, run.family, run.source if not run.commit else None)
-        parent = last_by_commit.get(run.parent_commit or "") if run.parent_commit else None
-        if parent is None and not run.parent_commit:
-            parent = last_by_group.get(group)
-        if parent is not None:
-            parents[run.index] = parent
-        if run.commit:
-            last_by_commit[run.commit] = run.index
-        last_by_group[group] = run.index
-    return parents
-
-
-def lineages(runs: Sequence[Run], n: int = LINEAGES) -> list[Lineage]:
-    """The ``n`` lineages (root → leaf chains of kept runs) with the best val_bpb, best first."""
-    parents = lineage_parents(runs)
-    has_child = set(parents.values())
-    by_index: dict[int, Run] = {}
-    best_on_path: dict[int, tuple[float, int]] = {}  # best (val_bpb, index) from the root down to each run
-    for run in runs:
-        if is_candidate(run):
-            by_index[run.index] = run
-            parent = parents.get(run.index)
-            rank = _rank(run)
-            best_on_path[run.index] = rank if parent is None else min(rank, best_on_path[parent])
-    leaves = [(best_on_path[i], order, i) for order, i in enumerate(by_index) if i not in has_child]
-    chains = []
-    for _, _, leaf in heapq.nsmallest(n, leaves):
-        chain, cursor = [], leaf
-        while cursor is not None:
-            chain.append(by_index[cursor])
-            cursor = parents.get(cursor)
-        chains.append(Lineage(chain[::-1]))
-    return chains
-
-
 @dataclass(slots=True)
 class FailureCluster:
     """Failed runs (discard or crash) that tried the same idea, tallied as they are folded."""
@@ -243,21 +201,41 @@ class FailureCluster:
 REGISTRY_DDL = """
 CREATE TABLE IF NOT EXISTS registry_codes (key TEXT PRIMARY KEY, first_idx INTEGER NOT NULL,
     replicated INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS registry_notable (idx INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS registry_notable (idx INTEGER PRIMARY KEY, arena TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS registry_notable_arena ON registry_notable(arena, idx);
+CREATE TABLE IF NOT EXISTS registry_candidates (idx INTEGER PRIMARY KEY, arena TEXT NOT NULL, val REAL NOT NULL,
+    parent INTEGER, best_val REAL NOT NULL, best_idx INTEGER NOT NULL, leaf INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS registry_candidates_rank ON registry_candidates(arena, val, idx);
+CREATE INDEX IF NOT EXISTS registry_candidates_leaves ON registry_candidates(arena, best_val, best_idx, idx)
+    WHERE leaf = 1;
+CREATE TABLE IF NOT EXISTS registry_heads (key TEXT PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS registry_champions (arena TEXT PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS registry_failures (key TEXT PRIMARY KEY, arena TEXT NOT NULL, count INTEGER NOT NULL,
     last_index INTEGER NOT NULL, last_crash INTEGER, data TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS registry_failures_count ON registry_failures(arena, count, last_index);
 """
+_EVENT_RUN_FIELDS = ("run_id", "confirmed_run_id", "prior_champion")  # the runs a champion event names
 
 
 class RegistryFold:
-    """What the registry, the decision rules and the gain estimates read, folded run by run.
+    """What the registry, the decision rules and the gain estimates read, folded run by run and event by event.
 
-    ``notable``: in ledger order, every candidate plus every measured run whose code was measured more
-    than once (a replicate group), which is all that :func:`champion`, :func:`challengers`,
-    :func:`lineages` and the promotion estimates look at; failure clusters by idea key. Both grow with
-    kept runs and ideas, not with the ledger, so views need not scan every run. Kept in the index's
-    ``registry_*`` tables (or a private in-memory database); ``runs[i]`` gives the run with index i.
+    Three things, kept in the index's ``registry_*`` tables (or a private in-memory database):
+
+    * **Notable runs** (``notable_in``): per arena, in ledger order, a selection that gives
+      :func:`champion`, :func:`confirmed_champion` and :func:`challengers` -- now and at any earlier
+      moment -- and the promotion estimates the same answers as every run of the arena would: every
+      run that was ever champion (the champion line, folded with :func:`takes_over` and the champion
+      events), every run a champion event names, every measured run whose code was measured more than
+      once (the replicate groups that set the noise level), and the ``CHALLENGERS + 1`` best kept
+      runs. It grows with champion changes and replicates, not with the ledger or the kept runs.
+    * **Lineages** (``lineages``): each kept run's parent (see the module docstring), the best run on
+      its path from the root and whether it is a leaf, so the best lineages are one indexed query.
+    * **Failure clusters** by arena and idea key.
+
+    ``runs[i]`` gives the run with index i (a list, or the index's RunTable). A champion event counts
+    for the run it names when that run was logged before it (what ``run``, ``replicate`` and
+    ``champion --rollback`` write).
     """
 
     def __init__(self, runs: Sequence[Run], db: sqlite3.Connection | None = None) -> None:
@@ -266,18 +244,29 @@ class RegistryFold:
             db.executescript(REGISTRY_DDL)
         self.db = db
         self.runs = runs
-        self._notable: list[Run] | None = None
-        self._by_arena: dict[str, list[Run]] = {}  # notable_in, per arena, until the next mark
+        self._by_arena: dict[str, list[Run]] = {}  # notable_in, per arena, until the next change
         self._clusters: dict[str, FailureCluster] = {}  # touched by this fold, written by flush()
         self._codes: dict[str, list | None] = {}  # code key -> [first run index, replicated?] (read or touched)
-        self._marks: set[int] = set()  # runs that became notable in this fold
+        self._marks: dict[int, str] = {}  # runs that became notable in this fold -> their arena
+        self._candidates: dict[int, list] = {}  # idx -> [arena, val, parent, best_val, best_idx, leaf] (touched)
+        self._heads: dict[str, int | None] = {}  # lineage heads (read or touched), see _lineage_heads
+        self._champions: dict[str, int | None] = {}  # arena -> champion run index (read or touched)
+        self._ids: dict[str, int] = {}  # run id -> index of the latest candidate with it, folded here
 
     @classmethod
-    def of(cls, runs: Sequence[Run]) -> RegistryFold:
-        """The fold of ``runs`` (ledger order, ``runs[i].index == i``) in a private database."""
+    def of(cls, runs: Sequence[Run], events: Sequence[Event] = ()) -> RegistryFold:
+        """The fold of ``runs`` (ledger order, ``runs[i].index == i``) and their ``events``, in a private
+        database."""
         fold = cls(runs)
+        pending = sorted(events, key=lambda e: (e.runs_before, e.index))
+        at = 0
         for run in runs:
+            while at < len(pending) and pending[at].runs_before <= run.index:
+                fold.add_event(pending[at])
+                at += 1
             fold.add(run)
+        for event in pending[at:]:
+            fold.add_event(event)
         return fold
 
     def add(self, run: Run) -> None:
@@ -288,6 +277,8 @@ class RegistryFold:
                 self._add_failure(cluster_key(run.arena, key), run)
         if not is_measured(run):
             return
+        if is_candidate(run):
+            self._add_candidate(run)
         key = code_key(run)
         code = self._codes.get(key)
         if code is None:
@@ -295,18 +286,81 @@ class RegistryFold:
             code = self._codes[key] = list(row) if row else None
         if code is None:
             self._codes[key] = [run.index, 0]
-            if is_candidate(run):
-                self._mark(run.index)
             return
         if not code[1]:
             code[1] = 1
-            self._mark(code[0])
-        self._mark(run.index)
+            self._mark(code[0], run.arena)  # same code key, same arena
+        self._mark(run.index, run.arena)
 
-    def _mark(self, index: int) -> None:
-        self._marks.add(index)
-        self._notable = None
-        self._by_arena.clear()
+    def add_event(self, event: Event) -> None:
+        """Fold a journal event in: a champion event makes the candidate it names champion of its arena."""
+        if event.event_type != CHAMPION_EVENT:
+            return
+        for name in _EVENT_RUN_FIELDS:
+            run = self._candidate_named(event.data.get(name))
+            if run is None:
+                continue
+            self._mark(run.index, run.arena)
+            if name == "run_id":
+                self._champions[run.arena] = run.index
+
+    def _add_candidate(self, run: Run) -> None:
+        arena = run.arena
+        self._ids[run.run_id] = run.index
+        current = self._champion_index(arena)
+        if takes_over(run, self.runs[current] if current is not None else None):
+            self._champions[arena] = run.index
+            self._mark(run.index, arena)
+        by_commit, by_group = _lineage_heads(run)
+        parent = self._head(by_commit) if run.parent_commit else self._head(by_group)
+        best = (run.val_bpb, run.index)
+        if parent is not None:
+            above = self._candidate_row(parent)
+            above[5] = 0
+            best = min(best, (above[3], above[4]))
+        self._candidates[run.index] = [arena, run.val_bpb, parent, best[0], best[1], 1]
+        if run.commit:
+            self._heads[_commit_head(arena, run.commit)] = run.index
+        self._heads[by_group] = run.index
+        self._by_arena.pop(arena, None)
+
+    def _champion_index(self, arena: str) -> int | None:
+        if arena not in self._champions:
+            row = self.db.execute("SELECT idx FROM registry_champions WHERE arena = ?", (arena,)).fetchone()
+            self._champions[arena] = row[0] if row else None
+        return self._champions[arena]
+
+    def _head(self, key: str | None) -> int | None:
+        if key is None:
+            return None
+        if key not in self._heads:
+            row = self.db.execute("SELECT idx FROM registry_heads WHERE key = ?", (key,)).fetchone()
+            self._heads[key] = row[0] if row else None
+        return self._heads[key]
+
+    def _candidate_row(self, index: int) -> list:
+        row = self._candidates.get(index)
+        if row is None:
+            found = self.db.execute("SELECT arena, val, parent, best_val, best_idx, leaf FROM registry_candidates "
+                                    "WHERE idx = ?", (index,)).fetchone()
+            row = self._candidates[index] = list(found)
+        return row
+
+    def _candidate_named(self, run_id) -> Run | None:
+        """The latest candidate logged so far with id ``run_id`` (None when there is none)."""
+        if not isinstance(run_id, str) or not run_id:
+            return None
+        index = self._ids.get(run_id)
+        if index is not None:
+            return self.runs[index]
+        if not self._has_runs():
+            return None
+        rows = self.db.execute("SELECT idx FROM runs WHERE run_id = ? ORDER BY idx DESC", (run_id,))
+        return next((run for run in self._take([r[0] for r in rows]) if is_candidate(run)), None)
+
+    def _mark(self, index: int, arena: str) -> None:
+        self._marks[index] = arena
+        self._by_arena.pop(arena, None)
 
     def _add_failure(self, key: str, run: Run) -> None:
         cluster = self._clusters.get(key) or self._stored_cluster(key) or FailureCluster(key)
@@ -314,48 +368,65 @@ class RegistryFold:
         self._clusters[key] = cluster
 
     def flush(self) -> None:
-        """Write the failure clusters this fold touched (every read of them flushes first)."""
+        """Write what this fold touched (every read flushes first)."""
+        db = self.db
         if self._codes:
-            self.db.executemany("INSERT OR REPLACE INTO registry_codes(key, first_idx, replicated) VALUES (?, ?, ?)",
-                                [(k, c[0], c[1]) for k, c in self._codes.items() if c is not None])
+            db.executemany("INSERT OR REPLACE INTO registry_codes(key, first_idx, replicated) VALUES (?, ?, ?)",
+                           [(k, c[0], c[1]) for k, c in self._codes.items() if c is not None])
             self._codes.clear()
         if self._marks:
-            self.db.executemany("INSERT OR IGNORE INTO registry_notable(idx) VALUES (?)", [(i,) for i in self._marks])
+            db.executemany("INSERT OR IGNORE INTO registry_notable(idx, arena) VALUES (?, ?)", self._marks.items())
             self._marks.clear()
+        if self._candidates:
+            db.executemany("INSERT OR REPLACE INTO registry_candidates(idx, arena, val, parent, best_val, best_idx, "
+                           "leaf) VALUES (?, ?, ?, ?, ?, ?, ?)", [(i, *row) for i, row in self._candidates.items()])
+            self._candidates.clear()
+        for table, items in (("registry_heads(key", self._heads), ("registry_champions(arena", self._champions)):
+            rows = [(k, i) for k, i in items.items() if i is not None]
+            if rows:
+                db.executemany(f"INSERT OR REPLACE INTO {table}, idx) VALUES (?, ?)", rows)
+            items.clear()
         if self._clusters:
-            self.db.executemany("INSERT OR REPLACE INTO registry_failures(key, arena, count, last_index, last_crash, "
-                                "data) VALUES (?, ?, ?, ?, ?, ?)",
-                                [(c.key, c.arena, c.count, c.last_index, c.last_crash_index, codec.dumps(c))
-                                 for c in self._clusters.values()])
+            db.executemany("INSERT OR REPLACE INTO registry_failures(key, arena, count, last_index, last_crash, "
+                           "data) VALUES (?, ?, ?, ?, ?, ?)",
+                           [(c.key, c.arena, c.count, c.last_index, c.last_crash_index, codec.dumps(c))
+                            for c in self._clusters.values()])
             self._clusters.clear()
-
-    @property
-    def notable(self) -> list[Run]:
-        if self._notable is None:
-            self.flush()
-            listed = getattr(self.runs, "listed_in", None)  # the index's RunTable: one join
-            if listed is not None and self.runs.db is self.db:
-                self._notable = listed("registry_notable")
-            else:
-                indexes = [r[0] for r in self.db.execute("SELECT idx FROM registry_notable ORDER BY idx")]
-                self._notable = [self.runs[i] for i in indexes]
-        return self._notable
 
     def notable_in(self, arena: str) -> list[Run]:
         """The notable runs of one arena, in ledger order (what that arena's champion and noise read)."""
         found = self._by_arena.get(arena)
         if found is None:
             self.flush()
-            listed = getattr(self.runs, "listed_in", None)  # the index's RunTable: one join
-            if listed is not None and self._has_runs():
-                found = listed("registry_notable", arena)
-            else:
-                found = [r for r in self.notable if r.arena == arena]
+            marked = self.db.execute("SELECT idx FROM registry_notable WHERE arena = ?", (arena,))
+            best = self.db.execute("SELECT idx FROM registry_candidates WHERE arena = ? ORDER BY val, idx LIMIT ?",
+                                   (arena, CHALLENGERS + 1))
+            found = self._take(sorted({r[0] for r in marked} | {r[0] for r in best}))
             self._by_arena[arena] = found
         return found
 
+    def lineages(self, arena: str, n: int = LINEAGES) -> list[Lineage]:
+        """The ``n`` lineages (root → leaf chains of kept runs) of ``arena`` with the best val_bpb on them,
+        best first (ties: the earlier best run, then the earlier leaf)."""
+        self.flush()
+        leaves = [r[0] for r in self.db.execute(
+            "SELECT idx FROM registry_candidates WHERE arena = ? AND leaf = 1 ORDER BY best_val, best_idx, idx "
+            "LIMIT ?", (arena, n))]
+        chains = []
+        for leaf in leaves:
+            path = [r[0] for r in self.db.execute(
+                "WITH RECURSIVE up(idx, parent, depth) AS (SELECT idx, parent, 0 FROM registry_candidates "
+                "WHERE idx = ? UNION ALL SELECT c.idx, c.parent, up.depth + 1 FROM registry_candidates c "
+                "JOIN up ON c.idx = up.parent) SELECT idx FROM up ORDER BY depth DESC", (leaf,))]
+            chains.append(Lineage(self._take(path)))
+        return chains
+
+    def _take(self, indexes: list[int]) -> list[Run]:
+        take = getattr(self.runs, "take", None)  # the index's RunTable: batched reads
+        return take(indexes) if take is not None else [self.runs[i] for i in indexes]
+
     def _has_runs(self) -> bool:
-        """Whether this fold's database holds the runs table (the store's index) to join with."""
+        """Whether this fold's database holds the runs table (the store's index) to look runs up in."""
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone() \
             is not None
 
@@ -385,16 +456,24 @@ class RegistryFold:
         return self.runs[row[0]] if row and row[0] is not None and 0 <= row[0] < len(self.runs) else None
 
 
+def _lineage_heads(run: Run) -> tuple[str | None, str]:
+    """The lineage head keys ``run`` extends: its parent commit's latest kept run (None without a parent
+    commit), and its group's -- runs without git provenance extend the latest kept run of their branch
+    and family (and source)."""
+    group = json.dumps(["group", run.arena, run.branch, run.family, run.source if not run.commit else None])
+    return (_commit_head(run.arena, run.parent_commit) if run.parent_commit else None), group
+
+
+def _commit_head(arena: str, commit: str) -> str:
+    return json.dumps(["commit", arena, commit])
+
+
 def _cluster(data: str) -> FailureCluster | None:
     try:
         cluster = codec.loads(data, (FailureCluster,))
     except codec.CodecError:
         return None
     return cluster if isinstance(cluster, FailureCluster) else None
-
-
-def _index(run: Run) -> int:
-    return run.index
 
 
 def run_brief(run: Run | None) -> dict | None:
@@ -420,7 +499,7 @@ def arena_standing(fold: RegistryFold, events: Sequence[Event], arena: str) -> d
         "champion": run_brief(champion(runs, events)),
         "confirmed_champion": run_brief(confirmed_champion(runs, events)),
         "challengers": [run_brief(r) for r in challengers(runs, events=events)],
-        "lineages": [lin.to_dict() for lin in lineages(runs)],
+        "lineages": [lin.to_dict() for lin in fold.lineages(arena)],
         "failure_clusters": [c.to_dict() for c in fold.clusters(arena=arena)],
     }
 

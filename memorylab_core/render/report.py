@@ -16,7 +16,7 @@ from ..ledger.history import History
 from ..ledger.model import Run, fmt_number, lineage_gain, plural
 from ..policy.decisions import queued
 from ..policy.promotion import store_policy
-from ..policy.registry import challengers, champion, lineages, run_brief
+from ..policy.registry import challengers, champion, run_brief
 from ..policy.verdict import standing, standing_phrase
 from ..research.progress import velocity_phrase
 from .report_promotion import promotion_section
@@ -41,20 +41,23 @@ def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
 
 
 def _queue(history: History, window: Sequence[Run]) -> list[dict]:
-    """Open decisions of the window (policy.decisions.queued): high priority first, newest first within one."""
+    """Open decisions of the window (policy.decisions.queued): high priority first, newest first within one.
+
+    The packets' action and priority are folded into the index; only the rows shown are read in full
+    (for their rationale)."""
     items, fixed = [], set()  # fixed: idea keys with a later run that did not crash
     for run in reversed(window[-500:]):
-        packet = history.record(run).get("decision_packet") or {}
+        packet = {"next_action": run.next_action, "priority": run.extra.get("priority", "low")}
         entry = queued(run, packet, bool(run.idea_key) and run.idea_key in fixed)
         if run.status != "crash" and run.idea_key:
             fixed.add(run.idea_key)
-        if entry is None:
-            continue
-        items.append({"run_id": run.run_id, "next_action": entry[0], "priority": entry[1],
-                      "rationale": packet.get("rationale", ""), "description": run.description,
-                      "index": run.index})
-    items.sort(key=lambda i: (_PRIORITY_ORDER.get(i["priority"], 3), -i["index"]))
-    return items[:QUEUE_ROWS]
+        if entry is not None:
+            items.append((_PRIORITY_ORDER.get(entry[1], 3), -run.index, run, entry))
+    items.sort(key=lambda item: item[:2])
+    return [{"run_id": run.run_id, "next_action": action, "priority": priority,
+             "rationale": (history.record(run).get("decision_packet") or {}).get("rationale", ""),
+             "description": run.description, "index": run.index}
+            for _, _, run, (action, priority) in items[:QUEUE_ROWS]]
 
 
 def report_data(history: History, since_hours: float | None = 16.0, now: datetime | None = None,
@@ -98,7 +101,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "decision_queue": _queue(history, window),
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
         "promotion": standings(notable, events, policy),
-        "lineages": [lin.to_dict() for lin in lineages(notable)],
+        "lineages": [lin.to_dict() for lin in history.registry.lineages(arena)],
         "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10, arena=arena)],
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
