@@ -71,6 +71,7 @@ def _view(history: History) -> tuple:
     """Everything the views read, in comparable form."""
     novelty = history.novelty
     return (_fields(history), [(e.event_id, e.runs_before, e.offset) for e in history.events], history.corrupt,
+            history.arenas(),
             len(novelty), novelty.n_docs, novelty.state, [novelty.outcome(i) for i in range(len(history.runs))],
             {a: [r.index for r in history.registry.notable_in(a)] for a, _, _ in history.arenas()},
             {a: [lin.to_dict() for lin in history.registry.lineages(a)] for a, _, _ in history.arenas()},

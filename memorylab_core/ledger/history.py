@@ -273,7 +273,7 @@ class History:
     def _fold_parsed(self, lines: list[LedgerLine], n_events: int, novelty: NoveltyIndex,
                      registry: RegistryFold) -> int:
         """Fold parsed journal records (any backend) into the index; returns the new event count."""
-        skipped = []
+        skipped, arenas = [], {}
         for line in lines:
             if line.record is None:
                 skipped.append((line.line_no, line.offset, line.problem or "unreadable"))
@@ -283,12 +283,16 @@ class History:
             else:
                 run = fold_run(line.record, len(self.runs), line.offset)
                 self.runs.append(run, line.line_no)
+                arenas[run.arena] = (arenas.get(run.arena, (0, 0))[0] + 1, run.index)
                 novelty.add(run)
                 registry.add(run)
         self.runs.flush()
         novelty.flush()
         registry.flush()
         self.db.executemany("INSERT OR REPLACE INTO skipped(line_no, offset, problem) VALUES (?, ?, ?)", skipped)
+        self.db.executemany("INSERT INTO arenas(arena, runs, last_idx) VALUES (?, ?, ?) ON CONFLICT(arena) DO UPDATE "
+                            "SET runs = runs + excluded.runs, last_idx = excluded.last_idx",
+                            [(a, n, last) for a, (n, last) in arenas.items()])
         return n_events
 
     # -- a journal keyed by sequence number (PostgreSQL) --------------------------------------------
@@ -451,8 +455,7 @@ class History:
     # -- arenas (what is comparable: evidence/arenas.py) ----------------------------------------
     def arenas(self) -> list[tuple[str, int, int]]:
         """(arena, runs, newest run index) of every arena, the most recently used first."""
-        return [tuple(r) for r in self.db.execute(
-            "SELECT arena, count(*), max(idx) FROM runs GROUP BY arena ORDER BY max(idx) DESC")]
+        return [tuple(r) for r in self.db.execute("SELECT arena, runs, last_idx FROM arenas ORDER BY last_idx DESC")]
 
     def newest_arena(self, native: bool = False, prefix: str | None = None) -> str | None:
         """The arena of the newest run (``native``: logged here, not imported; ``prefix``: whose key starts so)."""
@@ -472,7 +475,8 @@ class History:
         return self.runs.take([r[0] for r in rows])
 
     def arena_count(self, arena: str) -> int:
-        return self.db.execute("SELECT count(*) FROM runs WHERE arena = ?", (arena,)).fetchone()[0]
+        row = self.db.execute("SELECT runs FROM arenas WHERE arena = ?", (arena,)).fetchone()
+        return row[0] if row else 0
 
     def events_in(self, arena: str, events: Sequence[Event] | None = None) -> list[Event]:
         """The events that concern ``arena``: those naming it, those about one of its runs, and those

@@ -65,6 +65,8 @@ CREATE INDEX IF NOT EXISTS runs_import_key ON runs(import_key) WHERE import_key 
 CREATE TABLE IF NOT EXISTS events (
     idx INTEGER PRIMARY KEY, line_no INTEGER NOT NULL, offset INTEGER NOT NULL, event_id TEXT NOT NULL,
     event_type TEXT NOT NULL, timestamp_utc TEXT, ts REAL, runs_before INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS arenas (arena TEXT PRIMARY KEY, runs INTEGER NOT NULL, last_idx INTEGER NOT NULL)
+    WITHOUT ROWID;  -- per arena: its run count and newest run (folded with the runs)
 CREATE TABLE IF NOT EXISTS skipped (line_no INTEGER PRIMARY KEY, offset INTEGER NOT NULL, problem TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS folds (name TEXT PRIMARY KEY, runs INTEGER NOT NULL, events INTEGER NOT NULL,
     data TEXT NOT NULL) WITHOUT ROWID;
