@@ -20,7 +20,7 @@ from memorylab_core.ledger.history import History
 from memorylab_core.ledger.store import INDEX_NAME, Store, encode_record
 from memorylab_core.policy import registry
 from memorylab_core.policy.promotion import PromotionPolicy
-from memorylab_core.research import memory
+from memorylab_core.research import folds, memory
 from memorylab_core.research.memory import load_state
 
 
@@ -270,7 +270,8 @@ def test_research_state_in_the_index_equals_a_fresh_fold(tmp_path):
     stored, fresh = load_state(store), load_state(store, use_cache=False)
     assert stored.runs == fresh.runs == 55
     name = f"{memory.FOLD_NAME}:{stored.arena}"
-    kept, runs, _ = memory._stored(History.load(store, quiet=True).db, name)  # the next command decodes it, no refold
+    kept, runs, _ = folds.stored(History.load(store, quiet=True).db, name, memory.ResearchState,
+                                 memory._STATE_CLASSES)  # the next command decodes it, no refold
     assert runs == 55 and codec.dumps(kept) == codec.dumps(stored)
     assert codec.dumps(stored) == codec.dumps(fresh)
 

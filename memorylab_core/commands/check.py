@@ -19,8 +19,7 @@ from ..ledger.model import MODES, TRAIN_FILE, clean_tags
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
 from ..novelty.guard import Proposal
-from ..research.health import breaker_message, half_open
-from ..research.memory import load_state
+from ..research.health import breaker_message, half_open, load_breaker
 from .common import Context, add_json_flag, shown_count, unit_float
 
 
@@ -89,8 +88,7 @@ def run(ctx: Context) -> int:
     kwargs = {"threshold": args.threshold} if args.threshold else {}
     result = history.novelty.classify(proposal, history.runs, mode=args.mode, limit=args.limit, **kwargs)
     data = {**result.to_dict(), "code_signals": note, "change_signature": signature,
-            "history_runs": len(history.runs), "breaker": load_state(ctx.store, history=history,
-                                                          arena=ctx.arena).timeline.breaker()}
+            "history_runs": len(history.runs), "breaker": load_breaker(history, ctx.arena).info()}
     now = time.time()
     data["breaker"]["half_open"] = half_open(data["breaker"], now)  # an open breaker lets one probe through
     data["breaker"]["message"] = breaker_message(data["breaker"], now)

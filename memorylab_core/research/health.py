@@ -75,23 +75,38 @@ class Breaker:
     first_crash: str | None = None
     last_reset: dict | None = None
     last_crash_ts: float | None = None  # when the latest crash of the streak was logged (the probe's clock)
+    last_good: Run | None = None  # the latest kept idea or baseline: what a reset goes back to
 
-    def add(self, run: Run) -> None:
+    def add_run(self, run: Run) -> None:
         if run.status == "crash":
             self.streak += 1
             self.first_crash = self.first_crash or run.run_id
             self.last_crash_ts = run.ts if run.ts is not None else self.last_crash_ts
         else:
             self.streak, self.first_crash, self.last_crash_ts = 0, None, None
+        if is_keep_of_idea(run):
+            self.last_good = run
+
+    def add_event(self, event: Event) -> None:
+        if event.event_type == RESET_EVENT:
+            self.reset(event)
 
     def reset(self, event: Event) -> None:
         self.streak, self.first_crash, self.last_crash_ts = 0, None, None
         self.last_reset = _event_brief(event)
 
-    def info(self, last_good: Run | None) -> dict:
-        info = breaker_info(self.streak, self.first_crash, last_good, self.last_reset)
+    def info(self) -> dict:
+        info = breaker_info(self.streak, self.first_crash, self.last_good, self.last_reset)
         info["probe"] = probe_schedule(self.streak, self.last_crash_ts)
         return info
+
+
+def load_breaker(history, arena: str) -> Breaker:
+    """The arena's breaker as of everything ``history`` (a ledger History) holds: a small fold of its
+    own in the index, so ``check`` need not decode the whole research memory to show it."""
+    from .folds import load_fold  # the stored-fold machinery needs the index; the Breaker class does not
+
+    return load_fold(history, "breaker", arena, Breaker, (Breaker, Run))
 
 
 def probe_schedule(streak: int, last_crash_ts: float | None) -> dict | None:
@@ -183,7 +198,6 @@ class Timeline:
     champion: Run | None = None
     champions: dict = field(default_factory=dict)  # run id -> Run of every run that was ever champion
     candidates: deque = field(default_factory=lambda: deque(maxlen=RECENT_CANDIDATES))  # latest candidates
-    last_keep: Run | None = None
     since_keep: int = 0
     crash_streak: int = 0
     breaker_fold: Breaker = field(default_factory=Breaker)
@@ -252,9 +266,9 @@ class Timeline:
 
     def _streaks(self, run: Run) -> None:
         self.crash_streak = self.crash_streak + 1 if run.status == "crash" else 0
-        self.breaker_fold.add(run)
+        self.breaker_fold.add_run(run)
         if is_keep_of_idea(run):
-            self.last_keep, self.since_keep = run, 0
+            self.since_keep = 0
         elif counts_as_idea(run):
             self.since_keep += 1
 
@@ -298,7 +312,7 @@ class Timeline:
 
     # -- views ----------------------------------------------------------------------------------
     def breaker(self) -> dict:
-        return self.breaker_fold.info(self.last_keep)
+        return self.breaker_fold.info()
 
     def plateau(self) -> dict:
         """Experiments (ideas) since the last improvement, and the improvement rate over the last window."""

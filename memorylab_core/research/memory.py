@@ -16,10 +16,8 @@ not comparable with numbers after it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from ..evidence.arenas import DEFAULT_ARENA, current_arena
 from ..evidence.crashes import is_bug_crash
 from ..evidence.roles import is_idea
-from ..ledger import codec
 from ..ledger.history import History
 from ..ledger.model import Event, Run
 from ..ledger.store import MemoryLabError, Store
@@ -36,12 +33,13 @@ from ..novelty.textnorm import is_baseline, strip_outcome_notes
 from ..policy.registry import CHAMPION_EVENT, is_candidate, is_evidence
 from .consolidation import ClassStats, Consolidator
 from .contradictions import ContradictionBook
+from .folds import fold_into, load_fold
 from .health import RESET_EVENT, Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 from .progress import Velocity
 
-STATE_VERSION = 11  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 12  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -159,7 +157,7 @@ def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
     """The research state of a folded history (runs and events merged by journal offset)."""
     state = ResearchState()
     state.consolidator.expect(len(runs))
-    _fold_into(state, runs, sorted(events, key=lambda e: e.offset))
+    fold_into(state, runs, sorted(events, key=lambda e: e.offset))
     return state
 
 
@@ -183,46 +181,13 @@ def load_state(store: Store, use_cache: bool = True, history: History | None = N
     else:
         history.refresh()  # the caller may have appended since it loaded (status --reset-breaker)
     arena = arena or current_arena(history, None, os.environ)
-    db, name = history.db, f"{FOLD_NAME}:{arena}"
-    state, runs_done, events_done = _stored(db, name) if use_cache else (None, 0, 0)
-    if state is None or runs_done > len(history.runs) or events_done > len(history.events):
-        state, runs_done, events_done = ResearchState(), 0, 0
-    new_runs = history.arena_runs(arena, runs_done)
-    new_events = history.events_in(arena, history.events[events_done:])
-    state.consolidator.expect(state.runs + len(new_runs))
-    _fold_into(state, new_runs, new_events)
-    state.corrupt_lines = len(history.corrupt)
-    state.arena = arena
-    if use_cache and (runs_done != len(history.runs) or events_done != len(history.events)):
-        with contextlib.suppress(sqlite3.Error):
-            db.execute("INSERT OR REPLACE INTO folds(name, runs, events, data) VALUES (?, ?, ?, ?)",
-                       (name, len(history.runs), len(history.events), codec.dumps(state)))
-    return state
 
+    def prepare(state: ResearchState, new_runs: int) -> None:
+        state.consolidator.expect(state.runs + new_runs)
+        state.corrupt_lines = len(history.corrupt)
+        state.arena = arena
 
-def _stored(db: sqlite3.Connection, name: str) -> tuple[ResearchState | None, int, int]:
-    row = db.execute("SELECT runs, events, data FROM folds WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        return None, 0, 0
-    try:
-        state = codec.loads(row[2], _STATE_CLASSES)
-    except codec.CodecError:
-        return None, 0, 0
-    if not isinstance(state, ResearchState) or state.version != STATE_VERSION:
-        return None, 0, 0
-    return state, row[0], row[1]
-
-
-def _fold_into(state: ResearchState, runs: Sequence[Run], events: Sequence[Event]) -> None:
-    """Fold runs and events (each in journal order) into ``state``, merged by journal offset."""
-    i = 0
-    for run in runs:
-        while i < len(events) and events[i].offset < run.offset:
-            state.add_event(events[i])
-            i += 1
-        state.add_run(run)
-    for event in events[i:]:
-        state.add_event(event)
+    return load_fold(history, FOLD_NAME, arena, ResearchState, _STATE_CLASSES, use_cache, prepare)
 
 
 MAX_SUMMARY_BYTES = 16 * 1024 * 1024
