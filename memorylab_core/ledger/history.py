@@ -13,11 +13,12 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 
-from ..novelty.guard import NOVELTY_DDL, NoveltyIndex, idea_key
+from ..novelty.guard import NOVELTY_DDL, NoveltyIndex
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
 from . import index as ix
 from .journal import FileJournal, LedgerLine, split_lines
-from .model import TRAIN_FILE, Event, Run, event_from_record, run_from_record
+from .model import TRAIN_FILE, Event, Run, event_from_record
+from .prefold import RUN_FIELDS, HelperFailed, helper_batches, helper_wanted, prepared
 from .store import MemoryLabError, Store, warn
 
 SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
@@ -27,20 +28,6 @@ _MAX_REPORTED_CORRUPT = 5
 _RUN_SELECT = ", ".join((*Run.ROW_COLUMNS, "data"))  # what Run.from_row reads
 _RUN_INSERT = (f"INSERT INTO runs({_RUN_SELECT}, line_no, tags, categories, knobs, import_key) "
                f"VALUES ({', '.join('?' * (len(Run.ROW_COLUMNS) + 6))})")
-
-
-def fold_run(record: dict, index: int, offset: int) -> Run:
-    """The :class:`Run` for a journal record, with the fields the fold derives (its idea key)."""
-    run = run_from_record(record, index, offset)
-    run.idea_key = idea_key(run)
-    return run
-
-
-def _run_row(run: Run, line_no: int) -> tuple:
-    knobs = ",".join(dict.fromkeys(str(c.get("name")) for c in run.change_signature if c.get("name"))) or None
-    key = run.extra.get("import_key")
-    return (*run.row_values(), line_no, ",".join(run.tags) or None, ",".join(run.categories) or None, knobs,
-            key if isinstance(key, str) else None)
 
 
 class RunTable(Sequence[Run]):
@@ -65,11 +52,16 @@ class RunTable(Sequence[Run]):
         if not keep_decoded:
             self._decoded.clear()
 
-    def append(self, run: Run, line_no: int) -> None:
-        """Add the next run (buffered: :meth:`flush` writes the rows)."""
-        self._pending.append(_run_row(run, line_no))
+    def append(self, run: Run, row: tuple) -> None:
+        """Add the next run and its index row (``prefold.run_row``; buffered: :meth:`flush` writes the rows)."""
+        self._pending.append(row)
         self._decoded[run.index] = run
         self._len += 1
+
+    def discard_pending(self) -> None:
+        """Forget runs appended but not committed (their transaction was rolled back)."""
+        self._pending.clear()
+        self._decoded.clear()
 
     def flush(self) -> None:
         if self._pending:
@@ -196,17 +188,22 @@ class History:
                 return False
             self._load_views()  # another command folded the new lines already
             return True
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            moved = self._sync(stat, appends)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        for helper in (True, False):  # a failed fold helper: roll back, fold again in-process
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                moved = self._sync(stat, appends, helper)
+                self.db.execute("COMMIT")
+                break
+            except HelperFailed:
+                self.db.execute("ROLLBACK")
+                self.runs.discard_pending()
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         self._load_views()
         return moved
 
-    def _sync(self, stat: ix.JournalStat | None, appends: list) -> bool:
+    def _sync(self, stat: ix.JournalStat | None, appends: list, helper: bool = False) -> bool:
         """Bring the index up to date (inside the write transaction). True when anything changed."""
         db = self.db
         if ix.get_meta(db, "version") != ix.INDEX_VERSION:
@@ -233,14 +230,24 @@ class History:
             offset, line_no = 0, 0
         self.runs.resync(keep_decoded=trusted and ix.get_meta(db, "generation") == self._view[0])
         self._novelty = self._registry = None  # re-read: another command may have folded lines meanwhile
-        new_offset, line_no = self._fold_bytes(offset, line_no, stat.size)
+        new_offset, line_no = self._fold_bytes(offset, line_no, stat.size, helper)
         ix.set_meta(db, offset=new_offset, line_no=line_no, seen=stat.key(), journal=ix.journal_identity(stat))
         return rebuilt or new_offset != offset
 
-    def _fold_bytes(self, offset: int, line_no: int, size: int) -> tuple[int, int]:
-        """Fold the complete lines in journal bytes ``offset..size``; returns the new offset and line count."""
+    def _fold_bytes(self, offset: int, line_no: int, size: int, helper: bool = False) -> tuple[int, int]:
+        """Fold the complete lines in journal bytes ``offset..size``; returns the new offset and line count.
+
+        A big range goes through the fold helper (prefold.py) when ``helper`` allows it."""
         n_events = self.db.execute("SELECT count(*) FROM events").fetchone()[0]
         novelty, registry = self.novelty, self.registry
+        if helper and helper_wanted(size - offset):
+            for message in helper_batches(self.store.ledger_path, offset, size, line_no, len(self.runs)):
+                if message[0] == "items":
+                    n_events = self._fold_items(message[1], n_events, novelty, registry)
+                elif message[0] == "blocks":
+                    ix.store_blocks(self.db, message[1])
+                else:
+                    return message[1], message[2]
         try:
             fh = open(self.store.ledger_path, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as exc:
@@ -257,35 +264,33 @@ class History:
                 end = data.rfind(b"\n") + 1
                 if end:
                     start = pos - len(carry)
-                    line_no, n_events = self._fold_lines(data[:end], start, line_no, n_events, novelty, registry)
+                    lines, line_no = split_lines(data[:end], start, line_no)
+                    n_events = self._fold_items(prepared(lines, len(self.runs)), n_events, novelty, registry)
                     ix.extend_blocks(self.db, self.store, start, start + end, data[:end])
                 pos += len(chunk)
                 carry = data[end:]
             offset = pos - len(carry)
         return offset, line_no
 
-    def _fold_lines(self, data: bytes, base: int, line_no: int, n_events: int,
-                    novelty: NoveltyIndex, registry: RegistryFold) -> tuple[int, int]:
-        """Fold the complete lines in ``data`` (journal bytes from offset ``base``)."""
-        lines, line_no = split_lines(data, base, line_no)
-        return line_no, self._fold_parsed(lines, n_events, novelty, registry)
-
-    def _fold_parsed(self, lines: list[LedgerLine], n_events: int, novelty: NoveltyIndex,
-                     registry: RegistryFold) -> int:
-        """Fold parsed journal records (any backend) into the index; returns the new event count."""
+    def _fold_items(self, items: Iterable[tuple], n_events: int, novelty: NoveltyIndex,
+                    registry: RegistryFold) -> int:
+        """Fold prepared journal lines (``prefold.prepared``, any backend) into the index; returns the
+        new event count."""
         skipped, arenas = [], {}
-        for line in lines:
-            if line.record is None:
-                skipped.append((line.line_no, line.offset, line.problem or "unreadable"))
-            elif line.record.get("record_type") == "event":
-                self._add_event(line, n_events, registry)
+        for item in items:
+            kind = item[0]
+            if kind == "run":
+                row = item[1]
+                run = item[4] if len(item) > 4 else Run.from_row(row[:RUN_FIELDS])
+                self.runs.append(run, row)
+                arenas[run.arena] = (arenas.get(run.arena, (0, 0))[0] + 1, run.index)
+                novelty.add(run, item[2], item[3])
+                registry.add(run)
+            elif kind == "event":
+                self._add_event(LedgerLine(item[1], item[2], item[3], None), n_events, registry)
                 n_events += 1
             else:
-                run = fold_run(line.record, len(self.runs), line.offset)
-                self.runs.append(run, line.line_no)
-                arenas[run.arena] = (arenas.get(run.arena, (0, 0))[0] + 1, run.index)
-                novelty.add(run)
-                registry.add(run)
+                skipped.append(item[1:])
         self.runs.flush()
         novelty.flush()
         registry.flush()
@@ -352,7 +357,7 @@ class History:
             lines, end, _ = journal.read_from(last, 0, READ_ROWS)
             if not lines:
                 break
-            n_events = self._fold_parsed(lines, n_events, novelty, registry)
+            n_events = self._fold_items(prepared(lines, len(self.runs)), n_events, novelty, registry)
             last, rows = end, rows + len(lines)
         ix.set_meta(db, offset=last, line_no=rows, seen=f"{journal_id}:{last}", journal=journal_id or "")
         return rebuilt or last != start

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .store import Store, warn
 
-INDEX_VERSION = 7  # bump when a table or a fold changes: older indexes are rebuilt
+INDEX_VERSION = 8  # bump when a table or a fold changes: older indexes are rebuilt
 BLOCK = 1 << 20  # bytes per verification hash
 PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it
@@ -56,9 +56,6 @@ CREATE TABLE IF NOT EXISTS runs (
     tags TEXT, categories TEXT, knobs TEXT, import_key TEXT, data TEXT NOT NULL);  -- data: the run's other fields, JSON
 CREATE INDEX IF NOT EXISTS runs_run_id ON runs(run_id);
 CREATE INDEX IF NOT EXISTS runs_commit ON runs(commit_sha) WHERE commit_sha IS NOT NULL;
-CREATE INDEX IF NOT EXISTS runs_status_val ON runs(status, val_bpb);
-CREATE INDEX IF NOT EXISTS runs_ts ON runs(ts);
-CREATE INDEX IF NOT EXISTS runs_family ON runs(family);
 CREATE INDEX IF NOT EXISTS runs_arena ON runs(arena, idx);
 CREATE INDEX IF NOT EXISTS runs_arena_ts ON runs(arena, ts);
 CREATE INDEX IF NOT EXISTS runs_import_key ON runs(import_key) WHERE import_key IS NOT NULL;
@@ -235,10 +232,20 @@ def verify_prefix(conn: sqlite3.Connection, store: Store, offset: int) -> bool:
 
 def extend_blocks(conn: sqlite3.Connection, store: Store, old: int, new: int, data: bytes) -> None:
     """Hash the blocks that bytes ``old..new`` touch; ``data`` holds exactly those bytes."""
+    store_blocks(conn, block_rows(store.ledger_path, old, new, data))
+
+
+def store_blocks(conn: sqlite3.Connection, rows: list[tuple[int, str]]) -> None:
+    conn.executemany("INSERT OR REPLACE INTO blocks(block, sha256) VALUES (?, ?)", rows)
+
+
+def block_rows(path: Path | str, old: int, new: int, data: bytes) -> list[tuple[int, str]]:
+    """(block, SHA-256) of every block that journal bytes ``old..new`` touch (``data``: those bytes;
+    the start of a block before ``old`` is read from ``path``)."""
     first = old // BLOCK
     head = b""
     if old % BLOCK:
-        with open(store.ledger_path, "rb") as fh:
+        with open(path, "rb") as fh:
             fh.seek(first * BLOCK)
             head = fh.read(old - first * BLOCK)
     rows, pos, block = [], 0, first
@@ -250,7 +257,7 @@ def extend_blocks(conn: sqlite3.Connection, store: Store, old: int, new: int, da
         pos += take
         carry = b""
         block += 1
-    conn.executemany("INSERT OR REPLACE INTO blocks(block, sha256) VALUES (?, ?)", rows)
+    return rows
 
 
 def journal_identity(stat: JournalStat) -> str:

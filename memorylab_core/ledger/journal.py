@@ -269,34 +269,27 @@ def validate_all(records: list[dict]) -> None:
         validate_record(record)
 
 
-def _reject_constant(name: str) -> float:
-    """JSON's NaN / Infinity extensions are not numbers a record may hold."""
-    raise ValueError(f"{name} is not a finite number")
-
-
 def split_lines(data: bytes, base: int, line_no: int) -> tuple[list[LedgerLine], int]:
     """The non-blank lines of ``data`` (whole lines of the journal from byte ``base``, ``line_no``
     lines before it), parsed; and the line count after them."""
-    lines, pos = [], 0
+    return list(iter_lines(data, base, line_no)), line_no + data.count(b"\n")
+
+
+def iter_lines(data: bytes, base: int, line_no: int) -> Iterator[LedgerLine]:
+    """:func:`split_lines`'s lines, parsed one at a time as they are taken."""
+    pos = 0
     while pos < len(data):
         nl = data.index(b"\n", pos)
         raw = data[pos:nl]
         line_no += 1
         if raw.strip():
-            lines.append(parse_line(raw, line_no, base + pos))
+            yield parse_line(raw, line_no, base + pos)
         pos = nl + 1
-    return lines, line_no
 
 
 def parse_line(raw: bytes, line_no: int, offset: int) -> LedgerLine:
     """One journal line: a valid record, or None with the reason (not JSON, or breaks the schema)."""
-    from .schema import record_problem  # imported here: schema imports the store
+    from .schema import checked_line  # imported here: schema imports the store
 
-    try:
-        record = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return LedgerLine(line_no, offset, None, f"not valid JSON ({type(exc).__name__})")
-    problem = record_problem(record, len(raw))
-    if problem is not None:
-        return LedgerLine(line_no, offset, None, problem)
-    return LedgerLine(line_no, offset, record, None)
+    record, problem = checked_line(raw)
+    return LedgerLine(line_no, offset, record, problem)

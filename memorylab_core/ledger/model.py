@@ -134,7 +134,7 @@ class Run:
 
     def row_values(self) -> tuple:
         """The values of :data:`ROW_COLUMNS`, then the JSON text of :data:`REST_FIELDS`."""
-        rest = json.dumps(_rest_values(self), ensure_ascii=True, separators=(",", ":"))
+        rest = _ROW_ENCODER.encode(_rest_values(self))
         return (*_column_values(self), rest)
 
     @classmethod
@@ -155,6 +155,7 @@ _column_values = operator.attrgetter("index", "offset", "run_id", "timestamp", "
                                      "novelty_class", "next_action", "source", "replicate_of", "idea_key",
                                      "arena", "role", "validity")
 _rest_values = operator.attrgetter(*Run.REST_FIELDS)
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))  # one encoder: dumps() builds one a call
 
 
 @dataclass(slots=True)
@@ -173,67 +174,70 @@ class Event:
 
 def run_from_record(record: dict, index: int, offset: int) -> Run:
     """Reduce a full ledger record to a :class:`Run`. Tolerates missing and mistyped fields."""
-    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
-    error = record.get("error") if isinstance(record.get("error"), dict) else {}
-    novelty = record.get("novelty_guard") if isinstance(record.get("novelty_guard"), dict) else {}
-    packet = record.get("decision_packet") if isinstance(record.get("decision_packet"), dict) else {}
-    memory_gb = finite_float(metrics.get("memory_gb"))
+    get = record.get  # every journal line passes here: one lookup per field
+    metrics, error, novelty, packet = (value if isinstance(value, dict) else {} for value in (
+        get("metrics"), get("error"), get("novelty_guard"), get("decision_packet")))
+    mget = metrics.get
+    memory_gb = finite_float(mget("memory_gb"))
     if memory_gb is None:
-        peak_mb = finite_float(metrics.get("peak_vram_mb"))
+        peak_mb = finite_float(mget("peak_vram_mb"))
         memory_gb = peak_mb / 1024 if peak_mb is not None else None
-    extra = {}
-    for key in ("original_status", "import_key", "promotion", "seed_env"):
-        if key in record:
-            extra[key] = record[key]
-    seconds = finite_float(metrics.get("training_seconds"))
+    extra = {key: record[key] for key in ("original_status", "import_key", "promotion", "seed_env") if key in record}
+    seconds = finite_float(mget("training_seconds"))
     if seconds is not None:  # GPU time of the run (research.progress: velocity per GPU-hour)
         extra["training_seconds"] = seconds
-    if isinstance(metrics.get("profile"), str):  # the training profile (the novelty guard's defaults)
-        extra["profile"] = metrics["profile"]
-    facts = throughput_facts(metrics, record.get("contention") if isinstance(record.get("contention"), dict) else None)
+    profile = mget("profile")
+    if isinstance(profile, str):  # the training profile (the novelty guard's defaults)
+        extra["profile"] = profile
+    contention = get("contention")
+    facts = throughput_facts(metrics, contention if isinstance(contention, dict) else None)
     if facts:  # what later runs of the arena compare their throughput with (evidence/validity.py)
         extra["throughput"] = facts
-    if isinstance(packet.get("priority"), str):  # the decision queue's order (render.report)
-        extra["priority"] = packet["priority"][:16]
-    if isinstance(packet.get("verdict"), dict):  # the promotion policy's reference, gain and sigma (policy.verdict)
-        extra["verdict"] = packet["verdict"]
-    if isinstance(record.get("confound"), dict):
-        extra["confound"] = record["confound"].get("causes") or []
+    priority, verdict = packet.get("priority"), packet.get("verdict")
+    if isinstance(priority, str):  # the decision queue's order (render.report)
+        extra["priority"] = priority[:16]
+    if isinstance(verdict, dict):  # the promotion policy's reference, gain and sigma (policy.verdict)
+        extra["verdict"] = verdict
+    confound = get("confound")
+    if isinstance(confound, dict):
+        extra["confound"] = confound.get("causes") or []
     arena = record_arena(record)
     extra["arena"] = arena  # the novelty guard's operating points read it (novelty.context_of)
-    device_mb = finite_float(metrics.get("device_memory_mb"))
+    device_mb = finite_float(mget("device_memory_mb"))
     if device_mb:  # the accelerator's capacity, from train.py's sidecar (health: memory near capacity)
         extra["device_memory_mb"] = device_mb
+    description = str(get("description") or "")
+    timestamp, seed, validity = get("timestamp_utc"), get("seed"), get("validity")
     return Run(
         index=index,
         offset=offset,
-        run_id=str(record.get("run_id") or f"line-{offset}"),
-        timestamp=record.get("timestamp_utc"),
-        ts=parse_utc(record.get("timestamp_utc")),
-        status=str(record.get("status") or "discard"),
-        val_bpb=finite_float(metrics.get("val_bpb")),
+        run_id=str(get("run_id") or f"line-{offset}"),
+        timestamp=timestamp,
+        ts=parse_utc(timestamp),
+        status=str(get("status") or "discard"),
+        val_bpb=finite_float(mget("val_bpb")),
         memory_gb=memory_gb,
-        description=str(record.get("description") or ""),
-        tags=tuple(str(t) for t in (record.get("tags") or []) if t),
-        family=record.get("family") or None,
-        hypothesis=record.get("hypothesis") or None,
-        branch=record.get("branch") or None,
-        commit=record.get("commit") or None,
-        parent_commit=record.get("parent_commit") or None,
-        code_fingerprint=record.get("code_fingerprint") or None,
-        change_signature=tuple(c for c in (record.get("change_signature") or []) if isinstance(c, dict)),
-        categories=tuple(str(c) for c in (record.get("categories") or [])),
+        description=description,
+        tags=tuple(str(t) for t in (get("tags") or []) if t),
+        family=get("family") or None,
+        hypothesis=get("hypothesis") or None,
+        branch=get("branch") or None,
+        commit=get("commit") or None,
+        parent_commit=get("parent_commit") or None,
+        code_fingerprint=get("code_fingerprint") or None,
+        change_signature=tuple(c for c in (get("change_signature") or []) if isinstance(c, dict)),
+        categories=tuple(str(c) for c in (get("categories") or [])),
         error_summary=error.get("summary") or None,
         error_kind=error.get("kind") or None,
         novelty_class=novelty.get("classification") or None,
         next_action=packet.get("next_action") or None,
-        source=str(record.get("source") or "native"),
-        replicate_of=record.get("replicate_of") or None,
-        seed=record.get("seed") if isinstance(record.get("seed"), int) else None,
+        source=str(get("source") or "native"),
+        replicate_of=get("replicate_of") or None,
+        seed=seed if isinstance(seed, int) else None,
         extra=extra,
         arena=arena,
-        role=role_of(record, is_baseline(str(record.get("description") or ""))),
-        validity=record.get("validity") if record.get("validity") in VALIDITIES else "unknown",
+        role=role_of(record, is_baseline(description)),
+        validity=validity if validity in VALIDITIES else "unknown",
     )
 
 

@@ -16,8 +16,10 @@ The rules (docs/memorylab_api.md, "Record validation"):
   :data:`MAX_DEPTH`); unknown top-level fields are allowed up to :data:`MAX_EXTRA_BYTES` each, and
   the encoded record up to :data:`MAX_RECORD_BYTES`.
 
-The cost is linear in the size of the record (a few microseconds for a typical one): every journal
-line is checked when the history is folded.
+The cost is linear in the size of the record: every journal line is checked when the history is
+folded. Readers go through :func:`checked_line`, which bounds numbers while decoding and lets a short
+line's own text prove most rules (no string or list can outgrow a short line, no nesting is deeper
+than its brackets), so a typical line costs a few microseconds beyond its JSON decoding.
 """
 
 from __future__ import annotations
@@ -57,6 +59,62 @@ Check = Callable[[str, object], "str | None"]
 
 class RecordError(MemoryLabError):
     """A record breaks the schema; the message names the field and the rule."""
+
+
+class _OutOfBounds(ValueError):
+    """A number outside the schema's bounds, met while decoding (the line is decoded again for the message)."""
+
+
+def _bounded_float(text: str) -> float:
+    value = float(text)
+    if -MAX_FLOAT < value < MAX_FLOAT:
+        return value
+    raise _OutOfBounds(text)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) <= 77:  # 10**77 < 2**256: no need to measure
+        return int(text)
+    value = int(text)
+    if value.bit_length() > MAX_INT_BITS:
+        raise _OutOfBounds(text)
+    return value
+
+
+def _reject_constant(name: str) -> float:
+    """JSON's NaN / Infinity extensions are not numbers a record may hold."""
+    raise ValueError(f"{name} is not a finite number")
+
+
+_PLAIN = json.JSONDecoder(parse_constant=_reject_constant)
+_BOUNDED = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_bounded_float, parse_int=_bounded_int)
+
+
+def checked_line(raw: bytes) -> tuple[dict | None, str | None]:
+    """Decode and check one journal line: ``(record, None)`` when it is valid, else ``(None, why)``.
+
+    Same verdict as :func:`record_problem`, cheaper: numbers are bounded while decoding, and for a
+    line of at most :data:`MAX_ITEMS` characters with at most :data:`MAX_DEPTH` brackets and no
+    ``\\uD...`` escape, the text itself proves that no string, list or nesting breaks a cap and that
+    no lone surrogate is inside (strict UTF-8 decoding admits none), so only keys and field rules
+    remain to check.
+    """
+    try:
+        text = raw.decode("utf-8")
+        try:
+            record, bounded = _BOUNDED.decode(text), True
+        except _OutOfBounds:  # decode it as it is: the full check names the field
+            record, bounded = _PLAIN.decode(text), False
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return None, f"not valid JSON ({type(exc).__name__})"
+    if not bounded or type(record) is not dict or len(raw) > MAX_ITEMS \
+            or text.count("{") + text.count("[") > MAX_DEPTH or "\\ud" in text or "\\uD" in text:
+        problem = record_problem(record, len(raw))
+    elif len(record) > MAX_TOP_FIELDS:
+        problem = f"{len(record)} top-level fields (at most {MAX_TOP_FIELDS})"
+    else:
+        problem = _fields_problem(record) or (_walk_problem(record) if _has_long_key(record) else None)
+    return (None, problem) if problem else (record, None)
 
 
 def validate_record(record: dict) -> None:
@@ -108,7 +166,7 @@ def _walk(value: object, depth: int) -> tuple[list[str], str] | None:
     for key, item in items:
         kind = type(item)
         if kind is str:
-            message = _string_problem(item, MAX_STRING)
+            message = None if len(item) <= MAX_STRING and item.isascii() else _string_problem(item, MAX_STRING)
         elif kind is float:
             message = None if -MAX_FLOAT < item < MAX_FLOAT else f"is {item} (must be finite, |x| < {MAX_FLOAT:g})"
         elif kind is int:
@@ -130,6 +188,18 @@ def _walk(value: object, depth: int) -> tuple[list[str], str] | None:
     return None
 
 
+def _has_long_key(value: dict | list) -> bool:
+    """Whether any object key inside ``value`` breaks :data:`MAX_KEY` (the walk then names it)."""
+    if type(value) is dict:
+        if value and max(map(len, value)) > MAX_KEY:
+            return True
+        value = value.values()
+    for item in value:  # noqa: SIM110 - a plain loop: any() over a generator costs twice as much here
+        if (type(item) is dict or type(item) is list) and _has_long_key(item):
+            return True
+    return False
+
+
 def _string_problem(text: str, cap: int) -> str | None:
     if len(text) > cap:
         return f"is {len(text)} characters (at most {cap})"
@@ -147,28 +217,37 @@ def _fields_problem(record: dict) -> str | None:
     kind = record.get("record_type", "run")
     if kind not in ("run", "event"):
         return f"record_type must be 'run' or 'event', got {_shown(kind)}"
-    checks = _EVENT_FIELDS if kind == "event" else _RUN_FIELDS
-    for name in _EVENT_REQUIRED if kind == "event" else _RUN_REQUIRED:
+    event = kind == "event"
+    checks, caps, not_null = (_EVENT_FIELDS, _EVENT_CAPS, _EVENT_NOT_NULL) if event else \
+        (_RUN_FIELDS, _RUN_CAPS, _RUN_NOT_NULL)
+    for name in _EVENT_REQUIRED if event else _RUN_REQUIRED:
         if name not in record:
             return f"{name} is missing"
     for name, value in record.items():
-        check = checks.get(name, _extra)
-        problem = check(name, value)
+        if value is None:  # null is allowed in every field but a few
+            if name not in not_null:
+                continue
+        elif type(value) is str and len(value) <= caps.get(name, -1):  # the common text field, inline
+            continue  # (lone surrogates are the generic walk's to find)
+        problem = checks.get(name, _extra)(name, value)
         if problem:
             return problem
     return None
 
 
-def _text(cap: int) -> Check:
+class _Text:
     """A string of at most ``cap`` characters, or null."""
-    def check(name: str, value: object) -> str | None:
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+
+    def __call__(self, name: str, value: object) -> str | None:
         if value is None:
             return None
         if type(value) is not str:
             return f"{name} must be a string or null, got {_shown(value)}"
-        problem = _string_problem(value, cap)
+        problem = _string_problem(value, self.cap)
         return f"{name} {problem}" if problem else None
-    return check
 
 
 def _schema_version(name: str, value: object) -> str | None:
@@ -269,6 +348,10 @@ def _metrics(name: str, value: object) -> str | None:
     if type(value) is not dict:
         return f"{name} must be an object, got {_shown(value)}"
     for key, metric in value.items():
+        kind = type(metric)
+        if (kind is float or kind is int) and key != "val_bpb" and (  # the common metric, inline
+                0 <= metric < MAX_METRIC or (-MAX_METRIC < metric < 0 and key not in NON_NEGATIVE_METRICS)):
+            continue
         problem = _metric_problem(f"{name}.{key}", key, metric)
         if problem:
             return problem
@@ -293,7 +376,9 @@ def _metric_problem(path: str, key: str, value: object) -> str | None:
     return None
 
 
-_ERROR_CAPS = {"summary": MAX_TEXT, "tail": MAX_STRING, "source": MAX_NAME, "kind": MAX_NAME}
+_NAME, _LONG = _Text(MAX_NAME), _Text(MAX_TEXT)
+_ERROR_FIELDS = {"summary": _Text(MAX_TEXT), "tail": _Text(MAX_STRING), "source": _Text(MAX_NAME),
+                 "kind": _Text(MAX_NAME)}
 
 
 def _error(name: str, value: object) -> str | None:
@@ -301,8 +386,8 @@ def _error(name: str, value: object) -> str | None:
     problem = _object(name, value)
     if problem or value is None:
         return problem
-    for key, cap in _ERROR_CAPS.items():
-        problem = _text(cap)(f"{name}.{key}", value.get(key))
+    for key, check in _ERROR_FIELDS.items():
+        problem = check(f"{name}.{key}", value.get(key))
         if problem:
             return problem
     return None
@@ -318,7 +403,7 @@ def _change_signature(name: str, value: object) -> str | None:
         if type(fact) is not dict:
             return f"{name}[{i}] must be an object, got {_shown(fact)}"
         for key in ("name", "direction", "source"):
-            problem = _text(MAX_NAME)(f"{name}[{i}].{key}", fact.get(key))
+            problem = _NAME(f"{name}[{i}].{key}", fact.get(key))
             if problem:
                 return problem
     return None
@@ -355,7 +440,6 @@ def _clip(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-_NAME, _LONG = _text(MAX_NAME), _text(MAX_TEXT)
 _COMMON_FIELDS: dict[str, Check] = {
     "schema_version": _schema_version, "record_type": _record_type, "timestamp_utc": _timestamp,
     "imported_utc": _timestamp, "commit": _commit, "parent_commit": _commit, "branch": _NAME, "family": _NAME,
@@ -376,3 +460,7 @@ _EVENT_FIELDS: dict[str, Check] = {
 }
 _RUN_REQUIRED = ("run_id", "status")
 _EVENT_REQUIRED = ("event_id", "event_type")
+_RUN_CAPS = {name: check.cap for name, check in _RUN_FIELDS.items() if isinstance(check, _Text)}
+_EVENT_CAPS = {name: check.cap for name, check in _EVENT_FIELDS.items() if isinstance(check, _Text)}
+_RUN_NOT_NULL = frozenset(name for name, check in _RUN_FIELDS.items() if check(name, None))
+_EVENT_NOT_NULL = frozenset(name for name, check in _EVENT_FIELDS.items() if check(name, None))

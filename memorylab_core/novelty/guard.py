@@ -27,6 +27,7 @@ import json
 import math
 import sqlite3
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -145,6 +146,14 @@ def text_tokens(description: str, tags: Sequence[str] = (), family: str | None =
     return set(tokens(" ".join(parts)))
 
 
+def run_words(run: Run) -> tuple[str, ...]:
+    """The text tokens the index keeps for ``run``, sorted: none for a baseline or a run that is no
+    evidence either way (see :func:`run_outcome`)."""
+    if is_baseline(run.description) or run_outcome(run) == _NEUTRAL:
+        return ()
+    return tuple(sorted(text_tokens(run.description, run.tags, run.family, run.hypothesis)))
+
+
 def _is_num(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -180,15 +189,16 @@ def fact_key(fact: dict) -> str:
     return f"{name}:{direction}"
 
 
-def idea_key(run: Run) -> str:
+def idea_key(run: Run, facts: list[dict] | None = None) -> str:
     """A canonical short key of the run's idea, used to cluster failures.
 
     ``"MATRIX_LR:up"`` (or several facts joined with ``+``) when the run has a change signature,
     ``"baseline"`` for baselines, else the first three content tokens of the description, sorted.
+    ``facts``: :func:`run_facts` of the run, when the caller has them.
     """
     if is_baseline(run.description) and not run.change_signature:
         return "baseline"
-    facts = run_facts(run)
+    facts = run_facts(run) if facts is None else facts
     if facts:
         return "+".join(sorted({fact_key(f) for f in facts})[:4])
     words = [t for t in tokens(strip_outcome_notes(run.description)) if t not in ("up", "down")]
@@ -406,7 +416,8 @@ class NoveltyIndex:
         self.n_docs = int(meta.get("docs", 0))
         self._states: dict[str, dict[str, list]] = {}  # context → knob → [value, run index or None]
         self._df: dict[str, int] = {}  # per-command cache of document frequencies
-        self._pending: dict[str, list] = {"runs": [], "moves": [], "postings": [], "df": []}
+        self._pending: dict[str, list] = {"runs": [], "moves": [], "postings": []}
+        self._pending_df: Counter[str] = Counter()  # token -> documents added since the last flush
         self._dirty_state: set[tuple[str, str]] = set()
 
     def __len__(self) -> int:
@@ -455,8 +466,9 @@ class NoveltyIndex:
         self._dirty_state.add((ctx, knob))
 
     # -- building -------------------------------------------------------------------------------
-    def add(self, run: Run) -> None:
-        """Fold one run in (ledger order; ``run.index`` must be the next position)."""
+    def add(self, run: Run, facts: list[dict] | None = None, words: tuple[str, ...] | None = None) -> None:
+        """Fold one run in (ledger order; ``run.index`` must be the next position). ``facts`` and
+        ``words``: :func:`run_facts` and :func:`run_words` of the run, when the caller has them."""
         index = run.index
         if index < self.size:
             raise ValueError(f"run index {index} was already added (the index holds {self.size} runs)")
@@ -464,9 +476,8 @@ class NoveltyIndex:
         ctx = context_of(run)
         state = self._seed(ctx, run)
         self.size = index + 1
-        facts = run_facts(run)
+        facts = run_facts(run) if facts is None else facts
         moves: list[tuple] = []
-        words: set[str] = set()
         if is_baseline(run.description):
             for fact in facts:
                 new = fact.get("new")
@@ -482,9 +493,7 @@ class NoveltyIndex:
             self._advance_state(ctx, moves, outcome, index)
             if outcome == _NEUTRAL:
                 moves = []
-            else:
-                words = text_tokens(run.description, run.tags, run.family, run.hypothesis)
-        self._store(index, outcome, run.code_fingerprint, moves, words, ctx)
+        self._store(index, outcome, run.code_fingerprint, moves, run_words(run) if words is None else words, ctx)
 
     def _stated_starts(self, ctx: str, facts: list[dict], index: int) -> None:
         """A start value a description states ("depth 4 -> 6") corrects the operating point: the
@@ -512,11 +521,11 @@ class NoveltyIndex:
             elif start is not None and name not in state:
                 self._put(ctx, name, start, index)
 
-    def _store(self, index: int, outcome: str, fingerprint: str | None, moves: list[tuple], words: set[str],
-               ctx: str) -> None:
+    def _store(self, index: int, outcome: str, fingerprint: str | None, moves: list[tuple],
+               words: tuple[str, ...], ctx: str) -> None:
         pending = self._pending
         pending["runs"].append((index, outcome, fingerprint or None, 1 if moves else 0,
-                                " ".join(sorted(words)) if words else None, ctx))
+                                " ".join(words) if words else None, ctx))
         if moves:
             by_knob: dict[str, list[tuple]] = {}
             for move in moves:
@@ -525,7 +534,7 @@ class NoveltyIndex:
         if words:
             self.n_docs += 1
             pending["postings"].extend((w, index) for w in words)
-            pending["df"].extend((w,) for w in words)
+            self._pending_df.update(words)
             self._df.clear()
         if len(pending["runs"]) >= 1024:
             self.flush()
@@ -539,8 +548,9 @@ class NoveltyIndex:
                        "VALUES (?, ?, ?, ?, ?, ?)", pending["runs"])
         db.executemany("INSERT INTO novelty_moves(ctx, knob, idx, moves) VALUES (?, ?, ?, ?)", pending["moves"])
         db.executemany("INSERT INTO novelty_postings(token, idx) VALUES (?, ?)", pending["postings"])
-        db.executemany("INSERT INTO novelty_df(token, df) VALUES (?, 1) ON CONFLICT(token) DO UPDATE SET df = df + 1",
-                       pending["df"])
+        db.executemany("INSERT INTO novelty_df(token, df) VALUES (?, ?) ON CONFLICT(token) DO UPDATE "
+                       "SET df = df + excluded.df", self._pending_df.items())
+        self._pending_df.clear()
         dirty = [(c, k, self._states.get(c, {}).get(k)) for c, k in self._dirty_state]
         db.executemany("INSERT OR REPLACE INTO novelty_state(ctx, knob, value) VALUES (?, ?, ?)",
                        [(c, k, json.dumps(v)) for c, k, v in dirty if v is not None])

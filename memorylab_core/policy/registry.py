@@ -214,6 +214,7 @@ CREATE TABLE IF NOT EXISTS registry_failures (key TEXT PRIMARY KEY, arena TEXT N
     last_index INTEGER NOT NULL, last_crash INTEGER, data TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS registry_failures_count ON registry_failures(arena, count, last_index);
 """
+_MAX_CODES = 250_000  # code keys a fresh fold keeps in memory (about 50 MB) before it looks them up
 _EVENT_RUN_FIELDS = ("run_id", "confirmed_run_id", "prior_champion")  # the runs a champion event names
 
 
@@ -247,6 +248,10 @@ class RegistryFold:
         self._by_arena: dict[str, list[Run]] = {}  # notable_in, per arena, until the next change
         self._clusters: dict[str, FailureCluster] = {}  # touched by this fold, written by flush()
         self._codes: dict[str, list | None] = {}  # code key -> [first run index, replicated?] (read or touched)
+        self._dirty_codes: set[str] = set()
+        # While the codes table is empty at the start (a fresh fold), every code key is in memory:
+        # an unknown key needs no lookup. Past _MAX_CODES keys the memory is given up again.
+        self._all_codes = db.execute("SELECT NOT EXISTS (SELECT 1 FROM registry_codes)").fetchone()[0] == 1
         self._marks: dict[int, str] = {}  # runs that became notable in this fold -> their arena
         self._candidates: dict[int, list] = {}  # idx -> [arena, val, parent, best_val, best_idx, leaf] (touched)
         self._heads: dict[str, int | None] = {}  # lineage heads (read or touched), see _lineage_heads
@@ -281,14 +286,16 @@ class RegistryFold:
             self._add_candidate(run)
         key = code_key(run)
         code = self._codes.get(key)
-        if code is None:
+        if code is None and not self._all_codes:
             row = self.db.execute("SELECT first_idx, replicated FROM registry_codes WHERE key = ?", (key,)).fetchone()
             code = self._codes[key] = list(row) if row else None
         if code is None:
             self._codes[key] = [run.index, 0]
+            self._dirty_codes.add(key)
             return
         if not code[1]:
             code[1] = 1
+            self._dirty_codes.add(key)
             self._mark(code[0], run.arena)  # same code key, same arena
         self._mark(run.index, run.arena)
 
@@ -370,9 +377,12 @@ class RegistryFold:
     def flush(self) -> None:
         """Write what this fold touched (every read flushes first)."""
         db = self.db
-        if self._codes:
+        if self._dirty_codes:
             db.executemany("INSERT OR REPLACE INTO registry_codes(key, first_idx, replicated) VALUES (?, ?, ?)",
-                           [(k, c[0], c[1]) for k, c in self._codes.items() if c is not None])
+                           [(k, *self._codes[k]) for k in self._dirty_codes])
+            self._dirty_codes.clear()
+        if not self._all_codes or len(self._codes) > _MAX_CODES:
+            self._all_codes = False
             self._codes.clear()
         if self._marks:
             db.executemany("INSERT OR IGNORE INTO registry_notable(idx, arena) VALUES (?, ?)", self._marks.items())

@@ -20,18 +20,23 @@ from ..ledger.model import Event, Run
 
 
 def load_fold(history: History, name: str, arena: str, empty: Callable[[], Any], classes: tuple[type, ...],
-              use_cache: bool = True, prepare: Callable[[Any, int], None] | None = None) -> Any:
+              use_cache: bool = True, prepare: Callable[[Any, int], None] | None = None,
+              start: Callable[[History, str], int] | None = None) -> Any:
     """The fold ``name`` of ``arena`` as of everything ``history`` holds.
 
     ``empty`` makes a fresh fold (its class and ``version`` attribute, if any, must match the stored
     one); ``classes`` are the classes its JSON may decode into; ``prepare(state, new_runs)`` runs
-    before the new rows are folded. ``use_cache=False`` folds everything afresh and stores nothing.
+    before the new rows are folded; ``start(history, arena)``, for a fold that only depends on recent
+    runs, gives the first run index a fresh fold must see (it still sees every event). ``use_cache=False``
+    folds everything afresh and stores nothing.
     """
     db, key = history.db, f"{name}:{arena}"
     state, runs_done, events_done = stored(db, key, empty, classes) if use_cache else (None, 0, 0)
+    first = runs_done
     if state is None or runs_done > len(history.runs) or events_done > len(history.events):
-        state, runs_done, events_done = empty(), 0, 0
-    new_runs = history.arena_runs(arena, runs_done)
+        state, events_done = empty(), 0
+        first = start(history, arena) if start is not None else 0
+    new_runs = history.arena_runs(arena, first)
     new_events = history.events_in(arena, history.events[events_done:])
     if prepare is not None:
         prepare(state, len(new_runs))

@@ -38,6 +38,9 @@ def is_keep_of_idea(run: Run) -> bool:
     return run.status == "keep" and not run.replicate_of and run.role != "replicate"
 
 
+KEEP_OF_IDEA_SQL = "status = 'keep' AND replicate_of IS NULL AND role != 'replicate'"  # the same, on index rows
+
+
 def ideas_since_last_keep(runs: Sequence[Run]) -> int:
     """Experiments (ideas) logged after the last kept run (every idea when nothing was kept)."""
     count = 0
@@ -106,7 +109,14 @@ def load_breaker(history, arena: str) -> Breaker:
     own in the index, so ``check`` need not decode the whole research memory to show it."""
     from .folds import load_fold  # the stored-fold machinery needs the index; the Breaker class does not
 
-    return load_fold(history, "breaker", arena, Breaker, (Breaker, Run))
+    return load_fold(history, "breaker", arena, Breaker, (Breaker, Run), start=_breaker_start)
+
+
+def _breaker_start(history, arena: str) -> int:
+    """A fresh breaker needs no run before the arena's latest kept idea or baseline: that run sets
+    ``last_good`` and ends any streak, and what came before it cannot show through."""
+    row = history.db.execute(f"SELECT max(idx) FROM runs WHERE arena = ? AND {KEEP_OF_IDEA_SQL}", (arena,)).fetchone()
+    return row[0] or 0
 
 
 def probe_schedule(streak: int, last_crash_ts: float | None) -> dict | None:
