@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sqlite3
@@ -14,13 +15,14 @@ import pytest
 from mlhelpers import MEMORYLAB
 
 from memorylab_core.evidence.estimates import standings
-from memorylab_core.ledger import codec
+from memorylab_core.ledger import codec, prefold
+from memorylab_core.ledger import history as history_module
 from memorylab_core.ledger import index as ix
 from memorylab_core.ledger.history import History
 from memorylab_core.ledger.store import INDEX_NAME, Store, encode_record
 from memorylab_core.policy import registry
 from memorylab_core.policy.promotion import PromotionPolicy
-from memorylab_core.research import folds, memory
+from memorylab_core.research import folds, health, memory
 from memorylab_core.research.memory import load_state
 
 
@@ -298,3 +300,114 @@ def test_another_users_planted_temp_folder_is_not_trusted(tmp_path, monkeypatch)
     planted.chmod(0o700)
     assert len(History.load(store, quiet=True).runs) == 5
     assert any(p.suffix == ".sqlite" for p in planted.iterdir())
+
+
+# -- the fold helper (prefold.py) and folds that start late ------------------------------------------------
+
+def _tables(history: History) -> dict[str, list[str]]:
+    """Every row of every table of an index but its random generation stamp: what two folds must share."""
+    db = history.db
+    names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    rows = {name: sorted(map(repr, db.execute(f"SELECT * FROM {name}"))) for name in names}
+    rows["meta"] = [r for r in rows["meta"] if "generation" not in r]
+    return rows
+
+
+def _padded(store: Store) -> Store:
+    """The journal with a 1.5 KB note on every run, so it spans several verification blocks."""
+    lines = []
+    for line in store.ledger_path.read_bytes().splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            lines.append(line)
+            continue
+        if record.get("record_type") != "event":
+            record["notes"] = f"note {record['run_id']} " + "n" * 1500
+        lines.append(encode_record(record))
+    store.ledger_path.write_bytes(b"".join(lines))
+    return store
+
+
+def _in_process(store: Store, monkeypatch) -> History:
+    with monkeypatch.context() as patch:
+        patch.setattr(history_module, "helper_wanted", lambda nbytes: False)
+        return History.load(store, use_cache=False, quiet=True)
+
+
+def _spy(monkeypatch) -> list[str]:
+    """Use the helper for any fold, reading 64 KiB per step; returns the kinds of message it sent."""
+    seen: list[str] = []
+
+    def batches(*args):
+        for message in prefold.helper_batches(*args):
+            seen.append(message[0])
+            yield message
+
+    monkeypatch.setattr(history_module, "helper_wanted", lambda nbytes: True)
+    monkeypatch.setattr(history_module, "helper_batches", batches)
+    monkeypatch.setattr(prefold, "CHUNK", 64 << 10)
+    return seen
+
+
+def test_the_fold_helper_builds_the_index_an_in_process_fold_builds(tmp_path, monkeypatch):
+    store = _padded(_build(tmp_path, 800, arenas=("a", "b")))
+    assert store.ledger_path.stat().st_size > ix.BLOCK
+    expected = _tables(_in_process(store, monkeypatch))
+    seen = _spy(monkeypatch)
+    helped = History.load(store, quiet=True)
+    assert seen.count("items") > 4 and seen[-1] == "end"
+    assert _tables(helped) == expected
+    assert len(helped.corrupt) == 88
+    for i in range(800, 805):  # later folds go on from there, in-process
+        store.append(_record(i, random.Random(i), None))
+    assert _view(History.load(store, quiet=True)) == _fresh(store)
+
+
+def test_a_fold_helper_that_dies_midway_leaves_the_same_index(tmp_path, monkeypatch):
+    """Its half-folded work is rolled back and the fold is done again in-process."""
+    store = _padded(_build(tmp_path, 600))
+    expected = _tables(_in_process(store, monkeypatch))
+    seen = _spy(monkeypatch)
+    dying = tmp_path / "python-that-dies"
+    dying.write_text(f"#!/bin/sh\n'{sys.executable}' \"$@\" | head -c 20000\n")
+    dying.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(dying))
+    history = History.load(store, quiet=True)
+    assert "items" in seen and "end" not in seen  # it folded some batches, then the stream broke off
+    assert _tables(history) == expected
+    assert History.load(store, quiet=True).refresh() is False
+
+
+def _breaker_journal(root: Path, n: int, seed: int) -> Store:
+    """Long crash streaks, replicates of kept runs, baselines and breaker resets, over two arenas."""
+    store = Store(root, root)
+    store.init()
+    rng, lines = random.Random(seed), []
+    for i in range(n):
+        status = rng.choice(["crash"] * 5 + ["discard"] * 3 + ["keep"])
+        record = {"record_type": "run", "run_id": f"b{i:03d}", "status": status, "arena": rng.choice("ab"),
+                  "commit": f"{i:04x}{'d' * 36}", "timestamp_utc": f"2026-11-30T{i // 60:02d}:{i % 60:02d}:00Z",
+                  "description": "baseline" if rng.random() < 0.05 else f"idea {i}",
+                  "metrics": {"val_bpb": None if status == "crash" else 1.0 - rng.random() * 0.01}}
+        if status == "keep" and rng.random() < 0.4:
+            record["replicate_of"] = f"b{rng.randrange(i + 1):03d}"
+        lines.append(encode_record(record))
+        if rng.random() < 0.04:
+            lines.append(encode_record({"record_type": "event", "event_type": health.RESET_EVENT,
+                                        "event_id": f"reset{i}", "arena": rng.choice("ab"), "reason": "fixed"}))
+    store.ledger_path.write_bytes(b"".join(lines))
+    return store
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_fresh_breaker_starts_at_the_last_keep_and_equals_folding_every_run(tmp_path, seed):
+    store = _breaker_journal(tmp_path, 300, seed)
+    history = History.load(store, quiet=True)
+    kept = {r[0] for r in history.db.execute(f"SELECT idx FROM runs WHERE {health.KEEP_OF_IDEA_SQL}")}
+    assert kept == {r.index for r in history.runs if health.is_keep_of_idea(r)}  # the SQL says what the rule says
+    for arena in "ab":
+        every = health.Breaker()
+        folds.fold_into(every, history.arena_runs(arena), history.events_in(arena))
+        assert health.load_breaker(history, arena).info() == every.info()
+        assert health.load_breaker(History.load(store, quiet=True), arena).info() == every.info()  # stored

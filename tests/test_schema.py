@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 from mlhelpers import ledger, log_run, make_repo, ml
 
-from memorylab_core.ledger.schema import MAX_RECORD_BYTES, RecordError, record_problem, validate_record
+from memorylab_core.ledger.schema import (
+    MAX_RECORD_BYTES,
+    RecordError,
+    checked_line,
+    record_problem,
+    validate_record,
+)
 from memorylab_core.ledger.store import MemoryLabError, Store
 
 READ_COMMANDS = (("list",), ("report",), ("status",), ("check", "-d", "depth 8 -> 10"), ("guide",),
@@ -189,6 +195,52 @@ def test_random_records_never_break_the_store(tmp_path, monkeypatch):
     assert time.perf_counter() - started < 20
     for line in (tmp_path / "store" / "experiments.jsonl").read_text().splitlines():
         assert record_problem(json.loads(line)) is None
+
+
+def _reader_verdict(line: str) -> str | None:
+    """What a reader of the journal line makes of it by the full check (decode, then record_problem)."""
+    try:
+        record = json.loads(line, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+    except ValueError as exc:
+        return f"not valid JSON ({type(exc).__name__})"
+    return record_problem(record, len(line.encode()))
+
+
+SHORT_LINE_CASES = [  # lines the fast path proves from their own text: each rule must still be caught
+    '{"run_id": "r1", "status": "keep", "extra": {"k": {"' + "k" * 201 + '": 1}}}',
+    '{"run_id": "r1", "status": "keep", "' + "k" * 201 + '": 1}',
+    '{"run_id": "r1", "status": "keep", "extra": ["\\ud800"]}',
+    '{"run_id": "r1", "status": "keep", "extra": "\\uD83D\\uDE00 fine pair"}',
+    '{"run_id": "r1", "status": "keep", "extra": {"x": [1e200]}}',
+    '{"run_id": "r1", "status": "keep", "extra": {"x": [-1e100]}}',
+    '{"run_id": "r1", "status": "keep", "extra": {"x": 99999.9e96}}',
+    '{"run_id": "r1", "status": "keep", "extra": ' + str(2**300) + '}',
+    '{"run_id": "r1", "status": "keep", "extra": ' + str(10**76) + '}',
+    '{"run_id": "r1", "status": "keep", "x": ' + "[" * 16 + "]" * 16 + '}',
+    '{"run_id": "r1", "status": "keep", "x": ' + "[" * 15 + "]" * 15 + '}',
+    '{"run_id": "r1", "status": "keep", "metrics": {"val_bpb": 1e200}, "extra": {"x": 1e200}}',
+    '{"run_id": "r1", "status": "keep", "metrics": {"num_steps": -2, "val_bpb": 1.5}}',
+    '{"run_id": "r1", "status": "keep", "description": "' + "d" * 10_001 + '"}',
+    '{"run_id": "r1", "status": "keep", "extra": {"x": NaN}}',
+    '[1, 2]',
+    '"just a string"',
+]
+
+
+@pytest.mark.parametrize("line", SHORT_LINE_CASES)
+def test_the_readers_fast_check_agrees_with_the_full_check(line):
+    record, problem = checked_line(line.encode())
+    assert problem == _reader_verdict(line)
+    assert (record is None) == (problem is not None)
+
+
+def test_the_readers_fast_check_agrees_on_random_records():
+    rng = random.Random(5)
+    for i in range(400):
+        line = _encode(_junk_record(rng, i))
+        record, problem = checked_line(line.encode())
+        assert problem == _reader_verdict(line), line[:200]
+        assert record == (json.loads(line) if problem is None else None)
 
 
 # -- long text costs little ------------------------------------------------------------------------------
