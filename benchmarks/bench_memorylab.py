@@ -11,6 +11,9 @@ fold cold and warm, ``log`` (which appends, so each repetition adds one run) eac
 ``guide`` that folds the new line, and ``check`` / ``import`` of a 100,000-character description.
 Prints a markdown table: median and max wall time in ms, and the largest peak RSS in MiB.
 ``--small`` writes compact records (about 200 bytes instead of about 1 KB) for the 1,000,000-run size.
+``--arena KEY`` stamps every synthetic record with that arena: with the arena a ``log`` here gets
+(``cpu/cpu`` for the fake cpu-profile runs it logs), the logged runs join the big history's arena
+instead of starting their own, so ``log`` and the views work on the whole history.
 """
 
 from __future__ import annotations
@@ -101,14 +104,17 @@ def small_record(i: int, rng: random.Random, t0: float) -> dict:
     return record
 
 
-def build_ledger(store: Path, n: int, small: bool = False) -> None:
+def build_ledger(store: Path, n: int, small: bool = False, arena: str | None = None) -> None:
     store.mkdir(parents=True, exist_ok=True)
     rng = random.Random(n)
     t0 = time.time() - n * 300
     make = small_record if small else synthetic_record
     with open(store / "experiments.jsonl", "w") as fh:
         for i in range(n):
-            fh.write(json.dumps(make(i, rng, t0), separators=(",", ":")) + "\n")
+            record = make(i, rng, t0)
+            if arena:
+                record["arena"] = arena
+            fh.write(json.dumps(record, separators=(",", ":")) + "\n")
 
 
 PEAK_RSS: dict[str, float] = {}
@@ -144,9 +150,10 @@ def drop_research_fold(store: Path) -> None:
     db.close()
 
 
-def bench_size(n: int, repeat: int, work: Path, small: bool = False) -> list[tuple[str, list[float]]]:
+def bench_size(n: int, repeat: int, work: Path, small: bool = False,
+               arena: str | None = None) -> list[tuple[str, list[float]]]:
     store = work / f"store{n}"
-    build_ledger(store, n, small)
+    build_ledger(store, n, small, arena)
     repo = make_repo(work / f"repo{n}")
     # Measure as users run it: with bytecode caching (some shells export PYTHONDONTWRITEBYTECODE).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -186,12 +193,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="compact records (for 1,000,000 runs)")
+    parser.add_argument("--arena", help="stamp every synthetic record with this arena (e.g. cpu/cpu)")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]} · {os.cpu_count()} cores · {sys.platform}")
     print("| runs | command | median ms | max ms | peak RSS MiB |\n|---:|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            for name, times in bench_size(n, args.repeat, Path(tmp), args.small):
+            for name, times in bench_size(n, args.repeat, Path(tmp), args.small, args.arena):
                 rss = PEAK_RSS.get(f"{n}:{name}", 0.0)
                 print(f"| {n:,} | {name} | {statistics.median(times):.0f} | {max(times):.0f} | {rss:.0f} |",
                       flush=True)

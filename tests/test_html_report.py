@@ -303,3 +303,14 @@ def test_report_html_output_and_stdout(tmp_path):
     assert printed.code == 0 and printed.out.startswith("<!DOCTYPE html>")
     plain = ml("--home", str(root), "report", "--all", "-o", "-")
     assert plain.out.startswith("# MemoryLab morning report")
+
+
+def test_a_long_lineage_says_how_many_earlier_kept_runs_it_leaves_out():
+    from memorylab_core.render.html_sections import lineage_card
+
+    chain = [{"run_id": f"r{i}", "commit": f"c{i:06d}", "val_bpb": 1.0 - i / 1000} for i in range(350, 400)]
+    lineage = {"root": "r0", "tip": "r399", "length": 400, "best_val_bpb": 0.601, "best_run_id": "r399",
+               "start_val_bpb": 1.0, "improvement": 0.399, "chain": chain}
+    html = lineage_card([lineage], {})
+    assert "… 350 earlier kept runs …" in html and "c000399" in html
+    assert "earlier kept runs" not in lineage_card([{**lineage, "length": 50}], {})

@@ -212,7 +212,7 @@ def _lineages_by_scan(runs: list) -> list[dict]:
         chain = [leaf]
         while chain[-1].index in parent:
             chain.append(parent[chain[-1].index])
-        chains.append(registry.Lineage(chain[::-1]))
+        chains.append(registry.Lineage.of(chain[::-1]))
     chains.sort(key=lambda lin: (lin.best.val_bpb, lin.best.index, lin.runs[-1].index))
     return [lin.to_dict() for lin in chains[:registry.LINEAGES]]
 
@@ -411,3 +411,17 @@ def test_a_fresh_breaker_starts_at_the_last_keep_and_equals_folding_every_run(tm
         folds.fold_into(every, history.arena_runs(arena), history.events_in(arena))
         assert health.load_breaker(history, arena).info() == every.info()
         assert health.load_breaker(History.load(store, quiet=True), arena).info() == every.info()  # stored
+
+
+def test_a_long_lineage_carries_its_newest_steps_and_counts_them_all(tmp_path):
+    """400 kept runs on one branch make one lineage; its document stays small whatever its length."""
+    store = Store(tmp_path, tmp_path)
+    store.init()
+    store.ledger_path.write_bytes(b"".join(encode_record(
+        {"record_type": "run", "run_id": f"k{i:03d}", "status": "keep", "branch": "main",
+         "metrics": {"val_bpb": 1.0 - i / 10_000}}) for i in range(400)))
+    (lineage,) = [lin.to_dict() for lin in History.load(store, quiet=True).registry.lineages("default")]
+    assert lineage["length"] == 400 and len(lineage["chain"]) == registry.CHAIN_STEPS
+    assert (lineage["root"], lineage["tip"], lineage["best_run_id"]) == ("k000", "k399", "k399")
+    assert lineage["chain"][-1]["run_id"] == "k399" and lineage["chain"][0]["run_id"] == "k350"
+    assert lineage["improvement"] == round(399 / 10_000, 6)

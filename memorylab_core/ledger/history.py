@@ -25,6 +25,7 @@ SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
 READ_CHUNK = 8 << 20  # journal bytes parsed per step of a fold
 READ_ROWS = 5000  # records fetched per step of a fold keyed by sequence number
 _MAX_REPORTED_CORRUPT = 5
+_KEEP_DECODED = 50_000  # decoded runs a fold keeps in memory (about 1 KB each)
 _RUN_SELECT = ", ".join((*Run.ROW_COLUMNS, "data"))  # what Run.from_row reads
 _RUN_INSERT = (f"INSERT INTO runs({_RUN_SELECT}, line_no, tags, categories, knobs, import_key) "
                f"VALUES ({', '.join('?' * (len(Run.ROW_COLUMNS) + 6))})")
@@ -67,6 +68,8 @@ class RunTable(Sequence[Run]):
         if self._pending:
             self.db.executemany(_RUN_INSERT, self._pending)
             self._pending.clear()
+        if len(self._decoded) > _KEEP_DECODED:  # a long fold: its runs are rows now, decoded again if read
+            self._decoded.clear()
 
     def __getitem__(self, item):
         if isinstance(item, slice):

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .store import Store, warn
 
-INDEX_VERSION = 8  # bump when a table or a fold changes: older indexes are rebuilt
+INDEX_VERSION = 9  # bump when a table or a fold changes: older indexes are rebuilt
 BLOCK = 1 << 20  # bytes per verification hash
 PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it
@@ -58,6 +58,7 @@ CREATE INDEX IF NOT EXISTS runs_run_id ON runs(run_id);
 CREATE INDEX IF NOT EXISTS runs_commit ON runs(commit_sha) WHERE commit_sha IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_arena ON runs(arena, idx);
 CREATE INDEX IF NOT EXISTS runs_arena_ts ON runs(arena, ts);
+CREATE INDEX IF NOT EXISTS runs_arena_valid ON runs(arena, idx) WHERE validity = 'valid';
 CREATE INDEX IF NOT EXISTS runs_import_key ON runs(import_key) WHERE import_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
     idx INTEGER PRIMARY KEY, line_no INTEGER NOT NULL, offset INTEGER NOT NULL, event_id TEXT NOT NULL,

@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from ..evidence.crashes import is_bug_crash
 from ..ledger import codec
@@ -27,6 +28,7 @@ from ..novelty.guard import idea_key
 
 CHALLENGERS = 5
 LINEAGES = 5
+CHAIN_STEPS = 50  # the newest steps of a lineage its document carries (``length`` counts them all)
 CHAMPION_EVENT = "champion_change"
 CLUSTER_RUN_IDS = 50  # run ids a failure cluster lists (its most recent); ``count`` has them all
 
@@ -124,29 +126,43 @@ def _rank(run: Run) -> tuple[float, int]:
     return run.val_bpb, run.index
 
 
+class Step(NamedTuple):
+    """One kept run on a lineage: what the views show of it (read from the index's columns, not decoded)."""
+
+    index: int
+    run_id: str
+    commit: str | None
+    val_bpb: float
+
+    @property
+    def short_commit(self) -> str:
+        return (self.commit or "")[:7]
+
+
 @dataclass
 class Lineage:
-    """A chain of kept runs, root first."""
+    """A chain of kept runs (:class:`Run` or :class:`Step`): its newest :data:`CHAIN_STEPS` steps
+    (``runs``, tip last), its root, its best run and how many runs it holds."""
 
-    runs: list[Run]
+    runs: list[Run | Step]
+    root: Run | Step
+    best: Run | Step
+    length: int
 
-    @property
-    def best(self) -> Run:
-        return min(self.runs, key=lambda r: (r.val_bpb, r.index))
-
-    @property
-    def improvement(self) -> float:
-        return self.runs[0].val_bpb - self.best.val_bpb
+    @classmethod
+    def of(cls, chain: Sequence[Run | Step]) -> Lineage:
+        """The lineage of a whole chain, root first."""
+        return cls(list(chain[-CHAIN_STEPS:]), chain[0], min(chain, key=_rank), len(chain))
 
     def to_dict(self) -> dict:
         return {
-            "root": self.runs[0].run_id,
+            "root": self.root.run_id,
             "tip": self.runs[-1].run_id,
-            "length": len(self.runs),
-            "start_val_bpb": self.runs[0].val_bpb,
+            "length": self.length,
+            "start_val_bpb": self.root.val_bpb,
             "best_val_bpb": self.best.val_bpb,
             "best_run_id": self.best.run_id,
-            "improvement": round(self.improvement, 6),
+            "improvement": round(self.root.val_bpb - self.best.val_bpb, 6),
             "chain": [{"run_id": r.run_id, "commit": r.short_commit, "val_bpb": r.val_bpb} for r in self.runs],
         }
 
@@ -204,7 +220,8 @@ CREATE TABLE IF NOT EXISTS registry_codes (key TEXT PRIMARY KEY, first_idx INTEG
 CREATE TABLE IF NOT EXISTS registry_notable (idx INTEGER PRIMARY KEY, arena TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS registry_notable_arena ON registry_notable(arena, idx);
 CREATE TABLE IF NOT EXISTS registry_candidates (idx INTEGER PRIMARY KEY, arena TEXT NOT NULL, val REAL NOT NULL,
-    parent INTEGER, best_val REAL NOT NULL, best_idx INTEGER NOT NULL, leaf INTEGER NOT NULL);
+    parent INTEGER, best_val REAL NOT NULL, best_idx INTEGER NOT NULL, leaf INTEGER NOT NULL, depth INTEGER NOT NULL,
+    root INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS registry_candidates_rank ON registry_candidates(arena, val, idx);
 CREATE INDEX IF NOT EXISTS registry_candidates_leaves ON registry_candidates(arena, best_val, best_idx, idx)
     WHERE leaf = 1;
@@ -253,7 +270,8 @@ class RegistryFold:
         # an unknown key needs no lookup. Past _MAX_CODES keys the memory is given up again.
         self._all_codes = db.execute("SELECT NOT EXISTS (SELECT 1 FROM registry_codes)").fetchone()[0] == 1
         self._marks: dict[int, str] = {}  # runs that became notable in this fold -> their arena
-        self._candidates: dict[int, list] = {}  # idx -> [arena, val, parent, best_val, best_idx, leaf] (touched)
+        # idx -> [arena, val, parent, best_val, best_idx, leaf, depth, root] (read or touched)
+        self._candidates: dict[int, list] = {}
         self._heads: dict[str, int | None] = {}  # lineage heads (read or touched), see _lineage_heads
         self._champions: dict[str, int | None] = {}  # arena -> champion run index (read or touched)
         self._ids: dict[str, int] = {}  # run id -> index of the latest candidate with it, folded here
@@ -320,12 +338,12 @@ class RegistryFold:
             self._mark(run.index, arena)
         by_commit, by_group = _lineage_heads(run)
         parent = self._head(by_commit) if run.parent_commit else self._head(by_group)
-        best = (run.val_bpb, run.index)
+        best, depth, root = (run.val_bpb, run.index), 0, run.index
         if parent is not None:
             above = self._candidate_row(parent)
             above[5] = 0
-            best = min(best, (above[3], above[4]))
-        self._candidates[run.index] = [arena, run.val_bpb, parent, best[0], best[1], 1]
+            best, depth, root = min(best, (above[3], above[4])), above[6] + 1, above[7]
+        self._candidates[run.index] = [arena, run.val_bpb, parent, best[0], best[1], 1, depth, root]
         if run.commit:
             self._heads[_commit_head(arena, run.commit)] = run.index
         self._heads[by_group] = run.index
@@ -348,8 +366,8 @@ class RegistryFold:
     def _candidate_row(self, index: int) -> list:
         row = self._candidates.get(index)
         if row is None:
-            found = self.db.execute("SELECT arena, val, parent, best_val, best_idx, leaf FROM registry_candidates "
-                                    "WHERE idx = ?", (index,)).fetchone()
+            found = self.db.execute("SELECT arena, val, parent, best_val, best_idx, leaf, depth, root "
+                                    "FROM registry_candidates WHERE idx = ?", (index,)).fetchone()
             row = self._candidates[index] = list(found)
         return row
 
@@ -389,7 +407,8 @@ class RegistryFold:
             self._marks.clear()
         if self._candidates:
             db.executemany("INSERT OR REPLACE INTO registry_candidates(idx, arena, val, parent, best_val, best_idx, "
-                           "leaf) VALUES (?, ?, ?, ?, ?, ?, ?)", [(i, *row) for i, row in self._candidates.items()])
+                           "leaf, depth, root) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(i, *row) for i, row in self._candidates.items()])
             self._candidates.clear()
         for table, items in (("registry_heads(key", self._heads), ("registry_champions(arena", self._champions)):
             rows = [(k, i) for k, i in items.items() if i is not None]
@@ -419,17 +438,27 @@ class RegistryFold:
         """The ``n`` lineages (root → leaf chains of kept runs) of ``arena`` with the best val_bpb on them,
         best first (ties: the earlier best run, then the earlier leaf)."""
         self.flush()
-        leaves = [r[0] for r in self.db.execute(
-            "SELECT idx FROM registry_candidates WHERE arena = ? AND leaf = 1 ORDER BY best_val, best_idx, idx "
-            "LIMIT ?", (arena, n))]
-        chains = []
-        for leaf in leaves:
-            path = [r[0] for r in self.db.execute(
-                "WITH RECURSIVE up(idx, parent, depth) AS (SELECT idx, parent, 0 FROM registry_candidates "
+        leaves = self.db.execute(
+            "SELECT idx, best_idx, depth, root FROM registry_candidates WHERE arena = ? AND leaf = 1 "
+            "ORDER BY best_val, best_idx, idx LIMIT ?", (arena, n)).fetchall()
+        tail = ("WITH RECURSIVE up(idx, parent, depth) AS (SELECT idx, parent, 0 FROM registry_candidates "
                 "WHERE idx = ? UNION ALL SELECT c.idx, c.parent, up.depth + 1 FROM registry_candidates c "
-                "JOIN up ON c.idx = up.parent) SELECT idx FROM up ORDER BY depth DESC", (leaf,))]
-            chains.append(Lineage(self._take(path)))
+                "JOIN up ON c.idx = up.parent WHERE up.depth < ?) SELECT idx FROM up ORDER BY depth DESC")
+        chains = []
+        for leaf, best, depth, root in leaves:  # the newest steps, the root and the best: what a lineage shows
+            path = [r[0] for r in self.db.execute(tail, (leaf, CHAIN_STEPS - 1))]
+            steps = self._steps([root, best, *path])
+            chains.append(Lineage(steps[2:], steps[0], steps[1], depth + 1))
         return chains
+
+    def _steps(self, indexes: list[int]) -> list[Run | Step]:
+        """The runs at ``indexes`` as lineage steps: the index's columns where there is one (nothing decoded)."""
+        if not self._has_runs():
+            return [self.runs[i] for i in indexes]
+        marks = ",".join("?" * len(set(indexes)))
+        found = {row[0]: Step(*row) for row in self.db.execute(
+            f"SELECT idx, run_id, commit_sha, val_bpb FROM runs WHERE idx IN ({marks})", sorted(set(indexes)))}
+        return [found[i] for i in indexes]
 
     def _take(self, indexes: list[int]) -> list[Run]:
         take = getattr(self.runs, "take", None)  # the index's RunTable: batched reads

@@ -217,7 +217,9 @@ def lineage_card(lineages: Sequence[dict], descriptions: dict[str, str]) -> str:
     blocks = []
     for number, (root, info) in enumerate(trees, 1):
         heading = f"Lineage {number}: best {fmt_val(info['best_val_bpb'])}, {lineage_gain(info)}"
-        blocks.append(f'<div class="lineage"><h3>{esc(heading)}</h3><ul class="tree">'
+        earlier = info.get("length", 0) - len(info.get("chain") or [])  # a long chain carries its newest steps
+        gap = f'<li class="gap muted">… {earlier} earlier kept runs …</li>' if earlier > 0 else ""
+        blocks.append(f'<div class="lineage"><h3>{esc(heading)}</h3><ul class="tree">{gap}'
                       f"{_branch(root, None, descriptions, info['best_run_id'])}</ul></div>")
     return section("lineage", "Lineage of kept commits", "".join(blocks))
 
