@@ -34,6 +34,7 @@ from .model import Run, run_from_record
 HELPER_MIN_BYTES = 8 << 20  # folds smaller than this stay in-process (the helper costs ~0.1 s to start)
 CHUNK = 4 << 20  # journal bytes the helper reads and prepares per step
 BATCH = 250  # prepared lines per message
+MAX_MESSAGE = 1 << 30  # no batch comes near this: a longer one means the stream is broken
 PIPE_BYTES = 1 << 20  # the pipe's capacity where the system lets us set it: the main process may lag a while
 _LENGTH = struct.Struct("<Q")
 _ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding memorylab_core
@@ -118,6 +119,8 @@ def _receive(stream) -> tuple:
     if len(head) != _LENGTH.size:
         raise HelperFailed("the fold helper stopped early")
     (length,) = _LENGTH.unpack(head)
+    if length > MAX_MESSAGE:
+        raise HelperFailed(f"the fold helper announced a message of {length} bytes")
     body = stream.read(length)
     if len(body) != length:
         raise HelperFailed("the fold helper stopped early")
