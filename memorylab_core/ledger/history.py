@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
 from . import index as ix
-from .journal import FileJournal, LedgerLine, split_lines
+from .journal import FileJournal, LedgerLine, line_chunks, split_lines
 from .model import TRAIN_FILE, Event, Run, event_from_record
 from .prefold import RUN_FIELDS, HelperFailed, helper_batches, helper_wanted, prepared
 from .store import MemoryLabError, Store, warn
@@ -252,27 +252,13 @@ class History:
                 else:
                     return message[1], message[2]
         try:
-            fh = open(self.store.ledger_path, "rb")  # noqa: SIM115 - closed by the with below
+            for start, data in line_chunks(self.store.ledger_path, offset, size, READ_CHUNK):
+                lines, line_no = split_lines(data, start, line_no)
+                n_events = self._fold_items(prepared(lines, len(self.runs)), n_events, novelty, registry)
+                ix.extend_blocks(self.db, self.store, start, start + len(data), data)
+                offset = start + len(data)
         except OSError as exc:
             raise MemoryLabError(f"cannot read {self.store.ledger_path}: {exc.strerror}") from None
-        with fh:
-            fh.seek(offset)
-            carry = b""
-            pos = offset
-            while pos < size:
-                chunk = fh.read(min(READ_CHUNK, size - pos))
-                if not chunk:
-                    break
-                data = carry + chunk
-                end = data.rfind(b"\n") + 1
-                if end:
-                    start = pos - len(carry)
-                    lines, line_no = split_lines(data[:end], start, line_no)
-                    n_events = self._fold_items(prepared(lines, len(self.runs)), n_events, novelty, registry)
-                    ix.extend_blocks(self.db, self.store, start, start + end, data[:end])
-                pos += len(chunk)
-                carry = data[end:]
-            offset = pos - len(carry)
         return offset, line_no
 
     def _fold_items(self, items: Iterable[tuple], n_events: int, novelty: NoveltyIndex,

@@ -269,6 +269,25 @@ def validate_all(records: list[dict]) -> None:
         validate_record(record)
 
 
+def line_chunks(path: Path | str, offset: int, size: int, step: int) -> Iterator[tuple[int, bytes]]:
+    """Journal bytes ``offset..size`` of ``path`` as successive ``(start, data)``: about ``step`` bytes
+    each, cut after their last newline, so every ``data`` holds whole lines (a last line without its
+    newline is left for a later fold). The position after the last chunk is the new offset."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        carry, pos = b"", offset
+        while pos < size:
+            chunk = fh.read(min(step, size - pos))
+            if not chunk:
+                break
+            data = carry + chunk
+            end = data.rfind(b"\n") + 1
+            if end:
+                yield pos - len(carry), data[:end]
+            pos += len(chunk)
+            carry = data[end:]
+
+
 def split_lines(data: bytes, base: int, line_no: int) -> tuple[list[LedgerLine], int]:
     """The non-blank lines of ``data`` (whole lines of the journal from byte ``base``, ``line_no``
     lines before it), parsed; and the line count after them."""

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..novelty.guard import idea_key, run_facts, run_words
-from .journal import LedgerLine, iter_lines
+from .journal import LedgerLine, iter_lines, line_chunks
 from .model import Run, run_from_record
 
 HELPER_MIN_BYTES = 8 << 20  # folds smaller than this stay in-process (the helper costs ~0.1 s to start)
@@ -147,30 +147,19 @@ def serve() -> None:
         body = marshal.dumps(message)
         out.write(_LENGTH.pack(len(body)) + body)
 
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        carry, pos = b"", offset
-        while pos < size:
-            chunk = fh.read(min(step, size - pos))
-            if not chunk:
-                break
-            data = carry + chunk
-            end = data.rfind(b"\n") + 1
-            if end:
-                start = pos - len(carry)
-                lines = iter_lines(data[:end], start, line_no)  # lazily: batches leave at an even pace
-                line_no += data.count(b"\n", 0, end)
+    for start, data in line_chunks(path, offset, size, step):
+        lines = iter_lines(data, start, line_no)  # lazily: batches leave at an even pace
+        line_no += data.count(b"\n")
+        items = []
+        for item in prepared(lines, run_index):
+            items.append(item[:4])
+            run_index += item[0] == "run"
+            if len(items) == BATCH:
+                send(("items", items))
                 items = []
-                for item in prepared(lines, run_index):
-                    items.append(item[:4])
-                    run_index += item[0] == "run"
-                    if len(items) == BATCH:
-                        send(("items", items))
-                        items = []
-                if items:
-                    send(("items", items))
-                send(("blocks", block_rows(path, start, start + end, data[:end])))
-            pos += len(chunk)
-            carry = data[end:]
-    send(("end", pos - len(carry), line_no))
+        if items:
+            send(("items", items))
+        send(("blocks", block_rows(path, start, start + len(data), data)))
+        offset = start + len(data)
+    send(("end", offset, line_no))
     out.flush()
