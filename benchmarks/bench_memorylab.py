@@ -14,6 +14,9 @@ Prints a markdown table: median and max wall time in ms, and the largest peak RS
 ``--arena KEY`` stamps every synthetic record with that arena: with the arena a ``log`` here gets
 (``cpu/cpu`` for the fake cpu-profile runs it logs), the logged runs join the big history's arena
 instead of starting their own, so ``log`` and the views work on the whole history.
+``--unique-descriptions`` appends the run number to every description (``"matrix LR 0.04 -> 0.05 v123"``):
+the default records repeat about 150 descriptions, which the novelty guard's per-description caches
+read only once, while real agents write a new one for nearly every run.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ def small_record(i: int, rng: random.Random, t0: float) -> dict:
     return record
 
 
-def build_ledger(store: Path, n: int, small: bool = False, arena: str | None = None) -> None:
+def build_ledger(store: Path, n: int, small: bool = False, arena: str | None = None, unique: bool = False) -> None:
     store.mkdir(parents=True, exist_ok=True)
     rng = random.Random(n)
     t0 = time.time() - n * 300
@@ -114,6 +117,8 @@ def build_ledger(store: Path, n: int, small: bool = False, arena: str | None = N
             record = make(i, rng, t0)
             if arena:
                 record["arena"] = arena
+            if unique:
+                record["description"] += f" v{i}"
             fh.write(json.dumps(record, separators=(",", ":")) + "\n")
 
 
@@ -150,10 +155,10 @@ def drop_research_fold(store: Path) -> None:
     db.close()
 
 
-def bench_size(n: int, repeat: int, work: Path, small: bool = False,
-               arena: str | None = None) -> list[tuple[str, list[float]]]:
+def bench_size(n: int, repeat: int, work: Path, small: bool = False, arena: str | None = None,
+               unique: bool = False) -> list[tuple[str, list[float]]]:
     store = work / f"store{n}"
-    build_ledger(store, n, small, arena)
+    build_ledger(store, n, small, arena, unique)
     repo = make_repo(work / f"repo{n}")
     # Measure as users run it: with bytecode caching (some shells export PYTHONDONTWRITEBYTECODE).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -194,12 +199,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="compact records (for 1,000,000 runs)")
     parser.add_argument("--arena", help="stamp every synthetic record with this arena (e.g. cpu/cpu)")
+    parser.add_argument("--unique-descriptions", action="store_true", help="no two runs share a description")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]} · {os.cpu_count()} cores · {sys.platform}")
     print("| runs | command | median ms | max ms | peak RSS MiB |\n|---:|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            for name, times in bench_size(n, args.repeat, Path(tmp), args.small, args.arena):
+            for name, times in bench_size(n, args.repeat, Path(tmp), args.small, args.arena,
+                                          args.unique_descriptions):
                 rss = PEAK_RSS.get(f"{n}:{name}", 0.0)
                 print(f"| {n:,} | {name} | {statistics.median(times):.0f} | {max(times):.0f} | {rss:.0f} |",
                       flush=True)
