@@ -102,6 +102,15 @@ class RunTable(Sequence[Run]):
         except KeyError:
             raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again") from None
 
+    def stream(self, indexes: Sequence[int]) -> Iterator[Run]:
+        """The runs at ``indexes`` (ascending), decoded a batch at a time and not kept: what a fold over
+        a long stretch reads, so it holds one batch in memory instead of every run."""
+        for start in range(0, len(indexes), 4096):
+            chunk = indexes[start:start + 4096]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT {_RUN_SELECT} FROM runs WHERE idx IN ({marks}) ORDER BY idx", chunk)
+            yield from (self._decoded.get(row[0]) or Run.from_row(row) for row in rows)
+
     def _range(self, start: int, stop: int) -> list[Run]:
         if stop <= start:
             return []
@@ -465,8 +474,12 @@ class History:
 
     def arena_runs(self, arena: str, start: int = 0) -> list[Run]:
         """The runs of ``arena`` with index >= ``start``, in ledger order (cost: that arena's rows)."""
+        return self.runs.take(self.arena_indexes(arena, start))
+
+    def arena_indexes(self, arena: str, start: int = 0) -> list[int]:
+        """The indexes of :meth:`arena_runs` (``self.runs.stream`` reads them without keeping them)."""
         rows = self.db.execute("SELECT idx FROM runs WHERE arena = ? AND idx >= ? ORDER BY idx", (arena, start))
-        return self.runs.take([r[0] for r in rows])
+        return [r[0] for r in rows]
 
     def arena_count(self, arena: str) -> int:
         row = self.db.execute("SELECT runs FROM arenas WHERE arena = ?", (arena,)).fetchone()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..ledger import codec
@@ -36,11 +36,11 @@ def load_fold(history: History, name: str, arena: str, empty: Callable[[], Any],
     if state is None or runs_done > len(history.runs) or events_done > len(history.events):
         state, events_done = empty(), 0
         first = start(history, arena) if start is not None else 0
-    new_runs = history.arena_runs(arena, first)
+    new_runs = history.arena_indexes(arena, first)
     new_events = history.events_in(arena, history.events[events_done:])
     if prepare is not None:
         prepare(state, len(new_runs))
-    fold_into(state, new_runs, new_events)
+    fold_into(state, history.runs.stream(new_runs), new_events)
     if use_cache and (runs_done != len(history.runs) or events_done != len(history.events)):
         with contextlib.suppress(sqlite3.Error):  # a read-only index: the next command folds again
             db.execute("INSERT OR REPLACE INTO folds(name, runs, events, data) VALUES (?, ?, ?, ?)",
@@ -64,7 +64,7 @@ def stored(db: sqlite3.Connection, key: str, empty: Callable[[], Any],
     return state, row[0], row[1]
 
 
-def fold_into(state: Any, runs: Sequence[Run], events: Sequence[Event]) -> None:
+def fold_into(state: Any, runs: Iterable[Run], events: Sequence[Event]) -> None:
     """Fold runs and events (each in journal order) into ``state``, merged by journal offset."""
     i = 0
     for run in runs:
