@@ -37,6 +37,11 @@ NEXT_ACTIONS = (
     "investigate_crash",
 )
 PRIORITIES = ("high", "medium", "low")
+# The early abort (policy/early_abort.py): its modes, and what it did to a run (the record's early_abort.action):
+# "stopped" (killed, a discard without val_bpb), "shadow" (shadow mode's would-be stop, left to finish),
+# "audit" (an "on" stop left to finish, to measure false aborts)
+ABORT_MODES = ("off", "shadow", "on")
+ABORT_ACTIONS = ("stopped", "shadow", "audit")
 TRAIN_FILE = "train.py"  # the file the agent edits: fingerprinted, diffed and archived as a patch
 
 
@@ -182,7 +187,8 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     if memory_gb is None:
         peak_mb = finite_float(mget("peak_vram_mb"))
         memory_gb = peak_mb / 1024 if peak_mb is not None else None
-    extra = {key: record[key] for key in ("original_status", "import_key", "promotion", "seed_env") if key in record}
+    extra = {key: record[key] for key in ("original_status", "import_key", "promotion", "seed_env", "early_abort")
+             if key in record}
     seconds = finite_float(mget("training_seconds"))
     if seconds is not None:  # GPU time of the run (research.progress: velocity per GPU-hour)
         extra["training_seconds"] = seconds
