@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "AUTORESEARCH_PROFILE": "cpu", "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
     subprocess.run([sys.executable, "prepare.py"], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
     out = args.out / "runs.jsonl"
-    done = {json.loads(line)["name"] for line in out.read_text().splitlines() if line.strip()} if out.exists() else set()
+    lines = out.read_text().splitlines() if out.exists() else []
+    done = {json.loads(line)["name"] for line in lines if line.strip()}
     base = (ROOT / "train.py").read_text()
     for i, (name, replacements, seed) in enumerate(plan(args.seed)):
         if args.limit is not None and i >= args.limit:

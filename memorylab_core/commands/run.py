@@ -16,7 +16,7 @@ from ..ingest.watch import Watcher, arena_fits, plan_for
 from ..ledger.model import ABORT_MODES, MODES, STATUSES, clean_tags, run_from_record
 from ..ledger.store import MemoryLabError, warn
 from ..policy.decisions import one_line
-from ..policy.early_abort import ENV_MODE, AbortRule, resolve_mode
+from ..policy.early_abort import ENV_MODE, read_config, resolve_mode
 from ..policy.promotion import Decision, PromotionPolicy, evaluate_run
 from .common import Context, add_json_flag, hours, unit_float
 from .policy_options import add_policy_flags, load_policy
@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "printed result is the second run's")
     p.add_argument("--early-abort", choices=ABORT_MODES,
                    help=f"stop a run whose loss curve cannot catch the champion's (docs/early_abort.md): 'on' stops "
-                        f"it, 'shadow' only records what it would have done, 'off'; default ${ENV_MODE}, else on")
+                        f"it, 'shadow' only records what it would have done, 'off'; default ${ENV_MODE}, else the "
+                        f"store's early_abort.json, else on")
     p.add_argument("--report", action="store_true", help="refresh reports/latest.md afterwards")
     p.add_argument("--since-hours", type=hours, default=16.0, help="report window with --report")
     add_policy_flags(p)
@@ -115,7 +116,8 @@ def _watch(ctx: Context, budget: timebudget.Budget) -> WatcherFactory | None:
     Calibrated once, before training, on the current arena's history; a dry run is never stopped.
     """
     try:
-        mode = resolve_mode(ctx.args.early_abort, os.environ)
+        stored, rule = read_config(ctx.store.root)
+        mode = resolve_mode(ctx.args.early_abort, os.environ, stored)
     except ValueError as exc:
         raise MemoryLabError(str(exc)) from None
     if mode == "off" or ctx.args.dry_run:
@@ -125,7 +127,7 @@ def _watch(ctx: Context, budget: timebudget.Budget) -> WatcherFactory | None:
         print(f"memorylab: early abort inactive: a {budget.profile} run with a {budget.budget_s:g} s budget is not "
               f"in arena {arena}", file=sys.stderr)
         return None
-    plan = plan_for(ctx.history, arena, AbortRule())
+    plan = plan_for(ctx.history, arena, rule)
     print(f"memorylab: {plan.describe()}{' (shadow: records, never stops)' if mode == 'shadow' else ''}",
           file=sys.stderr)
     if not plan.engaged:

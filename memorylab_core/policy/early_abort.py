@@ -29,15 +29,18 @@ own fast-fail. Everything here is pure: ``memorylab run`` (through ``ingest/watc
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 from ..evidence.validity import SAME_COST, THROUGHPUT_FLOOR
 from ..ledger.model import ABORT_MODES
 
 DEFAULT_MODE = "on"
 ENV_MODE = "MEMORYLAB_EARLY_ABORT"
+CONFIG_NAME = "early_abort.json"  # the store's setting: {"mode": ..., and any AbortRule key}
 Curve = Sequence[tuple[float, float]]  # (progress in [0, 1], smoothed train loss), sorted by progress
 
 
@@ -278,13 +281,44 @@ def audited(token: str, rule: AbortRule) -> bool:
     return int.from_bytes(digest[:8], "big") % rule.audit_every == 0
 
 
-def resolve_mode(flag: str | None, env: Mapping[str, str]) -> str:
-    """``--early-abort``, else ``$MEMORYLAB_EARLY_ABORT``, else :data:`DEFAULT_MODE`. Raises ValueError."""
-    value = flag or env.get(ENV_MODE) or DEFAULT_MODE
-    value = value.strip().lower()
+def resolve_mode(flag: str | None, env: Mapping[str, str], stored: str | None = None) -> str:
+    """``--early-abort``, else ``$MEMORYLAB_EARLY_ABORT``, else the store's setting, else :data:`DEFAULT_MODE`.
+    Raises ValueError."""
+    value = (flag or env.get(ENV_MODE) or stored or DEFAULT_MODE).strip().lower()
     if value not in ABORT_MODES:
-        raise ValueError(f"{ENV_MODE} must be one of {'|'.join(ABORT_MODES)}, got {value[:40]!r}")
+        raise ValueError(f"early abort mode must be one of {'|'.join(ABORT_MODES)}, got {value[:40]!r}")
     return value
+
+
+def read_config(root: Path) -> tuple[str | None, AbortRule]:
+    """The store's ``early_abort.json``: (its mode or None, the rule with its overrides). Raises ValueError."""
+    path = root / CONFIG_NAME
+    if not path.exists():
+        return None, AbortRule()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    kinds = {f.name: f.type for f in fields(AbortRule)}
+    unknown = sorted(set(data) - set(kinds) - {"mode"})
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}")
+    values = {}
+    for key, value in data.items():
+        if key == "mode":
+            continue
+        whole = kinds[key] == "int"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < 0 or (whole and int(value) != value):
+            raise ValueError(f"{path}: {key} must be a non-negative {'integer' if whole else 'number'}, got {value!r}")
+        values[key] = int(value) if whole else float(value)
+    rule = replace(AbortRule(), **values)
+    if not 0 < rule.min_progress < 1 or not 0 < rule.every < 1 or rule.margin < 1 or rule.min_history < 3:
+        raise ValueError(f"{path}: needs 0 < min_progress < 1, 0 < every < 1, margin >= 1, min_history >= 3")
+    mode = data.get("mode")
+    return (resolve_mode(str(mode), {}) if mode is not None else None), rule
 
 
 # -- what the ledger says about it --------------------------------------------------------------------------

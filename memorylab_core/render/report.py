@@ -15,6 +15,7 @@ from ..evidence.roles import is_idea
 from ..ledger.history import History
 from ..ledger.model import Run, fmt_number, lineage_gain, plural
 from ..policy.decisions import queued
+from ..policy.early_abort import tally
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, run_brief
 from ..policy.verdict import standing, standing_phrase
@@ -33,6 +34,15 @@ def window_runs(history: History, arena: str, since_hours: float | None, now: da
         return history.arena_runs(arena)
     cutoff = now.timestamp() - since_hours * 3600
     return history.runs.where("arena = ? AND ts >= ?", (arena, cutoff))[::-1]
+
+
+def early_abort_view(history: History, arena: str, window: Sequence[Run]) -> dict:
+    """What the early abort did (policy/early_abort.py): runs stopped and training time saved in the window, and
+    the audit over every run of the arena (would-be stops left running, and how many finished ahead)."""
+    audited = history.runs.where("arena = ? AND data LIKE ?", (arena, '%"early_abort"%'))
+    window_tally, audit = tally(window), tally(audited)
+    return {**window_tally.to_dict(), "phrase": window_tally.phrase(), "all_time": audit.to_dict(),
+            "audit_phrase": audit.phrase() if audit.shadow or audit.audits else None}
 
 
 def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
@@ -106,6 +116,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
         "velocity": _velocity(history, arena),
+        "early_abort": early_abort_view(history, arena, window),
     }
 
 
@@ -190,6 +201,10 @@ def _headline(data: dict) -> list[str]:
     ]
     if data.get("velocity"):
         lines.append(f"- **Velocity:** {md_cell(velocity_phrase(data['velocity']).split(None, 1)[1])}")
+    abort = data.get("early_abort") or {}
+    if abort.get("phrase") or abort.get("audit_phrase"):
+        lines.append(f"- **Early abort:** {md_cell(abort.get('phrase') or 'no run stopped in this window')}"
+                     + (f" (audit, all time: {md_cell(abort['audit_phrase'])})" if abort.get("audit_phrase") else ""))
     for item in data.get("confounded") or []:
         lines.append(f"- **Confounded (re-run it):** `{md_cell(item['run_id'])}` — "
                      f"{md_cell('; '.join(item['causes']) or 'starved training')}")
