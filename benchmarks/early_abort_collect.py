@@ -123,17 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for training (default 1)")
     p.add_argument("--seed", type=int, default=27, help="shuffle seed of the edit order")
     p.add_argument("--limit", type=int, help="stop after this many runs in total")
+    p.add_argument("--source", type=Path, default=ROOT, help="folder with the train.py and prepare.py to edit and run "
+                                                             "(default: this checkout)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.out / "work"
     work.mkdir(exist_ok=True)
-    shutil.copy(ROOT / "prepare.py", work / "prepare.py")
+    shutil.copy(args.source / "prepare.py", work / "prepare.py")
     env = {**os.environ, "AUTORESEARCH_PROFILE": "cpu", "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
     subprocess.run([sys.executable, "prepare.py"], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
     out = args.out / "runs.jsonl"
     lines = out.read_text().splitlines() if out.exists() else []
     done = {json.loads(line)["name"] for line in lines if line.strip()}
-    base = (ROOT / "train.py").read_text()
+    base = (args.source / "train.py").read_text()
     for i, (name, replacements, seed) in enumerate(plan(args.seed)):
         if args.limit is not None and i >= args.limit:
             break
