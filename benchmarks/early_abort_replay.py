@@ -141,10 +141,10 @@ def load_runs(path: Path) -> list[Trial]:
 
 def load_store(root: Path, arena: str | None) -> list[Trial]:
     """Trials from a store: the arena's (default: the newest run's) measured valid runs with archived curves."""
-    from memorylab_core.ledger.history import History
+    from memorylab_core.index.journal_index import JournalIndex
     from memorylab_core.ledger.store import open_store
 
-    history = History.load(open_store(str(root), root, None))
+    history = JournalIndex.load(open_store(str(root), root, None))
     arena = arena or history.newest_arena()
     trials = []
     for run in history.arena_runs(arena):

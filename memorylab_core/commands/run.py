@@ -7,13 +7,14 @@ import os
 import sys
 from datetime import datetime, timezone
 
+from ..index.records import run_from_record
 from ..ingest import gitinfo, timebudget
 from ..ingest.experiment import Outcome, WatcherFactory, result_line
 from ..ingest.launcher import Interrupted
 from ..ingest.recording import run_hook
 from ..ingest.runs import RunRequest, build_record, gather, validate_request
 from ..ingest.watch import Watcher, arena_fits, plan_for
-from ..ledger.model import ABORT_MODES, MODES, STATUSES, clean_tags, run_from_record
+from ..ledger.model import ABORT_MODES, MODES, STATUSES, clean_tags
 from ..ledger.store import MemoryLabError, warn
 from ..policy.decisions import one_line
 from ..policy.early_abort import ENV_MODE, read_config, resolve_mode

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ..ledger.history import History
+from ..index.journal_index import JournalIndex
 from ..policy.early_abort import AbortRule, HistoryRun, Plan, Stop, audited, curve_of, judge, plan, starved
 from ..policy.promotion import sample_of
 from ..policy.registry import champion
@@ -155,7 +155,7 @@ class Watcher:
                 "reason": self.verdict.reason(self.plan.reference_run)}
 
 
-def plan_for(history: History, arena: str, rule: AbortRule) -> Plan:
+def plan_for(history: JournalIndex, arena: str, rule: AbortRule) -> Plan:
     """Calibrate the rule for a run about to train in ``arena``: the champion's reference runs (the promotion
     policy's sample of its code) and the arena's newest valid finished runs, with their archived curves."""
     notable = history.registry.notable_in(arena)
