@@ -122,7 +122,7 @@ def test_clear_loser_is_stopped_at_the_first_checkpoint_and_recorded(repo):
     assert "val_bpb:" not in (repo / "results" / "memorylab" / "runs" / rec["run_id"] / "run.log").read_text()
     # the novelty guard now treats the idea as failed
     check = ml("check", "--description", "a clear loser", "--json", cwd=repo)
-    assert check.json()["classification"] in ("repeat_failure", "duplicate_run")
+    assert check.json()["classification"] == "repeat_failure"
 
 
 def test_late_crossing_run_is_not_stopped_when_history_shows_crossings(tmp_path, env):

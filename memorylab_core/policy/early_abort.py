@@ -11,9 +11,10 @@ So the rule here never uses a fixed gap. It asks the arena's own history (docs/e
   champion's reference (its code's runs).
 * **What history says a gap means.** For every valid finished run of the arena with a curve, ``x`` =
   its gap at ``p``, ``y`` = its final val_bpb minus the reference's val_bpb. A least-squares line
-  ``y ~ a + b x`` predicts the final gap from the gap at ``p``; the **recovery** ``R`` is the most any
-  run finished better than that line predicted (the largest ``prediction - y``): late-crossing runs
-  are exactly the ones with a large recovery, so the arena's schedule experiments widen the bound.
+  ``y ~ a + b x`` predicts the final gap from the gap at ``p``; the **recovery** ``R`` is the most a
+  competitive run (one that finished ahead of the reference, or in the better half of the history)
+  finished better than that line predicted (the largest ``prediction - y``): late-crossing runs are
+  exactly the ones with a large recovery, so the arena's schedule experiments widen the bound.
 * **The bound.** A run is stopped when even ``margin`` times the largest recovery the arena ever showed
   leaves it behind the reference: ``a + b g - margin R > 0``, i.e. ``g > (margin R - a) / b``. Since
   ``margin >= 1``, the bound is above the gap at ``p`` of every history run that finished ahead of the
@@ -187,7 +188,12 @@ def mean_loss_at(curves: Iterable[Curve], progress: float) -> float | None:
 # -- calibration -------------------------------------------------------------------------------------------
 
 def _fit(points: Sequence[tuple[float, float]]) -> tuple[float, float, float] | None:
-    """Least squares ``y ~ a + b x`` and the largest recovery ``max(a + b x - y)``; None without a positive slope."""
+    """Least squares ``y ~ a + b x`` over every run, and the largest recovery ``max(a + b x - y)`` over the runs
+    that finished in the better half or ahead (``y <= max(median y, 0)``); None without a positive slope.
+
+    The recovery asks "how far ahead of the line can a run that ends up competitive finish?": the scatter of
+    clear losers around the line (a big loser's gap at 25 % says little about how big) answers another
+    question and would only widen the bound. Every run that finished ahead is always in the set."""
     n = len(points)
     mx = sum(x for x, _ in points) / n
     my = sum(y for _, y in points) / n
@@ -198,7 +204,8 @@ def _fit(points: Sequence[tuple[float, float]]) -> tuple[float, float, float] | 
     if b <= 0:
         return None
     a = my - b * mx
-    return a, b, max(0.0, max(a + b * x - y for x, y in points))
+    cut = max(sorted(y for _, y in points)[(n - 1) // 2], 0.0)
+    return a, b, max(0.0, max(a + b * x - y for x, y in points if y <= cut))
 
 
 def calibrate_at(progress: float, reference: Sequence[Curve], reference_val: float,
