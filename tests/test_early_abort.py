@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from mlhelpers import CPU_SETUP, FAKE, PY, commit_change, log_run, make_repo, ml, records
+from test_run import wait_dead
 
 from memorylab_core.ingest.watch import LineSplitter, Watcher, arena_fits, parse_step
 from memorylab_core.policy import early_abort as ea
@@ -87,12 +88,12 @@ def repo(template, tmp_path, env) -> Path:
 
 
 def train(repo: Path, offset, val: float, *flags: str, tps: float = 6500.0, sleep: float = 0.03,
-          description: str = "a clear loser"):
+          description: str = "a clear loser", fake: tuple[str, ...] = ()):
     commit_change(repo, description, depth=9, activation=description)
     extra = json.dumps({**CPU_SETUP, "tokens_per_sec": tps})
     return ml("run", *flags, "--json", "--description", description, "--", PY, FAKE, "--val", str(val),
               "--curve", json.dumps(knots(offset)), "--steps", str(STEPS), "--step-sleep", str(sleep),
-              "--tps", str(tps), "--sidecar-extra", extra, cwd=repo)
+              "--tps", str(tps), "--sidecar-extra", extra, *fake, cwd=repo)
 
 
 def last_run(repo: Path) -> dict:
@@ -101,9 +102,11 @@ def last_run(repo: Path) -> dict:
 
 # -- memorylab run -------------------------------------------------------------------------------------------
 
-def test_clear_loser_is_stopped_at_the_first_checkpoint_and_recorded(repo):
-    res = train(repo, lambda p: 1.5, 1.75)
+def test_clear_loser_is_stopped_at_the_first_checkpoint_and_recorded(repo, tmp_path):
+    pidfile = tmp_path / "pids"
+    res = train(repo, lambda p: 1.5, 1.75, fake=("--pidfile", str(pidfile)))
     assert res.code == 0, res.err
+    assert not wait_dead([int(pid) for pid in pidfile.read_text().split()])  # the trainer's group is killed
     assert "early abort armed" in res.err
     data = res.json()
     rec = last_run(repo)
