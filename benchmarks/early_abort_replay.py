@@ -15,7 +15,10 @@ Two replays:
   ``--early-abort on`` does, without the audited share).
 
 Reported per replay: training time saved (share of all training time), runs stopped, and *keeps stopped*
-(stopped runs whose final val_bpb beat the reference they were judged against: false aborts).
+(stopped runs whose final val_bpb beat the reference they were judged against: false aborts). A third,
+**leave-one-out**, judges each run by all the others (their history and their final champion): not
+in order, but what the rule does once an arena has a night behind it, when a set is too small for the
+in-order replay to reach ``min_history``.
 
 Input: ``--runs FILE`` (JSON lines from ``benchmarks/early_abort_collect.py``: name, val_bpb,
 training_seconds, loss_curve) or ``--store DIR`` (a MemoryLab store: one arena's runs with archived
@@ -125,6 +128,49 @@ def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool) -> Resul
     return out
 
 
+def _final_reference(trials: Sequence[Trial]) -> tuple[Trial | None, list[ea.HistoryRun]]:
+    """The champion after ``trials`` in order under the keep rule, and its reference runs."""
+    champion, reference = None, []
+    for trial in trials:
+        if champion is not None and trial.code == champion.code:
+            reference.append(_history(trial))
+        elif not reference or trial.val_bpb < statistics.mean(r.val_bpb for r in reference):
+            champion, reference = trial, [_history(trial)]
+    return champion, reference
+
+
+def leave_one_out(trials: Sequence[Trial], rule: ea.AbortRule) -> Result:
+    """Each trial judged by all the others (history and final champion): the rule with a full night behind it.
+
+    Not the in-order replay: a small set of real runs says little in order (the rule needs ``min_history``
+    runs before it judges anything), so this shows what it would do once the arena has that history."""
+    out = Result()
+    for i, trial in enumerate(trials):
+        others = [t for j, t in enumerate(trials) if j != i]
+        champion, reference = _final_reference(others)
+        out.runs += 1
+        out.training_seconds += trial.training_seconds
+        if champion is None or champion.code == trial.code:
+            continue
+        plan = ea.plan(rule, champion.name, reference, [_history(t) for t in others])
+        if not plan.engaged:
+            continue
+        out.judged += 1
+        watcher = Watcher(plan, "shadow", trial.name, trial.training_seconds)
+        watcher.feed(step_lines(trial))
+        stop = watcher.verdict
+        ref_val = statistics.mean(r.val_bpb for r in reference)
+        out.keeps += trial.val_bpb < ref_val
+        if stop is not None:
+            out.stopped += 1
+            out.keeps_stopped += trial.val_bpb < ref_val
+            out.saved_seconds += (1.0 - stop.progress) * trial.training_seconds
+            out.stops.append({"run": trial.name, "progress": stop.progress, "gap": round(stop.gap, 4),
+                              "bound": round(stop.bound, 4), "val_bpb": trial.val_bpb,
+                              "reference_val_bpb": round(ref_val, 6), "keep": trial.val_bpb < ref_val})
+    return out
+
+
 def load_runs(path: Path) -> list[Trial]:
     """Trials from ``early_abort_collect.py``'s runs.jsonl (crashes and curve-less runs left out)."""
     trials = []
@@ -160,7 +206,8 @@ def load_store(root: Path, arena: str | None) -> list[Trial]:
 def report(trials: Sequence[Trial], rule: ea.AbortRule) -> dict:
     return {"rule": rule.__dict__, "trials": len(trials),
             "shadow": replay(trials, rule, deployed=False).to_dict(),
-            "on": replay(trials, rule, deployed=True).to_dict()}
+            "on": replay(trials, rule, deployed=True).to_dict(),
+            "leave-one-out": leave_one_out(trials, rule).to_dict()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,12 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     print("| margin | replay | judged | stopped | keeps | keeps stopped | training time saved |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for res in results:
-        for name in ("shadow", "on"):
+        for name in ("shadow", "on", "leave-one-out"):
             r = res[name]
             print(f"| {res['rule']['margin']:g} | {name} | {r['judged']} | {r['stopped']} | {r['keeps']} | "
                   f"{r['keeps_stopped']} | {r['saved_share']:.1%} ({r['saved_seconds'] / 60:.1f} of "
                   f"{r['training_seconds'] / 60:.1f} min) |")
-    for stop in results[0]["on"]["stops"]:
+    for stop in results[0]["on"]["stops"] + [{**s, "run": f"{s['run']} (leave-one-out)"}
+                                              for s in results[0]["leave-one-out"]["stops"]]:
         print(f"  stopped {stop['run']!r} at {stop['progress']:.0%}: gap {stop['gap']:+.4f} > bound "
               f"{stop['bound']:+.4f}; final {stop['val_bpb']:.4f} vs reference {stop['reference_val_bpb']:.4f}"
               + (" (a KEEP)" if stop["keep"] else ""))
