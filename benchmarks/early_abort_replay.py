@@ -70,6 +70,19 @@ class Result:
     def saved_share(self) -> float:
         return self.saved_seconds / self.training_seconds if self.training_seconds else 0.0
 
+    def add_stop(self, trial: Trial, progress: float, ahead: bool, ref_val: float | None,
+                 stop: ea.Stop | None = None) -> None:
+        """Count a run stopped at ``progress`` (``ahead``: it would have finished ahead of ``ref_val``)."""
+        self.stopped += 1
+        self.keeps_stopped += ahead
+        self.saved_seconds += (1.0 - progress) * trial.training_seconds
+        helpful = trial.effect is not None and trial.effect < 0
+        self.helpful_stopped += helpful
+        self.lost_gain += -trial.effect if helpful and ahead else 0.0
+        self.stops.append({"run": trial.name, "progress": progress, "gap": round(stop.gap, 4) if stop else None,
+                           "bound": round(stop.bound, 4) if stop else None, "val_bpb": trial.val_bpb,
+                           "reference_val_bpb": None if ref_val is None else round(ref_val, 6), "keep": ahead})
+
     def to_dict(self) -> dict:
         return {"runs": self.runs, "judged": self.judged, "stopped": self.stopped, "keeps": self.keeps,
                 "keeps_stopped": self.keeps_stopped, "helpful_stopped": self.helpful_stopped,
@@ -108,15 +121,7 @@ def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool) -> Resul
                 watcher.feed(step_lines(trial))
                 stop = watcher.verdict
         if stop is not None:
-            out.stopped += 1
-            out.keeps_stopped += ahead
-            out.saved_seconds += (1.0 - stop.progress) * trial.training_seconds
-            helpful = trial.effect is not None and trial.effect < 0
-            out.helpful_stopped += helpful
-            out.lost_gain += -trial.effect if helpful and ahead else 0.0
-            out.stops.append({"run": trial.name, "progress": stop.progress, "gap": round(stop.gap, 4),
-                              "bound": round(stop.bound, 4), "val_bpb": trial.val_bpb,
-                              "reference_val_bpb": round(ref_val, 6), "keep": ahead})
+            out.add_stop(trial, stop.progress, ahead, ref_val, stop)
             if deployed:
                 continue
         history.append(_history(trial))
@@ -162,12 +167,7 @@ def leave_one_out(trials: Sequence[Trial], rule: ea.AbortRule) -> Result:
         ref_val = statistics.mean(r.val_bpb for r in reference)
         out.keeps += trial.val_bpb < ref_val
         if stop is not None:
-            out.stopped += 1
-            out.keeps_stopped += trial.val_bpb < ref_val
-            out.saved_seconds += (1.0 - stop.progress) * trial.training_seconds
-            out.stops.append({"run": trial.name, "progress": stop.progress, "gap": round(stop.gap, 4),
-                              "bound": round(stop.bound, 4), "val_bpb": trial.val_bpb,
-                              "reference_val_bpb": round(ref_val, 6), "keep": trial.val_bpb < ref_val})
+            out.add_stop(trial, stop.progress, trial.val_bpb < ref_val, ref_val, stop)
     return out
 
 

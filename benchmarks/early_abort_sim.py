@@ -120,19 +120,12 @@ def naive(trials: list[Trial], gap: float | None) -> Result:
         ref_val = sum(ref_vals) / len(ref_vals) if ref_vals else None
         ahead = ref_val is None or trial.val_bpb < ref_val
         if champion is not None and gap is None and not ahead:
-            out.stopped += 1
-            out.saved_seconds += 0.75 * trial.training_seconds
+            out.add_stop(trial, 0.25, ahead, ref_val)
         elif champion is not None and gap is not None:
-            for p in ea.AbortRule().checkpoints():
-                if ea.loss_at(trial.curve, p) - ea.loss_at(champion.curve, p) > gap:
-                    out.stopped += 1
-                    out.keeps_stopped += ahead
-                    helpful = trial.effect is not None and trial.effect < 0
-                    out.helpful_stopped += helpful
-                    out.lost_gain += -trial.effect if helpful and ahead else 0.0
-                    out.saved_seconds += (1 - p) * trial.training_seconds
-                    out.stops.append({"run": trial.name})
-                    break
+            first = next((p for p in ea.AbortRule().checkpoints()
+                          if ea.loss_at(trial.curve, p) - ea.loss_at(champion.curve, p) > gap), None)
+            if first is not None:
+                out.add_stop(trial, first, ahead, ref_val)
         if champion is not None and trial.code == champion.code:
             ref_vals.append(trial.val_bpb)
         elif ahead:
@@ -175,10 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nights", type=int, default=100)
     p.add_argument("--seed", type=int, default=27)
+    p.add_argument("--p-broken", type=float, default=Model.p_broken, help="share of clear losers among ideas")
+    p.add_argument("--p-schedule", type=float, default=Model.p_schedule, help="share of schedule ideas")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    rows = study(Model(), args.nights, args.seed)
+    model = Model(p_broken=args.p_broken, p_schedule=args.p_schedule)
+    rows = study(model, args.nights, args.seed)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -189,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['setting']} | {r['saved_share']:.1%} | {r['stopped']:.1f} | {r['keeps']:.1f} | "
               f"{r['keeps_stopped']:.3f} | {r['helpful_stopped']:.3f} | {r['lost_gain']:.5f} | "
               f"{r['schedule_stopped']:.2f} |")
-    print(f"\n{args.nights} nights of {Model().runs} runs per setting, seed {args.seed}, "
-          f"{time.perf_counter() - started:.0f} s")
+    print(f"\n{args.nights} nights of {model.runs} runs per setting (p_broken {model.p_broken:g}, p_schedule "
+          f"{model.p_schedule:g}), seed {args.seed}, {time.perf_counter() - started:.0f} s")
     return 0
 
 
