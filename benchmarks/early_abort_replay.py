@@ -51,6 +51,7 @@ class Trial:
     curve: tuple[tuple[float, float], ...]
     training_seconds: float
     effect: float | None = None  # simulations only: the idea's true effect on val_bpb (negative helps)
+    lrm: tuple[tuple[float, float], ...] = ()  # its lr multiplier by progress (step lines' lrm), when known
 
 
 @dataclass
@@ -93,8 +94,12 @@ class Result:
 
 def step_lines(trial: Trial) -> bytes:
     """The trial's curve as train.py prints it (``\\r``-terminated step lines)."""
-    return "".join(f"step {i:05d} ({100 * p:.3f}%) | loss: {loss:.6f} | lrm: 1.00\r"
-                   for i, (p, loss) in enumerate(trial.curve)).encode()
+    lines = []
+    for i, (p, loss) in enumerate(trial.curve):
+        lrm = ea.loss_at(trial.lrm, p)
+        lines.append(f"step {i:05d} ({100 * p:.3f}%) | loss: {loss:.6f}" + (f" | lrm: {lrm:.2f}" if lrm is not None
+                                                                           else "") + "\r")
+    return "".join(lines).encode()
 
 
 def _history(trial: Trial) -> ea.HistoryRun:
@@ -114,7 +119,7 @@ def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool) -> Resul
         ahead = ref_val is None or trial.val_bpb < ref_val
         stop = None
         if champion is not None:
-            plan = ea.plan(rule, champion.name, reference, history)
+            plan = ea.plan(rule, champion.name, reference, history, reference_lrm=champion.lrm)
             if plan.engaged:
                 out.judged += 1
                 watcher = Watcher(plan, "shadow", trial.name, trial.training_seconds)
@@ -157,7 +162,7 @@ def leave_one_out(trials: Sequence[Trial], rule: ea.AbortRule) -> Result:
         out.training_seconds += trial.training_seconds
         if champion is None or champion.code == trial.code:
             continue
-        plan = ea.plan(rule, champion.name, reference, [_history(t) for t in others])
+        plan = ea.plan(rule, champion.name, reference, [_history(t) for t in others], reference_lrm=champion.lrm)
         if not plan.engaged:
             continue
         out.judged += 1

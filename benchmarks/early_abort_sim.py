@@ -16,7 +16,9 @@ table):
 * **Schedule ideas** (``p_schedule`` of ideas: warmup / warmdown / lr-peak edits) add ``s * tent(p)``, a
   tent rising to s at p = 0.7 and back to 0 at p = 1, with s ~ U(-0.05, 0.25): mostly *behind* at mid
   run with high lr, overtaking as the lr anneals. A helpful schedule idea is behind for most of the run
-  and crosses late: what a fixed-gap rule stops.
+  and crosses late: what a fixed-gap rule stops. A share ``p_visible`` of them (warmup, warmdown and
+  final-lr edits) changes the lr multiplier the step lines print (here: a 20 % warmup); the others (the
+  peak lr) leave it as the champion's (no warmup, 50 % warmdown to 0), and only the history protects them.
 
 Each setting replays the same nights (``early_abort_replay.replay``, shadow semantics: every run
 finishes, so all settings see the same trajectory) and reports per night: training time saved, runs
@@ -58,6 +60,7 @@ class Model:
     broken_high: float = 0.4
     hurt_sd: float = 0.006
     p_schedule: float = 0.2
+    p_visible: float = 0.5  # schedule ideas whose lr multiplier (the step lines' lrm) shows the change
     noise_sd: float = 0.003
     curve_sd: float = 0.01
     loss_per_bpb: float = 2.4  # train loss (nats) per val_bpb: ln 2 x bytes per token on these tokenizers
@@ -78,6 +81,13 @@ def _tent(p: float) -> float:
     return p / 0.7 if p <= 0.7 else (1.0 - p) / 0.3
 
 
+def _lrm(p: float, warmup: float = 0.0) -> float:
+    """The lr multiplier at progress ``p``: linear warmup, then constant, then a 50 % warmdown to 0."""
+    if p < warmup:
+        return p / warmup
+    return 1.0 if p < 0.5 else (1.0 - p) / 0.5
+
+
 def night(m: Model, seed: int) -> tuple[list[Trial], set[str]]:
     """One night's trials (no abort: the tip moves as the keep rule moves it) and its schedule ideas' names."""
     rng = random.Random(seed)
@@ -91,15 +101,17 @@ def night(m: Model, seed: int) -> tuple[list[Trial], set[str]]:
         r = rng.uniform(0.3, 1.7)
         own = [m.loss_per_bpb * effect * (r + (1 - r) * p) for p in grid]
         name = f"baseline {i}" if baseline else f"idea {i}"
+        warmup = 0.0
         if not baseline and rng.random() < m.p_schedule:
             s = rng.uniform(-0.05, 0.25)
             own = [o + s * _tent(p) for o, p in zip(own, grid, strict=True)]
             schedule.add(name)
+            warmup = 0.2 if rng.random() < m.p_visible else 0.0
         curve = tuple((p, 4.2 + 4.1 * (1 - p) ** 2 + t + o + rng.gauss(0.0, m.curve_sd))
                       for p, t, o in zip(grid, tip_curve, own, strict=True))
         val = tip_val + effect + rng.gauss(0.0, m.noise_sd)
         trials.append(Trial(name, "baseline" if baseline else name, val, curve, m.budget_s,
-                            None if baseline else effect))
+                            None if baseline else effect, tuple((p, _lrm(p, warmup)) for p in grid)))
         if baseline:
             reference.append(val)
         elif val < sum(reference) / len(reference):
@@ -170,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=27)
     p.add_argument("--p-broken", type=float, default=Model.p_broken, help="share of clear losers among ideas")
     p.add_argument("--p-schedule", type=float, default=Model.p_schedule, help="share of schedule ideas")
+    p.add_argument("--p-visible", type=float, default=Model.p_visible,
+                   help="share of schedule ideas whose lr multiplier shows the change")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    model = Model(p_broken=args.p_broken, p_schedule=args.p_schedule)
+    model = Model(p_broken=args.p_broken, p_schedule=args.p_schedule, p_visible=args.p_visible)
     rows = study(model, args.nights, args.seed)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -186,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['keeps_stopped']:.3f} | {r['helpful_stopped']:.3f} | {r['lost_gain']:.5f} | "
               f"{r['schedule_stopped']:.2f} |")
     print(f"\n{args.nights} nights of {model.runs} runs per setting (p_broken {model.p_broken:g}, p_schedule "
-          f"{model.p_schedule:g}), seed {args.seed}, {time.perf_counter() - started:.0f} s")
+          f"{model.p_schedule:g}, p_visible {model.p_visible:g}), seed {args.seed}, "
+          f"{time.perf_counter() - started:.0f} s")
     return 0
 
 

@@ -18,8 +18,8 @@ block, and writes the JSON sidecar to ``$AUTORESEARCH_SUMMARY_PATH`` (atomically
 
 Programmable curves (the early abort's tests): ``--curve '[[0, 8.0], [0.5, 5.0], [1, 4.0]]'`` prints
 ``--steps`` step lines in train.py's format, the loss interpolated between the knots at progress
-``i / steps``, ``--step-sleep`` seconds apart, at ``--tps`` tokens/s, after a ``parameters: N`` line
-(``--params``); the sidecar's ``loss_curve`` holds the same points. ``--sidecar-extra`` (JSON) is
+``i / steps``, ``--step-sleep`` seconds apart, at ``--tps`` tokens/s and lr multiplier ``--lrm``, after a
+``parameters: N`` line (``--params``); the sidecar's ``loss_curve`` holds the same points. ``--sidecar-extra`` (JSON) is
 merged into the sidecar (e.g. the comparability fields of an arena).
 """
 
@@ -60,6 +60,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--step-sleep", type=float, default=0.0, help="seconds between step lines along --curve")
     p.add_argument("--tps", type=float, default=6500.0, help="tokens/s printed on the step lines of --curve")
     p.add_argument("--params", type=int, default=3_400_000, help="the parameters: line printed before --curve")
+    p.add_argument("--lrm", type=float, default=1.0, help="the lr multiplier printed on the step lines of --curve")
     p.add_argument("--sidecar-extra", default="{}", help="JSON object merged into the sidecar")
     p.add_argument("--extra-by-call", help="JSON file with a list of dicts: call i merges entry i into its sidecar "
                                            "(the call count is kept in FILE.n)")
@@ -95,7 +96,7 @@ def print_curve(args: argparse.Namespace) -> list[dict]:
         loss = loss_on(knots, progress)
         points.append({"step": step, "progress": round(progress, 5), "loss": round(loss, 6),
                        "tokens_per_sec": args.tps})
-        print(f"\rstep {step:05d} ({100 * progress:.1f}%) | loss: {loss:.6f} | lrm: 1.00 | dt: 10ms | "
+        print(f"\rstep {step:05d} ({100 * progress:.1f}%) | loss: {loss:.6f} | lrm: {args.lrm:.2f} | dt: 10ms | "
               f"tok/sec: {args.tps:,.0f} | mfu: n/a | epoch: 1 | remaining: 1s    ", end="", flush=True)
         time.sleep(args.step_sleep)
     return points

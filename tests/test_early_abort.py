@@ -152,6 +152,19 @@ def test_starved_run_is_never_stopped_for_being_behind(repo):
     assert "early_abort" not in rec and rec["metrics"]["val_bpb"] == 1.75
 
 
+def test_a_run_with_another_lr_schedule_is_never_stopped(repo):
+    """A warmup/warmdown edit shows in the step lines' lrm: its curve may cross late, so it is left to finish."""
+    baseline = records(repo)[0]["run_id"]
+    lines = "".join(f"\rstep {i:05d} ({100 * i / STEPS:.1f}%) | loss: {ref_loss(i / STEPS):.6f} | lrm: 1.00 | dt: 9ms"
+                    for i in range(STEPS))
+    (repo / "results" / "memorylab" / "runs" / baseline / "run.log").write_text(f"seed: 42\n{lines}\n")
+    assert train(repo, lambda p: 1.5, 1.75, fake=("--lrm", "0.5")).code == 0
+    rec = last_run(repo)
+    assert "early_abort" not in rec and rec["metrics"]["val_bpb"] == 1.75
+    assert train(repo, lambda p: 1.5, 1.75, description="same schedule, a loser").code == 0
+    assert last_run(repo)["early_abort"]["action"] == "stopped"
+
+
 def test_shadow_decides_but_never_kills(repo):
     res = train(repo, lambda p: 1.5, 1.75, "--early-abort", "shadow")
     assert res.code == 0, res.err
@@ -218,8 +231,8 @@ def test_saved_time_adds_up_in_status_report_and_dashboard(repo):
 def test_parse_step_reads_train_py_lines():
     line = ("step 00042 (25.3%) | loss: 5.123456 | lrm: 1.00 | dt: 365ms | tok/sec: 5,608 | mfu: n/a | "
             "epoch: 1 | remaining: 34s    ")
-    assert parse_step(line) == (42, 0.253, 5.123456, 5608.0)
-    assert parse_step("step 00001 (0.0%) | loss: 9.01") == (1, 0.0, 9.01, None)
+    assert parse_step(line) == (42, 0.253, 5.123456, 1.0, 5608.0)
+    assert parse_step("step 00001 (0.0%) | loss: 9.01") == (1, 0.0, 9.01, None, None)
     assert parse_step("step 00001 | loss 9.01") is None and parse_step("val_bpb: 1.0") is None
     splitter = LineSplitter()
     assert splitter.feed(b"\rstep 1 (1.0%) | lo") == [""] and splitter.feed(b"ss: 2\r") == ["step 1 (1.0%) | loss: 2"]

@@ -20,15 +20,27 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from ..index.journal_index import JournalIndex
-from ..policy.early_abort import AbortRule, HistoryRun, Plan, Stop, audited, curve_of, judge, plan, starved
+from ..policy.early_abort import (
+    AbortRule,
+    HistoryRun,
+    Plan,
+    Stop,
+    audited,
+    curve_of,
+    judge,
+    plan,
+    schedule_differs,
+    starved,
+)
 from ..policy.promotion import sample_of
 from ..policy.registry import champion
 from ..research.memory import curve_loader
 
 STEP_LINE = re.compile(r"^step\s+(\d+)\s+\(\s*([0-9.]+)%\)\s*\|\s*loss:\s*([-+0-9.eE]+|nan|inf)"
-                       r"(?:.*?\btok/sec:\s*([0-9,.]+))?")
+                       r"(?:\s*\|\s*lrm:\s*([0-9.]+))?(?:.*?\btok/sec:\s*([0-9,.]+))?")
 PARAMS_LINE = re.compile(r"^parameters:\s*([0-9,]+)")
 THROUGHPUT_STEPS = 10  # tokens/s of a run: the median over its newest step lines
 HISTORY_RUNS = 200  # the arena's newest valid finished runs the rule is calibrated on
@@ -47,16 +59,35 @@ class LineSplitter:
         return pieces
 
 
-def parse_step(line: str) -> tuple[int, float, float, float | None] | None:
-    """(step, progress in [0, 1], smoothed loss, tokens/s or None) of a step line, else None."""
+class StepLine(NamedTuple):
+    step: int
+    progress: float  # through the budget, 0..1
+    loss: float  # smoothed train loss
+    lrm: float | None  # the lr multiplier of the schedule, when printed
+    tokens_per_sec: float | None
+
+
+def parse_step(line: str) -> StepLine | None:
+    """The numbers of one step line (docs/train.md, "What memorylab run reads"), else None."""
     match = STEP_LINE.match(line.strip())
     if not match:
         return None
-    step, pct, loss, tps = match.groups()
+    step, pct, loss, lrm, tps = match.groups()
     try:
-        return int(step), float(pct) / 100.0, float(loss), float(tps.replace(",", "")) if tps else None
+        return StepLine(int(step), float(pct) / 100.0, float(loss), float(lrm) if lrm else None,
+                        float(tps.replace(",", "")) if tps else None)
     except ValueError:
         return None
+
+
+def lrm_schedule(log_text: str) -> list[tuple[float, float]]:
+    """(progress, lr multiplier) of every step line of a run.log that prints ``lrm``: a run's lr schedule."""
+    points = []
+    for line in log_text.replace("\r", "\n").split("\n"):
+        parsed = parse_step(line) if line.startswith("step") else None
+        if parsed is not None and parsed.lrm is not None:
+            points.append((parsed.progress, parsed.lrm))
+    return sorted(points)
 
 
 class Watcher:
@@ -79,6 +110,7 @@ class Watcher:
         self.verdict: Stop | None = None
         self.action: str | None = None  # "stopped", "shadow" or "audit" once a checkpoint said stop
         self.starved_at: list[float] = []  # checkpoints skipped because the run was starved there
+        self.schedule_changed_at: float | None = None  # progress where its lr schedule left the champion's
         self.steps_seen = 0
         self.busy_s = 0.0  # time spent parsing and judging (the watching overhead)
 
@@ -99,10 +131,12 @@ class Watcher:
             if params:
                 self.params_M = int(params.group(1).replace(",", "")) / 1e6
             return
-        step, progress, loss, tps = parsed
+        step, progress, loss, lrm, tps = parsed
         self.steps_seen += 1
         if tps is not None:
             self.throughput.append(tps)
+        if self.schedule_changed_at is None and schedule_differs(self.plan, progress, lrm):
+            self.schedule_changed_at = progress
         while self.pending and self.verdict is None and progress >= self.pending[0].progress:
             self._checkpoint(self.pending.pop(0), step, progress, loss)
         self.last = (step, progress, loss)
@@ -115,6 +149,8 @@ class Watcher:
         if self.last is not None and progress > self.last[1]:
             _, p0, l0 = self.last
             loss = l0 + (loss - l0) * (checkpoint.progress - p0) / (progress - p0)
+        if self.schedule_changed_at is not None:
+            return  # another lr schedule: its curve may cross the champion's late
         if starved(self.plan, self.tokens_per_sec(), self.params_M):
             self.starved_at.append(checkpoint.progress)
             return
@@ -174,11 +210,20 @@ def plan_for(history: JournalIndex, arena: str, rule: AbortRule) -> Plan:
                                   "AND validity != 'confounded'", (arena,), limit=HISTORY_RUNS)
     reference_ids = set(sample_of(tip, notable).run_ids) if tip is not None else set()
     reference = [r for r in notable if r.run_id in reference_ids]
+    schedule = next((lrm for r in reference if (lrm := lrm_schedule(_run_log(history.store, r.run_id)))), [])
     facts = [r.extra.get("throughput") or {} for r in reference]
     tps = [f["tokens_per_sec"] for f in facts if f.get("tokens_per_sec")]
     params = [f["num_params_M"] for f in facts if f.get("num_params_M")]
     return plan(rule, tip.run_id if tip is not None else None, with_curves(reference), with_curves(reversed(measured)),
-                statistics.median(tps) if tps else None, statistics.median(params) if params else None)
+                statistics.median(tps) if tps else None, statistics.median(params) if params else None, schedule)
+
+
+def _run_log(store, run_id: str) -> str:
+    """A run's archived run.log (for its lr schedule); empty when absent or unreadable."""
+    try:
+        return (store.run_dir(run_id) / "run.log").read_text(encoding="utf-8", errors="replace")
+    except (OSError, ValueError):
+        return ""
 
 
 def arena_fits(arena: str, profile: str, budget_s: float) -> bool:

@@ -22,8 +22,9 @@ So the rule here never uses a fixed gap. It asks the arena's own history (docs/e
 
 With fewer than :attr:`AbortRule.min_history` such runs, or no positive relation between the gap at
 ``p`` and the final gap, a checkpoint has no bound and the rule stops nothing there (and says why).
-Starved runs are never stopped for being behind (:func:`starved`); crashes and NaNs keep train.py's
-own fast-fail. Everything here is pure: ``memorylab run`` (through ``ingest/watch.py``) and
+Starved runs are never stopped for being behind (:func:`starved`), nor is a run whose lr schedule (the
+step lines' ``lrm``) has differed from the champion's (:func:`schedule_differs`); crashes and NaNs keep
+train.py's own fast-fail. Everything here is pure: ``memorylab run`` (through ``ingest/watch.py``) and
 ``benchmarks/early_abort_replay.py`` call the same functions.
 """
 
@@ -42,6 +43,7 @@ from ..ledger.model import ABORT_MODES
 DEFAULT_MODE = "on"
 ENV_MODE = "MEMORYLAB_EARLY_ABORT"
 CONFIG_NAME = "early_abort.json"  # the store's setting: {"mode": ..., and any AbortRule key}
+LRM_TOLERANCE = 0.02  # lr multipliers (printed with 2 decimals) further apart than this: another schedule
 Curve = Sequence[tuple[float, float]]  # (progress in [0, 1], smoothed train loss), sorted by progress
 
 
@@ -102,6 +104,7 @@ class Plan:
     history: int  # history runs with curves
     checkpoints: tuple[Checkpoint, ...] = ()
     note: str | None = None  # why the rule stops nothing for this run, when it cannot
+    reference_lrm: Curve = ()  # the reference run's lr multiplier by progress (its step lines' ``lrm``), if known
 
     @property
     def engaged(self) -> bool:
@@ -231,14 +234,16 @@ def calibrate_at(progress: float, reference: Sequence[Curve], reference_val: flo
 
 def plan(rule: AbortRule, reference_run: str | None, reference: Sequence[HistoryRun],
          history: Sequence[HistoryRun], reference_tokens_per_sec: float | None = None,
-         reference_params_M: float | None = None) -> Plan:
+         reference_params_M: float | None = None, reference_lrm: Curve = ()) -> Plan:
     """Calibrate every checkpoint for a run about to start.
 
     ``reference``: the champion's reference runs (the promotion policy's sample of its code) with
-    curves; ``history``: the arena's valid finished runs with curves (newest last).
+    curves; ``history``: the arena's valid finished runs with curves (newest last); ``reference_lrm``:
+    the champion's lr multiplier by progress (:func:`schedule_differs`).
     """
     base = {"rule": rule, "reference_run": reference_run, "reference_n": len(reference), "history": len(history),
-            "reference_tokens_per_sec": reference_tokens_per_sec, "reference_params_M": reference_params_M}
+            "reference_tokens_per_sec": reference_tokens_per_sec, "reference_params_M": reference_params_M,
+            "reference_lrm": tuple(reference_lrm)}
     if not reference:
         return Plan(reference_val_bpb=None, **base,
                     note="no champion with a loss curve in this arena yet" if reference_run is None
@@ -267,6 +272,16 @@ def starved(plan: Plan, tokens_per_sec: float | None, params_M: float | None) ->
     other_cost = params_M is not None and bool(plan.reference_params_M) and \
         abs(params_M - plan.reference_params_M) > SAME_COST * max(params_M, plan.reference_params_M)
     return not other_cost and tokens_per_sec < THROUGHPUT_FLOOR * ref
+
+
+def schedule_differs(plan: Plan, progress: float, lrm: float | None) -> bool:
+    """Whether the run's lr multiplier at ``progress`` is not the champion's there: a warmup, warmdown or final-lr
+    change. Such a run trains behind at high lr and may overtake as it anneals, so once its schedule has
+    differed it is never stopped (:data:`LRM_TOLERANCE`). Unknown on either side: not different."""
+    if lrm is None:
+        return False
+    reference = loss_at(plan.reference_lrm, progress)
+    return reference is not None and abs(lrm - reference) > LRM_TOLERANCE
 
 
 def judge(checkpoint: Checkpoint, loss: float, step: int | None, history: int) -> Stop | None:
