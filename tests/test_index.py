@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from mlhelpers import MEMORYLAB
+from mlhelpers import CPU_SETUP, GPU_SETUP, MEMORYLAB, commit_change, ledger, log_run, make_repo
 
 from memorylab_core.index import db as ix
 from memorylab_core.index import journal_index as history_module
@@ -426,3 +427,51 @@ def test_a_long_lineage_carries_its_newest_steps_and_counts_them_all(tmp_path):
     assert (lineage["root"], lineage["tip"], lineage["best_run_id"]) == ("k000", "k399", "k399")
     assert lineage["chain"][-1]["run_id"] == "k399" and lineage["chain"][0]["run_id"] == "k350"
     assert lineage["improvement"] == round(399 / 10_000, 6)
+
+
+# -- the index is derived from the journal alone ----------------------------------------------------------
+
+def test_the_same_journal_folds_alike_in_checkouts_with_different_git_histories(tmp_path, monkeypatch):
+    """The fold reads the journal alone: the journal of one checkout, folded in another whose git history
+    holds none of its commits (another host, a shallow clone, a rebase), gives the same tables, the same
+    operating points (recorded on the arena's first run) and the same registry snapshot."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "a")
+    commit_change(repo, "lower lr", matrix_lr=0.02)  # not upstream's 0.04: the recorded defaults must matter
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    commit_change(repo, "deeper", matrix_lr=0.02, depth=10)
+    assert log_run(repo, "depth 8 -> 10", "keep", 0.99).code == 0
+    commit_change(repo, "lr up", matrix_lr=0.03, depth=10)
+    assert log_run(repo, "matrix lr 0.02 -> 0.03", "discard", 1.01).code == 0
+    other = make_repo(tmp_path / "b")
+    commit_change(other, "an unrelated history", depth=12)
+    ledger(other).parent.mkdir(parents=True)
+    shutil.copy(ledger(repo), ledger(other))
+
+    folded = [JournalIndex.load(Store(r / "results" / "memorylab", r), use_cache=False, quiet=True)
+              for r in (repo, other)]
+    tables = [_tables(index) for index in folded]
+    for table in tables:
+        del table["meta"]  # the journal file's device and inode
+    assert tables[0] == tables[1]
+    arena = folded[1].newest_arena()
+    assert folded[1].novelty.operating_point(arena)["MATRIX_LR"] == 0.02
+    snapshots = [{k: v for k, v in index.snapshot().items() if k != "generated_utc"} for index in folded]
+    assert snapshots[0] == snapshots[1] and snapshots[0]["arenas"][arena]["champion"]["val_bpb"] == 0.99
+
+
+def test_the_registry_snapshot_is_computed_for_every_arena_not_carried_over(tmp_path, monkeypatch):
+    """champion_challenger.json is derived from the index: a log rewrites every arena's standing, so a
+    damaged or stale standing of an arena the log did not touch does not survive it."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    assert log_run(repo, "baseline", "keep", 1.0, setup=CPU_SETUP).code == 0
+    assert log_run(repo, "baseline on the gpu", "keep", 0.9, setup=GPU_SETUP).code == 0
+    path = ledger(repo).parent / "champion_challenger.json"
+    written = json.loads(path.read_text())
+    cpu = next(a for a in written["arenas"] if a.startswith("cpu/"))
+    path.write_text(json.dumps({**written, "arenas": {**written["arenas"], cpu: {"arena": cpu, "champion": None}}}))
+    assert log_run(repo, "depth 8 -> 10 on the gpu", "discard", 0.95, setup=GPU_SETUP).code == 0
+    rewritten = json.loads(path.read_text())
+    assert rewritten["arenas"][cpu] == written["arenas"][cpu]
+    assert rewritten["arenas"][cpu]["champion"]["val_bpb"] == 1.0

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 
 from ..ledger.journal import FileJournal, JournalStat, LedgerLine, line_chunks, split_lines
-from ..ledger.model import TRAIN_FILE, Event, Run, event_from_record
+from ..ledger.model import Event, Run, event_from_record
 from ..ledger.store import MemoryLabError, Store, warn
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
@@ -381,20 +381,8 @@ class JournalIndex:
     @property
     def novelty(self) -> NoveltyIndex:
         if self._novelty is None:
-            self._novelty = NoveltyIndex(self.db, native_defaults=self._native_defaults)
+            self._novelty = NoveltyIndex(self.db)
         return self._novelty
-
-    def _native_defaults(self, run: Run) -> dict:
-        """The operating point a native run's arena starts from: train.py's constants (for the run's
-        profile) at the commit of the arena's first run (its baseline, usually), read from the store's
-        git work tree; {} when git cannot say (the guard then starts from upstream's defaults)."""
-        from ..ingest.gitinfo import file_at  # only the first run of an arena needs git
-        from ..novelty.changes import train_defaults
-
-        commit = run.commit
-        source = file_at(self.store.workspace, commit, TRAIN_FILE) if commit else None
-        profile = run.extra.get("profile")
-        return train_defaults(source, profile if isinstance(profile, str) else None) if source else {}
 
     @property
     def registry(self) -> RegistryFold:
@@ -437,23 +425,11 @@ class JournalIndex:
         row = self.db.execute("SELECT max(idx) FROM runs WHERE commit_sha = ?", (commit,)).fetchone()
         return self.runs[row[0]] if row and row[0] is not None else None
 
-    def snapshot(self, changed: Sequence[str] | None = None) -> dict:
-        """The registry document (``champion_challenger.json``) for everything folded so far, per arena.
-
-        ``changed``: the only arenas that gained runs or events since the snapshot on disk was written
-        (a ``log`` names its run's arena); the other arenas' standings are taken from that file, so a
-        log costs what its own arena holds. Without it (or without a readable file) all are computed.
-        """
+    def snapshot(self) -> dict:
+        """The registry document (``champion_challenger.json``) for everything folded so far: every
+        arena's standing computed from the index (never carried over from the file on disk)."""
         arenas = [a for a, _, _ in self.arenas()]
-        kept = self._stored_standings(set(changed)) if changed is not None else None
-        return snapshot(self.registry, self.events, len(self.runs), arenas, self.newest_arena(native=True), kept)
-
-    def _stored_standings(self, changed: set[str]) -> dict[str, dict] | None:
-        previous = self.store.read_registry()
-        standings = previous.get("arenas") if isinstance(previous, dict) else None
-        if not isinstance(standings, dict):
-            return None
-        return {a: s for a, s in standings.items() if a not in changed and isinstance(s, dict) and s.get("arena") == a}
+        return snapshot(self.registry, self.events, len(self.runs), arenas, self.newest_arena(native=True))
 
     # -- arenas (what is comparable: evidence/arenas.py) ----------------------------------------
     def arenas(self) -> list[tuple[str, int, int]]:

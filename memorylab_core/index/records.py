@@ -28,9 +28,9 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     seconds = finite_float(mget("training_seconds"))
     if seconds is not None:  # GPU time of the run (research.progress: velocity per GPU-hour)
         extra["training_seconds"] = seconds
-    profile = mget("profile")
-    if isinstance(profile, str):  # the training profile (the novelty guard's defaults)
-        extra["profile"] = profile
+    defaults = get("train_defaults")
+    if isinstance(defaults, dict) and defaults:  # an arena's starting operating point (novelty.defaults_for)
+        extra["train_defaults"] = defaults
     contention = get("contention")
     facts = throughput_facts(metrics, contention if isinstance(contention, dict) else None)
     if facts:  # what later runs of the arena compare their throughput with (evidence/validity.py)

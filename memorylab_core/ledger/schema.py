@@ -408,6 +408,24 @@ def _change_signature(name: str, value: object) -> str | None:
     return None
 
 
+def _train_defaults(name: str, value: object) -> str | None:
+    """An arena's starting operating point: knob name -> number, boolean or short string (or null)."""
+    if value is None:
+        return None
+    if type(value) is not dict or len(value) > MAX_FACTS:
+        return f"{name} must be an object of at most {MAX_FACTS} entries, got {_shown(value)}"
+    for key, item in value.items():
+        if len(key) > MAX_NAME:
+            return f"{name} has a key of {len(key)} characters (at most {MAX_NAME})"
+        if type(item) is str:
+            problem = _string_problem(item, MAX_NAME)
+            if problem:
+                return f"{name}.{key} {problem}"
+        elif type(item) not in (int, float, bool):
+            return f"{name}.{key} must be a number, a boolean or a short string, got {_shown(item)}"
+    return None
+
+
 def _record_type(name: str, value: object) -> str | None:
     return None  # checked first, in _fields_problem
 
@@ -451,6 +469,7 @@ _COMMON_FIELDS: dict[str, Check] = {
 }
 _RUN_FIELDS: dict[str, Check] = {
     **_COMMON_FIELDS, "run_id": _id, "status": _status, "metrics": _metrics, "change_signature": _change_signature,
+    "train_defaults": _train_defaults,
 }
 _EVENT_FIELDS: dict[str, Check] = {
     **_COMMON_FIELDS, "event_id": _id, "event_type": _event_type, "run_id": _optional_id, "val_bpb": _val_bpb,

@@ -366,9 +366,11 @@ def context_of(run: Run) -> str:
 
 
 def defaults_for(run: Run) -> dict[str, object]:
-    """The operating point before an arena's first run: upstream train.py's defaults (an imported
-    history; native runs read their own train.py, see :meth:`NoveltyIndex.__init__`)."""
-    return dict(UPSTREAM_DEFAULTS)
+    """The operating point before an arena's first run: the train.py defaults that run recorded
+    (``train_defaults``), else upstream train.py's (an imported history, or a record from before the
+    field existed)."""
+    recorded = (run.extra or {}).get("train_defaults")
+    return dict(recorded) if isinstance(recorded, dict) and recorded else dict(UPSTREAM_DEFAULTS)
 
 
 NOVELTY_DDL = """
@@ -400,17 +402,17 @@ class NoveltyIndex:
     start value a description states), each with the run that set it. Built on the store's index
     (``index/db.py``), or on a private in-memory database when constructed without one.
 
-    ``native_defaults(run)`` (optional) gives the defaults for a native run's context, e.g.
-    :func:`changes.train_defaults` of the train.py it ran; imported runs start from
-    :data:`vocabulary.UPSTREAM_DEFAULTS`.
+    A context starts from the defaults its first run recorded (``train_defaults``: train.py's constants
+    at that run's commit, written by ``log`` on an arena's first native run), else from
+    :data:`vocabulary.UPSTREAM_DEFAULTS` (imported histories, and runs logged before the field existed):
+    the index depends on the journal alone.
     """
 
-    def __init__(self, db: sqlite3.Connection | None = None, native_defaults=None) -> None:
+    def __init__(self, db: sqlite3.Connection | None = None) -> None:
         if db is None:  # a private index; the store's index has these tables already
             db = sqlite3.connect(":memory:", isolation_level=None)
             db.executescript(NOVELTY_DDL)
         self.db = db
-        self.native_defaults = native_defaults
         meta = dict(db.execute("SELECT key, value FROM novelty_meta"))
         self.size = int(meta.get("size", 0))
         self.n_docs = int(meta.get("docs", 0))
@@ -450,8 +452,7 @@ class NoveltyIndex:
     def _seed(self, ctx: str, run: Run) -> dict[str, list]:
         state = self.context_state(ctx)
         if _SEEDED not in state:
-            native = not str(run.source or "").startswith("import") and self.native_defaults is not None
-            defaults = (self.native_defaults(run) if native else None) or defaults_for(run)
+            defaults = defaults_for(run)
             for knob, value in defaults.items():
                 self._put(ctx, knob, float(value) if _is_num(value) else _canon(value), None)
             self._put(ctx, _SEEDED, 1, None)
