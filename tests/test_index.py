@@ -17,7 +17,6 @@ from mlhelpers import CPU_SETUP, GPU_SETUP, MEMORYLAB, commit_change, ledger, lo
 
 from memorylab_core.index import db as ix
 from memorylab_core.index import journal_index as history_module
-from memorylab_core.index import prepare as prefold
 from memorylab_core.index.journal_index import JournalIndex
 from memorylab_core.ledger import codec
 from memorylab_core.ledger.store import INDEX_NAME, Store, encode_record
@@ -304,7 +303,7 @@ def test_another_users_planted_temp_folder_is_not_trusted(tmp_path, monkeypatch)
     assert any(p.suffix == ".sqlite" for p in planted.iterdir())
 
 
-# -- the fold helper (prefold.py) and folds that start late ------------------------------------------------
+# -- big folds, folds in pieces and folds that stop midway -------------------------------------------------
 
 def _tables(history: JournalIndex) -> dict[str, list[str]]:
     """Every row of every table of an index but its random generation stamp: what two folds must share."""
@@ -331,52 +330,43 @@ def _padded(store: Store) -> Store:
     return store
 
 
-def _in_process(store: Store, monkeypatch) -> JournalIndex:
-    with monkeypatch.context() as patch:
-        patch.setattr(history_module, "helper_wanted", lambda nbytes: False)
-        return JournalIndex.load(store, use_cache=False, quiet=True)
-
-
-def _spy(monkeypatch) -> list[str]:
-    """Use the helper for any fold, reading 64 KiB per step; returns the kinds of message it sent."""
-    seen: list[str] = []
-
-    def batches(*args):
-        for message in prefold.helper_batches(*args):
-            seen.append(message[0])
-            yield message
-
-    monkeypatch.setattr(history_module, "helper_wanted", lambda nbytes: True)
-    monkeypatch.setattr(history_module, "helper_batches", batches)
-    monkeypatch.setattr(prefold, "CHUNK", 64 << 10)
-    return seen
-
-
-def test_the_fold_helper_builds_the_index_an_in_process_fold_builds(tmp_path, monkeypatch):
+def test_a_fold_read_in_small_steps_builds_the_index_one_step_builds(tmp_path, monkeypatch):
+    """Chunk edges (64 KiB steps over a journal of several verification blocks) change nothing, and
+    later folds go on from where the big one ended."""
     store = _padded(_build(tmp_path, 800, arenas=("a", "b")))
     assert store.ledger_path.stat().st_size > ix.BLOCK
-    expected = _tables(_in_process(store, monkeypatch))
-    seen = _spy(monkeypatch)
-    helped = JournalIndex.load(store, quiet=True)
-    assert seen.count("items") > 4 and seen[-1] == "end"
-    assert _tables(helped) == expected
-    assert len(helped.corrupt) == 88
-    for i in range(800, 805):  # later folds go on from there, in-process
+    expected = _tables(JournalIndex.load(store, use_cache=False, quiet=True))
+    monkeypatch.setattr(history_module, "READ_CHUNK", 64 << 10)
+    stepped = JournalIndex.load(store, quiet=True)
+    assert _tables(stepped) == expected
+    assert len(stepped.corrupt) == 88
+    for i in range(800, 805):
         store.append(_record(i, random.Random(i), None))
     assert _view(JournalIndex.load(store, quiet=True)) == _fresh(store)
 
 
-def test_a_fold_helper_that_dies_midway_leaves_the_same_index(tmp_path, monkeypatch):
-    """Its half-folded work is rolled back and the fold is done again in-process."""
+def test_a_fold_that_stops_midway_leaves_nothing_half_done(tmp_path, monkeypatch):
+    """An error (or Ctrl-C) in the middle of a cold build rolls the whole fold back; the next command
+    folds again from the start and gets the index a fresh fold gets."""
     store = _padded(_build(tmp_path, 600))
-    expected = _tables(_in_process(store, monkeypatch))
-    seen = _spy(monkeypatch)
-    dying = tmp_path / "python-that-dies"
-    dying.write_text(f"#!/bin/sh\n'{sys.executable}' \"$@\" | head -c 20000\n")
-    dying.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(dying))
+    expected = _tables(JournalIndex.load(store, use_cache=False, quiet=True))
+    monkeypatch.setattr(history_module, "READ_CHUNK", 64 << 10)
+    real, calls = history_module.prepared, []
+
+    def failing(lines, first_run):
+        calls.append(first_run)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(lines, first_run)
+
+    monkeypatch.setattr(history_module, "prepared", failing)
+    with pytest.raises(KeyboardInterrupt):
+        JournalIndex.load(store, quiet=True)
+    assert calls[-1] > 0  # three steps were folded before it stopped
+    with sqlite3.connect(store.index_path) as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+    monkeypatch.setattr(history_module, "prepared", real)
     history = JournalIndex.load(store, quiet=True)
-    assert "items" in seen and "end" not in seen  # it folded some batches, then the stream broke off
     assert _tables(history) == expected
     assert JournalIndex.load(store, quiet=True).refresh() is False
 

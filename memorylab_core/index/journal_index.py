@@ -19,7 +19,7 @@ from ..ledger.store import MemoryLabError, Store, warn
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
 from . import db as ix
-from .prepare import RUN_FIELDS, HelperFailed, helper_batches, helper_wanted, prepared
+from .prepare import prepared
 
 SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
 READ_CHUNK = 8 << 20  # journal bytes parsed per step of a fold
@@ -58,11 +58,6 @@ class RunTable(Sequence[Run]):
         self._pending.append(row)
         self._decoded[run.index] = run
         self._len += 1
-
-    def discard_pending(self) -> None:
-        """Forget runs appended but not committed (their transaction was rolled back)."""
-        self._pending.clear()
-        self._decoded.clear()
 
     def flush(self) -> None:
         if self._pending:
@@ -200,22 +195,17 @@ class JournalIndex:
                 return False
             self._load_views()  # another command folded the new lines already
             return True
-        for helper in (True, False):  # a failed fold helper: roll back, fold again in-process
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                moved = self._sync(stat, appends, helper)
-                self.db.execute("COMMIT")
-                break
-            except HelperFailed:
-                self.db.execute("ROLLBACK")
-                self.runs.discard_pending()
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            moved = self._sync(stat, appends)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
         self._load_views()
         return moved
 
-    def _sync(self, stat: JournalStat | None, appends: list, helper: bool = False) -> bool:
+    def _sync(self, stat: JournalStat | None, appends: list) -> bool:
         """Bring the index up to date (inside the write transaction). True when anything changed."""
         db = self.db
         if ix.get_meta(db, "version") != ix.INDEX_VERSION:
@@ -242,24 +232,14 @@ class JournalIndex:
             offset, line_no = 0, 0
         self.runs.resync(keep_decoded=trusted and ix.get_meta(db, "generation") == self._view[0])
         self._novelty = self._registry = None  # re-read: another command may have folded lines meanwhile
-        new_offset, line_no = self._fold_bytes(offset, line_no, stat.size, helper)
+        new_offset, line_no = self._fold_bytes(offset, line_no, stat.size)
         ix.set_meta(db, offset=new_offset, line_no=line_no, seen=stat.key(), journal=ix.journal_identity(stat))
         return rebuilt or new_offset != offset
 
-    def _fold_bytes(self, offset: int, line_no: int, size: int, helper: bool = False) -> tuple[int, int]:
-        """Fold the complete lines in journal bytes ``offset..size``; returns the new offset and line count.
-
-        A big range goes through the fold helper (prefold.py) when ``helper`` allows it."""
+    def _fold_bytes(self, offset: int, line_no: int, size: int) -> tuple[int, int]:
+        """Fold the complete lines in journal bytes ``offset..size``; returns the new offset and line count."""
         n_events = self.db.execute("SELECT count(*) FROM events").fetchone()[0]
         novelty, registry = self.novelty, self.registry
-        if helper and helper_wanted(size - offset):
-            for message in helper_batches(self.store.ledger_path, offset, size, line_no, len(self.runs)):
-                if message[0] == "items":
-                    n_events = self._fold_items(message[1], n_events, novelty, registry)
-                elif message[0] == "blocks":
-                    ix.store_blocks(self.db, message[1])
-                else:
-                    return message[1], message[2]
         try:
             for start, data in line_chunks(self.store.ledger_path, offset, size, READ_CHUNK):
                 lines, line_no = split_lines(data, start, line_no)
@@ -272,17 +252,16 @@ class JournalIndex:
 
     def _fold_items(self, items: Iterable[tuple], n_events: int, novelty: NoveltyIndex,
                     registry: RegistryFold) -> int:
-        """Fold prepared journal lines (``prefold.prepared``, any backend) into the index; returns the
+        """Fold prepared journal lines (``prepare.prepared``, either journal) into the index; returns the
         new event count."""
         skipped, arenas = [], {}
         for item in items:
             kind = item[0]
             if kind == "run":
-                row = item[1]
-                run = item[4] if len(item) > 4 else Run.from_row(row[:RUN_FIELDS])
+                _, row, facts, words, run = item
                 self.runs.append(run, row)
                 arenas[run.arena] = (arenas.get(run.arena, (0, 0))[0] + 1, run.index)
-                novelty.add(run, item[2], item[3])
+                novelty.add(run, facts, words)
                 registry.add(run)
             elif kind == "event":
                 self._add_event(LedgerLine(item[1], item[2], item[3], None), n_events, registry)
