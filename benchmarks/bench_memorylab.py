@@ -18,8 +18,8 @@ instead of starting their own, so ``log`` and the views work on the whole histor
 the default records repeat about 150 descriptions, which the novelty guard's per-description caches
 read only once, while real agents write a new one for nearly every run.
 ``--full-records`` gives each record what ``log`` writes beside those fields (archive paths, the
-sidecar's setup and contention, the verdict's reasons, a decision packet with its verdict and
-champion comparison): about 3 KB a record, the size of a real one, instead of about 1 KB.
+sidecar's setup and contention, arena, role, validity, the verdict's reasons, a decision packet with
+its verdict and champion comparison): about 3 KB a record, the size of a real one, instead of 1 KB.
 """
 
 from __future__ import annotations
@@ -112,6 +112,9 @@ def full_record(i: int, rng: random.Random, t0: float) -> dict:
                        "max_seq_len": 2048, "eval_tokens": 20971520}
     record["contention"] = {"cpu_threads": 8, "cpu_share": round(rng.uniform(0.1, 0.3), 3),
                             "gpu_other_processes": 0, "gpu_throttle_reasons": []}
+    record.update(arena="gpu/h100-sxm/300s/seq2048/eval20971520/data-9d8e7f6a55", role="idea",
+                  validity="valid" if record["status"] != "crash" else "unknown", host="gpu-node-1",
+                  categories=["learning_rate"] if record["change_signature"] else [])
     reasons = [f"{s['name']} {s['direction']} {s['old']}→{s['new']}: no earlier run made this move (or only its "
                "opposite)" for s in record["change_signature"]]
     reasons.append("no earlier description reaches text similarity 0.50")
