@@ -21,7 +21,6 @@ A run with no signal at all (no sidecar) is ``unknown``: counted as evidence, as
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -63,12 +62,14 @@ def _same_cost(a: Mapping, b: Mapping) -> bool:
 
 
 def _throughput_cause(facts: Mapping, peers: Sequence[Mapping]) -> str | None:
+    from statistics import median  # only a log judges validity: the other commands skip the import
+
     for key, unit in (("tokens_per_sec", "tok/s"), ("num_steps", "steps")):
         mine = facts.get(key)
         values = [p[key] for p in peers if p.get(key) and _same_cost(facts, p)]
         if mine is None or len(values) < MIN_PEERS:
             continue
-        typical = statistics.median(values)
+        typical = median(values)
         if typical > 0 and mine < THROUGHPUT_FLOOR * typical:
             return (f"throughput {mine:,.0f} {unit} is {mine / typical:.0%} of the arena's typical "
                     f"{typical:,.0f} {unit} for this model size (median of {len(values)} runs; floor "
