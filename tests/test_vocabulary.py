@@ -3,11 +3,15 @@ the vocabulary exists for: a knob belongs to its group (Muon vs Adam, VE gate vs
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from memorylab_core.ledger.model import Run
 from memorylab_core.novelty.changes import text_changes
 from memorylab_core.novelty.guard import NoveltyIndex, Proposal
+from memorylab_core.novelty.lookup import Alternation, first_chars
 from memorylab_core.novelty.vocabulary import KNOBS, TECHNIQUE_VALUES
 
 
@@ -104,3 +108,62 @@ def test_native_runs_can_start_from_their_own_train_py():
     assert index.operating_point("cpu-2core")["DEPTH"] == 4
     result = index.classify(Proposal("depth 6", context="cpu-2core"), [run])
     assert result.classification == "novel" and "DEPTH up 4→6" in result.reasons[0]
+
+
+# --- the vocabulary's alternations (novelty/lookup.py) -----------------------------------------
+
+def _alternations():
+    from memorylab_core.novelty import categories, changes, guard, textnorm
+    return {"mentions": changes._MENTION_RE, "phrases": textnorm._PHRASE_RE,
+            "keywords": categories._KEYWORD_RE, "category values": guard._CATEGORY_VALUES}
+
+
+def _joined(alternation) -> re.Pattern:
+    """The one big pattern an Alternation stands for."""
+    body = "|".join(f"(?P<{name}>{pattern})" for name, pattern in alternation._fragments)
+    return re.compile(f"{alternation._start}(?:{body}){alternation._end}")
+
+
+def _texts() -> list[str]:
+    """Vocabulary examples, and seeded random mixes of their words with separators, digits and symbols."""
+    examples = [k[4] for k in KNOBS] + [t[3] for t in TECHNIQUE_VALUES]
+    words = sorted({w for e in examples for w in re.split(r"\s+", e.lower())} | {
+        "relu²", "relu^2", "sssl", "ssll", "x0", "2", "phase", "matrixlr", "lm_head", "warm-down", "no", "qk",
+        "norm", "(", ")", "->", "+", "1e-3", "b200", "normuon", "torch.compile", "fp8", "4x"})
+    rng = random.Random(7)
+    mixes = [rng.choice(("", " ", "_", "-")).join(rng.sample(words, rng.randint(1, 6))) for _ in range(600)]
+    return examples + mixes
+
+
+@pytest.mark.parametrize("kind", ["mentions", "phrases", "keywords", "category values"])
+def test_alternation_matches_exactly_as_the_joined_pattern(kind):
+    alternation = _alternations()[kind]
+    joined = _joined(alternation)
+    for text in _texts():
+        assert [(m.span(), m.lastgroup) for m in alternation.finditer(text)] == \
+               [(m.span(), m.lastgroup) for m in joined.finditer(text)], text
+        full, expected = alternation.fullmatch(text), joined.fullmatch(text)
+        assert (full and full.lastgroup) == (expected and expected.lastgroup), text
+
+
+def test_alternation_compiles_only_the_starting_letters_a_text_needs():
+    mentions = _alternations()["mentions"]
+    fresh = Alternation(mentions._fragments, mentions._start, mentions._end)
+    assert [m.group() for m in fresh.finditer("raise matrix lr")] == ["matrix lr"]
+    assert set(fresh._compiled) == {"r", "m"}  # the words' first letters ("lr" is inside the match)
+    assert all(p.pattern.count("(?P<") < len(mentions._fragments) / 4 for p in fresh._compiled.values())
+
+
+@pytest.mark.parametrize("fragment,expected", [
+    ("abc", "a"), (r"(?:x[\s_-]*)?y", "xy"), ("a|b?c", "abc"), ("[sl]{2,8}", "sl"),
+    ("(?=[sl]*s)(?=[sl]*l)[sl]{2}", "sl"),
+    (r"(?:\d[\s_-]*phase)?curriculum", "0123456789c"), ("x*y{0,3}z", "xyz"), ("(?P<n>q)r", "q"), (r"\.?e", ".e"),
+    (r"(?<![a-z])\bm", "m"), ("u{1,2}v", "u"), ("[a-c]d", "abc"),
+])
+def test_first_chars_reads_where_a_fragment_can_start(fragment, expected):
+    assert first_chars(fragment) == frozenset(expected)
+
+
+@pytest.mark.parametrize("fragment", [r"\w+", "[^a]b", "(?i)a", ".b", r"\sb", "(a"])
+def test_first_chars_gives_up_on_what_it_cannot_bound(fragment):
+    assert first_chars(fragment) is None

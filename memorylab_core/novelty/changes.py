@@ -29,7 +29,7 @@ import re
 import unicodedata
 from typing import Any
 
-from ..lazyre import lazy
+from .lookup import Alternation
 from .textnorm import CATEGORY_ALIASES, KNOB_ALIASES, NUMBER_WORDS, VERB_WORDS, strip_outcome_notes
 from .vocabulary import CODE_LITERALS, CONSTANT_ALIASES, SPLIT_CONSTANTS, category_aliases, knob_aliases
 
@@ -37,7 +37,7 @@ __all__ = ["code_fingerprint", "diff_constants", "train_defaults", "text_changes
 
 DIRECTIONS = ("up", "down", "changed", "added", "removed")
 
-_CONSTANT_NAME = lazy(r"^[A-Z][A-Z0-9_]*$")
+_CONSTANT_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _MAX_DEPTH = 24
 _MAX_ITEMS = 4096
 _MAX_STR = 10_000
@@ -495,17 +495,17 @@ def merge_changes(diff: list[dict], text: list[dict]) -> list[dict]:
 _B, _E = r"(?<![a-z0-9])", r"(?![a-z0-9])"
 
 
-def _mention_regex() -> tuple[re.Pattern, dict[str, tuple[str, str, str | None]]]:
-    """One alternation of every alias; the boundary checks sit outside it so that positions inside a
-    word are rejected once, not once per alternative (Python's re has no alternation trie)."""
+def _mention_regex() -> tuple[Alternation, dict[str, tuple[str, str, str | None]]]:
+    """Every alias, in priority order, as one :class:`Alternation` (a knob mention starts at a word's
+    first letter and ends at a word's end); and what each group names: (knob, kind, category value)."""
     parts, meta = [], {}
     for i, (name, kind, pattern) in enumerate((*knob_aliases(), *KNOB_ALIASES)):
-        parts.append(f"(?P<k{i}>{pattern})")
+        parts.append((f"k{i}", pattern))
         meta[f"k{i}"] = (name, kind, None)
     for i, (name, value, pattern) in enumerate((*category_aliases(), *CATEGORY_ALIASES)):
-        parts.append(f"(?P<c{i}>{pattern})")
+        parts.append((f"c{i}", pattern))
         meta[f"c{i}"] = (name, "cat", value)
-    return lazy(f"{_B}(?=[a-z])(?:{'|'.join(parts)}){_E}"), meta
+    return Alternation(parts, start=f"{_B}(?=[a-z])", end=_E), meta
 
 
 _MENTION_RE, _MENTION_META = _mention_regex()
@@ -518,23 +518,23 @@ _NUMBER = (
 )
 _ARROW = r"\s*(?:->|-->|–>|—>|→|⟶|➔|➝|=>|⇒|(?:\b(?:up|down)\s+)?\bto\b|\binto\b)\s*"
 _FILL = r"^[\s:=(]*(?:[a-z]+\s+){0,2}?"
-_PAIR_RE = lazy(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
-_BY_RE = lazy(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
-_ONE_RE = lazy(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
-_PRE_RE = lazy(rf"(?P<a>{_NUMBER})\s*$")
-_BARE_PAIR_RE = lazy(rf"(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
-_CLAUSE_SPLIT_RE = lazy(r"\s*(?:;|,(?!\d{3}\b)|\s\+\s|\bplus\b|\bas well as\b)\s*")
-_PIECE_SPLIT_RE = lazy(r"\s+(?:and|&|then)\s+")
-_CONTEXT_RE = lazy(
+_PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
+_BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
+_ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
+_PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
+_BARE_PAIR_RE = re.compile(rf"(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
+_CLAUSE_SPLIT_RE = re.compile(r"\s*(?:;|,(?!\d{3}\b)|\s\+\s|\bplus\b|\bas well as\b)\s*")
+_PIECE_SPLIT_RE = re.compile(r"\s+(?:and|&|then)\s+")
+_CONTEXT_RE = re.compile(
     r"\s(?:after|at|with|for|on|given|under|when|while|since|because|due\s+to|so\s+that|"
     r"to\s+(?:avoid|fix|match|compensate|keep)|compared\s+to|relative\s+to|vs\.?|versus|across)\s"
 )
-_SWAP_VERB_RE = lazy(r"\b(?:replac\w*|swap\w*|substitut\w*|trad\w*|exchang\w*)\b")
-_TURN_RE = lazy(r"\b(?:turn|switch)\s*$")
-_REORDER_RE = lazy(r"instead\s+of|in\s+place\s+of|rather\s+than|\bover\b|replac(?:es|ing)\b|supersed")
-_WORD_RE = lazy(r"[a-z]+")
+_SWAP_VERB_RE = re.compile(r"\b(?:replac\w*|swap\w*|substitut\w*|trad\w*|exchang\w*)\b")
+_TURN_RE = re.compile(r"\b(?:turn|switch)\s*$")
+_REORDER_RE = re.compile(r"instead\s+of|in\s+place\s+of|rather\s+than|\bover\b|replac(?:es|ing)\b|supersed")
+_WORD_RE = re.compile(r"[a-z]+")
 # A number followed by one of these counts something else ("training completed 1525 steps").
-_UNIT_AFTER_RE = lazy(r"\s*(?:steps?|iter(?:ation)?s?|seconds?|secs?|s|min(?:ute)?s?|hours?|h|"
+_UNIT_AFTER_RE = re.compile(r"\s*(?:steps?|iter(?:ation)?s?|seconds?|secs?|s|min(?:ute)?s?|hours?|h|"
                       r"params?|parameters?|[kmg]b|gib|mib|epochs?)(?![a-z])")
 
 
@@ -765,8 +765,8 @@ def _window_fact(items: list[tuple], meaning: str | None) -> dict | None:
     return None
 
 
-_PATTERN_AFTER_RE = lazy(r"^\s*(?:to|=|:)?\s*[\"']?([sl]{1,8})[\"']?(?![a-z0-9])")
-_UNKNOWN_KNOB_RE = lazy(  # (?<![a-z]): a name starts at a word's first letter (the leftmost match does anyway)
+_PATTERN_AFTER_RE = re.compile(r"^\s*(?:to|=|:)?\s*[\"']?([sl]{1,8})[\"']?(?![a-z0-9])")
+_UNKNOWN_KNOB_RE = re.compile(  # (?<![a-z]): a name starts at a word's first letter (the leftmost match does anyway)
     rf"(?<![a-z])(?P<name>(?:[a-z][a-z0-9_]*\s+){{0,2}}[a-z][a-z0-9_]*)\s*[:=]?\s*(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
 
 

@@ -32,9 +32,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-from ..lazyre import lazy
 from ..ledger.model import Run, plural
 from .changes import merge_changes, text_changes
+from .lookup import Alternation
 from .textnorm import CATEGORY_ALIASES, is_baseline, is_rerun, names_followup, strip_outcome_notes, tokens
 from .vocabulary import PARENT, UPSTREAM_DEFAULTS, category_aliases
 
@@ -158,8 +158,10 @@ def _is_num(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_CATEGORY_VALUES = tuple((lazy(rf"(?:{pattern})"), value)
-                         for _, value, pattern in (*category_aliases(), *CATEGORY_ALIASES) if value not in (None, "*"))
+# Spellings of categorical values, in priority order: (canonical value, pattern).
+_VALUE_ROWS = [(value, pattern) for _, value, pattern in (*category_aliases(), *CATEGORY_ALIASES)
+               if value not in (None, "*")]
+_CATEGORY_VALUES = Alternation([(f"v{i}", pattern) for i, (_, pattern) in enumerate(_VALUE_ROWS)])
 
 
 def _canon(value: object) -> str | None:
@@ -171,10 +173,8 @@ def _canon(value: object) -> str | None:
     if isinstance(value, (list, dict)):
         return repr(value)
     text = unicodedata.normalize("NFKC", str(value)).strip().lower()
-    for regex, canonical in _CATEGORY_VALUES:
-        if regex.fullmatch(text):
-            return canonical
-    return text
+    named = _CATEGORY_VALUES.fullmatch(text)
+    return _VALUE_ROWS[int(named.lastgroup[1:])][0] if named else text
 
 
 def _close(a: float, b: float) -> bool:

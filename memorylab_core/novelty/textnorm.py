@@ -15,7 +15,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from ..lazyre import lazy
+from .lookup import Alternation
 
 # Characters of a text the novelty guard reads: the schema's cap on a stored description. Longer text
 # (``check -d`` takes any length) is judged by its first MAX_EXAMINED characters, so no text can make a
@@ -37,15 +37,15 @@ _OUTCOME_WORDS = (
     r"errors?|explod\w*|win|won|lost|beats?|kept|discarded|reverted|promising|confirm\w*|"
     r"no\s+effect|no\s+change|no\s+difference|nothing"
 )
-_OUTCOME_RE = lazy(rf"\b(?:{_OUTCOME_WORDS})\b", re.IGNORECASE)
+_OUTCOME_RE = re.compile(rf"\b(?:{_OUTCOME_WORDS})\b", re.IGNORECASE)
 _SIGNED_DELTA = r"(?<![\w.>=^*/])[+\-−±]\d*\.\d+(?:\s*(?:val_?bpb|bpb))?"
-_DELTA_RE = lazy(_SIGNED_DELTA, re.IGNORECASE)
+_DELTA_RE = re.compile(_SIGNED_DELTA, re.IGNORECASE)
 _NUM = r"\d+(?:\.\d+)?"
 _ARROW = r"(?:->|→|=>|⇒|⟶|➔|-->|\bto\b)"
-_METRIC_RE = lazy(
+_METRIC_RE = re.compile(
     rf"\b(?:val[_ ]?bpb|bpb|val[_ ]loss)\b\s*[:=]?\s*(?:{_NUM}\s*(?:{_ARROW}\s*{_NUM})?)?", re.IGNORECASE
 )
-_PREFIX_RE = lazy(
+_PREFIX_RE = re.compile(
     r"^\s*(?:\[?\s*(?:exp(?:eriment)?|run|trial|iter(?:ation)?|step|attempt)\s*[#-]?\s*\d+\s*\]?"
     r"\s*[:.)\]\-–—]\s*|#\d+\s*[:.)\-–—]\s*|\d+\s*[.)]\s+)",
     re.IGNORECASE,
@@ -53,24 +53,24 @@ _PREFIX_RE = lazy(
 # Starts only where a run of separators starts (the lookbehind): a match inside a run implies one at
 # the run's start, which is found first anyway, so results are unchanged and a long run is scanned
 # once instead of once per character. _crash_tail_start says where the search may begin.
-_CRASH_TAIL_RE = lazy(
+_CRASH_TAIL_RE = re.compile(
     r"(?<![\s,;:(\[\-–—])[\s,;:(\[\-–—]*\b(?:crash(?:ed|es)?|oom(?:'?d)?|out\s+of\s+memory|diverged|"
     r"nan(?:'?d)?\s+loss|loss\s+(?:is\s+)?nan)\b[^()]*\)?\s*$",
     re.IGNORECASE,
 )
-_CRASH_LABEL_RE = lazy(
+_CRASH_LABEL_RE = re.compile(
     r"^\s*(?:crash(?:ed)?|failed)\s*[:\-–—]\s*(?:(?:cuda\s+)?oom|out\s+of\s+memory|nan(?:\s+loss)?)?"
     r"(?:\s*(?:[:\-–—]|\bwith\b|\bat\b))?\s*|^\s*(?:oom|nan)\s*[:\-–—]\s*",
     re.IGNORECASE,
 )
-_TAIL_RE = lazy(  # (?<!\s): starts only where a run of spaces starts, as _CRASH_TAIL_RE (it ends at $)
+_TAIL_RE = re.compile(  # (?<!\s): starts only where a run of spaces starts, as _CRASH_TAIL_RE (it ends at $)
     r"(?<!\s)\s*(?:—|–|--|\s-\s|;|,|:|=>|->|→)\s*(?:(?:slightly|much|a\s+bit|marginally|significantly|way|"
     r"clearly|no|not|tiny|small|big|large)\s+)*(?:worse|better|improv\w*|regress\w*|gain|hurt\w*|"
     r"help\w*|neutral|same|flat|noise|noisy|within\s+noise|kept|discarded|reverted|failed|crashed|"
     r"oom|nan|diverged|slower|faster|too\s+\w+)\b.*$",
     re.IGNORECASE,
 )
-_SPACES_RE = lazy(r"\s+")
+_SPACES_RE = re.compile(r"\s+")
 
 
 def strip_outcome_notes(text: str) -> str:
@@ -185,9 +185,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"\battn\b", "attention"),
     (r"\bparams?\b|\bparameters?\b", "param"),
 )
-_PHRASE_RE = lazy(
-    r"\b(?=[a-z])(?:" + "|".join(f"(?P<g{i}>{pattern})" for i, (pattern, _) in enumerate(_PHRASES)) + ")"
-)
+_PHRASE_RE = Alternation([(f"g{i}", pattern) for i, (pattern, _) in enumerate(_PHRASES)], start=r"\b(?=[a-z])")
 _PHRASE_TOKENS = {f"g{i}": token for i, (_, token) in enumerate(_PHRASES)}
 
 # Word-level aliases: directions and edit verbs collapse to one token each.
@@ -218,7 +216,7 @@ _PROTECTED = _wordset(
     "relu2 swiglu silu lr warmdown warmup newtonschulz unembed ve embed depth batch wd rope qknorm softcap "
     "window headdim heads seqlen gradclip weighttying bf16 muon adamw mlp up down remove add param"
 )
-_WORD_RE = lazy(r"[^\W_]+")
+_WORD_RE = re.compile(r"[^\W_]+")
 
 
 def tokens(text: str) -> list[str]:
@@ -268,7 +266,7 @@ def stem(word: str) -> str:
     return word
 
 
-_FOLLOWUP_RE = lazy(
+_FOLLOWUP_RE = re.compile(
     r"\b(?:further|again|even\s+(?:more|less|higher|lower|larger|smaller)|another\s+step|next\s+step|"
     r"follow[\s-]?up|continue\w*|extend\w*|push\w*|keep\s+(?:going|increasing|decreasing))\b",
     re.IGNORECASE,
@@ -280,7 +278,7 @@ def names_followup(text: str) -> bool:
     return bool(_FOLLOWUP_RE.search(examined(text)))
 
 
-_BASELINE_RE = lazy(r"\bbase[\s-]?line\b", re.IGNORECASE)
+_BASELINE_RE = re.compile(r"\bbase[\s-]?line\b", re.IGNORECASE)
 
 
 def is_baseline(text: str) -> bool:
@@ -289,7 +287,7 @@ def is_baseline(text: str) -> bool:
 
 
 # Re-runs of the same configuration: re-verify / clean retest / no logic change / "log:" rows.
-_RERUN_RE = lazy(
+_RERUN_RE = re.compile(
     r"\bre[\s-]?(?:run|verif(?:y|ied|ication)|test|produc(?:e|tion)|peat(?:ed)?\s+(?:run|baseline))\b|"
     r"\bclean\s+re[\s-]?(?:test|run|check)\b|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
     r"\bnoise[\s-]+(?:floor|check|run)\b|\bsame\s+config(?:uration)?\b|\bseed\s+(?:check|variance)\b|^\s*log\s*:",
