@@ -168,11 +168,12 @@ def test_categorical_changes():
     assert check(rows, "add logit softcap back").classification == "incremental_followup"  # re-tunes a kept knob
 
 
-def test_categorical_values_compare_exactly():
+def test_window_patterns_are_ordered_by_their_short_share_and_other_categories_compare_exactly():
     old = 'WINDOW_PATTERN = "SSSL"\nACTIVATION = "relu2"\n'
     failed = tuple(diff_constants(old, 'WINDOW_PATTERN = "SL"\nACTIVATION = "relu2"\n'))
     rows = [BASE, ("shorter pattern", "discard", {"change_signature": failed})]
-    assert check(rows, "window pattern SSSL -> SSLL").classification == "novel"
+    assert check(rows, "window pattern SSSL -> SSLL").classification == "repeat_failure"  # fewer short again
+    assert check(rows, "window pattern SSSL -> LSSS").classification == "novel"  # as many, elsewhere
     assert check(rows, "SL pattern").classification == "repeat_failure"
     swapped = tuple(diff_constants(old, 'WINDOW_PATTERN = "SSSL"\nACTIVATION = "ReLU^2"\n'))
     assert swapped and check([BASE], "relu² -> relu^2").classification == "novel"

@@ -113,8 +113,8 @@ def test_native_runs_can_start_from_their_own_train_py():
 # --- the vocabulary's alternations (novelty/lookup.py) -----------------------------------------
 
 def _alternations():
-    from memorylab_core.novelty import categories, changes, guard, textnorm
-    return {"mentions": changes._MENTION_RE, "phrases": textnorm._PHRASE_RE,
+    from memorylab_core.novelty import categories, guard, textnorm
+    return {"mentions": textnorm.MENTIONS, "phrases": textnorm._PHRASE_RE,
             "keywords": categories._KEYWORD_RE, "category values": guard._CATEGORY_VALUES}
 
 

@@ -16,6 +16,7 @@ import unicodedata
 from functools import lru_cache
 
 from .lookup import Alternation
+from .vocabulary import category_aliases, knob_aliases
 
 # Characters of a text the novelty guard reads: the schema's cap on a stored description. Longer text
 # (``check -d`` takes any length) is judged by its first MAX_EXAMINED characters, so no text can make a
@@ -278,12 +279,23 @@ def names_followup(text: str) -> bool:
     return bool(_FOLLOWUP_RE.search(examined(text)))
 
 
-_BASELINE_RE = re.compile(r"\bbase[\s-]?line\b", re.IGNORECASE)
+_BASELINE_RE = re.compile(r"\bbase[\s-]?line\b")
+_FIRST_CLAUSE_RE = re.compile(r"[:;(\[,]|\s[-–—]+\s")
 
 
 def is_baseline(text: str) -> bool:
-    """Whether a description establishes a baseline (not an idea to compare against)."""
-    return bool(_BASELINE_RE.search(examined(text)))
+    """Whether a description establishes a baseline (not an idea to compare against): its first clause
+    names a baseline and nothing before that word changes anything ("baseline (no edits)", "Mac Mini
+    baseline with eval batch 64", "re-baseline on new hardware", "apr20 baseline"). A baseline word
+    elsewhere is not one: "raise depth to recover capacity lost in baseline", "... vs baseline 2.68",
+    nor a technique's first run ("MoE baseline: AR=64": the change is MoE)."""
+    clean = strip_outcome_notes(text).lower()
+    head = next((clause for clause in _FIRST_CLAUSE_RE.split(clean) if clause.strip()), "")
+    found = _BASELINE_RE.search(head)
+    if not found:
+        return False
+    before = head[: found.start()]
+    return not (MENTIONS.search(before) or any(w in VERB_WORDS for w in _WORD_RE.findall(before)))
 
 
 # Re-runs of the same configuration: re-verify / clean retest / no logic change / "log:" rows.
@@ -358,7 +370,7 @@ CATEGORY_ALIASES: tuple[tuple[str, str | None, str], ...] = (
     ("ACTIVATION", "silu", r"silu|swish"),
     ("ACTIVATION", "relu", r"relu"),
     ("ACTIVATION", None, rf"activation(?:{_S}function)?"),
-    ("OPTIMIZER", "muon", rf"muon(?:{_S}optimi[sz]er)?|normuon"),
+    ("OPTIMIZER", "muon", rf"muon(?:{_S}optimi[sz]er)?"),
     ("OPTIMIZER", "adamw", r"adamw"),
     ("OPTIMIZER", "adam", r"adam"),
     ("OPTIMIZER", "sgd", r"sgd"),
@@ -402,3 +414,24 @@ NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "eleven": 11, "twelve": 12, "sixteen": 16, "half": 0.5, "quarter": 0.25,
 }
+
+
+# --- knob mentions (read by changes.text_changes and is_baseline) --------------------------------
+
+_B, _E = r"(?<![a-z0-9])", r"(?![a-z0-9])"
+
+
+def _mentions() -> tuple[Alternation, dict[str, tuple[str, str, str | None]]]:
+    """Every alias, in priority order, as one :class:`Alternation` (a knob mention starts at a word's
+    first letter and ends at a word's end); and what each group names: (knob, kind, category value)."""
+    parts, meta = [], {}
+    for i, (name, kind, pattern) in enumerate((*knob_aliases(), *KNOB_ALIASES)):
+        parts.append((f"k{i}", pattern))
+        meta[f"k{i}"] = (name, kind, None)
+    for i, (name, value, pattern) in enumerate((*category_aliases(), *CATEGORY_ALIASES)):
+        parts.append((f"c{i}", pattern))
+        meta[f"c{i}"] = (name, "cat", value)
+    return Alternation(parts, start=f"{_B}(?=[a-z])", end=_E), meta
+
+
+MENTIONS, MENTION_META = _mentions()
