@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlhelpers import git, log_run, make_repo, ml, records
+from mlhelpers import commit_change, git, log_run, make_repo, ml, records
 
 from memorylab_core.ingest.results_tsv import read_results_tsv
 from memorylab_core.ledger.model import Run
@@ -431,3 +431,58 @@ def test_a_native_arena_starts_from_the_train_py_it_ran_for_its_profile(tmp_path
     assert records(repo)[0]["metrics"]["profile"] == "cpu"
     reasons = " ".join(ml("check", "-d", "MATRIX_LR 0.03", "--json", cwd=repo).json()["reasons"])
     assert "MATRIX_LR up 0.02→0.03" in reasons, reasons
+
+
+# --- the fork's paraphrase scenarios (issue 25), driven through the CLI ---------------------------
+
+def _scenario(tmp_path, monkeypatch, description: str, status: str, **change) -> Path:
+    """A repo with a kept baseline and one logged experiment (train.py edited and committed, then
+    reverted after a discard, as the agent does)."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    commit_change(repo, description, **change)
+    assert log_run(repo, description, status, 0.99 if status == "keep" else 1.01).code == 0
+    if status != "keep":
+        git(repo, "reset", "-q", "--hard", "HEAD~1")
+    return repo
+
+
+def test_a_paraphrase_of_a_kept_move_is_a_follow_up_and_explore_blocks_it(tmp_path, monkeypatch):
+    repo = _scenario(tmp_path, monkeypatch, "increase matrix lr", "keep", matrix_lr=0.05)
+    idea = "raise matrix learning rate and reduce cooldown"
+    verdict = ml("check", "-d", idea, "--json", "--mode", "exploit", cwd=repo).json()
+    assert (verdict["classification"], verdict["decision"]) == ("incremental_followup", "allow"), verdict["reasons"]
+    assert verdict["matches"][0]["description"] == "increase matrix lr"
+    explore = ml("check", "-d", idea, "--mode", "explore", "--fail-on-similar", cwd=repo)
+    assert explore.code == 2 and explore.out.startswith("incremental_followup → BLOCK"), explore.out
+
+
+def test_a_paraphrase_of_a_discarded_move_is_a_repeat_failure(tmp_path, monkeypatch):
+    repo = _scenario(tmp_path, monkeypatch, "raise muon step size and reduce cooldown", "discard",
+                     matrix_lr=0.05, warmdown=0.3)
+    for idea in ("increase muon learning rate and shorten warmdown",
+                 "bigger step size for the orthogonalized optimizer on the block weight matrices: 0.04 to 0.055"):
+        verdict = ml("check", "-d", idea, "--json", "--mode", "exploit", cwd=repo).json()
+        assert verdict["classification"] == "repeat_failure", (idea, verdict["reasons"])
+        assert "MATRIX_LR" in verdict["matched_part"]
+    assert ml("check", "-d", "lower the muon learning rate", "--json", cwd=repo).json()["classification"] == "novel"
+
+
+def test_paraphrases_are_recognised_in_an_imported_ledger_from_its_words_alone(tmp_path, monkeypatch):
+    """No train.py diffs behind imported rows: the vocabulary alone must see that "muon step size",
+    "muon learning rate" and "matrix learning rate" are MATRIX_LR, and "cooldown" the warmdown."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    (tmp_path / "results.tsv").write_text(
+        "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+        "a1b2c3d\t1.000000\t44.0\tkeep\tbaseline\n"
+        "b2c3d4e\t0.990000\t44.0\tkeep\tincrease matrix lr\n"
+        "c3d4e5f\t1.010000\t44.0\tdiscard\tshorten cooldown\n"
+        "d4e5f6a\t1.020000\t44.0\tdiscard\traise muon step size\n")
+    assert ml("import", str(tmp_path / "results.tsv"), cwd=repo).code == 0
+    verdicts = {idea: ml("check", "-d", idea, "--json", cwd=repo).json() for idea in (
+        "reduce warmdown", "increase the muon learning rate", "lower matrix learning rate")}
+    assert [(v["classification"], v["matched_part"]) for v in verdicts.values()] == [
+        ("repeat_failure", "WARMDOWN_RATIO down from 0.5"), ("repeat_failure", "MATRIX_LR up"),
+        ("incremental_followup", None)], verdicts

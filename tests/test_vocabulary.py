@@ -76,6 +76,28 @@ IDENTITY = [
     # follow-ups of a kept direction even when an older move failed before the keep
     ([BASE, ("SCALAR_LR 0.9", "discard"), ("SCALAR_LR 0.4", "keep"), ("SCALAR_LR 0.3", "keep")],
      "SCALAR_LR 0.6", "incremental_followup"),
+    # Muon's learning rate has many names; "cooldown" is the warmdown (issue 25)
+    ([BASE, ("raise muon step size", "discard")], "increase the matrix learning rate", "repeat_failure"),
+    ([BASE, ("matrix lr 0.04 -> 0.05", "discard")],
+     "bigger step size for the orthogonalized optimizer on the block weight matrices: 0.04 to 0.055", "repeat_failure"),
+    ([BASE, ("shorten cooldown", "discard")], "reduce warmdown ratio", "repeat_failure"),
+    # NorMuon is a Muon variant (not a learning rate), HybridNorm a norm placement (not the MLP's size)
+    ([BASE, ("lower the learning rate to 0.2", "discard")], "NorMuon with lr 0.2", "novel"),
+    ([BASE, ("shrink MLP to 3x", "discard")], "HybridNorm: post-norm on the MLP", "novel"),
+    ([BASE, ("NorMuon", "discard")], "NorMuon with variance reduction", "repeat_failure"),
+    # naming what is in place is context: Muon when Muon is the optimizer, a kept MoE
+    ([BASE, ("Muon optimizer with 3 NS steps", "discard")], "Muon: disable nesterov", "novel"),
+    ([BASE, ("MoE 4 experts", "keep")], "MoE HEAD_DIM=64", "novel"),
+    ([BASE, ("MoE 4 experts", "keep")], "MoE top-1 routing", "incremental_followup"),
+    ([BASE, ("MoE 4 experts", "keep"), ("MoE top_k=2", "keep")], "MoE top_k=2, new best", "duplicate_run"),
+    # a purpose clause says why, not what changed; a baseline word elsewhere is not a baseline
+    ([BASE, ("lower final lr frac to 0.0 to raise the learning rate", "discard")], "raise lr", "novel"),
+    ([BASE, ("increase depth 8 -> 10", "discard")], "increase depth 8 -> 12 to recover capacity lost in baseline",
+     "repeat_failure"),
+    # shorthand: 6L 768w, Adam's betas as a tuple, an ordered window pattern
+    ([BASE, ("4L 768w shallower wider model", "discard")], "6L 768w", "repeat_failure"),
+    ([BASE, ("beta1 0.8 -> 0.9", "discard")], "ADAM_BETAS from (0.8, 0.95) to (0.9, 0.98)", "repeat_failure"),
+    ([BASE, ('window pattern "SSSL" -> "L"', "keep")], 'window pattern "L" -> "SLLL"', "incremental_followup"),
 ]
 
 

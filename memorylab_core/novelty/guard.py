@@ -338,9 +338,14 @@ def _ordered_direction(move: tuple) -> int:
 
 
 def in_place(move: tuple, point: dict) -> bool:
-    """The move adds a component the operating point already has: beside another change, naming a
-    technique in place ("MoE HEAD_DIM=32" after MoE was kept) is context, not a change."""
-    return move[0] == "c" and move[2] == "added" and point.get(move[1]) not in (None, "removed")
+    """The move adds a component the operating point already has, or names the value a category
+    already has: beside another change, naming what is in place ("MoE HEAD_DIM=32" after MoE was kept,
+    "Muon: disable nesterov" when Muon is the optimizer) is context, not a change."""
+    if move[0] != "c":
+        return False
+    if move[2] == "added":
+        return point.get(move[1]) not in (None, "removed")
+    return move[2] == "changed" and move[3] is not None and point.get(move[1]) == move[3]
 
 
 def same_as_kept(prop: tuple, kept: tuple) -> bool:
