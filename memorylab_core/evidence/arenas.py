@@ -22,8 +22,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..lazyre import lazy
-
 COMPARABLE = ("profile", "device_class", "time_budget", "max_seq_len", "eval_tokens", "data_id")
 DEFAULT_ARENA = "default"
 ALL_ARENAS = "all"  # the --arena value that asks a view for every arena, each apart
@@ -31,8 +29,8 @@ MAX_ARENA = 120  # characters of an arena key
 
 # A baseline row that names a new machine or a new budget (the phrasing of public ledgers:
 # "baseline RTX 4090: 812 steps", "Mac Mini baseline with ...", "baseline re-check with the 10 min budget").
-_BASELINE = lazy(r"\bbase[\s-]?line\b", re.IGNORECASE)
-_NEW_SETUP = lazy(
+_BASELINE = re.compile(r"\bbase[\s-]?line\b", re.IGNORECASE)
+_NEW_SETUP = re.compile(
     r"\b(?:rtx|gtx|[hab]100|[hl]40s?|a10g?|h200|b200|gb200|[1-9]0[6-9]0(?:\s?ti)?|titan|radeon|mi[23]\d\d|"
     r"tpu|dgx|spark|mac\s?(?:mini|studio|book|pro)|imac|m[1-5](?:\s?(?:pro|max|ultra))?|laptop|desktop|"
     r"new\s+(?:gpu|card|machine|hardware|box|node|host)|(?:other|different|another)\s+(?:gpu|card|machine|"
