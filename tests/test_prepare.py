@@ -608,7 +608,7 @@ def test_python_corpus_is_deterministic_with_disjoint_val(tmp_path):
     val_ids = set(pq.read_table(tmp_path / "a" / "val.parquet").column("id").to_pylist())
     assert val_ids and train_ids and not train_ids & val_ids and len(train_ids | val_ids) == 61
     for doc_id in val_ids:  # validation = stable hash of the relative path
-        assert int.from_bytes(hashlib.sha1(doc_id.encode()).digest()[:8], "big") % prepare.VAL_MOD == 0
+        assert int.from_bytes(hashlib.sha1(doc_id.encode()).digest()[:8], "big") % prepare.PYTHON_VAL_MOD == 0
 
 
 def test_split_python_source_cuts_at_top_level_definitions():
