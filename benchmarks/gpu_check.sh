@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GPU device check for the training side (issue 15): on one lent H100/H200 with NO network,
 # prepare the embedded python-corpus for the gpu profile, train for a short budget, and print
-# tokens/s, MFU, peak memory and val_bpb. Designed to finish within 8 minutes wall clock.
+# tokens/s, MFU, peak memory, val_bpb, and torch.compile's recompiles and graph breaks (TORCH_LOGS;
+# expected: 0 graph breaks, and no recompile of the model beyond its eval graph). Designed to finish
+# within 8 minutes wall clock.
 #
 #   bash benchmarks/gpu_check.sh                 # on the GPU machine, from the repo root
 #   GPU_CHECK_BUDGET=90 bash benchmarks/gpu_check.sh
@@ -52,11 +54,17 @@ timeout 240 "$PYTHON" prepare.py --source python-corpus
 echo "gpu_check: train for ${BUDGET}s [$(elapsed)]"
 SUMMARY="$WORK/summary.json"
 set +e
-AUTORESEARCH_TIME_BUDGET=$BUDGET AUTORESEARCH_SUMMARY_PATH=$SUMMARY timeout 330 "$PYTHON" train.py > "$WORK/train.log" 2>&1
+TORCH_LOGS="recompiles,graph_breaks" AUTORESEARCH_TIME_BUDGET=$BUDGET AUTORESEARCH_SUMMARY_PATH=$SUMMARY \
+    timeout 330 "$PYTHON" train.py > "$WORK/train.log" 2>&1
 RC=$?
 set -e
 tr '\r' '\n' < "$WORK/train.log" | grep -E '^step' | awk 'NR % 25 == 1' | tail -n 12 || true
 tr '\r' '\n' < "$WORK/train.log" | grep -v -E '^step' | tail -n 25
+BREAKS=$(grep -c -i "graph break" "$WORK/train.log" || true)
+RECOMPILES=$(grep -c "Recompiling function" "$WORK/train.log" || true)
+echo "gpu_check: graph_breaks     $BREAKS"
+echo "gpu_check: recompiles       $RECOMPILES (the eval graph is one: model.eval() and no_grad change the guards)"
+grep -i -E "graph break|Recompiling function|triggered by|guard" "$WORK/train.log" | head -n 12 || true
 if [ ! -f "$SUMMARY" ]; then
     echo "gpu_check: error: train.py exited $RC without a summary (log: $WORK/train.log)" >&2
     exit 1
