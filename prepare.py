@@ -1497,6 +1497,10 @@ def prepare(source, profile=None, cache_root=None, input_dir=None, num_shards=No
     manifest = read_manifest(data_dir)
     manifest["data_id"] = compute_data_id(data_dir, tokenizer_dir)
     manifest["eval_tokens"] = count_eval_tokens(Tokenizer.from_directory(tokenizer_dir), data_dir, profile)
+    if not manifest["eval_tokens"]:
+        raise PrepareError(f"the val split holds fewer tokens than one eval batch of the {profile} profile "
+                           f"({settings['eval_batch_size']} x {settings['max_seq_len'] + 1}): use more data "
+                           "(--source climbmix, or a bigger --source local)")
     _atomic_write_json(data_dir / "manifest.json", manifest)
     print(f"data_id: {manifest['data_id']}, eval_tokens: {manifest['eval_tokens']}", flush=True)
     active = _active_sources(cache_root)
