@@ -61,11 +61,12 @@ def run_train(budget: float, seed: int) -> dict:
 
 def describe(label: str, i: int, r: dict) -> str:
     c = r.get("contention") or {}
+    nan = float("nan")
     return (f"{label:6s} #{i}: val_bpb {r['val_bpb']:.4f}  steps {r['num_steps']:4d}  "
             f"training_s {r['training_seconds']:6.1f} ({r.get('budget_clock', 'wall')})  "
             f"wall_training_s {r.get('wall_training_seconds', r['training_seconds']):6.1f}  "
-            f"process_wall_s {r['process_wall_seconds']:6.1f}  cpu_share {c.get('cpu_share', float('nan')):.2f}  "
-            f"tok/s {r['tokens_per_sec']:7.0f}  load {r['loadavg_before']:.2f}->{c.get('loadavg_end', float('nan')):.2f}")
+            f"process_wall_s {r['process_wall_seconds']:6.1f}  cpu_share {c.get('cpu_share', nan):.2f}  "
+            f"tok/s {r['tokens_per_sec']:7.0f}  load {r['loadavg_before']:.2f}->{c.get('loadavg_end', nan):.2f}")
 
 
 def summarize(runs: dict[str, list[dict]]) -> dict:
@@ -114,8 +115,9 @@ def main() -> int:
         s = summary[label]
         sd = "n/a" if s["val_bpb_sd"] is None else f"{s['val_bpb_sd']:.4f}"
         print(f"{label:6s}: val_bpb mean {s['val_bpb_mean']:.4f} sd {sd}  steps {s['steps_mean']:.0f}  "
-              f"wall_training_s {s['wall_training_seconds_mean']:.0f}  process_wall_s {s['process_wall_seconds_mean']:.0f}  "
-              f"cpu_share {s['cpu_share_mean']:.2f}  tok/s {s['tokens_per_sec_mean']:.0f}  load {s['loadavg_mean']:.2f}")
+              f"wall_training_s {s['wall_training_seconds_mean']:.0f}  "
+              f"process_wall_s {s['process_wall_seconds_mean']:.0f}  cpu_share {s['cpu_share_mean']:.2f}  "
+              f"tok/s {s['tokens_per_sec_mean']:.0f}  load {s['loadavg_mean']:.2f}")
     print(f"gap: mean(hog) - mean(alone) = {summary['gap_val_bpb']:+.4f} bpb")
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "summary": summary}, indent=2) + "\n")

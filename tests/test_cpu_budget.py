@@ -9,9 +9,10 @@ import time
 import pytest
 from mlhelpers import CPU_SETUP, commit_change, log_run, make_repo, records
 
+from memorylab_core.evidence import logparse
 from memorylab_core.evidence.arenas import arena_key
 from memorylab_core.evidence.validity import judge
-from memorylab_core.ingest import launcher, logparse, timebudget
+from memorylab_core.ingest import launcher, timebudget
 
 CPU_CLOCK = {**CPU_SETUP, "budget_clock": "cpu", "wall_training_seconds": 66.0}
 # Beside two busy loops on 2 cores: the same CPU seconds of training, three times the wall time.
