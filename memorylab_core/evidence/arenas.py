@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-COMPARABLE = ("profile", "device_class", "time_budget", "max_seq_len", "eval_tokens", "data_id")
+COMPARABLE = ("profile", "device_class", "time_budget", "budget_clock", "max_seq_len", "eval_tokens", "data_id")
 DEFAULT_ARENA = "default"
 ALL_ARENAS = "all"  # the --arena value that asks a view for every arena, each apart
 MAX_ARENA = 120  # characters of an arena key
@@ -66,7 +66,7 @@ def setup_of(sidecar: Mapping | None) -> dict:
     if not sidecar:
         return {}
     setup = {key: sidecar[key] for key in ("profile", "device", "device_name", "device_class", "data_id",
-                                           "time_budget", "max_seq_len", "eval_tokens")
+                                           "time_budget", "budget_clock", "max_seq_len", "eval_tokens")
              if sidecar.get(key) not in (None, "")}
     return setup
 
@@ -80,7 +80,11 @@ def arena_key(setup: Mapping) -> str | None:
     device = device_class_of(setup)
     if device:
         parts.append(device)
-    for key, prefix, suffix in (("time_budget", "", "s"), ("max_seq_len", "seq", ""), ("eval_tokens", "eval", "")):
+    # A budget of CPU seconds (train.py's cpu profile since issue 22) trains longer than the same number of
+    # wall seconds on a busy machine: "60cpu-s" and "60s" are different arenas.
+    budget_unit = "cpu-s" if setup.get("budget_clock") == "cpu" else "s"
+    for key, prefix, suffix in (("time_budget", "", budget_unit), ("max_seq_len", "seq", ""),
+                                ("eval_tokens", "eval", "")):
         number = _number(setup.get(key))
         if number is not None:
             parts.append(f"{prefix}{number}{suffix}")

@@ -40,6 +40,7 @@ from . import gitinfo
 METRIC_KEYS = (
     "val_bpb",
     "training_seconds",
+    "wall_training_seconds",
     "total_seconds",
     "peak_vram_mb",
     "memory_gb",
@@ -323,8 +324,9 @@ def assess(record: dict, history: JournalIndex) -> None:
     record["arena"] = arena
     peers = [r.extra.get("throughput") or {} for r in
              history.runs.where("arena = ? AND validity = 'valid'", (arena,), limit=PEERS)]
-    profile = (record.get("setup") or {}).get("profile")
-    verdict = judge(profile, record.get("metrics") or {}, record.get("contention"), peers)
+    setup = record.get("setup") or {}
+    verdict = judge(setup.get("profile"), record.get("metrics") or {}, record.get("contention"), peers,
+                    clock=setup.get("budget_clock"))
     if record.get("status") != "crash":
         record["validity"] = verdict.validity
         if verdict.causes:
