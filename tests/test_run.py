@@ -269,7 +269,7 @@ def test_report_shows_the_confirmed_champion_and_the_unconfirmed_tip_apart(repo)
     section = text.split("## Confirmed champion and tip", 1)[1].split("\n## ", 1)[0]
     assert "**Confirmed champion:**" in section and "**Unconfirmed tip:**" in section
     assert "Gain over the confirmed champion: **+" in section and "±" in section and "90% CI" in section
-    assert "**Noise level:** σ = 0.002000" in section
+    assert "**Noise level:** noise σ 0.002000 (a prior" in section
 
 
 def test_replicate_refuses_code_that_is_not_checked_out(repo):

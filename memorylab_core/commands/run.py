@@ -28,8 +28,6 @@ from .training import (
     training_spec,
 )
 
-GIT_HINT = {"keep": "advance", "discard": "reset", "crash": "reset"}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -136,7 +134,7 @@ def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: 
         "run_id": run_id, "status": record["status"], "val_bpb": val,
         "level": decision.level if decision else None,
         "confirmed": bool(decision and decision.level == "confirmed" and record["status"] == "keep"),
-        "next_action": packet["next_action"], "git": GIT_HINT[record["status"]],
+        "next_action": packet["next_action"], "git": packet["git"],
         "recommendation": decision.recommendation if decision else None,
         "exit_code": outcome.result.returncode, "timed_out": outcome.result.timed_out,
     }

@@ -337,6 +337,17 @@ def assess(record: dict, history: History) -> None:
         record["role"] = role
 
 
+def never_kept_when_confounded(record: dict) -> None:
+    """A confounded run is never kept (docs/evidence.md): a ``keep`` asked for one (``log --status keep``,
+    ``run --status keep``, a replicate of a kept run) is recorded as ``discard``, and says so."""
+    if record.get("validity") != "confounded" or record.get("status") != "keep":
+        return
+    record["status"] = "discard"
+    if not record.get("replicate_of"):
+        warn(f"{record['run_id']} is confounded (its training was starved): recorded as discard, not keep; it is "
+             "no evidence either way: re-run the same commit on a quiet machine")
+
+
 def _planned_artifacts(run_id: str, inputs: RunInputs) -> dict:
     """Where the run's files go under runs/<run_id>/ (the record names them; they are written after it)."""
     req = inputs.request
@@ -455,6 +466,7 @@ def _decided_record(history: History, inputs: RunInputs, run_id: str, now: datet
     record = build_record(inputs, run_id, now)
     assess(record, history)
     followers = hook(record, history) if hook is not None else []
+    never_kept_when_confounded(record)
     kwargs = {"mode": req.mode, "threshold": req.threshold} if req.threshold else {"mode": req.mode}
     novelty = history.novelty.classify(proposal_for(record), history.runs, **kwargs).to_dict()
     record["novelty_guard"] = novelty

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 
 from ..ledger.model import Run, lineage_gain, plural
-from ..policy.verdict import noise_phrase, runs_phrase, verdict_phrase
+from ..policy.verdict import runs_phrase, verdict_noise, verdict_phrase
 from . import svg
 from .htmltext import clip, esc
 from .svg import glyph
@@ -95,7 +95,7 @@ def _reference_tile(data: dict) -> tuple[str, str, str]:
     if not verdict:
         return "Champion reference", "none", "no kept run yet: the next is this arena's baseline"
     return ("Champion reference val_bpb", fmt_val(verdict["reference_val_bpb"]),
-            esc(f"{runs_phrase(verdict['reference_n'])} · {noise_phrase(verdict['sigma'], verdict['noise_source'])}"))
+            esc(f"{runs_phrase(verdict['reference_n'])} · {verdict_noise(verdict)}"))
 
 
 def confirmed_text(data: dict) -> str:
@@ -126,8 +126,7 @@ def champion_card(data: dict, record: dict, progress: tuple[float | None, str]) 
     if verdict:
         facts.insert(1, ("best single run", f"{fmt_val(verdict['best_single_val_bpb'])} "
                                             f"<code>{esc(verdict['best_single_run_id'])}</code>"))
-        facts.insert(2, ("noise", esc(noise_phrase(verdict["sigma"], verdict["noise_source"],
-                                                   verdict["noise_groups"]))))
+        facts.insert(2, ("noise", esc(verdict_noise(verdict))))
     if record.get("hypothesis"):
         facts.append(("hypothesis", esc(record["hypothesis"])))
     if tags:

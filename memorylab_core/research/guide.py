@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ledger.model import plural
-from ..policy.verdict import noise_alert, noise_phrase, runs_phrase
+from ..policy.verdict import noise_alert, runs_phrase, verdict_noise
 from .contradictions import contradiction_line
 from .health import PLATEAU_RUNS, alerts
 from .insights import insights_view
@@ -113,7 +113,7 @@ def _champion_lines(data: dict) -> list[str]:
     head = (f"CHAMPION reference {verdict['reference_val_bpb']:.6f} ({runs_phrase(verdict['reference_n'])}) "
             f"{commit}({verdict['champion']}): {champ['description']}")
     best = (f"best single run {verdict['best_single_val_bpb']:.6f} · " if verdict["reference_n"] > 1 else "")
-    return [_clip(head), f"  {best}{noise_phrase(verdict['sigma'], verdict['noise_source'], verdict['noise_groups'])}"]
+    return [_clip(head), f"  {best}{verdict_noise(verdict)}"]
 
 
 def _times(count: int) -> str:
