@@ -33,8 +33,11 @@ def events(repo: Path) -> list[dict]:
 
 
 def train(repo: Path, *fake_args: str, flags: tuple[str, ...] = ()):
-    """``memorylab run [flags] --json -- python fake_train.py [fake_args]`` in-process."""
-    return ml("run", *flags, "--json", "--", PY, FAKE, *fake_args, cwd=repo)
+    """``memorylab run --allow-blocked [flags] --json -- python fake_train.py [fake_args]`` in-process.
+
+    These tests re-run one commit with other programmed results: the novelty guard would (rightly) refuse
+    most of them before training; its refusal is tested on its own (test_run_refuses_a_blocked_idea...)."""
+    return ml("run", "--allow-blocked", *flags, "--json", "--", PY, FAKE, *fake_args, cwd=repo)
 
 
 def alive(pid: int) -> bool:
