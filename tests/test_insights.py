@@ -379,7 +379,7 @@ def test_replay_real_ledger(path, tmp_path):
     assert data.code == 0, data.err
     report = data.json()
     newest = imported.json()["arenas"][path.name][-1]  # the views show the newest arena (re-baselines split)
-    assert report["experiments"] == History.load(Store(tmp_path / "store", tmp_path), quiet=True).arena_count(newest)
+    assert report["runs"] == History.load(Store(tmp_path / "store", tmp_path), quiet=True).arena_count(newest)
     for command in (("guide",), ("guide", "--json"), ("status",), ("status", "--json"), ("insights",)):
         res = ml(*home, *command, cwd=tmp_path)
         assert res.code == 0 and res.out.strip(), (command, res.err)

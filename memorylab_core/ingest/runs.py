@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..evidence.arenas import native_arena, setup_of
+from ..evidence.arenas import arena_key, completes, is_partial, native_arena, setup_of
 from ..evidence.validity import PEERS, judge
 from ..ledger.history import History
 from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, run_from_record
@@ -316,7 +316,7 @@ def assess(record: dict, history: History) -> None:
     throughput with the arena's newest valid runs; a run whose arena has no champion yet is that
     arena's baseline (docs/evidence.md).
     """
-    arena = record.get("arena") or native_arena(record.get("setup") or {}, history.newest_arena(native=True))
+    arena = record.get("arena") or arena_of(record, history)
     record["arena"] = arena
     peers = [r.extra.get("throughput") or {} for r in
              history.runs.where("arena = ? AND validity = 'valid'", (arena,), limit=PEERS)]
@@ -346,6 +346,17 @@ def never_kept_when_confounded(record: dict) -> None:
     if not record.get("replicate_of"):
         warn(f"{record['run_id']} is confounded (its training was starved): recorded as discard, not keep; it is "
              "no evidence either way: re-run the same commit on a quiet machine")
+
+
+def arena_of(record: dict, history: History) -> str:
+    """A native run's arena: its setup's key; a key missing a comparability field (a crash sidecar written
+    before train.py knew its eval tokens, an older train.py) joins the arena of the branch's (else the
+    store's) latest runs that it fits, rather than inventing an arena of its own (docs/evidence.md)."""
+    setup = record.get("setup") or {}
+    key = arena_key(setup)
+    if key is None or not is_partial(key):
+        return native_arena(setup, history.newest_arena(native=True))
+    return next((full for full in history.recent_arenas(record.get("branch")) if completes(key, full)), key)
 
 
 def _planned_artifacts(run_id: str, inputs: RunInputs) -> dict:

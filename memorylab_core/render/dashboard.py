@@ -171,6 +171,7 @@ def _research_view(history: History, arena: str | None) -> dict:
     research = importlib.import_module("memorylab_core.research.memory")
     insights = importlib.import_module("memorylab_core.research.insights")
     state = research.load_state(history.store, history=history, arena=arena)
-    return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau()),
+    return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau(),
+                                                  state.timeline.account.to_dict()),
             "mistake_cards": state.deck.ranked(state.runs, MISTAKE_CARDS),
             "velocity_chart": {"view": state.velocity.view(), "points": [list(p) for p in state.velocity.points]}}

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..evidence.roles import account_line
 from ..ledger.model import plural
 from ..policy.verdict import noise_alert, runs_phrase, verdict_noise
 from .contradictions import contradiction_line
-from .health import PLATEAU_RUNS, alerts
+from .health import PLATEAU_RUNS, alerts, is_busy
 from .insights import insights_view
 from .memory import ResearchState
 from .progress import phase_of, velocity_phrase
@@ -27,11 +28,11 @@ LINE_CHARS = 110
 EMPTY_TEXT = ("MemoryLab guide: no runs yet.\n"
               "Start with the baseline: run train.py unchanged and log it as keep with the description 'baseline'.")
 # Display order; PRIORITY decides who gets budget first.
-ORDER = ("champion", "alerts", "plateau", "recent", "works", "dead_ends", "contradictions", "near_misses",
-         "mistakes", "do_not_repeat", "promising")
-PRIORITY = ("champion", "alerts", "plateau", "works", "dead_ends", "recent", "contradictions", "mistakes",
-            "near_misses", "do_not_repeat", "promising")
-TITLES = {"champion": "", "alerts": "ALERTS", "plateau": "",
+ORDER = ("busy", "champion", "alerts", "account", "plateau", "recent", "works", "dead_ends", "contradictions",
+         "near_misses", "mistakes", "do_not_repeat", "promising")
+PRIORITY = ("busy", "champion", "alerts", "account", "plateau", "works", "dead_ends", "recent", "contradictions",
+            "mistakes", "near_misses", "do_not_repeat", "promising")
+TITLES = {"busy": "", "champion": "", "account": "", "alerts": "ALERTS", "plateau": "",
           "recent": "LAST RUNS (val_bpb, gain over the champion's reference then)",
           "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID",
           "contradictions": "CONTEXT-DEPENDENT (worth an ablation)", "near_misses": "NEAR-MISSES (combine these)",
@@ -49,7 +50,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
     """Everything the guide shows, as data (bounded lists); ``curve_for`` reads archived loss curves;
     ``standing``: the arena's champion as the promotion policy sees it (policy.verdict.standing)."""
     timeline = state.timeline
-    view = insights_view(state.book, state.runs, timeline.plateau())
+    view = insights_view(state.book, state.runs, timeline.plateau(), timeline.account.to_dict())
     champ = timeline.champion
     rules = state.consolidator.rules
     return {
@@ -57,6 +58,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
         "champion": None if champ is None else {"run_id": champ.run_id, "commit": champ.commit,
                                                 "val_bpb": champ.val_bpb, "description": champ.description},
         "verdict": standing,
+        "account": timeline.account.to_dict(),
         "alerts": [a for a in alerts(timeline, curve_for, noise_alert(standing, state.arena))
                    if not a["id"].startswith("plateau:")],  # the plateau has its own section
         "breaker": timeline.breaker(),
@@ -87,8 +89,10 @@ def _recent(outcome) -> dict:
 def _sections(data: dict) -> dict[str, list[str]]:
     """Each section's lines, most important first."""
     sections = {
+        "busy": [f"!! {_clip(a['message'], 3 * LINE_CHARS)}" for a in data["alerts"] if is_busy(a)],
         "champion": _champion_lines(data),
-        "alerts": [f"! {_clip(a['message'], 2 * LINE_CHARS)}" for a in data["alerts"]],
+        "account": [account_line(data["account"])],
+        "alerts": [f"! {_clip(a['message'], 2 * LINE_CHARS)}" for a in data["alerts"] if not is_busy(a)],
         "plateau": _plateau_lines(data),
         "recent": [_recent_line(r) for r in data["recent"]],
         "works": [_clip(r["text"]) for r in data["works"]],
