@@ -9,13 +9,13 @@ from ..ingest import gitinfo
 from ..ingest.experiment import Outcome, result_line
 from ..ingest.launcher import Interrupted
 from ..ingest.recording import run_hook
-from ..ingest.runs import RunRequest, build_record, code_provenance, gather, validate_request
+from ..ingest.runs import RunRequest, build_record, gather, validate_request
 from ..ledger.model import MODES, STATUSES, clean_tags, run_from_record
 from ..ledger.store import MemoryLabError, warn
 from ..novelty.guard import Proposal
 from ..policy.decisions import one_line
 from ..policy.promotion import Decision, PromotionPolicy, evaluate_run
-from .check import render, verdict
+from .check import code_signals, render, verdict
 from .common import Context, add_json_flag, hours, unit_float
 from .policy_options import add_policy_flags, load_policy
 from .report import write_report
@@ -112,11 +112,10 @@ def run(ctx: Context) -> int:
 def _blocked(ctx: Context, request: RunRequest) -> bool:
     """Novelty before training: the proposal (description + the committed diff) judged as ``check`` judges
     it; a block in the run's ``--mode`` prints ``check``'s text and refuses the run (docs/novelty.md)."""
-    _, fingerprint, signature, _ = code_provenance(request.cwd, request.description)
+    fingerprints, signature, note = code_signals(request.cwd, ctx.history, request.mode, request.description)
     proposal = Proposal(description=request.description, tags=request.tags, family=request.family,
-                        hypothesis=request.hypothesis, code_fingerprints=(fingerprint,) if fingerprint else (),
-                        changes=tuple(signature))
-    data = verdict(ctx, proposal, "HEAD's committed train.py vs its parent", request.mode, request.threshold)
+                        hypothesis=request.hypothesis, code_fingerprints=fingerprints, changes=tuple(signature))
+    data = verdict(ctx, proposal, note, request.mode, request.threshold)
     if data["decision"] != "block":
         return False
     ctx.emit(render(data), {**data, "refused": True, "exit_code": EXIT_BLOCKED})

@@ -431,6 +431,24 @@ def proposal_for(record: dict) -> Proposal:
 
 
 RecordHook = Callable[[dict, History], list[dict]]
+TOKEN_SCAN = 1000  # runs of the same commit searched for an earlier record of the same run_token
+
+
+class AlreadyLogged(Exception):
+    """The run (its ``run_token``) is in the journal already: ``log`` of the same files twice records one run."""
+
+    def __init__(self, run: Run):
+        super().__init__(run.run_id)
+        self.run = run
+
+
+def logged_before(history: History, inputs: RunInputs) -> Run | None:
+    """The run already recorded with this run's ``run_token`` (train.py writes a fresh one per run), if any."""
+    token = inputs.run_token
+    if not token:
+        return None
+    same_commit = history.runs.where("commit_sha IS ?", (inputs.provenance.get("commit"),), limit=TOKEN_SCAN)
+    return next((run for run in same_commit if run.extra.get("run_token") == token), None)
 
 
 def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime | None = None,
@@ -442,6 +460,8 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
     nothing is recorded. After the append, the registry snapshot, the run archive and the results.tsv
     row are derived files: a failure to write one is a warning that says the run is recorded.
 
+    A run whose ``run_token`` is already in the journal raises :class:`AlreadyLogged` (nothing written).
+
     ``hook(record, history)`` runs under the lock on the fresh history before anything is written: it
     may set fields (``run`` decides ``status`` and ``promotion`` there) and returns further records
     (champion events) to append right after the run's, in the same write.
@@ -450,6 +470,9 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
     store.ensure()
     with store.lock():
         history.refresh(locked=True)
+        earlier = logged_before(history, inputs)
+        if earlier is not None:
+            raise AlreadyLogged(earlier)
         run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
         try:
             record, followers, draft = _decided_record(history, inputs, run_id, now, hook)

@@ -402,6 +402,12 @@ def evaluate_replicates(target: Run, runs: Sequence[Run], events: Sequence[Event
     thresholds = _thresholds(policy, noise)
     confirmed = confirmed_champion(runs, events)
     sample = sample_of(target, runs, unbiased=policy.exclude_discovery)
+    if not sample.n:  # every run of the code was starved: nothing measured it
+        starved = excluded_runs(target, runs)
+        return Decision(False, "discard", [exclusion_phrase(len(starved), len(starved), noise),
+                                           "no valid run of its code: nothing to confirm; re-run it on a quiet "
+                                           "machine (a valid run decides)"],
+                        {"n": 0, "excluded": [r.run_id for r in starved]}, thresholds, champion=target.run_id)
     metrics = {"val_bpb_mean": _r6(sample.mean), "n": sample.n, "sample": sample.to_dict(),
                "sd": _r6(math.sqrt(v)) if (v := stats.sample_var(sample.values)) is not None else None}
     decision = Decision(True, "keep", [], metrics, thresholds, champion=target.run_id,
