@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..evidence.roles import account_line
-from ..ledger.model import plural
+from ..ledger.model import GAIN_SIGN, plural
 from ..research.contradictions import contradiction_line
 from ..research.insights import insights_view
 from ..research.memory import load_state
@@ -65,7 +65,7 @@ def render(data: dict) -> str:
     lines.append("dead ends: " + (", ".join(f"{d['category']} ({plural(d['attempts'], 'try', 'tries')})"
                                             for d in data["dead_ends"]) or "none"))
     for near in data["near_misses"][:5]:
-        lines.append(f"near-miss {_num(-near['gain'] if near['gain'] is not None else None)} val_bpb "
+        lines.append(f"near-miss gain {_num(near['gain'])} val_bpb ({GAIN_SIGN}) "
                      f"{near['run_id']}: {near['description'][:70]}")
     plateau = data["plateau"] or {}
     if plateau:

@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..ingest.logparse import is_fixable_error
-from ..ledger.model import Event, Run, fmt_number, plural
+from ..ledger.model import GAIN_SIGN, Event, Run, fmt_number, plural
 from .promotion import PromotionPolicy
 from .registry import RegistryFold, champion, run_brief
 from .verdict import judge, verdict_phrase
@@ -276,7 +276,7 @@ def packet_markdown(packet: dict, run: Run) -> str:
         f"- **Description:** {run.description}",
         f"- **Verdict:** {_verdict_line(packet.get('verdict'))}",
         f"- **Prior champion:** {prior.get('run_id') or 'none'} (best single run {_fmt(prior.get('val_bpb'))}); "
-        f"delta vs that run {_fmt(comp.get('delta_val_bpb'), signed=True)} val_bpb, "
+        f"gain vs that run {_fmt(_neg(comp.get('delta_val_bpb')), signed=True)} val_bpb ({GAIN_SIGN}), "
         f"delta memory {_fmt(comp.get('delta_memory_gb'), 2, signed=True)} GB",
         f"- **New champion:** {'yes' if comp.get('is_new_champion') else 'no'}",
         f"- **Novelty:** {packet['novelty']['classification']} ({packet['novelty']['decision']})",
@@ -292,6 +292,11 @@ def _verdict_line(verdict: dict | None) -> str:
     if not verdict:
         return "no reference to compare with (a baseline, a replicate or a crash)"
     return f"{verdict_phrase(verdict)}; champion {verdict.get('champion') or 'unknown'}"
+
+
+def _neg(value: float | None) -> float | None:
+    """The packet stores ``delta_val_bpb`` (run − prior champion); views show its gain (the one sign)."""
+    return None if value is None else -value
 
 
 def _fmt(value: float | None, digits: int = 6, signed: bool = False) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from ..evidence.estimates import standings
 from ..evidence.roles import Account, account_line
 from ..ledger.history import History
-from ..ledger.model import Run, fmt_number, lineage_gain, plural
+from ..ledger.model import GAIN_SIGN, Run, fmt_number, gain, lineage_gain, plural
 from ..policy.decisions import queued
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, run_brief
@@ -78,9 +78,6 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
     account = Account()
     for run in window:
         account.add(run)
-    moved = None
-    if champ is not None and champ_before is not None:
-        moved = round(champ.val_bpb - champ_before.val_bpb, 6)
     return {
         "generated_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "arena": arena,
@@ -99,7 +96,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "champion": run_brief(champ),
         "verdict": standing(notable, events, policy),
         "champion_at_window_start": run_brief(champ_before),
-        "champion_moved": moved,
+        "champion_gain": gain(champ.val_bpb if champ else None, champ_before.val_bpb if champ_before else None),
         "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
@@ -220,8 +217,8 @@ def _champion_section(data: dict) -> list[str]:
     start = data["champion_at_window_start"]
     if data["new_champion_in_window"] and start is not None:
         lines.append("")
-        lines.append(f"Moved {fmt_number(data['champion_moved'], signed=True)} in this window "
-                     f"(from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
+        lines.append(f"Gained {fmt_number(data['champion_gain'], signed=True)} val_bpb in this window ({GAIN_SIGN}; "
+                     f"from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
     elif data["new_champion_in_window"]:
         lines.append("")
         lines.append("First champion of this arena (its baseline) was set in this window.")
@@ -247,10 +244,10 @@ def _challenger_section(data: dict) -> list[str]:
     if not data["challengers"]:
         return lines + ["No challengers yet.", ""]
     champ_val = data["champion"]["val_bpb"] if data["champion"] else None
-    lines += ["| # | val_bpb | vs champion | run | description |", "|---|---|---|---|---|"]
+    lines += [f"| # | val_bpb | gain vs champion ({GAIN_SIGN}) | run | description |", "|---|---|---|---|---|"]
     for rank, ch in enumerate(data["challengers"], 1):
-        gap = ch["val_bpb"] - champ_val if champ_val is not None else None
-        lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {fmt_number(gap, signed=True)} | "
+        vs_champion = fmt_number(gain(ch["val_bpb"], champ_val), signed=True)
+        lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {vs_champion} | "
                      f"`{md_cell(ch['run_id'])}` | {md_cell(ch['description'])} |")
     return lines + [""]
 

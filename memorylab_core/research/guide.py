@@ -33,9 +33,10 @@ ORDER = ("busy", "champion", "alerts", "account", "plateau", "recent", "works", 
 PRIORITY = ("busy", "champion", "alerts", "account", "plateau", "works", "dead_ends", "recent", "contradictions",
             "mistakes", "near_misses", "do_not_repeat", "promising")
 TITLES = {"busy": "", "champion": "", "account": "", "alerts": "ALERTS", "plateau": "",
-          "recent": "LAST RUNS (val_bpb, gain over the champion's reference then)",
+          "recent": "LAST RUNS (val_bpb, gain over the champion's reference then, + = better)",
           "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID",
-          "contradictions": "CONTEXT-DEPENDENT (worth an ablation)", "near_misses": "NEAR-MISSES (combine these)",
+          "contradictions": "CONTEXT-DEPENDENT (worth an ablation)",
+          "near_misses": "NEAR-MISSES (gain over the reference then, + = better: combine)",
           "mistakes": "MISTAKES", "do_not_repeat": "TRIED AND FAILED (do not repeat)",
           "promising": "PROMISING DIRECTIONS"}
 
@@ -98,7 +99,7 @@ def _sections(data: dict) -> dict[str, list[str]]:
         "works": [_clip(r["text"]) for r in data["works"]],
         "dead_ends": [f"{d['category']}: {d['attempts']} attempts, no keep" for d in data["dead_ends"]]
         + [_clip(r["text"]) for r in data["avoid"]],
-        "near_misses": [_clip(f"{_delta(None if n['gain'] is None else -n['gain'])} {n['commit'] or n['run_id']}: "
+        "near_misses": [_clip(f"{_delta(n['gain'])} {n['commit'] or n['run_id']}: "
                               f"{n['description']}") for n in data["near_misses"]],
         "mistakes": [_clip(f"[{m['type']} ×{m['seen']}] {m['lesson']}") for m in data["mistakes"]],
         "contradictions": [_clip(contradiction_line(c), 2 * LINE_CHARS) for c in data.get("contradictions", [])],
