@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..evidence import logparse
 from ..evidence.arenas import arena_key, completes, is_partial, native_arena, setup_of
 from ..evidence.validity import PEERS, judge
-from ..ledger.history import History
-from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, run_from_record
+from ..index.journal_index import JournalIndex
+from ..index.records import run_from_record
+from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float
 from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn, write_derived
 from ..novelty import categories, changes
 from ..novelty.guard import Proposal, idea_key
@@ -32,7 +34,7 @@ from ..policy.decisions import decide, packet_markdown
 from ..policy.promotion import store_policy
 from ..policy.registry import champion
 from ..render.export import tsv_row
-from . import gitinfo, logparse
+from . import gitinfo
 
 METRIC_KEYS = (
     "val_bpb",
@@ -258,7 +260,7 @@ def utc_stamp(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
-def allocate_run_id(store: Store, history: History, commit: str | None, now: datetime) -> str:
+def allocate_run_id(store: Store, history: JournalIndex, commit: str | None, now: datetime) -> str:
     """``<UTC stamp>-<short commit>``, suffixed ``-2``, ``-3`` ... when taken (mkdir is the arbiter)."""
     base = f"{utc_stamp(now)}-{(commit or 'nogit')[:7]}"
     store.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +311,7 @@ def build_record(inputs: RunInputs, run_id: str, now: datetime) -> dict:
     return record
 
 
-def assess(record: dict, history: History) -> None:
+def assess(record: dict, history: JournalIndex) -> None:
     """Set the record's arena, validity (with its causes) and role from the history before it.
 
     The arena comes from the run's setup (else the newest native run's); validity compares its
@@ -348,7 +350,7 @@ def never_kept_when_confounded(record: dict) -> None:
              "no evidence either way: re-run the same commit on a quiet machine")
 
 
-def arena_of(record: dict, history: History) -> str:
+def arena_of(record: dict, history: JournalIndex) -> str:
     """A native run's arena: its setup's key; a key missing a comparability field (a crash sidecar written
     before train.py knew its eval tokens, an older train.py) joins the arena of the branch's (else the
     store's) latest runs that it fits, rather than inventing an arena of its own (docs/evidence.md)."""
@@ -430,7 +432,7 @@ def proposal_for(record: dict) -> Proposal:
     )
 
 
-RecordHook = Callable[[dict, History], list[dict]]
+RecordHook = Callable[[dict, JournalIndex], list[dict]]
 TOKEN_SCAN = 1000  # runs of the same commit searched for an earlier record of the same run_token
 
 
@@ -442,7 +444,7 @@ class AlreadyLogged(Exception):
         self.run = run
 
 
-def logged_before(history: History, inputs: RunInputs) -> Run | None:
+def logged_before(history: JournalIndex, inputs: RunInputs) -> Run | None:
     """The run already recorded with this run's ``run_token`` (train.py writes a fresh one per run), if any."""
     token = inputs.run_token
     if not token:
@@ -451,7 +453,7 @@ def logged_before(history: History, inputs: RunInputs) -> Run | None:
     return next((run for run in same_commit if run.extra.get("run_token") == token), None)
 
 
-def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime | None = None,
+def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: datetime | None = None,
                hook: RecordHook | None = None) -> tuple[dict, Run]:
     """Classify, decide and append one run, then write its derived files. Returns the record and its Run.
 
@@ -492,7 +494,7 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
     return record, run
 
 
-def _decided_record(history: History, inputs: RunInputs, run_id: str, now: datetime,
+def _decided_record(history: JournalIndex, inputs: RunInputs, run_id: str, now: datetime,
                     hook: RecordHook | None) -> tuple[dict, list[dict], Run]:
     """The run's record with its novelty verdict and decision packet, the hook's follower records, and
     the draft Run the packet was decided on. Pure: writes nothing."""
