@@ -35,8 +35,11 @@ falls by U(``starve_low``, ``starve_high``) and, having trained that much less, 
 at the default). Tokens/s of a run jitter by ``tps_jitter`` otherwise. With ``detect`` the agent judges
 every run with :func:`memorylab_core.evidence.validity.judge` (the CLI's confound detector, against the
 arena's newest valid runs) and, as rule V1 says, re-runs a confounded run once; confounded runs are no
-evidence (the policy leaves them out of the reference and sigma). ``--contention`` prints, for no
-contention / contention without detection / contention with detection: true gain, false keeps, false
+evidence (the policy leaves them out of the reference and sigma, and never keeps one: an idea whose every
+measurement was starved is *unresolved*, not a dead end). A fourth setting follows program.md's ``git: stay``:
+the agent re-runs a starved commit until a run is valid (at most ``RERUNS_UNTIL_VALID`` times).
+``--contention`` prints, for no contention / contention without detection / contention with detection
+(and with ``git: stay``): true gain, false keeps, false
 dead ends (discarded ideas that truly help), lost true gain (vs the same nights without contention)
 and the detector's hits and false alarms.
 """
