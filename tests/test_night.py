@@ -171,6 +171,14 @@ def test_a_busy_night_is_one_alert_with_no_confounded_keep(repo, tmp_path):
     queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
     commits = [next(r["commit"] for r in night if r["run_id"] == q["run_id"]) for q in queue]
     assert len(commits) == len(set(commits))  # one row per commit
+    # the registry, champion, the report and the dashboard name the same champion: a valid run
+    valid_keep = next(r["run_id"] for r in night if r["role"] == "idea" and r["status"] == "keep")
+    assert ml("champion", "--json", cwd=repo).json()["tip"]["run_id"] == valid_keep
+    assert ml("report", "--json", "--output", "-", cwd=repo).json()["champion"]["run_id"] == valid_keep
+    html = tmp_path / "dashboard.html"
+    assert ml("report", "--html", "--output", str(html), cwd=repo).code == 0
+    page = html.read_text()
+    assert "Busy machine." in page and valid_keep in page.split('id="champion"', 1)[1][:4000]
 
 
 def test_the_views_count_the_night_alike(repo, tmp_path):

@@ -83,10 +83,14 @@ def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
 
 
 def warnings(data: dict) -> str:
-    if not data.get("corrupt_lines"):
-        return ""
-    return (f'<p class="warn" role="alert">{data["corrupt_lines"]} corrupt ledger line(s) were skipped; '
-            "run any command to see their line numbers on stderr.</p>")
+    """Banners above the page: a busy machine (the report's first line too), corrupt ledger lines."""
+    out = ""
+    if data.get("busy_machine"):
+        out += f'<p class="warn" role="alert"><strong>Busy machine.</strong> {esc(data["busy_machine"]["message"])}</p>'
+    if data.get("corrupt_lines"):
+        out += (f'<p class="warn" role="alert">{data["corrupt_lines"]} corrupt ledger line(s) were skipped; '
+                "run any command to see their line numbers on stderr.</p>")
+    return out
 
 
 def _reference_tile(data: dict) -> tuple[str, str, str]:
