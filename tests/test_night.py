@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from mlhelpers import CPU_SETUP, FAKE, PY, commit_change, git, log_run, make_repo, ml, records
+from mlhelpers import CPU_SETUP, FAKE, PY, commit_change, git, log_run, make_repo, ml, records, write_train
 
 from memorylab_core.evidence.arenas import arena_key
 
@@ -246,8 +246,12 @@ def test_a_crash_without_eval_fields_stays_in_its_arena(repo, tmp_path):
     queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
     assert (crash["run_id"], "fix_and_retry") in [(q["run_id"], q["next_action"]) for q in queue]
     git(repo, "reset", "-q", "--hard", "HEAD~1")
-    commit_change(repo, "DEPTH 8 -> 6 (shapes fixed)", depth=6, matrix_lr=0.04)
-    assert ml("run", "--allow-blocked", *trainer.plan(quiet(1.01)), cwd=repo).code == 0
+    write_train(repo, depth=6)
+    train_py = repo / "train.py"
+    train_py.write_text(train_py.read_text().replace("DEPTH * MATRIX_LR", "MATRIX_LR * DEPTH"))  # the fix
+    git(repo, "commit", "-q", "-am", "DEPTH 8 -> 6 (shapes fixed)")
+    fixed = ml("run", *trainer.plan(quiet(1.01)), cwd=repo)  # a bug crash blocks no fix (program.md step 8)
+    assert fixed.code == 0, fixed.out + fixed.err
     queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
     assert "fix_and_retry" not in [q["next_action"] for q in queue]
 

@@ -767,8 +767,11 @@ class NoveltyIndex:
                                f"({_outcome_word(self.outcome(best))})"]
 
     def _text_class(self, score: float, best: int, description: str) -> str:
-        if self.outcome(best) == _FAIL:
+        outcome = self.outcome(best)
+        if outcome == _FAIL:
             return "repeat_failure"
+        if outcome != _KEEP:  # the closest run said nothing about the idea (a bug or infrastructure crash)
+            return "novel"
         if score >= KNOWN_SUCCESS_SIMILARITY and not names_followup(description):
             return "known_success"
         return "incremental_followup"

@@ -164,10 +164,6 @@ class Noise:
     excluded: int = 0  # confounded runs of codes run more than once: left out of sigma
     replicates: int = 0  # measured runs (valid or not) of codes run more than once
 
-    @property
-    def measured(self) -> bool:
-        return self.source == "ledger"
-
     def to_dict(self) -> dict:
         return {"sigma": round(self.sigma, 6), "df": self.df, "groups": self.groups, "source": self.source,
                 "excluded": self.excluded, "replicates": self.replicates}
