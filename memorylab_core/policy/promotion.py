@@ -164,6 +164,11 @@ class Noise:
     excluded: int = 0  # confounded runs of codes run more than once: left out of sigma
     replicates: int = 0  # measured runs (valid or not) of codes run more than once
 
+    @property
+    def kind(self) -> str:
+        """Where σ came from, in the words every decision reason uses."""
+        return {"ledger": "σ measured", "unknown": "σ unknown: the prior"}.get(self.source, "σ a prior")
+
     def to_dict(self) -> dict:
         return {"sigma": round(self.sigma, 6), "df": self.df, "groups": self.groups, "source": self.source,
                 "excluded": self.excluded, "replicates": self.replicates}
@@ -376,15 +381,15 @@ def _confirm_single(decision: Decision, candidate: Run, prior: Sequence[Run], ev
         decision.level = "confirmed"
         decision.metrics["selection"] = selection(gain, se, bar, ref.n / (ref.n + 1), [candidate.run_id])
         decision.reasons.append(f"confirmed: single-run gain {gain:.6f} over confirmed champion {confirmed.run_id} "
-                                f"exceeds {policy.confirm_k:g}×σ = {bar:.6f}")
+                                f"exceeds {policy.confirm_k:g}×σ = {bar:.6f} ({noise.kind})")
         return
     decision.reasons.append(f"not confirmed: gain {gain:.6f} over confirmed champion {confirmed.run_id} is "
-                            f"under {policy.confirm_k:g}×σ = {bar:.6f}")
+                            f"under {policy.confirm_k:g}×σ = {bar:.6f} ({noise.kind})")
     if decision.metrics["gain"] < policy.replicate_below * noise.sigma:
         decision.recommendation = "replicate"
-        decision.reasons.append(f"the gain over the champion is inside the noise "
-                                f"(< {policy.replicate_below:g}×σ = {policy.replicate_below * noise.sigma:.6f}): "
-                                f"replicate it ({policy.replicates} runs)")
+        band = policy.replicate_below * noise.sigma
+        decision.reasons.append(f"the gain over the champion is inside the noise (< {policy.replicate_below:g}×σ = "
+                                f"{band:.6f}, {noise.kind}): replicate it ({policy.replicates} runs)")
 
 
 def evaluate_replicates(target: Run, runs: Sequence[Run], events: Sequence[Event], policy: PromotionPolicy,
