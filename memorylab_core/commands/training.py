@@ -19,6 +19,7 @@ from ..ledger.store import MemoryLabError, warn
 from .common import Context, seconds
 
 EXIT_CRASHED = 3  # the run was recorded, as a crash (the training command failed or timed out)
+EXIT_BLOCKED = 2  # refused before training: the novelty guard's mode policy blocks the idea (as check's exit 2)
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:

@@ -97,6 +97,20 @@ def arena_key(setup: Mapping) -> str | None:
     return "/".join(parts)[:MAX_ARENA]
 
 
+def is_partial(key: str) -> bool:
+    """Whether an arena key lacks one of the :data:`COMPARABLE` fields (an older or crashed run's sidecar
+    left it out): such a key must not start an arena of its own when a complete one fits it."""
+    return len(key.split("/")) < len(COMPARABLE)
+
+
+def completes(partial: str, full: str) -> bool:
+    """Whether ``full`` is an arena a run with the ``partial`` key can belong to: the same profile, and
+    every field the partial key states is in ``full`` (``cpu/cpu/60s/seq256`` fits
+    ``cpu/cpu/60s/seq256/eval131072/data-...``)."""
+    mine, theirs = partial.split("/"), full.split("/")
+    return len(mine) < len(theirs) and mine[0] == theirs[0] and set(mine) <= set(theirs)
+
+
 def native_arena(setup: Mapping, newest_native: str | None) -> str:
     """The arena of a run logged here: its own key, else the newest native run's, else the default."""
     return arena_key(setup) or newest_native or DEFAULT_ARENA

@@ -55,6 +55,7 @@ _COMMON_DF = 0.5  # in a history of >= _COMMON_MIN docs, tokens in more than hal
 _COMMON_MIN = 200
 _MIN_SHARED = 2  # a text match needs two shared content words (one common word is noise)
 _FAIL, _KEEP, _NEUTRAL = "f", "k", "n"
+_VOID = "v"  # a confounded run (starved training): it measured nothing, so the guard never matches it
 _INF = math.inf
 
 
@@ -116,7 +117,10 @@ class NoveltyResult:
 
 
 def run_outcome(run: Run) -> str:
-    """``f`` (evidence the idea failed), ``k`` (kept) or ``n`` (no evidence either way)."""
+    """``f`` (evidence the idea failed), ``k`` (kept), ``n`` (no evidence either way) or ``v`` (confounded:
+    no measurement at all, invisible to every match, so re-running its commit is never a duplicate)."""
+    if run.validity == "confounded":
+        return _VOID
     if run.status == "keep":
         return _KEEP
     if run.status == "discard":
@@ -504,6 +508,9 @@ class NoveltyIndex:
         ctx = context_of(run)
         state = self._seed(ctx, run)
         self.size = index + 1
+        if outcome == _VOID:
+            self._store(index, outcome, None, [], (), ctx)
+            return
         facts = run_facts(run) if facts is None else facts
         moves: list[tuple] = []
         if is_baseline(run.description):
@@ -789,8 +796,11 @@ class NoveltyIndex:
                                f"({_outcome_word(self.outcome(best))})"]
 
     def _text_class(self, score: float, best: int, description: str) -> str:
-        if self.outcome(best) == _FAIL:
+        outcome = self.outcome(best)
+        if outcome == _FAIL:
             return "repeat_failure"
+        if outcome != _KEEP:  # the closest run said nothing about the idea (a bug or infrastructure crash)
+            return "novel"
         if score >= KNOWN_SUCCESS_SIMILARITY and not names_followup(description):
             return "known_success"
         return "incremental_followup"
