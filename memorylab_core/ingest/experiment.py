@@ -48,6 +48,7 @@ class TrainSpec:
     grace_s: float
     seed: int | None = None
     progress: bool = True
+    timeout_clock: str = "wall"  # "cpu": the limit counts CPU seconds per CPU (launcher.Deadline)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Outcome:
             "signal": self.result.signal_name,
             "timed_out": self.result.timed_out,
             "timeout_s": self.spec.timeout_s,
+            "timeout_clock": self.spec.timeout_clock,
             "duration_s": round(self.result.duration_s, 1),
             "failure": self.failure,
             "stopped_early": self.result.stopped,
@@ -167,7 +169,8 @@ def train(spec: TrainSpec, folder: Path, watch: WatcherFactory | None = None) ->
         result = launch(spec.command, env=child_env(folder, token, spec.seed), cwd=spec.cwd,
                         log_path=folder / "run.log", timeout_s=spec.timeout_s, grace_s=spec.grace_s,
                         on_output=(lambda data: [feed(data) for feed in sinks]) if sinks else None,
-                        should_stop=(lambda: watcher.stop_requested) if watcher is not None else None)
+                        should_stop=(lambda: watcher.stop_requested) if watcher is not None else None,
+                        clock=spec.timeout_clock)
     finally:
         if progress:
             progress.close()
@@ -215,6 +218,9 @@ def _failure(spec: TrainSpec, result: LaunchResult, sidecar: dict | None, log_te
     if result.stopped:
         return None  # the early abort killed it on purpose: a discard, judged by the watcher
     if result.timed_out:
+        if spec.timeout_clock == "cpu":
+            return (f"TimeoutError: training exceeded its limit of {spec.timeout_s:g} CPU seconds per CPU, or "
+                    f"stopped using the CPU, after {result.duration_s:.0f} s; memorylab killed its process group")
         return (f"TimeoutError: training exceeded the wall-clock limit of {spec.timeout_s:g} s; "
                 "memorylab killed its process group")
     if result.returncode < 0:
