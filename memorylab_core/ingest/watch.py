@@ -2,8 +2,9 @@
 
 train.py prints one line per optimizer step, ``\\r``-terminated (docs/train.md, "What memorylab run
 reads"): ``step 00042 (25.3%) | loss: 5.123456 | lrm: 1.00 | dt: 365ms | tok/sec: 5,608 | ...``.
-``memorylab run`` reads the step number, the progress through the budget, the smoothed train loss
-and tokens/s from it, and the ``parameters: N`` line printed before training (the model's cost).
+``memorylab run`` reads the step number, the progress through the budget, the smoothed train loss,
+the lr multiplier and tokens/s from it, and the ``parameters: N`` line printed before training (the
+model's cost).
 Nothing else; a line that does not parse is ignored, so a train.py without step lines is simply
 never judged.
 
@@ -60,6 +61,8 @@ class LineSplitter:
 
 
 class StepLine(NamedTuple):
+    """The numbers ``run`` reads from one step line."""
+
     step: int
     progress: float  # through the budget, 0..1
     loss: float  # smoothed train loss
