@@ -106,8 +106,9 @@ def _history(trial: Trial) -> ea.HistoryRun:
     return ea.HistoryRun(trial.name, trial.curve, trial.val_bpb)
 
 
-def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool) -> Result:
-    """Judge each trial by the trials before it; ``deployed``: stopped trials never finish (no history)."""
+def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool, baseline_only: bool = False) -> Result:
+    """Judge each trial by the trials before it; ``deployed``: stopped trials never finish (no history);
+    ``baseline_only``: the champion stays the first code (every trial is an edit of the same baseline)."""
     out = Result()
     history: list[ea.HistoryRun] = []
     champion: Trial | None = None
@@ -134,22 +135,24 @@ def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool) -> Resul
             reference.append(_history(trial))
         elif ahead:
             out.keeps += champion is not None
-            champion, reference = trial, [_history(trial)]
+            if champion is None or not baseline_only:
+                champion, reference = trial, [_history(trial)]
     return out
 
 
-def _final_reference(trials: Sequence[Trial]) -> tuple[Trial | None, list[ea.HistoryRun]]:
-    """The champion after ``trials`` in order under the keep rule, and its reference runs."""
+def _final_reference(trials: Sequence[Trial], baseline_only: bool) -> tuple[Trial | None, list[ea.HistoryRun]]:
+    """The champion after ``trials`` in order under the keep rule (the first code with ``baseline_only``), and
+    its reference runs."""
     champion, reference = None, []
     for trial in trials:
         if champion is not None and trial.code == champion.code:
             reference.append(_history(trial))
-        elif not reference or trial.val_bpb < statistics.mean(r.val_bpb for r in reference):
+        elif not reference or (not baseline_only and trial.val_bpb < statistics.mean(r.val_bpb for r in reference)):
             champion, reference = trial, [_history(trial)]
     return champion, reference
 
 
-def leave_one_out(trials: Sequence[Trial], rule: ea.AbortRule) -> Result:
+def leave_one_out(trials: Sequence[Trial], rule: ea.AbortRule, baseline_only: bool = False) -> Result:
     """Each trial judged by all the others (history and final champion): the rule with a full night behind it.
 
     Not the in-order replay: a small set of real runs says little in order (the rule needs ``min_history``
@@ -157,7 +160,7 @@ def leave_one_out(trials: Sequence[Trial], rule: ea.AbortRule) -> Result:
     out = Result()
     for i, trial in enumerate(trials):
         others = [t for j, t in enumerate(trials) if j != i]
-        champion, reference = _final_reference(others)
+        champion, reference = _final_reference(others, baseline_only)
         out.runs += 1
         out.training_seconds += trial.training_seconds
         if champion is None or champion.code == trial.code:
@@ -208,11 +211,11 @@ def load_store(root: Path, arena: str | None) -> list[Trial]:
     return trials
 
 
-def report(trials: Sequence[Trial], rule: ea.AbortRule) -> dict:
+def report(trials: Sequence[Trial], rule: ea.AbortRule, baseline_only: bool = False) -> dict:
     return {"rule": rule.__dict__, "trials": len(trials),
-            "shadow": replay(trials, rule, deployed=False).to_dict(),
-            "on": replay(trials, rule, deployed=True).to_dict(),
-            "leave-one-out": leave_one_out(trials, rule).to_dict()}
+            "shadow": replay(trials, rule, deployed=False, baseline_only=baseline_only).to_dict(),
+            "on": replay(trials, rule, deployed=True, baseline_only=baseline_only).to_dict(),
+            "leave-one-out": leave_one_out(trials, rule, baseline_only).to_dict()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,10 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-history", type=int, default=ea.AbortRule.min_history)
     p.add_argument("--margin", type=float, nargs="+", default=[ea.AbortRule.margin],
                    help="one or more margins (a sweep)")
+    p.add_argument("--baseline-only", action="store_true",
+                   help="the champion stays the baseline (for sets of one-edit variants of one baseline, like "
+                        "early_abort_collect.py's: a big keep would otherwise make every later variant a loser)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     trials = load_runs(args.runs) if args.runs else load_store(args.store, args.arena)
-    results = [report(trials, replace(ea.AbortRule(), margin=m, min_history=args.min_history)) for m in args.margin]
+    results = [report(trials, replace(ea.AbortRule(), margin=m, min_history=args.min_history), args.baseline_only)
+               for m in args.margin]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
