@@ -388,7 +388,7 @@ def test_replay_real_ledger(path, tmp_path):
     report = data.json()
     newest = imported.json()["arenas"][path.name][-1]  # the views show the newest arena (re-baselines split)
     index = JournalIndex.load(Store(tmp_path / "store", tmp_path), quiet=True)
-    assert report["experiments"] == index.arena_count(newest)
+    assert report["runs"] == index.arena_count(newest)
     for command in (("guide",), ("guide", "--json"), ("status",), ("status", "--json"), ("insights",)):
         res = ml(*home, *command, cwd=tmp_path)
         assert res.code == 0 and res.out.strip(), (command, res.err)

@@ -427,6 +427,13 @@ class JournalIndex:
                               params).fetchone()
         return row[0] if row else None
 
+    def recent_arenas(self, branch: str | None, limit: int = 50) -> list[str]:
+        """Arenas of native runs, those with runs on ``branch`` first, then the most recently used first."""
+        rows = self.db.execute("SELECT arena, max(branch IS ?) AS mine, max(idx) AS last FROM runs "
+                               "WHERE source = 'native' GROUP BY arena ORDER BY mine DESC, last DESC LIMIT ?",
+                               (branch, limit))
+        return [row[0] for row in rows]
+
     def arena_runs(self, arena: str, start: int = 0) -> list[Run]:
         """The runs of ``arena`` with index >= ``start``, in ledger order (cost: that arena's rows)."""
         return self.runs.take(self.arena_indexes(arena, start))

@@ -79,6 +79,9 @@ def _extra(record: dict, metrics: dict, packet: dict, arena: str) -> dict:
         extra["priority"] = priority[:16]
     if isinstance(verdict, dict):  # the promotion policy's reference, gain and sigma (policy.verdict)
         extra["verdict"] = verdict
+    token = get("run_token")
+    if isinstance(token, str) and token:  # log is idempotent on it (ingest.runs.logged_before)
+        extra["run_token"] = token[:128]
     confound = get("confound")
     if isinstance(confound, dict):
         extra["confound"] = confound.get("causes") or []

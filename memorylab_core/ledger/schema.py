@@ -47,8 +47,8 @@ MAX_METRIC = 1e15  # |metric| bound; val_bpb is in (0, 100)
 MAX_FLOAT = 1e100  # |number| bound anywhere else: squares and products stay finite
 MAX_INT_BITS = 256  # integers anywhere (train.py constants may be large; float() never overflows)
 NON_NEGATIVE_METRICS = frozenset((
-    "training_seconds", "total_seconds", "peak_vram_mb", "memory_gb", "mfu_percent", "total_tokens_M",
-    "num_steps", "num_params_M", "depth", "device_memory_mb",
+    "training_seconds", "wall_training_seconds", "total_seconds", "peak_vram_mb", "memory_gb", "mfu_percent",
+    "total_tokens_M", "num_steps", "num_params_M", "depth", "device_memory_mb",
 ))
 _HEX = "0123456789abcdefABCDEF"
 _CATEGORY_NAMES = frozenset(CATEGORIES)

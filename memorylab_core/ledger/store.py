@@ -32,6 +32,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -39,7 +40,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..lazyre import lazy
 from .errors import MemoryLabError
 from .journal import FileJournal, Journal, LedgerLine, encode_record
 
@@ -392,7 +392,7 @@ class Store:
 
 
 
-_SAFE_ID = lazy(r"[A-Za-z0-9_.-]{1,128}")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 def is_safe_run_id(run_id: str) -> bool:

@@ -34,8 +34,9 @@ CLUSTER_RUN_IDS = 50  # run ids a failure cluster lists (its most recent); ``cou
 
 
 def is_candidate(run: Run) -> bool:
-    """A run that can hold the championship: kept, with a measured val_bpb, and not a replicate."""
-    return run.status == "keep" and run.val_bpb is not None and not run.replicate_of
+    """A run that can hold the championship: kept, with a measured val_bpb, not a replicate, and not
+    confounded (a starved run measured the machine: it is never champion, whatever its status says)."""
+    return run.status == "keep" and run.val_bpb is not None and not run.replicate_of and is_evidence(run)
 
 
 def is_measured(run: Run) -> bool:
