@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlhelpers import commit_change, git, log_run, make_repo, ml, records
+from mlhelpers import commit_change, git, ledger, log_run, make_repo, ml, records
 
 from memorylab_core.ingest.results_tsv import read_results_tsv
 from memorylab_core.ledger.model import Run
@@ -436,16 +436,25 @@ def test_reads_the_real_fixture_ledgers_cleanly(name):
 
 def test_a_native_arena_starts_from_the_train_py_it_ran_for_its_profile(tmp_path, monkeypatch):
     """The cpu branch of train.py sets MATRIX_LR 0.02: "MATRIX_LR 0.03" is a move up from there, not
-    down from upstream's 0.04 (the guard reads the defaults from git at the arena's first run)."""
+    down from upstream's 0.04. ``log`` records those defaults on the arena's first run
+    (``train_defaults``) and the fold reads them from the journal; a record without the field (logged
+    before it existed) starts the arena from upstream's defaults."""
     repo = make_repo(tmp_path / "repo")
     (repo / "train.py").write_text('PROFILE = "cpu"\nMATRIX_LR = 0.04\nif PROFILE == "cpu":\n    MATRIX_LR = 0.02\n')
     git(repo, "commit", "-qam", "cpu branch")
     monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
     assert log_run(repo, "baseline", "keep", 1.0).code == 0  # fake_run's sidecar says profile cpu
-    assert records(repo)[0]["metrics"]["profile"] == "cpu"
+    assert log_run(repo, "depth 10", "discard", 1.1).code == 0
+    first, second = records(repo)
+    assert first["metrics"]["profile"] == "cpu" and first["train_defaults"] == {"PROFILE": "cpu", "MATRIX_LR": 0.02}
+    assert "train_defaults" not in second  # only an arena's first run carries them
     reasons = " ".join(ml("check", "-d", "MATRIX_LR 0.03", "--json", cwd=repo).json()["reasons"])
     assert "MATRIX_LR up 0.02→0.03" in reasons, reasons
 
+    del first["train_defaults"]  # an older journal: the index folds it from upstream's defaults
+    ledger(repo).write_text("".join(json.dumps(r) + "\n" for r in (first, second)))
+    reasons = " ".join(ml("check", "-d", "MATRIX_LR 0.03", "--json", cwd=repo).json()["reasons"])
+    assert "MATRIX_LR down 0.04→0.03" in reasons, reasons
 
 # --- the fork's paraphrase scenarios (issue 25), driven through the CLI ---------------------------
 

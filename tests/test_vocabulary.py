@@ -129,9 +129,9 @@ def test_upstream_defaults_match_this_repos_gpu_profile():
 def test_native_runs_can_start_from_their_own_train_py():
     from memorylab_core.novelty.changes import train_defaults
     src = "DEPTH = 8\nif PROFILE == 'cpu':\n    DEPTH = 4\n"
-    index = NoveltyIndex(native_defaults=lambda run: train_defaults(src, "cpu"))
+    index = NoveltyIndex()
     run = Run(index=0, offset=0, run_id="r0", timestamp=None, ts=None, status="keep", val_bpb=1.0, memory_gb=None,
-              description="first run", extra={"arena": "cpu-2core"})
+              description="first run", extra={"arena": "cpu-2core", "train_defaults": train_defaults(src, "cpu")})
     index.add(run)
     assert index.operating_point("cpu-2core")["DEPTH"] == 4
     result = index.classify(Proposal("depth 6", context="cpu-2core"), [run])

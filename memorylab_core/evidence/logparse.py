@@ -54,6 +54,7 @@ ERROR_WINDOW_CHARS = 256 * 1024
 FLOAT_KEYS = (
     "val_bpb",
     "training_seconds",
+    "wall_training_seconds",
     "total_seconds",
     "peak_vram_mb",
     "mfu_percent",

@@ -369,16 +369,6 @@ class Store:
                 written.append(path)
         return written
 
-    def read_registry(self) -> dict | None:
-        """The registry snapshot on disk (None when missing, unreadable, too big or not an object)."""
-        try:
-            if self.registry_path.stat().st_size > 64 * 1024 * 1024:
-                return None
-            data = json.loads(self.registry_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
     def write_registry(self, snapshot: Callable[[], dict], recorded: str) -> bool:
         """Rewrite ``champion_challenger.json`` with ``snapshot()`` after an append (the caller holds the
         lock, so snapshots land in ledger order). Derived: a failure is a warning saying what

@@ -55,6 +55,7 @@ _COMMON_DF = 0.5  # in a history of >= _COMMON_MIN docs, tokens in more than hal
 _COMMON_MIN = 200
 _MIN_SHARED = 2  # a text match needs two shared content words (one common word is noise)
 _FAIL, _KEEP, _NEUTRAL = "f", "k", "n"
+_VOID = "v"  # a confounded run (starved training): it measured nothing, so the guard never matches it
 _INF = math.inf
 
 
@@ -116,7 +117,10 @@ class NoveltyResult:
 
 
 def run_outcome(run: Run) -> str:
-    """``f`` (evidence the idea failed), ``k`` (kept) or ``n`` (no evidence either way)."""
+    """``f`` (evidence the idea failed), ``k`` (kept), ``n`` (no evidence either way) or ``v`` (confounded:
+    no measurement at all, invisible to every match, so re-running its commit is never a duplicate)."""
+    if run.validity == "confounded":
+        return _VOID
     if run.status == "keep":
         return _KEEP
     if run.status == "discard":
@@ -393,9 +397,11 @@ def context_of(run: Run) -> str:
 
 
 def defaults_for(run: Run) -> dict[str, object]:
-    """The operating point before an arena's first run: upstream train.py's defaults (an imported
-    history; native runs read their own train.py, see :meth:`NoveltyIndex.__init__`)."""
-    return dict(UPSTREAM_DEFAULTS)
+    """The operating point before an arena's first run: the train.py defaults that run recorded
+    (``train_defaults``), else upstream train.py's (an imported history, or a record from before the
+    field existed)."""
+    recorded = (run.extra or {}).get("train_defaults")
+    return dict(recorded) if isinstance(recorded, dict) and recorded else dict(UPSTREAM_DEFAULTS)
 
 
 NOVELTY_DDL = """
@@ -427,17 +433,17 @@ class NoveltyIndex:
     start value a description states), each with the run that set it. Built on the store's index
     (``index/db.py``), or on a private in-memory database when constructed without one.
 
-    ``native_defaults(run)`` (optional) gives the defaults for a native run's context, e.g.
-    :func:`changes.train_defaults` of the train.py it ran; imported runs start from
-    :data:`vocabulary.UPSTREAM_DEFAULTS`.
+    A context starts from the defaults its first run recorded (``train_defaults``: train.py's constants
+    at that run's commit, written by ``log`` on an arena's first native run), else from
+    :data:`vocabulary.UPSTREAM_DEFAULTS` (imported histories, and runs logged before the field existed):
+    the index depends on the journal alone.
     """
 
-    def __init__(self, db: sqlite3.Connection | None = None, native_defaults=None) -> None:
+    def __init__(self, db: sqlite3.Connection | None = None) -> None:
         if db is None:  # a private index; the store's index has these tables already
             db = sqlite3.connect(":memory:", isolation_level=None)
             db.executescript(NOVELTY_DDL)
         self.db = db
-        self.native_defaults = native_defaults
         meta = dict(db.execute("SELECT key, value FROM novelty_meta"))
         self.size = int(meta.get("size", 0))
         self.n_docs = int(meta.get("docs", 0))
@@ -477,8 +483,7 @@ class NoveltyIndex:
     def _seed(self, ctx: str, run: Run) -> dict[str, list]:
         state = self.context_state(ctx)
         if _SEEDED not in state:
-            native = not str(run.source or "").startswith("import") and self.native_defaults is not None
-            defaults = (self.native_defaults(run) if native else None) or defaults_for(run)
+            defaults = defaults_for(run)
             for knob, value in defaults.items():
                 self._put(ctx, knob, float(value) if _is_num(value) else _canon(value), None)
             self._put(ctx, _SEEDED, 1, None)
@@ -503,6 +508,9 @@ class NoveltyIndex:
         ctx = context_of(run)
         state = self._seed(ctx, run)
         self.size = index + 1
+        if outcome == _VOID:
+            self._store(index, outcome, None, [], (), ctx)
+            return
         facts = run_facts(run) if facts is None else facts
         moves: list[tuple] = []
         if is_baseline(run.description):
@@ -788,8 +796,11 @@ class NoveltyIndex:
                                f"({_outcome_word(self.outcome(best))})"]
 
     def _text_class(self, score: float, best: int, description: str) -> str:
-        if self.outcome(best) == _FAIL:
+        outcome = self.outcome(best)
+        if outcome == _FAIL:
             return "repeat_failure"
+        if outcome != _KEEP:  # the closest run said nothing about the idea (a bug or infrastructure crash)
+            return "novel"
         if score >= KNOWN_SUCCESS_SIMILARITY and not names_followup(description):
             return "known_success"
         return "incremental_followup"
