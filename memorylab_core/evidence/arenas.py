@@ -22,17 +22,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..lazyre import lazy
-
-COMPARABLE = ("profile", "device_class", "time_budget", "max_seq_len", "eval_tokens", "data_id")
+COMPARABLE = ("profile", "device_class", "time_budget", "budget_clock", "max_seq_len", "eval_tokens", "data_id")
 DEFAULT_ARENA = "default"
 ALL_ARENAS = "all"  # the --arena value that asks a view for every arena, each apart
 MAX_ARENA = 120  # characters of an arena key
 
 # A baseline row that names a new machine or a new budget (the phrasing of public ledgers:
 # "baseline RTX 4090: 812 steps", "Mac Mini baseline with ...", "baseline re-check with the 10 min budget").
-_BASELINE = lazy(r"\bbase[\s-]?line\b", re.IGNORECASE)
-_NEW_SETUP = lazy(
+_BASELINE = re.compile(r"\bbase[\s-]?line\b", re.IGNORECASE)
+_NEW_SETUP = re.compile(
     r"\b(?:rtx|gtx|[hab]100|[hl]40s?|a10g?|h200|b200|gb200|[1-9]0[6-9]0(?:\s?ti)?|titan|radeon|mi[23]\d\d|"
     r"tpu|dgx|spark|mac\s?(?:mini|studio|book|pro)|imac|m[1-5](?:\s?(?:pro|max|ultra))?|laptop|desktop|"
     r"new\s+(?:gpu|card|machine|hardware|box|node|host)|(?:other|different|another)\s+(?:gpu|card|machine|"
@@ -68,7 +66,7 @@ def setup_of(sidecar: Mapping | None) -> dict:
     if not sidecar:
         return {}
     setup = {key: sidecar[key] for key in ("profile", "device", "device_name", "device_class", "data_id",
-                                           "time_budget", "max_seq_len", "eval_tokens")
+                                           "time_budget", "budget_clock", "max_seq_len", "eval_tokens")
              if sidecar.get(key) not in (None, "")}
     return setup
 
@@ -82,7 +80,11 @@ def arena_key(setup: Mapping) -> str | None:
     device = device_class_of(setup)
     if device:
         parts.append(device)
-    for key, prefix, suffix in (("time_budget", "", "s"), ("max_seq_len", "seq", ""), ("eval_tokens", "eval", "")):
+    # A budget of CPU seconds (train.py's cpu profile since issue 22) trains longer than the same number of
+    # wall seconds on a busy machine: "60cpu-s" and "60s" are different arenas.
+    budget_unit = "cpu-s" if setup.get("budget_clock") == "cpu" else "s"
+    for key, prefix, suffix in (("time_budget", "", budget_unit), ("max_seq_len", "seq", ""),
+                                ("eval_tokens", "eval", "")):
         number = _number(setup.get(key))
         if number is not None:
             parts.append(f"{prefix}{number}{suffix}")

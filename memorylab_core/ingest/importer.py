@@ -312,9 +312,7 @@ def import_files(store: Store, history: JournalIndex, paths: list[Path], family:
         if fresh and not dry_run:
             store.append_many_locked(fresh)
             history.refresh(locked=True)
-            arenas = None if any(r.get("record_type") == "event" for r in fresh) else \
-                sorted({str(r.get("arena")) for r in fresh})  # only these arenas' standings changed
-            store.write_registry(lambda: history.snapshot(changed=arenas), "the import is recorded")
+            store.write_registry(history.snapshot, "the import is recorded")
     return summary
 
 

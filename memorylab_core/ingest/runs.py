@@ -27,6 +27,7 @@ from ..evidence.validity import PEERS, judge
 from ..index.journal_index import JournalIndex
 from ..index.records import run_from_record
 from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float
+from ..ledger.schema import MAX_NAME
 from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn, write_derived
 from ..novelty import categories, changes
 from ..novelty.guard import Proposal, idea_key
@@ -39,6 +40,7 @@ from . import gitinfo
 METRIC_KEYS = (
     "val_bpb",
     "training_seconds",
+    "wall_training_seconds",
     "total_seconds",
     "peak_vram_mb",
     "memory_gb",
@@ -322,8 +324,9 @@ def assess(record: dict, history: JournalIndex) -> None:
     record["arena"] = arena
     peers = [r.extra.get("throughput") or {} for r in
              history.runs.where("arena = ? AND validity = 'valid'", (arena,), limit=PEERS)]
-    profile = (record.get("setup") or {}).get("profile")
-    verdict = judge(profile, record.get("metrics") or {}, record.get("contention"), peers)
+    setup = record.get("setup") or {}
+    verdict = judge(setup.get("profile"), record.get("metrics") or {}, record.get("contention"), peers,
+                    clock=setup.get("budget_clock"))
     if record.get("status") != "crash":
         record["validity"] = verdict.validity
         if verdict.causes:
@@ -337,6 +340,22 @@ def assess(record: dict, history: JournalIndex) -> None:
                 champion(history.registry.notable_in(arena), history.events) is None:
             role = "baseline"
         record["role"] = role
+
+
+def record_train_defaults(record: dict, history: JournalIndex) -> None:
+    """On an arena's first run, record the operating point the arena starts from (``train_defaults``):
+    train.py's constants, for the run's profile, at the run's commit. The novelty fold seeds the arena
+    from this field (``novelty.guard.defaults_for``), so the index is derived from the journal alone:
+    a rebuild in another checkout, a shallow clone or after a rebase gives the same verdicts."""
+    commit = record.get("commit")
+    if not commit or history.arena_count(record["arena"]):
+        return
+    source = gitinfo.file_at(history.store.workspace, commit, TRAIN_FILE)
+    profile = (record.get("metrics") or {}).get("profile")
+    defaults = changes.train_defaults(source, profile if isinstance(profile, str) else None) if source else {}
+    kept = {k: v for k, v in defaults.items() if len(k) <= MAX_NAME and (not isinstance(v, str) or len(v) <= MAX_NAME)}
+    if kept:
+        record["train_defaults"] = kept
 
 
 def never_kept_when_confounded(record: dict) -> None:
@@ -486,7 +505,7 @@ def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: date
             shutil.rmtree(store.runs_dir / run_id, ignore_errors=True)
             raise
         history.refresh(locked=True)
-        store.write_registry(lambda: history.snapshot(changed=[record["arena"]]), f"run {run_id} is recorded")
+        store.write_registry(history.snapshot, f"run {run_id} is recorded")
     run = history.get(run_id) or draft
     _archive(store, run_id, inputs, record["decision_packet"], packet_md)
     write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)), f"run {run_id} is recorded",
@@ -501,6 +520,7 @@ def _decided_record(history: JournalIndex, inputs: RunInputs, run_id: str, now: 
     req = inputs.request
     record = build_record(inputs, run_id, now)
     assess(record, history)
+    record_train_defaults(record, history)
     followers = hook(record, history) if hook is not None else []
     never_kept_when_confounded(record)
     kwargs = {"mode": req.mode, "threshold": req.threshold} if req.threshold else {"mode": req.mode}
