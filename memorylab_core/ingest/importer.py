@@ -25,11 +25,13 @@ from pathlib import Path
 
 from ..evidence.arenas import arenas_by_row, import_base, split_points
 from ..ledger.history import History
+from ..ledger.migration import archived_files, write_archive
 from ..ledger.model import SCHEMA_VERSION, STATUSES, finite_float
-from ..ledger.schema import MAX_METRIC, MAX_TEXT, is_commit, record_problem
-from ..ledger.store import MemoryLabError, Store, is_safe_run_id
+from ..ledger.schema import MAX_METRIC, MAX_TEXT, as_written, is_commit, record_problem
+from ..ledger.store import MemoryLabError, Store, is_safe_run_id, write_derived
 from ..novelty import changes
 from ..novelty.categories import CATEGORIES
+from .logparse import classify_error
 from .results_tsv import SKIPPED_ROW, decode_text, has_header, parse_results_lines
 
 # Upstream agents write many words for three outcomes. Order matters: first match wins.
@@ -65,6 +67,7 @@ class ImportSummary:
     warnings: list[str] = field(default_factory=list)
     splits: list[dict] = field(default_factory=list)  # where a file started a new arena (re-baselines)
     arenas: dict = field(default_factory=dict)  # file name -> the arenas its rows went to
+    artifact_files: int = 0  # files of the imported runs' runs/<id>/ folders copied into the archive
     dry_run: bool = False
 
     def to_dict(self) -> dict:
@@ -79,6 +82,7 @@ class ImportSummary:
             "files": self.files,
             "arenas": self.arenas,
             "splits": self.splits,
+            "artifact_files": self.artifact_files,
             "warnings": self.warnings,
         }
 
@@ -182,7 +186,19 @@ def _json_object(line: str) -> dict | None:
         rec = json.loads(line, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         return None
-    return rec if isinstance(rec, dict) else None
+    return _with_error_kind(as_written(rec)) if isinstance(rec, dict) else None
+
+
+def _with_error_kind(rec: dict) -> dict:
+    """A crash's error ``kind`` read from its text when the writer (the fork) recorded none: the same
+    words ``log`` reads (``classify_error``), so an imported shape error is a bug, an OOM fundamental."""
+    error = rec.get("error")
+    if isinstance(error, dict) and "kind" not in error:  # MemoryLab writes the key, null when unknown
+        text = "\n".join(str(error.get(key) or "") for key in ("tail", "summary"))
+        kind = classify_error(text)
+        if kind:
+            error["kind"] = kind
+    return rec
 
 
 def _no_constant(name: str) -> float:
@@ -298,11 +314,12 @@ def import_files(store: Store, history: History, paths: list[Path], family: str 
     """
     summary = ImportSummary(dry_run=dry_run)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    candidates = []
+    candidates, archive = [], {}
     for path in paths:
         records = read_source(path, family, branch, now, summary)
         assign_arenas(records, path, family, split, [r - 1 for r in split_rows], summary)
         candidates += records
+        archive.update(source_archive(path, records))
         summary.files.append({"path": str(path), "rows": len(records)})
     if not dry_run:
         store.ensure()
@@ -310,13 +327,34 @@ def import_files(store: Store, history: History, paths: list[Path], family: str 
         history.refresh(locked=True)
         fresh = _fresh(candidates, history, summary)
         summary.imported = sum(1 for rec in fresh if rec.get("record_type") != "event")
+        files = {str(rec["run_id"]): archive[rec["run_id"]] for rec in fresh if rec.get("run_id") in archive}
+        summary.artifact_files = sum(len(named) for named in files.values())
         if fresh and not dry_run:
-            store.append_many_locked(fresh)
+            store.append_many_locked(fresh, files if not store.is_file else None)
+            if store.is_file:
+                write_derived("the run archive", lambda: write_archive(store, files),
+                              f"{summary.imported} imported runs are recorded")
             history.refresh(locked=True)
             arenas = None if any(r.get("record_type") == "event" for r in fresh) else \
                 sorted({str(r.get("arena")) for r in fresh})  # only these arenas' standings changed
             store.write_registry(lambda: history.snapshot(changed=arenas), "the import is recorded")
     return summary
+
+
+def source_archive(path: Path, records: list[dict]) -> dict[str, dict[str, bytes]]:
+    """run id → {file name → bytes} of a JSONL journal's runs that have a ``runs/<run_id>/`` folder
+    beside it (a MemoryLab or fork store read from its ``experiments.jsonl``); {} for a results.tsv."""
+    if not _is_jsonl(path, "") or not records:
+        return {}
+    source = Store(path.parent, path.parent)
+    found = {}
+    for rec in records:
+        run_id = rec.get("run_id")
+        if rec.get("record_type") != "event" and is_safe_run_id(run_id):
+            files = archived_files(source, run_id)
+            if files:
+                found[run_id] = files
+    return found
 
 
 def _fresh(candidates: list[dict], history: History, summary: ImportSummary) -> list[dict]:
