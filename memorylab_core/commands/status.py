@@ -6,6 +6,7 @@ import argparse
 import time
 from datetime import datetime, timezone
 
+from ..evidence.estimates import history_headline
 from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
@@ -50,6 +51,7 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
     verdict = history_standing(ctx.history, state.arena)
     return {
         "arena": state.arena, "runs": tl.runs, "counts": dict(tl.counts), "verdict": verdict,
+        "headline": history_headline(ctx.history, state.arena),
         "experiments": sum(tl.ideas.values()), "idea_counts": dict(tl.ideas), "roles": dict(tl.roles),
         "keep_rate": round(tl.ideas["keep"] / sum(tl.ideas.values()), 4) if sum(tl.ideas.values()) else None,
         "champion": _brief(tl.champion),
@@ -129,11 +131,10 @@ def render(data: dict) -> str:
         lines.append(f"breaker reset recorded ({before['state']}, {plural(before['streak'], 'crash', 'crashes')} "
                      "before it)")
     verdict = data.get("verdict")
+    lines.append(data["headline"])  # "champion X: confirmed / unconfirmed ..." (every view's words)
     if champ and verdict:
-        lines.append(f"champion   {verdict['champion']}  {_commit(champ['commit'])}{_one(champ['description'])}")
+        lines.append(f"           {_commit(champ['commit'])}{_one(champ['description'])}")
         lines.append(f"           {standing_phrase(verdict)}")
-    else:
-        lines.append("champion   none yet: the next kept run is this arena's baseline")
     if last:
         gain = "" if last["gain"] is None else f" (gain {last['gain']:+.6f} over the reference)"
         lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{gain}  {_commit(last['commit'])}"

@@ -98,26 +98,15 @@ def _reference_tile(data: dict) -> tuple[str, str, str]:
             esc(f"{runs_phrase(verdict['reference_n'])} · {noise_phrase(verdict['sigma'], verdict['noise_source'])}"))
 
 
-def confirmed_text(data: dict) -> str:
-    """Whether the champion is confirmed (docs/promotion.md), in words."""
-    promo, champ = data.get("promotion") or {}, data.get("champion") or {}
-    confirmed = promo.get("confirmed") or {}
-    if not confirmed:
-        return "unknown"
-    if confirmed.get("run_id") == champ.get("run_id") or promo.get("tip_is_confirmed"):
-        return "yes: the confirmed champion"
-    return f"no: unconfirmed tip over confirmed champion {confirmed.get('run_id')} (replicate it)"
-
-
 # -- champion ------------------------------------------------------------------------------------
 def champion_card(data: dict, record: dict, progress: tuple[float | None, str]) -> str:
     champ = data["champion"]
     if champ is None:
-        return section("champion", "Champion", empty("No kept run yet: the next kept run is this arena's baseline."))
+        return section("champion", "Champion", empty(f"{data['headline'][0].upper()}{data['headline'][1:]}."))
     verdict = data.get("verdict") or {}
     tags = ", ".join(str(t) for t in record.get("tags") or [])
     facts = [("run", f"<code>{esc(champ['run_id'])}</code>"),
-             ("confirmed", esc(confirmed_text(data))),
+             ("confirmed", esc(data["headline"])),
              ("commit", f"<code>{esc((champ.get('commit') or 'unknown')[:12])}</code>"),
              ("branch", esc(champ.get("branch") or "unknown")),
              ("memory", f"{champ['memory_gb']:.1f} GB" if champ.get("memory_gb") is not None else "unknown"),

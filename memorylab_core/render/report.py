@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from ..evidence.estimates import standings
+from ..evidence.estimates import champion_headline, standings
 from ..evidence.roles import is_idea
 from ..ledger.history import History
 from ..ledger.model import Run, fmt_number, lineage_gain, plural
@@ -76,6 +76,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
     champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
     policy = store_policy(history.store.root)
     counts = _status_counts(window)
+    promo = standings(notable, events, policy)
     ideas = [r for r in window if is_idea(r.role)]
     moved = None
     if champ is not None and champ_before is not None:
@@ -100,7 +101,8 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
-        "promotion": standings(notable, events, policy),
+        "promotion": promo,
+        "headline": champion_headline(promo),
         "lineages": [lin.to_dict() for lin in history.registry.lineages(arena)],
         "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10, arena=arena)],
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
@@ -204,9 +206,9 @@ def _roles(roles: dict) -> str:
 
 def _champion_section(data: dict) -> list[str]:
     champ = data["champion"]
-    lines = ["## Champion", ""]
+    lines = ["## Champion", "", f"**{md_cell(data['headline'])}**", ""]
     if champ is None:
-        return lines + ["No kept run yet: the next kept run is this arena's baseline.", ""]
+        return lines
     commit = f" (commit `{md_cell(champ['commit'][:7])}`)" if champ["commit"] else ""
     lines.append(f"`{md_cell(champ['run_id'])}`{commit}: {md_cell(champ['description'])}")
     verdict = data.get("verdict")
