@@ -38,8 +38,23 @@ from .results_tsv import SKIPPED_ROW, decode_text, has_header, parse_results_lin
 _STATUS_WORDS = (
     ("crash", r"crash\w*|error\w*|fail\w*|oom|timeout|timed[ _-]?out|nan|diverg\w*|broken|exception"),
     ("keep", r"keep|kept|accept\w*|improv\w*|best|baseline|new[ _-]?best|advance\w*|promot\w*|success\w*"),
-    ("discard", r"discard\w*|revert\w*|reject\w*|worse|no[ _-]?gain|drop\w*|skip\w*|neutral|regress\w*"),
+    ("discard", r"discard\w*|revert\w*|reject\w*|worse|no[ _-]?gain|drop\w*|neutral|regress\w*"),
 )
+# Statuses of rows that never ran: imported as not-evidence (role and validity ``not_run``, evidence/roles.py).
+_NEVER_RAN = r"missing|skip\w*|pending|queued|planned|todo|cancell?ed|not[ _-]?(?:run|started)|never[ _-]?ran"
+
+
+def never_ran(raw: str) -> bool:
+    """Whether a raw status word says the row never ran (``missing``, ``skipped``, ``pending`` ...)."""
+    return re.fullmatch(rf"(?:{_NEVER_RAN})(?:[ _-].*)?", (raw or "").strip().lower()) is not None
+
+
+def _not_run(record: dict, raw_status: str) -> dict:
+    """``record`` marked as a row that never ran when its raw status says so (else unchanged): shown,
+    but never an experiment, a failure or evidence (evidence/roles.py, evidence/validity.py)."""
+    if never_ran(raw_status):
+        record["role"], record["validity"] = "not_run", "not_run"
+    return record
 
 
 def map_status(raw: str) -> tuple[str, bool]:
@@ -110,7 +125,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
     description = _capped(str(row.get("description") or "").strip(), where, summary) or "(no description)"
     raw_fields = {name: _capped(value, where, summary, quiet=True) for name, value in row["raw"]["fields"].items()}
     commit = row.get("commit") or None
-    return {
+    return _not_run({
         "schema_version": SCHEMA_VERSION,
         "record_type": "run",
         "run_id": _run_id(key, commit),
@@ -138,7 +153,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
         "import_key": key,
         "novelty_guard": None,
         "decision_packet": None,
-    }
+    }, raw_status)
 
 
 def _capped(text: str, where: str, summary: ImportSummary, quiet: bool = False) -> str:
@@ -208,7 +223,8 @@ def _no_constant(name: str) -> float:
 def _repaired(rec: dict, key: str, path: Path, family: str | None, branch: str | None, now: str) -> dict:
     """A fork's run record brought to the schema where that is safe (the schema judges the result)."""
     status, _ = map_status(str(rec.get("status") or ""))
-    out = {**rec, "status": status, "import_key": key, "source": f"import:{path.name}"}
+    out = _not_run({**rec, "status": status, "import_key": key, "source": f"import:{path.name}"},
+                   str(rec.get("status") or ""))
     out.setdefault("schema_version", SCHEMA_VERSION)
     out.setdefault("imported_utc", now)
     if not is_safe_run_id(out.get("run_id")):
@@ -277,7 +293,23 @@ def read_source(path: Path, family: str | None, branch: str | None, now: str,
     if dropped:
         summary.skipped["malformed"] += dropped
     summary.rows_read += len(rows) + dropped
-    return [tsv_record(row, path, family, branch, now, summary) for row in rows]
+    return [tsv_record(row, path, family, branch, now, summary) for row in _once(rows, path.name, summary)]
+
+
+def _once(rows: list[dict], name: str, summary: ImportSummary) -> list[dict]:
+    """The rows of one results.tsv with exact repeats (same commit, val_bpb and description: one run
+    logged twice) left out, one warning each (``skipped.duplicate``): a repeat is no replicate."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for row in rows:
+        key = tuple(str(row.get(name) or "").strip() for name in ("commit", "val_bpb", "description"))
+        first = seen.setdefault(key, row["line"])
+        if first != row["line"]:
+            _skip(summary, "duplicate", f"{name} line {row['line']} repeats line {first} (same commit, val_bpb and "
+                                        "description: one run logged twice, imported once)")
+            continue
+        out.append(row)
+    return out
 
 
 def assign_arenas(records: list[dict], path: Path, family: str | None, split: str, rows: Sequence[int],
@@ -291,7 +323,8 @@ def assign_arenas(records: list[dict], path: Path, family: str | None, split: st
     if not runs:
         return
     base = import_base(family, path.name)
-    splits = split_points([str(r.get("description") or "") for r in runs], base, split, rows)
+    splits = split_points([(str(r.get("status")), finite_float((r.get("metrics") or {}).get("val_bpb")),
+                            str(r.get("description") or "")) for r in runs], base, split, rows)
     starts = {0} | {sp.row for sp in splits}
     for i, (record, arena) in enumerate(zip(runs, arenas_by_row(len(runs), base, splits), strict=True)):
         record["arena"] = arena
@@ -378,8 +411,9 @@ def _fresh(candidates: list[dict], history: History, summary: ImportSummary) -> 
                 continue
             keys.add(key)
             runs.add(rec["run_id"])
-            summary.status_counts[rec["status"]] += 1
+            status = "not run" if rec.get("role") == "not_run" else rec["status"]
+            summary.status_counts[status] += 1
             if rec.get("original_status"):
-                summary.mapped_statuses[f"{rec['original_status']} -> {rec['status']}"] += 1
+                summary.mapped_statuses[f"{rec['original_status']} -> {status}"] += 1
         fresh.append(rec)
     return fresh

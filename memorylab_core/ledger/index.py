@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .store import Store, warn
 
-INDEX_VERSION = 9  # bump when a table or a fold changes: older indexes are rebuilt
+INDEX_VERSION = 10  # bump when a table or a fold changes: older indexes are rebuilt
 BLOCK = 1 << 20  # bytes per verification hash
 PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it

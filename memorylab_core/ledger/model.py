@@ -193,9 +193,11 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     facts = throughput_facts(metrics, contention if isinstance(contention, dict) else None)
     if facts:  # what later runs of the arena compare their throughput with (evidence/validity.py)
         extra["throughput"] = facts
-    priority, verdict = packet.get("priority"), packet.get("verdict")
+    priority, verdict, rule = packet.get("priority"), packet.get("verdict"), packet.get("rule")
     if isinstance(priority, str):  # the decision queue's order (render.report)
         extra["priority"] = priority[:16]
+    if isinstance(rule, str):  # MemoryLab's rule (another tool's packet has none: policy.decisions.queued)
+        extra["rule"] = rule[:16]
     if isinstance(verdict, dict):  # the promotion policy's reference, gain and sigma (policy.verdict)
         extra["verdict"] = verdict
     confound = get("confound")

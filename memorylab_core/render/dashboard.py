@@ -78,7 +78,7 @@ def build_dashboard(history: History, since_hours: float | None = 16.0, now: dat
     if "arenas" in data:  # the page shows one arena: the most recently used one of an all-arenas report
         data = data["arenas"][0] if data["arenas"] else report_data(history, since_hours, now)
     arena = data["arena"]
-    window = window_runs(history, arena, since_hours, now)
+    window = window_runs(history, arena, data.get("since_hours"), now)  # all time when the report widened it
     arena_runs = history.arena_runs(arena)
     champ = champion(history.registry.notable_in(arena), history.events_in(arena))
     start = data.get("champion_at_window_start") or {}

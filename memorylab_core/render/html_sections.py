@@ -16,6 +16,7 @@ from ..ledger.model import Run, lineage_gain, plural
 from ..policy.verdict import noise_phrase, runs_phrase, verdict_phrase
 from . import svg
 from .htmltext import clip, esc
+from .report import window_label
 from .svg import glyph
 
 DESCRIPTION_CHARS = 160
@@ -51,11 +52,6 @@ def table(head: str, rows: str) -> str:
 
 def empty(text: str) -> str:
     return f'<p class="empty">{esc(text)}</p>'
-
-
-def window_label(data: dict) -> str:
-    hours = data.get("since_hours")
-    return "all time" if hours is None else f"last {hours:g} h"
 
 
 # -- headline ------------------------------------------------------------------------------------

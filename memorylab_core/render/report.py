@@ -55,9 +55,16 @@ def _queue(history: History, window: Sequence[Run]) -> list[dict]:
             items.append((_PRIORITY_ORDER.get(entry[1], 3), -run.index, run, entry))
     items.sort(key=lambda item: item[:2])
     return [{"run_id": run.run_id, "next_action": action, "priority": priority,
-             "rationale": (history.record(run).get("decision_packet") or {}).get("rationale", ""),
+             "rationale": _why(history.record(run).get("decision_packet")),
              "description": run.description, "index": run.index}
             for _, _, run, (action, priority) in items[:QUEUE_ROWS]]
+
+
+def _why(packet: object) -> str:
+    """A packet's reason: MemoryLab's ``rationale``, else the ``summary`` the fork's packets carry."""
+    if not isinstance(packet, dict):
+        return ""
+    return str(packet.get("rationale") or packet.get("summary") or "")
 
 
 def report_data(history: History, since_hours: float | None = 16.0, now: datetime | None = None,
@@ -71,6 +78,11 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
     arena = arena or current_arena(history, None, os.environ)
     notable, events = history.registry.notable_in(arena), history.events_in(arena)
     window = window_runs(history, arena, since_hours, now)
+    widened = None
+    if not window and since_hours is not None and history.arena_count(arena):
+        # an empty window over a non-empty arena (imported rows have no times, or a quiet night): show the
+        # arena's whole history, saying so, rather than a report that looks empty
+        widened, since_hours, window = since_hours, None, history.arena_runs(arena)
     start = window[0].index if window else len(history.runs)
     champ = champion(notable, events)
     champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
@@ -86,6 +98,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
         "arena": arena,
         "other_arenas": [{"arena": a, "runs": n} for a, n, _ in history.arenas() if a != arena],
         "since_hours": since_hours,
+        "widened_from_hours": widened,
         "total_runs": history.arena_count(arena),
         "window_runs": len(window),
         "counts": counts,
@@ -143,9 +156,13 @@ def md_cell(text: object) -> str:
     return value.replace("|", "\\|").replace("`", "\\`")
 
 
-def _window_label(data: dict) -> str:
-    hours = data["since_hours"]
-    return "all time" if hours is None else f"last {hours:g} h"
+def window_label(data: dict) -> str:
+    """The report's window in words: ``last 16 h``, ``all time``, or, when the report widened an empty
+    window to the arena's whole history (imported rows have no times), ``all time, none in the last 16 h``."""
+    hours, widened = data.get("since_hours"), data.get("widened_from_hours")
+    if hours is not None:
+        return f"last {hours:g} h"
+    return "all time" if widened is None else f"all time, none in the last {widened:g} h"
 
 
 def all_arenas_data(history: History, since_hours: float | None, now: datetime | None = None) -> dict:
@@ -180,7 +197,7 @@ def _headline(data: dict) -> list[str]:
     rate = "no ideas yet" if data["keep_rate"] is None else f"{data['keep_rate']:.0%} of ideas kept"
     others = data.get("other_arenas") or []
     lines = [
-        f"## Headline ({_window_label(data)})",
+        f"## Headline ({window_label(data)})",
         "",
         f"- **Arena:** {md_cell(data['arena'])}" + (
             f" (other arenas, reported apart with `--arena all`: "
@@ -206,7 +223,8 @@ def _roles(roles: dict) -> str:
 
 def _champion_section(data: dict) -> list[str]:
     champ = data["champion"]
-    lines = ["## Champion", "", f"**{md_cell(data['headline'])}**", ""]
+    headline = data['headline']
+    lines = ["## Champion", "", f"**{md_cell(headline[0].upper() + headline[1:])}**", ""]
     if champ is None:
         return lines
     commit = f" (commit `{md_cell(champ['commit'][:7])}`)" if champ["commit"] else ""
@@ -235,7 +253,7 @@ def _queue_section(data: dict) -> list[str]:
         return lines + ["Nothing waiting.", ""]
     lines += ["| priority | action | run | why |", "|---|---|---|---|"]
     for item in data["decision_queue"]:
-        lines.append(f"| {item['priority']} | {item['next_action']} | `{md_cell(item['run_id'])}` | "
+        lines.append(f"| {item['priority']} | `{item['next_action']}` | `{md_cell(item['run_id'])}` | "
                      f"{md_cell(item['rationale'])} |")
     return lines + [""]
 
@@ -277,7 +295,7 @@ def _failure_section(data: dict) -> list[str]:
 
 
 def _recent_section(data: dict) -> list[str]:
-    lines = [f"## Recent runs ({_window_label(data)}, newest first)", ""]
+    lines = [f"## Recent runs ({window_label(data)}, newest first)", ""]
     if not data["recent"]:
         return lines + ["No runs in this window.", ""]
     lines += ["| time (UTC) | run | status | val_bpb | gain over the reference | mem GB | next | description |",
