@@ -36,8 +36,10 @@ def window_runs(history: History, arena: str, since_hours: float | None, now: da
 
 
 def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
-    counts = Counter(r.status for r in runs)
-    return {s: counts.get(s, 0) for s in ("keep", "discard", "crash")}
+    """Runs by status; rows that never ran (role ``not_run``) apart, under ``not_run``, never as discards."""
+    counts = Counter("not_run" if r.role == "not_run" else r.status for r in runs)
+    out = {s: counts.get(s, 0) for s in ("keep", "discard", "crash")}
+    return {**out, "not_run": counts["not_run"]} if counts.get("not_run") else out
 
 
 def _queue(history: History, window: Sequence[Run]) -> list[dict]:
@@ -194,6 +196,7 @@ def _arena_sections(data: dict) -> list[str]:
 
 def _headline(data: dict) -> list[str]:
     c = data["counts"]
+    never_ran = f" · {c['not_run']} not run" if c.get("not_run") else ""
     rate = "no ideas yet" if data["keep_rate"] is None else f"{data['keep_rate']:.0%} of ideas kept"
     others = data.get("other_arenas") or []
     lines = [
@@ -205,7 +208,8 @@ def _headline(data: dict) -> list[str]:
             if others else ""),
         f"- **Experiments (ideas tried):** {data['experiments']}; keep rate {rate}",
         f"- **Runs:** {data['window_runs']} in this window ({c['keep']} keep · {c['discard']} discard · "
-        f"{c['crash']} crash; roles: {_roles(data['roles'])}); {plural(data['total_runs'], 'run')} in this arena",
+        f"{c['crash']} crash{never_ran}; roles: {_roles(data['roles'])}); "
+        f"{plural(data['total_runs'], 'run')} in this arena",
     ]
     if data.get("velocity"):
         lines.append(f"- **Velocity:** {md_cell(velocity_phrase(data['velocity']).split(None, 1)[1])}")

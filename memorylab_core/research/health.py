@@ -226,7 +226,8 @@ class Timeline:
         """Fold one run's outcome (``outcome.ref_after`` is the reference after it)."""
         run, position = outcome.run, outcome.position
         self.runs += 1
-        self.counts[run.status] = self.counts.get(run.status, 0) + 1
+        status = "not_run" if run.role == "not_run" else run.status  # a row that never ran is no discard
+        self.counts[status] = self.counts.get(status, 0) + 1
         self.roles[run.role] = self.roles.get(run.role, 0) + 1
         if counts_as_idea(run):
             self.ideas[run.status] = self.ideas.get(run.status, 0) + 1

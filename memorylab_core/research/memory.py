@@ -39,7 +39,7 @@ from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 from .progress import Velocity
 
-STATE_VERSION = 12  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 13  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
