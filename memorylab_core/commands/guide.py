@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..evidence.estimates import history_headline
+from ..policy.estimates import history_headline
 from ..policy.verdict import history_standing
 from ..research.guide import DEFAULT_MAX_CHARS, guide
 from ..research.memory import curve_loader, load_state

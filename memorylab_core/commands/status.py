@@ -6,9 +6,9 @@ import argparse
 import time
 from datetime import datetime, timezone
 
-from ..evidence.estimates import history_headline
 from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
+from ..policy.estimates import history_headline
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
 from ..research.health import RESET_EVENT, alerts, half_open
 from ..research.memory import ResearchState, curve_loader, load_state

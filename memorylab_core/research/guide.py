@@ -48,7 +48,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
                standing: dict | None = None, headline: str | None = None) -> dict:
     """Everything the guide shows, as data (bounded lists); ``curve_for`` reads archived loss curves;
     ``standing``: the arena's champion as the promotion policy sees it (policy.verdict.standing);
-    ``headline``: the champion sentence every view leads with (evidence.estimates.champion_headline)."""
+    ``headline``: the champion sentence every view leads with (policy.estimates.champion_headline)."""
     timeline = state.timeline
     view = insights_view(state.book, state.runs, timeline.plateau())
     champ = timeline.champion

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..evidence import stats
 from ..ledger.model import Event, Run, plural
-from ..policy.promotion import Noise, PromotionPolicy, code_key, estimate_noise, sample_of
-from ..policy.registry import champion, confirmed_champion
-from . import stats
+from .promotion import Noise, PromotionPolicy, code_key, estimate_noise, sample_of
+from .registry import champion, confirmed_champion
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def champion_headline(promo: dict | None) -> str:
 
 
 def history_headline(history, arena: str) -> str:
-    """:func:`champion_headline` of one arena of a :class:`~memorylab_core.ledger.history.History`,
+    """:func:`champion_headline` of one arena of a :class:`~memorylab_core.index.journal_index.JournalIndex`,
     under the store's configured promotion policy (``promotion.json``)."""
     from ..policy.promotion import store_policy
 

@@ -34,10 +34,10 @@ import os
 import sqlite3
 import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from .store import Store, warn
+from ..ledger.journal import JournalStat
+from ..ledger.store import Store, warn
 
 INDEX_VERSION = 10  # bump when a table or a fold changes: older indexes are rebuilt
 BLOCK = 1 << 20  # bytes per verification hash
@@ -69,32 +69,6 @@ CREATE TABLE IF NOT EXISTS skipped (line_no INTEGER PRIMARY KEY, offset INTEGER 
 CREATE TABLE IF NOT EXISTS folds (name TEXT PRIMARY KEY, runs INTEGER NOT NULL, events INTEGER NOT NULL,
     data TEXT NOT NULL) WITHOUT ROWID;
 """
-
-
-@dataclass(frozen=True)
-class JournalStat:
-    """What the index compares the journal with."""
-
-    dev: int
-    ino: int
-    size: int
-    ctime_ns: int
-
-    @classmethod
-    def of(cls, path: Path) -> JournalStat | None:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return None
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns)
-
-    @classmethod
-    def of_fd(cls, fd: int) -> JournalStat:
-        st = os.fstat(fd)
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns)
-
-    def key(self) -> str:
-        return f"{self.dev}:{self.ino}:{self.size}:{self.ctime_ns}"
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
