@@ -39,6 +39,15 @@ def _tsv(path: Path, rows: list[tuple[str, ...]]) -> Path:
     return path
 
 
+def _imported(tmp_path: Path, name: str, rows: list[tuple[str, ...]]) -> tuple[tuple[str, str], dict]:
+    """``--home`` of a new store holding ``rows`` imported from a results.tsv named ``name``, and the
+    import's ``--json`` summary."""
+    at = ("--home", str(tmp_path / "store"))
+    res = ml(*at, "import", str(_tsv(tmp_path / name, rows)), "--json", cwd=tmp_path)
+    assert res.code == 0, res.err
+    return at, res.json()
+
+
 # -- the fork's store, read in place -------------------------------------------------------------
 
 @needs_fork
@@ -156,14 +165,12 @@ def test_fork_scenario_report_queues_the_fork_packets(tmp_path):
 # -- roles from structure, never-ran rows, duplicates ---------------------------------------------
 
 def test_vs_baseline_in_a_description_is_no_baseline_and_no_split(tmp_path):
-    path = _tsv(tmp_path / "vs.tsv", [
+    at, res = _imported(tmp_path, "vs.tsv", [
         ("a000001", "2.681000", "8.0", "keep", "baseline"),
         ("a000002", "2.650000", "8.0", "keep", "lower lr (vs baseline 2.681)"),
         ("a000003", "2.700000", "8.0", "discard", "depth 10 vs baseline 2.681 on the new gpu, 10 min budget"),
         ("a000004", "2.640000", "8.0", "keep", "wd 0.1 vs baseline 2.681"),
         ("a000005", "2.700000", "8.0", "discard", "baseline RTX 4090 re-check vs baseline 2.681")])
-    at = ("--home", str(tmp_path / "store"))
-    res = ml(*at, "import", str(path), "--json", cwd=tmp_path).json()
     assert res["splits"] == [] and res["arenas"] == {"vs.tsv": ["vs"]}
     roles = {r["description"]: r["role"] for r in ml(*at, "list", "--json", cwd=tmp_path).json()}
     assert roles["baseline"] == "baseline"
@@ -173,13 +180,11 @@ def test_vs_baseline_in_a_description_is_no_baseline_and_no_split(tmp_path):
 
 
 def test_a_kept_row_far_above_the_best_starts_a_new_arena(tmp_path):
-    path = _tsv(tmp_path / "mac.tsv", [
+    at, res = _imported(tmp_path, "mac.tsv", [
         ("b000001", "2.667000", "26.9", "keep", "baseline (AdamW, default config)"),
         ("b000002", "1.807902", "20.7", "keep", "reduce depth from 8 to 4"),
         ("b000003", "2.322967", "10.8", "keep", "rerun the current config on the small machine"),
         ("b000004", "2.266713", "10.3", "keep", "shrink MLP to 3x")])
-    at = ("--home", str(tmp_path / "store"))
-    res = ml(*at, "import", str(path), "--json", cwd=tmp_path).json()
     assert [(s["row"], s["arena"]) for s in res["splits"]] == [(3, "mac#2")]
     roles = [(r["arena"], r["role"]) for r in ml(*at, "list", "--json", cwd=tmp_path).json()][::-1]
     assert roles == [("mac", "baseline"), ("mac", "import"), ("mac#2", "baseline"), ("mac#2", "import")]
@@ -189,8 +194,7 @@ def test_missing_rows_are_visible_but_never_evidence(tmp_path):
     rows = [("c000001", "1.500000", "8.0", "keep", "baseline")]
     rows += [(f"c00001{i}", "0.000000", "0.0", "missing", "swap in SwiGLU MLP") for i in range(5)]
     rows += [("c000020", "1.490000", "8.0", "keep", "lower lr")]
-    at = ("--home", str(tmp_path / "store"))
-    res = ml(*at, "import", str(_tsv(tmp_path / "m.tsv", rows)), "--json", cwd=tmp_path).json()
+    at, res = _imported(tmp_path, "m.tsv", rows)
     assert res["status_counts"] == {"keep": 2, "not run": 5} and res["skipped"] == {}
     listed = ml(*at, "list", cwd=tmp_path).out
     assert listed.count(" not run ") == 5
@@ -207,13 +211,10 @@ def test_missing_rows_are_visible_but_never_evidence(tmp_path):
 
 
 def test_a_row_logged_twice_is_imported_once(tmp_path):
-    path = _tsv(tmp_path / "d.tsv", [("d000001", "1.500000", "8.0", "keep", "baseline"),
-                                     ("d000002", "1.480000", "8.0", "keep", "lower lr"),
-                                     ("d000002", "1.480000", "8.0", "keep", "lower lr"),
-                                     ("d000003", "1.480000", "8.0", "discard", "lower lr")])
-    at = ("--home", str(tmp_path / "store"))
-    res = ml(*at, "import", str(path), "--json", cwd=tmp_path)
-    data = res.json()
+    at, data = _imported(tmp_path, "d.tsv", [("d000001", "1.500000", "8.0", "keep", "baseline"),
+                                             ("d000002", "1.480000", "8.0", "keep", "lower lr"),
+                                             ("d000002", "1.480000", "8.0", "keep", "lower lr"),
+                                             ("d000003", "1.480000", "8.0", "discard", "lower lr")])
     assert data["imported"] == 3 and data["skipped"] == {"duplicate": 1}
     assert any("d.tsv line 4 repeats line 3" in w for w in data["warnings"])
     assert ml(*at, "champion", "--json", cwd=tmp_path).json()["noise"]["groups"] == 0  # no false replicate group
@@ -222,11 +223,9 @@ def test_a_row_logged_twice_is_imported_once(tmp_path):
 # -- one champion headline; imports in every view -------------------------------------------------
 
 def test_one_champion_headline_in_every_view(tmp_path):
-    path = _tsv(tmp_path / "h.tsv", [("e000001", "1.879000", "8.0", "keep", "baseline"),
-                                     ("e000002", "1.500000", "8.0", "keep", "lower lr"),
-                                     ("e000003", "1.227000", "8.0", "keep", "depth 6")])
-    at = ("--home", str(tmp_path / "store"))
-    assert ml(*at, "import", str(path), cwd=tmp_path).code == 0
+    at, _ = _imported(tmp_path, "h.tsv", [("e000001", "1.879000", "8.0", "keep", "baseline"),
+                                          ("e000002", "1.500000", "8.0", "keep", "lower lr"),
+                                          ("e000003", "1.227000", "8.0", "keep", "depth 6")])
     champion = ml(*at, "champion", "--json", cwd=tmp_path).json()
     headline = champion["headline"]
     assert "e000003" in headline and "unconfirmed: no replicates yet" in headline and "1.227000" in headline
@@ -240,9 +239,8 @@ def test_one_champion_headline_in_every_view(tmp_path):
 
 
 def test_report_window_shows_a_timestamp_less_import(tmp_path):
-    path = _tsv(tmp_path / "w.tsv", [(f"f00000{i}", f"1.{50 - i}0000", "8.0", "keep", f"idea {i}") for i in range(6)])
-    at = ("--home", str(tmp_path / "store"))
-    assert ml(*at, "import", str(path), cwd=tmp_path).code == 0
+    at, _ = _imported(tmp_path, "w.tsv", [(f"f00000{i}", f"1.{50 - i}0000", "8.0", "keep", f"idea {i}")
+                                          for i in range(6)])
     data = ml(*at, "report", "--json", "-o", "-", cwd=tmp_path).json()
     assert data["window_runs"] == 6 and data["since_hours"] is None and data["widened_from_hours"] == 16
     text = ml(*at, "report", "-o", "-", cwd=tmp_path).out
