@@ -59,6 +59,7 @@ def test_fork_store_in_place_reads_every_run_and_damages_nothing(tmp_path):
     assert listed.code == 0 and "skipped" not in listed.err and len(listed.json()) == 10
     status = ml(*at, "status", "--json", cwd=tmp_path).json()
     assert status["counts"] == {"keep": 3, "discard": 4, "crash": 3} and status["corrupt_lines"] == 0
+    assert not [a for a in status["alerts"] if "unknown" in a["id"]]  # kinds read from the crash text (OOM, shape)
     shown = ml(*at, "show", CRASH_IDS[1], "--json", cwd=tmp_path).json()
     tail = shown["record"]["error"]["tail"]
     assert isinstance(tail, str) and tail.startswith("step 00000") and tail.endswith("size 41943040")

@@ -8,6 +8,7 @@ plain ledger-layer value that every layer may read.
 from __future__ import annotations
 
 from ..evidence.arenas import record_arena
+from ..evidence.logparse import stated_kind
 from ..evidence.roles import role_of
 from ..evidence.validity import VALIDITIES, throughput_facts
 from ..ledger.model import Run, finite_float, parse_utc
@@ -72,7 +73,7 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
         change_signature=tuple(c for c in (get("change_signature") or []) if isinstance(c, dict)),
         categories=tuple(str(c) for c in (get("categories") or [])),
         error_summary=error.get("summary") or None,
-        error_kind=error.get("kind") or None,
+        error_kind=stated_kind(error) if error else None,
         novelty_class=novelty.get("classification") or None,
         next_action=packet.get("next_action") or None,
         source=str(get("source") or "native"),

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..evidence.arenas import arenas_by_row, import_base, split_points
-from ..evidence.logparse import classify_error
+from ..evidence.logparse import stated_kind
 from ..index.journal_index import JournalIndex
 from ..ledger.migration import archived_files, write_archive
 from ..ledger.model import CATEGORIES, SCHEMA_VERSION, STATUSES, finite_float
@@ -207,11 +207,8 @@ def _with_error_kind(rec: dict) -> dict:
     """A crash's error ``kind`` read from its text when the writer (the fork) recorded none: the same
     words ``log`` reads (``classify_error``), so an imported shape error is a bug, an OOM fundamental."""
     error = rec.get("error")
-    if isinstance(error, dict) and "kind" not in error:  # MemoryLab writes the key, null when unknown
-        text = "\n".join(str(error.get(key) or "") for key in ("tail", "summary"))
-        kind = classify_error(text)
-        if kind:
-            error["kind"] = kind
+    if isinstance(error, dict) and "kind" not in error and (kind := stated_kind(error)):
+        error["kind"] = kind
     return rec
 
 
