@@ -178,6 +178,8 @@ def test_vs_baseline_in_a_description_is_no_baseline_and_no_split(tmp_path):
     assert [role for text, role in roles.items() if text != "baseline"] == ["import"] * 4
     status = ml(*at, "status", "--json", cwd=tmp_path).json()
     assert status["experiments"] == 4 and status["idea_counts"]["keep"] == 2
+    insights = {c["category"]: c for c in ml(*at, "insights", "--json", cwd=tmp_path).json()["categories"]}
+    assert insights["regularization"]["keeps"] == 1  # "wd 0.1 vs baseline 2.681" counts as the experiment it is
 
 
 def test_a_kept_row_far_above_the_best_starts_a_new_arena(tmp_path):
