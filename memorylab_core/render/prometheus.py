@@ -84,8 +84,10 @@ def _run_samples(runs: Sequence[Run], events: Sequence[Event], now: float) -> li
     """Counts, streaks, keep rate, champion and latest measurements of one arena's runs."""
     counts = {s: 0 for s in ("keep", "discard", "crash")}
     for run in runs:
-        counts[run.status] = counts.get(run.status, 0) + 1
-    out: list[Sample] = [("memorylab_runs_total", "counter", "Runs by status.", {"status": s}, n)
+        status = "not_run" if run.role == "not_run" else run.status  # an imported row that never ran
+        counts[status] = counts.get(status, 0) + 1
+    out: list[Sample] = [("memorylab_runs_total", "counter", "Runs by status (not_run: imported, never ran).",
+                          {"status": s}, n)
                          for s, n in sorted(counts.items())]
     out.append(("memorylab_crash_streak", "gauge", "Consecutive crashed runs at the end of the arena's runs.", {},
                 crash_streak(runs)))
