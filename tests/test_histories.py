@@ -201,6 +201,9 @@ def test_missing_rows_are_visible_but_never_evidence(tmp_path):
     assert res["status_counts"] == {"keep": 2, "not run": 5} and res["skipped"] == {}
     listed = ml(*at, "list", cwd=tmp_path).out
     assert listed.count(" not run ") == 5
+    assert ml(*at, "list", "--status", "discard", cwd=tmp_path).out == "no runs match\n"
+    metrics = ml(*at, "export", "-f", "prometheus", cwd=tmp_path).out
+    assert 'memorylab_runs_total{arena="m",status="not_run"} 5' in metrics
     assert ml(*at, "show", "c000012", "--json", cwd=tmp_path).json()["record"]["original_status"] == "missing"
     status = ml(*at, "status", "--json", cwd=tmp_path).json()
     assert status["experiments"] == 1 and status["roles"]["not_run"] == 5 and status["idea_counts"]["discard"] == 0
