@@ -50,7 +50,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--pidfile")
     p.add_argument("--ready")
     p.add_argument("--extra-by-call", help="JSON file with a list of dicts: call i merges entry i into its sidecar "
-                                           "(the call count is kept in FILE.n)")
+                                           "(the call count is kept in FILE.n); an entry's val_bpb is the run's "
+                                           "result, its mode ('crash') how the call ends")
+    p.add_argument("--error", default="RuntimeError: fake failure at step 3", help="the crash's error line")
     return p.parse_args()
 
 
@@ -89,12 +91,15 @@ def main() -> int:
             time.sleep(0.1)
     time.sleep(args.sleep)
     base = {"run_token": token, "seed": seed, "device": "cpu", "profile": "cpu"}
-    if args.mode == "crash":
-        write_sidecar({**base, "status": "crash", "error": "RuntimeError: fake failure at step 3"})
-        raise RuntimeError("fake failure at step 3")
+    extra = extra_fields(args.extra_by_call)
+    if extra.pop("mode", args.mode) == "crash":
+        write_sidecar({**base, "status": "crash", "error": args.error, **extra})
+        print("Traceback (most recent call last):")
+        print(args.error, flush=True)
+        return 1
     if args.mode == "noval":
         return 0
-    val = json.loads(args.val_by_seed).get(str(seed), args.val)
+    val = extra.pop("val_bpb", json.loads(args.val_by_seed).get(str(seed), args.val))
     if args.mode == "nan":
         val = math.nan
     print("---")
@@ -102,7 +107,7 @@ def main() -> int:
     print(f"peak_vram_mb:     {args.mem:.1f}")
     print("num_steps:        3")
     write_sidecar({**base, "status": "ok", "val_bpb": val, "peak_vram_mb": args.mem, "num_steps": 3,
-                   "training_seconds": 0.1, "loss_curve": [], **extra_fields(args.extra_by_call)})
+                   "training_seconds": 0.1, "loss_curve": [], **extra})
     return 0
 
 

@@ -15,6 +15,7 @@ from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError
 from ..policy.estimates import anchor_label, champion_headline, gain_phrase, standings
 from ..policy.registry import champion, is_candidate
+from ..policy.verdict import noise_words
 from .common import Context, add_arena_flag, add_json_flag, shown_count
 from .policy_options import add_policy_flags, load_policy
 
@@ -95,8 +96,7 @@ def _text(data: dict) -> str:
         lines.append(_champ_line("unconfirmed tip", data["tip"]))
         lines += [x for x in [_gain_text(data["tip"].get("vs_confirmed"), f"the {anchor}")] if x]
     noise = data["noise"]
-    lines.append(f"noise level: σ = {noise['sigma']:.6f} ({noise['source']}; "
-                 f"{plural(noise['groups'], 'replicate group')}, {noise['df']:g} df incl. the default's prior)")
+    lines.append(f"noise level: {noise_words(noise)}; {noise['df']:g} df incl. the default's prior")
     if data["history"]:
         lines.append(f"history ({len(data['history'])} of {data['history_total']}, newest first):")
         for ev in data["history"]:

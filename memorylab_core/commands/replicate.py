@@ -16,7 +16,8 @@ from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
 from ..policy.decisions import one_line
-from ..policy.promotion import Decision, code_key, is_measured, sample_of
+from ..policy.promotion import Decision, code_key, excluded_runs, is_measured, sample_of
+from ..policy.verdict import noise_words
 from .common import Context, add_json_flag, replicate_count, seed_int
 from .policy_options import add_policy_flags, load_policy
 from .training import (
@@ -169,6 +170,7 @@ def _run_fields(logged: list[dict], decision: Decision | None, outcome) -> dict:
 def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decision | None, outcome=None) -> None:
     ctx.history.refresh()
     group = sample_of(original, ctx.history.runs)
+    starved = excluded_runs(original, ctx.history.runs)
     values = list(group.values)
     sd = math.sqrt(v) if (v := stats.sample_var(values)) is not None else None
     result = {
@@ -177,6 +179,8 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
         "mean": round(group.mean, 6) if values else None, "sd": None if sd is None else round(sd, 6),
         "se": None if sd is None else round(sd / math.sqrt(group.n), 6),
         "crashed": sum(1 for r in logged if r["status"] == "crash"),
+        "excluded": [{"run_id": r.run_id, "causes": list(r.extra.get("confound") or [])} for r in starved],
+        "noise": None if decision is None else decision.thresholds.get("noise"),
         "level": decision.level if decision else None,
         "confirmed": bool(decision and decision.level == "confirmed" and decision.accepted),
         "recommendation": decision.recommendation if decision else None,
@@ -186,8 +190,14 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
         ctx.emit("", {**result, "promotion": decision.to_dict() if decision else None, "values": values})
         return
     spread = "" if sd is None else f" ± {sd:.6f} (sd; se {sd / math.sqrt(group.n):.6f})"
-    lines = [f"{original.run_id}: val_bpb {group.mean:.6f}{spread} over {plural(group.n, 'run')} of its code"
-             if values else f"{original.run_id}: no measured run of its code"]
+    lines = [f"{original.run_id}: val_bpb {group.mean:.6f}{spread} over {plural(group.n, 'valid run')} of its code"
+             if values else f"{original.run_id}: no valid measured run of its code"]
+    if starved:
+        causes = "; ".join(dict.fromkeys(c for r in starved for c in r.extra.get("confound") or [])) or "starved"
+        lines.append(f"excluded: {len(starved)} of {len(starved) + group.n} runs of its code starved (confounded): "
+                     f"{', '.join(r.run_id for r in starved)} ({causes[:300]})")
+    if result["noise"]:
+        lines.append(noise_words(result["noise"]))
     if decision is not None:
         lines.append(f"promotion: {decision.summary()}")
     packet = (logged[-1].get("decision_packet") if logged else None) or {}

@@ -13,12 +13,15 @@ from ..ingest.recording import run_hook
 from ..ingest.runs import RunRequest, build_record, gather, validate_request
 from ..ledger.model import MODES, STATUSES, clean_tags
 from ..ledger.store import MemoryLabError, warn
+from ..novelty.guard import Proposal
 from ..policy.decisions import one_line
 from ..policy.promotion import Decision, PromotionPolicy, evaluate_run
+from .check import code_signals, render, verdict
 from .common import Context, add_json_flag, hours, unit_float
 from .policy_options import add_policy_flags, load_policy
 from .report import write_report
 from .training import (
+    EXIT_BLOCKED,
     EXIT_CRASHED,
     add_training_flags,
     announce,
@@ -29,8 +32,6 @@ from .training import (
     training_spec,
 )
 
-GIT_HINT = {"keep": "advance", "discard": "reset", "crash": "reset"}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -39,8 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "output to run.log, kill its process group on timeout, tell crash from success, decide keep "
                     "or discard with the noise-aware promotion policy (docs/promotion.md), log the run like "
                     "'log', and print the decision plus a 'MEMORYLAB_RESULT {json}' line. Exit codes: 0 logged "
-                    "keep/discard, 3 logged crash, 1 error (nothing recorded), 130/143 interrupted (nothing "
-                    "recorded).")
+                    "keep/discard, 2 refused before training (the novelty guard blocks the idea in --mode; nothing "
+                    "recorded), 3 logged crash, 1 error (nothing recorded), 130/143 interrupted (nothing recorded).")
     p.add_argument("--description", "-d", help="what this run changed (default: HEAD's commit subject)")
     p.add_argument("--status", choices=STATUSES, help="override the policy's keep/discard/crash decision")
     p.add_argument("--tags", help="comma-separated tags")
@@ -55,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="when the run comes out confounded (its training was starved, docs/evidence.md), train it "
                         "once more at once and log the second run as role 'rerun' (rerun_of: the first); the "
                         "printed result is the second run's")
+    p.add_argument("--allow-blocked", action="store_true",
+                   help="train even when the novelty guard's --mode policy blocks the idea (by default 'run' "
+                        "checks the description and the committed diff first, like 'check', and refuses a blocked "
+                        "idea with exit 2 before training)")
     p.add_argument("--report", action="store_true", help="refresh reports/latest.md afterwards")
     p.add_argument("--since-hours", type=hours, default=16.0, help="report window with --report")
     add_policy_flags(p)
@@ -81,7 +86,10 @@ def _request(ctx: Context, outcome_status: str) -> RunRequest:
 def run(ctx: Context) -> int:
     args = ctx.args
     policy = load_policy(ctx)
-    validate_request(_request(ctx, "keep"))  # bad flags fail before hours of training, not after
+    request = _request(ctx, "keep")
+    validate_request(request)  # bad flags fail before hours of training, not after
+    if not args.allow_blocked and _blocked(ctx, request):
+        return EXIT_BLOCKED
     spec, budget = training_spec(ctx)
     announce(spec, budget, args.timeout is not None)
     try:
@@ -100,6 +108,22 @@ def run(ctx: Context) -> int:
     reports = write_report(ctx, args.since_hours) if args.report else []
     _print(ctx, record, run_id, outcome, decision, reports)
     return EXIT_CRASHED if record["status"] == "crash" else 0
+
+
+def _blocked(ctx: Context, request: RunRequest) -> bool:
+    """Novelty before training: the proposal (description + the committed diff) judged as ``check`` judges
+    it; a block in the run's ``--mode`` prints ``check``'s text and refuses the run (docs/novelty.md)."""
+    fingerprints, signature, note = code_signals(request.cwd, ctx.history, request.mode, request.description)
+    proposal = Proposal(description=request.description, tags=request.tags, family=request.family,
+                        hypothesis=request.hypothesis, code_fingerprints=fingerprints, changes=tuple(signature))
+    data = verdict(ctx, proposal, note, request.mode, request.threshold)
+    if data["decision"] != "block":
+        return False
+    ctx.emit(render(data), {**data, "refused": True, "exit_code": EXIT_BLOCKED})
+    warn(f"refused before training: the novelty guard blocks this idea in mode {request.mode} "
+         "(the same verdict as 'memorylab check'); change the idea, pass --mode exploit|replicate when that mode "
+         "allows it, or --allow-blocked to train it anyway")
+    return True
 
 
 def _rerun(ctx: Context, spec, policy: PromotionPolicy, first: tuple) -> tuple:
@@ -137,7 +161,7 @@ def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: 
         "run_id": run_id, "status": record["status"], "val_bpb": val,
         "level": decision.level if decision else None,
         "confirmed": bool(decision and decision.level == "confirmed" and record["status"] == "keep"),
-        "next_action": packet["next_action"], "git": GIT_HINT[record["status"]],
+        "next_action": packet["next_action"], "git": packet["git"],
         "recommendation": decision.recommendation if decision else None,
         "exit_code": outcome.result.returncode, "timed_out": outcome.result.timed_out,
     }

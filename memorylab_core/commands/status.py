@@ -6,11 +6,12 @@ import argparse
 import time
 from datetime import datetime, timezone
 
+from ..evidence.roles import account_line
 from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
 from ..policy.estimates import history_headline
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
-from ..research.health import RESET_EVENT, alerts, half_open
+from ..research.health import RESET_EVENT, alerts, half_open, is_busy
 from ..research.memory import ResearchState, curve_loader, load_state
 from ..research.progress import phase_of, velocity_phrase
 from .common import Context, add_arena_flag, add_json_flag
@@ -50,10 +51,8 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
         hours = round(max(0.0, now - improvement["ts"]) / 3600, 2)
     verdict = history_standing(ctx.history, state.arena)
     return {
-        "arena": state.arena, "runs": tl.runs, "counts": dict(tl.counts), "verdict": verdict,
+        "arena": state.arena, **tl.account.to_dict(), "verdict": verdict,
         "headline": history_headline(ctx.history, state.arena),
-        "experiments": sum(tl.ideas.values()), "idea_counts": dict(tl.ideas), "roles": dict(tl.roles),
-        "keep_rate": round(tl.ideas["keep"] / sum(tl.ideas.values()), 4) if sum(tl.ideas.values()) else None,
         "champion": _brief(tl.champion),
         "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
                                                "gain": (last.run.extra.get("verdict") or {}).get("gain")},
@@ -119,12 +118,11 @@ def _breaker_state(br: dict) -> str:
 
 def render(data: dict) -> str:
     """The one-screen terminal dashboard."""
-    ideas, champ, last = data["idea_counts"], data["champion"], data["last_run"]
-    rate = "no ideas yet" if data["keep_rate"] is None else f"keep rate {100 * data['keep_rate']:.1f}%"
+    champ, last = data["champion"], data["last_run"]
     roles = ", ".join(f"{n} {role}" for role, n in sorted(data["roles"].items()))
-    lines = [f"MemoryLab status — arena {data['arena']}",
-             f"experiments (ideas) {data['experiments']} · keep {ideas['keep']} · discard {ideas['discard']} · "
-             f"crash {ideas['crash']} · {rate}",
+    lines = [f"MemoryLab status — arena {data['arena']}"]
+    lines += [f"!! {a['message']}" for a in data["alerts"] if is_busy(a)]  # a busy machine leads
+    lines += [account_line(data),
              f"runs       {plural(data['runs'], 'run')} of every role" + (f" ({roles})" if roles else "")]
     if data.get("reset"):
         before = data["reset"]["breaker_before"]

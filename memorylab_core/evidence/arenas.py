@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-COMPARABLE = ("profile", "device_class", "time_budget", "max_seq_len", "eval_tokens", "data_id")
+COMPARABLE = ("profile", "device_class", "time_budget", "budget_clock", "max_seq_len", "eval_tokens", "data_id")
 DEFAULT_ARENA = "default"
 ALL_ARENAS = "all"  # the --arena value that asks a view for every arena, each apart
 MAX_ARENA = 120  # characters of an arena key
@@ -56,7 +56,7 @@ def setup_of(sidecar: Mapping | None) -> dict:
     if not sidecar:
         return {}
     setup = {key: sidecar[key] for key in ("profile", "device", "device_name", "device_class", "data_id",
-                                           "time_budget", "max_seq_len", "eval_tokens")
+                                           "time_budget", "budget_clock", "max_seq_len", "eval_tokens")
              if sidecar.get(key) not in (None, "")}
     return setup
 
@@ -70,7 +70,11 @@ def arena_key(setup: Mapping) -> str | None:
     device = device_class_of(setup)
     if device:
         parts.append(device)
-    for key, prefix, suffix in (("time_budget", "", "s"), ("max_seq_len", "seq", ""), ("eval_tokens", "eval", "")):
+    # A budget of CPU seconds (train.py's cpu profile since issue 22) trains longer than the same number of
+    # wall seconds on a busy machine: "60cpu-s" and "60s" are different arenas.
+    budget_unit = "cpu-s" if setup.get("budget_clock") == "cpu" else "s"
+    for key, prefix, suffix in (("time_budget", "", budget_unit), ("max_seq_len", "seq", ""),
+                                ("eval_tokens", "eval", "")):
         number = _number(setup.get(key))
         if number is not None:
             parts.append(f"{prefix}{number}{suffix}")
@@ -81,6 +85,20 @@ def arena_key(setup: Mapping) -> str | None:
         source, _, digest = data_id.strip().rpartition(":")
         parts.append("data-" + (_slug(source) + "-" if source else "") + _slug(digest)[:12])
     return "/".join(parts)[:MAX_ARENA]
+
+
+def is_partial(key: str) -> bool:
+    """Whether an arena key lacks one of the :data:`COMPARABLE` fields (an older or crashed run's sidecar
+    left it out): such a key must not start an arena of its own when a complete one fits it."""
+    return len(key.split("/")) < len(COMPARABLE)
+
+
+def completes(partial: str, full: str) -> bool:
+    """Whether ``full`` is an arena a run with the ``partial`` key can belong to: the same profile, and
+    every field the partial key states is in ``full`` (``cpu/cpu/60s/seq256`` fits
+    ``cpu/cpu/60s/seq256/eval131072/data-...``)."""
+    mine, theirs = partial.split("/"), full.split("/")
+    return len(mine) < len(theirs) and mine[0] == theirs[0] and set(mine) <= set(theirs)
 
 
 def native_arena(setup: Mapping, newest_native: str | None) -> str:

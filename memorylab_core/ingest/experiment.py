@@ -46,6 +46,7 @@ class TrainSpec:
     grace_s: float
     seed: int | None = None
     progress: bool = True
+    timeout_clock: str = "wall"  # "cpu": the limit counts CPU seconds per CPU (launcher.Deadline)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Outcome:
             "signal": self.result.signal_name,
             "timed_out": self.result.timed_out,
             "timeout_s": self.spec.timeout_s,
+            "timeout_clock": self.spec.timeout_clock,
             "duration_s": round(self.result.duration_s, 1),
             "failure": self.failure,
         }
@@ -150,7 +152,7 @@ def train(spec: TrainSpec, folder: Path) -> Outcome:
     try:
         result = launch(spec.command, env=child_env(folder, token, spec.seed), cwd=spec.cwd,
                         log_path=folder / "run.log", timeout_s=spec.timeout_s, grace_s=spec.grace_s,
-                        on_output=progress.feed if progress else None)
+                        on_output=progress.feed if progress else None, clock=spec.timeout_clock)
     finally:
         if progress:
             progress.close()
@@ -190,6 +192,9 @@ def _failure(spec: TrainSpec, result: LaunchResult, sidecar: dict | None, log_te
              val: float | None) -> str | None:
     """A crash explanation when the log itself will not show one."""
     if result.timed_out:
+        if spec.timeout_clock == "cpu":
+            return (f"TimeoutError: training exceeded its limit of {spec.timeout_s:g} CPU seconds per CPU, or "
+                    f"stopped using the CPU, after {result.duration_s:.0f} s; memorylab killed its process group")
         return (f"TimeoutError: training exceeded the wall-clock limit of {spec.timeout_s:g} s; "
                 "memorylab killed its process group")
     if result.returncode < 0:

@@ -364,9 +364,7 @@ def import_files(store: Store, history: JournalIndex, paths: list[Path], family:
                 write_derived("the run archive", lambda: write_archive(store, files),
                               f"{summary.imported} imported runs are recorded")
             history.refresh(locked=True)
-            arenas = None if any(r.get("record_type") == "event" for r in fresh) else \
-                sorted({str(r.get("arena")) for r in fresh})  # only these arenas' standings changed
-            store.write_registry(lambda: history.snapshot(changed=arenas), "the import is recorded")
+            store.write_registry(history.snapshot, "the import is recorded")
     return summary
 
 

@@ -89,6 +89,17 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+GAIN_SIGN = "+ = lower val_bpb, better"  # the one sign convention of every gain/gap/moved column, and its label
+
+
+def gain(value: float | None, reference: float | None) -> float | None:
+    """How much better ``value`` is than ``reference`` in val_bpb: ``reference - value``, positive when lower
+    (better). Every gain, gap and "moved" number a view shows is this, labelled with :data:`GAIN_SIGN`."""
+    if value is None or reference is None:
+        return None
+    return round(reference - value, 6)
+
+
 def lineage_gain(lineage: dict) -> str:
     """What a lineage (``Lineage.to_dict()``) achieved, in words: ``improved 0.0100 val_bpb over 3 kept runs``."""
     if lineage["length"] <= 1:

@@ -47,8 +47,8 @@ MAX_METRIC = 1e15  # |metric| bound; val_bpb is in (0, 100)
 MAX_FLOAT = 1e100  # |number| bound anywhere else: squares and products stay finite
 MAX_INT_BITS = 256  # integers anywhere (train.py constants may be large; float() never overflows)
 NON_NEGATIVE_METRICS = frozenset((
-    "training_seconds", "total_seconds", "peak_vram_mb", "memory_gb", "mfu_percent", "total_tokens_M",
-    "num_steps", "num_params_M", "depth", "device_memory_mb",
+    "training_seconds", "wall_training_seconds", "total_seconds", "peak_vram_mb", "memory_gb", "mfu_percent",
+    "total_tokens_M", "num_steps", "num_params_M", "depth", "device_memory_mb",
 ))
 _HEX = "0123456789abcdefABCDEF"
 _CATEGORY_NAMES = frozenset(CATEGORIES)
@@ -93,10 +93,10 @@ def checked_line(raw: bytes) -> tuple[dict | None, str | None]:
     """Decode and check one journal line: ``(record, None)`` when it is valid, else ``(None, why)``.
 
     Same verdict as :func:`record_problem`, cheaper: numbers are bounded while decoding, and for a
-    line of at most :data:`MAX_ITEMS` characters with at most :data:`MAX_DEPTH` brackets and no
-    ``\\uD...`` escape, the text itself proves that no string, list or nesting breaks a cap and that
-    no lone surrogate is inside (strict UTF-8 decoding admits none), so only keys and field rules
-    remain to check.
+    line of at most :data:`MAX_ITEMS` characters and no ``\\uD...`` escape, the text itself proves
+    that no string or list breaks a cap and that no lone surrogate is inside (strict UTF-8 decoding
+    admits none), so only keys, nesting depth and field rules remain to check (one walk over the
+    containers, :func:`_needs_walk`).
     """
     try:
         text = raw.decode("utf-8")
@@ -108,12 +108,12 @@ def checked_line(raw: bytes) -> tuple[dict | None, str | None]:
         return None, f"not valid JSON ({type(exc).__name__})"
     as_written(record)
     if not bounded or type(record) is not dict or len(raw) > MAX_ITEMS \
-            or text.count("{") + text.count("[") > MAX_DEPTH or "\\ud" in text or "\\uD" in text:
+            or "\\ud" in text or "\\uD" in text:
         problem = record_problem(record, len(raw))
     elif len(record) > MAX_TOP_FIELDS:
         problem = f"{len(record)} top-level fields (at most {MAX_TOP_FIELDS})"
     else:
-        problem = _fields_problem(record) or (_walk_problem(record) if _has_long_key(record) else None)
+        problem = _fields_problem(record) or (_walk_problem(record) if _needs_walk(record) else None)
     return (None, problem) if problem else (record, None)
 
 
@@ -203,14 +203,17 @@ def _walk(value: object, depth: int) -> tuple[list[str], str] | None:
     return None
 
 
-def _has_long_key(value: dict | list) -> bool:
-    """Whether any object key inside ``value`` breaks :data:`MAX_KEY` (the walk then names it)."""
+def _needs_walk(value: dict | list, depth: int = 1) -> bool:
+    """Whether any object key inside ``value`` breaks :data:`MAX_KEY` or its nesting passes
+    :data:`MAX_DEPTH` (``value`` is at level ``depth``): the full walk then names the problem."""
+    if depth > MAX_DEPTH:
+        return True
     if type(value) is dict:
         if value and max(map(len, value)) > MAX_KEY:
             return True
         value = value.values()
     for item in value:  # noqa: SIM110 - a plain loop: any() over a generator costs twice as much here
-        if (type(item) is dict or type(item) is list) and _has_long_key(item):
+        if (type(item) is dict or type(item) is list) and _needs_walk(item, depth + 1):
             return True
     return False
 
@@ -426,6 +429,24 @@ def _change_signature(name: str, value: object) -> str | None:
     return None
 
 
+def _train_defaults(name: str, value: object) -> str | None:
+    """An arena's starting operating point: knob name -> number, boolean or short string (or null)."""
+    if value is None:
+        return None
+    if type(value) is not dict or len(value) > MAX_FACTS:
+        return f"{name} must be an object of at most {MAX_FACTS} entries, got {_shown(value)}"
+    for key, item in value.items():
+        if len(key) > MAX_NAME:
+            return f"{name} has a key of {len(key)} characters (at most {MAX_NAME})"
+        if type(item) is str:
+            problem = _string_problem(item, MAX_NAME)
+            if problem:
+                return f"{name}.{key} {problem}"
+        elif type(item) not in (int, float, bool):
+            return f"{name}.{key} must be a number, a boolean or a short string, got {_shown(item)}"
+    return None
+
+
 def _record_type(name: str, value: object) -> str | None:
     return None  # checked first, in _fields_problem
 
@@ -469,6 +490,7 @@ _COMMON_FIELDS: dict[str, Check] = {
 }
 _RUN_FIELDS: dict[str, Check] = {
     **_COMMON_FIELDS, "run_id": _id, "status": _status, "metrics": _metrics, "change_signature": _change_signature,
+    "train_defaults": _train_defaults,
 }
 _EVENT_FIELDS: dict[str, Check] = {
     **_COMMON_FIELDS, "event_id": _id, "event_type": _event_type, "run_id": _optional_id, "val_bpb": _val_bpb,

@@ -32,6 +32,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -39,7 +40,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..lazyre import lazy
 from .errors import MemoryLabError
 from .journal import FileJournal, Journal, LedgerLine, encode_record
 
@@ -386,16 +386,6 @@ class Store:
                 written.append(path)
         return written
 
-    def read_registry(self) -> dict | None:
-        """The registry snapshot on disk (None when missing, unreadable, too big or not an object)."""
-        try:
-            if self.registry_path.stat().st_size > 64 * 1024 * 1024:
-                return None
-            data = json.loads(self.registry_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
     def write_registry(self, snapshot: Callable[[], dict], recorded: str) -> bool:
         """Rewrite ``champion_challenger.json`` with ``snapshot()`` after an append (the caller holds the
         lock, so snapshots land in ledger order). Derived: a failure is a warning saying what
@@ -430,7 +420,7 @@ class Store:
 
 
 
-_SAFE_ID = lazy(r"[A-Za-z0-9_.-]{1,128}")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 def is_safe_run_id(run_id: str) -> bool:

@@ -25,8 +25,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from ..lazyre import lazy
 from ..ledger.model import CATEGORIES
+from .lookup import Alternation
 from .textnorm import strip_outcome_notes
 
 _ORDER = {name: i for i, name in enumerate(CATEGORIES)}
@@ -116,11 +116,9 @@ _KEYWORDS: dict[str, str] = {
     "radical": r"radical|rewrite|overhaul|from scratch|ssm|mamba|rwkv|hyena|retnet|state space|"
                r"replaces? (?:\d+/\d+ )?attention",
 }
-_KEYWORD_RE = lazy(
-    r"(?<![\w])(?:" + "|".join(f"(?P<{name}>{pattern})" for name, pattern in _KEYWORDS.items()) + r")(?![\w])"
-)
-_TAGGED_RE = lazy(r"\[(\w+)\]")
-_PLUS_RE = lazy(r"\s\+\s")
+_KEYWORD_RE = Alternation(list(_KEYWORDS.items()), start=r"(?<![\w])", end=r"(?![\w])")
+_TAGGED_RE = re.compile(r"\[(\w+)\]")
+_PLUS_RE = re.compile(r"\s\+\s")
 
 
 def ordered(categories: Iterable[str]) -> tuple[str, ...]:

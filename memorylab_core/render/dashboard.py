@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..index.journal_index import JournalIndex
-from ..ledger.model import Run
+from ..ledger.model import Run, gain
 from ..ledger.store import warn
 from ..policy.registry import champion
 from ..research.health import crash_streak, ideas_since_last_keep
@@ -106,18 +106,19 @@ def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now
 
 
 def champion_progress(data: dict, window: Sequence[Run]) -> tuple[float | None, str]:
-    """How far the champion moved over the window, and the reference it moved from: the champion at the
-    window start, else (a first champion, or the all-time view) the window's first kept run."""
+    """The champion's gain over the window (``ledger.model.gain``: + = lower val_bpb) and the reference it
+    is measured from: the champion at the window start, else (a first champion, or the all-time view) the
+    window's first kept run."""
     champ, start = data.get("champion"), data.get("champion_at_window_start")
     if champ is None:
         return None, "no kept run yet"
     if start is not None:
-        return round(champ["val_bpb"] - start["val_bpb"], 6), f"from {start['val_bpb']:.6f} at window start"
+        return gain(champ["val_bpb"], start["val_bpb"]), f"from {start['val_bpb']:.6f} at window start"
     first = next((r for r in window if r.status == "keep" and r.val_bpb is not None), None)
     if first is None:
         return None, "no kept run in this window"
     where = "first kept run" if data.get("since_hours") is None else "first kept run of the window"
-    return round(champ["val_bpb"] - first.val_bpb, 6), f"from {first.val_bpb:.6f}, the {where}"
+    return gain(champ["val_bpb"], first.val_bpb), f"from {first.val_bpb:.6f}, the {where}"
 
 
 def _lineage_descriptions(history: JournalIndex, lineages: Sequence[dict]) -> dict[str, str]:
@@ -179,6 +180,7 @@ def _research_view(history: JournalIndex, arena: str | None) -> dict:
     research = importlib.import_module("memorylab_core.research.memory")
     insights = importlib.import_module("memorylab_core.research.insights")
     state = research.load_state(history.store, history=history, arena=arena)
-    return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau()),
+    return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau(),
+                                                  state.timeline.account.to_dict()),
             "mistake_cards": state.deck.ranked(state.runs, MISTAKE_CARDS),
             "velocity_chart": {"view": state.velocity.view(), "points": [list(p) for p in state.velocity.points]}}

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-from ..ledger.model import Run, lineage_gain, plural
-from ..policy.verdict import noise_phrase, runs_phrase, verdict_phrase
+from ..ledger.model import GAIN_SIGN, Run, gain, lineage_gain, plural
+from ..policy.verdict import runs_phrase, verdict_noise, verdict_phrase
 from . import svg
 from .htmltext import clip, esc
 from .report import window_label
@@ -67,7 +67,7 @@ def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
          f"{glyph('keep')} {c['keep']} {glyph('discard')} {c['discard']} {glyph('crash')} {c['crash']}",
          f"every run · {rate}"),
         _reference_tile(data),
-        ("Champion moved", fmt_delta(progress[0]), esc(progress[1])),
+        (f"Champion gain ({GAIN_SIGN})", fmt_delta(progress[0]), esc(progress[1])),
         ("Since last keep", f"{signals.get('since_last_keep', 0):,}",
          f"experiments (ideas) · crash streak {signals.get('crash_streak', 0)}"),
         ("Open decisions", str(sum(1 for q in data["decision_queue"] if q.get("priority") == "high")),
@@ -79,10 +79,14 @@ def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
 
 
 def warnings(data: dict) -> str:
-    if not data.get("corrupt_lines"):
-        return ""
-    return (f'<p class="warn" role="alert">{data["corrupt_lines"]} corrupt ledger line(s) were skipped; '
-            "run any command to see their line numbers on stderr.</p>")
+    """Banners above the page: a busy machine (the report's first line too), corrupt ledger lines."""
+    out = ""
+    if data.get("busy_machine"):
+        out += f'<p class="warn" role="alert"><strong>Busy machine.</strong> {esc(data["busy_machine"]["message"])}</p>'
+    if data.get("corrupt_lines"):
+        out += (f'<p class="warn" role="alert">{data["corrupt_lines"]} corrupt ledger line(s) were skipped; '
+                "run any command to see their line numbers on stderr.</p>")
+    return out
 
 
 def _reference_tile(data: dict) -> tuple[str, str, str]:
@@ -91,7 +95,7 @@ def _reference_tile(data: dict) -> tuple[str, str, str]:
     if not verdict:
         return "Champion reference", "none", "no kept run yet: the next is this arena's baseline"
     return ("Champion reference val_bpb", fmt_val(verdict["reference_val_bpb"]),
-            esc(f"{runs_phrase(verdict['reference_n'])} · {noise_phrase(verdict['sigma'], verdict['noise_source'])}"))
+            esc(f"{runs_phrase(verdict['reference_n'])} · {verdict_noise(verdict)}"))
 
 
 # -- champion ------------------------------------------------------------------------------------
@@ -107,12 +111,11 @@ def champion_card(data: dict, record: dict, progress: tuple[float | None, str]) 
              ("branch", esc(champ.get("branch") or "unknown")),
              ("memory", f"{champ['memory_gb']:.1f} GB" if champ.get("memory_gb") is not None else "unknown"),
              ("logged", esc(champ.get("timestamp_utc") or "imported (no timestamp)")),
-             ("moved", f"{fmt_delta(progress[0])} {esc(progress[1])}")]
+             (f"gain ({GAIN_SIGN})", f"{fmt_delta(progress[0])} {esc(progress[1])}")]
     if verdict:
         facts.insert(1, ("best single run", f"{fmt_val(verdict['best_single_val_bpb'])} "
                                             f"<code>{esc(verdict['best_single_run_id'])}</code>"))
-        facts.insert(2, ("noise", esc(noise_phrase(verdict["sigma"], verdict["noise_source"],
-                                                   verdict["noise_groups"]))))
+        facts.insert(2, ("noise", esc(verdict_noise(verdict))))
     if record.get("hypothesis"):
         facts.append(("hypothesis", esc(record["hypothesis"])))
     if tags:
@@ -148,7 +151,7 @@ def _packet(packet: object) -> str:
         pairs.append(("prior champion (its single run)", f"<code>{esc(prior.get('run_id'))}</code> "
                                         f"{fmt_val(prior.get('val_bpb') if _is_num(prior.get('val_bpb')) else None)}"))
     if _is_num(delta):
-        pairs.append(("delta vs prior", fmt_delta(delta)))
+        pairs.append((f"gain vs prior ({GAIN_SIGN})", fmt_delta(-delta)))
     if novelty.get("classification"):
         pairs.append(("novelty", esc(f"{novelty['classification']} ({novelty.get('decision') or 'unknown'})")))
     return f"<h3>Decision packet</h3>{_kv(pairs)}"
@@ -179,11 +182,12 @@ def board_card(data: dict) -> str:
     best = champ["val_bpb"] if champ else None
     rows = []
     for rank, run in enumerate(board):
-        gap = run["val_bpb"] - best if best is not None and rank else None
+        vs_best = gain(run["val_bpb"], best) if rank else None
         rows.append(f"<tr><td>{'★' if rank == 0 else rank}</td><td class='n'>{fmt_val(run['val_bpb'])}</td>"
-                    f"<td class='n'>{fmt_delta(gap) if rank else ''}</td><td>{_run_ref(run)}</td>"
+                    f"<td class='n'>{fmt_delta(vs_best) if rank else ''}</td><td>{_run_ref(run)}</td>"
                     f"<td>{esc(clip(run['description'], 90))}</td></tr>")
-    head = "<tr><th>#</th><th class='n'>val_bpb</th><th class='n'>gap</th><th>commit</th><th>description</th></tr>"
+    head = (f"<tr><th>#</th><th class='n'>val_bpb</th><th class='n'>gain vs ★ ({GAIN_SIGN})</th><th>commit</th>"
+            "<th>description</th></tr>")
     return section("board", "Champion & challengers", table(head, "".join(rows)))
 
 
@@ -255,7 +259,7 @@ def _branch(node: dict, parent_val: float | None, descriptions: dict[str, str], 
 
 def _node(node: dict, parent_val: float | None, descriptions: dict[str, str], best_id: str) -> str:
     value = node.get("val_bpb")
-    delta = value - parent_val if value is not None and parent_val is not None else None
+    delta = gain(value, parent_val)  # over its parent step
     best = node["run_id"] == best_id
     label = esc(node.get("commit") or node["run_id"])
     desc = esc(clip(descriptions.get(node["run_id"], ""), 100))
@@ -411,7 +415,8 @@ def _cell(value: object) -> str:
 
 
 # -- runs table ----------------------------------------------------------------------------------
-RUN_COLUMNS = (("#", "num"), ("time (UTC)", "text"), ("status", "text"), ("val_bpb", "num"), ("Δ champion", "num"),
+RUN_COLUMNS = (("#", "num"), ("time (UTC)", "text"), ("status", "text"), ("val_bpb", "num"),
+               (f"gain vs champion ({GAIN_SIGN})", "num"),
                ("mem GB", "num"), ("commit", "text"), ("run", "text"), ("next", "text"), ("description", "text"))
 
 
@@ -439,7 +444,7 @@ def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data
 
 
 def _run_row(run: Run, champion_val: float | None, number: int) -> str:
-    delta = run.val_bpb - champion_val if run.val_bpb is not None and champion_val is not None else None
+    delta = gain(run.val_bpb, champion_val)
     when = (run.timestamp or "")[:16].replace("T", " ") or "no time (imported)"  # minutes are enough; sorts as text
     desc = esc(clip(run.description, DESCRIPTION_CHARS))
     if run.tags:

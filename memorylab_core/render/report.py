@@ -6,18 +6,18 @@ into the document a human skims over coffee. The HTML dashboard and ``--json`` r
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from ..evidence.roles import is_idea
+from ..evidence.roles import Account, account_line
 from ..index.journal_index import JournalIndex
-from ..ledger.model import Run, fmt_number, lineage_gain, plural
+from ..ledger.model import GAIN_SIGN, Run, fmt_number, gain, lineage_gain, plural
 from ..policy.decisions import queued
 from ..policy.estimates import champion_headline, standings
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, run_brief
 from ..policy.verdict import standing, standing_phrase
+from ..research.health import busy_machine
 from ..research.progress import velocity_phrase
 from .report_promotion import promotion_section
 
@@ -35,24 +35,22 @@ def window_runs(history: JournalIndex, arena: str, since_hours: float | None, no
     return history.runs.where("arena = ? AND ts >= ?", (arena, cutoff))[::-1]
 
 
-def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
-    """Runs by status; rows that never ran (role ``not_run``) apart, under ``not_run``, never as discards."""
-    counts = Counter("not_run" if r.role == "not_run" else r.status for r in runs)
-    out = {s: counts.get(s, 0) for s in ("keep", "discard", "crash")}
-    return {**out, "not_run": counts["not_run"]} if counts.get("not_run") else out
-
-
 def _queue(history: JournalIndex, window: Sequence[Run]) -> list[dict]:
-    """Open decisions of the window (policy.decisions.queued): high priority first, newest first within one.
+    """Open decisions of the window (policy.decisions.queued): high priority first, newest first within one;
+    one row per commit (its newest run's: a valid re-run of a confounded run replaces its retry).
 
     The packets' action and priority are folded into the index; only the rows shown are read in full
     (for their rationale)."""
-    items, fixed = [], set()  # fixed: idea keys with a later run that did not crash
+    items, fixed, seen = [], set(), set()  # fixed: idea keys with a later run that did not crash
     for run in reversed(window[-500:]):
         packet = {"next_action": run.next_action, "priority": run.extra.get("priority", "low")}
         entry = queued(run, packet, bool(run.idea_key) and run.idea_key in fixed)
-        if run.status != "crash" and run.idea_key:
+        if run.status != "crash" and run.idea_key and run.validity != "confounded":
             fixed.add(run.idea_key)
+        key = run.commit or run.idea_key or run.run_id  # one row per commit: its newest run decides
+        if key in seen:
+            entry = None
+        seen.add(key)
         if entry is not None:
             items.append((_PRIORITY_ORDER.get(entry[1], 3), -run.index, run, entry))
     items.sort(key=lambda item: item[:2])
@@ -89,12 +87,10 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
     champ = champion(notable, events)
     champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
     policy = store_policy(history.store.root)
-    counts = _status_counts(window)
+    account = Account()
+    for run in window:
+        account.add(run)
     promo = standings(notable, events, policy)
-    ideas = [r for r in window if is_idea(r.role)]
-    moved = None
-    if champ is not None and champ_before is not None:
-        moved = round(champ.val_bpb - champ_before.val_bpb, 6)
     return {
         "generated_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "arena": arena,
@@ -103,16 +99,18 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
         "widened_from_hours": widened,
         "total_runs": history.arena_count(arena),
         "window_runs": len(window),
-        "counts": counts,
-        "roles": dict(Counter(r.role for r in window)),
-        "experiments": len(ideas),
-        "keep_rate": round(sum(r.status == "keep" for r in ideas) / len(ideas), 4) if ideas else None,
+        "counts": dict(account.statuses),
+        "roles": dict(account.roles),
+        "experiments": account.tried,
+        "keep_rate": account.keep_rate,
+        "account": account.to_dict(),
+        "busy_machine": busy_machine(window, arena),
         "confounded": [{"run_id": r.run_id, "causes": r.extra.get("confound") or []}
                        for r in window if r.validity == "confounded"],
         "champion": run_brief(champ),
         "verdict": standing(notable, events, policy),
         "champion_at_window_start": run_brief(champ_before),
-        "champion_moved": moved,
+        "champion_gain": gain(champ.val_bpb if champ else None, champ_before.val_bpb if champ_before else None),
         "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
@@ -197,23 +195,24 @@ def _arena_sections(data: dict) -> list[str]:
 def _headline(data: dict) -> list[str]:
     c = data["counts"]
     never_ran = f" · {c['not_run']} not run" if c.get("not_run") else ""
-    rate = "no ideas yet" if data["keep_rate"] is None else f"{data['keep_rate']:.0%} of ideas kept"
     others = data.get("other_arenas") or []
+    busy = data.get("busy_machine")
     lines = [
         f"## Headline ({window_label(data)})",
         "",
+        *([f"- **Busy machine:** {md_cell(busy['message'])}"] if busy else []),
         f"- **Arena:** {md_cell(data['arena'])}" + (
             f" (other arenas, reported apart with `--arena all`: "
             f"{', '.join(md_cell(o['arena']) + ' — ' + plural(o['runs'], 'run') for o in others[:5])})"
             if others else ""),
-        f"- **Experiments (ideas tried):** {data['experiments']}; keep rate {rate}",
+        f"- **Experiments:** {md_cell(account_line(data['account']))}",
         f"- **Runs:** {data['window_runs']} in this window ({c['keep']} keep · {c['discard']} discard · "
         f"{c['crash']} crash{never_ran}; roles: {_roles(data['roles'])}); "
         f"{plural(data['total_runs'], 'run')} in this arena",
     ]
     if data.get("velocity"):
         lines.append(f"- **Velocity:** {md_cell(velocity_phrase(data['velocity']).split(None, 1)[1])}")
-    for item in data.get("confounded") or []:
+    for item in [] if busy else (data.get("confounded") or [])[-5:]:  # a busy machine is one line, above
         lines.append(f"- **Confounded (re-run it):** `{md_cell(item['run_id'])}` — "
                      f"{md_cell('; '.join(item['causes']) or 'starved training')}")
     if data["corrupt_lines"]:
@@ -240,8 +239,8 @@ def _champion_section(data: dict) -> list[str]:
     start = data["champion_at_window_start"]
     if data["new_champion_in_window"] and start is not None:
         lines.append("")
-        lines.append(f"Moved {fmt_number(data['champion_moved'], signed=True)} in this window "
-                     f"(from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
+        lines.append(f"Gained {fmt_number(data['champion_gain'], signed=True)} val_bpb in this window ({GAIN_SIGN}; "
+                     f"from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
     elif data["new_champion_in_window"]:
         lines.append("")
         lines.append("First champion of this arena (its baseline) was set in this window.")
@@ -267,10 +266,10 @@ def _challenger_section(data: dict) -> list[str]:
     if not data["challengers"]:
         return lines + ["No challengers yet.", ""]
     champ_val = data["champion"]["val_bpb"] if data["champion"] else None
-    lines += ["| # | val_bpb | vs champion | run | description |", "|---|---|---|---|---|"]
+    lines += [f"| # | val_bpb | gain vs champion ({GAIN_SIGN}) | run | description |", "|---|---|---|---|---|"]
     for rank, ch in enumerate(data["challengers"], 1):
-        gap = ch["val_bpb"] - champ_val if champ_val is not None else None
-        lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {fmt_number(gap, signed=True)} | "
+        vs_champion = fmt_number(gain(ch["val_bpb"], champ_val), signed=True)
+        lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {vs_champion} | "
                      f"`{md_cell(ch['run_id'])}` | {md_cell(ch['description'])} |")
     return lines + [""]
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from ..ledger.model import plural
 from ..policy.estimates import anchor_label, gain_phrase
+from ..policy.verdict import noise_words
 
 Cell = Callable[[object], str]  # makes user text safe for markdown (report.md_cell)
 
@@ -47,6 +48,5 @@ def promotion_section(data: dict, cell: Cell) -> list[str]:
         lines.append(f"- **Unconfirmed tip:** {_who(tip, cell)}{gain} Replicate it before trusting the gain "
                      "(`memorylab replicate`).")
     noise = promo["noise"]
-    lines.append(f"- **Noise level:** σ = {noise['sigma']:.6f} per run ({noise['source']}, "
-                 f"{plural(noise['groups'], 'replicate group')}); see docs/promotion.md.")
+    lines.append(f"- **Noise level:** {noise_words(noise)} per run; see docs/promotion.md.")
     return lines + [""]
