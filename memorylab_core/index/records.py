@@ -64,7 +64,8 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
 def _extra(record: dict, metrics: dict, packet: dict, arena: str) -> dict:
     """The small, view-specific fields a :class:`Run` carries in ``extra`` (each says who reads it)."""
     get, mget = record.get, metrics.get
-    extra = {key: record[key] for key in ("original_status", "import_key", "promotion", "seed_env") if key in record}
+    extra = {key: record[key] for key in ("original_status", "import_key", "promotion", "seed_env", "early_abort")
+             if key in record}
     seconds = finite_float(mget("training_seconds"))
     if seconds is not None:  # GPU time of the run (research.progress: velocity per GPU-hour)
         extra["training_seconds"] = seconds

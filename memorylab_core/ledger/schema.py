@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from .model import CATEGORIES, STATUSES
+from .model import ABORT_ACTIONS, ABORT_MODES, CATEGORIES, STATUSES
 from .store import MemoryLabError, is_safe_run_id
 
 MAX_RECORD_BYTES = 1 << 20  # one encoded journal line, newline excluded
@@ -429,6 +429,31 @@ def _change_signature(name: str, value: object) -> str | None:
     return None
 
 
+_ABORT_NUMBERS = ("progress", "loss", "reference_loss", "gap", "bound", "predicted_gap", "reference_val_bpb",
+                  "saved_training_seconds", "would_save_training_seconds", "budget_seconds")
+
+
+def _early_abort(name: str, value: object) -> str | None:
+    """What the early abort did (docs/early_abort.md): a known mode and action, progress in [0, 1],
+    finite numbers (the saved seconds non-negative), short ids and a reason."""
+    problem = _object(name, value)
+    if problem or value is None:
+        return problem
+    if value.get("mode") not in ABORT_MODES or value.get("action") not in ABORT_ACTIONS:
+        return (f"{name} needs mode {'|'.join(ABORT_MODES)} and action {'|'.join(ABORT_ACTIONS)}, got "
+                f"{_shown(value.get('mode'))} / {_shown(value.get('action'))}")
+    for key in _ABORT_NUMBERS:
+        number = value.get(key)
+        if number is not None and (type(number) not in (int, float) or not -MAX_METRIC < number < MAX_METRIC):
+            return f"{name}.{key} must be a finite number or null, got {_shown(number)}"
+    progress = value.get("progress")
+    if not (type(progress) in (int, float) and 0 <= progress <= 1):
+        return f"{name}.progress must be a number in [0, 1], got {_shown(progress)}"
+    for key in ("saved_training_seconds", "would_save_training_seconds", "budget_seconds"):
+        if (value.get(key) or 0) < 0:
+            return f"{name}.{key} cannot be negative, got {_shown(value.get(key))}"
+    return _optional_id(f"{name}.reference_run", value.get("reference_run")) or \
+        _LONG(f"{name}.reason", value.get("reason"))
 def _train_defaults(name: str, value: object) -> str | None:
     """An arena's starting operating point: knob name -> number, boolean or short string (or null)."""
     if value is None:
@@ -490,6 +515,7 @@ _COMMON_FIELDS: dict[str, Check] = {
 }
 _RUN_FIELDS: dict[str, Check] = {
     **_COMMON_FIELDS, "run_id": _id, "status": _status, "metrics": _metrics, "change_signature": _change_signature,
+    "early_abort": _early_abort,
     "train_defaults": _train_defaults,
 }
 _EVENT_FIELDS: dict[str, Check] = {

@@ -17,6 +17,8 @@ R1    replicate run whose replicates confirm the champion         promote       
 R2    replicate run showing the kept run was noise (significantly  abandon              high
       worse than the champion it displaced): roll back
 R3    any other replicate run                                    branch_followup      low
+A1    a discard stopped early: its loss curve could not catch    abandon              medium
+      the champion's reference (policy/early_abort.py)
 K1    keep, first kept run (baseline)                            promote              high
 KN    keep that beats the prior champion inside the noise        replicate            high
 K2    keep that beats the prior champion                         promote              high
@@ -141,6 +143,14 @@ def git_action(run: Run) -> str:
     return "reset"
 
 
+def _stopped_rule(run: Run) -> tuple[str, str, str, str]:
+    """A1: stopped early by the abort rule: evidence that the idea loses (it feeds no noise estimate)."""
+    info = run.extra["early_abort"]
+    saved = info.get("saved_training_seconds")
+    reason = info.get("reason") or "its loss curve could not catch the champion's reference"
+    return "A1", "abandon", "medium", f"stopped early: {reason}" + (f"; saved {saved:g} s of training" if saved else "")
+
+
 def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict, verdict: dict | None,
                policy: PromotionPolicy) -> tuple[str, str, str, str]:
     if prior_champ is None or verdict is None:
@@ -193,6 +203,8 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
         rule, action, priority, rationale = _crash_rule(run, prior, novelty, fold)
     elif run.validity == "confounded":
         rule, action, priority, rationale = _confounded_rule(run)
+    elif (run.extra.get("early_abort") or {}).get("action") == "stopped":
+        rule, action, priority, rationale = _stopped_rule(run)
     elif run.replicate_of:
         rule, action, priority, rationale = _replicate_rule(run)
     elif run.status == "keep":

@@ -72,10 +72,21 @@ def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
          f"experiments (ideas) · crash streak {signals.get('crash_streak', 0)}"),
         ("Open decisions", str(sum(1 for q in data["decision_queue"] if q.get("priority") == "high")),
          f"high priority of {len(data['decision_queue'])} queued"),
+        _abort_tile(data),
     ]
     cells = "".join(f'<div class="stat{" wide" if n == 1 else ""}"><div class="k">{esc(k)}</div>'
                     f'<div class="v">{v}</div><div class="d">{d}</div></div>' for n, (k, v, d) in enumerate(tiles))
     return f'<section id="headline" class="stats" aria-label="headline numbers">{cells}</section>'
+
+
+def _abort_tile(data: dict) -> tuple[str, str, str]:
+    """Training time the early abort saved in the window, the runs it stopped and its audit (false aborts)."""
+    abort = data.get("early_abort") or {}
+    audit = abort.get("all_time") or {}
+    checked = (f"false aborts {audit['false_aborts']} of {audit['audited_finished']} left running"
+               if audit.get("audited_finished") else "no would-be stop audited yet")
+    return ("Training saved", f"{(abort.get('saved_training_seconds') or 0) / 60:.1f} min",
+            f"{plural(abort.get('stopped') or 0, 'run')} stopped early · {checked}")
 
 
 def warnings(data: dict) -> str:

@@ -13,6 +13,7 @@ from ..evidence.roles import Account, account_line
 from ..index.journal_index import JournalIndex
 from ..ledger.model import GAIN_SIGN, Run, fmt_number, gain, lineage_gain, plural
 from ..policy.decisions import queued
+from ..policy.early_abort import tally
 from ..policy.estimates import champion_headline, standings
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, run_brief
@@ -33,6 +34,15 @@ def window_runs(history: JournalIndex, arena: str, since_hours: float | None, no
         return history.arena_runs(arena)
     cutoff = now.timestamp() - since_hours * 3600
     return history.runs.where("arena = ? AND ts >= ?", (arena, cutoff))[::-1]
+
+
+def early_abort_view(history: JournalIndex, arena: str, window: Sequence[Run]) -> dict:
+    """What the early abort did (policy/early_abort.py): runs stopped and training time saved in the window, and
+    the audit over every run of the arena (would-be stops left running, and how many finished ahead)."""
+    audited = history.runs.where("arena = ? AND data LIKE ?", (arena, '%"early_abort"%'))
+    window_tally, audit = tally(window), tally(audited)
+    return {**window_tally.to_dict(), "phrase": window_tally.phrase(), "all_time": audit.to_dict(),
+            "audit_phrase": audit.phrase() if audit.shadow or audit.audits else None}
 
 
 def _queue(history: JournalIndex, window: Sequence[Run]) -> list[dict]:
@@ -121,6 +131,7 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
         "velocity": _velocity(history, arena),
+        "early_abort": early_abort_view(history, arena, window),
     }
 
 
@@ -212,6 +223,10 @@ def _headline(data: dict) -> list[str]:
     ]
     if data.get("velocity"):
         lines.append(f"- **Velocity:** {md_cell(velocity_phrase(data['velocity']).split(None, 1)[1])}")
+    abort = data.get("early_abort") or {}
+    if abort.get("phrase") or abort.get("audit_phrase"):
+        lines.append(f"- **Early abort:** {md_cell(abort.get('phrase') or 'no run stopped in this window')}"
+                     + (f" (audit, all time: {md_cell(abort['audit_phrase'])})" if abort.get("audit_phrase") else ""))
     for item in [] if busy else (data.get("confounded") or [])[-5:]:  # a busy machine is one line, above
         lines.append(f"- **Confounded (re-run it):** `{md_cell(item['run_id'])}` — "
                      f"{md_cell('; '.join(item['causes']) or 'starved training')}")
