@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from ..evidence.roles import account_line
 from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
+from ..policy.estimates import history_headline
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
 from ..render.report import early_abort_view, window_runs
 from ..research.health import RESET_EVENT, alerts, half_open, is_busy
@@ -54,6 +55,7 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
     verdict = history_standing(ctx.history, state.arena)
     return {
         "arena": state.arena, **tl.account.to_dict(), "verdict": verdict,
+        "headline": history_headline(ctx.history, state.arena),
         "champion": _brief(tl.champion),
         "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
                                                "gain": (last.run.extra.get("verdict") or {}).get("gain")},
@@ -132,11 +134,10 @@ def render(data: dict) -> str:
         lines.append(f"breaker reset recorded ({before['state']}, {plural(before['streak'], 'crash', 'crashes')} "
                      "before it)")
     verdict = data.get("verdict")
+    lines.append(data["headline"])  # "champion X: confirmed / unconfirmed ..." (every view's words)
     if champ and verdict:
-        lines.append(f"champion   {verdict['champion']}  {_commit(champ['commit'])}{_one(champ['description'])}")
+        lines.append(f"           {_commit(champ['commit'])}{_one(champ['description'])}")
         lines.append(f"           {standing_phrase(verdict)}")
-    else:
-        lines.append("champion   none yet: the next kept run is this arena's baseline")
     if last:
         gain = "" if last["gain"] is None else f" (gain {last['gain']:+.6f} over the reference)"
         lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{gain}  {_commit(last['commit'])}"

@@ -255,7 +255,8 @@ def _delta(value: float | None, reference: float | None) -> float | None:
 def queued(run: Run, packet: dict, fixed: bool) -> tuple[str, str] | None:
     """What a run's packet puts in the decision queue: (action, priority), or None when nothing waits.
 
-    * a baseline's K1 ``promote`` is no decision (the arena's first kept run is its champion);
+    * a baseline's K1 ``promote`` is no decision (the arena's first kept run is its champion); a packet
+      another tool wrote (the fork's, without a ``rule``) is queued as it was written;
     * a replicate never promotes: its R1 ``promote`` is shown as a ``confirmation`` (low priority);
     * a ``fix_and_retry`` is cleared once a later run of the same idea did not crash (``fixed``).
     """
@@ -264,7 +265,7 @@ def queued(run: Run, packet: dict, fixed: bool) -> tuple[str, str] | None:
         return None
     if run.replicate_of or run.role == "replicate":
         return ("confirmation", "low") if action == "promote" else (action, priority)
-    if run.role == "baseline" and action == "promote":
+    if run.role == "baseline" and action == "promote" and run.extra.get("rule"):
         return None
     return action, priority
 
