@@ -472,7 +472,9 @@ def logged_before(history: JournalIndex, inputs: RunInputs) -> Run | None:
     token = inputs.run_token
     if not token:
         return None
-    same_commit = history.runs.where("commit_sha IS ?", (inputs.provenance.get("commit"),), limit=TOKEN_SCAN)
+    commit = inputs.provenance.get("commit")
+    where = ("commit_sha = ?", (commit,)) if commit else ("commit_sha IS NULL", ())  # "=" uses the index
+    same_commit = history.runs.where(*where, limit=TOKEN_SCAN)
     return next((run for run in same_commit if run.extra.get("run_token") == token), None)
 
 
