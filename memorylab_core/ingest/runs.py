@@ -26,7 +26,7 @@ from ..evidence.arenas import arena_key, completes, is_partial, native_arena, se
 from ..evidence.validity import PEERS, judge
 from ..index.journal_index import JournalIndex
 from ..index.records import run_from_record
-from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float
+from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, utc_stamp
 from ..ledger.schema import MAX_NAME
 from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn, write_derived
 from ..novelty import categories, changes
@@ -260,10 +260,6 @@ def _read_optional(path: Path) -> str | None:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-
-
-def utc_stamp(now: datetime) -> str:
-    return now.strftime("%Y%m%dT%H%M%SZ")
 
 
 def allocate_run_id(store: Store, history: JournalIndex, commit: str | None, now: datetime) -> str:
