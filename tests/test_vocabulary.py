@@ -98,6 +98,12 @@ IDENTITY = [
     ([BASE, ("4L 768w shallower wider model", "discard")], "6L 768w", "repeat_failure"),
     ([BASE, ("beta1 0.8 -> 0.9", "discard")], "ADAM_BETAS from (0.8, 0.95) to (0.9, 0.98)", "repeat_failure"),
     ([BASE, ('window pattern "SSSL" -> "L"', "keep")], 'window pattern "L" -> "SLLL"', "incremental_followup"),
+    # an identifier is one name (leaky_relu_slope is not the activation); seconds are a time budget's unit
+    ([BASE, ("swap ReLU^2 for ReLU", "discard")], "leaky_relu_slope 0.5 -> 0.3", "novel"),
+    ([BASE, ("wallclock 1200s -> 1800s", "discard")], "muon_wd 0.04 -> 0.02 + wallclock 1800s", "repeat_failure"),
+    ([BASE, ("LZMA compression test", "discard")], "LZMA + 3600s budget", "repeat_failure"),
+    # a change named beside "same config" is a change, not a re-run
+    ([BASE, ("NS steps 5 -> 3", "discard")], "NS_STEPS=0, same config otherwise", "repeat_failure"),
 ]
 
 

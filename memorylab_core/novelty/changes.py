@@ -525,6 +525,9 @@ _WORD_RE = re.compile(r"[a-z]+")
 # A number followed by one of these counts something else ("training completed 1525 steps").
 _UNIT_AFTER_RE = re.compile(r"\s*(?:steps?|iter(?:ation)?s?|seconds?|secs?|s|min(?:ute)?s?|hours?|h|"
                       r"params?|parameters?|[kmg]b|gib|mib|epochs?)(?![a-z])")
+# Knobs measured in seconds: beside them, "1800s" is a value, not a count of something else.
+_SECONDS_KNOBS = frozenset({"TIME_BUDGET"})
+_SECONDS_RE = re.compile(r"(\d)\s*(?:s|secs?|seconds?)(?![a-z])")
 
 
 _MAX_TEXT = 20_000  # characters of a description read for facts: they come early; keeps check bounded
@@ -648,6 +651,9 @@ def _verb(pre: str, post: str) -> tuple[str, float | None] | None:
 
 def _piece_facts(piece: str, inherited: tuple | None) -> tuple[list[dict], tuple | None]:
     mentions = list(MENTIONS.finditer(piece))
+    if any(MENTION_META[m.lastgroup][0] in _SECONDS_KNOBS for m in mentions):
+        piece = _SECONDS_RE.sub(r"\1", piece)
+        mentions = list(MENTIONS.finditer(piece))
     if not mentions:
         fact = _bare_power_pair(piece) or _unknown_knob(piece)
         return ([fact] if fact else []), _piece_verb(piece) or inherited

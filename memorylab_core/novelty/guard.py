@@ -690,7 +690,7 @@ class NoveltyIndex:
         if not all(in_place(m, point) for m in resolved):  # beside anything else, a technique in place is context
             resolved = [m for m in resolved if not in_place(m, point)]
         moves = [m for m in resolved if m[0] != "="]
-        if is_rerun(proposal.description) or (resolved and not moves):
+        if not moves and (resolved or is_rerun(proposal.description)):  # beside "same config", a change counts
             return self._rerun(ctx, [m for m in resolved if m[0] == "="], best, runs)
         cls, evidence, reasons, part = self._by_changes(ctx, moves, runs)
         if cls != "novel":

@@ -418,7 +418,7 @@ NUMBER_WORDS = {
 
 # --- knob mentions (read by changes.text_changes and is_baseline) --------------------------------
 
-_B, _E = r"(?<![a-z0-9])", r"(?![a-z0-9])"
+_B, _E = r"(?<![a-z0-9_])", r"(?![a-z0-9_])"  # an identifier (leaky_relu_slope) is one name
 
 
 def _mentions() -> tuple[Alternation, dict[str, tuple[str, str, str | None]]]:

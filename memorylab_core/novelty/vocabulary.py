@@ -119,6 +119,8 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("MOE_AUX_LOSS", "moe", "num", rf"aux(?:iliary)?{_S}loss(?:{_S}(?:weight|coef(?:ficient)?))?|"
                                    rf"load{_S}balanc(?:e|ing){_S}loss", "aux_loss 0.01 -> 0.001", "down"),
     ("TTT", "evaluation", "comp", rf"ttt|test{_S}time{_S}training", "TTT 3 steps at eval", "added"),
+    ("TIME_BUDGET", "budget", "num", rf"time{_S}budget|wall{_S}clock(?:{_S}(?:budget|limit|time))?|"
+                                     rf"training{_S}time{_S}budget", "wallclock 1200s -> 1800s", "up"),
     # optimizer variants and norm placements: techniques of their own, not a learning rate or the MLP
     ("NORMUON", "muon", "comp", rf"nor{_S}muon", "NorMuon (per-neuron second moment)", "added"),
     ("HYBRID_NORM", "normalization", "comp", rf"hybrid{_S}norm", "HybridNorm: post-norm MLP", "added"),
@@ -149,6 +151,11 @@ TECHNIQUE_VALUES: tuple[tuple[str, str, str, str], ...] = (
     ("NORM", "layernorm", rf"layer{_S}norm", "layernorm instead of rmsnorm"),
     ("NORM", "rmsnorm", rf"rms{_S}norm", "rmsnorm"),
     ("WINDOW_PATTERN", "L", r"l{2,8}|l(?=[\"'])", 'window pattern "SLLL" -> "LLLL"'),
+    # how a parameter-golf artifact is compressed
+    ("COMPRESSION", "lzma", r"lzma|xz", "LZMA compression of the artifact"),
+    ("COMPRESSION", "zstd", rf"zstd(?:{_S}\d+)?|zstandard", "zstd-22"),
+    ("COMPRESSION", "brotli", rf"brotli(?:{_S}\d+)?", "brotli-11 instead of zlib"),
+    ("COMPRESSION", "zlib", r"zlib", "back to zlib"),
 )
 
 GROUP_OF: dict[str, str] = {name: group for name, group, *_ in KNOBS}

@@ -86,8 +86,8 @@ def _run_samples(runs: Sequence[Run], events: Sequence[Event], now: float) -> li
     account = Account()
     for run in runs:
         account.add(run)
-    out: list[Sample] = [("memorylab_runs_total", "counter", "Runs by status.", {"status": s}, n)
-                         for s, n in sorted(account.statuses.items())]
+    out: list[Sample] = [("memorylab_runs_total", "counter", "Runs by status (not_run: imported, never ran).",
+                          {"status": s}, n) for s, n in sorted(account.statuses.items())]
     out.append(("memorylab_crash_streak", "gauge", "Consecutive crashed runs at the end of the arena's runs.", {},
                 crash_streak(runs)))
     out.append(("memorylab_experiments_since_last_keep", "gauge",
