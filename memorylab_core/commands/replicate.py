@@ -166,7 +166,8 @@ def _run_fields(logged: list[dict], decision: Decision | None, outcome) -> dict:
         "val_bpb"), "next_action": packet.get("next_action"),
         "git": packet.get("git") if last.get("role") == "rerun" else git_hint(decision),
         "exit_code": outcome.result.returncode if outcome else None,
-        "timed_out": outcome.result.timed_out if outcome else False}
+        "timed_out": outcome.result.timed_out if outcome else False,
+        "early_abort": None}  # replicates measure noise: the early-abort rule never stops one (docs/early_abort.md)
 
 
 def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decision | None, outcome=None) -> None:
