@@ -346,6 +346,7 @@ def test_interrupt_is_one_line_and_exit_130(repo, monkeypatch):
 
     monkeypatch.setattr(listing, "run", interrupted)
     monkeypatch.setattr(listing, "register", _registering(listing.register, interrupted))
+    assert ml("init", cwd=repo).code == 0
     res = ml("list", cwd=repo)
     assert (res.code, res.err, res.out) == (130, "memorylab: interrupted\n", "")
 
@@ -374,6 +375,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 @pytest.mark.parametrize("target", ["memorylab_core.cli", "memorylab_core.commands.listing",
                                     "memorylab_core.ledger.history"])
 def test_interrupt_during_start_up_is_one_line_and_exit_130(repo, target):
+    assert ml("init", cwd=repo).code == 0
     proc = subprocess.run([sys.executable, "-c", INTERRUPT_AT, target, str(MEMORYLAB), "list"], cwd=repo,
                           capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(PROJECT)})
     assert (proc.returncode, proc.stderr) == (130, "memorylab: interrupted\n")

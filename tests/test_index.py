@@ -278,11 +278,13 @@ def test_research_state_in_the_index_equals_a_fresh_fold(tmp_path):
     assert codec.dumps(stored) == codec.dumps(fresh)
 
 
-def test_readers_of_a_store_without_a_journal_create_nothing(tmp_path):
+def test_readers_of_a_store_without_a_journal_say_so_and_create_nothing(tmp_path):
     home = tmp_path / "nothing-here"
     res = subprocess.run([sys.executable, str(MEMORYLAB), "--home", str(home), "list"],
                          capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1 and res.stderr == (f"memorylab: error: no MemoryLab store at {home} (no "
+                                                  "experiments.jsonl): check --home / $MEMORYLAB_HOME, or create "
+                                                  "it with 'memorylab init'\n"), res.stderr
     assert not home.exists()
 
 

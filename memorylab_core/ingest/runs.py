@@ -430,7 +430,7 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
         history.refresh(locked=True)
         run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
         try:
-            record, followers, draft = _decided_record(history, inputs, run_id, now, hook)
+            record, followers, draft = history.healing(lambda: _decided_record(history, inputs, run_id, now, hook))
             packet_md = packet_markdown(record["decision_packet"], draft)
             carried = {run_id: artifact_files(inputs, record["decision_packet"], packet_md)} \
                 if store.journal.carries_artifacts else None
@@ -439,8 +439,9 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
             shutil.rmtree(store.runs_dir / run_id, ignore_errors=True)
             raise
         history.refresh(locked=True)
-        store.write_registry(lambda: history.snapshot(changed=[record["arena"]]), f"run {run_id} is recorded")
-    run = history.get(run_id) or draft
+        store.write_registry(lambda: history.healing(lambda: history.snapshot(changed=[record["arena"]])),
+                             f"run {run_id} is recorded")
+    run = history.healing(lambda: history.get(run_id)) or draft
     _archive(store, run_id, inputs, record["decision_packet"], packet_md)
     write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)), f"run {run_id} is recorded",
                   "rebuild it with 'memorylab export -f tsv -o results.tsv'")

@@ -9,9 +9,12 @@ views; nothing here writes the journal except :meth:`History.append_locked`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
 
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
@@ -22,6 +25,7 @@ from .prefold import RUN_FIELDS, HelperFailed, helper_batches, helper_wanted, pr
 from .store import MemoryLabError, Store, warn
 
 SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
+T = TypeVar("T")
 READ_CHUNK = 8 << 20  # journal bytes parsed per step of a fold
 READ_ROWS = 5000  # records fetched per step of a fold keyed by sequence number
 _MAX_REPORTED_CORRUPT = 5
@@ -140,15 +144,20 @@ class RunTable(Sequence[Run]):
 class History:
     """All runs and events of one store, as folded into its index."""
 
-    def __init__(self, store: Store, db: sqlite3.Connection):
+    def __init__(self, store: Store, db: sqlite3.Connection, location: Path | None = None):
         self.store = store
+        self.location = location  # the index file (None: in memory)
+        self._attach(db)
+        self._healed = False
+
+    def _attach(self, db: sqlite3.Connection) -> None:
+        """Read from ``db`` from now on (views are loaded by the next :meth:`refresh`)."""
         self.db = db
         self.runs = RunTable(db)
         self.events: list[Event] = []
         self._novelty: NoveltyIndex | None = None
         self._registry: RegistryFold | None = None
         self._view: tuple = ()  # (generation, seen) of the index state the in-memory views show
-        self._load_views()
 
     def _load_views(self) -> None:
         """Point the in-memory views at the index's current state (one read snapshot)."""
@@ -161,7 +170,7 @@ class History:
                 "SELECT idx, offset, event_id, event_type, timestamp_utc, ts, runs_before, data FROM events "
                 "ORDER BY idx")]
         finally:
-            db.execute("COMMIT")
+            ix.rollback(db)  # a read: ending it is all that is needed, and cannot fail twice
         self._novelty = self._registry = None
         self._view = view
 
@@ -173,12 +182,8 @@ class History:
         ``use_cache=False`` folds the whole journal into a private in-memory index instead (tests and
         checks that the index equals a fresh fold).
         """
-        if use_cache:
-            db = ix.open_db(store, SECTIONS_DDL)
-        else:
-            db = ix.memory_db()
-            db.executescript(SECTIONS_DDL)
-        history = cls(store, db)
+        db, location = ix.open_db(store, SECTIONS_DDL) if use_cache else (ix.fresh_db(SECTIONS_DDL), None)
+        history = cls(store, db, location)
         history.refresh()
         if not quiet:
             history.report_corrupt()
@@ -188,8 +193,52 @@ class History:
         """Fold whatever the journal gained since the index last saw it. Returns True when it moved.
 
         ``locked`` is accepted for callers that hold the journal lock; the fold never needs it
-        (appends write whole lines, and a line without its newline is left for later).
+        (appends write whole lines, and a line without its newline is left for later). An index that
+        fails with anything but a lock held elsewhere is rebuilt (:meth:`heal`).
         """
+        try:
+            return self._refresh(locked)
+        except sqlite3.DatabaseError as exc:
+            self.heal(exc)
+            return True
+
+    def heal(self, exc: sqlite3.DatabaseError) -> None:
+        """The index is a cache: after ``exc`` (a damaged page, disk full, a planted constraint), discard
+        its file and fold the journal into a fresh one, once per command; if that fails too, fold into
+        memory with one warning. A lock held elsewhere, or a second failure, is re-raised."""
+        if ix.is_busy(exc) or self._healed:
+            raise exc
+        self._healed = True
+        self.discard()
+        self._attach(ix.open_db(self.store, SECTIONS_DDL)[0] if self.location else ix.fresh_db(SECTIONS_DDL))
+        try:
+            self._refresh(False)
+        except sqlite3.DatabaseError as again:
+            if ix.is_busy(again) or self.location is None:
+                raise
+            warn(f"index {self.location} unusable ({again}); using an in-memory index for this command")
+            self.discard()
+            self._attach(ix.fresh_db(SECTIONS_DDL))
+            self._refresh(False)
+
+    def healing(self, step: Callable[[], T]) -> T:
+        """``step()``, a read of the index that writes nothing else; if the index fails under it (not a
+        lock), the index is rebuilt (:meth:`heal`) and ``step`` runs once more. What writers use
+        between reading their input and appending, so a damaged index never costs a training run."""
+        try:
+            return step()
+        except sqlite3.DatabaseError as exc:
+            self.heal(exc)
+        return step()
+
+    def discard(self) -> None:
+        """Close the index and remove its file, so this or the next command folds the journal afresh."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        if self.location is not None:
+            ix.discard(self.location)
+
+    def _refresh(self, locked: bool) -> bool:
         if not isinstance(self.store.journal, FileJournal):
             return self._refresh_by_seq(locked)
         del locked
@@ -207,10 +256,10 @@ class History:
                 self.db.execute("COMMIT")
                 break
             except HelperFailed:
-                self.db.execute("ROLLBACK")
+                ix.rollback(self.db)
                 self.runs.discard_pending()
             except BaseException:
-                self.db.execute("ROLLBACK")
+                ix.rollback(self.db)
                 raise
         self._load_views()
         return moved
@@ -240,7 +289,7 @@ class History:
             rebuilt = bool(offset) or bool(ix.get_meta(db, "journal"))
             ix.reset(db)
             offset, line_no = 0, 0
-        self.runs.resync(keep_decoded=trusted and ix.get_meta(db, "generation") == self._view[0])
+        self.runs.resync(keep_decoded=trusted and self._view[:1] == (ix.get_meta(db, "generation"),))
         self._novelty = self._registry = None  # re-read: another command may have folded lines meanwhile
         new_offset, line_no = self._fold_bytes(offset, line_no, stat.size, helper)
         ix.set_meta(db, offset=new_offset, line_no=line_no, seen=stat.key(), journal=ix.journal_identity(stat))
@@ -321,7 +370,7 @@ class History:
             return False
         db = self.db
         if (ix.get_meta(db, "journal") or None) == journal_id and int(ix.get_meta(db, "offset", 0)) == top:
-            if ix.get_meta(db, "generation") == self._view[0] and ix.get_meta(db, "seen") == self._view[1]:
+            if self._view[:1] == (ix.get_meta(db, "generation"),) and ix.get_meta(db, "seen") == self._view[1]:
                 return False
             self._load_views()
             return True
@@ -330,7 +379,7 @@ class History:
             moved = self._sync_by_seq(journal_id, top)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            ix.rollback(db)
             raise
         self._load_views()
         return moved
@@ -346,7 +395,7 @@ class History:
         if not intact:
             ix.reset(db)
             last, rows = 0, 0
-        self.runs.resync(keep_decoded=intact and ix.get_meta(db, "generation") == self._view[0])
+        self.runs.resync(keep_decoded=intact and self._view[:1] == (ix.get_meta(db, "generation"),))
         self._novelty = self._registry = None
         start = last
         n_events = db.execute("SELECT count(*) FROM events").fetchone()[0]

@@ -421,17 +421,36 @@ def os_reason(exc: OSError) -> str:
     return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
+def storage_reason(exc: BaseException) -> str | None:
+    """A storage failure as one line: a :class:`MemoryLabError`, an OS error (disk full, read-only) or
+    an SQLite error (the index); None for anything else (a bug, which should raise)."""
+    if isinstance(exc, MemoryLabError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    return f"the index failed ({exc})" if is_sqlite_error(exc) else None
+
+
+def is_sqlite_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an SQLite error (without importing sqlite3: if it is not loaded, none happened)."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(exc, sqlite3.Error)
+
+
 def write_derived(what: str, write: Callable[[], object], recorded: str, hint: str = "") -> bool:
     """Run ``write`` (a derived file after an append); a failure is a warning, never an error.
 
     Exit 1 promises that nothing was appended, so once records are in the ledger a derived file that
-    cannot be written (disk full, read-only, a directory in the way) must not fail the command: the
-    warning says what ``recorded`` (e.g. ``run X is recorded``), which file is missing, and ``hint``
-    (how to get it back). Returns whether the write succeeded.
+    cannot be written (disk full, read-only, a directory in the way, a refused path, a failing index)
+    must not fail the command: the warning says what ``recorded`` (e.g. ``run X is recorded``), which
+    file is missing, and ``hint`` (how to get it back). Returns whether the write succeeded.
     """
     try:
         write()
-    except OSError as exc:
-        warn(f"{recorded}, but {what} could not be written ({os_reason(exc)}){'; ' + hint if hint else ''}")
+    except Exception as exc:
+        reason = storage_reason(exc)
+        if reason is None or isinstance(exc, BrokenPipeError):
+            raise
+        warn(f"{recorded}, but {what} could not be written ({reason}){'; ' + hint if hint else ''}")
         return False
     return True
