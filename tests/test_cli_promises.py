@@ -218,6 +218,59 @@ def test_export_may_rebuild_results_tsv(repo):
     assert (repo / "results.tsv").read_text().count("\n") == 2
 
 
+@pytest.mark.parametrize("plant", ["symlink to the journal", "hard link to the journal", "fifo", "symlink elsewhere"])
+def test_results_tsv_is_no_side_door_into_the_journal(repo, tmp_path, plant):
+    """Issue 26: a results.tsv symlink to experiments.jsonl made `log` write a TSV row into the journal; a
+    FIFO made it hang after the append, holding the writers' lock. Now the row goes through the output
+    guard, opens without following links or blocking, after the journal lock is released."""
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    tsv = repo / "results.tsv"
+    tsv.unlink()
+    outside = tmp_path / "outside.tsv"
+    outside.write_text("untouched\n")
+    if plant == "symlink to the journal":
+        tsv.symlink_to(ledger(repo))
+    elif plant == "hard link to the journal":
+        os.link(ledger(repo), tsv)
+    elif plant == "fifo":
+        os.mkfifo(tsv)
+    else:
+        tsv.symlink_to(outside)
+    res = subprocess.run([sys.executable, str(MEMORYLAB), "log", "-d", "second idea", "--status", "discard",
+                          *_run_files(repo, 1.01), "--json"], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    run_id = json.loads(res.stdout)["run_id"]
+    [warning] = [w for w in res.stderr.splitlines() if "results.tsv" in w]
+    assert f"run {run_id} is recorded" in warning and "export -f tsv" in warning
+    assert all(line.startswith("{") for line in ledger(repo).read_text().splitlines())  # no TSV row in it
+    assert [r["run_id"] for r in records(repo)][-1] == run_id
+    assert outside.read_text() == "untouched\n"
+
+
+def _run_files(repo: Path, val: float) -> list[str]:
+    log, summary = fake_run(repo, val)
+    return ["--log", str(log), "--summary", str(summary)]
+
+
+def test_a_stuck_results_tsv_never_holds_the_journal_lock(repo, monkeypatch):
+    """The results.tsv row is written after the journal lock is released (and under no journal lock)."""
+    import fcntl
+
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    real_fsync, free = os.fsync, []
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("results.tsv"):
+            with open(store_dir(repo) / "experiments.jsonl.lock", "rb") as fh:  # fails if a writer holds it
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                free.append(True)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert log_run(repo, "second", "discard", 1.01).code == 0
+    assert free == [True]
+
+
 # -- 3. read-only use, umask, init ---------------------------------------------------------------------------
 
 def _unprivileged_python() -> list[str]:

@@ -289,19 +289,62 @@ def test_readers_of_a_store_without_a_journal_say_so_and_create_nothing(tmp_path
 
 
 def test_another_users_planted_temp_folder_is_not_trusted(tmp_path, monkeypatch):
-    """A read-only store's index goes to a private temp folder; one that is not private is refused."""
+    """A read-only store's index goes to a private temp folder; one that is not private is left alone
+    and the index goes to this user's cache folder instead."""
     store = _build(tmp_path / "store", 5)
     monkeypatch.setattr(ix, "_writable_dir", lambda path: False)  # as if the store were read-only
     monkeypatch.setattr(ix.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     planted = tmp_path / f"{ix.PRIVATE_PREFIX}{os.getuid()}"
     planted.mkdir(mode=0o777)
     planted.chmod(0o777)  # world-writable: someone else could swap files in it
     history = History.load(store, quiet=True)
-    assert len(history.runs) == 5  # still answers, from memory
+    assert len(history.runs) == 5
     assert not list(planted.iterdir())
+    assert history.location.parent == tmp_path / "cache" / "memorylab" / f"index-{os.getuid()}"
     planted.chmod(0o700)
     assert len(History.load(store, quiet=True).runs) == 5
     assert any(p.suffix == ".sqlite" for p in planted.iterdir())
+
+
+def _plant(kind: str, path: Path, tmp_path: Path) -> None:
+    """Something in the way of the private temp folder: what another user of /tmp could leave there."""
+    if kind == "file":
+        path.write_text("planted")
+    elif kind == "symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        path.symlink_to(tmp_path / "elsewhere")
+    elif kind == "foreign dir":
+        path.mkdir(mode=0o700)
+        os.chown(path, 65534, 65534)
+    else:  # a directory of ours that others may write into
+        path.mkdir(mode=0o733)
+        path.chmod(0o733)
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink", "foreign dir", "lax dir"])
+def test_a_planted_temp_folder_of_any_kind_costs_no_refold(tmp_path, monkeypatch, kind):
+    """Issue 26: a regular file there made every read exit 1; the other plants re-folded the whole
+    journal on every command. Now the index lives in this user's cache folder and is reused."""
+    if kind == "foreign dir" and os.getuid() != 0:
+        pytest.skip("only root can make a folder owned by someone else")
+    store = _build(tmp_path / "store", 30)
+    monkeypatch.setattr(ix, "_writable_dir", lambda path: False)
+    monkeypatch.setattr(ix.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _plant(kind, tmp_path / f"{ix.PRIVATE_PREFIX}{os.getuid()}", tmp_path)
+    folds = []
+    real = History._fold_bytes
+    monkeypatch.setattr(History, "_fold_bytes", lambda self, *a, **k: folds.append(a) or real(self, *a, **k))
+    first = History.load(store, quiet=True)
+    assert _view(first) == _fresh(store)
+    assert first.location is not None and first.location.is_file() and not first.location.is_symlink()
+    folds.clear()
+    second = History.load(store, quiet=True)
+    assert second.location == first.location and len(second.runs) == len(first.runs)
+    assert folds == []  # the journal was not folded again
+    if kind == "symlink":
+        assert not list((tmp_path / "elsewhere").iterdir())
 
 
 # -- the fold helper (prefold.py) and folds that start late ------------------------------------------------

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from ..lazyre import lazy
@@ -306,17 +307,6 @@ class Store:
         """Hold the journal lock: exclusive for writers (across hosts for PostgreSQL), shared for readers."""
         return self.journal.lock(shared)
 
-    @contextlib.contextmanager
-    def local_lock(self) -> Iterator[None]:
-        """A lock for this host's own files (results.tsv): the journal lock for a file store, else a
-        flock in the local root (a database's global lock is not needed for a local file)."""
-        if self.is_file:
-            with self.journal.lock():
-                yield
-            return
-        with FileJournal(self.root).lock():
-            yield
-
     def ledger_size(self) -> int:
         return self.journal.size() if isinstance(self.journal, FileJournal) else 0
 
@@ -388,18 +378,34 @@ class Store:
 
     # -- results.tsv ----------------------------------------------------------------------------
     def append_tsv_row(self, row: str) -> None:
-        """Append one upstream-format row to ``results.tsv`` (creating it with its header)."""
-        path = self.tsv_path
-        with self.local_lock():
-            new = not path.exists() or path.stat().st_size == 0
-            with open(path, "a", encoding="utf-8", newline="") as fh:
-                if new:
-                    fh.write(TSV_HEADER)
-                fh.write(row)
-                fh.flush()
-                os.fsync(fh.fileno())
+        """Append one upstream-format row to ``results.tsv`` (creating it with its header).
 
-
+        The workspace file is an output like any other: it must pass :meth:`check_output_path` (not in
+        the store, not a link to one of its files), is opened without following a symlink or blocking
+        on a FIFO, and must then be a regular file that is not a file of the store. Writers serialise
+        on a lock of the file itself, never the journal's: callers write it after the journal lock is
+        released, so a stuck results.tsv cannot hold up another agent's append.
+        """
+        path = self.check_output_path(self.tsv_path)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, umask_mode())
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO):
+                raise MemoryLabError(f"{path} is a symlink or a FIFO; not written") from exc
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in self._owned_inodes():
+                raise MemoryLabError(f"{path} is not a regular file of the workspace; not written")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = (TSV_HEADER if os.fstat(fd).st_size == 0 else "") + row
+            view = memoryview(data.encode("utf-8"))
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 _SAFE_ID = lazy(r"[A-Za-z0-9_.-]{1,128}")
