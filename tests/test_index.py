@@ -470,3 +470,41 @@ def test_a_long_lineage_carries_its_newest_steps_and_counts_them_all(tmp_path):
     assert (lineage["root"], lineage["tip"], lineage["best_run_id"]) == ("k000", "k399", "k399")
     assert lineage["chain"][-1]["run_id"] == "k399" and lineage["chain"][0]["run_id"] == "k350"
     assert lineage["improvement"] == round(399 / 10_000, 6)
+
+
+def test_a_run_id_twice_in_the_journal_counts_once_and_the_first_wins(tmp_path):
+    """Issue 26: a naive `cat a.jsonl b.jsonl` merge folded 11 runs for 9 ids; `show` returned the first
+    and `list` both. Now the first record of an id counts, every later one is skipped with a warning
+    naming both lines, and status, list and show agree."""
+    store = _build(tmp_path / "store", 40)
+    lines = store.ledger_path.read_bytes().splitlines(keepends=True)
+    first = json.loads(lines[0])
+    copy = encode_record({**first, "description": "the second copy", "metrics": {"val_bpb": 0.5}})
+    store.ledger_path.write_bytes(b"".join(lines) + copy + b"".join(lines[1:4]))
+    home = str(store.root)
+    status = subprocess.run([sys.executable, str(MEMORYLAB), "--home", home, "status", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert f"run id {first['run_id']} is already recorded at line 1 (the first record counts); line skipped" \
+        in status.stderr
+    listed = subprocess.run([sys.executable, str(MEMORYLAB), "--home", home, "list", "--limit", "1000", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    ids = [r["run_id"] for r in json.loads(listed.stdout)]
+    assert len(ids) == len(set(ids)) == 40 == json.loads(status.stdout)["runs"]
+    shown = subprocess.run([sys.executable, str(MEMORYLAB), "--home", home, "show", first["run_id"], "--json"],
+                           capture_output=True, text=True, timeout=60)
+    assert json.loads(shown.stdout)["record"]["description"] == first["description"]
+    history = History.load(store, quiet=True)
+    assert [r.index for r in history.runs] == list(range(40))
+    assert _view(history) == _fresh(store)
+
+
+def test_duplicate_run_ids_fold_the_same_through_the_fold_helper(tmp_path, monkeypatch):
+    store = _padded(_build(tmp_path, 300))
+    lines = store.ledger_path.read_bytes().splitlines(keepends=True)
+    store.ledger_path.write_bytes(b"".join(lines) + b"".join(lines[:150]))  # a journal appended to itself, half
+    expected = _tables(_in_process(store, monkeypatch))
+    seen = _spy(monkeypatch)
+    helped = History.load(store, quiet=True)
+    assert seen.count("items") > 4 and _tables(helped) == expected
+    assert len(helped.runs) == 300

@@ -324,12 +324,20 @@ class History:
         """Fold prepared journal lines (``prefold.prepared``, any backend) into the index; returns the
         new event count."""
         skipped, arenas = [], {}
+        items = list(items)
+        first_lines = self._recorded_ids(item[1][2] for item in items if item[0] == "run")
         for item in items:
             kind = item[0]
             if kind == "run":
                 row = item[1]
-                run = item[4] if len(item) > 4 else Run.from_row(row[:RUN_FIELDS])
-                self.runs.append(run, row)
+                run_id, line_no = row[2], row[RUN_FIELDS]
+                if run_id in first_lines:  # e.g. two journals concatenated: the first record counts
+                    skipped.append((line_no, row[1], f"run id {run_id} is already recorded at line "
+                                                     f"{first_lines[run_id]} (the first record counts)"))
+                    continue
+                first_lines[run_id] = line_no
+                run = self._numbered(item)
+                self.runs.append(run, (run.index, *row[1:]))
                 arenas[run.arena] = (arenas.get(run.arena, (0, 0))[0] + 1, run.index)
                 novelty.add(run, item[2], item[3])
                 registry.add(run)
@@ -346,6 +354,23 @@ class History:
                             "SET runs = runs + excluded.runs, last_idx = excluded.last_idx",
                             [(a, n, last) for a, (n, last) in arenas.items()])
         return n_events
+
+    def _recorded_ids(self, run_ids: Iterable[str]) -> dict[str, int]:
+        """{run id: line of its first record} of those of ``run_ids`` the index already holds."""
+        wanted, found = sorted(set(run_ids)), {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found.update(self.db.execute(f"SELECT run_id, min(line_no) FROM runs WHERE run_id IN "
+                                         f"({','.join('?' * len(chunk))}) GROUP BY run_id", chunk))
+        return found
+
+    def _numbered(self, item: tuple) -> Run:
+        """The run of a prepared ``run`` item as the next run of the index (prepared lines number their
+        runs in a row; a duplicate skipped before it shifts them down)."""
+        row = item[1]
+        run = item[4] if len(item) > 4 else Run.from_row(row[:RUN_FIELDS])
+        run.index = len(self.runs)
+        return run
 
     # -- a journal keyed by sequence number (PostgreSQL) --------------------------------------------
     def _refresh_by_seq(self, locked: bool) -> bool:
