@@ -271,6 +271,28 @@ def test_a_stuck_results_tsv_never_holds_the_journal_lock(repo, monkeypatch):
     assert free == [True]
 
 
+def test_summary_and_log_may_come_through_a_pipe_when_bounded(repo):
+    """`--summary <(...)` was refused ("summary is not a file: /dev/fd/63"); a pipe is read once, and
+    its bytes are what the archive keeps. An endless stream is refused in one line."""
+    if shutil.which("bash") is None:
+        pytest.skip("needs bash for process substitution")
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    log, summary = fake_run(repo, 0.99)
+    script = (f'{sys.executable} {MEMORYLAB} log -d "piped inputs" --status keep --json '
+              f'--summary <(cat {summary}) --log <(cat {log})')
+    res = subprocess.run(["bash", "-c", script], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    run_id = json.loads(res.stdout)["run_id"]
+    archive = store_dir(repo) / "runs" / run_id
+    assert (archive / "summary.json").read_bytes() == summary.read_bytes()
+    assert (archive / "run.log").read_bytes() == log.read_bytes()
+    assert records(repo)[-1]["metrics"]["val_bpb"] == 0.99
+    journal = digest(ledger(repo))
+    endless = ml("log", "-d", "endless", "--status", "keep", "--summary", "/dev/zero", cwd=repo)
+    assert one_line_error(endless) and "streams more than" in endless.err
+    assert digest(ledger(repo)) == journal
+
+
 # -- 3. read-only use, umask, init ---------------------------------------------------------------------------
 
 def _unprivileged_python() -> list[str]:
