@@ -6,7 +6,6 @@ command heals it without anyone deleting a file by hand."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import sqlite3
@@ -15,10 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlhelpers import MEMORYLAB, PROJECT, fake_run, ml, records
+from mlhelpers import MEMORYLAB, PROJECT, fake_run, ml
 from synthetic_store import write_store
 
-from memorylab_core.ledger import history as history_module
 from memorylab_core.ledger import index as ix
 
 READS = (("list", "--limit", "500", "--json"), ("status", "--json"), ("report", "--json"),

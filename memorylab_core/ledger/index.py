@@ -19,11 +19,16 @@ case never re-reads the journal. ``st_ctime`` cannot be set by a user program, s
 edit that restores the mtime is still seen.
 
 **Where it lives.** ``<store>/index.sqlite`` (WAL mode) when the store is writable; for a store this
-user cannot write (another user's, a read-only mount) a per-user copy under the temp directory,
-keyed by the store's path; in memory for a store that does not exist yet (so read commands create
-nothing). **Safety.** No pickle: folded state is JSON (codec.py) decoded into named classes only; a
-file that is not an index of this version, or that holds triggers or views, is rebuilt, and
-``trusted_schema`` is off.
+user cannot write (another user's, a read-only mount) a per-user copy in a private folder
+(:func:`private_dir`: the temp directory's, else the user's cache folder), keyed by the store's path;
+in memory for a store that does not exist yet (so read commands create nothing).
+
+**A cache, and what it trusts.** It trusts its journal key to say which prefix of the journal its
+rows fold, and those rows to be that fold. It does not trust its schema (a file whose objects are not
+exactly the ones created here -- a planted trigger, view, unique index, CHECK constraint or table --
+is rebuilt), its pages (any error but a lock rebuilds it: history.py ``History.heal``), or its file
+(never opened through a symlink). **Safety.** No pickle: folded state is JSON (codec.py) decoded
+into named classes only, and ``trusted_schema`` is off.
 """
 
 from __future__ import annotations
