@@ -139,6 +139,7 @@ def _handle(ctx: Context) -> int:
     except Exception as exc:
         if not (_index_damage(exc) and ctx.may_repeat()):
             raise
+        warn(f"the index failed ({exc}); running the command again on an index folded afresh")
         ctx.discard_index()
     return int(ctx.args.handler(ctx) or 0)
 

@@ -209,6 +209,7 @@ class History:
         if ix.is_busy(exc) or self._healed:
             raise exc
         self._healed = True
+        warn(f"index {self.location or '(in memory)'} failed ({exc}); folding the journal afresh")
         self.discard()
         self._attach(ix.open_db(self.store, SECTIONS_DDL)[0] if self.location else ix.fresh_db(SECTIONS_DDL))
         try:
@@ -392,6 +393,8 @@ class History:
             if locked:
                 raise
             self._warn_stale(exc)
+            if not self._view:  # a fresh History: show what the local index holds
+                self._load_views()
             return False
         db = self.db
         if (ix.get_meta(db, "journal") or None) == journal_id and int(ix.get_meta(db, "offset", 0)) == top:
