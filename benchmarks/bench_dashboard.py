@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from synthetic_store import write_store  # noqa: E402
 
-from memorylab_core.ledger.history import History  # noqa: E402
+from memorylab_core.index.journal_index import JournalIndex  # noqa: E402
 from memorylab_core.ledger.store import Store  # noqa: E402
 from memorylab_core.render import dashboard  # noqa: E402
 from memorylab_core.render.html_report import html_report, render_html  # noqa: E402
@@ -45,7 +45,7 @@ def _ms(action) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def _without_extras(history: History) -> dashboard.Dashboard:
+def _without_extras(history: JournalIndex) -> dashboard.Dashboard:
     """The dashboard with the optional insight sources switched off."""
     original = dashboard.optional_extras
     dashboard.optional_extras = lambda history, data: []
@@ -80,7 +80,7 @@ def browser_ms(path: Path) -> float | None:
 
 def bench(n: int, repeat: int, work: Path, with_browser: bool) -> list[tuple[str, str]]:
     root = write_store(work / f"store{n}", n, seed=n, hostile=True)
-    history = History.load(Store(root, root), quiet=True)
+    history = JournalIndex.load(Store(root, root), quiet=True)
     own = [_ms(lambda: render_html(_without_extras(history))) for _ in range(repeat)]
     fold = _ms(lambda: dashboard._research_view(history))
     warm = [_ms(lambda: html_report(history, None)) for _ in range(repeat)]

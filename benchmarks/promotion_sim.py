@@ -53,10 +53,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from memorylab_core.evidence import estimates, validity
+from memorylab_core.evidence import validity
 from memorylab_core.ingest import champion_events
 from memorylab_core.ledger.model import Event, Run, event_from_record  # noqa: E402
-from memorylab_core.policy import promotion  # noqa: E402
+from memorylab_core.policy import (
+    estimates,
+    promotion,  # noqa: E402
+)
 from memorylab_core.policy.registry import champion, confirmed_champion  # noqa: E402
 
 

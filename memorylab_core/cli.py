@@ -160,7 +160,7 @@ def storage_failure(ctx: Context, exc: Exception) -> str:
 
 def _index_damage(exc: BaseException) -> bool:
     """Whether ``exc`` is the index failing for any reason but a lock held by another command."""
-    from .ledger.index import is_busy
+    from .index.db import is_busy
 
     return is_sqlite_error(exc) and not is_busy(exc)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from memorylab_core.ledger.model import Event, Run, event_from_record, run_from_record
+from memorylab_core.index.records import run_from_record
+from memorylab_core.ledger.model import Event, Run, event_from_record
 
 T0 = 1_763_000_000.0  # a fixed epoch second: tests never depend on the wall clock
 

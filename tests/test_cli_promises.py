@@ -448,7 +448,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 @pytest.mark.parametrize("target", ["memorylab_core.cli", "memorylab_core.commands.listing",
-                                    "memorylab_core.ledger.history"])
+                                    "memorylab_core.index.journal_index"])
 def test_interrupt_during_start_up_is_one_line_and_exit_130(repo, target):
     assert ml("init", cwd=repo).code == 0
     proc = subprocess.run([sys.executable, "-c", INTERRUPT_AT, target, str(MEMORYLAB), "list"], cwd=repo,

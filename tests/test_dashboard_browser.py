@@ -70,10 +70,10 @@ def _report(root: Path) -> Path:
 
 def _count(root: Path) -> int:
     """Runs of the arena the page shows: the newest one (imports split at re-baselines; arenas never pool)."""
-    from memorylab_core.ledger.history import History
+    from memorylab_core.index.journal_index import JournalIndex
     from memorylab_core.ledger.store import Store
 
-    history = History.load(Store(root, root), quiet=True)
+    history = JournalIndex.load(Store(root, root), quiet=True)
     return history.arena_count(history.arenas()[0][0])
 
 

@@ -8,7 +8,7 @@ import pytest
 from mlhelpers import CPU_SETUP, GPU_SETUP, REAL_LEDGERS, commit_change, log_run, make_repo, ml, records
 
 from memorylab_core.evidence.arenas import arena_key, is_rebaseline, split_points
-from memorylab_core.ledger.history import History
+from memorylab_core.index.journal_index import JournalIndex
 from memorylab_core.ledger.store import Store
 
 STARVED = {**CPU_SETUP, "tokens_per_sec": 2500.0, "num_steps": 75,
@@ -134,7 +134,7 @@ def test_bigger_model_is_not_confounded_by_its_cost(tmp_path):
 
 def test_index_holds_the_arena_column(tmp_path):
     repo = _two_arenas(tmp_path)
-    history = History.load(Store(repo / "results" / "memorylab", repo), quiet=True)
+    history = JournalIndex.load(Store(repo / "results" / "memorylab", repo), quiet=True)
     assert {a for a, _, _ in history.arenas()} == {arena_key(CPU_SETUP), arena_key(GPU_SETUP)}
     assert [r.extra["arena"] for r in history.runs] == [r.arena for r in history.runs]
 
@@ -155,7 +155,7 @@ def test_shape_crash_then_fixed_run_leaves_no_avoid_rule(tmp_path):
     assert "avoid: DEPTH" not in guide and "DEPTH 8→6 (2 failures" not in guide
     queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
     assert "fix_and_retry" not in [q["next_action"] for q in queue]  # the fixed run supersedes it
-    history = History.load(Store(repo / "results" / "memorylab", repo), quiet=True)
+    history = JournalIndex.load(Store(repo / "results" / "memorylab", repo), quiet=True)
     clusters = history.registry.clusters(min_count=1)  # bug crashes are no evidence against the idea
     assert [(c.count, c.crashes) for c in clusters] == [(1, 0)]
 
@@ -169,7 +169,7 @@ def test_a_log_rewrites_only_its_arena_in_the_registry_snapshot(tmp_path, monkey
     assert log_run(repo, "DEPTH 8 -> 10", "keep", 0.93, setup=GPU_SETUP).code == 0
     root = repo / "results" / "memorylab"
     on_disk = json.loads((root / "champion_challenger.json").read_text())
-    full = History.load(Store(root, repo), quiet=True).snapshot()
+    full = JournalIndex.load(Store(root, repo), quiet=True).snapshot()
     assert len(full["arenas"]) == 2
     assert {k: v for k, v in on_disk.items() if k != "generated_utc"} == \
         {k: v for k, v in full.items() if k != "generated_utc"}

@@ -15,7 +15,7 @@ import pytest
 from mlhelpers import REAL_LEDGERS, ml
 from synthetic_store import HOSTILE, write_store
 
-from memorylab_core.ledger.history import History
+from memorylab_core.index.journal_index import JournalIndex
 from memorylab_core.ledger.model import Run
 from memorylab_core.ledger.store import Store
 from memorylab_core.render import charts, svg
@@ -76,8 +76,8 @@ class Page(HTMLParser):
         return "".join(self.text)
 
 
-def load(root: Path) -> History:
-    return History.load(Store(root, root), use_cache=False, quiet=True)
+def load(root: Path) -> JournalIndex:
+    return JournalIndex.load(Store(root, root), use_cache=False, quiet=True)
 
 
 def run(index: int, status: str, val: float | None, description: str = "idea") -> Run:

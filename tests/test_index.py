@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from mlhelpers import MEMORYLAB
 
-from memorylab_core.evidence.estimates import standings
-from memorylab_core.ledger import codec, prefold
-from memorylab_core.ledger import history as history_module
-from memorylab_core.ledger import index as ix
-from memorylab_core.ledger.history import History
+from memorylab_core.index import db as ix
+from memorylab_core.index import journal_index as history_module
+from memorylab_core.index import prepare as prefold
+from memorylab_core.index.journal_index import JournalIndex
+from memorylab_core.ledger import codec
 from memorylab_core.ledger.store import INDEX_NAME, Store, encode_record
 from memorylab_core.policy import registry
+from memorylab_core.policy.estimates import standings
 from memorylab_core.policy.promotion import PromotionPolicy
 from memorylab_core.research import folds, health, memory
 from memorylab_core.research.memory import load_state
@@ -64,12 +65,12 @@ def _build(root: Path, n: int, seed: int = 3, arenas: tuple[str, ...] = ()) -> S
     return store
 
 
-def _fields(history: History) -> list[tuple]:
+def _fields(history: JournalIndex) -> list[tuple]:
     return [(r.index, r.offset, r.run_id, r.status, r.val_bpb, r.idea_key, r.description, r.change_signature)
             for r in history.runs]
 
 
-def _view(history: History) -> tuple:
+def _view(history: JournalIndex) -> tuple:
     """Everything the views read, in comparable form."""
     novelty = history.novelty
     return (_fields(history), [(e.event_id, e.runs_before, e.offset) for e in history.events], history.corrupt,
@@ -81,36 +82,36 @@ def _view(history: History) -> tuple:
 
 
 def _fresh(store: Store) -> tuple:
-    return _view(History.load(store, use_cache=False, quiet=True))
+    return _view(JournalIndex.load(store, use_cache=False, quiet=True))
 
 
 def test_index_equals_a_fresh_fold_and_is_reused(tmp_path):
     store = _build(tmp_path, 37)
-    first = History.load(store, quiet=True)
+    first = JournalIndex.load(store, quiet=True)
     assert (tmp_path / INDEX_NAME).exists()
     assert _view(first) == _fresh(store)
     assert len(first.corrupt) == 4
-    again = History.load(store, quiet=True)
+    again = JournalIndex.load(store, quiet=True)
     assert again.refresh() is False  # nothing new: the stat matched, nothing was re-read
     assert _view(again) == _fresh(store)
 
 
 def test_appends_are_folded_incrementally(tmp_path):
     store = _build(tmp_path, 20)
-    History.load(store, quiet=True)
+    JournalIndex.load(store, quiet=True)
     for i in range(20, 26):
         store.append(_record(i, random.Random(i), None))
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     assert len(history.runs) == 26
     assert _view(history) == _fresh(store)
 
 
 def test_a_foreign_append_is_verified_and_folded(tmp_path):
     store = _build(tmp_path, 20)
-    History.load(store, quiet=True)
+    JournalIndex.load(store, quiet=True)
     with open(store.ledger_path, "ab") as fh:  # not through MemoryLab: the index re-hashes the prefix
         fh.write(encode_record(_record(20, random.Random(1), None)))
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     assert [r.run_id for r in history.runs][-1] == "run020"
     assert _view(history) == _fresh(store)
 
@@ -118,26 +119,26 @@ def test_a_foreign_append_is_verified_and_folded(tmp_path):
 @pytest.mark.parametrize("where", [0.05, 0.5, 0.95])
 def test_a_same_length_edit_anywhere_is_seen_by_the_next_command(tmp_path, where):
     store = _build(tmp_path, 40)
-    before = _view(History.load(store, quiet=True))
+    before = _view(JournalIndex.load(store, quiet=True))
     data = bytearray(store.ledger_path.read_bytes())
     pos = data.index(b'"discard"', int(len(data) * where))
     data[pos:pos + 9] = b'"keep"   '  # same length, still valid JSON
     stat = os.stat(store.ledger_path)
     store.ledger_path.write_bytes(bytes(data))
     os.utime(store.ledger_path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with the mtime put back
-    after = History.load(store, quiet=True)
+    after = JournalIndex.load(store, quiet=True)
     assert _view(after) == _fresh(store)
     assert _view(after) != before
 
 
 def test_a_garbled_middle_line_is_counted_and_warned(tmp_path, capsys):
     store = _build(tmp_path, 30)
-    History.load(store, quiet=True)
+    JournalIndex.load(store, quiet=True)
     data = bytearray(store.ledger_path.read_bytes())
     start = data.index(b"run010")
     data[start:start + 6] = b"\xff\xfe{{{{"
     store.ledger_path.write_bytes(bytes(data))
-    history = History.load(store)
+    history = JournalIndex.load(store)
     assert "line" in capsys.readouterr().err
     assert _view(history) == _fresh(store)
     assert "run010" not in [r.run_id for r in history.runs]
@@ -145,31 +146,31 @@ def test_a_garbled_middle_line_is_counted_and_warned(tmp_path, capsys):
 
 def test_truncated_or_replaced_journals_rebuild(tmp_path):
     store = _build(tmp_path, 30)
-    History.load(store, quiet=True)
+    JournalIndex.load(store, quiet=True)
     data = store.ledger_path.read_bytes()
     store.ledger_path.write_bytes(data[: len(data) // 2])
-    assert _view(History.load(store, quiet=True)) == _fresh(store)
+    assert _view(JournalIndex.load(store, quiet=True)) == _fresh(store)
     other = _build(tmp_path / "other", 12, seed=9)
     os.replace(other.ledger_path, store.ledger_path)  # another inode
-    assert _view(History.load(store, quiet=True)) == _fresh(store)
+    assert _view(JournalIndex.load(store, quiet=True)) == _fresh(store)
     store.ledger_path.unlink()
-    assert len(History.load(store, quiet=True).runs) == 0
+    assert len(JournalIndex.load(store, quiet=True).runs) == 0
 
 
 def test_a_damaged_or_foreign_index_file_is_rebuilt(tmp_path):
     store = _build(tmp_path, 25)
-    History.load(store, quiet=True)
+    JournalIndex.load(store, quiet=True)
     path = tmp_path / INDEX_NAME
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     path.write_bytes(b"garbage, not a database" * 100)
-    assert _view(History.load(store, quiet=True)) == _fresh(store)
+    assert _view(JournalIndex.load(store, quiet=True)) == _fresh(store)
     db = sqlite3.connect(path)  # someone plants a trigger: the index is not trusted, it is rebuilt
     db.execute("CREATE TRIGGER evil AFTER INSERT ON runs BEGIN DELETE FROM runs; END")
     db.commit()
     db.close()
     store.append(_record(25, random.Random(2), None))
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     assert _view(history) == _fresh(store)
     triggers = history.db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()[0]
     assert triggers == 0
@@ -222,7 +223,7 @@ def test_registry_fold_matches_a_scan_of_every_run(tmp_path, seed):
     """The few notable runs the views read answer every registry question -- now and at every earlier
     moment -- exactly as a scan of all the arena's runs does."""
     store = _build(tmp_path, 160, seed=seed, arenas=("a", "b"))
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     every, events = list(history.runs), history.events
     policy = PromotionPolicy()
     for arena in ("a", "b"):
@@ -257,7 +258,7 @@ def test_notable_runs_grow_with_champion_changes_not_with_kept_runs(tmp_path):
     store.ledger_path.write_bytes(b"".join(encode_record(
         {"record_type": "run", "run_id": f"k{i:03d}", "status": "keep", "code_fingerprint": f"fp{i}",
          "metrics": {"val_bpb": 0.9 if i == 0 else 1.0 + i / 1000}}) for i in range(300)))
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     notable = history.registry.notable_in("default")
     assert [r.run_id for r in notable] == [f"k{i:03d}" for i in range(6)]
     assert registry.champion(notable).run_id == "k000"
@@ -272,7 +273,7 @@ def test_research_state_in_the_index_equals_a_fresh_fold(tmp_path):
     stored, fresh = load_state(store), load_state(store, use_cache=False)
     assert stored.runs == fresh.runs == 55
     name = f"{memory.FOLD_NAME}:{stored.arena}"
-    kept, runs, _ = folds.stored(History.load(store, quiet=True).db, name, memory.ResearchState,
+    kept, runs, _ = folds.stored(JournalIndex.load(store, quiet=True).db, name, memory.ResearchState,
                                  memory._STATE_CLASSES)  # the next command decodes it, no refold
     assert runs == 55 and codec.dumps(kept) == codec.dumps(stored)
     assert codec.dumps(stored) == codec.dumps(fresh)
@@ -298,12 +299,12 @@ def test_another_users_planted_temp_folder_is_not_trusted(tmp_path, monkeypatch)
     planted = tmp_path / f"{ix.PRIVATE_PREFIX}{os.getuid()}"
     planted.mkdir(mode=0o777)
     planted.chmod(0o777)  # world-writable: someone else could swap files in it
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     assert len(history.runs) == 5
     assert not list(planted.iterdir())
     assert history.location.parent == tmp_path / "cache" / "memorylab" / f"index-{os.getuid()}"
     planted.chmod(0o700)
-    assert len(History.load(store, quiet=True).runs) == 5
+    assert len(JournalIndex.load(store, quiet=True).runs) == 5
     assert any(p.suffix == ".sqlite" for p in planted.iterdir())
 
 
@@ -334,13 +335,13 @@ def test_a_planted_temp_folder_of_any_kind_costs_no_refold(tmp_path, monkeypatch
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     _plant(kind, tmp_path / f"{ix.PRIVATE_PREFIX}{os.getuid()}", tmp_path)
     folds = []
-    real = History._fold_bytes
-    monkeypatch.setattr(History, "_fold_bytes", lambda self, *a, **k: folds.append(a) or real(self, *a, **k))
-    first = History.load(store, quiet=True)
+    real = JournalIndex._fold_bytes
+    monkeypatch.setattr(JournalIndex, "_fold_bytes", lambda self, *a, **k: folds.append(a) or real(self, *a, **k))
+    first = JournalIndex.load(store, quiet=True)
     assert _view(first) == _fresh(store)
     assert first.location is not None and first.location.is_file() and not first.location.is_symlink()
     folds.clear()
-    second = History.load(store, quiet=True)
+    second = JournalIndex.load(store, quiet=True)
     assert second.location == first.location and len(second.runs) == len(first.runs)
     assert folds == []  # the journal was not folded again
     if kind == "symlink":
@@ -349,7 +350,7 @@ def test_a_planted_temp_folder_of_any_kind_costs_no_refold(tmp_path, monkeypatch
 
 # -- the fold helper (prefold.py) and folds that start late ------------------------------------------------
 
-def _tables(history: History) -> dict[str, list[str]]:
+def _tables(history: JournalIndex) -> dict[str, list[str]]:
     """Every row of every table of an index but its random generation stamp: what two folds must share."""
     db = history.db
     names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
@@ -374,10 +375,10 @@ def _padded(store: Store) -> Store:
     return store
 
 
-def _in_process(store: Store, monkeypatch) -> History:
+def _in_process(store: Store, monkeypatch) -> JournalIndex:
     with monkeypatch.context() as patch:
         patch.setattr(history_module, "helper_wanted", lambda nbytes: False)
-        return History.load(store, use_cache=False, quiet=True)
+        return JournalIndex.load(store, use_cache=False, quiet=True)
 
 
 def _spy(monkeypatch) -> list[str]:
@@ -400,13 +401,13 @@ def test_the_fold_helper_builds_the_index_an_in_process_fold_builds(tmp_path, mo
     assert store.ledger_path.stat().st_size > ix.BLOCK
     expected = _tables(_in_process(store, monkeypatch))
     seen = _spy(monkeypatch)
-    helped = History.load(store, quiet=True)
+    helped = JournalIndex.load(store, quiet=True)
     assert seen.count("items") > 4 and seen[-1] == "end"
     assert _tables(helped) == expected
     assert len(helped.corrupt) == 88
     for i in range(800, 805):  # later folds go on from there, in-process
         store.append(_record(i, random.Random(i), None))
-    assert _view(History.load(store, quiet=True)) == _fresh(store)
+    assert _view(JournalIndex.load(store, quiet=True)) == _fresh(store)
 
 
 def test_a_fold_helper_that_dies_midway_leaves_the_same_index(tmp_path, monkeypatch):
@@ -418,10 +419,10 @@ def test_a_fold_helper_that_dies_midway_leaves_the_same_index(tmp_path, monkeypa
     dying.write_text(f"#!/bin/sh\n'{sys.executable}' \"$@\" | head -c 20000\n")
     dying.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(dying))
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     assert "items" in seen and "end" not in seen  # it folded some batches, then the stream broke off
     assert _tables(history) == expected
-    assert History.load(store, quiet=True).refresh() is False
+    assert JournalIndex.load(store, quiet=True).refresh() is False
 
 
 def _breaker_journal(root: Path, n: int, seed: int) -> Store:
@@ -448,14 +449,14 @@ def _breaker_journal(root: Path, n: int, seed: int) -> Store:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_fresh_breaker_starts_at_the_last_keep_and_equals_folding_every_run(tmp_path, seed):
     store = _breaker_journal(tmp_path, 300, seed)
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     kept = {r[0] for r in history.db.execute(f"SELECT idx FROM runs WHERE {health.KEEP_OF_IDEA_SQL}")}
     assert kept == {r.index for r in history.runs if health.is_keep_of_idea(r)}  # the SQL says what the rule says
     for arena in "ab":
         every = health.Breaker()
         folds.fold_into(every, history.arena_runs(arena), history.events_in(arena))
         assert health.load_breaker(history, arena).info() == every.info()
-        assert health.load_breaker(History.load(store, quiet=True), arena).info() == every.info()  # stored
+        assert health.load_breaker(JournalIndex.load(store, quiet=True), arena).info() == every.info()  # stored
 
 
 def test_a_long_lineage_carries_its_newest_steps_and_counts_them_all(tmp_path):
@@ -465,7 +466,7 @@ def test_a_long_lineage_carries_its_newest_steps_and_counts_them_all(tmp_path):
     store.ledger_path.write_bytes(b"".join(encode_record(
         {"record_type": "run", "run_id": f"k{i:03d}", "status": "keep", "branch": "main",
          "metrics": {"val_bpb": 1.0 - i / 10_000}}) for i in range(400)))
-    (lineage,) = [lin.to_dict() for lin in History.load(store, quiet=True).registry.lineages("default")]
+    (lineage,) = [lin.to_dict() for lin in JournalIndex.load(store, quiet=True).registry.lineages("default")]
     assert lineage["length"] == 400 and len(lineage["chain"]) == registry.CHAIN_STEPS
     assert (lineage["root"], lineage["tip"], lineage["best_run_id"]) == ("k000", "k399", "k399")
     assert lineage["chain"][-1]["run_id"] == "k399" and lineage["chain"][0]["run_id"] == "k350"
@@ -494,7 +495,7 @@ def test_a_run_id_twice_in_the_journal_counts_once_and_the_first_wins(tmp_path):
     shown = subprocess.run([sys.executable, str(MEMORYLAB), "--home", home, "show", first["run_id"], "--json"],
                            capture_output=True, text=True, timeout=60)
     assert json.loads(shown.stdout)["record"]["description"] == first["description"]
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     assert [r.index for r in history.runs] == list(range(40))
     assert _view(history) == _fresh(store)
 
@@ -505,6 +506,6 @@ def test_duplicate_run_ids_fold_the_same_through_the_fold_helper(tmp_path, monke
     store.ledger_path.write_bytes(b"".join(lines) + b"".join(lines[:150]))  # a journal appended to itself, half
     expected = _tables(_in_process(store, monkeypatch))
     seen = _spy(monkeypatch)
-    helped = History.load(store, quiet=True)
+    helped = JournalIndex.load(store, quiet=True)
     assert seen.count("items") > 4 and _tables(helped) == expected
     assert len(helped.runs) == 300

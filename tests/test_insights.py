@@ -8,7 +8,7 @@ import pytest
 from mlhelpers import REAL_LEDGERS, log_run, make_repo, ml, records
 from researchhelpers import T0, make_run, sig
 
-from memorylab_core.ledger.history import History
+from memorylab_core.index.journal_index import JournalIndex
 from memorylab_core.ledger.store import Store
 from memorylab_core.novelty import categories
 from memorylab_core.policy.decisions import NOISE_BAND
@@ -360,7 +360,7 @@ def test_cached_incremental_fold_equals_history_fold(tmp_path, monkeypatch):
         crash = "torch.OutOfMemoryError: CUDA out of memory" if status == "crash" else None
         assert log_run(repo, desc, status, val, crash=crash).code == 0, i
         cached = load_state(store)
-        history = History.load(store, use_cache=False, quiet=True)
+        history = JournalIndex.load(store, use_cache=False, quiet=True)
         assert view(cached) == view(fold(history.runs, history.events))
         assert cached.deck.ranked(cached.runs - 1) == fold(history.runs).deck.ranked(cached.runs - 1)
         assert view(load_state(store)) == view(cached)  # read again (from the cache): nothing compounds
@@ -379,7 +379,8 @@ def test_replay_real_ledger(path, tmp_path):
     assert data.code == 0, data.err
     report = data.json()
     newest = imported.json()["arenas"][path.name][-1]  # the views show the newest arena (re-baselines split)
-    assert report["experiments"] == History.load(Store(tmp_path / "store", tmp_path), quiet=True).arena_count(newest)
+    index = JournalIndex.load(Store(tmp_path / "store", tmp_path), quiet=True)
+    assert report["experiments"] == index.arena_count(newest)
     for command in (("guide",), ("guide", "--json"), ("status",), ("status", "--json"), ("insights",)):
         res = ml(*home, *command, cwd=tmp_path)
         assert res.code == 0 and res.out.strip(), (command, res.err)
@@ -387,7 +388,7 @@ def test_replay_real_ledger(path, tmp_path):
     # The categories behind the ledger's three biggest real gains are never called dead ends.
     store = Store(tmp_path / "store", tmp_path)
     state = load_state(store)
-    history = History.load(store, quiet=True)
+    history = JournalIndex.load(store, quiet=True)
     outcomes = []
     replay = fold([])
     for run in history.arena_runs(newest):

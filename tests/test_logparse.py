@@ -1,4 +1,4 @@
-"""Tests for memorylab_core.ingest.logparse: summary blocks, tokens, sidecars, crash extraction."""
+"""Tests for memorylab_core.evidence.logparse: summary blocks, tokens, sidecars, crash extraction."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from memorylab_core.ingest import logparse
-from memorylab_core.ingest.logparse import (
+from memorylab_core.evidence import logparse
+from memorylab_core.evidence.logparse import (
     LogInputError,
     classify_error,
     extract_error,

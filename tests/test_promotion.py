@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from memorylab_core.evidence import estimates, stats
+from memorylab_core.evidence import stats
 from memorylab_core.ingest import champion_events, timebudget
 from memorylab_core.ledger.model import Event, Run, event_from_record
-from memorylab_core.policy import decisions
+from memorylab_core.policy import decisions, estimates
 from memorylab_core.policy.promotion import (
     PolicyError,
     PromotionPolicy,

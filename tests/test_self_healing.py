@@ -17,7 +17,7 @@ import pytest
 from mlhelpers import MEMORYLAB, PROJECT, fake_run, ml
 from synthetic_store import write_store
 
-from memorylab_core.ledger import index as ix
+from memorylab_core.index import db as ix
 
 READS = (("list", "--limit", "500", "--json"), ("status", "--json"), ("report", "--json", "--since-hours", "876000"),
          ("check", "-d", "matrix LR 0.04 -> 0.05", "--json"), ("guide", "--json"), ("insights", "--json"),

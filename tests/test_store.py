@@ -14,7 +14,7 @@ import time
 import pytest
 from mlhelpers import PROJECT
 
-from memorylab_core.ledger.history import History
+from memorylab_core.index.journal_index import JournalIndex
 from memorylab_core.ledger.store import INDEX_NAME, Store, atomic_write_json, encode_record, is_safe_run_id
 
 
@@ -51,22 +51,22 @@ def test_partial_trailing_line_is_left_then_reported(store):
 def test_index_folds_incrementally_and_detects_rewrites(store):
     for i in range(3):
         store.append({"run_id": f"r{i}", "status": "keep", "metrics": {"val_bpb": 1 - i / 100}})
-    first = History.load(store)
+    first = JournalIndex.load(store)
     assert len(first.runs) == 3 and (store.root / INDEX_NAME).exists()
     store.append({"run_id": "r3", "status": "discard", "metrics": {"val_bpb": 2}})
-    second = History.load(store)
+    second = JournalIndex.load(store)
     assert [r.run_id for r in second.runs] == ["r0", "r1", "r2", "r3"]
     # Replace the ledger with different content of the same length: the index must not be trusted.
     text = store.ledger_path.read_text().replace('"r0"', '"x0"')
     store.ledger_path.write_text(text)
-    third = History.load(store)
+    third = JournalIndex.load(store)
     assert third.runs[0].run_id == "x0"
 
 
 def test_garbage_index_is_rebuilt(store):
     store.append({"run_id": "a", "status": "keep"})
     (store.root / INDEX_NAME).write_bytes(b"\x00garbage")
-    assert len(History.load(store).runs) == 1
+    assert len(JournalIndex.load(store).runs) == 1
 
 
 def test_encode_record_rejects_nan_and_stays_ascii():
@@ -124,7 +124,7 @@ def test_eight_concurrent_writers(tmp_path):
     raw = store.ledger_path.read_text().splitlines()
     recs = [json.loads(line) for line in raw]
     assert len(recs) == 200 and len({r["run_id"] for r in recs}) == 200
-    history = History.load(store, use_cache=False)
+    history = JournalIndex.load(store, use_cache=False)
     assert not history.corrupt
     registry = json.loads(store.registry_path.read_text())
     best = min((r for r in recs if r["status"] == "keep"), key=lambda r: r["metrics"]["val_bpb"])
@@ -150,14 +150,14 @@ def test_sigkill_during_log_never_breaks_the_ledger(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
-        history = History.load(store, quiet=True)  # must never raise
+        history = JournalIndex.load(store, quiet=True)  # must never raise
         data = store.ledger_path.read_bytes() if store.ledger_path.exists() else b""
         complete = data[: data.rfind(b"\n") + 1]
         assert len(history.runs) + len(history.corrupt) == complete.count(b"\n")
     final = subprocess.run([sys.executable, "-c", WRITER, str(work), "1", "final"], cwd=work, env=env,
                            capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
-    history = History.load(store, use_cache=False, quiet=True)
+    history = JournalIndex.load(store, use_cache=False, quiet=True)
     assert history.runs[-1].description == "final idea 0"
     assert history.corrupt == []  # whole-line writes: a kill never left half a record
     assert len(history.runs) > 10

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..evidence.estimates import gain_phrase, standings
+from ..index.journal_index import JournalIndex
 from ..ingest import gitinfo
 from ..ingest.champion_events import append_event, champion_history, rollback_event
-from ..ledger.history import History
 from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError
+from ..policy.estimates import gain_phrase, standings
 from ..policy.registry import champion, is_candidate
 from .common import Context, add_arena_flag, add_json_flag, shown_count
 from .policy_options import add_policy_flags, load_policy
@@ -61,7 +61,7 @@ def _show(ctx: Context) -> int:
     return 0
 
 
-def _arena_data(history: History, arena: str, policy, limit: int) -> dict:
+def _arena_data(history: JournalIndex, arena: str, policy, limit: int) -> dict:
     """One arena's standings and champion history (arenas are never compared with each other)."""
     events = history.events_in(arena)
     data = {"arena": arena, **standings(history.registry.notable_in(arena), events, policy)}
@@ -110,7 +110,7 @@ def _text(data: dict) -> str:
 
 # -- rollback -------------------------------------------------------------------------------------
 
-def _target(history: History, ref: str) -> Run:
+def _target(history: JournalIndex, ref: str) -> Run:
     found = history.find(ref.strip())
     if found is None:
         raise MemoryLabError(f"no logged run matches {ref!r}: see 'memorylab champion' or 'memorylab list'")

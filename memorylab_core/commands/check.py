@@ -13,8 +13,8 @@ import argparse
 import time
 from pathlib import Path
 
+from ..index.journal_index import JournalIndex
 from ..ingest import gitinfo
-from ..ledger.history import History
 from ..ledger.model import MODES, TRAIN_FILE, clean_tags
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def code_signals(cwd: Path, history: History, mode: str, description: str) -> tuple[tuple[str, ...], list[dict], str]:
+def code_signals(cwd: Path, history: JournalIndex, mode: str,
+                 description: str) -> tuple[tuple[str, ...], list[dict], str]:
     """Fingerprints and change signature of the idea as it stands in the repository, plus a note."""
     text_facts = changes.text_changes(description)
     root = gitinfo.repo_root(cwd)

@@ -17,7 +17,7 @@ from ..lazyre import lazy
 from ..ledger.store import MemoryLabError, Store, open_store
 
 if TYPE_CHECKING:
-    from ..ledger.history import History
+    from ..index.journal_index import JournalIndex
 
 
 CREATES_STORE = frozenset({"init", "log", "run", "import"})  # commands that make a store where none is
@@ -31,14 +31,14 @@ class Context:
         self.args = args
         self.cwd = Path(cwd or Path.cwd()).resolve()
         self.store: Store = open_store(getattr(args, "home", None), self.cwd, getattr(args, "index_dir", None))
-        self._history: History | None = None
+        self._history: JournalIndex | None = None
 
     @property
-    def history(self) -> History:
+    def history(self) -> JournalIndex:
         if self._history is None:
-            from ..ledger.history import History  # commands that never read history skip its imports
+            from ..index.journal_index import JournalIndex  # commands that never read history skip its imports
 
-            self._history = History.load(self.store)
+            self._history = JournalIndex.load(self.store)
         return self._history
 
     @property

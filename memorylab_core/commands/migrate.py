@@ -23,12 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ctx: Context) -> int:
-    from ..ledger.history import History
+    from ..index.journal_index import JournalIndex
     from ..ledger.migration import migrate
 
     target = open_store(ctx.args.to, ctx.cwd, ctx.args.to_index_dir)
     summary = migrate(ctx.store, target)
-    history = History.load(target, quiet=True)
+    history = JournalIndex.load(target, quiet=True)
     target.write_registry(history.snapshot, "the copy is done")
     text = (f"migrated {summary.source} → {summary.target}: {summary.copied} records copied, "
             f"{summary.already_there} already there, {summary.artifact_files} artifact files"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 
+from ..index.records import run_from_record
 from ..ingest import gitinfo
 from ..ingest.experiment import Outcome, result_line
 from ..ingest.launcher import Interrupted
 from ..ingest.recording import run_hook
 from ..ingest.runs import RunRequest, build_record, gather, validate_request
-from ..ledger.model import MODES, STATUSES, clean_tags, run_from_record
+from ..ledger.model import MODES, STATUSES, clean_tags
 from ..ledger.store import MemoryLabError, warn
 from ..policy.decisions import one_line
 from ..policy.promotion import Decision, PromotionPolicy, evaluate_run

@@ -1,1 +1,2 @@
-"""What counts as evidence: noise statistics and honest gain estimates."""
+"""What counts as evidence: arenas (what is comparable), run roles, validity, small-sample statistics,
+crash kinds and what a run's log and sidecar say."""

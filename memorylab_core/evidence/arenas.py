@@ -178,7 +178,7 @@ def current_arena(history, requested: str | None = None, env: Mapping[str, str] 
     ``--arena`` when given; else ``$MEMORYLAB_ARENA``; else the newest native run on this machine's
     profile (``$AUTORESEARCH_PROFILE``, the variable prepare.py and train.py obey); else the newest
     native run's arena; else the newest run's; else :data:`DEFAULT_ARENA`. ``history`` is a
-    :class:`~memorylab_core.ledger.history.History` (only its index is read).
+    :class:`~memorylab_core.index.journal_index.JournalIndex` (only its index is read).
     """
     if requested:
         return requested

@@ -1,2 +1,1 @@
-"""Building records: log, run/replicate launcher, import, git provenance, run.log and sidecar parsing,
-champion events."""
+"""Building records: log, run/replicate launcher, import, git provenance, champion events."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..ledger.history import History
+from ..index.journal_index import JournalIndex
 from ..ledger.model import Event, Run, event_record
 from ..ledger.store import Store
 from ..policy.promotion import Decision, code_key
@@ -109,7 +109,7 @@ def champion_history(events: Sequence[Event]) -> list[dict]:
 
 # -- writing --------------------------------------------------------------------------------------
 
-def append_event(store: Store, history: History, build: Callable[[History], dict | None]) -> dict | None:
+def append_event(store: Store, history: JournalIndex, build: Callable[[JournalIndex], dict | None]) -> dict | None:
     """Under the store lock: fold new lines, let ``build`` decide on the fresh history, append its event.
 
     Returns the appended record (None when ``build`` returned None). The registry snapshot is

@@ -26,9 +26,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+from ..evidence import logparse
 from ..ledger.model import finite_float
 from ..ledger.store import Store
-from . import logparse
 from .launcher import LaunchResult, launch
 
 PENDING_DIR = "pending"

@@ -24,12 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..evidence.arenas import arenas_by_row, import_base, split_points
-from ..ledger.history import History
-from ..ledger.model import SCHEMA_VERSION, STATUSES, finite_float
+from ..index.journal_index import JournalIndex
+from ..ledger.model import CATEGORIES, SCHEMA_VERSION, STATUSES, finite_float
 from ..ledger.schema import MAX_METRIC, MAX_TEXT, is_commit, record_problem
 from ..ledger.store import MemoryLabError, Store, is_safe_run_id
 from ..novelty import changes
-from ..novelty.categories import CATEGORIES
 from .results_tsv import SKIPPED_ROW, decode_text, has_header, parse_results_lines, text_lines
 
 # Upstream agents write many words for three outcomes. Order matters: first match wins.
@@ -286,7 +285,7 @@ def assign_arenas(records: list[dict], path: Path, family: str | None, split: st
                        for sp in splits]
 
 
-def import_files(store: Store, history: History, paths: list[Path], family: str | None = None,
+def import_files(store: Store, history: JournalIndex, paths: list[Path], family: str | None = None,
                  branch: str | None = None, dry_run: bool = False, split: str = "auto",
                  split_rows: Sequence[int] = ()) -> ImportSummary:
     """Import ``paths`` into ``store`` (everything or nothing per call; idempotent).
@@ -319,7 +318,7 @@ def import_files(store: Store, history: History, paths: list[Path], family: str 
     return summary
 
 
-def _fresh(candidates: list[dict], history: History, summary: ImportSummary) -> list[dict]:
+def _fresh(candidates: list[dict], history: JournalIndex, summary: ImportSummary) -> list[dict]:
     """The candidates not in the store yet, in file order; counts them by status."""
     runs_in = [rec for rec in candidates if rec.get("record_type") != "event"]
     keys, runs = history.stored_imports((k for r in runs_in if isinstance(k := r.get("import_key"), str) and k),

@@ -8,8 +8,9 @@ that instant and two agents can never both displace the same champion. The hook 
 
 from __future__ import annotations
 
-from ..ledger.history import History
-from ..ledger.model import event_record, run_from_record
+from ..index.journal_index import JournalIndex
+from ..index.records import run_from_record
+from ..ledger.model import event_record
 from ..policy.promotion import Decision, PromotionPolicy, evaluate_replicates, evaluate_run
 from .champion_events import event_after_replicates, event_after_run
 from .experiment import apply_failure
@@ -24,7 +25,7 @@ def run_hook(policy: PromotionPolicy, forced_status: str | None, failure: str | 
     keep: a forced keep the policy rejected advances the branch but does not displace the champion
     (the registry still lets it win if its val_bpb beats the champion's).
     """
-    def hook(record: dict, history: History) -> list[dict]:
+    def hook(record: dict, history: JournalIndex) -> list[dict]:
         apply_failure(record, failure)
         draft = run_from_record(record, len(history.runs), -1)
         evidence = history.registry.notable_in(draft.arena)  # the arena's champions and replicate groups
@@ -48,7 +49,7 @@ def replicate_hook(policy: PromotionPolicy, root_id: str, failure: str | None, c
     The replicate takes its original's status (it is the same code, kept or not), or crash. After it,
     the replicates so far are tested against the confirmed champion; a confirmation is an event.
     """
-    def hook(record: dict, history: History) -> list[dict]:
+    def hook(record: dict, history: JournalIndex) -> list[dict]:
         apply_failure(record, failure)
         root = history.get(root_id)
         record["replicate_of"] = root_id

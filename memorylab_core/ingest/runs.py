@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..evidence import logparse
 from ..evidence.arenas import native_arena, setup_of
 from ..evidence.validity import PEERS, judge
-from ..ledger.history import History
-from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, run_from_record
+from ..index.journal_index import JournalIndex
+from ..index.records import run_from_record
+from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float
 from ..ledger.store import (
     MemoryLabError,
     Store,
@@ -40,7 +42,7 @@ from ..policy.decisions import decide, packet_markdown
 from ..policy.promotion import store_policy
 from ..policy.registry import champion
 from ..render.export import tsv_row
-from . import gitinfo, logparse
+from . import gitinfo
 
 METRIC_KEYS = (
     "val_bpb",
@@ -275,7 +277,7 @@ def utc_stamp(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
-def allocate_run_id(store: Store, history: History, commit: str | None, now: datetime) -> str:
+def allocate_run_id(store: Store, history: JournalIndex, commit: str | None, now: datetime) -> str:
     """``<UTC stamp>-<short commit>``, suffixed ``-2``, ``-3`` ... when taken (mkdir is the arbiter)."""
     base = f"{utc_stamp(now)}-{(commit or 'nogit')[:7]}"
     store.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -326,7 +328,7 @@ def build_record(inputs: RunInputs, run_id: str, now: datetime) -> dict:
     return record
 
 
-def assess(record: dict, history: History) -> None:
+def assess(record: dict, history: JournalIndex) -> None:
     """Set the record's arena, validity (with its causes) and role from the history before it.
 
     The arena comes from the run's setup (else the newest native run's); validity compares its
@@ -433,10 +435,10 @@ def proposal_for(record: dict) -> Proposal:
     )
 
 
-RecordHook = Callable[[dict, History], list[dict]]
+RecordHook = Callable[[dict, JournalIndex], list[dict]]
 
 
-def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime | None = None,
+def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: datetime | None = None,
                hook: RecordHook | None = None) -> tuple[dict, Run]:
     """Classify, decide and append one run, then write its derived files. Returns the record and its Run.
 
@@ -473,7 +475,7 @@ def commit_run(store: Store, history: History, inputs: RunInputs, now: datetime 
     return record, run
 
 
-def _decided_record(history: History, inputs: RunInputs, run_id: str, now: datetime,
+def _decided_record(history: JournalIndex, inputs: RunInputs, run_id: str, now: datetime,
                     hook: RecordHook | None) -> tuple[dict, list[dict], Run]:
     """The run's record with its novelty verdict and decision packet, the hook's follower records, and
     the draft Run the packet was decided on. Pure: writes nothing."""

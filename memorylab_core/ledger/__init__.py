@@ -1,1 +1,1 @@
-"""The journal: record model, locked append-only JSONL store, history fold and its derived index."""
+"""The journal: the record model and schema, the locked append-only store (a file or PostgreSQL), codecs."""

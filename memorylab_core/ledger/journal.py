@@ -48,6 +48,33 @@ class LedgerLine:
     problem: str | None  # why the line was skipped
 
 
+@dataclass(frozen=True)
+class JournalStat:
+    """A journal file's identity and size as ``stat`` sees them: what the index compares the journal with,
+    and what each append records before and after it."""
+
+    dev: int
+    ino: int
+    size: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> JournalStat | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns)
+
+    @classmethod
+    def of_fd(cls, fd: int) -> JournalStat:
+        st = os.fstat(fd)
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns)
+
+    def key(self) -> str:
+        return f"{self.dev}:{self.ino}:{self.size}:{self.ctime_ns}"
+
+
 def encode_record(record: dict) -> bytes:
     """One ledger line. ``ensure_ascii`` keeps every line pure ASCII, so odd unicode (line or paragraph
     separators, lone surrogates from lenient decoding) can never split or corrupt a line."""
@@ -186,7 +213,6 @@ class FileJournal(Journal):
         schema first (:func:`memorylab_core.ledger.schema.validate_record`): nothing is written
         unless all of them are valid. ``attachments`` are ignored: the archive under ``runs/`` holds them.
         """
-        from .index import JournalStat
         from .store import umask_mode
 
         del attachments

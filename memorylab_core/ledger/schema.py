@@ -28,8 +28,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from ..novelty.categories import CATEGORIES
-from .model import STATUSES
+from .model import CATEGORIES, STATUSES
 from .store import MemoryLabError, is_safe_run_id
 
 MAX_RECORD_BYTES = 1 << 20  # one encoded journal line, newline excluded
@@ -315,7 +314,7 @@ def _strings(cap: int, width: int) -> Check:
 
 
 def _categories(name: str, value: object) -> str | None:
-    """Category names from :data:`memorylab_core.novelty.categories.CATEGORIES` (the views count by them)."""
+    """Category names from :data:`memorylab_core.ledger.model.CATEGORIES` (the views count by them)."""
     problem = _strings(MAX_TAGS, MAX_TAG)(name, value)
     if problem or value is None:
         return problem

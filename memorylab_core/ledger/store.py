@@ -7,7 +7,7 @@ Layout under the store root (``$MEMORYLAB_HOME`` or ``<repo>/results/memorylab``
     champion_challenger.json   registry snapshot (derived)
     reports/latest.md          morning report (derived), plus reports/<UTC stamp>.md
     runs/<run_id>/             run.log, summary.json, train.patch, decision_packet.{json,md}
-    index.sqlite               the derived index every view reads (ledger/index.py), safe to delete
+    index.sqlite               the derived index every view reads (index/db.py), safe to delete
 
 Appends happen under an exclusive ``flock`` and write one whole line with a single ``write`` call
 followed by ``fsync``. A writer killed mid-line leaves a line without a newline; the next append

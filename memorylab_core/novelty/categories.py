@@ -25,25 +25,9 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from ..lazyre import lazy
+from ..ledger.model import CATEGORIES
 from .textnorm import is_baseline, strip_outcome_notes
 
-CATEGORIES: tuple[str, ...] = (
-    "architecture",
-    "attention",
-    "activation",
-    "optimizer",
-    "learning_rate",
-    "schedule",
-    "batch_size",
-    "initialization",
-    "regularization",
-    "normalization",
-    "embedding",
-    "numerical",
-    "simplification",
-    "combination",
-    "radical",
-)
 _ORDER = {name: i for i, name in enumerate(CATEGORIES)}
 # Categories about the shape of a change rather than the part of the model it touches.
 META_CATEGORIES = frozenset({"simplification", "combination", "radical"})

@@ -398,7 +398,7 @@ class NoveltyIndex:
     The **operating point** (``novelty_state``) is each knob's current value per context
     (:func:`context_of`): the defaults at the context's first run, then every kept change (and every
     start value a description states), each with the run that set it. Built on the store's index
-    (``ledger/index.py``), or on a private in-memory database when constructed without one.
+    (``index/db.py``), or on a private in-memory database when constructed without one.
 
     ``native_defaults(run)`` (optional) gives the defaults for a native run's context, e.g.
     :func:`changes.train_defaults` of the train.py it ran; imported runs start from

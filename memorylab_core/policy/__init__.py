@@ -1,1 +1,1 @@
-"""Decisions: promotion (keep / confirmed), the champion registry and decision packets."""
+"""Decisions: promotion (keep / confirmed), the champion registry, honest gain estimates and decision packets."""

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ingest.logparse import is_fixable_error
+from ..evidence.logparse import is_fixable_error
 from ..ledger.model import Event, Run, fmt_number, plural
 from .promotion import PromotionPolicy
 from .registry import RegistryFold, champion, run_brief

@@ -78,7 +78,7 @@ def standing(arena_runs: Sequence[Run], events: Sequence[Event], policy: Promoti
 
 
 def history_standing(history, arena: str) -> dict | None:
-    """:func:`standing` of one arena of a :class:`~memorylab_core.ledger.history.History`, under the
+    """:func:`standing` of one arena of a :class:`~memorylab_core.index.journal_index.JournalIndex`, under the
     store's configured policy (``promotion.json``)."""
     from .promotion import store_policy
 

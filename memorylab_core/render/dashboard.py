@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..ledger.history import History
+from ..index.journal_index import JournalIndex
 from ..ledger.model import Run
 from ..ledger.store import warn
 from ..policy.registry import champion
@@ -70,7 +70,7 @@ class Dashboard:
     extras: list[Extra] = field(default_factory=list)
 
 
-def build_dashboard(history: History, since_hours: float | None = 16.0, now: datetime | None = None,
+def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now: datetime | None = None,
                     data: dict | None = None) -> Dashboard:
     """Gather the dashboard for the last ``since_hours`` (all time when None)."""
     now = now or datetime.now(timezone.utc)
@@ -112,12 +112,12 @@ def champion_progress(data: dict, window: Sequence[Run]) -> tuple[float | None, 
     return round(champ["val_bpb"] - first.val_bpb, 6), f"from {first.val_bpb:.6f}, the {where}"
 
 
-def _lineage_descriptions(history: History, lineages: Sequence[dict]) -> dict[str, str]:
+def _lineage_descriptions(history: JournalIndex, lineages: Sequence[dict]) -> dict[str, str]:
     ids = {step["run_id"] for lin in lineages for step in lin.get("chain") or []}
     return {run_id: run.description for run_id in ids if (run := history.get(run_id)) is not None}
 
 
-def loss_curves(history: History, champ: Run | None, window: Sequence[Run]) -> list[Curve]:
+def loss_curves(history: JournalIndex, champ: Run | None, window: Sequence[Run]) -> list[Curve]:
     """The champion's loss curve and the latest few runs' (where their sidecars were archived)."""
     curves = []
     if champ is not None:
@@ -135,12 +135,12 @@ def loss_curves(history: History, champ: Run | None, window: Sequence[Run]) -> l
     return curves
 
 
-def _sidecar_points(history: History, run: Run) -> list[tuple[float, float]]:
+def _sidecar_points(history: JournalIndex, run: Run) -> list[tuple[float, float]]:
     summary = history.store.read_run_json(run.run_id, "summary.json")
     return curve_points(summary.get("loss_curve")) if summary else []
 
 
-def optional_extras(history: History, data: dict) -> list[Extra]:
+def optional_extras(history: JournalIndex, data: dict) -> list[Extra]:
     """Insight sections from the first source that has them (see the module docstring)."""
     found = {key: data.get(key) for key, _ in EXTRA_SECTIONS}
     for source in (_hook_view, _research_view):
@@ -151,7 +151,7 @@ def optional_extras(history: History, data: dict) -> list[Extra]:
     return [Extra(key, title, found[key]) for key, title in EXTRA_SECTIONS if found[key]]
 
 
-def _guarded(source, history: History, arena: str | None) -> dict:
+def _guarded(source, history: JournalIndex, arena: str | None) -> dict:
     try:
         view = source(history, arena)
     except (ImportError, AttributeError):
@@ -162,12 +162,12 @@ def _guarded(source, history: History, arena: str | None) -> dict:
     return view if isinstance(view, dict) else {}
 
 
-def _hook_view(history: History, arena: str | None) -> dict:
+def _hook_view(history: JournalIndex, arena: str | None) -> dict:
     del arena  # the hook's contract: dashboard_view(history)
     return importlib.import_module("memorylab_core.research.insights").dashboard_view(history)
 
 
-def _research_view(history: History, arena: str | None) -> dict:
+def _research_view(history: JournalIndex, arena: str | None) -> dict:
     research = importlib.import_module("memorylab_core.research.memory")
     insights = importlib.import_module("memorylab_core.research.insights")
     state = research.load_state(history.store, history=history, arena=arena)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from .. import __version__
-from ..ledger.history import History
+from ..index.journal_index import JournalIndex
 from .charts import line_swatch, loss_chart, off_scale, progress_chart
 from .dashboard import Dashboard, build_dashboard
 from .html_assets import CSS, JS
@@ -42,7 +42,7 @@ NAV = (("champion", "Champion"), ("progress", "Progress"), ("queue", "Decisions"
        ("failures", "Failures"), ("lineage", "Lineage"), ("loss", "Loss curves"))
 
 
-def html_report(history: History, since_hours: float | None = 16.0, now: datetime | None = None,
+def html_report(history: JournalIndex, since_hours: float | None = 16.0, now: datetime | None = None,
                 data: dict | None = None) -> str:
     """The dashboard page for the last ``since_hours`` (all time when None).
 

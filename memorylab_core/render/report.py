@@ -10,11 +10,11 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from ..evidence.estimates import standings
 from ..evidence.roles import is_idea
-from ..ledger.history import History
+from ..index.journal_index import JournalIndex
 from ..ledger.model import Run, fmt_number, lineage_gain, plural
 from ..policy.decisions import queued
+from ..policy.estimates import standings
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, run_brief
 from ..policy.verdict import standing, standing_phrase
@@ -26,7 +26,7 @@ QUEUE_ROWS = 15
 _PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
-def window_runs(history: History, arena: str, since_hours: float | None, now: datetime) -> list[Run]:
+def window_runs(history: JournalIndex, arena: str, since_hours: float | None, now: datetime) -> list[Run]:
     """The arena's runs logged within the last ``since_hours`` (all its runs when None), by each run's
     own timestamp: imported rows without times, wherever they sit in the journal, never hide them."""
     if since_hours is None:
@@ -40,7 +40,7 @@ def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
     return {s: counts.get(s, 0) for s in ("keep", "discard", "crash")}
 
 
-def _queue(history: History, window: Sequence[Run]) -> list[dict]:
+def _queue(history: JournalIndex, window: Sequence[Run]) -> list[dict]:
     """Open decisions of the window (policy.decisions.queued): high priority first, newest first within one.
 
     The packets' action and priority are folded into the index; only the rows shown are read in full
@@ -60,7 +60,7 @@ def _queue(history: History, window: Sequence[Run]) -> list[dict]:
             for _, _, run, (action, priority) in items[:QUEUE_ROWS]]
 
 
-def report_data(history: History, since_hours: float | None = 16.0, now: datetime | None = None,
+def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: datetime | None = None,
                 arena: str | None = None) -> dict:
     """Everything the morning report shows for one arena (the current one by default), as plain data."""
     import os
@@ -109,7 +109,7 @@ def report_data(history: History, since_hours: float | None = 16.0, now: datetim
     }
 
 
-def _velocity(history: History, arena: str) -> dict | None:
+def _velocity(history: JournalIndex, arena: str) -> dict | None:
     """The arena's improvement velocity (research.progress), from its research fold (None without one)."""
     try:
         from ..research.memory import load_state
@@ -146,7 +146,7 @@ def _window_label(data: dict) -> str:
     return "all time" if hours is None else f"last {hours:g} h"
 
 
-def all_arenas_data(history: History, since_hours: float | None, now: datetime | None = None) -> dict:
+def all_arenas_data(history: JournalIndex, since_hours: float | None, now: datetime | None = None) -> dict:
     """The report of every arena, each apart (``report --arena all``)."""
     sections = [report_data(history, since_hours, now, arena) for arena, _, _ in history.arenas()]
     generated = sections[0]["generated_utc"] if sections else (now or datetime.now(timezone.utc)).strftime(

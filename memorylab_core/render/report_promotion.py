@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..evidence.estimates import gain_phrase
 from ..ledger.model import plural
+from ..policy.estimates import gain_phrase
 
 Cell = Callable[[object], str]  # makes user text safe for markdown (report.md_cell)
 

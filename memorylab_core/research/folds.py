@@ -14,14 +14,14 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ..index.journal_index import JournalIndex
 from ..ledger import codec
-from ..ledger.history import History
 from ..ledger.model import Event, Run
 
 
-def load_fold(history: History, name: str, arena: str, empty: Callable[[], Any], classes: tuple[type, ...],
+def load_fold(history: JournalIndex, name: str, arena: str, empty: Callable[[], Any], classes: tuple[type, ...],
               use_cache: bool = True, prepare: Callable[[Any, int], None] | None = None,
-              start: Callable[[History, str], int] | None = None) -> Any:
+              start: Callable[[JournalIndex, str], int] | None = None) -> Any:
     """The fold ``name`` of ``arena`` as of everything ``history`` holds.
 
     ``empty`` makes a fresh fold (its class and ``version`` attribute, if any, must match the stored

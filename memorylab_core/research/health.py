@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..evidence.roles import is_idea
-from ..ledger.model import Event, Run, finite_float, plural, run_from_record
+from ..index.records import run_from_record
+from ..ledger.model import Event, Run, finite_float, plural
 from ..policy.registry import is_candidate, takes_over
 
 
@@ -105,7 +106,7 @@ class Breaker:
 
 
 def load_breaker(history, arena: str) -> Breaker:
-    """The arena's breaker as of everything ``history`` (a ledger History) holds: a small fold of its
+    """The arena's breaker as of everything ``history`` (a ledger JournalIndex) holds: a small fold of its
     own in the index, so ``check`` need not decode the whole research memory to show it."""
     from .folds import load_fold  # the stored-fold machinery needs the index; the Breaker class does not
 

@@ -23,7 +23,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..novelty.categories import CATEGORIES
+from ..ledger.model import CATEGORIES
 from ..policy.decisions import NOISE_BAND
 
 # Signal and weight (association) constants.

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from ..evidence.arenas import DEFAULT_ARENA, current_arena
 from ..evidence.crashes import is_bug_crash
 from ..evidence.roles import is_idea
-from ..ledger.history import History
+from ..index.journal_index import JournalIndex
 from ..ledger.model import Event, Run
 from ..ledger.store import MemoryLabError, Store
 from ..novelty.categories import run_categories
@@ -169,7 +169,7 @@ _STATE_CLASSES = (ResearchState, Outcome, Timeline, Breaker, CategoryBook, Categ
                   ContradictionBook)
 
 
-def load_state(store: Store, use_cache: bool = True, history: History | None = None,
+def load_state(store: Store, use_cache: bool = True, history: JournalIndex | None = None,
                arena: str | None = None) -> ResearchState:
     """The research state of one arena of ``store`` (the current arena when ``arena`` is None): the fold
     stored in its index plus the arena's runs and events since. Arenas never pool: each has its own fold.
@@ -177,7 +177,7 @@ def load_state(store: Store, use_cache: bool = True, history: History | None = N
     ``use_cache=False`` folds everything afresh (the stored fold must always equal that; tested).
     """
     if history is None:
-        history = History.load(store, use_cache=use_cache, quiet=True)
+        history = JournalIndex.load(store, use_cache=use_cache, quiet=True)
     else:
         history.refresh()  # the caller may have appended since it loaded (status --reset-breaker)
     arena = arena or current_arena(history, None, os.environ)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ingest.logparse import classify_error
+from ..evidence.logparse import classify_error
 from ..policy.decisions import NOISE_BAND
 
 MAX_CARDS = 20

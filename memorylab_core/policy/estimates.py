@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..evidence import stats
 from ..ledger.model import Event, Run, plural
-from ..policy.promotion import Noise, PromotionPolicy, code_key, estimate_noise, sample_of
-from ..policy.registry import champion, confirmed_champion
-from . import stats
+from .promotion import Noise, PromotionPolicy, code_key, estimate_noise, sample_of
+from .registry import champion, confirmed_champion
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ in memory for a store that does not exist yet (so read commands create nothing).
 **A cache, and what it trusts.** It trusts its journal key to say which prefix of the journal its
 rows fold, and those rows to be that fold. It does not trust its schema (a file whose objects are not
 exactly the ones created here -- a planted trigger, view, unique index, CHECK constraint or table --
-is rebuilt), its pages (any error but a lock rebuilds it: history.py ``History.heal``), or its file
+is rebuilt), its pages (any error but a lock rebuilds it: journal_index.py ``JournalIndex.heal``), or its file
 (never opened through a symlink). **Safety.** No pickle: folded state is JSON (codec.py) decoded
 into named classes only, and ``trusted_schema`` is off.
 """
@@ -39,10 +39,10 @@ import os
 import sqlite3
 import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from .store import INDEX_NAME, Store, os_reason, warn
+from ..ledger.journal import JournalStat
+from ..ledger.store import INDEX_NAME, Store, os_reason, warn
 
 INDEX_VERSION = 9  # bump when a table or a fold changes: older indexes are rebuilt
 BLOCK = 1 << 20  # bytes per verification hash
@@ -75,32 +75,6 @@ CREATE TABLE IF NOT EXISTS skipped (line_no INTEGER PRIMARY KEY, offset INTEGER 
 CREATE TABLE IF NOT EXISTS folds (name TEXT PRIMARY KEY, runs INTEGER NOT NULL, events INTEGER NOT NULL,
     data TEXT NOT NULL) WITHOUT ROWID;
 """
-
-
-@dataclass(frozen=True)
-class JournalStat:
-    """What the index compares the journal with."""
-
-    dev: int
-    ino: int
-    size: int
-    ctime_ns: int
-
-    @classmethod
-    def of(cls, path: Path) -> JournalStat | None:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return None
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns)
-
-    @classmethod
-    def of_fd(cls, fd: int) -> JournalStat:
-        st = os.fstat(fd)
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns)
-
-    def key(self) -> str:
-        return f"{self.dev}:{self.ino}:{self.size}:{self.ctime_ns}"
 
 
 def connect(path: Path | str) -> sqlite3.Connection:

@@ -1,6 +1,6 @@
 """What folding needs of each journal line, computed from the line alone -- in a helper process for big folds.
 
-A fold (history.py) spends about half its time on work that depends on nothing but the line itself:
+A fold (journal_index.py) spends about half its time on work that depends on nothing but the line itself:
 decoding the JSON, checking the record against the schema, reducing a run to its index row, reading
 its change facts and idea key. :func:`prepared` does that work for a list of parsed lines. For a fold
 of at least :data:`HELPER_MIN_BYTES` (a cold index build, a long-unread journal) on a machine with two
@@ -27,9 +27,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..ledger.journal import LedgerLine, iter_lines, line_chunks
+from ..ledger.model import Run
 from ..novelty.guard import idea_key, run_facts, run_words
-from .journal import LedgerLine, iter_lines, line_chunks
-from .model import Run, run_from_record
+from .records import run_from_record
 
 HELPER_MIN_BYTES = 8 << 20  # folds smaller than this stay in-process (the helper costs ~0.1 s to start)
 CHUNK = 4 << 20  # journal bytes the helper reads and prepares per step
@@ -93,7 +94,7 @@ def helper_batches(path: Path, offset: int, size: int, line_no: int, first_run: 
     ``("blocks", [(block, sha256), ...])`` and finally ``("end", offset, line_no)``: the position
     after the last complete line and the line count there. Raises :class:`HelperFailed`."""
     command = [sys.executable, "-I", "-c",
-               "import sys; sys.path.insert(0, sys.argv[1]); from memorylab_core.ledger.prefold import serve; serve()",
+               "import sys; sys.path.insert(0, sys.argv[1]); from memorylab_core.index.prepare import serve; serve()",
                _ROOT, str(path), str(offset), str(size), str(line_no), str(first_run), str(CHUNK)]
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -138,7 +139,7 @@ def _receive(stream) -> tuple:
 def serve() -> None:
     """The helper process: prepare ``argv[2]``'s bytes ``argv[3]..argv[4]`` and stream the messages
     (``argv[5]``: lines before them, ``argv[6]``: runs before them, ``argv[7]``: bytes read per step)."""
-    from .index import block_rows
+    from .db import block_rows
 
     path, offset, size, line_no, run_index, step = sys.argv[2], *map(int, sys.argv[3:8])
     out = sys.stdout.buffer

@@ -1,10 +1,10 @@
-"""One fold over the journal: every command's view of history comes from here.
+"""The journal, indexed: every command's view of the store's history comes from here.
 
-:class:`History` brings the store's index (``index.sqlite``, see index.py) up to date with the
+:class:`JournalIndex` brings the store's index (``index.sqlite``, see db.py) up to date with the
 journal -- folding only the lines appended since the last command -- and reads it: the runs (a
 :class:`RunTable`, decoded row by row on first use), the events, the skipped lines, and the folded
 sections views read (the novelty index, the registry fold). Data flows one way: journal → index →
-views; nothing here writes the journal except :meth:`History.append_locked`.
+views; nothing here writes the journal.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from ..ledger.journal import FileJournal, JournalStat, LedgerLine, line_chunks, split_lines
+from ..ledger.model import TRAIN_FILE, Event, Run, event_from_record
+from ..ledger.store import MemoryLabError, Store, warn
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
-from . import index as ix
-from .journal import FileJournal, LedgerLine, line_chunks, split_lines
-from .model import TRAIN_FILE, Event, Run, event_from_record
-from .prefold import RUN_FIELDS, HelperFailed, helper_batches, helper_wanted, prepared
-from .store import MemoryLabError, Store, warn
+from . import db as ix
+from .prepare import RUN_FIELDS, HelperFailed, helper_batches, helper_wanted, prepared
 
 SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
 T = TypeVar("T")
@@ -141,7 +141,7 @@ class RunTable(Sequence[Run]):
         return self.take(indexes)
 
 
-class History:
+class JournalIndex:
     """All runs and events of one store, as folded into its index."""
 
     def __init__(self, store: Store, db: sqlite3.Connection, location: Path | None = None):
@@ -176,7 +176,7 @@ class History:
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod
-    def load(cls, store: Store, use_cache: bool = True, quiet: bool = False) -> History:
+    def load(cls, store: Store, use_cache: bool = True, quiet: bool = False) -> JournalIndex:
         """The folded history of ``store``: its index, brought up to date with the journal.
 
         ``use_cache=False`` folds the whole journal into a private in-memory index instead (tests and
@@ -243,7 +243,7 @@ class History:
         if not isinstance(self.store.journal, FileJournal):
             return self._refresh_by_seq(locked)
         del locked
-        stat = ix.JournalStat.of(self.store.ledger_path)
+        stat = JournalStat.of(self.store.ledger_path)
         appends, self.store.appends = self.store.appends, []
         if stat is not None and not appends and ix.get_meta(self.db, "seen") == stat.key():
             if (ix.get_meta(self.db, "generation"), stat.key()) == self._view:
@@ -265,7 +265,7 @@ class History:
         self._load_views()
         return moved
 
-    def _sync(self, stat: ix.JournalStat | None, appends: list, helper: bool = False) -> bool:
+    def _sync(self, stat: JournalStat | None, appends: list, helper: bool = False) -> bool:
         """Bring the index up to date (inside the write transaction). True when anything changed."""
         db = self.db
         if ix.get_meta(db, "version") != ix.INDEX_VERSION:
@@ -384,7 +384,7 @@ class History:
         rows are folded; any mismatch rebuilds the index. A reader that cannot reach the server keeps
         the local index and says it may be stale; a writer (``locked``) gets the one-line error.
         """
-        from .pgjournal import PostgresUnreachable
+        from ..ledger.pgjournal import PostgresUnreachable
 
         journal = self.store.journal
         try:
@@ -393,7 +393,7 @@ class History:
             if locked:
                 raise
             self._warn_stale(exc)
-            if not self._view:  # a fresh History: show what the local index holds
+            if not self._view:  # a fresh index: show what the local index holds
                 self._load_views()
             return False
         db = self.db
