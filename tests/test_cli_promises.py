@@ -100,6 +100,57 @@ def test_any_error_after_the_append_is_a_warning_not_exit_1(repo, monkeypatch):
     assert records(repo)[-1]["description"] == "second idea"
 
 
+@pytest.mark.parametrize("error", ["disk I/O error", "database is locked"])
+def test_an_index_that_keeps_failing_before_the_append_is_one_line_and_nothing_recorded(repo, monkeypatch, error):
+    """Issue 26: an SQLite error escaped as a traceback. Before the append it is one line, exit 1, the
+    journal untouched; a damaged index is discarded (after one rebuild and retry), a locked one kept."""
+    import sqlite3
+
+    from memorylab_core.novelty import guard
+
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    journal = digest(ledger(repo))
+
+    def failing(*args, **kwargs):
+        raise sqlite3.OperationalError(error)
+
+    monkeypatch.setattr(guard.NoveltyIndex, "classify", failing)
+    res = log_run(repo, "second idea", "discard", 1.01)
+    errors = [line for line in res.err.splitlines() if line.startswith("memorylab: error:")]
+    assert res.code == 1 and len(errors) == 1 and res.err.splitlines()[-1] == errors[0], res.err
+    assert digest(ledger(repo)) == journal and "Traceback" not in res.err
+    index = store_dir(repo) / "index.sqlite"
+    if "lock" in error:
+        assert "the index is busy (database is locked); try again" in res.err and index.exists()
+    else:
+        assert "it is discarded and the next command rebuilds it from the journal" in res.err
+        assert not index.exists()
+    monkeypatch.undo()
+    assert ml("list", "--json", cwd=repo).json()[0]["description"] == "baseline"
+
+
+def test_a_read_command_whose_index_fails_runs_once_more_on_a_fresh_index(repo, monkeypatch):
+    import sqlite3
+
+    from memorylab_core.commands import listing
+
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    calls = []
+    real = listing.select
+
+    def flaky(runs, args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return real(runs, args)
+
+    monkeypatch.setattr(listing, "select", flaky)
+    res = ml("list", "--json", cwd=repo)
+    assert res.code == 0 and len(calls) == 2 and res.json()[0]["description"] == "baseline"
+    [warning] = warnings(res)
+    assert "running the command again on an index folded afresh" in warning
+
+
 def test_import_whose_registry_snapshot_fails_is_recorded_and_exit_0(repo):
     (repo / "old.tsv").write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
                                   "abc1234\t1.000000\t44.0\tkeep\tbaseline\n")
