@@ -101,8 +101,8 @@ def index_location(store: Store) -> Path | None:
     if not store.exists():
         return None
     primary = store.index_path
-    if _writable_dir(store.root) and (not primary.exists() or os.access(primary, os.W_OK)):
-        return primary
+    if _writable_dir(store.root) and (primary.is_symlink() or not primary.exists() or os.access(primary, os.W_OK)):
+        return primary  # a symlink there is replaced by a file of our own (_open_file), never followed
     folder = private_dir()
     if folder is None:
         warn(f"no private folder for the index of the read-only store {store.root} (tried "

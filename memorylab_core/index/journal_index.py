@@ -205,13 +205,13 @@ class JournalIndex:
     def heal(self, exc: sqlite3.DatabaseError) -> None:
         """The index is a cache: after ``exc`` (a damaged page, disk full, a planted constraint), discard
         its file and fold the journal into a fresh one, once per command; if that fails too, fold into
-        memory with one warning. A lock held elsewhere, or a second failure, is re-raised."""
+        memory. One warning says which. A lock held elsewhere, or a second failure, is re-raised."""
         if ix.is_busy(exc) or self._healed:
             raise exc
-        self._healed = True
-        warn(f"index {self.location or '(in memory)'} failed ({exc}); folding the journal afresh")
+        self._healed, damaged = True, self.location
         self.discard()
-        self._attach(ix.open_db(self.store, SECTIONS_DDL)[0] if self.location else ix.fresh_db(SECTIONS_DDL))
+        db, self.location = ix.open_db(self.store, SECTIONS_DDL) if damaged else (ix.fresh_db(SECTIONS_DDL), None)
+        self._attach(db)
         try:
             self._refresh(False)
         except sqlite3.DatabaseError as again:
@@ -219,8 +219,12 @@ class JournalIndex:
                 raise
             warn(f"index {self.location} unusable ({again}); using an in-memory index for this command")
             self.discard()
+            self.location = None
             self._attach(ix.fresh_db(SECTIONS_DDL))
             self._refresh(False)
+            return
+        if self.location is not None:  # (open_db warned already when it fell back to memory)
+            warn(f"index {damaged} failed ({exc}); rebuilt it from the journal")
 
     def healing(self, step: Callable[[], T]) -> T:
         """``step()``, a read of the index that writes nothing else; if the index fails under it (not a
