@@ -59,15 +59,19 @@ class Context:
     def may_repeat(self) -> bool:
         """Whether the command can simply run again after its index failed: nothing recorded, nothing
         printed yet, and no inputs it reads or runs only once (a pipe, a training run)."""
-        return (self._history is not None and not self.store.appended
+        return (not self.store.appended
                 and getattr(self.args, "command", None) not in REPEATS_INPUTS
                 and not getattr(sys.stdout, "written", True))
 
     def discard_index(self) -> None:
         """Drop the history and its index file (after the index failed): the next read folds afresh."""
+        from ..index import db
+
         if self._history is not None:
             self._history.discard()
             self._history = None
+        elif (location := db.index_location(self.store)) is not None:  # it failed while loading
+            db.discard(location)
 
     @property
     def arena(self) -> str:

@@ -88,7 +88,7 @@ class RunTable(Sequence[Run]):
         if run is None:
             row = self.db.execute(f"SELECT {_RUN_SELECT} FROM runs WHERE idx = ?", (i,)).fetchone()
             if row is None:
-                raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again")
+                raise sqlite3.DatabaseError("the index lost a run (a damaged page)")
             run = self._decoded[i] = Run.from_row(row)
         return run
 
@@ -104,7 +104,7 @@ class RunTable(Sequence[Run]):
         try:
             return [decoded[i] for i in indexes]
         except KeyError:
-            raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again") from None
+            raise sqlite3.DatabaseError("the index lost a run (a damaged page)") from None
 
     def stream(self, indexes: Sequence[int]) -> Iterator[Run]:
         """The runs at ``indexes`` (ascending), decoded a batch at a time and not kept: what a fold over
@@ -186,7 +186,7 @@ class JournalIndex:
         history = cls(store, db, location)
         history.refresh()
         if not quiet:
-            history.report_corrupt()
+            history.healing(history.report_corrupt)
         return history
 
     def refresh(self, locked: bool = False) -> bool:
