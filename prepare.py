@@ -17,18 +17,31 @@ Everything lands in the cache dir (see docs/prepare.md):
 This file is fixed infrastructure: the agent edits train.py, never this file (the metric lives here).
 """
 
+import os
+
+# CPU: idle OpenMP threads sleep instead of spinning. libgomp reads this when torch loads it, so it is
+# set before the first `import torch` (train.py sets it too, for the same reason). A spinning thread
+# burns CPU seconds while it waits: the cpu profile's budget counts them, and any other load on the
+# machine stalls every parallel region (measured on 2 cores with one busy process: steps 2.5-10x
+# slower). Sleeping costs ~2% on an idle machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import bisect
+import ctypes
 import hashlib
 import json
 import math
-import os
 import pickle
 import queue
+import random
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
+import traceback
+import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -46,8 +59,10 @@ PROFILES = {
     # Upstream constants, so results compare with published numbers on one H100.
     "gpu": dict(
         max_seq_len=2048,
-        time_budget=300,  # seconds of training, excluding startup/compilation and eval
+        time_budget=300,  # wall seconds of training, excluding startup/compilation and eval
         eval_tokens=40 * 524288,
+        eval_batch_size=128,  # upstream's DEVICE_BATCH_SIZE: 80 batches of 128 x 2048 = eval_tokens
+        packing="upstream",  # crop the shortest document and drop its tail; train shards in file order
         vocab_size=8192,
         tokenizer_max_chars=400_000_000,  # a few hundred MB of text is plenty for an 8k vocab
         num_shards=10,  # climbmix train shards downloaded by default
@@ -55,10 +70,12 @@ PROFILES = {
     # A real, measurable run in about a minute on 2 CPU cores.
     "cpu": dict(
         max_seq_len=256,
-        time_budget=60,
+        time_budget=60,  # CPU seconds of the training process per thread (see BudgetClock)
         # 128k tokens (~1,900 files' worth of python-corpus documents, ~6% of its val split): the
         # same fixed set every run, so comparisons are paired; see docs/benchmarks.md for the spread.
         eval_tokens=512 * 256,
+        eval_batch_size=8,  # 64 batches of 8 x 256
+        packing="tails",  # a cropped document's tail continues in a later row; train reshuffled per epoch
         # A tiny CPU model would otherwise spend most of its parameters and FLOPs in the
         # embedding and the LM head (V x d each); 4096 still gives ~3.2 bytes/token on Python.
         vocab_size=4096,
@@ -88,10 +105,40 @@ def _detect_profile():
     return profile
 
 
+def budget_clock_unit(profile, device_type):
+    """The clock the time budget is counted on: "cpu" for the cpu profile on a CPU, else "wall".
+
+    On a CPU that other programs share, wall seconds measure the machine's load as much as the idea
+    (measured: 0.28 bpb between a run alone and one beside two busy processes), so the cpu profile
+    counts the CPU time its training process got (BudgetClock). A GPU is not shared that way, the
+    CPU mostly waits for it, and upstream's results are wall-clock: the gpu profile (and any run on
+    CUDA or MPS) keeps wall seconds."""
+    return "cpu" if profile == "cpu" and device_type == "cpu" else "wall"
+
+
+def _time_budget(profile):
+    raw = os.environ.get("AUTORESEARCH_TIME_BUDGET")
+    if not raw:
+        return PROFILES[profile]["time_budget"]
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SystemExit(f"prepare.py: error: AUTORESEARCH_TIME_BUDGET must be a positive number of seconds, "
+                         f"got {raw!r}")
+    return value
+
+
 PROFILE = _detect_profile()
 MAX_SEQ_LEN = PROFILES[PROFILE]["max_seq_len"]  # context length
-TIME_BUDGET = PROFILES[PROFILE]["time_budget"]  # training time budget in seconds
+# Training time budget in seconds on BUDGET_CLOCK. AUTORESEARCH_TIME_BUDGET overrides the profile's,
+# for tests and smoke runs only: a run with another budget is not comparable with real ones.
+TIME_BUDGET = _time_budget(PROFILE)
+BUDGET_CLOCK = budget_clock_unit(PROFILE, detect_device_type())
 EVAL_TOKENS = PROFILES[PROFILE]["eval_tokens"]  # number of validation tokens for evaluate_bpb
+EVAL_BATCH_SIZE = PROFILES[PROFILE]["eval_batch_size"]  # evaluate_bpb's batch: fixed, whatever train.py does
+PACKING = PROFILES[PROFILE]["packing"]  # how make_dataloader packs rows (see _packed_rows)
 VOCAB_SIZE = PROFILES[PROFILE]["vocab_size"]  # including the special tokens
 
 # -----------------------------------------------------------------------------
@@ -117,7 +164,10 @@ DOWNLOAD_ATTEMPTS = 5  # per shard; env AUTORESEARCH_DOWNLOAD_RETRIES overrides
 DOWNLOAD_BACKOFF = 2.0  # seconds before the 2nd attempt, doubling after; env AUTORESEARCH_DOWNLOAD_BACKOFF
 DOWNLOAD_TIMEOUT = (15, 60)  # (connect, read) seconds; a stalled connection counts as a failed attempt
 
-VAL_MOD = 20  # python-corpus / local: a document is validation iff sha1(its id) % VAL_MOD == 0 (~5%)
+VAL_MOD = 20  # local: a document is validation iff sha1(its id) % VAL_MOD == 0 (~5%)
+# python-corpus: ~10%. The standard library alone is ~10M chars, and 5% of it packs into fewer rows than
+# the cpu profile's EVAL_TOKENS.
+PYTHON_VAL_MOD = 10
 MAX_FILE_BYTES = 500_000  # python-corpus: bigger .py files are generated tables, not code people write
 SHARD_CHARS = 32_000_000  # python-corpus / local: text per train shard
 ROW_GROUP_DOCS = 1024  # documents per parquet row group (the dataloader's read unit)
@@ -368,7 +418,8 @@ def download_climbmix(data_dir, num_shards, workers=8, base_url=None, attempts=N
 # Sources 2 and 3: text already on this machine, written as pre-shuffled parquet shards
 
 
-def _write_text_shards(data_dir, docs, source, max_train_shards=None, groups=None, splitter=None, **extra):
+def _write_text_shards(data_dir, docs, source, max_train_shards=None, groups=None, splitter=None, val_mod=VAL_MOD,
+                       **extra):
     """docs: list of (id, text), ids unique. Splits train/val by a stable hash of each document's
     group (groups: id -> group key, default the id itself, so near-duplicates that share a group
     always land on the same side), then cuts each text into documents with `splitter` (default:
@@ -381,7 +432,7 @@ def _write_text_shards(data_dir, docs, source, max_train_shards=None, groups=Non
         raise PrepareError(f"{source}: found {len(docs)} usable document(s); need at least 2 "
                            "(one goes to validation)")
     groups = groups or {}
-    in_val = {doc_id: _stable_hash(groups.get(doc_id, doc_id)) % VAL_MOD == 0 for doc_id, _ in docs}
+    in_val = {doc_id: _stable_hash(groups.get(doc_id, doc_id)) % val_mod == 0 for doc_id, _ in docs}
     if not any(in_val.values()) or all(in_val.values()):
         # Tiny corpora: still pin a (deterministic) validation document, and keep one for training.
         first = min(in_val, key=_stable_hash)
@@ -540,13 +591,28 @@ def near_duplicate_groups(docs, min_shared=NEAR_DUP_MIN_SHARED):
     return {doc_id: docs[find(i)][0] for i, (doc_id, _) in enumerate(docs)}
 
 
+# Parts of the standard library that distributions ship as separate packages (Debian/Ubuntu:
+# libpython3.X-testsuite, idle, python3-tk, python3-lib2to3, python3-distutils, python3-venv) or that
+# hold build-specific files: left out, so the corpus is the same wherever this Python version is.
+STDLIB_SKIP_DIRS = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "distutils", "ensurepip",
+                    "site-packages", "dist-packages"}
+
+
 def python_corpus_roots():
-    """(label, directory) pairs: the stdlib and this interpreter's site-packages."""
-    paths = sysconfig.get_paths()
-    roots = [("stdlib", paths["stdlib"]), ("site-packages", paths["purelib"])]
-    if os.path.realpath(paths["platlib"]) != os.path.realpath(paths["purelib"]):
-        roots.append(("platlib", paths["platlib"]))
-    return roots
+    """(label, directory) pairs the python-corpus reads: the running Python's standard library only.
+    Never site-packages, so the corpus (and data_id) depends on the Python version, not on what
+    happens to be installed in the environment."""
+    return [("stdlib", sysconfig.get_paths()["stdlib"])]
+
+
+def _skipped_stdlib_path(label, rel_dir, name):
+    """Stdlib entries that are not the same in every installation of one Python version: the
+    directories of STDLIB_SKIP_DIRS, config-3.X-<platform>/ and _sysconfigdata_*.py (build settings)."""
+    if label != "stdlib":
+        return False
+    if rel_dir == ".":
+        return name in STDLIB_SKIP_DIRS or name.startswith(("config-", "_sysconfigdata_"))
+    return name in ("site-packages", "dist-packages")
 
 
 def collect_python_files(roots=None, exclude=()):
@@ -554,23 +620,23 @@ def collect_python_files(roots=None, exclude=()):
     by content (the first id wins). ids are '<label>/<path relative to the root>'."""
     roots = [(label, os.path.realpath(d)) for label, d in (roots or python_corpus_roots())
              if os.path.isdir(d)]
-    # Never descend into another root (site-packages often lives inside the stdlib dir), into a nested
-    # virtualenv, or into the cache we are writing to.
+    # Never descend into another root, into a nested virtualenv, or into the cache we are writing to.
     skip_dirs = {d for _, d in roots} | {os.path.realpath(e) for e in exclude}
     files = []
     for label, root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
+            rel_dir = os.path.relpath(dirpath, root)
             kept = []
             for d in dirnames:
                 full = os.path.join(dirpath, d)
                 if (d.startswith(".") or d == "__pycache__" or os.path.realpath(full) in skip_dirs
-                        or (label == "stdlib" and d in ("site-packages", "dist-packages"))
+                        or _skipped_stdlib_path(label, rel_dir, d)
                         or os.path.exists(os.path.join(full, "pyvenv.cfg"))):
                     continue
                 kept.append(d)
             dirnames[:] = kept
             for fn in filenames:
-                if fn.endswith(".py"):
+                if fn.endswith(".py") and not _skipped_stdlib_path(label, rel_dir, fn):
                     full = os.path.join(dirpath, fn)
                     files.append((f"{label}/{Path(os.path.relpath(full, root)).as_posix()}", full))
     files.sort()
@@ -600,7 +666,7 @@ def build_python_corpus(data_dir, roots=None, max_train_shards=None, exclude=())
     print(f"python-corpus: {len(docs)} unique .py files, {sum(len(t) for _, t in docs) / 1e6:.1f}M chars, "
           f"{len(set(groups.values()))} near-duplicate groups", flush=True)
     return _write_text_shards(data_dir, docs, "python-corpus", max_train_shards, groups=groups,
-                              splitter=split_python_source)
+                              splitter=split_python_source, val_mod=PYTHON_VAL_MOD)
 
 
 def _read_local_file(path, rel):
@@ -809,11 +875,12 @@ def get_token_bytes(device="cpu", tokenizer_dir=None):
 # Dataloader: best-fit packing of whole documents into rows, no padding
 
 
-def _document_batches(paths, split, seed, epochs=None):
-    """Yield (list of texts, epoch) one parquet row group at a time, for `epochs` passes (None:
-    forever). The train split is reshuffled every epoch (row-group order and documents within each
-    group) from (seed, epoch); the val split is always read in file order so the eval set does not
-    depend on the seed."""
+def _document_batches(paths, split, seed, epochs=None, shuffle=True, batch_size=128):
+    """Yield (list of at most `batch_size` texts, epoch): each parquet row group in turn, cut into
+    tokenizer batches (upstream's reading), for `epochs` passes (None: forever). With `shuffle` the
+    train split is reshuffled every epoch (row-group order and documents within each group) from
+    (seed, epoch); the val split is always read in file order so the eval set does not depend on the
+    seed."""
     units = []
     for path in paths:
         units.extend((path, rg) for rg in range(pq.ParquetFile(path).num_row_groups))
@@ -821,32 +888,42 @@ def _document_batches(paths, split, seed, epochs=None):
     while epochs is None or epoch <= epochs:
         yielded = 0
         order = list(range(len(units)))
-        rng = np.random.default_rng([seed, epoch]) if split == "train" else None
+        rng = np.random.default_rng([seed, epoch]) if shuffle and split == "train" else None
         if rng is not None:
             rng.shuffle(order)
         for i in order:
             path, rg = units[i]
             texts = pq.ParquetFile(path).read_row_group(rg, columns=["text"]).column("text").to_pylist()
-            texts = [t for t in texts if t]
+            texts = [t if isinstance(t, str) else "" for t in texts]
             if rng is not None:
                 texts = [texts[j] for j in rng.permutation(len(texts))]
             yielded += len(texts)
-            yield texts, epoch
+            for k in range(0, len(texts), batch_size):
+                yield texts[k:k + batch_size], epoch
         if not yielded:
             raise PrepareError(f"the {split} split has no documents: re-run `python prepare.py`")
         epoch += 1
 
 
-def _packed_rows(tokenizer, row_len, split, seed, data_dir, buffer_size, tokenizer_batch_size, epochs):
+def _packed_rows(tokenizer, row_len, split, seed, data_dir, buffer_size, tokenizer_batch_size, epochs, packing):
     """Yield (row, epoch): int64 numpy rows of row_len tokens, by best-fit packing (see make_dataloader).
-    Ends, dropping the last partial row, when `epochs` passes over the split have been packed."""
+    Ends, dropping the last partial row, when `epochs` passes over the split have been packed.
+
+    packing "upstream" is upstream autoresearch's packer token for token: whole tokenizer batches
+    refill the buffer while it holds fewer than buffer_size documents, the longest fitting document
+    goes in (the earliest buffered among equals), else the shortest is cropped to fill the row and
+    its tail is dropped; train shards are read in file order. "tails" differs only in that the tail
+    goes back into the buffer (so no token is lost) and the train split is reshuffled every epoch."""
     bos = tokenizer.get_bos_token_id()
-    batches = _document_batches(shard_paths(split, data_dir), split, seed, epochs)
+    keep_tails = packing == "tails"
+    batches = _document_batches(shard_paths(split, data_dir), split, seed, epochs, shuffle=keep_tails,
+                                batch_size=tokenizer_batch_size)
     # A buffer bigger than the split would only hold several copies of the same documents (the
     # python-corpus val split has a few thousand), so cap it at the split's size.
     buffer_size = max(1, min(buffer_size, read_manifest(data_dir).get(f"{split}_docs") or buffer_size))
-    lengths, docs = [], []  # the buffer, kept sorted by length so best-fit is a bisect
-    texts, tokenized, epoch = [], [], 1  # queues feeding the buffer: raw texts -> tokenized docs
+    # The buffer, kept sorted by length so best-fit is a bisect; equal lengths stay in arrival order.
+    lengths, docs = [], []
+    epoch = 1
     exhausted = False
 
     def insert(doc):
@@ -855,21 +932,15 @@ def _packed_rows(tokenizer, row_len, split, seed, data_dir, buffer_size, tokeniz
         docs.insert(i, doc)
 
     def refill():
-        nonlocal texts, tokenized, epoch, exhausted
+        nonlocal epoch, exhausted
         while len(docs) < buffer_size and not exhausted:
-            if not tokenized:
-                if not texts:
-                    try:
-                        texts, epoch = next(batches)
-                    except StopIteration:
-                        exhausted = True
-                        return
-                    texts.reverse()  # consumed with pop() from the end
-                batch = [texts.pop() for _ in range(min(tokenizer_batch_size, len(texts)))]
-                tokenized = tokenizer.encode(batch, prepend=bos)
-                tokenized.reverse()
-                continue
-            insert(tokenized.pop())
+            try:
+                texts, epoch = next(batches)
+            except StopIteration:
+                exhausted = True
+                return
+            for doc in tokenizer.encode(texts, prepend=bos):
+                insert(doc)
 
     while True:
         row = np.empty(row_len, dtype=np.int64)
@@ -879,8 +950,9 @@ def _packed_rows(tokenizer, row_len, split, seed, data_dir, buffer_size, tokeniz
             if not docs:
                 return  # the last passes are used up; a partial row is dropped
             remaining = row_len - pos
-            i = bisect.bisect_right(lengths, remaining) - 1  # the longest doc that fits
+            i = bisect.bisect_right(lengths, remaining) - 1  # the longest doc that fits ...
             if i >= 0:
+                i = bisect.bisect_left(lengths, lengths[i])  # ... the earliest of that length
                 doc = docs.pop(i)
                 lengths.pop(i)
                 row[pos:pos + len(doc)] = doc
@@ -890,22 +962,22 @@ def _packed_rows(tokenizer, row_len, split, seed, data_dir, buffer_size, tokeniz
                 lengths.pop(0)
                 row[pos:] = doc[:remaining]
                 pos = row_len
-                # ... and put its tail back (it continues in a later row, without a BOS), so no token
-                # of a long document is thrown away.
-                insert(doc[remaining:])
+                if keep_tails:  # its tail continues in a later row, without a BOS
+                    insert(doc[remaining:])
         yield row, epoch
 
 
 def make_dataloader(tokenizer, B, T, split, device=None, buffer_size=1000, seed=0, data_dir=None,
-                    tokenizer_batch_size=128, epochs=None, prefetch=None):
+                    tokenizer_batch_size=128, epochs=None, prefetch=None, packing=None):
     """Yield (x, y, epoch): x, y are (B, T) int64 tensors on `device` (y is x shifted by one).
 
     Each row holds T+1 tokens built by best-fit packing: every document is BOS + its tokens; from a
-    buffer of `buffer_size` tokenized documents we repeatedly place the longest one that still fits
-    in the row. When none fits, the shortest fills the rest of the row and its tail goes back into
-    the buffer, to continue in a later row. So there is no padding, every token is real text and
-    every token of the split is used once per pass. The order is a pure function of (data, seed, B,
-    T, buffer_size), whatever the device.
+    buffer of about `buffer_size` tokenized documents we repeatedly place the longest one that still
+    fits in the row. When none fits, the shortest fills the rest of the row; with packing "tails"
+    (the cpu profile) its tail goes back into the buffer, to continue in a later row, so every token
+    of the split is used once per pass; with "upstream" (the gpu profile, default PACKING) the tail is
+    dropped, exactly as upstream autoresearch. There is no padding. The rows are a pure function of
+    (data, seed, T, buffer_size, packing), whatever the device and B.
 
     epochs: None = forever; N = stop after N passes over the split (the last partial batch is
     dropped), which is how evaluate_bpb reads each validation token at most once.
@@ -918,7 +990,8 @@ def make_dataloader(tokenizer, B, T, split, device=None, buffer_size=1000, seed=
     device = torch.device(device or detect_device_type())
     use_cuda = device.type == "cuda"
     prefetch = (4 if use_cuda else 0) if prefetch is None else prefetch
-    rows = _packed_rows(tokenizer, T + 1, split, seed, data_dir, buffer_size, tokenizer_batch_size, epochs)
+    rows = _packed_rows(tokenizer, T + 1, split, seed, data_dir, buffer_size, tokenizer_batch_size, epochs,
+                        packing or PACKING)
 
     def host_batches():
         while True:
@@ -983,16 +1056,20 @@ def _prefetched(generator, depth):
 
 
 @torch.no_grad()
-def evaluate_bpb(model, tokenizer, batch_size, seq_len=None, eval_tokens=None, data_dir=None,
-                 tokenizer_dir=None, stats=None):
+def evaluate_bpb(model, tokenizer, *, stats=None, batch_size=None, seq_len=None, eval_tokens=None,
+                 data_dir=None, tokenizer_dir=None, packing=None):
     """Validation bits per byte: the summed cross-entropy (nats) of every target token that is text,
     divided by ln(2) times the number of UTF-8 bytes those targets decode to. Targets that are special
     tokens (BOS) count neither loss nor bytes. `model(x, y, reduction='none')` must return the
     per-token loss in nats, shape (B*T,) or (B, T).
 
-    Reads the first `eval_tokens` of one pass over the val split, never more: when the split holds
-    fewer, every one of its tokens is evaluated once (no token is counted twice). Pass a dict as
-    `stats` to get back `eval_tokens` (tokens actually evaluated) and `eval_bytes`."""
+    What is scored is fixed here, never by train.py: batches of EVAL_BATCH_SIZE x MAX_SEQ_LEN, the
+    first EVAL_TOKENS // (EVAL_BATCH_SIZE * MAX_SEQ_LEN) of them, from one pass over the val split,
+    never more: when the split holds fewer, every one of its rows is scored once. With the gpu
+    profile's constants this is upstream's evaluate_bpb (80 batches of 128 x 2048). Pass a dict as
+    `stats` to get back `eval_tokens` (tokens actually scored) and `eval_bytes`. The other keywords
+    are for prepare.py's own tests: a run that passes them is not comparable with other runs."""
+    batch_size = batch_size or EVAL_BATCH_SIZE
     seq_len = seq_len or MAX_SEQ_LEN
     eval_tokens = eval_tokens or EVAL_TOKENS
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -1000,7 +1077,8 @@ def evaluate_bpb(model, tokenizer, batch_size, seq_len=None, eval_tokens=None, d
     if token_bytes.numel() != tokenizer.get_vocab_size():
         raise PrepareError(f"token_bytes.pt has {token_bytes.numel()} entries but the tokenizer has "
                            f"{tokenizer.get_vocab_size()} tokens: re-run `python prepare.py`")
-    loader = make_dataloader(tokenizer, batch_size, seq_len, "val", device=device, data_dir=data_dir, epochs=1)
+    loader = make_dataloader(tokenizer, batch_size, seq_len, "val", device=device, data_dir=data_dir, epochs=1,
+                             packing=packing)
     steps = max(1, eval_tokens // (batch_size * seq_len))
     total_nats = torch.zeros((), dtype=torch.float64, device=device)
     total_bytes = torch.zeros((), dtype=torch.int64, device=device)
@@ -1008,7 +1086,9 @@ def evaluate_bpb(model, tokenizer, batch_size, seq_len=None, eval_tokens=None, d
     for x, y, _ in loader:
         loss = model(x, y, reduction="none").reshape(-1)
         nbytes = token_bytes[y.reshape(-1)]
-        total_nats += torch.where(nbytes > 0, loss.double(), 0.0).sum()  # where(): a NaN stays a NaN
+        # Summed in the loss's dtype per batch, accumulated in float64: upstream's arithmetic (it adds
+        # each batch's .item() to a Python float), without a host sync per batch. where(): NaN stays NaN.
+        total_nats += torch.where(nbytes > 0, loss, 0.0).sum().double()
         total_bytes += nbytes.sum()
         done += 1
         if done == steps:
@@ -1020,6 +1100,338 @@ def evaluate_bpb(model, tokenizer, batch_size, seq_len=None, eval_tokens=None, d
     if stats is not None:
         stats.update(eval_tokens=done * batch_size * seq_len, eval_bytes=int(total_bytes.item()))
     return total_nats.item() / (math.log(2) * total_bytes.item())
+
+
+def count_eval_tokens(tokenizer, data_dir, profile):
+    """The tokens evaluate_bpb will score on this data with the profile's constants, found by packing
+    the val split without a model (at most EVAL_TOKENS' worth of it). prepare() records it in the
+    manifest, so a run that crashes before its evaluation still knows its eval set."""
+    settings = PROFILES[profile]
+    batch, seq_len = settings["eval_batch_size"], settings["max_seq_len"]
+    steps = max(1, settings["eval_tokens"] // (batch * seq_len))
+    loader = make_dataloader(tokenizer, batch, seq_len, "val", device="cpu", data_dir=data_dir, epochs=1,
+                             packing=settings["packing"])
+    done = sum(1 for _ in zip(range(steps), loader, strict=False))
+    loader.close()
+    return done * batch * seq_len
+
+
+# -----------------------------------------------------------------------------
+# Run infrastructure for train.py (fixed, like the metric): the budget clock, the device's identity
+# and peak FLOP/s, contention signals, crash injection, the printed summary block and the JSON
+# sidecar MemoryLab reads (docs/train.md, "Summary sidecar").
+
+# Dense (no sparsity) bf16 tensor-core peak FLOP/s by the exact name torch.cuda.get_device_name()
+# reports, from the vendors' datasheets; -> (device_class, peak). A name not listed gets no MFU
+# (null), never a guess: "NVIDIA H100 PCIe" must not be rated as an SXM card.
+GPU_TABLE = {
+    "NVIDIA H100 80GB HBM3": ("H100 SXM", 989.5e12),  # upstream's figure for H100 SXM
+    "NVIDIA H100 PCIe": ("H100 PCIe", 756.0e12),
+    "NVIDIA H100 NVL": ("H100 NVL", 835.0e12),
+    "NVIDIA H800": ("H800 SXM", 989.5e12),
+    "NVIDIA H200": ("H200 SXM", 989.5e12),
+    "NVIDIA H200 NVL": ("H200 NVL", 835.0e12),
+    "NVIDIA GH200 480GB": ("GH200", 989.5e12),
+    "NVIDIA B200": ("B200", 2250e12),
+    "NVIDIA A100-SXM4-80GB": ("A100 SXM", 312e12),
+    "NVIDIA A100-SXM4-40GB": ("A100 SXM", 312e12),
+    "NVIDIA A100 80GB PCIe": ("A100 PCIe", 312e12),
+    "NVIDIA A100-PCIE-40GB": ("A100 PCIe", 312e12),
+    "NVIDIA L40S": ("L40S", 362.05e12),
+    "NVIDIA L4": ("L4", 121.0e12),
+    "NVIDIA A10": ("A10", 125.0e12),
+    "NVIDIA RTX A6000": ("RTX A6000", 154.8e12),
+    "NVIDIA GeForce RTX 4090": ("RTX 4090", 165.2e12),  # bf16 with fp32 accumulate (what torch uses)
+    "NVIDIA GeForce RTX 5090": ("RTX 5090", 209.5e12),
+}
+
+
+def device_identity(device_type=None):
+    """(device_name, device_class, peak_flops or None) for this process's device."""
+    device_type = device_type or detect_device_type()
+    if device_type != "cuda":
+        return device_type, device_type, None
+    name = torch.cuda.get_device_name()
+    if name in GPU_TABLE:
+        device_class, peak = GPU_TABLE[name]
+        return name, device_class, peak
+    # Unknown (or a MIG slice, e.g. "... MIG 1g.10gb"): a readable class, and no MFU.
+    return name, " ".join(name.replace("NVIDIA", "").replace("GeForce", "").split()), None
+
+
+def tune_glibc_malloc():
+    """CPU: keep big tensors in the heap. glibc serves allocations above its mmap threshold (at most
+    32 MiB by default) with a fresh mmap and returns them with munmap on free, so the ~32 MiB logits
+    buffers of the cpu profile were mapped, page-faulted in and unmapped every step (measured: 3.4M
+    page faults and 6 s of system time per minute). A high fixed threshold, and a trim threshold
+    that keeps freed heap memory instead of giving it back, make the next step reuse the pages.
+    Returns True if glibc accepted both settings (False off glibc, e.g. macOS)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 1 << 31))
+    except (OSError, AttributeError):
+        return False
+
+
+def usable_cpus():
+    """CPUs this process may run on (its affinity mask; os.cpu_count() where there is none)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class BudgetClock:
+    """Seconds on the time budget's clock, for the training loop's `dt`.
+
+    unit "wall": time.time(), upstream's clock (the gpu profile).
+    unit "cpu": this process's CPU time, user + system, summed over all its threads
+    (time.process_time, i.e. CLOCK_PROCESS_CPUTIME_ID: nanosecond resolution, where getrusage's
+    counters may tick coarsely), divided by `threads` = min(torch.get_num_threads(), usable CPUs).
+    So one budget second is one second of the whole compute thread pool: alone on an idle machine
+    it runs at ~0.9-1.0 x wall time; when other programs take the cores the process simply gets its
+    CPU seconds later, and the run does the same work in more wall time. Capping at the usable CPUs
+    means more threads than cores cannot slow the clock down; CPU spent by extra threads (a data
+    thread, numpy) is still counted, as is CPU spent spinning (see OMP_WAIT_POLICY at the top).
+    Work done in other processes is not counted, which is why train.py must not start any.
+    """
+
+    def __init__(self, unit=None, threads=None):
+        self.unit = unit or BUDGET_CLOCK
+        if self.unit not in ("cpu", "wall"):
+            raise ValueError(f"budget clock unit must be 'cpu' or 'wall', got {self.unit!r}")
+        self.threads = max(1, min(threads or torch.get_num_threads(), usable_cpus()))
+
+    def now(self):
+        if self.unit == "cpu":
+            return time.process_time() / self.threads
+        return time.time()
+
+
+# nvidia-smi's clocks_event_reasons bits (nvml.h), minus "gpu_idle", which is only the moment we ask.
+THROTTLE_BITS = {0x2: "applications_clocks_setting", 0x4: "sw_power_cap", 0x8: "hw_slowdown",
+                 0x10: "sync_boost", 0x20: "sw_thermal_slowdown", 0x40: "hw_thermal_slowdown",
+                 0x80: "hw_power_brake_slowdown", 0x100: "display_clock_setting"}
+
+
+def _nvidia_smi(*args):
+    import subprocess
+
+    try:
+        proc = subprocess.run(["nvidia-smi", *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def gpu_contention():
+    """{gpu_other_processes, gpu_throttle_reasons} from nvidia-smi, each only where the driver
+    answers; {} without nvidia-smi. In a container nvidia-smi may list processes by host pid, so
+    'other' is every compute process on this GPU but one (this one holds a context by now)."""
+    out = {}
+    try:
+        gpu = f"GPU-{torch.cuda.get_device_properties(torch.cuda.current_device()).uuid}"
+    except (AttributeError, RuntimeError):
+        return out
+    apps = _nvidia_smi("--query-compute-apps=gpu_uuid,pid", "--format=csv,noheader")
+    if apps is not None:
+        pids = [line.split(",")[1].strip() for line in apps.splitlines() if line.split(",")[0].strip() == gpu]
+        out["gpu_other_processes"] = max(0, len(pids) - 1)
+    for field in ("clocks_event_reasons.active", "clocks_throttle_reasons.active"):  # new, old name
+        mask = _nvidia_smi("-i", gpu, f"--query-gpu={field}", "--format=csv,noheader")
+        if mask:
+            try:
+                bits = int(mask.split()[0], 16)
+            except ValueError:
+                continue
+            out["gpu_throttle_reasons"] = [name for bit, name in THROTTLE_BITS.items() if bits & bit]
+            break
+    return out
+
+
+def sample_curve(points, limit=200):
+    """At most `limit` points, evenly spaced over the run, always keeping the first and the last."""
+    if len(points) <= limit:
+        return list(points)
+    idx = sorted({round(i * (len(points) - 1) / (limit - 1)) for i in range(limit)})
+    return [points[i] for i in idx]
+
+
+def _json_safe(value):
+    # JSON has no NaN/inf: a diverged loss becomes null rather than an unparseable file.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_summary(path, summary):
+    """Atomic write: temp file in the same directory, fsync, rename. Readers never see half a file."""
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".summary-", suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_json_safe(summary), f, indent=2, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def print_summary(m):
+    """Upstream's block after `---` (what the agent greps), plus the budget's clock and wall seconds."""
+    print("---")
+    print(f"val_bpb:          {m['val_bpb']:.6f}")
+    print(f"training_seconds: {m['training_seconds']:.1f}")
+    print(f"total_seconds:    {m['total_seconds']:.1f}")
+    print(f"peak_vram_mb:     {m['peak_vram_mb']:.1f}")
+    # No peak FLOP/s known for the device (CPU, MPS, a GPU not in GPU_TABLE): n/a rather than 0.
+    mfu = m["mfu_percent"]
+    print(f"mfu_percent:      {mfu:.2f}" if mfu is not None else "mfu_percent:      n/a")
+    print(f"total_tokens_M:   {m['total_tokens_M']:.1f}")
+    print(f"num_steps:        {m['num_steps']}")
+    print(f"num_params_M:     {m['num_params_M']:.1f}")
+    print(f"depth:            {m['depth']}")
+    print(f"budget_clock:     {m['budget_clock']}")
+    print(f"wall_training_seconds: {m['wall_training_seconds']:.1f}")
+
+
+def _planned_eval_tokens():
+    try:
+        return read_manifest().get("eval_tokens")
+    except PrepareError:
+        return None
+
+
+class Run:
+    """One execution of train.py as MemoryLab sees it. Created at start-up, it reads the run's
+    environment (AUTORESEARCH_RUN_TOKEN, _SEED, _SUMMARY_PATH, _FORCE_CRASH), tunes malloc, seeds
+    random / numpy / torch, and prints `run_token:` and `seed:`. Used as a context manager around the
+    experiment: on success it prints the summary block; on any exception (Ctrl-C included) the
+    traceback and one `FAIL: <error>` line, and the process exits 1. Either way it writes the JSON
+    sidecar, whose comparability fields (profile, device, data_id, budget and clock, sequence
+    length, eval tokens) are known before training, so even a crash lands in its arena."""
+
+    def __init__(self, depth, total_batch_size):
+        self.t_start = time.time()
+        self.token = os.environ.get("AUTORESEARCH_RUN_TOKEN") or uuid.uuid4().hex
+        self.seed = int(os.environ.get("AUTORESEARCH_SEED", "42"))
+        self.summary_path = os.environ.get("AUTORESEARCH_SUMMARY_PATH")
+        self.force_crash = os.environ.get("AUTORESEARCH_FORCE_CRASH", "")
+        self.device_type = detect_device_type()
+        self.device_name, self.device_class, self.peak_flops = device_identity(self.device_type)
+        self.malloc_tuned = tune_glibc_malloc()
+        self.metrics = dict(val_bpb=None, training_seconds=0.0, total_seconds=0.0, peak_vram_mb=0.0,
+                            mfu_percent=None, total_tokens_M=0.0, num_steps=0, num_params_M=None, depth=depth,
+                            budget_clock=BUDGET_CLOCK, wall_training_seconds=0.0, tokens_per_sec=None)
+        self.settings = dict(time_budget=float(TIME_BUDGET), max_seq_len=MAX_SEQ_LEN,
+                             total_batch_size=total_batch_size, eval_tokens=_planned_eval_tokens())
+        self.curve, self.contention = [], {}
+        self._cpu_t0 = self._wall_t0 = None
+        print(f"run_token: {self.token}")
+        print(f"seed: {self.seed}")
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        torch.manual_seed(self.seed)  # also seeds CUDA. The data order is fixed by prepare.py, not the seed.
+
+    def start_clock(self):
+        """The training loop starts: returns its BudgetClock and starts the contention measurement."""
+        clock = BudgetClock()
+        self.contention.update(cpu_threads=torch.get_num_threads(), budget_threads=clock.threads,
+                               cpu_count=os.cpu_count(), loadavg_start=round(os.getloadavg()[0], 2),
+                               omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
+        self._cpu_t0, self._wall_t0 = time.process_time(), time.time()
+        return clock
+
+    def stop_clock(self):
+        """The training loop ended: how much CPU the process got while it ran (and, on CUDA, the GPU's
+        other processes and clock throttling, asked right after the last step)."""
+        cpu_percent = 100 * (time.process_time() - self._cpu_t0) / max(time.time() - self._wall_t0, 1e-9)
+        self.contention.update(process_cpu_percent=round(cpu_percent, 1),
+                               cpu_share=round(cpu_percent / (100 * self.contention["budget_threads"]), 3),
+                               loadavg_end=round(os.getloadavg()[0], 2))
+        if self.device_type == "cuda":
+            self.contention.update(gpu_contention())
+
+    def loss_value(self, loss):
+        """The step's loss as a float; AUTORESEARCH_FORCE_CRASH ("nan", "exception") exercises the
+        crash path at the first step."""
+        if self.force_crash == "exception":
+            raise RuntimeError("forced crash (AUTORESEARCH_FORCE_CRASH=exception)")
+        return float("nan") if self.force_crash == "nan" else loss.item()
+
+    def record_step(self, step, progress, loss, tokens_per_sec, training_seconds, wall_training_seconds):
+        """One optimizer step done: a loss-curve point, and the counts a crash record reports."""
+        self.curve.append({"step": step, "progress": round(progress, 5), "loss": round(loss, 6),
+                           "tokens_per_sec": round(tokens_per_sec, 1)})
+        self.metrics.update(num_steps=step + 1, training_seconds=training_seconds,
+                            wall_training_seconds=wall_training_seconds)
+
+    def finish(self, **metrics):
+        """The experiment's results: val_bpb, num_params_M, tokens_per_sec, eval_tokens, ..."""
+        self.settings["eval_tokens"] = metrics.pop("eval_tokens", self.settings["eval_tokens"])
+        self.metrics.update(metrics)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        status, error = "ok", None
+        if exc is not None:
+            print()
+            traceback.print_exception(exc_type, exc, tb)
+            status, error = "crash", traceback.format_exception_only(exc_type, exc)[-1].strip()
+        self.metrics.update(total_seconds=time.time() - self.t_start)
+        if self.device_type == "cuda":
+            self.metrics["peak_vram_mb"] = torch.cuda.max_memory_allocated() / 1024**2
+        if status == "ok":
+            print_summary(self.metrics)
+        else:
+            print(f"FAIL: {error}")
+        written = self._write_sidecar(status, error)
+        if status != "ok" or not written:
+            sys.exit(1)
+        return False
+
+    def _write_sidecar(self, status, error):
+        """The JSON sidecar at AUTORESEARCH_SUMMARY_PATH (if set); False if it could not be written."""
+        if not self.summary_path:
+            return True
+        # Rounded like the printed block, so the log and the sidecar always agree.
+        digits = {"val_bpb": 6, "mfu_percent": 2}
+        summary = {k: (round(v, digits.get(k, 1)) if isinstance(v, float) else v) for k, v in self.metrics.items()}
+        try:
+            data_id = read_data_id()
+        except Exception:  # no prepared data: the crash record says so in `error`
+            data_id = None
+        device_memory_mb = None
+        if self.device_type == "cuda":
+            device_memory_mb = round(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+                                     / 1024**2, 1)
+        summary.update(
+            self.settings,
+            device=f"cuda:{self.device_name}" if self.device_type == "cuda" else self.device_type,
+            device_name=self.device_name, device_class=self.device_class, data_id=data_id,
+            device_memory_mb=device_memory_mb, profile=PROFILE, status=status, run_token=self.token,
+            seed=self.seed, contention=self.contention, malloc_tuned=self.malloc_tuned,
+            loss_curve=sample_curve(self.curve))
+        if error is not None:
+            summary["error"] = error
+        try:
+            write_summary(self.summary_path, summary)
+        except OSError as e:
+            print(f"warning: could not write summary to {self.summary_path}: {e}", file=sys.stderr)
+            return status != "ok"
+        return True
 
 
 # -----------------------------------------------------------------------------
@@ -1084,8 +1496,13 @@ def prepare(source, profile=None, cache_root=None, input_dir=None, num_shards=No
                     tokenizer_max_chars or settings["tokenizer_max_chars"])
     manifest = read_manifest(data_dir)
     manifest["data_id"] = compute_data_id(data_dir, tokenizer_dir)
+    manifest["eval_tokens"] = count_eval_tokens(Tokenizer.from_directory(tokenizer_dir), data_dir, profile)
+    if not manifest["eval_tokens"]:
+        raise PrepareError(f"the val split holds fewer tokens than one eval batch of the {profile} profile "
+                           f"({settings['eval_batch_size']} x {settings['max_seq_len'] + 1}): use more data "
+                           "(--source climbmix, or a bigger --source local)")
     _atomic_write_json(data_dir / "manifest.json", manifest)
-    print(f"data_id: {manifest['data_id']}", flush=True)
+    print(f"data_id: {manifest['data_id']}, eval_tokens: {manifest['eval_tokens']}", flush=True)
     active = _active_sources(cache_root)
     active[profile] = source
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -1111,8 +1528,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.print_profile:
         profile = args.profile or PROFILE
-        print(json.dumps({"profile": profile, "device_type": detect_device_type(),
-                          "time_budget": PROFILES[profile]["time_budget"]}))
+        device_type = detect_device_type()
+        print(json.dumps({"profile": profile, "device_type": device_type,
+                          "time_budget": PROFILES[profile]["time_budget"],
+                          "budget_clock": budget_clock_unit(profile, device_type)}))
         return 0
     profile = args.profile or PROFILE
     source = args.source or os.environ.get("AUTORESEARCH_SOURCE") or DEFAULT_SOURCE[profile]

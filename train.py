@@ -2,74 +2,45 @@
 Autoresearch pretraining script: one GPT, one device, one fixed time budget.
 
 This is the single file the research agent edits. It is meant to be read top to bottom:
-hyperparameters, model, optimizer, training loop, final evaluation and summary. Everything that
-defines the *metric* (data, tokenizer, context length, time budget, evaluate_bpb) lives in
-prepare.py and is never edited, so runs stay comparable.
+hyperparameters, model, optimizer, training loop, final evaluation. Everything that defines the
+*metric* (data, tokenizer, context length, time budget and its clock, evaluate_bpb) and the run's
+bookkeeping (summary block, JSON sidecar for MemoryLab, device identity, contention signals) lives
+in prepare.py and is never edited, so runs stay comparable.
 
 Run:   python prepare.py && python train.py
-CPU:   AUTORESEARCH_PROFILE=cpu python train.py   (small model, ~1 minute on 2 cores)
-
-Environment (all optional; none of them changes the model or the metric):
-  AUTORESEARCH_SUMMARY_PATH  write the run summary as JSON there (atomically), also on a crash
-  AUTORESEARCH_RUN_TOKEN     token echoed in the log and the summary, to pair the two (default: random)
-  AUTORESEARCH_SEED          seed for torch / numpy / random (default 42)
-  AUTORESEARCH_TIME_BUDGET   training seconds, overriding prepare.py's budget (tests and smoke runs only:
-                             a shortened run is not comparable with real ones)
-  AUTORESEARCH_FORCE_CRASH   "nan" or "exception": crash on purpose at the first step (tests the crash path)
+CPU:   AUTORESEARCH_PROFILE=cpu python train.py   (small model, ~1 minute on 2 idle cores)
+Environment variables: docs/train.md (none of them changes the model or the metric).
 """
 
 import os
 
-# Fewer fragmentation OOMs on CUDA; must be set before torch touches the GPU.
+# Fewer fragmentation OOMs on CUDA; read when the allocator starts.
 os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
-# CPU: idle OpenMP threads sleep instead of spinning. With spinning, any other load on the machine
-# stalls every parallel region (measured on 2 cores with one busy process: steps 2.5-10x slower);
-# sleeping costs ~2% on an idle machine. Must be set before torch starts its thread pool.
+# CPU: idle OpenMP threads sleep instead of spinning (see prepare.py); must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import ctypes
 import gc
-import json
 import math
-import random
-import sys
-import tempfile
 import time
-import traceback
-import uuid
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
 from prepare import (
+    BUDGET_CLOCK,
     MAX_SEQ_LEN,
     PROFILE,
     TIME_BUDGET,
+    Run,
     Tokenizer,
     detect_device_type,
     evaluate_bpb,
     make_dataloader,
-    read_data_id,
 )
-
-
-def tune_glibc_malloc():
-    """CPU: keep big tensors in the heap. glibc serves allocations above its mmap threshold (at most
-    32 MiB by default) with a fresh mmap and returns them with munmap on free, so the ~32 MiB logits
-    buffers of the cpu profile were mapped, page-faulted in and unmapped every step (measured: 3.4M
-    page faults and 6 s of system time per minute). A high fixed threshold, and a trim threshold
-    that keeps freed heap memory instead of giving it back, make the next step reuse the pages.
-    Returns True if glibc accepted both settings (False off glibc, e.g. macOS)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 31))
-    except (OSError, AttributeError):
-        return False
 
 # ---------------------------------------------------------------------------------------------
 # Hyperparameters (edit these directly; there are no CLI flags)
@@ -118,42 +89,6 @@ USE_FLEX = DEVICE_TYPE == "cuda"
 # Polar express runs in bf16 on CUDA (fast tensor cores, and the iteration tolerates the rounding);
 # elsewhere bf16 matmuls are slow or emulated, so float32.
 ORTHO_DTYPE = torch.bfloat16 if DEVICE_TYPE == "cuda" else torch.float32
-
-# Dense (no sparsity) bf16 tensor-core peak FLOP/s by the exact name torch.cuda.get_device_name()
-# reports, from the vendors' datasheets; -> (device_class, peak). A name not listed gets no MFU
-# (null), never a guess: "NVIDIA H100 PCIe" must not be rated as an SXM card.
-GPU_TABLE = {
-    "NVIDIA H100 80GB HBM3": ("H100 SXM", 989.5e12),  # upstream's figure for H100 SXM
-    "NVIDIA H100 PCIe": ("H100 PCIe", 756.0e12),
-    "NVIDIA H100 NVL": ("H100 NVL", 835.0e12),
-    "NVIDIA H800": ("H800 SXM", 989.5e12),
-    "NVIDIA H200": ("H200 SXM", 989.5e12),
-    "NVIDIA H200 NVL": ("H200 NVL", 835.0e12),
-    "NVIDIA GH200 480GB": ("GH200", 989.5e12),
-    "NVIDIA B200": ("B200", 2250e12),
-    "NVIDIA A100-SXM4-80GB": ("A100 SXM", 312e12),
-    "NVIDIA A100-SXM4-40GB": ("A100 SXM", 312e12),
-    "NVIDIA A100 80GB PCIe": ("A100 PCIe", 312e12),
-    "NVIDIA A100-PCIE-40GB": ("A100 PCIe", 312e12),
-    "NVIDIA L40S": ("L40S", 362.05e12),
-    "NVIDIA L4": ("L4", 121.0e12),
-    "NVIDIA A10": ("A10", 125.0e12),
-    "NVIDIA RTX A6000": ("RTX A6000", 154.8e12),
-    "NVIDIA GeForce RTX 4090": ("RTX 4090", 165.2e12),  # bf16 with fp32 accumulate (what torch uses)
-    "NVIDIA GeForce RTX 5090": ("RTX 5090", 209.5e12),
-}
-
-
-def device_identity():
-    """(device_name, device_class, peak_flops or None) for this run's device."""
-    if DEVICE_TYPE != "cuda":
-        return DEVICE_TYPE, DEVICE_TYPE, None
-    name = torch.cuda.get_device_name(DEVICE)
-    if name in GPU_TABLE:
-        device_class, peak = GPU_TABLE[name]
-        return name, device_class, peak
-    # Unknown (or a MIG slice, e.g. "... MIG 1g.10gb"): a readable class, and no MFU.
-    return name, " ".join(name.replace("NVIDIA", "").replace("GeForce", "").split()), None
 
 
 def maybe_compile(fn):
@@ -207,26 +142,12 @@ def window_mask(seq_len, window, device):
 def window_block_mask(seq_len, window, device):
     """The same mask as window_mask, as a FlexAttention BlockMask: per 128x128 tile it records
     whether the tile is empty (skipped), full (no masking inside) or partial (mask_mod evaluated)."""
-    from torch.nn.attention.flex_attention import create_block_mask
 
     def sliding_window_causal(b, h, q_idx, kv_idx):
         return (q_idx >= kv_idx) & (q_idx - kv_idx <= window)
 
     return create_block_mask(sliding_window_causal, B=None, H=None, Q_LEN=seq_len, KV_LEN=seq_len,
                              device=device)
-
-
-_flex_attention = None
-
-
-def flex_attention(q, k, v, block_mask):
-    """FlexAttention, compiled on CUDA (eager flex is a slow reference implementation)."""
-    global _flex_attention
-    if _flex_attention is None:
-        from torch.nn.attention.flex_attention import flex_attention as flex
-
-        _flex_attention = torch.compile(flex, dynamic=False) if USE_COMPILE else flex
-    return _flex_attention(q, k, v, block_mask=block_mask)
 
 
 class CausalSelfAttention(nn.Module):
@@ -264,8 +185,8 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         elif isinstance(attn_mask, torch.Tensor):  # CPU / MPS: dense boolean window mask
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        else:  # CUDA: a FlexAttention BlockMask, fully masked tiles skipped
-            y = flex_attention(q, k, v, attn_mask)
+        else:  # CUDA: a FlexAttention BlockMask, fully masked tiles skipped (compiled with the model)
+            y = flex_attention(q, k, v, block_mask=attn_mask)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.c_proj(y)
 
@@ -319,7 +240,7 @@ class GPT(nn.Module):
         cos, sin = self._precompute_rotary(config.sequence_len, config.n_embd // config.n_head)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
-        self._attn_masks = {}  # (T, device, flex) -> {window: mask}; see attention_masks
+        self._attn_masks = {}  # (T, device type, flex) -> {window: mask}; see attention_masks
 
     @staticmethod
     def _compute_window_sizes(config):
@@ -396,9 +317,11 @@ class GPT(nn.Module):
     def attention_masks(self, T, device, flex=None):
         """{window: mask} for sequences of length T, built once and cached: a BlockMask per window
         with FlexAttention (CUDA), a dense boolean mask otherwise. train() builds the training
-        length's masks before torch.compile, so the compiled forward only reads the cache."""
+        length's masks before torch.compile, so the compiled forward only reads the cache. Keyed by the
+        device *type*: train() passes torch.device("cuda") and forward sees "cuda:0"; one process
+        trains on one device, and a miss inside the compiled forward would be a graph break."""
         flex = USE_FLEX if flex is None else flex
-        key = (T, str(device), flex)
+        key = (T, torch.device(device).type, flex)
         masks = self._attn_masks.get(key)
         if masks is None:
             masks = self._attn_masks[key] = self._build_attention_masks(T, device, flex)
@@ -636,119 +559,11 @@ def get_weight_decay(progress):
 
 
 # ---------------------------------------------------------------------------------------------
-# Summary: upstream's printed block, plus an optional JSON sidecar for MemoryLab
-
-
-def print_summary(m):
-    print("---")
-    print(f"val_bpb:          {m['val_bpb']:.6f}")
-    print(f"training_seconds: {m['training_seconds']:.1f}")
-    print(f"total_seconds:    {m['total_seconds']:.1f}")
-    print(f"peak_vram_mb:     {m['peak_vram_mb']:.1f}")
-    # No peak FLOP/s known for the device (CPU, MPS, a GPU not in GPU_TABLE): n/a rather than 0.
-    mfu = m["mfu_percent"]
-    print(f"mfu_percent:      {mfu:.2f}" if mfu is not None else "mfu_percent:      n/a")
-    print(f"total_tokens_M:   {m['total_tokens_M']:.1f}")
-    print(f"num_steps:        {m['num_steps']}")
-    print(f"num_params_M:     {m['num_params_M']:.1f}")
-    print(f"depth:            {m['depth']}")
-
-
-def sample_curve(points, limit=200):
-    """At most `limit` points, evenly spaced over the run, always keeping the first and the last."""
-    if len(points) <= limit:
-        return list(points)
-    idx = sorted({round(i * (len(points) - 1) / (limit - 1)) for i in range(limit)})
-    return [points[i] for i in idx]
-
-
-def _json_safe(value):
-    # JSON has no NaN/inf: a diverged loss becomes null rather than an unparseable file.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def write_summary(path, summary):
-    """Atomic write: temp file in the same directory, fsync, rename. Readers never see half a file."""
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".summary-", suffix=".tmp", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_json_safe(summary), f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def device_description():
-    if DEVICE_TYPE == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(DEVICE)}", round(
-            torch.cuda.get_device_properties(DEVICE).total_memory / 1024**2, 1
-        )
-    return DEVICE_TYPE, None
-
-
-# nvidia-smi's clocks_event_reasons bits (nvml.h), minus "gpu_idle", which is only the moment we ask.
-THROTTLE_BITS = {0x2: "applications_clocks_setting", 0x4: "sw_power_cap", 0x8: "hw_slowdown",
-                 0x10: "sync_boost", 0x20: "sw_thermal_slowdown", 0x40: "hw_thermal_slowdown",
-                 0x80: "hw_power_brake_slowdown", 0x100: "display_clock_setting"}
-
-
-def gpu_contention():
-    """{gpu_other_processes, gpu_throttle_reasons} from nvidia-smi, each only where the driver
-    answers; {} without nvidia-smi. In a container nvidia-smi may list processes by host pid, so
-    'other' is every compute process on this GPU but one (this one holds a context by now)."""
-    import subprocess
-
-    out = {}
-    try:
-        gpu = f"GPU-{torch.cuda.get_device_properties(DEVICE).uuid}"
-    except (AttributeError, RuntimeError):
-        return out
-
-    def query(*args):
-        try:
-            proc = subprocess.run(["nvidia-smi", *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    apps = query("--query-compute-apps=gpu_uuid,pid", "--format=csv,noheader")
-    if apps is not None:
-        pids = [line.split(",")[1].strip() for line in apps.splitlines()
-                if line.split(",")[0].strip() == gpu]
-        out["gpu_other_processes"] = max(0, len(pids) - 1)
-    for field in ("clocks_event_reasons.active", "clocks_throttle_reasons.active"):  # new, old name
-        mask = query("-i", gpu, f"--query-gpu={field}", "--format=csv,noheader")
-        if mask:
-            try:
-                bits = int(mask.split()[0], 16)
-            except ValueError:
-                continue
-            out["gpu_throttle_reasons"] = [name for bit, name in THROTTLE_BITS.items() if bits & bit]
-            break
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
 # Training
 
 
 def train(run):
-    """The experiment. Fills `run` (a dict of metrics) as it goes, so a crash can report what exists."""
-    time_budget = float(os.environ.get("AUTORESEARCH_TIME_BUDGET", TIME_BUDGET))
-    force_crash = os.environ.get("AUTORESEARCH_FORCE_CRASH", "")
+    """The experiment. Reports to `run` (prepare.Run) as it goes, so a crash can report what exists."""
     if DEVICE_TYPE == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for the few float32 matmuls left
     autocast_ctx = nullcontext()
@@ -761,7 +576,7 @@ def train(run):
     model_dim = -(-base_dim // HEAD_DIM) * HEAD_DIM
     config = GPTConfig(sequence_len=MAX_SEQ_LEN, vocab_size=vocab_size, n_layer=DEPTH,
                        n_head=model_dim // HEAD_DIM, n_embd=model_dim, window_pattern=WINDOW_PATTERN)
-    print(f"profile: {PROFILE}  device: {run['device']}  time budget: {time_budget:.0f}s")
+    print(f"profile: {PROFILE}  device: {DEVICE_TYPE}  time budget: {TIME_BUDGET:g}s ({BUDGET_CLOCK} clock)")
     print(f"model config: {asdict(config)}")
     print(f"window sizes: {GPT._compute_window_sizes(config)}")
 
@@ -770,12 +585,12 @@ def train(run):
     model.init_weights()
     num_params = model.num_params()
     flops_per_token = model.estimate_flops_per_token()
-    run["num_params_M"] = num_params / 1e6
     n_ve = sum(v.weight.numel() for v in model.value_embeds.values())
     n_blocks = sum(p.numel() for p in model.transformer.h.parameters())
     print(f"parameters: {num_params:,} (embedding {model.transformer.wte.weight.numel():,}, value embeddings "
           f"{n_ve:,}, lm_head {model.lm_head.weight.numel():,}, blocks {n_blocks:,})")
     print(f"estimated FLOPs per token: {flops_per_token:e}")
+    run.finish(num_params_M=num_params / 1e6)
 
     optimizer = setup_optimizer(model)
     model.attention_masks(MAX_SEQ_LEN, DEVICE)  # built once, outside the compiled graph
@@ -788,25 +603,21 @@ def train(run):
     print(f"tokens per step: {TOTAL_BATCH_SIZE:,} = {DEVICE_BATCH_SIZE} x {MAX_SEQ_LEN} "
           f"x {grad_accum_steps} accumulation steps")
 
-    peak_flops = run["_peak_flops"]
     # On CUDA the loader tokenizes and packs in a background thread, a few batches ahead.
     train_loader = make_dataloader(tokenizer, DEVICE_BATCH_SIZE, MAX_SEQ_LEN, "train")
     x, y, epoch = next(train_loader)
-    # Contention: how much CPU this process got while training, against the threads it runs.
-    contention = run["contention"]
-    contention.update(cpu_threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
-                      loadavg_start=round(os.getloadavg()[0], 2))
-    cpu_t0, wall_t0 = time.process_time(), time.time()
+    # The budget's clock: wall seconds on a GPU, the process's CPU seconds per thread on the cpu profile.
+    clock = run.start_clock()
 
     step = 0
-    total_training_time = 0.0
+    total_training_time = 0.0  # on the budget's clock
+    wall_training_time = 0.0
     smooth_train_loss = 0.0
     ema_beta = 0.9
-    curve = run["_curve"]
     while True:
         if DEVICE_TYPE == "cuda":
             torch.cuda.synchronize()
-        t0 = time.time()
+        t0, wall_t0 = clock.now(), time.time()
         for _ in range(grad_accum_steps):
             with autocast_ctx:
                 loss = model(x, y)
@@ -814,7 +625,7 @@ def train(run):
             (loss / grad_accum_steps).backward()
             x, y, epoch = next(train_loader)  # fetch the next batch while the GPU works
 
-        progress = min(total_training_time / time_budget, 1.0)
+        progress = min(total_training_time / TIME_BUDGET, 1.0)
         lrm = get_lr_multiplier(progress)
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] * lrm
@@ -824,29 +635,25 @@ def train(run):
         optimizer.step()
         model.zero_grad(set_to_none=True)
 
-        train_loss_f = train_loss.item()
-        if force_crash == "nan":
-            train_loss_f = float("nan")
-        elif force_crash == "exception":
-            raise RuntimeError("forced crash (AUTORESEARCH_FORCE_CRASH=exception)")
+        train_loss_f = run.loss_value(train_loss)  # .item() (AUTORESEARCH_FORCE_CRASH can make it NaN)
         # Fast fail: a NaN or exploded loss never recovers; stop now instead of burning the budget.
         if not math.isfinite(train_loss_f) or train_loss_f > 100:
             raise RuntimeError(f"training diverged: loss {train_loss_f} at step {step}")
 
         if DEVICE_TYPE == "cuda":
             torch.cuda.synchronize()
-        dt = time.time() - t0
+        dt, wall_dt = clock.now() - t0, time.time() - wall_t0
         if step >= UNTIMED_STEPS:
             total_training_time += dt
+            wall_training_time += wall_dt
 
         smooth_train_loss = ema_beta * smooth_train_loss + (1 - ema_beta) * train_loss_f
         debiased = smooth_train_loss / (1 - ema_beta ** (step + 1))
         tok_per_sec = TOTAL_BATCH_SIZE / dt
-        mfu = 100 * flops_per_token * tok_per_sec / peak_flops if peak_flops else float("nan")
-        remaining = max(0.0, time_budget - total_training_time)
-        curve.append({"step": step, "progress": round(progress, 5), "loss": round(debiased, 6),
-                      "tokens_per_sec": round(tok_per_sec, 1)})
-        mfu_text = f"{mfu:.1f}%" if peak_flops else "n/a"
+        mfu = 100 * flops_per_token * tok_per_sec / run.peak_flops if run.peak_flops else float("nan")
+        remaining = max(0.0, TIME_BUDGET - total_training_time)
+        run.record_step(step, progress, debiased, tok_per_sec, total_training_time, wall_training_time)
+        mfu_text = f"{mfu:.1f}%" if run.peak_flops else "n/a"
         print(f"\rstep {step:05d} ({100 * progress:.1f}%) | loss: {debiased:.6f} | lrm: {lrm:.2f} | "
               f"dt: {dt * 1000:.0f}ms | tok/sec: {tok_per_sec:,.0f} | mfu: {mfu_text} | epoch: {epoch} | "
               f"remaining: {remaining:.0f}s    ", end="", flush=True)
@@ -861,110 +668,27 @@ def train(run):
             gc.collect()
 
         step += 1
-        run["num_steps"] = step
-        run["training_seconds"] = total_training_time
-        run["total_tokens_M"] = step * TOTAL_BATCH_SIZE / 1e6
-        if step > UNTIMED_STEPS and total_training_time >= time_budget:
+        if step > UNTIMED_STEPS and total_training_time >= TIME_BUDGET:
             break
     print()
     train_loader.close()
-    cpu_percent = 100 * (time.process_time() - cpu_t0) / max(time.time() - wall_t0, 1e-9)
-    contention.update(process_cpu_percent=round(cpu_percent, 1),
-                      cpu_share=round(cpu_percent / (100 * contention["cpu_threads"]), 3),
-                      loadavg_end=round(os.getloadavg()[0], 2))
-    if DEVICE_TYPE == "cuda":
-        contention.update(gpu_contention())  # right after the last step, while the clocks still tell
+    run.stop_clock()
 
     model.eval()
     eval_stats = {}
     with torch.no_grad(), autocast_ctx:
-        val_bpb = evaluate_bpb(model, tokenizer, DEVICE_BATCH_SIZE, stats=eval_stats)
-    # Steady-state throughput: only the timed steps, over the timed seconds.
+        val_bpb = evaluate_bpb(model, tokenizer, stats=eval_stats)  # batch shape and tokens: prepare.py's
+    # Steady-state throughput: only the timed steps, per second of the budget's clock.
     timed_steps = step - UNTIMED_STEPS
     tokens_per_sec = TOTAL_BATCH_SIZE * timed_steps / total_training_time if total_training_time > 0 else 0.0
-    mfu = 100 * flops_per_token * tokens_per_sec / peak_flops if peak_flops else None
-    run.update(val_bpb=val_bpb, mfu_percent=mfu, tokens_per_sec=tokens_per_sec,
-               eval_tokens=eval_stats["eval_tokens"])
+    mfu = 100 * flops_per_token * tokens_per_sec / run.peak_flops if run.peak_flops else None
+    run.finish(val_bpb=val_bpb, mfu_percent=mfu, tokens_per_sec=tokens_per_sec, eval_tokens=eval_stats["eval_tokens"],
+               total_tokens_M=step * TOTAL_BATCH_SIZE / 1e6)
 
 
 def main():
-    t_start = time.time()
-    run_token = os.environ.get("AUTORESEARCH_RUN_TOKEN") or uuid.uuid4().hex
-    seed = int(os.environ.get("AUTORESEARCH_SEED", "42"))
-    summary_path = os.environ.get("AUTORESEARCH_SUMMARY_PATH")
-    malloc_tuned = tune_glibc_malloc()
-    device, device_memory_mb = device_description()
-    device_name, device_class, peak_flops = device_identity()
-    print(f"run_token: {run_token}")
-    print(f"seed: {seed}")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds CUDA. The data order is fixed by prepare.py, not by the seed.
-
-    run = {"device": device, "_curve": [], "_peak_flops": peak_flops, "contention": {}}
-    status, error = "ok", None
-    try:
+    with Run(depth=DEPTH, total_batch_size=TOTAL_BATCH_SIZE) as run:
         train(run)
-    except BaseException as e:  # any failure, Ctrl-C included, becomes a crash record
-        print()
-        traceback.print_exc()
-        status = "crash"
-        error = traceback.format_exception_only(type(e), e)[-1].strip()
-
-    peak_vram_mb = torch.cuda.max_memory_allocated() / 1024**2 if DEVICE_TYPE == "cuda" else 0.0
-    metrics = {
-        "val_bpb": run.get("val_bpb"),
-        "training_seconds": run.get("training_seconds", 0.0),
-        "total_seconds": time.time() - t_start,
-        "peak_vram_mb": peak_vram_mb,
-        "mfu_percent": run.get("mfu_percent"),
-        "total_tokens_M": run.get("total_tokens_M", 0.0),
-        "num_steps": run.get("num_steps", 0),
-        "num_params_M": run.get("num_params_M"),
-        "depth": DEPTH,
-    }
-    if status == "ok":
-        print_summary(metrics)
-    else:
-        print(f"FAIL: {error}")
-
-    if summary_path:
-        # Rounded like the printed block, so the log and the sidecar always agree.
-        digits = {"val_bpb": 6, "mfu_percent": 2}
-        summary = {k: (round(v, digits.get(k, 1)) if isinstance(v, float) else v) for k, v in metrics.items()}
-        try:
-            data_id = read_data_id()
-        except Exception:  # no prepared data: the crash record says so in `error`
-            data_id = None
-        summary.update(
-            device=device,
-            device_name=device_name,
-            device_class=device_class,
-            data_id=data_id,
-            device_memory_mb=device_memory_mb,
-            profile=PROFILE,
-            status=status,
-            run_token=run_token,
-            seed=seed,
-            time_budget=float(os.environ.get("AUTORESEARCH_TIME_BUDGET", TIME_BUDGET)),
-            max_seq_len=MAX_SEQ_LEN,
-            eval_tokens=run.get("eval_tokens"),
-            total_batch_size=TOTAL_BATCH_SIZE,
-            tokens_per_sec=round(run["tokens_per_sec"], 1) if "tokens_per_sec" in run else None,
-            contention=run["contention"],
-            malloc_tuned=malloc_tuned,
-            loss_curve=sample_curve(run["_curve"]),
-        )
-        if error is not None:
-            summary["error"] = error
-        try:
-            write_summary(summary_path, summary)
-        except OSError as e:
-            print(f"warning: could not write summary to {summary_path}: {e}", file=sys.stderr)
-            if status == "ok":
-                sys.exit(1)
-    if status != "ok":
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -138,11 +138,11 @@ def test_a_read_command_whose_index_fails_runs_once_more_on_a_fresh_index(repo, 
     calls = []
     real = listing.select
 
-    def flaky(runs, args):
+    def flaky(*args, **kwargs):
         calls.append(1)
         if len(calls) == 1:
             raise sqlite3.DatabaseError("database disk image is malformed")
-        return real(runs, args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(listing, "select", flaky)
     res = ml("list", "--json", cwd=repo)

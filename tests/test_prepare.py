@@ -13,11 +13,13 @@ import os
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -196,22 +198,64 @@ class CharTokenizer:
         return [[prepend] + [ord(c) - 96 for c in text] for text in texts]
 
 
-def test_best_fit_packing_by_hand(tmp_path):
-    # Token lengths including BOS: a5 b4 c9 d2 e3 f7 g12. Rows hold T+1 = 10 tokens; buffer of 3 docs.
+@pytest.mark.parametrize("packing", ["tails", "upstream"])
+def test_best_fit_packing_by_hand(tmp_path, packing):
+    # Token lengths including BOS: a5 b4 c9 d2 e3 f7 g12. Rows hold T+1 = 10 tokens; the buffer is
+    # refilled with whole tokenizer batches of 3 documents while it holds fewer than 3.
     docs = ["aaaa", "bbb", "cccccccc", "d", "ee", "ffffff", "g" * 11]
     data_dir = write_shards(tmp_path / "data", ["unused"], docs)
     loader = prepare.make_dataloader(CharTokenizer(), 3, 9, "val", device="cpu", buffer_size=3,
-                                     data_dir=data_dir)
+                                     tokenizer_batch_size=3, data_dir=data_dir, packing=packing)
     x, y, epoch = next(loader)
     rows = torch.cat([x, y[:, -1:]], dim=1).tolist()
-    assert rows == [
-        [0, 3, 3, 3, 3, 3, 3, 3, 3] + [0],  # c9 fits best; nothing fits 1 slot -> d2's BOS, its tail
-        # (the single token d) goes back into the buffer
-        [0, 1, 1, 1, 1] + [0, 2, 2, 2] + [4],  # a5, then b4 is the best fit for 5, then d's tail
+    assert rows[:2] == [
+        [0, 3, 3, 3, 3, 3, 3, 3, 3] + [0],  # c9 fits best; nothing fits 1 slot -> d2 is cropped to its BOS
         [0, 6, 6, 6, 6, 6, 6] + [0, 5, 5],  # f7 (g12 never fits whole); e3 fills the last 3 slots
     ]
+    if packing == "tails":  # a5, b4, then d's tail (the single token d), which went back into the buffer
+        assert rows[2] == [0, 1, 1, 1, 1] + [0, 2, 2, 2] + [4]
+    else:  # upstream drops d's tail: a5, then the best fit for 5 is the second pass's a5
+        assert rows[2] == [0, 1, 1, 1, 1] + [0, 1, 1, 1, 1]
     assert epoch == 2  # the third row's refill already drew a document from the second pass
     assert torch.equal(x[:, 1:], y[:, :-1])
+
+
+def upstream_rows(token_docs, row_len, buffer_size, batch, n_rows):
+    """Upstream autoresearch's val packing, written plainly: a list buffer refilled a tokenizer batch at a
+    time while it holds fewer than buffer_size documents; the first longest document that fits; else the
+    first shortest, cropped, its tail dropped. The documents repeat (the val split, pass after pass)."""
+    batches = (token_docs[i:i + batch] for _ in iter(int, 1) for i in range(0, len(token_docs), batch))
+    buffer, rows = [], []
+    while len(rows) < n_rows:
+        row = []
+        while len(row) < row_len:
+            while len(buffer) < buffer_size:
+                buffer.extend(next(batches))
+            remaining = row_len - len(row)
+            fitting = [i for i, d in enumerate(buffer) if len(d) <= remaining]
+            if fitting:
+                best = max(fitting, key=lambda i: (len(buffer[i]), -i))
+                row += buffer.pop(best)
+            else:
+                shortest = min(range(len(buffer)), key=lambda i: (len(buffer[i]), i))
+                row += buffer.pop(shortest)[:remaining]
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_upstream_packing_matches_upstreams_algorithm(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    docs = ["".join(chr(97 + int(c)) for c in rng.integers(0, 26, int(n))) for n in rng.integers(0, 40, 200)]
+    data_dir = write_shards(tmp_path / "data", ["unused"], docs)
+    T, B, buffer_size, batch = 31, 4, 20, 16
+    loader = prepare.make_dataloader(CharTokenizer(), B, T, "val", device="cpu", buffer_size=buffer_size,
+                                     tokenizer_batch_size=batch, data_dir=data_dir, packing="upstream")
+    rows = []
+    for _ in range(10):
+        x, y, _ = next(loader)
+        rows += torch.cat([x, y[:, -1:]], dim=1).tolist()
+    assert rows == upstream_rows(CharTokenizer().encode(docs, prepend=0), T + 1, buffer_size, batch, len(rows))
 
 
 def test_one_pass_packs_every_token_exactly_once(tmp_path):
@@ -262,8 +306,9 @@ def take(loader, n):
 
 def test_dataloader_is_deterministic(tokenizer, paths):
     def batches(split, seed):
-        return take(prepare.make_dataloader(tokenizer, 2, 32, split, device="cpu", seed=seed,
-                                            buffer_size=64, data_dir=paths[0]), 5)
+        # A buffer smaller than the split (refilled 8 documents at a time), so the order matters.
+        return take(prepare.make_dataloader(tokenizer, 2, 32, split, device="cpu", seed=seed, buffer_size=16,
+                                            tokenizer_batch_size=8, data_dir=paths[0], packing="tails"), 5)
 
     def same(a, b):
         return all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(a, b, strict=True))
@@ -350,7 +395,7 @@ def test_evaluate_bpb_by_hand(monkeypatch, flat):
     losses = [0.5, 1.0, 2.0, 0.25, 1.5, 9.0]
     ys = [torch.tensor([[0, 1, 5], [2, 3, 4]]), torch.tensor([[4, 4, 5], [5, 0, 1]])]
 
-    def fake_loader(tokenizer, B, T, split, device=None, data_dir=None, epochs=None):
+    def fake_loader(tokenizer, B, T, split, device=None, data_dir=None, epochs=None, packing=None):
         assert (B, T, split, epochs) == (2, 3, "val", 1)
         for y in ys:
             yield torch.zeros_like(y), y, 1
@@ -371,7 +416,7 @@ def test_evaluate_bpb_on_real_data(tokenizer, paths):
     vocab = tokenizer.get_vocab_size()
     model = TableLoss([math.log(vocab)] * vocab)
     B, T, tokens = 4, 32, 4 * 32 * 3
-    bpb = prepare.evaluate_bpb(model, tokenizer, B, seq_len=T, eval_tokens=tokens, data_dir=paths[0],
+    bpb = prepare.evaluate_bpb(model, tokenizer, batch_size=B, seq_len=T, eval_tokens=tokens, data_dir=paths[0],
                                tokenizer_dir=paths[1])
     loader = prepare.make_dataloader(tokenizer, B, T, "val", device="cpu", data_dir=paths[0])
     nats = nbytes = 0
@@ -391,11 +436,11 @@ def test_evaluate_bpb_never_loops_over_the_val_split(tokenizer, paths):
     one_pass = len(list(prepare.make_dataloader(tokenizer, B, T, "val", device="cpu", data_dir=paths[0],
                                                 epochs=1)))
     stats = {}
-    prepare.evaluate_bpb(model, tokenizer, B, seq_len=T, eval_tokens=10**9, data_dir=paths[0],
+    prepare.evaluate_bpb(model, tokenizer, batch_size=B, seq_len=T, eval_tokens=10**9, data_dir=paths[0],
                          tokenizer_dir=paths[1], stats=stats)
     assert stats["eval_tokens"] == one_pass * B * T  # capped at what the split holds
     small = {}
-    prepare.evaluate_bpb(model, tokenizer, B, seq_len=T, eval_tokens=3 * B * T + 5, data_dir=paths[0],
+    prepare.evaluate_bpb(model, tokenizer, batch_size=B, seq_len=T, eval_tokens=3 * B * T + 5, data_dir=paths[0],
                          tokenizer_dir=paths[1], stats=small)
     assert small["eval_tokens"] == 3 * B * T and small["eval_bytes"] > 0
 
@@ -574,9 +619,14 @@ def make_fake_install(root):
     (stdlib / "empty.py").write_text("\n")
     (stdlib / "huge.py").write_text("x = 1\n" * 200_000)
     (stdlib / "notes.txt").write_text("not python")
-    for skipped in ("__pycache__", "site-packages", ".hidden"):
+    # Not the same in every installation of one Python version: distribution-split packages (test,
+    # idlelib, ...), build settings (_sysconfigdata_*, config-3.X-*), installed packages.
+    for skipped in ("__pycache__", "site-packages", ".hidden", "test", "idlelib", "config-3.11-x86_64-linux-gnu"):
         (stdlib / skipped).mkdir()
         (stdlib / skipped / "skipme.py").write_text(f"# {skipped}\n")
+    (stdlib / "_sysconfigdata__linux_x86_64-linux-gnu_skipme.py").write_text("build_time_vars = {}\n")
+    (stdlib / "pkg1" / "test").mkdir()
+    (stdlib / "pkg1" / "test" / "kept.py").write_text("# a nested test dir is the package's own\n")
     (site / "lib_a").mkdir(parents=True)
     (site / "lib_a" / "core.py").write_text("import os\nprint(os.sep)\n")
     (site / "cache").mkdir()
@@ -587,7 +637,7 @@ def make_fake_install(root):
 def test_python_corpus_collection_rules(tmp_path):
     roots, cache = make_fake_install(tmp_path)
     ids = [doc_id for doc_id, _ in prepare.collect_python_files(roots, exclude=[cache])]
-    assert ids == sorted(ids) and len(ids) == 61
+    assert ids == sorted(ids) and len(ids) == 62 and "stdlib/pkg1/test/kept.py" in ids
     assert "stdlib/dup.py" in ids and "stdlib/pkg0/mod0.py" not in ids  # same content: first id wins
     skipped = ("skipme", "latin1", "huge", "empty", "cached", "notes")
     assert not [i for i in ids if any(s in i for s in skipped)]
@@ -606,9 +656,9 @@ def test_python_corpus_is_deterministic_with_disjoint_val(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     train_ids = set(pq.read_table(tmp_path / "a" / "shard_00000.parquet").column("id").to_pylist())
     val_ids = set(pq.read_table(tmp_path / "a" / "val.parquet").column("id").to_pylist())
-    assert val_ids and train_ids and not train_ids & val_ids and len(train_ids | val_ids) == 61
+    assert val_ids and train_ids and not train_ids & val_ids and len(train_ids | val_ids) == 62
     for doc_id in val_ids:  # validation = stable hash of the relative path
-        assert int.from_bytes(hashlib.sha1(doc_id.encode()).digest()[:8], "big") % prepare.VAL_MOD == 0
+        assert int.from_bytes(hashlib.sha1(doc_id.encode()).digest()[:8], "big") % prepare.PYTHON_VAL_MOD == 0
 
 
 def test_split_python_source_cuts_at_top_level_definitions():
@@ -664,15 +714,64 @@ def test_print_profile_is_one_json_line_and_builds_nothing(tmp_path):
     proc = run_cli(["--print-profile"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     line = json.loads(proc.stdout.strip())
-    assert line == {"profile": "cpu", "device_type": prepare.detect_device_type(), "time_budget": 60}
+    device_type = prepare.detect_device_type()
+    assert line == {"profile": "cpu", "device_type": device_type, "time_budget": 60,
+                    "budget_clock": "cpu" if device_type == "cpu" else "wall"}
     assert list(tmp_path.iterdir()) == []
     proc = run_cli(["--print-profile"], tmp_path, AUTORESEARCH_PROFILE="gpu")
-    assert json.loads(proc.stdout)["profile"] == "gpu" and json.loads(proc.stdout)["time_budget"] == 300
+    line = json.loads(proc.stdout)
+    assert line["profile"] == "gpu" and line["time_budget"] == 300 and line["budget_clock"] == "wall"
 
 
-def test_python_corpus_default_roots():
-    roots = dict(prepare.python_corpus_roots())
-    assert os.path.isdir(roots["stdlib"]) and os.path.isdir(roots["site-packages"])
+def test_python_corpus_default_roots_are_the_stdlib_only():
+    assert prepare.python_corpus_roots() == [("stdlib", sysconfig.get_paths()["stdlib"])]
+
+
+CORPUS_DIGEST = """
+import hashlib, json, sys
+import prepare
+h, ids = hashlib.sha256(), []
+for doc_id, text in prepare.collect_python_files():
+    ids.append(doc_id)
+    h.update(doc_id.encode() + b"\\0" + text.encode("utf-8", "surrogatepass") + b"\\0")
+try:
+    import corpus_probe_extra  # only installed in the second venv
+    extra = True
+except ImportError:
+    extra = False
+print(json.dumps({"digest": h.hexdigest(), "files": len(ids), "extra": extra,
+                  "outside_stdlib": [i for i in ids if not i.startswith("stdlib/")]}))
+"""
+
+
+def make_venv(path, extra_module=False):
+    """A venv of this Python seeing the project's dependencies through a .pth file; optionally with one
+    more package of its own in its site-packages."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    ask = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(subprocess.run([str(path / "bin" / "python"), "-c", ask], capture_output=True, text=True,
+                               check=True).stdout.strip())
+    (site / "project_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    if extra_module:
+        (site / "corpus_probe_extra").mkdir()
+        (site / "corpus_probe_extra" / "__init__.py").write_text("def probe():\n    return 'only in venv b'\n")
+    return path / "bin" / "python"
+
+
+def test_python_corpus_is_identical_in_two_venvs_with_different_packages(tmp_path):
+    """The default corpus is the interpreter's standard library: two environments of one Python with
+    different packages installed collect the same documents, so they prepare the same data_id."""
+    results = []
+    for name, extra in (("a", False), ("b", True)):
+        python = make_venv(tmp_path / name, extra_module=extra)
+        proc = subprocess.run([str(python), "-c", CORPUS_DIGEST], cwd=REPO, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "AUTORESEARCH_CACHE": str(tmp_path / "cache")})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    a, b = results
+    assert not a["extra"] and b["extra"]  # the environments really differ
+    assert a["digest"] == b["digest"] and a["files"] == b["files"] > 300
+    assert a["outside_stdlib"] == b["outside_stdlib"] == []
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ train.py as a subprocess on the cpu profile with a shortened time budget; they n
 (the `prepared_cache` fixture in conftest.py).
 """
 
+import ast
 import json
 import math
 import os
@@ -167,7 +168,7 @@ def test_flex_attention_path_matches_reference_attention(window):
     q, k, v = (torch.randn(B, H, T, D) for _ in range(3))
     block_mask = train.window_block_mask(T, window, "cpu")
     with torch.no_grad():
-        flex = train.flex_attention(q, k, v, block_mask)
+        flex = train.flex_attention(q, k, v, block_mask=block_mask)
     scores = (q @ k.transpose(-1, -2)) / D**0.5
     i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
     allowed = (j <= i) & (i - j <= window)  # causal, and at most `window` keys back
@@ -185,7 +186,7 @@ def test_model_with_flex_masks_equals_model_with_dense_masks():
         dense = model(x)
         masks = model.attention_masks(32, x.device, flex=True)  # what CUDA uses
         assert all(m is None or not isinstance(m, torch.Tensor) for m in masks.values())
-        model._attn_masks[(32, str(x.device), False)] = masks  # make the CPU forward use them
+        model._attn_masks[(32, "cpu", False)] = masks  # make the CPU forward use them
         flex = model(x)
     assert torch.allclose(dense, flex, atol=1e-5)
 
@@ -194,24 +195,10 @@ def test_masks_are_built_once_per_sequence_length():
     model = tiny_model()
     a = model.attention_masks(32, "cpu")
     assert model.attention_masks(32, "cpu") is a and model.attention_masks(16, "cpu") is not a
+    # One entry whatever the device string: train() builds with torch.device("cuda"), forward reads
+    # with the tensor's "cuda:0" (a miss there was a graph break in the compiled forward).
+    assert model.attention_masks(32, torch.device("cpu", 0)) is a
     assert a[32] is None  # the full window is plain causal attention: no mask (SDPA's flash path)
-
-
-def test_peak_flops_by_exact_device_name(monkeypatch):
-    assert train.GPU_TABLE["NVIDIA H100 80GB HBM3"] == ("H100 SXM", 989.5e12)
-    assert train.GPU_TABLE["NVIDIA H100 PCIe"][1] < train.GPU_TABLE["NVIDIA H100 80GB HBM3"][1]
-    monkeypatch.setattr(train, "DEVICE_TYPE", "cuda")
-    for name, expected in [("NVIDIA H100 PCIe", ("H100 PCIe", 756e12)), ("NVIDIA H200", ("H200 SXM", 989.5e12)),
-                           ("NVIDIA H100 80GB HBM3 MIG 1g.10gb", ("H100 80GB HBM3 MIG 1g.10gb", None)),
-                           ("NVIDIA GeForce RTX 3090", ("RTX 3090", None))]:
-        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None, name=name: name)
-        assert train.device_identity() == (name, *expected)
-    monkeypatch.setattr(train, "DEVICE_TYPE", "cpu")
-    assert train.device_identity() == ("cpu", "cpu", None)
-
-
-def test_tune_glibc_malloc_runs():
-    assert train.tune_glibc_malloc() in (True, False)  # True on glibc, False elsewhere; never raises
 
 
 def test_flops_estimate_matches_upstream_formula():
@@ -316,44 +303,14 @@ def test_schedules():
     assert train.get_weight_decay(1.0) == 0.0
 
 
-def test_sample_curve_keeps_ends_and_limit():
-    pts = [{"step": i} for i in range(1000)]
-    s = train.sample_curve(pts)
-    assert len(s) == 200 and s[0]["step"] == 0 and s[-1]["step"] == 999
-    assert train.sample_curve(pts[:50]) == pts[:50]
-
-
-def test_write_summary_is_atomic_and_json_safe(tmp_path):
-    path = tmp_path / "sub" / "summary.json"
-    train.write_summary(str(path), {"val_bpb": float("nan"), "loss_curve": [{"loss": float("inf")}], "x": 1})
-    data = json.loads(path.read_text())
-    assert data == {"val_bpb": None, "loss_curve": [{"loss": None}], "x": 1}
-    assert [p.name for p in path.parent.iterdir()] == ["summary.json"]  # no temp file left behind
-
-
-def test_print_summary_format(capsys):
-    metrics = dict(val_bpb=0.9979, training_seconds=300.12, total_seconds=325.94, peak_vram_mb=45060.2,
-                   mfu_percent=39.8, total_tokens_M=499.6, num_steps=953, num_params_M=50.3, depth=8)
-    train.print_summary(metrics)
-    assert capsys.readouterr().out == (
-        "---\n"
-        "val_bpb:          0.997900\n"
-        "training_seconds: 300.1\n"
-        "total_seconds:    325.9\n"
-        "peak_vram_mb:     45060.2\n"
-        "mfu_percent:      39.80\n"
-        "total_tokens_M:   499.6\n"
-        "num_steps:        953\n"
-        "num_params_M:     50.3\n"
-        "depth:            8\n"
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # End to end: train.py as a subprocess on the cpu profile
 
 SUMMARY_KEYS = ["val_bpb", "training_seconds", "total_seconds", "peak_vram_mb", "mfu_percent",
-                "total_tokens_M", "num_steps", "num_params_M", "depth"]
+                "total_tokens_M", "num_steps", "num_params_M", "depth", "budget_clock", "wall_training_seconds"]
+# Known before training, so a crash's sidecar lands in the same arena as its successful runs.
+COMPARABILITY_KEYS = ["profile", "device", "device_class", "data_id", "time_budget", "budget_clock", "max_seq_len",
+                      "eval_tokens"]
 
 
 def run_train(cache, tmp_path, **env):
@@ -379,12 +336,29 @@ def parse_summary_block(stdout):
     for line in block.strip().splitlines():
         m = re.fullmatch(r"(\w+):\s+(\S+)", line)
         assert m, line
-        values[m.group(1)] = None if m.group(2) == "n/a" else float(m.group(2))
+        raw = m.group(2)
+        values[m.group(1)] = None if raw == "n/a" else raw if m.group(1) == "budget_clock" else float(raw)
     return values
 
 
-def test_smoke_run_prints_summary_and_writes_sidecar(prepared_cache, tmp_path):
-    proc, summary, token = run_train(prepared_cache, tmp_path, AUTORESEARCH_TIME_BUDGET="3",
+@pytest.fixture
+def cpu_hog():
+    """Two busy-looping processes (this machine's cores, and more): the training process gets at most
+    about half of its CPU capacity while they run."""
+    hog = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield
+    for proc in hog:
+        proc.kill()
+        proc.wait()
+
+
+def manifest_of(cache):
+    return json.loads((cache / "cpu-local" / "data" / "manifest.json").read_text())
+
+
+def test_smoke_run_beside_a_cpu_hog_counts_cpu_seconds(prepared_cache, tmp_path, cpu_hog):
+    budget = 3.0
+    proc, summary, token = run_train(prepared_cache, tmp_path, AUTORESEARCH_TIME_BUDGET=str(budget),
                                      AUTORESEARCH_SEED="7")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"run_token: {token}" in proc.stdout.splitlines()
@@ -394,21 +368,29 @@ def test_smoke_run_prints_summary_and_writes_sidecar(prepared_cache, tmp_path):
     assert summary["status"] == "ok" and summary["run_token"] == token and summary["seed"] == 7
     assert summary["profile"] == "cpu" and summary["device"] == "cpu" and summary["device_memory_mb"] is None
     for key in SUMMARY_KEYS:
-        assert summary[key] == pytest.approx(printed[key], abs=1e-6), key
+        assert summary[key] == (pytest.approx(printed[key], abs=1e-6) if key != "budget_clock" else printed[key]), key
     assert 0 < summary["val_bpb"] < 20
     # No peak FLOP/s for a CPU: MFU is omitted (n/a, null), never 0.
     assert summary["num_steps"] >= 2 and summary["peak_vram_mb"] == 0.0 and summary["mfu_percent"] is None
-    # Comparability fields (MemoryLab reads these names).
-    data_id = json.loads((prepared_cache / "cpu-local" / "data" / "manifest.json").read_text())["data_id"]
-    assert summary["data_id"] == data_id and summary["data_id"].startswith("local:")
-    assert summary["time_budget"] == 3.0 and summary["max_seq_len"] == 256
-    assert summary["eval_tokens"] > 0 and summary["eval_tokens"] % (8 * 256) == 0
-    assert summary["device_name"] == "cpu" and summary["device_class"] == "cpu" and summary["tokens_per_sec"] > 0
+    # The budget is CPU seconds per thread: the loop stopped once it had counted the budget (plus at
+    # most one step), while the hog stretched the wall time it took.
+    step_cost = summary["training_seconds"] / (summary["num_steps"] - 1)
+    assert summary["budget_clock"] == "cpu"
+    assert budget <= summary["training_seconds"] <= budget + step_cost + 0.1
     c = summary["contention"]
-    assert set(c) == {"cpu_threads", "process_cpu_percent", "cpu_share", "loadavg_start", "loadavg_end",
-                      "cpu_count"}
+    assert c["cpu_share"] < 0.75
+    assert summary["wall_training_seconds"] >= 1.3 * summary["training_seconds"]
+    # Comparability fields (MemoryLab reads these names).
+    manifest = manifest_of(prepared_cache)
+    assert summary["data_id"] == manifest["data_id"] and summary["data_id"].startswith("local:")
+    assert summary["time_budget"] == budget and summary["max_seq_len"] == 256
+    assert summary["eval_tokens"] == manifest["eval_tokens"] > 0 and summary["eval_tokens"] % (8 * 256) == 0
+    assert summary["device_name"] == "cpu" and summary["device_class"] == "cpu" and summary["tokens_per_sec"] > 0
+    assert set(c) == {"cpu_threads", "budget_threads", "process_cpu_percent", "cpu_share", "loadavg_start",
+                      "loadavg_end", "cpu_count", "omp_wait_policy"}
     assert c["cpu_threads"] >= 1 and c["cpu_count"] >= 1 and c["process_cpu_percent"] > 0
-    assert c["cpu_share"] == pytest.approx(c["process_cpu_percent"] / (100 * c["cpu_threads"]), abs=2e-3)
+    assert c["omp_wait_policy"] == "PASSIVE" and 1 <= c["budget_threads"] <= c["cpu_threads"]
+    assert c["cpu_share"] == pytest.approx(c["process_cpu_percent"] / (100 * c["budget_threads"]), abs=2e-3)
     curve = summary["loss_curve"]
     assert 1 <= len(curve) <= 200 and len(curve) == summary["num_steps"]
     assert set(curve[0]) == {"step", "progress", "loss", "tokens_per_sec"}
@@ -425,7 +407,95 @@ def test_forced_crash_writes_crash_sidecar(prepared_cache, tmp_path, mode, messa
     assert summary["error"].startswith("RuntimeError:") and message in summary["error"]
     assert summary["val_bpb"] is None
     assert summary["num_params_M"] > 0  # what was known before the crash is still reported
-    assert summary["data_id"] and summary["device_class"] == "cpu"
+    missing = [key for key in COMPARABILITY_KEYS if summary.get(key) in (None, "")]
+    assert not missing, missing
+    assert summary["eval_tokens"] == manifest_of(prepared_cache)["eval_tokens"] and summary["budget_clock"] == "cpu"
+
+
+def test_eval_is_fixed_by_prepare_not_by_train(prepared_cache):
+    """evaluate_bpb takes no batch size from train.py, and train.py passes none: the scored tokens and
+    the batch shape are prepare.py's (EVAL_BATCH_SIZE x MAX_SEQ_LEN), whatever DEVICE_BATCH_SIZE is."""
+    import prepare
+
+    calls = [node for node in ast.walk(ast.parse((REPO / "train.py").read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "evaluate_bpb"]
+    assert len(calls) == 1 and len(calls[0].args) == 2 and [k.arg for k in calls[0].keywords] == ["stats"]
+    with pytest.raises(TypeError):
+        prepare.evaluate_bpb(tiny_model(), None, train.DEVICE_BATCH_SIZE)  # no positional batch size
+
+    cache = prepared_cache / "cpu-local"
+    tokenizer = prepare.Tokenizer.from_directory(cache / "tokenizer")
+    model = tiny_model(sequence_len=256, vocab_size=tokenizer.get_vocab_size())
+    shapes = []
+    original = model.forward
+
+    def recording_forward(x, y=None, reduction="mean"):
+        shapes.append(tuple(x.shape))
+        return original(x, y, reduction=reduction)
+
+    model.forward = recording_forward
+    stats = {}
+    with torch.no_grad():
+        prepare.evaluate_bpb(model, tokenizer, stats=stats, data_dir=cache / "data", tokenizer_dir=cache / "tokenizer")
+    batch = prepare.PROFILES["cpu"]["eval_batch_size"]
+    assert set(shapes) == {(batch, 256)}
+    assert stats["eval_tokens"] == len(shapes) * batch * 256 == manifest_of(prepared_cache)["eval_tokens"]
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.compile on CPU: the CUDA path's graph, without a GPU
+
+
+@pytest.fixture
+def fresh_dynamo():
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    yield counters
+    torch._dynamo.reset()
+
+
+@pytest.mark.slow
+def test_compiled_training_and_eval_compile_twice_without_graph_breaks(prepared_cache, fresh_dynamo):
+    """As train() does on CUDA: masks built before torch.compile (with a device string that differs from
+    the tensors': "cpu:0" vs "cpu", like "cuda" vs "cuda:0"), training steps, then evaluate_bpb in eval
+    mode with its own batch shape. Expected: one graph for training, one for eval, no graph break."""
+    import prepare
+
+    cache = prepared_cache / "cpu-local"
+    tokenizer = prepare.Tokenizer.from_directory(cache / "tokenizer")
+    model = tiny_model(sequence_len=256, vocab_size=tokenizer.get_vocab_size(), n_layer=2, window_pattern="SL")
+    optimizer = train.setup_optimizer(model)
+    model.attention_masks(256, torch.device("cpu", 0))
+    compiled = torch.compile(model, dynamic=False)
+    loader = prepare.make_dataloader(tokenizer, 4, 256, "train", device="cpu", data_dir=cache / "data")
+    for _ in range(3):
+        x, y, _ = next(loader)
+        compiled(x, y).backward()
+        optimizer.step()
+        model.zero_grad(set_to_none=True)
+    compiled.eval()
+    prepare.evaluate_bpb(compiled, tokenizer, eval_tokens=3 * 8 * 256, data_dir=cache / "data",
+                         tokenizer_dir=cache / "tokenizer")
+    assert dict(fresh_dynamo["graph_break"]) == {}
+    assert fresh_dynamo["frames"]["ok"] == 2 and fresh_dynamo["stats"]["unique_graphs"] == 2
+
+
+@pytest.mark.slow
+def test_compiled_flex_forward_compiles_once_without_graph_breaks(monkeypatch, fresh_dynamo):
+    """The windowed layers' FlexAttention path (CUDA's) compiled on CPU, forward only (flex has no CPU
+    backward): flex_attention is bound at import, so repeated calls reuse the one graph."""
+    monkeypatch.setattr(train, "USE_FLEX", True)
+    model = tiny_model(sequence_len=256, vocab_size=512, n_layer=2, window_pattern="SL").eval()
+    model.attention_masks(256, torch.device("cpu", 0))
+    compiled = torch.compile(model, dynamic=False)
+    with torch.no_grad():
+        for _ in range(3):
+            x = torch.randint(0, 512, (2, 256))
+            compiled(x, x, reduction="none")
+    assert dict(fresh_dynamo["graph_break"]) == {}
+    assert fresh_dynamo["frames"]["ok"] == 1 and fresh_dynamo["stats"]["unique_graphs"] == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,7 +511,7 @@ def test_gpu_flex_path_matches_dense_reference_in_bf16():
     B, H, T, D = 2, 4, 1024, 128
     q, k, v = (torch.randn(B, H, T, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
     block_mask = train.window_block_mask(T, 300, "cuda")
-    flex = train.flex_attention(q, k, v, block_mask)  # compiled on CUDA
+    flex = train.flex_attention(q, k, v, block_mask=block_mask)
     mask = train.window_mask(T, 300, "cuda")
     reference = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
     assert (flex.float() - reference).abs().max().item() < 2e-2

@@ -10,22 +10,29 @@ comparable runs:
   code-to-code throughput of one model on one machine moves by a few percent; a 30 % drop is a
   busy machine, not an idea. A bigger model is slower by design: runs of another cost are not its
   peers, so a bigger model is never confounded by its own cost.
-* **CPU share** -- on the cpu profile, ``contention.cpu_share`` (CPU time the process got over its
-  threads' capacity) under :data:`CPU_SHARE_FLOOR`: alone on a machine train.py gets 0.9 or more;
-  under 0.6, other load took at least a third of its cores. Not used on CUDA, where the CPU mostly
-  waits for the GPU and a low share is normal. Other compute processes on the same GPU
+* **CPU share** -- for a run whose budget is wall seconds on a CPU (train.py before issue 22),
+  ``contention.cpu_share`` (CPU time the process got over its threads' capacity) under
+  :data:`CPU_SHARE_FLOOR`: alone on a machine train.py gets 0.9 or more; under 0.6, other load took
+  at least a third of its cores, and so a third of its training. A run whose budget counts CPU
+  seconds (``budget_clock: cpu``, the cpu profile now) got its whole budget however busy the
+  machine was -- it was slow, not starved -- so its share is no cause (measured: share 0.11 beside
+  a CPU hog, 301 steps and val_bpb +0.0035 against 303 steps alone). What load can still do to it
+  is make each CPU second do less work (caches, memory bandwidth, SMT siblings): that is the
+  throughput rule, in tokens per budget second. Not used on CUDA, where the CPU mostly waits for
+  the GPU and a low share is normal. Other compute processes on the same GPU
   (``gpu_other_processes``) or clock throttling for power or heat are causes there.
 
-A run with no signal at all (no sidecar) is ``unknown``: counted as evidence, as before.
+A run with no signal at all (no sidecar) is ``unknown``: counted as evidence, as before. An imported row
+whose status says it never ran (``missing``) is ``not_run``: no measurement at all (:data:`NOT_EVIDENCE`).
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-VALIDITIES = ("valid", "confounded", "unknown")
+VALIDITIES = ("valid", "confounded", "unknown", "not_run")
+NOT_EVIDENCE = frozenset(("confounded", "not_run"))  # starved, or never ran (an imported "missing" row)
 THROUGHPUT_FLOOR = 0.70  # under 70 % of the peers' median tokens/s (or steps): starved
 CPU_SHARE_FLOOR = 0.60  # cpu profile: under 60 % of the threads' capacity: other load took the cores
 SAME_COST = 0.10  # peers: num_params_M within 10 % (the same model cost)
@@ -63,12 +70,14 @@ def _same_cost(a: Mapping, b: Mapping) -> bool:
 
 
 def _throughput_cause(facts: Mapping, peers: Sequence[Mapping]) -> str | None:
+    from statistics import median  # only a log judges validity: the other commands skip the import
+
     for key, unit in (("tokens_per_sec", "tok/s"), ("num_steps", "steps")):
         mine = facts.get(key)
         values = [p[key] for p in peers if p.get(key) and _same_cost(facts, p)]
         if mine is None or len(values) < MIN_PEERS:
             continue
-        typical = statistics.median(values)
+        typical = median(values)
         if typical > 0 and mine < THROUGHPUT_FLOOR * typical:
             return (f"throughput {mine:,.0f} {unit} is {mine / typical:.0%} of the arena's typical "
                     f"{typical:,.0f} {unit} for this model size (median of {len(values)} runs; floor "
@@ -77,10 +86,10 @@ def _throughput_cause(facts: Mapping, peers: Sequence[Mapping]) -> str | None:
     return None
 
 
-def _contention_causes(profile: str | None, contention: Mapping) -> list[str]:
+def _contention_causes(profile: str | None, contention: Mapping, clock: str | None) -> list[str]:
     causes = []
     share = contention.get("cpu_share")
-    if profile == "cpu" and isinstance(share, (int, float)) and share < CPU_SHARE_FLOOR:
+    if profile == "cpu" and clock != "cpu" and isinstance(share, (int, float)) and share < CPU_SHARE_FLOOR:
         threads = contention.get("cpu_threads")
         load = contention.get("loadavg_end")
         causes.append(f"the training process got {share:.0%} of its "
@@ -95,11 +104,13 @@ def _contention_causes(profile: str | None, contention: Mapping) -> list[str]:
     return causes
 
 
-def judge(profile: str | None, metrics: Mapping, contention: Mapping | None, peers: Sequence[Mapping]) -> Verdict:
-    """The validity of one run from its metrics, its sidecar's contention signals and its peers' facts."""
+def judge(profile: str | None, metrics: Mapping, contention: Mapping | None, peers: Sequence[Mapping],
+          clock: str | None = None) -> Verdict:
+    """The validity of one run from its metrics, its sidecar's contention signals and its peers' facts;
+    ``clock`` is the run's ``budget_clock`` ("cpu", "wall", or None for a sidecar without one: wall)."""
     contention = contention or {}
     facts = throughput_facts(metrics, contention)
-    causes = _contention_causes(profile, contention)
+    causes = _contention_causes(profile, contention, clock)
     cause = _throughput_cause(facts, peers)
     if cause:
         causes.insert(0, cause)

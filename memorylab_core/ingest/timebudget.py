@@ -14,6 +14,10 @@ one GPU detection:
    else upstream's numbers (gpu 300 s, cpu 60 s);
 3. limit: ``2 * budget + STARTUP_MARGIN_S`` -- the budget covers training only, and startup,
    compilation and the final evaluation come on top. ``--timeout`` overrides it.
+4. clock: the cpu profile's budget counts the training process's CPU seconds (train.py, issue 22),
+   so a run on a busy machine takes longer in wall time and is slow, not hung: its default limit is
+   on the same clock (``"cpu"``: launcher.Deadline). The gpu profile keeps wall seconds, and so does
+   an explicit ``--timeout``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ class Budget:
     @property
     def timeout_s(self) -> float:
         return 2.0 * self.budget_s + STARTUP_MARGIN_S
+
+    @property
+    def clock(self) -> str:
+        """The clock of the default limit: ``cpu`` on the cpu profile (train.py counts its budget in CPU
+        seconds there), else ``wall``."""
+        return "cpu" if self.profile == "cpu" else "wall"
 
 
 def nvidia_visible() -> bool:

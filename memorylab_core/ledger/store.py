@@ -33,14 +33,14 @@ import errno
 import fcntl
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..lazyre import lazy
 from .errors import MemoryLabError
 from .journal import FileJournal, Journal, LedgerLine, encode_record
 
@@ -49,6 +49,7 @@ __all__ = ["LedgerLine", "MemoryLabError", "Store", "encode_record", "open_store
 LEDGER_NAME = "experiments.jsonl"
 REGISTRY_NAME = "champion_challenger.json"
 INDEX_NAME = "index.sqlite"
+FORK_PREFIX = "results/memorylab/"  # the published fork's artifact paths start here (its store, from the repo root)
 TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
 
 
@@ -265,6 +266,22 @@ class Store:
             raise MemoryLabError(f"invalid run id {run_id!r}: use the id printed by 'memorylab list'")
         return self.runs_dir / run_id
 
+    def artifact_file(self, rel: object) -> Path | None:
+        """Where a record's archived artifact path points inside the store, or None when it points
+        outside (a doctored path is never followed).
+
+        MemoryLab writes store-relative paths (``runs/<id>/run.log``); the published fork writes them
+        relative to its repository root (:data:`FORK_PREFIX` + ``runs/<id>/...``), which is this
+        store read in place or the archive an import copied, so the prefix is dropped when the
+        store-relative reading names nothing.
+        """
+        root = self.root.resolve()
+        text = str(rel)
+        readings = [text[len(FORK_PREFIX):], text] if text.startswith(FORK_PREFIX) else [text]
+        inside = [path for path in ((root / reading).resolve() for reading in readings)
+                  if path == root or root in path.parents]
+        return next((path for path in inside if path.exists()), inside[0] if inside else None)
+
     def read_run_json(self, run_id: str, name: str, max_bytes: int = 4_000_000) -> dict | None:
         """A JSON object archived under ``runs/<run_id>/`` (e.g. ``summary.json``), or None when it is
         missing, too big, unreadable or not an object: archives are optional extras for the views."""
@@ -359,16 +376,6 @@ class Store:
                 written.append(path)
         return written
 
-    def read_registry(self) -> dict | None:
-        """The registry snapshot on disk (None when missing, unreadable, too big or not an object)."""
-        try:
-            if self.registry_path.stat().st_size > 64 * 1024 * 1024:
-                return None
-            data = json.loads(self.registry_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
     def write_registry(self, snapshot: Callable[[], dict], recorded: str) -> bool:
         """Rewrite ``champion_challenger.json`` with ``snapshot()`` after an append (the caller holds the
         lock, so snapshots land in ledger order). Derived: a failure is a warning saying what
@@ -377,14 +384,30 @@ class Store:
                              recorded)
 
     # -- results.tsv ----------------------------------------------------------------------------
+    def init_tsv(self) -> bool:
+        """Create the compatibility ``results.tsv`` with upstream's header when it is missing (``init``,
+        as the fork does). Returns whether it was created; a file with anything in it is never touched."""
+        with self._tsv_file() as fd:
+            if os.fstat(fd).st_size:
+                return False
+            _write_all(fd, TSV_HEADER)
+        return True
+
     def append_tsv_row(self, row: str) -> None:
-        """Append one upstream-format row to ``results.tsv`` (creating it with its header).
+        """Append one upstream-format row to ``results.tsv`` (creating it with its header)."""
+        with self._tsv_file() as fd:
+            _write_all(fd, (TSV_HEADER if os.fstat(fd).st_size == 0 else "") + row)
+
+    @contextlib.contextmanager
+    def _tsv_file(self) -> Iterator[int]:
+        """The workspace's ``results.tsv``, open for appending and locked, as a file descriptor.
 
         The workspace file is an output like any other: it must pass :meth:`check_output_path` (not in
         the store, not a link to one of its files), is opened without following a symlink or blocking
-        on a FIFO, and must then be a regular file that is not a file of the store. Writers serialise
-        on a lock of the file itself, never the journal's: callers write it after the journal lock is
-        released, so a stuck results.tsv cannot hold up another agent's append.
+        on a FIFO, and must then be a regular file that is not a file of the store (a refusal is a
+        one-line :class:`MemoryLabError`). Writers serialise on a lock of the file itself, never the
+        journal's: callers write it after the journal lock is released, so a stuck results.tsv cannot
+        hold up another agent's append.
         """
         path = self.check_output_path(self.tsv_path)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -399,16 +422,20 @@ class Store:
             if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in self._owned_inodes():
                 raise MemoryLabError(f"{path} is not a regular file of the workspace; not written")
             fcntl.flock(fd, fcntl.LOCK_EX)
-            data = (TSV_HEADER if os.fstat(fd).st_size == 0 else "") + row
-            view = memoryview(data.encode("utf-8"))
-            while view:
-                view = view[os.write(fd, view):]
+            yield fd
             os.fsync(fd)
         finally:
             os.close(fd)
 
 
-_SAFE_ID = lazy(r"[A-Za-z0-9_.-]{1,128}")
+def _write_all(fd: int, text: str) -> None:
+    """Write all of ``text`` (UTF-8) to ``fd``."""
+    view = memoryview(text.encode("utf-8"))
+    while view:
+        view = view[os.write(fd, view):]
+
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 def is_safe_run_id(run_id: str) -> bool:
