@@ -17,6 +17,9 @@ instead of starting their own, so ``log`` and the views work on the whole histor
 ``--unique-descriptions`` appends the run number to every description (``"matrix LR 0.04 -> 0.05 v123"``):
 the default records repeat about 150 descriptions, which the novelty guard's per-description caches
 read only once, while real agents write a new one for nearly every run.
+``--full-records`` gives each record what ``log`` writes beside those fields (archive paths, the
+sidecar's setup and contention, arena, role, validity, the verdict's reasons, a decision packet with
+its verdict and champion comparison): about 3 KB a record, the size of a real one, instead of 1 KB.
 """
 
 from __future__ import annotations
@@ -95,6 +98,40 @@ def synthetic_record(i: int, rng: random.Random, t0: float) -> dict:
     }
 
 
+def full_record(i: int, rng: random.Random, t0: float) -> dict:
+    """A :func:`synthetic_record` with the rest of what ``log`` writes (about 3 KB, like a real record)."""
+    record = synthetic_record(i, rng, t0)
+    run_id, champion = record["run_id"], f"{rng.getrandbits(28):07x}"
+    record["artifacts"] = {name: f"runs/{run_id}/{file}" for name, file in (
+        ("run_log", "run.log"), ("summary", "summary.json"), ("train_patch", "train.patch"),
+        ("decision_packet", "decision_packet.json"), ("decision_packet_md", "decision_packet.md"))}
+    record["metrics"].update(total_seconds=325.9, total_tokens_M=499.6, num_params_M=50.3, depth=8,
+                             tokens_per_sec=round(rng.gauss(1.6e6, 2e4)), device="cuda", profile="gpu")
+    record["setup"] = {"profile": "gpu", "device": "cuda", "device_name": "NVIDIA H100 80GB HBM3",
+                       "device_class": "H100 SXM", "data_id": "9d8e7f6a55", "time_budget": 300.0,
+                       "max_seq_len": 2048, "eval_tokens": 20971520}
+    record["contention"] = {"cpu_threads": 8, "cpu_share": round(rng.uniform(0.1, 0.3), 3),
+                            "gpu_other_processes": 0, "gpu_throttle_reasons": []}
+    record.update(arena="gpu/h100-sxm/300s/seq2048/eval20971520/data-9d8e7f6a55", role="idea",
+                  validity="valid" if record["status"] != "crash" else "unknown", host="gpu-node-1",
+                  categories=["learning_rate"] if record["change_signature"] else [])
+    reasons = [f"{s['name']} {s['direction']} {s['old']}→{s['new']}: no earlier run made this move (or only its "
+               "opposite)" for s in record["change_signature"]]
+    reasons.append("no earlier description reaches text similarity 0.50")
+    record["novelty_guard"].update(threshold=0.5, matched_part=None, reasons=reasons)
+    reference = {"run_id": champion, "commit": f"{rng.getrandbits(160):040x}", "branch": record["branch"],
+                 "val_bpb": 0.99, "memory_gb": 44.0, "description": "matrix LR 0.04 -> 0.05",
+                 "timestamp_utc": record["timestamp_utc"]}
+    record["decision_packet"].update(
+        status=record["status"], hypothesis_status="refuted",
+        verdict={"champion": champion, "reference_val_bpb": 0.99, "reference_n": 1, "gain": -0.01, "sigma": 0.002,
+                 "noise_source": "default", "noise_groups": 0, "source": "policy"},
+        comparison={"prior_champion": reference, "current_champion": reference, "is_new_champion": False,
+                    "delta_val_bpb": 0.01, "delta_memory_gb": 0.0},
+        novelty={"classification": "novel", "decision": "allow", "matched_runs": [], "reasons": reasons})
+    return record
+
+
 def small_record(i: int, rng: random.Random, t0: float) -> dict:
     """A compact record (about 200 bytes): the fields the index and the views read, nothing else."""
     name, words, values = rng.choice(KNOBS)
@@ -107,11 +144,12 @@ def small_record(i: int, rng: random.Random, t0: float) -> dict:
     return record
 
 
-def build_ledger(store: Path, n: int, small: bool = False, arena: str | None = None, unique: bool = False) -> None:
+def build_ledger(store: Path, n: int, small: bool = False, arena: str | None = None, unique: bool = False,
+                 full: bool = False) -> None:
     store.mkdir(parents=True, exist_ok=True)
     rng = random.Random(n)
     t0 = time.time() - n * 300
-    make = small_record if small else synthetic_record
+    make = small_record if small else full_record if full else synthetic_record
     with open(store / "experiments.jsonl", "w") as fh:
         for i in range(n):
             record = make(i, rng, t0)
@@ -156,9 +194,9 @@ def drop_research_fold(store: Path) -> None:
 
 
 def bench_size(n: int, repeat: int, work: Path, small: bool = False, arena: str | None = None,
-               unique: bool = False) -> list[tuple[str, list[float]]]:
+               unique: bool = False, full: bool = False) -> list[tuple[str, list[float]]]:
     store = work / f"store{n}"
-    build_ledger(store, n, small, arena, unique)
+    build_ledger(store, n, small, arena, unique, full)
     repo = make_repo(work / f"repo{n}")
     # Measure as users run it: with bytecode caching (some shells export PYTHONDONTWRITEBYTECODE).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -200,13 +238,14 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="compact records (for 1,000,000 runs)")
     parser.add_argument("--arena", help="stamp every synthetic record with this arena (e.g. cpu/cpu)")
     parser.add_argument("--unique-descriptions", action="store_true", help="no two runs share a description")
+    parser.add_argument("--full-records", action="store_true", help="records of a real one's size (about 3 KB)")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]} · {os.cpu_count()} cores · {sys.platform}")
     print("| runs | command | median ms | max ms | peak RSS MiB |\n|---:|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             for name, times in bench_size(n, args.repeat, Path(tmp), args.small, args.arena,
-                                          args.unique_descriptions):
+                                          args.unique_descriptions, args.full_records):
                 rss = PEAK_RSS.get(f"{n}:{name}", 0.0)
                 print(f"| {n:,} | {name} | {statistics.median(times):.0f} | {max(times):.0f} | {rss:.0f} |",
                       flush=True)

@@ -1,7 +1,7 @@
 """Evaluate the novelty guard on hand-labelled real ledgers, and time ``classify`` on big histories.
 
-    python benchmarks/novelty_eval.py [--ledgers DIR] [--labels FILE] [--sizes 1000 100000]
-                                      [--no-timing] [--show-errors]
+    python benchmarks/novelty_eval.py [--ledgers DIR | --dev] [--split tuning|held-out|held-out-2] [--labels FILE]
+                                      [--sizes 1000 100000] [--no-timing] [--show-errors]
 
 Each fixture ledger (an upstream results.tsv) is replayed in order: row i becomes a Run (no code
 fingerprint; change signature from its description), and is first classified in mode ``explore``
@@ -12,7 +12,11 @@ a confusion matrix, overall and per ledger, plus how often the guard's matches i
 the label rests on. Timing builds synthetic histories and reports classify latency percentiles.
 
 The three reference-labelled ledgers are *tuning* data: the guard's rules were adjusted after looking
-at its errors on them, so their scores say nothing about unseen ledgers.
+at its errors on them, so their scores say nothing about unseen ledgers. ``--dev`` scores the
+development set in ``tests/data/dev-ledgers`` (twelve public ledgers labelled the same way, see its
+README); its ``SOURCES.tsv`` splits it by ledger into a ``tuning``, a ``held-out`` and a
+``held-out-2`` part, and ``--split`` scores one part. Statuses are read as an import reads them (``kept`` is a keep,
+``reverted`` a discard, ...).
 """
 
 from __future__ import annotations
@@ -32,16 +36,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from memorylab_core.ingest.importer import map_status  # noqa: E402
 from memorylab_core.ingest.results_tsv import read_results_tsv  # noqa: E402
 from memorylab_core.ledger.model import Run  # noqa: E402
 from memorylab_core.novelty.changes import text_changes  # noqa: E402
 from memorylab_core.novelty.guard import CLASSES, DEFAULT_THRESHOLD, NoveltyIndex, Proposal  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "novelty_labels.tsv"  # fallback copy of the reference labels
+DEV_LEDGERS = ROOT / "tests" / "data" / "dev-ledgers"  # the development set: ledgers, labels.tsv, SOURCES.tsv
 REFERENCE_LABELS_NAME = "labels.tsv"
-_STATUS = {"keep": "keep", "kept": "keep", "discard": "discard", "discarded": "discard", "revert": "discard",
-           "crash": "crash", "crashed": "crash", "fail": "crash", "failed": "crash", "error": "crash"}
-TARGETS = {"repeat_failure_recall": 0.8, "repeat_failure_precision": 0.8, "novel_precision": 0.9}
+SPLITS = ("tuning", "held-out", "held-out-2")
+TARGETS = {"repeat_failure_recall": 0.85, "repeat_failure_precision": 0.85, "novel_precision": 0.92}
 
 
 def find_ledgers() -> Path | None:
@@ -61,7 +66,7 @@ def ledger_runs(path: Path) -> list[Run]:
     for i, row in enumerate(rows):
         runs.append(Run(
             index=i, offset=0, run_id=f"{path.stem}:{i}", timestamp=None, ts=None,
-            status=_STATUS.get(row["status"].lower(), "discard"), val_bpb=row["val_bpb"],
+            status=map_status(row["status"])[0], val_bpb=row["val_bpb"],
             memory_gb=row["memory_gb"], description=row["description"], commit=row["commit"] or None,
             change_signature=tuple(text_changes(row["description"])), source=f"import:{path.name}",
         ))
@@ -108,11 +113,22 @@ def load_labels(path: Path = LABELS) -> dict[tuple[str, int], tuple[str, set[int
         return out
 
 
-def evaluate(ledger_dir: Path, labels_path: Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> list[Row]:
-    """Replay every labelled ledger; one Row per labelled data row."""
+def split_files(ledger_dir: Path, split: str) -> set[str]:
+    """Stems of the ledgers in one part (``tuning`` / ``held-out``) of a set's ``SOURCES.tsv``."""
+    with open(ledger_dir / "SOURCES.tsv", encoding="utf-8", newline="") as handle:
+        return {r["file"].removesuffix(".tsv") for r in csv.DictReader(handle, delimiter="\t") if r["split"] == split}
+
+
+def evaluate(ledger_dir: Path, labels_path: Path | None = None, threshold: float = DEFAULT_THRESHOLD,
+             only: set[str] | None = None) -> list[Row]:
+    """Replay every labelled ledger (or those whose stem is in ``only``); one Row per labelled data row."""
     labels = load_labels(labels_path or labels_for(ledger_dir))
+    if only is not None:
+        labels = {key: value for key, value in labels.items() if key[0] in only}
     out = []
-    for path in sorted(ledger_dir.glob("*.tsv")):
+    for path in sorted(p for p in ledger_dir.glob("*.tsv") if p.name not in (REFERENCE_LABELS_NAME, "SOURCES.tsv")):
+        if only is not None and path.stem not in only:
+            continue
         runs = ledger_runs(path)
         for run, result in zip(runs, replay(runs, threshold=threshold), strict=True):
             key = (path.stem, run.index)
@@ -240,6 +256,8 @@ def time_classify(n: int, queries: int = 30) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ledgers", type=Path, default=None, help="folder of results.tsv fixtures")
+    parser.add_argument("--dev", action="store_true", help="score the development set (tests/data/dev-ledgers)")
+    parser.add_argument("--split", choices=SPLITS, help="score one part of the set (its SOURCES.tsv)")
     parser.add_argument("--labels", type=Path, default=None,
                         help="label file (default: labels.tsv beside the ledgers, else tests/data)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
@@ -247,11 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--show-errors", action="store_true", help="list rows where the guard disagrees")
     args = parser.parse_args(argv)
-    ledger_dir = args.ledgers or find_ledgers()
+    ledger_dir = DEV_LEDGERS if args.dev else args.ledgers or find_ledgers()
     if ledger_dir is None:
         print("fixture ledgers not found (set MEMORYLAB_LEDGER_FIXTURES)", file=sys.stderr)
         return 1
-    rows = evaluate(ledger_dir, args.labels, args.threshold)
+    if args.split and not (ledger_dir / "SOURCES.tsv").is_file():
+        print(f"--split needs a SOURCES.tsv in {ledger_dir}", file=sys.stderr)
+        return 1
+    only = split_files(ledger_dir, args.split) if args.split else None
+    rows = evaluate(ledger_dir, args.labels, args.threshold, only)
     print(format_table("all ledgers", rows))
     for ledger in sorted({r.ledger for r in rows}):
         print()

@@ -35,8 +35,11 @@ falls by U(``starve_low``, ``starve_high``) and, having trained that much less, 
 at the default). Tokens/s of a run jitter by ``tps_jitter`` otherwise. With ``detect`` the agent judges
 every run with :func:`memorylab_core.evidence.validity.judge` (the CLI's confound detector, against the
 arena's newest valid runs) and, as rule V1 says, re-runs a confounded run once; confounded runs are no
-evidence (the policy leaves them out of the reference and sigma). ``--contention`` prints, for no
-contention / contention without detection / contention with detection: true gain, false keeps, false
+evidence (the policy leaves them out of the reference and sigma, and never keeps one: an idea whose every
+measurement was starved is *unresolved*, not a dead end). A fourth setting follows program.md's ``git: stay``:
+the agent re-runs a starved commit until a run is valid (at most ``RERUNS_UNTIL_VALID`` times).
+``--contention`` prints, for no contention / contention without detection / contention with detection
+(and with ``git: stay``): true gain, false keeps, false
 dead ends (discarded ideas that truly help), lost true gain (vs the same nights without contention)
 and the detector's hits and false alarms.
 """
@@ -77,7 +80,8 @@ class Model:
     starve_high: float = 0.6
     starve_cost: float = 0.05  # val_bpb lost per unit of lost throughput (fewer steps trained)
     tps_jitter: float = 0.02  # relative tokens/s spread of unstarved runs
-    detect: bool = False  # judge runs with evidence.validity and re-run confounded ones once (rule V1)
+    detect: bool = False  # judge runs with evidence.validity and re-run confounded ones (rule V1)
+    reruns: int = 1  # re-runs of a confounded idea: 1 = run --rerun-confounded; more = program.md's "git: stay"
 
 
 @dataclass
@@ -100,6 +104,8 @@ class Night:
     detected: int = 0  # starved measurements judged confounded
     false_alarms: int = 0  # unstarved measurements judged confounded
     reruns: int = 0
+    unresolved: int = 0  # ideas whose every measurement was confounded: no verdict (git stay), not a dead end
+    confounded_keeps: int = 0  # keeps of a confounded measurement (the policy refuses them: always 0 now)
 
 
 class Ideas:
@@ -199,24 +205,30 @@ class PolicyAgent:
         return run
 
     def first_valid(self, commit: str, noise: float) -> Run:
-        """A measurement of ``commit``; a confounded one is logged as no evidence and re-run once (V1)."""
+        """A measurement of ``commit``; a confounded one is logged as no evidence and re-run (V1), up to
+        ``model.reruns`` times while the budget lasts."""
         run = self.measure(commit, noise)
-        if run.validity != "confounded" or self.used >= self.model.runs:
-            return run
-        self.ledger.append(run)  # status discard, validity confounded: evidence for nothing
-        self.night.reruns += 1
-        return self.measure(commit, self.ideas.replicate_rng.gauss(0.0, self.model.noise_sd))
+        for _ in range(self.model.reruns):
+            if run.validity != "confounded" or self.used >= self.model.runs:
+                break
+            run.status = "discard"
+            self.ledger.append(run)  # status discard, validity confounded: evidence for nothing
+            self.night.reruns += 1
+            run = self.measure(commit, self.ideas.replicate_rng.gauss(0.0, self.model.noise_sd))
+        return run
 
     def run_idea(self, i: int) -> None:
         commit = f"c{i}"
         effect = self.ideas.effects[i] if i else 0.0  # run 0 is the baseline: no change
         self.ledger.truth[commit] = self.ledger.truth.get(self.tip_commit, self.model.base_val) + effect
         run = self.first_valid(commit, self.ideas.noise[i])
-        if run.validity == "confounded":  # out of budget for the re-run
-            self.ledger.append(run)
-            return
         decision = promotion.evaluate_run(run, self.ledger.runs, self.ledger.events, self.policy)
         run.status = decision.status
+        if decision.level == "confounded":  # every measurement starved: no verdict, the idea is no dead end
+            self.ledger.append(run)
+            self.night.unresolved += i > 0
+            return
+        self.night.confounded_keeps += decision.accepted and run.validity == "confounded"
         event = champion_events.event_after_run(run, decision, self.ledger.runs, self.ledger.events, "run")
         prior_confirmed = confirmed_champion(self.ledger.runs, self.ledger.events)
         self.ledger.append(run)
@@ -319,7 +331,7 @@ def summarize(nights: list[Night], true_key: str, reported_key: str) -> dict:
         "rollbacks": avg("rollbacks"),
         "false_dead_ends": avg("false_dead_ends"),
         "starved": avg("starved"), "detected": avg("detected"), "false_alarms": avg("false_alarms"),
-        "reruns": avg("reruns"),
+        "reruns": avg("reruns"), "unresolved": avg("unresolved"), "confounded_keeps": avg("confounded_keeps"),
     }
 
 
@@ -382,25 +394,31 @@ def sweep_table(nights: int, seed: int) -> str:
     return "\n".join(lines)
 
 
+RERUNS_UNTIL_VALID = 8  # program.md step 6, "git: stay": re-run a starved commit until a run is valid (capped)
+
+
 def contention_table(nights: int, seed: int, starve_p: float = 0.10) -> str:
     """No contention vs contention without / with the confound detector (the real validity.judge)."""
     policy = promotion.PromotionPolicy()
     quiet = simulate(Model(), policy, nights, seed)
     busy = simulate(Model(starve_p=starve_p), policy, nights, seed)
     detected = simulate(Model(starve_p=starve_p, detect=True), policy, nights, seed)
+    staying = simulate(Model(starve_p=starve_p, detect=True, reruns=RERUNS_UNTIL_VALID), policy, nights, seed)
     cols = (("no contention", quiet, quiet), ("contention, no detection", busy, quiet),
-            ("contention + detection", detected, quiet))
+            ("contention + detection", detected, quiet), ("contention + detection, git stay", staying, quiet))
     lines = ["| rule / setting | true gain per night | lost true gain | false keeps | false dead ends | "
-             "starved runs | detected | false alarms | re-runs |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "starved runs | detected | false alarms | re-runs | unresolved ideas | confounded keeps |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, res, base in cols:
         for rule in ("naive", "policy"):
-            if rule == "naive" and name == "contention + detection":
+            if rule == "naive" and name.startswith("contention + detection"):
                 continue  # upstream has no detector
             r, b = res[rule], base[rule]
             lost = (b["true_gain"] - r["true_gain"]) / b["true_gain"] if b["true_gain"] else 0.0
             lines.append(f"| {rule}: {name} | {r['true_gain']:.4f} | {lost:+.1%} | {r['false_promotions']:.2f} | "
                          f"{r['false_dead_ends']:.2f} | {r['starved']:.1f} | {r['detected']:.1f} | "
-                         f"{r['false_alarms']:.2f} | {r['reruns']:.1f} |")
+                         f"{r['false_alarms']:.2f} | {r['reruns']:.1f} | {r['unresolved']:.2f} | "
+                         f"{r['confounded_keeps']:.2f} |")
     return "\n".join(lines)
 
 

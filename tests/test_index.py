@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,11 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from mlhelpers import MEMORYLAB
+from mlhelpers import CPU_SETUP, GPU_SETUP, MEMORYLAB, commit_change, ledger, log_run, make_repo
 
 from memorylab_core.index import db as ix
 from memorylab_core.index import journal_index as history_module
-from memorylab_core.index import prepare as prefold
 from memorylab_core.index.journal_index import JournalIndex
 from memorylab_core.ledger import codec
 from memorylab_core.ledger.store import INDEX_NAME, Store, encode_record
@@ -303,7 +303,7 @@ def test_another_users_planted_temp_folder_is_not_trusted(tmp_path, monkeypatch)
     assert any(p.suffix == ".sqlite" for p in planted.iterdir())
 
 
-# -- the fold helper (prefold.py) and folds that start late ------------------------------------------------
+# -- big folds, folds in pieces and folds that stop midway -------------------------------------------------
 
 def _tables(history: JournalIndex) -> dict[str, list[str]]:
     """Every row of every table of an index but its random generation stamp: what two folds must share."""
@@ -330,52 +330,43 @@ def _padded(store: Store) -> Store:
     return store
 
 
-def _in_process(store: Store, monkeypatch) -> JournalIndex:
-    with monkeypatch.context() as patch:
-        patch.setattr(history_module, "helper_wanted", lambda nbytes: False)
-        return JournalIndex.load(store, use_cache=False, quiet=True)
-
-
-def _spy(monkeypatch) -> list[str]:
-    """Use the helper for any fold, reading 64 KiB per step; returns the kinds of message it sent."""
-    seen: list[str] = []
-
-    def batches(*args):
-        for message in prefold.helper_batches(*args):
-            seen.append(message[0])
-            yield message
-
-    monkeypatch.setattr(history_module, "helper_wanted", lambda nbytes: True)
-    monkeypatch.setattr(history_module, "helper_batches", batches)
-    monkeypatch.setattr(prefold, "CHUNK", 64 << 10)
-    return seen
-
-
-def test_the_fold_helper_builds_the_index_an_in_process_fold_builds(tmp_path, monkeypatch):
+def test_a_fold_read_in_small_steps_builds_the_index_one_step_builds(tmp_path, monkeypatch):
+    """Chunk edges (64 KiB steps over a journal of several verification blocks) change nothing, and
+    later folds go on from where the big one ended."""
     store = _padded(_build(tmp_path, 800, arenas=("a", "b")))
     assert store.ledger_path.stat().st_size > ix.BLOCK
-    expected = _tables(_in_process(store, monkeypatch))
-    seen = _spy(monkeypatch)
-    helped = JournalIndex.load(store, quiet=True)
-    assert seen.count("items") > 4 and seen[-1] == "end"
-    assert _tables(helped) == expected
-    assert len(helped.corrupt) == 88
-    for i in range(800, 805):  # later folds go on from there, in-process
+    expected = _tables(JournalIndex.load(store, use_cache=False, quiet=True))
+    monkeypatch.setattr(history_module, "READ_CHUNK", 64 << 10)
+    stepped = JournalIndex.load(store, quiet=True)
+    assert _tables(stepped) == expected
+    assert len(stepped.corrupt) == 88
+    for i in range(800, 805):
         store.append(_record(i, random.Random(i), None))
     assert _view(JournalIndex.load(store, quiet=True)) == _fresh(store)
 
 
-def test_a_fold_helper_that_dies_midway_leaves_the_same_index(tmp_path, monkeypatch):
-    """Its half-folded work is rolled back and the fold is done again in-process."""
+def test_a_fold_that_stops_midway_leaves_nothing_half_done(tmp_path, monkeypatch):
+    """An error (or Ctrl-C) in the middle of a cold build rolls the whole fold back; the next command
+    folds again from the start and gets the index a fresh fold gets."""
     store = _padded(_build(tmp_path, 600))
-    expected = _tables(_in_process(store, monkeypatch))
-    seen = _spy(monkeypatch)
-    dying = tmp_path / "python-that-dies"
-    dying.write_text(f"#!/bin/sh\n'{sys.executable}' \"$@\" | head -c 20000\n")
-    dying.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(dying))
+    expected = _tables(JournalIndex.load(store, use_cache=False, quiet=True))
+    monkeypatch.setattr(history_module, "READ_CHUNK", 64 << 10)
+    real, calls = history_module.prepared, []
+
+    def failing(lines, first_run):
+        calls.append(first_run)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(lines, first_run)
+
+    monkeypatch.setattr(history_module, "prepared", failing)
+    with pytest.raises(KeyboardInterrupt):
+        JournalIndex.load(store, quiet=True)
+    assert calls[-1] > 0  # three steps were folded before it stopped
+    with sqlite3.connect(store.index_path) as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+    monkeypatch.setattr(history_module, "prepared", real)
     history = JournalIndex.load(store, quiet=True)
-    assert "items" in seen and "end" not in seen  # it folded some batches, then the stream broke off
     assert _tables(history) == expected
     assert JournalIndex.load(store, quiet=True).refresh() is False
 
@@ -426,3 +417,51 @@ def test_a_long_lineage_carries_its_newest_steps_and_counts_them_all(tmp_path):
     assert (lineage["root"], lineage["tip"], lineage["best_run_id"]) == ("k000", "k399", "k399")
     assert lineage["chain"][-1]["run_id"] == "k399" and lineage["chain"][0]["run_id"] == "k350"
     assert lineage["improvement"] == round(399 / 10_000, 6)
+
+
+# -- the index is derived from the journal alone ----------------------------------------------------------
+
+def test_the_same_journal_folds_alike_in_checkouts_with_different_git_histories(tmp_path, monkeypatch):
+    """The fold reads the journal alone: the journal of one checkout, folded in another whose git history
+    holds none of its commits (another host, a shallow clone, a rebase), gives the same tables, the same
+    operating points (recorded on the arena's first run) and the same registry snapshot."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "a")
+    commit_change(repo, "lower lr", matrix_lr=0.02)  # not upstream's 0.04: the recorded defaults must matter
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    commit_change(repo, "deeper", matrix_lr=0.02, depth=10)
+    assert log_run(repo, "depth 8 -> 10", "keep", 0.99).code == 0
+    commit_change(repo, "lr up", matrix_lr=0.03, depth=10)
+    assert log_run(repo, "matrix lr 0.02 -> 0.03", "discard", 1.01).code == 0
+    other = make_repo(tmp_path / "b")
+    commit_change(other, "an unrelated history", depth=12)
+    ledger(other).parent.mkdir(parents=True)
+    shutil.copy(ledger(repo), ledger(other))
+
+    folded = [JournalIndex.load(Store(r / "results" / "memorylab", r), use_cache=False, quiet=True)
+              for r in (repo, other)]
+    tables = [_tables(index) for index in folded]
+    for table in tables:
+        del table["meta"]  # the journal file's device and inode
+    assert tables[0] == tables[1]
+    arena = folded[1].newest_arena()
+    assert folded[1].novelty.operating_point(arena)["MATRIX_LR"] == 0.02
+    snapshots = [{k: v for k, v in index.snapshot().items() if k != "generated_utc"} for index in folded]
+    assert snapshots[0] == snapshots[1] and snapshots[0]["arenas"][arena]["champion"]["val_bpb"] == 0.99
+
+
+def test_the_registry_snapshot_is_computed_for_every_arena_not_carried_over(tmp_path, monkeypatch):
+    """champion_challenger.json is derived from the index: a log rewrites every arena's standing, so a
+    damaged or stale standing of an arena the log did not touch does not survive it."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    assert log_run(repo, "baseline", "keep", 1.0, setup=CPU_SETUP).code == 0
+    assert log_run(repo, "baseline on the gpu", "keep", 0.9, setup=GPU_SETUP).code == 0
+    path = ledger(repo).parent / "champion_challenger.json"
+    written = json.loads(path.read_text())
+    cpu = next(a for a in written["arenas"] if a.startswith("cpu/"))
+    path.write_text(json.dumps({**written, "arenas": {**written["arenas"], cpu: {"arena": cpu, "champion": None}}}))
+    assert log_run(repo, "depth 8 -> 10 on the gpu", "discard", 0.95, setup=GPU_SETUP).code == 0
+    rewritten = json.loads(path.read_text())
+    assert rewritten["arenas"][cpu] == written["arenas"][cpu]
+    assert rewritten["arenas"][cpu]["champion"]["val_bpb"] == 1.0

@@ -9,6 +9,7 @@ from mlhelpers import REAL_LEDGERS, log_run, make_repo, ml, records
 from researchhelpers import T0, make_run, sig
 
 from memorylab_core.index.journal_index import JournalIndex
+from memorylab_core.ledger.schema import record_problem
 from memorylab_core.ledger.store import Store
 from memorylab_core.novelty import categories
 from memorylab_core.policy.decisions import NOISE_BAND
@@ -26,9 +27,16 @@ def row(state, name):
 
 # -- categories ------------------------------------------------------------------------------------
 
-def test_taxonomy_has_the_fifteen_categories():
-    assert len(categories.CATEGORIES) == 15
-    assert {"architecture", "learning_rate", "simplification", "combination", "radical"} <= set(categories.CATEGORIES)
+def test_every_category_is_reachable_and_every_name_the_classifier_gives_is_one():
+    """Each category can be assigned (its own name as a tag gives it), and the tables the classifier
+    reads (tag aliases, knob categories, meta categories) name only categories a record may hold."""
+    for name in categories.CATEGORIES:
+        assert categories.classify("", (name,)) == (name,)
+        assert record_problem({"run_id": "r1", "status": "keep", "categories": [name]}) is None
+    named = set(categories.TAG_ALIASES.values()) | categories.META_CATEGORIES
+    named |= {c for cats in categories.KNOB_CATEGORIES.values() for c in cats}
+    assert named <= set(categories.CATEGORIES)
+    assert "categories" in record_problem({"run_id": "r1", "status": "keep", "categories": ["vibes"]})
 
 
 def test_agent_tags_map_onto_the_taxonomy_and_win():
@@ -68,8 +76,9 @@ def test_signature_wins_over_context_words():
     assert categories.classify("lower scalar lr to 0.3 after 3x MLP", (), moved) == ("learning_rate",)
 
 
-def test_baselines_have_no_category():
-    assert categories.classify("baseline (AdamW, default config)", (), (sig("OPTIMIZER", "changed"),)) == ()
+def test_a_word_baseline_is_no_role_for_categories():
+    """Baselines count in no category by their role (structure); an experiment that mentions one is categorised."""
+    assert categories.classify("wd 0.1 vs baseline 2.681") == ("regularization",)
 
 
 def test_log_stores_categories_on_the_record(tmp_path, monkeypatch):
@@ -380,7 +389,7 @@ def test_replay_real_ledger(path, tmp_path):
     report = data.json()
     newest = imported.json()["arenas"][path.name][-1]  # the views show the newest arena (re-baselines split)
     index = JournalIndex.load(Store(tmp_path / "store", tmp_path), quiet=True)
-    assert report["experiments"] == index.arena_count(newest)
+    assert report["runs"] == index.arena_count(newest)
     for command in (("guide",), ("guide", "--json"), ("status",), ("status", "--json"), ("insights",)):
         res = ml(*home, *command, cwd=tmp_path)
         assert res.code == 0 and res.out.strip(), (command, res.err)

@@ -298,13 +298,13 @@ def test_report_sections_and_counts(repo):
     data = ml("report", "--json", "--output", "-", cwd=repo).json()
     assert data["counts"] == {"keep": 2, "discard": 2, "crash": 1}
     assert data["champion"]["val_bpb"] == pytest.approx(0.99)
-    assert data["champion_moved"] is None and data["new_champion_in_window"]
+    assert data["champion_gain"] is None and data["new_champion_in_window"]
 
 
 def test_report_output_and_empty_store(repo, tmp_path):
     out = tmp_path / "r.md"
     res = ml("report", "--output", str(out), cwd=repo)
-    assert res.code == 0 and "No kept run yet" in out.read_text()
+    assert res.code == 0 and "No champion yet: the next kept run is this arena's baseline" in out.read_text()
     assert ml("report", "--output", str(tmp_path), cwd=repo).code == 1
 
 

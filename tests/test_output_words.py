@@ -41,7 +41,7 @@ def outputs(tmp_path_factory) -> dict[str, str]:
                             '{"43": 1.002, "44": 0.998}')}
     commit_change(repo, "matrix lr up", matrix_lr=0.05)
     out["keep"] = cli("run", "--", PY, FAKE, "--val", "0.99")
-    commit_change(repo, "depth 9", depth=9)
+    commit_change(repo, "depth 9", matrix_lr=0.05, depth=9)
     out["discard"] = cli("run", "--", PY, FAKE, "--val", "0.9905")
     out["oom"] = log_run(repo, "DEPTH 9 -> 16", "crash", crash="torch.OutOfMemoryError: CUDA out of memory").out
     out["shape"] = log_run(repo, "DEPTH 9 -> 7", "crash",

@@ -69,6 +69,9 @@ def repo(tmp_path):
     ({"novelty_guard": "novel"}, "novelty_guard"),
     ({"change_signature": ["DEPTH"]}, "change_signature[0]"),
     ({"seed": 1.5}, "seed"),
+    ({"train_defaults": [8]}, "train_defaults"),
+    ({"train_defaults": {"DEPTH": [8]}}, "train_defaults.DEPTH"),
+    ({"train_defaults": {"WINDOW_PATTERN": "S" * 201}}, "train_defaults.WINDOW_PATTERN"),
     ({"schema_version": "1"}, "schema_version"),
     ({"extra": {"deep": [1, {"x": float("nan")}]}}, "extra.deep[1].x"),
     ({"extra": {"inf": float("-inf")}}, "extra.inf"),
@@ -87,6 +90,7 @@ def test_each_rule_names_its_field(fields, named):
 def test_valid_records_pass_and_size_is_capped():
     assert record_problem(_run()) is None
     assert record_problem(_run(timestamp_utc=None, commit="abc1234", tags=["x"], error=None, extra={"k": [1]})) is None
+    assert record_problem(_run(train_defaults={"DEPTH": 8, "MATRIX_LR": 0.04, "WINDOW_PATTERN": "SSSL"})) is None
     event = {"schema_version": 1, "record_type": "event", "event_id": "ev-1", "event_type": "champion_change",
              "timestamp_utc": "2026-01-01T00:00:00.000000Z", "run_id": "r1", "val_bpb": 0.99, "reasons": ["x"]}
     assert record_problem(event) is None

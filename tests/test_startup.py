@@ -1,4 +1,4 @@
-"""Start-up cost guards: one command imports one command module, and no pattern compiles at import.
+"""Start-up cost guards: one command imports one command module.
 
 The CLI parses with a parser holding only the named command when it can (cli.parse_args); these tests
 check that this gives exactly the full parser's result, and that the cheap path stays cheap.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,6 @@ import pytest
 
 from memorylab_core import cli
 from memorylab_core.commands import COMMANDS
-from memorylab_core.lazyre import LazyPattern, lazy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,33 +76,3 @@ def test_parsing_one_command_imports_only_its_module():
     assert "memorylab_core.commands.check" in loaded
     assert not {"memorylab_core.commands.log", "memorylab_core.commands.report",
                 "memorylab_core.commands.run"} & set(loaded)
-
-
-def test_no_pattern_is_compiled_at_import():
-    compiled = _probe(
-        "import gc, json\n"
-        "import memorylab_core.cli\n"
-        "from memorylab_core.commands import load, COMMANDS\n"
-        "for name in COMMANDS: load(name)\n"
-        "from memorylab_core.lazyre import LazyPattern\n"
-        "lazy = [o for o in gc.get_objects() if isinstance(o, LazyPattern)]\n"
-        "print(json.dumps([len(lazy), [repr(o) for o in lazy if 'search' in vars(o)]]))\n"
-    )
-    assert compiled[0] > 30
-    assert compiled[1] == []
-
-
-def test_lazy_pattern_behaves_as_the_compiled_one():
-    source, flags = r"(?P<n>\d+)\s*(?P<u>[a-z]+)?", re.IGNORECASE
-    text = "3 MB, 4 x and 12"
-    pattern, compiled = lazy(source, flags), re.compile(source, flags)
-    assert isinstance(pattern, LazyPattern) and "search" not in vars(pattern)
-    assert pattern.findall(text) == compiled.findall(text)
-    assert "search" in vars(pattern)
-    assert pattern.search(text).groupdict() == compiled.search(text).groupdict()
-    assert pattern.sub("#", text) == compiled.sub("#", text)
-    assert pattern.split(text) == compiled.split(text)
-    assert [m.span() for m in pattern.finditer(text)] == [m.span() for m in compiled.finditer(text)]
-    assert (pattern.pattern, pattern.flags, pattern.groups, pattern.groupindex) == (
-        compiled.pattern, compiled.flags, compiled.groups, compiled.groupindex)
-    assert pattern.match("x") is None and pattern.fullmatch("12 ab").group("u") == "ab"

@@ -17,7 +17,7 @@ def repo(tmp_path, monkeypatch):
 
 
 def _train(repo: Path, val: float) -> dict:
-    res = ml("run", "--json", "--", PY, FAKE, "--val", str(val), cwd=repo)
+    res = ml("run", "--allow-blocked", "--json", "--", PY, FAKE, "--val", str(val), cwd=repo)
     assert res.code == 0, res.err
     return res.json()
 
@@ -130,7 +130,7 @@ def test_rerun_confounded_reruns_a_starved_run_once_as_role_rerun(repo, tmp_path
     assert first["validity"] == "confounded" and "--rerun-confounded" in first["decision_packet"]["rationale"]
     assert second["role"] == "rerun" and second["rerun_of"] == first["run_id"] and second["validity"] == "valid"
     assert res.json()["run_id"] == second["run_id"] and "re-running it once" in res.err
-    commit_change(repo, "warmdown", warmdown=0.7)
+    commit_change(repo, "warmdown", matrix_lr=0.05, warmdown=0.7)
     res = ml("run", "--rerun-confounded", *fake, "--val", "0.999", cwd=repo)  # starved twice: re-run once only
     assert res.code == 0 and [r["validity"] for r in runs()[-2:]] == ["confounded", "confounded"]
     assert len(runs()) == 6

@@ -3,11 +3,15 @@ the vocabulary exists for: a knob belongs to its group (Muon vs Adam, VE gate vs
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from memorylab_core.ledger.model import Run
 from memorylab_core.novelty.changes import text_changes
 from memorylab_core.novelty.guard import NoveltyIndex, Proposal
+from memorylab_core.novelty.lookup import Alternation, first_chars
 from memorylab_core.novelty.vocabulary import KNOBS, TECHNIQUE_VALUES
 
 
@@ -72,6 +76,34 @@ IDENTITY = [
     # follow-ups of a kept direction even when an older move failed before the keep
     ([BASE, ("SCALAR_LR 0.9", "discard"), ("SCALAR_LR 0.4", "keep"), ("SCALAR_LR 0.3", "keep")],
      "SCALAR_LR 0.6", "incremental_followup"),
+    # Muon's learning rate has many names; "cooldown" is the warmdown (issue 25)
+    ([BASE, ("raise muon step size", "discard")], "increase the matrix learning rate", "repeat_failure"),
+    ([BASE, ("matrix lr 0.04 -> 0.05", "discard")],
+     "bigger step size for the orthogonalized optimizer on the block weight matrices: 0.04 to 0.055", "repeat_failure"),
+    ([BASE, ("shorten cooldown", "discard")], "reduce warmdown ratio", "repeat_failure"),
+    # NorMuon is a Muon variant (not a learning rate), HybridNorm a norm placement (not the MLP's size)
+    ([BASE, ("lower the learning rate to 0.2", "discard")], "NorMuon with lr 0.2", "novel"),
+    ([BASE, ("shrink MLP to 3x", "discard")], "HybridNorm: post-norm on the MLP", "novel"),
+    ([BASE, ("NorMuon", "discard")], "NorMuon with variance reduction", "repeat_failure"),
+    # naming what is in place is context: Muon when Muon is the optimizer, a kept MoE
+    ([BASE, ("Muon optimizer with 3 NS steps", "discard")], "Muon: disable nesterov", "novel"),
+    ([BASE, ("MoE 4 experts", "keep")], "MoE HEAD_DIM=64", "novel"),
+    ([BASE, ("MoE 4 experts", "keep")], "MoE top-1 routing", "incremental_followup"),
+    ([BASE, ("MoE 4 experts", "keep"), ("MoE top_k=2", "keep")], "MoE top_k=2, new best", "duplicate_run"),
+    # a purpose clause says why, not what changed; a baseline word elsewhere is not a baseline
+    ([BASE, ("lower final lr frac to 0.0 to raise the learning rate", "discard")], "raise lr", "novel"),
+    ([BASE, ("increase depth 8 -> 10", "discard")], "increase depth 8 -> 12 to recover capacity lost in baseline",
+     "repeat_failure"),
+    # shorthand: 6L 768w, Adam's betas as a tuple, an ordered window pattern
+    ([BASE, ("4L 768w shallower wider model", "discard")], "6L 768w", "repeat_failure"),
+    ([BASE, ("beta1 0.8 -> 0.9", "discard")], "ADAM_BETAS from (0.8, 0.95) to (0.9, 0.98)", "repeat_failure"),
+    ([BASE, ('window pattern "SSSL" -> "L"', "keep")], 'window pattern "L" -> "SLLL"', "incremental_followup"),
+    # an identifier is one name (leaky_relu_slope is not the activation); seconds are a time budget's unit
+    ([BASE, ("swap ReLU^2 for ReLU", "discard")], "leaky_relu_slope 0.5 -> 0.3", "novel"),
+    ([BASE, ("wallclock 1200s -> 1800s", "discard")], "muon_wd 0.04 -> 0.02 + wallclock 1800s", "repeat_failure"),
+    ([BASE, ("LZMA compression test", "discard")], "LZMA + 3600s budget", "repeat_failure"),
+    # a change named beside "same config" is a change, not a re-run
+    ([BASE, ("NS steps 5 -> 3", "discard")], "NS_STEPS=0, same config otherwise", "repeat_failure"),
 ]
 
 
@@ -97,10 +129,69 @@ def test_upstream_defaults_match_this_repos_gpu_profile():
 def test_native_runs_can_start_from_their_own_train_py():
     from memorylab_core.novelty.changes import train_defaults
     src = "DEPTH = 8\nif PROFILE == 'cpu':\n    DEPTH = 4\n"
-    index = NoveltyIndex(native_defaults=lambda run: train_defaults(src, "cpu"))
+    index = NoveltyIndex()
     run = Run(index=0, offset=0, run_id="r0", timestamp=None, ts=None, status="keep", val_bpb=1.0, memory_gb=None,
-              description="first run", extra={"arena": "cpu-2core"})
+              description="first run", extra={"arena": "cpu-2core", "train_defaults": train_defaults(src, "cpu")})
     index.add(run)
     assert index.operating_point("cpu-2core")["DEPTH"] == 4
     result = index.classify(Proposal("depth 6", context="cpu-2core"), [run])
     assert result.classification == "novel" and "DEPTH up 4→6" in result.reasons[0]
+
+
+# --- the vocabulary's alternations (novelty/lookup.py) -----------------------------------------
+
+def _alternations():
+    from memorylab_core.novelty import categories, guard, textnorm
+    return {"mentions": textnorm.MENTIONS, "phrases": textnorm._PHRASE_RE,
+            "keywords": categories._KEYWORD_RE, "category values": guard._CATEGORY_VALUES}
+
+
+def _joined(alternation) -> re.Pattern:
+    """The one big pattern an Alternation stands for."""
+    body = "|".join(f"(?P<{name}>{pattern})" for name, pattern in alternation._fragments)
+    return re.compile(f"{alternation._start}(?:{body}){alternation._end}")
+
+
+def _texts() -> list[str]:
+    """Vocabulary examples, and seeded random mixes of their words with separators, digits and symbols."""
+    examples = [k[4] for k in KNOBS] + [t[3] for t in TECHNIQUE_VALUES]
+    words = sorted({w for e in examples for w in re.split(r"\s+", e.lower())} | {
+        "relu²", "relu^2", "sssl", "ssll", "x0", "2", "phase", "matrixlr", "lm_head", "warm-down", "no", "qk",
+        "norm", "(", ")", "->", "+", "1e-3", "b200", "normuon", "torch.compile", "fp8", "4x"})
+    rng = random.Random(7)
+    mixes = [rng.choice(("", " ", "_", "-")).join(rng.sample(words, rng.randint(1, 6))) for _ in range(600)]
+    return examples + mixes
+
+
+@pytest.mark.parametrize("kind", ["mentions", "phrases", "keywords", "category values"])
+def test_alternation_matches_exactly_as_the_joined_pattern(kind):
+    alternation = _alternations()[kind]
+    joined = _joined(alternation)
+    for text in _texts():
+        assert [(m.span(), m.lastgroup) for m in alternation.finditer(text)] == \
+               [(m.span(), m.lastgroup) for m in joined.finditer(text)], text
+        full, expected = alternation.fullmatch(text), joined.fullmatch(text)
+        assert (full and full.lastgroup) == (expected and expected.lastgroup), text
+
+
+def test_alternation_compiles_only_the_starting_letters_a_text_needs():
+    mentions = _alternations()["mentions"]
+    fresh = Alternation(mentions._fragments, mentions._start, mentions._end)
+    assert [m.group() for m in fresh.finditer("raise matrix lr")] == ["matrix lr"]
+    assert set(fresh._compiled) == {"r", "m"}  # the words' first letters ("lr" is inside the match)
+    assert all(p.pattern.count("(?P<") < len(mentions._fragments) / 4 for p in fresh._compiled.values())
+
+
+@pytest.mark.parametrize("fragment,expected", [
+    ("abc", "a"), (r"(?:x[\s_-]*)?y", "xy"), ("a|b?c", "abc"), ("[sl]{2,8}", "sl"),
+    ("(?=[sl]*s)(?=[sl]*l)[sl]{2}", "sl"),
+    (r"(?:\d[\s_-]*phase)?curriculum", "0123456789c"), ("x*y{0,3}z", "xyz"), ("(?P<n>q)r", "q"), (r"\.?e", ".e"),
+    (r"(?<![a-z])\bm", "m"), ("u{1,2}v", "u"), ("[a-c]d", "abc"),
+])
+def test_first_chars_reads_where_a_fragment_can_start(fragment, expected):
+    assert first_chars(fragment) == frozenset(expected)
+
+
+@pytest.mark.parametrize("fragment", [r"\w+", "[^a]b", "(?i)a", ".b", r"\sb", "(a"])
+def test_first_chars_gives_up_on_what_it_cannot_bound(fragment):
+    assert first_chars(fragment) is None

@@ -76,30 +76,32 @@ def run(ctx: Context) -> int:
     args = ctx.args
     if not args.description.strip():
         raise MemoryLabError("description is empty: say what the next experiment changes")
-    history = ctx.history
-    fingerprints, signature, note = code_signals(ctx.cwd, history, args.mode, args.description)
-    proposal = Proposal(
-        description=args.description,
-        tags=clean_tags(args.tags),
-        family=args.family,
-        hypothesis=args.hypothesis,
-        code_fingerprints=fingerprints,
-        changes=tuple(signature),
-    )
-    kwargs = {"threshold": args.threshold} if args.threshold else {}
-    result = history.novelty.classify(proposal, history.runs, mode=args.mode, limit=args.limit, **kwargs)
-    data = {**result.to_dict(), "code_signals": note, "change_signature": signature,
-            "history_runs": len(history.runs), "breaker": load_breaker(history, ctx.arena).info()}
-    now = time.time()
-    data["breaker"]["half_open"] = half_open(data["breaker"], now)  # an open breaker lets one probe through
-    data["breaker"]["message"] = breaker_message(data["breaker"], now)
+    fingerprints, signature, note = code_signals(ctx.cwd, ctx.history, args.mode, args.description)
+    data = verdict(ctx, Proposal(description=args.description, tags=clean_tags(args.tags), family=args.family,
+                                 hypothesis=args.hypothesis, code_fingerprints=fingerprints,
+                                 changes=tuple(signature)), note, args.mode, args.threshold, args.limit)
     ctx.emit(render(data), data)
     if ctx.json and data["breaker"]["message"]:
         warn(data["breaker"]["message"])
     blocked = data["breaker"]["state"] == "open" and not data["breaker"]["half_open"]
-    if args.fail_on_similar and (result.decision == "block" or blocked):
+    if args.fail_on_similar and (data["decision"] == "block" or blocked):
         return 2
     return 0
+
+
+def verdict(ctx: Context, proposal: Proposal, note: str, mode: str, threshold: float | None = None,
+            limit: int = 5) -> dict:
+    """The guard's verdict on ``proposal`` in ``mode``, with the breaker: what ``check`` prints, and what
+    ``run`` asks before it trains (the same text, so a refusal reads the same in both)."""
+    history = ctx.history
+    kwargs = {"threshold": threshold} if threshold else {}
+    result = history.novelty.classify(proposal, history.runs, mode=mode, limit=limit, **kwargs)
+    data = {**result.to_dict(), "code_signals": note, "change_signature": list(proposal.changes),
+            "history_runs": len(history.runs), "breaker": load_breaker(history, ctx.arena).info()}
+    now = time.time()
+    data["breaker"]["half_open"] = half_open(data["breaker"], now)  # an open breaker lets one probe through
+    data["breaker"]["message"] = breaker_message(data["breaker"], now)
+    return data
 
 
 def render(data: dict) -> str:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ..lazyre import lazy
 from ..ledger.store import MemoryLabError, Store, open_store
 
 if TYPE_CHECKING:
@@ -126,7 +125,7 @@ positive_float = bounded_float(0, 1e6, lo_open=True)
 # -- terminal output ---------------------------------------------------------------------------------------
 # C0 controls but newline and tab, DEL, C1 controls, line/paragraph separators and bidi overrides/isolates:
 # stored text holding them could move the cursor, recolour or hide output, or reorder what is shown.
-_UNSAFE = lazy("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def terminal_safe(text: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..ledger.model import plural
+from ..evidence.roles import account_line
+from ..ledger.model import GAIN_SIGN, plural
 from ..research.contradictions import contradiction_line
 from ..research.insights import insights_view
 from ..research.memory import load_state
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(ctx: Context) -> int:
     state = load_state(ctx.store, history=ctx.history, arena=ctx.arena)
-    data = insights_view(state.book, state.runs, state.timeline.plateau())
+    data = insights_view(state.book, state.runs, state.timeline.plateau(), state.timeline.account.to_dict())
     data["contradictions"] = state.contradictions.contradictions()
     ctx.emit(render(data), data)
     return 0
@@ -43,10 +44,11 @@ def _ago(last: dict | None) -> str:
 
 def render(data: dict) -> str:
     """The category table and the rankings, for a terminal."""
-    if not data["experiments"]:
+    if not data["runs"]:
         return "no runs yet: log the baseline first"
-    lines = [f"{plural(data['experiments'], 'run')} ({plural(data['attempts'], 'experiment')} (ideas), "
-             f"{data['uncategorized_attempts']} uncategorised) · prior keep probability "
+    lines = [f"{plural(data['runs'], 'run')} · {account_line(data)}",
+             f"categories score {plural(data['attempts'], 'experiment')} ({data['uncategorized_attempts']} "
+             f"uncategorised; bug crashes are lessons about code, not scored) · prior keep probability "
              f"{data['prior_keep_rate']:.0%} · mean gain of a keep {data['mean_keep_gain']:.4f} val_bpb",
              "columns: p(keep) = keep probability; mean/best = gain of its keeps (val_bpb); E[gain] = expected "
              "gain per try (val_bpb); weight = recent outcome signal (-2 … +2)",
@@ -63,7 +65,7 @@ def render(data: dict) -> str:
     lines.append("dead ends: " + (", ".join(f"{d['category']} ({plural(d['attempts'], 'try', 'tries')})"
                                             for d in data["dead_ends"]) or "none"))
     for near in data["near_misses"][:5]:
-        lines.append(f"near-miss {_num(-near['gain'] if near['gain'] is not None else None)} val_bpb "
+        lines.append(f"near-miss gain {_num(near['gain'])} val_bpb ({GAIN_SIGN}) "
                      f"{near['run_id']}: {near['description'][:70]}")
     plateau = data["plateau"] or {}
     if plateau:

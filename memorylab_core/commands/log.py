@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..ingest.runs import RunRequest, commit_run, gather
+from ..ingest.runs import AlreadyLogged, RunRequest, commit_run, gather
 from ..ledger.model import MODES, STATUSES, clean_tags
 from ..policy.decisions import one_line
 from .common import Context, add_json_flag, hours, unit_float
@@ -55,7 +55,13 @@ def run(ctx: Context) -> int:
         cwd=ctx.cwd,
     )
     inputs = gather(request)
-    record, run_ = commit_run(ctx.store, ctx.history, inputs)
+    try:
+        record, run_ = commit_run(ctx.store, ctx.history, inputs)
+    except AlreadyLogged as done:
+        ctx.emit(f"already logged as {done.run.run_id} (run_token {inputs.run_token[:12]}…): nothing recorded",
+                 {"run_id": done.run.run_id, "already_logged": True, "status": done.run.status,
+                  "val_bpb": done.run.val_bpb})
+        return 0
     report_paths = []
     if args.report:
         from .report import write_report  # the report stack loads only when asked for

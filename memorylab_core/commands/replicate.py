@@ -16,7 +16,8 @@ from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
 from ..policy.decisions import one_line
-from ..policy.promotion import Decision, code_key, is_measured, sample_of
+from ..policy.promotion import Decision, code_key, excluded_runs, is_measured, sample_of
+from ..policy.verdict import noise_words
 from .common import Context, add_json_flag, replicate_count, seed_int
 from .policy_options import add_policy_flags, load_policy
 from .training import (
@@ -152,7 +153,8 @@ def run(ctx: Context) -> int:
 def git_hint(decision: Decision | None) -> str:
     """What to do with git after replicates: ``reset`` when a rollback is recommended (run the printed
     ``memorylab champion --rollback`` command, which prints the git commands), else ``stay``: replicates
-    change no code, so the branch stays where it is."""
+    change no code, so the branch stays where it is. (A valid replicate of a code whose only runs were
+    confounded is its deciding rerun: its packet's ``git`` applies.)"""
     return "reset" if decision is not None and decision.recommendation == "rollback" else "stay"
 
 
@@ -161,14 +163,17 @@ def _run_fields(logged: list[dict], decision: Decision | None, outcome) -> dict:
     last = logged[-1] if logged else {}
     packet = last.get("decision_packet") or {}
     return {"run_id": last.get("run_id"), "status": last.get("status"), "val_bpb": (last.get("metrics") or {}).get(
-        "val_bpb"), "next_action": packet.get("next_action"), "git": git_hint(decision),
+        "val_bpb"), "next_action": packet.get("next_action"),
+        "git": packet.get("git") if last.get("role") == "rerun" else git_hint(decision),
         "exit_code": outcome.result.returncode if outcome else None,
-        "timed_out": outcome.result.timed_out if outcome else False}
+        "timed_out": outcome.result.timed_out if outcome else False,
+        "early_abort": None}  # replicates measure noise: the early-abort rule never stops one (docs/early_abort.md)
 
 
 def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decision | None, outcome=None) -> None:
     ctx.history.refresh()
     group = sample_of(original, ctx.history.runs)
+    starved = excluded_runs(original, ctx.history.runs)
     values = list(group.values)
     sd = math.sqrt(v) if (v := stats.sample_var(values)) is not None else None
     result = {
@@ -177,6 +182,8 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
         "mean": round(group.mean, 6) if values else None, "sd": None if sd is None else round(sd, 6),
         "se": None if sd is None else round(sd / math.sqrt(group.n), 6),
         "crashed": sum(1 for r in logged if r["status"] == "crash"),
+        "excluded": [{"run_id": r.run_id, "causes": list(r.extra.get("confound") or [])} for r in starved],
+        "noise": None if decision is None else decision.thresholds.get("noise"),
         "level": decision.level if decision else None,
         "confirmed": bool(decision and decision.level == "confirmed" and decision.accepted),
         "recommendation": decision.recommendation if decision else None,
@@ -186,8 +193,14 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
         ctx.emit("", {**result, "promotion": decision.to_dict() if decision else None, "values": values})
         return
     spread = "" if sd is None else f" ± {sd:.6f} (sd; se {sd / math.sqrt(group.n):.6f})"
-    lines = [f"{original.run_id}: val_bpb {group.mean:.6f}{spread} over {plural(group.n, 'run')} of its code"
-             if values else f"{original.run_id}: no measured run of its code"]
+    lines = [f"{original.run_id}: val_bpb {group.mean:.6f}{spread} over {plural(group.n, 'valid run')} of its code"
+             if values else f"{original.run_id}: no valid measured run of its code"]
+    if starved:
+        causes = "; ".join(dict.fromkeys(c for r in starved for c in r.extra.get("confound") or [])) or "starved"
+        lines.append(f"excluded: {len(starved)} of {len(starved) + group.n} runs of its code starved (confounded): "
+                     f"{', '.join(r.run_id for r in starved)} ({causes[:300]})")
+    if result["noise"]:
+        lines.append(noise_words(result["noise"]))
     if decision is not None:
         lines.append(f"promotion: {decision.summary()}")
     packet = (logged[-1].get("decision_packet") if logged else None) or {}

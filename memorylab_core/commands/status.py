@@ -6,13 +6,18 @@ import argparse
 import time
 from datetime import datetime, timezone
 
+from ..evidence.roles import account_line
 from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
+from ..policy.estimates import history_headline
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
-from ..research.health import RESET_EVENT, alerts, half_open
+from ..render.report import early_abort_view, window_runs
+from ..research.health import RESET_EVENT, alerts, half_open, is_busy
 from ..research.memory import ResearchState, curve_loader, load_state
 from ..research.progress import phase_of, velocity_phrase
 from .common import Context, add_arena_flag, add_json_flag
+
+TONIGHT_HOURS = 16.0  # "tonight" for the early abort's figures: the report's default window
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,9 +54,8 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
         hours = round(max(0.0, now - improvement["ts"]) / 3600, 2)
     verdict = history_standing(ctx.history, state.arena)
     return {
-        "arena": state.arena, "runs": tl.runs, "counts": dict(tl.counts), "verdict": verdict,
-        "experiments": sum(tl.ideas.values()), "idea_counts": dict(tl.ideas), "roles": dict(tl.roles),
-        "keep_rate": round(tl.ideas["keep"] / sum(tl.ideas.values()), 4) if sum(tl.ideas.values()) else None,
+        "arena": state.arena, **tl.account.to_dict(), "verdict": verdict,
+        "headline": history_headline(ctx.history, state.arena),
         "champion": _brief(tl.champion),
         "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
                                                "gain": (last.run.extra.get("verdict") or {}).get("gain")},
@@ -61,6 +65,8 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
         "velocity": (velocity := state.velocity.view()), "phase": phase_of(tl, velocity),
         "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
         "alerts": alerts(tl, curve_loader(ctx.store), noise_alert(verdict, state.arena)),
+        "early_abort": early_abort_view(ctx.history, state.arena, window_runs(
+            ctx.history, state.arena, TONIGHT_HOURS, datetime.fromtimestamp(now, timezone.utc))),
     }
 
 
@@ -117,23 +123,21 @@ def _breaker_state(br: dict) -> str:
 
 def render(data: dict) -> str:
     """The one-screen terminal dashboard."""
-    ideas, champ, last = data["idea_counts"], data["champion"], data["last_run"]
-    rate = "no ideas yet" if data["keep_rate"] is None else f"keep rate {100 * data['keep_rate']:.1f}%"
+    champ, last = data["champion"], data["last_run"]
     roles = ", ".join(f"{n} {role}" for role, n in sorted(data["roles"].items()))
-    lines = [f"MemoryLab status — arena {data['arena']}",
-             f"experiments (ideas) {data['experiments']} · keep {ideas['keep']} · discard {ideas['discard']} · "
-             f"crash {ideas['crash']} · {rate}",
+    lines = [f"MemoryLab status — arena {data['arena']}"]
+    lines += [f"!! {a['message']}" for a in data["alerts"] if is_busy(a)]  # a busy machine leads
+    lines += [account_line(data),
              f"runs       {plural(data['runs'], 'run')} of every role" + (f" ({roles})" if roles else "")]
     if data.get("reset"):
         before = data["reset"]["breaker_before"]
         lines.append(f"breaker reset recorded ({before['state']}, {plural(before['streak'], 'crash', 'crashes')} "
                      "before it)")
     verdict = data.get("verdict")
+    lines.append(data["headline"])  # "champion X: confirmed / unconfirmed ..." (every view's words)
     if champ and verdict:
-        lines.append(f"champion   {verdict['champion']}  {_commit(champ['commit'])}{_one(champ['description'])}")
+        lines.append(f"           {_commit(champ['commit'])}{_one(champ['description'])}")
         lines.append(f"           {standing_phrase(verdict)}")
-    else:
-        lines.append("champion   none yet: the next kept run is this arena's baseline")
     if last:
         gain = "" if last["gain"] is None else f" (gain {last['gain']:+.6f} over the reference)"
         lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{gain}  {_commit(last['commit'])}"
@@ -151,6 +155,9 @@ def render(data: dict) -> str:
     if plateau["improvement_in_window"] is not None:
         lines.append(f"progress   {plateau['improvement_in_window']:.4f} bpb over the last {plateau['window_runs']} "
                      "runs" + ("" if rate_h is None else f" · {rate_h:.4f} bpb/h"))
+    abort = data["early_abort"]
+    lines.append(f"early abort {abort['phrase'] or 'no run stopped'} (last {TONIGHT_HOURS:g} h)"
+                 + (f"; audit (all time): {abort['audit_phrase']}" if abort["audit_phrase"] else ""))
     lines.append(data["phase"]["line"])
     lines.append(velocity_phrase(data["velocity"]))
     mem = data["memory"]

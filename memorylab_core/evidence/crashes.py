@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
-from ..lazyre import lazy
+import re
 
 BUG_KINDS = frozenset(("syntax", "import", "shape", "name"))
 FUNDAMENTAL_KINDS = frozenset(("oom", "nan", "timeout"))
-_NAME_ERROR = lazy(r"\b(?:NameError|UnboundLocalError|AttributeError)\b")
+_NAME_ERROR = re.compile(r"\b(?:NameError|UnboundLocalError|AttributeError)\b")
 
 
 def crash_class(kind: str | None, summary: str | None = None) -> str:

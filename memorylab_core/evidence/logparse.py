@@ -36,8 +36,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..lazyre import lazy
-
 # A log is read whole up to this size. Above it, only the first HEAD_BYTES (where train.py
 # prints run_token and seed) and the last bytes up to the cap (summary block, traceback) are
 # read, so a 2 GB log costs two seeks and ~8 MiB of memory.
@@ -118,8 +116,8 @@ def _decode(data: bytes) -> str:
 
 # --------------------------------------------------------------------------- summary block
 
-_KV_RE = lazy(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*?)\s*$")
-_NUMBER_RE = lazy(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)\b", re.I)
+_KV_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*?)\s*$")
+_NUMBER_RE = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)\b", re.I)
 
 
 def parse_summary_block(text: str) -> dict[str, Any]:
@@ -189,8 +187,8 @@ def _with_derived(block: dict[str, Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- run token / seed
 
-_TOKEN_RE = lazy(r"^[ \t]*run_token:[ \t]*([0-9A-Za-z][0-9A-Za-z_-]*)[ \t]*$", re.M)
-_SEED_RE = lazy(r"^[ \t]*seed:[ \t]*([-+]?\d+)[ \t]*$", re.M)
+_TOKEN_RE = re.compile(r"^[ \t]*run_token:[ \t]*([0-9A-Za-z][0-9A-Za-z_-]*)[ \t]*$", re.M)
+_SEED_RE = re.compile(r"^[ \t]*seed:[ \t]*([-+]?\d+)[ \t]*$", re.M)
 
 
 def find_run_token(text: str) -> str | None:
@@ -246,9 +244,9 @@ def _read_sidecar_bytes(p: Path) -> bytes:
 
 # --------------------------------------------------------------------------- error extraction
 
-_RANK_PREFIX_RE = lazy(r"^\[(?:rank|default)\d+\]:[ ]?")
-_FRAME_RE = lazy(r'^(\s*)File "[^"]*", line \d+')
-_TRACEBACK_RE = lazy(r"^\s*Traceback \(most recent call last\):\s*$")
+_RANK_PREFIX_RE = re.compile(r"^\[(?:rank|default)\d+\]:[ ]?")
+_FRAME_RE = re.compile(r'^(\s*)File "[^"]*", line \d+')
+_TRACEBACK_RE = re.compile(r"^\s*Traceback \(most recent call last\):\s*$")
 
 
 def extract_error(text: str, source: str) -> dict[str, Any]:
@@ -344,7 +342,7 @@ def _clip(text: str, limit: int) -> str:
 
 def _rx(*patterns: str, flags: int = re.I) -> re.Pattern[str]:
     """Alternatives as one pattern (case-insensitive unless told), compiled on first use."""
-    return lazy("|".join(f"(?:{p})" for p in patterns), flags | re.M)
+    return re.compile("|".join(f"(?:{p})" for p in patterns), flags | re.M)
 
 
 _KIND_PATTERNS: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = (
@@ -412,6 +410,14 @@ _ERROR_SIGNAL_RE = _rx(
     r"\b[A-Za-z_]\w*(?:Error|Exception)\b",
     r"\b(?:error|fail(?:ed|ure)?|fatal|abort(?:ed)?|crash(?:ed)?|exception|segmentation fault|core dumped)\b",
 )
+
+
+def stated_kind(error: dict) -> str | None:
+    """A record's error kind: the ``kind`` it states (MemoryLab always writes the key, null when
+    unknown), else, for a writer that records none (the published fork), the one its text shows."""
+    if "kind" in error:
+        return error.get("kind") or None
+    return classify_error("\n".join(str(error.get(key) or "") for key in ("tail", "summary")))
 
 
 def classify_error(text: str) -> str | None:

@@ -22,16 +22,17 @@ comparable runs:
   the GPU and a low share is normal. Other compute processes on the same GPU
   (``gpu_other_processes``) or clock throttling for power or heat are causes there.
 
-A run with no signal at all (no sidecar) is ``unknown``: counted as evidence, as before.
+A run with no signal at all (no sidecar) is ``unknown``: counted as evidence, as before. An imported row
+whose status says it never ran (``missing``) is ``not_run``: no measurement at all (:data:`NOT_EVIDENCE`).
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-VALIDITIES = ("valid", "confounded", "unknown")
+VALIDITIES = ("valid", "confounded", "unknown", "not_run")
+NOT_EVIDENCE = frozenset(("confounded", "not_run"))  # starved, or never ran (an imported "missing" row)
 THROUGHPUT_FLOOR = 0.70  # under 70 % of the peers' median tokens/s (or steps): starved
 CPU_SHARE_FLOOR = 0.60  # cpu profile: under 60 % of the threads' capacity: other load took the cores
 SAME_COST = 0.10  # peers: num_params_M within 10 % (the same model cost)
@@ -69,12 +70,14 @@ def _same_cost(a: Mapping, b: Mapping) -> bool:
 
 
 def _throughput_cause(facts: Mapping, peers: Sequence[Mapping]) -> str | None:
+    from statistics import median  # only a log judges validity: the other commands skip the import
+
     for key, unit in (("tokens_per_sec", "tok/s"), ("num_steps", "steps")):
         mine = facts.get(key)
         values = [p[key] for p in peers if p.get(key) and _same_cost(facts, p)]
         if mine is None or len(values) < MIN_PEERS:
             continue
-        typical = statistics.median(values)
+        typical = median(values)
         if typical > 0 and mine < THROUGHPUT_FLOOR * typical:
             return (f"throughput {mine:,.0f} {unit} is {mine / typical:.0%} of the arena's typical "
                     f"{typical:,.0f} {unit} for this model size (median of {len(values)} runs; floor "

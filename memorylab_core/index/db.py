@@ -39,7 +39,7 @@ from pathlib import Path
 from ..ledger.journal import JournalStat
 from ..ledger.store import Store, warn
 
-INDEX_VERSION = 9  # bump when a table or a fold changes: older indexes are rebuilt
+INDEX_VERSION = 12  # bump when a table or a fold changes: older indexes are rebuilt (12: issues 24 and 25)
 BLOCK = 1 << 20  # bytes per verification hash
 PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it
@@ -208,11 +208,8 @@ def verify_prefix(conn: sqlite3.Connection, store: Store, offset: int) -> bool:
 
 def extend_blocks(conn: sqlite3.Connection, store: Store, old: int, new: int, data: bytes) -> None:
     """Hash the blocks that bytes ``old..new`` touch; ``data`` holds exactly those bytes."""
-    store_blocks(conn, block_rows(store.ledger_path, old, new, data))
-
-
-def store_blocks(conn: sqlite3.Connection, rows: list[tuple[int, str]]) -> None:
-    conn.executemany("INSERT OR REPLACE INTO blocks(block, sha256) VALUES (?, ?)", rows)
+    conn.executemany("INSERT OR REPLACE INTO blocks(block, sha256) VALUES (?, ?)",
+                     block_rows(store.ledger_path, old, new, data))
 
 
 def block_rows(path: Path | str, old: int, new: int, data: bytes) -> list[tuple[int, str]]:

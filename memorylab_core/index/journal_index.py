@@ -14,12 +14,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 
 from ..ledger.journal import FileJournal, JournalStat, LedgerLine, line_chunks, split_lines
-from ..ledger.model import TRAIN_FILE, Event, Run, event_from_record
+from ..ledger.model import Event, Run, event_from_record
 from ..ledger.store import MemoryLabError, Store, warn
 from ..novelty.guard import NOVELTY_DDL, NoveltyIndex
 from ..policy.registry import REGISTRY_DDL, RegistryFold, snapshot
 from . import db as ix
-from .prepare import RUN_FIELDS, HelperFailed, helper_batches, helper_wanted, prepared
+from .prepare import prepared
 
 SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
 READ_CHUNK = 8 << 20  # journal bytes parsed per step of a fold
@@ -58,11 +58,6 @@ class RunTable(Sequence[Run]):
         self._pending.append(row)
         self._decoded[run.index] = run
         self._len += 1
-
-    def discard_pending(self) -> None:
-        """Forget runs appended but not committed (their transaction was rolled back)."""
-        self._pending.clear()
-        self._decoded.clear()
 
     def flush(self) -> None:
         if self._pending:
@@ -200,22 +195,17 @@ class JournalIndex:
                 return False
             self._load_views()  # another command folded the new lines already
             return True
-        for helper in (True, False):  # a failed fold helper: roll back, fold again in-process
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                moved = self._sync(stat, appends, helper)
-                self.db.execute("COMMIT")
-                break
-            except HelperFailed:
-                self.db.execute("ROLLBACK")
-                self.runs.discard_pending()
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            moved = self._sync(stat, appends)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
         self._load_views()
         return moved
 
-    def _sync(self, stat: JournalStat | None, appends: list, helper: bool = False) -> bool:
+    def _sync(self, stat: JournalStat | None, appends: list) -> bool:
         """Bring the index up to date (inside the write transaction). True when anything changed."""
         db = self.db
         if ix.get_meta(db, "version") != ix.INDEX_VERSION:
@@ -242,24 +232,14 @@ class JournalIndex:
             offset, line_no = 0, 0
         self.runs.resync(keep_decoded=trusted and ix.get_meta(db, "generation") == self._view[0])
         self._novelty = self._registry = None  # re-read: another command may have folded lines meanwhile
-        new_offset, line_no = self._fold_bytes(offset, line_no, stat.size, helper)
+        new_offset, line_no = self._fold_bytes(offset, line_no, stat.size)
         ix.set_meta(db, offset=new_offset, line_no=line_no, seen=stat.key(), journal=ix.journal_identity(stat))
         return rebuilt or new_offset != offset
 
-    def _fold_bytes(self, offset: int, line_no: int, size: int, helper: bool = False) -> tuple[int, int]:
-        """Fold the complete lines in journal bytes ``offset..size``; returns the new offset and line count.
-
-        A big range goes through the fold helper (prefold.py) when ``helper`` allows it."""
+    def _fold_bytes(self, offset: int, line_no: int, size: int) -> tuple[int, int]:
+        """Fold the complete lines in journal bytes ``offset..size``; returns the new offset and line count."""
         n_events = self.db.execute("SELECT count(*) FROM events").fetchone()[0]
         novelty, registry = self.novelty, self.registry
-        if helper and helper_wanted(size - offset):
-            for message in helper_batches(self.store.ledger_path, offset, size, line_no, len(self.runs)):
-                if message[0] == "items":
-                    n_events = self._fold_items(message[1], n_events, novelty, registry)
-                elif message[0] == "blocks":
-                    ix.store_blocks(self.db, message[1])
-                else:
-                    return message[1], message[2]
         try:
             for start, data in line_chunks(self.store.ledger_path, offset, size, READ_CHUNK):
                 lines, line_no = split_lines(data, start, line_no)
@@ -272,17 +252,16 @@ class JournalIndex:
 
     def _fold_items(self, items: Iterable[tuple], n_events: int, novelty: NoveltyIndex,
                     registry: RegistryFold) -> int:
-        """Fold prepared journal lines (``prefold.prepared``, any backend) into the index; returns the
+        """Fold prepared journal lines (``prepare.prepared``, either journal) into the index; returns the
         new event count."""
         skipped, arenas = [], {}
         for item in items:
             kind = item[0]
             if kind == "run":
-                row = item[1]
-                run = item[4] if len(item) > 4 else Run.from_row(row[:RUN_FIELDS])
+                _, row, facts, words, run = item
                 self.runs.append(run, row)
                 arenas[run.arena] = (arenas.get(run.arena, (0, 0))[0] + 1, run.index)
-                novelty.add(run, item[2], item[3])
+                novelty.add(run, facts, words)
                 registry.add(run)
             elif kind == "event":
                 self._add_event(LedgerLine(item[1], item[2], item[3], None), n_events, registry)
@@ -381,20 +360,8 @@ class JournalIndex:
     @property
     def novelty(self) -> NoveltyIndex:
         if self._novelty is None:
-            self._novelty = NoveltyIndex(self.db, native_defaults=self._native_defaults)
+            self._novelty = NoveltyIndex(self.db)
         return self._novelty
-
-    def _native_defaults(self, run: Run) -> dict:
-        """The operating point a native run's arena starts from: train.py's constants (for the run's
-        profile) at the commit of the arena's first run (its baseline, usually), read from the store's
-        git work tree; {} when git cannot say (the guard then starts from upstream's defaults)."""
-        from ..ingest.gitinfo import file_at  # only the first run of an arena needs git
-        from ..novelty.changes import train_defaults
-
-        commit = run.commit
-        source = file_at(self.store.workspace, commit, TRAIN_FILE) if commit else None
-        profile = run.extra.get("profile")
-        return train_defaults(source, profile if isinstance(profile, str) else None) if source else {}
 
     @property
     def registry(self) -> RegistryFold:
@@ -437,23 +404,11 @@ class JournalIndex:
         row = self.db.execute("SELECT max(idx) FROM runs WHERE commit_sha = ?", (commit,)).fetchone()
         return self.runs[row[0]] if row and row[0] is not None else None
 
-    def snapshot(self, changed: Sequence[str] | None = None) -> dict:
-        """The registry document (``champion_challenger.json``) for everything folded so far, per arena.
-
-        ``changed``: the only arenas that gained runs or events since the snapshot on disk was written
-        (a ``log`` names its run's arena); the other arenas' standings are taken from that file, so a
-        log costs what its own arena holds. Without it (or without a readable file) all are computed.
-        """
+    def snapshot(self) -> dict:
+        """The registry document (``champion_challenger.json``) for everything folded so far: every
+        arena's standing computed from the index (never carried over from the file on disk)."""
         arenas = [a for a, _, _ in self.arenas()]
-        kept = self._stored_standings(set(changed)) if changed is not None else None
-        return snapshot(self.registry, self.events, len(self.runs), arenas, self.newest_arena(native=True), kept)
-
-    def _stored_standings(self, changed: set[str]) -> dict[str, dict] | None:
-        previous = self.store.read_registry()
-        standings = previous.get("arenas") if isinstance(previous, dict) else None
-        if not isinstance(standings, dict):
-            return None
-        return {a: s for a, s in standings.items() if a not in changed and isinstance(s, dict) and s.get("arena") == a}
+        return snapshot(self.registry, self.events, len(self.runs), arenas, self.newest_arena(native=True))
 
     # -- arenas (what is comparable: evidence/arenas.py) ----------------------------------------
     def arenas(self) -> list[tuple[str, int, int]]:
@@ -471,6 +426,13 @@ class JournalIndex:
         row = self.db.execute(f"SELECT arena FROM runs WHERE {' AND '.join(where)} ORDER BY idx DESC LIMIT 1",
                               params).fetchone()
         return row[0] if row else None
+
+    def recent_arenas(self, branch: str | None, limit: int = 50) -> list[str]:
+        """Arenas of native runs, those with runs on ``branch`` first, then the most recently used first."""
+        rows = self.db.execute("SELECT arena, max(branch IS ?) AS mine, max(idx) AS last FROM runs "
+                               "WHERE source = 'native' GROUP BY arena ORDER BY mine DESC, last DESC LIMIT ?",
+                               (branch, limit))
+        return [row[0] for row in rows]
 
     def arena_runs(self, arena: str, start: int = 0) -> list[Run]:
         """The runs of ``arena`` with index >= ``start``, in ledger order (cost: that arena's rows)."""

@@ -8,6 +8,7 @@ plain ledger-layer value that every layer may read.
 from __future__ import annotations
 
 from ..evidence.arenas import record_arena
+from ..evidence.logparse import stated_kind
 from ..evidence.roles import role_of
 from ..evidence.validity import VALIDITIES, throughput_facts
 from ..ledger.model import Run, finite_float, parse_utc
@@ -24,30 +25,7 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     if memory_gb is None:
         peak_mb = finite_float(mget("peak_vram_mb"))
         memory_gb = peak_mb / 1024 if peak_mb is not None else None
-    extra = {key: record[key] for key in ("original_status", "import_key", "promotion", "seed_env") if key in record}
-    seconds = finite_float(mget("training_seconds"))
-    if seconds is not None:  # GPU time of the run (research.progress: velocity per GPU-hour)
-        extra["training_seconds"] = seconds
-    profile = mget("profile")
-    if isinstance(profile, str):  # the training profile (the novelty guard's defaults)
-        extra["profile"] = profile
-    contention = get("contention")
-    facts = throughput_facts(metrics, contention if isinstance(contention, dict) else None)
-    if facts:  # what later runs of the arena compare their throughput with (evidence/validity.py)
-        extra["throughput"] = facts
-    priority, verdict = packet.get("priority"), packet.get("verdict")
-    if isinstance(priority, str):  # the decision queue's order (render.report)
-        extra["priority"] = priority[:16]
-    if isinstance(verdict, dict):  # the promotion policy's reference, gain and sigma (policy.verdict)
-        extra["verdict"] = verdict
-    confound = get("confound")
-    if isinstance(confound, dict):
-        extra["confound"] = confound.get("causes") or []
     arena = record_arena(record)
-    extra["arena"] = arena  # the novelty guard's operating points read it (novelty.context_of)
-    device_mb = finite_float(mget("device_memory_mb"))
-    if device_mb:  # the accelerator's capacity, from train.py's sidecar (health: memory near capacity)
-        extra["device_memory_mb"] = device_mb
     description = str(get("description") or "")
     timestamp, seed, validity = get("timestamp_utc"), get("seed"), get("validity")
     return Run(
@@ -70,14 +48,49 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
         change_signature=tuple(c for c in (get("change_signature") or []) if isinstance(c, dict)),
         categories=tuple(str(c) for c in (get("categories") or [])),
         error_summary=error.get("summary") or None,
-        error_kind=error.get("kind") or None,
+        error_kind=stated_kind(error) if error else None,
         novelty_class=novelty.get("classification") or None,
         next_action=packet.get("next_action") or None,
         source=str(get("source") or "native"),
         replicate_of=get("replicate_of") or None,
         seed=seed if isinstance(seed, int) else None,
-        extra=extra,
+        extra=_extra(record, metrics, packet, arena),
         arena=arena,
         role=role_of(record, is_baseline(description)),
         validity=validity if validity in VALIDITIES else "unknown",
     )
+
+
+def _extra(record: dict, metrics: dict, packet: dict, arena: str) -> dict:
+    """The small, view-specific fields a :class:`Run` carries in ``extra`` (each says who reads it)."""
+    get, mget = record.get, metrics.get
+    extra = {key: record[key] for key in ("original_status", "import_key", "promotion", "seed_env", "early_abort")
+             if key in record}
+    seconds = finite_float(mget("training_seconds"))
+    if seconds is not None:  # GPU time of the run (research.progress: velocity per GPU-hour)
+        extra["training_seconds"] = seconds
+    defaults = get("train_defaults")
+    if isinstance(defaults, dict) and defaults:  # an arena's starting operating point (novelty.defaults_for)
+        extra["train_defaults"] = defaults
+    contention = get("contention")
+    facts = throughput_facts(metrics, contention if isinstance(contention, dict) else None)
+    if facts:  # what later runs of the arena compare their throughput with (evidence/validity.py)
+        extra["throughput"] = facts
+    priority, verdict, rule = packet.get("priority"), packet.get("verdict"), packet.get("rule")
+    if isinstance(priority, str):  # the decision queue's order (render.report)
+        extra["priority"] = priority[:16]
+    if isinstance(rule, str):  # MemoryLab's rule (another tool's packet has none: policy.decisions.queued)
+        extra["rule"] = rule[:16]
+    if isinstance(verdict, dict):  # the promotion policy's reference, gain and sigma (policy.verdict)
+        extra["verdict"] = verdict
+    token = get("run_token")
+    if isinstance(token, str) and token:  # log is idempotent on it (ingest.runs.logged_before)
+        extra["run_token"] = token[:128]
+    confound = get("confound")
+    if isinstance(confound, dict):
+        extra["confound"] = confound.get("causes") or []
+    extra["arena"] = arena  # the novelty guard's operating points read it (novelty.context_of)
+    device_mb = finite_float(mget("device_memory_mb"))
+    if device_mb:  # the accelerator's capacity, from train.py's sidecar (health: memory near capacity)
+        extra["device_memory_mb"] = device_mb
+    return extra

@@ -22,11 +22,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..evidence import logparse
-from ..evidence.arenas import native_arena, setup_of
+from ..evidence.arenas import arena_key, completes, is_partial, native_arena, setup_of
 from ..evidence.validity import PEERS, judge
 from ..index.journal_index import JournalIndex
 from ..index.records import run_from_record
 from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float
+from ..ledger.schema import MAX_NAME
 from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn, write_derived
 from ..novelty import categories, changes
 from ..novelty.guard import Proposal, idea_key
@@ -72,6 +73,7 @@ class RunRequest:
     skip_archive: bool = False
     cwd: Path = field(default_factory=Path.cwd)
     extra: dict = field(default_factory=dict)  # further record fields (e.g. replicate_of, promotion)
+    watched: dict | None = None  # a run stopped early: the metrics read from its step lines (no val_bpb)
 
 
 @dataclass
@@ -204,8 +206,11 @@ def gather(req: RunRequest) -> RunInputs:
         )
     token = _check_tokens(sidecar, log_text, req.summary_path)
     metrics, reported = _metrics_from(sidecar, log_text)
-    _validate_metrics(req.status, metrics, reported)
-    if req.status == "crash":
+    if req.watched is not None:  # stopped early (docs/early_abort.md): a discard that never reached eval
+        metrics = {**req.watched, **metrics}
+    else:
+        _validate_metrics(req.status, metrics, reported)
+    if req.status == "crash" or req.watched is not None:
         metrics["val_bpb"] = None
     error = _crash_error(req, sidecar, log_text) if req.status == "crash" else None
     info = {k: sidecar[k] for k in SIDECAR_INFO_KEYS if sidecar and sidecar.get(k) is not None}
@@ -319,7 +324,7 @@ def assess(record: dict, history: JournalIndex) -> None:
     throughput with the arena's newest valid runs; a run whose arena has no champion yet is that
     arena's baseline (docs/evidence.md).
     """
-    arena = record.get("arena") or native_arena(record.get("setup") or {}, history.newest_arena(native=True))
+    arena = record.get("arena") or arena_of(record, history)
     record["arena"] = arena
     peers = [r.extra.get("throughput") or {} for r in
              history.runs.where("arena = ? AND validity = 'valid'", (arena,), limit=PEERS)]
@@ -339,6 +344,44 @@ def assess(record: dict, history: JournalIndex) -> None:
                 champion(history.registry.notable_in(arena), history.events) is None:
             role = "baseline"
         record["role"] = role
+
+
+def record_train_defaults(record: dict, history: JournalIndex) -> None:
+    """On an arena's first run, record the operating point the arena starts from (``train_defaults``):
+    train.py's constants, for the run's profile, at the run's commit. The novelty fold seeds the arena
+    from this field (``novelty.guard.defaults_for``), so the index is derived from the journal alone:
+    a rebuild in another checkout, a shallow clone or after a rebase gives the same verdicts."""
+    commit = record.get("commit")
+    if not commit or history.arena_count(record["arena"]):
+        return
+    source = gitinfo.file_at(history.store.workspace, commit, TRAIN_FILE)
+    profile = (record.get("metrics") or {}).get("profile")
+    defaults = changes.train_defaults(source, profile if isinstance(profile, str) else None) if source else {}
+    kept = {k: v for k, v in defaults.items() if len(k) <= MAX_NAME and (not isinstance(v, str) or len(v) <= MAX_NAME)}
+    if kept:
+        record["train_defaults"] = kept
+
+
+def never_kept_when_confounded(record: dict) -> None:
+    """A confounded run is never kept (docs/evidence.md): a ``keep`` asked for one (``log --status keep``,
+    ``run --status keep``, a replicate of a kept run) is recorded as ``discard``, and says so."""
+    if record.get("validity") != "confounded" or record.get("status") != "keep":
+        return
+    record["status"] = "discard"
+    if not record.get("replicate_of"):
+        warn(f"{record['run_id']} is confounded (its training was starved): recorded as discard, not keep; it is "
+             "no evidence either way: re-run the same commit on a quiet machine")
+
+
+def arena_of(record: dict, history: JournalIndex) -> str:
+    """A native run's arena: its setup's key; a key missing a comparability field (a crash sidecar written
+    before train.py knew its eval tokens, an older train.py) joins the arena of the branch's (else the
+    store's) latest runs that it fits, rather than inventing an arena of its own (docs/evidence.md)."""
+    setup = record.get("setup") or {}
+    key = arena_key(setup)
+    if key is None or not is_partial(key):
+        return native_arena(setup, history.newest_arena(native=True))
+    return next((full for full in history.recent_arenas(record.get("branch")) if completes(key, full)), key)
 
 
 def _planned_artifacts(run_id: str, inputs: RunInputs) -> dict:
@@ -413,6 +456,24 @@ def proposal_for(record: dict) -> Proposal:
 
 
 RecordHook = Callable[[dict, JournalIndex], list[dict]]
+TOKEN_SCAN = 1000  # runs of the same commit searched for an earlier record of the same run_token
+
+
+class AlreadyLogged(Exception):
+    """The run (its ``run_token``) is in the journal already: ``log`` of the same files twice records one run."""
+
+    def __init__(self, run: Run):
+        super().__init__(run.run_id)
+        self.run = run
+
+
+def logged_before(history: JournalIndex, inputs: RunInputs) -> Run | None:
+    """The run already recorded with this run's ``run_token`` (train.py writes a fresh one per run), if any."""
+    token = inputs.run_token
+    if not token:
+        return None
+    same_commit = history.runs.where("commit_sha IS ?", (inputs.provenance.get("commit"),), limit=TOKEN_SCAN)
+    return next((run for run in same_commit if run.extra.get("run_token") == token), None)
 
 
 def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: datetime | None = None,
@@ -424,6 +485,8 @@ def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: date
     nothing is recorded. After the append, the registry snapshot, the run archive and the results.tsv
     row are derived files: a failure to write one is a warning that says the run is recorded.
 
+    A run whose ``run_token`` is already in the journal raises :class:`AlreadyLogged` (nothing written).
+
     ``hook(record, history)`` runs under the lock on the fresh history before anything is written: it
     may set fields (``run`` decides ``status`` and ``promotion`` there) and returns further records
     (champion events) to append right after the run's, in the same write.
@@ -432,6 +495,9 @@ def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: date
     store.ensure()
     with store.lock():
         history.refresh(locked=True)
+        earlier = logged_before(history, inputs)
+        if earlier is not None:
+            raise AlreadyLogged(earlier)
         run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
         try:
             record, followers, draft = _decided_record(history, inputs, run_id, now, hook)
@@ -443,7 +509,7 @@ def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: date
             shutil.rmtree(store.runs_dir / run_id, ignore_errors=True)
             raise
         history.refresh(locked=True)
-        store.write_registry(lambda: history.snapshot(changed=[record["arena"]]), f"run {run_id} is recorded")
+        store.write_registry(history.snapshot, f"run {run_id} is recorded")
     run = history.get(run_id) or draft
     _archive(store, run_id, inputs, record["decision_packet"], packet_md)
     write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)), f"run {run_id} is recorded",
@@ -458,7 +524,9 @@ def _decided_record(history: JournalIndex, inputs: RunInputs, run_id: str, now: 
     req = inputs.request
     record = build_record(inputs, run_id, now)
     assess(record, history)
+    record_train_defaults(record, history)
     followers = hook(record, history) if hook is not None else []
+    never_kept_when_confounded(record)
     kwargs = {"mode": req.mode, "threshold": req.threshold} if req.threshold else {"mode": req.mode}
     novelty = history.novelty.classify(proposal_for(record), history.runs, **kwargs).to_dict()
     record["novelty_guard"] = novelty

@@ -32,6 +32,11 @@ NEXT_ACTIONS = (
     "investigate_crash",
 )
 PRIORITIES = ("high", "medium", "low")
+# The early abort (policy/early_abort.py): its modes, and what it did to a run (the record's early_abort.action):
+# "stopped" (killed, a discard without val_bpb), "shadow" (shadow mode's would-be stop, left to finish),
+# "audit" (an "on" stop left to finish, to measure false aborts)
+ABORT_MODES = ("off", "shadow", "on")
+ABORT_ACTIONS = ("stopped", "shadow", "audit")
 # The change taxonomy (novelty/categories.py assigns them): a record's ``categories`` name only these.
 CATEGORIES: tuple[str, ...] = (
     "architecture",
@@ -87,6 +92,17 @@ def fmt_number(value: float | None, digits: int = 6, signed: bool = False, missi
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``1 run``, ``2 runs``: a count with its noun in the right number."""
     return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+GAIN_SIGN = "+ = lower val_bpb, better"  # the one sign convention of every gain/gap/moved column, and its label
+
+
+def gain(value: float | None, reference: float | None) -> float | None:
+    """How much better ``value`` is than ``reference`` in val_bpb: ``reference - value``, positive when lower
+    (better). Every gain, gap and "moved" number a view shows is this, labelled with :data:`GAIN_SIGN`."""
+    if value is None or reference is None:
+        return None
+    return round(reference - value, 6)
 
 
 def lineage_gain(lineage: dict) -> str:

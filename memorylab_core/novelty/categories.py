@@ -13,7 +13,8 @@ come, in order of trust, from:
 3. **a keyword classifier** — whole-word patterns over the description (outcome notes such as
    "(much worse)" are stripped first, so they cannot assign a category).
 
-Baselines ("baseline", "re-baseline on new hardware") are not ideas and get no category.
+Baselines are not ideas and count in no category, but that is their *role* (evidence/roles.py, read
+from structure), not a word: "wd 0.1 vs baseline 2.681" is a weight-decay experiment.
 Standard library only; results are memoised because imported ledgers repeat descriptions.
 """
 
@@ -24,9 +25,9 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from ..lazyre import lazy
 from ..ledger.model import CATEGORIES
-from .textnorm import is_baseline, strip_outcome_notes
+from .lookup import Alternation
+from .textnorm import strip_outcome_notes
 
 _ORDER = {name: i for i, name in enumerate(CATEGORIES)}
 # Categories about the shape of a change rather than the part of the model it touches.
@@ -115,11 +116,9 @@ _KEYWORDS: dict[str, str] = {
     "radical": r"radical|rewrite|overhaul|from scratch|ssm|mamba|rwkv|hyena|retnet|state space|"
                r"replaces? (?:\d+/\d+ )?attention",
 }
-_KEYWORD_RE = lazy(
-    r"(?<![\w])(?:" + "|".join(f"(?P<{name}>{pattern})" for name, pattern in _KEYWORDS.items()) + r")(?![\w])"
-)
-_TAGGED_RE = lazy(r"\[(\w+)\]")
-_PLUS_RE = lazy(r"\s\+\s")
+_KEYWORD_RE = Alternation(list(_KEYWORDS.items()), start=r"(?<![\w])", end=r"(?![\w])")
+_TAGGED_RE = re.compile(r"\[(\w+)\]")
+_PLUS_RE = re.compile(r"\s\+\s")
 
 
 def ordered(categories: Iterable[str]) -> tuple[str, ...]:
@@ -188,8 +187,6 @@ def _classify_cached(description: str, tags: tuple[str, ...], moves: tuple[tuple
     tagged = from_tags(tags)
     if tagged:
         return tagged
-    if is_baseline(description):
-        return ()
     text = from_text(" ".join([description, *(str(t) for t in tags)]))
     knobs = from_signature(signature)
     if knobs:  # the diff says what moved; text adds only what a diff cannot show (removal, combo, radical)

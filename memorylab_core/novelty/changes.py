@@ -29,15 +29,14 @@ import re
 import unicodedata
 from typing import Any
 
-from ..lazyre import lazy
-from .textnorm import CATEGORY_ALIASES, KNOB_ALIASES, NUMBER_WORDS, VERB_WORDS, strip_outcome_notes
-from .vocabulary import CODE_LITERALS, CONSTANT_ALIASES, SPLIT_CONSTANTS, category_aliases, knob_aliases
+from .textnorm import MENTION_META, MENTIONS, NUMBER_WORDS, VERB_WORDS, strip_outcome_notes
+from .vocabulary import CODE_LITERALS, CONSTANT_ALIASES, SPLIT_CONSTANTS
 
 __all__ = ["code_fingerprint", "diff_constants", "train_defaults", "text_changes", "merge_changes", "DIRECTIONS"]
 
 DIRECTIONS = ("up", "down", "changed", "added", "removed")
 
-_CONSTANT_NAME = lazy(r"^[A-Z][A-Z0-9_]*$")
+_CONSTANT_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _MAX_DEPTH = 24
 _MAX_ITEMS = 4096
 _MAX_STR = 10_000
@@ -492,23 +491,6 @@ def merge_changes(diff: list[dict], text: list[dict]) -> list[dict]:
 # optimizer, precision, window pattern) collect the value names in the piece and order them by the
 # connecting words ("A -> B", "B instead of A", "replace A with B").
 
-_B, _E = r"(?<![a-z0-9])", r"(?![a-z0-9])"
-
-
-def _mention_regex() -> tuple[re.Pattern, dict[str, tuple[str, str, str | None]]]:
-    """One alternation of every alias; the boundary checks sit outside it so that positions inside a
-    word are rejected once, not once per alternative (Python's re has no alternation trie)."""
-    parts, meta = [], {}
-    for i, (name, kind, pattern) in enumerate((*knob_aliases(), *KNOB_ALIASES)):
-        parts.append(f"(?P<k{i}>{pattern})")
-        meta[f"k{i}"] = (name, kind, None)
-    for i, (name, value, pattern) in enumerate((*category_aliases(), *CATEGORY_ALIASES)):
-        parts.append(f"(?P<c{i}>{pattern})")
-        meta[f"c{i}"] = (name, "cat", value)
-    return lazy(f"{_B}(?=[a-z])(?:{'|'.join(parts)}){_E}"), meta
-
-
-_MENTION_RE, _MENTION_META = _mention_regex()
 
 _WORDNUM = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
 _NUMBER = (
@@ -518,24 +500,34 @@ _NUMBER = (
 )
 _ARROW = r"\s*(?:->|-->|–>|—>|→|⟶|➔|➝|=>|⇒|(?:\b(?:up|down)\s+)?\bto\b|\binto\b)\s*"
 _FILL = r"^[\s:=(]*(?:[a-z]+\s+){0,2}?"
-_PAIR_RE = lazy(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
-_BY_RE = lazy(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
-_ONE_RE = lazy(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
-_PRE_RE = lazy(rf"(?P<a>{_NUMBER})\s*$")
-_BARE_PAIR_RE = lazy(rf"(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
-_CLAUSE_SPLIT_RE = lazy(r"\s*(?:;|,(?!\d{3}\b)|\s\+\s|\bplus\b|\bas well as\b)\s*")
-_PIECE_SPLIT_RE = lazy(r"\s+(?:and|&|then)\s+")
-_CONTEXT_RE = lazy(
+_PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
+_BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
+_ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
+_PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
+_BARE_PAIR_RE = re.compile(rf"(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
+_CLAUSE_SPLIT_RE = re.compile(r"\s*(?:;|,(?!\d{3}\b)|\s\+\s|\bplus\b|\bas well as\b)\s*")
+_PIECE_SPLIT_RE = re.compile(r"\s+(?:and|&|then)\s+")
+# Purpose verbs: "... to increase the number of optimizer updates" says why, not what changed.
+_PURPOSE = ("avoid|fix|match|compensate|keep|improve|increase|reduce|decrease|maintain|allow|accelerate|"
+            r"stabili[sz]e|prevent|recover|spend|start|find|explore|make|get|give|trade|speed|enable|shift|move|"
+            "alternate|test|see|train|encourage|boost|slow|extend|strengthen|fit|save|free|preserve|capture|"
+            "learn|let|reach|squeeze|follow|help|balance|offset|limit|exploit|achieve|push|check|probe|isolate|"
+            "verify|confirm|smooth|stay|use|gain|lower|raise")
+_CONTEXT_RE = re.compile(
     r"\s(?:after|at|with|for|on|given|under|when|while|since|because|due\s+to|so\s+that|"
-    r"to\s+(?:avoid|fix|match|compensate|keep)|compared\s+to|relative\s+to|vs\.?|versus|across)\s"
+    rf"to\s+(?:(?:further|potentially|better|also|more|slightly)\s+)?(?:{_PURPOSE})|compared\s+to|relative\s+to|"
+    r"vs\.?|versus|across)\s"
 )
-_SWAP_VERB_RE = lazy(r"\b(?:replac\w*|swap\w*|substitut\w*|trad\w*|exchang\w*)\b")
-_TURN_RE = lazy(r"\b(?:turn|switch)\s*$")
-_REORDER_RE = lazy(r"instead\s+of|in\s+place\s+of|rather\s+than|\bover\b|replac(?:es|ing)\b|supersed")
-_WORD_RE = lazy(r"[a-z]+")
+_SWAP_VERB_RE = re.compile(r"\b(?:replac\w*|swap\w*|substitut\w*|trad\w*|exchang\w*)\b")
+_TURN_RE = re.compile(r"\b(?:turn|switch)\s*$")
+_REORDER_RE = re.compile(r"instead\s+of|in\s+place\s+of|rather\s+than|\bover\b|replac(?:es|ing)\b|supersed")
+_WORD_RE = re.compile(r"[a-z]+")
 # A number followed by one of these counts something else ("training completed 1525 steps").
-_UNIT_AFTER_RE = lazy(r"\s*(?:steps?|iter(?:ation)?s?|seconds?|secs?|s|min(?:ute)?s?|hours?|h|"
+_UNIT_AFTER_RE = re.compile(r"\s*(?:steps?|iter(?:ation)?s?|seconds?|secs?|s|min(?:ute)?s?|hours?|h|"
                       r"params?|parameters?|[kmg]b|gib|mib|epochs?)(?![a-z])")
+# Knobs measured in seconds: beside them, "1800s" is a value, not a count of something else.
+_SECONDS_KNOBS = frozenset({"TIME_BUDGET"})
+_SECONDS_RE = re.compile(r"(\d)\s*(?:s|secs?|seconds?)(?![a-z])")
 
 
 _MAX_TEXT = 20_000  # characters of a description read for facts: they come early; keeps check bounded
@@ -548,11 +540,33 @@ def text_changes(text: str) -> list[dict]:
     ``ACTIVATION`` ...; see ``vocabulary.KNOBS`` and ``textnorm.KNOB_ALIASES``). Outcome notes are
     ignored. Only the first ``_MAX_TEXT`` characters are read. Never raises.
     """
-    clean = unicodedata.normalize("NFKC", strip_outcome_notes(str(text or "")[:_MAX_TEXT])).lower()
+    clean = _expand_shorthand(unicodedata.normalize("NFKC", strip_outcome_notes(str(text or "")[:_MAX_TEXT])).lower())
     facts: list[dict] = []
     for clause in _clauses(clean):
         facts.extend(_clause_facts(clause))
     return _dedupe(facts)
+
+
+# Shorthand agents write, spelled out for the parser: "6L 768w" (6 layers, width 768), "top-2" (routing
+# top_k), "8 experts" (a count before its name), and Adam's betas as tuples: "ADAM_BETAS from
+# (0.8, 0.95) to (0.9, 0.98)" is two moves.
+_TUPLE = r"\(\s*(\d*\.?\d+)\s*,\s*(\d*\.?\d+)\s*\)"
+_SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
+    (re.compile(r"(?<![\w.])(\d+)w(?![a-z0-9])"), r"width \1"),
+    (re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
+    (re.compile(r"(?<![\w.])(\d+)\s+experts(?![a-z0-9])"), r"experts \1"),
+    (re.compile(rf"adam[\s_-]*betas?\s*(?:from\s*)?[=:]?\s*{_TUPLE}\s*(?:->|→|=>|to)\s*{_TUPLE}"),
+     r"beta1 \1 -> \3; beta2 \2 -> \4"),
+    (re.compile(rf"adam[\s_-]*betas?\s*(?:to\s*)?[=:]?\s*{_TUPLE}"), r"beta1 \1; beta2 \2"),
+)
+
+
+def _expand_shorthand(text: str) -> str:
+    """``text`` with the shorthand of :data:`_SHORTHAND` written out."""
+    for pattern, replacement in _SHORTHAND:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def _clauses(text: str) -> list[str]:
@@ -580,12 +594,16 @@ def _clauses(text: str) -> list[str]:
 
 
 def _cut_context(clause: str) -> str:
-    """Drop a trailing context qualifier ("... after 3x MLP", "... at batch 2^13", "... with Muon")."""
+    """Drop a trailing context qualifier ("... after 3x MLP", "... at batch 2^13", "... with Muon"); a
+    qualifier word inside a knob's name ("step size *for* the orthogonalized optimizer") is not one."""
+    names = [(m.start(), m.end()) for m in MENTIONS.finditer(clause)] if _CONTEXT_RE.search(clause) else []
     for m in _CONTEXT_RE.finditer(clause):
         word, before = m.group().split()[0], clause[: m.start()]
         if word in ("with", "for") and _SWAP_VERB_RE.search(before):
             continue
         if word == "on" and _TURN_RE.search(before):
+            continue
+        if any(start <= m.start() < end for start, end in names):
             continue
         return before
     return clause
@@ -605,9 +623,9 @@ def _repair_coordination(pieces: list[str]) -> list[str]:
     out = list(pieces)
     for i in range(len(out) - 1):
         words = _WORD_RE.findall(out[i])
-        if not words or len(words) > 3 or _MENTION_RE.search(out[i]) or words[-1] in VERB_WORDS:
+        if not words or len(words) > 3 or MENTIONS.search(out[i]) or words[-1] in VERB_WORDS:
             continue
-        nxt = _MENTION_RE.search(out[i + 1])
+        nxt = MENTIONS.search(out[i + 1])
         if nxt:
             out[i] = f"{out[i]} {nxt.group().split()[-1]}"
     return out
@@ -632,7 +650,10 @@ def _verb(pre: str, post: str) -> tuple[str, float | None] | None:
 
 
 def _piece_facts(piece: str, inherited: tuple | None) -> tuple[list[dict], tuple | None]:
-    mentions = list(_MENTION_RE.finditer(piece))
+    mentions = list(MENTIONS.finditer(piece))
+    if any(MENTION_META[m.lastgroup][0] in _SECONDS_KNOBS for m in mentions):
+        piece = _SECONDS_RE.sub(r"\1", piece)
+        mentions = list(MENTIONS.finditer(piece))
     if not mentions:
         fact = _bare_power_pair(piece) or _unknown_knob(piece)
         return ([fact] if fact else []), _piece_verb(piece) or inherited
@@ -640,7 +661,7 @@ def _piece_facts(piece: str, inherited: tuple | None) -> tuple[list[dict], tuple
         return [], inherited
     facts, cats, first_verb = [], {}, None
     for idx, m in enumerate(mentions):
-        name, kind, value = _MENTION_META[m.lastgroup]
+        name, kind, value = MENTION_META[m.lastgroup]
         pre = piece[mentions[idx - 1].end() if idx else 0 : m.start()]
         post = piece[m.end() : mentions[idx + 1].start() if idx + 1 < len(mentions) else len(piece)]
         verb = _verb(pre, post) or (inherited if idx == 0 else None)
@@ -765,8 +786,8 @@ def _window_fact(items: list[tuple], meaning: str | None) -> dict | None:
     return None
 
 
-_PATTERN_AFTER_RE = lazy(r"^\s*(?:to|=|:)?\s*[\"']?([sl]{1,8})[\"']?(?![a-z0-9])")
-_UNKNOWN_KNOB_RE = lazy(  # (?<![a-z]): a name starts at a word's first letter (the leftmost match does anyway)
+_PATTERN_AFTER_RE = re.compile(r"^\s*(?:to|=|:)?\s*[\"']?([sl]{1,8})[\"']?(?![a-z0-9])")
+_UNKNOWN_KNOB_RE = re.compile(  # (?<![a-z]): a name starts at a word's first letter (the leftmost match does anyway)
     rf"(?<![a-z])(?P<name>(?:[a-z][a-z0-9_]*\s+){{0,2}}[a-z][a-z0-9_]*)\s*[:=]?\s*(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
 
 

@@ -32,11 +32,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-from ..lazyre import lazy
 from ..ledger.model import Run, plural
 from .changes import merge_changes, text_changes
+from .lookup import Alternation
 from .textnorm import CATEGORY_ALIASES, is_baseline, is_rerun, names_followup, strip_outcome_notes, tokens
-from .vocabulary import PARENT, UPSTREAM_DEFAULTS, category_aliases
+from .vocabulary import ORDERED_VALUES, PARENT, UPSTREAM_DEFAULTS, category_aliases
 
 CLASSES = ("novel", "known_success", "incremental_followup", "repeat_failure", "duplicate_run")
 POLICY: dict[str, dict[str, str]] = {
@@ -55,6 +55,7 @@ _COMMON_DF = 0.5  # in a history of >= _COMMON_MIN docs, tokens in more than hal
 _COMMON_MIN = 200
 _MIN_SHARED = 2  # a text match needs two shared content words (one common word is noise)
 _FAIL, _KEEP, _NEUTRAL = "f", "k", "n"
+_VOID = "v"  # a confounded run (starved training): it measured nothing, so the guard never matches it
 _INF = math.inf
 
 
@@ -116,7 +117,10 @@ class NoveltyResult:
 
 
 def run_outcome(run: Run) -> str:
-    """``f`` (evidence the idea failed), ``k`` (kept) or ``n`` (no evidence either way)."""
+    """``f`` (evidence the idea failed), ``k`` (kept), ``n`` (no evidence either way) or ``v`` (confounded:
+    no measurement at all, invisible to every match, so re-running its commit is never a duplicate)."""
+    if run.validity == "confounded":
+        return _VOID
     if run.status == "keep":
         return _KEEP
     if run.status == "discard":
@@ -158,8 +162,10 @@ def _is_num(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_CATEGORY_VALUES = tuple((lazy(rf"(?:{pattern})"), value)
-                         for _, value, pattern in (*category_aliases(), *CATEGORY_ALIASES) if value not in (None, "*"))
+# Spellings of categorical values, in priority order: (canonical value, pattern).
+_VALUE_ROWS = [(value, pattern) for _, value, pattern in (*category_aliases(), *CATEGORY_ALIASES)
+               if value not in (None, "*")]
+_CATEGORY_VALUES = Alternation([(f"v{i}", pattern) for i, (_, pattern) in enumerate(_VALUE_ROWS)])
 
 
 def _canon(value: object) -> str | None:
@@ -171,10 +177,8 @@ def _canon(value: object) -> str | None:
     if isinstance(value, (list, dict)):
         return repr(value)
     text = unicodedata.normalize("NFKC", str(value)).strip().lower()
-    for regex, canonical in _CATEGORY_VALUES:
-        if regex.fullmatch(text):
-            return canonical
-    return text
+    named = _CATEGORY_VALUES.fullmatch(text)
+    return _VALUE_ROWS[int(named.lastgroup[1:])][0] if named else text
 
 
 def _close(a: float, b: float) -> bool:
@@ -317,11 +321,35 @@ def repeats(prop: tuple, failed: tuple) -> bool:
     if prop[0] != failed[0]:  # a component added with a value ("conv mixer on 3/4 of the layers") vs without
         return "added" in (prop[2], failed[2]) or (prop[0] == "n" and failed[2] == "changed")
     if prop[0] == "c":
+        ordered = _ordered_direction(prop), _ordered_direction(failed)
+        if all(ordered) and prop[4] == failed[4]:  # an ordered category, from the same value
+            return ordered[0] == ordered[1]
         return prop[2] == failed[2] and prop[3] == failed[3]
     pd, fd = prop[2], failed[2]
     if pd is None or fd is None:
         return prop[4] is not None and failed[4] is not None and _close(prop[4], failed[4])
     return pd == fd and _overlap(_interval(prop), _interval(failed))
+
+
+def _ordered_direction(move: tuple) -> int:
+    """+1 / -1 for a change of an ordered category (:data:`vocabulary.ORDERED_VALUES`) up / down its
+    order, 0 for a change that keeps its place, an unordered knob or an unknown value."""
+    order = ORDERED_VALUES.get(move[1])
+    if order is None or move[0] != "c" or move[2] != "changed":
+        return 0
+    old, new = order(move[4]), order(move[3])
+    return 0 if old is None or new is None else (new > old) - (new < old)
+
+
+def in_place(move: tuple, point: dict) -> bool:
+    """The move adds a component the operating point already has, or names the value a category
+    already has: beside another change, naming what is in place ("MoE HEAD_DIM=32" after MoE was kept,
+    "Muon: disable nesterov" when Muon is the optimizer) is context, not a change."""
+    if move[0] != "c":
+        return False
+    if move[2] == "added":
+        return point.get(move[1]) not in (None, "removed")
+    return move[2] == "changed" and move[3] is not None and point.get(move[1]) == move[3]
 
 
 def same_as_kept(prop: tuple, kept: tuple) -> bool:
@@ -337,8 +365,11 @@ def same_as_kept(prop: tuple, kept: tuple) -> bool:
 def builds_on_keep(prop: tuple, kept: tuple) -> bool:
     """A follow-up of a kept move of the same knob: any re-tune of a number whose last move was kept
     (either direction, partial reverts included); for categories, a variant of the kept value or a
-    step back to the value it replaced. A different value of a kept category is a new technique."""
+    step back to the value it replaced, any other value of an ordered category (a window pattern). A
+    different value of a kept category is a new technique."""
     if prop[0] == "n" or kept[0] == "n":
+        return True
+    if prop[1] in ORDERED_VALUES and prop[2] == kept[2] == "changed":  # any re-tune of an ordered category
         return True
     if kept[2] in ("added", "removed"):
         return prop[2] in ("added", "removed")
@@ -366,9 +397,11 @@ def context_of(run: Run) -> str:
 
 
 def defaults_for(run: Run) -> dict[str, object]:
-    """The operating point before an arena's first run: upstream train.py's defaults (an imported
-    history; native runs read their own train.py, see :meth:`NoveltyIndex.__init__`)."""
-    return dict(UPSTREAM_DEFAULTS)
+    """The operating point before an arena's first run: the train.py defaults that run recorded
+    (``train_defaults``), else upstream train.py's (an imported history, or a record from before the
+    field existed)."""
+    recorded = (run.extra or {}).get("train_defaults")
+    return dict(recorded) if isinstance(recorded, dict) and recorded else dict(UPSTREAM_DEFAULTS)
 
 
 NOVELTY_DDL = """
@@ -400,17 +433,17 @@ class NoveltyIndex:
     start value a description states), each with the run that set it. Built on the store's index
     (``index/db.py``), or on a private in-memory database when constructed without one.
 
-    ``native_defaults(run)`` (optional) gives the defaults for a native run's context, e.g.
-    :func:`changes.train_defaults` of the train.py it ran; imported runs start from
-    :data:`vocabulary.UPSTREAM_DEFAULTS`.
+    A context starts from the defaults its first run recorded (``train_defaults``: train.py's constants
+    at that run's commit, written by ``log`` on an arena's first native run), else from
+    :data:`vocabulary.UPSTREAM_DEFAULTS` (imported histories, and runs logged before the field existed):
+    the index depends on the journal alone.
     """
 
-    def __init__(self, db: sqlite3.Connection | None = None, native_defaults=None) -> None:
+    def __init__(self, db: sqlite3.Connection | None = None) -> None:
         if db is None:  # a private index; the store's index has these tables already
             db = sqlite3.connect(":memory:", isolation_level=None)
             db.executescript(NOVELTY_DDL)
         self.db = db
-        self.native_defaults = native_defaults
         meta = dict(db.execute("SELECT key, value FROM novelty_meta"))
         self.size = int(meta.get("size", 0))
         self.n_docs = int(meta.get("docs", 0))
@@ -450,8 +483,7 @@ class NoveltyIndex:
     def _seed(self, ctx: str, run: Run) -> dict[str, list]:
         state = self.context_state(ctx)
         if _SEEDED not in state:
-            native = not str(run.source or "").startswith("import") and self.native_defaults is not None
-            defaults = (self.native_defaults(run) if native else None) or defaults_for(run)
+            defaults = defaults_for(run)
             for knob, value in defaults.items():
                 self._put(ctx, knob, float(value) if _is_num(value) else _canon(value), None)
             self._put(ctx, _SEEDED, 1, None)
@@ -476,6 +508,9 @@ class NoveltyIndex:
         ctx = context_of(run)
         state = self._seed(ctx, run)
         self.size = index + 1
+        if outcome == _VOID:
+            self._store(index, outcome, None, [], (), ctx)
+            return
         facts = run_facts(run) if facts is None else facts
         moves: list[tuple] = []
         if is_baseline(run.description):
@@ -488,8 +523,7 @@ class NoveltyIndex:
             point = {k: v[0] for k, v in state.items()}
             moves = [m for m in (to_move(f, point) for f in facts) if m and m[0] != "="]
             if outcome != _KEEP:  # naming a technique already in place is context, not its failure
-                moves = [m for m in moves
-                         if not (m[0] == "c" and m[2] == "added" and point.get(m[1]) not in (None, "removed"))]
+                moves = [m for m in moves if not in_place(m, point)]
             self._advance_state(ctx, moves, outcome, index)
             if outcome == _NEUTRAL:
                 moves = []
@@ -653,8 +687,10 @@ class NoveltyIndex:
         point, state = self.operating_point(ctx), self.context_state(ctx)
         facts = merge_changes(list(proposal.changes), list(_text_facts(proposal.description or "")))
         resolved = [_unset_default(m, state) for m in (to_move(f, point) for f in facts) if m]
+        if not all(in_place(m, point) for m in resolved):  # beside anything else, a technique in place is context
+            resolved = [m for m in resolved if not in_place(m, point)]
         moves = [m for m in resolved if m[0] != "="]
-        if is_rerun(proposal.description) or (resolved and not moves):
+        if not moves and (resolved or is_rerun(proposal.description)):  # beside "same config", a change counts
             return self._rerun(ctx, [m for m in resolved if m[0] == "="], best, runs)
         cls, evidence, reasons, part = self._by_changes(ctx, moves, runs)
         if cls != "novel":
@@ -760,8 +796,11 @@ class NoveltyIndex:
                                f"({_outcome_word(self.outcome(best))})"]
 
     def _text_class(self, score: float, best: int, description: str) -> str:
-        if self.outcome(best) == _FAIL:
+        outcome = self.outcome(best)
+        if outcome == _FAIL:
             return "repeat_failure"
+        if outcome != _KEEP:  # the closest run said nothing about the idea (a bug or infrastructure crash)
+            return "novel"
         if score >= KNOWN_SUCCESS_SIMILARITY and not names_followup(description):
             return "known_success"
         return "incremental_followup"

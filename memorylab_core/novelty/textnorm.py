@@ -15,7 +15,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from ..lazyre import lazy
+from .lookup import Alternation
+from .vocabulary import category_aliases, knob_aliases
 
 # Characters of a text the novelty guard reads: the schema's cap on a stored description. Longer text
 # (``check -d`` takes any length) is judged by its first MAX_EXAMINED characters, so no text can make a
@@ -37,15 +38,15 @@ _OUTCOME_WORDS = (
     r"errors?|explod\w*|win|won|lost|beats?|kept|discarded|reverted|promising|confirm\w*|"
     r"no\s+effect|no\s+change|no\s+difference|nothing"
 )
-_OUTCOME_RE = lazy(rf"\b(?:{_OUTCOME_WORDS})\b", re.IGNORECASE)
+_OUTCOME_RE = re.compile(rf"\b(?:{_OUTCOME_WORDS})\b", re.IGNORECASE)
 _SIGNED_DELTA = r"(?<![\w.>=^*/])[+\-−±]\d*\.\d+(?:\s*(?:val_?bpb|bpb))?"
-_DELTA_RE = lazy(_SIGNED_DELTA, re.IGNORECASE)
+_DELTA_RE = re.compile(_SIGNED_DELTA, re.IGNORECASE)
 _NUM = r"\d+(?:\.\d+)?"
 _ARROW = r"(?:->|→|=>|⇒|⟶|➔|-->|\bto\b)"
-_METRIC_RE = lazy(
+_METRIC_RE = re.compile(
     rf"\b(?:val[_ ]?bpb|bpb|val[_ ]loss)\b\s*[:=]?\s*(?:{_NUM}\s*(?:{_ARROW}\s*{_NUM})?)?", re.IGNORECASE
 )
-_PREFIX_RE = lazy(
+_PREFIX_RE = re.compile(
     r"^\s*(?:\[?\s*(?:exp(?:eriment)?|run|trial|iter(?:ation)?|step|attempt)\s*[#-]?\s*\d+\s*\]?"
     r"\s*[:.)\]\-–—]\s*|#\d+\s*[:.)\-–—]\s*|\d+\s*[.)]\s+)",
     re.IGNORECASE,
@@ -53,24 +54,24 @@ _PREFIX_RE = lazy(
 # Starts only where a run of separators starts (the lookbehind): a match inside a run implies one at
 # the run's start, which is found first anyway, so results are unchanged and a long run is scanned
 # once instead of once per character. _crash_tail_start says where the search may begin.
-_CRASH_TAIL_RE = lazy(
+_CRASH_TAIL_RE = re.compile(
     r"(?<![\s,;:(\[\-–—])[\s,;:(\[\-–—]*\b(?:crash(?:ed|es)?|oom(?:'?d)?|out\s+of\s+memory|diverged|"
     r"nan(?:'?d)?\s+loss|loss\s+(?:is\s+)?nan)\b[^()]*\)?\s*$",
     re.IGNORECASE,
 )
-_CRASH_LABEL_RE = lazy(
+_CRASH_LABEL_RE = re.compile(
     r"^\s*(?:crash(?:ed)?|failed)\s*[:\-–—]\s*(?:(?:cuda\s+)?oom|out\s+of\s+memory|nan(?:\s+loss)?)?"
     r"(?:\s*(?:[:\-–—]|\bwith\b|\bat\b))?\s*|^\s*(?:oom|nan)\s*[:\-–—]\s*",
     re.IGNORECASE,
 )
-_TAIL_RE = lazy(  # (?<!\s): starts only where a run of spaces starts, as _CRASH_TAIL_RE (it ends at $)
+_TAIL_RE = re.compile(  # (?<!\s): starts only where a run of spaces starts, as _CRASH_TAIL_RE (it ends at $)
     r"(?<!\s)\s*(?:—|–|--|\s-\s|;|,|:|=>|->|→)\s*(?:(?:slightly|much|a\s+bit|marginally|significantly|way|"
     r"clearly|no|not|tiny|small|big|large)\s+)*(?:worse|better|improv\w*|regress\w*|gain|hurt\w*|"
     r"help\w*|neutral|same|flat|noise|noisy|within\s+noise|kept|discarded|reverted|failed|crashed|"
     r"oom|nan|diverged|slower|faster|too\s+\w+)\b.*$",
     re.IGNORECASE,
 )
-_SPACES_RE = lazy(r"\s+")
+_SPACES_RE = re.compile(r"\s+")
 
 
 def strip_outcome_notes(text: str) -> str:
@@ -185,9 +186,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"\battn\b", "attention"),
     (r"\bparams?\b|\bparameters?\b", "param"),
 )
-_PHRASE_RE = lazy(
-    r"\b(?=[a-z])(?:" + "|".join(f"(?P<g{i}>{pattern})" for i, (pattern, _) in enumerate(_PHRASES)) + ")"
-)
+_PHRASE_RE = Alternation([(f"g{i}", pattern) for i, (pattern, _) in enumerate(_PHRASES)], start=r"\b(?=[a-z])")
 _PHRASE_TOKENS = {f"g{i}": token for i, (_, token) in enumerate(_PHRASES)}
 
 # Word-level aliases: directions and edit verbs collapse to one token each.
@@ -218,7 +217,7 @@ _PROTECTED = _wordset(
     "relu2 swiglu silu lr warmdown warmup newtonschulz unembed ve embed depth batch wd rope qknorm softcap "
     "window headdim heads seqlen gradclip weighttying bf16 muon adamw mlp up down remove add param"
 )
-_WORD_RE = lazy(r"[^\W_]+")
+_WORD_RE = re.compile(r"[^\W_]+")
 
 
 def tokens(text: str) -> list[str]:
@@ -268,7 +267,7 @@ def stem(word: str) -> str:
     return word
 
 
-_FOLLOWUP_RE = lazy(
+_FOLLOWUP_RE = re.compile(
     r"\b(?:further|again|even\s+(?:more|less|higher|lower|larger|smaller)|another\s+step|next\s+step|"
     r"follow[\s-]?up|continue\w*|extend\w*|push\w*|keep\s+(?:going|increasing|decreasing))\b",
     re.IGNORECASE,
@@ -280,16 +279,27 @@ def names_followup(text: str) -> bool:
     return bool(_FOLLOWUP_RE.search(examined(text)))
 
 
-_BASELINE_RE = lazy(r"\bbase[\s-]?line\b", re.IGNORECASE)
+_BASELINE_RE = re.compile(r"\bbase[\s-]?line\b")
+_FIRST_CLAUSE_RE = re.compile(r"[:;(\[,]|\s[-–—]+\s")
 
 
 def is_baseline(text: str) -> bool:
-    """Whether a description establishes a baseline (not an idea to compare against)."""
-    return bool(_BASELINE_RE.search(examined(text)))
+    """Whether a description establishes a baseline (not an idea to compare against): its first clause
+    names a baseline and nothing before that word changes anything ("baseline (no edits)", "Mac Mini
+    baseline with eval batch 64", "re-baseline on new hardware", "apr20 baseline"). A baseline word
+    elsewhere is not one: "raise depth to recover capacity lost in baseline", "... vs baseline 2.68",
+    nor a technique's first run ("MoE baseline: AR=64": the change is MoE)."""
+    clean = strip_outcome_notes(text).lower()
+    head = next((clause for clause in _FIRST_CLAUSE_RE.split(clean) if clause.strip()), "")
+    found = _BASELINE_RE.search(head)
+    if not found:
+        return False
+    before = head[: found.start()]
+    return not (MENTIONS.search(before) or any(w in VERB_WORDS for w in _WORD_RE.findall(before)))
 
 
 # Re-runs of the same configuration: re-verify / clean retest / no logic change / "log:" rows.
-_RERUN_RE = lazy(
+_RERUN_RE = re.compile(
     r"\bre[\s-]?(?:run|verif(?:y|ied|ication)|test|produc(?:e|tion)|peat(?:ed)?\s+(?:run|baseline))\b|"
     r"\bclean\s+re[\s-]?(?:test|run|check)\b|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
     r"\bnoise[\s-]+(?:floor|check|run)\b|\bsame\s+config(?:uration)?\b|\bseed\s+(?:check|variance)\b|^\s*log\s*:",
@@ -360,7 +370,7 @@ CATEGORY_ALIASES: tuple[tuple[str, str | None, str], ...] = (
     ("ACTIVATION", "silu", r"silu|swish"),
     ("ACTIVATION", "relu", r"relu"),
     ("ACTIVATION", None, rf"activation(?:{_S}function)?"),
-    ("OPTIMIZER", "muon", rf"muon(?:{_S}optimi[sz]er)?|normuon"),
+    ("OPTIMIZER", "muon", rf"muon(?:{_S}optimi[sz]er)?"),
     ("OPTIMIZER", "adamw", r"adamw"),
     ("OPTIMIZER", "adam", r"adam"),
     ("OPTIMIZER", "sgd", r"sgd"),
@@ -404,3 +414,24 @@ NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "eleven": 11, "twelve": 12, "sixteen": 16, "half": 0.5, "quarter": 0.25,
 }
+
+
+# --- knob mentions (read by changes.text_changes and is_baseline) --------------------------------
+
+_B, _E = r"(?<![a-z0-9_])", r"(?![a-z0-9_])"  # an identifier (leaky_relu_slope) is one name
+
+
+def _mentions() -> tuple[Alternation, dict[str, tuple[str, str, str | None]]]:
+    """Every alias, in priority order, as one :class:`Alternation` (a knob mention starts at a word's
+    first letter and ends at a word's end); and what each group names: (knob, kind, category value)."""
+    parts, meta = [], {}
+    for i, (name, kind, pattern) in enumerate((*knob_aliases(), *KNOB_ALIASES)):
+        parts.append((f"k{i}", pattern))
+        meta[f"k{i}"] = (name, kind, None)
+    for i, (name, value, pattern) in enumerate((*category_aliases(), *CATEGORY_ALIASES)):
+        parts.append((f"c{i}", pattern))
+        meta[f"c{i}"] = (name, "cat", value)
+    return Alternation(parts, start=f"{_B}(?=[a-z])", end=_E), meta
+
+
+MENTIONS, MENTION_META = _mentions()

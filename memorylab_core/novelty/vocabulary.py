@@ -21,6 +21,8 @@ Rows:
   named techniques (an LR schedule shape, mixed precision). Two spellings of one value ("cosine
   decay", "cosine warmdown") are the same idea; two values of one knob (``cosine`` vs ``linear``) are
   distinct techniques of the same family.
+* :data:`ORDERED_VALUES` -- categorical knobs whose values have an order (window patterns: the share
+  of short windows), so a change of value has a direction like a number's.
 * :data:`PARENT` -- knob → technique it tunes: a first move of a knob inside a *kept* technique is a
   follow-up of that technique (a new kernel size inside a kept conv mixer).
 * :data:`UPSTREAM_DEFAULTS` -- the operating point of an imported history before its first row:
@@ -32,6 +34,8 @@ letters and bounded repeats only (no nested unbounded quantifiers), so matching 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 _S = r"[\s_-]*"
 _LR = rf"(?:lr|learning{_S}rate)"
 _INIT = rf"init(?:iali[sz](?:ation|ed|e))?(?:{_S}(?:scale|std|value))?"
@@ -39,6 +43,11 @@ _INIT = rf"init(?:iali[sz](?:ation|ed|e))?(?:{_S}(?:scale|std|value))?"
 KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("MLP_RATIO", "mlp", "num", rf"mlp{_S}hidden{_S}(?:width|dim|size)|mlp{_S}width", "MLP hidden width 4x -> 3x",
      "down"),
+    # Muon's learning rate is the matrix LR, whatever it is called
+    ("MATRIX_LR", "muon", "num", rf"(?:matrix|matrices|muon){_S}step{_S}size|"
+     rf"step{_S}size{_S}(?:for|of){_S}(?:the{_S})?(?:orthogonali[sz]ed|muon|matrix)(?:{_S}optimi[sz]er)?|"
+     rf"(?:orthogonali[sz]ed|muon){_S}optimi[sz]er(?:'?s)?{_S}(?:lr|learning{_S}rate|step{_S}size)",
+     "bigger step size for the orthogonalized optimizer", "up"),
     # optimizer internals: Muon vs Adam
     ("MUON_BETA2", "muon", "num", rf"muon{_S}(?:beta{_S}2|second{_S}moment(?:{_S}beta)?)", "muon beta2 0.95 -> 0.99",
      "up"),
@@ -105,6 +114,16 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("PARALLEL_BLOCK", "architecture", "comp", rf"parallel{_S}(?:attention{_S}and{_S}mlp|blocks?|residual)",
      "parallel block (attn + mlp)", "added"),
     ("MOE", "architecture", "comp", rf"moe|mixture{_S}of{_S}experts", "mixture of experts mlp", "added"),
+    ("MOE_TOP_K", "moe", "num", rf"top{_S}k|experts{_S}per{_S}token", "raise MoE top_k from 1 to 2", "up"),
+    ("MOE_EXPERTS", "moe", "num", rf"(?:num{_S})?experts", "more experts: 8 -> 16", "up"),
+    ("MOE_AUX_LOSS", "moe", "num", rf"aux(?:iliary)?{_S}loss(?:{_S}(?:weight|coef(?:ficient)?))?|"
+                                   rf"load{_S}balanc(?:e|ing){_S}loss", "aux_loss 0.01 -> 0.001", "down"),
+    ("TTT", "evaluation", "comp", rf"ttt|test{_S}time{_S}training", "TTT 3 steps at eval", "added"),
+    ("TIME_BUDGET", "budget", "num", rf"time{_S}budget|wall{_S}clock(?:{_S}(?:budget|limit|time))?|"
+                                     rf"training{_S}time{_S}budget", "wallclock 1200s -> 1800s", "up"),
+    # optimizer variants and norm placements: techniques of their own, not a learning rate or the MLP
+    ("NORMUON", "muon", "comp", rf"nor{_S}muon", "NorMuon (per-neuron second moment)", "added"),
+    ("HYBRID_NORM", "normalization", "comp", rf"hybrid{_S}norm", "HybridNorm: post-norm MLP", "added"),
     ("NESTEROV", "muon", "comp", r"nesterov", "disable nesterov", "removed"),
     ("CAUTIOUS_WD", "muon", "comp", rf"cautious{_S}(?:weight{_S}decay|wd)", "remove cautious weight decay",
      "removed"),
@@ -131,6 +150,12 @@ TECHNIQUE_VALUES: tuple[tuple[str, str, str, str], ...] = (
     ("PRECISION", "mixed", rf"mixed{_S}precision|autocast|amp", "mixed precision training"),
     ("NORM", "layernorm", rf"layer{_S}norm", "layernorm instead of rmsnorm"),
     ("NORM", "rmsnorm", rf"rms{_S}norm", "rmsnorm"),
+    ("WINDOW_PATTERN", "L", r"l{2,8}|l(?=[\"'])", 'window pattern "SLLL" -> "LLLL"'),
+    # how a parameter-golf artifact is compressed
+    ("COMPRESSION", "lzma", r"lzma|xz", "LZMA compression of the artifact"),
+    ("COMPRESSION", "zstd", rf"zstd(?:{_S}\d+)?|zstandard", "zstd-22"),
+    ("COMPRESSION", "brotli", rf"brotli(?:{_S}\d+)?", "brotli-11 instead of zlib"),
+    ("COMPRESSION", "zlib", r"zlib", "back to zlib"),
 )
 
 GROUP_OF: dict[str, str] = {name: group for name, group, *_ in KNOBS}
@@ -141,7 +166,21 @@ PARENT: dict[str, str] = {
     "VE_GATE_CHANNELS": "VE_GATE",
     "N_KV_HEAD": "GQA",
     "MUON_MOMENTUM_WARMUP": "OPTIMIZER",
+    "MOE_TOP_K": "MOE",
+    "MOE_EXPERTS": "MOE",
+    "MOE_AUX_LOSS": "MOE",
 }
+
+
+def window_short_share(pattern: object) -> float | None:
+    """The share of short-window layers in a window pattern ("sssl" → 0.75, "l" → 0.0), or None."""
+    text = str(pattern or "").lower()
+    return text.count("s") / len(text) if text and set(text) <= {"s", "l"} else None
+
+
+# Categorical knobs whose values are ordered, so that a change has a direction: more or fewer short
+# windows ("SLLL" → "SSLL" and "SLLL" → "SSSL" move the same way; "SLLL" → "LLSL" only moves one).
+ORDERED_VALUES: dict[str, Callable[[object], float | None]] = {"WINDOW_PATTERN": window_short_share}
 
 # Upstream autoresearch train.py (karpathy/autoresearch): its top-level constants, plus values that
 # live inside its code (MLP 4x, softcap 15, Muon momentum 0.95 warmed up from 0.85 over 300 steps,

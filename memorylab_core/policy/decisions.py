@@ -12,10 +12,13 @@ C2    crash with a fixable error kind (syntax, import, shape,    fix_and_retry  
       assertion, OOM: a code edit fixes it)
 C3    any other crash (timeout, NaN, unknown)                    investigate_crash    high
 V1    a confounded run (starved training, evidence/validity.py)  retry                high
+      -- git ``stay``: re-run the same commit, unchanged
 R1    replicate run whose replicates confirm the champion         promote              medium
 R2    replicate run showing the kept run was noise (significantly  abandon              high
       worse than the champion it displaced): roll back
 R3    any other replicate run                                    branch_followup      low
+A1    a discard stopped early: its loss curve could not catch    abandon              medium
+      the champion's reference (policy/early_abort.py)
 K1    keep, first kept run (baseline)                            promote              high
 KN    keep that beats the prior champion inside the noise        replicate            high
 K2    keep that beats the prior champion                         promote              high
@@ -34,6 +37,11 @@ is a kept gain under ``replicate_below`` sigma; "within the noise" (D2) is a dis
 sigma worse than the reference. ``NOISE_BAND`` (0.002 val_bpb, the typical seed-to-seed spread of a
 5-minute run) is only a scale for the research views' scores (insights, mistakes), never a rule here.
 Rules R1-R3 apply to non-crashed runs of ``memorylab replicate``.
+
+Every packet also says what to do with git (``git``, :func:`git_action`): ``advance`` after a keep
+(the commit stays), ``reset`` after a discard or crash (``git reset --hard HEAD~1``), and ``stay``
+after a confounded run: it measured nothing, so the commit is neither kept nor given up; the agent
+re-runs it unchanged (``run --rerun-confounded`` does so at once) and that valid run decides.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..evidence.logparse import is_fixable_error
-from ..ledger.model import Event, Run, fmt_number, plural
+from ..ledger.model import GAIN_SIGN, Event, Run, fmt_number, plural
 from .promotion import PromotionPolicy
 from .registry import RegistryFold, champion, run_brief
 from .verdict import judge, verdict_phrase
@@ -118,10 +126,29 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
 
 
 def _confounded_rule(run: Run) -> tuple[str, str, str, str]:
-    """V1: a starved run measured the machine, not the idea: re-run it (evidence/validity.py)."""
+    """V1: a starved run measured the machine, not the idea: re-run the same commit (evidence/validity.py)."""
     causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
-    return "V1", "retry", "high", (f"confounded, not evidence: {causes}; re-run it on a quiet machine "
-                                   "(memorylab run --rerun-confounded re-runs such a run at once)")
+    return "V1", "retry", "high", (f"confounded, not evidence: {causes}; git stay: re-run this commit unchanged "
+                                   "once the machine is quiet (memorylab run --rerun-confounded); a valid run "
+                                   "of it decides")
+
+
+def git_action(run: Run) -> str:
+    """What the agent does with git after ``run`` (docs/promotion.md, program.md step 6): ``advance``
+    (kept), ``stay`` (confounded: re-run the same commit) or ``reset`` (discarded or crashed)."""
+    if run.status == "keep":
+        return "advance"
+    if run.status != "crash" and run.validity == "confounded":
+        return "stay"
+    return "reset"
+
+
+def _stopped_rule(run: Run) -> tuple[str, str, str, str]:
+    """A1: stopped early by the abort rule: evidence that the idea loses (it feeds no noise estimate)."""
+    info = run.extra["early_abort"]
+    saved = info.get("saved_training_seconds")
+    reason = info.get("reason") or "its loss curve could not catch the champion's reference"
+    return "A1", "abandon", "medium", f"stopped early: {reason}" + (f"; saved {saved:g} s of training" if saved else "")
 
 
 def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict, verdict: dict | None,
@@ -176,6 +203,8 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
         rule, action, priority, rationale = _crash_rule(run, prior, novelty, fold)
     elif run.validity == "confounded":
         rule, action, priority, rationale = _confounded_rule(run)
+    elif (run.extra.get("early_abort") or {}).get("action") == "stopped":
+        rule, action, priority, rationale = _stopped_rule(run)
     elif run.replicate_of:
         rule, action, priority, rationale = _replicate_rule(run)
     elif run.status == "keep":
@@ -201,6 +230,7 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
         "priority": priority,
         "rule": rule,
         "rationale": rationale,
+        "git": git_action(run),
         "hypothesis_status": "untested" if run.status == "crash" else HYPOTHESIS_STATUS[action],
         "verdict": verdict,
         "comparison": comparison,
@@ -225,7 +255,8 @@ def _delta(value: float | None, reference: float | None) -> float | None:
 def queued(run: Run, packet: dict, fixed: bool) -> tuple[str, str] | None:
     """What a run's packet puts in the decision queue: (action, priority), or None when nothing waits.
 
-    * a baseline's K1 ``promote`` is no decision (the arena's first kept run is its champion);
+    * a baseline's K1 ``promote`` is no decision (the arena's first kept run is its champion); a packet
+      another tool wrote (the fork's, without a ``rule``) is queued as it was written;
     * a replicate never promotes: its R1 ``promote`` is shown as a ``confirmation`` (low priority);
     * a ``fix_and_retry`` is cleared once a later run of the same idea did not crash (``fixed``).
     """
@@ -234,7 +265,7 @@ def queued(run: Run, packet: dict, fixed: bool) -> tuple[str, str] | None:
         return None
     if run.replicate_of or run.role == "replicate":
         return ("confirmation", "low") if action == "promote" else (action, priority)
-    if run.role == "baseline" and action == "promote":
+    if run.role == "baseline" and action == "promote" and run.extra.get("rule"):
         return None
     return action, priority
 
@@ -258,7 +289,7 @@ def packet_markdown(packet: dict, run: Run) -> str:
         f"- **Description:** {run.description}",
         f"- **Verdict:** {_verdict_line(packet.get('verdict'))}",
         f"- **Prior champion:** {prior.get('run_id') or 'none'} (best single run {_fmt(prior.get('val_bpb'))}); "
-        f"delta vs that run {_fmt(comp.get('delta_val_bpb'), signed=True)} val_bpb, "
+        f"gain vs that run {_fmt(_neg(comp.get('delta_val_bpb')), signed=True)} val_bpb ({GAIN_SIGN}), "
         f"delta memory {_fmt(comp.get('delta_memory_gb'), 2, signed=True)} GB",
         f"- **New champion:** {'yes' if comp.get('is_new_champion') else 'no'}",
         f"- **Novelty:** {packet['novelty']['classification']} ({packet['novelty']['decision']})",
@@ -274,6 +305,11 @@ def _verdict_line(verdict: dict | None) -> str:
     if not verdict:
         return "no reference to compare with (a baseline, a replicate or a crash)"
     return f"{verdict_phrase(verdict)}; champion {verdict.get('champion') or 'unknown'}"
+
+
+def _neg(value: float | None) -> float | None:
+    """The packet stores ``delta_val_bpb`` (run − prior champion); views show its gain (the one sign)."""
+    return None if value is None else -value
 
 
 def _fmt(value: float | None, digits: int = 6, signed: bool = False) -> str:

@@ -107,56 +107,88 @@ def _coerce(name: str, kind: str, value: object) -> object:
 
 # -- samples and noise ------------------------------------------------------------------------------
 
-_GROUPS: dict = {"token": None, "groups": {}}
+_GROUPS: dict = {"token": None, "groups": {}, "excluded": {}}
 
 
-def code_groups(runs: Sequence[Run]) -> dict[str, list[Run]]:
-    """Measured runs by :func:`code_key`, in ledger order.
+def _group(runs: Sequence[Run]) -> None:
+    """Fill :data:`_GROUPS` for ``runs``: valid measured runs by code key, and the confounded ones apart.
 
     One decision asks for several groups of the same run list; on a 100,000-run ledger the grouping
     pass dominates, so the grouping of the latest list seen is kept (keyed by the list's identity,
     length and last run: appending a run, or a new list, regroups).
     """
     token = (id(runs), len(runs), id(runs[-1]) if runs else None)
-    if _GROUPS["token"] != token:
-        groups: dict[str, list[Run]] = {}
-        for run in runs:
-            if is_measured(run) and is_evidence(run):  # a confounded run is no measurement of its code
-                groups.setdefault(code_key(run), []).append(run)
-        _GROUPS.update(token=token, groups=groups)
+    if _GROUPS["token"] == token:
+        return
+    groups: dict[str, list[Run]] = {}
+    excluded: dict[str, list[Run]] = {}
+    for run in runs:
+        if is_measured(run):  # a confounded run is no measurement of its code: kept apart, never pooled
+            (groups if is_evidence(run) else excluded).setdefault(code_key(run), []).append(run)
+    _GROUPS.update(token=token, groups=groups, excluded=excluded)
+
+
+def code_groups(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Valid measured runs by :func:`code_key`, in ledger order."""
+    _group(runs)
     return _GROUPS["groups"]
 
 
+def excluded_runs(run: Run, runs: Sequence[Run]) -> list[Run]:
+    """The measured runs of ``run``'s code that were confounded: left out of its reference and of sigma."""
+    _group(runs)
+    return list(_GROUPS["excluded"].get(code_key(run), ()))
+
+
 def same_code_runs(run: Run, runs: Sequence[Run]) -> list[Run]:
-    """Measured runs of ``run``'s code, in ledger order (``run`` itself included when measured)."""
+    """Valid measured runs of ``run``'s code, in ledger order (``run`` itself included when it is one)."""
     found = list(code_groups(runs).get(code_key(run), ()))
-    if is_measured(run) and all(r.index != run.index for r in found):
+    if is_measured(run) and is_evidence(run) and all(r.index != run.index for r in found):
         found.append(run)
     return found
 
 
 @dataclass(frozen=True)
 class Noise:
-    """The noise level: standard deviation of one run's val_bpb, and where it came from."""
+    """The noise level: standard deviation of one run's val_bpb, and where it came from.
+
+    ``source``: ``ledger`` (measured: valid replicate groups contributed), ``default`` (a prior: no
+    code was run twice yet) or ``unknown`` (codes were run more than once but every replicate that
+    would have measured the noise was confounded: ``sigma`` is then the prior, used but not measured).
+    """
 
     sigma: float
     df: float  # degrees of freedom: the ledger's replicate df plus the default's noise_prior_df
     groups: int  # replicate groups that contributed
-    source: str  # "ledger" (replicates contributed) or "default"
+    source: str  # "ledger", "default" or "unknown"
+    excluded: int = 0  # confounded runs of codes run more than once: left out of sigma
+    replicates: int = 0  # measured runs (valid or not) of codes run more than once
+
+    @property
+    def kind(self) -> str:
+        """Where σ came from, in the words every decision reason uses."""
+        return {"ledger": "σ measured", "unknown": "σ unknown: the prior"}.get(self.source, "σ a prior")
 
     def to_dict(self) -> dict:
-        return {"sigma": round(self.sigma, 6), "df": self.df, "groups": self.groups, "source": self.source}
+        return {"sigma": round(self.sigma, 6), "df": self.df, "groups": self.groups, "source": self.source,
+                "excluded": self.excluded, "replicates": self.replicates}
 
 
 def estimate_noise(runs: Sequence[Run], policy: PromotionPolicy) -> Noise:
-    """Pooled within-group variance of replicate groups, shrunk toward the default (noise_prior_df weight)."""
-    multi = [[r.val_bpb for r in group] for group in code_groups(runs).values() if len(group) >= 2]
+    """Pooled within-group variance of valid replicate groups, shrunk toward the default (noise_prior_df
+    weight). Confounded runs never enter it; when they were the only replicates, the noise is unknown."""
+    groups = code_groups(runs)
+    excluded = _GROUPS["excluded"]
+    multi = [[r.val_bpb for r in group] for group in groups.values() if len(group) >= 2]
+    repeated = [k for k in groups.keys() | excluded.keys() if len(groups.get(k, ())) + len(excluded.get(k, ())) >= 2]
+    dropped = sum(len(excluded.get(k, ())) for k in repeated)
+    total = dropped + sum(len(groups.get(k, ())) for k in repeated)
     sd, df = stats.pooled_sd(multi)
     prior_df = float(policy.noise_prior_df)
     if sd is None:
-        return Noise(policy.default_noise, prior_df, 0, "default")
+        return Noise(policy.default_noise, prior_df, 0, "unknown" if dropped else "default", dropped, total)
     variance = (sd * sd * df + policy.default_noise ** 2 * prior_df) / (df + prior_df)
-    return Noise(math.sqrt(variance), df + prior_df, len(multi), "ledger")
+    return Noise(math.sqrt(variance), df + prior_df, len(multi), "ledger", dropped, total)
 
 
 @dataclass(frozen=True)
@@ -208,7 +240,8 @@ def sample_of(run: Run, runs: Sequence[Run], unbiased: bool = False) -> Sample:
 
 # -- decisions --------------------------------------------------------------------------------------
 
-_LEVEL_LABELS = {"confirmed": "keep (confirmed)", "keep": "keep (unconfirmed)"}
+_LEVEL_LABELS = {"confirmed": "keep (confirmed)", "keep": "keep (unconfirmed)",
+                 "confounded": "not judged (confounded)"}
 
 
 @dataclass
@@ -216,7 +249,7 @@ class Decision:
     """What the policy says about one run (``evaluate_run``) or one replicated champion (``evaluate_replicates``)."""
 
     accepted: bool
-    level: str  # "confirmed", "keep", "discard" or "crash"
+    level: str  # "confirmed", "keep", "discard", "confounded" (a starved run: recorded as a discard) or "crash"
     reasons: list[str]
     metrics: dict = field(default_factory=dict)
     thresholds: dict = field(default_factory=dict)
@@ -297,6 +330,9 @@ def evaluate_run(candidate: Run, prior: Sequence[Run], events: Sequence[Event], 
     thresholds = _thresholds(policy, noise)
     if not is_measured(candidate):
         return Decision(False, "crash", ["the run crashed or reported no val_bpb"], {"val_bpb": None}, thresholds)
+    if not is_evidence(candidate):
+        return Decision(False, "confounded", [confounded_reason(candidate)], {"val_bpb": candidate.val_bpb},
+                        thresholds, champion=getattr(champion(prior, events), "run_id", None))
     tip = champion(prior, events)
     if tip is None:
         return Decision(True, "confirmed", ["first kept run: it is the baseline champion"],
@@ -323,6 +359,13 @@ def evaluate_run(candidate: Run, prior: Sequence[Run], events: Sequence[Event], 
     return decision
 
 
+def confounded_reason(run: Run) -> str:
+    """Why a starved run is not judged: it measured the machine, so it is never kept, promoted or confirmed."""
+    causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
+    return (f"confounded, not evidence ({causes}): never kept, promoted or confirmed; the branch stays on its "
+            "commit until a valid run of it decides (docs/evidence.md)")
+
+
 def _confirm_single(decision: Decision, candidate: Run, prior: Sequence[Run], events: Sequence[Event],
                     policy: PromotionPolicy, noise: Noise) -> None:
     """Confirmed at once when the single-run gain over the confirmed champion exceeds k * sigma."""
@@ -338,15 +381,15 @@ def _confirm_single(decision: Decision, candidate: Run, prior: Sequence[Run], ev
         decision.level = "confirmed"
         decision.metrics["selection"] = selection(gain, se, bar, ref.n / (ref.n + 1), [candidate.run_id])
         decision.reasons.append(f"confirmed: single-run gain {gain:.6f} over confirmed champion {confirmed.run_id} "
-                                f"exceeds {policy.confirm_k:g}×σ = {bar:.6f}")
+                                f"exceeds {policy.confirm_k:g}×σ = {bar:.6f} ({noise.kind})")
         return
     decision.reasons.append(f"not confirmed: gain {gain:.6f} over confirmed champion {confirmed.run_id} is "
-                            f"under {policy.confirm_k:g}×σ = {bar:.6f}")
+                            f"under {policy.confirm_k:g}×σ = {bar:.6f} ({noise.kind})")
     if decision.metrics["gain"] < policy.replicate_below * noise.sigma:
         decision.recommendation = "replicate"
-        decision.reasons.append(f"the gain over the champion is inside the noise "
-                                f"(< {policy.replicate_below:g}×σ = {policy.replicate_below * noise.sigma:.6f}): "
-                                f"replicate it ({policy.replicates} runs)")
+        band = policy.replicate_below * noise.sigma
+        decision.reasons.append(f"the gain over the champion is inside the noise (< {policy.replicate_below:g}×σ = "
+                                f"{band:.6f}, {noise.kind}): replicate it ({policy.replicates} runs)")
 
 
 def evaluate_replicates(target: Run, runs: Sequence[Run], events: Sequence[Event], policy: PromotionPolicy,
@@ -360,10 +403,21 @@ def evaluate_replicates(target: Run, runs: Sequence[Run], events: Sequence[Event
     thresholds = _thresholds(policy, noise)
     confirmed = confirmed_champion(runs, events)
     sample = sample_of(target, runs, unbiased=policy.exclude_discovery)
+    if not sample.n:  # every run of the code was starved: nothing measured it
+        starved = excluded_runs(target, runs)
+        return Decision(False, "discard", [exclusion_phrase(len(starved), len(starved), noise),
+                                           "no valid run of its code: nothing to confirm; re-run it on a quiet "
+                                           "machine (a valid run decides)"],
+                        {"n": 0, "excluded": [r.run_id for r in starved]}, thresholds, champion=target.run_id)
     metrics = {"val_bpb_mean": _r6(sample.mean), "n": sample.n, "sample": sample.to_dict(),
                "sd": _r6(math.sqrt(v)) if (v := stats.sample_var(sample.values)) is not None else None}
     decision = Decision(True, "keep", [], metrics, thresholds, champion=target.run_id,
                         confirmed_champion=confirmed.run_id if confirmed else None)
+    starved = excluded_runs(target, runs)
+    if starved:
+        metrics["excluded"] = [{"run_id": r.run_id, "causes": list(r.extra.get("confound") or [])} for r in starved]
+        decision.reasons.append(exclusion_phrase(len(starved), len(starved) + len(same_code_runs(target, runs)),
+                                                 noise))
     if not is_candidate(target):
         decision.accepted, decision.level = False, "discard"
         decision.reasons.append(f"{target.run_id} is not a kept run: replicates measure it but cannot promote it")
@@ -393,6 +447,12 @@ def evaluate_replicates(target: Run, runs: Sequence[Run], events: Sequence[Event
                             f"{confirmed.run_id} (Welch p = {test.p_value:.4f}, needs < {policy.alpha:g})")
     _check_displaced(decision, target, runs, events, policy, noise)
     return decision
+
+
+def exclusion_phrase(excluded: int, total: int, noise: Noise) -> str:
+    """``3 of 4 runs of its code starved (confounded): excluded; noise unknown``."""
+    tail = "noise unknown (no valid replicate)" if noise.source == "unknown" else "they measured nothing"
+    return f"{excluded} of {total} runs of its code starved (confounded): excluded from its mean and from σ; {tail}"
 
 
 def _check_displaced(decision: Decision, target: Run, runs: Sequence[Run], events: Sequence[Event],

@@ -16,12 +16,13 @@ from __future__ import annotations
 import heapq
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 from ..evidence.crashes import is_bug_crash
+from ..evidence.validity import NOT_EVIDENCE
 from ..ledger import codec
 from ..ledger.model import Event, Run
 from ..novelty.guard import idea_key
@@ -34,8 +35,9 @@ CLUSTER_RUN_IDS = 50  # run ids a failure cluster lists (its most recent); ``cou
 
 
 def is_candidate(run: Run) -> bool:
-    """A run that can hold the championship: kept, with a measured val_bpb, and not a replicate."""
-    return run.status == "keep" and run.val_bpb is not None and not run.replicate_of
+    """A run that can hold the championship: kept, with a measured val_bpb, not a replicate, and not
+    confounded (a starved run measured the machine: it is never champion, whatever its status says)."""
+    return run.status == "keep" and run.val_bpb is not None and not run.replicate_of and is_evidence(run)
 
 
 def is_measured(run: Run) -> bool:
@@ -53,8 +55,9 @@ def code_key(run: Run) -> str:
 
 
 def is_evidence(run: Run) -> bool:
-    """Whether a run may stand as evidence about an idea: not starved by a busy machine (validity)."""
-    return run.validity != "confounded"
+    """Whether a run may stand as evidence about an idea: not starved by a busy machine, and it ran
+    (validity: not in :data:`~memorylab_core.evidence.validity.NOT_EVIDENCE`)."""
+    return run.validity not in NOT_EVIDENCE
 
 
 def counts_against_idea(run: Run) -> bool:
@@ -544,15 +547,13 @@ def arena_standing(fold: RegistryFold, events: Sequence[Event], arena: str) -> d
 
 
 def snapshot(fold: RegistryFold, events: Sequence[Event], total_runs: int, arenas: Sequence[str],
-             current: str | None = None, kept: Mapping[str, dict] | None = None) -> dict:
+             current: str | None = None) -> dict:
     """The registry as written to ``champion_challenger.json`` (derived; rewritten after each log).
 
     The top-level champion fields are the current arena's (``current``, else the first); ``arenas``
-    holds every arena's standing, each apart. ``kept``: standings still true from the previous
-    snapshot (arenas nothing was added to), reused instead of recomputed.
+    holds every arena's standing, each apart.
     """
-    kept = kept or {}
-    standings = {arena: kept.get(arena) or arena_standing(fold, events, arena) for arena in arenas}
+    standings = {arena: arena_standing(fold, events, arena) for arena in arenas}
     main = standings.get(current or "") or (standings[arenas[0]] if arenas else arena_standing(fold, events, ""))
     return {
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

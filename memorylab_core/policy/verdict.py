@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ledger.model import Event, Run
+from ..ledger.model import Event, Run, plural
 from .promotion import PromotionPolicy, estimate_noise, evaluate_run, same_code_runs, sample_of
 from .registry import champion, is_measured
 
@@ -41,7 +41,8 @@ def _from_decision(decision: dict, source: str) -> dict | None:
     noise = (decision.get("thresholds") or {}).get("noise") or {}
     return {"champion": decision.get("champion"), "reference_val_bpb": metrics["reference_val_bpb"],
             "reference_n": metrics.get("reference_n"), "gain": metrics["gain"], "sigma": noise.get("sigma"),
-            "noise_source": noise.get("source"), "noise_groups": noise.get("groups"), "source": source}
+            "noise_source": noise.get("source"), "noise_groups": noise.get("groups"),
+            "noise_excluded": noise.get("excluded") or 0, "source": source}
 
 
 def judge(run: Run, arena_runs: Sequence[Run], events: Sequence[Event],
@@ -73,6 +74,7 @@ def standing(arena_runs: Sequence[Run], events: Sequence[Event], policy: Promoti
             "reference_val_bpb": round(sample.mean, 6), "reference_n": sample.n,
             "best_single_val_bpb": best.val_bpb, "best_single_run_id": best.run_id,
             "sigma": round(noise.sigma, 6), "noise_source": noise.source, "noise_groups": noise.groups,
+            "noise_excluded": noise.excluded, "noise_replicates": noise.replicates,
             "default_noise": policy.default_noise, "noise_ratio": round(ratio, 2),
             "noisy": noise.source == "ledger" and ratio > NOISE_ALERT_RATIO}
 
@@ -92,14 +94,30 @@ def runs_phrase(n: int | None) -> str:
     return f"mean of {n} runs"
 
 
-def noise_phrase(sigma: float | None, source: str | None, groups: int | None = None) -> str:
-    """``noise σ 0.002100 (measured, 2 replicate groups)`` / ``noise σ 0.002000 (the default)``."""
+def noise_phrase(sigma: float | None, source: str | None, groups: int | None = None, excluded: int = 0) -> str:
+    """σ with where it came from, everywhere it is shown: ``noise σ 0.002100 (measured, 2 replicate
+    groups)``, ``noise σ 0.002000 (a prior: the policy's default, no replicates yet)`` or ``noise σ unknown
+    (3 replicate runs starved, none valid; the prior 0.002000 is used)``."""
     if sigma is None:
         return "noise σ unknown"
+    if source == "unknown":
+        return (f"noise σ unknown ({plural(excluded, 'replicate run')} starved, none valid; "
+                f"the prior {sigma:.6f} is used)")
     if source == "ledger":
         many = f", {groups} replicate group{'s' if groups != 1 else ''}" if groups else ""
-        return f"noise σ {sigma:.6f} (measured{many})"
-    return f"noise σ {sigma:.6f} (the default: no replicates yet)"
+        left = f", {excluded} starved run{'s' if excluded != 1 else ''} excluded" if excluded else ""
+        return f"noise σ {sigma:.6f} (measured{many}{left})"
+    return f"noise σ {sigma:.6f} (a prior: the policy's default, no replicates yet)"
+
+
+def noise_words(noise: dict) -> str:
+    """:func:`noise_phrase` of a :meth:`~.promotion.Noise.to_dict`."""
+    return noise_phrase(noise.get("sigma"), noise.get("source"), noise.get("groups"), noise.get("excluded") or 0)
+
+
+def verdict_noise(v: dict) -> str:
+    """:func:`noise_phrase` of a verdict or standing dict (its ``sigma``/``noise_*`` fields)."""
+    return noise_phrase(v.get("sigma"), v.get("noise_source"), v.get("noise_groups"), v.get("noise_excluded") or 0)
 
 
 def standing_phrase(s: dict) -> str:
@@ -107,17 +125,24 @@ def standing_phrase(s: dict) -> str:
     ref = f"reference {s['reference_val_bpb']:.6f} ({runs_phrase(s['reference_n'])})"
     best = (f" · best single run {s['best_single_val_bpb']:.6f}" if s["reference_n"] and s["reference_n"] > 1
             else "")
-    return f"{ref}{best} · {noise_phrase(s['sigma'], s['noise_source'], s['noise_groups'])}"
+    return f"{ref}{best} · {verdict_noise(s)}"
 
 
 def verdict_phrase(v: dict) -> str:
     """One run's verdict in words: ``gain +0.001000 over reference 1.000000 (mean of 3 runs), noise σ …``."""
     return (f"gain {v['gain']:+.6f} val_bpb over reference {v['reference_val_bpb']:.6f} "
-            f"({runs_phrase(v.get('reference_n'))}), {noise_phrase(v.get('sigma'), v.get('noise_source'))}")
+            f"({runs_phrase(v.get('reference_n'))}), {verdict_noise(v)}")
 
 
 def noise_alert(s: dict | None, arena: str) -> dict | None:
-    """The status alert for a measured sigma above NOISE_ALERT_RATIO x the default (None otherwise)."""
+    """The status alert for a measured sigma above NOISE_ALERT_RATIO x the default, or for a noise level
+    no valid replicate measured (every replicate was starved); None otherwise."""
+    if s and s["noise_source"] == "unknown":
+        return {"id": f"noise_unknown:{arena}", "severity": "warning",
+                "message": (f"noise unknown: {s['noise_excluded']} of {s['noise_replicates']} replicate runs "
+                            f"starved (confounded), none valid; decisions use the prior σ {s['sigma']:.6f}, "
+                            "which nothing measured: replicate the champion on a quiet machine"),
+                "sigma": s["sigma"], "excluded": s["noise_excluded"]}
     if not s or not s["noisy"]:
         return None
     return {"id": f"noise_high:{arena}", "severity": "warning",

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..index.journal_index import JournalIndex
-from ..ledger.model import Run
+from ..ledger.model import Run, gain
 from ..ledger.store import warn
 from ..policy.registry import champion
 from ..research.health import crash_streak, ideas_since_last_keep
@@ -68,6 +68,11 @@ class Dashboard:
     descriptions: dict[str, str] = field(default_factory=dict)  # run id -> description, for lineage nodes
     curves: list[Curve] = field(default_factory=list)
     extras: list[Extra] = field(default_factory=list)
+    numbers: dict[int, int] = field(default_factory=dict)  # run index -> experiment number in its arena
+
+    def number(self, run: Run) -> int:
+        """A run's experiment number in its arena (1-based), as the chart, its caption and the loss curves say."""
+        return self.numbers.get(run.index, run.index + 1)
 
 
 def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now: datetime | None = None,
@@ -78,8 +83,9 @@ def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now
     if "arenas" in data:  # the page shows one arena: the most recently used one of an all-arenas report
         data = data["arenas"][0] if data["arenas"] else report_data(history, since_hours, now)
     arena = data["arena"]
-    window = window_runs(history, arena, since_hours, now)
+    window = window_runs(history, arena, data.get("since_hours"), now)  # all time when the report widened it
     arena_runs = history.arena_runs(arena)
+    numbers = {run.index: n for n, run in enumerate(arena_runs, 1)}  # run numbers per arena, never store-wide
     champ = champion(history.registry.notable_in(arena), history.events_in(arena))
     start = data.get("champion_at_window_start") or {}
     return Dashboard(
@@ -94,22 +100,25 @@ def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now
         descriptions=_lineage_descriptions(history, data.get("lineages") or []),
         curves=loss_curves(history, champ, window),
         extras=optional_extras(history, data),
+        numbers={run.index: numbers[run.index] for run in window[-max(CHART_RUNS, TABLE_ROWS):]
+                 if run.index in numbers},
     )
 
 
 def champion_progress(data: dict, window: Sequence[Run]) -> tuple[float | None, str]:
-    """How far the champion moved over the window, and the reference it moved from: the champion at the
-    window start, else (a first champion, or the all-time view) the window's first kept run."""
+    """The champion's gain over the window (``ledger.model.gain``: + = lower val_bpb) and the reference it
+    is measured from: the champion at the window start, else (a first champion, or the all-time view) the
+    window's first kept run."""
     champ, start = data.get("champion"), data.get("champion_at_window_start")
     if champ is None:
         return None, "no kept run yet"
     if start is not None:
-        return round(champ["val_bpb"] - start["val_bpb"], 6), f"from {start['val_bpb']:.6f} at window start"
+        return gain(champ["val_bpb"], start["val_bpb"]), f"from {start['val_bpb']:.6f} at window start"
     first = next((r for r in window if r.status == "keep" and r.val_bpb is not None), None)
     if first is None:
         return None, "no kept run in this window"
     where = "first kept run" if data.get("since_hours") is None else "first kept run of the window"
-    return round(champ["val_bpb"] - first.val_bpb, 6), f"from {first.val_bpb:.6f}, the {where}"
+    return gain(champ["val_bpb"], first.val_bpb), f"from {first.val_bpb:.6f}, the {where}"
 
 
 def _lineage_descriptions(history: JournalIndex, lineages: Sequence[dict]) -> dict[str, str]:
@@ -171,6 +180,7 @@ def _research_view(history: JournalIndex, arena: str | None) -> dict:
     research = importlib.import_module("memorylab_core.research.memory")
     insights = importlib.import_module("memorylab_core.research.insights")
     state = research.load_state(history.store, history=history, arena=arena)
-    return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau()),
+    return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau(),
+                                                  state.timeline.account.to_dict()),
             "mistake_cards": state.deck.ranked(state.runs, MISTAKE_CARDS),
             "velocity_chart": {"view": state.velocity.view(), "points": [list(p) for p in state.velocity.points]}}

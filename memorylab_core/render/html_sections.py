@@ -10,12 +10,13 @@ formatted here. The page skeleton and the charts live in :mod:`~memorylab_core.h
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ..ledger.model import Run, lineage_gain, plural
-from ..policy.verdict import noise_phrase, runs_phrase, verdict_phrase
+from ..ledger.model import GAIN_SIGN, Run, gain, lineage_gain, plural
+from ..policy.verdict import runs_phrase, verdict_noise, verdict_phrase
 from . import svg
 from .htmltext import clip, esc
+from .report import window_label
 from .svg import glyph
 
 DESCRIPTION_CHARS = 160
@@ -53,11 +54,6 @@ def empty(text: str) -> str:
     return f'<p class="empty">{esc(text)}</p>'
 
 
-def window_label(data: dict) -> str:
-    hours = data.get("since_hours")
-    return "all time" if hours is None else f"last {hours:g} h"
-
-
 # -- headline ------------------------------------------------------------------------------------
 def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
     """The headline numbers as a row of tiles."""
@@ -71,22 +67,37 @@ def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
          f"{glyph('keep')} {c['keep']} {glyph('discard')} {c['discard']} {glyph('crash')} {c['crash']}",
          f"every run · {rate}"),
         _reference_tile(data),
-        ("Champion moved", fmt_delta(progress[0]), esc(progress[1])),
+        (f"Champion gain ({GAIN_SIGN})", fmt_delta(progress[0]), esc(progress[1])),
         ("Since last keep", f"{signals.get('since_last_keep', 0):,}",
          f"experiments (ideas) · crash streak {signals.get('crash_streak', 0)}"),
         ("Open decisions", str(sum(1 for q in data["decision_queue"] if q.get("priority") == "high")),
          f"high priority of {len(data['decision_queue'])} queued"),
+        _abort_tile(data),
     ]
     cells = "".join(f'<div class="stat{" wide" if n == 1 else ""}"><div class="k">{esc(k)}</div>'
                     f'<div class="v">{v}</div><div class="d">{d}</div></div>' for n, (k, v, d) in enumerate(tiles))
     return f'<section id="headline" class="stats" aria-label="headline numbers">{cells}</section>'
 
 
+def _abort_tile(data: dict) -> tuple[str, str, str]:
+    """Training time the early abort saved in the window, the runs it stopped and its audit (false aborts)."""
+    abort = data.get("early_abort") or {}
+    audit = abort.get("all_time") or {}
+    checked = (f"false aborts {audit['false_aborts']} of {audit['audited_finished']} left running"
+               if audit.get("audited_finished") else "no would-be stop audited yet")
+    return ("Training saved", f"{(abort.get('saved_training_seconds') or 0) / 60:.1f} min",
+            f"{plural(abort.get('stopped') or 0, 'run')} stopped early · {checked}")
+
+
 def warnings(data: dict) -> str:
-    if not data.get("corrupt_lines"):
-        return ""
-    return (f'<p class="warn" role="alert">{data["corrupt_lines"]} corrupt ledger line(s) were skipped; '
-            "run any command to see their line numbers on stderr.</p>")
+    """Banners above the page: a busy machine (the report's first line too), corrupt ledger lines."""
+    out = ""
+    if data.get("busy_machine"):
+        out += f'<p class="warn" role="alert"><strong>Busy machine.</strong> {esc(data["busy_machine"]["message"])}</p>'
+    if data.get("corrupt_lines"):
+        out += (f'<p class="warn" role="alert">{data["corrupt_lines"]} corrupt ledger line(s) were skipped; '
+                "run any command to see their line numbers on stderr.</p>")
+    return out
 
 
 def _reference_tile(data: dict) -> tuple[str, str, str]:
@@ -95,39 +106,27 @@ def _reference_tile(data: dict) -> tuple[str, str, str]:
     if not verdict:
         return "Champion reference", "none", "no kept run yet: the next is this arena's baseline"
     return ("Champion reference val_bpb", fmt_val(verdict["reference_val_bpb"]),
-            esc(f"{runs_phrase(verdict['reference_n'])} · {noise_phrase(verdict['sigma'], verdict['noise_source'])}"))
-
-
-def confirmed_text(data: dict) -> str:
-    """Whether the champion is confirmed (docs/promotion.md), in words."""
-    promo, champ = data.get("promotion") or {}, data.get("champion") or {}
-    confirmed = promo.get("confirmed") or {}
-    if not confirmed:
-        return "unknown"
-    if confirmed.get("run_id") == champ.get("run_id") or promo.get("tip_is_confirmed"):
-        return "yes: the confirmed champion"
-    return f"no: unconfirmed tip over confirmed champion {confirmed.get('run_id')} (replicate it)"
+            esc(f"{runs_phrase(verdict['reference_n'])} · {verdict_noise(verdict)}"))
 
 
 # -- champion ------------------------------------------------------------------------------------
 def champion_card(data: dict, record: dict, progress: tuple[float | None, str]) -> str:
     champ = data["champion"]
     if champ is None:
-        return section("champion", "Champion", empty("No kept run yet: the next kept run is this arena's baseline."))
+        return section("champion", "Champion", empty(f"{data['headline'][0].upper()}{data['headline'][1:]}."))
     verdict = data.get("verdict") or {}
     tags = ", ".join(str(t) for t in record.get("tags") or [])
     facts = [("run", f"<code>{esc(champ['run_id'])}</code>"),
-             ("confirmed", esc(confirmed_text(data))),
+             ("confirmed", esc(data["headline"])),
              ("commit", f"<code>{esc((champ.get('commit') or 'unknown')[:12])}</code>"),
              ("branch", esc(champ.get("branch") or "unknown")),
              ("memory", f"{champ['memory_gb']:.1f} GB" if champ.get("memory_gb") is not None else "unknown"),
              ("logged", esc(champ.get("timestamp_utc") or "imported (no timestamp)")),
-             ("moved", f"{fmt_delta(progress[0])} {esc(progress[1])}")]
+             (f"gain ({GAIN_SIGN})", f"{fmt_delta(progress[0])} {esc(progress[1])}")]
     if verdict:
         facts.insert(1, ("best single run", f"{fmt_val(verdict['best_single_val_bpb'])} "
                                             f"<code>{esc(verdict['best_single_run_id'])}</code>"))
-        facts.insert(2, ("noise", esc(noise_phrase(verdict["sigma"], verdict["noise_source"],
-                                                   verdict["noise_groups"]))))
+        facts.insert(2, ("noise", esc(verdict_noise(verdict))))
     if record.get("hypothesis"):
         facts.append(("hypothesis", esc(record["hypothesis"])))
     if tags:
@@ -163,7 +162,7 @@ def _packet(packet: object) -> str:
         pairs.append(("prior champion (its single run)", f"<code>{esc(prior.get('run_id'))}</code> "
                                         f"{fmt_val(prior.get('val_bpb') if _is_num(prior.get('val_bpb')) else None)}"))
     if _is_num(delta):
-        pairs.append(("delta vs prior", fmt_delta(delta)))
+        pairs.append((f"gain vs prior ({GAIN_SIGN})", fmt_delta(-delta)))
     if novelty.get("classification"):
         pairs.append(("novelty", esc(f"{novelty['classification']} ({novelty.get('decision') or 'unknown'})")))
     return f"<h3>Decision packet</h3>{_kv(pairs)}"
@@ -194,11 +193,12 @@ def board_card(data: dict) -> str:
     best = champ["val_bpb"] if champ else None
     rows = []
     for rank, run in enumerate(board):
-        gap = run["val_bpb"] - best if best is not None and rank else None
+        vs_best = gain(run["val_bpb"], best) if rank else None
         rows.append(f"<tr><td>{'★' if rank == 0 else rank}</td><td class='n'>{fmt_val(run['val_bpb'])}</td>"
-                    f"<td class='n'>{fmt_delta(gap) if rank else ''}</td><td>{_run_ref(run)}</td>"
+                    f"<td class='n'>{fmt_delta(vs_best) if rank else ''}</td><td>{_run_ref(run)}</td>"
                     f"<td>{esc(clip(run['description'], 90))}</td></tr>")
-    head = "<tr><th>#</th><th class='n'>val_bpb</th><th class='n'>gap</th><th>commit</th><th>description</th></tr>"
+    head = (f"<tr><th>#</th><th class='n'>val_bpb</th><th class='n'>gain vs ★ ({GAIN_SIGN})</th><th>commit</th>"
+            "<th>description</th></tr>")
     return section("board", "Champion & challengers", table(head, "".join(rows)))
 
 
@@ -270,7 +270,7 @@ def _branch(node: dict, parent_val: float | None, descriptions: dict[str, str], 
 
 def _node(node: dict, parent_val: float | None, descriptions: dict[str, str], best_id: str) -> str:
     value = node.get("val_bpb")
-    delta = value - parent_val if value is not None and parent_val is not None else None
+    delta = gain(value, parent_val)  # over its parent step
     best = node["run_id"] == best_id
     label = esc(node.get("commit") or node["run_id"])
     desc = esc(clip(descriptions.get(node["run_id"], ""), 100))
@@ -310,28 +310,33 @@ def extra_card(key: str, title: str, content: object) -> str:
 
 
 def _velocity(view: dict, points: Sequence) -> str:
-    """The champion's val_bpb against cumulative GPU-hours since the baseline (a small step chart), under
-    the velocity line that status and guide print."""
+    """The champion's val_bpb against cumulative GPU-hours since the baseline (a small step chart, drawn
+    at its own size), under the velocity line that status and guide print. Where GPU time is unknown
+    (imported rows), the x axis is the experiment count instead: run order, never a column of zeros."""
     from ..research.progress import velocity_phrase
 
     phrase = velocity_phrase(view).removeprefix("velocity").strip()
-    rows = [(p[1] / 3600, p[2]) for p in points if isinstance(p, (list, tuple)) and len(p) >= 3
-            and isinstance(p[1], (int, float)) and isinstance(p[2], (int, float))]
+    rows = [(p[0], p[1] / 3600, p[2]) for p in points if isinstance(p, (list, tuple)) and len(p) >= 3
+            and all(isinstance(v, (int, float)) for v in p[:3])]
     if len(rows) < 2:
         return f'<p class="muted">{esc(phrase)}</p>'
+    by_hours = max(r[1] for r in rows) > min(r[1] for r in rows)
+    xs = [r[1] if by_hours else r[0] for r in rows]
+    ys = [r[2] for r in rows]
+    unit, what = ("GPU-h", "cumulative GPU-hours") if by_hours else ("", "experiments (GPU time unknown)")
     width, height, left, bottom = 420, 150, 56, 26
-    xs, ys = [h for h, _ in rows], [v for _, v in rows]
     x = svg.Scale(min(xs), max(xs), left, width - 8)
     y = svg.Scale(min(ys), max(ys), 8, height - bottom)
     y_ticks, x_ticks = svg.nice_ticks(min(ys), max(ys), 3), svg.nice_ticks(min(xs), max(xs), 4)
-    line = svg.step_line([(x(h), y(v)) for h, v in rows], x(max(xs)))
-    chart = (f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="champion val_bpb by GPU-hours">'
+    line = svg.step_line([(x(h), y(v)) for h, v in zip(xs, ys, strict=True)], x(max(xs)))
+    chart = (f'<svg class="velocity" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+             f'role="img" aria-label="champion val_bpb by {what}">'
              + svg.y_axis(y, [t for t in y_ticks if min(ys) <= t <= max(ys)], left, width - 8, lambda v: f"{v:.3f}")
              + svg.x_axis(x, [t for t in x_ticks if min(xs) <= t <= max(xs)], 8, height - bottom,
-                          lambda h: f"{h:g} GPU-h")
+                          lambda h: f"{h:g} {unit}".strip())
              + f'<path class="frontier" d="{line}" fill="none"/></svg>')
     return (f'<p class="muted">{esc(phrase)}. Chart: the champion\'s val_bpb (lower is better, drawn '
-            f'upward) by cumulative GPU-hours since the baseline.</p>{chart}')
+            f'upward) by {what} since the baseline.</p>{chart}')
 
 
 def _insights(view: dict) -> str:
@@ -421,17 +426,20 @@ def _cell(value: object) -> str:
 
 
 # -- runs table ----------------------------------------------------------------------------------
-RUN_COLUMNS = (("#", "num"), ("time (UTC)", "text"), ("status", "text"), ("val_bpb", "num"), ("Δ champion", "num"),
+RUN_COLUMNS = (("#", "num"), ("time (UTC)", "text"), ("status", "text"), ("val_bpb", "num"),
+               (f"gain vs champion ({GAIN_SIGN})", "num"),
                ("mem GB", "num"), ("commit", "text"), ("run", "text"), ("next", "text"), ("description", "text"))
 
 
-def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data: dict) -> str:
+def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data: dict,
+              number: Callable[[Run], int] = lambda run: run.index + 1) -> str:
+    """The runs table; ``number`` gives a run's experiment number in its arena (the ``#`` column)."""
     if not table:
         hint = "" if data.get("since_hours") is None else " Use --all (or a larger --since-hours) for older runs."
         return section("runs", "Runs", empty(f"No runs in this window ({window_label(data)}).{hint}"))
     head = "".join(f'<th data-type="{kind}"{" class=n" if kind == "num" else ""}>{esc(name)}</th>'
                    for name, kind in RUN_COLUMNS)
-    body = "".join(_run_row(run, champion_val) for run in reversed(table))
+    body = "".join(_run_row(run, champion_val, number(run)) for run in reversed(table))
     note = (f'<p class="muted">Newest {len(table):,} of {total:,} runs in this window; '
             "<code>memorylab list</code> or <code>memorylab export</code> have the rest.</p>"
             if len(table) < total else "")
@@ -446,8 +454,8 @@ def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data
                    f"<tbody>{body}</tbody></table></div>")
 
 
-def _run_row(run: Run, champion_val: float | None) -> str:
-    delta = run.val_bpb - champion_val if run.val_bpb is not None and champion_val is not None else None
+def _run_row(run: Run, champion_val: float | None, number: int) -> str:
+    delta = gain(run.val_bpb, champion_val)
     when = (run.timestamp or "")[:16].replace("T", " ") or "no time (imported)"  # minutes are enough; sorts as text
     desc = esc(clip(run.description, DESCRIPTION_CHARS))
     if run.tags:
@@ -456,7 +464,7 @@ def _run_row(run: Run, champion_val: float | None) -> str:
         desc += f'<div class="err">{esc(clip(run.error_summary, DESCRIPTION_CHARS))}</div>'
     mem = f"{run.memory_gb:.1f}" if run.memory_gb is not None else ""
     status = esc(run.status)
-    return (f'<tr id="r{run.index}" class="s-{status}" data-status="{status}"><td class="n">{run.index + 1}</td>'
+    return (f'<tr id="r{run.index}" class="s-{status}" data-status="{status}"><td class="n">{number}</td>'
             f"<td class=nw>{esc(when)}</td><td class=st>{status}</td><td class=n>{fmt_val(run.val_bpb)}</td>"
             f"<td class=n>{'' if delta is None else f'{delta:+.4f}'}</td><td class=n>{mem}</td>"
             f"<td><code>{esc(run.short_commit or '')}</code></td><td><code>{esc(run.run_id)}</code></td>"

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-
-from ..lazyre import lazy
+import re
 
 # C0 control characters (other than tab, newline, carriage return) and DEL are not allowed in HTML
 # text; they become U+FFFD so a stray byte from a crash log cannot upset the parser.
 _CONTROLS = (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)
-_SPECIAL = lazy("[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPECIAL = re.compile("[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # What html.escape(quote=True) produces, plus the controls; a table instead of the html module keeps
 # that import (and its entity table) out of start-up.
 _ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#x27;",

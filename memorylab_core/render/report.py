@@ -6,18 +6,19 @@ into the document a human skims over coffee. The HTML dashboard and ``--json`` r
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from ..evidence.roles import is_idea
+from ..evidence.roles import Account, account_line
 from ..index.journal_index import JournalIndex
-from ..ledger.model import Run, fmt_number, lineage_gain, plural
+from ..ledger.model import GAIN_SIGN, Run, fmt_number, gain, lineage_gain, plural
 from ..policy.decisions import queued
-from ..policy.estimates import standings
+from ..policy.early_abort import tally
+from ..policy.estimates import champion_headline, standings
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, run_brief
 from ..policy.verdict import standing, standing_phrase
+from ..research.health import busy_machine
 from ..research.progress import velocity_phrase
 from .report_promotion import promotion_section
 
@@ -35,29 +36,45 @@ def window_runs(history: JournalIndex, arena: str, since_hours: float | None, no
     return history.runs.where("arena = ? AND ts >= ?", (arena, cutoff))[::-1]
 
 
-def _status_counts(runs: Sequence[Run]) -> dict[str, int]:
-    counts = Counter(r.status for r in runs)
-    return {s: counts.get(s, 0) for s in ("keep", "discard", "crash")}
+def early_abort_view(history: JournalIndex, arena: str, window: Sequence[Run]) -> dict:
+    """What the early abort did (policy/early_abort.py): runs stopped and training time saved in the window, and
+    the audit over every run of the arena (would-be stops left running, and how many finished ahead)."""
+    audited = history.runs.where("arena = ? AND data LIKE ?", (arena, '%"early_abort"%'))
+    window_tally, audit = tally(window), tally(audited)
+    return {**window_tally.to_dict(), "phrase": window_tally.phrase(), "all_time": audit.to_dict(),
+            "audit_phrase": audit.phrase() if audit.shadow or audit.audits else None}
 
 
 def _queue(history: JournalIndex, window: Sequence[Run]) -> list[dict]:
-    """Open decisions of the window (policy.decisions.queued): high priority first, newest first within one.
+    """Open decisions of the window (policy.decisions.queued): high priority first, newest first within one;
+    one row per commit (its newest run's: a valid re-run of a confounded run replaces its retry).
 
     The packets' action and priority are folded into the index; only the rows shown are read in full
     (for their rationale)."""
-    items, fixed = [], set()  # fixed: idea keys with a later run that did not crash
+    items, fixed, seen = [], set(), set()  # fixed: idea keys with a later run that did not crash
     for run in reversed(window[-500:]):
         packet = {"next_action": run.next_action, "priority": run.extra.get("priority", "low")}
         entry = queued(run, packet, bool(run.idea_key) and run.idea_key in fixed)
-        if run.status != "crash" and run.idea_key:
+        if run.status != "crash" and run.idea_key and run.validity != "confounded":
             fixed.add(run.idea_key)
+        key = run.commit or run.idea_key or run.run_id  # one row per commit: its newest run decides
+        if key in seen:
+            entry = None
+        seen.add(key)
         if entry is not None:
             items.append((_PRIORITY_ORDER.get(entry[1], 3), -run.index, run, entry))
     items.sort(key=lambda item: item[:2])
     return [{"run_id": run.run_id, "next_action": action, "priority": priority,
-             "rationale": (history.record(run).get("decision_packet") or {}).get("rationale", ""),
+             "rationale": _why(history.record(run).get("decision_packet")),
              "description": run.description, "index": run.index}
             for _, _, run, (action, priority) in items[:QUEUE_ROWS]]
+
+
+def _why(packet: object) -> str:
+    """A packet's reason: MemoryLab's ``rationale``, else the ``summary`` the fork's packets carry."""
+    if not isinstance(packet, dict):
+        return ""
+    return str(packet.get("rationale") or packet.get("summary") or "")
 
 
 def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: datetime | None = None,
@@ -71,41 +88,50 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
     arena = arena or current_arena(history, None, os.environ)
     notable, events = history.registry.notable_in(arena), history.events_in(arena)
     window = window_runs(history, arena, since_hours, now)
+    widened = None
+    if not window and since_hours is not None and history.arena_count(arena):
+        # an empty window over a non-empty arena (imported rows have no times, or a quiet night): show the
+        # arena's whole history, saying so, rather than a report that looks empty
+        widened, since_hours, window = since_hours, None, history.arena_runs(arena)
     start = window[0].index if window else len(history.runs)
     champ = champion(notable, events)
     champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
     policy = store_policy(history.store.root)
-    counts = _status_counts(window)
-    ideas = [r for r in window if is_idea(r.role)]
-    moved = None
-    if champ is not None and champ_before is not None:
-        moved = round(champ.val_bpb - champ_before.val_bpb, 6)
+    account = Account()
+    for run in window:
+        account.add(run)
+    promo = standings(notable, events, policy)
     return {
         "generated_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "arena": arena,
         "other_arenas": [{"arena": a, "runs": n} for a, n, _ in history.arenas() if a != arena],
         "since_hours": since_hours,
+        "widened_from_hours": widened,
         "total_runs": history.arena_count(arena),
         "window_runs": len(window),
-        "counts": counts,
-        "roles": dict(Counter(r.role for r in window)),
-        "experiments": len(ideas),
-        "keep_rate": round(sum(r.status == "keep" for r in ideas) / len(ideas), 4) if ideas else None,
+        "counts": dict(account.statuses),
+        "roles": dict(account.roles),
+        "experiments": account.tried,
+        "keep_rate": account.keep_rate,
+        "account": account.to_dict(),
+        "busy_machine": busy_machine(window, arena),
         "confounded": [{"run_id": r.run_id, "causes": r.extra.get("confound") or []}
                        for r in window if r.validity == "confounded"],
         "champion": run_brief(champ),
         "verdict": standing(notable, events, policy),
         "champion_at_window_start": run_brief(champ_before),
-        "champion_moved": moved,
+        "champion_gain": gain(champ.val_bpb if champ else None, champ_before.val_bpb if champ_before else None),
         "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
-        "promotion": standings(notable, events, policy),
+        "promotion": promo,
+        "headline": champion_headline(promo),
         "lineages": [lin.to_dict() for lin in history.registry.lineages(arena)],
         "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10, arena=arena)],
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
         "velocity": _velocity(history, arena),
+        "early_abort": early_abort_view(history, arena, window),
     }
 
 
@@ -141,9 +167,13 @@ def md_cell(text: object) -> str:
     return value.replace("|", "\\|").replace("`", "\\`")
 
 
-def _window_label(data: dict) -> str:
-    hours = data["since_hours"]
-    return "all time" if hours is None else f"last {hours:g} h"
+def window_label(data: dict) -> str:
+    """The report's window in words: ``last 16 h``, ``all time``, or, when the report widened an empty
+    window to the arena's whole history (imported rows have no times), ``all time, none in the last 16 h``."""
+    hours, widened = data.get("since_hours"), data.get("widened_from_hours")
+    if hours is not None:
+        return f"last {hours:g} h"
+    return "all time" if widened is None else f"all time, none in the last {widened:g} h"
 
 
 def all_arenas_data(history: JournalIndex, since_hours: float | None, now: datetime | None = None) -> dict:
@@ -175,22 +205,29 @@ def _arena_sections(data: dict) -> list[str]:
 
 def _headline(data: dict) -> list[str]:
     c = data["counts"]
-    rate = "no ideas yet" if data["keep_rate"] is None else f"{data['keep_rate']:.0%} of ideas kept"
+    never_ran = f" · {c['not_run']} not run" if c.get("not_run") else ""
     others = data.get("other_arenas") or []
+    busy = data.get("busy_machine")
     lines = [
-        f"## Headline ({_window_label(data)})",
+        f"## Headline ({window_label(data)})",
         "",
+        *([f"- **Busy machine:** {md_cell(busy['message'])}"] if busy else []),
         f"- **Arena:** {md_cell(data['arena'])}" + (
             f" (other arenas, reported apart with `--arena all`: "
             f"{', '.join(md_cell(o['arena']) + ' — ' + plural(o['runs'], 'run') for o in others[:5])})"
             if others else ""),
-        f"- **Experiments (ideas tried):** {data['experiments']}; keep rate {rate}",
+        f"- **Experiments:** {md_cell(account_line(data['account']))}",
         f"- **Runs:** {data['window_runs']} in this window ({c['keep']} keep · {c['discard']} discard · "
-        f"{c['crash']} crash; roles: {_roles(data['roles'])}); {plural(data['total_runs'], 'run')} in this arena",
+        f"{c['crash']} crash{never_ran}; roles: {_roles(data['roles'])}); "
+        f"{plural(data['total_runs'], 'run')} in this arena",
     ]
     if data.get("velocity"):
         lines.append(f"- **Velocity:** {md_cell(velocity_phrase(data['velocity']).split(None, 1)[1])}")
-    for item in data.get("confounded") or []:
+    abort = data.get("early_abort") or {}
+    if abort.get("phrase") or abort.get("audit_phrase"):
+        lines.append(f"- **Early abort:** {md_cell(abort.get('phrase') or 'no run stopped in this window')}"
+                     + (f" (audit, all time: {md_cell(abort['audit_phrase'])})" if abort.get("audit_phrase") else ""))
+    for item in [] if busy else (data.get("confounded") or [])[-5:]:  # a busy machine is one line, above
         lines.append(f"- **Confounded (re-run it):** `{md_cell(item['run_id'])}` — "
                      f"{md_cell('; '.join(item['causes']) or 'starved training')}")
     if data["corrupt_lines"]:
@@ -204,9 +241,10 @@ def _roles(roles: dict) -> str:
 
 def _champion_section(data: dict) -> list[str]:
     champ = data["champion"]
-    lines = ["## Champion", ""]
+    headline = data['headline']
+    lines = ["## Champion", "", f"**{md_cell(headline[0].upper() + headline[1:])}**", ""]
     if champ is None:
-        return lines + ["No kept run yet: the next kept run is this arena's baseline.", ""]
+        return lines
     commit = f" (commit `{md_cell(champ['commit'][:7])}`)" if champ["commit"] else ""
     lines.append(f"`{md_cell(champ['run_id'])}`{commit}: {md_cell(champ['description'])}")
     verdict = data.get("verdict")
@@ -216,8 +254,8 @@ def _champion_section(data: dict) -> list[str]:
     start = data["champion_at_window_start"]
     if data["new_champion_in_window"] and start is not None:
         lines.append("")
-        lines.append(f"Moved {fmt_number(data['champion_moved'], signed=True)} in this window "
-                     f"(from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
+        lines.append(f"Gained {fmt_number(data['champion_gain'], signed=True)} val_bpb in this window ({GAIN_SIGN}; "
+                     f"from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
     elif data["new_champion_in_window"]:
         lines.append("")
         lines.append("First champion of this arena (its baseline) was set in this window.")
@@ -233,7 +271,7 @@ def _queue_section(data: dict) -> list[str]:
         return lines + ["Nothing waiting.", ""]
     lines += ["| priority | action | run | why |", "|---|---|---|---|"]
     for item in data["decision_queue"]:
-        lines.append(f"| {item['priority']} | {item['next_action']} | `{md_cell(item['run_id'])}` | "
+        lines.append(f"| {item['priority']} | `{item['next_action']}` | `{md_cell(item['run_id'])}` | "
                      f"{md_cell(item['rationale'])} |")
     return lines + [""]
 
@@ -243,10 +281,10 @@ def _challenger_section(data: dict) -> list[str]:
     if not data["challengers"]:
         return lines + ["No challengers yet.", ""]
     champ_val = data["champion"]["val_bpb"] if data["champion"] else None
-    lines += ["| # | val_bpb | vs champion | run | description |", "|---|---|---|---|---|"]
+    lines += [f"| # | val_bpb | gain vs champion ({GAIN_SIGN}) | run | description |", "|---|---|---|---|---|"]
     for rank, ch in enumerate(data["challengers"], 1):
-        gap = ch["val_bpb"] - champ_val if champ_val is not None else None
-        lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {fmt_number(gap, signed=True)} | "
+        vs_champion = fmt_number(gain(ch["val_bpb"], champ_val), signed=True)
+        lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {vs_champion} | "
                      f"`{md_cell(ch['run_id'])}` | {md_cell(ch['description'])} |")
     return lines + [""]
 
@@ -275,7 +313,7 @@ def _failure_section(data: dict) -> list[str]:
 
 
 def _recent_section(data: dict) -> list[str]:
-    lines = [f"## Recent runs ({_window_label(data)}, newest first)", ""]
+    lines = [f"## Recent runs ({window_label(data)}, newest first)", ""]
     if not data["recent"]:
         return lines + ["No runs in this window.", ""]
     lines += ["| time (UTC) | run | status | val_bpb | gain over the reference | mem GB | next | description |",

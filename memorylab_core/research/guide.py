@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..evidence.roles import account_line
 from ..ledger.model import plural
-from ..policy.verdict import noise_alert, noise_phrase, runs_phrase
+from ..policy.verdict import noise_alert, runs_phrase, verdict_noise
 from .contradictions import contradiction_line
-from .health import PLATEAU_RUNS, alerts
+from .health import PLATEAU_RUNS, alerts, is_busy
 from .insights import insights_view
 from .memory import ResearchState
 from .progress import phase_of, velocity_phrase
@@ -27,14 +28,15 @@ LINE_CHARS = 110
 EMPTY_TEXT = ("MemoryLab guide: no runs yet.\n"
               "Start with the baseline: run train.py unchanged and log it as keep with the description 'baseline'.")
 # Display order; PRIORITY decides who gets budget first.
-ORDER = ("champion", "alerts", "plateau", "recent", "works", "dead_ends", "contradictions", "near_misses",
-         "mistakes", "do_not_repeat", "promising")
-PRIORITY = ("champion", "alerts", "plateau", "works", "dead_ends", "recent", "contradictions", "mistakes",
-            "near_misses", "do_not_repeat", "promising")
-TITLES = {"champion": "", "alerts": "ALERTS", "plateau": "",
-          "recent": "LAST RUNS (val_bpb, gain over the champion's reference then)",
+ORDER = ("busy", "champion", "alerts", "account", "plateau", "recent", "works", "dead_ends", "contradictions",
+         "near_misses", "mistakes", "do_not_repeat", "promising")
+PRIORITY = ("busy", "champion", "alerts", "account", "plateau", "works", "dead_ends", "recent", "contradictions",
+            "mistakes", "near_misses", "do_not_repeat", "promising")
+TITLES = {"busy": "", "champion": "", "account": "", "alerts": "ALERTS", "plateau": "",
+          "recent": "LAST RUNS (val_bpb, gain over the champion's reference then, + = better)",
           "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID",
-          "contradictions": "CONTEXT-DEPENDENT (worth an ablation)", "near_misses": "NEAR-MISSES (combine these)",
+          "contradictions": "CONTEXT-DEPENDENT (worth an ablation)",
+          "near_misses": "NEAR-MISSES (gain over the reference then, + = better: combine)",
           "mistakes": "MISTAKES", "do_not_repeat": "TRIED AND FAILED (do not repeat)",
           "promising": "PROMISING DIRECTIONS"}
 
@@ -45,11 +47,12 @@ def _clip(text: str, width: int = LINE_CHARS) -> str:
 
 
 def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | None = None,
-               standing: dict | None = None) -> dict:
+               standing: dict | None = None, headline: str | None = None) -> dict:
     """Everything the guide shows, as data (bounded lists); ``curve_for`` reads archived loss curves;
-    ``standing``: the arena's champion as the promotion policy sees it (policy.verdict.standing)."""
+    ``standing``: the arena's champion as the promotion policy sees it (policy.verdict.standing);
+    ``headline``: the champion sentence every view leads with (policy.estimates.champion_headline)."""
     timeline = state.timeline
-    view = insights_view(state.book, state.runs, timeline.plateau())
+    view = insights_view(state.book, state.runs, timeline.plateau(), timeline.account.to_dict())
     champ = timeline.champion
     rules = state.consolidator.rules
     return {
@@ -57,6 +60,8 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
         "champion": None if champ is None else {"run_id": champ.run_id, "commit": champ.commit,
                                                 "val_bpb": champ.val_bpb, "description": champ.description},
         "verdict": standing,
+        "headline": headline,
+        "account": timeline.account.to_dict(),
         "alerts": [a for a in alerts(timeline, curve_for, noise_alert(standing, state.arena))
                    if not a["id"].startswith("plateau:")],  # the plateau has its own section
         "breaker": timeline.breaker(),
@@ -87,14 +92,16 @@ def _recent(outcome) -> dict:
 def _sections(data: dict) -> dict[str, list[str]]:
     """Each section's lines, most important first."""
     sections = {
+        "busy": [f"!! {_clip(a['message'], 3 * LINE_CHARS)}" for a in data["alerts"] if is_busy(a)],
         "champion": _champion_lines(data),
-        "alerts": [f"! {_clip(a['message'], 2 * LINE_CHARS)}" for a in data["alerts"]],
+        "account": [account_line(data["account"])],
+        "alerts": [f"! {_clip(a['message'], 2 * LINE_CHARS)}" for a in data["alerts"] if not is_busy(a)],
         "plateau": _plateau_lines(data),
         "recent": [_recent_line(r) for r in data["recent"]],
         "works": [_clip(r["text"]) for r in data["works"]],
         "dead_ends": [f"{d['category']}: {d['attempts']} attempts, no keep" for d in data["dead_ends"]]
         + [_clip(r["text"]) for r in data["avoid"]],
-        "near_misses": [_clip(f"{_delta(None if n['gain'] is None else -n['gain'])} {n['commit'] or n['run_id']}: "
+        "near_misses": [_clip(f"{_delta(n['gain'])} {n['commit'] or n['run_id']}: "
                               f"{n['description']}") for n in data["near_misses"]],
         "mistakes": [_clip(f"[{m['type']} ×{m['seen']}] {m['lesson']}") for m in data["mistakes"]],
         "contradictions": [_clip(contradiction_line(c), 2 * LINE_CHARS) for c in data.get("contradictions", [])],
@@ -107,13 +114,14 @@ def _sections(data: dict) -> dict[str, list[str]]:
 def _champion_lines(data: dict) -> list[str]:
     """The champion and the numbers the promotion policy judges the next run by (policy.verdict)."""
     champ, verdict = data["champion"], data.get("verdict")
+    headline = [f"  {data['headline']}"] if data.get("headline") else []  # every view's words (champion_headline)
     if champ is None or verdict is None:
         return ["CHAMPION none yet: the next kept run is this arena's baseline"]
     commit = f"commit {champ['commit'][:7]} " if champ["commit"] else ""
     head = (f"CHAMPION reference {verdict['reference_val_bpb']:.6f} ({runs_phrase(verdict['reference_n'])}) "
             f"{commit}({verdict['champion']}): {champ['description']}")
     best = (f"best single run {verdict['best_single_val_bpb']:.6f} · " if verdict["reference_n"] > 1 else "")
-    return [_clip(head), f"  {best}{noise_phrase(verdict['sigma'], verdict['noise_source'], verdict['noise_groups'])}"]
+    return [_clip(head), *headline, f"  {best}{verdict_noise(verdict)}"]
 
 
 def _times(count: int) -> str:
@@ -209,8 +217,9 @@ def render(data: dict, max_chars: int = DEFAULT_MAX_CHARS) -> str:
 
 
 def guide(state: ResearchState, max_chars: int = DEFAULT_MAX_CHARS,
-          curve_for: Callable[[str], list | None] | None = None, standing: dict | None = None) -> dict:
+          curve_for: Callable[[str], list | None] | None = None, standing: dict | None = None,
+          headline: str | None = None) -> dict:
     """The guide as data plus its budgeted ``text``."""
-    data = guide_data(state, curve_for, standing)
+    data = guide_data(state, curve_for, standing, headline)
     text = render(data, max_chars)
     return {**data, "text": text, "chars": len(text), "max_chars": max_chars}

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..evidence.roles import is_idea
+from ..evidence.roles import Account, is_experiment
 from ..index.records import run_from_record
 from ..ledger.model import Event, Run, finite_float, plural
 from ..policy.registry import is_candidate, takes_over
@@ -27,11 +27,6 @@ def crash_streak(runs: Sequence[Run]) -> int:
             break
         streak += 1
     return streak
-
-
-def counts_as_idea(run: Run) -> bool:
-    """An experiment (evidence/roles.py): ideas, re-runs and imported rows; never a baseline or replicate."""
-    return is_idea(run.role) and not run.replicate_of
 
 
 def is_keep_of_idea(run: Run) -> bool:
@@ -48,7 +43,7 @@ def ideas_since_last_keep(runs: Sequence[Run]) -> int:
     for run in reversed(runs):
         if is_keep_of_idea(run):
             return count
-        count += counts_as_idea(run)
+        count += is_experiment(run)
     return count
 
 
@@ -202,9 +197,7 @@ class Timeline:
     """Run counts, champion, streaks, plateau and anomaly episodes, folded run by run."""
 
     runs: int = 0
-    counts: dict = field(default_factory=lambda: {"keep": 0, "discard": 0, "crash": 0})  # every run
-    ideas: dict = field(default_factory=lambda: {"keep": 0, "discard": 0, "crash": 0})  # experiments only
-    roles: dict = field(default_factory=dict)  # role -> runs
+    account: Account = field(default_factory=Account)  # the counts every view shows (evidence/roles.py)
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_RUNS))  # the latest outcomes
     champion: Run | None = None
     champions: dict = field(default_factory=dict)  # run id -> Run of every run that was ever champion
@@ -227,11 +220,8 @@ class Timeline:
         """Fold one run's outcome (``outcome.ref_after`` is the reference after it)."""
         run, position = outcome.run, outcome.position
         self.runs += 1
-        self.counts[run.status] = self.counts.get(run.status, 0) + 1
-        self.roles[run.role] = self.roles.get(run.role, 0) + 1
-        if counts_as_idea(run):
-            self.ideas[run.status] = self.ideas.get(run.status, 0) + 1
-        tried = sum(self.ideas.values())  # the plateau counts ideas, not replicates or baselines
+        self.account.add(run)
+        tried = self.account.tried  # the plateau counts experiments, not replicates, baselines or starved runs
         self.recent.append(outcome)
         self._streaks(run)
         if is_candidate(run):
@@ -266,7 +256,7 @@ class Timeline:
 
     def _drift(self, run: Run) -> None:
         """val_bpb of consecutive measured idea runs: a chain while each is worse than the one before."""
-        if not counts_as_idea(run) or run.val_bpb is None or run.validity == "confounded":
+        if not is_experiment(run) or run.val_bpb is None:
             return
         chain = self.drift
         if chain is not None and run.val_bpb > chain["last_val"]:
@@ -280,7 +270,7 @@ class Timeline:
         self.breaker_fold.add_run(run)
         if is_keep_of_idea(run):
             self.since_keep = 0
-        elif counts_as_idea(run):
+        elif is_experiment(run):
             self.since_keep += 1
 
     def champion_event(self, event: Event) -> None:
@@ -328,7 +318,7 @@ class Timeline:
     def plateau(self) -> dict:
         """Experiments (ideas) since the last improvement, and the improvement rate over the last window."""
         last = self.last_improvement
-        tried = sum(self.ideas.values())
+        tried = self.account.tried
         since = tried - last["ideas"] if last else tried
         points = [p for p in self.window if p[0] >= self.epoch_start and p[2] is not None]
         gained = per_hour = per_experiment = None
@@ -432,14 +422,58 @@ def _cluster_alerts(timeline: Timeline) -> list[dict]:
     return out
 
 
-CONFOUND_RUNS_CHECKED = 5  # confounded runs among the latest few raise an alert each
+CONFOUND_RUNS_CHECKED = 5  # confounded runs among the latest few raise an alert each ...
+BUSY_RUNS = 8  # ... unless most of the latest BUSY_RUNS runs (at least BUSY_MIN) were: then one busy-machine alert
+BUSY_MIN = 2
+
+
+def _range(values: list[float], fmt: str) -> str:
+    low, high = min(values), max(values)
+    return format(low, fmt) if low == high else f"{format(low, fmt)}–{format(high, fmt)}"
+
+
+def busy_machine(runs: Sequence[Run], arena: str) -> dict | None:
+    """One alert for a busy machine: most of the arena's latest :data:`BUSY_RUNS` runs were starved
+    (confounded). It names the cause with the measured CPU shares and throughputs and says what to
+    change; ``status``, ``guide`` and the report lead with it instead of one retry per run."""
+    last = list(runs)[-BUSY_RUNS:]
+    starved = [r for r in last if r.validity == "confounded"]
+    if len(starved) < BUSY_MIN or 2 * len(starved) <= len(last):
+        return None
+    facts = [r.extra.get("throughput") or {} for r in starved]
+    shares = [f["cpu_share"] for f in facts if isinstance(f.get("cpu_share"), (int, float))]
+    rates = [f["tokens_per_sec"] for f in facts if isinstance(f.get("tokens_per_sec"), (int, float))]
+    quiet = [(r.extra.get("throughput") or {}).get("tokens_per_sec") for r in last if r.validity == "valid"]
+    quiet = [q for q in quiet if isinstance(q, (int, float))]
+    measured = []
+    if shares:
+        measured.append(f"CPU share {_range(shares, '.2f')} of the training threads' capacity (floor 0.60)")
+    if rates:
+        measured.append(f"{_range(rates, ',.0f')} tok/s" + (f" vs {_range(quiet, ',.0f')} tok/s in this window's "
+                                                            "valid runs" if quiet else ""))
+    cause = "; ".join(measured) or "; ".join(starved[-1].extra.get("confound") or []) or "starved training"
+    return _alert(f"busy_machine:{arena}:{starved[0].run_id}", "critical",
+                  f"busy machine: {len(starved)} of the last {plural(len(last), 'run')} were starved ({cause}). "
+                  "They measured the load, not the ideas: nothing was kept and they do not enter σ. Stop or pause "
+                  "the other load (uptime, top), or run when the machine is quiet; then re-run the same commit "
+                  "(git stay) before trying a new idea",
+                  runs=len(last), confounded=len(starved), cpu_shares=shares, tokens_per_sec=rates,
+                  run_ids=[r.run_id for r in starved])
+
+
+def is_busy(alert: dict) -> bool:
+    """Whether an alert is the busy-machine alert (the views lead with it)."""
+    return alert["id"].startswith("busy_machine:")
 
 
 def _confound_alerts(timeline: Timeline) -> list[dict]:
-    """A starved run among the latest ones: name the cause, so the operator quiets the machine."""
+    """A busy machine is one alert (:func:`busy_machine`); else each starved run among the latest few."""
+    runs = [outcome.run for outcome in timeline.recent]
+    busy = busy_machine(runs, runs[-1].arena if runs else "")
+    if busy is not None:
+        return [busy]
     out = []
-    for outcome in list(timeline.recent)[-CONFOUND_RUNS_CHECKED:]:
-        run = outcome.run
+    for run in runs[-CONFOUND_RUNS_CHECKED:]:
         if run.validity == "confounded":
             causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
             out.append(_alert(f"confounded:{run.run_id}", "warning",

@@ -264,11 +264,14 @@ def dead_ends(rows: list[dict], book: CategoryBook) -> list[dict]:
     return dead
 
 
-def insights_view(book: CategoryBook, experiments: int, plateau: dict | None = None) -> dict:
-    """The ``insights`` document: globals, the category table, rankings, near-misses, surprises."""
-    rows = category_rows(book, experiments)
+def insights_view(book: CategoryBook, position: int, plateau: dict | None = None, account: dict | None = None) -> dict:
+    """The ``insights`` document: the arena's account (``Account.to_dict()``: the same run and experiment
+    counts as ``status``), the category table (``position``: runs folded, the decay's clock), rankings,
+    near-misses, surprises. ``attempts`` are the experiments the categories score (bug crashes are not)."""
+    rows = category_rows(book, position)
     return {
-        "experiments": experiments,
+        **(account or {}),
+        "runs": position,
         "attempts": book.attempts,
         "uncategorized_attempts": book.uncategorized,
         "prior_keep_rate": round(book.prior_rate, 4),

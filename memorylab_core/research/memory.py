@@ -24,12 +24,12 @@ from dataclasses import dataclass, field, replace
 
 from ..evidence.arenas import DEFAULT_ARENA, current_arena
 from ..evidence.crashes import is_bug_crash
-from ..evidence.roles import is_idea
+from ..evidence.roles import Account, is_experiment
 from ..index.journal_index import JournalIndex
 from ..ledger.model import Event, Run
 from ..ledger.store import MemoryLabError, Store
 from ..novelty.categories import run_categories
-from ..novelty.textnorm import is_baseline, strip_outcome_notes
+from ..novelty.textnorm import strip_outcome_notes
 from ..policy.registry import CHAMPION_EVENT, is_candidate, is_evidence
 from .consolidation import ClassStats, Consolidator
 from .contradictions import ContradictionBook
@@ -39,7 +39,7 @@ from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 from .progress import Velocity
 
-STATE_VERSION = 12  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 14  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -53,21 +53,20 @@ class Outcome:
     ref_before: float | None  # champion at the time (since the last re-baseline), before this run
     ref_after: float | None
     gain: float | None  # ref_before − val_bpb: positive when the run beat the champion at the time
-    attempt: bool  # an experiment that counts for statistics (not a baseline, replicate or interrupt)
+    attempt: bool  # an experiment (evidence.roles.is_experiment) that is not a baseline: counts for statistics
     improved: bool  # set a new reference (a new best, or a re-baseline)
     new_epoch: bool  # a kept baseline: the reference restarts here
 
 
 def outcome_of(run: Run, position: int, reference: float | None) -> Outcome:
     """Classify one run against the reference before it."""
-    baseline = is_baseline(run.description)
+    baseline = run.role == "baseline"  # by structure (evidence/roles.py), never by a word in the description
     val = run.val_bpb
     measured_keep = is_candidate(run)
     new_epoch = measured_keep and (baseline or reference is None)
     improved = new_epoch or (measured_keep and val < reference)
     gain = None if baseline or val is None or reference is None else reference - val
-    attempt = (not baseline and is_idea(run.role) and not run.replicate_of
-               and run.error_kind != "keyboard_interrupt")
+    attempt = not baseline and is_experiment(run)
     return Outcome(run, position, run_categories(run) if attempt else (), reference,
                    val if improved else reference, gain, attempt, improved, new_epoch)
 
@@ -114,7 +113,7 @@ class ResearchState:
         outcome = outcome_of(run, self.timeline.runs, self.timeline.reference)
         context = self.timeline.champion.run_id if self.timeline.champion is not None else None
         self.timeline.add(outcome)
-        self.velocity.add(outcome, self.timeline.champion, outcome.attempt and is_evidence(run))
+        self.velocity.add(outcome, self.timeline.champion, outcome.attempt)
         if not is_evidence(run):
             self.consolidator.add(replace(outcome, attempt=False), self.timeline.runs, self.deck)
             return outcome
@@ -165,7 +164,7 @@ def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
 
 FOLD_NAME = "research"
 _STATE_CLASSES = (ResearchState, Outcome, Timeline, Breaker, CategoryBook, CategoryStats, MistakeDeck, Card,
-                  Consolidator, ClassStats, Run, Event, Velocity,
+                  Consolidator, ClassStats, Run, Event, Velocity, Account,
                   ContradictionBook)
 
 

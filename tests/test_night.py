@@ -1,0 +1,280 @@
+"""Issue 24: a verdict that refuses what it cannot trust, driven through the CLI with the fake trainer.
+
+Each ``run``/``replicate`` call of the fake trainer takes its sidecar fields from a programmed list
+(``--extra-by-call``): the comparability fields of :data:`mlhelpers.CPU_SETUP`, and either a quiet
+machine's contention signals or a starved run's (CPU share 0.3, a third of the throughput).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlhelpers import CPU_SETUP, FAKE, PY, commit_change, git, log_run, make_repo, ml, records, write_train
+
+from memorylab_core.evidence.arenas import arena_key
+
+STARVED = {**CPU_SETUP, "tokens_per_sec": 2100.0, "num_steps": 60,
+           "contention": {**CPU_SETUP["contention"], "cpu_share": 0.31, "loadavg_end": 6.5}}
+ARENA = arena_key(CPU_SETUP)
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    monkeypatch.delenv("AUTORESEARCH_SEED", raising=False)
+    monkeypatch.delenv("MEMORYLAB_ARENA", raising=False)
+    return make_repo(tmp_path / "repo")
+
+
+class Trainer:
+    """The fake trainer's programmed calls: ``quiet(val)``, ``starved(val)`` or ``crash(fields)``, in order."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / "calls.json"
+        self.calls: list[dict] = []
+
+    def plan(self, *calls: dict) -> tuple[str, ...]:
+        self.calls += calls
+        self.path.write_text(json.dumps(self.calls))
+        return "--", PY, FAKE, "--extra-by-call", str(self.path), "--error", SHAPE
+
+    @property
+    def started(self) -> int:
+        counter = Path(str(self.path) + ".n")
+        return int(counter.read_text()) if counter.exists() else 0
+
+
+SHAPE = "RuntimeError: mat1 and mat2 shapes cannot be multiplied (4x384 and 512x512)"
+
+
+def quiet(val: float) -> dict:
+    return {**CPU_SETUP, "val_bpb": val}
+
+
+def starved(val: float) -> dict:
+    return {**STARVED, "val_bpb": val}
+
+
+def result(res) -> dict:
+    """The ``MEMORYLAB_RESULT {json}`` line of a run or replicate."""
+    line = [x for x in res.out.splitlines() if x.startswith("MEMORYLAB_RESULT ")][-1]
+    return json.loads(line.split(" ", 1)[1])
+
+
+def runs(repo: Path) -> list[dict]:
+    return [r for r in records(repo) if r.get("record_type") != "event"]
+
+
+def events(repo: Path) -> list[dict]:
+    return [r for r in records(repo) if r.get("record_type") == "event"]
+
+
+def test_a_starved_first_run_then_a_valid_rerun_decides(repo, tmp_path):
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    baseline = runs(repo)[-1]["run_id"]
+    commit_change(repo, "MATRIX_LR 0.04 -> 0.05", matrix_lr=0.05)
+    res = ml("run", "--rerun-confounded", *trainer.plan(starved(0.90), quiet(0.997)), cwd=repo)
+    assert res.code == 0, res.err
+    first, second = runs(repo)[-2:]
+    # the starved run: recorded, never kept, never champion, not judged; the branch stays on its commit
+    assert first["validity"] == "confounded" and first["status"] == "discard"
+    assert first["promotion"]["level"] == "confounded" and not first["promotion"]["accepted"]
+    assert first["decision_packet"]["git"] == "stay" and first["decision_packet"]["next_action"] == "retry"
+    assert first["decision_packet"]["verdict"] is None
+    # the rerun is judged against the arena's champion from valid runs (the baseline), never its own first run
+    assert second["role"] == "rerun" and second["rerun_of"] == first["run_id"]
+    assert second["promotion"]["champion"] == baseline and second["status"] == "keep"
+    assert second["promotion"]["metrics"]["reference_val_bpb"] == 1.0
+    assert result(res)["run_id"] == second["run_id"] and result(res)["git"] == "advance"
+    assert [e["run_id"] for e in events(repo)] == [baseline, second["run_id"]]  # none names the starved run
+    standings = ml("champion", "--json", cwd=repo).json()
+    assert standings["tip"]["run_id"] == second["run_id"]
+    # a starved run whose rerun is worse: discarded against the baseline; the champion never moves to it
+    commit_change(repo, "WARMDOWN 0.5 -> 0.6", matrix_lr=0.05, warmdown=0.6)
+    res = ml("run", "--rerun-confounded", *trainer.plan(starved(0.80), quiet(1.02)), cwd=repo)
+    assert res.code == 0 and result(res)["git"] == "reset" and result(res)["status"] == "discard"
+    assert ml("champion", "--json", cwd=repo).json()["tip"]["run_id"] == second["run_id"]
+
+
+def test_a_confounded_keep_asked_for_by_hand_is_recorded_as_discard(repo):
+    assert log_run(repo, "baseline", "keep", 1.0, setup=CPU_SETUP).code == 0
+    commit_change(repo, "depth 9", depth=9)
+    res = log_run(repo, "DEPTH 8 -> 9", "keep", 0.9, setup=STARVED)
+    assert res.code == 0 and "recorded as discard" in res.err
+    assert res.json()["status"] == "discard" and res.json()["decision_packet"]["git"] == "stay"
+    assert ml("champion", "--json", cwd=repo).json()["tip"]["val_bpb"] == 1.0
+
+
+def test_every_replicate_starved_leaves_the_noise_unknown(repo, tmp_path):
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    res = ml("replicate", "HEAD", "--n", "3", *trainer.plan(starved(1.05), starved(0.97), starved(1.02)), cwd=repo)
+    assert res.code == 0, res.err
+    assert "excluded: 3 of 4 runs of its code starved (confounded)" in res.out
+    assert "noise σ unknown (3 replicate runs starved, none valid" in res.out
+    data = result(res)
+    assert data["n"] == 1 and len(data["excluded"]) == 3 and data["noise"]["source"] == "unknown"
+    status = ml("status", "--json", cwd=repo).json()
+    assert status["verdict"]["noise_source"] == "unknown" and status["verdict"]["reference_n"] == 1
+    assert f"noise_unknown:{ARENA}" in [a["id"] for a in status["alerts"]]
+    assert "noise σ unknown" in ml("status", cwd=repo).out and "noise σ unknown" in ml("guide", cwd=repo).out
+    assert "noise σ unknown" in ml("champion", cwd=repo).out
+    assert "noise σ unknown" in ml("report", "--output", "-", cwd=repo).out
+    # one valid replicate measures it
+    res = ml("replicate", "HEAD", "--n", "1", *trainer.plan(quiet(1.002)), cwd=repo)
+    assert result(res)["noise"]["source"] == "ledger" and "3 starved runs excluded" in res.out
+
+
+def test_a_valid_replicate_of_a_starved_baseline_decides_it(repo, tmp_path):
+    trainer = Trainer(tmp_path)
+    res = ml("run", "-d", "baseline", *trainer.plan(starved(1.0)), cwd=repo)
+    assert result(res)["git"] == "stay" and ml("champion", "--json", cwd=repo).json()["tip"] is None
+    res = ml("replicate", "HEAD", "--n", "1", *trainer.plan(quiet(1.01)), cwd=repo)
+    assert res.code == 0, res.err
+    first, second = runs(repo)
+    assert second["role"] == "rerun" and second["rerun_of"] == first["run_id"] and "replicate_of" not in second
+    assert second["status"] == "keep" and result(res)["git"] == "advance"
+    assert ml("champion", "--json", cwd=repo).json()["tip"]["run_id"] == second["run_id"]
+
+
+def _busy_night(repo: Path, trainer: Trainer) -> None:
+    """8 runs, 6 of them starved: a baseline, a starved replicate, then six ideas of which one is valid."""
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    assert ml("replicate", "HEAD", "--n", "1", *trainer.plan(starved(1.04)), cwd=repo).code == 0
+    ideas = [("DEPTH 8 -> 9", {"depth": 9}, starved(0.95)), ("MATRIX_LR 0.04 -> 0.05", {"matrix_lr": 0.05},
+             starved(0.96)), ("WARMDOWN 0.5 -> 0.6", {"warmdown": 0.6}, quiet(0.999)),
+             ("ACTIVATION relu2 -> gelu", {"activation": "gelu"}, starved(0.93)),
+             ("TOTAL_BATCH_SIZE 2**19 -> 2**18", {"batch": "2**18"}, starved(0.97)),
+             ("DEPTH 8 -> 7", {"depth": 7}, starved(0.94))]
+    kept: dict = {}
+    for message, change, call in ideas:
+        commit_change(repo, message, **{**kept, **change})
+        res = ml("run", *trainer.plan(call), cwd=repo)
+        assert res.code == 0, res.err
+        if result(res)["git"] == "advance":
+            kept.update(change)
+        elif result(res)["git"] == "reset":
+            git(repo, "reset", "-q", "--hard", "HEAD~1")
+
+
+def test_a_busy_night_is_one_alert_with_no_confounded_keep(repo, tmp_path):
+    _busy_night(repo, Trainer(tmp_path))
+    night = runs(repo)
+    assert len(night) == 8 and sum(r["validity"] == "confounded" for r in night) == 6
+    assert not [r for r in night if r["validity"] == "confounded" and r["status"] == "keep"]
+    named = {e["run_id"] for e in events(repo)} | {e.get("confirmed_run_id") for e in events(repo)}
+    assert not named & {r["run_id"] for r in night if r["validity"] == "confounded"}
+    status = ml("status", "--json", cwd=repo).json()
+    ids = [a["id"] for a in status["alerts"]]
+    assert len([i for i in ids if i.startswith("busy_machine:")]) == 1 and not [i for i in ids if
+                                                                                i.startswith("confounded:")]
+    busy = next(a for a in status["alerts"] if a["id"].startswith("busy_machine:"))
+    assert busy["confounded"] == 6 and busy["cpu_shares"] == [0.31] * 6 and "6 of the last 8 runs" in busy["message"]
+    assert status["verdict"]["noise_source"] == "unknown"
+    assert ml("status", cwd=repo).out.splitlines()[1].startswith("!! busy machine: 6 of the last 8 runs")
+    assert ml("guide", cwd=repo).out.startswith("!! busy machine")
+    report = ml("report", "--output", "-", cwd=repo).out
+    headline = report.split("## Headline", 1)[1].split("\n## ", 1)[0]
+    assert headline.splitlines()[2].startswith("- **Busy machine:** busy machine: 6 of the last 8 runs")
+    assert "**Confounded (re-run it):**" not in headline
+    queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
+    commits = [next(r["commit"] for r in night if r["run_id"] == q["run_id"]) for q in queue]
+    assert len(commits) == len(set(commits))  # one row per commit
+    # the registry, champion, the report and the dashboard name the same champion: a valid run
+    valid_keep = next(r["run_id"] for r in night if r["role"] == "idea" and r["status"] == "keep")
+    assert ml("champion", "--json", cwd=repo).json()["tip"]["run_id"] == valid_keep
+    assert ml("report", "--json", "--output", "-", cwd=repo).json()["champion"]["run_id"] == valid_keep
+    html = tmp_path / "dashboard.html"
+    assert ml("report", "--html", "--output", str(html), cwd=repo).code == 0
+    page = html.read_text()
+    assert "Busy machine." in page and valid_keep in page.split('id="champion"', 1)[1][:4000]
+
+
+def test_the_views_count_the_night_alike(repo, tmp_path):
+    trainer = Trainer(tmp_path)
+    _busy_night(repo, trainer)
+    commit_change(repo, "DEPTH 8 -> 12", warmdown=0.6, depth=12)
+    assert ml("run", *trainer.plan({**CPU_SETUP, "mode": "crash"}), cwd=repo).code == 3
+    status = ml("status", "--json", cwd=repo).json()
+    insights = ml("insights", "--json", cwd=repo).json()
+    guide = ml("guide", "--json", cwd=repo).json()
+    report = ml("report", "--json", "--since-hours", "1000", "--output", "-", cwd=repo).json()
+    keys = ("runs", "counts", "experiments", "idea_counts", "keep_rate", "roles", "confounded")
+    accounts = [{k: view[k] for k in keys} for view in (status, insights, guide["account"], report["account"])]
+    assert accounts[0] == accounts[1] == accounts[2] == accounts[3]
+    # 9 runs: the starved ones and the replicate are no experiments; the valid idea and the crash are
+    assert status["experiments"] == 2 and status["idea_counts"] == {"keep": 1, "discard": 0, "crash": 1}
+    assert report["experiments"] == 2 and status["confounded"] == 6
+    line = "experiments (ideas) 2 · keep 1 · discard 0 · crash 1 · keep rate 50.0% · 6 confounded runs (no evidence)"
+    for text in (ml("status", cwd=repo).out, ml("insights", cwd=repo).out, ml("guide", cwd=repo).out,
+                 ml("report", "--since-hours", "1000", "--output", "-", cwd=repo).out):
+        assert line in text
+
+
+def test_run_refuses_a_blocked_idea_before_training(repo, tmp_path):
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "DEPTH 8 -> 10", depth=10)
+    res = ml("run", *trainer.plan(quiet(1.02)), cwd=repo)
+    assert result(res)["status"] == "discard" and result(res)["git"] == "reset"
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    commit_change(repo, "DEPTH 8 -> 10 with a longer warmdown", depth=10, warmdown=0.55)
+    check = ml("check", "-d", "DEPTH 8 -> 10 with a longer warmdown", "--fail-on-similar", cwd=repo)
+    before = trainer.started
+    refused = ml("run", *trainer.plan(quiet(1.03)), cwd=repo)
+    assert check.code == 2 and refused.code == 2 and trainer.started == before and len(runs(repo)) == 2
+    assert refused.out == check.out and refused.out.startswith("repeat_failure → BLOCK (mode explore")
+    assert "refused before training" in refused.err and "--allow-blocked" in refused.err
+    forced = ml("run", "--allow-blocked", *trainer.plan(quiet(1.03)), cwd=repo)
+    assert forced.code == 0 and trainer.started == before + 1
+    packet = runs(repo)[-1]["decision_packet"]
+    assert packet["novelty"]["classification"] == "repeat_failure" and packet["next_action"] == "abandon"
+
+
+def test_a_retry_of_a_starved_commit_is_not_blocked(repo, tmp_path):
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "DEPTH 8 -> 9", depth=9)
+    assert result(ml("run", *trainer.plan(starved(1.1)), cwd=repo))["git"] == "stay"
+    res = ml("run", *trainer.plan(quiet(0.998)), cwd=repo)  # git stay: the same commit, re-run as is
+    assert res.code == 0, res.out + res.err
+    assert result(res)["status"] == "keep" and runs(repo)[-1]["novelty_guard"]["classification"] == "novel"
+
+
+def test_a_crash_without_eval_fields_stays_in_its_arena(repo, tmp_path):
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "DEPTH 8 -> 6", depth=6)
+    partial = {k: v for k, v in CPU_SETUP.items() if k not in ("eval_tokens", "max_seq_len", "tokens_per_sec")}
+    res = ml("run", *trainer.plan({**partial, "eval_tokens": None, "mode": "crash"}), cwd=repo)
+    assert res.code == 3, res.err
+    crash = runs(repo)[-1]
+    assert crash["arena"] == ARENA and crash["decision_packet"]["next_action"] == "fix_and_retry"
+    status = ml("status", "--json", cwd=repo).json()
+    assert status["arena"] == ARENA and status["idea_counts"]["crash"] == 1 and status["champion"] is not None
+    queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
+    assert (crash["run_id"], "fix_and_retry") in [(q["run_id"], q["next_action"]) for q in queue]
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    write_train(repo, depth=6)
+    train_py = repo / "train.py"
+    train_py.write_text(train_py.read_text().replace("DEPTH * MATRIX_LR", "MATRIX_LR * DEPTH"))  # the fix
+    git(repo, "commit", "-q", "-am", "DEPTH 8 -> 6 (shapes fixed)")
+    fixed = ml("run", *trainer.plan(quiet(1.01)), cwd=repo)  # a bug crash blocks no fix (program.md step 8)
+    assert fixed.code == 0, fixed.out + fixed.err
+    queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
+    assert "fix_and_retry" not in [q["next_action"] for q in queue]
+
+
+def test_log_of_the_same_run_twice_records_one_run(repo):
+    from mlhelpers import fake_run
+
+    log, summary = fake_run(repo, 1.0, setup=CPU_SETUP)
+    args = ("log", "-d", "baseline", "--status", "keep", "--log", str(log), "--summary", str(summary))
+    first = ml(*args, cwd=repo)
+    again = ml(*args, cwd=repo)
+    assert first.code == 0 and again.code == 0 and len(runs(repo)) == 1
+    assert again.out.startswith(f"already logged as {runs(repo)[0]['run_id']}")
+    assert ml(*args, "--json", cwd=repo).json()["already_logged"] is True
