@@ -698,7 +698,7 @@ def test_near_duplicates_never_straddle_the_split(tmp_path):
 def test_data_id_is_a_content_hash_in_the_manifest(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for i in range(40):
+    for i in range(200):  # enough that the ~5% val split holds one cpu eval batch (8 x 257 tokens)
         (corpus / f"doc{i}.txt").write_text(f"document number {i} " * 50)
     cache_dir = prepare.prepare("local", "cpu", cache_root=tmp_path / "a", input_dir=corpus, vocab_size=300)
     again = prepare.prepare("local", "cpu", cache_root=tmp_path / "b", input_dir=corpus, vocab_size=300)
@@ -708,6 +708,15 @@ def test_data_id_is_a_content_hash_in_the_manifest(tmp_path):
     (corpus / "doc0.txt").write_text("changed " * 50)
     changed = prepare.prepare("local", "cpu", cache_root=tmp_path / "a", input_dir=corpus, vocab_size=300)
     assert prepare.read_data_id(changed / "data") != first
+
+
+def test_prepare_refuses_a_val_split_smaller_than_one_eval_batch(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"doc{i}.txt").write_text(f"document number {i} " * 50)
+    with pytest.raises(prepare.PrepareError, match=r"fewer tokens than one eval batch of the cpu profile \(8 x 257\)"):
+        prepare.prepare("local", "cpu", cache_root=tmp_path / "a", input_dir=corpus, vocab_size=300)
 
 
 def test_print_profile_is_one_json_line_and_builds_nothing(tmp_path):
