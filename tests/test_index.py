@@ -16,7 +16,7 @@ import pytest
 from mlhelpers import CPU_SETUP, GPU_SETUP, MEMORYLAB, commit_change, ledger, log_run, make_repo
 
 from memorylab_core.index import db as ix
-from memorylab_core.index import journal_index as history_module
+from memorylab_core.index import journal_index
 from memorylab_core.index.journal_index import JournalIndex
 from memorylab_core.ledger import codec
 from memorylab_core.ledger.store import INDEX_NAME, Store, encode_record
@@ -381,7 +381,7 @@ def test_a_fold_read_in_small_steps_builds_the_index_one_step_builds(tmp_path, m
     store = _padded(_build(tmp_path, 800, arenas=("a", "b")))
     assert store.ledger_path.stat().st_size > ix.BLOCK
     expected = _tables(JournalIndex.load(store, use_cache=False, quiet=True))
-    monkeypatch.setattr(history_module, "READ_CHUNK", 64 << 10)
+    monkeypatch.setattr(journal_index, "READ_CHUNK", 64 << 10)
     stepped = JournalIndex.load(store, quiet=True)
     assert _tables(stepped) == expected
     assert len(stepped.corrupt) == 88
@@ -395,8 +395,8 @@ def test_a_fold_that_stops_midway_leaves_nothing_half_done(tmp_path, monkeypatch
     folds again from the start and gets the index a fresh fold gets."""
     store = _padded(_build(tmp_path, 600))
     expected = _tables(JournalIndex.load(store, use_cache=False, quiet=True))
-    monkeypatch.setattr(history_module, "READ_CHUNK", 64 << 10)
-    real, calls = history_module.prepared, []
+    monkeypatch.setattr(journal_index, "READ_CHUNK", 64 << 10)
+    real, calls = journal_index.prepared, []
 
     def failing(lines, first_run):
         calls.append(first_run)
@@ -404,13 +404,13 @@ def test_a_fold_that_stops_midway_leaves_nothing_half_done(tmp_path, monkeypatch
             raise KeyboardInterrupt
         return real(lines, first_run)
 
-    monkeypatch.setattr(history_module, "prepared", failing)
+    monkeypatch.setattr(journal_index, "prepared", failing)
     with pytest.raises(KeyboardInterrupt):
         JournalIndex.load(store, quiet=True)
     assert calls[-1] > 0  # three steps were folded before it stopped
     with sqlite3.connect(store.index_path) as db:
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
-    monkeypatch.setattr(history_module, "prepared", real)
+    monkeypatch.setattr(journal_index, "prepared", real)
     history = JournalIndex.load(store, quiet=True)
     assert _tables(history) == expected
     assert JournalIndex.load(store, quiet=True).refresh() is False

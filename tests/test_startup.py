@@ -76,3 +76,20 @@ def test_parsing_one_command_imports_only_its_module():
     assert "memorylab_core.commands.check" in loaded
     assert not {"memorylab_core.commands.log", "memorylab_core.commands.report",
                 "memorylab_core.commands.run"} & set(loaded)
+
+
+@pytest.mark.parametrize(("argv", "absent"), [
+    (["check", "-d", "x"], {"memorylab_core.render", "memorylab_core.ingest.runs", "memorylab_core.research.memory"}),
+    (["report"], {"memorylab_core.ingest.runs", "memorylab_core.render.html_report", "memorylab_core.render.charts"}),
+    (["log", "-d", "x", "--status", "keep"], {"memorylab_core.render.report", "memorylab_core.render.html_report"}),
+])
+def test_a_command_imports_only_the_layers_it_uses(argv, absent):
+    """Start-up pays for what a command runs: the markdown report skips the dashboard and the log
+    machinery, check skips rendering, log skips the report stack unless --report asks for it."""
+    loaded = _probe(
+        "import json, sys\n"
+        "from memorylab_core.cli import parse_args\n"
+        f"parse_args({argv!r})\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    assert not absent & set(loaded), absent & set(loaded)

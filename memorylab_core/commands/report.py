@@ -7,9 +7,8 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..ingest.runs import utc_stamp
+from ..ledger.model import utc_stamp
 from ..ledger.store import MemoryLabError, atomic_write_text, os_reason, write_derived
-from ..render.html_report import html_report
 from ..render.report import all_arenas_data, render_markdown, report_data
 from .common import Context, add_arena_flag, add_json_flag, hours, is_stdout
 
@@ -44,7 +43,7 @@ def write_report(ctx: Context, since_hours: float | None, output: Path | None = 
     target = ctx.store.check_output_path(output) if output is not None and not is_stdout(output) else None
     now = now or datetime.now(timezone.utc)
     data = data if data is not None else arena_report(ctx, since_hours, now)
-    page = html_report(ctx.history, since_hours, now, data) if html else None
+    page = _dashboard(ctx, since_hours, now, data) if html else None
     text = page if page is not None and output is not None else render_markdown(data)
     if is_stdout(output):
         print(text, end="")
@@ -56,6 +55,13 @@ def write_report(ctx: Context, since_hours: float | None, output: Path | None = 
             raise MemoryLabError(f"cannot write the report to {output}: {os_reason(exc)}") from exc
         return [target]
     return _write_to_reports(ctx, now, text, page)
+
+
+def _dashboard(ctx: Context, since_hours: float | None, now: datetime, data: dict) -> str:
+    """The HTML dashboard; its modules (charts, SVG, assets) load only for ``--html``."""
+    from ..render.html_report import html_report
+
+    return html_report(ctx.history, since_hours, now, data)
 
 
 def _write_to_reports(ctx: Context, now: datetime, text: str, page: str | None) -> list[Path]:

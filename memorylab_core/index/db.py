@@ -66,6 +66,7 @@ CREATE INDEX IF NOT EXISTS runs_arena ON runs(arena, idx);
 CREATE INDEX IF NOT EXISTS runs_arena_ts ON runs(arena, ts);
 CREATE INDEX IF NOT EXISTS runs_arena_valid ON runs(arena, idx) WHERE validity = 'valid';
 CREATE INDEX IF NOT EXISTS runs_import_key ON runs(import_key) WHERE import_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_native_arena ON runs(arena, branch, idx) WHERE source = 'native';
 CREATE TABLE IF NOT EXISTS events (
     idx INTEGER PRIMARY KEY, line_no INTEGER NOT NULL, offset INTEGER NOT NULL, event_id TEXT NOT NULL,
     event_type TEXT NOT NULL, timestamp_utc TEXT, ts REAL, runs_before INTEGER NOT NULL, data TEXT NOT NULL);

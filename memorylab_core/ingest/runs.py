@@ -26,7 +26,7 @@ from ..evidence.arenas import arena_key, completes, is_partial, native_arena, se
 from ..evidence.validity import PEERS, judge
 from ..index.journal_index import JournalIndex
 from ..index.records import run_from_record
-from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float
+from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, utc_stamp
 from ..ledger.schema import MAX_NAME
 from ..ledger.store import (
     MemoryLabError,
@@ -279,10 +279,6 @@ def _read_optional(path: Path) -> str | None:
         return None
 
 
-def utc_stamp(now: datetime) -> str:
-    return now.strftime("%Y%m%dT%H%M%SZ")
-
-
 def allocate_run_id(store: Store, history: JournalIndex, commit: str | None, now: datetime) -> str:
     """``<UTC stamp>-<short commit>``, suffixed ``-2``, ``-3`` ... when taken (mkdir is the arbiter)."""
     base = f"{utc_stamp(now)}-{(commit or 'nogit')[:7]}"
@@ -497,7 +493,9 @@ def logged_before(history: JournalIndex, inputs: RunInputs) -> Run | None:
     token = inputs.run_token
     if not token:
         return None
-    same_commit = history.runs.where("commit_sha IS ?", (inputs.provenance.get("commit"),), limit=TOKEN_SCAN)
+    commit = inputs.provenance.get("commit")
+    where = ("commit_sha = ?", (commit,)) if commit else ("commit_sha IS NULL", ())  # "=" uses the index
+    same_commit = history.runs.where(*where, limit=TOKEN_SCAN)
     return next((run for run in same_commit if run.extra.get("run_token") == token), None)
 
 

@@ -71,6 +71,11 @@ def parse_utc(stamp: str | None) -> float | None:
     return dt.timestamp()
 
 
+def utc_stamp(now: datetime) -> str:
+    """A compact UTC stamp for names: ``20261205T010203Z`` (run ids, stamped report files)."""
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
 def finite_float(value: Any) -> float | None:
     """``value`` as a finite float, or None (missing, non-numeric, NaN and inf all become None)."""
     if value is None or isinstance(value, bool):
