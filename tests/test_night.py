@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from mlhelpers import CPU_SETUP, FAKE, PY, commit_change, git, log_run, make_repo, ml, records, write_train
+from mlhelpers import CPU_SETUP, FAKE, PY, commit_change, git, ledger, log_run, make_repo, ml, records, write_train
 
 from memorylab_core.evidence.arenas import arena_key
 
@@ -106,6 +106,49 @@ def test_a_confounded_keep_asked_for_by_hand_is_recorded_as_discard(repo):
     assert res.code == 0 and "recorded as discard" in res.err
     assert res.json()["status"] == "discard" and res.json()["decision_packet"]["git"] == "stay"
     assert ml("champion", "--json", cwd=repo).json()["tip"]["val_bpb"] == 1.0
+
+
+def _as_before_issue_24(repo: Path, starved_id: str) -> None:
+    """Rewrite the journal as MemoryLab wrote it before issue 24: the starved run kept and named by a
+    champion event (the index notices the rewrite and rebuilds)."""
+    lines = []
+    for rec in records(repo):
+        if rec.get("run_id") == starved_id and rec.get("record_type") != "event":
+            rec["status"] = "keep"
+        lines.append(rec)
+    first_event = next(r for r in lines if r.get("record_type") == "event")
+    starved = next(r for r in lines if r.get("run_id") == starved_id)
+    lines.append({**first_event, "event_id": "ev-20261201T000000Z-0ld0ld00", "source": "run", "run_id": starved_id,
+                  "commit": starved["commit"], "val_bpb": starved["metrics"]["val_bpb"], "level": "confirmed",
+                  "confirmed_run_id": starved_id, "prior_champion": first_event["run_id"]})
+    ledger(repo).write_text("".join(json.dumps(r) + "\n" for r in lines))
+
+
+def test_an_older_stores_event_naming_a_confounded_run_moves_no_view(repo, tmp_path):
+    """One champion rule everywhere (policy.registry.designated): champion, status, guide and the report
+    name the same champion on a store whose latest champion event names a confounded run."""
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "MATRIX_LR 0.04 -> 0.05", matrix_lr=0.05)
+    assert result(ml("run", *trainer.plan(starved(0.9)), cwd=repo))["git"] == "stay"
+    baseline, starved_run = (r["run_id"] for r in runs(repo))
+    _as_before_issue_24(repo, starved_run)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    commit_change(repo, "WARMDOWN 0.5 -> 0.6", warmdown=0.6)
+    assert result(ml("run", *trainer.plan(quiet(1.01)), cwd=repo))["status"] == "discard"
+    assert [e["run_id"] for e in events(repo)][-1] == starved_run and runs(repo)[1]["status"] == "keep"
+    standings = ml("champion", "--json", cwd=repo).json()
+    status = ml("status", "--json", cwd=repo).json()
+    guide = ml("guide", "--json", cwd=repo).json()
+    report = ml("report", "--json", "--since-hours", "1000", "--output", "-", cwd=repo).json()
+    named = [standings["tip"]["run_id"], standings["confirmed"]["run_id"], status["champion"]["run_id"],
+             guide["champion"]["run_id"], report["champion"]["run_id"]]
+    assert named == [baseline] * 5
+    assert standings["headline"] == status["headline"] == guide["headline"] == report["headline"]
+    champion_lines = [x for x in guide["text"].splitlines() + ml("status", cwd=repo).out.splitlines()
+                      if x.lstrip().lower().startswith("champion")]
+    assert champion_lines and all(baseline in x and starved_run not in x for x in champion_lines), champion_lines
+    assert status["confounded"] == 1
 
 
 def test_every_replicate_starved_leaves_the_noise_unknown(repo, tmp_path):
