@@ -35,13 +35,24 @@ def test_append_and_read_back(store):
     assert store.ledger_path.read_bytes().count(b"\n") == 2  # odd unicode never splits a line
 
 
-def test_partial_trailing_line_is_left_then_reported(store):
+def test_partial_trailing_line_is_left_unread_then_cut_off(store, capsys):
     store.append({"run_id": "a", "status": "keep"})
     with open(store.ledger_path, "ab") as fh:
         fh.write(b'{"run_id": "half')  # a writer killed mid-line
     lines, offset, _ = store.read_lines()
     assert [line.record["run_id"] for line in lines] == ["a"]
     assert offset < store.ledger_size()
+    store.append({"run_id": "c", "status": "keep"})
+    lines, _, _ = store.read_lines()
+    assert [line.record["run_id"] for line in lines] == ["a", "c"]
+    assert b"half" not in store.ledger_path.read_bytes()
+    assert "cut off" in capsys.readouterr().err
+
+
+def test_a_broken_line_inside_the_journal_is_reported_and_skipped(store):
+    store.append({"run_id": "a", "status": "keep"})
+    with open(store.ledger_path, "ab") as fh:
+        fh.write(b'{"run_id": "half\n')  # a whole line that is not a record
     store.append({"run_id": "c", "status": "keep"})
     lines, _, _ = store.read_lines()
     assert [line.record["run_id"] if line.record else None for line in lines] == ["a", None, "c"]
