@@ -465,3 +465,30 @@ def test_the_registry_snapshot_is_computed_for_every_arena_not_carried_over(tmp_
     rewritten = json.loads(path.read_text())
     assert rewritten["arenas"][cpu] == written["arenas"][cpu]
     assert rewritten["arenas"][cpu]["champion"]["val_bpb"] == 1.0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_fold_pauses_the_cycle_collector_and_restores_it(tmp_path, monkeypatch, enabled):
+    """The fold runs with the cyclic collector off (speed) and leaves it as it found it, even on failure."""
+    import gc
+
+    store = _build(tmp_path, 30)
+    seen = []
+    fold_items = JournalIndex._fold_items
+
+    def watched(self, *args):
+        seen.append(gc.isenabled())
+        return fold_items(self, *args)
+
+    monkeypatch.setattr(JournalIndex, "_fold_items", watched)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        JournalIndex.load(store, quiet=True)
+        assert seen and not any(seen) and gc.isenabled() is enabled
+        monkeypatch.setattr(JournalIndex, "_fold_items", lambda *args: 1 / 0)
+        (tmp_path / INDEX_NAME).unlink()
+        with pytest.raises(ZeroDivisionError):
+            JournalIndex.load(store, quiet=True)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
