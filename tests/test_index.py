@@ -512,6 +512,33 @@ def test_the_registry_snapshot_is_computed_for_every_arena_not_carried_over(tmp_
     assert rewritten["arenas"][cpu]["champion"]["val_bpb"] == 1.0
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_fold_pauses_the_cycle_collector_and_restores_it(tmp_path, monkeypatch, enabled):
+    """The fold runs with the cyclic collector off (speed) and leaves it as it found it, even on failure."""
+    import gc
+
+    store = _build(tmp_path, 30)
+    seen = []
+    fold_items = JournalIndex._fold_items
+
+    def watched(self, *args):
+        seen.append(gc.isenabled())
+        return fold_items(self, *args)
+
+    monkeypatch.setattr(JournalIndex, "_fold_items", watched)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        JournalIndex.load(store, quiet=True)
+        assert seen and not any(seen) and gc.isenabled() is enabled
+        monkeypatch.setattr(JournalIndex, "_fold_items", lambda *args: 1 / 0)
+        (tmp_path / INDEX_NAME).unlink()
+        with pytest.raises(ZeroDivisionError):
+            JournalIndex.load(store, quiet=True)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+
+
 def test_a_run_id_twice_in_the_journal_counts_once_and_the_first_wins(tmp_path):
     """Issue 26: a naive `cat a.jsonl b.jsonl` merge folded 11 runs for 9 ids; `show` returned the first
     and `list` both. Now the first record of an id counts, every later one is skipped with a warning
