@@ -30,6 +30,7 @@ import argparse
 import bisect
 import ctypes
 import hashlib
+import io
 import json
 import math
 import pickle
@@ -808,9 +809,11 @@ def train_tokenizer(data_dir, tokenizer_dir, vocab_size, max_chars, doc_cap=TOKE
 
     tokenizer_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write_bytes(tokenizer_dir / "tokenizer.pkl", pickle.dumps(enc))
-    tmp = tokenizer_dir / f"token_bytes.pt.{os.getpid()}.tmp"
-    torch.save(token_bytes, tmp)
-    os.replace(tmp, tokenizer_dir / "token_bytes.pt")
+    # Saved through memory: torch.save names the zip's records after the file it writes, so saving to
+    # a per-process temp name made token_bytes.pt (and with it data_id) differ on every prepare.
+    buffer = io.BytesIO()
+    torch.save(token_bytes, buffer)
+    _atomic_write_bytes(tokenizer_dir / "token_bytes.pt", buffer.getvalue())
     meta = dict(settings=settings, n_vocab=enc.n_vocab, trained_on=used, seconds=round(time.time() - t0, 1))
     _atomic_write_json(tokenizer_dir / "meta.json", meta)
     print(f"tokenizer: trained vocab {enc.n_vocab} in {time.time() - t0:.1f}s -> {tokenizer_dir}", flush=True)

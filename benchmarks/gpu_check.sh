@@ -60,7 +60,7 @@ for dirpath, dirnames, filenames in os.walk(sysconfig.get_paths()["purelib"]):
     dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
     for fn in sorted(filenames):
         path = os.path.join(dirpath, fn)
-        if fn.endswith(".py") and 0 < os.path.getsize(path) <= 500_000 and size < 150_000_000:
+        if fn.endswith(".py") and 0 < os.path.getsize(path) <= 500_000 and size < 60_000_000:
             try:
                 text = open(path, encoding="utf-8").read()
             except (UnicodeDecodeError, OSError):

@@ -63,7 +63,7 @@ def main():
                 reach += min(len(ids), row_len)
         if not args.old_packer and split == "val":
             # The real packer, one pass: count what lands in rows.
-            rows = prepare._packed_rows(tokenizer, row_len, "val", 0, data_dir, 1000, 128, 1)
+            rows = prepare._packed_rows(tokenizer, row_len, "val", 0, data_dir, 1000, 128, 1, "tails")
             reach = sum(len(r) for r, _ in rows)
         elif not args.old_packer:
             reach = total  # tails go back to the buffer: every token is packed (checked on val above)

@@ -8,6 +8,11 @@ prepare.py (the cpu profile). Runs old, new, old, new, ... with the same command
 (`python train.py`, AUTORESEARCH_PROFILE=cpu, AUTORESEARCH_TIME_BUDGET=budget) and prints one line
 per run from the sidecar: tokens/s, steps, val_bpb, total seconds, wall seconds, load average.
 --hog runs a busy-looping Python process (one core) for the whole measurement: "under load".
+
+Since issue 22 the cpu profile's tokens_per_sec counts tokens per second of its budget's clock (CPU
+seconds per thread), while older sidecars count tokens per wall second. The comparison is made in
+one unit, tokens per CPU second per thread (`cpu_tok/s`): a wall-clock sidecar's tokens/s divided by
+its `contention.cpu_share`. That unit does not depend on what else the machine runs.
 """
 
 import argparse
@@ -38,6 +43,14 @@ def run_once(checkout, cache, budget, seed):
     return s
 
 
+def cpu_tokens_per_sec(s):
+    """Tokens per CPU second per thread: the sidecar's own figure on the cpu clock, else tokens per wall
+    second over the share of its threads' capacity the process got."""
+    if s.get("budget_clock") == "cpu":
+        return s["tokens_per_sec"]
+    return s["tokens_per_sec"] / s["contention"]["cpu_share"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", required=True)
@@ -56,19 +69,21 @@ def main():
                 load = os.getloadavg()[0]
                 s = run_once(checkout, cache, args.budget, args.seed)
                 results[label].append(s)
-                print(f"pair {i} {label}: tok/s {s['tokens_per_sec']:.0f} steps {s['num_steps']} "
+                print(f"pair {i} {label}: cpu_tok/s {cpu_tokens_per_sec(s):.0f} "
+                      f"(clock {s.get('budget_clock', 'wall')}, share {s['contention']['cpu_share']:.2f}) "
+                      f"tok/s {s['tokens_per_sec']:.0f} steps {s['num_steps']} "
                       f"val_bpb {s['val_bpb']:.4f} total_s {s['total_seconds']:.1f} wall_s {s['wall']:.1f} "
                       f"load {load:.2f}", flush=True)
     finally:
         if hog is not None:
             hog.kill()
     for label, runs in results.items():
-        tps = [r["tokens_per_sec"] for r in runs]
-        print(f"{label}: tok/s median {statistics.median(tps):.0f} (runs {', '.join(f'{t:.0f}' for t in tps)}); "
+        tps = [cpu_tokens_per_sec(r) for r in runs]
+        print(f"{label}: cpu_tok/s median {statistics.median(tps):.0f} (runs {', '.join(f'{t:.0f}' for t in tps)}); "
               f"wall median {statistics.median(r['wall'] for r in runs):.1f}s")
-    ratio = statistics.median(r["tokens_per_sec"] for r in results["new"]) / statistics.median(
-        r["tokens_per_sec"] for r in results["old"])
-    print(f"new/old tok/s: {ratio:.2f}x{' (under a CPU hog)' if args.hog else ''}")
+    ratio = statistics.median(cpu_tokens_per_sec(r) for r in results["new"]) / statistics.median(
+        cpu_tokens_per_sec(r) for r in results["old"])
+    print(f"new/old cpu_tok/s: {ratio:.2f}x{' (under a CPU hog)' if args.hog else ''}")
 
 
 if __name__ == "__main__":

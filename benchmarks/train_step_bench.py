@@ -20,8 +20,10 @@ CHILD = r"""
 import json, os, resource, sys, time
 os.environ["AUTORESEARCH_PROFILE"] = "cpu"
 sys.path.insert(0, os.getcwd())
-import torch, train
-tuned = train.tune_glibc_malloc() if hasattr(train, "tune_glibc_malloc") else None
+import torch, train, prepare
+# malloc tuning lives in prepare.py since issue 22 (train.py before it; neither before issue 15)
+tune = getattr(train, "tune_glibc_malloc", None) or getattr(prepare, "tune_glibc_malloc", None)
+tuned = tune() if tune else None
 torch.manual_seed(0)
 V, T, B = 4096, 256, train.DEVICE_BATCH_SIZE
 dim = -(-train.DEPTH * train.ASPECT_RATIO // train.HEAD_DIM) * train.HEAD_DIM

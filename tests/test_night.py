@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from mlhelpers import CPU_SETUP, FAKE, PY, commit_change, git, log_run, make_repo, ml, records, write_train
+from mlhelpers import CPU_SETUP, FAKE, PY, commit_change, git, ledger, log_run, make_repo, ml, records
 
 from memorylab_core.evidence.arenas import arena_key
 
@@ -35,10 +35,10 @@ class Trainer:
         self.path = folder / "calls.json"
         self.calls: list[dict] = []
 
-    def plan(self, *calls: dict) -> tuple[str, ...]:
+    def plan(self, *calls: dict, error: str | None = None) -> tuple[str, ...]:
         self.calls += calls
         self.path.write_text(json.dumps(self.calls))
-        return "--", PY, FAKE, "--extra-by-call", str(self.path), "--error", SHAPE
+        return "--", PY, FAKE, "--extra-by-call", str(self.path), "--error", error or SHAPE
 
     @property
     def started(self) -> int:
@@ -106,6 +106,49 @@ def test_a_confounded_keep_asked_for_by_hand_is_recorded_as_discard(repo):
     assert res.code == 0 and "recorded as discard" in res.err
     assert res.json()["status"] == "discard" and res.json()["decision_packet"]["git"] == "stay"
     assert ml("champion", "--json", cwd=repo).json()["tip"]["val_bpb"] == 1.0
+
+
+def _as_before_issue_24(repo: Path, starved_id: str) -> None:
+    """Rewrite the journal as MemoryLab wrote it before issue 24: the starved run kept and named by a
+    champion event (the index notices the rewrite and rebuilds)."""
+    lines = []
+    for rec in records(repo):
+        if rec.get("run_id") == starved_id and rec.get("record_type") != "event":
+            rec["status"] = "keep"
+        lines.append(rec)
+    first_event = next(r for r in lines if r.get("record_type") == "event")
+    starved = next(r for r in lines if r.get("run_id") == starved_id)
+    lines.append({**first_event, "event_id": "ev-20261201T000000Z-0ld0ld00", "source": "run", "run_id": starved_id,
+                  "commit": starved["commit"], "val_bpb": starved["metrics"]["val_bpb"], "level": "confirmed",
+                  "confirmed_run_id": starved_id, "prior_champion": first_event["run_id"]})
+    ledger(repo).write_text("".join(json.dumps(r) + "\n" for r in lines))
+
+
+def test_an_older_stores_event_naming_a_confounded_run_moves_no_view(repo, tmp_path):
+    """One champion rule everywhere (policy.registry.designated): champion, status, guide and the report
+    name the same champion on a store whose latest champion event names a confounded run."""
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "MATRIX_LR 0.04 -> 0.05", matrix_lr=0.05)
+    assert result(ml("run", *trainer.plan(starved(0.9)), cwd=repo))["git"] == "stay"
+    baseline, starved_run = (r["run_id"] for r in runs(repo))
+    _as_before_issue_24(repo, starved_run)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    commit_change(repo, "WARMDOWN 0.5 -> 0.6", warmdown=0.6)
+    assert result(ml("run", *trainer.plan(quiet(1.01)), cwd=repo))["status"] == "discard"
+    assert [e["run_id"] for e in events(repo)][-1] == starved_run and runs(repo)[1]["status"] == "keep"
+    standings = ml("champion", "--json", cwd=repo).json()
+    status = ml("status", "--json", cwd=repo).json()
+    guide = ml("guide", "--json", cwd=repo).json()
+    report = ml("report", "--json", "--since-hours", "1000", "--output", "-", cwd=repo).json()
+    named = [standings["tip"]["run_id"], standings["confirmed"]["run_id"], status["champion"]["run_id"],
+             guide["champion"]["run_id"], report["champion"]["run_id"]]
+    assert named == [baseline] * 5
+    assert standings["headline"] == status["headline"] == guide["headline"] == report["headline"]
+    champion_lines = [x for x in guide["text"].splitlines() + ml("status", cwd=repo).out.splitlines()
+                      if x.lstrip().lower().startswith("champion")]
+    assert champion_lines and all(baseline in x and starved_run not in x for x in champion_lines), champion_lines
+    assert status["confounded"] == 1
 
 
 def test_every_replicate_starved_leaves_the_noise_unknown(repo, tmp_path):
@@ -257,15 +300,42 @@ def test_a_crash_without_eval_fields_stays_in_its_arena(repo, tmp_path):
     assert status["arena"] == ARENA and status["idea_counts"]["crash"] == 1 and status["champion"] is not None
     queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
     assert (crash["run_id"], "fix_and_retry") in [(q["run_id"], q["next_action"]) for q in queue]
-    git(repo, "reset", "-q", "--hard", "HEAD~1")
-    write_train(repo, depth=6)
+    assert crash["decision_packet"]["git"] == "stay"  # fixed in place (program.md step 8)
     train_py = repo / "train.py"
     train_py.write_text(train_py.read_text().replace("DEPTH * MATRIX_LR", "MATRIX_LR * DEPTH"))  # the fix
-    git(repo, "commit", "-q", "-am", "DEPTH 8 -> 6 (shapes fixed)")
-    fixed = ml("run", *trainer.plan(quiet(1.01)), cwd=repo)  # a bug crash blocks no fix (program.md step 8)
+    git(repo, "commit", "-q", "-a", "--amend", "-m", "DEPTH 8 -> 6 (shapes fixed)")
+    fixed = ml("run", *trainer.plan(quiet(1.01)), cwd=repo)  # a bug crash blocks no fix
     assert fixed.code == 0, fixed.out + fixed.err
     queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
     assert "fix_and_retry" not in [q["next_action"] for q in queue]
+
+
+@pytest.mark.parametrize("error", [SHAPE, "SyntaxError: invalid syntax"])
+def test_a_bug_crash_keeps_its_commit_and_the_fixed_commit_decides(repo, tmp_path, error):
+    """fix_and_retry is git stay: the commit to fix is not thrown away; fixed in place (amended), its run
+    decides and clears the queued fix, and a reset after it returns to the last kept commit."""
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    kept = git(repo, "rev-parse", "HEAD")
+    commit_change(repo, "DEPTH 8 -> 6", depth=6)
+    res = ml("run", *trainer.plan({**CPU_SETUP, "mode": "crash"}, error=error), cwd=repo)
+    assert res.code == 3, res.err
+    crash = runs(repo)[-1]
+    assert crash["error"]["summary"] == error and crash["decision_packet"]["git"] == "stay"
+    assert result(res)["next_action"] == "fix_and_retry" and result(res)["git"] == "stay"
+    assert "git: stay (keep this commit: fix the bug in it (git commit -a --amend --no-edit)" in res.out
+    train_py = repo / "train.py"
+    train_py.write_text(train_py.read_text().replace("DEPTH * MATRIX_LR", "MATRIX_LR * DEPTH"))  # the fix
+    git(repo, "commit", "-q", "-a", "--amend", "--no-edit")
+    assert git(repo, "rev-parse", "HEAD~1") == kept
+    fixed = ml("run", *trainer.plan(quiet(1.02)), cwd=repo)
+    assert fixed.code == 0, fixed.out + fixed.err
+    assert result(fixed)["status"] == "discard" and result(fixed)["git"] == "reset"
+    assert "git: reset (git reset --hard HEAD~1" in fixed.out
+    queue = ml("report", "--json", "--output", "-", cwd=repo).json()["decision_queue"]
+    assert "fix_and_retry" not in [q["next_action"] for q in queue]
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    assert git(repo, "rev-parse", "HEAD") == kept  # the idea is gone whole: its crashed and its fixed code
 
 
 def test_log_of_the_same_run_twice_records_one_run(repo):

@@ -698,7 +698,7 @@ def test_near_duplicates_never_straddle_the_split(tmp_path):
 def test_data_id_is_a_content_hash_in_the_manifest(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for i in range(40):
+    for i in range(200):  # enough that the ~5% val split holds one cpu eval batch (8 x 257 tokens)
         (corpus / f"doc{i}.txt").write_text(f"document number {i} " * 50)
     cache_dir = prepare.prepare("local", "cpu", cache_root=tmp_path / "a", input_dir=corpus, vocab_size=300)
     again = prepare.prepare("local", "cpu", cache_root=tmp_path / "b", input_dir=corpus, vocab_size=300)
@@ -708,6 +708,15 @@ def test_data_id_is_a_content_hash_in_the_manifest(tmp_path):
     (corpus / "doc0.txt").write_text("changed " * 50)
     changed = prepare.prepare("local", "cpu", cache_root=tmp_path / "a", input_dir=corpus, vocab_size=300)
     assert prepare.read_data_id(changed / "data") != first
+
+
+def test_prepare_refuses_a_val_split_smaller_than_one_eval_batch(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"doc{i}.txt").write_text(f"document number {i} " * 50)
+    with pytest.raises(prepare.PrepareError, match=r"fewer tokens than one eval batch of the cpu profile \(8 x 257\)"):
+        prepare.prepare("local", "cpu", cache_root=tmp_path / "a", input_dir=corpus, vocab_size=300)
 
 
 def test_print_profile_is_one_json_line_and_builds_nothing(tmp_path):
@@ -727,20 +736,14 @@ def test_python_corpus_default_roots_are_the_stdlib_only():
     assert prepare.python_corpus_roots() == [("stdlib", sysconfig.get_paths()["stdlib"])]
 
 
-CORPUS_DIGEST = """
-import hashlib, json, sys
-import prepare
-h, ids = hashlib.sha256(), []
-for doc_id, text in prepare.collect_python_files():
-    ids.append(doc_id)
-    h.update(doc_id.encode() + b"\\0" + text.encode("utf-8", "surrogatepass") + b"\\0")
+CORPUS_IDS = """
+import json, prepare
 try:
     import corpus_probe_extra  # only installed in the second venv
     extra = True
 except ImportError:
     extra = False
-print(json.dumps({"digest": h.hexdigest(), "files": len(ids), "extra": extra,
-                  "outside_stdlib": [i for i in ids if not i.startswith("stdlib/")]}))
+print(json.dumps({"extra": extra, "ids": [doc_id for doc_id, _ in prepare.collect_python_files()]}))
 """
 
 
@@ -760,18 +763,24 @@ def make_venv(path, extra_module=False):
 
 def test_python_corpus_is_identical_in_two_venvs_with_different_packages(tmp_path):
     """The default corpus is the interpreter's standard library: two environments of one Python with
-    different packages installed collect the same documents, so they prepare the same data_id."""
-    results = []
+    different packages installed prepare the same data, down to the data_id (each in its own process
+    and cache, as two checkouts would)."""
+    seen = []
     for name, extra in (("a", False), ("b", True)):
         python = make_venv(tmp_path / name, extra_module=extra)
-        proc = subprocess.run([str(python), "-c", CORPUS_DIGEST], cwd=REPO, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "AUTORESEARCH_CACHE": str(tmp_path / "cache")})
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    a, b = results
+        env = {**os.environ, "AUTORESEARCH_CACHE": str(tmp_path / f"cache-{name}"), "AUTORESEARCH_PROFILE": "cpu"}
+        ids = subprocess.run([str(python), "-c", CORPUS_IDS], cwd=REPO, capture_output=True, text=True, timeout=300,
+                             env=env)
+        assert ids.returncode == 0, ids.stderr[-2000:]
+        prep = subprocess.run([str(python), "prepare.py", "--source", "python-corpus"], cwd=REPO, capture_output=True,
+                              text=True, timeout=600, env=env)
+        assert prep.returncode == 0, prep.stderr[-2000:]
+        data_id = prepare.read_data_id(tmp_path / f"cache-{name}" / "cpu-python-corpus" / "data")
+        seen.append((json.loads(ids.stdout.strip().splitlines()[-1]), data_id))
+    (a, id_a), (b, id_b) = seen
     assert not a["extra"] and b["extra"]  # the environments really differ
-    assert a["digest"] == b["digest"] and a["files"] == b["files"] > 300
-    assert a["outside_stdlib"] == b["outside_stdlib"] == []
+    assert a["ids"] == b["ids"] and len(a["ids"]) > 300 and all(i.startswith("stdlib/") for i in a["ids"])
+    assert id_a == id_b and id_a.startswith("python-corpus:")
 
 
 @pytest.mark.slow

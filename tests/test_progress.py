@@ -42,6 +42,18 @@ def halving_ledger() -> list[dict]:
     return runs
 
 
+def test_velocity_on_a_cpu_arena_is_per_cpu_hour(repo):
+    """The cpu profile's training_seconds are CPU seconds: its velocity says CPU-hour, never GPU-hour."""
+    arena = "cpu/cpu/60cpu-s/seq256/eval131072/data-python-corpus-6cbaf3f31fcf"
+    write_ledger(repo, [{**r, "arena": arena} for r in halving_ledger()])
+    status = ml("status", "--json", "--arena", arena, cwd=repo).json()
+    assert status["velocity"]["hour_unit"] == "CPU-hour"
+    text = ml("status", "--arena", arena, cwd=repo).out
+    assert "0.0120 val_bpb/CPU-hour" in text and "GPU-hour" not in text
+    guide = ml("guide", "--json", "--arena", arena, cwd=repo).json()["text"]
+    assert "val_bpb/CPU-hour" in guide and "GPU-hour" not in guide
+
+
 def test_velocity_halves_in_status_guide_report_and_prometheus(repo):
     write_ledger(repo, halving_ledger())
     velocity = ml("status", "--json", cwd=repo).json()["velocity"]

@@ -228,6 +228,10 @@ SHORT_LINE_CASES = [  # lines the fast path proves from their own text: each rul
     '{"run_id": "r1", "status": "keep", "extra": {"x": NaN}}',
     '[1, 2]',
     '"just a string"',
+    # unknown fields of a short line are not re-encoded: the most an encoding can grow them (6 bytes a
+    # byte: DEL as \u007f; 1e15 as 1000000000000000.0) stays under the cap
+    '{"run_id": "r1", "status": "keep", "extra": "' + "\x7f" * 9_950 + '"}',
+    '{"run_id": "r1", "status": "keep", "extra": [' + ",".join(["1e15"] * 1_990) + ']}',
 ]
 
 

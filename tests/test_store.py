@@ -35,13 +35,24 @@ def test_append_and_read_back(store):
     assert store.ledger_path.read_bytes().count(b"\n") == 2  # odd unicode never splits a line
 
 
-def test_partial_trailing_line_is_left_then_reported(store):
+def test_partial_trailing_line_is_left_unread_then_cut_off(store, capsys):
     store.append({"run_id": "a", "status": "keep"})
     with open(store.ledger_path, "ab") as fh:
         fh.write(b'{"run_id": "half')  # a writer killed mid-line
     lines, offset, _ = store.read_lines()
     assert [line.record["run_id"] for line in lines] == ["a"]
     assert offset < store.ledger_size()
+    store.append({"run_id": "c", "status": "keep"})
+    lines, _, _ = store.read_lines()
+    assert [line.record["run_id"] for line in lines] == ["a", "c"]
+    assert b"half" not in store.ledger_path.read_bytes()
+    assert "cut off" in capsys.readouterr().err
+
+
+def test_a_broken_line_inside_the_journal_is_reported_and_skipped(store):
+    store.append({"run_id": "a", "status": "keep"})
+    with open(store.ledger_path, "ab") as fh:
+        fh.write(b'{"run_id": "half\n')  # a whole line that is not a record
     store.append({"run_id": "c", "status": "keep"})
     lines, _, _ = store.read_lines()
     assert [line.record["run_id"] if line.record else None for line in lines] == ["a", None, "c"]
@@ -161,3 +172,37 @@ def test_sigkill_during_log_never_breaks_the_ledger(tmp_path):
     assert history.runs[-1].description == "final idea 0"
     assert history.corrupt == []  # whole-line writes: a kill never left half a record
     assert len(history.runs) > 10
+
+
+def test_the_torn_tail_of_a_killed_writer_is_cut_off_by_the_next_log(tmp_path):
+    """A SIGKILL can end a large write part-way; the next append (under the lock) cuts that tail off, so
+    the journal holds no broken line and every command reads every recorded run."""
+    from mlhelpers import log_run, make_repo, ml
+    from mlhelpers import records as read_records
+
+    repo = make_repo(tmp_path / "repo")
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    journal = repo / "results" / "memorylab" / "experiments.jsonl"
+    whole = journal.read_bytes()
+    with journal.open("ab") as f:
+        f.write(whole[: len(whole) // 2])  # half of a record, as a killed writer leaves it
+    second = log_run(repo, "wider mlp", "discard", 1.01)
+    assert second.code == 0 and "cut off" in second.err, second.err
+    assert [r["description"] for r in read_records(repo)] == ["baseline", "wider mlp"]
+    status = ml("status", "--json", cwd=repo).json()
+    assert status["corrupt_lines"] == 0 and status["runs"] == 2
+
+
+def test_a_whole_record_appended_without_its_newline_is_kept(tmp_path):
+    from mlhelpers import log_run, make_repo
+    from mlhelpers import records as read_records
+
+    repo = make_repo(tmp_path / "repo")
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    journal = repo / "results" / "memorylab" / "experiments.jsonl"
+    first = json.loads(journal.read_text().splitlines()[0])
+    by_hand = {**first, "run_id": "by-hand-1", "description": "added by hand"}
+    with journal.open("a") as f:
+        f.write(json.dumps(by_hand))  # no trailing newline
+    assert log_run(repo, "wider mlp", "discard", 1.01).code == 0
+    assert [r["description"] for r in read_records(repo)] == ["baseline", "added by hand", "wider mlp"]

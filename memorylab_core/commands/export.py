@@ -34,7 +34,7 @@ def _arena_metrics(ctx: Context, arena: str) -> list:
     state = load_state(ctx.store, history=history, arena=arena)
     return arena_samples(history.arena_runs(arena), history.events_in(arena),
                          alerts=alerts(state.timeline, curve_loader(ctx.store)), plateau=state.timeline.plateau(),
-                         breaker=state.timeline.breaker(), arena=arena, velocity=state.velocity.view())
+                         breaker=state.timeline.breaker(), arena=arena, velocity=state.velocity.view(state.arena))
 
 
 def render(ctx: Context, fmt: str) -> str:

@@ -17,7 +17,7 @@ from ..ingest.watch import Watcher, arena_fits, plan_for
 from ..ledger.model import ABORT_MODES, MODES, STATUSES, clean_tags
 from ..ledger.store import MemoryLabError, warn
 from ..novelty.guard import Proposal
-from ..policy.decisions import one_line
+from ..policy.decisions import git_line, one_line
 from ..policy.early_abort import ENV_MODE, read_config, resolve_mode
 from ..policy.promotion import Decision, PromotionPolicy, evaluate_run
 from .check import code_signals, render, verdict
@@ -225,6 +225,7 @@ def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: 
     if record.get("early_abort"):
         lines.append(_abort_line(record["early_abort"]))
     lines.append(f"next: {one_line(packet)}")
+    lines.append(git_line(packet))
     if reports:
         lines.append(f"report: {reports[0]}")
     lines.append(result_line(result))

@@ -62,7 +62,7 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
         "crash_streak": tl.crash_streak, "experiments_since_last_keep": tl.since_keep,
         "hours_since_last_improvement": hours, "plateau": tl.plateau(),
         "breaker": {**(breaker := tl.breaker()), "half_open": half_open(breaker, now)},
-        "velocity": (velocity := state.velocity.view()), "phase": phase_of(tl, velocity),
+        "velocity": (velocity := state.velocity.view(state.arena)), "phase": phase_of(tl, velocity),
         "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
         "alerts": alerts(tl, curve_loader(ctx.store), noise_alert(verdict, state.arena)),
         "early_abort": early_abort_view(ctx.history, state.arena, window_runs(

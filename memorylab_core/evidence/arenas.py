@@ -87,6 +87,12 @@ def arena_key(setup: Mapping) -> str | None:
     return "/".join(parts)[:MAX_ARENA]
 
 
+def training_hour_unit(arena: str | None) -> str:
+    """What an hour of ``training_seconds`` is in ``arena``: a CPU-hour where the runs trained on a CPU (the cpu
+    profile's budget counts the training process's CPU seconds), else a GPU-hour."""
+    return "CPU-hour" if arena and arena.split("/")[1:2] == ["cpu"] else "GPU-hour"
+
+
 def is_partial(key: str) -> bool:
     """Whether an arena key lacks one of the :data:`COMPARABLE` fields (an older or crashed run's sidecar
     left it out): such a key must not start an arena of its own when a complete one fits it."""

@@ -15,10 +15,10 @@ comparable runs:
   :data:`CPU_SHARE_FLOOR`: alone on a machine train.py gets 0.9 or more; under 0.6, other load took
   at least a third of its cores, and so a third of its training. A run whose budget counts CPU
   seconds (``budget_clock: cpu``, the cpu profile now) got its whole budget however busy the
-  machine was -- it was slow, not starved -- so its share is no cause (measured: share 0.11 beside
-  a CPU hog, 301 steps and val_bpb +0.0035 against 303 steps alone). What load can still do to it
-  is make each CPU second do less work (caches, memory bandwidth, SMT siblings): that is the
-  throughput rule, in tokens per budget second. Not used on CUDA, where the CPU mostly waits for
+  machine was -- it was slow, not starved -- so its share is no cause (measured, 3 + 3 runs: share
+  0.10-0.14 beside a CPU hog, val_bpb +0.006 and 2 % fewer steps than without it). What load can
+  still do to it is make each CPU second do less work (caches, memory bandwidth, SMT siblings):
+  that is the throughput rule, in tokens per budget second. Not used on CUDA, where the CPU mostly waits for
   the GPU and a low share is normal. Other compute processes on the same GPU
   (``gpu_other_processes``) or clock throttling for power or heat are causes there.
 

@@ -208,8 +208,9 @@ class FileJournal(Journal):
     def append_many(self, records: list[dict], attachments: dict[str, dict[str, bytes]] | None = None) -> int:
         """Append records with one write and one fsync; the caller holds :meth:`lock`.
 
-        Returns the byte offset of the first new line. If a writer was killed mid-line, the broken
-        line is terminated first so the new records start on a fresh line. Every record passes the
+        Returns the byte offset of the first new line. A journal that does not end in a newline holds
+        the torn tail of a writer killed mid-write (:meth:`_mend_tail`): it is cut off, or terminated
+        when it is a whole record, so the new records start on a fresh line. Every record passes the
         schema first (:func:`memorylab_core.ledger.schema.validate_record`): nothing is written
         unless all of them are valid. ``attachments`` are ignored: the archive under ``runs/`` holds them.
         """
@@ -224,16 +225,44 @@ class FileJournal(Journal):
             raise MemoryLabError(f"cannot write the ledger {self.path}: {exc.strerror or exc}; "
                                  "nothing was recorded") from exc
         try:
+            if self._mend_tail(fd):
+                payload = b"\n" + payload
             before = JournalStat.of_fd(fd)
             size = start = before.size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                payload = b"\n" + payload
-                start += 1
+            start += payload.startswith(b"\n")
             self._write_all_or_nothing(fd, payload, size)
             self.appends.append((before, JournalStat.of_fd(fd)))
         finally:
             os.close(fd)
         return start
+
+    def _mend_tail(self, fd: int) -> bool:
+        """Deal with a tail that has no newline; True when it is kept and must be terminated.
+
+        Writers append whole lines under the exclusive lock, which the caller holds, so such a tail is
+        what a writer killed mid-``write`` left (Linux lets SIGKILL end a large write part-way): a
+        record never acknowledged to anyone. It is cut back to the last newline, with a warning.
+        A tail that is a whole JSON object (a record appended by hand without its newline) is kept.
+        """
+        size = os.fstat(fd).st_size
+        if not size or os.pread(fd, 1, size - 1) == b"\n":
+            return False
+        start = size - min(size, 1 << 22)
+        chunk = os.pread(fd, size - start, start)
+        cut = start + chunk.rfind(b"\n") + 1 if b"\n" in chunk else (0 if start == 0 else None)
+        if cut is None:  # a tail of over 4 MiB without a newline: no writer of ours wrote that
+            return True
+        try:
+            whole = isinstance(json.loads(os.pread(fd, size - cut, cut)), dict)
+        except ValueError:
+            whole = False
+        if whole or not _truncate(fd, cut):
+            return True
+        from .store import warn
+
+        warn(f"the ledger {self.path} ended in {size - cut} bytes of a record whose writer was killed mid-write; "
+             "they were cut off (that run was never recorded)")
+        return False
 
     def _write_all_or_nothing(self, fd: int, payload: bytes, size: int) -> None:
         """Write and fsync ``payload`` at the end of the ledger; on failure (ENOSPC, EIO, EFBIG ...) cut
@@ -256,7 +285,7 @@ class FileJournal(Journal):
 
         Returns the lines, the offset just past the last complete line, and the line count so far.
         A trailing line without a newline is left unread (a writer may be mid-append, or one was
-        killed; the next append terminates it and it is then reported as corrupt).
+        killed; the next append cuts it off, see :meth:`FileJournal._mend_tail`).
         """
         del limit
         try:

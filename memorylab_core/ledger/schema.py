@@ -112,8 +112,9 @@ def checked_line(raw: bytes) -> tuple[dict | None, str | None]:
         problem = record_problem(record, len(raw))
     elif len(record) > MAX_TOP_FIELDS:
         problem = f"{len(record)} top-level fields (at most {MAX_TOP_FIELDS})"
-    else:
-        problem = _fields_problem(record) or (_walk_problem(record) if _needs_walk(record) else None)
+    else:  # an unknown field re-encodes to at most 6 bytes per byte of the line (``\u007f``)
+        unknown = _fits if 6 * len(raw) <= MAX_EXTRA_BYTES else _extra
+        problem = _fields_problem(record, unknown) or (_walk_problem(record) if _needs_walk(record) else None)
     return (None, problem) if problem else (record, None)
 
 
@@ -231,13 +232,15 @@ def _string_problem(text: str, cap: int) -> str | None:
 
 # -- the known fields -----------------------------------------------------------------------------------
 
-def _fields_problem(record: dict) -> str | None:
+def _fields_problem(record: dict, unknown: Check | None = None) -> str | None:
+    """The known fields' rules, and ``unknown`` (default :func:`_extra`) for every other field."""
     kind = record.get("record_type", "run")
     if kind not in ("run", "event"):
         return f"record_type must be 'run' or 'event', got {_shown(kind)}"
     event = kind == "event"
     checks, caps, not_null = (_EVENT_FIELDS, _EVENT_CAPS, _EVENT_NOT_NULL) if event else \
         (_RUN_FIELDS, _RUN_CAPS, _RUN_NOT_NULL)
+    unknown = unknown or _extra
     for name in _EVENT_REQUIRED if event else _RUN_REQUIRED:
         if name not in record:
             return f"{name} is missing"
@@ -247,7 +250,7 @@ def _fields_problem(record: dict) -> str | None:
                 continue
         elif type(value) is str and len(value) <= caps.get(name, -1):  # the common text field, inline
             continue  # (lone surrogates are the generic walk's to find)
-        problem = checks.get(name, _extra)(name, value)
+        problem = checks.get(name, unknown)(name, value)
         if problem:
             return problem
     return None
@@ -489,6 +492,11 @@ def _extra(name: str, value: object) -> str | None:
     size = len(value) if type(value) is str else len(json.dumps(value, ensure_ascii=True))
     if size > MAX_EXTRA_BYTES:
         return f"unknown field {_clip(name)} is {size} bytes (at most {MAX_EXTRA_BYTES})"
+    return None
+
+
+def _fits(name: str, value: object) -> None:
+    """An unknown field of a line too short to hold one over :data:`MAX_EXTRA_BYTES` (readers' fast check)."""
     return None
 
 

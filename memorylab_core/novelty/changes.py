@@ -528,6 +528,13 @@ _UNIT_AFTER_RE = re.compile(r"\s*(?:steps?|iter(?:ation)?s?|seconds?|secs?|s|min
 # Knobs measured in seconds: beside them, "1800s" is a value, not a count of something else.
 _SECONDS_KNOBS = frozenset({"TIME_BUDGET"})
 _SECONDS_RE = re.compile(r"(\d)\s*(?:s|secs?|seconds?)(?![a-z])")
+# Compiled once: each runs for most journal lines a fold reads (re's own cache costs a lookup a call).
+_PARTICIPLE_RE = re.compile(r"\s*(?:is\s+|was\s+)?([a-z]+)")
+_FULL_TAIL_RE = re.compile(r"\bfull\s*$")
+_PERCENT_RE = re.compile(r"%|percent")
+_SPACE_RE = re.compile(r"\s+")
+_SUFFIX_RE = re.compile(r"(?:%|percent|x|×)$")
+_INT_RE = re.compile(r"-?\d+")
 
 
 _MAX_TEXT = 20_000  # characters of a description read for facts: they come early; keeps check bounded
@@ -565,7 +572,8 @@ _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = (
 def _expand_shorthand(text: str) -> str:
     """``text`` with the shorthand of :data:`_SHORTHAND` written out."""
     for pattern, replacement in _SHORTHAND:
-        text = pattern.sub(replacement, text)
+        if pattern.search(text):  # most texts hold none: a search skips sub's template set-up
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -643,7 +651,7 @@ def _verb(pre: str, post: str) -> tuple[str, float | None] | None:
     found = _piece_verb(pre)
     if found:
         return found
-    m = re.match(r"\s*(?:is\s+|was\s+)?([a-z]+)", post)
+    m = _PARTICIPLE_RE.match(post)
     if m and m.group(1).endswith("ed") and m.group(1) in VERB_WORDS:
         return VERB_WORDS[m.group(1)]
     return None
@@ -702,7 +710,7 @@ def _numeric_fact(name: str, kind: str, pre: str, post: str, verb: tuple | None)
         meaning = "up" if _is_number(value) and value > 1 else "down"
     if by is not None:
         factor = _by_factor(by, meaning)
-    if name == "WARMDOWN_RATIO" and old is None and new is None and re.search(r"\bfull\s*$", pre):
+    if name == "WARMDOWN_RATIO" and old is None and new is None and _FULL_TAIL_RE.search(pre):
         new = 1.0  # "full anneal": the whole budget is warmdown
     if meaning == "revert" and old is not None and new is not None:
         old, new = new, old
@@ -736,7 +744,7 @@ def _by_factor(text: str, meaning: str | None) -> float | None:
     value = _parse_number(text)
     if not _is_number(value) or value <= 0 or meaning not in ("up", "down"):
         return None
-    if re.search(r"%|percent", text) or value < 1:
+    if _PERCENT_RE.search(text) or value < 1:
         return 1 + value if meaning == "up" else max(1 - value, 0.0)
     return value if meaning == "up" else 1 / value
 
@@ -821,11 +829,11 @@ def _bare_power_pair(piece: str) -> dict | None:
 
 def _parse_number(token: str) -> int | float | None:
     """"0.04", "2^19", "2**19", "16K", "5%", "30 percent", "4x", "1/4", "two" → a number."""
-    t = re.sub(r"\s+", "", token.strip())
+    t = _SPACE_RE.sub("", token.strip())
     if t in NUMBER_WORDS:
         return NUMBER_WORDS[t]
     percent = t.endswith(("%", "percent"))
-    t = re.sub(r"(?:%|percent|x|×)$", "", t)
+    t = _SUFFIX_RE.sub("", t)
     scale = 1
     if t[-1:] in ("k", "m"):
         scale = {"k": 1024, "m": 1024 * 1024}[t[-1]]
@@ -853,7 +861,7 @@ def _plain_number(t: str) -> int | float:
     if "/" in t:
         num, den = t.split("/", 1)
         return int(num) / int(den)
-    if re.fullmatch(r"-?\d+", t):
+    if _INT_RE.fullmatch(t):
         return int(t)
     return float(t)
 

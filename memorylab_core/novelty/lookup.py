@@ -192,7 +192,10 @@ class Alternation:
         return self._compiled[ch]
 
     def _match_at(self, text: str, pos: int, full: bool = False) -> re.Match[str] | None:
-        pattern = self._pattern(text[pos]) if pos < len(text) else None
+        if pos >= len(text):
+            return None
+        ch = text[pos]
+        pattern = self._compiled[ch] if ch in self._compiled else self._pattern(ch)
         if pattern is None:
             return None
         return pattern.fullmatch(text, pos) if full else pattern.match(text, pos)

@@ -283,13 +283,17 @@ _BASELINE_RE = re.compile(r"\bbase[\s-]?line\b")
 _FIRST_CLAUSE_RE = re.compile(r"[:;(\[,]|\s[-–—]+\s")
 
 
+@lru_cache(maxsize=4096)
 def is_baseline(text: str) -> bool:
     """Whether a description establishes a baseline (not an idea to compare against): its first clause
     names a baseline and nothing before that word changes anything ("baseline (no edits)", "Mac Mini
     baseline with eval batch 64", "re-baseline on new hardware", "apr20 baseline"). A baseline word
     elsewhere is not one: "raise depth to recover capacity lost in baseline", "... vs baseline 2.68",
-    nor a technique's first run ("MoE baseline: AR=64": the change is MoE)."""
+    nor a technique's first run ("MoE baseline: AR=64": the change is MoE). Cached: a fold asks it
+    of each run four times (role, tokens, idea key, operating point)."""
     clean = strip_outcome_notes(text).lower()
+    if "base" not in clean:  # the baseline word is in the first clause, a part of ``clean``
+        return False
     head = next((clause for clause in _FIRST_CLAUSE_RE.split(clean) if clause.strip()), "")
     found = _BASELINE_RE.search(head)
     if not found:

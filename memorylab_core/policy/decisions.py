@@ -9,7 +9,8 @@ rule  condition                                                 next_action     
 C1    crash that repeats a known crash (same idea, or the        abandon              medium
       novelty guard matched an earlier crash)
 C2    crash with a fixable error kind (syntax, import, shape,    fix_and_retry        high
-      assertion, OOM: a code edit fixes it)
+      assertion, OOM: a code edit fixes it) -- git ``stay``: fix
+      it in the same commit and re-run
 C3    any other crash (timeout, NaN, unknown)                    investigate_crash    high
 V1    a confounded run (starved training, evidence/validity.py)  retry                high
       -- git ``stay``: re-run the same commit, unchanged
@@ -39,9 +40,11 @@ sigma worse than the reference. ``NOISE_BAND`` (0.002 val_bpb, the typical seed-
 Rules R1-R3 apply to non-crashed runs of ``memorylab replicate``.
 
 Every packet also says what to do with git (``git``, :func:`git_action`): ``advance`` after a keep
-(the commit stays), ``reset`` after a discard or crash (``git reset --hard HEAD~1``), and ``stay``
-after a confounded run: it measured nothing, so the commit is neither kept nor given up; the agent
-re-runs it unchanged (``run --rerun-confounded`` does so at once) and that valid run decides.
+(the commit stays), ``reset`` after a discard, an ``abandon`` crash or an ``investigate_crash``
+(``git reset --hard HEAD~1``: the idea failed, or nobody knows how to fix it), and ``stay`` when the
+commit is neither kept nor given up: after a confounded run (it measured nothing: re-run it unchanged,
+``run --rerun-confounded`` does so at once) and after a ``fix_and_retry`` crash (a plain bug: fix it
+in the same commit, ``git commit -a --amend --no-edit``, and re-run). The next valid run decides.
 """
 
 from __future__ import annotations
@@ -94,7 +97,9 @@ def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict, fold: RegistryFol
             "this idea keeps failing: drop it"
         )
     if is_fixable_error(run.error_kind):
-        return "C2", "fix_and_retry", "high", f"first crash of this idea with a fixable {kind} error: fix and rerun"
+        return "C2", "fix_and_retry", "high", (
+            f"first crash of this idea with a fixable {kind} error; git stay: fix it in this commit "
+            "(git commit -a --amend --no-edit) and run again; that run decides")
     return "C3", "investigate_crash", "high", f"crash ({kind}) without a known fix: read the log tail"
 
 
@@ -133,14 +138,31 @@ def _confounded_rule(run: Run) -> tuple[str, str, str, str]:
                                    "of it decides")
 
 
-def git_action(run: Run) -> str:
-    """What the agent does with git after ``run`` (docs/promotion.md, program.md step 6): ``advance``
-    (kept), ``stay`` (confounded: re-run the same commit) or ``reset`` (discarded or crashed)."""
+def git_action(run: Run, action: str) -> str:
+    """What the agent does with git after ``run`` whose packet says ``action`` (docs/promotion.md,
+    program.md step 6): ``advance`` (kept); ``stay`` (a confounded run: re-run the same commit; a
+    ``fix_and_retry`` crash: fix the bug in the same commit and re-run, since resetting would throw away
+    the very commit to fix); ``reset`` (a discard, or a crash whose idea failed or has no known fix)."""
     if run.status == "keep":
         return "advance"
-    if run.status != "crash" and run.validity == "confounded":
+    if action == "fix_and_retry" or (run.status != "crash" and run.validity == "confounded"):
         return "stay"
     return "reset"
+
+
+GIT_STEPS = {
+    "advance": "the commit stays: build on it",
+    "reset": "git reset --hard HEAD~1 (back to the last kept commit)",
+    "stay": "keep this commit and re-run it unchanged",
+}
+FIX_STEP = "keep this commit: fix the bug in it (git commit -a --amend --no-edit) and run again"
+
+
+def git_line(packet: dict) -> str:
+    """The terminal's ``git: ...`` line for a packet: the action and the command that carries it out."""
+    git = packet.get("git") or "reset"
+    step = FIX_STEP if git == "stay" and packet.get("next_action") == "fix_and_retry" else GIT_STEPS.get(git, "")
+    return f"git: {git} ({step})" if step else f"git: {git}"
 
 
 def _stopped_rule(run: Run) -> tuple[str, str, str, str]:
@@ -230,7 +252,7 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
         "priority": priority,
         "rule": rule,
         "rationale": rationale,
-        "git": git_action(run),
+        "git": git_action(run, action),
         "hypothesis_status": "untested" if run.status == "crash" else HYPOTHESIS_STATUS[action],
         "verdict": verdict,
         "comparison": comparison,

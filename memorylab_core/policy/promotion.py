@@ -488,7 +488,7 @@ def displaced_champion(target: Run, runs: Sequence[Run], events: Sequence[Event]
     for event in reversed(events):
         if event.event_type == CHAMPION_EVENT and event.data.get("run_id") == target.run_id:
             prior = by_id.get(str(event.data.get("prior_champion") or ""))
-            if prior is not None:
+            if prior is not None and is_candidate(prior):  # an older store's event may name a confounded run
                 return prior
     before = [e for e in events if e.runs_before <= target.index]
     return champion([r for r in runs if r.index < target.index], before)

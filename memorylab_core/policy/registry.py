@@ -5,7 +5,8 @@ val_bpb (ties go to the earlier run); a discarded or crashed run is never champi
 (a rerun of a champion's code feeds its reference mean, it is not a new idea). Once the ledger holds
 ``champion_change`` events (written by ``run``, ``replicate`` and ``champion --rollback``; see
 promotion.py), the champion is the run the latest event designates, unless a kept run logged after
-that event has a lower val_bpb; the event also names the confirmed champion. Lineages follow
+that event has a lower val_bpb; the event also names the confirmed champion. An event counts only
+when the run it names is a candidate (:func:`designated`, also the research timeline's rule). Lineages follow
 commit ancestry: a kept run extends the latest earlier kept run whose commit is its parent commit;
 runs without git provenance (imported results.tsv rows) extend the latest earlier kept run of the
 same branch and family, which is how upstream's single-branch loop builds on its last keep.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import heapq
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -77,8 +78,23 @@ def takes_over(run: Run, current: Run | None) -> bool:
     return is_candidate(run) and (current is None or run.val_bpb < current.val_bpb)
 
 
+def designated(event: Event, find: Callable[[str], Run | None]) -> Run | None:
+    """THE champion-event rule: the run a ``champion_change`` event makes champion, or None when it changes
+    nothing. ``find`` looks a run id up among the runs of the event's arena.
+
+    The event counts only when the run it names (``run_id``) is a candidate (:func:`is_candidate`): an
+    event naming a confounded run, a replicate, a discard or an unknown run is skipped, and the champion
+    stays what the events and runs before it made it. Stores written before issue 24 hold events that
+    name confounded runs; the registry and the research timeline both read them through this function.
+    """
+    if event.event_type != CHAMPION_EVENT:
+        return None
+    run = find(str(event.data.get("run_id") or ""))
+    return run if run is not None and is_candidate(run) else None
+
+
 def latest_champion_event(runs: Sequence[Run], events: Sequence[Event]) -> tuple[Event, Run] | None:
-    """The latest ``champion_change`` event whose designated run is a candidate among ``runs``.
+    """The latest ``champion_change`` event that designates a run among ``runs`` (:func:`designated`).
 
     ``events`` are the events on ``runs``' timeline: a caller asking about an earlier moment passes
     only the events logged by then.
@@ -87,8 +103,8 @@ def latest_champion_event(runs: Sequence[Run], events: Sequence[Event]) -> tuple
     for event in reversed(events):
         if event.event_type != CHAMPION_EVENT:
             continue
-        by_id = by_id if by_id is not None else {r.run_id: r for r in runs if is_candidate(r)}
-        run = by_id.get(str(event.data.get("run_id")))
+        by_id = by_id if by_id is not None else {r.run_id: r for r in runs}
+        run = designated(event, by_id.get)
         if run is not None:
             return event, run
     return None
@@ -326,11 +342,11 @@ class RegistryFold:
             return
         for name in _EVENT_RUN_FIELDS:
             run = self._candidate_named(event.data.get(name))
-            if run is None:
-                continue
-            self._mark(run.index, run.arena)
-            if name == "run_id":
-                self._champions[run.arena] = run.index
+            if run is not None:
+                self._mark(run.index, run.arena)
+        champ = designated(event, self._candidate_named)
+        if champ is not None:
+            self._champions[champ.arena] = champ.index
 
     def _add_candidate(self, run: Run) -> None:
         arena = run.arena

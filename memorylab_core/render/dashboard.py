@@ -183,4 +183,5 @@ def _research_view(history: JournalIndex, arena: str | None) -> dict:
     return {"insights": insights.insights_view(state.book, state.runs, state.timeline.plateau(),
                                                   state.timeline.account.to_dict()),
             "mistake_cards": state.deck.ranked(state.runs, MISTAKE_CARDS),
-            "velocity_chart": {"view": state.velocity.view(), "points": [list(p) for p in state.velocity.points]}}
+            "velocity_chart": {"view": state.velocity.view(state.arena),
+                               "points": [list(p) for p in state.velocity.points]}}

@@ -323,7 +323,8 @@ def _velocity(view: dict, points: Sequence) -> str:
     by_hours = max(r[1] for r in rows) > min(r[1] for r in rows)
     xs = [r[1] if by_hours else r[0] for r in rows]
     ys = [r[2] for r in rows]
-    unit, what = ("GPU-h", "cumulative GPU-hours") if by_hours else ("", "experiments (GPU time unknown)")
+    hours = view.get("hour_unit", "GPU-hour")
+    unit, what = (f"{hours[:-3]}h", f"cumulative {hours}s") if by_hours else ("", "experiments (training time unknown)")
     width, height, left, bottom = 420, 150, 56, 26
     x = svg.Scale(min(xs), max(xs), left, width - 8)
     y = svg.Scale(min(ys), max(ys), 8, height - bottom)

@@ -141,7 +141,7 @@ def _velocity(history: JournalIndex, arena: str) -> dict | None:
         from ..research.memory import load_state
     except ImportError:  # the research memory is optional to the report
         return None
-    return load_state(history.store, history=history, arena=arena).velocity.view()
+    return load_state(history.store, history=history, arena=arena).velocity.view(arena)
 
 
 def _recent_row(run: Run, runs: Sequence[Run]) -> dict:

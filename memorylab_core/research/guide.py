@@ -66,7 +66,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
                    if not a["id"].startswith("plateau:")],  # the plateau has its own section
         "breaker": timeline.breaker(),
         "plateau": view["plateau"],
-        "velocity": (velocity := state.velocity.view()),
+        "velocity": (velocity := state.velocity.view(state.arena)),
         "phase": phase_of(timeline, velocity),
         "recent": [_recent(o) for o in list(timeline.recent)[-RECENT:]][::-1],
         "works": [r for r in rules if r["kind"] == "works"],

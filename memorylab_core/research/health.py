@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..evidence.roles import Account, is_experiment
-from ..index.records import run_from_record
-from ..ledger.model import Event, Run, finite_float, plural
-from ..policy.registry import is_candidate, takes_over
+from ..ledger.model import Event, Run, plural
+from ..policy.registry import takes_over
 
 
 def crash_streak(runs: Sequence[Run]) -> int:
@@ -183,7 +182,6 @@ def _event_brief(event: Event | None) -> dict | None:
 
 PLATEAU_RUNS = 15  # experiments without an improvement before the loop counts as on a plateau
 PLATEAU_WINDOW = 20  # experiments over which the improvement rate is measured
-RECENT_CANDIDATES = 64  # kept runs the timeline can find by id when a champion event names one
 RECENT_RUNS = 20
 CLUSTER_MIN = 3  # crashes of one kind ...
 CLUSTER_GAP = 10  # ... each within this many experiments of the previous one form a cluster
@@ -200,8 +198,6 @@ class Timeline:
     account: Account = field(default_factory=Account)  # the counts every view shows (evidence/roles.py)
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_RUNS))  # the latest outcomes
     champion: Run | None = None
-    champions: dict = field(default_factory=dict)  # run id -> Run of every run that was ever champion
-    candidates: deque = field(default_factory=lambda: deque(maxlen=RECENT_CANDIDATES))  # latest candidates
     since_keep: int = 0
     crash_streak: int = 0
     breaker_fold: Breaker = field(default_factory=Breaker)
@@ -224,10 +220,8 @@ class Timeline:
         tried = self.account.tried  # the plateau counts experiments, not replicates, baselines or starved runs
         self.recent.append(outcome)
         self._streaks(run)
-        if is_candidate(run):
-            self.candidates.append(run)
-            if takes_over(run, self.champion):
-                self.champion = self.champions[run.run_id] = run
+        if takes_over(run, self.champion):
+            self.champion = run
         if outcome.new_epoch:
             self.epoch_start = tried
         if outcome.improved:
@@ -273,22 +267,14 @@ class Timeline:
         elif is_experiment(run):
             self.since_keep += 1
 
-    def champion_event(self, event: Event) -> None:
-        """A recorded ``champion_change`` (promotion, rollback): the designated run is champion and reference.
+    def champion_event(self, run: Run) -> None:
+        """A recorded ``champion_change`` (promotion, rollback) designated ``run``: it is champion and reference.
 
-        The same rule as the registry's: any kept run can be designated (a promotion names the run
-        just logged, a rollback an earlier one), and a later kept run with a lower val_bpb still takes
-        over. The fold keeps former champions and the latest candidates; a run designated from further
-        back is rebuilt from the event, which carries its id, commit, branch and val_bpb.
+        The caller resolves the event with the registry's rule (``policy.registry.designated``: only a
+        candidate is ever designated); a later kept run with a lower val_bpb still takes over (``add``).
         """
-        run_id = str(event.data.get("run_id"))
-        run = self.champions.get(run_id) or next((r for r in self.candidates if r.run_id == run_id), None)
-        if run is None and finite_float(event.data.get("val_bpb")) is not None:
-            run = run_from_record({**event.data, "status": "keep", "metrics": {"val_bpb": event.data.get("val_bpb")}},
-                                  -1, event.offset)
-        if run is not None:
-            self.champion = self.champions[run_id] = run
-            self.reference = run.val_bpb
+        self.champion = run
+        self.reference = run.val_bpb
 
     def reset_breaker(self, event: Event) -> None:
         """A recorded ``breaker_reset`` event: crashes before it no longer count."""

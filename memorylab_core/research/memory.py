@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from ..evidence.arenas import DEFAULT_ARENA, current_arena
 from ..evidence.crashes import is_bug_crash
@@ -30,7 +31,7 @@ from ..ledger.model import Event, Run
 from ..ledger.store import MemoryLabError, Store
 from ..novelty.categories import run_categories
 from ..novelty.textnorm import strip_outcome_notes
-from ..policy.registry import CHAMPION_EVENT, is_candidate, is_evidence
+from ..policy.registry import CHAMPION_EVENT, designated, is_candidate, is_evidence
 from .consolidation import ClassStats, Consolidator
 from .contradictions import ContradictionBook
 from .folds import fold_into, load_fold
@@ -39,7 +40,7 @@ from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 from .progress import Velocity
 
-STATE_VERSION = 14  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 15  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -98,6 +99,8 @@ class ResearchState:
     arena: str = DEFAULT_ARENA  # the arena this state folds (one state per arena)
     velocity: Velocity = field(default_factory=Velocity)  # val_bpb gained per GPU-hour and per experiment
     contradictions: ContradictionBook = field(default_factory=ContradictionBook)  # kept here, failed there
+    # The arena's runs by id, for champion events (set by fold / load_state for each command; not stored).
+    find_run: ClassVar[Callable[[str], Run | None] | None] = None
 
     @property
     def runs(self) -> int:
@@ -128,12 +131,18 @@ class ResearchState:
         return outcome
 
     def add_event(self, event: Event) -> None:
-        """Fold one event (ledger order): breaker resets and champion changes matter here."""
+        """Fold one event (ledger order): breaker resets and champion changes matter here.
+
+        A champion event moves the champion exactly when the registry says it does
+        (``policy.registry.designated``): one naming a confounded run (an older store) changes nothing.
+        """
         if event.event_type == RESET_EVENT:
             self.timeline.reset_breaker(event)
-        elif event.event_type == CHAMPION_EVENT:
-            self.timeline.champion_event(event)
-            self.velocity.champion_event(self.timeline.champion)
+        elif event.event_type == CHAMPION_EVENT and self.find_run is not None:
+            run = designated(event, self.find_run)
+            if run is not None:
+                self.timeline.champion_event(run)
+                self.velocity.champion_event(run)
 
     def _note_idea(self, outcome: Outcome) -> None:
         if not outcome.attempt:
@@ -155,6 +164,7 @@ class ResearchState:
 def fold(runs: Sequence[Run], events: Sequence[Event] = ()) -> ResearchState:
     """The research state of a folded history (runs and events merged by journal offset)."""
     state = ResearchState()
+    state.find_run = {r.run_id: r for r in runs}.get
     state.consolidator.expect(len(runs))
     fold_into(state, runs, sorted(events, key=lambda e: e.offset))
     return state
@@ -181,10 +191,15 @@ def load_state(store: Store, use_cache: bool = True, history: JournalIndex | Non
         history.refresh()  # the caller may have appended since it loaded (status --reset-breaker)
     arena = arena or current_arena(history, None, os.environ)
 
+    def find_run(run_id: str) -> Run | None:  # an indexed lookup, only when a champion event is folded
+        run = history.get(run_id)
+        return run if run is not None and run.arena == arena else None
+
     def prepare(state: ResearchState, new_runs: int) -> None:
         state.consolidator.expect(state.runs + new_runs)
         state.corrupt_lines = len(history.corrupt)
         state.arena = arena
+        state.find_run = find_run
 
     return load_fold(history, FOLD_NAME, arena, ResearchState, _STATE_CLASSES, use_cache, prepare)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..evidence.arenas import training_hour_unit
 from ..ledger.model import Run
 
 VELOCITY_WINDOW = 20  # ideas in the recent window (and in the window before it, for the trend)
@@ -63,8 +64,9 @@ class Velocity:
             ideas, seconds, _, tip = self.points[-1]
             self.points[-1] = (ideas, seconds, champion.val_bpb, tip)
 
-    def view(self) -> dict:
-        """Velocity over the epoch and the recent window, from the champion and from the tip, and the trend."""
+    def view(self, arena: str | None = None) -> dict:
+        """Velocity over the epoch and the recent window, from the champion and from the tip, and the trend;
+        ``hour_unit`` says what the ``gpu_hours`` of ``arena``'s runs are (CPU-hours on a CPU arena)."""
         points = list(self.points)
         now = points[-1] if points else None
         recent = _span(points[-VELOCITY_WINDOW - 1] if len(points) > VELOCITY_WINDOW else (points or [None])[0], now)
@@ -76,7 +78,8 @@ class Velocity:
             trend = round(recent["champion"]["per_gpu_hour"] / before["champion"]["per_gpu_hour"], 4)
         return {"history": _span(tuple(self.epoch) if self.epoch else None, now), "recent": recent,
                 "previous_window": before, "window": VELOCITY_WINDOW, "trend": trend,
-                "gpu_hours": round(self.gpu_seconds / 3600, 4), "experiments": self.ideas}
+                "gpu_hours": round(self.gpu_seconds / 3600, 4), "experiments": self.ideas,
+                "hour_unit": training_hour_unit(arena)}
 
 
 def _span(start: tuple | None, end: tuple | None) -> dict | None:
@@ -104,7 +107,7 @@ def velocity_phrase(view: dict) -> str:
         rate = span["champion"] if span else {}
         rates = []
         if rate.get("per_gpu_hour") is not None:
-            rates.append(f"{rate['per_gpu_hour']:.4f} val_bpb/GPU-hour")
+            rates.append(f"{rate['per_gpu_hour']:.4f} val_bpb/{view.get('hour_unit', 'GPU-hour')}")
         if rate.get("per_experiment") is not None:
             rates.append(f"{rate['per_experiment']:.5f} val_bpb/idea")
         if rates:
