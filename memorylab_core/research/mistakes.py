@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..evidence.crashes import crash_class
 from ..evidence.logparse import classify_error
 from ..policy.decisions import NOISE_BAND
 
@@ -73,8 +74,8 @@ def move_label(fact: dict) -> str:
 def card_type(run, gain: float | None) -> str | None:
     """The card type of a run, or None when the run teaches nothing (kept, noise, interrupted)."""
     if run.status == "crash":
-        if run.error_kind == "keyboard_interrupt":
-            return None
+        if crash_class(run.error_kind, run.error_summary) == "infra":
+            return None  # the machine or the operator stopped it: no lesson about code or idea
         return CRASH_TYPES.get(run.error_kind or "", "crash")
     if run.status == "discard" and gain is not None and -gain > REGRESSION_BAND:
         return "regression"
