@@ -3,7 +3,11 @@
 real cpu-profile train.py of this checkout, every ``run`` with ``--rerun-confounded``, ``git`` followed
 mechanically (``advance`` keeps the commit; ``reset`` and ``stay`` drop it: this loop moves on).
 
-    python benchmarks/agent_loop_busy.py [--budget 10] [--nice 10]
+    python benchmarks/agent_loop_busy.py [--budget 10] [--nice 10] [--replicates 1] [--hog]
+
+With ``--hog`` six ideas run, every other one beside a 2-process CPU hog (two busy loops started just
+before the ``run`` and stopped after it): the issue-24 measurement of confounded runs, keeps among
+them, the noise level learned, and MemoryLab's overhead per iteration on a busy machine.
 
 Needs the cpu data prepared (``AUTORESEARCH_PROFILE=cpu python prepare.py``, or ``$AUTORESEARCH_CACHE``).
 Prints each command's last lines, then every run's role, validity, status, val_bpb and CPU share, the
@@ -26,7 +30,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 IDEAS = (("MATRIX_LR = 0.04", "MATRIX_LR = 0.05", "MATRIX_LR 0.04 -> 0.05"),
          ("WARMDOWN_RATIO = 0.5", "WARMDOWN_RATIO = 0.6", "WARMDOWN_RATIO 0.5 -> 0.6"),
-         ("SCALAR_LR = 0.5", "SCALAR_LR = 0.4", "SCALAR_LR 0.5 -> 0.4"))
+         ("SCALAR_LR = 0.5", "SCALAR_LR = 0.4", "SCALAR_LR 0.5 -> 0.4"),
+         ("EMBEDDING_LR = 0.6", "EMBEDDING_LR = 0.8", "EMBEDDING_LR 0.6 -> 0.8"),
+         ("WEIGHT_DECAY = 0.2", "WEIGHT_DECAY = 0.1", "WEIGHT_DECAY 0.2 -> 0.1"),
+         ("UNEMBEDDING_LR = 0.004", "UNEMBEDDING_LR = 0.006", "UNEMBEDDING_LR 0.004 -> 0.006"))
+HOG = "while True: pass"
+
+
+class Hog:
+    """Two busy-loop processes for the duration of a ``with`` block (a machine shared with other jobs)."""
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(2)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
 
 
 class Loop:
@@ -86,12 +107,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=10.0, help="training budget in CPU-seconds (default 10)")
     parser.add_argument("--nice", type=int, default=10, help="nice level of the training process (default 10)")
+    parser.add_argument("--replicates", type=int, default=1, help="replicates of the baseline (default 1)")
+    parser.add_argument("--hog", action="store_true",
+                        help="six ideas, every other one beside a 2-process CPU hog (default: three ideas, no hog)")
     args = parser.parse_args()
     loop = Loop(Path(tempfile.mkdtemp(prefix="memorylab-loop-")) / "repo", args.budget, args.nice)
     loop.memorylab("run", "-d", "baseline", "--rerun-confounded", *loop.train)
-    loop.memorylab("replicate", "HEAD", "--n", "1", *loop.train)
-    for old, new, message in IDEAS:
-        loop.idea(old, new, message)
+    loop.memorylab("replicate", "HEAD", "--n", str(args.replicates), *loop.train)
+    for i, (old, new, message) in enumerate(IDEAS if args.hog else IDEAS[:3]):
+        if args.hog and i % 2 == 0:
+            print(f"-- beside a 2-process CPU hog: {message}")
+            with Hog():
+                loop.idea(old, new, message)
+        else:
+            loop.idea(old, new, message)
     loop.summary()
     return 0
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from . import __version__
 from .commands import COMMANDS, load
 from .commands.common import Context, terminal_output
-from .ledger.store import MemoryLabError, os_reason, warn
+from .ledger.store import is_sqlite_error, storage_reason, warn
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,10 +87,12 @@ def _named_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code.
 
-    Every failure is one line on stderr: a :class:`MemoryLabError` or an OS error (disk full, read-only
-    store) exits 1, which promises that nothing was appended; should one come after this process
-    appended records, it is a warning naming them instead (exit 0). Ctrl-C exits 130 with one line,
-    a closed stdout (``| head``) exits quietly. Terminal output escapes control characters.
+    Every failure is one line on stderr: a :class:`MemoryLabError`, an OS error (disk full, read-only
+    store) or an SQLite error exits 1, which promises that nothing was appended; should one come after
+    this process appended records, it is a warning naming them instead (exit 0). A damaged index is
+    discarded, and a command that may simply run again does so once on an index folded afresh.
+    Ctrl-C exits 130 with one line, a closed stdout (``| head``) exits quietly. Terminal output
+    escapes control characters.
     """
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -110,7 +112,7 @@ INTERRUPTED = "memorylab: interrupted"
 
 def _run(ctx: Context) -> int:
     try:
-        code = int(ctx.args.handler(ctx) or 0)
+        code = _handle(ctx)
         for note in ctx.store.notes:
             warn(note)
         return code
@@ -119,15 +121,48 @@ def _run(ctx: Context) -> int:
             raise
         print(f"{INTERRUPTED} (after recording {_ids(ctx.store.appended)}: kept)", file=sys.stderr)
         return 130
-    except (MemoryLabError, OSError) as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        message = str(exc) if isinstance(exc, MemoryLabError) else os_reason(exc)
+    except Exception as exc:
+        message = storage_failure(ctx, exc)
         if ctx.store.appended:
             warn(f"{message} (after recording {_ids(ctx.store.appended)}: kept)")
             return 0
         print(f"memorylab: error: {message}", file=sys.stderr)
         return 1
+
+
+def _handle(ctx: Context) -> int:
+    """Run the command; when its index failed (not merely locked) and the command may simply run again,
+    discard the index and run it once more, on an index folded afresh from the journal."""
+    ctx.require_store()
+    try:
+        return int(ctx.args.handler(ctx) or 0)
+    except Exception as exc:
+        if not (_index_damage(exc) and ctx.may_repeat()):
+            raise
+        warn(f"the index failed ({exc}); running the command again on an index folded afresh")
+        ctx.discard_index()
+    return int(ctx.args.handler(ctx) or 0)
+
+
+def storage_failure(ctx: Context, exc: Exception) -> str:
+    """The one line a storage failure becomes (:func:`storage_reason`; anything else is re-raised). A
+    damaged index is discarded here, so the next command rebuilds it from the journal."""
+    reason = storage_reason(exc)
+    if reason is None or isinstance(exc, BrokenPipeError):
+        raise exc
+    if not is_sqlite_error(exc):
+        return reason
+    if _index_damage(exc):
+        ctx.discard_index()
+        return f"{reason}; it is discarded and the next command rebuilds it from the journal"
+    return f"the index is busy ({exc}); try again"
+
+
+def _index_damage(exc: BaseException) -> bool:
+    """Whether ``exc`` is the index failing for any reason but a lock held by another command."""
+    from .index.db import is_busy
+
+    return is_sqlite_error(exc) and not is_busy(exc)
 
 
 def _ids(ids: list[str], shown: int = 5) -> str:

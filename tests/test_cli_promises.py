@@ -100,6 +100,57 @@ def test_any_error_after_the_append_is_a_warning_not_exit_1(repo, monkeypatch):
     assert records(repo)[-1]["description"] == "second idea"
 
 
+@pytest.mark.parametrize("error", ["disk I/O error", "database is locked"])
+def test_an_index_that_keeps_failing_before_the_append_is_one_line_and_nothing_recorded(repo, monkeypatch, error):
+    """Issue 26: an SQLite error escaped as a traceback. Before the append it is one line, exit 1, the
+    journal untouched; a damaged index is discarded (after one rebuild and retry), a locked one kept."""
+    import sqlite3
+
+    from memorylab_core.novelty import guard
+
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    journal = digest(ledger(repo))
+
+    def failing(*args, **kwargs):
+        raise sqlite3.OperationalError(error)
+
+    monkeypatch.setattr(guard.NoveltyIndex, "classify", failing)
+    res = log_run(repo, "second idea", "discard", 1.01)
+    errors = [line for line in res.err.splitlines() if line.startswith("memorylab: error:")]
+    assert res.code == 1 and len(errors) == 1 and res.err.splitlines()[-1] == errors[0], res.err
+    assert digest(ledger(repo)) == journal and "Traceback" not in res.err
+    index = store_dir(repo) / "index.sqlite"
+    if "lock" in error:
+        assert "the index is busy (database is locked); try again" in res.err and index.exists()
+    else:
+        assert "it is discarded and the next command rebuilds it from the journal" in res.err
+        assert not index.exists()
+    monkeypatch.undo()
+    assert ml("list", "--json", cwd=repo).json()[0]["description"] == "baseline"
+
+
+def test_a_read_command_whose_index_fails_runs_once_more_on_a_fresh_index(repo, monkeypatch):
+    import sqlite3
+
+    from memorylab_core.commands import listing
+
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    calls = []
+    real = listing.select
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(listing, "select", flaky)
+    res = ml("list", "--json", cwd=repo)
+    assert res.code == 0 and len(calls) == 2 and res.json()[0]["description"] == "baseline"
+    [warning] = warnings(res)
+    assert "running the command again on an index folded afresh" in warning
+
+
 def test_import_whose_registry_snapshot_fails_is_recorded_and_exit_0(repo):
     (repo / "old.tsv").write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
                                   "abc1234\t1.000000\t44.0\tkeep\tbaseline\n")
@@ -216,6 +267,81 @@ def test_export_may_rebuild_results_tsv(repo):
     (repo / "results.tsv").unlink()
     assert ml("export", "-f", "tsv", "-o", "results.tsv", cwd=repo).code == 0
     assert (repo / "results.tsv").read_text().count("\n") == 2
+
+
+@pytest.mark.parametrize("plant", ["symlink to the journal", "hard link to the journal", "fifo", "symlink elsewhere"])
+def test_results_tsv_is_no_side_door_into_the_journal(repo, tmp_path, plant):
+    """Issue 26: a results.tsv symlink to experiments.jsonl made `log` write a TSV row into the journal; a
+    FIFO made it hang after the append, holding the writers' lock. Now the row goes through the output
+    guard, opens without following links or blocking, after the journal lock is released."""
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    tsv = repo / "results.tsv"
+    tsv.unlink()
+    outside = tmp_path / "outside.tsv"
+    outside.write_text("untouched\n")
+    if plant == "symlink to the journal":
+        tsv.symlink_to(ledger(repo))
+    elif plant == "hard link to the journal":
+        os.link(ledger(repo), tsv)
+    elif plant == "fifo":
+        os.mkfifo(tsv)
+    else:
+        tsv.symlink_to(outside)
+    res = subprocess.run([sys.executable, str(MEMORYLAB), "log", "-d", "second idea", "--status", "discard",
+                          *_run_files(repo, 1.01), "--json"], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    run_id = json.loads(res.stdout)["run_id"]
+    [warning] = [w for w in res.stderr.splitlines() if "results.tsv" in w]
+    assert f"run {run_id} is recorded" in warning and "export -f tsv" in warning
+    assert all(line.startswith("{") for line in ledger(repo).read_text().splitlines())  # no TSV row in it
+    assert [r["run_id"] for r in records(repo)][-1] == run_id
+    assert outside.read_text() == "untouched\n"
+
+
+def _run_files(repo: Path, val: float) -> list[str]:
+    log, summary = fake_run(repo, val)
+    return ["--log", str(log), "--summary", str(summary)]
+
+
+def test_a_stuck_results_tsv_never_holds_the_journal_lock(repo, monkeypatch):
+    """The results.tsv row is written after the journal lock is released (and under no journal lock)."""
+    import fcntl
+
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    real_fsync, free = os.fsync, []
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("results.tsv"):
+            with open(store_dir(repo) / "experiments.jsonl.lock", "rb") as fh:  # fails if a writer holds it
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                free.append(True)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert log_run(repo, "second", "discard", 1.01).code == 0
+    assert free == [True]
+
+
+def test_summary_and_log_may_come_through_a_pipe_when_bounded(repo):
+    """`--summary <(...)` was refused ("summary is not a file: /dev/fd/63"); a pipe is read once, and
+    its bytes are what the archive keeps. An endless stream is refused in one line."""
+    if shutil.which("bash") is None:
+        pytest.skip("needs bash for process substitution")
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    log, summary = fake_run(repo, 0.99)
+    script = (f'{sys.executable} {MEMORYLAB} log -d "piped inputs" --status keep --json '
+              f'--summary <(cat {summary}) --log <(cat {log})')
+    res = subprocess.run(["bash", "-c", script], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    run_id = json.loads(res.stdout)["run_id"]
+    archive = store_dir(repo) / "runs" / run_id
+    assert (archive / "summary.json").read_bytes() == summary.read_bytes()
+    assert (archive / "run.log").read_bytes() == log.read_bytes()
+    assert records(repo)[-1]["metrics"]["val_bpb"] == 0.99
+    journal = digest(ledger(repo))
+    endless = ml("log", "-d", "endless", "--status", "keep", "--summary", "/dev/zero", cwd=repo)
+    assert one_line_error(endless) and "streams more than" in endless.err
+    assert digest(ledger(repo)) == journal
 
 
 # -- 3. read-only use, umask, init ---------------------------------------------------------------------------
@@ -346,6 +472,7 @@ def test_interrupt_is_one_line_and_exit_130(repo, monkeypatch):
 
     monkeypatch.setattr(listing, "run", interrupted)
     monkeypatch.setattr(listing, "register", _registering(listing.register, interrupted))
+    assert ml("init", cwd=repo).code == 0
     res = ml("list", cwd=repo)
     assert (res.code, res.err, res.out) == (130, "memorylab: interrupted\n", "")
 
@@ -374,6 +501,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 @pytest.mark.parametrize("target", ["memorylab_core.cli", "memorylab_core.commands.listing",
                                     "memorylab_core.index.journal_index"])
 def test_interrupt_during_start_up_is_one_line_and_exit_130(repo, target):
+    assert ml("init", cwd=repo).code == 0
     proc = subprocess.run([sys.executable, "-c", INTERRUPT_AT, target, str(MEMORYLAB), "list"], cwd=repo,
                           capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(PROJECT)})
     assert (proc.returncode, proc.stderr) == (130, "memorylab: interrupted\n")

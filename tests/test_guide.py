@@ -37,6 +37,9 @@ def rich_runs() -> list:
 
 def test_empty_history_is_safe(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "store"))
+    missing = ml("guide", cwd=tmp_path)  # program.md: init first; a missing store is not an empty history
+    assert missing.code == 1 and "no MemoryLab store at" in missing.err
+    assert ml("init", cwd=tmp_path).code == 0
     res = ml("guide", cwd=tmp_path)
     assert res.code == 0 and "no runs yet" in res.out and "baseline" in res.out
     data = ml("guide", "--json", cwd=tmp_path).json()

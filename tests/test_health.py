@@ -166,6 +166,7 @@ def test_status_reports_a_loss_spike_from_the_archived_sidecar(repo):
 # -- the dashboard ---------------------------------------------------------------------------------
 
 def test_status_dashboard_fits_one_screen_and_has_the_numbers(repo):
+    assert ml("init", cwd=repo).code == 0
     assert ml("status", cwd=repo).code == 0  # empty store
     assert log_run(repo, "baseline", "keep", 1.0).code == 0
     assert log_run(repo, "matrix lr 0.04 -> 0.03", "discard", 1.004).code == 0

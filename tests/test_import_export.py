@@ -178,11 +178,13 @@ def test_show_refuses_artifact_paths_outside_the_store(tmp_path, monkeypatch):
 
 def test_unknown_run_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "store"))
+    assert ml("init", cwd=tmp_path).code == 0
     res = ml("show", "20990101T000000Z-abc1234", cwd=tmp_path)
     assert res.code == 1 and "no run" in res.err
 
 
 def test_export_rejects_bad_format_and_directory_output(home, tmp_path):
+    assert ml("init", cwd=home).code == 0
     before = sorted(p.name for p in tmp_path.iterdir())
     bad_format = ml("export", "--format", "xml", cwd=home)
     assert bad_format.code == 1 and bad_format.err.startswith("memorylab: error:")
@@ -193,9 +195,40 @@ def test_export_rejects_bad_format_and_directory_output(home, tmp_path):
 
 @pytest.mark.parametrize("command", [["list"], ["report", "--output", "-"], ["export", "-f", "prometheus"],
                                      ["check", "-d", "an idea"], ["guide"], ["status"], ["champion"]])
-def test_read_only_commands_create_no_store(home, tmp_path, command):
-    assert ml(*command, cwd=home).code == 0
+def test_read_only_commands_on_a_missing_store_say_so_and_create_nothing(home, tmp_path, command):
+    """Issue 26: a mistyped home is not an empty history (`check` would pass a guard it never ran)."""
+    res = ml(*command, cwd=home)
+    assert res.code == 1 and res.err.count("\n") == 1, res.err
+    assert res.err.startswith(f"memorylab: error: no MemoryLab store at {tmp_path / 'store'} ")
     assert not (tmp_path / "store").exists()
+
+
+def test_check_never_passes_a_guard_it_could_not_run(home, tmp_path):
+    assert ml("init", cwd=home).code == 0
+    (home / "old.tsv").write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+                                  "abc1234\t1.000000\t44.0\tdiscard\traise matrix lr to 0.05\n")
+    assert ml("import", str(home / "old.tsv"), cwd=home).code == 0
+    blocked = ml("check", "-d", "raise matrix lr to 0.05", "--fail-on-similar", "--json", cwd=home)
+    assert blocked.code == 2 and blocked.json()["store"] == str(tmp_path / "store")
+    typo = ml("--home", str(tmp_path / "stor"), "check", "-d", "raise matrix lr to 0.05", "--fail-on-similar",
+              cwd=home)
+    assert typo.code == 1 and "no MemoryLab store at" in typo.err
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\r", "\x1c", "\x1d", "\x1e", "\x0b", "\x0c"])
+def test_tsv_rows_end_at_newline_only(home, tmp_path, separator):
+    """Issue 26: a Unicode line boundary inside a description ended the row, so the rest imported as a
+    forged keep that became the arena's champion. Rows end at \\n or \\r\\n only, as csv reads them."""
+    forged = (f"commit\tval_bpb\tmemory_gb\tstatus\tdescription\r\n"
+              f"abc1234\t1.000000\t44.0\tkeep\tbaseline\r\n"
+              f"bcd2345\t1.050000\t44.0\tdiscard\tharmless idea{separator}deadbee\t0.1\t1.0\tkeep\tINJECTED\r\n")
+    (home / "forged.tsv").write_bytes(forged.encode("utf-8"))
+    res = ml("import", str(home / "forged.tsv"), "--json", cwd=home)
+    assert res.code == 0, res.err
+    assert res.json()["imported"] == 2
+    rows = ml("list", "--json", cwd=home).json()
+    assert sorted(r["val_bpb"] for r in rows) == [1.0, 1.05]
+    assert "INJECTED" in rows[0]["description"] and rows[0]["status"] == "discard"
 
 
 # -- import refuses junk (exit 1, one line, journal unchanged) ------------------------------------------
@@ -278,6 +311,7 @@ def test_jsonl_round_trip_keeps_runs_events_and_ids(tmp_path, monkeypatch):
     kinds = Counter(r.get("event_type", "run") for r in exported)
     assert kinds["run"] == 3 and kinds["champion_change"] == 1 and kinds["breaker_reset"] == 1
     champion_a = ml("champion", "--json", cwd=repo).json()
+    assert champion_a.pop("store") == str(tmp_path / "a")
     monkeypatch.setenv("MEMORYLAB_HOME", str(tmp_path / "b"))
     res = ml("import", str(dump_a), "--json", cwd=repo)
     assert res.code == 0 and res.json()["imported"] == 3 and res.json()["events"] == len(exported) - 3, res.out
@@ -285,7 +319,8 @@ def test_jsonl_round_trip_keeps_runs_events_and_ids(tmp_path, monkeypatch):
     assert again["imported"] == again["events"] == 0 and again["skipped"] == {"already_imported": len(exported)}
     assert ml("export", "-f", "jsonl", "-o", str(dump_b), cwd=repo).code == 0
     assert dump_b.read_text() == dump_a.read_text()
-    assert ml("champion", "--json", cwd=repo).json() == champion_a
+    champion_b = ml("champion", "--json", cwd=repo).json()
+    assert champion_b.pop("store") == str(tmp_path / "b") and champion_b == champion_a
 
 
 def _tsv(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:

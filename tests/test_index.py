@@ -279,28 +279,73 @@ def test_research_state_in_the_index_equals_a_fresh_fold(tmp_path):
     assert codec.dumps(stored) == codec.dumps(fresh)
 
 
-def test_readers_of_a_store_without_a_journal_create_nothing(tmp_path):
+def test_readers_of_a_store_without_a_journal_say_so_and_create_nothing(tmp_path):
     home = tmp_path / "nothing-here"
     res = subprocess.run([sys.executable, str(MEMORYLAB), "--home", str(home), "list"],
                          capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1 and res.stderr == (f"memorylab: error: no MemoryLab store at {home} (no "
+                                                  "experiments.jsonl): check --home / $MEMORYLAB_HOME, or create "
+                                                  "it with 'memorylab init'\n"), res.stderr
     assert not home.exists()
 
 
 def test_another_users_planted_temp_folder_is_not_trusted(tmp_path, monkeypatch):
-    """A read-only store's index goes to a private temp folder; one that is not private is refused."""
+    """A read-only store's index goes to a private temp folder; one that is not private is left alone
+    and the index goes to this user's cache folder instead."""
     store = _build(tmp_path / "store", 5)
     monkeypatch.setattr(ix, "_writable_dir", lambda path: False)  # as if the store were read-only
     monkeypatch.setattr(ix.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     planted = tmp_path / f"{ix.PRIVATE_PREFIX}{os.getuid()}"
     planted.mkdir(mode=0o777)
     planted.chmod(0o777)  # world-writable: someone else could swap files in it
     history = JournalIndex.load(store, quiet=True)
-    assert len(history.runs) == 5  # still answers, from memory
+    assert len(history.runs) == 5
     assert not list(planted.iterdir())
+    assert history.location.parent == tmp_path / "cache" / "memorylab" / f"index-{os.getuid()}"
     planted.chmod(0o700)
     assert len(JournalIndex.load(store, quiet=True).runs) == 5
     assert any(p.suffix == ".sqlite" for p in planted.iterdir())
+
+
+def _plant(kind: str, path: Path, tmp_path: Path) -> None:
+    """Something in the way of the private temp folder: what another user of /tmp could leave there."""
+    if kind == "file":
+        path.write_text("planted")
+    elif kind == "symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        path.symlink_to(tmp_path / "elsewhere")
+    elif kind == "foreign dir":
+        path.mkdir(mode=0o700)
+        os.chown(path, 65534, 65534)
+    else:  # a directory of ours that others may write into
+        path.mkdir(mode=0o733)
+        path.chmod(0o733)
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink", "foreign dir", "lax dir"])
+def test_a_planted_temp_folder_of_any_kind_costs_no_refold(tmp_path, monkeypatch, kind):
+    """Issue 26: a regular file there made every read exit 1; the other plants re-folded the whole
+    journal on every command. Now the index lives in this user's cache folder and is reused."""
+    if kind == "foreign dir" and os.getuid() != 0:
+        pytest.skip("only root can make a folder owned by someone else")
+    store = _build(tmp_path / "store", 30)
+    monkeypatch.setattr(ix, "_writable_dir", lambda path: False)
+    monkeypatch.setattr(ix.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _plant(kind, tmp_path / f"{ix.PRIVATE_PREFIX}{os.getuid()}", tmp_path)
+    folds = []
+    real = JournalIndex._fold_bytes
+    monkeypatch.setattr(JournalIndex, "_fold_bytes", lambda self, *a, **k: folds.append(a) or real(self, *a, **k))
+    first = JournalIndex.load(store, quiet=True)
+    assert _view(first) == _fresh(store)
+    assert first.location is not None and first.location.is_file() and not first.location.is_symlink()
+    folds.clear()
+    second = JournalIndex.load(store, quiet=True)
+    assert second.location == first.location and len(second.runs) == len(first.runs)
+    assert folds == []  # the journal was not folded again
+    if kind == "symlink":
+        assert not list((tmp_path / "elsewhere").iterdir())
 
 
 # -- big folds, folds in pieces and folds that stop midway -------------------------------------------------
@@ -465,3 +510,33 @@ def test_the_registry_snapshot_is_computed_for_every_arena_not_carried_over(tmp_
     rewritten = json.loads(path.read_text())
     assert rewritten["arenas"][cpu] == written["arenas"][cpu]
     assert rewritten["arenas"][cpu]["champion"]["val_bpb"] == 1.0
+
+
+def test_a_run_id_twice_in_the_journal_counts_once_and_the_first_wins(tmp_path):
+    """Issue 26: a naive `cat a.jsonl b.jsonl` merge folded 11 runs for 9 ids; `show` returned the first
+    and `list` both. Now the first record of an id counts, every later one is skipped with a warning
+    naming both lines, and status, list and show agree."""
+    store = _build(tmp_path / "store", 40)
+    lines = store.ledger_path.read_bytes().splitlines(keepends=True)
+    first = json.loads(lines[0])
+    copy = encode_record({**first, "description": "the second copy", "metrics": {"val_bpb": 0.5}})
+    store.ledger_path.write_bytes(b"".join(lines) + copy + b"".join(lines[1:4]))
+    home = str(store.root)
+    status = subprocess.run([sys.executable, str(MEMORYLAB), "--home", home, "status", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert f"run id {first['run_id']} is already recorded at line 1 (the first record counts); line skipped" \
+        in status.stderr
+    listed = subprocess.run([sys.executable, str(MEMORYLAB), "--home", home, "list", "--limit", "1000", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    ids = [r["run_id"] for r in json.loads(listed.stdout)]
+    assert len(ids) == len(set(ids)) == 40 == json.loads(status.stdout)["runs"]
+    shown = subprocess.run([sys.executable, str(MEMORYLAB), "--home", home, "show", first["run_id"], "--json"],
+                           capture_output=True, text=True, timeout=60)
+    assert json.loads(shown.stdout)["record"]["description"] == first["description"]
+    history = JournalIndex.load(store, quiet=True)
+    assert [r.index for r in history.runs] == list(range(40))
+    assert _view(history) == _fresh(store)
+    tables, fresh = (_tables(i) for i in (history, JournalIndex.load(store, use_cache=False, quiet=True)))
+    del tables["folds"], fresh["folds"]  # the commands above stored their research folds
+    assert tables == fresh

@@ -302,6 +302,7 @@ def test_report_sections_and_counts(repo):
 
 
 def test_report_output_and_empty_store(repo, tmp_path):
+    assert ml("init", cwd=repo).code == 0
     out = tmp_path / "r.md"
     res = ml("report", "--output", str(out), cwd=repo)
     assert res.code == 0 and "No champion yet: the next kept run is this arena's baseline" in out.read_text()

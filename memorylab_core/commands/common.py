@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from ..index.journal_index import JournalIndex
 
 
+CREATES_STORE = frozenset({"init", "log", "run", "import"})  # commands that make a store where none is
+REPEATS_INPUTS = frozenset({"log", "run", "replicate", "import", "migrate"})  # read or run things once only
+
+
 class Context:
     """One command invocation: parsed args, the store, and the history folded on first use."""
 
@@ -35,6 +39,38 @@ class Context:
 
             self._history = JournalIndex.load(self.store)
         return self._history
+
+    @property
+    def store_label(self) -> str:
+        """The store this command reads, as ``--json`` names it: the root folder, or the database URL
+        (without its password)."""
+        return str(self.store.root) if self.store.is_file else self.store.journal.label
+
+    def require_store(self) -> None:
+        """A one-line error when the command reads a file store that does not exist: a mistyped
+        ``--home`` is not an empty history (``check`` would pass a guard it never ran). ``init`` and
+        the commands that record a first run create the store instead."""
+        if getattr(self.args, "command", None) in CREATES_STORE or not self.store.is_file or self.store.exists():
+            return
+        raise MemoryLabError(f"no MemoryLab store at {self.store.root} (no {self.store.ledger_path.name}): "
+                             "check --home / $MEMORYLAB_HOME, or create it with 'memorylab init'")
+
+    def may_repeat(self) -> bool:
+        """Whether the command can simply run again after its index failed: nothing recorded, nothing
+        printed yet, and no inputs it reads or runs only once (a pipe, a training run)."""
+        return (not self.store.appended
+                and getattr(self.args, "command", None) not in REPEATS_INPUTS
+                and not getattr(sys.stdout, "written", True))
+
+    def discard_index(self) -> None:
+        """Drop the history and its index file (after the index failed): the next read folds afresh."""
+        from ..index import db
+
+        if self._history is not None:
+            self._history.discard()
+            self._history = None
+        elif (location := db.index_location(self.store)) is not None:  # it failed while loading
+            db.discard(location)
 
     @property
     def arena(self) -> str:
@@ -58,10 +94,18 @@ class Context:
     def json(self) -> bool:
         return bool(getattr(self.args, "json", False))
 
+    def labelled(self, data: object) -> object:
+        """``data`` with the ``store`` it was read from: a key of an object, of each row of a list."""
+        if isinstance(data, dict):
+            return {"store": self.store_label, **data}
+        if isinstance(data, list):
+            return [self.labelled(row) for row in data]
+        return data
+
     def emit(self, text: str, data: object) -> None:
-        """Print ``data`` as JSON under ``--json``, else the human ``text``."""
+        """Print ``data`` as JSON under ``--json`` (labelled with its store), else the human ``text``."""
         if self.json:
-            print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+            print(json.dumps(self.labelled(data), indent=2, ensure_ascii=False, default=str))
         elif text:
             print(text)
 
@@ -141,14 +185,18 @@ def _escape(match: re.Match[str]) -> str:
 
 
 class TerminalStream(io.TextIOBase):
-    """A text stream that escapes control characters on their way to ``raw`` (the printing boundary)."""
+    """A text stream that escapes control characters on their way to ``raw`` (the printing boundary),
+    or passes them unchanged (``escape=False``: JSON, data); ``written`` says whether anything was."""
 
-    def __init__(self, raw: TextIO):
+    def __init__(self, raw: TextIO, escape: bool = True):
         super().__init__()
         self.raw = raw
+        self.escape = escape
+        self.written = False
 
     def write(self, text: str) -> int:
-        self.raw.write(terminal_safe(text))
+        self.raw.write(terminal_safe(text) if self.escape else text)
+        self.written = self.written or bool(text)
         return len(text)
 
     def flush(self) -> None:
@@ -174,8 +222,7 @@ def terminal_output(stdout: bool) -> Iterator[None]:
     for ``--json`` and for data streams such as ``export``, which stay byte-exact)."""
     saved = sys.stdout, sys.stderr
     sys.stderr = TerminalStream(sys.stderr)
-    if stdout:
-        sys.stdout = TerminalStream(sys.stdout)
+    sys.stdout = TerminalStream(sys.stdout, escape=stdout)
     try:
         yield
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..ledger.store import Store, atomic_write_json, os_reason, warn
+from ..ledger.store import MemoryLabError, Store, atomic_write_json, storage_reason, warn
 from .common import Context, add_json_flag
 
 
@@ -59,7 +59,7 @@ def _write_tsv(store: Store) -> bool:
     (the store is what ``init`` is for). Returns whether it was created."""
     try:
         return store.init_tsv()
-    except OSError as exc:
-        warn(f"results.tsv could not be created ({os_reason(exc)}); 'memorylab export -f tsv -o results.tsv' "
+    except (OSError, MemoryLabError) as exc:
+        warn(f"results.tsv could not be created ({storage_reason(exc)}); 'memorylab export -f tsv -o results.tsv' "
              "writes it later")
         return False

@@ -32,10 +32,12 @@ failure. Which kinds are evidence against an idea and which a code edit fixes is
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,7 @@ HEAD_BYTES = 64 * 1024
 OMITTED_MARKER = "[memorylab: {n} bytes of log omitted]"
 
 MAX_SIDECAR_BYTES = 16 * 1024 * 1024
+MAX_STREAM_BYTES = 64 * 1024 * 1024  # a log read from a pipe is held whole before it is cut like a big file
 TAIL_LINES = 40
 MAX_TAIL_CHARS = 6000
 MAX_SUMMARY_CHARS = 500
@@ -92,6 +95,44 @@ def read_text_lenient(path: str | os.PathLike[str], max_bytes: int = MAX_LOG_BYT
             return _read_head_and_tail(fh, size, max_bytes)
     except OSError as exc:
         raise LogInputError(f"cannot read log {os.fspath(path)}: {exc.strerror or exc}") from None
+
+
+def text_of(data: bytes, max_bytes: int = MAX_LOG_BYTES) -> str:
+    """:func:`read_text_lenient` for a log already read into memory (from a pipe)."""
+    if len(data) <= max_bytes:
+        return _decode(data)
+    return _read_head_and_tail(io.BytesIO(data), len(data), max_bytes)
+
+
+def read_stream(path: str | os.PathLike[str], what: str, limit: int) -> bytes | None:
+    """The bytes of an input that is not a regular file -- a pipe, ``<(process substitution)``, a FIFO --
+    read once and at most ``limit`` of them; None for a regular file (its readers bound it by seeking).
+
+    Opening does not block on a FIFO no one writes to (it then reads as empty). Raises
+    :class:`LogInputError` for a missing path, a directory, a read error or a stream over ``limit``.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LogInputError(f"cannot read {what} {os.fspath(path)}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise LogInputError(f"{what} is a directory, not a file: {os.fspath(path)}")
+        if stat.S_ISREG(mode):
+            return None
+        os.set_blocking(fd, True)
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if total > limit:
+                raise LogInputError(f"{what} {os.fspath(path)} streams more than {limit} bytes; write it to a file")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise LogInputError(f"cannot read {what} {os.fspath(path)}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
 def _read_head_and_tail(fh: Any, size: int, max_bytes: int) -> str:
@@ -215,7 +256,13 @@ def load_sidecar(path: str | os.PathLike[str]) -> dict[str, Any]:
     json writes but JSON forbids) are read as ``None``.
     """
     p = Path(path)
-    data = _read_sidecar_bytes(p)
+    return parse_sidecar(_read_sidecar_bytes(p), p)
+
+
+def parse_sidecar(data: bytes, p: Path) -> dict[str, Any]:
+    """A sidecar's bytes as its JSON object (see :func:`load_sidecar`)."""
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise LogInputError(f"summary sidecar is larger than {MAX_SIDECAR_BYTES} bytes: {p}")
     try:
         obj = json.loads(data.decode("utf-8"), parse_constant=lambda _name: None)
     except UnicodeDecodeError:
@@ -238,8 +285,6 @@ def _read_sidecar_bytes(p: Path) -> bytes:
         raise LogInputError(f"summary sidecar not found: {p}") from None
     except OSError as exc:
         raise LogInputError(f"cannot read summary sidecar {p}: {exc.strerror or exc}") from None
-    if len(data) > MAX_SIDECAR_BYTES:
-        raise LogInputError(f"summary sidecar is larger than {MAX_SIDECAR_BYTES} bytes: {p}")
     return data
 
 

@@ -19,11 +19,16 @@ case never re-reads the journal. ``st_ctime`` cannot be set by a user program, s
 edit that restores the mtime is still seen.
 
 **Where it lives.** ``<store>/index.sqlite`` (WAL mode) when the store is writable; for a store this
-user cannot write (another user's, a read-only mount) a per-user copy under the temp directory,
-keyed by the store's path; in memory for a store that does not exist yet (so read commands create
-nothing). **Safety.** No pickle: folded state is JSON (codec.py) decoded into named classes only; a
-file that is not an index of this version, or that holds triggers or views, is rebuilt, and
-``trusted_schema`` is off.
+user cannot write (another user's, a read-only mount) a per-user copy in a private folder
+(:func:`private_dir`: the temp directory's, else the user's cache folder), keyed by the store's path;
+in memory for a store that does not exist yet (so read commands create nothing).
+
+**A cache, and what it trusts.** It trusts its journal key to say which prefix of the journal its
+rows fold, and those rows to be that fold. It does not trust its schema (a file whose objects are not
+exactly the ones created here -- a planted trigger, view, unique index, CHECK constraint or table --
+is rebuilt), its pages (any error but a lock rebuilds it: journal_index.py ``JournalIndex.heal``), or its file
+(never opened through a symlink). **Safety.** No pickle: folded state is JSON (codec.py) decoded
+into named classes only, and ``trusted_schema`` is off.
 """
 
 from __future__ import annotations
@@ -37,12 +42,13 @@ import tempfile
 from pathlib import Path
 
 from ..ledger.journal import JournalStat
-from ..ledger.store import Store, warn
+from ..ledger.store import INDEX_NAME, Store, os_reason, warn
 
 INDEX_VERSION = 13  # bump when a table or a fold changes: older indexes are rebuilt (13: one crash-kind rule)
 BLOCK = 1 << 20  # bytes per verification hash
 PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # SQLite's primary result codes for a lock held elsewhere
 
 CORE_DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -91,14 +97,47 @@ def memory_db() -> sqlite3.Connection:
 
 
 def index_location(store: Store) -> Path | None:
-    """Where this user keeps the index of ``store``; None when it should live in memory only."""
+    """Where this user keeps the index of ``store``; None when it lives in memory (no store yet, or no
+    private folder this user can trust: then with one warning)."""
     if not store.exists():
         return None
     primary = store.index_path
-    if _writable_dir(store.root) and (not primary.exists() or os.access(primary, os.W_OK)):
-        return primary
+    if _writable_dir(store.root) and (primary.is_symlink() or not primary.exists() or os.access(primary, os.W_OK)):
+        return primary  # a symlink there is replaced by a file of our own (_open_file), never followed
+    folder = private_dir()
+    if folder is None:
+        warn(f"no private folder for the index of the read-only store {store.root} (tried "
+             f"{', '.join(map(str, private_dirs()))}); using an in-memory index for this command")
+        return None
     digest = hashlib.sha256(str(store.root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"{PRIVATE_PREFIX}{os.getuid()}" / f"{digest}.sqlite"
+    return folder / f"{digest}.sqlite"
+
+
+def private_dirs() -> list[Path]:
+    """Where indexes of stores this user cannot write may live, in order: the temp directory's
+    ``memorylab-index-<uid>``, else ``$XDG_CACHE_HOME/memorylab/index-<uid>`` (``~/.cache``), which no
+    other user can plant anything in."""
+    uid = os.getuid()
+    folders = [Path(tempfile.gettempdir()) / f"{PRIVATE_PREFIX}{uid}"]
+    with contextlib.suppress(RuntimeError, KeyError):  # no home directory: the temp folder only
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        folders.append(Path(cache) / "memorylab" / f"index-{uid}")
+    return folders
+
+
+def private_dir() -> Path | None:
+    """The first of :func:`private_dirs` that is (or is now made) a real directory of this user that
+    only this user can enter; None when none is. A planted file, symlink, foreign or lax directory is
+    left alone and the next candidate is tried."""
+    for folder in private_dirs():
+        with contextlib.suppress(OSError):
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, 0o700)
+            st = os.lstat(folder)
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
+                return folder
+    return None
 
 
 def _writable_dir(path: Path) -> bool:
@@ -110,63 +149,115 @@ def _writable_dir(path: Path) -> bool:
         return False
 
 
-def open_db(store: Store, components_ddl: str) -> sqlite3.Connection:
-    """The index database of ``store`` with every table created; rebuilt when it is not a valid index."""
+def is_busy(exc: BaseException) -> bool:
+    """Whether an SQLite error is another connection holding a lock (wait or retry; never discard)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def open_db(store: Store, components_ddl: str) -> tuple[sqlite3.Connection, Path | None]:
+    """The index database of ``store`` with every table created, and its file (None: in memory).
+
+    A file that is not an index of this version and schema, or that fails in any way but a lock, is
+    discarded and made afresh once; if that fails too (disk full, read-only), the index lives in
+    memory for this command, with one warning. A lock held elsewhere past the busy timeout keeps the
+    file and uses memory."""
     location = index_location(store)
     if location is None:
-        conn = memory_db()
-        conn.executescript(components_ddl)
-        return conn
+        return fresh_db(components_ddl), None
     for attempt in range(2):
         try:
             conn = _open_file(location)
-            if _valid(conn):
+            if _valid(conn, components_ddl):
                 conn.executescript(CORE_DDL + components_ddl)
-                return conn
+                return conn, location
             conn.close()
-        except sqlite3.OperationalError as exc:  # locked, read-only, cannot open: keep the file, use memory
-            warn(f"index {location} unusable ({exc}); using an in-memory index for this command")
-            break
-        except sqlite3.DatabaseError as exc:  # not a database, malformed: derived, so rebuild it
-            if attempt:
-                warn(f"index {location} unusable ({exc}); using an in-memory index for this command")
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if attempt or is_busy(exc):
+                warn(f"index {location} unusable ({_reason(exc)}); using an in-memory index for this command")
                 break
-        _discard(location)
+        discard(location)
+    return fresh_db(components_ddl), None
+
+
+def fresh_db(components_ddl: str) -> sqlite3.Connection:
+    """A private in-memory index with every table created."""
     conn = memory_db()
     conn.executescript(components_ddl)
     return conn
 
 
+def _reason(exc: BaseException) -> str:
+    return os_reason(exc) if isinstance(exc, OSError) else str(exc)
+
+
+INDEX_FILES = ("", "-wal", "-shm", "-journal")  # the index and the files SQLite keeps beside it
+
+
 def _open_file(location: Path) -> sqlite3.Connection:
-    if location.parent.name.startswith(PRIVATE_PREFIX):  # this user's copy of another store's index
-        location.parent.mkdir(mode=0o700, exist_ok=True)
-        st = os.stat(location.parent, follow_symlinks=False)
-        if st.st_uid != os.getuid() or st.st_mode & 0o077 or not stat.S_ISDIR(st.st_mode):
-            raise sqlite3.OperationalError(f"{location.parent} is not a private folder of this user")
+    """A connection to the index file at ``location``, never through a symlink: a link (or anything
+    but a regular file) at the index's or its side files' names is removed first (the link, never
+    its target), and the file is checked again once SQLite has opened it."""
+    private = location.name != INDEX_NAME  # this user's copy of a read-only store's index: ours alone
+    for suffix in INDEX_FILES:
+        path = f"{location}{suffix}"
+        with contextlib.suppress(FileNotFoundError):
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode) or (private and st.st_uid != os.getuid()):
+                os.unlink(path)
     conn = connect(location)
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")  # derived data: a power cut costs a rebuild, never the truth
+    try:
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # derived data: a power cut costs a rebuild, never the truth
+        if not stat.S_ISREG(os.lstat(location).st_mode):
+            raise sqlite3.DatabaseError(f"{location} is not a regular file")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-def _valid(conn: sqlite3.Connection) -> bool:
-    """A fresh file, or an index of this version with nothing executable (triggers, views) in it."""
-    objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
-    if not objects:
+_EXPECTED: dict[str, set[tuple]] = {}
+
+
+def _schema(conn: sqlite3.Connection) -> set[tuple]:
+    """Every object of a database (type, name, table, SQL) but SQLite's statistics tables."""
+    return {tuple(row) for row in conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
+            if not str(row[1]).startswith("sqlite_stat")}
+
+
+def _valid(conn: sqlite3.Connection, components_ddl: str) -> bool:
+    """A fresh file, or an index of this version whose schema is exactly the one MemoryLab creates: a
+    planted trigger, view, unique index, CHECK constraint or extra table makes it a file to rebuild."""
+    found = _schema(conn)
+    if not found:
         return True
-    if any(kind in ("trigger", "view") for kind, _ in objects):
-        return False
-    if ("table", "meta") not in objects:
+    if components_ddl not in _EXPECTED:
+        with contextlib.closing(memory_db()) as fresh:
+            fresh.executescript(components_ddl)
+            _EXPECTED[components_ddl] = _schema(fresh)
+    if found != _EXPECTED[components_ddl]:
         return False
     row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
     return row is not None and row[0] == INDEX_VERSION
 
 
-def _discard(location: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+def discard(location: Path) -> None:
+    """Remove an index file and its side files (links are removed, never followed)."""
+    for suffix in INDEX_FILES:
         with contextlib.suppress(OSError):
             os.unlink(f"{location}{suffix}")
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """End the open transaction, if any: SQLite may already have rolled back after a failed statement
+    or COMMIT (disk full), and a second error here would hide the first."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 # -- meta -------------------------------------------------------------------------------------------

@@ -9,9 +9,12 @@ views; nothing here writes the journal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
 
 from ..ledger.journal import FileJournal, JournalStat, LedgerLine, line_chunks, split_lines
 from ..ledger.model import Event, Run, event_from_record
@@ -22,6 +25,8 @@ from . import db as ix
 from .prepare import prepared
 
 SECTIONS_DDL = NOVELTY_DDL + REGISTRY_DDL
+T = TypeVar("T")
+_LINE_NO = len(Run.ROW_COLUMNS) + 1  # where a run's index row (prepare.run_row) holds its line number
 READ_CHUNK = 8 << 20  # journal bytes parsed per step of a fold
 READ_ROWS = 5000  # records fetched per step of a fold keyed by sequence number
 _MAX_REPORTED_CORRUPT = 5
@@ -79,7 +84,7 @@ class RunTable(Sequence[Run]):
         if run is None:
             row = self.db.execute(f"SELECT {_RUN_SELECT} FROM runs WHERE idx = ?", (i,)).fetchone()
             if row is None:
-                raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again")
+                raise sqlite3.DatabaseError("the index lost a run (a damaged page)")
             run = self._decoded[i] = Run.from_row(row)
         return run
 
@@ -95,7 +100,7 @@ class RunTable(Sequence[Run]):
         try:
             return [decoded[i] for i in indexes]
         except KeyError:
-            raise MemoryLabError("the index lost a run; delete index.sqlite beside the journal and run again") from None
+            raise sqlite3.DatabaseError("the index lost a run (a damaged page)") from None
 
     def stream(self, indexes: Sequence[int]) -> Iterator[Run]:
         """The runs at ``indexes`` (ascending), decoded a batch at a time and not kept: what a fold over
@@ -135,15 +140,20 @@ class RunTable(Sequence[Run]):
 class JournalIndex:
     """All runs and events of one store, as folded into its index."""
 
-    def __init__(self, store: Store, db: sqlite3.Connection):
+    def __init__(self, store: Store, db: sqlite3.Connection, location: Path | None = None):
         self.store = store
+        self.location = location  # the index file (None: in memory)
+        self._attach(db)
+        self._healed = False
+
+    def _attach(self, db: sqlite3.Connection) -> None:
+        """Read from ``db`` from now on (views are loaded by the next :meth:`refresh`)."""
         self.db = db
         self.runs = RunTable(db)
         self.events: list[Event] = []
         self._novelty: NoveltyIndex | None = None
         self._registry: RegistryFold | None = None
         self._view: tuple = ()  # (generation, seen) of the index state the in-memory views show
-        self._load_views()
 
     def _load_views(self) -> None:
         """Point the in-memory views at the index's current state (one read snapshot)."""
@@ -156,7 +166,7 @@ class JournalIndex:
                 "SELECT idx, offset, event_id, event_type, timestamp_utc, ts, runs_before, data FROM events "
                 "ORDER BY idx")]
         finally:
-            db.execute("COMMIT")
+            ix.rollback(db)  # a read: ending it is all that is needed, and cannot fail twice
         self._novelty = self._registry = None
         self._view = view
 
@@ -168,23 +178,68 @@ class JournalIndex:
         ``use_cache=False`` folds the whole journal into a private in-memory index instead (tests and
         checks that the index equals a fresh fold).
         """
-        if use_cache:
-            db = ix.open_db(store, SECTIONS_DDL)
-        else:
-            db = ix.memory_db()
-            db.executescript(SECTIONS_DDL)
-        history = cls(store, db)
+        db, location = ix.open_db(store, SECTIONS_DDL) if use_cache else (ix.fresh_db(SECTIONS_DDL), None)
+        history = cls(store, db, location)
         history.refresh()
         if not quiet:
-            history.report_corrupt()
+            history.healing(history.report_corrupt)
         return history
 
     def refresh(self, locked: bool = False) -> bool:
         """Fold whatever the journal gained since the index last saw it. Returns True when it moved.
 
         ``locked`` is accepted for callers that hold the journal lock; the fold never needs it
-        (appends write whole lines, and a line without its newline is left for later).
+        (appends write whole lines, and a line without its newline is left for later). An index that
+        fails with anything but a lock held elsewhere is rebuilt (:meth:`heal`).
         """
+        try:
+            return self._refresh(locked)
+        except sqlite3.DatabaseError as exc:
+            self.heal(exc)
+            return True
+
+    def heal(self, exc: sqlite3.DatabaseError) -> None:
+        """The index is a cache: after ``exc`` (a damaged page, disk full, a planted constraint), discard
+        its file and fold the journal into a fresh one, once per command; if that fails too, fold into
+        memory. One warning says which. A lock held elsewhere, or a second failure, is re-raised."""
+        if ix.is_busy(exc) or self._healed:
+            raise exc
+        self._healed, damaged = True, self.location
+        self.discard()
+        db, self.location = ix.open_db(self.store, SECTIONS_DDL) if damaged else (ix.fresh_db(SECTIONS_DDL), None)
+        self._attach(db)
+        try:
+            self._refresh(False)
+        except sqlite3.DatabaseError as again:
+            if ix.is_busy(again) or self.location is None:
+                raise
+            warn(f"index {self.location} unusable ({again}); using an in-memory index for this command")
+            self.discard()
+            self.location = None
+            self._attach(ix.fresh_db(SECTIONS_DDL))
+            self._refresh(False)
+            return
+        if self.location is not None:  # (open_db warned already when it fell back to memory)
+            warn(f"index {damaged} failed ({exc}); rebuilt it from the journal")
+
+    def healing(self, step: Callable[[], T]) -> T:
+        """``step()``, a read of the index that writes nothing else; if the index fails under it (not a
+        lock), the index is rebuilt (:meth:`heal`) and ``step`` runs once more. What writers use
+        between reading their input and appending, so a damaged index never costs a training run."""
+        try:
+            return step()
+        except sqlite3.DatabaseError as exc:
+            self.heal(exc)
+        return step()
+
+    def discard(self) -> None:
+        """Close the index and remove its file, so this or the next command folds the journal afresh."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        if self.location is not None:
+            ix.discard(self.location)
+
+    def _refresh(self, locked: bool) -> bool:
         if not isinstance(self.store.journal, FileJournal):
             return self._refresh_by_seq(locked)
         del locked
@@ -200,7 +255,7 @@ class JournalIndex:
             moved = self._sync(stat, appends)
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            ix.rollback(self.db)
             raise
         self._load_views()
         return moved
@@ -230,7 +285,7 @@ class JournalIndex:
             rebuilt = bool(offset) or bool(ix.get_meta(db, "journal"))
             ix.reset(db)
             offset, line_no = 0, 0
-        self.runs.resync(keep_decoded=trusted and ix.get_meta(db, "generation") == self._view[0])
+        self.runs.resync(keep_decoded=trusted and self._view[:1] == (ix.get_meta(db, "generation"),))
         self._novelty = self._registry = None  # re-read: another command may have folded lines meanwhile
         new_offset, line_no = self._fold_bytes(offset, line_no, stat.size)
         ix.set_meta(db, offset=new_offset, line_no=line_no, seen=stat.key(), journal=ix.journal_identity(stat))
@@ -255,11 +310,20 @@ class JournalIndex:
         """Fold prepared journal lines (``prepare.prepared``, either journal) into the index; returns the
         new event count."""
         skipped, arenas = [], {}
+        items = list(items)
+        first_lines = self._recorded_ids(item[4].run_id for item in items if item[0] == "run")
         for item in items:
             kind = item[0]
             if kind == "run":
                 _, row, facts, words, run = item
-                self.runs.append(run, row)
+                line_no = row[_LINE_NO]
+                if run.run_id in first_lines:  # e.g. two journals concatenated: the first record counts
+                    skipped.append((line_no, run.offset, f"run id {run.run_id} is already recorded at line "
+                                                         f"{first_lines[run.run_id]} (the first record counts)"))
+                    continue
+                first_lines[run.run_id] = line_no
+                run.index = len(self.runs)  # prepared lines number their runs in a row: a skipped copy shifts them
+                self.runs.append(run, (run.index, *row[1:]))
                 arenas[run.arena] = (arenas.get(run.arena, (0, 0))[0] + 1, run.index)
                 novelty.add(run, facts, words)
                 registry.add(run)
@@ -276,6 +340,15 @@ class JournalIndex:
                             "SET runs = runs + excluded.runs, last_idx = excluded.last_idx",
                             [(a, n, last) for a, (n, last) in arenas.items()])
         return n_events
+
+    def _recorded_ids(self, run_ids: Iterable[str]) -> dict[str, int]:
+        """{run id: line of its first record} of those of ``run_ids`` the index already holds."""
+        wanted, found = sorted(set(run_ids)), {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found.update(self.db.execute(f"SELECT run_id, min(line_no) FROM runs WHERE run_id IN "
+                                         f"({','.join('?' * len(chunk))}) GROUP BY run_id", chunk))
+        return found
 
     # -- a journal keyed by sequence number (PostgreSQL) --------------------------------------------
     def _refresh_by_seq(self, locked: bool) -> bool:
@@ -297,10 +370,12 @@ class JournalIndex:
             if locked:
                 raise
             self._warn_stale(exc)
+            if not self._view:  # a fresh index: show what the local index holds
+                self._load_views()
             return False
         db = self.db
         if (ix.get_meta(db, "journal") or None) == journal_id and int(ix.get_meta(db, "offset", 0)) == top:
-            if ix.get_meta(db, "generation") == self._view[0] and ix.get_meta(db, "seen") == self._view[1]:
+            if self._view[:1] == (ix.get_meta(db, "generation"),) and ix.get_meta(db, "seen") == self._view[1]:
                 return False
             self._load_views()
             return True
@@ -309,7 +384,7 @@ class JournalIndex:
             moved = self._sync_by_seq(journal_id, top)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            ix.rollback(db)
             raise
         self._load_views()
         return moved
@@ -325,7 +400,7 @@ class JournalIndex:
         if not intact:
             ix.reset(db)
             last, rows = 0, 0
-        self.runs.resync(keep_decoded=intact and ix.get_meta(db, "generation") == self._view[0])
+        self.runs.resync(keep_decoded=intact and self._view[:1] == (ix.get_meta(db, "generation"),))
         self._novelty = self._registry = None
         start = last
         n_events = db.execute("SELECT count(*) FROM events").fetchone()[0]

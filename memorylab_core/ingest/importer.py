@@ -31,7 +31,7 @@ from ..ledger.model import CATEGORIES, SCHEMA_VERSION, STATUSES, finite_float
 from ..ledger.schema import MAX_METRIC, MAX_TEXT, as_written, is_commit, record_problem
 from ..ledger.store import MemoryLabError, Store, is_safe_run_id, write_derived
 from ..novelty import changes
-from .results_tsv import SKIPPED_ROW, decode_text, has_header, parse_results_lines
+from .results_tsv import SKIPPED_ROW, decode_text, has_header, parse_results_lines, text_lines
 
 # Upstream agents write many words for three outcomes. Order matters: first match wins.
 _STATUS_WORDS = (
@@ -174,7 +174,7 @@ def jsonl_records(path: Path, text: str, family: str | None, branch: str | None,
     and branch filled in) and then must pass the schema; what still does not is skipped with a warning.
     """
     out, objects = [], 0
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text_lines(text), 1):
         if not line.strip():
             continue
         summary.rows_read += 1
@@ -279,7 +279,7 @@ def read_source(path: Path, family: str | None, branch: str | None, now: str,
     summary.warnings += warnings
     if _is_jsonl(path, text):
         return jsonl_records(path, text, family, branch, now, summary)
-    lines = text.splitlines()
+    lines = text_lines(text)
     if not has_header(lines):
         raise MemoryLabError(f"cannot import {path}: no results.tsv header (commit, val_bpb, memory_gb, status, "
                              "description) on its first line, and not JSONL")

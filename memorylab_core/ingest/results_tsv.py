@@ -38,8 +38,18 @@ def read_results_tsv(path: str | Path) -> tuple[list[dict], list[str]]:
     except OSError as exc:
         return [], [f"{path}: cannot read ({exc.strerror or exc})"]
     text, warnings = decode_text(raw, str(path))
-    rows, more = parse_results_lines(text.splitlines())
+    rows, more = parse_results_lines(text_lines(text))
     return rows, warnings + more
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of ``text``, ended by ``\n`` or ``\r\n`` only. ``str.splitlines`` also ends a line at
+    U+2028/U+2029, NEL, a lone CR and \x1c-\x1e: a description holding one would split its row in two,
+    and the second half could forge a row of its own (Python's csv module reads it as one row too)."""
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def decode_text(raw: bytes, name: str) -> tuple[str, list[str]]:

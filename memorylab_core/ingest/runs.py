@@ -28,7 +28,15 @@ from ..index.journal_index import JournalIndex
 from ..index.records import run_from_record
 from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, utc_stamp
 from ..ledger.schema import MAX_NAME
-from ..ledger.store import MemoryLabError, Store, atomic_write_json, atomic_write_text, warn, write_derived
+from ..ledger.store import (
+    MemoryLabError,
+    Store,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    warn,
+    write_derived,
+)
 from ..novelty import categories, changes
 from ..novelty.guard import Proposal, idea_key
 from ..policy.decisions import decide, packet_markdown
@@ -93,24 +101,37 @@ class RunInputs:
     log_text: str | None
     setup: dict = field(default_factory=dict)  # the sidecar's comparability fields (evidence/arenas.py)
     contention: dict = field(default_factory=dict)  # the sidecar's contention signals (evidence/validity.py)
+    streamed: dict[str, bytes] = field(default_factory=dict)  # archive name → bytes of an input read from a pipe
 
 
-def _read_file(path: Path, what: str) -> str:
-    if not path.exists():
-        raise MemoryLabError(f"{what} not found: {path}")
-    if not path.is_file():
-        raise MemoryLabError(f"{what} is not a file: {path}")
+def _read_inputs(req: RunRequest) -> tuple[str | None, dict | None, dict[str, bytes]]:
+    """The log's text, the sidecar, and the bytes of those that came through a pipe (read once: a
+    pipe cannot be read again when the archive copies it). Regular files are read by the bounded
+    readers of logparse; a pipe or ``<(process substitution)`` is read whole up to a bound."""
+    streamed: dict[str, bytes] = {}
+    log_text = sidecar = None
     try:
-        return logparse.read_text_lenient(path)
-    except OSError as exc:
-        raise MemoryLabError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-
-
-def _load_sidecar(path: Path) -> dict:
-    try:
-        return logparse.load_sidecar(path)
+        if req.log_path:
+            data = _existing(req.log_path, "log", logparse.MAX_STREAM_BYTES)
+            if data is not None:
+                streamed["run.log"] = data
+            log_text = logparse.read_text_lenient(req.log_path) if data is None else logparse.text_of(data)
+        if req.summary_path:
+            data = _existing(req.summary_path, "summary", logparse.MAX_SIDECAR_BYTES)
+            if data is not None:
+                streamed["summary.json"] = data
+            sidecar = logparse.load_sidecar(req.summary_path) if data is None else \
+                logparse.parse_sidecar(data, req.summary_path)
     except logparse.LogInputError as exc:
         raise MemoryLabError(str(exc)) from exc
+    return log_text, sidecar, streamed
+
+
+def _existing(path: Path, what: str, limit: int) -> bytes | None:
+    """:func:`logparse.read_stream` with the one-line 'not found' of a mistyped path."""
+    if not path.exists():
+        raise MemoryLabError(f"{what} not found: {path}")
+    return logparse.read_stream(path, what, limit)
 
 
 def _metrics_from(sidecar: dict | None, log_text: str | None) -> tuple[dict, bool]:
@@ -194,11 +215,7 @@ def validate_request(req: RunRequest) -> None:
 def gather(req: RunRequest) -> RunInputs:
     """Read and validate everything about a run. Raises MemoryLabError; writes nothing."""
     validate_request(req)
-    log_text = _read_file(req.log_path, "log") if req.log_path else None
-    sidecar = None
-    if req.summary_path:
-        _read_file(req.summary_path, "summary")
-        sidecar = _load_sidecar(req.summary_path)
+    log_text, sidecar, streamed = _read_inputs(req)
     if req.status != "crash" and sidecar is not None and sidecar.get("status") == "crash":
         raise MemoryLabError(
             f"{req.summary_path} says the run crashed ({sidecar.get('error') or 'no error text'}); "
@@ -220,7 +237,7 @@ def gather(req: RunRequest) -> RunInputs:
     prov, fingerprint, signature, patch = code_provenance(req.cwd, req.description)
     contention = sidecar.get("contention") if sidecar and isinstance(sidecar.get("contention"), dict) else {}
     return RunInputs(req, metrics, info, error, token, seed, prov, fingerprint, signature, patch, log_text,
-                     setup_of(sidecar), _plain(contention))
+                     setup_of(sidecar), _plain(contention), streamed)
 
 
 def _plain(data: dict) -> dict:
@@ -405,16 +422,22 @@ def _archive(store: Store, run_id: str, inputs: RunInputs, packet: dict, packet_
     req = inputs.request
     folder = store.runs_dir / run_id
     writes: list[tuple[str, Callable[[], object]]] = []
-    if not req.skip_archive and req.log_path:
-        writes.append(("run.log", lambda: shutil.copyfile(req.log_path, folder / "run.log")))
-    if not req.skip_archive and req.summary_path:
-        writes.append(("summary.json", lambda: shutil.copyfile(req.summary_path, folder / "summary.json")))
+    for name, source in (("run.log", req.log_path), ("summary.json", req.summary_path)):
+        if not req.skip_archive and source:
+            writes.append((name, _copier(source, folder / name, inputs.streamed.get(name))))
     if not req.skip_archive and inputs.patch:
         writes.append(("train.patch", lambda: atomic_write_text(folder / "train.patch", inputs.patch)))
     writes.append(("decision_packet.json", lambda: atomic_write_json(folder / "decision_packet.json", packet)))
     writes.append(("decision_packet.md", lambda: atomic_write_text(folder / "decision_packet.md", packet_md)))
     done = [write_derived(str(folder / name), write, f"run {run_id} is recorded") for name, write in writes]
     return all(done)
+
+
+def _copier(source: Path, target: Path, streamed: bytes | None) -> Callable[[], object]:
+    """What archives one input: a copy of the file, or the bytes already read from its pipe."""
+    if streamed is not None:
+        return lambda: atomic_write_bytes(target, streamed)
+    return lambda: shutil.copyfile(source, target)
 
 
 def artifact_files(inputs: RunInputs, packet: dict, packet_md: str) -> dict[str, bytes]:
@@ -424,7 +447,9 @@ def artifact_files(inputs: RunInputs, packet: dict, packet_md: str) -> dict[str,
     files: dict[str, bytes] = {}
     if not req.skip_archive:
         for name, source in (("run.log", req.log_path), ("summary.json", req.summary_path)):
-            if source:
+            if name in inputs.streamed:
+                files[name] = inputs.streamed[name]
+            elif source:
                 with contextlib.suppress(OSError):
                     files[name] = Path(source).read_bytes()
         if inputs.patch:
@@ -498,7 +523,7 @@ def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: date
             raise AlreadyLogged(earlier)
         run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
         try:
-            record, followers, draft = _decided_record(history, inputs, run_id, now, hook)
+            record, followers, draft = history.healing(lambda: _decided_record(history, inputs, run_id, now, hook))
             packet_md = packet_markdown(record["decision_packet"], draft)
             carried = {run_id: artifact_files(inputs, record["decision_packet"], packet_md)} \
                 if store.journal.carries_artifacts else None
@@ -507,8 +532,8 @@ def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: date
             shutil.rmtree(store.runs_dir / run_id, ignore_errors=True)
             raise
         history.refresh(locked=True)
-        store.write_registry(history.snapshot, f"run {run_id} is recorded")
-    run = history.get(run_id) or draft
+        store.write_registry(lambda: history.healing(history.snapshot), f"run {run_id} is recorded")
+    run = history.healing(lambda: history.get(run_id)) or draft
     _archive(store, run_id, inputs, record["decision_packet"], packet_md)
     write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)), f"run {run_id} is recorded",
                   "rebuild it with 'memorylab export -f tsv -o results.tsv'")

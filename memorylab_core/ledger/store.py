@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -323,17 +324,6 @@ class Store:
         """Hold the journal lock: exclusive for writers (across hosts for PostgreSQL), shared for readers."""
         return self.journal.lock(shared)
 
-    @contextlib.contextmanager
-    def local_lock(self) -> Iterator[None]:
-        """A lock for this host's own files (results.tsv): the journal lock for a file store, else a
-        flock in the local root (a database's global lock is not needed for a local file)."""
-        if self.is_file:
-            with self.journal.lock():
-                yield
-            return
-        with FileJournal(self.root).lock():
-            yield
-
     def ledger_size(self) -> int:
         return self.journal.size() if isinstance(self.journal, FileJournal) else 0
 
@@ -396,28 +386,53 @@ class Store:
     # -- results.tsv ----------------------------------------------------------------------------
     def init_tsv(self) -> bool:
         """Create the compatibility ``results.tsv`` with upstream's header when it is missing (``init``,
-        as the fork does). Returns whether it was created; an existing file is never touched."""
-        path = self.tsv_path
-        with self.local_lock():
-            if path.exists():
+        as the fork does). Returns whether it was created; a file with anything in it is never touched."""
+        with self._tsv_file() as fd:
+            if os.fstat(fd).st_size:
                 return False
-            with open(path, "x", encoding="utf-8", newline="") as fh:
-                fh.write(TSV_HEADER)
+            _write_all(fd, TSV_HEADER)
         return True
 
     def append_tsv_row(self, row: str) -> None:
         """Append one upstream-format row to ``results.tsv`` (creating it with its header)."""
-        path = self.tsv_path
-        with self.local_lock():
-            new = not path.exists() or path.stat().st_size == 0
-            with open(path, "a", encoding="utf-8", newline="") as fh:
-                if new:
-                    fh.write(TSV_HEADER)
-                fh.write(row)
-                fh.flush()
-                os.fsync(fh.fileno())
+        with self._tsv_file() as fd:
+            _write_all(fd, (TSV_HEADER if os.fstat(fd).st_size == 0 else "") + row)
+
+    @contextlib.contextmanager
+    def _tsv_file(self) -> Iterator[int]:
+        """The workspace's ``results.tsv``, open for appending and locked, as a file descriptor.
+
+        The workspace file is an output like any other: it must pass :meth:`check_output_path` (not in
+        the store, not a link to one of its files), is opened without following a symlink or blocking
+        on a FIFO, and must then be a regular file that is not a file of the store (a refusal is a
+        one-line :class:`MemoryLabError`). Writers serialise on a lock of the file itself, never the
+        journal's: callers write it after the journal lock is released, so a stuck results.tsv cannot
+        hold up another agent's append.
+        """
+        path = self.check_output_path(self.tsv_path)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, umask_mode())
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO):
+                raise MemoryLabError(f"{path} is a symlink or a FIFO; not written") from exc
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in self._owned_inodes():
+                raise MemoryLabError(f"{path} is not a regular file of the workspace; not written")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
+def _write_all(fd: int, text: str) -> None:
+    """Write all of ``text`` (UTF-8) to ``fd``."""
+    view = memoryview(text.encode("utf-8"))
+    while view:
+        view = view[os.write(fd, view):]
 
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -439,17 +454,36 @@ def os_reason(exc: OSError) -> str:
     return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
+def storage_reason(exc: BaseException) -> str | None:
+    """A storage failure as one line: a :class:`MemoryLabError`, an OS error (disk full, read-only) or
+    an SQLite error (the index); None for anything else (a bug, which should raise)."""
+    if isinstance(exc, MemoryLabError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    return f"the index failed ({exc})" if is_sqlite_error(exc) else None
+
+
+def is_sqlite_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an SQLite error (without importing sqlite3: if it is not loaded, none happened)."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(exc, sqlite3.Error)
+
+
 def write_derived(what: str, write: Callable[[], object], recorded: str, hint: str = "") -> bool:
     """Run ``write`` (a derived file after an append); a failure is a warning, never an error.
 
     Exit 1 promises that nothing was appended, so once records are in the ledger a derived file that
-    cannot be written (disk full, read-only, a directory in the way) must not fail the command: the
-    warning says what ``recorded`` (e.g. ``run X is recorded``), which file is missing, and ``hint``
-    (how to get it back). Returns whether the write succeeded.
+    cannot be written (disk full, read-only, a directory in the way, a refused path, a failing index)
+    must not fail the command: the warning says what ``recorded`` (e.g. ``run X is recorded``), which
+    file is missing, and ``hint`` (how to get it back). Returns whether the write succeeded.
     """
     try:
         write()
-    except OSError as exc:
-        warn(f"{recorded}, but {what} could not be written ({os_reason(exc)}){'; ' + hint if hint else ''}")
+    except Exception as exc:
+        reason = storage_reason(exc)
+        if reason is None or isinstance(exc, BrokenPipeError):
+            raise
+        warn(f"{recorded}, but {what} could not be written ({reason}){'; ' + hint if hint else ''}")
         return False
     return True
