@@ -9,6 +9,7 @@ block, and writes the JSON sidecar to ``$AUTORESEARCH_SUMMARY_PATH`` (atomically
   crash        raise after the first step; the sidecar says ``status: crash``
   noval        exit 0 without a summary block or sidecar
   nan          finish with val_bpb NaN
+  killed       SIGKILL itself after the first steps (the machine's kill: OOM killer, pre-emption)
   hang         never finish
   ignore-term  ignore SIGTERM, then never finish (only SIGKILL stops it)
   spawn-hang   start a grandchild that sleeps, then never finish
@@ -131,7 +132,10 @@ def main() -> int:
     time.sleep(args.sleep)
     base = {"run_token": token, "seed": seed, "device": "cpu", "profile": "cpu"}
     extra = extra_fields(args.extra_by_call)
-    if extra.pop("mode", args.mode) == "crash":
+    mode = extra.pop("mode", args.mode)
+    if mode == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "crash":
         write_sidecar({**base, "status": "crash", "error": args.error, **extra})
         print("Traceback (most recent call last):")
         print(args.error, flush=True)

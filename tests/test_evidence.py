@@ -8,6 +8,7 @@ import pytest
 from mlhelpers import CPU_SETUP, GPU_SETUP, REAL_LEDGERS, commit_change, log_run, make_repo, ml, records
 
 from memorylab_core.evidence.arenas import arena_key, is_rebaseline, split_points
+from memorylab_core.evidence.crashes import crash_class, is_evidence_against_idea, is_fixable
 from memorylab_core.index.journal_index import JournalIndex
 from memorylab_core.ledger.store import Store
 
@@ -177,3 +178,23 @@ def test_a_log_rewrites_only_its_arena_in_the_registry_snapshot(tmp_path, monkey
     assert {k: v for k, v in on_disk.items() if k != "generated_utc"} == \
         {k: v for k, v in full.items() if k != "generated_utc"}
     assert full["arenas"][arena_key(GPU_SETUP)]["champion"]["val_bpb"] == 0.93
+
+
+@pytest.mark.parametrize(("kind", "summary", "cls", "evidence", "fixable"), [
+    ("syntax", None, "bug", False, True),
+    ("runtime", "NameError: name 'mlp_ratio' is not defined", "bug", False, True),
+    (None, "AttributeError: 'GPT' object has no attribute 'mlp'", "bug", False, True),
+    ("assertion", None, "bug", False, True),
+    ("oom", None, "resource", False, True),
+    ("KEYBOARD_INTERRUPT", None, "infra", False, False),
+    ("infra", "RuntimeError: training was killed by SIGKILL (exit -9)", "infra", False, False),
+    ("nan", "AttributeError in a hook after the loss went nan", "fundamental", True, False),
+    ("timeout", None, "fundamental", True, False),
+    ("runtime", "RuntimeError: CUDA error: unspecified launch failure", "unknown", True, False),
+])
+def test_the_one_crash_rule(kind, summary, cls, evidence, fixable):
+    """evidence/crashes.py: a crash the agent fixes is never evidence against its idea (or the fixed
+    re-run would be refused as a repeat failure); only fundamental and unexplained crashes are."""
+    assert crash_class(kind, summary) == cls
+    assert is_evidence_against_idea(kind, summary) is evidence
+    assert is_fixable(kind, summary) is fixable

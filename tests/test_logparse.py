@@ -15,7 +15,6 @@ from memorylab_core.evidence.logparse import (
     extract_error,
     find_run_token,
     find_seed,
-    is_fixable_error,
     load_sidecar,
     parse_summary_block,
     read_text_lenient,
@@ -344,11 +343,11 @@ def test_classify_prefers_summary_over_tail() -> None:
     assert classify_error(text) == "import"
 
 
-def test_is_fixable_error() -> None:
-    for kind in ("syntax", "import", "shape", "assertion", "oom"):
-        assert is_fixable_error(kind)
-    for kind in ("nan", "timeout", "keyboard_interrupt", "runtime", None):
-        assert not is_fixable_error(kind)
+def test_a_signal_memorylab_did_not_send_is_the_machines_fault() -> None:
+    assert classify_error("RuntimeError: training was killed by SIGKILL (exit -9)") == "infra"
+    assert classify_error("RuntimeError: training was killed by SIGTERM (exit -15)") == "infra"
+    assert classify_error("TimeoutError: training exceeded the wall-clock limit of 300 s; "
+                          "memorylab killed its process group") == "timeout"
 
 
 # --------------------------------------------------------------------------- reading files

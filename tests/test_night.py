@@ -14,6 +14,8 @@ import pytest
 from mlhelpers import CPU_SETUP, FAKE, PY, commit_change, git, ledger, log_run, make_repo, ml, records
 
 from memorylab_core.evidence.arenas import arena_key
+from memorylab_core.index.journal_index import JournalIndex
+from memorylab_core.ledger.store import Store
 
 STARVED = {**CPU_SETUP, "tokens_per_sec": 2100.0, "num_steps": 60,
            "contention": {**CPU_SETUP["contention"], "cpu_share": 0.31, "loadavg_end": 6.5}}
@@ -310,7 +312,11 @@ def test_a_crash_without_eval_fields_stays_in_its_arena(repo, tmp_path):
     assert "fix_and_retry" not in [q["next_action"] for q in queue]
 
 
-@pytest.mark.parametrize("error", [SHAPE, "SyntaxError: invalid syntax"])
+NAME_ERROR = "NameError: name 'mlp_ratio' is not defined"
+OOM = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+
+
+@pytest.mark.parametrize("error", [SHAPE, "SyntaxError: invalid syntax", NAME_ERROR, OOM])
 def test_a_bug_crash_keeps_its_commit_and_the_fixed_commit_decides(repo, tmp_path, error):
     """fix_and_retry is git stay: the commit to fix is not thrown away; fixed in place (amended), its run
     decides and clears the queued fix, and a reset after it returns to the last kept commit."""
@@ -336,6 +342,66 @@ def test_a_bug_crash_keeps_its_commit_and_the_fixed_commit_decides(repo, tmp_pat
     assert "fix_and_retry" not in [q["next_action"] for q in queue]
     git(repo, "reset", "-q", "--hard", "HEAD~1")
     assert git(repo, "rev-parse", "HEAD") == kept  # the idea is gone whole: its crashed and its fixed code
+
+
+def _no_evidence_against(repo: Path, description: str) -> None:
+    """The idea of ``description`` is not tried-and-failed anywhere: guard, failure clusters, guide, insights."""
+    check = ml("check", "-d", description, "--json", cwd=repo).json()
+    assert check["classification"] != "repeat_failure", check
+    history = JournalIndex.load(Store(repo / "results" / "memorylab", repo), quiet=True)
+    assert all(c.crashes == 0 for c in history.registry.clusters(min_count=1))
+    assert "avoid: DEPTH" not in ml("guide", cwd=repo).out
+    assert not ml("insights", "--json", cwd=repo).json()["dead_ends"]
+
+
+@pytest.mark.parametrize("error", [NAME_ERROR, OOM, "AssertionError: n_embd must divide by n_head"])
+def test_a_crash_the_agent_fixes_is_no_evidence_against_its_idea(repo, tmp_path, error):
+    """One rule (evidence/crashes.py): a plain-bug or out-of-memory crash is fix_and_retry, git stay, and no
+    failure of the idea: crashing again and again leaves no repeat_failure, failure cluster or dead end."""
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "DEPTH 8 -> 6", depth=6)
+    train_py = repo / "train.py"
+    for attempt in range(4):
+        res = ml("run", *trainer.plan({**CPU_SETUP, "mode": "crash"}, error=error), cwd=repo)
+        assert res.code == 3, res.out + res.err
+        assert (result(res)["next_action"], result(res)["git"]) == ("fix_and_retry", "stay")
+        train_py.write_text(train_py.read_text() + f"# fix attempt {attempt}\n")  # a fix that fails again
+        git(repo, "commit", "-q", "-a", "--amend", "--no-edit")
+    _no_evidence_against(repo, "DEPTH 8 -> 6")
+
+
+def test_a_run_the_machine_killed_is_no_evidence_and_its_rerun_trains(repo, tmp_path):
+    """A signal memorylab did not send (the kernel's OOM killer, a pre-emption) is the machine's fault (kind
+    ``infra``): no failure of the idea, so running the same commit again is not refused and decides."""
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "DEPTH 8 -> 6", depth=6)
+    killed = ml("run", *trainer.plan({**CPU_SETUP, "mode": "killed"}), cwd=repo)
+    assert killed.code == 3, killed.out + killed.err
+    assert runs(repo)[-1]["error"]["kind"] == "infra"
+    assert runs(repo)[-1]["error"]["summary"] == "RuntimeError: training was killed by SIGKILL (exit -9)"
+    _no_evidence_against(repo, "DEPTH 8 -> 6")
+    rerun = ml("run", *trainer.plan(quiet(0.98)), cwd=repo)
+    assert rerun.code == 0, rerun.out + rerun.err
+    assert result(rerun)["status"] == "keep"
+
+
+def test_a_diverging_idea_is_evidence_against_it(repo, tmp_path):
+    """A NaN loss is the idea failing (class ``fundamental``): the same idea again is a repeat_failure, its
+    crash a failure cluster; run refuses it before training."""
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "DEPTH 8 -> 6", depth=6)
+    nan = ml("run", *trainer.plan({**CPU_SETUP, "mode": "crash"}, error="RuntimeError: loss is nan at step 3"),
+             cwd=repo)
+    assert nan.code == 3 and result(nan)["next_action"] == "investigate_crash" and result(nan)["git"] == "reset"
+    assert ml("check", "-d", "DEPTH 8 -> 6", "--json", cwd=repo).json()["classification"] == "repeat_failure"
+    history = JournalIndex.load(Store(repo / "results" / "memorylab", repo), quiet=True)
+    assert [c.crashes for c in history.registry.clusters(min_count=1)] == [1]
+    started = trainer.started
+    again = ml("run", *trainer.plan(quiet(0.98)), cwd=repo)
+    assert again.code == 2 and trainer.started == started, again.out + again.err  # refused before training
 
 
 def test_log_of_the_same_run_twice_records_one_run(repo):

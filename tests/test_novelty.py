@@ -196,11 +196,18 @@ def test_duplicate_run_beats_everything_and_is_whitespace_insensitive():
     assert result.classification == "duplicate_run" and result.matches[0].signals == ["code_identity"]
 
 
-def test_infrastructure_crashes_are_not_failures_but_oom_is():
-    interrupted = [BASE, ("depth 8 -> 12", "crash", {"error_kind": "keyboard_interrupt"})]
-    assert check(interrupted, "depth 8 -> 12").classification == "novel"
-    oom = [BASE, ("depth 8 -> 12", "crash", {"error_kind": "oom"})]
-    assert check(oom, "depth 8 -> 12").classification == "repeat_failure"
+@pytest.mark.parametrize("error", [{"error_kind": "keyboard_interrupt"}, {"error_kind": "infra"}, {"error_kind": "oom"},
+                                   {"error_kind": "assertion"},
+                                   {"error_kind": "runtime", "error_summary": "NameError: name 'x' is not defined"}])
+def test_crashes_the_agent_fixes_or_the_machine_caused_are_not_failures(error):
+    """evidence.crashes is the guard's rule: a plain bug, an OOM or a killed machine says nothing about the idea."""
+    assert check([BASE, ("depth 8 -> 12", "crash", error)], "depth 8 -> 12").classification == "novel"
+
+
+@pytest.mark.parametrize("kind", ["nan", "timeout", "runtime"])
+def test_a_crash_of_the_idea_itself_is_a_failure(kind):
+    rows = [BASE, ("depth 8 -> 12", "crash", {"error_kind": kind, "error_summary": "RuntimeError: boom"})]
+    assert check(rows, "depth 8 -> 12").classification == "repeat_failure"
 
 
 def test_re_baselines_and_re_runs_are_duplicate_runs():

@@ -1,35 +1,70 @@
-"""Crash lessons: is a crash a bug in the code, or evidence about the idea?
+"""Crash lessons: THE rule of which crashes are evidence against their idea and which the agent fixes.
 
-* ``bug`` -- the code did not run as written: syntax, import, shape (tensor size mismatch) and name
-  errors (``NameError``, ``UnboundLocalError``, ``AttributeError``). Fixing the typo says nothing
-  about whether the idea works, so a bug crash is a mistake card about code, never a failure of the
-  idea (no "avoid" rule, no failure cluster).
-* ``fundamental`` -- the idea ran and failed: out of memory, NaN / divergence, timeout. These are
-  evidence against the idea at that size or setting.
-* ``unknown`` -- anything else (an assertion, a runtime error without a known cause).
+Every reader asks this module: the decision rules (``policy.decisions`` C2), the research fold
+(mistake cards, failure clusters, dead ends, "tried and failed"), the registry's failure clusters and
+the novelty guard (``repeat_failure``). No other list of crash kinds exists.
+
+* ``bug`` (:data:`PLAIN_BUG_KINDS`) -- the code did not run as written: syntax, import, name
+  (``NameError``, ``UnboundLocalError``, ``AttributeError``, read from the error line), shape (tensor
+  size mismatch) and assertion errors (an ``assert`` in train.py, or a device-side assert, is the code
+  refusing its own inputs: an inconsistent edit, e.g. ``n_embd`` not divisible by ``n_head``). Fixing
+  it says nothing about whether the idea works: a lesson about code, never evidence against the idea.
+* ``resource`` (:data:`RESOURCE_KINDS`) -- out of memory. Gradient accumulation computes the same
+  update with a smaller ``DEVICE_BATCH_SIZE`` (``TOTAL_BATCH_SIZE`` kept), so an OOM says how the
+  idea was run, not whether it helps: the agent fixes it (smaller device batch) and the fixed run
+  decides. Not evidence against the idea, or the fixed re-run would be refused as a repeat failure;
+  an idea that crashes again is dropped by rule C1 of the decisions.
+* ``infra`` (:data:`INFRA_KINDS`) -- the machine or the operator stopped the run: Ctrl-C
+  (``keyboard_interrupt``), a signal memorylab did not send (``infra``: the kernel's OOM killer, a
+  pre-emption), or a writer's own ``infrastructure``/``environment`` label. Not the idea's fault, and
+  not a code edit's to fix.
+* ``fundamental`` (:data:`IDEA_FAILURE_KINDS`) -- the idea ran and failed: NaN / divergence, the time
+  budget exceeded. Evidence against the idea.
+* ``unknown`` -- any other crash (an unexplained ``runtime`` error): the idea ran and crashed, so it
+  counts against the idea too, if less surely (a weaker learning signal in ``research.insights``).
 """
 
 from __future__ import annotations
 
 import re
 
-BUG_KINDS = frozenset(("syntax", "import", "shape", "name"))
-FUNDAMENTAL_KINDS = frozenset(("oom", "nan", "timeout"))
+PLAIN_BUG_KINDS = frozenset(("syntax", "import", "name", "shape", "assertion"))
+RESOURCE_KINDS = frozenset(("oom",))
+INFRA_KINDS = frozenset(("keyboard_interrupt", "infra", "infrastructure", "environment"))
+IDEA_FAILURE_KINDS = frozenset(("nan", "timeout"))
+_CLASSES = (("bug", PLAIN_BUG_KINDS), ("resource", RESOURCE_KINDS), ("infra", INFRA_KINDS),
+            ("fundamental", IDEA_FAILURE_KINDS))
 _NAME_ERROR = re.compile(r"\b(?:NameError|UnboundLocalError|AttributeError)\b")
 
 
+def crash_kind(kind: str | None, summary: str | None = None) -> str:
+    """A crash's kind, lower case, with name errors (recognised from the error line) as ``name``."""
+    kind = (kind or "").lower()
+    if kind in ("", "runtime") and summary and _NAME_ERROR.search(summary):
+        return "name"
+    return kind
+
+
 def crash_class(kind: str | None, summary: str | None = None) -> str:
-    """``bug``, ``fundamental`` or ``unknown`` for a crash's error kind (and summary line)."""
-    if kind in BUG_KINDS or (summary and _NAME_ERROR.search(summary)):
-        return "bug"
-    if kind in FUNDAMENTAL_KINDS:
-        return "fundamental"
+    """``bug``, ``resource``, ``infra``, ``fundamental`` or ``unknown`` for a crash's error kind (and line)."""
+    kind = crash_kind(kind, summary)
+    for cls, kinds in _CLASSES:
+        if kind in kinds:
+            return cls
     return "unknown"
 
 
-def is_bug_crash(run) -> bool:
-    """Whether a folded run is a crash caused by a plain bug in the code."""
-    return run.status == "crash" and crash_class(run.error_kind, run.error_summary) == "bug"
+def is_evidence_against_idea(kind: str | None, summary: str | None = None) -> bool:
+    """Whether a crash of this kind is evidence that its idea fails (a ``fundamental`` or ``unknown`` one)."""
+    return crash_class(kind, summary) in ("fundamental", "unknown")
 
 
+def is_fixable(kind: str | None, summary: str | None = None) -> bool:
+    """Whether the agent fixes a crash of this kind with a code edit in the same commit (a plain bug or
+    out of memory: ``fix_and_retry``, git stay); such a crash is never evidence against the idea."""
+    return crash_class(kind, summary) in ("bug", "resource")
 
+
+def is_no_evidence_crash(run) -> bool:
+    """Whether a folded run is a crash that is no evidence against its idea (bug, resource or infra)."""
+    return run.status == "crash" and not is_evidence_against_idea(run.error_kind, run.error_summary)

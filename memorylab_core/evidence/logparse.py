@@ -12,19 +12,22 @@ wins, and the exception summary line is tried before the rest of the tail:
 3. ``keyboard_interrupt`` KeyboardInterrupt (an operator action, whatever else is in the log)
 4. ``oom``                CUDA out of memory, OutOfMemoryError, MemoryError, whole-word OOM,
                           the shell's "Killed" line, SIGKILL/137 next to the word "memory"
-5. ``nan``                whole-word NaN, "loss is nan", inf loss, non-finite loss, diverged,
+5. ``infra``              "training was killed by SIGTERM" and the like: a signal memorylab did not
+                          send (the kernel's OOM killer, a pre-emption, an operator's kill)
+6. ``nan``                whole-word NaN, "loss is nan", inf loss, non-finite loss, diverged,
                           explosion / exploding loss
-6. ``timeout``            TimeoutExpired / TimeoutError, "timed out", "time budget exceeded"
-7. ``shape``              size mismatch, shape(s), "must match the size", mat1/mat2, etc.
-8. ``assertion``          AssertionError, device-side assert, "Assertion `...` failed"
-9. ``runtime``            any other error signal (traceback, exception line, "error", "FAIL")
+7. ``timeout``            TimeoutExpired / TimeoutError, "timed out", "time budget exceeded"
+8. ``shape``              size mismatch, shape(s), "must match the size", mat1/mat2, etc.
+9. ``assertion``          AssertionError, device-side assert, "Assertion `...` failed"
+10. ``runtime``            any other error signal (traceback, exception line, "error", "FAIL")
 
 Exception types that name the failure class outright come first; causes (OOM, NaN) beat the
 mechanism that reported them ("AssertionError: loss is nan" is ``nan``, not ``assertion``).
 All patterns are whole words / phrases: "room", "zoom", "bloom" are not OOM; "nancy",
 "finance", ``isnan`` are not NaN. Source-code lines quoted inside traceback frames are ignored
 when classifying, since code such as ``float("nan")`` or ``x.shape`` says nothing about the
-failure.
+failure. Which kinds are evidence against an idea and which a code edit fixes is
+``evidence.crashes``' rule, not this module's.
 """
 
 from __future__ import annotations
@@ -66,8 +69,6 @@ FLOAT_KEYS = (
 )
 INT_KEYS = ("num_steps", "depth")
 KNOWN_KEYS = FLOAT_KEYS + INT_KEYS
-
-FIXABLE_KINDS = frozenset({"syntax", "import", "shape", "assertion", "oom"})
 
 
 class LogInputError(ValueError):
@@ -406,6 +407,7 @@ _KIND_PATTERNS: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = (
             _rx(r"\b(?:OutOfMemoryError|MemoryError)\b", r"^\s*Killed\s*$", r"\b\d+\s+Killed\b", flags=0),
         ),
     ),
+    ("infra", (_rx(r"\btraining was killed by SIG[A-Z]+\b", flags=0),)),
     (
         "nan",
         (
@@ -508,12 +510,3 @@ def _strip_code_lines(lines: list[str]) -> str:
             kept.append(line)
     return "\n".join(kept)
 
-
-def is_fixable_error(kind: str | None) -> bool:
-    """Whether an error kind is typically fixed by a code edit and a retry.
-
-    syntax, import, shape and assertion errors are bugs in the edit; OOM is fixed by a
-    smaller batch/model. ``nan`` (the idea diverges), ``timeout``, ``keyboard_interrupt``
-    and unrecognised ``runtime`` errors need investigation or a different idea instead.
-    """
-    return kind in FIXABLE_KINDS

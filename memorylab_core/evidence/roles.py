@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .crashes import crash_class
+
 ROLES = ("baseline", "idea", "replicate", "rerun", "import", "not_run")
 IDEA_ROLES = frozenset(("idea", "rerun", "import"))  # roles that count as experiments (see is_experiment)
 OUTCOMES = ("keep", "discard", "crash")
@@ -52,9 +54,10 @@ def is_idea(role: str) -> bool:
 def is_experiment(run) -> bool:
     """THE experiment count's rule: an idea tried and measured (or crashed). Ideas, imported rows and the
     valid re-run of a confounded run count; a baseline, a replicate, a confounded run (it measured
-    nothing: its valid re-run is the experiment, so one idea counts once) and an interrupted run do not."""
+    nothing: its valid re-run is the experiment, so one idea counts once) and a run the machine or the
+    operator stopped (``evidence.crashes``: infra) do not."""
     return (is_idea(run.role) and not run.replicate_of and run.validity != "confounded"
-            and run.error_kind != "keyboard_interrupt")
+            and crash_class(run.error_kind, run.error_summary) != "infra")
 
 
 @dataclass(slots=True)

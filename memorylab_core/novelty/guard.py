@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
+from ..evidence.crashes import is_evidence_against_idea
 from ..ledger.model import Run, plural
 from .changes import merge_changes, text_changes
 from .lookup import Alternation
@@ -46,10 +47,6 @@ POLICY: dict[str, dict[str, str]] = {
 }
 DEFAULT_THRESHOLD = 0.5
 KNOWN_SUCCESS_SIMILARITY = 0.85  # text at least this close to a kept run is the same idea, not a variant
-# Crash kinds that say nothing about the idea: the operator stopped it, or the code never really ran.
-NON_EVIDENCE_ERROR_KINDS = frozenset(
-    {"keyboard_interrupt", "syntax", "import", "shape", "assertion", "infra", "infrastructure", "environment"}
-)
 _TEXT_CANDIDATES = 200  # exact cosine is computed for this many best dot products
 _COMMON_DF = 0.5  # in a history of >= _COMMON_MIN docs, tokens in more than half of them are ignored
 _COMMON_MIN = 200
@@ -126,7 +123,7 @@ def run_outcome(run: Run) -> str:
     if run.status == "discard":
         return _FAIL
     if run.status == "crash":
-        return _NEUTRAL if (run.error_kind or "").lower() in NON_EVIDENCE_ERROR_KINDS else _FAIL
+        return _FAIL if is_evidence_against_idea(run.error_kind, run.error_summary) else _NEUTRAL
     return _NEUTRAL
 
 

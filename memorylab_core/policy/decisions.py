@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..evidence.logparse import is_fixable_error
+from ..evidence.crashes import crash_kind, is_fixable
 from ..ledger.model import GAIN_SIGN, Event, Run, fmt_number, plural
 from .promotion import PromotionPolicy
 from .registry import RegistryFold, champion, run_brief
@@ -90,13 +90,13 @@ def _first_failure_match(novelty: dict) -> dict | None:
 
 def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict, fold: RegistryFold) -> tuple[str, str, str, str]:
     repeated = _repeats_crash(run, prior, novelty, fold)
-    kind = run.error_kind or "unknown"
+    kind = crash_kind(run.error_kind, run.error_summary) or "unknown"
     if repeated is not None:
         return "C1", "abandon", "medium", (
             f"crashed again like {repeated.run_id} ({repeated.error_summary or repeated.description}); "
             "this idea keeps failing: drop it"
         )
-    if is_fixable_error(run.error_kind):
+    if is_fixable(run.error_kind, run.error_summary):
         return "C2", "fix_and_retry", "high", (
             f"first crash of this idea with a fixable {kind} error; git stay: fix it in this commit "
             "(git commit -a --amend --no-edit) and run again; that run decides")

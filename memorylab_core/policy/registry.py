@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from ..evidence.crashes import is_bug_crash
+from ..evidence.crashes import is_no_evidence_crash
 from ..evidence.validity import NOT_EVIDENCE
 from ..ledger import codec
 from ..ledger.model import Event, Run
@@ -62,8 +62,9 @@ def is_evidence(run: Run) -> bool:
 
 
 def counts_against_idea(run: Run) -> bool:
-    """Whether a failed run is evidence against its idea: valid (not starved) and not a plain bug crash."""
-    return is_evidence(run) and not is_bug_crash(run)
+    """Whether a failed run is evidence against its idea: valid (not starved) and not a crash that is no evidence
+    (a plain bug, out of memory, the machine: ``evidence.crashes``)."""
+    return is_evidence(run) and not is_no_evidence_crash(run)
 
 
 def cluster_key(arena: str, idea: str) -> str:

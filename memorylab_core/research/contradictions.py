@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ..evidence.crashes import is_bug_crash
+from ..evidence.crashes import is_no_evidence_crash
 from ..ledger.model import Run
 from ..policy.decisions import NOISE_BAND
 
@@ -38,7 +38,7 @@ def verdict_of(outcome) -> str | None:
     if run.status == "keep" and not run.replicate_of:
         return "kept"
     if run.status == "crash":
-        return None if is_bug_crash(run) or run.error_kind == "keyboard_interrupt" else "failed"
+        return None if is_no_evidence_crash(run) else "failed"
     if run.status == "discard" and (outcome.gain is None or outcome.gain < -NOISE_BAND):
         return "failed"
     return None

@@ -23,6 +23,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..evidence.crashes import crash_class
 from ..ledger.model import CATEGORIES
 from ..policy.decisions import NOISE_BAND
 
@@ -31,9 +32,6 @@ GAIN_SCALE = 5 * NOISE_BAND  # a gain of this size gives tanh(1) ≈ 0.76 of the
 WEIGHT_MAX = 2.0  # W: weights live in (−W, W)
 LEARNING_RATE = 0.5  # η: one run moves a weight by at most ≈ η
 DECAY = 0.99  # λ per experiment: half-life ≈ 69 experiments (about a night of runs)
-# Crash kinds that say the idea itself failed (memory, divergence, too slow), not a typo.
-IDEA_CRASH_KINDS = frozenset({"oom", "nan", "timeout"})
-INFRA_CRASH_KINDS = frozenset({"keyboard_interrupt"})
 
 # Keep-probability prior and ranking constants.
 PRIOR_STRENGTH = 4.0  # S: pseudo-attempts of the Beta prior
@@ -53,13 +51,14 @@ def outcome_signal(status: str, gain: float | None, error_kind: str | None = Non
     """The bounded learning signal s ∈ [−1, 1] of one run (one broken run cannot pin a weight).
 
     keep: 0.25 + 0.75·tanh(max(gain, 0)/G); discard: −0.25 − 0.5·tanh(max(−gain, 0)/G);
-    crash: −0.75 when the idea failed (OOM, NaN, time budget), −0.5 for other errors.
+    crash: −0.75 when the idea failed (NaN, time budget: ``evidence.crashes`` class ``fundamental``), −0.5
+    for an unexplained error (a crash that is no evidence against its idea never reaches this book).
     """
     if status == "keep":
         return 0.25 + 0.75 * math.tanh(max(gain or 0.0, 0.0) / GAIN_SCALE)
     if status == "discard":
         return -0.25 - 0.5 * math.tanh(max(-(gain or 0.0), 0.0) / GAIN_SCALE)
-    return -0.75 if error_kind in IDEA_CRASH_KINDS else -0.5
+    return -0.75 if crash_class(error_kind) == "fundamental" else -0.5
 
 
 def decayed(weight: float, since: int) -> float:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from ..evidence.arenas import DEFAULT_ARENA, current_arena
-from ..evidence.crashes import is_bug_crash
+from ..evidence.crashes import is_no_evidence_crash
 from ..evidence.roles import Account, is_experiment
 from ..index.journal_index import JournalIndex
 from ..ledger.model import Event, Run
@@ -40,7 +40,7 @@ from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 from .progress import Velocity
 
-STATE_VERSION = 15  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 16  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -120,12 +120,12 @@ class ResearchState:
         if not is_evidence(run):
             self.consolidator.add(replace(outcome, attempt=False), self.timeline.runs, self.deck)
             return outcome
-        if not is_bug_crash(run):
+        if not is_no_evidence_crash(run):
             self.book.add(outcome)
         if outcome.attempt:
             self.contradictions.add(outcome, context, idea_label(run))
         self.deck.add(outcome)
-        self.consolidator.add(outcome if not is_bug_crash(run) else replace(outcome, attempt=False),
+        self.consolidator.add(outcome if not is_no_evidence_crash(run) else replace(outcome, attempt=False),
                               self.timeline.runs, self.deck)
         self._note_idea(outcome)
         return outcome
@@ -152,7 +152,7 @@ class ResearchState:
         if run.status == "keep":
             self.failed_ideas.pop(label, None)
             return
-        if is_bug_crash(run):  # a typo or a shape bug says nothing about the idea
+        if is_no_evidence_crash(run):  # a typo, an OOM or a killed machine says nothing about the idea
             return
         entry = self.failed_ideas.pop(label, None) or {"label": label, "count": 0}
         entry.update(count=entry["count"] + 1, status=run.status, run_id=run.run_id, position=outcome.position)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..evidence.crashes import crash_class, crash_kind
 from ..evidence.logparse import classify_error
 from ..policy.decisions import NOISE_BAND
 
@@ -24,23 +25,25 @@ REGRESSION_BAND = 5 * NOISE_BAND  # a discard this much worse than the champion 
 EVIDENCE_CHARS = 200
 RUN_IDS_KEPT = 5
 
-# error kind (logparse.classify_error) → card type
+# crash kind (evidence.crashes.crash_kind) → card type
 CRASH_TYPES = {"oom": "oom", "nan": "nan", "timeout": "time_budget", "syntax": "syntax", "import": "import",
-               "shape": "shape"}
+               "name": "name", "shape": "shape", "assertion": "assertion"}
 TYPE_TITLES = {
     "oom": "out of memory", "nan": "NaN / divergence", "time_budget": "time budget exceeded",
-    "syntax": "compile / syntax error", "import": "import error", "shape": "shape error",
-    "crash": "runtime error", "regression": "regression",
+    "syntax": "compile / syntax error", "import": "import error", "name": "undefined name",
+    "shape": "shape error", "assertion": "assertion failed", "crash": "runtime error", "regression": "regression",
 }
 # Types about the edit rather than the idea: one card each, whatever the change was.
-EDIT_TYPES = frozenset({"syntax", "import"})
+EDIT_TYPES = frozenset({"syntax", "import", "name"})
 LESSONS = {
     "oom": "{change} ran out of memory: lower DEVICE_BATCH_SIZE (keep TOTAL_BATCH_SIZE) or shrink it",
     "nan": "{change} diverged: take a smaller step (lower LR, add warmup) and keep softcap / QK-norm",
     "time_budget": "{change} overran the time budget: a change must pay for itself within the budget",
     "syntax": "an edit did not compile: run `python -m py_compile train.py` before training",
     "import": "an import failed: use only packages already installed",
+    "name": "an edit used a name it never defined (NameError / AttributeError): check renamed or removed names",
     "shape": "{change} broke tensor shapes: keep model_dim = n_head × head_dim and MLP in/out consistent",
+    "assertion": "{change} broke an assert of train.py: keep the config consistent (n_embd divisible by n_head)",
     "crash": "{change} crashed: read the log tail, fix the bug or drop the idea",
     "regression": "{change} made val_bpb worse by {loss:.4f}: do not repeat it in the same direction",
 }
@@ -73,9 +76,9 @@ def move_label(fact: dict) -> str:
 def card_type(run, gain: float | None) -> str | None:
     """The card type of a run, or None when the run teaches nothing (kept, noise, interrupted)."""
     if run.status == "crash":
-        if run.error_kind == "keyboard_interrupt":
-            return None
-        return CRASH_TYPES.get(run.error_kind or "", "crash")
+        if crash_class(run.error_kind, run.error_summary) == "infra":
+            return None  # the machine or the operator stopped it: no lesson about code or idea
+        return CRASH_TYPES.get(crash_kind(run.error_kind, run.error_summary), "crash")
     if run.status == "discard" and gain is not None and -gain > REGRESSION_BAND:
         return "regression"
     return None
