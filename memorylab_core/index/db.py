@@ -44,7 +44,7 @@ from pathlib import Path
 from ..ledger.journal import JournalStat
 from ..ledger.store import INDEX_NAME, Store, os_reason, warn
 
-INDEX_VERSION = 13  # bump when a table or a fold changes: older indexes are rebuilt (13: one crash-kind rule)
+INDEX_VERSION = 14  # bump when a table or a fold changes: older indexes are rebuilt (14: runs_early_abort)
 BLOCK = 1 << 20  # bytes per verification hash
 PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it
@@ -67,6 +67,7 @@ CREATE INDEX IF NOT EXISTS runs_arena_ts ON runs(arena, ts);
 CREATE INDEX IF NOT EXISTS runs_arena_valid ON runs(arena, idx) WHERE validity = 'valid';
 CREATE INDEX IF NOT EXISTS runs_import_key ON runs(import_key) WHERE import_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_native_arena ON runs(arena, branch, idx) WHERE source = 'native';
+CREATE INDEX IF NOT EXISTS runs_early_abort ON runs(arena, idx) WHERE data LIKE '%"early_abort"%';
 CREATE TABLE IF NOT EXISTS events (
     idx INTEGER PRIMARY KEY, line_no INTEGER NOT NULL, offset INTEGER NOT NULL, event_id TEXT NOT NULL,
     event_type TEXT NOT NULL, timestamp_utc TEXT, ts REAL, runs_before INTEGER NOT NULL, data TEXT NOT NULL);

@@ -39,7 +39,8 @@ def window_runs(history: JournalIndex, arena: str, since_hours: float | None, no
 def early_abort_view(history: JournalIndex, arena: str, window: Sequence[Run]) -> dict:
     """What the early abort did (policy/early_abort.py): runs stopped and training time saved in the window, and
     the audit over every run of the arena (would-be stops left running, and how many finished ahead)."""
-    audited = history.runs.where("arena = ? AND data LIKE ?", (arena, '%"early_abort"%'))
+    # the literal LIKE is the partial index runs_early_abort's own WHERE, so SQLite reads only those rows
+    audited = history.runs.where("""arena = ? AND data LIKE '%"early_abort"%'""", (arena,))
     window_tally, audit = tally(window), tally(audited)
     return {**window_tally.to_dict(), "phrase": window_tally.phrase(), "all_time": audit.to_dict(),
             "audit_phrase": audit.phrase() if audit.shadow or audit.audits else None}
