@@ -205,7 +205,8 @@ def _discard_rule(novelty: dict, verdict: dict | None) -> tuple[str, str, str, s
             f"within the noise ({verdict_phrase(verdict)}: less than one σ worse): a variation or a combination "
             "may win")
     why = f" ({verdict_phrase(verdict)})" if verdict is not None else ""
-    return "D3", "abandon", "low", f"worse than the champion's reference beyond noise{why}: move on"
+    how = "more than one σ worse than" if sigma else "worse than (noise unknown)"
+    return "D3", "abandon", "low", f"{how} the champion's reference{why}: move on"
 
 
 def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event] = (),
