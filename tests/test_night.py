@@ -381,6 +381,10 @@ def test_a_run_the_machine_killed_is_no_evidence_and_its_rerun_trains(repo, tmp_
     assert killed.code == 3, killed.out + killed.err
     assert runs(repo)[-1]["error"]["kind"] == "infra"
     assert runs(repo)[-1]["error"]["summary"] == "RuntimeError: training was killed by SIGKILL (exit -9)"
+    # the machine's fault: re-run the same commit (git stay), never give the unjudged idea up (reset)
+    assert (result(killed)["next_action"], result(killed)["git"]) == ("retry", "stay")
+    assert runs(repo)[-1]["decision_packet"]["rule"] == "CM"
+    assert "git: stay (keep this commit and re-run it unchanged)" in killed.out
     _no_evidence_against(repo, "DEPTH 8 -> 6")
     rerun = ml("run", *trainer.plan(quiet(0.98)), cwd=repo)
     assert rerun.code == 0, rerun.out + rerun.err

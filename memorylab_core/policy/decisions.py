@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..evidence.crashes import crash_kind, is_fixable
+from ..evidence.crashes import crash_class, crash_kind, is_fixable
 from ..ledger.model import GAIN_SIGN, Event, Run, fmt_number, plural
 from .promotion import PromotionPolicy
 from .registry import RegistryFold, champion, run_brief
@@ -100,6 +100,10 @@ def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict, fold: RegistryFol
         return "C2", "fix_and_retry", "high", (
             f"first crash of this idea with a fixable {kind} error; git stay: fix it in this commit "
             "(git commit -a --amend --no-edit) and run again; that run decides")
+    if crash_class(kind) == "infra":
+        return "CM", "retry", "high", (
+            f"the machine ended the run ({kind}), not its code: no evidence either way; git stay: re-run this "
+            "commit unchanged; that run decides")
     return "C3", "investigate_crash", "high", f"crash ({kind}) without a known fix: read the log tail"
 
 
@@ -142,10 +146,12 @@ def git_action(run: Run, action: str) -> str:
     """What the agent does with git after ``run`` whose packet says ``action`` (docs/promotion.md,
     program.md step 6): ``advance`` (kept); ``stay`` (a confounded run: re-run the same commit; a
     ``fix_and_retry`` crash: fix the bug in the same commit and re-run, since resetting would throw away
-    the very commit to fix); ``reset`` (a discard, or a crash whose idea failed or has no known fix)."""
+    the very commit to fix; a crash the machine caused, ``retry``: re-run it unchanged); ``reset`` (a
+    discard, or a crash whose idea failed or has no known fix)."""
     if run.status == "keep":
         return "advance"
-    if action == "fix_and_retry" or (run.status != "crash" and run.validity == "confounded"):
+    if action == "fix_and_retry" or (run.status == "crash" and action == "retry") or \
+            (run.status != "crash" and run.validity == "confounded"):
         return "stay"
     return "reset"
 
