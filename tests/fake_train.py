@@ -15,6 +15,12 @@ block, and writes the JSON sidecar to ``$AUTORESEARCH_SUMMARY_PATH`` (atomically
   spawn-exit   start a grandchild that sleeps, then finish normally (a straggler)
 
 ``--pidfile`` gets this process's pid (and the grandchild's); ``--ready`` is created once running.
+
+Programmable curves (the early abort's tests): ``--curve '[[0, 8.0], [0.5, 5.0], [1, 4.0]]'`` prints
+``--steps`` step lines in train.py's format, the loss interpolated between the knots at progress
+``i / steps``, ``--step-sleep`` seconds apart, at ``--tps`` tokens/s and lr multiplier ``--lrm``, after a
+``parameters: N`` line (``--params``); the sidecar's ``loss_curve`` holds the same points. ``--sidecar-extra`` (JSON) is
+merged into the sidecar (e.g. the comparability fields of an arena).
 """
 
 from __future__ import annotations
@@ -49,6 +55,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sleep", type=float, default=0.0)
     p.add_argument("--pidfile")
     p.add_argument("--ready")
+    p.add_argument("--curve", help="JSON list of [progress, loss] knots: print step lines along it")
+    p.add_argument("--steps", type=int, default=20, help="step lines printed along --curve")
+    p.add_argument("--step-sleep", type=float, default=0.0, help="seconds between step lines along --curve")
+    p.add_argument("--tps", type=float, default=6500.0, help="tokens/s printed on the step lines of --curve")
+    p.add_argument("--params", type=int, default=3_400_000, help="the parameters: line printed before --curve")
+    p.add_argument("--lrm", type=float, default=1.0, help="the lr multiplier printed on the step lines of --curve")
+    p.add_argument("--sidecar-extra", default="{}", help="JSON object merged into the sidecar")
     p.add_argument("--extra-by-call", help="JSON file with a list of dicts: call i merges entry i into its sidecar "
                                            "(the call count is kept in FILE.n); an entry's val_bpb is the run's "
                                            "result, its mode ('crash') how the call ends")
@@ -67,6 +80,30 @@ def extra_fields(path: str | None) -> dict:
     return entries[call] if call < len(entries) else {}
 
 
+def loss_on(knots: list, progress: float) -> float:
+    """The loss at ``progress`` on the polyline through ``knots`` ([[progress, loss], ...], sorted)."""
+    for (x0, y0), (x1, y1) in zip(knots, knots[1:], strict=False):
+        if x0 <= progress <= x1:
+            return y0 + (y1 - y0) * (progress - x0) / ((x1 - x0) or 1.0)
+    return knots[-1][1]
+
+
+def print_curve(args: argparse.Namespace) -> list[dict]:
+    """Step lines along ``--curve`` in train.py's format; returns the sidecar's loss_curve points."""
+    knots = json.loads(args.curve)
+    print(f"parameters: {args.params:,} (embedding 0, value embeddings 0)", flush=True)
+    points = []
+    for step in range(args.steps):
+        progress = step / args.steps
+        loss = loss_on(knots, progress)
+        points.append({"step": step, "progress": round(progress, 5), "loss": round(loss, 6),
+                       "tokens_per_sec": args.tps})
+        print(f"\rstep {step:05d} ({100 * progress:.1f}%) | loss: {loss:.6f} | lrm: {args.lrm:.2f} | dt: 10ms | "
+              f"tok/sec: {args.tps:,.0f} | mfu: n/a | epoch: 1 | remaining: 1s    ", end="", flush=True)
+        time.sleep(args.step_sleep)
+    return points
+
+
 def main() -> int:
     args = parse_args()
     token = os.environ.get("AUTORESEARCH_RUN_TOKEN", "no-token")
@@ -83,8 +120,10 @@ def main() -> int:
     print(f"seed: {seed}", flush=True)
     if args.ready:
         Path(args.ready).write_text("ready")
-    for step in range(3):
-        print(f"\rstep {step:05d} ({step * 33.3:.1f}%) | loss: {9.0 - step:.6f}", end="", flush=True)
+    curve = print_curve(args) if args.curve else []
+    if not args.curve:
+        for step in range(3):
+            print(f"\rstep {step:05d} ({step * 33.3:.1f}%) | loss: {9.0 - step:.6f}", end="", flush=True)
     print()
     if args.mode in ("hang", "ignore-term", "spawn-hang"):
         while True:
@@ -107,7 +146,7 @@ def main() -> int:
     print(f"peak_vram_mb:     {args.mem:.1f}")
     print("num_steps:        3")
     write_sidecar({**base, "status": "ok", "val_bpb": val, "peak_vram_mb": args.mem, "num_steps": 3,
-                   "training_seconds": 0.1, "loss_curve": [], **extra})
+                   "training_seconds": 0.1, "loss_curve": curve, **json.loads(args.sidecar_extra), **extra})
     return 0
 
 

@@ -80,12 +80,15 @@ def test_rebaseline_row_splits_an_imported_ledger(tmp_path):
     assert ml("--home", str(again), "champion", "--json", cwd=tmp_path).json()["tip"]["val_bpb"] == 1.4
 
 
-def test_rebaseline_phrasing():
-    assert is_rebaseline("baseline re-check with the 10 min budget")
-    assert is_rebaseline("Mac Mini baseline with final eval batch size 64")
-    assert not is_rebaseline("baseline (best from session 2)")
-    assert not is_rebaseline("re-check depth 4 with Muon")
-    assert [s.row for s in split_points(["baseline H100", "x", "baseline H100 again"], "f")] == [2]
+def test_rebaseline_is_read_from_structure_not_words():
+    assert is_rebaseline("keep", 1.9, 1.4)  # a kept row far above the best kept: a new yardstick
+    assert not is_rebaseline("keep", 1.401, 1.4)  # kept at (nearly) equal: a simplification
+    assert not is_rebaseline("discard", 2.5, 1.4) and not is_rebaseline("keep", 1.9, None)
+    rows = [("keep", 2.681, "baseline"), ("keep", 2.65, "lower lr vs baseline 2.681 on a new gpu, 10 min budget"),
+            ("keep", 3.1, "depth 4"), ("keep", 3.0, "x"), ("keep", 3.2, "y")]
+    assert [(s.row, s.arena) for s in split_points(rows, "f")] == [(2, "f#2"), (4, "f#3")]
+    assert split_points(rows, "f", "none") == []
+    assert [s.row for s in split_points(rows, "f", "rows", [1])] == [1]
 
 
 @pytest.mark.skipif(not REAL_LEDGERS, reason="the shared fixtures (../shared) are absent")

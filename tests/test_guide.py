@@ -101,6 +101,7 @@ def test_cli_guide_with_budget_and_json(tmp_path, monkeypatch):
     res = ml("guide", "--max-chars", "300", cwd=repo)
     assert res.code == 0 and len(res.out.rstrip("\n")) <= 300
     assert "CHAMPION reference 1.000500 (mean of 2 runs)" in res.out
+    assert "unconfirmed: the baseline, nothing confirmed yet" in ml("guide", cwd=repo).out  # as every view says
     data = ml("guide", "--json", cwd=repo).json()
     for key in ("text", "champion", "recent", "works", "dead_ends", "near_misses", "mistakes", "do_not_repeat",
                 "plateau", "alerts", "promising"):

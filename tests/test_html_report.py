@@ -179,7 +179,8 @@ def test_empty_store_page(tmp_path):
     root = tmp_path / "store"
     assert ml("--home", str(root), "init").code == 0
     page = assert_safe(html_report(load(root), None))
-    assert "No kept run yet" in page.body_text and "No runs in this window" in page.body_text
+    assert "No champion yet: the next kept run is this arena's baseline" in page.body_text  # champion_headline
+    assert "No runs in this window" in page.body_text
     assert sum(page.marks.values()) == 0
 
 

@@ -76,8 +76,9 @@ def test_signature_wins_over_context_words():
     assert categories.classify("lower scalar lr to 0.3 after 3x MLP", (), moved) == ("learning_rate",)
 
 
-def test_baselines_have_no_category():
-    assert categories.classify("baseline (AdamW, default config)", (), (sig("OPTIMIZER", "changed"),)) == ()
+def test_a_word_baseline_is_no_role_for_categories():
+    """Baselines count in no category by their role (structure); an experiment that mentions one is categorised."""
+    assert categories.classify("wd 0.1 vs baseline 2.681") == ("regularization",)
 
 
 def test_log_stores_categories_on_the_record(tmp_path, monkeypatch):

@@ -304,7 +304,7 @@ def test_report_sections_and_counts(repo):
 def test_report_output_and_empty_store(repo, tmp_path):
     out = tmp_path / "r.md"
     res = ml("report", "--output", str(out), cwd=repo)
-    assert res.code == 0 and "No kept run yet" in out.read_text()
+    assert res.code == 0 and "No champion yet: the next kept run is this arena's baseline" in out.read_text()
     assert ml("report", "--output", str(tmp_path), cwd=repo).code == 1
 
 

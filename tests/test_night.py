@@ -128,6 +128,18 @@ def test_every_replicate_starved_leaves_the_noise_unknown(repo, tmp_path):
     assert result(res)["noise"]["source"] == "ledger" and "3 starved runs excluded" in res.out
 
 
+def test_a_valid_replicate_of_a_starved_baseline_decides_it(repo, tmp_path):
+    trainer = Trainer(tmp_path)
+    res = ml("run", "-d", "baseline", *trainer.plan(starved(1.0)), cwd=repo)
+    assert result(res)["git"] == "stay" and ml("champion", "--json", cwd=repo).json()["tip"] is None
+    res = ml("replicate", "HEAD", "--n", "1", *trainer.plan(quiet(1.01)), cwd=repo)
+    assert res.code == 0, res.err
+    first, second = runs(repo)
+    assert second["role"] == "rerun" and second["rerun_of"] == first["run_id"] and "replicate_of" not in second
+    assert second["status"] == "keep" and result(res)["git"] == "advance"
+    assert ml("champion", "--json", cwd=repo).json()["tip"]["run_id"] == second["run_id"]
+
+
 def _busy_night(repo: Path, trainer: Trainer) -> None:
     """8 runs, 6 of them starved: a baseline, a starved replicate, then six ideas of which one is valid."""
     assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0

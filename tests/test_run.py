@@ -262,6 +262,8 @@ def test_replicates_confirm_an_unconfirmed_champion(repo):
     assert confirm["source"] == "replicate" and confirm["confirmed_run_id"] == tip["run_id"]
     report = ml("report", "--json", "--output", "-", cwd=repo).json()
     assert report["promotion"]["confirmed"]["run_id"] == tip["run_id"] and report["promotion"]["tip_is_confirmed"]
+    headline = f"champion {tip['run_id']} (best single run 0.996000): confirmed by the promotion policy"
+    assert report["headline"] == headline and headline in ml("status", cwd=repo).out  # one headline everywhere
 
 
 def test_report_shows_the_confirmed_champion_and_the_unconfirmed_tip_apart(repo):
@@ -269,9 +271,9 @@ def test_report_shows_the_confirmed_champion_and_the_unconfirmed_tip_apart(repo)
     commit_change(repo, "depth 9", depth=9)
     assert train(repo, "--val", "0.998").json()["level"] == "keep"
     text = ml("report", "--output", "-", cwd=repo).out
-    section = text.split("## Confirmed champion and tip", 1)[1].split("\n## ", 1)[0]
-    assert "**Confirmed champion:**" in section and "**Unconfirmed tip:**" in section
-    assert "Gain over the confirmed champion: **+" in section and "±" in section and "90% CI" in section
+    section = text.split("## Baseline and tip", 1)[1].split("\n## ", 1)[0]  # nothing confirmed over the baseline
+    assert "**Baseline:**" in section and "**Unconfirmed tip:**" in section and "onfirmed champion" not in section
+    assert "Gain over the baseline: **+" in section and "±" in section and "90% CI" in section
     assert "**Noise level:** noise σ 0.002000 (a prior" in section
 
 

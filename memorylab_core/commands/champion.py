@@ -13,7 +13,7 @@ from ..ingest import gitinfo
 from ..ingest.champion_events import append_event, champion_history, rollback_event
 from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError
-from ..policy.estimates import gain_phrase, standings
+from ..policy.estimates import anchor_label, champion_headline, gain_phrase, standings
 from ..policy.registry import champion, is_candidate
 from ..policy.verdict import noise_words
 from .common import Context, add_arena_flag, add_json_flag, shown_count
@@ -66,6 +66,7 @@ def _arena_data(history: JournalIndex, arena: str, policy, limit: int) -> dict:
     """One arena's standings and champion history (arenas are never compared with each other)."""
     events = history.events_in(arena)
     data = {"arena": arena, **standings(history.registry.notable_in(arena), events, policy)}
+    data["headline"] = champion_headline(data)
     changes = champion_history(events)
     data["history"] = changes[::-1][:limit]
     data["history_total"] = len(changes)
@@ -85,14 +86,15 @@ def _champ_line(label: str, item: dict) -> str:
 def _text(data: dict) -> str:
     head = f"arena {data['arena']}"
     if data["confirmed"] is None:
-        return f"{head}\nNo kept run yet: the next kept run is this arena's baseline."
-    lines = [head, _champ_line("confirmed champion", data["confirmed"])]
+        return f"{head}\n{data['headline']}"
+    anchor = anchor_label(data)
+    lines = [head, data["headline"], _champ_line(anchor, data["confirmed"])]
     lines += [x for x in [_gain_text(data["confirmed"].get("vs_baseline"), "the baseline")] if x]
     if data["tip_is_confirmed"]:
-        lines.append("tip: the confirmed champion (nothing unconfirmed on top)")
+        lines.append(f"tip: the {anchor} (nothing on top of it)")
     elif data["tip"] is not None:
         lines.append(_champ_line("unconfirmed tip", data["tip"]))
-        lines += [x for x in [_gain_text(data["tip"].get("vs_confirmed"), "the confirmed champion")] if x]
+        lines += [x for x in [_gain_text(data["tip"].get("vs_confirmed"), f"the {anchor}")] if x]
     noise = data["noise"]
     lines.append(f"noise level: {noise_words(noise)}; {noise['df']:g} df incl. the default's prior")
     if data["history"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..policy.estimates import history_headline
 from ..policy.verdict import history_standing
 from ..research.guide import DEFAULT_MAX_CHARS, guide
 from ..research.memory import curve_loader, load_state
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(ctx: Context) -> int:
     state = load_state(ctx.store, history=ctx.history, arena=ctx.arena)
-    data = guide(state, ctx.args.max_chars, curve_loader(ctx.store), history_standing(ctx.history, state.arena))
+    data = guide(state, ctx.args.max_chars, curve_loader(ctx.store), history_standing(ctx.history, state.arena),
+                 history_headline(ctx.history, state.arena))
     ctx.emit(data["text"], data)
     return 0

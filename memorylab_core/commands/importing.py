@@ -60,6 +60,10 @@ def run(ctx: Context) -> int:
     for sp in summary.splits:
         lines.append(f"  split {sp['file']} at row {sp['row']} → new arena {sp['arena']} "
                      f"({sp['description'][:80]}); --no-split keeps one arena, --split-at ROWS states them")
+    if summary.artifact_files:
+        copied = "would copy" if summary.dry_run else "copied"
+        lines.append(f"  {copied} {plural(summary.artifact_files, 'archived file')} (runs/<run_id>/) "
+                     "into the store's archive")
     lines += [f"  warning: {w}" for w in summary.warnings[:10]]
     ctx.emit("\n".join(lines), data)
     return 0

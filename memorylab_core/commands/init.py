@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ..ledger.store import atomic_write_json
+from ..ledger.store import Store, atomic_write_json, os_reason, warn
 from .common import Context, add_json_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("init", help="create the store layout (safe to repeat)",
-                       description="Create the store layout under the store root. Idempotent: existing "
+                       description="Create the store layout under the store root, and the compatibility "
+                                   "results.tsv (upstream's header) in the workspace. Idempotent: existing "
                                    "files are never touched.")
     add_json_flag(p)
     p.set_defaults(handler=run)
@@ -21,6 +22,8 @@ def run(ctx: Context) -> int:
     created = store.init()
     if _write_registry(ctx):
         created.append(store.registry_path)
+    if _write_tsv(store):
+        created.append(store.tsv_path)
     paths = {
         "root": str(store.root),
         "ledger": store.journal.label,
@@ -49,3 +52,14 @@ def _write_registry(ctx: Context) -> bool:
             return False
         atomic_write_json(store.registry_path, history.snapshot())
     return True
+
+
+def _write_tsv(store: Store) -> bool:
+    """Create the workspace's results.tsv when missing; a workspace that cannot be written only warns
+    (the store is what ``init`` is for). Returns whether it was created."""
+    try:
+        return store.init_tsv()
+    except OSError as exc:
+        warn(f"results.tsv could not be created ({os_reason(exc)}); 'memorylab export -f tsv -o results.tsv' "
+             "writes it later")
+        return False

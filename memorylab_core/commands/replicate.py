@@ -153,7 +153,8 @@ def run(ctx: Context) -> int:
 def git_hint(decision: Decision | None) -> str:
     """What to do with git after replicates: ``reset`` when a rollback is recommended (run the printed
     ``memorylab champion --rollback`` command, which prints the git commands), else ``stay``: replicates
-    change no code, so the branch stays where it is."""
+    change no code, so the branch stays where it is. (A valid replicate of a code whose only runs were
+    confounded is its deciding rerun: its packet's ``git`` applies.)"""
     return "reset" if decision is not None and decision.recommendation == "rollback" else "stay"
 
 
@@ -162,7 +163,8 @@ def _run_fields(logged: list[dict], decision: Decision | None, outcome) -> dict:
     last = logged[-1] if logged else {}
     packet = last.get("decision_packet") or {}
     return {"run_id": last.get("run_id"), "status": last.get("status"), "val_bpb": (last.get("metrics") or {}).get(
-        "val_bpb"), "next_action": packet.get("next_action"), "git": git_hint(decision),
+        "val_bpb"), "next_action": packet.get("next_action"),
+        "git": packet.get("git") if last.get("role") == "rerun" else git_hint(decision),
         "exit_code": outcome.result.returncode if outcome else None,
         "timed_out": outcome.result.timed_out if outcome else False}
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from datetime import datetime, timezone
 
 from ..index.records import run_from_record
-from ..ingest import gitinfo
-from ..ingest.experiment import Outcome, result_line
+from ..ingest import gitinfo, timebudget
+from ..ingest.experiment import Outcome, WatcherFactory, result_line
 from ..ingest.launcher import Interrupted
 from ..ingest.recording import run_hook
 from ..ingest.runs import RunRequest, build_record, gather, validate_request
-from ..ledger.model import MODES, STATUSES, clean_tags
+from ..ingest.watch import Watcher, arena_fits, plan_for
+from ..ledger.model import ABORT_MODES, MODES, STATUSES, clean_tags
 from ..ledger.store import MemoryLabError, warn
 from ..novelty.guard import Proposal
 from ..policy.decisions import one_line
+from ..policy.early_abort import ENV_MODE, read_config, resolve_mode
 from ..policy.promotion import Decision, PromotionPolicy, evaluate_run
 from .check import code_signals, render, verdict
 from .common import Context, add_json_flag, hours, unit_float
@@ -60,6 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train even when the novelty guard's --mode policy blocks the idea (by default 'run' "
                         "checks the description and the committed diff first, like 'check', and refuses a blocked "
                         "idea with exit 2 before training)")
+    p.add_argument("--early-abort", choices=ABORT_MODES,
+                   help=f"stop a run whose loss curve cannot catch the champion's (docs/early_abort.md): 'on' stops "
+                        f"it, 'shadow' only records what it would have done, 'off'; default ${ENV_MODE}, else the "
+                        f"store's early_abort.json, else on")
     p.add_argument("--report", action="store_true", help="refresh reports/latest.md afterwards")
     p.add_argument("--since-hours", type=hours, default=16.0, help="report window with --report")
     add_policy_flags(p)
@@ -91,9 +99,10 @@ def run(ctx: Context) -> int:
     if not args.allow_blocked and _blocked(ctx, request):
         return EXIT_BLOCKED
     spec, budget = training_spec(ctx)
+    watch = _watch(ctx, budget)
     announce(spec, budget, args.timeout is not None)
     try:
-        outcome = run_training(ctx, spec, dry_run=args.dry_run)
+        outcome = run_training(ctx, spec, dry_run=args.dry_run, watch=watch)
     except Interrupted as exc:
         return interrupted(exc)
     request = _request(ctx, "crash" if outcome.crashed else "keep")
@@ -101,13 +110,38 @@ def run(ctx: Context) -> int:
         return _dry_run(ctx, outcome, request, policy)
     logged = _train_and_log(ctx, policy, outcome, request)
     if logged[0] is not None and args.rerun_confounded and logged[0].get("validity") == "confounded":
-        logged = _rerun(ctx, spec, policy, logged)
+        logged = _rerun(ctx, spec, policy, logged, watch)
     record, run_id, decision, outcome = logged
     if record is None:
         return run_id  # interrupted: the exit code
     reports = write_report(ctx, args.since_hours) if args.report else []
     _print(ctx, record, run_id, outcome, decision, reports)
     return EXIT_CRASHED if record["status"] == "crash" else 0
+
+
+def _watch(ctx: Context, budget: timebudget.Budget) -> WatcherFactory | None:
+    """The early-abort watcher for this run (docs/early_abort.md), or None when the rule is off or cannot judge it.
+
+    Calibrated once, before training, on the current arena's history; a dry run is never stopped.
+    """
+    try:
+        stored, rule = read_config(ctx.store.root)
+        mode = resolve_mode(ctx.args.early_abort, os.environ, stored)
+    except ValueError as exc:
+        raise MemoryLabError(str(exc)) from None
+    if mode == "off" or ctx.args.dry_run:
+        return None
+    arena = ctx.arena
+    if not arena_fits(arena, budget.profile, budget.budget_s):
+        print(f"memorylab: early abort inactive: a {budget.profile} run with a {budget.budget_s:g} s budget is not "
+              f"in arena {arena}", file=sys.stderr)
+        return None
+    plan = plan_for(ctx.history, arena, rule)
+    print(f"memorylab: {plan.describe()}{' (shadow: records, never stops)' if mode == 'shadow' else ''}",
+          file=sys.stderr)
+    if not plan.engaged:
+        return None
+    return lambda token: Watcher(plan, mode, token, budget.budget_s, arena)
 
 
 def _blocked(ctx: Context, request: RunRequest) -> bool:
@@ -126,7 +160,7 @@ def _blocked(ctx: Context, request: RunRequest) -> bool:
     return True
 
 
-def _rerun(ctx: Context, spec, policy: PromotionPolicy, first: tuple) -> tuple:
+def _rerun(ctx: Context, spec, policy: PromotionPolicy, first: tuple, watch: WatcherFactory | None) -> tuple:
     """``--rerun-confounded``: train a confounded run once more and log it as role ``rerun`` (rerun_of)."""
     record, run_id, decision, outcome = first
     if not ctx.json:
@@ -134,7 +168,7 @@ def _rerun(ctx: Context, spec, policy: PromotionPolicy, first: tuple) -> tuple:
     causes = "; ".join((record.get("confound") or {}).get("causes") or []) or "starved training"
     warn(f"{run_id} is confounded ({causes}): re-running it once (--rerun-confounded)")
     try:
-        outcome = run_training(ctx, spec, dry_run=False)
+        outcome = run_training(ctx, spec, dry_run=False, watch=watch)
     except Interrupted as exc:
         return None, interrupted(exc, f"the confounded run {run_id} was recorded first"), None, outcome
     request = _request(ctx, "crash" if outcome.crashed else "keep")
@@ -146,12 +180,22 @@ def _train_and_log(ctx: Context, policy: PromotionPolicy, outcome: Outcome, requ
     """Log a finished training run with the promotion policy's decision: (record, run_id, decision, outcome);
     (None, exit code, None, outcome) when interrupted while recording."""
     decisions: list[Decision] = []
+    hook = run_hook(policy, ctx.args.status, outcome.failure, decisions)
+    if outcome.watcher is not None and outcome.watcher.record() is not None:
+        request.extra["early_abort"] = outcome.watcher.record()
+        if outcome.stopped:  # a discard that never reached its evaluation: nothing for the promotion policy
+            request.status, request.watched, hook = "discard", outcome.watcher.metrics(), _no_decision
+            request.extra["arena"] = outcome.watcher.arena
     try:
-        record, logged = log_outcome(ctx, outcome, request,
-                                     run_hook(policy, ctx.args.status, outcome.failure, decisions))
+        record, logged = log_outcome(ctx, outcome, request, hook)
     except Interrupted as exc:
         return None, interrupted(exc, "the finished run was recorded first"), None, outcome
     return record, logged.run_id, decisions[0] if decisions else None, outcome
+
+
+def _no_decision(record: dict, history) -> list[dict]:
+    """The record hook of a run stopped early: its status is discard and no champion event follows."""
+    return []
 
 
 def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: Decision | None, reports) -> None:
@@ -164,6 +208,7 @@ def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: 
         "next_action": packet["next_action"], "git": packet["git"],
         "recommendation": decision.recommendation if decision else None,
         "exit_code": outcome.result.returncode, "timed_out": outcome.result.timed_out,
+        "early_abort": record.get("early_abort"),
     }
     if ctx.json:
         ctx.emit("", {**result, "promotion": record.get("promotion"), "decision_packet": packet,
@@ -177,11 +222,21 @@ def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: 
         lines.append(f"crash: {(record.get('error') or {}).get('summary')}")
     if decision is not None:
         lines.append(f"promotion: {decision.summary()}")
+    if record.get("early_abort"):
+        lines.append(_abort_line(record["early_abort"]))
     lines.append(f"next: {one_line(packet)}")
     if reports:
         lines.append(f"report: {reports[0]}")
     lines.append(result_line(result))
     print("\n".join(lines))
+
+
+def _abort_line(info: dict) -> str:
+    """``early abort: stopped ...`` / ``... (shadow): would have stopped ...`` for the terminal."""
+    if info["action"] == "stopped":
+        return f"early abort: stopped: {info['reason']}; saved {info['saved_training_seconds']:g} s of training"
+    left = "shadow mode" if info["action"] == "shadow" else "kept running to audit the rule"
+    return f"early abort ({left}): would have stopped: {info['reason']}"
 
 
 def _dry_run(ctx: Context, outcome: Outcome, request: RunRequest, policy: PromotionPolicy) -> int:

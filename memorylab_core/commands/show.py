@@ -18,14 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def artifact_paths(ctx: Context, record: dict) -> dict[str, dict]:
-    """Archived files of a record, resolved inside the store only (a doctored path is refused)."""
-    root = ctx.store.root.resolve()
+    """Archived files of a record, resolved inside the store only (a doctored path is refused);
+    the fork's repository-relative paths are read as the store's (:meth:`Store.artifact_file`)."""
     found = {}
     for name, rel in (record.get("artifacts") or {}).items():
-        path = (root / str(rel)).resolve()
-        inside = path == root or root in path.parents
-        found[name] = {"path": str(path) if inside else None, "exists": inside and path.is_file(),
-                       "outside_store": not inside}
+        path = ctx.store.artifact_file(rel)
+        found[name] = {"path": str(path) if path else None, "exists": bool(path) and path.exists(),
+                       "outside_store": path is None}
     return found
 
 
@@ -78,7 +77,9 @@ def render(record: dict, artifacts: dict) -> str:
         error = record["error"]
         lines.append(f"  error:       [{error.get('kind') or 'unknown kind'}] {error.get('summary') or 'no message'}")
     if novelty:
-        lines.append(f"  novelty:     {novelty.get('classification')} ({novelty.get('decision')})")
+        policy = novelty.get("policy")  # the fork nests the decision there
+        decision = novelty.get("decision") or (policy.get("decision") if isinstance(policy, dict) else None)
+        lines.append(f"  novelty:     {novelty.get('classification')} ({decision or 'no policy decision'})")
     if packet:
         lines.append(f"  decision:    {packet.get('next_action')} ({packet.get('priority')}): "
                      f"{packet.get('rationale')}")

@@ -9,11 +9,15 @@ from datetime import datetime, timezone
 from ..evidence.roles import account_line
 from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
+from ..policy.estimates import history_headline
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
+from ..render.report import early_abort_view, window_runs
 from ..research.health import RESET_EVENT, alerts, half_open, is_busy
 from ..research.memory import ResearchState, curve_loader, load_state
 from ..research.progress import phase_of, velocity_phrase
 from .common import Context, add_arena_flag, add_json_flag
+
+TONIGHT_HOURS = 16.0  # "tonight" for the early abort's figures: the report's default window
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +55,7 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
     verdict = history_standing(ctx.history, state.arena)
     return {
         "arena": state.arena, **tl.account.to_dict(), "verdict": verdict,
+        "headline": history_headline(ctx.history, state.arena),
         "champion": _brief(tl.champion),
         "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
                                                "gain": (last.run.extra.get("verdict") or {}).get("gain")},
@@ -60,6 +65,8 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
         "velocity": (velocity := state.velocity.view()), "phase": phase_of(tl, velocity),
         "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
         "alerts": alerts(tl, curve_loader(ctx.store), noise_alert(verdict, state.arena)),
+        "early_abort": early_abort_view(ctx.history, state.arena, window_runs(
+            ctx.history, state.arena, TONIGHT_HOURS, datetime.fromtimestamp(now, timezone.utc))),
     }
 
 
@@ -127,11 +134,10 @@ def render(data: dict) -> str:
         lines.append(f"breaker reset recorded ({before['state']}, {plural(before['streak'], 'crash', 'crashes')} "
                      "before it)")
     verdict = data.get("verdict")
+    lines.append(data["headline"])  # "champion X: confirmed / unconfirmed ..." (every view's words)
     if champ and verdict:
-        lines.append(f"champion   {verdict['champion']}  {_commit(champ['commit'])}{_one(champ['description'])}")
+        lines.append(f"           {_commit(champ['commit'])}{_one(champ['description'])}")
         lines.append(f"           {standing_phrase(verdict)}")
-    else:
-        lines.append("champion   none yet: the next kept run is this arena's baseline")
     if last:
         gain = "" if last["gain"] is None else f" (gain {last['gain']:+.6f} over the reference)"
         lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{gain}  {_commit(last['commit'])}"
@@ -149,6 +155,9 @@ def render(data: dict) -> str:
     if plateau["improvement_in_window"] is not None:
         lines.append(f"progress   {plateau['improvement_in_window']:.4f} bpb over the last {plateau['window_runs']} "
                      "runs" + ("" if rate_h is None else f" · {rate_h:.4f} bpb/h"))
+    abort = data["early_abort"]
+    lines.append(f"early abort {abort['phrase'] or 'no run stopped'} (last {TONIGHT_HOURS:g} h)"
+                 + (f"; audit (all time): {abort['audit_phrase']}" if abort["audit_phrase"] else ""))
     lines.append(data["phase"]["line"])
     lines.append(velocity_phrase(data["velocity"]))
     mem = data["memory"]

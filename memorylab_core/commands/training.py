@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..ingest import timebudget
-from ..ingest.experiment import Outcome, TrainSpec, discard_folder, pending_folder, train
+from ..ingest.experiment import Outcome, TrainSpec, WatcherFactory, discard_folder, pending_folder, train
 from ..ingest.launcher import KILL_GRACE_S, Interrupted, deferred_signals
 from ..ingest.runs import RecordHook, RunRequest, archived, commit_run, gather
 from ..ledger.store import MemoryLabError, warn
@@ -79,8 +79,10 @@ def announce(spec: TrainSpec, budget: timebudget.Budget, explicit_timeout: bool)
     print(f"memorylab: training: {' '.join(spec.command)} (limit {spec.timeout_s:g} s: {limit})", file=sys.stderr)
 
 
-def run_training(ctx: Context, spec: TrainSpec, seed: int | None = None, dry_run: bool = False) -> Outcome:
-    """Train once in a pending folder of the store (a temp folder outside it for a dry run).
+def run_training(ctx: Context, spec: TrainSpec, seed: int | None = None, dry_run: bool = False,
+                 watch: WatcherFactory | None = None) -> Outcome:
+    """Train once in a pending folder of the store (a temp folder outside it for a dry run); ``watch`` builds
+    the early-abort watcher that follows it (``run`` only).
 
     Interrupts and start failures leave nothing behind.
     """
@@ -90,7 +92,7 @@ def run_training(ctx: Context, spec: TrainSpec, seed: int | None = None, dry_run
         ctx.store.ensure()
         folder = pending_folder(ctx.store)
     try:
-        return train(replace(spec, seed=seed), folder)
+        return train(replace(spec, seed=seed), folder, watch)
     except Interrupted:
         discard_folder(folder)
         raise

@@ -12,8 +12,8 @@ insights, health, report) is computed per arena and never pools two (docs/eviden
   the arena of the newest native run in the store (:data:`DEFAULT_ARENA` in an empty one): a run
   logged by hand in a checkout is taken to be the same setup as the checkout's last run.
 * **Imports**: one arena per imported file (its ``--family``, else the file's stem); a re-baseline row
-  inside it (:func:`is_rebaseline`: a baseline re-run on new hardware or with a new budget) starts a
-  new arena ``<family>#2``, ``#3`` ... (:func:`split_points`).
+  inside it (:func:`is_rebaseline`: by structure, a kept row far worse than the arena's best kept row,
+  which only a new yardstick explains) starts a new arena ``<family>#2``, ``#3`` ... (:func:`split_points`).
 """
 
 from __future__ import annotations
@@ -27,17 +27,7 @@ DEFAULT_ARENA = "default"
 ALL_ARENAS = "all"  # the --arena value that asks a view for every arena, each apart
 MAX_ARENA = 120  # characters of an arena key
 
-# A baseline row that names a new machine or a new budget (the phrasing of public ledgers:
-# "baseline RTX 4090: 812 steps", "Mac Mini baseline with ...", "baseline re-check with the 10 min budget").
-_BASELINE = re.compile(r"\bbase[\s-]?line\b", re.IGNORECASE)
-_NEW_SETUP = re.compile(
-    r"\b(?:rtx|gtx|[hab]100|[hl]40s?|a10g?|h200|b200|gb200|[1-9]0[6-9]0(?:\s?ti)?|titan|radeon|mi[23]\d\d|"
-    r"tpu|dgx|spark|mac\s?(?:mini|studio|book|pro)|imac|m[1-5](?:\s?(?:pro|max|ultra))?|laptop|desktop|"
-    r"new\s+(?:gpu|card|machine|hardware|box|node|host)|(?:other|different|another)\s+(?:gpu|card|machine|"
-    r"hardware)|(?:\d+(?:\.\d+)?\s*(?:-|\s)?(?:min(?:ute)?s?|s|sec(?:ond)?s?|h(?:our)?s?)\s*(?:time\s*)?budget)|"
-    r"budget\s+(?:of\s+)?\d+|(?:longer|shorter|new)\s+(?:time\s+)?budget)\b",
-    re.IGNORECASE,
-)
+REBASELINE_MARGIN = 0.01  # a kept row this much (relative) worse than its arena's best kept row re-baselines
 
 
 def _slug(value: object) -> str:
@@ -142,9 +132,15 @@ def import_base(family: object, file_name: str) -> str:
     return (stem or "import")[:MAX_ARENA]
 
 
-def is_rebaseline(description: str) -> bool:
-    """A baseline row that names new hardware or a new time budget: it starts a new arena."""
-    return bool(_BASELINE.search(description or "")) and bool(_NEW_SETUP.search(description or ""))
+def is_rebaseline(status: str, val_bpb: float | None, best_kept: float | None) -> bool:
+    """Whether an imported row starts a new arena: a ``keep`` worse than its arena's best kept val_bpb by
+    more than :data:`REBASELINE_MARGIN` (relative). Upstream's loop keeps a run only when it beats the
+    best so far, so a kept row far above the best can only be a new yardstick: the current configuration
+    measured again on new hardware, a new budget or new data. The margin leaves room for a
+    simplification kept at equal or slightly worse val_bpb. Words in the description are never read:
+    "... vs baseline 2.681" is an experiment, and a re-baseline need not say "baseline"."""
+    return status == "keep" and val_bpb is not None and best_kept is not None and \
+        val_bpb > best_kept * (1 + REBASELINE_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -159,17 +155,20 @@ class Split:
         return {"row": self.row, "arena": self.arena, "description": self.description}
 
 
-def split_points(descriptions: Sequence[str], base: str, mode: str = "auto",
-                 rows: Sequence[int] = ()) -> list[Split]:
-    """The arenas of one imported file's rows after its first: ``auto`` splits at each re-baseline row,
-    ``none`` never, ``rows`` at the given 0-based rows (``import --split-at``)."""
-    wanted = set(rows) if mode == "rows" else set()
+def split_points(rows: Sequence[tuple[str, float | None, str]], base: str, mode: str = "auto",
+                 at: Sequence[int] = ()) -> list[Split]:
+    """The arenas of one imported file's rows (``(status, val_bpb, description)`` each) after its first:
+    ``auto`` splits at each re-baseline row (:func:`is_rebaseline`, against the best kept row of the
+    arena the row would belong to), ``none`` never, ``rows`` at the given 0-based rows (``--split-at``)."""
+    wanted = set(at) if mode == "rows" else set()
     splits: list[Split] = []
-    for i, text in enumerate(descriptions):
-        if i == 0:
-            continue
-        if (mode == "auto" and is_rebaseline(text)) or i in wanted:
+    best: float | None = None
+    for i, (status, val, text) in enumerate(rows):
+        if i and ((mode == "auto" and is_rebaseline(status, val, best)) or i in wanted):
             splits.append(Split(i, f"{base}#{len(splits) + 2}", text))
+            best = None
+        if status == "keep" and val is not None and (best is None or val < best):
+            best = val
     return splits
 
 

@@ -412,6 +412,14 @@ _ERROR_SIGNAL_RE = _rx(
 )
 
 
+def stated_kind(error: dict) -> str | None:
+    """A record's error kind: the ``kind`` it states (MemoryLab always writes the key, null when
+    unknown), else, for a writer that records none (the published fork), the one its text shows."""
+    if "kind" in error:
+        return error.get("kind") or None
+    return classify_error("\n".join(str(error.get(key) or "") for key in ("tail", "summary")))
+
+
 def classify_error(text: str) -> str | None:
     """Classify crash text into one error kind (see the module docstring), or None.
 

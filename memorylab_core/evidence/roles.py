@@ -9,7 +9,12 @@
 * ``rerun`` -- a re-run of a confounded run (``--role rerun``, or ``run --rerun-confounded``): it
   replaces the confounded measurement; it is an experiment in the confounded run's place (the
   confounded run is none, so the idea counts once: :func:`is_experiment`).
-* ``import`` -- a row imported from another ledger; counted as an idea of that ledger's arena.
+* ``import`` -- a row imported from another ledger; counted as an idea of that ledger's arena. Its
+  role comes from structure, never from words: the first row of a file, and a re-baseline row
+  (evidence/arenas.py), are its arenas' ``baseline`` rows; "... vs baseline 2.681" is an experiment.
+* ``not_run`` -- an imported row whose status says it never ran (``missing``, ``skipped`` ...): shown in
+  ``list`` and ``show``, never an experiment, never a failure, and evidence for nothing (its
+  validity is ``not_run``: no noise, cluster, dead end, rule or insight); counted apart as ``not_run``.
 """
 
 from __future__ import annotations
@@ -17,22 +22,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-ROLES = ("baseline", "idea", "replicate", "rerun", "import")
+ROLES = ("baseline", "idea", "replicate", "rerun", "import", "not_run")
 IDEA_ROLES = frozenset(("idea", "rerun", "import"))  # roles that count as experiments (see is_experiment)
 OUTCOMES = ("keep", "discard", "crash")
 
 
 def role_of(record: Mapping, is_baseline_text: bool) -> str:
-    """The role of a record: its ``role`` field, else what its fields say (replicate, import, baseline)."""
+    """The role of a record: its ``role`` field, else what its fields say (replicate, import, baseline).
+
+    ``is_baseline_text`` (a native run described as a baseline) is read for native runs only: an
+    imported row's role is set by ``import`` from the file's structure."""
     stated = record.get("role")
     if stated in ROLES:
         return str(stated)
     if record.get("replicate_of"):
         return "replicate"
-    if is_baseline_text:
-        return "baseline"
     if str(record.get("source") or "native").startswith("import:"):
         return "import"
+    if is_baseline_text:
+        return "baseline"
     return "idea"
 
 
@@ -67,7 +75,8 @@ class Account:
     def add(self, run) -> None:
         """Count one run."""
         self.runs += 1
-        self.statuses[run.status] = self.statuses.get(run.status, 0) + 1
+        status = "not_run" if run.role == "not_run" else run.status  # a row that never ran is no discard
+        self.statuses[status] = self.statuses.get(status, 0) + 1
         self.roles[run.role] = self.roles.get(run.role, 0) + 1
         self.confounded += run.validity == "confounded"
         if is_experiment(run):

@@ -22,7 +22,8 @@ comparable runs:
   the GPU and a low share is normal. Other compute processes on the same GPU
   (``gpu_other_processes``) or clock throttling for power or heat are causes there.
 
-A run with no signal at all (no sidecar) is ``unknown``: counted as evidence, as before.
+A run with no signal at all (no sidecar) is ``unknown``: counted as evidence, as before. An imported row
+whose status says it never ran (``missing``) is ``not_run``: no measurement at all (:data:`NOT_EVIDENCE`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-VALIDITIES = ("valid", "confounded", "unknown")
+VALIDITIES = ("valid", "confounded", "unknown", "not_run")
+NOT_EVIDENCE = frozenset(("confounded", "not_run"))  # starved, or never ran (an imported "missing" row)
 THROUGHPUT_FLOOR = 0.70  # under 70 % of the peers' median tokens/s (or steps): starved
 CPU_SHARE_FLOOR = 0.60  # cpu profile: under 60 % of the threads' capacity: other load took the cores
 SAME_COST = 0.10  # peers: num_params_M within 10 % (the same model cost)

@@ -39,7 +39,7 @@ from pathlib import Path
 from ..ledger.journal import JournalStat
 from ..ledger.store import Store, warn
 
-INDEX_VERSION = 11  # bump when a table or a fold changes: older indexes are rebuilt (11: issue 25 text rules)
+INDEX_VERSION = 12  # bump when a table or a fold changes: older indexes are rebuilt (12: issues 24 and 25)
 BLOCK = 1 << 20  # bytes per verification hash
 PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it

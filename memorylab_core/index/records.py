@@ -8,6 +8,7 @@ plain ledger-layer value that every layer may read.
 from __future__ import annotations
 
 from ..evidence.arenas import record_arena
+from ..evidence.logparse import stated_kind
 from ..evidence.roles import role_of
 from ..evidence.validity import VALIDITIES, throughput_facts
 from ..ledger.model import Run, finite_float, parse_utc
@@ -47,7 +48,7 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
         change_signature=tuple(c for c in (get("change_signature") or []) if isinstance(c, dict)),
         categories=tuple(str(c) for c in (get("categories") or [])),
         error_summary=error.get("summary") or None,
-        error_kind=error.get("kind") or None,
+        error_kind=stated_kind(error) if error else None,
         novelty_class=novelty.get("classification") or None,
         next_action=packet.get("next_action") or None,
         source=str(get("source") or "native"),
@@ -63,7 +64,8 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
 def _extra(record: dict, metrics: dict, packet: dict, arena: str) -> dict:
     """The small, view-specific fields a :class:`Run` carries in ``extra`` (each says who reads it)."""
     get, mget = record.get, metrics.get
-    extra = {key: record[key] for key in ("original_status", "import_key", "promotion", "seed_env") if key in record}
+    extra = {key: record[key] for key in ("original_status", "import_key", "promotion", "seed_env", "early_abort")
+             if key in record}
     seconds = finite_float(mget("training_seconds"))
     if seconds is not None:  # GPU time of the run (research.progress: velocity per GPU-hour)
         extra["training_seconds"] = seconds
@@ -74,9 +76,11 @@ def _extra(record: dict, metrics: dict, packet: dict, arena: str) -> dict:
     facts = throughput_facts(metrics, contention if isinstance(contention, dict) else None)
     if facts:  # what later runs of the arena compare their throughput with (evidence/validity.py)
         extra["throughput"] = facts
-    priority, verdict = packet.get("priority"), packet.get("verdict")
+    priority, verdict, rule = packet.get("priority"), packet.get("verdict"), packet.get("rule")
     if isinstance(priority, str):  # the decision queue's order (render.report)
         extra["priority"] = priority[:16]
+    if isinstance(rule, str):  # MemoryLab's rule (another tool's packet has none: policy.decisions.queued)
+        extra["rule"] = rule[:16]
     if isinstance(verdict, dict):  # the promotion policy's reference, gain and sigma (policy.verdict)
         extra["verdict"] = verdict
     token = get("run_token")

@@ -21,6 +21,7 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..evidence import logparse
 from ..ledger.model import finite_float
 from ..ledger.store import Store
 from .launcher import LaunchResult, launch
+from .watch import LineSplitter, Watcher
 
 PENDING_DIR = "pending"
 RESULT_PREFIX = "MEMORYLAB_RESULT "
@@ -61,6 +63,12 @@ class Outcome:
     failure: str | None  # MemoryLab's own account of a crash the log may not show (timeout, signal ...)
     val_bpb: float | None
     summary_ok: bool  # summary.json exists and is a readable JSON object
+    watcher: Watcher | None = None  # the early-abort watcher that followed the run, if any
+
+    @property
+    def stopped(self) -> bool:
+        """Stopped early by the abort rule: a discard without a val_bpb, not a crash."""
+        return self.result.stopped
 
     @property
     def log_path(self) -> Path:
@@ -81,6 +89,7 @@ class Outcome:
             "timeout_clock": self.spec.timeout_clock,
             "duration_s": round(self.result.duration_s, 1),
             "failure": self.failure,
+            "stopped_early": self.result.stopped,
         }
 
 
@@ -115,12 +124,10 @@ class Progress:
         self.started = time.monotonic()
         self.last_print = self.started
         self.latest = ""
-        self._carry = ""
+        self.splitter = LineSplitter()
 
     def feed(self, data: bytes) -> None:
-        text = self._carry + data.decode("utf-8", errors="replace")
-        pieces = text.replace("\r", "\n").split("\n")
-        self._carry = pieces.pop()[-1000:]
+        pieces = self.splitter.feed(data)
         for piece in reversed(pieces):
             if piece.strip().startswith("step"):
                 self.latest = piece.strip()
@@ -145,18 +152,31 @@ class Progress:
             self.stream.flush()
 
 
-def train(spec: TrainSpec, folder: Path) -> Outcome:
-    """Run training once in ``folder`` and judge the outcome. Raises launcher.Interrupted / OSError."""
+WatcherFactory = Callable[[str], "Watcher | None"]  # run token -> the run's early-abort watcher (or none)
+
+
+def train(spec: TrainSpec, folder: Path, watch: WatcherFactory | None = None) -> Outcome:
+    """Run training once in ``folder`` and judge the outcome. Raises launcher.Interrupted / OSError.
+
+    ``watch``: builds the run's early-abort :class:`Watcher` from its token; the watcher reads the
+    streamed output and may stop the run (docs/early_abort.md).
+    """
     token = uuid.uuid4().hex
     progress = Progress() if spec.progress else None
+    watcher = watch(token) if watch is not None else None
+    sinks = [s.feed for s in (progress, watcher) if s is not None]
     try:
         result = launch(spec.command, env=child_env(folder, token, spec.seed), cwd=spec.cwd,
                         log_path=folder / "run.log", timeout_s=spec.timeout_s, grace_s=spec.grace_s,
-                        on_output=progress.feed if progress else None, clock=spec.timeout_clock)
+                        on_output=(lambda data: [feed(data) for feed in sinks]) if sinks else None,
+                        should_stop=(lambda: watcher.stop_requested) if watcher is not None else None,
+                        clock=spec.timeout_clock)
     finally:
         if progress:
             progress.close()
-    return judge(spec, folder, token, result)
+    outcome = judge(spec, folder, token, result)
+    outcome.watcher = watcher
+    return outcome
 
 
 def judge(spec: TrainSpec, folder: Path, token: str, result: LaunchResult) -> Outcome:
@@ -165,7 +185,11 @@ def judge(spec: TrainSpec, folder: Path, token: str, result: LaunchResult) -> Ou
     log_text = logparse.read_text_lenient(folder / "run.log") if (folder / "run.log").exists() else ""
     val = _reported_val(sidecar, log_text)
     failure = _failure(spec, result, sidecar, log_text, val)
-    crashed = failure is not None or result.returncode != 0 or (sidecar or {}).get("status") == "crash"
+    crashed = not result.stopped and (failure is not None or result.returncode != 0
+                                      or (sidecar or {}).get("status") == "crash")
+    if result.stopped:
+        with open(folder / "run.log", "a", encoding="utf-8") as log:
+            log.write("\n[memorylab] stopped early: its loss curve cannot catch the champion's reference\n")
     if failure:
         with open(folder / "run.log", "a", encoding="utf-8") as log:
             log.write(f"\n[memorylab] {failure}\n")
@@ -191,6 +215,8 @@ def _reported_val(sidecar: dict | None, log_text: str) -> float | None:
 def _failure(spec: TrainSpec, result: LaunchResult, sidecar: dict | None, log_text: str,
              val: float | None) -> str | None:
     """A crash explanation when the log itself will not show one."""
+    if result.stopped:
+        return None  # the early abort killed it on purpose: a discard, judged by the watcher
     if result.timed_out:
         if spec.timeout_clock == "cpu":
             return (f"TimeoutError: training exceeded its limit of {spec.timeout_s:g} CPU seconds per CPU, or "

@@ -24,10 +24,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..evidence.arenas import arenas_by_row, import_base, split_points
+from ..evidence.logparse import stated_kind
 from ..index.journal_index import JournalIndex
+from ..ledger.migration import archived_files, write_archive
 from ..ledger.model import CATEGORIES, SCHEMA_VERSION, STATUSES, finite_float
-from ..ledger.schema import MAX_METRIC, MAX_TEXT, is_commit, record_problem
-from ..ledger.store import MemoryLabError, Store, is_safe_run_id
+from ..ledger.schema import MAX_METRIC, MAX_TEXT, as_written, is_commit, record_problem
+from ..ledger.store import MemoryLabError, Store, is_safe_run_id, write_derived
 from ..novelty import changes
 from .results_tsv import SKIPPED_ROW, decode_text, has_header, parse_results_lines
 
@@ -35,8 +37,23 @@ from .results_tsv import SKIPPED_ROW, decode_text, has_header, parse_results_lin
 _STATUS_WORDS = (
     ("crash", r"crash\w*|error\w*|fail\w*|oom|timeout|timed[ _-]?out|nan|diverg\w*|broken|exception"),
     ("keep", r"keep|kept|accept\w*|improv\w*|best|baseline|new[ _-]?best|advance\w*|promot\w*|success\w*"),
-    ("discard", r"discard\w*|revert\w*|reject\w*|worse|no[ _-]?gain|drop\w*|skip\w*|neutral|regress\w*"),
+    ("discard", r"discard\w*|revert\w*|reject\w*|worse|no[ _-]?gain|drop\w*|neutral|regress\w*"),
 )
+# Statuses of rows that never ran: imported as not-evidence (role and validity ``not_run``, evidence/roles.py).
+_NEVER_RAN = r"missing|skip\w*|pending|queued|planned|todo|cancell?ed|not[ _-]?(?:run|started)|never[ _-]?ran"
+
+
+def never_ran(raw: str) -> bool:
+    """Whether a raw status word says the row never ran (``missing``, ``skipped``, ``pending`` ...)."""
+    return re.fullmatch(rf"(?:{_NEVER_RAN})(?:[ _-].*)?", (raw or "").strip().lower()) is not None
+
+
+def _not_run(record: dict, raw_status: str) -> dict:
+    """``record`` marked as a row that never ran when its raw status says so (else unchanged): shown,
+    but never an experiment, a failure or evidence (evidence/roles.py, evidence/validity.py)."""
+    if never_ran(raw_status):
+        record["role"], record["validity"] = "not_run", "not_run"
+    return record
 
 
 def map_status(raw: str) -> tuple[str, bool]:
@@ -64,6 +81,7 @@ class ImportSummary:
     warnings: list[str] = field(default_factory=list)
     splits: list[dict] = field(default_factory=list)  # where a file started a new arena (re-baselines)
     arenas: dict = field(default_factory=dict)  # file name -> the arenas its rows went to
+    artifact_files: int = 0  # files of the imported runs' runs/<id>/ folders copied into the archive
     dry_run: bool = False
 
     def to_dict(self) -> dict:
@@ -78,6 +96,7 @@ class ImportSummary:
             "files": self.files,
             "arenas": self.arenas,
             "splits": self.splits,
+            "artifact_files": self.artifact_files,
             "warnings": self.warnings,
         }
 
@@ -105,7 +124,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
     description = _capped(str(row.get("description") or "").strip(), where, summary) or "(no description)"
     raw_fields = {name: _capped(value, where, summary, quiet=True) for name, value in row["raw"]["fields"].items()}
     commit = row.get("commit") or None
-    return {
+    return _not_run({
         "schema_version": SCHEMA_VERSION,
         "record_type": "run",
         "run_id": _run_id(key, commit),
@@ -133,7 +152,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
         "import_key": key,
         "novelty_guard": None,
         "decision_packet": None,
-    }
+    }, raw_status)
 
 
 def _capped(text: str, where: str, summary: ImportSummary, quiet: bool = False) -> str:
@@ -181,7 +200,16 @@ def _json_object(line: str) -> dict | None:
         rec = json.loads(line, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         return None
-    return rec if isinstance(rec, dict) else None
+    return _with_error_kind(as_written(rec)) if isinstance(rec, dict) else None
+
+
+def _with_error_kind(rec: dict) -> dict:
+    """A crash's error ``kind`` read from its text when the writer (the fork) recorded none: the same
+    words ``log`` reads (``classify_error``), so an imported shape error is a bug, an OOM fundamental."""
+    error = rec.get("error")
+    if isinstance(error, dict) and "kind" not in error and (kind := stated_kind(error)):
+        error["kind"] = kind
+    return rec
 
 
 def _no_constant(name: str) -> float:
@@ -191,7 +219,8 @@ def _no_constant(name: str) -> float:
 def _repaired(rec: dict, key: str, path: Path, family: str | None, branch: str | None, now: str) -> dict:
     """A fork's run record brought to the schema where that is safe (the schema judges the result)."""
     status, _ = map_status(str(rec.get("status") or ""))
-    out = {**rec, "status": status, "import_key": key, "source": f"import:{path.name}"}
+    out = _not_run({**rec, "status": status, "import_key": key, "source": f"import:{path.name}"},
+                   str(rec.get("status") or ""))
     out.setdefault("schema_version", SCHEMA_VERSION)
     out.setdefault("imported_utc", now)
     if not is_safe_run_id(out.get("run_id")):
@@ -260,7 +289,23 @@ def read_source(path: Path, family: str | None, branch: str | None, now: str,
     if dropped:
         summary.skipped["malformed"] += dropped
     summary.rows_read += len(rows) + dropped
-    return [tsv_record(row, path, family, branch, now, summary) for row in rows]
+    return [tsv_record(row, path, family, branch, now, summary) for row in _once(rows, path.name, summary)]
+
+
+def _once(rows: list[dict], name: str, summary: ImportSummary) -> list[dict]:
+    """The rows of one results.tsv with exact repeats (same commit, val_bpb and description: one run
+    logged twice) left out, one warning each (``skipped.duplicate``): a repeat is no replicate."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for row in rows:
+        key = tuple(str(row.get(name) or "").strip() for name in ("commit", "val_bpb", "description"))
+        first = seen.setdefault(key, row["line"])
+        if first != row["line"]:
+            _skip(summary, "duplicate", f"{name} line {row['line']} repeats line {first} (same commit, val_bpb and "
+                                        "description: one run logged twice, imported once)")
+            continue
+        out.append(row)
+    return out
 
 
 def assign_arenas(records: list[dict], path: Path, family: str | None, split: str, rows: Sequence[int],
@@ -274,7 +319,8 @@ def assign_arenas(records: list[dict], path: Path, family: str | None, split: st
     if not runs:
         return
     base = import_base(family, path.name)
-    splits = split_points([str(r.get("description") or "") for r in runs], base, split, rows)
+    splits = split_points([(str(r.get("status")), finite_float((r.get("metrics") or {}).get("val_bpb")),
+                            str(r.get("description") or "")) for r in runs], base, split, rows)
     starts = {0} | {sp.row for sp in splits}
     for i, (record, arena) in enumerate(zip(runs, arenas_by_row(len(runs), base, splits), strict=True)):
         record["arena"] = arena
@@ -297,11 +343,12 @@ def import_files(store: Store, history: JournalIndex, paths: list[Path], family:
     """
     summary = ImportSummary(dry_run=dry_run)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    candidates = []
+    candidates, archive = [], {}
     for path in paths:
         records = read_source(path, family, branch, now, summary)
         assign_arenas(records, path, family, split, [r - 1 for r in split_rows], summary)
         candidates += records
+        archive.update(source_archive(path, records))
         summary.files.append({"path": str(path), "rows": len(records)})
     if not dry_run:
         store.ensure()
@@ -309,11 +356,32 @@ def import_files(store: Store, history: JournalIndex, paths: list[Path], family:
         history.refresh(locked=True)
         fresh = _fresh(candidates, history, summary)
         summary.imported = sum(1 for rec in fresh if rec.get("record_type") != "event")
+        files = {str(rec["run_id"]): archive[rec["run_id"]] for rec in fresh if rec.get("run_id") in archive}
+        summary.artifact_files = sum(len(named) for named in files.values())
         if fresh and not dry_run:
-            store.append_many_locked(fresh)
+            store.append_many_locked(fresh, files if not store.is_file else None)
+            if store.is_file:
+                write_derived("the run archive", lambda: write_archive(store, files),
+                              f"{summary.imported} imported runs are recorded")
             history.refresh(locked=True)
             store.write_registry(history.snapshot, "the import is recorded")
     return summary
+
+
+def source_archive(path: Path, records: list[dict]) -> dict[str, dict[str, bytes]]:
+    """run id → {file name → bytes} of a JSONL journal's runs that have a ``runs/<run_id>/`` folder
+    beside it (a MemoryLab or fork store read from its ``experiments.jsonl``); {} for a results.tsv."""
+    if not _is_jsonl(path, "") or not records:
+        return {}
+    source = Store(path.parent, path.parent)
+    found = {}
+    for rec in records:
+        run_id = rec.get("run_id")
+        if rec.get("record_type") != "event" and is_safe_run_id(run_id):
+            files = archived_files(source, run_id)
+            if files:
+                found[run_id] = files
+    return found
 
 
 def _fresh(candidates: list[dict], history: JournalIndex, summary: ImportSummary) -> list[dict]:
@@ -337,8 +405,9 @@ def _fresh(candidates: list[dict], history: JournalIndex, summary: ImportSummary
                 continue
             keys.add(key)
             runs.add(rec["run_id"])
-            summary.status_counts[rec["status"]] += 1
+            status = "not run" if rec.get("role") == "not_run" else rec["status"]
+            summary.status_counts[status] += 1
             if rec.get("original_status"):
-                summary.mapped_statuses[f"{rec['original_status']} -> {rec['status']}"] += 1
+                summary.mapped_statuses[f"{rec['original_status']} -> {status}"] += 1
         fresh.append(rec)
     return fresh

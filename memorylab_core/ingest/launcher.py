@@ -58,6 +58,7 @@ class LaunchResult:
     timed_out: bool
     duration_s: float
     pid: int
+    stopped: bool = False  # killed because ``should_stop`` asked (an early abort), not for the time limit
 
     @property
     def signal_name(self) -> str | None:
@@ -201,9 +202,10 @@ def kill_group(proc: subprocess.Popen, grace_s: float, sink: Callable[[bytes], N
 
 def launch(command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path, timeout_s: float,
            grace_s: float = KILL_GRACE_S, on_output: Callable[[bytes], None] | None = None,
-           clock: str = "wall") -> LaunchResult:
+           clock: str = "wall", should_stop: Callable[[], bool] | None = None) -> LaunchResult:
     """Run ``command``, appending its stdout+stderr to ``log_path``; kill its group once its
-    :class:`Deadline` of ``timeout_s`` on ``clock`` ("wall" or "cpu") has passed.
+    :class:`Deadline` of ``timeout_s`` on ``clock`` ("wall" or "cpu") has passed, or as soon as
+    ``should_stop()`` says so after a chunk of output (the early abort).
 
     Raises :class:`Interrupted` (after killing the group) on SIGINT/SIGTERM, and ``OSError`` when the
     command cannot be started.
@@ -220,9 +222,9 @@ def launch(command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_pat
         try:
             proc = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-            timed_out = _pump(proc, sink, Deadline(started, timeout_s, clock, proc.pid))
+            ended = _pump(proc, sink, Deadline(started, timeout_s, clock, proc.pid), should_stop)
             trap.armed = False
-            if timed_out:
+            if ended:
                 kill_group(proc, grace_s, sink)
             else:
                 _finish_stragglers(proc, grace_s)
@@ -239,7 +241,7 @@ def launch(command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_pat
                 proc.stdout.close()
         if trap.received is not None:  # a signal that arrived while we were already killing or cleaning up
             raise Interrupted(trap.received)
-    return LaunchResult(proc.returncode, timed_out, time.monotonic() - started, proc.pid)
+    return LaunchResult(proc.returncode, ended == "timeout", time.monotonic() - started, proc.pid, ended == "stopped")
 
 
 @contextlib.contextmanager
@@ -264,25 +266,29 @@ def deferred_signals() -> Iterator[None]:
         raise Interrupted(trap.received)
 
 
-def _pump(proc: subprocess.Popen, sink: Callable[[bytes], None], deadline: Deadline) -> bool:
-    """Copy output until the command exits (True if the deadline came first)."""
+def _pump(proc: subprocess.Popen, sink: Callable[[bytes], None], deadline: Deadline,
+          should_stop: Callable[[], bool] | None = None) -> str | None:
+    """Copy output until the command exits: ``"timeout"`` if the deadline came first, ``"stopped"`` if
+    ``should_stop`` asked for it, else None."""
     fd = proc.stdout.fileno()
     open_pipe = True
     while proc.poll() is None:
         now = time.monotonic()
         if deadline.expired(now):
-            return True
+            return "timeout"
         remaining = max(deadline.next_check - now, 0.01)
         if open_pipe:
             open_pipe = _drain(fd, sink, min(_POLL_S, remaining))
         else:
             time.sleep(min(_POLL_S, remaining))
+        if should_stop is not None and should_stop():
+            return "stopped"
     # The leader exited: take what is already buffered, without waiting on children holding the pipe.
     while open_pipe and _drain(fd, sink, 0.0):
         ready, _, _ = select.select([fd], [], [], 0.0)
         if not ready:
             break
-    return False
+    return None
 
 
 def _finish_stragglers(proc: subprocess.Popen, grace_s: float) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from ..index.journal_index import JournalIndex
 from ..index.records import run_from_record
-from ..ledger.model import event_record
-from ..policy.promotion import Decision, PromotionPolicy, evaluate_replicates, evaluate_run
+from ..ledger.model import Run, event_record
+from ..policy.promotion import Decision, PromotionPolicy, evaluate_replicates, evaluate_run, same_code_runs
 from .champion_events import event_after_replicates, event_after_run
 from .experiment import apply_failure
 from .runs import RecordHook
@@ -27,19 +27,26 @@ def run_hook(policy: PromotionPolicy, forced_status: str | None, failure: str | 
     """
     def hook(record: dict, history: JournalIndex) -> list[dict]:
         apply_failure(record, failure)
-        draft = run_from_record(record, len(history.runs), -1)
-        evidence = history.registry.notable_in(draft.arena)  # the arena's champions and replicate groups
-        decision = evaluate_run(draft, evidence, history.events, policy)
-        status = forced_status or decision.status
-        if forced_status and forced_status != decision.status:
-            decision.overridden = forced_status
-        record["status"] = status
-        record["promotion"] = decision.to_dict()
-        sink.append(decision)
-        draft.status = status
-        event = event_after_run(draft, decision, evidence, history.events, "run") if status == "keep" else None
-        return [event_record(event)] if event else []
+        return judged_as_run(record, history, policy, forced_status, sink)
     return hook
+
+
+def judged_as_run(record: dict, history: JournalIndex, policy: PromotionPolicy, forced_status: str | None,
+                  sink: list[Decision]) -> list[dict]:
+    """Decide ``record`` as a run of its own (keep/discard against the arena's champion) and return the
+    champion event it causes, if any."""
+    draft = run_from_record(record, len(history.runs), -1)
+    evidence = history.registry.notable_in(draft.arena)  # the arena's champions and replicate groups
+    decision = evaluate_run(draft, evidence, history.events, policy)
+    status = forced_status or decision.status
+    if forced_status and forced_status != decision.status:
+        decision.overridden = forced_status
+    record["status"] = status
+    record["promotion"] = decision.to_dict()
+    sink.append(decision)
+    draft.status = status
+    event = event_after_run(draft, decision, evidence, history.events, "run") if status == "keep" else None
+    return [event_record(event)] if event else []
 
 
 def replicate_hook(policy: PromotionPolicy, root_id: str, failure: str | None, crashed: bool,
@@ -52,6 +59,9 @@ def replicate_hook(policy: PromotionPolicy, root_id: str, failure: str | None, c
     def hook(record: dict, history: JournalIndex) -> list[dict]:
         apply_failure(record, failure)
         root = history.get(root_id)
+        if root is not None and not crashed and unmeasured(root, record, history):
+            record.update(role="rerun", rerun_of=root_id)  # the code's first valid measurement decides it
+            return judged_as_run(record, history, policy, None, sink)
         record["replicate_of"] = root_id
         record["role"] = "replicate"  # a re-run of existing code, whatever its description says
         record["status"] = "crash" if crashed or root is None else ("keep" if root.status == "keep" else "discard")
@@ -65,3 +75,11 @@ def replicate_hook(policy: PromotionPolicy, root_id: str, failure: str | None, c
         event = event_after_replicates(root, decision, runs, history.events)
         return [event_record(event)] if event else []
     return hook
+
+
+def unmeasured(root: Run, record: dict, history: JournalIndex) -> bool:
+    """Whether a valid replicate of ``root`` is its code's first measurement: ``root`` was confounded and no
+    valid run of the code exists. Such a run is no confirmation but the run that decides, as a rerun."""
+    if root.validity != "confounded" or record.get("validity") == "confounded":
+        return False
+    return not same_code_runs(root, history.registry.notable_in(root.arena))

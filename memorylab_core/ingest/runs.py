@@ -73,6 +73,7 @@ class RunRequest:
     skip_archive: bool = False
     cwd: Path = field(default_factory=Path.cwd)
     extra: dict = field(default_factory=dict)  # further record fields (e.g. replicate_of, promotion)
+    watched: dict | None = None  # a run stopped early: the metrics read from its step lines (no val_bpb)
 
 
 @dataclass
@@ -205,8 +206,11 @@ def gather(req: RunRequest) -> RunInputs:
         )
     token = _check_tokens(sidecar, log_text, req.summary_path)
     metrics, reported = _metrics_from(sidecar, log_text)
-    _validate_metrics(req.status, metrics, reported)
-    if req.status == "crash":
+    if req.watched is not None:  # stopped early (docs/early_abort.md): a discard that never reached eval
+        metrics = {**req.watched, **metrics}
+    else:
+        _validate_metrics(req.status, metrics, reported)
+    if req.status == "crash" or req.watched is not None:
         metrics["val_bpb"] = None
     error = _crash_error(req, sidecar, log_text) if req.status == "crash" else None
     info = {k: sidecar[k] for k in SIDECAR_INFO_KEYS if sidecar and sidecar.get(k) is not None}

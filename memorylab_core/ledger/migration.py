@@ -83,7 +83,7 @@ def _copy_batch(source: Store, target: Store, batch: list[tuple[LedgerLine, str]
         target.journal.append_many(records, files, keys=[key for _, key in batch])
     else:
         target.journal.append_many(records)
-        _write_archive(target, files)
+        write_archive(target, files)
     target.appended.extend(str(r.get("run_id") or r.get("event_id") or "?") for r in records)
     summary.copied += len(records)
     summary.artifact_files += sum(len(f) for f in files.values())
@@ -98,18 +98,19 @@ def _artifacts_of(source: Store, lines: list[LedgerLine]) -> dict[str, dict[str,
         if record.get("record_type") == "event" or not is_safe_run_id(run_id):
             continue
         files = source.journal.attachments(line.offset) if not isinstance(source.journal, FileJournal) \
-            else _archived_files(source, run_id)
+            else archived_files(source, run_id)
         if files:
             found[run_id] = files
     return found
 
 
-def _archived_files(store: Store, run_id: str) -> dict[str, bytes]:
+def archived_files(store: Store, run_id: str) -> dict[str, bytes]:
+    """The regular files (no symlinks) of a run's ``runs/<run_id>/`` folder in a file store, by name."""
     folder = store.runs_dir / run_id
     files = {}
     if folder.is_dir():
         for path in sorted(folder.iterdir()):
-            if path.is_file() and is_safe_run_id(path.name):
+            if path.is_file() and not path.is_symlink() and is_safe_run_id(path.name):
                 try:
                     files[path.name] = path.read_bytes()
                 except OSError:
@@ -117,7 +118,8 @@ def _archived_files(store: Store, run_id: str) -> dict[str, bytes]:
     return files
 
 
-def _write_archive(target: Store, files: dict[str, dict[str, bytes]]) -> None:
+def write_archive(target: Store, files: dict[str, dict[str, bytes]]) -> None:
+    """Write run id → {file name → bytes} into ``target``'s ``runs/`` (files already there are kept)."""
     for run_id, named in files.items():
         for name, data in named.items():
             path: Path = target.runs_dir / run_id / name

@@ -32,6 +32,11 @@ NEXT_ACTIONS = (
     "investigate_crash",
 )
 PRIORITIES = ("high", "medium", "low")
+# The early abort (policy/early_abort.py): its modes, and what it did to a run (the record's early_abort.action):
+# "stopped" (killed, a discard without val_bpb), "shadow" (shadow mode's would-be stop, left to finish),
+# "audit" (an "on" stop left to finish, to measure false aborts)
+ABORT_MODES = ("off", "shadow", "on")
+ABORT_ACTIONS = ("stopped", "shadow", "audit")
 # The change taxonomy (novelty/categories.py assigns them): a record's ``categories`` name only these.
 CATEGORIES: tuple[str, ...] = (
     "architecture",

@@ -7,7 +7,7 @@ skipped with a warning naming its line number instead of failing a command later
 
 The rules (docs/memorylab_api.md, "Record validation"):
 
-* every known field has one type (strings or null, hex commits, ISO-8601 timestamps, ids with the
+* every known field has one type (strings or null, commit ids, ISO-8601 timestamps, ids with the
   run-id syntax, statuses keep|discard|crash, lists of short strings, known category names, objects
   where objects belong);
 * every number anywhere is finite (no NaN or infinity) and of bounded size; metrics are in sane
@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from .model import CATEGORIES, STATUSES
+from .model import ABORT_ACTIONS, ABORT_MODES, CATEGORIES, STATUSES
 from .store import MemoryLabError, is_safe_run_id
 
 MAX_RECORD_BYTES = 1 << 20  # one encoded journal line, newline excluded
@@ -106,6 +106,7 @@ def checked_line(raw: bytes) -> tuple[dict | None, str | None]:
             record, bounded = _PLAIN.decode(text), False
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return None, f"not valid JSON ({type(exc).__name__})"
+    as_written(record)
     if not bounded or type(record) is not dict or len(raw) > MAX_ITEMS \
             or "\\ud" in text or "\\uD" in text:
         problem = record_problem(record, len(raw))
@@ -114,6 +115,21 @@ def checked_line(raw: bytes) -> tuple[dict | None, str | None]:
     else:
         problem = _fields_problem(record) or (_walk_problem(record) if _needs_walk(record) else None)
     return (None, problem) if problem else (record, None)
+
+
+def as_written(record: object) -> object:
+    """``record`` with the published fork's shapes read as this schema's (in place), meaning unchanged.
+
+    The fork writes a crash's ``error.tail`` as a list of lines; it is joined with newlines, the
+    string this schema holds. Anything else is left for the rules to judge. Readers and ``import``
+    call this before checking, so a fork's store is read in place and imported whole.
+    """
+    error = record.get("error") if type(record) is dict else None
+    if type(error) is dict:
+        tail = error.get("tail")
+        if type(tail) is list and all(type(line) is str for line in tail):
+            error["tail"] = "\n".join(tail)
+    return record
 
 
 def validate_record(record: dict) -> None:
@@ -276,9 +292,11 @@ def is_commit(value: object) -> bool:
 
 
 def _commit(name: str, value: object) -> str | None:
-    if value is None or is_commit(value):
+    """A git commit id, or the short letters-and-digits label another tool wrote there (the fork's
+    own tests write ``best111``): read as written, it simply matches no git object."""
+    if value is None or (type(value) is str and 4 <= len(value) <= 64 and value.isascii() and value.isalnum()):
         return None
-    return f"{name} must be a hex commit id (4-64 characters) or null, got {_shown(value)}"
+    return f"{name} must be a commit id (4-64 ASCII letters and digits) or null, got {_shown(value)}"
 
 
 def _id(name: str, value: object) -> str | None:
@@ -411,6 +429,31 @@ def _change_signature(name: str, value: object) -> str | None:
     return None
 
 
+_ABORT_NUMBERS = ("progress", "loss", "reference_loss", "gap", "bound", "predicted_gap", "reference_val_bpb",
+                  "saved_training_seconds", "would_save_training_seconds", "budget_seconds")
+
+
+def _early_abort(name: str, value: object) -> str | None:
+    """What the early abort did (docs/early_abort.md): a known mode and action, progress in [0, 1],
+    finite numbers (the saved seconds non-negative), short ids and a reason."""
+    problem = _object(name, value)
+    if problem or value is None:
+        return problem
+    if value.get("mode") not in ABORT_MODES or value.get("action") not in ABORT_ACTIONS:
+        return (f"{name} needs mode {'|'.join(ABORT_MODES)} and action {'|'.join(ABORT_ACTIONS)}, got "
+                f"{_shown(value.get('mode'))} / {_shown(value.get('action'))}")
+    for key in _ABORT_NUMBERS:
+        number = value.get(key)
+        if number is not None and (type(number) not in (int, float) or not -MAX_METRIC < number < MAX_METRIC):
+            return f"{name}.{key} must be a finite number or null, got {_shown(number)}"
+    progress = value.get("progress")
+    if not (type(progress) in (int, float) and 0 <= progress <= 1):
+        return f"{name}.progress must be a number in [0, 1], got {_shown(progress)}"
+    for key in ("saved_training_seconds", "would_save_training_seconds", "budget_seconds"):
+        if (value.get(key) or 0) < 0:
+            return f"{name}.{key} cannot be negative, got {_shown(value.get(key))}"
+    return _optional_id(f"{name}.reference_run", value.get("reference_run")) or \
+        _LONG(f"{name}.reason", value.get("reason"))
 def _train_defaults(name: str, value: object) -> str | None:
     """An arena's starting operating point: knob name -> number, boolean or short string (or null)."""
     if value is None:
@@ -472,6 +515,7 @@ _COMMON_FIELDS: dict[str, Check] = {
 }
 _RUN_FIELDS: dict[str, Check] = {
     **_COMMON_FIELDS, "run_id": _id, "status": _status, "metrics": _metrics, "change_signature": _change_signature,
+    "early_abort": _early_abort,
     "train_defaults": _train_defaults,
 }
 _EVENT_FIELDS: dict[str, Check] = {

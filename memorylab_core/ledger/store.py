@@ -48,6 +48,7 @@ __all__ = ["LedgerLine", "MemoryLabError", "Store", "encode_record", "open_store
 LEDGER_NAME = "experiments.jsonl"
 REGISTRY_NAME = "champion_challenger.json"
 INDEX_NAME = "index.sqlite"
+FORK_PREFIX = "results/memorylab/"  # the published fork's artifact paths start here (its store, from the repo root)
 TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
 
 
@@ -264,6 +265,22 @@ class Store:
             raise MemoryLabError(f"invalid run id {run_id!r}: use the id printed by 'memorylab list'")
         return self.runs_dir / run_id
 
+    def artifact_file(self, rel: object) -> Path | None:
+        """Where a record's archived artifact path points inside the store, or None when it points
+        outside (a doctored path is never followed).
+
+        MemoryLab writes store-relative paths (``runs/<id>/run.log``); the published fork writes them
+        relative to its repository root (:data:`FORK_PREFIX` + ``runs/<id>/...``), which is this
+        store read in place or the archive an import copied, so the prefix is dropped when the
+        store-relative reading names nothing.
+        """
+        root = self.root.resolve()
+        text = str(rel)
+        readings = [text[len(FORK_PREFIX):], text] if text.startswith(FORK_PREFIX) else [text]
+        inside = [path for path in ((root / reading).resolve() for reading in readings)
+                  if path == root or root in path.parents]
+        return next((path for path in inside if path.exists()), inside[0] if inside else None)
+
     def read_run_json(self, run_id: str, name: str, max_bytes: int = 4_000_000) -> dict | None:
         """A JSON object archived under ``runs/<run_id>/`` (e.g. ``summary.json``), or None when it is
         missing, too big, unreadable or not an object: archives are optional extras for the views."""
@@ -377,6 +394,17 @@ class Store:
                              recorded)
 
     # -- results.tsv ----------------------------------------------------------------------------
+    def init_tsv(self) -> bool:
+        """Create the compatibility ``results.tsv`` with upstream's header when it is missing (``init``,
+        as the fork does). Returns whether it was created; an existing file is never touched."""
+        path = self.tsv_path
+        with self.local_lock():
+            if path.exists():
+                return False
+            with open(path, "x", encoding="utf-8", newline="") as fh:
+                fh.write(TSV_HEADER)
+        return True
+
     def append_tsv_row(self, row: str) -> None:
         """Append one upstream-format row to ``results.tsv`` (creating it with its header)."""
         path = self.tsv_path

@@ -13,7 +13,8 @@ come, in order of trust, from:
 3. **a keyword classifier** — whole-word patterns over the description (outcome notes such as
    "(much worse)" are stripped first, so they cannot assign a category).
 
-Baselines ("baseline", "re-baseline on new hardware") are not ideas and get no category.
+Baselines are not ideas and count in no category, but that is their *role* (evidence/roles.py, read
+from structure), not a word: "wd 0.1 vs baseline 2.681" is a weight-decay experiment.
 Standard library only; results are memoised because imported ledgers repeat descriptions.
 """
 
@@ -26,7 +27,7 @@ from functools import lru_cache
 
 from ..ledger.model import CATEGORIES
 from .lookup import Alternation
-from .textnorm import is_baseline, strip_outcome_notes
+from .textnorm import strip_outcome_notes
 
 _ORDER = {name: i for i, name in enumerate(CATEGORIES)}
 # Categories about the shape of a change rather than the part of the model it touches.
@@ -186,8 +187,6 @@ def _classify_cached(description: str, tags: tuple[str, ...], moves: tuple[tuple
     tagged = from_tags(tags)
     if tagged:
         return tagged
-    if is_baseline(description):
-        return ()
     text = from_text(" ".join([description, *(str(t) for t in tags)]))
     knobs = from_signature(signature)
     if knobs:  # the diff says what moved; text adds only what a diff cannot show (removal, combo, radical)

@@ -17,6 +17,8 @@ R1    replicate run whose replicates confirm the champion         promote       
 R2    replicate run showing the kept run was noise (significantly  abandon              high
       worse than the champion it displaced): roll back
 R3    any other replicate run                                    branch_followup      low
+A1    a discard stopped early: its loss curve could not catch    abandon              medium
+      the champion's reference (policy/early_abort.py)
 K1    keep, first kept run (baseline)                            promote              high
 KN    keep that beats the prior champion inside the noise        replicate            high
 K2    keep that beats the prior champion                         promote              high
@@ -141,6 +143,14 @@ def git_action(run: Run) -> str:
     return "reset"
 
 
+def _stopped_rule(run: Run) -> tuple[str, str, str, str]:
+    """A1: stopped early by the abort rule: evidence that the idea loses (it feeds no noise estimate)."""
+    info = run.extra["early_abort"]
+    saved = info.get("saved_training_seconds")
+    reason = info.get("reason") or "its loss curve could not catch the champion's reference"
+    return "A1", "abandon", "medium", f"stopped early: {reason}" + (f"; saved {saved:g} s of training" if saved else "")
+
+
 def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict, verdict: dict | None,
                policy: PromotionPolicy) -> tuple[str, str, str, str]:
     if prior_champ is None or verdict is None:
@@ -193,6 +203,8 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
         rule, action, priority, rationale = _crash_rule(run, prior, novelty, fold)
     elif run.validity == "confounded":
         rule, action, priority, rationale = _confounded_rule(run)
+    elif (run.extra.get("early_abort") or {}).get("action") == "stopped":
+        rule, action, priority, rationale = _stopped_rule(run)
     elif run.replicate_of:
         rule, action, priority, rationale = _replicate_rule(run)
     elif run.status == "keep":
@@ -243,7 +255,8 @@ def _delta(value: float | None, reference: float | None) -> float | None:
 def queued(run: Run, packet: dict, fixed: bool) -> tuple[str, str] | None:
     """What a run's packet puts in the decision queue: (action, priority), or None when nothing waits.
 
-    * a baseline's K1 ``promote`` is no decision (the arena's first kept run is its champion);
+    * a baseline's K1 ``promote`` is no decision (the arena's first kept run is its champion); a packet
+      another tool wrote (the fork's, without a ``rule``) is queued as it was written;
     * a replicate never promotes: its R1 ``promote`` is shown as a ``confirmation`` (low priority);
     * a ``fix_and_retry`` is cleared once a later run of the same idea did not crash (``fixed``).
     """
@@ -252,7 +265,7 @@ def queued(run: Run, packet: dict, fixed: bool) -> tuple[str, str] | None:
         return None
     if run.replicate_of or run.role == "replicate":
         return ("confirmation", "low") if action == "promote" else (action, priority)
-    if run.role == "baseline" and action == "promote":
+    if run.role == "baseline" and action == "promote" and run.extra.get("rule"):
         return None
     return action, priority
 

@@ -111,6 +111,51 @@ def _standing(run: Run, runs: Sequence[Run], events: Sequence[Event], policy: Pr
             "selection_correction": round(value.correction, 6)}
 
 
+def policy_confirmed(promo: dict) -> bool:
+    """Whether the arena's confirmed champion was confirmed by the promotion policy (a gain over k·σ
+    or one that held across replicates), not merely its first kept run, the baseline by default."""
+    confirmed = promo.get("confirmed")
+    return confirmed is not None and confirmed["run_id"] != promo.get("baseline_run_id")
+
+
+def anchor_label(promo: dict) -> str:
+    """What the run gains are measured against is called: ``confirmed champion`` only when the policy
+    confirmed it, else ``baseline`` (the arena's first kept run is never called confirmed)."""
+    return "confirmed champion" if policy_confirmed(promo) else "baseline"
+
+
+def champion_headline(promo: dict | None) -> str:
+    """The one sentence every view leads with about an arena's champion (``champion``, ``status``,
+    ``guide``, the report and the dashboard print it as it is): which run it is and whether the
+    promotion policy confirmed it. Without replicates (or a gain over k·σ) it is unconfirmed, and a
+    baseline nothing has been confirmed over is unconfirmed too. ``promo``: :func:`standings`."""
+    tip = (promo or {}).get("tip")
+    if tip is None:
+        return "no champion yet: the next kept run is this arena's baseline"
+    head = f"champion {tip['run_id']} (best single run {tip['val_bpb']:.6f})"
+    if promo.get("tip_is_confirmed") and policy_confirmed(promo):
+        return f"{head}: confirmed by the promotion policy"
+    if tip["runs"] <= 1:
+        state = "unconfirmed: no replicates yet"
+    elif tip["run_id"] == promo.get("baseline_run_id"):
+        state = "unconfirmed: the baseline, nothing confirmed yet"
+    else:
+        state = f"unconfirmed: its {tip['runs']} runs have not confirmed it"
+    confirmed = promo.get("confirmed")
+    if policy_confirmed(promo) and not promo.get("tip_is_confirmed"):
+        state += f"; last confirmed champion {confirmed['run_id']}"
+    return f"{head}: {state}"
+
+
+def history_headline(history, arena: str) -> str:
+    """:func:`champion_headline` of one arena of a :class:`~memorylab_core.index.journal_index.JournalIndex`,
+    under the store's configured promotion policy (``promotion.json``)."""
+    from ..policy.promotion import store_policy
+
+    notable = history.registry.notable_in(arena)
+    return champion_headline(standings(notable, history.events_in(arena), store_policy(history.store.root)))
+
+
 def gain_phrase(gain: dict, against: str, strong: Callable[[str], str] = str) -> str:
     """A gain estimate (``Standing`` ``vs_*`` dict) in words, for the CLI and the report alike.
 

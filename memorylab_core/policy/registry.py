@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from ..evidence.crashes import is_bug_crash
+from ..evidence.validity import NOT_EVIDENCE
 from ..ledger import codec
 from ..ledger.model import Event, Run
 from ..novelty.guard import idea_key
@@ -54,8 +55,9 @@ def code_key(run: Run) -> str:
 
 
 def is_evidence(run: Run) -> bool:
-    """Whether a run may stand as evidence about an idea: not starved by a busy machine (validity)."""
-    return run.validity != "confounded"
+    """Whether a run may stand as evidence about an idea: not starved by a busy machine, and it ran
+    (validity: not in :data:`~memorylab_core.evidence.validity.NOT_EVIDENCE`)."""
+    return run.validity not in NOT_EVIDENCE
 
 
 def counts_against_idea(run: Run) -> bool:

@@ -10,7 +10,7 @@ counted. Only the runs that moved the frontier get text labels, chosen so labels
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..ledger.model import Run
@@ -48,10 +48,10 @@ def frontier(runs: Sequence[Run], start: float | None) -> Frontier:
     return Frontier(start, steps)
 
 
-def tooltip(run: Run) -> str:
-    """The hover text of a run's mark."""
+def tooltip(run: Run, number: int | None = None) -> str:
+    """The hover text of a run's mark; ``number``: the run's place in its arena (1-based)."""
     value = f"{run.val_bpb:.6f}" if run.val_bpb is not None else "no val_bpb"
-    head = f"#{run.index + 1} {run.status} · {value} · {run.run_id}"
+    head = f"#{number or run.index + 1} {run.status} · {value} · {run.run_id}"
     body = run.description if run.status != "crash" else f"{run.description} — {run.error_summary or 'crash'}"
     return f"{head}\n{clip(body, TOOLTIP_CHARS)}"
 
@@ -65,9 +65,17 @@ class _Layout:
     plot_top: float
     plot_bottom: float
     band: tuple[float, float] | None  # crash band (top, bottom)
+    numbers: Mapping[int, int]  # run index -> its experiment number in its arena (1-based)
+
+    def number(self, run: Run) -> int:
+        return self.numbers.get(run.index, run.index + 1)
+
+    def px(self, run: Run) -> float:
+        """The x of a run: its experiment number in its arena."""
+        return self.x(self.number(run))
 
 
-def _layout(runs: Sequence[Run], front: Frontier) -> _Layout:
+def _layout(runs: Sequence[Run], front: Frontier, numbers: Mapping[int, int] | None = None) -> _Layout:
     has_crash = any(r.status == "crash" or r.val_bpb is None for r in runs)
     band = (TOP, TOP + BAND) if has_crash else None
     plot_top = TOP + BAND + GAP if has_crash else TOP
@@ -76,21 +84,24 @@ def _layout(runs: Sequence[Run], front: Frontier) -> _Layout:
     must = [v for _, v in front.steps] + ([front.start] if front.start is not None else [])
     lo, hi = svg.robust_extent(values, must)
     lo -= (hi - lo) * 0.05  # room under the best run for the champion's label
-    first, last = runs[0].index + 1, runs[-1].index + 1
+    numbers = numbers or {}
+    first, last = (numbers.get(r.index, r.index + 1) for r in (runs[0], runs[-1]))
     pad = max(0.5, (last - first) * 0.01)
     x = svg.Scale(first - pad, last + pad, LEFT, WIDTH - RIGHT)
     y = svg.Scale(lo, hi, plot_bottom, plot_top)
-    return _Layout(x, y, plot_top, plot_bottom, band)
+    return _Layout(x, y, plot_top, plot_bottom, band, numbers)
 
 
-def progress_chart(runs: Sequence[Run], start: float | None = None, linked: set[int] | None = None) -> str:
-    """The progress chart of ``runs`` (non-empty, ledger order) as one ``<svg>`` element.
+def progress_chart(runs: Sequence[Run], start: float | None = None, linked: set[int] | None = None,
+                   numbers: Mapping[int, int] | None = None) -> str:
+    """The progress chart of ``runs`` (non-empty, ledger order, one arena) as one ``<svg>`` element.
 
     ``start`` is the champion's val_bpb before the first of ``runs`` (the frontier starts there);
-    ``linked`` holds run indexes that have a row ``#r<index>`` in the page's runs table.
+    ``linked`` holds run indexes that have a row ``#r<index>`` in the page's runs table; ``numbers``
+    maps a run's index to its experiment number in its arena (the x axis; default: its ledger place).
     """
     front = frontier(runs, start)
-    lay = _layout(runs, front)
+    lay = _layout(runs, front, numbers)
     parts = [_frame(lay), _axes(lay), _frontier_line(front, lay), _marks(runs, lay, linked or set()),
              _labels(front, lay)]
     summary = (f"Progress chart: {len(runs)} runs, {len(front.steps)} new champions; "
@@ -123,7 +134,7 @@ def _axes(lay: _Layout) -> str:
 
 
 def _frontier_line(front: Frontier, lay: _Layout) -> str:
-    points = [(lay.x(run.index + 1), lay.y(value)) for run, value in front.steps]
+    points = [(lay.px(run), lay.y(value)) for run, value in front.steps]
     if front.start is not None:
         points.insert(0, (float(LEFT), lay.y(front.start)))
     if not points:
@@ -144,7 +155,8 @@ def _marks(runs: Sequence[Run], lay: _Layout, linked: set[int]) -> str:
     order = sorted(runs, key=lambda r: (r.status == "keep", r.index))
     out = ['<g class="marks">']
     for run in order:
-        mark = svg.mark(run.status, lay.x(run.index + 1), _mark_y(run, lay), tooltip(run), f'data-i="{run.index}"')
+        mark = svg.mark(run.status, lay.px(run), _mark_y(run, lay), tooltip(run, lay.number(run)),
+                        f'data-i="{run.index}"')
         out.append(f'<a href="#r{run.index}">{mark}</a>' if run.index in linked else mark)
     out.append("</g>")
     return "".join(out)
@@ -171,7 +183,7 @@ def _labels(front: Frontier, lay: _Layout) -> str:
     placed: list[tuple[float, float, float]] = []
     out = ['<g class="labels">', _champion_label(front, lay)]
     for _, run, value in sorted(candidates, key=lambda c: -c[0]):
-        label = _place_label(run, lay.x(run.index + 1), lay.y(value), lay, placed, sin, cos)
+        label = _place_label(run, lay.px(run), lay.y(value), lay, placed, sin, cos)
         if label:
             out.append(label)
         if len(placed) >= MAX_LABELS:
@@ -186,7 +198,7 @@ def _champion_label(front: Frontier, lay: _Layout) -> str:
     Nothing is drawn below the champion's level except the rare discard that measured better, so the
     label cannot hide marks or cross other labels (those rise above their runs)."""
     run, value = front.steps[-1]
-    x, y = lay.x(run.index + 1), lay.y(value)
+    x, y = lay.px(run), lay.y(value)
     left_room, right_room = x - 12 - LEFT, WIDTH - RIGHT - x - 12
     anchor, ax = ("end", x - 10) if left_room >= right_room else ("start", x + 10)
     text = clip(f"★ champion {value:.4f} · {run.description or run.run_id}",

@@ -68,6 +68,11 @@ class Dashboard:
     descriptions: dict[str, str] = field(default_factory=dict)  # run id -> description, for lineage nodes
     curves: list[Curve] = field(default_factory=list)
     extras: list[Extra] = field(default_factory=list)
+    numbers: dict[int, int] = field(default_factory=dict)  # run index -> experiment number in its arena
+
+    def number(self, run: Run) -> int:
+        """A run's experiment number in its arena (1-based), as the chart, its caption and the loss curves say."""
+        return self.numbers.get(run.index, run.index + 1)
 
 
 def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now: datetime | None = None,
@@ -78,8 +83,9 @@ def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now
     if "arenas" in data:  # the page shows one arena: the most recently used one of an all-arenas report
         data = data["arenas"][0] if data["arenas"] else report_data(history, since_hours, now)
     arena = data["arena"]
-    window = window_runs(history, arena, since_hours, now)
+    window = window_runs(history, arena, data.get("since_hours"), now)  # all time when the report widened it
     arena_runs = history.arena_runs(arena)
+    numbers = {run.index: n for n, run in enumerate(arena_runs, 1)}  # run numbers per arena, never store-wide
     champ = champion(history.registry.notable_in(arena), history.events_in(arena))
     start = data.get("champion_at_window_start") or {}
     return Dashboard(
@@ -94,6 +100,8 @@ def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now
         descriptions=_lineage_descriptions(history, data.get("lineages") or []),
         curves=loss_curves(history, champ, window),
         extras=optional_extras(history, data),
+        numbers={run.index: numbers[run.index] for run in window[-max(CHART_RUNS, TABLE_ROWS):]
+                 if run.index in numbers},
     )
 
 

@@ -54,6 +54,7 @@ border:1px solid var(--line);white-space:nowrap}
 .legend span{display:inline-flex;align-items:center;gap:5px}
 .glyph-svg{vertical-align:middle;overflow:visible}
 .chart{width:100%;height:auto;display:block;font-family:inherit}
+.velocity{max-width:100%;height:auto;display:block}
 .chart .plot-bg{fill:var(--card)}.chart .band{fill:var(--crash-bg)}
 .chart .grid{stroke:var(--grid);stroke-width:1}
 .chart .tick{fill:var(--faint);font-size:11px;font-variant-numeric:tabular-nums}

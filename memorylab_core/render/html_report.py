@@ -99,7 +99,7 @@ def render_html(dash: Dashboard, others: Sequence[Dashboard] = ()) -> str:
     body = "".join([
         _masthead(data, dash), warnings(data), _arena_heading(data, 1) if others else "", *_arena_core(dash),
         _loss_card(dash), "".join(extra_card(e.key, e.title, e.content) for e in dash.extras),
-        runs_card(dash.table, len(dash.runs), champion_val, data),
+        runs_card(dash.table, len(dash.runs), champion_val, data, dash.number),
         "".join(_other_arena(other, n) for n, other in enumerate(others, 2)), _footer(data),
     ])
     return (f"{head}<body><main>{body}</main>"
@@ -138,8 +138,8 @@ def _progress_card(dash: Dashboard) -> str:
         hint = "" if dash.data.get("since_hours") is None else " Run with --all for the whole history."
         return section("progress", "Progress", empty(f"No runs in this window ({window_label(dash.data)}).{hint}"))
     linked = {run.index for run in dash.table}
-    chart = progress_chart(dash.runs, dash.start_best, linked)
-    first, last = dash.runs[0].index + 1, dash.runs[-1].index + 1
+    chart = progress_chart(dash.runs, dash.start_best, linked, dash.numbers)
+    first, last = dash.number(dash.runs[0]), dash.number(dash.runs[-1])
     count, limit, worst = off_scale(dash.runs, dash.start_best)
     pinned = (f" ▲ {count:,} run{' is' if count == 1 else 's are'} above {limit:.4g} (worst {worst:.4g}), "
               "drawn on the top edge so they do not squash the scale." if count else "")
@@ -155,7 +155,7 @@ def _loss_card(dash: Dashboard) -> str:
                              "or the latest runs."))
     items = []
     for number, curve in enumerate(dash.curves):
-        role = "champion" if curve.champion else f"#{curve.run.index + 1}"
+        role = "champion" if curve.champion else f"#{dash.number(curve.run)}"
         items.append(f"<span>{line_swatch(curve, number)} <strong>{esc(role)}</strong> "
                      f"<code>{esc(curve.run.run_id)}</code> {fmt_val(curve.run.val_bpb, 4)} "
                      f"<span class='muted'>{esc(clip(curve.run.description, 48))}</span></span>")

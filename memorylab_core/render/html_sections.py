@@ -10,12 +10,13 @@ formatted here. The page skeleton and the charts live in :mod:`~memorylab_core.h
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..ledger.model import GAIN_SIGN, Run, gain, lineage_gain, plural
 from ..policy.verdict import runs_phrase, verdict_noise, verdict_phrase
 from . import svg
 from .htmltext import clip, esc
+from .report import window_label
 from .svg import glyph
 
 DESCRIPTION_CHARS = 160
@@ -53,11 +54,6 @@ def empty(text: str) -> str:
     return f'<p class="empty">{esc(text)}</p>'
 
 
-def window_label(data: dict) -> str:
-    hours = data.get("since_hours")
-    return "all time" if hours is None else f"last {hours:g} h"
-
-
 # -- headline ------------------------------------------------------------------------------------
 def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
     """The headline numbers as a row of tiles."""
@@ -76,10 +72,21 @@ def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
          f"experiments (ideas) · crash streak {signals.get('crash_streak', 0)}"),
         ("Open decisions", str(sum(1 for q in data["decision_queue"] if q.get("priority") == "high")),
          f"high priority of {len(data['decision_queue'])} queued"),
+        _abort_tile(data),
     ]
     cells = "".join(f'<div class="stat{" wide" if n == 1 else ""}"><div class="k">{esc(k)}</div>'
                     f'<div class="v">{v}</div><div class="d">{d}</div></div>' for n, (k, v, d) in enumerate(tiles))
     return f'<section id="headline" class="stats" aria-label="headline numbers">{cells}</section>'
+
+
+def _abort_tile(data: dict) -> tuple[str, str, str]:
+    """Training time the early abort saved in the window, the runs it stopped and its audit (false aborts)."""
+    abort = data.get("early_abort") or {}
+    audit = abort.get("all_time") or {}
+    checked = (f"false aborts {audit['false_aborts']} of {audit['audited_finished']} left running"
+               if audit.get("audited_finished") else "no would-be stop audited yet")
+    return ("Training saved", f"{(abort.get('saved_training_seconds') or 0) / 60:.1f} min",
+            f"{plural(abort.get('stopped') or 0, 'run')} stopped early · {checked}")
 
 
 def warnings(data: dict) -> str:
@@ -102,26 +109,15 @@ def _reference_tile(data: dict) -> tuple[str, str, str]:
             esc(f"{runs_phrase(verdict['reference_n'])} · {verdict_noise(verdict)}"))
 
 
-def confirmed_text(data: dict) -> str:
-    """Whether the champion is confirmed (docs/promotion.md), in words."""
-    promo, champ = data.get("promotion") or {}, data.get("champion") or {}
-    confirmed = promo.get("confirmed") or {}
-    if not confirmed:
-        return "unknown"
-    if confirmed.get("run_id") == champ.get("run_id") or promo.get("tip_is_confirmed"):
-        return "yes: the confirmed champion"
-    return f"no: unconfirmed tip over confirmed champion {confirmed.get('run_id')} (replicate it)"
-
-
 # -- champion ------------------------------------------------------------------------------------
 def champion_card(data: dict, record: dict, progress: tuple[float | None, str]) -> str:
     champ = data["champion"]
     if champ is None:
-        return section("champion", "Champion", empty("No kept run yet: the next kept run is this arena's baseline."))
+        return section("champion", "Champion", empty(f"{data['headline'][0].upper()}{data['headline'][1:]}."))
     verdict = data.get("verdict") or {}
     tags = ", ".join(str(t) for t in record.get("tags") or [])
     facts = [("run", f"<code>{esc(champ['run_id'])}</code>"),
-             ("confirmed", esc(confirmed_text(data))),
+             ("confirmed", esc(data["headline"])),
              ("commit", f"<code>{esc((champ.get('commit') or 'unknown')[:12])}</code>"),
              ("branch", esc(champ.get("branch") or "unknown")),
              ("memory", f"{champ['memory_gb']:.1f} GB" if champ.get("memory_gb") is not None else "unknown"),
@@ -314,28 +310,33 @@ def extra_card(key: str, title: str, content: object) -> str:
 
 
 def _velocity(view: dict, points: Sequence) -> str:
-    """The champion's val_bpb against cumulative GPU-hours since the baseline (a small step chart), under
-    the velocity line that status and guide print."""
+    """The champion's val_bpb against cumulative GPU-hours since the baseline (a small step chart, drawn
+    at its own size), under the velocity line that status and guide print. Where GPU time is unknown
+    (imported rows), the x axis is the experiment count instead: run order, never a column of zeros."""
     from ..research.progress import velocity_phrase
 
     phrase = velocity_phrase(view).removeprefix("velocity").strip()
-    rows = [(p[1] / 3600, p[2]) for p in points if isinstance(p, (list, tuple)) and len(p) >= 3
-            and isinstance(p[1], (int, float)) and isinstance(p[2], (int, float))]
+    rows = [(p[0], p[1] / 3600, p[2]) for p in points if isinstance(p, (list, tuple)) and len(p) >= 3
+            and all(isinstance(v, (int, float)) for v in p[:3])]
     if len(rows) < 2:
         return f'<p class="muted">{esc(phrase)}</p>'
+    by_hours = max(r[1] for r in rows) > min(r[1] for r in rows)
+    xs = [r[1] if by_hours else r[0] for r in rows]
+    ys = [r[2] for r in rows]
+    unit, what = ("GPU-h", "cumulative GPU-hours") if by_hours else ("", "experiments (GPU time unknown)")
     width, height, left, bottom = 420, 150, 56, 26
-    xs, ys = [h for h, _ in rows], [v for _, v in rows]
     x = svg.Scale(min(xs), max(xs), left, width - 8)
     y = svg.Scale(min(ys), max(ys), 8, height - bottom)
     y_ticks, x_ticks = svg.nice_ticks(min(ys), max(ys), 3), svg.nice_ticks(min(xs), max(xs), 4)
-    line = svg.step_line([(x(h), y(v)) for h, v in rows], x(max(xs)))
-    chart = (f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="champion val_bpb by GPU-hours">'
+    line = svg.step_line([(x(h), y(v)) for h, v in zip(xs, ys, strict=True)], x(max(xs)))
+    chart = (f'<svg class="velocity" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+             f'role="img" aria-label="champion val_bpb by {what}">'
              + svg.y_axis(y, [t for t in y_ticks if min(ys) <= t <= max(ys)], left, width - 8, lambda v: f"{v:.3f}")
              + svg.x_axis(x, [t for t in x_ticks if min(xs) <= t <= max(xs)], 8, height - bottom,
-                          lambda h: f"{h:g} GPU-h")
+                          lambda h: f"{h:g} {unit}".strip())
              + f'<path class="frontier" d="{line}" fill="none"/></svg>')
     return (f'<p class="muted">{esc(phrase)}. Chart: the champion\'s val_bpb (lower is better, drawn '
-            f'upward) by cumulative GPU-hours since the baseline.</p>{chart}')
+            f'upward) by {what} since the baseline.</p>{chart}')
 
 
 def _insights(view: dict) -> str:
@@ -430,13 +431,15 @@ RUN_COLUMNS = (("#", "num"), ("time (UTC)", "text"), ("status", "text"), ("val_b
                ("mem GB", "num"), ("commit", "text"), ("run", "text"), ("next", "text"), ("description", "text"))
 
 
-def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data: dict) -> str:
+def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data: dict,
+              number: Callable[[Run], int] = lambda run: run.index + 1) -> str:
+    """The runs table; ``number`` gives a run's experiment number in its arena (the ``#`` column)."""
     if not table:
         hint = "" if data.get("since_hours") is None else " Use --all (or a larger --since-hours) for older runs."
         return section("runs", "Runs", empty(f"No runs in this window ({window_label(data)}).{hint}"))
     head = "".join(f'<th data-type="{kind}"{" class=n" if kind == "num" else ""}>{esc(name)}</th>'
                    for name, kind in RUN_COLUMNS)
-    body = "".join(_run_row(run, champion_val) for run in reversed(table))
+    body = "".join(_run_row(run, champion_val, number(run)) for run in reversed(table))
     note = (f'<p class="muted">Newest {len(table):,} of {total:,} runs in this window; '
             "<code>memorylab list</code> or <code>memorylab export</code> have the rest.</p>"
             if len(table) < total else "")
@@ -451,7 +454,7 @@ def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data
                    f"<tbody>{body}</tbody></table></div>")
 
 
-def _run_row(run: Run, champion_val: float | None) -> str:
+def _run_row(run: Run, champion_val: float | None, number: int) -> str:
     delta = gain(run.val_bpb, champion_val)
     when = (run.timestamp or "")[:16].replace("T", " ") or "no time (imported)"  # minutes are enough; sorts as text
     desc = esc(clip(run.description, DESCRIPTION_CHARS))
@@ -461,7 +464,7 @@ def _run_row(run: Run, champion_val: float | None) -> str:
         desc += f'<div class="err">{esc(clip(run.error_summary, DESCRIPTION_CHARS))}</div>'
     mem = f"{run.memory_gb:.1f}" if run.memory_gb is not None else ""
     status = esc(run.status)
-    return (f'<tr id="r{run.index}" class="s-{status}" data-status="{status}"><td class="n">{run.index + 1}</td>'
+    return (f'<tr id="r{run.index}" class="s-{status}" data-status="{status}"><td class="n">{number}</td>'
             f"<td class=nw>{esc(when)}</td><td class=st>{status}</td><td class=n>{fmt_val(run.val_bpb)}</td>"
             f"<td class=n>{'' if delta is None else f'{delta:+.4f}'}</td><td class=n>{mem}</td>"
             f"<td><code>{esc(run.short_commit or '')}</code></td><td><code>{esc(run.run_id)}</code></td>"

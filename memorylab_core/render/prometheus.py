@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from ..evidence.roles import Account
 from ..ledger.model import Event, Run
 from ..policy.registry import champion
 from ..research.health import BREAKER_STATES, crash_streak, half_open, ideas_since_last_keep
@@ -82,22 +83,22 @@ def _velocity_samples(velocity: dict | None) -> list[Sample]:
 
 def _run_samples(runs: Sequence[Run], events: Sequence[Event], now: float) -> list[Sample]:
     """Counts, streaks, keep rate, champion and latest measurements of one arena's runs."""
-    counts = {s: 0 for s in ("keep", "discard", "crash")}
+    account = Account()
     for run in runs:
-        counts[run.status] = counts.get(run.status, 0) + 1
-    out: list[Sample] = [("memorylab_runs_total", "counter", "Runs by status.", {"status": s}, n)
-                         for s, n in sorted(counts.items())]
+        account.add(run)
+    out: list[Sample] = [("memorylab_runs_total", "counter", "Runs by status (not_run: imported, never ran).",
+                          {"status": s}, n) for s, n in sorted(account.statuses.items())]
     out.append(("memorylab_crash_streak", "gauge", "Consecutive crashed runs at the end of the arena's runs.", {},
                 crash_streak(runs)))
     out.append(("memorylab_experiments_since_last_keep", "gauge",
                 "Experiments (ideas) logged since the last kept run (every idea when none was kept).", {},
                 ideas_since_last_keep(runs)))
-    if runs:
-        out.append(("memorylab_keep_rate", "gauge", "Fraction of runs that were kept.", {},
-                    counts["keep"] / len(runs)))
-        if runs[-1].ts is not None:
-            out.append(("memorylab_last_run_timestamp_seconds", "gauge", "Unix time of the last logged run.", {},
-                        runs[-1].ts))
+    if account.keep_rate is not None:
+        out.append(("memorylab_keep_rate", "gauge", "Fraction of experiments (ideas) that were kept (the account "
+                    "status and the report show).", {}, account.keep_rate))
+    if runs and runs[-1].ts is not None:
+        out.append(("memorylab_last_run_timestamp_seconds", "gauge", "Unix time of the last logged run.", {},
+                    runs[-1].ts))
     return out + _champion_samples(runs, events, now)
 
 

@@ -13,7 +13,8 @@ from ..evidence.roles import Account, account_line
 from ..index.journal_index import JournalIndex
 from ..ledger.model import GAIN_SIGN, Run, fmt_number, gain, lineage_gain, plural
 from ..policy.decisions import queued
-from ..policy.estimates import standings
+from ..policy.early_abort import tally
+from ..policy.estimates import champion_headline, standings
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, run_brief
 from ..policy.verdict import standing, standing_phrase
@@ -33,6 +34,15 @@ def window_runs(history: JournalIndex, arena: str, since_hours: float | None, no
         return history.arena_runs(arena)
     cutoff = now.timestamp() - since_hours * 3600
     return history.runs.where("arena = ? AND ts >= ?", (arena, cutoff))[::-1]
+
+
+def early_abort_view(history: JournalIndex, arena: str, window: Sequence[Run]) -> dict:
+    """What the early abort did (policy/early_abort.py): runs stopped and training time saved in the window, and
+    the audit over every run of the arena (would-be stops left running, and how many finished ahead)."""
+    audited = history.runs.where("arena = ? AND data LIKE ?", (arena, '%"early_abort"%'))
+    window_tally, audit = tally(window), tally(audited)
+    return {**window_tally.to_dict(), "phrase": window_tally.phrase(), "all_time": audit.to_dict(),
+            "audit_phrase": audit.phrase() if audit.shadow or audit.audits else None}
 
 
 def _queue(history: JournalIndex, window: Sequence[Run]) -> list[dict]:
@@ -55,9 +65,16 @@ def _queue(history: JournalIndex, window: Sequence[Run]) -> list[dict]:
             items.append((_PRIORITY_ORDER.get(entry[1], 3), -run.index, run, entry))
     items.sort(key=lambda item: item[:2])
     return [{"run_id": run.run_id, "next_action": action, "priority": priority,
-             "rationale": (history.record(run).get("decision_packet") or {}).get("rationale", ""),
+             "rationale": _why(history.record(run).get("decision_packet")),
              "description": run.description, "index": run.index}
             for _, _, run, (action, priority) in items[:QUEUE_ROWS]]
+
+
+def _why(packet: object) -> str:
+    """A packet's reason: MemoryLab's ``rationale``, else the ``summary`` the fork's packets carry."""
+    if not isinstance(packet, dict):
+        return ""
+    return str(packet.get("rationale") or packet.get("summary") or "")
 
 
 def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: datetime | None = None,
@@ -71,6 +88,11 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
     arena = arena or current_arena(history, None, os.environ)
     notable, events = history.registry.notable_in(arena), history.events_in(arena)
     window = window_runs(history, arena, since_hours, now)
+    widened = None
+    if not window and since_hours is not None and history.arena_count(arena):
+        # an empty window over a non-empty arena (imported rows have no times, or a quiet night): show the
+        # arena's whole history, saying so, rather than a report that looks empty
+        widened, since_hours, window = since_hours, None, history.arena_runs(arena)
     start = window[0].index if window else len(history.runs)
     champ = champion(notable, events)
     champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
@@ -78,11 +100,13 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
     account = Account()
     for run in window:
         account.add(run)
+    promo = standings(notable, events, policy)
     return {
         "generated_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "arena": arena,
         "other_arenas": [{"arena": a, "runs": n} for a, n, _ in history.arenas() if a != arena],
         "since_hours": since_hours,
+        "widened_from_hours": widened,
         "total_runs": history.arena_count(arena),
         "window_runs": len(window),
         "counts": dict(account.statuses),
@@ -100,12 +124,14 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
         "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
-        "promotion": standings(notable, events, policy),
+        "promotion": promo,
+        "headline": champion_headline(promo),
         "lineages": [lin.to_dict() for lin in history.registry.lineages(arena)],
         "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10, arena=arena)],
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
         "velocity": _velocity(history, arena),
+        "early_abort": early_abort_view(history, arena, window),
     }
 
 
@@ -141,9 +167,13 @@ def md_cell(text: object) -> str:
     return value.replace("|", "\\|").replace("`", "\\`")
 
 
-def _window_label(data: dict) -> str:
-    hours = data["since_hours"]
-    return "all time" if hours is None else f"last {hours:g} h"
+def window_label(data: dict) -> str:
+    """The report's window in words: ``last 16 h``, ``all time``, or, when the report widened an empty
+    window to the arena's whole history (imported rows have no times), ``all time, none in the last 16 h``."""
+    hours, widened = data.get("since_hours"), data.get("widened_from_hours")
+    if hours is not None:
+        return f"last {hours:g} h"
+    return "all time" if widened is None else f"all time, none in the last {widened:g} h"
 
 
 def all_arenas_data(history: JournalIndex, since_hours: float | None, now: datetime | None = None) -> dict:
@@ -175,10 +205,11 @@ def _arena_sections(data: dict) -> list[str]:
 
 def _headline(data: dict) -> list[str]:
     c = data["counts"]
+    never_ran = f" · {c['not_run']} not run" if c.get("not_run") else ""
     others = data.get("other_arenas") or []
     busy = data.get("busy_machine")
     lines = [
-        f"## Headline ({_window_label(data)})",
+        f"## Headline ({window_label(data)})",
         "",
         *([f"- **Busy machine:** {md_cell(busy['message'])}"] if busy else []),
         f"- **Arena:** {md_cell(data['arena'])}" + (
@@ -187,10 +218,15 @@ def _headline(data: dict) -> list[str]:
             if others else ""),
         f"- **Experiments:** {md_cell(account_line(data['account']))}",
         f"- **Runs:** {data['window_runs']} in this window ({c['keep']} keep · {c['discard']} discard · "
-        f"{c['crash']} crash; roles: {_roles(data['roles'])}); {plural(data['total_runs'], 'run')} in this arena",
+        f"{c['crash']} crash{never_ran}; roles: {_roles(data['roles'])}); "
+        f"{plural(data['total_runs'], 'run')} in this arena",
     ]
     if data.get("velocity"):
         lines.append(f"- **Velocity:** {md_cell(velocity_phrase(data['velocity']).split(None, 1)[1])}")
+    abort = data.get("early_abort") or {}
+    if abort.get("phrase") or abort.get("audit_phrase"):
+        lines.append(f"- **Early abort:** {md_cell(abort.get('phrase') or 'no run stopped in this window')}"
+                     + (f" (audit, all time: {md_cell(abort['audit_phrase'])})" if abort.get("audit_phrase") else ""))
     for item in [] if busy else (data.get("confounded") or [])[-5:]:  # a busy machine is one line, above
         lines.append(f"- **Confounded (re-run it):** `{md_cell(item['run_id'])}` — "
                      f"{md_cell('; '.join(item['causes']) or 'starved training')}")
@@ -205,9 +241,10 @@ def _roles(roles: dict) -> str:
 
 def _champion_section(data: dict) -> list[str]:
     champ = data["champion"]
-    lines = ["## Champion", ""]
+    headline = data['headline']
+    lines = ["## Champion", "", f"**{md_cell(headline[0].upper() + headline[1:])}**", ""]
     if champ is None:
-        return lines + ["No kept run yet: the next kept run is this arena's baseline.", ""]
+        return lines
     commit = f" (commit `{md_cell(champ['commit'][:7])}`)" if champ["commit"] else ""
     lines.append(f"`{md_cell(champ['run_id'])}`{commit}: {md_cell(champ['description'])}")
     verdict = data.get("verdict")
@@ -234,7 +271,7 @@ def _queue_section(data: dict) -> list[str]:
         return lines + ["Nothing waiting.", ""]
     lines += ["| priority | action | run | why |", "|---|---|---|---|"]
     for item in data["decision_queue"]:
-        lines.append(f"| {item['priority']} | {item['next_action']} | `{md_cell(item['run_id'])}` | "
+        lines.append(f"| {item['priority']} | `{item['next_action']}` | `{md_cell(item['run_id'])}` | "
                      f"{md_cell(item['rationale'])} |")
     return lines + [""]
 
@@ -276,7 +313,7 @@ def _failure_section(data: dict) -> list[str]:
 
 
 def _recent_section(data: dict) -> list[str]:
-    lines = [f"## Recent runs ({_window_label(data)}, newest first)", ""]
+    lines = [f"## Recent runs ({window_label(data)}, newest first)", ""]
     if not data["recent"]:
         return lines + ["No runs in this window.", ""]
     lines += ["| time (UTC) | run | status | val_bpb | gain over the reference | mem GB | next | description |",

@@ -1,4 +1,5 @@
-"""The morning report's promotion section: the confirmed champion and the unconfirmed tip, kept apart.
+"""The morning report's promotion section: the confirmed champion (or, before the policy confirmed any
+run, the baseline) and the unconfirmed tip, kept apart.
 
 Gains are shown as estimate ± standard error with a 90% interval, from :mod:`.estimates` (replicates
 preferred over the run that won the keep, and the selection's expected luck taken out), so the report
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ledger.model import plural
-from ..policy.estimates import gain_phrase
+from ..policy.estimates import anchor_label, gain_phrase
 from ..policy.verdict import noise_words
 
 Cell = Callable[[object], str]  # makes user text safe for markdown (report.md_cell)
@@ -35,13 +36,15 @@ def promotion_section(data: dict, cell: Cell) -> list[str]:
     if not promo or promo.get("confirmed") is None:
         return []
     confirmed, tip = promo["confirmed"], promo.get("tip")
-    lines = ["## Confirmed champion and tip", ""]
+    anchor = anchor_label(promo)
+    title = anchor[0].upper() + anchor[1:]
+    lines = [f"## {title} and tip", ""]
     gain = _gain(confirmed.get("vs_baseline"), "the baseline")
-    lines.append(f"- **Confirmed champion:** {_who(confirmed, cell)}{gain}")
+    lines.append(f"- **{title}:** {_who(confirmed, cell)}{gain}")
     if promo.get("tip_is_confirmed") or tip is None:
-        lines.append("- **Tip:** the confirmed champion; nothing unconfirmed on top of it.")
+        lines.append(f"- **Tip:** the {anchor}; nothing on top of it.")
     else:
-        gain = _gain(tip.get("vs_confirmed"), "the confirmed champion")
+        gain = _gain(tip.get("vs_confirmed"), f"the {anchor}")
         lines.append(f"- **Unconfirmed tip:** {_who(tip, cell)}{gain} Replicate it before trusting the gain "
                      "(`memorylab replicate`).")
     noise = promo["noise"]

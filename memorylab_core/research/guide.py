@@ -47,9 +47,10 @@ def _clip(text: str, width: int = LINE_CHARS) -> str:
 
 
 def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | None = None,
-               standing: dict | None = None) -> dict:
+               standing: dict | None = None, headline: str | None = None) -> dict:
     """Everything the guide shows, as data (bounded lists); ``curve_for`` reads archived loss curves;
-    ``standing``: the arena's champion as the promotion policy sees it (policy.verdict.standing)."""
+    ``standing``: the arena's champion as the promotion policy sees it (policy.verdict.standing);
+    ``headline``: the champion sentence every view leads with (policy.estimates.champion_headline)."""
     timeline = state.timeline
     view = insights_view(state.book, state.runs, timeline.plateau(), timeline.account.to_dict())
     champ = timeline.champion
@@ -59,6 +60,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
         "champion": None if champ is None else {"run_id": champ.run_id, "commit": champ.commit,
                                                 "val_bpb": champ.val_bpb, "description": champ.description},
         "verdict": standing,
+        "headline": headline,
         "account": timeline.account.to_dict(),
         "alerts": [a for a in alerts(timeline, curve_for, noise_alert(standing, state.arena))
                    if not a["id"].startswith("plateau:")],  # the plateau has its own section
@@ -112,13 +114,14 @@ def _sections(data: dict) -> dict[str, list[str]]:
 def _champion_lines(data: dict) -> list[str]:
     """The champion and the numbers the promotion policy judges the next run by (policy.verdict)."""
     champ, verdict = data["champion"], data.get("verdict")
+    headline = [f"  {data['headline']}"] if data.get("headline") else []  # every view's words (champion_headline)
     if champ is None or verdict is None:
         return ["CHAMPION none yet: the next kept run is this arena's baseline"]
     commit = f"commit {champ['commit'][:7]} " if champ["commit"] else ""
     head = (f"CHAMPION reference {verdict['reference_val_bpb']:.6f} ({runs_phrase(verdict['reference_n'])}) "
             f"{commit}({verdict['champion']}): {champ['description']}")
     best = (f"best single run {verdict['best_single_val_bpb']:.6f} · " if verdict["reference_n"] > 1 else "")
-    return [_clip(head), f"  {best}{verdict_noise(verdict)}"]
+    return [_clip(head), *headline, f"  {best}{verdict_noise(verdict)}"]
 
 
 def _times(count: int) -> str:
@@ -214,8 +217,9 @@ def render(data: dict, max_chars: int = DEFAULT_MAX_CHARS) -> str:
 
 
 def guide(state: ResearchState, max_chars: int = DEFAULT_MAX_CHARS,
-          curve_for: Callable[[str], list | None] | None = None, standing: dict | None = None) -> dict:
+          curve_for: Callable[[str], list | None] | None = None, standing: dict | None = None,
+          headline: str | None = None) -> dict:
     """The guide as data plus its budgeted ``text``."""
-    data = guide_data(state, curve_for, standing)
+    data = guide_data(state, curve_for, standing, headline)
     text = render(data, max_chars)
     return {**data, "text": text, "chars": len(text), "max_chars": max_chars}

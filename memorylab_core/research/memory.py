@@ -29,7 +29,7 @@ from ..index.journal_index import JournalIndex
 from ..ledger.model import Event, Run
 from ..ledger.store import MemoryLabError, Store
 from ..novelty.categories import run_categories
-from ..novelty.textnorm import is_baseline, strip_outcome_notes
+from ..novelty.textnorm import strip_outcome_notes
 from ..policy.registry import CHAMPION_EVENT, is_candidate, is_evidence
 from .consolidation import ClassStats, Consolidator
 from .contradictions import ContradictionBook
@@ -39,7 +39,7 @@ from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 from .progress import Velocity
 
-STATE_VERSION = 13  # bump whenever the fold or its state changes: older stored folds are refolded
+STATE_VERSION = 14  # bump whenever the fold or its state changes: older stored folds are refolded
 FAILED_IDEAS_KEPT = 100
 
 
@@ -60,7 +60,7 @@ class Outcome:
 
 def outcome_of(run: Run, position: int, reference: float | None) -> Outcome:
     """Classify one run against the reference before it."""
-    baseline = is_baseline(run.description)
+    baseline = run.role == "baseline"  # by structure (evidence/roles.py), never by a word in the description
     val = run.val_bpb
     measured_keep = is_candidate(run)
     new_epoch = measured_keep and (baseline or reference is None)

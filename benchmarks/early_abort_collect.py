@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Collect real cpu-profile runs of varied train.py edits for the early-abort replay (issue 27).
+
+Each edit is a list of exact (old, new) text replacements applied to a copy of this checkout's
+train.py in a scratch folder; the copy trains once (``AUTORESEARCH_PROFILE=cpu``) with the summary
+sidecar, and one JSON line per run is appended to ``OUT/runs.jsonl``: the edit's name, val_bpb (null
+on a crash), training and wall seconds, and the sidecar's ``loss_curve``. The order is fixed (the
+baseline and its replicates first, then the edits in a seeded shuffle), and a run already in
+``runs.jsonl`` is skipped, so an interrupted collection resumes where it stopped.
+``benchmarks/early_abort_replay.py --runs OUT/runs.jsonl`` replays them through the abort rule.
+
+Run (hours; one run at a time): ``AUTORESEARCH_CACHE=/tmp/cache-x python benchmarks/early_abort_collect.py
+--out /tmp/ea-runs`` (``--threads 1`` by default, to leave a shared machine's other core alone;
+the data is prepared first with ``prepare.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_MLP = "return self.c_proj(F.relu(self.c_fc(x)).square())"
+EDITS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("matrix_lr 0.02", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.02 ")]),
+    ("matrix_lr 0.06", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.06 ")]),
+    ("matrix_lr 0.08", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.08 ")]),
+    ("matrix_lr 0.12", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.12 ")]),
+    ("matrix_lr 0.01", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.01 ")]),
+    ("matrix_lr 0.3", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.3 ")]),
+    ("embedding_lr 0.3", [("EMBEDDING_LR = 0.6 ", "EMBEDDING_LR = 0.3 ")]),
+    ("embedding_lr 1.0", [("EMBEDDING_LR = 0.6 ", "EMBEDDING_LR = 1.0 ")]),
+    ("unembedding_lr 0.008", [("UNEMBEDDING_LR = 0.004 ", "UNEMBEDDING_LR = 0.008 ")]),
+    ("unembedding_lr 0.002", [("UNEMBEDDING_LR = 0.004 ", "UNEMBEDDING_LR = 0.002 ")]),
+    ("unembedding_lr 0.03", [("UNEMBEDDING_LR = 0.004 ", "UNEMBEDDING_LR = 0.03 ")]),
+    ("scalar_lr 0.25", [("SCALAR_LR = 0.5 ", "SCALAR_LR = 0.25 ")]),
+    ("weight_decay 0", [("WEIGHT_DECAY = 0.2 ", "WEIGHT_DECAY = 0.0 ")]),
+    ("weight_decay 0.4", [("WEIGHT_DECAY = 0.2 ", "WEIGHT_DECAY = 0.4 ")]),
+    ("adam betas 0.9,0.95", [("ADAM_BETAS = (0.8, 0.95)", "ADAM_BETAS = (0.9, 0.95)")]),
+    ("adam betas 0.7,0.99", [("ADAM_BETAS = (0.8, 0.95)", "ADAM_BETAS = (0.7, 0.99)")]),
+    ("warmdown 0.2", [("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.2 ")]),
+    ("warmdown 0.3", [("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.3 ")]),
+    ("warmdown 0.7", [("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.7 ")]),
+    ("warmdown 0.9", [("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.9 ")]),
+    ("no warmdown", [("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.0 ")]),
+    ("warmup 0.05", [("WARMUP_RATIO = 0.0 ", "WARMUP_RATIO = 0.05 ")]),
+    ("warmup 0.2", [("WARMUP_RATIO = 0.0 ", "WARMUP_RATIO = 0.2 ")]),
+    ("final lr frac 0.1", [("FINAL_LR_FRAC = 0.0", "FINAL_LR_FRAC = 0.1")]),
+    ("final lr frac 0.3", [("FINAL_LR_FRAC = 0.0", "FINAL_LR_FRAC = 0.3")]),
+    ("depth 3", [("    DEPTH = 4", "    DEPTH = 3")]),
+    ("depth 5", [("    DEPTH = 4", "    DEPTH = 5")]),
+    ("depth 6", [("    DEPTH = 4", "    DEPTH = 6")]),
+    ("depth 2", [("    DEPTH = 4", "    DEPTH = 2")]),
+    ("width 192 (aspect 48)", [("    ASPECT_RATIO = 32 ", "    ASPECT_RATIO = 48 ")]),
+    ("head dim 32", [("    HEAD_DIM = 64", "    HEAD_DIM = 32")]),
+    ("batch 2^12", [("    TOTAL_BATCH_SIZE = 2**11", "    TOTAL_BATCH_SIZE = 2**12"),
+                    ("    DEVICE_BATCH_SIZE = 8 ", "    DEVICE_BATCH_SIZE = 16 ")]),
+    ("batch 2^10", [("    TOTAL_BATCH_SIZE = 2**11", "    TOTAL_BATCH_SIZE = 2**10"),
+                    ("    DEVICE_BATCH_SIZE = 8 ", "    DEVICE_BATCH_SIZE = 4 ")]),
+    ("gelu mlp", [(_MLP, "return self.c_proj(F.gelu(self.c_fc(x)))")]),
+    ("relu mlp (no square)", [(_MLP, "return self.c_proj(F.relu(self.c_fc(x)))")]),
+    ("silu mlp", [(_MLP, "return self.c_proj(F.silu(self.c_fc(x)))")]),
+    ("softcap 30", [("softcap = 15.0", "softcap = 30.0")]),
+    ("softcap 5", [("softcap = 15.0", "softcap = 5.0")]),
+    ("window pattern L", [('WINDOW_PATTERN = "SSSL"', 'WINDOW_PATTERN = "L"')]),
+    ("window pattern SL", [('WINDOW_PATTERN = "SSSL"', 'WINDOW_PATTERN = "SL"')]),
+    ("muon momentum 0.9 flat", [("return (1 - frac) * 0.85 + frac * 0.95", "return 0.9")]),
+    ("matrix_lr 0.06 + warmdown 0.3", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.06 "),
+                                       ("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.3 ")]),
+    ("depth 5 + matrix_lr 0.03", [("    DEPTH = 4", "    DEPTH = 5"), ("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.03 ")]),
+    ("embedding_lr 1.0 + warmdown 0.7", [("EMBEDDING_LR = 0.6 ", "EMBEDDING_LR = 1.0 "),
+                                         ("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.7 ")]),
+]
+BASELINE_SEEDS = (42, 43, 44)
+
+
+def plan(seed: int) -> list[tuple[str, list[tuple[str, str]], int]]:
+    """The runs in collection order: the baseline's replicates first, then the edits shuffled."""
+    edits = list(EDITS)
+    random.Random(seed).shuffle(edits)
+    baseline = [(f"baseline seed {s}", [], s) for s in BASELINE_SEEDS]
+    return baseline + [(name, repl, 42) for name, repl in edits]
+
+
+def edited_source(source: str, replacements: list[tuple[str, str]], name: str) -> str:
+    for old, new in replacements:
+        if source.count(old) != 1:
+            raise SystemExit(f"edit {name!r}: {old!r} occurs {source.count(old)} times in train.py")
+        source = source.replace(old, new)
+    return source
+
+
+def run_one(work: Path, name: str, source: str, seed: int, env: dict, timeout: float) -> dict:
+    (work / "train.py").write_text(source)
+    summary = work / "summary.json"
+    summary.unlink(missing_ok=True)
+    started = time.monotonic()
+    with open(work / "run.log", "w") as log:
+        proc = subprocess.run([sys.executable, "train.py"], cwd=work, stdout=log, stderr=subprocess.STDOUT,
+                              env={**env, "AUTORESEARCH_SEED": str(seed), "AUTORESEARCH_SUMMARY_PATH": str(summary)},
+                              timeout=timeout, check=False)
+    wall = time.monotonic() - started
+    data = json.loads(summary.read_text()) if summary.exists() else {}
+    return {"name": name, "seed": seed, "exit_code": proc.returncode, "val_bpb": data.get("val_bpb"),
+            "status": data.get("status"), "training_seconds": data.get("training_seconds"),
+            "wall_seconds": round(wall, 1), "num_steps": data.get("num_steps"),
+            "num_params_M": data.get("num_params_M"), "tokens_per_sec": data.get("tokens_per_sec"),
+            "contention": data.get("contention"), "time_budget": data.get("time_budget"),
+            "loadavg": os.getloadavg()[0], "loss_curve": data.get("loss_curve") or []}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="folder for runs.jsonl (and the scratch copy)")
+    p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for training (default 1)")
+    p.add_argument("--seed", type=int, default=27, help="shuffle seed of the edit order")
+    p.add_argument("--limit", type=int, help="stop after this many runs in total")
+    p.add_argument("--source", type=Path, default=ROOT, help="folder with the train.py and prepare.py to edit and run "
+                                                             "(default: this checkout)")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = args.out / "work"
+    work.mkdir(exist_ok=True)
+    shutil.copy(args.source / "prepare.py", work / "prepare.py")
+    env = {**os.environ, "AUTORESEARCH_PROFILE": "cpu", "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
+    subprocess.run([sys.executable, "prepare.py"], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
+    out = args.out / "runs.jsonl"
+    lines = out.read_text().splitlines() if out.exists() else []
+    done = {json.loads(line)["name"] for line in lines if line.strip()}
+    base = (args.source / "train.py").read_text()
+    for i, (name, replacements, seed) in enumerate(plan(args.seed)):
+        if args.limit is not None and i >= args.limit:
+            break
+        if name in done:
+            continue
+        row = run_one(work, name, edited_source(base, replacements, name), seed, env, timeout=900)
+        with open(out, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(f"{i + 1:3d} {name:34s} val_bpb {row['val_bpb']} steps {row['num_steps']} "
+              f"wall {row['wall_seconds']} s load {row['loadavg']:.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
