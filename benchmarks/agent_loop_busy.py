@@ -27,6 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trainrun import Hog  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 IDEAS = (("MATRIX_LR = 0.04", "MATRIX_LR = 0.05", "MATRIX_LR 0.04 -> 0.05"),
          ("WARMDOWN_RATIO = 0.5", "WARMDOWN_RATIO = 0.6", "WARMDOWN_RATIO 0.5 -> 0.6"),
@@ -34,20 +37,6 @@ IDEAS = (("MATRIX_LR = 0.04", "MATRIX_LR = 0.05", "MATRIX_LR 0.04 -> 0.05"),
          ("EMBEDDING_LR = 0.6", "EMBEDDING_LR = 0.8", "EMBEDDING_LR 0.6 -> 0.8"),
          ("WEIGHT_DECAY = 0.2", "WEIGHT_DECAY = 0.1", "WEIGHT_DECAY 0.2 -> 0.1"),
          ("UNEMBEDDING_LR = 0.004", "UNEMBEDDING_LR = 0.006", "UNEMBEDDING_LR 0.004 -> 0.006"))
-HOG = "while True: pass"
-
-
-class Hog:
-    """Two busy-loop processes for the duration of a ``with`` block (a machine shared with other jobs)."""
-
-    def __enter__(self):
-        self.procs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(2)]
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for proc in self.procs:
-            proc.kill()
-            proc.wait()
 
 
 class Loop:
@@ -117,7 +106,7 @@ def main() -> int:
     for i, (old, new, message) in enumerate(IDEAS if args.hog else IDEAS[:3]):
         if args.hog and i % 2 == 0:
             print(f"-- beside a 2-process CPU hog: {message}")
-            with Hog():
+            with Hog(2):
                 loop.idea(old, new, message)
         else:
             loop.idea(old, new, message)

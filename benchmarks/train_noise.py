@@ -16,47 +16,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def start_hog(procs: int) -> list[subprocess.Popen]:
-    """`procs` Python processes that spin forever (one core each)."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(procs)]
-
-
-def stop_hog(hog: list[subprocess.Popen]) -> None:
-    """End the hog's processes (only the ones this script started)."""
-    for proc in hog:
-        proc.kill()
-    for proc in hog:
-        proc.wait()
-
-
-def run_train(budget: float, seed: int) -> dict:
-    """One train.py run on the cpu profile; its sidecar plus the process wall time and load before it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        summary = os.path.join(tmp, "summary.json")
-        env = dict(os.environ, AUTORESEARCH_PROFILE="cpu", AUTORESEARCH_SUMMARY_PATH=summary,
-                   AUTORESEARCH_SEED=str(seed))
-        if budget:
-            env["AUTORESEARCH_TIME_BUDGET"] = str(budget)
-        load_before = os.getloadavg()[0]
-        t0 = time.time()
-        proc = subprocess.run([sys.executable, "train.py"], cwd=REPO, env=env, capture_output=True, text=True)
-        wall = time.time() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"train.py failed (exit {proc.returncode}): {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-        with open(summary) as f:
-            result = json.load(f)
-    result.pop("loss_curve", None)
-    result.update(process_wall_seconds=round(wall, 1), loadavg_before=round(load_before, 2))
-    return result
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trainrun import Hog, run_train  # noqa: E402
 
 
 def describe(label: str, i: int, r: dict) -> str:
@@ -103,11 +67,8 @@ def main() -> int:
           f"budget {args.budget or 'profile'}", flush=True)
     for i in range(args.runs):
         for label in ("alone", "hog"):
-            hog = start_hog(args.hog_procs) if label == "hog" else []
-            try:
-                result = run_train(args.budget, args.seed)
-            finally:
-                stop_hog(hog)
+            with Hog(args.hog_procs if label == "hog" else 0):
+                result = run_train(budget=args.budget, seed=args.seed)
             runs[label].append(result)
             print(describe(label, i, result), flush=True)
     summary = summarize(runs)

@@ -16,31 +16,12 @@ its `contention.cpu_share`. That unit does not depend on what else the machine r
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
-
-def run_once(checkout, cache, budget, seed):
-    with tempfile.TemporaryDirectory() as tmp:
-        summary = os.path.join(tmp, "s.json")
-        env = dict(os.environ, AUTORESEARCH_PROFILE="cpu", AUTORESEARCH_CACHE=cache,
-                   AUTORESEARCH_SUMMARY_PATH=summary, AUTORESEARCH_SEED=str(seed))
-        if budget:
-            env["AUTORESEARCH_TIME_BUDGET"] = str(budget)
-        t0 = time.time()
-        proc = subprocess.run([sys.executable, "train.py"], cwd=checkout, env=env, capture_output=True, text=True)
-        wall = time.time() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"{checkout}: train.py failed: {proc.stderr[-2000:]}")
-        with open(summary) as f:
-            s = json.load(f)
-    s["wall"] = wall
-    return s
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trainrun import Hog, run_train  # noqa: E402
 
 
 def cpu_tokens_per_sec(s):
@@ -60,27 +41,24 @@ def main():
     ap.add_argument("--hog", action="store_true")
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.hog else None
     results = {"old": [], "new": []}
-    try:
+    with Hog(1 if args.hog else 0):
         for i in range(args.pairs):
             for label in ("old", "new"):
                 checkout, cache = getattr(args, label).split(":")
                 load = os.getloadavg()[0]
-                s = run_once(checkout, cache, args.budget, args.seed)
+                s = run_train(checkout, args.budget, args.seed, cache)
                 results[label].append(s)
                 print(f"pair {i} {label}: cpu_tok/s {cpu_tokens_per_sec(s):.0f} "
                       f"(clock {s.get('budget_clock', 'wall')}, share {s['contention']['cpu_share']:.2f}) "
                       f"tok/s {s['tokens_per_sec']:.0f} steps {s['num_steps']} "
-                      f"val_bpb {s['val_bpb']:.4f} total_s {s['total_seconds']:.1f} wall_s {s['wall']:.1f} "
+                      f"val_bpb {s['val_bpb']:.4f} total_s {s['total_seconds']:.1f} "
+                      f"wall_s {s['process_wall_seconds']:.1f} "
                       f"load {load:.2f}", flush=True)
-    finally:
-        if hog is not None:
-            hog.kill()
     for label, runs in results.items():
         tps = [cpu_tokens_per_sec(r) for r in runs]
         print(f"{label}: cpu_tok/s median {statistics.median(tps):.0f} (runs {', '.join(f'{t:.0f}' for t in tps)}); "
-              f"wall median {statistics.median(r['wall'] for r in runs):.1f}s")
+              f"wall median {statistics.median(r['process_wall_seconds'] for r in runs):.1f}s")
     ratio = statistics.median(cpu_tokens_per_sec(r) for r in results["new"]) / statistics.median(
         cpu_tokens_per_sec(r) for r in results["old"])
     print(f"new/old cpu_tok/s: {ratio:.2f}x{' (under a CPU hog)' if args.hog else ''}")
