@@ -505,7 +505,7 @@ _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
 _PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
 _BARE_PAIR_RE = re.compile(rf"(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
-_CLAUSE_SPLIT_RE = re.compile(r"\s*(?:;|,(?!\d{3}\b)|\s\+\s|\bplus\b|\bas well as\b)\s*")
+_CLAUSE_SPLIT_RE = re.compile(r"\s*(?:;|,(?!\d{3}\b)|\s\+\s|(?<=[a-z)]{2})\+(?=[a-z0-9(])|\bplus\b|\bas well as\b)\s*")
 _PIECE_SPLIT_RE = re.compile(r"\s+(?:and|&|then)\s+")
 # Purpose verbs: "... to increase the number of optimizer updates" says why, not what changed.
 _PURPOSE = ("avoid|fix|match|compensate|keep|improve|increase|reduce|decrease|maintain|allow|accelerate|"
@@ -603,15 +603,18 @@ def _clauses(text: str) -> list[str]:
 
 def _cut_context(clause: str) -> str:
     """Drop a trailing context qualifier ("... after 3x MLP", "... at batch 2^13", "... with Muon"); a
-    qualifier word inside a knob's name ("step size *for* the orthogonalized optimizer") is not one."""
-    names = [(m.start(), m.end()) for m in MENTIONS.finditer(clause)] if _CONTEXT_RE.search(clause) else []
+    qualifier word inside a knob's name ("step size *for* the orthogonalized optimizer") is not one,
+    nor one that nothing named before it could qualify ("A/B with MUON_NS_STEPS=0": the change)."""
+    if not _CONTEXT_RE.search(clause):
+        return clause
+    names = [(m.start(), m.end()) for m, *_ in _mentions_in(clause)]
     for m in _CONTEXT_RE.finditer(clause):
         word, before = m.group().split()[0], clause[: m.start()]
         if word in ("with", "for") and _SWAP_VERB_RE.search(before):
             continue
         if word == "on" and _TURN_RE.search(before):
             continue
-        if any(start <= m.start() < end for start, end in names):
+        if any(start <= m.start() < end for start, end in names) or not any(s < m.start() for s, _ in names):
             continue
         return before
     return clause
@@ -658,20 +661,19 @@ def _verb(pre: str, post: str) -> tuple[str, float | None] | None:
 
 
 def _piece_facts(piece: str, inherited: tuple | None) -> tuple[list[dict], tuple | None]:
-    mentions = list(MENTIONS.finditer(piece))
-    if any(MENTION_META[m.lastgroup][0] in _SECONDS_KNOBS for m in mentions):
+    mentions = _mentions_in(piece)
+    if any(name in _SECONDS_KNOBS for _, name, _, _ in mentions):
         piece = _SECONDS_RE.sub(r"\1", piece)
-        mentions = list(MENTIONS.finditer(piece))
+        mentions = _mentions_in(piece)
     if not mentions:
         fact = _bare_power_pair(piece) or _unknown_knob(piece)
         return ([fact] if fact else []), _piece_verb(piece) or inherited
-    if any(VERB_WORDS.get(w, ("",))[0] == "keep" for w in _WORD_RE.findall(piece)):
-        return [], inherited
+    if any(VERB_WORDS.get(w, ("",))[0] == "keep" for w in _WORD_RE.findall(_IDENT_RE.sub(" ", piece))):
+        return [], inherited  # "keep X at 4" names no change (a word inside "int8_keep_float" is no verb)
     facts, cats, first_verb = [], {}, None
-    for idx, m in enumerate(mentions):
-        name, kind, value = MENTION_META[m.lastgroup]
-        pre = piece[mentions[idx - 1].end() if idx else 0 : m.start()]
-        post = piece[m.end() : mentions[idx + 1].start() if idx + 1 < len(mentions) else len(piece)]
+    for idx, (m, name, kind, value) in enumerate(mentions):
+        pre = piece[mentions[idx - 1][0].end() if idx else 0 : m.start()]
+        post = piece[m.end() : mentions[idx + 1][0].start() if idx + 1 < len(mentions) else len(piece)]
         verb = _verb(pre, post) or (inherited if idx == 0 else None)
         first_verb = first_verb or verb
         if kind == "cat":
@@ -685,6 +687,29 @@ def _piece_facts(piece: str, inherited: tuple | None) -> tuple[list[dict], tuple
         if fact:
             facts.append(fact)
     return facts, first_verb or inherited
+
+
+# A knob the vocabulary does not know, written as an identifier: "grad_accum_steps", "MUON_NS_STEPS"
+# (snake case), or any name assigned a number ("AR=128"). Not a call ("f_x(") or an attribute
+# ("tok_emb.weight"), and not a metric the run reports.
+_IDENT_RE = re.compile(r"(?<![\w.])(?:[a-z][a-z0-9]*(?:_[a-z0-9]+)+|[a-z][a-z0-9]*(?=\s*=\s*-?\.?\d))(?![\w(]|\.[a-z])")
+_METRIC_NAMES = frozenset(("val_bpb", "val_loss", "train_loss", "train_bpb", "peak_vram", "peak_vram_mb", "memory_gb",
+                           "tok_per_sec", "tokens_per_sec", "num_steps", "num_params", "total_tokens", "mfu",
+                           "bpb", "loss", "steps", "params", "tokens", "time", "seed"))
+
+
+def _mentions_in(piece: str) -> list[tuple[re.Match, str, str, str | None]]:
+    """Knob mentions in ``piece``, in text order: (match, knob, kind, category value). Vocabulary
+    names first; an identifier the vocabulary does not know is a numeric knob named after itself
+    (upper case), so "increase grad_accum_steps to 16" moves GRAD_ACCUM_STEPS up like any knob."""
+    found = [(m, *MENTION_META[m.lastgroup]) for m in MENTIONS.finditer(piece)]
+    if "_" not in piece and "=" not in piece:
+        return found
+    spans = [(m.start(), m.end()) for m, *_ in found]
+    for m in _IDENT_RE.finditer(piece):
+        if m.group() not in _METRIC_NAMES and not any(a < m.end() and m.start() < b for a, b in spans):
+            found.append((m, m.group().upper(), "num", None))
+    return sorted(found, key=lambda item: item[0].start())
 
 
 def _values(pre: str, post: str) -> tuple[Any, Any, str | None]:

@@ -342,7 +342,7 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
     ("DEVICE_BATCH_SIZE", "num", rf"(?:device|micro|per{_S}device){_S}batch(?:{_S}size)?"),
     ("TOTAL_BATCH_SIZE", "num", rf"(?:total{_S})?batch(?:{_S}size)?|bs"),
     ("DEPTH", "num", rf"depth|n{_S}layers?|num{_S}layers|layers"),
-    ("ASPECT_RATIO", "num", rf"aspect{_S}ratio"),
+    ("ASPECT_RATIO", "num", rf"aspect{_S}ratio|ar(?=\s*[=:]?\s*\d)"),
     ("MODEL_DIM", "num", rf"model{_S}dim|n{_S}embd|d{_S}model|hidden{_S}(?:dim|size)|width"),
     ("HEAD_DIM", "num", rf"head{_S}dim(?:ension)?"),
     ("N_KV_HEAD", "num", rf"kv{_S}heads?"),
