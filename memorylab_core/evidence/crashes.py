@@ -59,6 +59,29 @@ def is_evidence_against_idea(kind: str | None, summary: str | None = None) -> bo
     return crash_class(kind, summary) in ("fundamental", "unknown")
 
 
+# Words of a crash note that blame the environment, not the idea: a kill the run did not ask for (exit
+# 137, SIGKILL), another process or contention, a pre-emption, the host, disk or network, the operator.
+_ENVIRONMENT_RE = re.compile(
+    r"\b(?:exit(?:ed)?(?:\s+(?:code|status|with))?\s*137|sigkill|signal\s*9|killed|oom[\s-]?killer|"
+    r"pre[\s-]?empt(?:ed|ion)|(?:another|other|external|competing|concurrent)\s+(?:process|job|run|user|workload)e?s?|"
+    r"contention|gpu\s+(?:was\s+)?(?:busy|in\s+use|occupied|unavailable)|shared\s+gpu|"
+    r"(?:node|machine|host|server|system)\s+(?:failure|down|died|crash(?:ed)?|reboot(?:ed)?|restart(?:ed)?)|"
+    r"reboot(?:ed)?|power\s+(?:loss|outage|cut)|disk\s+(?:full|quota)|no\s+space\s+left|"
+    r"network\s+(?:error|failure|issue|outage)|connection\s+(?:lost|reset|refused|dropped)|ssh\s+(?:disconnect\w*|dropped)|"
+    r"keyboard\s*interrupt|interrupted|ctrl[\s-]?c|cancell?ed|(?:manually|operator)\s+(?:stopped|killed|aborted)|"
+    r"stopped\s+by\s+(?:me|the\s+user|user|the\s+operator)|infra(?:structure)?|environment(?:al)?\s+(?:issue|problem|error|crash|failure)|"
+    r"driver\s+(?:error|crash|issue|failure)|hardware\s+(?:failure|fault|error))\b",
+    re.IGNORECASE,
+)
+
+
+def described_kind(text: str | None) -> str | None:
+    """``infra`` when a crash's note blames the environment ("still killed with exit 137", "OOM from another
+    process", "pre-empted"), else None: the kind of a crash recorded without one (an imported ledger row has
+    only its description). Any other note leaves the kind unknown, evidence like any unexplained crash."""
+    return "infra" if text and _ENVIRONMENT_RE.search(str(text)[:2000]) else None
+
+
 def is_fixable(kind: str | None, summary: str | None = None) -> bool:
     """Whether the agent fixes a crash of this kind with a code edit in the same commit (a plain bug or
     out of memory: ``fix_and_retry``, git stay); such a crash is never evidence against the idea."""

@@ -504,6 +504,7 @@ _PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMB
 _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
 _PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
+_BARE_VALUE_RE = re.compile(rf"\s*{_NUMBER}\s*")
 _BARE_PAIR_RE = re.compile(rf"(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
 _CLAUSE_SPLIT_RE = re.compile(r"\s*(?:;|,(?!\d{3}\b)|\s\+\s|(?<=[a-z)]{2})\+(?=[a-z0-9(])|\bplus\b|\bas well as\b)\s*")
 _PIECE_SPLIT_RE = re.compile(r"\s+(?:and|&|then)\s+")
@@ -518,6 +519,9 @@ _CONTEXT_RE = re.compile(
     rf"to\s+(?:(?:further|potentially|better|also|more|slightly)\s+)?(?:{_PURPOSE})|compared\s+to|relative\s+to|"
     r"vs\.?|versus|across)\s"
 )
+# A move made to hold something else fixed, or as the means of another move: incidental to the row's idea.
+_COMPENSATION_RE = re.compile(r"\s(?:to\s+(?:keep|maintain|preserve|hold|compensate|offset|match)|so\s+that)\b")
+_MEANS_RE = re.compile(r"\sby\s+(?=[a-z]+ing\b)")
 _SWAP_VERB_RE = re.compile(r"\b(?:replac\w*|swap\w*|substitut\w*|trad\w*|exchang\w*)\b")
 _TURN_RE = re.compile(r"\b(?:turn|switch)\s*$")
 _REORDER_RE = re.compile(r"instead\s+of|in\s+place\s+of|rather\s+than|\bover\b|replac(?:es|ing)\b|supersed")
@@ -547,10 +551,13 @@ def text_changes(text: str) -> list[dict]:
     ``ACTIVATION`` ...; see ``vocabulary.KNOBS`` and ``textnorm.KNOB_ALIASES``). Outcome notes are
     ignored. Only the first ``_MAX_TEXT`` characters are read. Never raises.
     """
-    clean = _expand_shorthand(unicodedata.normalize("NFKC", strip_outcome_notes(str(text or "")[:_MAX_TEXT])).lower())
+    clean = unicodedata.normalize("NFKC", strip_outcome_notes(str(text or "")[:_MAX_TEXT])).lower()
+    clean = _expand_shorthand(clean.translate(_GREEK) if not clean.isascii() else clean)
     facts: list[dict] = []
     for clause in _clauses(clean):
         facts.extend(_clause_facts(clause))
+    if all(fact.get("incidental") for fact in facts):  # a compensation with nothing to compensate is the change
+        facts = [{k: v for k, v in fact.items() if k != "incidental"} for fact in facts]
     return _dedupe(facts)
 
 
@@ -567,6 +574,11 @@ _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = (
      r"beta1 \1 -> \3; beta2 \2 -> \4"),
     (re.compile(rf"adam[\s_-]*betas?\s*(?:to\s*)?[=:]?\s*{_TUPLE}"), r"beta1 \1; beta2 \2"),
 )
+
+
+# Greek letters as hyperparameters are written: "Adam β2 0.95 -> 0.99", "ε 1e-10 -> 1e-8".
+_GREEK = str.maketrans({"β": "beta", "ε": "eps", "λ": "lambda", "α": "alpha", "γ": "gamma", "μ": "mu", "θ": "theta",
+                        "τ": "tau", "σ": "sigma", "η": "lr"})
 
 
 def _expand_shorthand(text: str) -> str:
@@ -590,8 +602,12 @@ def _clauses(text: str) -> list[str]:
         elif ch in ")]" and depth:
             depth -= 1
             if depth == 0:
+                group = text[start + 1 : i]
+                if opener == "(" and _BARE_VALUE_RE.fullmatch(group):  # "shorter window (256)": the value
+                    main.append(f" {group} ")
+                    continue
                 if opener == "(":
-                    groups.append(text[start + 1 : i])
+                    groups.append(group)
                 main.append(" ")
         elif depth == 0:
             main.append(ch)
@@ -621,7 +637,21 @@ def _cut_context(clause: str) -> str:
 
 
 def _clause_facts(clause: str) -> list[dict]:
-    pieces = _repair_coordination(_PIECE_SPLIT_RE.split(_cut_context(clause)))
+    """A clause's facts; those of a means ("more heads *by reducing* HEAD_DIM") or of a compensation
+    ("ASPECT_RATIO 64 -> 52 *to keep* the width") are marked ``incidental``."""
+    means = _MEANS_RE.search(clause)
+    if means:
+        return _part_facts(clause[: means.start()]) + _incidental(_part_facts(clause[means.end():]))
+    facts = _part_facts(clause)
+    return _incidental(facts) if _COMPENSATION_RE.search(clause) else facts
+
+
+def _incidental(facts: list[dict]) -> list[dict]:
+    return [dict(fact, incidental=True) for fact in facts]
+
+
+def _part_facts(text: str) -> list[dict]:
+    pieces = _repair_coordination(_PIECE_SPLIT_RE.split(_cut_context(text)))
     facts, verb = [], None
     for piece in pieces:
         piece_facts, verb = _piece_facts(piece, verb)

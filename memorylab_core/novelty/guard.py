@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-from ..evidence.crashes import is_evidence_against_idea
+from ..evidence.crashes import described_kind, is_evidence_against_idea
 from ..ledger.model import Run, plural
 from .changes import merge_changes, text_changes
 from .lookup import Alternation
@@ -123,7 +123,8 @@ def run_outcome(run: Run) -> str:
     if run.status == "discard":
         return _FAIL
     if run.status == "crash":
-        return _FAIL if is_evidence_against_idea(run.error_kind, run.error_summary) else _NEUTRAL
+        kind = run.error_kind or described_kind(run.description)
+        return _FAIL if is_evidence_against_idea(kind, run.error_summary) else _NEUTRAL
     return _NEUTRAL
 
 
@@ -179,7 +180,8 @@ def _canon(value: object) -> str | None:
 
 
 def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    """Equal up to rounding, relative to the values: Adam's epsilon 1e-10 and 1e-9 are different values."""
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
 def fact_key(fact: dict) -> str:
@@ -276,7 +278,7 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     lo, hi = max(a[0], b[0]), min(a[1], b[1])
     if math.isinf(lo) or math.isinf(hi):
         return hi > lo
-    return hi - lo > 1e-9 * max(1.0, abs(lo), abs(hi))
+    return hi - lo > 1e-9 * max(abs(lo), abs(hi))
 
 
 def move_text(move: tuple) -> str:
@@ -322,10 +324,22 @@ def repeats(prop: tuple, failed: tuple) -> bool:
         if all(ordered) and prop[4] == failed[4]:  # an ordered category, from the same value
             return ordered[0] == ordered[1]
         return prop[2] == failed[2] and prop[3] == failed[3]
+    if failed[2] is None and prop[2] is not None:
+        failed = _started_at(failed, prop[3])
     pd, fd = prop[2], failed[2]
     if pd is None or fd is None:
         return prop[4] is not None and failed[4] is not None and _close(prop[4], failed[4])
     return pd == fd and _overlap(_interval(prop), _interval(failed))
+
+
+def _started_at(move: tuple, start: float | None) -> tuple:
+    """A numeric move whose start was unknown ("set X to 0.1" with no value of X known yet), read as a move
+    from ``start``: the proposal's start, which is where the failure started too, since failures are only
+    read back to the knob's last keep (nothing moved the knob in between)."""
+    q = move[4]
+    if start is None or q is None or _close(start, q):
+        return move
+    return ("n", move[1], "up" if q > start else "down", start, q)
 
 
 def _ordered_direction(move: tuple) -> int:
@@ -417,6 +431,8 @@ CREATE TABLE IF NOT EXISTS novelty_state (ctx TEXT NOT NULL, knob TEXT NOT NULL,
 """
 _POSTINGS_READ = 50_000  # newest postings read per query word: bounds check on a huge history
 _SEEDED = ""  # state row marking a context whose defaults were written
+_ENV_DOWN = "#environment-down"  # state row: the context's unchanged configuration crashed, nothing completed since
+_MARKERS = (_SEEDED, _ENV_DOWN)
 
 
 class NoveltyIndex:
@@ -475,7 +491,7 @@ class NoveltyIndex:
 
     def operating_point(self, ctx: str) -> dict[str, object]:
         """knob → current value in ``ctx`` (what a bare "SCALAR_LR 0.7" moves from)."""
-        return {k: v[0] for k, v in self.context_state(ctx).items() if k != _SEEDED}
+        return {k: v[0] for k, v in self.context_state(ctx).items() if k not in _MARKERS}
 
     def _seed(self, ctx: str, run: Run) -> dict[str, list]:
         state = self.context_state(ctx)
@@ -501,9 +517,9 @@ class NoveltyIndex:
         index = run.index
         if index < self.size:
             raise ValueError(f"run index {index} was already added (the index holds {self.size} runs)")
-        outcome = run_outcome(run)
         ctx = context_of(run)
         state = self._seed(ctx, run)
+        outcome = self._environment(ctx, run, run_outcome(run))
         self.size = index + 1
         if outcome == _VOID:
             self._store(index, outcome, None, [], (), ctx)
@@ -521,10 +537,25 @@ class NoveltyIndex:
             moves = [m for m in (to_move(f, point) for f in facts) if m and m[0] != "="]
             if outcome != _KEEP:  # naming a technique already in place is context, not its failure
                 moves = [m for m in moves if not in_place(m, point)]
+            if outcome == _FAIL:  # nor is a move made only to compensate for another, or as its means
+                incidental = {f["name"] for f in _text_facts(run.description or "") if f.get("incidental")}
+                moves = [m for m in moves if m[1] not in incidental]
             self._advance_state(ctx, moves, outcome, index)
             if outcome == _NEUTRAL:
                 moves = []
         self._store(index, outcome, run.code_fingerprint, moves, run_words(run) if words is None else words, ctx)
+
+    def _environment(self, ctx: str, run: Run, outcome: str) -> str:
+        """``outcome``, except that a crash while the environment is down is no evidence: a crash of the
+        unchanged configuration (a baseline or a re-run) takes it down, and the next run of the context
+        that completes (kept or discarded) brings it back. What killed the baseline kills the ideas too."""
+        if run.status != "crash":
+            if run.status in ("keep", "discard") and _ENV_DOWN in self.context_state(ctx):
+                self._put(ctx, _ENV_DOWN, None, None)
+            return outcome
+        if is_baseline(run.description) or is_rerun(run.description):
+            self._put(ctx, _ENV_DOWN, 1, run.index)
+        return _NEUTRAL if outcome == _FAIL and _ENV_DOWN in self.context_state(ctx) else outcome
 
     def _stated_starts(self, ctx: str, facts: list[dict], index: int) -> None:
         """A start value a description states ("depth 4 -> 6") corrects the operating point: the

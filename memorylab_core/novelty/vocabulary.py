@@ -98,6 +98,8 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      rf"zero{_S}init(?:iali[sz](?:ation|ed|e))?(?:{_S}(?:of{_S})?(?:the{_S})?(?:output|out|residual|attn|"
      rf"attention|mlp|c){_S}proj(?:ection)?s?|{_S}proj(?:ection)?s?)|zero{_S}(?:init(?:iali[sz]ed)?{_S})?"
      rf"(?:output{_S}|residual{_S})?proj(?:ection)?s?", "zero-init projections", "added"),
+    ("EMA_DECAY", "averaging", "num", rf"(?:ema|polyak){_S}(?:decay|beta|momentum|rate)", "EMA decay 0.997 -> 0.995",
+     "down"),
     ("EMA", "averaging", "comp",
      rf"ema(?:{_S}of{_S}(?:the{_S})?(?:model{_S})?weights)?|exponential{_S}moving{_S}averag(?:e|ing)|"
      rf"weight{_S}(?:ema|averaging)|polyak(?:{_S}averaging)?|swa", "EMA of weights now with the dtype fixed",
