@@ -567,6 +567,7 @@ def text_changes(text: str) -> list[dict]:
 _TUPLE = r"\(\s*(\d*\.?\d+)\s*,\s*(\d*\.?\d+)\s*\)"
 _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
+    (re.compile(r"(?<![a-z])un[\s-]?tie[ds]?(?![a-z])"), "remove tied"),  # "untie embeddings"
     (re.compile(r"(?<![\w.])(\d+)w(?![a-z0-9])"), r"width \1"),
     (re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
     (re.compile(r"(?<![\w.])(\d+)\s+experts(?![a-z0-9])"), r"experts \1"),
@@ -680,14 +681,36 @@ def _piece_verb(text: str) -> tuple[str, float | None] | None:
 
 
 def _verb(pre: str, post: str) -> tuple[str, float | None] | None:
-    """The edit verb before a mention, or a participle right after it ("depth increased to 10")."""
-    found = _piece_verb(pre)
-    if found:
-        return found
+    """The edit verb before a mention, or a participle right after it ("depth increased to 10"). A verb
+    whose object ended before the mention is not its verb: in "add bias to linear layers" the layers are
+    where the bias goes, not what is added ("go down to 4 layers", "the number of layers" are the knob's)."""
+    words = _WORD_RE.findall(pre)
+    for i in range(len(words) - 1, -1, -1):
+        if words[i] in VERB_WORDS:
+            if not _object_ended(words[i + 1:]):
+                return VERB_WORDS[words[i]]
+            break
     m = _PARTICIPLE_RE.match(post)
-    if m and m.group(1).endswith("ed") and m.group(1) in VERB_WORDS:
-        return VERB_WORDS[m.group(1)]
+    if m and (m.group(1).endswith("ed") or m.group(1) == "off") and m.group(1) in VERB_WORDS:
+        return VERB_WORDS[m.group(1)]  # "depth increased to 10", "VE off"
+    if m and m.group(1) == "on" and not post[m.end():].strip():
+        return VERB_WORDS["enable"]  # "qk-norm on" (the last word: "softcap on logits" is no toggle)
     return None
+
+
+_PLACE_WORDS = frozenset("to into in on onto for across at inside within".split())
+_FUNCTION_WORDS = frozenset("the a an from of all each every its their this that".split())
+
+
+def _object_ended(between: list[str]) -> bool:
+    """Whether the words between a verb and a mention hold an object of the verb followed by a place
+    ("bias to"): a content word, then a preposition of place."""
+    content = False
+    for word in between:
+        if word in _PLACE_WORDS and content:
+            return True
+        content = content or (word not in _FUNCTION_WORDS and word not in _PLACE_WORDS)
+    return False
 
 
 def _piece_facts(piece: str, inherited: tuple | None) -> tuple[list[dict], tuple | None]:

@@ -306,7 +306,8 @@ def is_baseline(text: str) -> bool:
 _RERUN_RE = re.compile(
     r"\bre[\s-]?(?:run|verif(?:y|ied|ication)|test|produc(?:e|tion)|peat(?:ed)?\s+(?:run|baseline))\b|"
     r"\bclean\s+re[\s-]?(?:test|run|check)\b|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
-    r"\bnoise[\s-]+(?:floor|check|run)\b|\bsame\s+config(?:uration)?\b|\bseed\s+(?:check|variance)\b|^\s*log\s*:",
+    r"\bnoise[\s-]+(?:floor|check|run)\b|\bsame\s+config(?:uration)?\b|\bseed\s+(?:check|variance)\b|^\s*log\s*:|"
+    r"\b(?:another|different|new|other)\s+seed\b|\bseed\s*[=:]?\s*\d+\b",
     re.IGNORECASE,
 )
 
@@ -399,7 +400,7 @@ for _meaning, _factor, _words in (
                  "widen widened grow grew boost boosted deeper extend extended lengthen lengthened bump bumped up"),
     ("down", None, "decrease decreased decreasing lower lowered lowering reduce reduced reducing smaller less "
                    "fewer shorter shorten shortened narrower narrow shrink shrank shrunk cut shallower sharpen "
-                   "sharpened tighten tightened down"),
+                   "sharpened tighten tightened tighter down"),
     ("up", 2.0, "double doubled doubling"),
     ("up", 3.0, "triple tripled"),
     ("up", 4.0, "quadruple quadrupled"),

@@ -77,7 +77,7 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      "removed"),
     # the logit softcap: its value is a knob, the cap itself a component
     ("SOFTCAP_VALUE", "head", "num", rf"(?:logits?{_S})?soft{_S}cap(?:ping)?{_S}(?:value|at)|"
-                                     rf"(?:logits?{_S})?soft{_S}cap(?:ping)?(?=\s*(?:[:=]|from)?\s*\d)",
+                                     rf"(?:logits?{_S})?soft{_S}cap(?:ping)?(?=\s*(?:[:=]|from|of|to|at)?\s*\d)",
      "softcap 15 -> 30", "up"),
     # schedule shape knobs
     ("WARMDOWN_EXPONENT", "schedule", "num",
@@ -171,6 +171,7 @@ PARENT: dict[str, str] = {
     "MOE_TOP_K": "MOE",
     "MOE_EXPERTS": "MOE",
     "MOE_AUX_LOSS": "MOE",
+    "EMA_DECAY": "EMA",
 }
 
 
