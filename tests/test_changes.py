@@ -217,6 +217,55 @@ def test_text_changes_window_pattern(text, new):
     assert by_name(text_changes(text))["WINDOW_PATTERN"]["new"] == new
 
 
+# Knobs the vocabulary does not know, written the way agents name them: each is a knob of its own,
+# named after itself, moved the way its verb or values say.
+UNKNOWN_KNOBS = [
+    ("Increase grad_accum_steps to 16; still killed with exit 137", "GRAD_ACCUM_STEPS", None, 16, "up"),
+    ("Increase INT8_KEEP_FLOAT_MAX_NUMEL to 131072", "INT8_KEEP_FLOAT_MAX_NUMEL", None, 131072, "up"),
+    ("Halve val_batch_size to 262144", "VAL_BATCH_SIZE", None, 262144, "down"),
+    ("bump ROUTER_TEMP up to 1.5", "ROUTER_TEMP", None, 1.5, "up"),
+    ("lower smear_gate_init to 0.5", "SMEAR_GATE_INIT", None, 0.5, "down"),
+    ("increase attn_temperature", "ATTN_TEMPERATURE", None, None, "up"),
+    ("A/B with MUON_NS_STEPS=0 at same config", "MUON_NS_STEPS", None, 0, "changed"),
+    ("DEPTH=4 AR=128: n_embd went 384->512", "ASPECT_RATIO", None, 128, "changed"),
+    ("LZMA compression+7200s wallclock", "TIME_BUDGET", None, 7200, "changed"),
+    ("increase Adam β2 to 0.98", "ADAM_BETA2", None, 0.98, "up"),
+    ("ε 1e-10 → 1e-9", "ADAM_EPS", 1e-10, 1e-9, "up"),
+    ("EMA decay 0.997 -> 0.996", "EMA_DECAY", 0.997, 0.996, "down"),
+    ("shorter window (256)", "SHORT_WINDOW", None, 256, "down"),
+    ("tighter logit softcap of 12", "SOFTCAP_VALUE", None, 12, "down"),
+]
+
+
+@pytest.mark.parametrize("text,name,old,new,direction", UNKNOWN_KNOBS)
+def test_identifiers_and_spellings_the_vocabulary_lacks(text, name, old, new, direction):
+    fact = by_name(text_changes(text))[name]
+    assert (fact["old"], fact["new"], fact["direction"]) == (old, new, direction)
+
+
+def test_names_that_are_no_knob_moves():
+    """Attributes, calls and reported metrics are not knobs; a verb whose object ended before a knob's
+    name does not move it; a kept setting names no change."""
+    assert text_changes("Keep tok_emb.weight in float16 during quantization") == []
+    assert text_changes("call apply_rotary_emb(x) twice") == []
+    assert [f["name"] for f in text_changes("improved val_bpb 1.23 -> 1.22 by raising matrix lr")] == ["MATRIX_LR"]
+    assert text_changes("add bias to linear layers") == []
+    assert by_name(text_changes("VE off"))["VALUE_EMBEDS"]["direction"] == "removed"
+    assert by_name(text_changes("qk-norm on"))["QK_NORM"]["direction"] == "added"
+    assert by_name(text_changes("untie embeddings"))["WEIGHT_TYING"]["direction"] == "removed"
+
+
+def test_compensating_moves_and_means_are_incidental():
+    """A move made to hold something else fixed, or as the means of another, is marked incidental
+    (the guard does not count a failure against it); alone, it is the change itself."""
+    facts = by_name(text_changes("DEPTH 8→10, ASPECT_RATIO 64→52 to keep width"))
+    assert not facts["DEPTH"].get("incidental") and facts["ASPECT_RATIO"]["incidental"]
+    facts = by_name(text_changes("more heads from 2 to 4 by reducing HEAD_DIM to 64 and raising ASPECT_RATIO to 96"))
+    assert not facts["N_HEAD"].get("incidental") and facts["HEAD_DIM"]["incidental"]
+    assert facts["ASPECT_RATIO"]["incidental"]
+    assert "incidental" not in text_changes("reduce HEAD_DIM to 64 to keep the width")[0]
+
+
 def test_context_qualifiers_are_not_changes():
     facts = by_name(text_changes("remove logit cap after 3x MLP and scalar lr 0.3"))
     assert list(facts) == ["SOFTCAP"]

@@ -516,3 +516,81 @@ def test_paraphrases_are_recognised_in_an_imported_ledger_from_its_words_alone(t
     assert [(v["classification"], v["matched_part"]) for v in verdicts.values()] == [
         ("repeat_failure", "WARMDOWN_RATIO down from 0.5"), ("repeat_failure", "MATRIX_LR up"),
         ("incremental_followup", None)], verdicts
+
+
+# --- a ledger the guard was never tuned on (issue 25): read through import, asked through check ----
+
+UNSEEN_LEDGER = """commit\tval_bpb\tmemory_gb\tstatus\tdescription
+a000001\t0.000000\t0.0\tcrash\tbaseline (no changes): killed with exit 137 after warmup
+a000002\t0.000000\t0.0\tcrash\tIncrease grad_accum_steps to 16; died at step 3 like the baseline
+a000003\t1.100000\t40.0\tkeep\tbaseline rerun after freeing the GPU
+a000004\t0.000000\t0.0\tcrash\traise MATRIX_LR to 0.06 (OOM: another process held the GPU)
+a000005\t0.000000\t0.0\tcrash\tDEPTH 8 -> 10 - loss went NaN at step 400
+a000006\t1.120000\t40.0\tdiscard\tbump ROUTER_TEMP up to 1.5
+a000007\t1.130000\t40.0\tdiscard\tmore attention heads by reducing HEAD_DIM to 64 and raising ASPECT_RATIO to 96 to keep the width
+a000008\t1.090000\t40.0\tkeep\tQK_GAIN_INIT=1.75
+a000009\t1.100000\t40.0\tdiscard\tAdam β2 0.95 -> 0.99
+a000010\t1.110000\t40.0\tdiscard\tset LABEL_SMOOTHING_EPS to 0.1
+"""
+
+UNSEEN_CHECKS = [  # (idea, class, the knob of the failed part)
+    # crashes that say nothing about the idea: the baseline died the same way, or another process did it
+    ("increase grad_accum_steps to 32", "novel", None),
+    ("MATRIX_LR 0.04 -> 0.05", "novel", None),
+    # a crash of the idea itself still counts
+    ("depth 8 -> 9", "repeat_failure", "DEPTH"),
+    # identifiers the vocabulary does not know are knobs, in either spelling
+    ("raise router_temp to 1.3", "repeat_failure", "ROUTER_TEMP"),
+    ("lower ROUTER_TEMP to 0.8", "novel", None),
+    ("qk_gain_init 1.75 -> 2.0", "incremental_followup", None),
+    ("label_smoothing_eps 0.0 -> 0.05", "repeat_failure", "LABEL_SMOOTHING_EPS"),
+    # Greek letters spelled out
+    ("increase Adam beta2 to 0.98", "repeat_failure", "ADAM_BETA2"),
+    # a compensating move of a failed row is not a failure of its own
+    ("ASPECT_RATIO 64 -> 80", "novel", None),
+]
+
+
+def test_an_unseen_ledger_is_read_right_through_import_and_check(tmp_path, monkeypatch):
+    """Phrasings of the kinds the guard missed on ledgers it had not seen: identifiers it has no entry for,
+    crashes of the environment, a compensating move, a Greek letter. An operator imports the ledger and
+    asks ``check`` about the next ideas."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    (tmp_path / "results.tsv").write_text(UNSEEN_LEDGER, encoding="utf-8")
+    assert ml("import", str(tmp_path / "results.tsv"), cwd=repo).code == 0
+    got = []
+    for idea, _, knob in UNSEEN_CHECKS:
+        verdict = ml("check", "-d", idea, "--json", cwd=repo).json()
+        part = verdict["matched_part"]
+        got.append((idea, verdict["classification"], knob if knob and part and part.startswith(knob) else part))
+    assert got == UNSEEN_CHECKS
+
+
+def test_a_crashed_baseline_takes_the_environment_down_until_a_run_completes():
+    """What killed the unchanged configuration kills the ideas too: crashes after a crashed baseline say
+    nothing about their ideas, until a run completes; later crashes count again."""
+    rows = [("baseline, crashed at step 2", "crash"), ("raise matrix lr to 0.05, crashed at step 2", "crash"),
+            ("baseline rerun", "keep"), ("depth 8 -> 10, crashed at step 2", "crash")]
+    assert check(rows, "matrix lr 0.04 -> 0.06").classification == "novel"
+    assert check(rows, "depth 8 -> 12").classification == "repeat_failure"
+
+
+def test_a_failure_with_an_unknown_start_moved_from_where_the_proposal_starts():
+    """"set X to 0.1" with no value of X known: failures are read back to the knob's last keep, so the
+    failure started where the proposal starts, and its direction is known once the proposal's start is."""
+    rows = [BASE, ("set LABEL_SMOOTHING_EPS to 0.1", "discard")]
+    assert check(rows, "label_smoothing_eps 0.0 -> 0.05").classification == "repeat_failure"
+    assert check(rows, "label_smoothing_eps 0.2 -> 0.15").classification == "repeat_failure"
+    assert check(rows, "label_smoothing_eps 0.2 -> 0.3").classification == "novel"
+
+
+@pytest.mark.parametrize("note,cls", [
+    ("killed with exit 137", "novel"), ("OOM: another process held the GPU", "novel"),
+    ("pre-empted by the scheduler", "novel"), ("node failure", "novel"), ("interrupted (ctrl-c)", "novel"),
+    ("loss went NaN at step 400", "repeat_failure"), ("timed out", "repeat_failure"), ("crashed", "repeat_failure"),
+])
+def test_an_imported_crash_is_no_evidence_when_its_note_blames_the_environment(note, cls):
+    """An imported row has no error kind, only its words: a note that blames the machine, another process
+    or the operator says nothing about the idea; any other crash of the idea still counts against it."""
+    assert check([BASE, (f"depth 8 -> 10 ({note})", "crash")], "depth 8 -> 12").classification == cls
