@@ -527,7 +527,7 @@ a000003\t1.100000\t40.0\tkeep\tbaseline rerun after freeing the GPU
 a000004\t0.000000\t0.0\tcrash\traise MATRIX_LR to 0.06 (OOM: another process held the GPU)
 a000005\t0.000000\t0.0\tcrash\tDEPTH 8 -> 10 - loss went NaN at step 400
 a000006\t1.120000\t40.0\tdiscard\tbump ROUTER_TEMP up to 1.5
-a000007\t1.130000\t40.0\tdiscard\tmore attention heads by reducing HEAD_DIM to 64 and raising ASPECT_RATIO to 96 to keep the width
+a000007\t1.130000\t40.0\tdiscard\tmore heads by reducing HEAD_DIM to 64 and raising ASPECT_RATIO to 96 to keep the width
 a000008\t1.090000\t40.0\tkeep\tQK_GAIN_INIT=1.75
 a000009\t1.100000\t40.0\tdiscard\tAdam β2 0.95 -> 0.99
 a000010\t1.110000\t40.0\tdiscard\tset LABEL_SMOOTHING_EPS to 0.1

@@ -698,8 +698,8 @@ def _verb(pre: str, post: str) -> tuple[str, float | None] | None:
     return None
 
 
-_PLACE_WORDS = frozenset("to into in on onto for across at inside within".split())
-_FUNCTION_WORDS = frozenset("the a an from of all each every its their this that".split())
+_PLACE_WORDS = frozenset({"to", "into", "in", "on", "onto", "for", "across", "at", "inside", "within"})
+_FUNCTION_WORDS = frozenset({"the", "a", "an", "from", "of", "all", "each", "every", "its", "their", "this", "that"})
 
 
 def _object_ended(between: list[str]) -> bool:
