@@ -594,3 +594,27 @@ def test_an_imported_crash_is_no_evidence_when_its_note_blames_the_environment(n
     """An imported row has no error kind, only its words: a note that blames the machine, another process
     or the operator says nothing about the idea; any other crash of the idea still counts against it."""
     assert check([BASE, (f"depth 8 -> 10 ({note})", "crash")], "depth 8 -> 12").classification == cls
+
+
+def test_techniques_named_in_camel_case_are_components_of_their_own():
+    """A technique the vocabulary has no entry for ("DeepNorm", "ScheduleFree") is still one idea under
+    its name, whatever words surround it; a name in passing (in parentheses, no verb) is no change."""
+    assert check([BASE, ("try DeepNorm residual scaling", "discard")], "DeepNorm").classification == "repeat_failure"
+    assert check([BASE, ("try DeepNorm residual scaling", "discard")],
+                 "LayerScale on the residual branches").classification == "novel"
+    assert check([BASE, ("ScheduleFree AdamW for embeddings", "discard")],
+                 "use ScheduleFree optimizer").classification == "repeat_failure"
+    assert check([BASE, ("Switch data to FineWeb-Edu", "discard")],
+                 "raise matrix lr to 0.05 (FineWeb-Edu)").classification == "novel"
+
+
+def test_text_similarity_does_not_repeat_a_failure_in_the_opposite_direction():
+    """Knobs without a vocabulary entry, in prose: the opposite direction of a failure is new ground, the
+    same direction a repeat, and a kept move may be re-tuned either way (a follow-up)."""
+    failed = [BASE, ("raise the qk gain from 1.5 to 2", "discard")]
+    assert check(failed, "lower the qk gain to 1.2").classification == "novel"
+    assert check(failed, "increase the qk gain to 1.8").classification == "repeat_failure"
+    failed = [BASE, ("stronger weight decay on the gates", "discard")]
+    assert check(failed, "weaker weight decay on the gates").classification == "novel"
+    kept = [BASE, ("increase the router temperature a little", "keep")]
+    assert check(kept, "decrease the router temperature a little").classification == "incremental_followup"

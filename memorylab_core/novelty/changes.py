@@ -551,11 +551,13 @@ def text_changes(text: str) -> list[dict]:
     ``ACTIVATION`` ...; see ``vocabulary.KNOBS`` and ``textnorm.KNOB_ALIASES``). Outcome notes are
     ignored. Only the first ``_MAX_TEXT`` characters are read. Never raises.
     """
-    clean = unicodedata.normalize("NFKC", strip_outcome_notes(str(text or "")[:_MAX_TEXT])).lower()
+    raw = unicodedata.normalize("NFKC", strip_outcome_notes(str(text or "")[:_MAX_TEXT]))
+    clean = raw.lower()
     clean = _expand_shorthand(clean.translate(_GREEK) if not clean.isascii() else clean)
+    techniques = _technique_names(raw)
     facts: list[dict] = []
     for clause in _clauses(clean):
-        facts.extend(_clause_facts(clause))
+        facts.extend(_clause_facts(clause, techniques))
     if all(fact.get("incidental") for fact in facts):  # a compensation with nothing to compensate is the change
         facts = [{k: v for k, v in fact.items() if k != "incidental"} for fact in facts]
     return _dedupe(facts)
@@ -618,13 +620,32 @@ def _clauses(text: str) -> list[str]:
     return [c.strip() for part in parts for c in _CLAUSE_SPLIT_RE.split(part) if c.strip()]
 
 
-def _cut_context(clause: str) -> str:
+# A technique the vocabulary does not know, named in CamelCase ("ScheduleFree", "LayerScale", "DeepNorm"):
+# a component of its own, added or removed by its verb, or added when a piece starts with it
+# ("LayerScale on the residual branches"). Names inside parentheses are context, not the change.
+_CAMEL_RE = re.compile(r"(?<![\w-])(?:[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+|[A-Z]{2,}(?!s\b)[a-z][A-Za-z0-9]*)(?![\w])")
+_BRACKETED_RE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+
+
+def _technique_names(raw: str) -> re.Pattern[str] | None:
+    """A pattern of the CamelCase names in ``raw`` the vocabulary does not know (lower case), or None."""
+    if not _CAMEL_RE.search(raw):
+        return None
+    names = set()
+    for word in _CAMEL_RE.findall(_BRACKETED_RE.sub(" ", raw)):
+        low = word.lower()
+        if not any(m.start() == 0 and m.end() == len(low) for m in MENTIONS.finditer(low)):
+            names.add(re.escape(low))
+    return re.compile(rf"(?<![\w-])(?:{'|'.join(sorted(names))})(?![\w])") if names else None
+
+
+def _cut_context(clause: str, techniques: re.Pattern[str] | None = None) -> str:
     """Drop a trailing context qualifier ("... after 3x MLP", "... at batch 2^13", "... with Muon"); a
     qualifier word inside a knob's name ("step size *for* the orthogonalized optimizer") is not one,
     nor one that nothing named before it could qualify ("A/B with MUON_NS_STEPS=0": the change)."""
     if not _CONTEXT_RE.search(clause):
         return clause
-    names = [(m.start(), m.end()) for m, *_ in _mentions_in(clause)]
+    names = [(m.start(), m.end()) for m, *_ in _mentions_in(clause, techniques)]
     for m in _CONTEXT_RE.finditer(clause):
         word, before = m.group().split()[0], clause[: m.start()]
         if word in ("with", "for") and _SWAP_VERB_RE.search(before):
@@ -637,13 +658,14 @@ def _cut_context(clause: str) -> str:
     return clause
 
 
-def _clause_facts(clause: str) -> list[dict]:
+def _clause_facts(clause: str, techniques: re.Pattern[str] | None) -> list[dict]:
     """A clause's facts; those of a means ("more heads *by reducing* HEAD_DIM") or of a compensation
     ("ASPECT_RATIO 64 -> 52 *to keep* the width") are marked ``incidental``."""
     means = _MEANS_RE.search(clause)
     if means:
-        return _part_facts(clause[: means.start()]) + _incidental(_part_facts(clause[means.end():]))
-    facts = _part_facts(clause)
+        return (_part_facts(clause[: means.start()], techniques)
+                + _incidental(_part_facts(clause[means.end():], techniques)))
+    facts = _part_facts(clause, techniques)
     return _incidental(facts) if _COMPENSATION_RE.search(clause) else facts
 
 
@@ -651,11 +673,11 @@ def _incidental(facts: list[dict]) -> list[dict]:
     return [dict(fact, incidental=True) for fact in facts]
 
 
-def _part_facts(text: str) -> list[dict]:
-    pieces = _repair_coordination(_PIECE_SPLIT_RE.split(_cut_context(text)))
+def _part_facts(text: str, techniques: re.Pattern[str] | None) -> list[dict]:
+    pieces = _repair_coordination(_PIECE_SPLIT_RE.split(_cut_context(text, techniques)))
     facts, verb = [], None
     for piece in pieces:
-        piece_facts, verb = _piece_facts(piece, verb)
+        piece_facts, verb = _piece_facts(piece, verb, techniques)
         facts.extend(piece_facts)
     return facts
 
@@ -713,11 +735,12 @@ def _object_ended(between: list[str]) -> bool:
     return False
 
 
-def _piece_facts(piece: str, inherited: tuple | None) -> tuple[list[dict], tuple | None]:
-    mentions = _mentions_in(piece)
+def _piece_facts(piece: str, inherited: tuple | None,
+                 techniques: re.Pattern[str] | None = None) -> tuple[list[dict], tuple | None]:
+    mentions = _mentions_in(piece, techniques)
     if any(name in _SECONDS_KNOBS for _, name, _, _ in mentions):
         piece = _SECONDS_RE.sub(r"\1", piece)
-        mentions = _mentions_in(piece)
+        mentions = _mentions_in(piece, techniques)
     if not mentions:
         fact = _bare_power_pair(piece) or _unknown_knob(piece)
         return ([fact] if fact else []), _piece_verb(piece) or inherited
@@ -732,7 +755,9 @@ def _piece_facts(piece: str, inherited: tuple | None) -> tuple[list[dict], tuple
         if kind == "cat":
             cats.setdefault(name, []).append((m, value, verb, post))
             continue
-        fact = _numeric_fact(name, kind, pre if idx == 0 else "", post, verb)
+        if kind == "tech" and verb is None and pre.strip():
+            continue  # a technique named in passing, neither added nor removed
+        fact = _numeric_fact(name, "comp" if kind == "tech" else kind, pre if idx == 0 else "", post, verb)
         if fact:
             facts.append(fact)
     for name, items in cats.items():
@@ -751,17 +776,21 @@ _METRIC_NAMES = frozenset(("val_bpb", "val_loss", "train_loss", "train_bpb", "pe
                            "bpb", "loss", "steps", "params", "tokens", "time", "seed"))
 
 
-def _mentions_in(piece: str) -> list[tuple[re.Match, str, str, str | None]]:
+def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[tuple[re.Match, str, str, str | None]]:
     """Knob mentions in ``piece``, in text order: (match, knob, kind, category value). Vocabulary
     names first; an identifier the vocabulary does not know is a numeric knob named after itself
-    (upper case), so "increase grad_accum_steps to 16" moves GRAD_ACCUM_STEPS up like any knob."""
+    (upper case), so "increase grad_accum_steps to 16" moves GRAD_ACCUM_STEPS up like any knob; a
+    technique named in CamelCase (``techniques``, from :func:`_technique_names`) is of kind ``tech``."""
     found = [(m, *MENTION_META[m.lastgroup]) for m in MENTIONS.finditer(piece)]
-    if "_" not in piece and "=" not in piece:
+    if "_" not in piece and "=" not in piece and techniques is None:
         return found
     spans = [(m.start(), m.end()) for m, *_ in found]
     for m in _IDENT_RE.finditer(piece):
         if m.group() not in _METRIC_NAMES and not any(a < m.end() and m.start() < b for a, b in spans):
             found.append((m, m.group().upper(), "num", None))
+    for m in techniques.finditer(piece) if techniques is not None else ():
+        if not any(a < m.end() and m.start() < b for a, b in spans):
+            found.append((m, m.group().upper(), "tech", None))
     return sorted(found, key=lambda item: item[0].start())
 
 

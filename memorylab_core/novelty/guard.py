@@ -810,7 +810,7 @@ class NoveltyIndex:
         if not query:
             return "novel", [], ["the description has no content words to compare"]
         scored = self._text_scores(query, exclude_moved=has_facts)
-        above = [(s, i) for s, i in scored if s >= threshold]
+        above = self._same_direction([(s, i) for s, i in scored if s >= threshold], query)
         if not above:
             best = f"; closest {scored[0][0]:.2f}" if scored else ""
             evidence = [_Evidence(i, round(s, 4), ["text_similarity"], "closest description (below the threshold)")
@@ -822,6 +822,16 @@ class NoveltyIndex:
                               f"that run was {_outcome_word(self.outcome(i))}") for s, i in above[:_MAX_EVIDENCE]]
         return cls, evidence, [f"{cls}: description {score:.2f} similar to run {_label(runs, best)} "
                                f"({_outcome_word(self.outcome(best))})"]
+
+    def _same_direction(self, above: list[tuple[float, int]], query: set[str]) -> list[tuple[float, int]]:
+        """``above`` without failed runs whose words move the opposite way ("lower the qk gain" is not a
+        repeat of a failed "raise the qk gain": the opposite direction of a failure is new ground)."""
+        direction = _text_direction(query)
+        if direction is None or not above:
+            return above
+        docs = self._doc_tokens([i for _, i in above])
+        return [(s, i) for s, i in above if _text_direction(docs.get(i, ())) in (None, direction)
+                or self.outcome(i) != _FAIL]
 
     def _text_class(self, score: float, best: int, description: str) -> str:
         outcome = self.outcome(best)
@@ -878,6 +888,12 @@ def _second(item: tuple) -> float:
 
 def _score_then_recent(item: tuple[float, int]) -> tuple[float, int]:
     return (round(item[0], 9), item[1])
+
+
+def _text_direction(words) -> str | None:
+    """``up`` or ``down`` when a description's tokens move one way only, else None."""
+    found = {"up", "down"}.intersection(words)
+    return found.pop() if len(found) == 1 else None
 
 
 def _outcome_word(outcome: str) -> str:

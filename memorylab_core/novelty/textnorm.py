@@ -193,10 +193,10 @@ _PHRASE_TOKENS = {f"g{i}": token for i, (_, token) in enumerate(_PHRASES)}
 _WORD_ALIASES: dict[str, str] = {}
 for _canon, _words in (
     ("up", "increase increased increases increasing raise raised raising higher more larger bigger longer "
-           "wider widen widened grow boost double doubled triple deeper extend lengthen up"),
+           "wider widen widened grow boost double doubled triple deeper extend lengthen stronger heavier up"),
     ("down", "decrease decreased decreasing lower lowered lowering reduce reduced reducing smaller less fewer "
              "shorter shorten shortened narrower narrow shrink shrank shrunk halve halved cut shallower "
-             "sharpen tighten down"),
+             "sharpen tighten tighter weaker lighter gentler down"),
     ("remove", "remove removed removing drop dropped disable disabled without delete deleted ablate no"),
     ("add", "add added adding enable enabled introduce introduced include"),
 ):
@@ -397,10 +397,11 @@ CATEGORY_ALIASES: tuple[tuple[str, str | None, str], ...] = (
 VERB_WORDS: dict[str, tuple[str, float | None]] = {}
 for _meaning, _factor, _words in (
     ("up", None, "increase increased increasing raise raised raising higher more larger bigger longer wider "
-                 "widen widened grow grew boost boosted deeper extend extended lengthen lengthened bump bumped up"),
+                 "widen widened grow grew boost boosted deeper extend extended lengthen lengthened bump bumped stronger "
+                 "heavier up"),
     ("down", None, "decrease decreased decreasing lower lowered lowering reduce reduced reducing smaller less "
                    "fewer shorter shorten shortened narrower narrow shrink shrank shrunk cut shallower sharpen "
-                   "sharpened tighten tightened tighter down"),
+                   "sharpened tighten tightened tighter weaker lighter gentler down"),
     ("up", 2.0, "double doubled doubling"),
     ("up", 3.0, "triple tripled"),
     ("up", 4.0, "quadruple quadrupled"),
