@@ -397,8 +397,8 @@ CATEGORY_ALIASES: tuple[tuple[str, str | None, str], ...] = (
 VERB_WORDS: dict[str, tuple[str, float | None]] = {}
 for _meaning, _factor, _words in (
     ("up", None, "increase increased increasing raise raised raising higher more larger bigger longer wider "
-                 "widen widened grow grew boost boosted deeper extend extended lengthen lengthened bump bumped stronger "
-                 "heavier up"),
+                 "widen widened grow grew boost boosted deeper extend extended lengthen lengthened bump bumped "
+                 "stronger heavier up"),
     ("down", None, "decrease decreased decreasing lower lowered lowering reduce reduced reducing smaller less "
                    "fewer shorter shorten shortened narrower narrow shrink shrank shrunk cut shallower sharpen "
                    "sharpened tighten tightened tighter weaker lighter gentler down"),
