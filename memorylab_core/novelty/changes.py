@@ -567,15 +567,15 @@ def text_changes(text: str) -> list[dict]:
 # top_k), "8 experts" (a count before its name), and Adam's betas as tuples: "ADAM_BETAS from
 # (0.8, 0.95) to (0.9, 0.98)" is two moves.
 _TUPLE = r"\(\s*(\d*\.?\d+)\s*,\s*(\d*\.?\d+)\s*\)"
-_SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
-    (re.compile(r"(?<![a-z])un[\s-]?tie[ds]?(?![a-z])"), "remove tied"),  # "untie embeddings"
-    (re.compile(r"(?<![\w.])(\d+)w(?![a-z0-9])"), r"width \1"),
-    (re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
-    (re.compile(r"(?<![\w.])(\d+)\s+experts(?![a-z0-9])"), r"experts \1"),
-    (re.compile(rf"adam[\s_-]*betas?\s*(?:from\s*)?[=:]?\s*{_TUPLE}\s*(?:->|→|=>|to)\s*{_TUPLE}"),
+_SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring every match holds, pattern, spelled out)
+    ("", re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
+    ("tie", re.compile(r"(?<![a-z])un[\s-]?tie[ds]?(?![a-z])"), "remove tied"),  # "untie embeddings"
+    ("", re.compile(r"(?<![\w.])(\d+)w(?![a-z0-9])"), r"width \1"),
+    ("top", re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
+    ("experts", re.compile(r"(?<![\w.])(\d+)\s+experts(?![a-z0-9])"), r"experts \1"),
+    ("beta", re.compile(rf"adam[\s_-]*betas?\s*(?:from\s*)?[=:]?\s*{_TUPLE}\s*(?:->|→|=>|to)\s*{_TUPLE}"),
      r"beta1 \1 -> \3; beta2 \2 -> \4"),
-    (re.compile(rf"adam[\s_-]*betas?\s*(?:to\s*)?[=:]?\s*{_TUPLE}"), r"beta1 \1; beta2 \2"),
+    ("beta", re.compile(rf"adam[\s_-]*betas?\s*(?:to\s*)?[=:]?\s*{_TUPLE}"), r"beta1 \1; beta2 \2"),
 )
 
 
@@ -586,8 +586,8 @@ _GREEK = str.maketrans({"β": "beta", "ε": "eps", "λ": "lambda", "α": "alpha"
 
 def _expand_shorthand(text: str) -> str:
     """``text`` with the shorthand of :data:`_SHORTHAND` written out."""
-    for pattern, replacement in _SHORTHAND:
-        if pattern.search(text):  # most texts hold none: a search skips sub's template set-up
+    for needle, pattern, replacement in _SHORTHAND:
+        if needle in text and pattern.search(text):  # most texts hold none: a search skips sub's set-up
             text = pattern.sub(replacement, text)
     return text
 
@@ -661,12 +661,13 @@ def _cut_context(clause: str, techniques: re.Pattern[str] | None = None) -> str:
 def _clause_facts(clause: str, techniques: re.Pattern[str] | None) -> list[dict]:
     """A clause's facts; those of a means ("more heads *by reducing* HEAD_DIM") or of a compensation
     ("ASPECT_RATIO 64 -> 52 *to keep* the width") are marked ``incidental``."""
-    means = _MEANS_RE.search(clause)
+    means = _MEANS_RE.search(clause) if " by " in clause else None
     if means:
         return (_part_facts(clause[: means.start()], techniques)
                 + _incidental(_part_facts(clause[means.end():], techniques)))
     facts = _part_facts(clause, techniques)
-    return _incidental(facts) if _COMPENSATION_RE.search(clause) else facts
+    compensates = facts and (" to " in clause or " so " in clause) and _COMPENSATION_RE.search(clause)
+    return _incidental(facts) if compensates else facts
 
 
 def _incidental(facts: list[dict]) -> list[dict]:
@@ -744,7 +745,8 @@ def _piece_facts(piece: str, inherited: tuple | None,
     if not mentions:
         fact = _bare_power_pair(piece) or _unknown_knob(piece)
         return ([fact] if fact else []), _piece_verb(piece) or inherited
-    if any(VERB_WORDS.get(w, ("",))[0] == "keep" for w in _WORD_RE.findall(_IDENT_RE.sub(" ", piece))):
+    if any(VERB_WORDS.get(w, ("",))[0] == "keep" for w in _WORD_RE.findall(_IDENT_RE.sub(" ", piece) if "_" in piece
+                                                                              else piece)):
         return [], inherited  # "keep X at 4" names no change (a word inside "int8_keep_float" is no verb)
     facts, cats, first_verb = [], {}, None
     for idx, (m, name, kind, value) in enumerate(mentions):
@@ -785,13 +787,11 @@ def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[
     if "_" not in piece and "=" not in piece and techniques is None:
         return found
     spans = [(m.start(), m.end()) for m, *_ in found]
-    for m in _IDENT_RE.finditer(piece):
-        if m.group() not in _METRIC_NAMES and not any(a < m.end() and m.start() < b for a, b in spans):
-            found.append((m, m.group().upper(), "num", None))
-    for m in techniques.finditer(piece) if techniques is not None else ():
-        if not any(a < m.end() and m.start() < b for a, b in spans):
-            found.append((m, m.group().upper(), "tech", None))
-    return sorted(found, key=lambda item: item[0].start())
+    extra = [(m, m.group().upper(), "num", None) for m in _IDENT_RE.finditer(piece)
+             if m.group() not in _METRIC_NAMES and not any(a < m.end() and m.start() < b for a, b in spans)]
+    extra += [(m, m.group().upper(), "tech", None) for m in (techniques.finditer(piece) if techniques else ())
+              if not any(a < m.end() and m.start() < b for a, b in spans)]
+    return sorted(found + extra, key=lambda item: item[0].start()) if extra else found
 
 
 def _values(pre: str, post: str) -> tuple[Any, Any, str | None]:
