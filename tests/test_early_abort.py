@@ -235,7 +235,11 @@ def test_saved_time_adds_up_in_status_report_and_dashboard(repo):
     assert stopped == [45.0, 45.0]
     status = ml("status", "--json", cwd=repo).json()["early_abort"]
     assert status["stopped"] == 2 and status["saved_training_seconds"] == sum(stopped)
-    assert "stopped 2 runs early, saving 1.5 min of training" in ml("status", cwd=repo).out
+    text = ml("status", cwd=repo).out
+    assert "stopped 2 runs early, saving 1.5 min of training" in text
+    assert "last run   discard (stopped early at 25% of its budget, 45 s saved)" in text
+    last = ml("status", "--json", cwd=repo).json()["last_run"]
+    assert last["stopped_early"] == {"progress": 0.25, "saved_training_seconds": 45.0} and last["val_bpb"] is None
     report = ml("report", "-o", "-", cwd=repo)
     assert report.code == 0, report.err
     assert "**Early abort:** stopped 2 runs early, saving 1.5 min of training" in report.out
