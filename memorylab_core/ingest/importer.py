@@ -177,7 +177,7 @@ def row_time(extra: dict, now: str) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     moment = moment.astimezone(timezone.utc)
-    if not 2000 <= moment.year or moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") > now:
+    if moment.year < 2000 or moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") > now:
         return None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
