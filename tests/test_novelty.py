@@ -360,8 +360,8 @@ def test_the_development_set_is_labelled_row_for_row_and_split_by_ledger():
     and the guard holds what the tuning part was tuned to (a regression guard, not a generalisation
     claim: the held-out part is reported in docs/novelty.md, not asserted)."""
     ev = _eval_module()
-    parts = [part for split in ev.SPLITS if (part := ev.split_files(ev.DEV_LEDGERS, split))]
-    assert sum(map(len, parts)) == len(set().union(*parts))  # each ledger in one part
+    parts = [ev.split_files(ev.DEV_LEDGERS, split) for split in ev.SPLITS]
+    assert all(parts) and sum(map(len, parts)) == len(set().union(*parts))  # each ledger in one part
     assert set().union(*parts) == {p.stem for p in ev.DEV_LEDGERS.glob("*.tsv")} - {"labels", "SOURCES"}
     assert [len(ev.evaluate(ev.DEV_LEDGERS, only=part)) for part in parts] == [165, 116, 125, 409]
     rows = ev.evaluate(ev.DEV_LEDGERS, only=parts[0])
