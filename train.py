@@ -652,7 +652,7 @@ def train(run):
         tok_per_sec = TOTAL_BATCH_SIZE / dt
         mfu = 100 * flops_per_token * tok_per_sec / run.peak_flops if run.peak_flops else float("nan")
         remaining = max(0.0, TIME_BUDGET - total_training_time)
-        run.record_step(step, progress, debiased, tok_per_sec, total_training_time, wall_training_time)
+        run.record_step(step, progress, debiased, lrm, tok_per_sec, total_training_time, wall_training_time)
         mfu_text = f"{mfu:.1f}%" if run.peak_flops else "n/a"
         print(f"\rstep {step:05d} ({100 * progress:.1f}%) | loss: {debiased:.6f} | lrm: {lrm:.2f} | "
               f"dt: {dt * 1000:.0f}ms | tok/sec: {tok_per_sec:,.0f} | mfu: {mfu_text} | epoch: {epoch} | "

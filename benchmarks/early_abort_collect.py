@@ -20,7 +20,9 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -79,22 +81,53 @@ EDITS: list[tuple[str, list[tuple[str, str]]]] = [
     ("embedding_lr 1.0 + warmdown 0.7", [("EMBEDDING_LR = 0.6 ", "EMBEDDING_LR = 1.0 "),
                                          ("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.7 ")]),
 ]
+# More ideas for --climb (a longer night): smaller moves around the defaults, where keeps and
+# discards are close and a curve rule is tempted most.
+MORE_EDITS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("matrix_lr 0.05", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.05 ")]),
+    ("matrix_lr 0.03", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.03 ")]),
+    ("embedding_lr 0.45", [("EMBEDDING_LR = 0.6 ", "EMBEDDING_LR = 0.45 ")]),
+    ("unembedding_lr 0.006", [("UNEMBEDDING_LR = 0.004 ", "UNEMBEDDING_LR = 0.006 ")]),
+    ("scalar_lr 1.0", [("SCALAR_LR = 0.5 ", "SCALAR_LR = 1.0 ")]),
+    ("weight_decay 0.1", [("WEIGHT_DECAY = 0.2 ", "WEIGHT_DECAY = 0.1 ")]),
+    ("adam betas 0.85,0.95", [("ADAM_BETAS = (0.8, 0.95)", "ADAM_BETAS = (0.85, 0.95)")]),
+    ("adam betas 0.8,0.9", [("ADAM_BETAS = (0.8, 0.95)", "ADAM_BETAS = (0.8, 0.9)")]),
+    ("warmdown 0.6", [("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.6 ")]),
+    ("final lr frac 0.05", [("FINAL_LR_FRAC = 0.0", "FINAL_LR_FRAC = 0.05")]),
+    ("softcap 10", [("softcap = 15.0", "softcap = 10.0")]),
+    ("softcap 20", [("softcap = 15.0", "softcap = 20.0")]),
+    ("width 64 (aspect 16)", [("    ASPECT_RATIO = 32 ", "    ASPECT_RATIO = 16 ")]),
+    ("muon momentum 0.95 flat", [("return (1 - frac) * 0.85 + frac * 0.95", "return 0.95")]),
+]
 BASELINE_SEEDS = (42, 43, 44)
 
 
-def plan(seed: int) -> list[tuple[str, list[tuple[str, str]], int]]:
+def plan(seed: int, climb: bool = False) -> list[tuple[str, list[tuple[str, str]], int]]:
     """The runs in collection order: the baseline's replicates first, then the edits shuffled."""
-    edits = list(EDITS)
+    edits = list(EDITS) + (MORE_EDITS if climb else [])
     random.Random(seed).shuffle(edits)
     baseline = [(f"baseline seed {s}", [], s) for s in BASELINE_SEEDS]
     return baseline + [(name, repl, 42) for name, repl in edits]
 
 
-def edited_source(source: str, replacements: list[tuple[str, str]], name: str) -> str:
+_CONSTANT = re.compile(r"(\s*[A-Z_]+ = )(\S+)\s*")
+
+
+def edited_source(source: str, replacements: list[tuple[str, str]], name: str, climb: bool = False) -> str | None:
+    """``source`` with the edit applied. With ``climb`` the source is the current champion's, where an earlier
+    keep may have moved the constant: then the constant's line gets the edit's value whatever it holds
+    (None when the edit no longer applies, e.g. a code change after another one was kept)."""
     for old, new in replacements:
-        if source.count(old) != 1:
+        if source.count(old) == 1:
+            source = source.replace(old, new)
+            continue
+        moved = _CONSTANT.fullmatch(old) if climb else None
+        pattern = re.compile("^" + re.escape(moved.group(1)) + r"\S+", re.M) if moved else None
+        if pattern is None or len(pattern.findall(source)) != 1:
+            if climb:
+                return None
             raise SystemExit(f"edit {name!r}: {old!r} occurs {source.count(old)} times in train.py")
-        source = source.replace(old, new)
+        source = pattern.sub(new.rstrip(), source)
     return source
 
 
@@ -123,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for training (default 1)")
     p.add_argument("--seed", type=int, default=27, help="shuffle seed of the edit order")
     p.add_argument("--limit", type=int, help="stop after this many runs in total")
+    p.add_argument("--climb", action="store_true",
+                   help="a night as an agent runs it: each edit applies to the current champion (a run that beats "
+                        "the champion's mean val_bpb is kept and becomes it), with more ideas (MORE_EDITS)")
     p.add_argument("--source", type=Path, default=ROOT, help="folder with the train.py and prepare.py to edit and run "
                                                              "(default: this checkout)")
     args = p.parse_args(argv)
@@ -134,19 +170,40 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, "prepare.py"], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
     out = args.out / "runs.jsonl"
     lines = out.read_text().splitlines() if out.exists() else []
-    done = {json.loads(line)["name"] for line in lines if line.strip()}
-    base = (args.source / "train.py").read_text()
-    for i, (name, replacements, seed) in enumerate(plan(args.seed)):
+    rows = {row["name"]: row for row in map(json.loads, filter(str.strip, lines))}
+    champion = Champion((args.source / "train.py").read_text())
+    for i, (name, replacements, seed) in enumerate(plan(args.seed, args.climb)):
         if args.limit is not None and i >= args.limit:
             break
-        if name in done:
+        source = edited_source(champion.source, replacements, name, args.climb)
+        if source is None:
+            print(f"{i + 1:3d} {name:34s} skipped: does not apply to champion {champion.name!r}", flush=True)
             continue
-        row = run_one(work, name, edited_source(base, replacements, name), seed, env, timeout=900)
-        with open(out, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
-        print(f"{i + 1:3d} {name:34s} val_bpb {row['val_bpb']} steps {row['num_steps']} "
-              f"wall {row['wall_seconds']} s load {row['loadavg']:.1f}", flush=True)
+        row = rows.get(name)
+        if row is None:
+            row = {**run_one(work, name, source, seed, env, timeout=900), "champion": champion.name}
+            with open(out, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(f"{i + 1:3d} {name:34s} val_bpb {row['val_bpb']} steps {row['num_steps']} "
+                  f"wall {row['wall_seconds']} s load {row['loadavg']:.1f}", flush=True)
+        if args.climb:
+            champion.update(name, source, row.get("val_bpb"), is_replicate=not replacements)
     return 0
+
+
+class Champion:
+    """The keep rule of a --climb night: a run that beats the mean of the champion's runs becomes the champion."""
+
+    def __init__(self, source: str) -> None:
+        self.name, self.source, self.values = "baseline", source, []
+
+    def update(self, name: str, source: str, val_bpb: float | None, is_replicate: bool) -> None:
+        if val_bpb is None:
+            return
+        if is_replicate:
+            self.values.append(val_bpb)
+        elif not self.values or val_bpb < statistics.mean(self.values):
+            self.name, self.source, self.values = name, source, [val_bpb]
 
 
 if __name__ == "__main__":

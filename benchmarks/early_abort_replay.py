@@ -103,7 +103,7 @@ def step_lines(trial: Trial) -> bytes:
 
 
 def _history(trial: Trial) -> ea.HistoryRun:
-    return ea.HistoryRun(trial.name, trial.curve, trial.val_bpb)
+    return ea.HistoryRun(trial.name, trial.curve, trial.val_bpb, trial.lrm)
 
 
 def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool, baseline_only: bool = False) -> Result:
@@ -189,7 +189,8 @@ def load_runs(path: Path) -> list[Trial]:
             continue
         code = "baseline" if row["name"].startswith("baseline") else row["name"]
         trials.append(Trial(row["name"], code, float(row["val_bpb"]), curve,
-                            float(row.get("training_seconds") or row.get("time_budget") or 60.0)))
+                            float(row.get("training_seconds") or row.get("time_budget") or 60.0),
+                            lrm=tuple(ea.curve_of(row.get("loss_curve"), "lrm"))))
     return trials
 
 
@@ -207,7 +208,8 @@ def load_store(root: Path, arena: str | None) -> list[Trial]:
         if run.val_bpb is None or run.validity == "confounded" or len(curve) < 2 or run.status == "crash":
             continue
         code = run.code_fingerprint or run.commit or run.run_id
-        trials.append(Trial(run.run_id, code, run.val_bpb, curve, float(summary.get("training_seconds") or 0.0)))
+        trials.append(Trial(run.run_id, code, run.val_bpb, curve, float(summary.get("training_seconds") or 0.0),
+                            lrm=tuple(ea.curve_of(summary.get("loss_curve"), "lrm"))))
     return trials
 
 

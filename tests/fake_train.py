@@ -97,7 +97,7 @@ def print_curve(args: argparse.Namespace) -> list[dict]:
     for step in range(args.steps):
         progress = step / args.steps
         loss = loss_on(knots, progress)
-        points.append({"step": step, "progress": round(progress, 5), "loss": round(loss, 6),
+        points.append({"step": step, "progress": round(progress, 5), "loss": round(loss, 6), "lrm": args.lrm,
                        "tokens_per_sec": args.tps})
         print(f"\rstep {step:05d} ({100 * progress:.1f}%) | loss: {loss:.6f} | lrm: {args.lrm:.2f} | dt: 10ms | "
               f"tok/sec: {args.tps:,.0f} | mfu: n/a | epoch: 1 | remaining: 1s    ", end="", flush=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -251,6 +252,27 @@ def test_report_window_shows_a_timestamp_less_import(tmp_path):
     assert data["window_runs"] == 6 and data["since_hours"] is None and data["widened_from_hours"] == 16
     text = ml(*at, "report", "-o", "-", cwd=tmp_path).out
     assert "## Headline (all time, none in the last 16 h)" in text and "No runs in this window" not in text
+
+
+def test_a_timestamp_column_dates_imported_rows(tmp_path):
+    """Some agents add a time column: its rows are dated (offsets honoured, stored as UTC), so tonight's rows
+    fill tonight's report window; a cell that does not parse, or that lies after the import, stays undated."""
+    now = datetime.now(timezone.utc)
+    stamps = [(now - timedelta(hours=30)).isoformat(), (now - timedelta(hours=2)).astimezone(
+        timezone(timedelta(hours=9))).isoformat(), str(int((now - timedelta(hours=1)).timestamp())), "soon",
+        (now + timedelta(days=3)).isoformat()]
+    path = tmp_path / "t.tsv"
+    path.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\ttimestamp\n" + "".join(
+        f"c00000{i}\t1.{90 - i}0000\t8.0\tkeep\tidea {i}\t{stamp}\n" for i, stamp in enumerate(stamps)))
+    at = ("--home", str(tmp_path / "store"))
+    assert ml(*at, "import", str(path), cwd=tmp_path).code == 0
+    runs = {r["description"]: r for r in ml(*at, "list", "--json", cwd=tmp_path).json()}
+    assert runs["idea 0"]["timestamp_utc"].startswith((now - timedelta(hours=30)).strftime("%Y-%m-%dT%H"))
+    assert runs["idea 1"]["timestamp_utc"].startswith((now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    assert runs["idea 1"]["timestamp_utc"].endswith("Z") and runs["idea 2"]["timestamp_utc"].endswith("Z")
+    assert runs["idea 3"]["timestamp_utc"] is None and runs["idea 4"]["timestamp_utc"] is None
+    data = ml(*at, "report", "--json", "-o", "-", cwd=tmp_path).json()
+    assert data["since_hours"] == 16 and data["window_runs"] == 2  # ideas 1 and 2 ran in the last 16 h
 
 
 def test_list_by_arena_and_run_numbers_per_arena(tmp_path):

@@ -393,7 +393,8 @@ def test_smoke_run_beside_a_cpu_hog_counts_cpu_seconds(prepared_cache, tmp_path,
     assert c["cpu_share"] == pytest.approx(c["process_cpu_percent"] / (100 * c["budget_threads"]), abs=2e-3)
     curve = summary["loss_curve"]
     assert 1 <= len(curve) <= 200 and len(curve) == summary["num_steps"]
-    assert set(curve[0]) == {"step", "progress", "loss", "tokens_per_sec"}
+    assert set(curve[0]) == {"step", "progress", "loss", "lrm", "tokens_per_sec"}
+    assert curve[0]["lrm"] == 1.0 and 0.0 <= curve[-1]["lrm"] < 1.0  # no warmup; the warmdown has begun by the end
     assert "error" not in summary
 
 

@@ -57,8 +57,7 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
         "arena": state.arena, **tl.account.to_dict(), "verdict": verdict,
         "headline": history_headline(ctx.history, state.arena),
         "champion": _brief(tl.champion),
-        "last_run": None if last is None else {**_brief(last.run), "status": last.run.status,
-                                               "gain": (last.run.extra.get("verdict") or {}).get("gain")},
+        "last_run": None if last is None else _last_run(last.run),
         "crash_streak": tl.crash_streak, "experiments_since_last_keep": tl.since_keep,
         "hours_since_last_improvement": hours, "plateau": tl.plateau(),
         "breaker": {**(breaker := tl.breaker()), "half_open": half_open(breaker, now)},
@@ -121,6 +120,16 @@ def _breaker_state(br: dict) -> str:
     return br["state"]
 
 
+def _last_run(run) -> dict:
+    """The newest run's line: its brief, status and gain, and (a run stopped early has no val_bpb) where it was
+    stopped and the training time that saved."""
+    stop = run.extra.get("early_abort") or {}
+    stopped = stop.get("action") == "stopped"
+    return {**_brief(run), "status": run.status, "gain": (run.extra.get("verdict") or {}).get("gain"),
+            "stopped_early": {"progress": stop.get("progress"),
+                              "saved_training_seconds": stop.get("saved_training_seconds")} if stopped else None}
+
+
 def render(data: dict) -> str:
     """The one-screen terminal dashboard."""
     champ, last = data["champion"], data["last_run"]
@@ -140,7 +149,10 @@ def render(data: dict) -> str:
         lines.append(f"           {standing_phrase(verdict)}")
     if last:
         gain = "" if last["gain"] is None else f" (gain {last['gain']:+.6f} over the reference)"
-        lines.append(f"last run   {last['status']} {_val(last['val_bpb'])}{gain}  {_commit(last['commit'])}"
+        stop = last.get("stopped_early")
+        outcome = _val(last["val_bpb"]) if not stop else \
+            f"(stopped early at {stop['progress']:.0%} of its budget, {stop['saved_training_seconds']:.0f} s saved)"
+        lines.append(f"last run   {last['status']} {outcome}{gain}  {_commit(last['commit'])}"
                      f"{_one(last['description'])}")
     plateau = data["plateau"]
     hours = data["hours_since_last_improvement"]

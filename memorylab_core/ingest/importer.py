@@ -128,7 +128,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
         "schema_version": SCHEMA_VERSION,
         "record_type": "run",
         "run_id": _run_id(key, commit),
-        "timestamp_utc": None,
+        "timestamp_utc": row_time(row.get("extra") or {}, now),
         "imported_utc": now,
         "branch": branch,
         "commit": commit if is_commit(commit) else None,
@@ -153,6 +153,33 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
         "novelty_guard": None,
         "decision_packet": None,
     }, raw_status)
+
+
+TIME_COLUMNS = ("timestamp_utc", "timestamp", "datetime", "time", "date", "started", "created_at")
+_EPOCH = re.compile(r"\d{9,10}(?:\.\d+)?")
+
+
+def row_time(extra: dict, now: str) -> str | None:
+    """When a results.tsv row ran, from a time column some agents add (:data:`TIME_COLUMNS`, by header name):
+    ISO-8601 (an offset is honoured, none means UTC) or Unix seconds, as a UTC stamp; None when the row has
+    none, it does not parse, or it is not before the import (a clock that ran ahead is no evidence of when)."""
+    cells = {name.strip().lower(): value for name, value in extra.items()}
+    text = next((cells[name].strip() for name in TIME_COLUMNS if str(cells.get(name) or "").strip()), "")
+    try:
+        if _EPOCH.fullmatch(text):
+            moment = datetime.fromtimestamp(float(text), timezone.utc)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00")) if 10 <= len(text) <= 40 else None
+    except (ValueError, OverflowError, OSError):
+        return None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(timezone.utc)
+    if moment.year < 2000 or moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") > now:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _capped(text: str, where: str, summary: ImportSummary, quiet: bool = False) -> str:

@@ -204,20 +204,24 @@ def plan_for(history: JournalIndex, arena: str, rule: AbortRule) -> Plan:
     def with_curves(runs) -> list[HistoryRun]:
         out = []
         for run in runs:
-            curve = curve_of(load(run.run_id))
+            points = load(run.run_id)
+            curve = curve_of(points)
             if len(curve) >= 2 and run.val_bpb is not None:
-                out.append(HistoryRun(run.run_id, curve, run.val_bpb))
+                out.append(HistoryRun(run.run_id, curve, run.val_bpb, tuple(curve_of(points, "lrm"))))
         return out
 
     measured = history.runs.where("arena = ? AND status != 'crash' AND val_bpb IS NOT NULL "
                                   "AND validity != 'confounded'", (arena,), limit=HISTORY_RUNS)
     reference_ids = set(sample_of(tip, notable).run_ids) if tip is not None else set()
     reference = [r for r in notable if r.run_id in reference_ids]
-    schedule = next((lrm for r in reference if (lrm := lrm_schedule(_run_log(history.store, r.run_id)))), [])
+    curves = with_curves(reference)
+    # The champion's schedule: its sidecar curve's lrm, else (older sidecars) its archived run.log's step lines.
+    schedule = next((r.lrm for r in curves if r.lrm), None) or \
+        next((lrm for r in reference if (lrm := lrm_schedule(_run_log(history.store, r.run_id)))), [])
     facts = [r.extra.get("throughput") or {} for r in reference]
     tps = [f["tokens_per_sec"] for f in facts if f.get("tokens_per_sec")]
     params = [f["num_params_M"] for f in facts if f.get("num_params_M")]
-    return plan(rule, tip.run_id if tip is not None else None, with_curves(reference), with_curves(reversed(measured)),
+    return plan(rule, tip.run_id if tip is not None else None, curves, with_curves(reversed(measured)),
                 statistics.median(tps) if tps else None, statistics.median(params) if params else None, schedule)
 
 
