@@ -264,6 +264,15 @@ def test_compensating_moves_and_means_are_incidental():
     assert not facts["N_HEAD"].get("incidental") and facts["HEAD_DIM"]["incidental"]
     assert facts["ASPECT_RATIO"]["incidental"]
     assert "incidental" not in text_changes("reduce HEAD_DIM to 64 to keep the width")[0]
+    facts = by_name(text_changes("increase batch size to 2^20 and lr x1.4 to compensate"))
+    assert not facts["TOTAL_BATCH_SIZE"].get("incidental") and facts["LR"]["incidental"]
+
+
+def test_a_qualifier_after_a_bare_setting_is_the_change():
+    """"with ..." qualifies a change stated before it; after a bare setting ("Muon", what is in place)
+    it is the change."""
+    assert by_name(text_changes("Muon with momentum 0.97"))["MUON_MOMENTUM"]["new"] == 0.97
+    assert list(by_name(text_changes("raise matrix lr to 0.05 with Muon"))) == ["MATRIX_LR"]
 
 
 def test_context_qualifiers_are_not_changes():

@@ -504,6 +504,7 @@ _PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMB
 _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
 _PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
+_ANY_NUMBER_RE = re.compile(r"\d")
 _BARE_VALUE_RE = re.compile(rf"\s*{_NUMBER}\s*")
 _BARE_PAIR_RE = re.compile(rf"(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
 _CLAUSE_SPLIT_RE = re.compile(r"\s*(?:;|,(?!\d{3}\b)|\s\+\s|(?<=[a-z)]{2})\+(?=[a-z0-9(])|\bplus\b|\bas well as\b)\s*")
@@ -654,33 +655,44 @@ def _cut_context(clause: str, techniques: re.Pattern[str] | None = None) -> str:
             continue
         if any(start <= m.start() < end for start, end in names) or not any(s < m.start() for s, _ in names):
             continue
+        if word == "with" and not _states_a_change(before):
+            continue  # "Muon with momentum 0.97": naming the setting, then the change
         return before
     return clause
 
 
 def _clause_facts(clause: str, techniques: re.Pattern[str] | None) -> list[dict]:
     """A clause's facts; those of a means ("more heads *by reducing* HEAD_DIM") or of a compensation
-    ("ASPECT_RATIO 64 -> 52 *to keep* the width") are marked ``incidental``."""
+    ("ASPECT_RATIO 64 -> 52 *to keep* the width": the piece the phrase follows) are marked ``incidental``."""
     means = _MEANS_RE.search(clause) if " by " in clause else None
     if means:
         return (_part_facts(clause[: means.start()], techniques)
                 + _incidental(_part_facts(clause[means.end():], techniques)))
-    facts = _part_facts(clause, techniques)
-    compensates = facts and (" to " in clause or " so " in clause) and _COMPENSATION_RE.search(clause)
-    return _incidental(facts) if compensates else facts
+    per_piece = _part_facts(clause, techniques, by_piece=True)
+    if (" to " in clause or " so " in clause) and _COMPENSATION_RE.search(clause):
+        last = max((i for i, facts in enumerate(per_piece) if facts), default=None)
+        if last is not None:
+            per_piece[last] = _incidental(per_piece[last])
+    return [fact for facts in per_piece for fact in facts]
 
 
 def _incidental(facts: list[dict]) -> list[dict]:
     return [dict(fact, incidental=True) for fact in facts]
 
 
-def _part_facts(text: str, techniques: re.Pattern[str] | None) -> list[dict]:
+def _part_facts(text: str, techniques: re.Pattern[str] | None, by_piece: bool = False) -> list:
+    """The facts of ``text`` (context cut, split into pieces on "and"); ``by_piece``: one list per piece."""
     pieces = _repair_coordination(_PIECE_SPLIT_RE.split(_cut_context(text, techniques)))
-    facts, verb = [], None
+    out, verb = [], None
     for piece in pieces:
         piece_facts, verb = _piece_facts(piece, verb, techniques)
-        facts.extend(piece_facts)
-    return facts
+        out.append(piece_facts)
+    return out if by_piece else [fact for facts in out for fact in facts]
+
+
+def _states_a_change(text: str) -> bool:
+    """Whether ``text`` has an edit verb or a number (it states a change, not only what is in place)."""
+    return bool(_ANY_NUMBER_RE.search(text)) or any(word in VERB_WORDS for word in _WORD_RE.findall(text))
 
 
 def _repair_coordination(pieces: list[str]) -> list[str]:
