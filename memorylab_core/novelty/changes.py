@@ -646,7 +646,8 @@ def _cut_context(clause: str, techniques: re.Pattern[str] | None = None) -> str:
     nor one that nothing named before it could qualify ("A/B with MUON_NS_STEPS=0": the change)."""
     if not _CONTEXT_RE.search(clause):
         return clause
-    names = [(m.start(), m.end()) for m, *_ in _mentions_in(clause, techniques)]
+    mentions = _mentions_in(clause, techniques)
+    names = [(m.start(), m.end()) for m, *_ in mentions]
     for m in _CONTEXT_RE.finditer(clause):
         word, before = m.group().split()[0], clause[: m.start()]
         if word in ("with", "for") and _SWAP_VERB_RE.search(before):
@@ -655,7 +656,7 @@ def _cut_context(clause: str, techniques: re.Pattern[str] | None = None) -> str:
             continue
         if any(start <= m.start() < end for start, end in names) or not any(s < m.start() for s, _ in names):
             continue
-        if word == "with" and not _states_a_change(before):
+        if word == "with" and _names_a_setting(before, mentions, m.start()):
             continue  # "Muon with momentum 0.97": naming the setting, then the change
         return before
     return clause
@@ -690,9 +691,12 @@ def _part_facts(text: str, techniques: re.Pattern[str] | None, by_piece: bool = 
     return out if by_piece else [fact for facts in out for fact in facts]
 
 
-def _states_a_change(text: str) -> bool:
-    """Whether ``text`` has an edit verb or a number (it states a change, not only what is in place)."""
-    return bool(_ANY_NUMBER_RE.search(text)) or any(word in VERB_WORDS for word in _WORD_RE.findall(text))
+def _names_a_setting(before: str, mentions: list, end: int) -> bool:
+    """Whether ``before`` (the text up to ``end``) only names a category's value ("Muon", "SwiGLU"): no
+    edit verb, no number, no other knob. What follows "with" is then the change, not its context."""
+    named = [kind for m, _, kind, _ in mentions if m.start() < end]
+    return (all(kind == "cat" for kind in named) and not _ANY_NUMBER_RE.search(before)
+            and not any(word in VERB_WORDS for word in _WORD_RE.findall(before)))
 
 
 def _repair_coordination(pieces: list[str]) -> list[str]:
