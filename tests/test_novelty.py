@@ -618,3 +618,8 @@ def test_text_similarity_does_not_repeat_a_failure_in_the_opposite_direction():
     assert check(failed, "weaker weight decay on the gates").classification == "novel"
     kept = [BASE, ("increase the router temperature a little", "keep")]
     assert check(kept, "decrease the router temperature a little").classification == "incremental_followup"
+
+
+def test_a_crash_note_that_says_the_run_diverged_is_the_idea_s_failure_even_if_killed():
+    rows = [BASE, ("depth 8 -> 10 (killed it: loss went NaN)", "crash")]
+    assert check(rows, "depth 8 -> 12").classification == "repeat_failure"

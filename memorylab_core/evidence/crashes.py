@@ -75,11 +75,16 @@ _ENVIRONMENT_RE = re.compile(
 )
 
 
+# ... unless the note also says the run itself diverged ("killed it: loss went NaN").
+_DIVERGED_RE = re.compile(r"\bnan\b|\bdiverg\w*|\bexplod\w*|\binf(?:inite)?\s+loss\b", re.IGNORECASE)
+
+
 def described_kind(text: str | None) -> str | None:
     """``infra`` when a crash's note blames the environment ("still killed with exit 137", "OOM from another
     process", "pre-empted"), else None: the kind of a crash recorded without one (an imported ledger row has
     only its description). Any other note leaves the kind unknown, evidence like any unexplained crash."""
-    return "infra" if text and _ENVIRONMENT_RE.search(str(text)[:2000]) else None
+    note = str(text or "")[:2000]
+    return "infra" if _ENVIRONMENT_RE.search(note) and not _DIVERGED_RE.search(note) else None
 
 
 def is_fixable(kind: str | None, summary: str | None = None) -> bool:
