@@ -67,7 +67,8 @@ _ENVIRONMENT_RE = re.compile(
     r"contention|gpu\s+(?:was\s+)?(?:busy|in\s+use|occupied|unavailable)|shared\s+gpu|"
     r"(?:node|machine|host|server|system)\s+(?:failure|down|died|crash(?:ed)?|reboot(?:ed)?|restart(?:ed)?)|"
     r"reboot(?:ed)?|power\s+(?:loss|outage|cut)|disk\s+(?:full|quota)|no\s+space\s+left|"
-    r"network\s+(?:error|failure|issue|outage)|connection\s+(?:lost|reset|refused|dropped)|ssh\s+(?:disconnect\w*|dropped)|"
+    r"network\s+(?:error|failure|issue|outage)|connection\s+(?:lost|reset|refused|dropped)|lost\s+(?:the\s+)?connection|"
+    r"ssh\s+(?:disconnect\w*|dropped)|nccl|went\s+to\s+sleep|suspended|"
     r"keyboard\s*interrupt|interrupted|ctrl[\s-]?c|cancell?ed|(?:manually|operator)\s+(?:stopped|killed|aborted)|"
     r"stopped\s+by\s+(?:me|the\s+user|user|the\s+operator)|infra(?:structure)?|environment(?:al)?\s+(?:issue|problem|error|crash|failure)|"
     r"driver\s+(?:error|crash|issue|failure)|hardware\s+(?:failure|fault|error))\b",
