@@ -268,6 +268,17 @@ def test_compensating_moves_and_means_are_incidental():
     assert not facts["TOTAL_BATCH_SIZE"].get("incidental") and facts["LR"]["incidental"]
 
 
+@pytest.mark.parametrize("text,name", [
+    ("raise the learning rate for the embeddings to 0.8", "EMBEDDING_LR"),
+    ("Adam learning rate for embeddings 0.6 -> 0.8", "EMBEDDING_LR"),
+    ("lower the lr of the lm head to 0.002", "UNEMBEDDING_LR"),
+    ("raise LR for scalars to 0.8", "SCALAR_LR"),
+    ("Adam's epsilon 1e-10 -> 1e-8", "ADAM_EPS"),
+])
+def test_a_learning_rate_for_a_group_is_the_group_s_and_an_optimizer_owning_a_knob_is_no_switch(text, name):
+    assert [f["name"] for f in text_changes(text)] == [name]
+
+
 def test_a_qualifier_after_a_bare_setting_is_the_change():
     """"with ..." qualifies a change stated before it; after a bare setting ("Muon", what is in place)
     it is the change."""

@@ -504,6 +504,7 @@ _PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMB
 _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
 _PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
+_OWNER_RE = re.compile(r"(?:'s)?\s*$")
 _ANY_NUMBER_RE = re.compile(r"\d")
 _BARE_VALUE_RE = re.compile(rf"\s*{_NUMBER}\s*")
 _BARE_PAIR_RE = re.compile(rf"(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
@@ -771,6 +772,9 @@ def _piece_facts(piece: str, inherited: tuple | None,
         verb = _verb(pre, post) or (inherited if idx == 0 else None)
         first_verb = first_verb or verb
         if kind == "cat":
+            owner = name == "OPTIMIZER" and idx + 1 < len(mentions) and mentions[idx + 1][2] != "cat"
+            if owner and _OWNER_RE.match(post):
+                continue  # "Adam learning rate", "Adam's epsilon": the optimizer owns the knob, it is not changed
             cats.setdefault(name, []).append((m, value, verb, post))
             continue
         if kind == "tech" and verb is None and pre.strip():

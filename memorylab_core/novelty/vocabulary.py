@@ -48,6 +48,15 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      rf"step{_S}size{_S}(?:for|of){_S}(?:the{_S})?(?:orthogonali[sz]ed|muon|matrix)(?:{_S}optimi[sz]er)?|"
      rf"(?:orthogonali[sz]ed|muon){_S}optimi[sz]er(?:'?s)?{_S}(?:lr|learning{_S}rate|step{_S}size)",
      "bigger step size for the orthogonalized optimizer", "up"),
+    # a learning rate "for" / "of" a parameter group is that group's learning rate
+    ("EMBEDDING_LR", "embedding", "num", rf"{_LR}{_S}(?:for|of|on){_S}(?:the{_S})?(?:token{_S}|input{_S})?"
+     rf"(?:embed(?:ding)?s?|wte)", "raise the learning rate for the embeddings to 0.8", "up"),
+    ("UNEMBEDDING_LR", "lm_head", "num", rf"{_LR}{_S}(?:for|of|on){_S}(?:the{_S})?(?:lm{_S}head|unembed(?:ding)?s?|"
+     rf"output{_S}(?:layer|head|projection))", "lower the lr of the lm head to 0.002", "down"),
+    ("SCALAR_LR", "scalars", "num", rf"{_LR}{_S}(?:for|of|on){_S}(?:the{_S})?(?:per{_S}layer{_S})?scalars?",
+     "raise LR for scalars to 0.8", "up"),
+    ("MATRIX_LR", "muon", "num", rf"{_LR}{_S}(?:for|of|on){_S}(?:the{_S})?(?:(?:block|hidden|2d){_S})?(?:weight{_S})?"
+     rf"matri(?:x|ces)", "lower the learning rate for the weight matrices", "down"),
     # optimizer internals: Muon vs Adam
     ("MUON_BETA2", "muon", "num", rf"muon{_S}(?:beta{_S}2|second{_S}moment(?:{_S}beta)?)", "muon beta2 0.95 -> 0.99",
      "up"),
