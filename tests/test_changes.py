@@ -234,6 +234,9 @@ UNKNOWN_KNOBS = [
     ("EMA decay 0.997 -> 0.996", "EMA_DECAY", 0.997, 0.996, "down"),
     ("shorter window (256)", "SHORT_WINDOW", None, 256, "down"),
     ("tighter logit softcap of 12", "SOFTCAP_VALUE", None, 12, "down"),
+    ("emb lr 0.8", "EMBEDDING_LR", None, 0.8, "changed"),
+    ("unemb lr 0.008", "UNEMBEDDING_LR", None, 0.008, "changed"),
+    ("rope 100k", "ROPE_BASE", None, 100000, "changed"),
 ]
 
 

@@ -623,3 +623,11 @@ def test_text_similarity_does_not_repeat_a_failure_in_the_opposite_direction():
 def test_a_crash_note_that_says_the_run_diverged_is_the_idea_s_failure_even_if_killed():
     rows = [BASE, ("depth 8 -> 10 (killed it: loss went NaN)", "crash")]
     assert check(rows, "depth 8 -> 12").classification == "repeat_failure"
+
+
+def test_a_terse_ledger_s_abbreviations_move_the_knobs_they_name():
+    """"rope 100k" tunes the RoPE base (upstream's 10000), "emb lr" is the embedding LR, not the LR."""
+    assert check([BASE, ("rope base 50k", "discard")], "rope 100k").classification == "repeat_failure"
+    assert check([BASE, ("rope base 50k", "discard")], "rope 5k").classification == "novel"
+    rows = [BASE, ("lr .03", "keep"), ("lr .025", "discard")]
+    assert check(rows, "emb lr 0.8").classification == "novel"

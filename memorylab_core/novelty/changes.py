@@ -30,7 +30,7 @@ import unicodedata
 from typing import Any
 
 from .textnorm import MENTION_META, MENTIONS, NUMBER_WORDS, VERB_WORDS, strip_outcome_notes
-from .vocabulary import CODE_LITERALS, CONSTANT_ALIASES, SPLIT_CONSTANTS
+from .vocabulary import CODE_LITERALS, CONSTANT_ALIASES, SPLIT_CONSTANTS, VALUE_KNOB
 
 __all__ = ["code_fingerprint", "diff_constants", "train_defaults", "text_changes", "merge_changes", "DIRECTIONS"]
 
@@ -844,6 +844,8 @@ def _numeric_fact(name: str, kind: str, pre: str, post: str, verb: tuple | None)
     direction = _numeric_direction(kind, meaning, old, new)
     if direction is None:
         return None
+    if kind == "comp" and name in VALUE_KNOB and (_is_number(old) or _is_number(new)):
+        name = VALUE_KNOB[name]
     fact = {"name": name, "old": old, "new": new, "direction": direction, "source": "text"}
     if factor and (old is None or new is None):
         fact["factor"] = factor

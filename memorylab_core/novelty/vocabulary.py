@@ -184,6 +184,11 @@ PARENT: dict[str, str] = {
 }
 
 
+# A component upstream has, named with a number, means its value: "rope 100k" is the RoPE base, "softcap
+# 30" the cap's value (not the component added again). (A component upstream lacks, "EMA 0.999", is added.)
+VALUE_KNOB: dict[str, str] = {"ROPE": "ROPE_BASE", "SOFTCAP": "SOFTCAP_VALUE"}
+
+
 def window_short_share(pattern: object) -> float | None:
     """The share of short-window layers in a window pattern ("sssl" → 0.75, "l" → 0.0), or None."""
     text = str(pattern or "").lower()
@@ -196,14 +201,14 @@ ORDERED_VALUES: dict[str, Callable[[object], float | None]] = {"WINDOW_PATTERN":
 
 # Upstream autoresearch train.py (karpathy/autoresearch): its top-level constants, plus values that
 # live inside its code (MLP 4x, softcap 15, Muon momentum 0.95 warmed up from 0.85 over 300 steps,
-# 5 Newton-Schulz steps, Muon beta2 0.95, Adam eps 1e-10, value-embedding gate on 32 channels).
+# 5 Newton-Schulz steps, Muon beta2 0.95, Adam eps 1e-10, value-embedding gate on 32 channels, RoPE base 10000).
 UPSTREAM_DEFAULTS: dict[str, object] = {
     "DEPTH": 8, "ASPECT_RATIO": 64, "HEAD_DIM": 128, "WINDOW_PATTERN": "SSSL", "TOTAL_BATCH_SIZE": 2**19,
     "DEVICE_BATCH_SIZE": 128, "EMBEDDING_LR": 0.6, "UNEMBEDDING_LR": 0.004, "MATRIX_LR": 0.04, "SCALAR_LR": 0.5,
     "WEIGHT_DECAY": 0.2, "ADAM_BETA1": 0.8, "ADAM_BETA2": 0.95, "WARMUP_RATIO": 0.0, "WARMDOWN_RATIO": 0.5,
     "FINAL_LR_FRAC": 0.0, "MLP_RATIO": 4, "SOFTCAP_VALUE": 15, "MUON_MOMENTUM": 0.95, "NS_STEPS": 5,
     "MUON_BETA2": 0.95, "ADAM_EPS": 1e-10, "SEQ_LEN": 2048, "VE_GATE_CHANNELS": 32, "MUON_MOMENTUM_WARMUP": 300,
-    "ACTIVATION": "relu2", "OPTIMIZER": "muon",
+    "ACTIVATION": "relu2", "OPTIMIZER": "muon", "ROPE_BASE": 10000,
 }
 
 # Tuple constants whose elements are knobs of their own.
