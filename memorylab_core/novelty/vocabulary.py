@@ -85,8 +85,9 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("VE_GATE", "ve_gate", "comp", rf"(?:ve|value{_S}embed(?:ding)?s?){_S}gat(?:e|ing)", "remove the ve gate",
      "removed"),
     # the logit softcap: its value is a knob, the cap itself a component
-    ("SOFTCAP_VALUE", "head", "num", rf"(?:logits?{_S})?soft{_S}cap(?:ping)?{_S}(?:value|at)|"
-                                     rf"(?:logits?{_S})?soft{_S}cap(?:ping)?(?=\s*(?:[:=]|from|of|to|at)?\s*\d)",
+    ("SOFTCAP_VALUE", "head", "num",
+     rf"(?:logits?{_S})?soft{_S}cap(?:ping)?(?:{_S}(?:the{_S})?logits?)?{_S}(?:value|at)|"
+     rf"(?:logits?{_S})?soft{_S}cap(?:ping)?(?=\s*(?:[:=]|from|of|to|at)?\s*\d)",
      "softcap 15 -> 30", "up"),
     # schedule shape knobs
     ("WARMDOWN_EXPONENT", "schedule", "num",
