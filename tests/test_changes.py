@@ -253,6 +253,8 @@ def test_names_that_are_no_knob_moves():
     assert text_changes("call apply_rotary_emb(x) twice") == []
     assert [f["name"] for f in text_changes("improved val_bpb 1.23 -> 1.22 by raising matrix lr")] == ["MATRIX_LR"]
     assert text_changes("add bias to linear layers") == []
+    assert text_changes("remove bias from all layers") == []
+    assert [f["name"] for f in text_changes("add batch norm after attention")] == ["BATCH_NORM"]
     assert by_name(text_changes("VE off"))["VALUE_EMBEDS"]["direction"] == "removed"
     assert by_name(text_changes("qk-norm on"))["QK_NORM"]["direction"] == "added"
     assert by_name(text_changes("untie embeddings"))["WEIGHT_TYING"]["direction"] == "removed"

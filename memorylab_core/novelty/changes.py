@@ -655,8 +655,10 @@ def _cut_context(clause: str, techniques: re.Pattern[str] | None = None) -> str:
             continue
         if word == "on" and _TURN_RE.search(before):
             continue
-        if any(start <= m.start() < end for start, end in names) or not any(s < m.start() for s, _ in names):
+        if any(start <= m.start() < end for start, end in names):
             continue
+        if not any(s < m.start() for s, _ in names) and not _ANY_NUMBER_RE.search(before):
+            continue  # nothing named or valued before it: what follows is the change
         if word == "with" and _names_a_setting(before, mentions, m.start()):
             continue  # "Muon with momentum 0.97": naming the setting, then the change
         return before
@@ -738,8 +740,8 @@ def _verb(pre: str, post: str) -> tuple[str, float | None] | None:
     return None
 
 
-_PLACE_WORDS = frozenset({"to", "into", "in", "on", "onto", "for", "across", "at", "inside", "within"})
-_FUNCTION_WORDS = frozenset({"the", "a", "an", "from", "of", "all", "each", "every", "its", "their", "this", "that"})
+_PLACE_WORDS = frozenset({"to", "into", "in", "on", "onto", "for", "across", "at", "inside", "within", "from"})
+_FUNCTION_WORDS = frozenset({"the", "a", "an", "of", "all", "each", "every", "its", "their", "this", "that"})
 
 
 def _object_ended(between: list[str]) -> bool:

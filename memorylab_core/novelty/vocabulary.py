@@ -136,6 +136,8 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     # optimizer variants and norm placements: techniques of their own, not a learning rate or the MLP
     ("NORMUON", "muon", "comp", rf"nor{_S}muon", "NorMuon (per-neuron second moment)", "added"),
     ("HYBRID_NORM", "normalization", "comp", rf"hybrid{_S}norm", "HybridNorm: post-norm MLP", "added"),
+    ("BATCH_NORM", "normalization", "comp", rf"batch{_S}norm(?:ali[sz]ation)?", "add batch norm after attention",
+     "added"),
     ("NESTEROV", "muon", "comp", r"nesterov", "disable nesterov", "removed"),
     ("CAUTIOUS_WD", "muon", "comp", rf"cautious{_S}(?:weight{_S}decay|wd)", "remove cautious weight decay",
      "removed"),
