@@ -589,6 +589,7 @@ def test_a_failure_with_an_unknown_start_moved_from_where_the_proposal_starts():
     ("killed with exit 137", "novel"), ("OOM: another process held the GPU", "novel"),
     ("pre-empted by the scheduler", "novel"), ("node failure", "novel"), ("interrupted (ctrl-c)", "novel"),
     ("loss went NaN at step 400", "repeat_failure"), ("timed out", "repeat_failure"), ("crashed", "repeat_failure"),
+    ("OOM-killed", "repeat_failure"), ("killed: out of memory", "repeat_failure"), ("OOM", "repeat_failure"),
 ])
 def test_an_imported_crash_is_no_evidence_when_its_note_blames_the_environment(note, cls):
     """An imported row has no error kind, only its words: a note that blames the machine, another process

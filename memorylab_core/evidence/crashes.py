@@ -59,25 +59,27 @@ def is_evidence_against_idea(kind: str | None, summary: str | None = None) -> bo
     return crash_class(kind, summary) in ("fundamental", "unknown")
 
 
-# Words of a crash note that blame the environment, not the idea: a kill the run did not ask for (exit
-# 137, SIGKILL), another process or contention, a pre-emption, the host, disk or network, the operator.
-_ENVIRONMENT_RE = re.compile(
-    r"\b(?:exit(?:ed)?(?:\s+(?:code|status|with))?\s*137|sigkill|signal\s*9|killed|oom[\s-]?killer|"
-    r"pre[\s-]?empt(?:ed|ion)|(?:another|other|external|competing|concurrent)\s+(?:process|job|run|user|workload)e?s?|"
+# Words of a crash note that blame the environment, not the idea: another process or contention, a
+# pre-emption, the host, disk or network, the operator.
+_EXTERNAL_RE = re.compile(
+    r"\b(?:pre[\s-]?empt(?:ed|ion)|(?:another|other|external|competing|concurrent)\s+(?:process|job|run|user|workload)e?s?|"
     r"contention|gpu\s+(?:was\s+)?(?:busy|in\s+use|occupied|unavailable)|shared\s+gpu|"
     r"(?:node|machine|host|server|system)\s+(?:failure|down|died|crash(?:ed)?|reboot(?:ed)?|restart(?:ed)?)|"
     r"reboot(?:ed)?|power\s+(?:loss|outage|cut)|disk\s+(?:full|quota)|no\s+space\s+left|"
     r"network\s+(?:error|failure|issue|outage)|connection\s+(?:lost|reset|refused|dropped)|lost\s+(?:the\s+)?connection|"
     r"ssh\s+(?:disconnect\w*|dropped)|nccl|went\s+to\s+sleep|suspended|"
     r"keyboard\s*interrupt|interrupted|ctrl[\s-]?c|cancell?ed|(?:manually|operator)\s+(?:stopped|killed|aborted)|"
-    r"stopped\s+by\s+(?:me|the\s+user|user|the\s+operator)|infra(?:structure)?|environment(?:al)?\s+(?:issue|problem|error|crash|failure)|"
-    r"driver\s+(?:error|crash|issue|failure)|hardware\s+(?:failure|fault|error))\b",
+    r"stopped\s+by\s+(?:me|the\s+user|user|the\s+operator)|infra(?:structure)?|"
+    r"environment(?:al)?\s+(?:issue|problem|error|crash|failure)|driver\s+(?:error|crash|issue|failure)|"
+    r"hardware\s+(?:failure|fault|error))\b",
     re.IGNORECASE,
 )
-
-
-# ... unless the note also says the run itself diverged ("killed it: loss went NaN").
-_DIVERGED_RE = re.compile(r"\bnan\b|\bdiverg\w*|\bexplod\w*|\binf(?:inite)?\s+loss\b", re.IGNORECASE)
+# A kill the run did not ask for (exit 137, SIGKILL) blames the environment too, unless the note says the
+# run ran out of memory itself or diverged ("OOM-killed", "killed it: loss went NaN").
+_KILLED_RE = re.compile(r"\b(?:exit(?:ed)?(?:\s+(?:code|status|with))?\s*137|sigkill|signal\s*9|killed)\b",
+                        re.IGNORECASE)
+_OWN_FAILURE_RE = re.compile(r"\boom\b|out\s+of\s+memory|\bmemory\b|\bnan\b|\bdiverg\w*|\bexplod\w*|"
+                             r"\binf(?:inite)?\s+loss\b", re.IGNORECASE)
 
 
 def described_kind(text: str | None) -> str | None:
@@ -85,7 +87,9 @@ def described_kind(text: str | None) -> str | None:
     process", "pre-empted"), else None: the kind of a crash recorded without one (an imported ledger row has
     only its description). Any other note leaves the kind unknown, evidence like any unexplained crash."""
     note = str(text or "")[:2000]
-    return "infra" if _ENVIRONMENT_RE.search(note) and not _DIVERGED_RE.search(note) else None
+    if _EXTERNAL_RE.search(note):
+        return "infra"
+    return "infra" if _KILLED_RE.search(note) and not _OWN_FAILURE_RE.search(note) else None
 
 
 def is_fixable(kind: str | None, summary: str | None = None) -> bool:
