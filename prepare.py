@@ -1373,8 +1373,8 @@ class Run:
         return float("nan") if self.force_crash == "nan" else loss.item()
 
     def record_step(self, step, progress, loss, lrm, tokens_per_sec, training_seconds, wall_training_seconds):
-        """One optimizer step done: a loss-curve point (with the schedule's lr multiplier, so that early abort
-        knows which history runs trained on the champion's schedule), and the counts a crash record reports."""
+        """One optimizer step done: a loss-curve point (with the schedule's lr multiplier: early abort reads the
+        champion's schedule from it), and the counts a crash record reports."""
         self.curve.append({"step": step, "progress": round(progress, 5), "loss": round(loss, 6),
                            "lrm": round(lrm, 4), "tokens_per_sec": round(tokens_per_sec, 1)})
         self.metrics.update(num_steps=step + 1, training_seconds=training_seconds,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,11 +41,10 @@ def crosser(p: float) -> float:
     return 0.3 if p <= 0.8 else 0.3 - 0.32 * (p - 0.8) / 0.2
 
 
-def log_history(repo: Path, ordinary: int, crossers: int = 0, crosser_lrm=None) -> None:
+def log_history(repo: Path, ordinary: int, crossers: int = 0) -> None:
     """The champion (val 1.0 on the reference curve), ``ordinary`` runs behind by d all along that finish
-    0.5 d behind, and ``crossers`` late-crossing runs that finish 0.01 ahead (with ``crosser_lrm``: their sidecars
-    record that lr schedule, and the champion's records a flat 1.0)."""
-    setup = {**CPU_SETUP, "loss_curve": sidecar_curve(lambda p: 0.0, crosser_lrm and (lambda p: 1.0))}
+    0.5 d behind, and ``crossers`` late-crossing runs that finish 0.01 ahead."""
+    setup = {**CPU_SETUP, "loss_curve": sidecar_curve(lambda p: 0.0)}
     assert log_run(repo, "baseline", "keep", 1.0, setup=setup).code == 0
     for i in range(ordinary):
         d = 0.02 + 0.58 * i / max(ordinary - 1, 1)
@@ -56,7 +54,7 @@ def log_history(repo: Path, ordinary: int, crossers: int = 0, crosser_lrm=None) 
         assert log_run(repo, f"idea {i}: matrix lr {0.05 + i / 1000:.3f}", "discard", val, setup=setup).code == 0
     for i in range(crossers):
         commit_change(repo, f"warmdown {i}", warmdown=0.2 + i / 100)
-        setup = {**CPU_SETUP, "loss_curve": sidecar_curve(crosser, crosser_lrm)}
+        setup = {**CPU_SETUP, "loss_curve": sidecar_curve(crosser)}
         assert log_run(repo, f"warmdown ratio {0.2 + i / 100:.2f}", "discard", 0.99, setup=setup).code == 0
 
 
@@ -148,20 +146,6 @@ def test_the_same_crossing_run_is_stopped_without_crossings_in_history(repo):
     assert last_run(repo)["early_abort"]["action"] == "stopped"
 
 
-def test_crossings_on_another_lr_schedule_do_not_shield_runs_on_the_champions(tmp_path, env):
-    """The crossers' sidecars record a shorter warmdown (lrm below the champion's from 20 %): the rule never judges
-    such runs, so their late crossings calibrate nothing. A run on the champion's schedule as far behind is
-    stopped; the same curve on the crossers' schedule is left to finish."""
-    repo = make_repo(tmp_path / "crossing")
-    log_history(repo, 24, crossers=3, crosser_lrm=lambda p: 1.0 if p < 0.2 else round(1.0 - (p - 0.2) / 0.8, 4))
-    configure(repo, audit_every=0)
-    assert train(repo, crosser, 0.99, description="logit softcap 30").code == 0
-    assert last_run(repo)["early_abort"]["action"] == "stopped"
-    shorter = ("--lrm", "0.5")
-    assert train(repo, crosser, 0.99, "--allow-blocked", description="warmdown ratio 0.25", fake=shorter).code == 0
-    assert "early_abort" not in last_run(repo) and last_run(repo)["metrics"]["val_bpb"] == 0.99
-
-
 def test_starved_run_is_never_stopped_for_being_behind(repo):
     res = train(repo, lambda p: 1.5, 1.75, tps=2000.0)
     assert res.code == 0, res.err
@@ -178,6 +162,21 @@ def test_a_run_with_another_lr_schedule_is_never_stopped(repo):
     assert train(repo, lambda p: 1.5, 1.75, fake=("--lrm", "0.5")).code == 0
     rec = last_run(repo)
     assert "early_abort" not in rec and rec["metrics"]["val_bpb"] == 1.75
+    assert train(repo, lambda p: 1.5, 1.75, description="same schedule, a loser").code == 0
+    assert last_run(repo)["early_abort"]["action"] == "stopped"
+
+
+def test_the_champions_schedule_comes_from_its_sidecar_curve(repo):
+    """train.py's sidecar records lrm at every curve point: the champion's schedule is read from there (no run.log
+    needed), so a run whose lrm leaves it is never stopped, and a loser on the same schedule still is."""
+    baseline = records(repo)[0]["run_id"]
+    summary_path = repo / "results" / "memorylab" / "runs" / baseline / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["loss_curve"] = sidecar_curve(lambda p: 0.0, lambda p: 1.0)
+    summary_path.write_text(json.dumps(summary))
+    assert "lrm:" not in (summary_path.parent / "run.log").read_text()  # its run.log cannot say
+    assert train(repo, lambda p: 1.5, 1.75, fake=("--lrm", "0.5")).code == 0
+    assert "early_abort" not in last_run(repo) and last_run(repo)["metrics"]["val_bpb"] == 1.75
     assert train(repo, lambda p: 1.5, 1.75, description="same schedule, a loser").code == 0
     assert last_run(repo)["early_abort"]["action"] == "stopped"
 
@@ -270,26 +269,6 @@ def test_bound_is_above_every_history_winner_gap():
     assert all(checkpoint.bound > gap for gap in winners)
     assert ea.judge(checkpoint, checkpoint.reference_loss + checkpoint.bound + 0.01, 10, 26) is not None
     assert ea.judge(checkpoint, checkpoint.reference_loss + checkpoint.bound - 0.01, 10, 26) is None
-
-
-def test_a_run_on_another_lr_schedule_calibrates_nothing_once_its_schedule_left_the_champions():
-    """A warmdown edit's late crossing says nothing about runs on the champion's schedule (the only ones the rule
-    judges): from the point its recorded lrm left the champion's, it is out of the fit, so it no longer widens the
-    bound. A run without a recorded schedule (an older sidecar) still counts."""
-    flat = ((0.0, 1.0), (0.5, 1.0), (1.0, 0.0))
-    history = [ea.HistoryRun(f"r{i}", [(0.0, 8.0 + d), (1.0, 4.0 + d)], 1.0 + 0.5 * d, flat)
-               for i, d in enumerate([0.01 * k for k in range(25)])]
-    warmdown = ((0.0, 1.0), (0.2, 1.0), (0.3, 0.85), (1.0, 0.0))  # leaves the champion's schedule at 20 %
-    late = ea.HistoryRun("late", [(0.0, 8.3), (0.5, 6.3), (1.0, 3.98)], 0.99, warmdown)
-    reference = [[(0.0, 8.0), (1.0, 4.0)]]
-    rule = ea.AbortRule()
-    wider = ea.calibrate_at(0.5, reference, 1.0, history + [replace(late, lrm=())], rule, flat)
-    narrower = ea.calibrate_at(0.5, reference, 1.0, history + [late], rule, flat)
-    assert wider.n == 26 and narrower.n == 25 and narrower.bound < 0.3 < wider.bound
-    early = ea.calibrate_at(0.15, reference, 1.0, history + [late], rule, flat)  # still on the schedule at 15 %
-    assert early.n == 26
-    assert ea.left_schedule(warmdown, flat, 0.5) and not ea.left_schedule(warmdown, flat, 0.2)
-    assert not ea.left_schedule((), flat, 0.5) and not ea.left_schedule(warmdown, (), 0.5)
 
 
 def test_watcher_interpolates_the_checkpoint_and_audits_by_token():

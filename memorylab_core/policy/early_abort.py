@@ -23,9 +23,9 @@ So the rule here never uses a fixed gap. It asks the arena's own history (docs/e
 With fewer than :attr:`AbortRule.min_history` such runs, or no positive relation between the gap at
 ``p`` and the final gap, a checkpoint has no bound and the rule stops nothing there (and says why).
 Starved runs are never stopped for being behind (:func:`starved`), nor is a run whose lr schedule (the
-step lines' ``lrm``) has differed from the champion's (:func:`schedule_differs`); for the same reason
-a history run whose schedule had left the champion's by ``p`` calibrates nothing at ``p``: the bound
-judges only runs on the champion's schedule, and a warmdown edit's late crossing would only widen it.
+step lines' ``lrm``) has differed from the champion's (:func:`schedule_differs`). Such runs still calibrate
+the bound: their late crossings are the arena's evidence of how far an lr change can recover, and a peak-lr
+change (invisible in ``lrm``) crosses the same way (docs/early_abort.md measures the alternative).
 Crashes and NaNs keep train.py's own fast-fail. Everything here is pure: ``memorylab run`` (through
 ``ingest/watch.py``) and ``benchmarks/early_abort_replay.py`` call the same functions.
 """
@@ -72,7 +72,8 @@ class HistoryRun:
     run_id: str
     curve: Curve
     val_bpb: float
-    lrm: Curve = ()  # its lr multiplier by progress (the sidecar curve's ``lrm``), when recorded
+    lrm: Curve = ()  # its lr multiplier by progress (the sidecar curve's ``lrm``), when recorded: the champion's
+    # schedule, for :func:`schedule_differs`
 
 
 @dataclass(frozen=True)
@@ -215,28 +216,14 @@ def _fit(points: Sequence[tuple[float, float]]) -> tuple[float, float, float] | 
     return a, b, max(0.0, max(a + b * x - y for x, y in points if y <= cut))
 
 
-def left_schedule(lrm: Curve, reference_lrm: Curve, progress: float) -> bool:
-    """Whether a recorded lr schedule differed from the reference's somewhere up to ``progress``
-    (:data:`LRM_TOLERANCE`); unknown on either side: no."""
-    for x, value in lrm:
-        if x > progress:
-            break
-        reference = loss_at(reference_lrm, x)
-        if reference is not None and abs(value - reference) > LRM_TOLERANCE:
-            return True
-    return False
-
-
 def calibrate_at(progress: float, reference: Sequence[Curve], reference_val: float,
-                 history: Sequence[HistoryRun], rule: AbortRule, reference_lrm: Curve = ()) -> Checkpoint:
-    """The bound on the gap to the reference curve at ``progress``, from the history's gaps and outcomes (of
-    the runs still on the reference's lr schedule there, when schedules are recorded)."""
+                 history: Sequence[HistoryRun], rule: AbortRule) -> Checkpoint:
+    """The bound on the gap to the reference curve at ``progress``, from the history's gaps and outcomes."""
     ref_loss = mean_loss_at(reference, progress)
     if ref_loss is None:
         return Checkpoint(progress, None, 0, None, why="the reference curve does not reach this point")
     points = [(loss - ref_loss, run.val_bpb - reference_val) for run in history
-              if (loss := loss_at(run.curve, progress)) is not None
-              and not left_schedule(run.lrm, reference_lrm, progress)]
+              if (loss := loss_at(run.curve, progress)) is not None]
     if len(points) < rule.min_history:
         return Checkpoint(progress, ref_loss, len(points), None,
                           why=f"too little history: {len(points)} valid finished runs with curves, "
@@ -268,8 +255,7 @@ def plan(rule: AbortRule, reference_run: str | None, reference: Sequence[History
                     else f"champion {reference_run} has no archived loss curve")
     reference_val = sum(r.val_bpb for r in reference) / len(reference)
     curves = [r.curve for r in reference]
-    checkpoints = tuple(calibrate_at(p, curves, reference_val, history, rule, reference_lrm)
-                        for p in rule.checkpoints())
+    checkpoints = tuple(calibrate_at(p, curves, reference_val, history, rule) for p in rule.checkpoints())
     note = None
     if not any(c.bound is not None for c in checkpoints):
         note = next((c.why for c in checkpoints if c.why), "no checkpoint has a bound")
