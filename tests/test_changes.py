@@ -237,6 +237,10 @@ UNKNOWN_KNOBS = [
     ("emb lr 0.8", "EMBEDDING_LR", None, 0.8, "changed"),
     ("unemb lr 0.008", "UNEMBEDDING_LR", None, 0.008, "changed"),
     ("rope 100k", "ROPE_BASE", None, 100000, "changed"),
+    ("num_kv_heads 4 -> 2", "N_KV_HEAD", 4, 2, "down"),
+    ("num_layers 8 -> 10", "DEPTH", 8, 10, "up"),
+    ("undo the depth increase", "DEPTH", None, None, "down"),
+    ("restore value embeddings", "VALUE_EMBEDS", None, None, "added"),
 ]
 
 

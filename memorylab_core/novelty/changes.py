@@ -504,6 +504,7 @@ _PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMB
 _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
 _PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
+_UNDONE_RE = re.compile(r"\s*(increase|decrease|reduction|raise|cut|bump|boost)\b")
 _OWNER_RE = re.compile(r"(?:'s)?\s*$")
 _ANY_NUMBER_RE = re.compile(r"\d")
 _BARE_VALUE_RE = re.compile(rf"\s*{_NUMBER}\s*")
@@ -800,6 +801,22 @@ _METRIC_NAMES = frozenset(("val_bpb", "val_loss", "train_loss", "train_bpb", "pe
                            "bpb", "loss", "steps", "params", "tokens", "time", "seed"))
 
 
+_COUNT_PREFIX_RE = re.compile(r"(?:num|n)_(?=[a-z])")
+
+
+def _identifier(m: re.Match) -> tuple[re.Match, str, str, str | None]:
+    """An identifier no vocabulary entry spans: the knob its name is after a count prefix
+    ("num_kv_heads" is the kv heads), else a numeric knob named after itself."""
+    word = m.group()
+    prefix = _COUNT_PREFIX_RE.match(word)
+    if prefix:
+        rest = word[prefix.end():]
+        known = next((k for k in MENTIONS.finditer(rest) if k.start() == 0 and k.end() == len(rest)), None)
+        if known is not None and MENTION_META[known.lastgroup][1] != "cat":
+            return (m, *MENTION_META[known.lastgroup])
+    return (m, word.upper(), "num", None)
+
+
 def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[tuple[re.Match, str, str, str | None]]:
     """Knob mentions in ``piece``, in text order: (match, knob, kind, category value). Vocabulary
     names first; an identifier the vocabulary does not know is a numeric knob named after itself
@@ -809,7 +826,7 @@ def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[
     if "_" not in piece and "=" not in piece and techniques is None:
         return found
     spans = [(m.start(), m.end()) for m, *_ in found]
-    extra = [(m, m.group().upper(), "num", None) for m in _IDENT_RE.finditer(piece)
+    extra = [_identifier(m) for m in _IDENT_RE.finditer(piece)
              if m.group() not in _METRIC_NAMES and not any(a < m.end() and m.start() < b for a, b in spans)]
     extra += [(m, m.group().upper(), "tech", None) for m in (techniques.finditer(piece) if techniques else ())
               if not any(a < m.end() and m.start() < b for a, b in spans)]
@@ -843,6 +860,10 @@ def _numeric_fact(name: str, kind: str, pre: str, post: str, verb: tuple | None)
         new = 1.0  # "full anneal": the whole budget is warmdown
     if meaning == "revert" and old is not None and new is not None:
         old, new = new, old
+    elif meaning == "revert" and old is None and new is None:  # "undo the depth increase": the other way
+        undone = _UNDONE_RE.match(post)
+        meaning = ({"up": "down", "down": "up"}.get(VERB_WORDS.get(undone.group(1), ("",))[0])
+                   if undone else None) or meaning
     direction = _numeric_direction(kind, meaning, old, new)
     if direction is None:
         return None

@@ -408,9 +408,10 @@ for _meaning, _factor, _words in (
     ("down", 0.5, "halve halved halving"),
     ("remove", None, "remove removed removing drop dropped disable disabled delete deleted ablate ablated "
                      "without no kill killed off"),
-    ("add", None, "add added adding enable enabled introduce introduced include included"),
+    ("add", None, "add added adding enable enabled introduce introduced include included restore restored "
+                  "reinstate reinstated"),
     ("set", None, "set use used switch switched change try replace replaced swap"),
-    ("revert", None, "revert reverted undo restore restored"),
+    ("revert", None, "revert reverted undo undid"),
     ("keep", None, "keep kept unchanged same already"),
 ):
     for _word in _words.split():
