@@ -273,6 +273,7 @@ def test_compensating_moves_and_means_are_incidental():
     assert not facts["N_HEAD"].get("incidental") and facts["HEAD_DIM"]["incidental"]
     assert facts["ASPECT_RATIO"]["incidental"]
     assert "incidental" not in text_changes("reduce HEAD_DIM to 64 to keep the width")[0]
+    assert not any(f.get("incidental") for f in text_changes("lower LR and add warmup to keep training stable"))
     facts = by_name(text_changes("increase batch size to 2^20 and lr x1.4 to compensate"))
     assert not facts["TOTAL_BATCH_SIZE"].get("incidental") and facts["LR"]["incidental"]
 

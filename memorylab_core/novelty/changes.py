@@ -523,7 +523,10 @@ _CONTEXT_RE = re.compile(
     r"vs\.?|versus|across)\s"
 )
 # A move made to hold something else fixed, or as the means of another move: incidental to the row's idea.
-_COMPENSATION_RE = re.compile(r"\s(?:to\s+(?:keep|maintain|preserve|hold|compensate|offset|match)|so\s+that)\b")
+_COMPENSATION_RE = re.compile(
+    r"\s(?:to\s+(?:compensate|offset|match)|so\s+that|to\s+(?:keep|maintain|preserve|hold)\s+(?:[\w-]+\s+){0,3}?"
+    r"(?:constant|fixed|same|unchanged|equal|similar|width|params?|parameters|size|n_embd|dim|flops|compute|budget|"
+    r"tokens)\b)")
 _MEANS_RE = re.compile(r"\sby\s+(?=[a-z]+ing\b)")
 _SWAP_VERB_RE = re.compile(r"\b(?:replac\w*|swap\w*|substitut\w*|trad\w*|exchang\w*)\b")
 _TURN_RE = re.compile(r"\b(?:turn|switch)\s*$")
