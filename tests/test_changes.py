@@ -289,6 +289,17 @@ def test_a_learning_rate_for_a_group_is_the_group_s_and_an_optimizer_owning_a_kn
     assert [f["name"] for f in text_changes(text)] == [name]
 
 
+@pytest.mark.parametrize("text,names", [
+    ("Since depth 10 worked, try wd 0.1", ["WEIGHT_DECAY"]),
+    ("Given MATRIX_LR=0.05 is best, lower EMBEDDING_LR to 0.5", ["EMBEDDING_LR"]),
+    ("Instead of raising LR, lower weight decay to 0.1", ["WEIGHT_DECAY"]),
+    ("On top of the SwiGLU change, halve the batch", ["TOTAL_BATCH_SIZE"]),
+    ("with value embeddings removed", ["VALUE_EMBEDS"]),  # nothing else: the clause is the change
+])
+def test_a_leading_clause_that_states_the_situation_is_no_change(text, names):
+    assert [f["name"] for f in text_changes(text)] == names
+
+
 def test_a_qualifier_after_a_bare_setting_is_the_change():
     """"with ..." qualifies a change stated before it; after a bare setting ("Muon", what is in place)
     it is the change."""

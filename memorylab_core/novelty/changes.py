@@ -505,6 +505,11 @@ _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
 _PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
 _UNDONE_RE = re.compile(r"\s*(increase|decrease|reduction|raise|cut|bump|boost)\b")
+# A clause that opens with one of these states the situation, not the change ("Since depth 10 worked, ...",
+# "Instead of raising LR, ...", "Previous experiments with beta1=0.9 failed, ...").
+_LEADING_CONTEXT_RE = re.compile(
+    r"(?:since|given|because|as|now\s+that|after|building\s+on|on\s+top\s+of|instead\s+of|rather\s+than|while|"
+    r"with|unlike|following|based\s+on|previous(?:ly)?|earlier|last\s+time)\b")
 _OWNER_RE = re.compile(r"(?:'s)?\s*$")
 _ANY_NUMBER_RE = re.compile(r"\d")
 _BARE_VALUE_RE = re.compile(rf"\s*{_NUMBER}\s*")
@@ -562,8 +567,10 @@ def text_changes(text: str) -> list[dict]:
     clean = _expand_shorthand(clean.translate(_GREEK) if not clean.isascii() else clean)
     techniques = _technique_names(raw)
     facts: list[dict] = []
+    context: list[dict] = []
     for clause in _clauses(clean):
-        facts.extend(_clause_facts(clause, techniques))
+        (context if _LEADING_CONTEXT_RE.match(clause) else facts).extend(_clause_facts(clause, techniques))
+    facts = facts or context  # "Since depth 10 worked, try wd 0.1": the leading clause is the situation
     if all(fact.get("incidental") for fact in facts):  # a compensation with nothing to compensate is the change
         facts = [{k: v for k, v in fact.items() if k != "incidental"} for fact in facts]
     return _dedupe(facts)
