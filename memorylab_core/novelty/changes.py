@@ -504,7 +504,7 @@ _PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMB
 _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
 _PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
-_UNDONE_RE = re.compile(r"\s*(increase|decrease|reduction|raise|cut|bump|boost)\b")
+_UNDONE_RE = re.compile(r"\s*(increase|decrease|raise|cut|bump|boost)\b")
 # A clause that opens with one of these states the situation, not the change ("Since depth 10 worked, ...",
 # "Instead of raising LR, ...", "Previous experiments with beta1=0.9 failed, ...").
 _LEADING_CONTEXT_RE = re.compile(
@@ -775,9 +775,9 @@ def _piece_facts(piece: str, inherited: tuple | None,
     if not mentions:
         fact = _bare_power_pair(piece) or _unknown_knob(piece)
         return ([fact] if fact else []), _piece_verb(piece) or inherited
-    if any(VERB_WORDS.get(w, ("",))[0] == "keep" for w in _WORD_RE.findall(_IDENT_RE.sub(" ", piece) if "_" in piece
-                                                                              else piece)):
-        return [], inherited  # "keep X at 4" names no change (a word inside "int8_keep_float" is no verb)
+    words = _WORD_RE.findall(_IDENT_RE.sub(" ", piece) if "_" in piece else piece)  # "int8_keep_float": no verb
+    if any(VERB_WORDS.get(w, ("",))[0] == "keep" for w in words):
+        return [], inherited  # "keep X at 4" names no change
     facts, cats, first_verb = [], {}, None
     for idx, (m, name, kind, value) in enumerate(mentions):
         pre = piece[mentions[idx - 1][0].end() if idx else 0 : m.start()]
