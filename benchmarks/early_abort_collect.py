@@ -99,15 +99,65 @@ MORE_EDITS: list[tuple[str, list[tuple[str, str]]]] = [
     ("width 64 (aspect 16)", [("    ASPECT_RATIO = 32 ", "    ASPECT_RATIO = 16 ")]),
     ("muon momentum 0.95 flat", [("return (1 - frac) * 0.85 + frac * 0.95", "return 0.95")]),
 ]
+# A second round for --climb, run after the first (a night of ~100 runs, as the synthetic nights): other values
+# of the same knobs and a few initialisation and optimizer details.
+ROUND_TWO: list[tuple[str, list[tuple[str, str]]]] = [
+    ("matrix_lr 0.07", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.07 ")]),
+    ("matrix_lr 0.045", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.045 ")]),
+    ("embedding_lr 0.8", [("EMBEDDING_LR = 0.6 ", "EMBEDDING_LR = 0.8 ")]),
+    ("embedding_lr 0.5", [("EMBEDDING_LR = 0.6 ", "EMBEDDING_LR = 0.5 ")]),
+    ("unembedding_lr 0.005", [("UNEMBEDDING_LR = 0.004 ", "UNEMBEDDING_LR = 0.005 ")]),
+    ("unembedding_lr 0.0035", [("UNEMBEDDING_LR = 0.004 ", "UNEMBEDDING_LR = 0.0035 ")]),
+    ("scalar_lr 0.35", [("SCALAR_LR = 0.5 ", "SCALAR_LR = 0.35 ")]),
+    ("scalar_lr 0.7", [("SCALAR_LR = 0.5 ", "SCALAR_LR = 0.7 ")]),
+    ("weight_decay 0.3", [("WEIGHT_DECAY = 0.2 ", "WEIGHT_DECAY = 0.3 ")]),
+    ("weight_decay 0.05", [("WEIGHT_DECAY = 0.2 ", "WEIGHT_DECAY = 0.05 ")]),
+    ("warmdown 0.4", [("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.4 ")]),
+    ("warmdown 0.8", [("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.8 ")]),
+    ("final lr frac 0.2", [("FINAL_LR_FRAC = 0.0", "FINAL_LR_FRAC = 0.2")]),
+    ("warmup 0.02", [("WARMUP_RATIO = 0.0 ", "WARMUP_RATIO = 0.02 ")]),
+    ("warmup 0.1", [("WARMUP_RATIO = 0.0 ", "WARMUP_RATIO = 0.1 ")]),
+    ("aspect 12", [("    ASPECT_RATIO = 32 ", "    ASPECT_RATIO = 12 ")]),
+    ("aspect 24", [("    ASPECT_RATIO = 32 ", "    ASPECT_RATIO = 24 ")]),
+    ("depth 3 (round two)", [("    DEPTH = 4", "    DEPTH = 3")]),
+    ("depth 5 (round two)", [("    DEPTH = 4", "    DEPTH = 5")]),
+    ("head dim 16", [("    HEAD_DIM = 64", "    HEAD_DIM = 16")]),
+    ("head dim 128", [("    HEAD_DIM = 64", "    HEAD_DIM = 128")]),
+    ("softcap 12", [("softcap = 15.0", "softcap = 12.0")]),
+    ("softcap 8", [("softcap = 15.0", "softcap = 8.0")]),
+    ("window pattern SSL", [('WINDOW_PATTERN = "SSSL"', 'WINDOW_PATTERN = "SSL"')]),
+    ("muon momentum 0.85 flat", [("return (1 - frac) * 0.85 + frac * 0.95", "return 0.85")]),
+    ("muon momentum ramp 100 steps", [("frac = min(step / 300, 1.0)", "frac = min(step / 100, 1.0)")]),
+    ("muon ns steps 3", [("beta2=0.95, ns_steps=5", "beta2=0.95, ns_steps=3")]),
+    ("muon beta2 0.99", [("beta2=0.95, ns_steps=5", "beta2=0.99, ns_steps=5")]),
+    ("x0 lambda init 0.3", [("self.x0_lambdas.fill_(0.1)", "self.x0_lambdas.fill_(0.3)")]),
+    ("x0 lambda init 0", [("self.x0_lambdas.fill_(0.1)", "self.x0_lambdas.fill_(0.0)")]),
+    ("resid lambda init 0.8", [("self.resid_lambdas.fill_(1.0)", "self.resid_lambdas.fill_(0.8)")]),
+    ("lm_head init std 0.01", [("std=0.001)", "std=0.01)")]),
+    ("embedding init std 0.5", [("weight, std=1.0)", "weight, std=0.5)")]),
+    ("batch 2^10 + matrix_lr 0.03", [("    TOTAL_BATCH_SIZE = 2**11", "    TOTAL_BATCH_SIZE = 2**10"),
+                                     ("    DEVICE_BATCH_SIZE = 8 ", "    DEVICE_BATCH_SIZE = 4 "),
+                                     ("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.03 ")]),
+    ("adam betas 0.75,0.95", [("ADAM_BETAS = (0.8, 0.95)", "ADAM_BETAS = (0.75, 0.95)")]),
+    ("x0 scalars beta1 0.9", [("betas=(0.96, 0.95)", "betas=(0.9, 0.95)")]),
+    ("warmdown 0.6 + final lr frac 0.1", [("WARMDOWN_RATIO = 0.5 ", "WARMDOWN_RATIO = 0.6 "),
+                                          ("FINAL_LR_FRAC = 0.0", "FINAL_LR_FRAC = 0.1")]),
+    ("matrix_lr 0.05 + embedding_lr 0.7", [("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.05 "),
+                                           ("EMBEDDING_LR = 0.6 ", "EMBEDDING_LR = 0.7 ")]),
+    ("depth 6 + aspect 12", [("    DEPTH = 4", "    DEPTH = 6"), ("    ASPECT_RATIO = 32 ", "    ASPECT_RATIO = 12 ")]),
+]
 BASELINE_SEEDS = (42, 43, 44)
 
 
 def plan(seed: int, climb: bool = False) -> list[tuple[str, list[tuple[str, str]], int]]:
-    """The runs in collection order: the baseline's replicates first, then the edits shuffled."""
+    """The runs in collection order: the baseline's replicates first, then the edits shuffled (with ``climb``, then
+    the second round shuffled: the first rounds keep their order whatever the second holds)."""
     edits = list(EDITS) + (MORE_EDITS if climb else [])
     random.Random(seed).shuffle(edits)
+    second = list(ROUND_TWO) if climb else []
+    random.Random(seed + 1).shuffle(second)
     baseline = [(f"baseline seed {s}", [], s) for s in BASELINE_SEEDS]
-    return baseline + [(name, repl, 42) for name, repl in edits]
+    return baseline + [(name, repl, 42) for name, repl in edits + second]
 
 
 _CONSTANT = re.compile(r"(\s*[A-Z_]+ = )(\S+)\s*")
