@@ -240,6 +240,9 @@ UNKNOWN_KNOBS = [
     ("num_kv_heads 4 -> 2", "N_KV_HEAD", 4, 2, "down"),
     ("num_layers 8 -> 10", "DEPTH", 8, 10, "up"),
     ("undo the depth increase", "DEPTH", None, None, "down"),
+    ("bigram hash 4096 -> 8192 buckets", "BIGRAM_EMBED", 4096, 8192, "up"),
+    ("partial RoPE 16/64 dims", "PARTIAL_ROPE", None, 0.25, "changed"),
+    ("10L 512d", "MODEL_DIM", None, 512, "changed"),
     ("restore value embeddings", "VALUE_EMBEDS", None, None, "added"),
 ]
 

@@ -584,6 +584,7 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("", re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
     ("tie", re.compile(r"(?<![a-z])un[\s-]?tie[ds]?(?![a-z])"), "remove tied"),  # "untie embeddings"
     ("", re.compile(r"(?<![\w.])(\d+)w(?![a-z0-9])"), r"width \1"),
+    ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
     ("top", re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
     ("experts", re.compile(r"(?<![\w.])(\d+)\s+experts(?![a-z0-9])"), r"experts \1"),
     ("beta", re.compile(rf"adam[\s_-]*betas?\s*(?:from\s*)?[=:]?\s*{_TUPLE}\s*(?:->|→|=>|to)\s*{_TUPLE}"),

@@ -121,7 +121,9 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      "u-net skip connections", "added"),
     ("TOKEN_SHIFT", "architecture", "comp", rf"token{_S}shift(?:ing)?|smear(?:{_S}gate)?", "add token shift",
      "added"),
-    ("BIGRAM_EMBED", "embedding", "comp", rf"bigram{_S}(?:hash{_S})?embed(?:ding)?s?", "bigram hash embeddings",
+    ("BIGRAM_EMBED", "embedding", "comp", rf"bigram{_S}(?:hash{_S})?embed(?:ding)?s?|bigram{_S}hash(?:{_S}(?:buckets?|"
+                                           rf"table|vocab(?:{_S}size)?))?", "bigram hash embeddings", "added"),
+    ("PARTIAL_ROPE", "attention", "comp", rf"partial{_S}(?:rope|rotary)(?:{_S}dims?)?", "use partial RoPE",
      "added"),
     ("PARALLEL_BLOCK", "architecture", "comp", rf"parallel{_S}(?:attention{_S}and{_S}mlp|blocks?|residual)",
      "parallel block (attn + mlp)", "added"),
