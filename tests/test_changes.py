@@ -243,6 +243,10 @@ UNKNOWN_KNOBS = [
     ("bigram hash 4096 -> 8192 buckets", "BIGRAM_EMBED", 4096, 8192, "up"),
     ("partial RoPE 16/64 dims", "PARTIAL_ROPE", None, 0.25, "changed"),
     ("10L 512d", "MODEL_DIM", None, 512, "changed"),
+    ("vocab 8192 -> 16384", "VOCAB_SIZE", 8192, 16384, "up"),
+    ("eval tokens 2^20 -> 2^21", "EVAL_TOKENS", 2**20, 2**21, "up"),
+    ("context 1024 -> 2048", "SEQ_LEN", 1024, 2048, "up"),
+    ("tokens per step 2^19 -> 2^18", "TOTAL_BATCH_SIZE", 2**19, 2**18, "down"),
     ("restore value embeddings", "VALUE_EMBEDS", None, None, "added"),
 ]
 

@@ -510,6 +510,7 @@ _UNDONE_RE = re.compile(r"\s*(increase|decrease|raise|cut|bump|boost)\b")
 _LEADING_CONTEXT_RE = re.compile(
     r"(?:since|given|because|as|now\s+that|after|building\s+on|on\s+top\s+of|instead\s+of|rather\s+than|while|"
     r"with|unlike|following|based\s+on|previous(?:ly)?|earlier|last\s+time)\b")
+_TOKEN_COUNT_NAMES = frozenset({"TOTAL", "TOKENS", "TOTAL_TOKENS", "BATCH_TOKENS"})  # words of the batch, in tokens
 _OWNER_RE = re.compile(r"(?:'s)?\s*$")
 _ANY_NUMBER_RE = re.compile(r"\d")
 _BARE_VALUE_RE = re.compile(rf"\s*{_NUMBER}\s*")
@@ -774,7 +775,8 @@ def _piece_facts(piece: str, inherited: tuple | None,
         piece = _SECONDS_RE.sub(r"\1", piece)
         mentions = _mentions_in(piece, techniques)
     if not mentions:
-        fact = _bare_power_pair(piece) or _unknown_knob(piece)
+        fact = _unknown_knob(piece)  # "eval tokens 2^20 -> 2^21" names its knob; a bare "2^17 → 2^16" is the batch
+        fact = fact if fact and fact["name"] not in _TOKEN_COUNT_NAMES else _bare_power_pair(piece) or fact
         return ([fact] if fact else []), _piece_verb(piece) or inherited
     words = _WORD_RE.findall(_IDENT_RE.sub(" ", piece) if "_" in piece else piece)  # "int8_keep_float": no verb
     if any(VERB_WORDS.get(w, ("",))[0] == "keep" for w in words):
