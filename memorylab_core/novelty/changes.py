@@ -522,7 +522,7 @@ _PURPOSE = ("avoid|fix|match|compensate|keep|improve|increase|reduce|decrease|ma
             r"stabili[sz]e|prevent|recover|spend|start|find|explore|make|get|give|trade|speed|enable|shift|move|"
             "alternate|test|see|train|encourage|boost|slow|extend|strengthen|fit|save|free|preserve|capture|"
             "learn|let|reach|squeeze|follow|help|balance|offset|limit|exploit|achieve|push|check|probe|isolate|"
-            "verify|confirm|smooth|stay|use|gain|lower|raise")
+            "verify|confirm|smooth|stay|use|gain|lower|raise|provide|ensure")
 _CONTEXT_RE = re.compile(
     r"\s(?:after|at|with|for|on|given|under|when|while|since|because|due\s+to|so\s+that|"
     rf"to\s+(?:(?:further|potentially|better|also|more|slightly)\s+)?(?:{_PURPOSE})|compared\s+to|relative\s+to|"

@@ -340,7 +340,7 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
     ("NS_STEPS", "num", rf"(?:newton{_S}schulz|polar{_S}express|ns)(?:{_S}(?:steps|iter(?:ation)?s?))|"
                         rf"newton{_S}schulz|polar{_S}express"),
     ("EVAL_BATCH_SIZE", "num", rf"eval(?:uation)?{_S}batch(?:{_S}size)?"),
-    ("DEVICE_BATCH_SIZE", "num", rf"(?:device|micro|per{_S}device){_S}batch(?:{_S}size)?"),
+    ("DEVICE_BATCH_SIZE", "num", rf"(?:device|micro|per{_S}device){_S}(?:batch(?:{_S}size)?|bs)"),
     ("TOTAL_BATCH_SIZE", "num", rf"(?:total{_S})?batch(?:{_S}size)?|bs|tokens{_S}per{_S}(?:step|batch|update)"),
     ("DEPTH", "num", rf"depth|n{_S}layers?|num{_S}layers|layers"),
     ("ASPECT_RATIO", "num", rf"aspect{_S}ratio|ar(?=\s*[=:]?\s*\d)"),
@@ -402,7 +402,7 @@ for _meaning, _factor, _words in (
                  "stronger heavier up"),
     ("down", None, "decrease decreased decreasing lower lowered lowering reduce reduced reducing smaller less "
                    "fewer shorter shorten shortened narrower narrow shrink shrank shrunk cut shallower sharpen "
-                   "sharpened tighten tightened tighter weaker lighter gentler down"),
+                   "sharpened tighten tightened tighter weaker lighter down"),
     ("up", 2.0, "double doubled doubling"),
     ("up", 3.0, "triple tripled"),
     ("up", 4.0, "quadruple quadrupled"),
