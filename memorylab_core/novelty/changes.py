@@ -775,8 +775,9 @@ def _piece_facts(piece: str, inherited: tuple | None,
         piece = _SECONDS_RE.sub(r"\1", piece)
         mentions = _mentions_in(piece, techniques)
     if not mentions:
-        fact = _unknown_knob(piece)  # "eval tokens 2^20 -> 2^21" names its knob; a bare "2^17 → 2^16" is the batch
-        fact = fact if fact and fact["name"] not in _TOKEN_COUNT_NAMES else _bare_power_pair(piece) or fact
+        fact = _bare_power_pair(piece)  # a bare "2^17 → 2^16" is the batch; "eval tokens 2^20 -> 2^21" names its knob
+        named = _unknown_knob(piece)
+        fact = named if named and (fact is None or named["name"] not in _TOKEN_COUNT_NAMES) else fact
         return ([fact] if fact else []), _piece_verb(piece) or inherited
     words = _WORD_RE.findall(_IDENT_RE.sub(" ", piece) if "_" in piece else piece)  # "int8_keep_float": no verb
     if any(VERB_WORDS.get(w, ("",))[0] == "keep" for w in words):
