@@ -632,3 +632,8 @@ def test_a_terse_ledger_s_abbreviations_move_the_knobs_they_name():
     assert check([BASE, ("rope base 50k", "discard")], "rope 5k").classification == "novel"
     rows = [BASE, ("lr .03", "keep"), ("lr .025", "discard")]
     assert check(rows, "emb lr 0.8").classification == "novel"
+
+
+def test_a_crashed_change_that_names_its_seed_does_not_take_the_environment_down():
+    rows = [BASE, ("depth 8 -> 12 (seed 42), crashed", "crash"), ("matrix lr 0.04 -> 0.06, crashed", "crash")]
+    assert check(rows, "matrix lr 0.04 -> 0.05").classification == "repeat_failure"

@@ -553,8 +553,8 @@ class NoveltyIndex:
             if run.status in ("keep", "discard") and _ENV_DOWN in self.context_state(ctx):
                 self._put(ctx, _ENV_DOWN, None, None)
             return outcome
-        if is_baseline(run.description) or is_rerun(run.description):
-            self._put(ctx, _ENV_DOWN, 1, run.index)
+        if is_baseline(run.description) or (is_rerun(run.description) and not run_facts(run)):
+            self._put(ctx, _ENV_DOWN, 1, run.index)  # the unchanged configuration crashed
         return _NEUTRAL if outcome == _FAIL and _ENV_DOWN in self.context_state(ctx) else outcome
 
     def _stated_starts(self, ctx: str, facts: list[dict], index: int) -> None:
