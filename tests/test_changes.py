@@ -453,3 +453,27 @@ def test_long_descriptions_stay_linear():
     start = time.perf_counter()
     text_changes(text)
     assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize("text,moves", [
+    ("lower embedding, matrix, and scalar learning rates on depth-3 checkpoint",
+     [("EMBEDDING_LR", "down"), ("MATRIX_LR", "down"), ("SCALAR_LR", "down")]),
+    ("raise the matrix and scalar LRs", [("MATRIX_LR", "up"), ("SCALAR_LR", "up")]),
+    ("increase depth, width and heads", [("DEPTH", "up"), ("MODEL_DIM", "up"), ("N_HEAD", "up")]),
+    ("lower EMBEDDING_LR, MATRIX_LR, and SCALAR_LR", [("EMBEDDING_LR", "down"), ("MATRIX_LR", "down"),
+                                                     ("SCALAR_LR", "down")]),
+    ("halve device and total batch", [("DEVICE_BATCH_SIZE", "down"), ("TOTAL_BATCH_SIZE", "down")]),
+    # not lists: clauses with verbs or values of their own keep their own moves
+    ("raise matrix lr on depth-3, and lower wd", [("MATRIX_LR", "up"), ("WEIGHT_DECAY", "down")]),
+    ("lower lr, wd 0.1", [("LR", "down"), ("WEIGHT_DECAY", "changed")]),
+    ("raise matrix LR to 0.05, depth 6, and width 512", [("MATRIX_LR", "up"), ("DEPTH", "changed"),
+                                                         ("MODEL_DIM", "changed")]),
+])
+def test_a_coordinated_list_is_one_move_per_item_with_the_shared_verb_and_noun(text, moves):
+    """"lower A, B, and C <noun>" lowers all three: the list's commas are no clause breaks, the verb
+    reaches every item and the head noun ("learning rates") is each item's."""
+    assert [(f["name"], f["direction"]) for f in text_changes(text)] == moves
+
+
+def test_a_hyphen_after_a_knob_s_name_is_no_minus_sign():
+    assert [(f["name"], f["new"]) for f in text_changes("try depth-3")] == [("DEPTH", 3)]

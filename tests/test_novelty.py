@@ -637,3 +637,13 @@ def test_a_terse_ledger_s_abbreviations_move_the_knobs_they_name():
 def test_a_crashed_change_that_names_its_seed_does_not_take_the_environment_down():
     rows = [BASE, ("depth 8 -> 12 (seed 42), crashed", "crash"), ("matrix lr 0.04 -> 0.06, crashed", "crash")]
     assert check(rows, "matrix lr 0.04 -> 0.05").classification == "repeat_failure"
+
+
+def test_a_kept_coordinated_list_makes_each_of_its_knobs_a_follow_up():
+    """"lower embedding, matrix, and scalar learning rates" kept moves three knobs: re-tuning any of
+    them later builds on that keep, in either direction; a knob the list did not name is new."""
+    rows = [BASE, ("lower embedding, matrix, and scalar learning rates", "keep")]
+    for idea in ("lower MATRIX_LR from 0.03 to 0.028", "raise MATRIX_LR from 0.03 to 0.032", "lower SCALAR_LR to 0.3",
+                 "lower embedding LR to 0.40"):
+        assert check(rows, idea).classification == "incremental_followup", idea
+    assert check(rows, "lower UNEMBEDDING_LR to 0.003").classification == "novel"

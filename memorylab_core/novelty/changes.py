@@ -587,6 +587,7 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("", re.compile(r"(?<![\w.])(\d+)w(?![a-z0-9])"), r"width \1"),
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
     ("top", re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
+    ("s", re.compile(r"(?<![a-z])(lr|learning rate)s(?![a-z])"), r"\1"),  # "matrix and scalar LRs": one LR each
     ("experts", re.compile(r"(?<![\w.])(\d+)\s+experts(?![a-z0-9])"), r"experts \1"),
     ("beta", re.compile(rf"adam[\s_-]*betas?\s*(?:from\s*)?[=:]?\s*{_TUPLE}\s*(?:->|→|=>|to)\s*{_TUPLE}"),
      r"beta1 \1 -> \3; beta2 \2 -> \4"),
@@ -610,7 +611,7 @@ def _expand_shorthand(text: str) -> str:
 def _clauses(text: str) -> list[str]:
     """Top-level text and each parenthetical group, split on clause separators. [...] tags are dropped."""
     if "(" not in text and "[" not in text:
-        return [c.strip() for c in _CLAUSE_SPLIT_RE.split(text) if c.strip()]
+        return [c.strip() for c in _CLAUSE_SPLIT_RE.split(_join_lists(text)) if c.strip()]
     main, groups, depth, start, opener = [], [], 0, 0, ""
     for i, ch in enumerate(text):
         if ch in "([":
@@ -632,7 +633,57 @@ def _clauses(text: str) -> list[str]:
     if depth:
         main.append(text[start:])
     parts = ["".join(main), *groups]
-    return [c.strip() for part in parts for c in _CLAUSE_SPLIT_RE.split(part) if c.strip()]
+    return [c.strip() for part in parts for c in _CLAUSE_SPLIT_RE.split(_join_lists(part)) if c.strip()]
+
+
+# A list of bare items ("embedding, matrix, and scalar learning rates", "depth, width and heads") is one
+# clause: its commas join items the verb before the list reaches. An item is one to three words: no verb,
+# number or context word; the list must end in "and" ("X, Y, and Z" or "X, Y and Z").
+_LIST_COMMA_RE = re.compile(r",(?!\d{3}\b)")
+_LIST_ITEM_RE = re.compile(r"[a-z][a-z0-9_-]*(?:\s+[a-z][a-z0-9_-]*){0,2}")
+_LIST_AND_RE = re.compile(r"\s*(?:and|&)\s+")
+_LIST_STOP = frozenset({"after", "at", "with", "for", "on", "given", "under", "when", "while", "since", "because",
+                        "to", "vs", "versus", "across", "but", "so", "then", "which", "that", "is", "was", "in",
+                        "of", "from", "by", "as", "than", "into", "via", "plus", "and", "or"})
+
+
+def _join_lists(text: str) -> str:
+    """``text`` with the commas of a coordinated list ("lower A, B, and C") written as " and "."""
+    if "," not in text or ("and" not in text and "&" not in text):
+        return text
+    segments = _LIST_COMMA_RE.split(text)
+    joins: list[bool] = []
+    chain = 0  # bare items since the last comma that is not a list's
+    for seg in segments[1:]:
+        seg = seg.strip()
+        if _list_end(seg) and (chain or not _LIST_AND_RE.match(seg)):  # "X, Y, and Z" / "X, Y and Z"
+            joins.extend([True] * (chain + 1))
+            chain = 0
+        elif _is_item(seg):
+            chain += 1
+        else:
+            joins.extend([False] * (chain + 1))
+            chain = 0
+    joins.extend([False] * chain)
+    if not any(joins):
+        return text
+    out = [segments[0]]
+    for seg, join in zip(segments[1:], joins, strict=True):
+        out.append(" and " + _LIST_AND_RE.sub("", seg.strip(), count=1) if join and _LIST_AND_RE.match(seg)
+                   else " and " + seg.strip() if join else "," + seg)
+    return "".join(out)
+
+
+def _is_item(text: str) -> bool:
+    """One to three plain words, none a verb or a context word: an item of a list."""
+    return (_LIST_ITEM_RE.fullmatch(text) is not None
+            and not any(w in VERB_WORDS or w in _LIST_STOP for w in text.split()))
+
+
+def _list_end(segment: str) -> bool:
+    """Whether ``segment`` ends a list: "and Z ..." or "Y and Z ..." with Y an item."""
+    m = _LIST_AND_RE.search(segment)
+    return m is not None and (m.start() == 0 or _is_item(segment[: m.start()]))
 
 
 # A technique the vocabulary does not know, named in CamelCase ("ScheduleFree", "LayerScale", "DeepNorm"):
@@ -716,16 +767,31 @@ def _names_a_setting(before: str, mentions: list, end: int) -> bool:
 
 
 def _repair_coordination(pieces: list[str]) -> list[str]:
-    """"halve device and total batch" → "halve device batch", "total batch" (shared head noun)."""
+    """"halve device and total batch" → "halve device batch", "total batch"; "lower embedding and matrix and
+    scalar learning rate" → "... embedding learning rate", "matrix learning rate", ...: a piece that names
+    nothing shares the head noun of the next piece that does (the longest one that makes it a knob's name,
+    else the last word)."""
     out = list(pieces)
     for i in range(len(out) - 1):
         words = _WORD_RE.findall(out[i])
         if not words or len(words) > 3 or MENTIONS.search(out[i]) or words[-1] in VERB_WORDS:
             continue
-        nxt = MENTIONS.search(out[i + 1])
+        nxt = next((m for m in map(MENTIONS.search, out[i + 1:]) if m), None)
         if nxt:
-            out[i] = f"{out[i]} {nxt.group().split()[-1]}"
+            out[i] = _with_head(out[i], nxt.group().split())
     return out
+
+
+def _with_head(piece: str, named: list[str]) -> str:
+    """``piece`` followed by the longest tail of the knob name ``named`` that makes its last word part of
+    a knob's name ("matrix" + "learning rate"), else by the name's last word ("device" + "batch")."""
+    piece = piece.rstrip()
+    last_word = len(piece) - len(piece.split()[-1])
+    for start in range(1, len(named)):
+        candidate = f"{piece} {' '.join(named[start:])}"
+        if any(m.start() <= last_word and m.end() == len(candidate) for m in MENTIONS.finditer(candidate)):
+            return candidate
+    return f"{piece} {named[-1]}"
 
 
 def _piece_verb(text: str) -> tuple[str, float | None] | None:
@@ -848,7 +914,10 @@ def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[
 
 
 def _values(pre: str, post: str) -> tuple[Any, Any, str | None]:
-    """(old, new, by-text) from the text after a mention, or a value right before it."""
+    """(old, new, by-text) from the text after a mention, or a value right before it. A hyphen glued to
+    the name is no minus sign ("depth-3 checkpoint" is depth 3)."""
+    if post[:1] == "-" and post[1:2].isdigit():
+        post = " " + post[1:]
     m = _PAIR_RE.match(post)
     if m:
         return _parse_number(m.group("a")), _parse_number(m.group("b")), None
