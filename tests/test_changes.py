@@ -477,3 +477,30 @@ def test_a_coordinated_list_is_one_move_per_item_with_the_shared_verb_and_noun(t
 
 def test_a_hyphen_after_a_knob_s_name_is_no_minus_sign():
     assert [(f["name"], f["new"]) for f in text_changes("try depth-3")] == [("DEPTH", 3)]
+
+
+@pytest.mark.parametrize("text,names", [
+    ("set WARMDOWN_RATIO from 0.5 to 0.4 while keeping no warmup and zero final LR", ["WARMDOWN_RATIO"]),
+    ("set warmdown to 0.4, keeping no warmup and zero final LR", ["WARMDOWN_RATIO"]),
+    ("keeping no warmup, set warmdown to 0.4", ["WARMDOWN_RATIO"]),
+    ("warmdown 0.4 keeping warmup 0", ["WARMDOWN_RATIO"]),
+    ("raise matrix LR but keep depth 8", ["MATRIX_LR"]),
+    ("raise matrix LR, holding weight decay at 0.1", ["MATRIX_LR"]),
+    ("raise matrix LR; depth stays 8", ["MATRIX_LR"]),
+    ("keep depth 8 and raise matrix LR", ["MATRIX_LR"]),
+    ("raise matrix LR with warmup unchanged", ["MATRIX_LR"]),
+    ("depth 8 unchanged", []),
+])
+def test_what_a_description_keeps_is_context_not_a_change(text, names):
+    """"keeping X", "hold X at", "X stays", "X unchanged" say what did not move: no move of X, and no move
+    of the items coordinated after it ("keeping no warmup and zero final LR"); the change before stays."""
+    assert [f["name"] for f in text_changes(text)] == names
+
+
+def test_more_or_less_of_a_manner_is_no_length_of_a_schedule_phase():
+    """"a less aggressive cooldown" may be longer or gentler: no known direction of WARMDOWN_RATIO; of a size
+    ("less aggressive weight decay") it is the size."""
+    assert [f["name"] for f in text_changes("add warmup and less aggressive cooldown")] == ["WARMUP_RATIO"]
+    assert [(f["name"], f["direction"]) for f in text_changes("less aggressive weight decay")] == [
+        ("WEIGHT_DECAY", "down")]
+    assert [(f["name"], f["direction"]) for f in text_changes("longer cooldown")] == [("WARMDOWN_RATIO", "up")]

@@ -647,3 +647,12 @@ def test_a_kept_coordinated_list_makes_each_of_its_knobs_a_follow_up():
                  "lower embedding LR to 0.40"):
         assert check(rows, idea).classification == "incremental_followup", idea
     assert check(rows, "lower UNEMBEDDING_LR to 0.003").classification == "novel"
+
+
+def test_a_setting_kept_beside_a_change_is_no_repeat_of_a_failure_of_that_setting():
+    """"while keeping no warmup" names what stays: a failed warmup change does not make the warmdown move a
+    repeat, and a failed "less aggressive cooldown" says nothing about which way the warmdown ratio went."""
+    rows = [BASE, ("remove warmup", "discard"), ("add warmup and less aggressive cooldown", "discard")]
+    assert check(rows, "set WARMDOWN_RATIO from 0.5 to 0.4 while keeping no warmup and zero final LR"
+                 ).classification == "novel"
+    assert check(rows, "add warmup, warmdown 0.5 -> 0.4").classification == "repeat_failure"

@@ -845,14 +845,18 @@ def _piece_facts(piece: str, inherited: tuple | None,
         named = _unknown_knob(piece)
         fact = named if named and (fact is None or named["name"] not in _TOKEN_COUNT_NAMES) else fact
         return ([fact] if fact else []), _piece_verb(piece) or inherited
-    words = _WORD_RE.findall(_IDENT_RE.sub(" ", piece) if "_" in piece else piece)  # "int8_keep_float": no verb
-    if any(VERB_WORDS.get(w, ("",))[0] == "keep" for w in words):
-        return [], inherited  # "keep X at 4" names no change
+    kept = _kept_part(piece, inherited)
+    if kept is not None:
+        if not kept:
+            return [], _KEEP
+        piece, mentions = kept, _mentions_in(kept, techniques)
     facts, cats, first_verb = [], {}, None
     for idx, (m, name, kind, value) in enumerate(mentions):
         pre = piece[mentions[idx - 1][0].end() if idx else 0 : m.start()]
         post = piece[m.end() : mentions[idx + 1][0].start() if idx + 1 < len(mentions) else len(piece)]
         verb = _verb(pre, post) or (inherited if idx == 0 else None)
+        if verb and verb[0] in ("up", "down") and _PHASE_RE.search(name) and _MANNER_RE.search(pre):
+            verb = VERB_WORDS["set"]  # "less aggressive cooldown": its shape changed, not (we know) its length
         first_verb = first_verb or verb
         if kind == "cat":
             owner = name == "OPTIMIZER" and idx + 1 < len(mentions) and mentions[idx + 1][2] != "cat"
@@ -870,6 +874,31 @@ def _piece_facts(piece: str, inherited: tuple | None,
         if fact:
             facts.append(fact)
     return facts, first_verb or inherited
+
+
+# "more / less" before a manner word compares how a schedule phase runs, not how long it is: "a less
+# aggressive cooldown" may be a longer or a gentler one. (Of a size, "less aggressive weight decay", it is
+# the size.)
+_MANNER_RE = re.compile(r"\b(?:more|less)\s+(?:aggressive|gentle|steep|sharp|abrupt|smooth|harsh|conservative)\s*$")
+_PHASE_RE = re.compile(r"WARMUP|WARMDOWN|COOLDOWN")
+_KEEP = VERB_WORDS["keep"]
+# A verb that keeps what follows it: "raise LR but keep depth 8", "WARMDOWN 0.5 -> 0.4 keeping no warmup".
+_KEEPING = frozenset({"keep", "keeps", "keeping", "hold", "holds", "holding", "retain", "retains", "retaining",
+                      "preserve", "preserving", "leave", "leaving"})
+
+
+def _kept_part(piece: str, inherited: tuple | None) -> str | None:
+    """What of ``piece`` is a change when it says something stays as it is: the text before a keeping verb
+    ("raise LR but" of "raise LR but keep depth 8"); "" when nothing is changed ("depth unchanged", "keep X
+    at 4", or a piece without a verb of its own after one that kept: "keeping no warmup and zero final LR");
+    None when the piece keeps nothing. Identifiers are no words here ("int8_keep_float")."""
+    text = _IDENT_RE.sub(lambda m: " " * len(m.group()), piece) if "_" in piece else piece
+    for m in _WORD_RE.finditer(text):
+        if VERB_WORDS.get(m.group(), ("",))[0] == "keep":
+            return piece[: m.start()] if m.group() in _KEEPING and MENTIONS.search(piece[: m.start()]) else ""
+    if inherited == _KEEP and not any(w in VERB_WORDS for w in _WORD_RE.findall(text)):
+        return ""
+    return None
 
 
 # A knob the vocabulary does not know, written as an identifier: "grad_accum_steps", "MUON_NS_STEPS"

@@ -413,7 +413,8 @@ for _meaning, _factor, _words in (
                   "reinstate reinstated"),
     ("set", None, "set use used switch switched change try replace replaced swap"),
     ("revert", None, "revert reverted undo undid"),
-    ("keep", None, "keep kept unchanged same already"),
+    ("keep", None, "keep keeps keeping kept hold holds holding retain retains retaining preserve preserving "
+                   "leave leaving unchanged same already stays stay"),
 ):
     for _word in _words.split():
         VERB_WORDS[_word] = (_meaning, _factor)
