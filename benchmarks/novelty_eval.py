@@ -77,7 +77,8 @@ def replay(runs: list[Run], mode: str = "explore", threshold: float = DEFAULT_TH
     """Classify every run against the runs before it (ledger order). Returns the NoveltyResults."""
     index, results = NoveltyIndex(), []
     for run in runs:
-        results.append(index.classify(Proposal(description=run.description), runs, mode=mode, threshold=threshold))
+        proposal = Proposal(description=run.description, commit=run.commit)
+        results.append(index.classify(proposal, runs, mode=mode, threshold=threshold))
         index.add(run)
     return results
 

@@ -656,3 +656,70 @@ def test_a_setting_kept_beside_a_change_is_no_repeat_of_a_failure_of_that_settin
     assert check(rows, "set WARMDOWN_RATIO from 0.5 to 0.4 while keeping no warmup and zero final LR"
                  ).classification == "novel"
     assert check(rows, "add warmup, warmdown 0.5 -> 0.4").classification == "repeat_failure"
+
+
+# --- the same run again: a second machine on the same commit, or an explicit retry ------------------
+
+PAIRED = [("baseline", "keep", {"commit": "c000000"}),
+          ("WARMDOWN_RATIO 0.5->0.3: GPU0", "keep", {"commit": "c111111"}),
+          ("MATRIX_LR=0.06 GPU0", "discard", {"commit": "c222222"})]
+
+
+def test_the_same_change_on_the_same_new_commit_is_the_same_run_on_another_machine():
+    """A ledger row carries no code fingerprint: its commit, new at the earlier row and run again right
+    after with the same moves, is that run again (kept or not); other moves on it, or a proposal with
+    code fingerprints (a native check), are judged as ideas."""
+    again = check(PAIRED, "MATRIX_LR=0.06 GPU1 (new best)", commit="c222222")
+    assert (again.classification, again.matches[0].index, again.matches[0].signals) == (
+        "duplicate_run", 2, ["commit_identity"])
+    kept = check(PAIRED[:2], "WARMDOWN_RATIO 0.5->0.3: GPU1 result (best)", commit="c111111")
+    assert (kept.classification, kept.matches[0].index) == ("duplicate_run", 1)
+    assert check(PAIRED, "MATRIX_LR=0.06 WD=0.1 GPU1", commit="c222222").classification == "repeat_failure"
+    assert check(PAIRED, "MATRIX_LR=0.06 GPU1", commit="c999999").classification == "repeat_failure"
+    assert check(PAIRED, "MATRIX_LR=0.06 GPU1", commit="c222222",
+                 code_fingerprints=("f" * 64,)).classification == "repeat_failure"
+
+
+def test_a_commit_that_stays_while_the_changes_differ_names_no_code():
+    """An agent that commits rarely runs many changes on one commit: the same change there later is the
+    idea again (a repeat), not the same run; a kept move since also ends the pair."""
+    stale = [(text, status, {"commit": "c000000"}) for text, status in (
+        ("baseline", "keep"), ("reduce DEPTH from 3 to 2", "discard"), ("increase DEPTH from 3 to 4", "discard"))]
+    assert check(stale, "reduce DEPTH from 3 to 2 again", commit="c000000").classification == "repeat_failure"
+    moved = [*PAIRED, ("lower weight decay to 0.1", "keep", {"commit": "c222222"})]
+    assert check(moved, "MATRIX_LR=0.06 GPU1", commit="c222222").classification == "repeat_failure"
+
+
+def test_an_explicit_retry_of_the_same_change_is_a_duplicate_run():
+    """"retry" / "re-run" with the same moves as an earlier run, nothing kept since that moved the
+    operating point (a kept verification re-run moves nothing), is that run again; without those words,
+    or with other moves, it is the idea again."""
+    rows = [BASE, ("WARMDOWN_RATIO=0.7 (battery throttle, invalid)", "discard"),
+            ("verification run on power adapter: baseline confirmed", "keep")]
+    retry = check(rows, "WARMDOWN_RATIO=0.7 retry on power adapter")
+    assert (retry.classification, retry.matches[0].index, retry.matches[0].signals) == ("duplicate_run", 1, ["rerun"])
+    assert check(rows, "WARMDOWN_RATIO=0.7 on power adapter").classification == "repeat_failure"
+    assert check(rows, "WARMDOWN_RATIO=0.8 retry").classification == "repeat_failure"
+    moved = [*rows, ("matrix lr 0.04 -> 0.05", "keep")]
+    assert check(moved, "WARMDOWN_RATIO=0.7 retry").classification == "repeat_failure"
+
+
+def test_an_imported_ledger_s_coordinated_lists_kept_settings_and_retries_read_right_through_check(
+        tmp_path, monkeypatch):
+    """Held-out-3's general misses, asked the way an operator does: import a ledger, then ``check``."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    (tmp_path / "results.tsv").write_text(
+        "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+        "a000001\t1.000000\t10.0\tkeep\tbaseline\n"
+        "a000002\t0.990000\t10.0\tkeep\tlower embedding, matrix, and scalar learning rates\n"
+        "a000003\t1.010000\t10.0\tdiscard\tadd warmup and less aggressive cooldown\n"
+        "a000004\t1.020000\t10.0\tdiscard\tWARMDOWN_RATIO=0.7 (battery throttle, invalid)\n"
+        "a000005\t0.990000\t10.0\tkeep\tverification run on power adapter: baseline confirmed\n", encoding="utf-8")
+    assert ml("import", str(tmp_path / "results.tsv"), cwd=repo).code == 0
+    got = {idea: ml("check", "-d", idea, "--json", cwd=repo).json()["classification"] for idea in (
+        "lower SCALAR_LR from 0.35 to 0.30", "set WARMDOWN_RATIO from 0.5 to 0.4 while keeping no warmup",
+        "WARMDOWN_RATIO=0.7 retry on power adapter")}
+    assert got == {"lower SCALAR_LR from 0.35 to 0.30": "incremental_followup",
+                   "set WARMDOWN_RATIO from 0.5 to 0.4 while keeping no warmup": "novel",
+                   "WARMDOWN_RATIO=0.7 retry on power adapter": "duplicate_run"}, got

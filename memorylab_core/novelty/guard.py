@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from itertools import takewhile
 
 from ..evidence.crashes import described_kind, is_evidence_against_idea
 from ..ledger.model import Run, plural
@@ -51,6 +52,7 @@ _TEXT_CANDIDATES = 200  # exact cosine is computed for this many best dot produc
 _COMMON_DF = 0.5  # in a history of >= _COMMON_MIN docs, tokens in more than half of them are ignored
 _COMMON_MIN = 200
 _MIN_SHARED = 2  # a text match needs two shared content words (one common word is noise)
+_PAIR_SPAN = 8  # rows of one commit run on several machines sit together: at most this many apart
 _FAIL, _KEEP, _NEUTRAL = "f", "k", "n"
 _VOID = "v"  # a confounded run (starved training): it measured nothing, so the guard never matches it
 _INF = math.inf
@@ -67,6 +69,9 @@ class Proposal:
     code_fingerprints: tuple[str, ...] = ()
     changes: tuple[dict, ...] = ()
     context: str | None = None  # the arena whose operating point the proposal moves from
+    # The commit a row already run was made at (a ledger replayed): without code fingerprints, the same
+    # commit with the same moves as an earlier row, nothing kept since, is that row run again (another GPU).
+    commit: str | None = None
 
 
 @dataclass
@@ -371,6 +376,18 @@ def same_as_kept(prop: tuple, kept: tuple) -> bool:
         return prop[2] == kept[2] and prop[3] == kept[3]
     return (prop[2] == kept[2] and prop[4] is not None and kept[4] is not None and _close(prop[4], kept[4])
             and prop[3] is not None)
+
+
+def _same_move(prop: tuple, earlier: tuple) -> bool:
+    """The same move as an earlier one: the same knob, direction, start and target where known (for
+    categories: the same change to the same value)."""
+    if prop[0] != earlier[0] or prop[1] != earlier[1] or prop[2] != earlier[2]:
+        return False
+    if prop[0] == "c":
+        return prop[3] == earlier[3]
+    (p, q), (p0, q0) = prop[3:5], earlier[3:5]
+    same_start = p is None or p0 is None or _close(p, p0)
+    return same_start and (q is None and q0 is None or (q is not None and q0 is not None and _close(q, q0)))
 
 
 def builds_on_keep(prop: tuple, kept: tuple) -> bool:
@@ -720,6 +737,9 @@ class NoveltyIndex:
         moves = [m for m in resolved if m[0] != "="]
         if not moves and (resolved or is_rerun(proposal.description)):  # beside "same config", a change counts
             return self._rerun(ctx, [m for m in resolved if m[0] == "="], best, runs)
+        again = self._same_run(ctx, proposal, moves, facts, runs)
+        if again:
+            return "duplicate_run", again, [again[0].reason], None
         cls, evidence, reasons, part = self._by_changes(ctx, moves, runs)
         if cls != "novel":
             return cls, evidence, reasons, part
@@ -754,6 +774,53 @@ class NoveltyIndex:
         found = sorted(same, reverse=True)
         return [_Evidence(i, 1.0, ["code_identity"], "train.py is byte-identical after normalising "
                           f"whitespace (that run was {_outcome_word(self.outcome(i))})") for i in found]
+
+    def _same_run(self, ctx: str, proposal: Proposal, moves: list[tuple], facts: list[dict],
+                  runs: Sequence[Run]) -> list[_Evidence]:
+        """The earlier run this one repeats as a run, not as an idea: the same moves (and no other knob
+        named) with nothing kept that moved the operating point since, and either the same commit (a row
+        without code identity: the same change run on a second machine) or words that say it is a re-run
+        ("retry", "re-run"). Newest first; [] when there is none."""
+        commit = proposal.commit if not proposal.code_fingerprints else None
+        retry = is_rerun(proposal.description)
+        if not moves or not (commit or retry):
+            return []
+        names = {str(f.get("name")) for f in facts}
+        for idx in self._same_moves(ctx, moves):
+            run = runs[idx] if 0 <= idx < len(runs) else None
+            if run is None or {str(f.get("name")) for f in run_facts(run)} != names:
+                continue
+            if commit and not run.code_fingerprint and self._run_again(runs, idx, commit):
+                why = f"the same commit ({run.short_commit}) and the same change as that run, nothing kept since"
+                return [_Evidence(idx, 1.0, ["commit_identity"], why)]
+            if retry:
+                return [_Evidence(idx, 1.0, ["rerun"], "a re-run of that run's change, nothing kept since")]
+        return []
+
+    def _same_moves(self, ctx: str, moves: list[tuple]) -> list[int]:
+        """Runs of ``ctx`` that made every one of ``moves`` (:func:`_same_move`) since the newest kept run
+        that moved the operating point (that run included), newest first."""
+        since = self._last_moving_keep(ctx)
+        found: set[int] | None = None
+        for move in moves:
+            newer = takewhile(lambda item: item[0] >= since, self._knob_moves(ctx, move[1]))
+            same = {idx for idx, earlier, _ in newer if any(_same_move(move, e) for e in earlier)}
+            found = same if found is None else found & same
+        return sorted(found or (), reverse=True)
+
+    def _run_again(self, runs: Sequence[Run], idx: int, commit: str) -> bool:
+        """Whether the proposal runs run ``idx``'s commit again right after it: that commit was new at
+        ``idx`` (the row before it ran another one) and every row since is on it. Where rows stay on one
+        commit while their changes differ (an agent that commits rarely), the commit names no code."""
+        if self.size - idx > _PAIR_SPAN or (idx > 0 and runs[idx - 1].commit == commit):
+            return False
+        return all(runs[j].commit == commit for j in range(idx, self.size))
+
+    def _last_moving_keep(self, ctx: str) -> int:
+        """The newest kept run of ``ctx`` that moved a knob (a kept re-run or baseline moves nothing), or -1."""
+        row = self.db.execute("SELECT idx FROM novelty_runs WHERE ctx = ? AND outcome = 'k' AND moved = 1 "
+                              "ORDER BY idx DESC LIMIT 1", (ctx,)).fetchone()
+        return row[0] if row else -1
 
     # -- change signature -------------------------------------------------------------------------
     def _by_changes(self, ctx: str, moves: list[tuple],

@@ -304,7 +304,7 @@ def is_baseline(text: str) -> bool:
 
 # Re-runs of the same configuration: re-verify / clean retest / no logic change / "log:" rows.
 _RERUN_RE = re.compile(
-    r"\bre[\s-]?(?:run|verif(?:y|ied|ication)|test|produc(?:e|tion)|peat(?:ed)?\s+(?:run|baseline))\b|"
+    r"\bre[\s-]?(?:run|try|tried|verif(?:y|ied|ication)|test|produc(?:e|tion)|peat(?:ed)?\s+(?:run|baseline))\b|"
     r"\bclean\s+re[\s-]?(?:test|run|check)\b|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
     r"\bnoise[\s-]+(?:floor|check|run)\b|\bsame\s+config(?:uration)?\b|\bseed\s+(?:check|variance)\b|^\s*log\s*:|"
     r"\b(?:another|different|new|other)\s+seed\b|\bseed\s*[=:]?\s*\d+\b",
