@@ -12,7 +12,8 @@ Two replays:
 
 * **shadow**: every run finishes and joins the history (what ``--early-abort shadow`` records);
 * **on**: a stopped run never finishes, so it joins no history and cannot become champion (what
-  ``--early-abort on`` does, without the audited share).
+  ``--early-abort on`` does, with its audited share: 1 in ``audit_every`` would-be stops, chosen by a hash
+  of the run's name, runs to the end and saves nothing).
 
 Reported per replay: training time saved (share of all training time), runs stopped, and *keeps stopped*
 (stopped runs whose final val_bpb beat the reference they were judged against: false aborts). A third,
@@ -61,6 +62,7 @@ class Result:
     stopped: int = 0
     keeps_stopped: int = 0  # stopped runs that finished ahead of their reference (false aborts)
     keeps: int = 0
+    audited: int = 0  # "on": would-be stops left running by the audit share (AbortRule.audit_every)
     helpful_stopped: int = 0  # simulations: stopped ideas whose true effect helps
     lost_gain: float = 0.0  # simulations: true val_bpb gain of the stopped keeps that truly help
     training_seconds: float = 0.0
@@ -86,7 +88,8 @@ class Result:
                            "reference_val_bpb": None if ref_val is None else round(ref_val, 6), "keep": ahead})
 
     def to_dict(self) -> dict:
-        return {"runs": self.runs, "judged": self.judged, "stopped": self.stopped, "keeps": self.keeps,
+        return {"runs": self.runs, "judged": self.judged, "stopped": self.stopped, "audited": self.audited,
+                "keeps": self.keeps,
                 "keeps_stopped": self.keeps_stopped, "helpful_stopped": self.helpful_stopped,
                 "lost_gain": round(self.lost_gain, 6), "training_seconds": round(self.training_seconds, 1),
                 "judged_seconds": round(self.judged_seconds, 1),
@@ -129,7 +132,9 @@ def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool, baseline
                 watcher = Watcher(plan, "shadow", trial.name, trial.training_seconds)
                 watcher.feed(step_lines(trial))
                 stop = watcher.verdict
-        if stop is not None:
+        if stop is not None and deployed and ea.audited(trial.name, rule):
+            out.audited += 1  # "on" keeps 1 in audit_every would-be stops running: no saving, it finishes
+        elif stop is not None:
             out.add_stop(trial, stop.progress, ahead, ref_val, stop)
             if deployed:
                 continue
