@@ -9,8 +9,14 @@ baseline and its replicates first, then the edits in a seeded shuffle), and a ru
 ``runs.jsonl`` is skipped, so an interrupted collection resumes where it stopped.
 ``benchmarks/early_abort_replay.py --runs OUT/runs.jsonl`` replays them through the abort rule.
 
+With ``--climb`` the collection is a night as an agent runs it: each edit applies to the current
+champion's train.py (a constant an earlier keep moved gets the edit's value; a code edit that no longer
+applies is skipped), and a run whose val_bpb beats the mean of the champion's runs becomes the champion
+(the replay's keep rule); more ideas (``MORE_EDITS``) and then a second round (``ROUND_TWO``) make a
+~100-run night. Each row records the champion it was applied to.
+
 Run (hours; one run at a time): ``AUTORESEARCH_CACHE=/tmp/cache-x python benchmarks/early_abort_collect.py
---out /tmp/ea-runs`` (``--threads 1`` by default, to leave a shared machine's other core alone;
+--out /tmp/ea-runs [--climb]`` (``--threads 1`` by default, to leave a shared machine's other core alone;
 the data is prepared first with ``prepare.py``).
 """
 

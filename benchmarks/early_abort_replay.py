@@ -12,7 +12,8 @@ Two replays:
 
 * **shadow**: every run finishes and joins the history (what ``--early-abort shadow`` records);
 * **on**: a stopped run never finishes, so it joins no history and cannot become champion (what
-  ``--early-abort on`` does, without the audited share).
+  ``--early-abort on`` does, with its audited share: 1 in ``audit_every`` would-be stops, chosen by a hash
+  of the run's name, runs to the end and saves nothing).
 
 Reported per replay: training time saved (share of all training time), runs stopped, and *keeps stopped*
 (stopped runs whose final val_bpb beat the reference they were judged against: false aborts). A third,
@@ -61,9 +62,11 @@ class Result:
     stopped: int = 0
     keeps_stopped: int = 0  # stopped runs that finished ahead of their reference (false aborts)
     keeps: int = 0
+    audited: int = 0  # "on": would-be stops left running by the audit share (AbortRule.audit_every)
     helpful_stopped: int = 0  # simulations: stopped ideas whose true effect helps
     lost_gain: float = 0.0  # simulations: true val_bpb gain of the stopped keeps that truly help
     training_seconds: float = 0.0
+    judged_seconds: float = 0.0  # training time of the judged runs (the rule could act on these only)
     saved_seconds: float = 0.0
     stops: list[dict] = field(default_factory=list)
 
@@ -85,9 +88,11 @@ class Result:
                            "reference_val_bpb": None if ref_val is None else round(ref_val, 6), "keep": ahead})
 
     def to_dict(self) -> dict:
-        return {"runs": self.runs, "judged": self.judged, "stopped": self.stopped, "keeps": self.keeps,
+        return {"runs": self.runs, "judged": self.judged, "stopped": self.stopped, "audited": self.audited,
+                "keeps": self.keeps,
                 "keeps_stopped": self.keeps_stopped, "helpful_stopped": self.helpful_stopped,
                 "lost_gain": round(self.lost_gain, 6), "training_seconds": round(self.training_seconds, 1),
+                "judged_seconds": round(self.judged_seconds, 1),
                 "saved_seconds": round(self.saved_seconds, 1), "saved_share": round(self.saved_share, 4),
                 "stops": self.stops}
 
@@ -123,10 +128,13 @@ def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool, baseline
             plan = ea.plan(rule, champion.name, reference, history, reference_lrm=champion.lrm)
             if plan.engaged:
                 out.judged += 1
+                out.judged_seconds += trial.training_seconds
                 watcher = Watcher(plan, "shadow", trial.name, trial.training_seconds)
                 watcher.feed(step_lines(trial))
                 stop = watcher.verdict
-        if stop is not None:
+        if stop is not None and deployed and ea.audited(trial.name, rule):
+            out.audited += 1  # "on" keeps 1 in audit_every would-be stops running: no saving, it finishes
+        elif stop is not None:
             out.add_stop(trial, stop.progress, ahead, ref_val, stop)
             if deployed:
                 continue
@@ -169,6 +177,7 @@ def leave_one_out(trials: Sequence[Trial], rule: ea.AbortRule, baseline_only: bo
         if not plan.engaged:
             continue
         out.judged += 1
+        out.judged_seconds += trial.training_seconds
         watcher = Watcher(plan, "shadow", trial.name, trial.training_seconds)
         watcher.feed(step_lines(trial))
         stop = watcher.verdict
@@ -232,23 +241,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-only", action="store_true",
                    help="the champion stays the baseline (for sets of one-edit variants of one baseline, like "
                         "early_abort_collect.py's: a big keep would otherwise make every later variant a loser)")
+    p.add_argument("--first", type=int, help="replay only the first N runs (a shorter night)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     trials = load_runs(args.runs) if args.runs else load_store(args.store, args.arena)
+    trials = trials[:args.first] if args.first else trials
     results = [report(trials, replace(ea.AbortRule(), margin=m, min_history=args.min_history), args.baseline_only)
                for m in args.margin]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     print(f"{len(trials)} finished runs with curves; min_history {args.min_history}")
-    print("| margin | replay | judged | stopped | keeps | keeps stopped | training time saved |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    print("| margin | replay | judged | stopped | keeps | keeps stopped | training time saved | of the judged runs' |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for res in results:
         for name in ("shadow", "on", "leave-one-out"):
             r = res[name]
             print(f"| {res['rule']['margin']:g} | {name} | {r['judged']} | {r['stopped']} | {r['keeps']} | "
                   f"{r['keeps_stopped']} | {r['saved_share']:.1%} ({r['saved_seconds'] / 60:.1f} of "
-                  f"{r['training_seconds'] / 60:.1f} min) |")
+                  f"{r['training_seconds'] / 60:.1f} min) | "
+                  f"{r['saved_seconds'] / r['judged_seconds'] if r['judged_seconds'] else 0:.1%} |")
     for stop in results[0]["on"]["stops"] + [{**s, "run": f"{s['run']} (leave-one-out)"}
                                               for s in results[0]["leave-one-out"]["stops"]]:
         print(f"  stopped {stop['run']!r} at {stop['progress']:.0%}: gap {stop['gap']:+.4f} > bound "
