@@ -504,3 +504,27 @@ def test_more_or_less_of_a_manner_is_no_length_of_a_schedule_phase():
     assert [(f["name"], f["direction"]) for f in text_changes("less aggressive weight decay")] == [
         ("WEIGHT_DECAY", "down")]
     assert [(f["name"], f["direction"]) for f in text_changes("longer cooldown")] == [("WARMDOWN_RATIO", "up")]
+
+
+@pytest.mark.parametrize("text,name,old,new,direction", [
+    ("delay LR warmdown from 50% of run to final 20%", "WARMDOWN_RATIO", 0.5, 0.2, "down"),
+    ("delay the warmdown further to the final 10%", "WARMDOWN_RATIO", None, 0.1, "down"),
+    ("warmdown over the last 30% of training", "WARMDOWN_RATIO", None, 0.3, "changed"),
+    ("DEPTH=2 batch=32 GPU0", "DEVICE_BATCH_SIZE", None, 32, "changed"),
+    ("batch size 16 -> 8", "DEVICE_BATCH_SIZE", 16, 8, "down"),
+    ("total batch 512", "TOTAL_BATCH_SIZE", None, 512, "changed"),
+    ("batch 2^18", "TOTAL_BATCH_SIZE", None, 2**18, "changed"),
+    ("aspect 128", "ASPECT_RATIO", None, 128, "changed"),
+    ("two layer model", "DEPTH", None, 2, "changed"),
+    ("4-layer net", "DEPTH", None, 4, "changed"),
+])
+def test_shares_of_the_run_batches_of_sequences_and_layer_counts(text, name, old, new, direction):
+    """A share "of the run" / "the final N%" is the phase's ratio, and delaying a warmdown shortens it; a
+    plain "batch" under 1024 counts sequences (the device batch), not tokens; "aspect 128" is the aspect
+    ratio; "two layer model" the depth."""
+    fact = by_name(text_changes(text))[name]
+    assert (fact["old"], fact["new"], fact["direction"]) == (old, new, direction)
+
+
+def test_a_layer_count_of_a_part_is_no_depth():
+    assert "DEPTH" not in by_name(text_changes("2-layer MLP head")), text_changes("2-layer MLP head")

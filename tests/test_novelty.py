@@ -702,6 +702,8 @@ def test_an_explicit_retry_of_the_same_change_is_a_duplicate_run():
     assert check(rows, "WARMDOWN_RATIO=0.8 retry").classification == "repeat_failure"
     moved = [*rows, ("matrix lr 0.04 -> 0.05", "keep")]
     assert check(moved, "WARMDOWN_RATIO=0.7 retry").classification == "repeat_failure"
+    verify = check(rows[:2] + [("matrix lr 0.04 -> 0.05", "keep")], "verification run on power adapter")
+    assert (verify.classification, verify.matches[0].index) == ("duplicate_run", 2)
 
 
 def test_an_imported_ledger_s_coordinated_lists_kept_settings_and_retries_read_right_through_check(

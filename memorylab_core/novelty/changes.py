@@ -580,14 +580,20 @@ def text_changes(text: str) -> list[dict]:
 # Shorthand agents write, spelled out for the parser: "6L 768w" (6 layers, width 768), "top-2" (routing
 # top_k), "8 experts" (a count before its name), and Adam's betas as tuples: "ADAM_BETAS from
 # (0.8, 0.95) to (0.9, 0.98)" is two moves.
+_LAYER_COUNTS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|sixteen"
 _TUPLE = r"\(\s*(\d*\.?\d+)\s*,\s*(\d*\.?\d+)\s*\)"
 _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring every match holds, pattern, spelled out)
     ("", re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
     ("tie", re.compile(r"(?<![a-z])un[\s-]?tie[ds]?(?![a-z])"), "remove tied"),  # "untie embeddings"
     ("", re.compile(r"(?<![\w.])(\d+)w(?![a-z0-9])"), r"width \1"),
+    ("layer", re.compile(rf"(?<![\w.])(\d+|{_LAYER_COUNTS})[\s-]layers?(?=\s+(?:model|net(?:work)?|transformer|gpt)\b|"
+                         r"\s*$|\s*[,;(])"), r"depth \1"),  # "two layer model", "4-layer net": the depth
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
     ("top", re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
     ("s", re.compile(r"(?<![a-z])(lr|learning rate)s(?![a-z])"), r"\1"),  # "matrix and scalar LRs": one LR each
+    # a share of the run: "from 50% of the run to the final 20%" is 0.5 -> 0.2
+    ("%", re.compile(r"(\d\s*%)\s+of\s+(?:the\s+)?(?:run|training|budget|steps|time)(?![a-z])"), r"\1"),
+    ("%", re.compile(r"(?<![a-z])(?:the\s+)?(?:final|last)\s+(\d+(?:\.\d+)?\s*%)"), r"\1"),
     ("experts", re.compile(r"(?<![\w.])(\d+)\s+experts(?![a-z0-9])"), r"experts \1"),
     ("beta", re.compile(rf"adam[\s_-]*betas?\s*(?:from\s*)?[=:]?\s*{_TUPLE}\s*(?:->|→|=>|to)\s*{_TUPLE}"),
      r"beta1 \1 -> \3; beta2 \2 -> \4"),
@@ -857,6 +863,8 @@ def _piece_facts(piece: str, inherited: tuple | None,
         verb = _verb(pre, post) or (inherited if idx == 0 else None)
         if verb and verb[0] in ("up", "down") and _PHASE_RE.search(name) and _MANNER_RE.search(pre):
             verb = VERB_WORDS["set"]  # "less aggressive cooldown": its shape changed, not (we know) its length
+        elif verb is None and name == "WARMDOWN_RATIO" and _DELAY_RE.search(pre):
+            verb = VERB_WORDS["shorten"]  # "delay the warmdown": it starts later and ends with the run
         first_verb = first_verb or verb
         if kind == "cat":
             owner = name == "OPTIMIZER" and idx + 1 < len(mentions) and mentions[idx + 1][2] != "cat"
@@ -868,7 +876,7 @@ def _piece_facts(piece: str, inherited: tuple | None,
             continue  # a technique named in passing, neither added nor removed
         fact = _numeric_fact(name, "comp" if kind == "tech" else kind, pre if idx == 0 else "", post, verb)
         if fact:
-            facts.append(fact)
+            facts.append(_sequences(fact, m.group()))
     for name, items in cats.items():
         fact = _categorical_fact(name, items, piece)
         if fact:
@@ -881,6 +889,18 @@ def _piece_facts(piece: str, inherited: tuple | None,
 # the size.)
 _MANNER_RE = re.compile(r"\b(?:more|less)\s+(?:aggressive|gentle|steep|sharp|abrupt|smooth|harsh|conservative)\s*$")
 _PHASE_RE = re.compile(r"WARMUP|WARMDOWN|COOLDOWN")
+def _sequences(fact: dict, named: str) -> dict:
+    """A plain "batch" / "batch size" of fewer than 1024 is sequences per device step, not tokens per
+    step ("batch=32"): the device batch. "total batch", "tokens per step" stay the total."""
+    if fact["name"] != "TOTAL_BATCH_SIZE" or named.startswith(("total", "tokens")):
+        return fact
+    values = [v for v in (fact.get("old"), fact.get("new")) if v is not None]
+    if values and all(_is_number(v) and 0 < v < 1024 for v in values):
+        return dict(fact, name="DEVICE_BATCH_SIZE")
+    return fact
+
+
+_DELAY_RE = re.compile(r"\b(?:delay(?:ed|ing|s)?|postpon\w*)\b")
 _KEEP = VERB_WORDS["keep"]
 # A verb that keeps what follows it: "raise LR but keep depth 8", "WARMDOWN 0.5 -> 0.4 keeping no warmup".
 _KEEPING = frozenset({"keep", "keeps", "keeping", "hold", "holds", "holding", "retain", "retains", "retaining",

@@ -305,7 +305,7 @@ def is_baseline(text: str) -> bool:
 # Re-runs of the same configuration: re-verify / clean retest / no logic change / "log:" rows.
 _RERUN_RE = re.compile(
     r"\bre[\s-]?(?:run|try|tried|verif(?:y|ied|ication)|test|produc(?:e|tion)|peat(?:ed)?\s+(?:run|baseline))\b|"
-    r"\bclean\s+re[\s-]?(?:test|run|check)\b|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
+    r"\bclean\s+re[\s-]?(?:test|run|check)\b|\b(?:verification|confirmation)\s+(?:re-?)?run\b|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
     r"\bnoise[\s-]+(?:floor|check|run)\b|\bsame\s+config(?:uration)?\b|\bseed\s+(?:check|variance)\b|^\s*log\s*:|"
     r"\b(?:another|different|new|other)\s+seed\b|\bseed\s*[=:]?\s*\d+\b",
     re.IGNORECASE,
@@ -343,7 +343,7 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
     ("DEVICE_BATCH_SIZE", "num", rf"(?:device|micro|per{_S}device){_S}(?:batch(?:{_S}size)?|bs)"),
     ("TOTAL_BATCH_SIZE", "num", rf"(?:total{_S})?batch(?:{_S}size)?|bs|tokens{_S}per{_S}(?:step|batch|update)"),
     ("DEPTH", "num", rf"depth|n{_S}layers?|num{_S}layers|layers"),
-    ("ASPECT_RATIO", "num", rf"aspect{_S}ratio|ar(?=\s*[=:]?\s*\d)"),
+    ("ASPECT_RATIO", "num", rf"aspect{_S}ratio|(?:aspect|ar)(?=\s*[=:]?\s*\d)"),
     ("MODEL_DIM", "num", rf"model{_S}dim|n{_S}embd|d{_S}model|hidden{_S}(?:dim|size)|width"),
     ("HEAD_DIM", "num", rf"head{_S}dim(?:ension)?"),
     ("N_KV_HEAD", "num", rf"kv{_S}heads?"),
