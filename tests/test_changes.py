@@ -528,3 +528,12 @@ def test_shares_of_the_run_batches_of_sequences_and_layer_counts(text, name, old
 
 def test_a_layer_count_of_a_part_is_no_depth():
     assert "DEPTH" not in by_name(text_changes("2-layer MLP head")), text_changes("2-layer MLP head")
+
+
+@pytest.mark.parametrize("text,old,new", [
+    ("window pattern L->SL", "L", "SL"), ("window pattern SSSL to L", "SSSL", "L"),
+    ("set WINDOW_PATTERN from 'L' to 'LS'", "L", "LS"), ("WINDOW_PATTERN=SL", None, "SL"),
+])
+def test_a_one_letter_window_pattern_beside_an_arrow_is_the_other_side(text, old, new):
+    fact = by_name(text_changes(text))["WINDOW_PATTERN"]
+    assert (fact["old"], fact["new"]) == (old, new)

@@ -725,3 +725,8 @@ def test_an_imported_ledger_s_coordinated_lists_kept_settings_and_retries_read_r
     assert got == {"lower SCALAR_LR from 0.35 to 0.30": "incremental_followup",
                    "set WARMDOWN_RATIO from 0.5 to 0.4 while keeping no warmup": "novel",
                    "WARMDOWN_RATIO=0.7 retry on power adapter": "duplicate_run"}, got
+
+
+def test_a_window_pattern_from_all_long_repeats_a_failed_move_to_more_short_layers():
+    rows = [BASE, ("window pattern L->SL", "discard")]
+    assert check(rows, "window pattern L->SSSL").classification == "repeat_failure"

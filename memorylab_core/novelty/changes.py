@@ -1044,7 +1044,8 @@ def _categorical_fact(name: str, items: list[tuple], piece: str) -> dict | None:
         value = named[0][1]
         if meaning == "remove" and name != "WINDOW_PATTERN":
             return {"name": name, "old": value, "new": None, "direction": "removed", "source": "text"}
-        return {"name": name, "old": None, "new": value, "direction": "changed", "source": "text"}
+        old, new = _short_pattern_pair(named[0][0], piece) if name == "WINDOW_PATTERN" else (None, value)
+        return {"name": name, "old": old, "new": new or value, "direction": "changed", "source": "text"}
     (m0, v0), (m1, v1) = named[0], named[1]
     old, new = (v1, v0) if _REORDER_RE.search(piece[m0.end() : m1.start()]) else (v0, v1)
     if meaning == "revert":
@@ -1052,6 +1053,21 @@ def _categorical_fact(name: str, items: list[tuple], piece: str) -> dict | None:
     if old == new:
         return None
     return {"name": name, "old": old, "new": new, "direction": "changed", "source": "text"}
+
+
+_PATTERN_BEFORE_RE = re.compile(r"(?<![a-z0-9])[\"']?([sl]{1,8})[\"']?\s*(?:->|→|=>|\bto)\s*[\"']?$")
+_PATTERN_BEYOND_RE = re.compile(r"^[\"']?\s*(?:->|→|=>|to)\s*[\"']?([sl]{1,8})[\"']?(?![a-z0-9])")
+
+
+def _short_pattern_pair(match: re.Match, piece: str) -> tuple[str | None, str | None]:
+    """(old, new) of a window pattern whose other side is too short to be named alone: "L -> SL" (old
+    L), "SSSL to L" (new L); (None, None) when there is none."""
+    before = _PATTERN_BEFORE_RE.search(piece, 0, match.start())
+    if before:
+        return before.group(1).upper(), None
+    beyond = _PATTERN_BEYOND_RE.match(piece[match.end():])
+    value = _category_value(match, "*") if re.fullmatch(r"[sl]+", match.group()) else None
+    return (value, beyond.group(1).upper()) if beyond and value else (None, None)
 
 
 def _category_value(match: re.Match, value: str) -> str:
