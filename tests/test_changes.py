@@ -376,6 +376,8 @@ def test_merge_diff_wins_text_fills():
     ("halve total batch size to 2^14 (device batch 8)", "halve total batch size to 2^14 (device batch 8)"),
     ("remove logit softcap (15*tanh(logits/15))", "remove logit softcap (15*tanh(logits/15))"),
     ("[exp 7] lower LR", "lower LR"),
+    ("WINDOW_PATTERN SSSS - all-short worse than SLSL", "WINDOW_PATTERN SSSS"),  # a dash: a few words first
+    ("depth 8 - with SwiGLU", "depth 8 - with SwiGLU"),
 ])
 def test_strip_outcome_notes(text, expected):
     assert strip_outcome_notes(text) == expected

@@ -65,7 +65,8 @@ _CRASH_LABEL_RE = re.compile(
     re.IGNORECASE,
 )
 _TAIL_RE = re.compile(  # (?<!\s): starts only where a run of spaces starts, as _CRASH_TAIL_RE (it ends at $)
-    r"(?<!\s)\s*(?:—|–|--|\s-\s|;|,|:|=>|->|→)\s*(?:(?:slightly|much|a\s+bit|marginally|significantly|way|"
+    r"(?<!\s)\s*(?:(?:—|–|--|\s-\s)\s*(?:[a-z][\w-]*\s+){0,2}?|(?:;|,|:|=>|->|→)\s*)"  # a dash: a few words first
+    r"(?:(?:slightly|much|a\s+bit|marginally|significantly|way|"
     r"clearly|no|not|tiny|small|big|large)\s+)*(?:worse|better|improv\w*|regress\w*|gain|hurt\w*|"
     r"help\w*|neutral|same|flat|noise|noisy|within\s+noise|kept|discarded|reverted|failed|crashed|"
     r"oom|nan|diverged|slower|faster|too\s+\w+)\b.*$",
