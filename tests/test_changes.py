@@ -539,3 +539,10 @@ def test_a_layer_count_of_a_part_is_no_depth():
 def test_a_one_letter_window_pattern_beside_an_arrow_is_the_other_side(text, old, new):
     fact = by_name(text_changes(text))["WINDOW_PATTERN"]
     assert (fact["old"], fact["new"]) == (old, new)
+
+
+def test_a_word_that_names_a_knob_with_the_head_of_another_is_that_knob():
+    """"3x LR increase (matrix 0.001->0.003, scalar 0.01->0.03)": the items are the matrix and scalar LRs."""
+    facts = by_name(text_changes("3x LR increase (matrix 0.001->0.003, scalar 0.01->0.03)"))
+    assert (facts["MATRIX_LR"]["new"], facts["SCALAR_LR"]["new"]) == (0.003, 0.03)
+    assert "ROUTER" in by_name(text_changes("router 0.1 -> 0.2 with lr 0.04"))

@@ -572,9 +572,30 @@ def text_changes(text: str) -> list[dict]:
     for clause in _clauses(clean):
         (context if _LEADING_CONTEXT_RE.match(clause) else facts).extend(_clause_facts(clause, techniques))
     facts = facts or context  # "Since depth 10 worked, try wd 0.1": the leading clause is the situation
+    facts = _shared_head(facts, clean) if any(f["name"] not in _KNOWN_NAMES for f in facts) else facts
     if all(fact.get("incidental") for fact in facts):  # a compensation with nothing to compensate is the change
         facts = [{k: v for k, v in fact.items() if k != "incidental"} for fact in facts]
     return _dedupe(facts)
+
+
+_KNOWN_NAMES = frozenset(meta[0] for meta in MENTION_META.values())
+
+
+def _shared_head(facts: list[dict], text: str) -> list[dict]:
+    """A one-word knob the vocabulary does not know is the knob it names with the head of a knob named
+    elsewhere in ``text``: in "3x LR increase (matrix 0.001->0.003, scalar 0.01->0.03)" the items are the
+    matrix and scalar LRs (``MATRIX_LR``, ``SCALAR_LR``), as "matrix and scalar LR" would be."""
+    heads = {" ".join(m.group().split()[i:]) for m in MENTIONS.finditer(text) for i in range(len(m.group().split()))}
+    out = []
+    for fact in facts:
+        word = fact["name"].lower()
+        if fact["name"] not in _KNOWN_NAMES and word.isalpha():
+            named = (MENTIONS.fullmatch(f"{word} {head}") for head in sorted(heads))
+            found = next((m for m in named if m), None)
+            if found is not None and MENTION_META[found.lastgroup][1] == "num":
+                fact = dict(fact, name=MENTION_META[found.lastgroup][0])
+        out.append(fact)
+    return out
 
 
 # Shorthand agents write, spelled out for the parser: "6L 768w" (6 layers, width 768), "top-2" (routing
