@@ -546,3 +546,11 @@ def test_a_word_that_names_a_knob_with_the_head_of_another_is_that_knob():
     facts = by_name(text_changes("3x LR increase (matrix 0.001->0.003, scalar 0.01->0.03)"))
     assert (facts["MATRIX_LR"]["new"], facts["SCALAR_LR"]["new"]) == (0.003, 0.03)
     assert "ROUTER" in by_name(text_changes("router 0.1 -> 0.2 with lr 0.04"))
+
+
+def test_a_comparative_of_one_dimension_does_not_move_another():
+    """"wider two layer model": wider is no more layers; "shallower model depth 3" is the depth."""
+    facts = by_name(text_changes("wider two layer model aspect 128"))
+    assert (facts["DEPTH"]["direction"], facts["ASPECT_RATIO"]["new"]) == ("changed", 128)
+    assert by_name(text_changes("shallower model depth 3"))["DEPTH"]["direction"] == "down"
+    assert by_name(text_changes("wider MLP"))["MLP_RATIO"]["direction"] == "up"

@@ -886,6 +886,8 @@ def _piece_facts(piece: str, inherited: tuple | None,
             verb = VERB_WORDS["set"]  # "less aggressive cooldown": its shape changed, not (we know) its length
         elif verb is None and name == "WARMDOWN_RATIO" and _DELAY_RE.search(pre):
             verb = VERB_WORDS["shorten"]  # "delay the warmdown": it starts later and ends with the run
+        elif verb and _other_dimension(name, pre):
+            verb = None  # "wider two layer model": wider is no more layers
         first_verb = first_verb or verb
         if kind == "cat":
             owner = name == "OPTIMIZER" and idx + 1 < len(mentions) and mentions[idx + 1][2] != "cat"
@@ -919,6 +921,17 @@ def _sequences(fact: dict, named: str) -> dict:
     if values and all(_is_number(v) and 0 < v < 1024 for v in values):
         return dict(fact, name="DEVICE_BATCH_SIZE")
     return fact
+
+
+_WIDTH_WORDS = frozenset({"wider", "widen", "widened", "narrower", "narrow"})
+_DEPTH_WORDS = frozenset({"deeper", "shallower"})
+
+
+def _other_dimension(name: str, pre: str) -> bool:
+    """Whether the edit verb before a knob names another dimension than the knob's: "wider" / "narrower"
+    say nothing of the depth, "deeper" / "shallower" nothing of a width."""
+    verb = next((w for w in reversed(_WORD_RE.findall(pre)) if w in VERB_WORDS), None)
+    return (verb in _WIDTH_WORDS and name == "DEPTH") or (verb in _DEPTH_WORDS and name != "DEPTH")
 
 
 _DELAY_RE = re.compile(r"\b(?:delay(?:ed|ing|s)?|postpon\w*)\b")
