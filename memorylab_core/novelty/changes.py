@@ -611,7 +611,8 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
                          r"\s*$|\s*[,;(])"), r"depth \1"),  # "two layer model", "4-layer net": the depth
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
     ("top", re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
-    ("s", re.compile(r"(?<![a-z])(lr|learning rate)s(?![a-z])"), r"\1"),  # "matrix and scalar LRs": one LR each
+    ("lrs", re.compile(r"(?<![a-z])lrs(?![a-z])"), "lr"),  # "matrix and scalar LRs": one LR each
+    ("rates", re.compile(r"(?<![a-z])learning rates(?![a-z])"), "learning rate"),
     # a share of the run: "from 50% of the run to the final 20%" is 0.5 -> 0.2
     ("%", re.compile(r"(\d\s*%)\s+of\s+(?:the\s+)?(?:run|training|budget|steps|time)(?![a-z])"), r"\1"),
     ("%", re.compile(r"(?<![a-z])(?:the\s+)?(?:final|last)\s+(\d+(?:\.\d+)?\s*%)"), r"\1"),
