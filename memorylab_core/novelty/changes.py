@@ -697,8 +697,9 @@ def _join_lists(text: str) -> str:
         return text
     out = [segments[0]]
     for seg, join in zip(segments[1:], joins, strict=True):
-        out.append(" and " + _LIST_AND_RE.sub("", seg.strip(), count=1) if join and _LIST_AND_RE.match(seg)
-                   else " and " + seg.strip() if join else "," + seg)
+        item = seg.strip()
+        lead = _LIST_AND_RE.match(item)  # "X, Y, and Z": the Oxford comma's "and" is the join
+        out.append(" and " + item[lead.end() if lead else 0:] if join else "," + seg)
     return "".join(out)
 
 
@@ -908,11 +909,6 @@ def _piece_facts(piece: str, inherited: tuple | None,
     return facts, first_verb or inherited
 
 
-# "more / less" before a manner word compares how a schedule phase runs, not how long it is: "a less
-# aggressive cooldown" may be a longer or a gentler one. (Of a size, "less aggressive weight decay", it is
-# the size.)
-_MANNER_RE = re.compile(r"\b(?:more|less)\s+(?:aggressive|gentle|steep|sharp|abrupt|smooth|harsh|conservative)\s*$")
-_PHASE_RE = re.compile(r"WARMUP|WARMDOWN|COOLDOWN")
 def _sequences(fact: dict, named: str) -> dict:
     """A plain "batch" / "batch size" of fewer than 1024 is sequences per device step, not tokens per
     step ("batch=32"): the device batch. "total batch", "tokens per step" stay the total."""
@@ -924,6 +920,11 @@ def _sequences(fact: dict, named: str) -> dict:
     return fact
 
 
+# "more / less" before a manner word compares how a schedule phase runs, not how long it is: "a less
+# aggressive cooldown" may be a longer or a gentler one. (Of a size, "less aggressive weight decay", it is
+# the size.)
+_MANNER_RE = re.compile(r"\b(?:more|less)\s+(?:aggressive|gentle|steep|sharp|abrupt|smooth|harsh|conservative)\s*$")
+_PHASE_RE = re.compile(r"WARMUP|WARMDOWN|COOLDOWN")
 _WIDTH_WORDS = frozenset({"wider", "widen", "widened", "narrower", "narrow"})
 _DEPTH_WORDS = frozenset({"deeper", "shallower"})
 
