@@ -940,7 +940,7 @@ _DELAY_RE = re.compile(r"\b(?:delay(?:ed|ing|s)?|postpon\w*)\b")
 _KEEP = VERB_WORDS["keep"]
 # A verb that keeps what follows it: "raise LR but keep depth 8", "WARMDOWN 0.5 -> 0.4 keeping no warmup".
 _KEEPING = frozenset({"keep", "keeps", "keeping", "hold", "holds", "holding", "retain", "retains", "retaining",
-                      "preserve", "preserving", "leave", "leaving"})
+                      "preserve", "preserving"})
 
 
 def _kept_part(piece: str, inherited: tuple | None) -> str | None:

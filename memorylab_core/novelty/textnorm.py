@@ -415,7 +415,7 @@ for _meaning, _factor, _words in (
     ("set", None, "set use used switch switched change try replace replaced swap"),
     ("revert", None, "revert reverted undo undid"),
     ("keep", None, "keep keeps keeping kept hold holds holding retain retains retaining preserve preserving "
-                   "leave leaving unchanged same already stays stay"),
+                   "unchanged same already stays stay"),
 ):
     for _word in _words.split():
         VERB_WORDS[_word] = (_meaning, _factor)
