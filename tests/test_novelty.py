@@ -499,20 +499,26 @@ def test_a_paraphrase_of_a_discarded_move_is_a_repeat_failure(tmp_path, monkeypa
     assert ml("check", "-d", "lower the muon learning rate", "--json", cwd=repo).json()["classification"] == "novel"
 
 
+def _imported_then_checked(tmp_path: Path, monkeypatch, ledger_text: str, ideas) -> dict[str, dict]:
+    """What an operator does with a ledger from elsewhere: import it into a fresh repo's store, then ask
+    ``check`` about each idea; each idea's ``--json`` verdict."""
+    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
+    repo = make_repo(tmp_path / "repo")
+    (tmp_path / "results.tsv").write_text(ledger_text, encoding="utf-8")
+    assert ml("import", str(tmp_path / "results.tsv"), cwd=repo).code == 0
+    return {idea: ml("check", "-d", idea, "--json", cwd=repo).json() for idea in ideas}
+
+
 def test_paraphrases_are_recognised_in_an_imported_ledger_from_its_words_alone(tmp_path, monkeypatch):
     """No train.py diffs behind imported rows: the vocabulary alone must see that "muon step size",
     "muon learning rate" and "matrix learning rate" are MATRIX_LR, and "cooldown" the warmdown."""
-    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
-    repo = make_repo(tmp_path / "repo")
-    (tmp_path / "results.tsv").write_text(
+    verdicts = _imported_then_checked(tmp_path, monkeypatch, (
         "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
         "a1b2c3d\t1.000000\t44.0\tkeep\tbaseline\n"
         "b2c3d4e\t0.990000\t44.0\tkeep\tincrease matrix lr\n"
         "c3d4e5f\t1.010000\t44.0\tdiscard\tshorten cooldown\n"
-        "d4e5f6a\t1.020000\t44.0\tdiscard\traise muon step size\n")
-    assert ml("import", str(tmp_path / "results.tsv"), cwd=repo).code == 0
-    verdicts = {idea: ml("check", "-d", idea, "--json", cwd=repo).json() for idea in (
-        "reduce warmdown", "increase the muon learning rate", "lower matrix learning rate")}
+        "d4e5f6a\t1.020000\t44.0\tdiscard\traise muon step size\n"),
+        ("reduce warmdown", "increase the muon learning rate", "lower matrix learning rate"))
     assert [(v["classification"], v["matched_part"]) for v in verdicts.values()] == [
         ("repeat_failure", "WARMDOWN_RATIO down from 0.5"), ("repeat_failure", "MATRIX_LR up"),
         ("incremental_followup", None)], verdicts
@@ -555,13 +561,10 @@ def test_an_unseen_ledger_is_read_right_through_import_and_check(tmp_path, monke
     """Phrasings of the kinds the guard missed on ledgers it had not seen: identifiers it has no entry for,
     crashes of the environment, a compensating move, a Greek letter. An operator imports the ledger and
     asks ``check`` about the next ideas."""
-    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
-    repo = make_repo(tmp_path / "repo")
-    (tmp_path / "results.tsv").write_text(UNSEEN_LEDGER, encoding="utf-8")
-    assert ml("import", str(tmp_path / "results.tsv"), cwd=repo).code == 0
+    verdicts = _imported_then_checked(tmp_path, monkeypatch, UNSEEN_LEDGER, [idea for idea, _, _ in UNSEEN_CHECKS])
     got = []
     for idea, _, knob in UNSEEN_CHECKS:
-        verdict = ml("check", "-d", idea, "--json", cwd=repo).json()
+        verdict = verdicts[idea]
         part = verdict["matched_part"]
         got.append((idea, verdict["classification"], knob if knob and part and part.startswith(knob) else part))
     assert got == UNSEEN_CHECKS
@@ -709,19 +712,16 @@ def test_an_explicit_retry_of_the_same_change_is_a_duplicate_run():
 def test_an_imported_ledger_s_coordinated_lists_kept_settings_and_retries_read_right_through_check(
         tmp_path, monkeypatch):
     """Held-out-3's general misses, asked the way an operator does: import a ledger, then ``check``."""
-    monkeypatch.delenv("MEMORYLAB_HOME", raising=False)
-    repo = make_repo(tmp_path / "repo")
-    (tmp_path / "results.tsv").write_text(
+    verdicts = _imported_then_checked(tmp_path, monkeypatch, (
         "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
         "a000001\t1.000000\t10.0\tkeep\tbaseline\n"
         "a000002\t0.990000\t10.0\tkeep\tlower embedding, matrix, and scalar learning rates\n"
         "a000003\t1.010000\t10.0\tdiscard\tadd warmup and less aggressive cooldown\n"
         "a000004\t1.020000\t10.0\tdiscard\tWARMDOWN_RATIO=0.7 (battery throttle, invalid)\n"
-        "a000005\t0.990000\t10.0\tkeep\tverification run on power adapter: baseline confirmed\n", encoding="utf-8")
-    assert ml("import", str(tmp_path / "results.tsv"), cwd=repo).code == 0
-    got = {idea: ml("check", "-d", idea, "--json", cwd=repo).json()["classification"] for idea in (
-        "lower SCALAR_LR from 0.35 to 0.30", "set WARMDOWN_RATIO from 0.5 to 0.4 while keeping no warmup",
-        "WARMDOWN_RATIO=0.7 retry on power adapter")}
+        "a000005\t0.990000\t10.0\tkeep\tverification run on power adapter: baseline confirmed\n"),
+        ("lower SCALAR_LR from 0.35 to 0.30", "set WARMDOWN_RATIO from 0.5 to 0.4 while keeping no warmup",
+         "WARMDOWN_RATIO=0.7 retry on power adapter"))
+    got = {idea: verdict["classification"] for idea, verdict in verdicts.items()}
     assert got == {"lower SCALAR_LR from 0.35 to 0.30": "incremental_followup",
                    "set WARMDOWN_RATIO from 0.5 to 0.4 while keeping no warmup": "novel",
                    "WARMDOWN_RATIO=0.7 retry on power adapter": "duplicate_run"}, got
