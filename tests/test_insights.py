@@ -203,6 +203,20 @@ def test_dead_ends_need_enough_attempts_and_no_keeps():
     assert "embedding" not in {d["category"] for d in view(fold(runs))["dead_ends"]}
 
 
+def test_crashes_whose_notes_blame_the_environment_make_no_dead_end():
+    """An imported row has no recorded crash kind, only its note: crashes that say the machine killed them
+    (exit 137, another process) are no evidence against their idea, here as in the novelty guard; crashes of
+    the idea itself (NaN) still count."""
+    runs = _ledger()
+    for k in range(4):
+        runs.append(make_run(len(runs), "crash", None, f"embedding tweak {k}: killed with exit 137 by another process",
+                             categories=("embedding",)))
+    assert "embedding" not in {d["category"] for d in view(fold(runs))["dead_ends"]}
+    for k in range(4):
+        runs.append(make_run(len(runs), "crash", None, f"norm tweak {k}: loss went NaN", categories=("normalization",)))
+    assert "normalization" in {d["category"] for d in view(fold(runs))["dead_ends"]}
+
+
 def test_near_misses_are_discards_within_the_noise_band():
     runs = [make_run(0, "keep", 1.0, "baseline"),
             make_run(1, "discard", 1.0 + NOISE_BAND / 2, "close", categories=("schedule",)),

@@ -98,6 +98,12 @@ def is_fixable(kind: str | None, summary: str | None = None) -> bool:
     return crash_class(kind, summary) in ("bug", "resource")
 
 
+def run_crash_kind(run) -> str | None:
+    """A crashed run's kind: the one recorded, else what its description blames (:func:`described_kind`; an
+    imported row has only its text). The novelty guard, the research fold and the registry all read this."""
+    return run.error_kind or described_kind(run.description)
+
+
 def is_no_evidence_crash(run) -> bool:
     """Whether a folded run is a crash that is no evidence against its idea (bug, resource or infra)."""
-    return run.status == "crash" and not is_evidence_against_idea(run.error_kind, run.error_summary)
+    return run.status == "crash" and not is_evidence_against_idea(run_crash_kind(run), run.error_summary)

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from itertools import takewhile
 
-from ..evidence.crashes import described_kind, is_evidence_against_idea
+from ..evidence.crashes import is_no_evidence_crash
 from ..ledger.model import Run, plural
 from .changes import merge_changes, text_changes
 from .lookup import Alternation
@@ -128,8 +128,7 @@ def run_outcome(run: Run) -> str:
     if run.status == "discard":
         return _FAIL
     if run.status == "crash":
-        kind = run.error_kind or described_kind(run.description)
-        return _FAIL if is_evidence_against_idea(kind, run.error_summary) else _NEUTRAL
+        return _NEUTRAL if is_no_evidence_crash(run) else _FAIL
     return _NEUTRAL
 
 
