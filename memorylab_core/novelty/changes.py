@@ -650,7 +650,8 @@ def _clauses(text: str) -> list[str]:
             depth -= 1
             if depth == 0:
                 group = text[start + 1 : i]
-                if opener == "(" and _BARE_VALUE_RE.fullmatch(group):  # "shorter window (256)": the value
+                if opener == "(" and (_BARE_VALUE_RE.fullmatch(group) or _BARE_PAIR_RE.fullmatch(group.strip())):
+                    # "shorter window (256)", "halve VE LR (0.8 -> 0.4)": the knob's values
                     main.append(f" {group} ")
                     continue
                 if opener == "(":
@@ -989,13 +990,35 @@ def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[
     technique named in CamelCase (``techniques``, from :func:`_technique_names`) is of kind ``tech``."""
     found = [(m, *MENTION_META[m.lastgroup]) for m in MENTIONS.finditer(piece)]
     if "_" not in piece and "=" not in piece and techniques is None:
-        return found
+        return _owned(piece, found)
     spans = [(m.start(), m.end()) for m, *_ in found]
     extra = [_identifier(m) for m in _IDENT_RE.finditer(piece)
              if m.group() not in _METRIC_NAMES and not any(a < m.end() and m.start() < b for a, b in spans)]
     extra += [(m, m.group().upper(), "tech", None) for m in (techniques.finditer(piece) if techniques else ())
               if not any(a < m.end() and m.start() < b for a, b in spans)]
-    return sorted(found + extra, key=lambda item: item[0].start()) if extra else found
+    return _owned(piece, sorted(found + extra, key=lambda item: item[0].start()) if extra else found)
+
+
+# Settings every parameter group has: its learning rate, Adam's betas and epsilon, weight decay, init.
+_GROUP_SETTINGS = frozenset({"LR", "ADAM_BETA1", "ADAM_BETA2", "ADAM_BETAS", "ADAM_EPS", "WEIGHT_DECAY", "INIT_SCALE"})
+_OWNER_GAP_RE = re.compile(r"(?:'s)?\s+")
+
+
+def _owned(piece: str, mentions: list) -> list:
+    """``mentions`` with a group setting named right after a knob or component that owns it merged into
+    one knob of that owner: "x0_lambdas LR" is ``X0_LAMBDAS_LR``, "value embedding LR" ``VALUE_EMBEDS_LR``,
+    "x0_params Adam beta2" ``X0_PARAMS_ADAM_BETA2``, "Muon momentum init" ``MUON_MOMENTUM_INIT_SCALE``:
+    neither the owner nor the model-wide setting moves."""
+    out: list = []
+    for item in mentions:
+        m, name, _, _ = item
+        prev = out[-1] if out else None
+        if (name in _GROUP_SETTINGS and prev is not None and prev[2] in ("num", "comp")
+                and prev[1] not in _GROUP_SETTINGS and _OWNER_GAP_RE.fullmatch(piece, prev[0].end(), m.start())):
+            out[-1] = (m, f"{prev[1]}_{name}", "num", None)
+            continue
+        out.append(item)
+    return out
 
 
 def _values(pre: str, post: str) -> tuple[Any, Any, str | None]:
