@@ -568,3 +568,16 @@ def test_a_group_setting_named_after_its_owner_is_the_owner_s_own_knob(text, nam
     facts = by_name(text_changes(text))
     assert list(facts) == [name], facts
     assert (facts[name]["old"], facts[name]["new"]) == (old, new)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("add weight decay 0.01 to embeddings", {"EMBEDDING_WEIGHT_DECAY": 0.01}),
+    ("WD=0.01 on embeddings", {"EMBEDDING_WEIGHT_DECAY": 0.01}),
+    ("add small WD (0.01) to lm_head", {"LM_HEAD_WEIGHT_DECAY": 0.01}),
+    ("use betas (0.9, 0.95) for resid_params", {"RESID_PARAMS_ADAM_BETA1": 0.9, "RESID_PARAMS_ADAM_BETA2": 0.95}),
+    ("raise wd to 0.2", {"WEIGHT_DECAY": 0.2}),
+])
+def test_a_group_setting_named_before_its_owner_is_the_owner_s_own_knob(text, expected):
+    """"weight decay 0.01 to embeddings", "betas (...) for resid_params": the group's setting, not the
+    model-wide one (a failed global weight-decay cut says nothing about decaying the embeddings)."""
+    assert {name: fact["new"] for name, fact in by_name(text_changes(text)).items()} == expected

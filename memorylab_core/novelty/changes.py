@@ -603,7 +603,16 @@ def _shared_head(facts: list[dict], text: str) -> list[dict]:
 # (0.8, 0.95) to (0.9, 0.98)" is two moves.
 _LAYER_COUNTS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|sixteen"
 _TUPLE = r"\(\s*(\d*\.?\d+)\s*,\s*(\d*\.?\d+)\s*\)"
+# A parameter group's own setting written after it: "weight decay 0.01 to embeddings", "betas (0.9, 0.95) for
+# resid_params", "WD on lm_head" name the group's setting, spelled with the group first ("embeddings weight
+# decay 0.01") so that it reads as "x0_lambdas LR" does (:func:`_owned`).
+_OWNER = (r"(?:[a-z][a-z0-9]*(?:_[a-z0-9]+)+|embeddings?|embeds?|lm[\s_]head|unembedding|biases|norms|gains|scalars|"
+          r"lambdas)")
+_GROUP_SETTING = (r"lr|learning\s+rate|weight\s+decay|wd|(?:adam[\s_-]*)?betas?[12]?|(?:adam[\s_-]*)?eps(?:ilon)?|"
+                  r"init(?:\s+std)?")
 _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring every match holds, pattern, spelled out)
+    ("", re.compile(rf"(?<![\w])({_GROUP_SETTING})(\s*(?:\([^()]*\)|[=:]?\s*[-\d.e^]+))?\s+(?:to|for|on)\s+"
+                    rf"(?:the\s+|all\s+)?({_OWNER})(?![\w])"), r"\3 \1\2"),
     ("", re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
     ("tie", re.compile(r"(?<![a-z])un[\s-]?tie[ds]?(?![a-z])"), "remove tied"),  # "untie embeddings"
     ("", re.compile(r"(?<![\w.])(\d+)w(?![a-z0-9])"), r"width \1"),
@@ -617,9 +626,10 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("%", re.compile(r"(\d\s*%)\s+of\s+(?:the\s+)?(?:run|training|budget|steps|time)(?![a-z])"), r"\1"),
     ("%", re.compile(r"(?<![a-z])(?:the\s+)?(?:final|last)\s+(\d+(?:\.\d+)?\s*%)"), r"\1"),
     ("experts", re.compile(r"(?<![\w.])(\d+)\s+experts(?![a-z0-9])"), r"experts \1"),
-    ("beta", re.compile(rf"adam[\s_-]*betas?\s*(?:from\s*)?[=:]?\s*{_TUPLE}\s*(?:->|→|=>|to)\s*{_TUPLE}"),
-     r"beta1 \1 -> \3; beta2 \2 -> \4"),
-    ("beta", re.compile(rf"adam[\s_-]*betas?\s*(?:to\s*)?[=:]?\s*{_TUPLE}"), r"beta1 \1; beta2 \2"),
+    ("beta", re.compile(rf"({_OWNER}\s+)?adam[\s_-]*betas?\s*(?:from\s*)?[=:]?\s*{_TUPLE}\s*(?:->|→|=>|to)\s*{_TUPLE}"),
+     r"\1beta1 \2 -> \4; \1beta2 \3 -> \5"),
+    ("beta", re.compile(rf"({_OWNER}\s+)?(?:adam[\s_-]*)?betas?\s*(?:to\s*)?[=:]?\s*{_TUPLE}"),
+     r"\1beta1 \2; \1beta2 \3"),
 )
 
 
@@ -1002,6 +1012,11 @@ def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[
 # Settings every parameter group has: its learning rate, Adam's betas and epsilon, weight decay, init.
 _GROUP_SETTINGS = frozenset({"LR", "ADAM_BETA1", "ADAM_BETA2", "ADAM_BETAS", "ADAM_EPS", "WEIGHT_DECAY", "INIT_SCALE"})
 _OWNER_GAP_RE = re.compile(r"(?:'s)?\s+")
+# Parameter groups named by a plain word ("embeddings weight decay"), in one spelling each.
+_GROUP_NOUN_RE = re.compile(r"(?<![\w])(embeddings?|embeds?|lm[\s_]head|unembedding|biases|norms|gains|scalars|lambdas)"
+                            r"(?:'s)?\s+$")
+_GROUP_NOUNS = {"embeddings": "embedding", "embeds": "embedding", "embed": "embedding", "lm head": "lm_head",
+                "biases": "bias", "norms": "norm", "gains": "gain", "scalars": "scalar", "lambdas": "lambda"}
 
 
 def _owned(piece: str, mentions: list) -> list:
@@ -1017,6 +1032,9 @@ def _owned(piece: str, mentions: list) -> list:
                 and prev[1] not in _GROUP_SETTINGS and _OWNER_GAP_RE.fullmatch(piece, prev[0].end(), m.start())):
             out[-1] = (m, f"{prev[1]}_{name}", "num", None)
             continue
+        group = _GROUP_NOUN_RE.search(piece, 0, m.start()) if name in _GROUP_SETTINGS else None
+        if group and (prev is None or prev[0].end() <= group.start()):
+            item = (m, f"{_GROUP_NOUNS.get(group.group(1), group.group(1)).upper()}_{name}", "num", None)
         out.append(item)
     return out
 
