@@ -581,3 +581,11 @@ def test_a_group_setting_named_before_its_owner_is_the_owner_s_own_knob(text, ex
     """"weight decay 0.01 to embeddings", "betas (...) for resid_params": the group's setting, not the
     model-wide one (a failed global weight-decay cut says nothing about decaying the embeddings)."""
     assert {name: fact["new"] for name, fact in by_name(text_changes(text)).items()} == expected
+
+
+def test_a_parenthesised_gloss_of_a_move_is_no_second_move():
+    """"warmdown ratio 1.0 (pure cosine decay)": the aside says what the move amounts to; without a verb of
+    its own it sets no schedule, so a later "cosine decay" is not already in place. Alone it is the change."""
+    assert list(by_name(text_changes("warmdown ratio 1.0 (pure cosine decay)"))) == ["WARMDOWN_RATIO"]
+    assert by_name(text_changes("(cosine decay)"))["LR_SCHEDULE"]["new"] == "cosine"
+    assert by_name(text_changes("depth 8 (cosine schedule instead of linear)"))["LR_SCHEDULE"]["new"] == "cosine"

@@ -569,9 +569,15 @@ def text_changes(text: str) -> list[dict]:
     techniques = _technique_names(raw)
     facts: list[dict] = []
     context: list[dict] = []
-    for clause in _clauses(clean):
-        (context if _LEADING_CONTEXT_RE.match(clause) else facts).extend(_clause_facts(clause, techniques))
-    facts = facts or context  # "Since depth 10 worked, try wd 0.1": the leading clause is the situation
+    glosses: list[dict] = []
+    for clause, aside in _clauses(clean):
+        found = _clause_facts(clause, techniques)
+        if aside and _piece_verb(clause) is None and not _SWITCH_RE.search(clause):
+            # "warmdown ratio 1.0 (pure cosine decay)": what the move means, not a second move
+            glosses.extend(f for f in found if f["name"] in _CATEGORY_NAMES)
+            found = [f for f in found if f["name"] not in _CATEGORY_NAMES]
+        (context if _LEADING_CONTEXT_RE.match(clause) else facts).extend(found)
+    facts = facts or glosses or context  # "Since depth 10 worked, try wd 0.1": the leading clause is the situation
     facts = _shared_head(facts, clean) if any(f["name"] not in _KNOWN_NAMES for f in facts) else facts
     if all(fact.get("incidental") for fact in facts):  # a compensation with nothing to compensate is the change
         facts = [{k: v for k, v in fact.items() if k != "incidental"} for fact in facts]
@@ -579,6 +585,8 @@ def text_changes(text: str) -> list[dict]:
 
 
 _KNOWN_NAMES = frozenset(meta[0] for meta in MENTION_META.values())
+_CATEGORY_NAMES = frozenset(meta[0] for meta in MENTION_META.values() if meta[1] == "cat")
+_SWITCH_RE = re.compile(r"\b(?:switch\w*|swap\w*|replac\w*|substitut\w*|instead)\b")
 
 
 def _shared_head(facts: list[dict], text: str) -> list[dict]:
@@ -646,10 +654,11 @@ def _expand_shorthand(text: str) -> str:
     return text
 
 
-def _clauses(text: str) -> list[str]:
-    """Top-level text and each parenthetical group, split on clause separators. [...] tags are dropped."""
+def _clauses(text: str) -> list[tuple[str, bool]]:
+    """Top-level text and each parenthetical group, split on clause separators, each with whether it is
+    an aside (from a parenthetical group). [...] tags are dropped."""
     if "(" not in text and "[" not in text:
-        return [c.strip() for c in _CLAUSE_SPLIT_RE.split(_join_lists(text)) if c.strip()]
+        return [(c.strip(), False) for c in _CLAUSE_SPLIT_RE.split(_join_lists(text)) if c.strip()]
     main, groups, depth, start, opener = [], [], 0, 0, ""
     for i, ch in enumerate(text):
         if ch in "([":
@@ -671,8 +680,8 @@ def _clauses(text: str) -> list[str]:
             main.append(ch)
     if depth:
         main.append(text[start:])
-    parts = ["".join(main), *groups]
-    return [c.strip() for part in parts for c in _CLAUSE_SPLIT_RE.split(_join_lists(part)) if c.strip()]
+    parts = [("".join(main), False), *((group, True) for group in groups)]
+    return [(c.strip(), aside) for part, aside in parts for c in _CLAUSE_SPLIT_RE.split(_join_lists(part)) if c.strip()]
 
 
 # A list of bare items ("embedding, matrix, and scalar learning rates", "depth, width and heads") is one
