@@ -730,3 +730,12 @@ def test_an_imported_ledger_s_coordinated_lists_kept_settings_and_retries_read_r
 def test_a_window_pattern_from_all_long_repeats_a_failed_move_to_more_short_layers():
     rows = [BASE, ("window pattern L->SL", "discard")]
     assert check(rows, "window pattern L->SSSL").classification == "repeat_failure"
+
+
+def test_the_words_of_a_kept_run_with_other_numbers_take_it_further():
+    """A knob the guard cannot read ("short window seq_len/4") matched by words alone: the same words as a
+    kept run with other numbers continue it (a follow-up); the same words and numbers are that idea again."""
+    rows = [BASE, ("reduce short window from seq_len/2 to seq_len/4", "keep")]
+    further = check(rows, "reduce short window from seq_len/4 to seq_len/8")
+    assert (further.classification, further.matches[0].index) == ("incremental_followup", 1)
+    assert check(rows, "reduce short window from seq_len/2 to seq_len/4").classification == "known_success"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import re
 import sqlite3
 import unicodedata
 from collections import Counter
@@ -883,7 +884,8 @@ class NoveltyIndex:
                         for s, i in scored[:_MAX_EVIDENCE]]
             return "novel", evidence, [f"no earlier description reaches text similarity {threshold:.2f}{best}"]
         score, best = above[0]
-        cls = self._text_class(score, best, proposal.description)
+        earlier = runs[best].description if 0 <= best < len(runs) else None
+        cls = self._text_class(score, best, proposal.description, earlier)
         evidence = [_Evidence(i, round(s, 4), ["text_similarity"], f"description similarity {s:.2f} ≥ {threshold:.2f}; "
                               f"that run was {_outcome_word(self.outcome(i))}") for s, i in above[:_MAX_EVIDENCE]]
         return cls, evidence, [f"{cls}: description {score:.2f} similar to run {_label(runs, best)} "
@@ -899,13 +901,17 @@ class NoveltyIndex:
         return [(s, i) for s, i in above if _text_direction(docs.get(i, ())) in (None, direction)
                 or self.outcome(i) != _FAIL]
 
-    def _text_class(self, score: float, best: int, description: str) -> str:
+    def _text_class(self, score: float, best: int, description: str, earlier: str | None = None) -> str:
+        """The class a text match gives. Words as close as a kept run's with other numbers ("short window
+        seq_len/4 to seq_len/8" after a kept "seq_len/2 to seq_len/4") take the kept idea further: a
+        follow-up, not the same idea again."""
         outcome = self.outcome(best)
         if outcome == _FAIL:
             return "repeat_failure"
         if outcome != _KEEP:  # the closest run said nothing about the idea (a bug or infrastructure crash)
             return "novel"
-        if score >= KNOWN_SUCCESS_SIMILARITY and not names_followup(description):
+        if (score >= KNOWN_SUCCESS_SIMILARITY and not names_followup(description)
+                and (earlier is None or _numbers_in(description) == _numbers_in(earlier))):
             return "known_success"
         return "incremental_followup"
 
@@ -998,6 +1004,14 @@ def _relation_reason(move: tuple, earlier: tuple, rel: str) -> str:
     if rel == "parent":
         return f"that run kept {that}; {this} tunes that kept technique"
     return f"that run kept {that}, the knob's last move; {this} builds on it"
+
+
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _numbers_in(description: str) -> list[str]:
+    """The numbers a description states, outcome notes left out, in order."""
+    return _NUMBER_RE.findall(strip_outcome_notes(description))
 
 
 def _label(runs: Sequence[Run], index: int) -> str:
