@@ -589,3 +589,10 @@ def test_a_parenthesised_gloss_of_a_move_is_no_second_move():
     assert list(by_name(text_changes("warmdown ratio 1.0 (pure cosine decay)"))) == ["WARMDOWN_RATIO"]
     assert by_name(text_changes("(cosine decay)"))["LR_SCHEDULE"]["new"] == "cosine"
     assert by_name(text_changes("depth 8 (cosine schedule instead of linear)"))["LR_SCHEDULE"]["new"] == "cosine"
+
+
+@pytest.mark.parametrize("text,width", [("depth=4 640-dim", 640), ("depth 5 640 dim", 640), ("64-dim heads", None),
+                                        ("head dim 64", None)])
+def test_a_number_of_dimensions_is_the_model_width(text, width):
+    """"640-dim" is the model width (as "512d" is); "64-dim heads" is a head size, no width."""
+    assert by_name(text_changes(text)).get("MODEL_DIM", {}).get("new") == width

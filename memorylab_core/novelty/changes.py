@@ -627,6 +627,8 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("layer", re.compile(rf"(?<![\w.])(\d+|{_LAYER_COUNTS})[\s-]layers?(?=\s+(?:model|net(?:work)?|transformer|gpt)\b|"
                          r"\s*$|\s*[,;(])"), r"depth \1"),  # "two layer model", "4-layer net": the depth
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
+    ("dim", re.compile(r"(?<![\w.])(\d{2,5})[\s-]?dim(?:ension)?(?:al)?(?![a-z0-9_])(?!\s*(?:[a-z-]+\s+)?heads?\b)"),
+     r"width \1"),  # "depth=4 640-dim", not "64-dim heads"
     ("top", re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
     ("lrs", re.compile(r"(?<![a-z])lrs(?![a-z])"), "lr"),  # "matrix and scalar LRs": one LR each
     ("rates", re.compile(r"(?<![a-z])learning rates(?![a-z])"), "learning rate"),
