@@ -739,3 +739,24 @@ def test_the_words_of_a_kept_run_with_other_numbers_take_it_further():
     further = check(rows, "reduce short window from seq_len/4 to seq_len/8")
     assert (further.classification, further.matches[0].index) == ("incremental_followup", 1)
     assert check(rows, "reduce short window from seq_len/2 to seq_len/4").classification == "known_success"
+
+
+def test_tuning_5_s_general_misses_read_right_through_import_and_check(tmp_path, monkeypatch):
+    """tuning-5's general misses, asked the way an operator does: a group's own setting is not the
+    model-wide one, an aside glosses its move, kept words with new numbers go further, "640-dim" is a width."""
+    verdicts = _imported_then_checked(tmp_path, monkeypatch, (
+        "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+        "a000001\t1.000000\t10.0\tkeep\tbaseline\n"
+        "a000002\t1.010000\t10.0\tdiscard\treduce weight decay from 0.2 to 0.1\n"
+        "a000003\t1.010000\t10.0\tdiscard\tincrease resid_lambdas LR from 0.01 to 0.1\n"
+        "a000004\t0.990000\t10.0\tkeep\twarmdown ratio 1.0 (pure cosine decay)\n"
+        "a000005\t0.980000\t10.0\tkeep\treduce short window from seq_len/2 to seq_len/4\n"
+        "a000006\t1.010000\t10.0\tdiscard\tincrease model dim from 512 to 640\n"),
+        ("add weight decay 0.01 to embeddings", "increase x0_lambdas LR from 1.0 to 1.5",
+         "cosine LR decay instead of linear", "reduce short window from seq_len/4 to seq_len/8", "depth 8 640-dim"))
+    got = {idea: (v["classification"], v["matched_part"]) for idea, v in verdicts.items()}
+    assert got == {"add weight decay 0.01 to embeddings": ("novel", None),
+                   "increase x0_lambdas LR from 1.0 to 1.5": ("novel", None),
+                   "cosine LR decay instead of linear": ("novel", None),
+                   "reduce short window from seq_len/4 to seq_len/8": ("incremental_followup", None),
+                   "depth 8 640-dim": ("repeat_failure", "MODEL_DIM up 512→640")}, got
