@@ -1022,7 +1022,7 @@ def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[
 
 # Settings every parameter group has: its learning rate, Adam's betas and epsilon, weight decay, init.
 _GROUP_SETTINGS = frozenset({"LR", "ADAM_BETA1", "ADAM_BETA2", "ADAM_BETAS", "ADAM_EPS", "WEIGHT_DECAY", "INIT_SCALE"})
-_OWNER_GAP_RE = re.compile(r"(?:'s)?\s+")
+_OWNER_GAP_RE = re.compile(r"(?:'s)?\s+(?:([a-z]+)\s+)?")  # a word between may say how ("normal init")
 # Parameter groups named by a plain word ("embeddings weight decay"), in one spelling each.
 _GROUP_NOUN_RE = re.compile(r"(?<![\w])(embeddings?|embeds?|lm[\s_]head|unembedding|biases|norms|gains|scalars|lambdas)"
                             r"(?:'s)?\s+$")
@@ -1039,8 +1039,9 @@ def _owned(piece: str, mentions: list) -> list:
     for item in mentions:
         m, name, _, _ = item
         prev = out[-1] if out else None
-        if (name in _GROUP_SETTINGS and prev is not None and prev[2] in ("num", "comp")
-                and prev[1] not in _GROUP_SETTINGS and _OWNER_GAP_RE.fullmatch(piece, prev[0].end(), m.start())):
+        gap = _OWNER_GAP_RE.fullmatch(piece, prev[0].end(), m.start()) if prev is not None else None
+        if (name in _GROUP_SETTINGS and gap and prev[2] in ("num", "comp") and prev[1] not in _GROUP_SETTINGS
+                and not (gap.group(1) and (gap.group(1) in VERB_WORDS or gap.group(1) in _LIST_STOP))):
             out[-1] = (m, f"{prev[1]}_{name}", "num", None)
             continue
         group = _GROUP_NOUN_RE.search(piece, 0, m.start()) if name in _GROUP_SETTINGS else None
