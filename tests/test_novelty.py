@@ -760,3 +760,12 @@ def test_tuning_5_s_general_misses_read_right_through_import_and_check(tmp_path,
                    "cosine LR decay instead of linear": ("novel", None),
                    "reduce short window from seq_len/4 to seq_len/8": ("incremental_followup", None),
                    "depth 8 640-dim": ("repeat_failure", "MODEL_DIM up 512→640")}, got
+
+
+def test_naming_a_component_a_kept_run_removed_as_absent_is_context():
+    """"matrix LR up (without NorMuon)" after a kept "disable NorMuon": NorMuon is already off, so the
+    failed row failed the LR move only; removing NorMuon's code later is the kept idea, no repeat."""
+    rows = [BASE, ("disable NorMuon", "keep"), ("increase matrix LR from 0.04 to 0.05 (without NorMuon)", "discard")]
+    again = check(rows, "remove NorMuon code entirely")
+    assert (again.classification, again.matches[0].index) == ("known_success", 1), again.reasons
+    assert check(rows, "increase matrix LR from 0.04 to 0.06").classification == "repeat_failure"

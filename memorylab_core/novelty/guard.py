@@ -365,6 +365,8 @@ def in_place(move: tuple, point: dict) -> bool:
         return False
     if move[2] == "added":
         return point.get(move[1]) not in (None, "removed")
+    if move[2] == "removed":  # "(without NorMuon)" after a kept run disabled it
+        return point.get(move[1]) == "removed"
     return move[2] == "changed" and move[3] is not None and point.get(move[1]) == move[3]
 
 
