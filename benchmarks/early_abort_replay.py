@@ -108,7 +108,7 @@ def step_lines(trial: Trial) -> bytes:
 
 
 def _history(trial: Trial) -> ea.HistoryRun:
-    return ea.HistoryRun(trial.name, trial.curve, trial.val_bpb, trial.lrm)
+    return ea.HistoryRun(trial.name, trial.curve, trial.val_bpb)  # the champion's schedule: Trial.lrm
 
 
 def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool, baseline_only: bool = False) -> Result:

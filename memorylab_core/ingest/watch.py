@@ -201,20 +201,23 @@ def plan_for(history: JournalIndex, arena: str, rule: AbortRule) -> Plan:
     tip = champion(notable, history.events)
     load = curve_loader(history.store)
 
-    def with_curves(runs) -> list[HistoryRun]:
+    def with_curves(runs, schedules: bool = False) -> list[HistoryRun]:
+        """The runs with an archived curve; ``schedules``: with their lr schedule too (only the champion's is
+        read, so the up to 200 history runs skip it)."""
         out = []
         for run in runs:
             points = load(run.run_id)
             curve = curve_of(points)
             if len(curve) >= 2 and run.val_bpb is not None:
-                out.append(HistoryRun(run.run_id, curve, run.val_bpb, tuple(curve_of(points, "lrm"))))
+                lrm = tuple(curve_of(points, "lrm")) if schedules else ()
+                out.append(HistoryRun(run.run_id, curve, run.val_bpb, lrm))
         return out
 
     measured = history.runs.where("arena = ? AND status != 'crash' AND val_bpb IS NOT NULL "
                                   "AND validity != 'confounded'", (arena,), limit=HISTORY_RUNS)
     reference_ids = set(sample_of(tip, notable).run_ids) if tip is not None else set()
     reference = [r for r in notable if r.run_id in reference_ids]
-    curves = with_curves(reference)
+    curves = with_curves(reference, schedules=True)
     # The champion's schedule: its sidecar curve's lrm, else (older sidecars) its archived run.log's step lines.
     schedule = next((r.lrm for r in curves if r.lrm), None) or \
         next((lrm for r in reference if (lrm := lrm_schedule(_run_log(history.store, r.run_id)))), [])
