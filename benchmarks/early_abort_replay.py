@@ -188,6 +188,38 @@ def leave_one_out(trials: Sequence[Trial], rule: ea.AbortRule, baseline_only: bo
     return out
 
 
+def ceiling(trials: Sequence[Trial], sigmas: float, baseline_only: bool = False) -> Result:
+    """A hindsight ceiling: stop at the first checkpoint (25 %) every run that finishes more than ``sigmas`` x the
+    seed noise behind its reference, knowing its final val_bpb (the no-abort trajectory).
+
+    The seed noise is the standard deviation of the first code's replicates (the baseline's seeds). A run
+    that finishes within the noise of the reference cannot be told from a keep even by its own final
+    val_bpb, so with ``sigmas`` 2 this is about the most any rule can save without stopping noise-level keeps:
+    a target above it asks a rule to stop runs that are, to the measurement, as good as a keep."""
+    first = [t.val_bpb for t in trials if trials and t.code == trials[0].code]
+    noise = statistics.stdev(first) if len(first) >= 2 else 0.0
+    out = Result()
+    champion, ref_vals = None, []
+    start = ea.AbortRule().min_progress
+    for trial in trials:
+        out.runs += 1
+        out.training_seconds += trial.training_seconds
+        ref_val = statistics.mean(ref_vals) if ref_vals else None
+        ahead = ref_val is None or trial.val_bpb < ref_val
+        if champion is not None and trial.code != champion.code:
+            out.judged += 1
+            out.judged_seconds += trial.training_seconds
+            if trial.val_bpb - ref_val > sigmas * noise:
+                out.add_stop(trial, start, ahead, ref_val)
+        if champion is not None and trial.code == champion.code:
+            ref_vals.append(trial.val_bpb)
+        elif ahead:
+            out.keeps += champion is not None
+            if champion is None or not baseline_only:
+                champion, ref_vals = trial, [trial.val_bpb]
+    return out
+
+
 def load_runs(path: Path) -> list[Trial]:
     """Trials from ``early_abort_collect.py``'s runs.jsonl (crashes and curve-less runs left out)."""
     trials = []
@@ -244,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first", type=int, help="replay only the first N runs (a shorter night)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.first is not None and args.first < 1:
+        p.error("--first must be at least 1")
     trials = load_runs(args.runs) if args.runs else load_store(args.store, args.arena)
     trials = trials[:args.first] if args.first else trials
     results = [report(trials, replace(ea.AbortRule(), margin=m, min_history=args.min_history), args.baseline_only)
@@ -261,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['keeps_stopped']} | {r['saved_share']:.1%} ({r['saved_seconds'] / 60:.1f} of "
                   f"{r['training_seconds'] / 60:.1f} min) | "
                   f"{r['saved_seconds'] / r['judged_seconds'] if r['judged_seconds'] else 0:.1%} |")
+    for sigmas in (0, 1, 2, 3):
+        c = ceiling(trials, sigmas, args.baseline_only)
+        judged_share = c.saved_seconds / c.judged_seconds if c.judged_seconds else 0.0
+        print(f"| hindsight | stop at 25 % every run finishing > {sigmas} x seed noise behind | {c.judged} | "
+              f"{c.stopped} | {c.keeps} | 0 | {c.saved_share:.1%} | {judged_share:.1%} |")
     for stop in results[0]["on"]["stops"] + [{**s, "run": f"{s['run']} (leave-one-out)"}
                                               for s in results[0]["leave-one-out"]["stops"]]:
         print(f"  stopped {stop['run']!r} at {stop['progress']:.0%}: gap {stop['gap']:+.4f} > bound "
