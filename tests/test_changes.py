@@ -241,7 +241,7 @@ UNKNOWN_KNOBS = [
     ("num_layers 8 -> 10", "DEPTH", 8, 10, "up"),
     ("undo the depth increase", "DEPTH", None, None, "down"),
     ("bigram hash 4096 -> 8192 buckets", "BIGRAM_EMBED", 4096, 8192, "up"),
-    ("partial RoPE 16/64 dims", "PARTIAL_ROPE", None, 0.25, "changed"),
+    ("partial RoPE 16/64 dims", "PARTIAL_ROPE", None, 0.25, "added"),
     ("10L 512d", "MODEL_DIM", None, 512, "changed"),
     ("vocab 8192 -> 16384", "VOCAB_SIZE", 8192, 16384, "up"),
     ("eval tokens 2^20 -> 2^21", "EVAL_TOKENS", 2**20, 2**21, "up"),

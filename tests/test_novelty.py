@@ -769,3 +769,16 @@ def test_naming_a_component_a_kept_run_removed_as_absent_is_context():
     again = check(rows, "remove NorMuon code entirely")
     assert (again.classification, again.matches[0].index) == ("known_success", 1), again.reasons
     assert check(rows, "increase matrix LR from 0.04 to 0.06").classification == "repeat_failure"
+
+
+def test_adding_a_failed_technique_again_at_another_strength_repeats_it():
+    """"label smoothing 0.01" after "label smoothing 0.1" failed: the technique is absent at the operating
+    point, so both add it (up from off) and the second is the same idea at a smaller dose; once a run kept
+    it at 0.1, a new strength re-tunes the kept technique instead."""
+    rows = [BASE, ("label smoothing 0.1 (way too aggressive)", "discard")]
+    again = check(rows, "label smoothing 0.01")
+    assert (again.classification, again.matches[0].index) == ("repeat_failure", 1), again.reasons
+    assert again.matched_part == "LABEL_SMOOTHING up 0→0.01"
+    kept = [BASE, ("label smoothing 0.1", "keep")]
+    assert check(kept, "label smoothing 0.05").classification == "incremental_followup"
+    assert check(rows, "z-loss 1e-4").classification == "novel"

@@ -1085,7 +1085,7 @@ def _numeric_fact(name: str, kind: str, pre: str, post: str, verb: tuple | None)
         undone = _UNDONE_RE.match(post)
         meaning = ({"up": "down", "down": "up"}.get(VERB_WORDS.get(undone.group(1), ("",))[0])
                    if undone else None) or meaning
-    direction = _numeric_direction(kind, meaning, old, new)
+    direction = _numeric_direction("num" if name in VALUE_KNOB else kind, meaning, old, new)
     if direction is None:
         return None
     if kind == "comp" and name in VALUE_KNOB and (_is_number(old) or _is_number(new)):
@@ -1102,6 +1102,8 @@ def _numeric_direction(kind: str, meaning: str | None, old: Any, new: Any) -> st
     if new is not None:
         if meaning in ("up", "down"):
             return meaning
+        if kind == "comp" and meaning in (None, "set", "add"):
+            return "added"  # "label smoothing 0.1": the technique, at a strength ("softcap 30" is a value)
         return "down" if meaning == "remove" else "changed"
     if meaning in ("up", "down"):
         return meaning

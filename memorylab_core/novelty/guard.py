@@ -228,7 +228,10 @@ def to_move(fact: dict, state: dict) -> tuple | None:
     old, new, factor = fact.get("old"), fact.get("new"), fact.get("factor")
     if direction in ("added", "removed") and not (_is_num(old) and _is_num(new)):
         if direction == "added" and _is_num(new):
-            return _numeric_move(name, None, None, new, None, state.get(name))
+            current = state.get(name)
+            if current is None and float(new) > 0:  # added where it is absent: up from off, at any strength
+                return ("n", name, "up", 0.0, float(new))
+            return _numeric_move(name, None, None, new, None, current)
         return ("c", name, direction, _canon(new), _canon(old))
     if _is_num(old) or _is_num(new) or direction in ("up", "down"):
         return _numeric_move(name, direction, old, new, factor, state.get(name))
