@@ -248,6 +248,11 @@ UNKNOWN_KNOBS = [
     ("context 1024 -> 2048", "SEQ_LEN", 1024, 2048, "up"),
     ("tokens per step 2^19 -> 2^18", "TOTAL_BATCH_SIZE", 2**19, 2**18, "down"),
     ("restore value embeddings", "VALUE_EMBEDS", None, None, "added"),
+    ("label smoothing 0.1 (way too aggressive)", "LABEL_SMOOTHING", None, 0.1, "added"),
+    ("grad clip max_norm=5.0 (overhead not worth it)", "GRAD_CLIP", None, 5.0, "changed"),
+    ("gradient norm clipping max_norm=1.0", "GRAD_CLIP", None, 1.0, "changed"),
+    ("ns_steps=6 (5 still better)", "NS_STEPS", 5, 6, "up"),
+    ("emb init std=0.5 (0.6 still better)", "INIT_SCALE", 0.6, 0.5, "down"),
 ]
 
 
@@ -269,6 +274,9 @@ def test_names_that_are_no_knob_moves():
     assert by_name(text_changes("VE off"))["VALUE_EMBEDS"]["direction"] == "removed"
     assert by_name(text_changes("qk-norm on"))["QK_NORM"]["direction"] == "added"
     assert by_name(text_changes("untie embeddings"))["WEIGHT_TYING"]["direction"] == "removed"
+    assert "MAX_NORM" not in by_name(text_changes("grad clip max_norm=1.0"))  # the clip's own parameter
+    # a value "is better" without "still" may be another candidate (a paired run's), not the start
+    assert by_name(text_changes("MATRIX_LR=0.04 GPU0 (0.05 is better)"))["MATRIX_LR"]["old"] is None
 
 
 def test_compensating_moves_and_means_are_incidental():

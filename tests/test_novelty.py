@@ -782,3 +782,16 @@ def test_adding_a_failed_technique_again_at_another_strength_repeats_it():
     kept = [BASE, ("label smoothing 0.1", "keep")]
     assert check(kept, "label smoothing 0.05").classification == "incremental_followup"
     assert check(rows, "z-loss 1e-4").classification == "novel"
+
+
+def test_a_clip_parameter_and_a_still_better_note_give_a_move_its_knob_and_start():
+    """"grad clip max_norm=1.0" clips gradients (the identifier is the clip's own parameter), so after
+    "gradient clipping max_norm=1.0" failed it repeats that; "x0_gate=0.3 (0.5 still better)" moved down from 0.5,
+    so after it failed "x0_gate=0.2" repeats it and "x0_gate=0.7" is the other way."""
+    rows = [BASE, ("gradient clipping max_norm=1.0", "discard")]
+    again = check(rows, "grad clip max_norm=1.0 (too aggressive)")
+    assert (again.classification, again.matches[0].index) == ("repeat_failure", 1), again.reasons
+    rows = [BASE, ("x0_gate=0.3 (0.5 still better)", "discard")]
+    assert check(rows, "x0_gate=0.2").classification == "repeat_failure"
+    assert check(rows, "x0_gate=0.7").classification == "novel"
+    assert check([BASE, ("x0_gate=0.3", "discard")], "x0_gate=0.2").classification == "novel"  # no start known

@@ -581,7 +581,26 @@ def text_changes(text: str) -> list[dict]:
     facts = _shared_head(facts, clean) if any(f["name"] not in _KNOWN_NAMES for f in facts) else facts
     if all(fact.get("incidental") for fact in facts):  # a compensation with nothing to compensate is the change
         facts = [{k: v for k, v in fact.items() if k != "incidental"} for fact in facts]
-    return _dedupe(facts)
+    return _dedupe(_start_from_note(facts, str(text or "")[:_MAX_TEXT]))
+
+
+# "(0.6 still better)", "(5 still optimal)": the outcome note names the value the run started from ("(0.05 is
+# better)" alone may name another candidate, a paired run's value, so "still" is required)
+_BETTER_VALUE_RE = re.compile(r"\(\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s+(?:is\s+)?still\s+(?:better|optimal|best)\b",
+                              re.IGNORECASE)
+
+
+def _start_from_note(facts: list[dict], text: str) -> list[dict]:
+    """A lone "set X to v" whose outcome note says which value is still better ("emb init std=0.5 (0.6 still
+    better)") moved X from that value: the note says where the run started, so the move has a direction."""
+    notes = _BETTER_VALUE_RE.findall(text)
+    open_moves = [f for f in facts if f.get("old") is None and _is_number(f.get("new"))]
+    if len(notes) != 1 or len(open_moves) != 1 or len(facts) != 1:
+        return facts
+    old, fact = _parse_number(notes[0]), open_moves[0]
+    if not _is_number(old) or old == fact["new"]:
+        return facts
+    return [{**fact, "old": old, "direction": _direction(old, fact["new"])}]
 
 
 _KNOWN_NAMES = frozenset(meta[0] for meta in MENTION_META.values())
@@ -1017,7 +1036,28 @@ def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[
              if m.group() not in _METRIC_NAMES and not any(a < m.end() and m.start() < b for a, b in spans)]
     extra += [(m, m.group().upper(), "tech", None) for m in (techniques.finditer(piece) if techniques else ())
               if not any(a < m.end() and m.start() < b for a, b in spans)]
-    return _owned(piece, sorted(found + extra, key=lambda item: item[0].start()) if extra else found)
+    return _owned(piece, _parameters_of_knobs(piece, sorted(found + extra, key=lambda item: item[0].start())
+                                              if extra else found))
+
+
+_PARAMETER_GAP_RE = re.compile(r"\s*\(?\s*")
+_ASSIGNED_RE = re.compile(r"\s*[=:]\s*-?\.?\d")
+
+
+def _parameters_of_knobs(piece: str, mentions: list) -> list:
+    """An assigned identifier right after a numeric knob is that knob's own parameter: "grad clip max_norm=1.0"
+    and "gradient clipping max_norm=5.0" set ``GRAD_CLIP``, not a knob ``MAX_NORM`` of their own."""
+    out: list = []
+    for item in mentions:
+        m, name, kind, _ = item
+        prev = out[-1] if out else None
+        if (prev is not None and prev[2] == "num" and kind == "num" and name == m.group().upper()
+                and _PARAMETER_GAP_RE.fullmatch(piece, prev[0].end(), m.start())
+                and _ASSIGNED_RE.match(piece, m.end())):
+            out[-1] = (m, prev[1], prev[2], prev[3])
+            continue
+        out.append(item)
+    return out
 
 
 # Settings every parameter group has: its learning rate, Adam's betas and epsilon, weight decay, init.
