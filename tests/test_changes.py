@@ -252,7 +252,11 @@ UNKNOWN_KNOBS = [
     ("grad clip max_norm=5.0 (overhead not worth it)", "GRAD_CLIP", None, 5.0, "changed"),
     ("gradient norm clipping max_norm=1.0", "GRAD_CLIP", None, 1.0, "changed"),
     ("ns_steps=6 (5 still better)", "NS_STEPS", 5, 6, "up"),
-    ("emb init std=0.5 (0.6 still better)", "INIT_SCALE", 0.6, 0.5, "down"),
+    ("emb init std=0.5 (0.6 still better)", "EMBEDDING_INIT", 0.6, 0.5, "down"),
+    ("x0_lambdas=0.15 (too high)", "X0_LAMBDA_INIT", None, 0.15, "changed"),
+    ("resid_lambdas=0.90 for depth=5 model", "RESID_LAMBDA_INIT", None, 0.9, "changed"),
+    ("x0_params LR=0.5", "X0_LAMBDAS_LR", None, 0.5, "changed"),
+    ("resid_params Adam beta1 0.8 -> 0.9", "RESID_LAMBDAS_ADAM_BETA1", 0.8, 0.9, "up"),
 ]
 
 
@@ -566,7 +570,7 @@ def test_a_comparative_of_one_dimension_does_not_move_another():
 
 @pytest.mark.parametrize("text,name,old,new", [
     ("increase x0_lambdas LR from 1.0 to 1.5", "X0_LAMBDAS_LR", 1.0, 1.5),
-    ("increase x0_params Adam beta2 from 0.95 to 0.99", "X0_PARAMS_ADAM_BETA2", 0.95, 0.99),
+    ("increase x0_params Adam beta2 from 0.95 to 0.99", "X0_LAMBDAS_ADAM_BETA2", 0.95, 0.99),
     ("halve value embedding LR (0.8 -> 0.4)", "VALUE_EMBEDS_LR", 0.8, 0.4),
     ("lower Muon momentum init from 0.85 to 0.80", "MUON_MOMENTUM_INIT_SCALE", 0.85, 0.8),
     ("value embeddings normal init std=0.7", "VALUE_EMBEDS_INIT_SCALE", None, 0.7),
@@ -585,7 +589,7 @@ def test_a_group_setting_named_after_its_owner_is_the_owner_s_own_knob(text, nam
     ("add weight decay 0.01 to embeddings", {"EMBEDDING_WEIGHT_DECAY": 0.01}),
     ("WD=0.01 on embeddings", {"EMBEDDING_WEIGHT_DECAY": 0.01}),
     ("add small WD (0.01) to lm_head", {"LM_HEAD_WEIGHT_DECAY": 0.01}),
-    ("use betas (0.9, 0.95) for resid_params", {"RESID_PARAMS_ADAM_BETA1": 0.9, "RESID_PARAMS_ADAM_BETA2": 0.95}),
+    ("use betas (0.9, 0.95) for resid_params", {"RESID_LAMBDAS_ADAM_BETA1": 0.9, "RESID_LAMBDAS_ADAM_BETA2": 0.95}),
     ("raise wd to 0.2", {"WEIGHT_DECAY": 0.2}),
 ])
 def test_a_group_setting_named_before_its_owner_is_the_owner_s_own_knob(text, expected):

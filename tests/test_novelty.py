@@ -795,3 +795,14 @@ def test_a_clip_parameter_and_a_still_better_note_give_a_move_its_knob_and_start
     assert check(rows, "x0_gate=0.2").classification == "repeat_failure"
     assert check(rows, "x0_gate=0.7").classification == "novel"
     assert check([BASE, ("x0_gate=0.3", "discard")], "x0_gate=0.2").classification == "novel"  # no start known
+
+
+def test_upstream_s_lambda_inits_and_group_weight_decays_give_moves_their_start():
+    """Upstream train.py starts the x0 lambdas at 0.1 and gives its AdamW groups no weight decay, so
+    "x0_lambdas=0.15" repeats a failed "increase x0_lambdas init from 0.1 to 0.15", and "lm_head WD=0.004"
+    repeats a failed "add small WD (0.01) to lm_head" (both up from 0); "x0_params LR" is the x0 lambdas' LR."""
+    rows = [BASE, ("increase x0_lambdas init from 0.1 to 0.15", "discard"),
+            ("add small WD (0.01) to lm_head", "discard"), ("double x0_lambdas LR from 0.5 to 1.0", "discard")]
+    assert [check(rows, idea).classification for idea in ("x0_lambdas=0.2", "x0_lambdas=0.05", "lm_head WD=0.004",
+                                                          "x0_params LR=2.0")] == \
+        ["repeat_failure", "novel", "repeat_failure", "repeat_failure"]

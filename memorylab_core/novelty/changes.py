@@ -30,7 +30,7 @@ import unicodedata
 from typing import Any
 
 from .textnorm import MENTION_META, MENTIONS, NUMBER_WORDS, VERB_WORDS, strip_outcome_notes
-from .vocabulary import CODE_LITERALS, CONSTANT_ALIASES, SPLIT_CONSTANTS, VALUE_KNOB
+from .vocabulary import CODE_LITERALS, CONSTANT_ALIASES, IDENTIFIER_ALIASES, SPLIT_CONSTANTS, VALUE_KNOB
 
 __all__ = ["code_fingerprint", "diff_constants", "train_defaults", "text_changes", "merge_changes", "DIRECTIONS"]
 
@@ -1020,7 +1020,7 @@ def _identifier(m: re.Match) -> tuple[re.Match, str, str, str | None]:
         known = next((k for k in MENTIONS.finditer(rest) if k.start() == 0 and k.end() == len(rest)), None)
         if known is not None and MENTION_META[known.lastgroup][1] != "cat":
             return (m, *MENTION_META[known.lastgroup])
-    return (m, word.upper(), "num", None)
+    return (m, IDENTIFIER_ALIASES.get(word.upper(), word.upper()), "num", None)
 
 
 def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[tuple[re.Match, str, str, str | None]]:
@@ -1051,7 +1051,7 @@ def _parameters_of_knobs(piece: str, mentions: list) -> list:
     for item in mentions:
         m, name, kind, _ = item
         prev = out[-1] if out else None
-        if (prev is not None and prev[2] == "num" and kind == "num" and name == m.group().upper()
+        if (prev is not None and prev[2] == "num" and kind == "num" and m.re is _IDENT_RE
                 and _PARAMETER_GAP_RE.fullmatch(piece, prev[0].end(), m.start())
                 and _ASSIGNED_RE.match(piece, m.end())):
             out[-1] = (m, prev[1], prev[2], prev[3])
@@ -1073,7 +1073,7 @@ _GROUP_NOUNS = {"embeddings": "embedding", "embeds": "embedding", "embed": "embe
 def _owned(piece: str, mentions: list) -> list:
     """``mentions`` with a group setting named right after a knob or component that owns it merged into
     one knob of that owner: "x0_lambdas LR" is ``X0_LAMBDAS_LR``, "value embedding LR" ``VALUE_EMBEDS_LR``,
-    "x0_params Adam beta2" ``X0_PARAMS_ADAM_BETA2``, "Muon momentum init" ``MUON_MOMENTUM_INIT_SCALE``:
+    "x0_params Adam beta2" ``X0_LAMBDAS_ADAM_BETA2``, "Muon momentum init" ``MUON_MOMENTUM_INIT_SCALE``:
     neither the owner nor the model-wide setting moves."""
     out: list = []
     for item in mentions:

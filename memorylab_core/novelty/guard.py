@@ -234,13 +234,22 @@ def to_move(fact: dict, state: dict) -> tuple | None:
             return _numeric_move(name, None, None, new, None, current)
         return ("c", name, direction, _canon(new), _canon(old))
     if _is_num(old) or _is_num(new) or direction in ("up", "down"):
-        return _numeric_move(name, direction, old, new, factor, state.get(name))
+        return _numeric_move(name, direction, old, new, factor, _value_at(state, name))
     current = state.get(name)
     old_c = _canon(old) if old is not None else current if isinstance(current, str) else None
     new_c = _canon(new)
     if new_c is not None and new_c == old_c:
         return ("=", name, new_c)
     return ("c", name, direction or "changed", new_c, old_c)
+
+
+def _value_at(state: dict, name: str) -> object:
+    """The knob's value at the operating point. A parameter group's own weight decay that no run set is 0:
+    upstream train.py decays only the Muon matrices (``WEIGHT_DECAY``); its AdamW groups have none."""
+    value = state.get(name)
+    if value is None and name.endswith("_WEIGHT_DECAY"):
+        return 0.0
+    return value
 
 
 def _numeric_move(name, direction, old, new, factor, current) -> tuple | None:

@@ -39,6 +39,7 @@ from collections.abc import Callable
 _S = r"[\s_-]*"
 _LR = rf"(?:lr|learning{_S}rate)"
 _INIT = rf"init(?:iali[sz](?:ation|ed|e))?(?:{_S}(?:scale|std|value))?"
+_ASSIGNED = r"\s*=\s*-?\.?\d"  # a number assigned right after the name
 
 KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("MLP_RATIO", "mlp", "num", rf"mlp{_S}hidden{_S}(?:width|dim|size)|mlp{_S}width", "MLP hidden width 4x -> 3x",
@@ -70,14 +71,16 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("ADAM_BETA2", "adam", "num", rf"(?:adam(?:w)?{_S})?beta{_S}2", "adam beta2 0.95 -> 0.99", "up"),
     ("ADAM_EPS", "adam", "num", rf"(?:adam(?:w)?{_S})?eps(?:ilon)?", "adam eps 1e-10 -> 1e-8", "up"),
     # initialisation scales: not the learning rate of the same group
-    ("EMBEDDING_INIT", "embedding", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|wte){_S}{_INIT}",
+    ("EMBEDDING_INIT", "embedding", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|emb|wte){_S}{_INIT}",
      "embedding init std 1.0 -> 0.5", "down"),
     ("LM_HEAD_INIT", "lm_head", "num", rf"(?:lm{_S}head|unembed(?:ding)?s?|output{_S}layer){_S}{_INIT}",
      "lm head init 0.001 -> 0.01", "up"),
-    ("X0_LAMBDA_INIT", "scalars", "num", rf"x0{_S}lambdas?{_S}{_INIT}|x0{_S}{_INIT}",
+    # (the lambdas assigned a number, "x0_lambdas=0.15", are their init: they are parameters, trained from it)
+    ("X0_LAMBDA_INIT", "scalars", "num", rf"x0{_S}lambdas?{_S}{_INIT}|x0{_S}{_INIT}|x0{_S}lambdas?(?={_ASSIGNED})",
      "x0 lambda init 0.1 -> 0.2", "up"),
-    ("RESID_LAMBDA_INIT", "scalars", "num", rf"resid(?:ual)?{_S}lambdas?{_S}{_INIT}",
-     "resid lambda init 1.0 -> 0.9", "down"),
+    ("RESID_LAMBDA_INIT", "scalars", "num",
+     rf"resid(?:ual)?{_S}lambdas?{_S}{_INIT}|resid(?:ual)?{_S}lambdas?(?={_ASSIGNED})", "resid lambda init 1.0 -> 0.9",
+     "down"),
     ("INIT_SCALE", "model", "num", rf"(?:weight{_S})?{_INIT}", "raise init scale to 1.5", "up"),
     # value embeddings: the gate is not the tables
     ("VE_GATE_CHANNELS", "ve_gate", "num", rf"(?:ve|value{_S}embed(?:ding)?s?){_S}gate{_S}(?:channels|width|dim)|"
@@ -213,8 +216,12 @@ UPSTREAM_DEFAULTS: dict[str, object] = {
     "WEIGHT_DECAY": 0.2, "ADAM_BETA1": 0.8, "ADAM_BETA2": 0.95, "WARMUP_RATIO": 0.0, "WARMDOWN_RATIO": 0.5,
     "FINAL_LR_FRAC": 0.0, "MLP_RATIO": 4, "SOFTCAP_VALUE": 15, "MUON_MOMENTUM": 0.95, "NS_STEPS": 5,
     "MUON_BETA2": 0.95, "ADAM_EPS": 1e-10, "SEQ_LEN": 2048, "VE_GATE_CHANNELS": 32, "MUON_MOMENTUM_WARMUP": 300,
-    "ACTIVATION": "relu2", "OPTIMIZER": "muon", "ROPE_BASE": 10000,
+    "ACTIVATION": "relu2", "OPTIMIZER": "muon", "ROPE_BASE": 10000, "X0_LAMBDA_INIT": 0.1, "RESID_LAMBDA_INIT": 1.0,
 }
+
+# Identifiers that name a vocabulary owner another way: upstream train.py's optimizer groups ``x0_params`` and
+# ``resid_params`` hold the two lambda vectors, so "x0_params LR" is the x0 lambdas' LR.
+IDENTIFIER_ALIASES: dict[str, str] = {"X0_PARAMS": "X0_LAMBDAS", "RESID_PARAMS": "RESID_LAMBDAS"}
 
 # Tuple constants whose elements are knobs of their own.
 SPLIT_CONSTANTS: dict[str, tuple[str, ...]] = {"ADAM_BETAS": ("ADAM_BETA1", "ADAM_BETA2")}
