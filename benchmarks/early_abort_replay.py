@@ -21,6 +21,10 @@ Reported per replay: training time saved (share of all training time), runs stop
 in order, but what the rule does once an arena has a night behind it, when a set is too small for the
 in-order replay to reach ``min_history``.
 
+Beside them, **hindsight** rows (:func:`ceiling`): what stopping, at 25 %, every run that finishes more than
+k x the seed noise behind its reference would save, knowing how each ends -- the most a rule that spares
+noise-level keeps could save on these runs.
+
 Input: ``--runs FILE`` (JSON lines from ``benchmarks/early_abort_collect.py``: name, val_bpb,
 training_seconds, loss_curve) or ``--store DIR`` (a MemoryLab store: one arena's runs with archived
 sidecars, in ledger order). ``benchmarks/early_abort_sim.py`` runs the same replay on synthetic nights.
