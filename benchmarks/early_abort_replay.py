@@ -67,6 +67,7 @@ class Result:
     keeps_stopped: int = 0  # stopped runs that finished ahead of their reference (false aborts)
     keeps: int = 0
     audited: int = 0  # "on": would-be stops left running by the audit share (AbortRule.audit_every)
+    near: int = 0  # runs first past a bound inside the near-bound band (AbortRule.audit_near): they finish
     helpful_stopped: int = 0  # simulations: stopped ideas whose true effect helps
     lost_gain: float = 0.0  # simulations: true val_bpb gain of the stopped keeps that truly help
     training_seconds: float = 0.0
@@ -93,6 +94,7 @@ class Result:
 
     def to_dict(self) -> dict:
         return {"runs": self.runs, "judged": self.judged, "stopped": self.stopped, "audited": self.audited,
+                "near_bound": self.near,
                 "keeps": self.keeps,
                 "keeps_stopped": self.keeps_stopped, "helpful_stopped": self.helpful_stopped,
                 "lost_gain": round(self.lost_gain, 6), "training_seconds": round(self.training_seconds, 1),
@@ -128,15 +130,18 @@ def replay(trials: Sequence[Trial], rule: ea.AbortRule, deployed: bool, baseline
         ref_val = statistics.mean(r.val_bpb for r in reference) if reference else None
         ahead = ref_val is None or trial.val_bpb < ref_val
         stop = None
+        action = None
         if champion is not None:
             plan = ea.plan(rule, champion.name, reference, history, reference_lrm=champion.lrm)
             if plan.engaged:
                 out.judged += 1
                 out.judged_seconds += trial.training_seconds
-                watcher = Watcher(plan, "shadow", trial.name, trial.training_seconds)
+                watcher = Watcher(plan, "on" if deployed else "shadow", trial.name, trial.training_seconds)
                 watcher.feed(step_lines(trial))
-                stop = watcher.verdict
-        if stop is not None and deployed and ea.audited(trial.name, rule):
+                stop, action = watcher.verdict, watcher.action
+        if stop is not None and stop.near:
+            out.near += 1  # just past the bound: it runs to the end in "on" (an audit), so shadow counts no stop
+        elif action == "audit":
             out.audited += 1  # "on" keeps 1 in audit_every would-be stops running: no saving, it finishes
         elif stop is not None:
             out.add_stop(trial, stop.progress, ahead, ref_val, stop)

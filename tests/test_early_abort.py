@@ -286,6 +286,26 @@ def test_watcher_interpolates_the_checkpoint_and_audits_by_token():
     assert 0.06 < share < 0.14 and ea.audited("t1", audit) == ea.audited("t1", audit)
 
 
+def test_a_run_just_past_its_bound_runs_on_as_an_audit_and_one_far_past_is_stopped():
+    """audit_near: in "on" mode a run first past its bound by less than 1.5x the bound finishes (an audit whose
+    outcome joins the history; a stopped run never would); one well past it is stopped."""
+    rule = ea.AbortRule(min_history=3, audit_every=0)
+    history = [ea.HistoryRun(f"r{i}", [(0.0, 8.0 + d), (1.0, 4.0 + d)], 1.0 + d / 2 - r)
+               for i, (d, r) in enumerate(((0, 0), (.1, .02), (.2, 0), (.3, 0)))]
+    plan = ea.plan(rule, "r0", history[:1], history)
+    first = plan.checkpoints[0]
+    assert first.bound > 0
+    lines = {gap: f"step 00001 (25.0%) | loss: {first.reference_loss + gap:.6f}\r".encode()
+             for gap in (1.2 * first.bound, 2.0 * first.bound)}
+    near, far = (Watcher(plan, "on", "tok", 60.0) for _ in range(2))
+    near.feed(lines[1.2 * first.bound])
+    far.feed(lines[2.0 * first.bound])
+    assert not near.stop_requested and near.action == "audit" and near.verdict.near
+    assert near.record()["near_bound"] and near.record()["saved_training_seconds"] == 0.0
+    assert "runs on as an audit" in near.record()["reason"]
+    assert far.stop_requested and not far.verdict.near and far.record()["saved_training_seconds"] == 45.0
+
+
 def test_arena_fits_budget_and_profile():
     arena = "cpu/cpu/60s/seq256/eval65536/data-python-corpus-34f53a69013c"
     assert arena_fits(arena, "cpu", 60.0) and not arena_fits(arena, "cpu", 3.0) and not arena_fits(arena, "gpu", 60)
@@ -295,9 +315,12 @@ def test_arena_fits_budget_and_profile():
 def test_store_setting_is_validated(tmp_path):
     (tmp_path / "early_abort.json").write_text('{"mode": "shadow", "min_history": 30}')
     mode, rule = ea.read_config(tmp_path)
-    assert mode == "shadow" and rule.min_history == 30 and rule.margin == 2.0
+    assert mode == "shadow" and rule.min_history == 30 and rule.margin == ea.AbortRule.margin
     (tmp_path / "early_abort.json").write_text('{"margin": 0.5}')
     with pytest.raises(ValueError, match="margin >= 1"):
+        ea.read_config(tmp_path)
+    (tmp_path / "early_abort.json").write_text('{"audit_near": 0.9}')
+    with pytest.raises(ValueError, match="audit_near >= 1"):
         ea.read_config(tmp_path)
     (tmp_path / "early_abort.json").write_text('{"speed": 1}')
     with pytest.raises(ValueError, match="unknown key"):

@@ -157,14 +157,14 @@ class Watcher:
         if starved(self.plan, self.tokens_per_sec(), self.params_M):
             self.starved_at.append(checkpoint.progress)
             return
-        verdict = judge(checkpoint, loss, step, self.plan.history)
+        verdict = judge(checkpoint, loss, step, self.plan.history, self.plan.rule.audit_near)
         if verdict is None:
             return
         self.verdict = verdict
         if self.mode == "shadow":
             self.action = "shadow"
-        else:
-            self.action = "audit" if audited(self.token, self.plan.rule) else "stopped"
+        else:  # just past the bound, or the audit share: it runs to the end, and its outcome calibrates the rule
+            self.action = "audit" if verdict.near or audited(self.token, self.plan.rule) else "stopped"
 
     def metrics(self) -> dict:
         """What the step lines measured up to the last one seen (a run stopped early has no summary block)."""
@@ -182,16 +182,17 @@ class Watcher:
 
     def record(self) -> dict | None:
         """The record's ``early_abort`` field: what the rule did (None when it never said stop)."""
-        if self.verdict is None:
+        stop, action = self.verdict, self.action
+        if stop is None:
             return None
-        saved = (1.0 - self.verdict.progress) * self.budget_s if self.budget_s else None
-        return {"mode": self.mode, "action": self.action, **self.verdict.to_dict(),
+        saved = (1.0 - stop.progress) * self.budget_s if self.budget_s else None
+        return {"mode": self.mode, "action": action, **stop.to_dict(),
                 "reference_run": self.plan.reference_run, "reference_n": self.plan.reference_n,
                 "reference_val_bpb": round(self.plan.reference_val_bpb, 6),
                 "budget_seconds": self.budget_s,
-                "saved_training_seconds": round(saved, 1) if saved is not None and self.action == "stopped" else 0.0,
-                "would_save_training_seconds": round(saved, 1) if saved is not None else None,
-                "reason": self.verdict.reason(self.plan.reference_run)}
+                "saved_training_seconds": round(saved, 1) if saved is not None and action == "stopped" else 0.0,
+                "would_save_training_seconds": round(saved, 1) if saved is not None and not stop.near else None,
+                "reason": stop.reason(self.plan.reference_run)}
 
 
 def plan_for(history: JournalIndex, arena: str, rule: AbortRule) -> Plan:

@@ -56,8 +56,11 @@ class AbortRule:
     min_progress: float = 0.25  # no judgement before a quarter of the budget: early curves say little
     every: float = 0.05  # checkpoints at min_progress, +every, ... below 1
     min_history: int = 20  # valid finished runs with curves needed before a checkpoint has a bound
-    margin: float = 2.0  # the bound leaves margin x the arena's largest recovery beyond prediction
+    margin: float = 1.5  # the bound leaves margin x the arena's largest recovery beyond prediction
     audit_every: int = 10  # "on": 1 in audit_every would-be stops keeps running, to measure false aborts
+    audit_near: float = 1.5  # "on": a run first past its bound by less than audit_near x the bound runs to the end
+    # as an audit: the runs nearest the bound are the ones a late recovery could save, and a stopped run never
+    # joins the history that calibrates the bound
 
     def checkpoints(self) -> list[float]:
         count = int(math.floor((1.0 - self.min_progress) / self.every + 1e-9))
@@ -135,16 +138,18 @@ class Stop:
     bound: float
     predicted_gap: float
     history: int
+    near: bool = False  # past the bound by less than ``AbortRule.audit_near`` x it: an audit, not a stop
 
     def reason(self, reference_run: str | None) -> str:
         return (f"at {self.progress:.0%} of its budget the loss {self.loss:.4f} is {self.gap:+.4f} behind champion "
                 f"{reference_run}'s reference curve ({self.reference_loss:.4f}); the arena's {self.history} runs say a "
-                f"run over {self.bound:+.4f} behind there never finishes ahead")
+                f"run over {self.bound:+.4f} behind there never finishes ahead"
+                + ("; it was close to that bound, so it runs on as an audit" if self.near else ""))
 
     def to_dict(self) -> dict:
         return {"progress": self.progress, "step": self.step, "loss": _r6(self.loss),
                 "reference_loss": _r6(self.reference_loss), "gap": _r6(self.gap), "bound": _r6(self.bound),
-                "predicted_gap": _r6(self.predicted_gap), "history_runs": self.history}
+                "predicted_gap": _r6(self.predicted_gap), "history_runs": self.history, "near_bound": self.near}
 
 
 def _r6(value: float | None) -> float | None:
@@ -289,15 +294,17 @@ def schedule_differs(plan: Plan, progress: float, lrm: float | None) -> bool:
     return reference is not None and abs(lrm - reference) > LRM_TOLERANCE
 
 
-def judge(checkpoint: Checkpoint, loss: float, step: int | None, history: int) -> Stop | None:
-    """A :class:`Stop` when the run's loss at the checkpoint is over its bound, else None."""
+def judge(checkpoint: Checkpoint, loss: float, step: int | None, history: int, near: float = 1.0) -> Stop | None:
+    """A :class:`Stop` when the run's loss at the checkpoint is over its bound, else None; ``near``: a gap under
+    ``near`` x the bound makes it a near-bound verdict (``Stop.near``)."""
     if checkpoint.bound is None or checkpoint.reference_loss is None or not math.isfinite(loss):
         return None
     gap = loss - checkpoint.reference_loss
     if gap <= checkpoint.bound:
         return None
     predicted = (checkpoint.intercept or 0.0) + (checkpoint.slope or 0.0) * gap
-    return Stop(checkpoint.progress, step, loss, checkpoint.reference_loss, gap, checkpoint.bound, predicted, history)
+    return Stop(checkpoint.progress, step, loss, checkpoint.reference_loss, gap, checkpoint.bound, predicted, history,
+                gap < near * checkpoint.bound)
 
 
 def audited(token: str, rule: AbortRule) -> bool:
@@ -342,8 +349,10 @@ def read_config(root: Path) -> tuple[str | None, AbortRule]:
             raise ValueError(f"{path}: {key} must be a non-negative {'integer' if whole else 'number'}, got {value!r}")
         values[key] = int(value) if whole else float(value)
     rule = replace(AbortRule(), **values)
-    if not 0 < rule.min_progress < 1 or not 0 < rule.every < 1 or rule.margin < 1 or rule.min_history < 3:
-        raise ValueError(f"{path}: needs 0 < min_progress < 1, 0 < every < 1, margin >= 1, min_history >= 3")
+    if not 0 < rule.min_progress < 1 or not 0 < rule.every < 1 or rule.margin < 1 or rule.min_history < 3 \
+            or rule.audit_near < 1:
+        raise ValueError(f"{path}: needs 0 < min_progress < 1, 0 < every < 1, margin >= 1, min_history >= 3, "
+                         f"audit_near >= 1")
     mode = data.get("mode")
     return (resolve_mode(str(mode), {}) if mode is not None else None), rule
 
