@@ -20,9 +20,10 @@ table):
   final-lr edits) changes the lr multiplier the step lines print (here: a 20 % warmup); the others (the
   peak lr) leave it as the champion's (no warmup, 50 % warmdown to 0), and only the history protects them.
 
-Each setting replays the same nights (``early_abort_replay.replay``, shadow semantics: every run
-finishes, so all settings see the same trajectory) and reports per night: training time saved, runs
-stopped, keeps stopped (false aborts), helpful ideas stopped, their true gain lost, and how many
+Each setting replays the same nights (``early_abort_replay.replay``) twice: as ``shadow`` (every run
+finishes, so all settings see the same trajectory) and as ``on`` (a stopped run never finishes: it never
+joins the history that calibrates the bound, nor becomes champion), and reports per night: training
+time saved, runs stopped, keeps stopped (false aborts), helpful ideas stopped, their true gain lost, and how many
 schedule ideas were stopped. A **naive** row stops any run more than ``naive_gap`` behind the
 reference curve at a checkpoint from 25%, whatever the history says.
 
@@ -146,19 +147,24 @@ def naive(trials: list[Trial], gap: float | None) -> Result:
     return out
 
 
-SETTINGS = (("margin 1", {"margin": 1.0}), ("margin 1.5", {"margin": 1.5}), ("margin 2 (default)", {}),
-            ("margin 3", {"margin": 3.0}), ("margin 2, min_history 10", {"min_history": 10}),
-            ("margin 2, min_history 30", {"min_history": 30}))
+SETTINGS = (("margin 1.5, audit_near 1.5 (default)", {}), ("margin 2, audit_near 1.5", {"margin": 2.0}),
+            ("margin 1.5, audit_near 2", {"audit_near": 2.0}),
+            ("margin 1, audit_near 2", {"margin": 1.0, "audit_near": 2.0}),
+            ("margin 1.5, min_history 10", {"min_history": 10}), ("margin 1.5, min_history 30", {"min_history": 30}),
+            ("margin 2, no near-bound audits (the old default)", {"margin": 2.0, "audit_near": 1.0}),
+            ("margin 1, no near-bound audits", {"margin": 1.0, "audit_near": 1.0}))
 
 
 def study(m: Model, nights: int, seed: int) -> list[dict]:
-    """Every setting (and the naive rule) over the same nights: per-night means."""
+    """Every setting (and the naive rule) over the same nights, replayed as ``shadow`` (every run finishes) and
+    as ``on`` (a stopped run never finishes, so it never calibrates the bound): per-night means."""
     generated = [night(m, seed * 1_000_003 + k) for k in range(nights)]
     rows = []
     for label, overrides in SETTINGS:
         rule = replace(ea.AbortRule(), **overrides)
-        results = [(replay(trials, rule, deployed=False), sched) for trials, sched in generated]
-        rows.append(_row(label, results))
+        for mode in ("shadow", "on"):
+            results = [(replay(trials, rule, deployed=mode == "on"), sched) for trials, sched in generated]
+            rows.append(_row(f"{label}, {mode}", results))
     rows.append(_row(f"naive: stop beyond {m.naive_gap:g} behind", [(naive(t, m.naive_gap), s)
                                                                       for t, s in generated]))
     rows.append(_row("oracle: every eventual non-keep at 25% (ceiling)", [(naive(t, None), s) for t, s in generated]))
