@@ -21,6 +21,9 @@ from synthetic_store import HOSTILE, write_store
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(available() is not None, reason=str(available()))]
 
 SHOTS = PROJECT / "artifacts" / "screenshots"
+# Real imported history in one store: the shared ledgers when they sit beside the clone, else three public
+# ledgers of the novelty development set, so a clone with nothing beside it renders real history too.
+COMBINED = REAL_LEDGERS or sorted((PROJECT / "tests" / "data" / "dev-ledgers").glob("0[5-7]_*.tsv"))
 
 INJECTED = """return {
   pwned: window.__pwned === undefined ? null : String(window.__pwned),
@@ -54,7 +57,7 @@ def pages(tmp_path_factory) -> dict[str, tuple[Path, int]]:
         assert ml("--home", str(root), "import", str(ledger)).code == 0
         out[ledger.stem] = (_report(root), _count(root))
     combined = work / "real-combined"
-    for ledger in REAL_LEDGERS:
+    for ledger in COMBINED:
         assert ml("--home", str(combined), "import", str(ledger), "--family", ledger.stem).code == 0
     out["real-combined"] = (_report(combined), _count(combined))
     synthetic = write_store(work / "synthetic-2000", 2000, seed=11, hostile=True)
