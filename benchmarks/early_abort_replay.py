@@ -12,8 +12,8 @@ Two replays:
 
 * **shadow**: every run finishes and joins the history (what ``--early-abort shadow`` records);
 * **on**: a stopped run never finishes, so it joins no history and cannot become champion (what
-  ``--early-abort on`` does, with its audited share: 1 in ``audit_every`` would-be stops, chosen by a hash
-  of the run's name, runs to the end and saves nothing).
+  ``--early-abort on`` does: a run just past its bound (``AbortRule.audit_near``) and 1 in ``audit_every``
+  other would-be stops, chosen by a hash of the run's name, run to the end and save nothing).
 
 Reported per replay: training time saved (share of all training time), runs stopped, and *keeps stopped*
 (stopped runs whose final val_bpb beat the reference they were judged against: false aborts). A third,

@@ -10,8 +10,8 @@ never judged.
 
 :class:`Watcher` is fed the output bytes (the launcher's ``on_output``) and answers ``stop_requested``
 (the launcher's ``should_stop``) once a checkpoint's verdict says stop in ``on`` mode. In ``shadow``
-mode, and for the audited share of would-be stops in ``on`` mode, it records the verdict and lets the
-run finish.
+mode, and in ``on`` mode for a run just past its bound (``Stop.near``) or in the audited share of would-be
+stops, it records the verdict and lets the run finish.
 """
 
 from __future__ import annotations
@@ -182,15 +182,15 @@ class Watcher:
 
     def record(self) -> dict | None:
         """The record's ``early_abort`` field: what the rule did (None when it never said stop)."""
-        stop, action = self.verdict, self.action
+        stop = self.verdict
         if stop is None:
             return None
         saved = (1.0 - stop.progress) * self.budget_s if self.budget_s else None
-        return {"mode": self.mode, "action": action, **stop.to_dict(),
+        return {"mode": self.mode, "action": self.action, **stop.to_dict(),
                 "reference_run": self.plan.reference_run, "reference_n": self.plan.reference_n,
                 "reference_val_bpb": round(self.plan.reference_val_bpb, 6),
                 "budget_seconds": self.budget_s,
-                "saved_training_seconds": round(saved, 1) if saved is not None and action == "stopped" else 0.0,
+                "saved_training_seconds": round(saved, 1) if saved is not None and self.action == "stopped" else 0.0,
                 "would_save_training_seconds": round(saved, 1) if saved is not None and not stop.near else None,
                 "reason": stop.reason(self.plan.reference_run)}
 

@@ -19,6 +19,10 @@ So the rule here never uses a fixed gap. It asks the arena's own history (docs/e
   leaves it behind the reference: ``a + b g - margin R > 0``, i.e. ``g > (margin R - a) / b``. Since
   ``margin >= 1``, the bound is above the gap at ``p`` of every history run that finished ahead of the
   reference: no run is stopped for a gap some earlier winner recovered from.
+* **Near the bound: an audit.** The first checkpoint past the bound decides; a gap under
+  :attr:`AbortRule.audit_near` times the bound runs to the end as an audit (:attr:`Stop.near`). A stopped run
+  never joins the history, so stopping the runs nearest the bound would starve the calibration of the very
+  recoveries that set it (docs/early_abort.md measures it).
 
 With fewer than :attr:`AbortRule.min_history` such runs, or no positive relation between the gap at
 ``p`` and the final gap, a checkpoint has no bound and the rule stops nothing there (and says why).
