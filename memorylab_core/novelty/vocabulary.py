@@ -71,7 +71,8 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("ADAM_BETA2", "adam", "num", rf"(?:adam(?:w)?{_S})?beta{_S}2", "adam beta2 0.95 -> 0.99", "up"),
     ("ADAM_EPS", "adam", "num", rf"(?:adam(?:w)?{_S})?eps(?:ilon)?", "adam eps 1e-10 -> 1e-8", "up"),
     # initialisation scales: not the learning rate of the same group
-    ("EMBEDDING_INIT", "embedding", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|emb|wte){_S}{_INIT}",
+    ("EMBEDDING_INIT", "embedding", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|emb|wte){_S}{_INIT}|"
+     rf"{_INIT}{_S}(?:for|of){_S}(?:the{_S})?(?:token{_S})?(?:embed(?:ding)?s?|wte)",
      "embedding init std 1.0 -> 0.5", "down"),
     ("LM_HEAD_INIT", "lm_head", "num", rf"(?:lm{_S}head|unembed(?:ding)?s?|output{_S}layer){_S}{_INIT}",
      "lm head init 0.001 -> 0.01", "up"),
@@ -81,6 +82,13 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("RESID_LAMBDA_INIT", "scalars", "num",
      rf"resid(?:ual)?{_S}lambdas?{_S}{_INIT}|resid(?:ual)?{_S}lambdas?(?={_ASSIGNED})", "resid lambda init 1.0 -> 0.9",
      "down"),
+    # the init of one part of the model is that part's own knob, not the global init scale
+    ("QK_INIT", "attention", "num", rf"(?:qk|q{_S}k|query{_S}key|queries{_S}and{_S}keys){_S}{_INIT}",
+     "scaled-down QK init 0.7x", "down"),
+    ("MLP_INIT", "mlp", "num", rf"mlp(?:{_S}(?:up|down|in|out){_S}proj(?:ection)?)?{_S}{_INIT}|"
+     rf"(?:c{_S}fc|up{_S}proj(?:ection)?){_S}{_INIT}", "smaller MLP up-proj init", "down"),
+    ("VE_GATE_INIT", "ve_gate", "num", rf"(?:ve|value{_S}embed(?:ding)?s?){_S}gate{_S}{_INIT}",
+     "VE gate init 0 -> 0.1", "up"),
     ("INIT_SCALE", "model", "num", rf"(?:weight{_S})?{_INIT}", "raise init scale to 1.5", "up"),
     # value embeddings: the gate is not the tables
     ("VE_GATE_CHANNELS", "ve_gate", "num", rf"(?:ve|value{_S}embed(?:ding)?s?){_S}gate{_S}(?:channels|width|dim)|"
@@ -99,6 +107,11 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("SEQ_LEN_CURRICULUM", "data", "comp",
      rf"(?:seq(?:uence)?{_S}len(?:gth)?{_S}|context{_S}(?:len(?:gth)?{_S})?|\d{_S}phase{_S})?curriculum|"
      rf"progressive{_S}(?:seq(?:uence)?|context){_S}len(?:gth)?", "sequence length curriculum", "added"),
+    # a warmup of something other than the learning rate is that thing's own knob
+    ("WEIGHT_DECAY_WARMUP", "schedule", "num", rf"(?:wd|weight{_S}decay){_S}warm{_S}up", "WD warmup 10% -> 5%",
+     "down"),
+    ("COMPILE_WARMUP", "runtime", "num", rf"compil(?:e|ation){_S}warm{_S}up(?:{_S}steps)?",
+     "reduce compile warmup from 10 to 5 steps", "down"),
     ("BATCH_WARMUP", "batch", "comp", rf"batch{_S}(?:size{_S})?(?:warm{_S}up|ramp(?:{_S}up)?|schedule)",
      "add batch size warmup", "added"),
     # architecture techniques (component present / absent)
