@@ -784,6 +784,21 @@ def test_adding_a_failed_technique_again_at_another_strength_repeats_it():
     assert check(rows, "z-loss 1e-4").classification == "novel"
 
 
+def test_a_technique_in_place_named_in_another_form_is_not_a_failed_setting_of_it():
+    """"softplus VE gate" where a VE gate is in place (the failed row says its scale is 2.0): another form of
+    the gate, not the failed setting of its scale, which "VE gate scale 1.2" repeats. Once that form failed, its
+    words are the evidence: the same form again repeats it, another form ("scalar VE gate") is new."""
+    rows = [BASE, ("VE gate scale 1.5 (2.0 still better)", "discard")]
+    form = check(rows, "softplus VE gate")
+    assert form.classification == "novel", form.reasons
+    assert check(rows, "VE gate scale 1.2").classification == "repeat_failure"
+    rows.append(("softplus VE gate (dtype mismatch)", "discard"))
+    again = check(rows, "softplus VE gate, in fp32")
+    assert (again.classification, again.matches[0].index) == ("repeat_failure", 2), again.reasons
+    assert check(rows, "scalar VE gate").classification == "novel"
+    assert check([BASE, ("add VE gate", "discard")], "VE gate scale 1.2").classification == "repeat_failure"
+
+
 def test_a_clip_parameter_and_a_still_better_note_give_a_move_its_knob_and_start():
     """"grad clip max_norm=1.0" clips gradients (the identifier is the clip's own parameter), so after
     "gradient clipping max_norm=1.0" failed it repeats that; "x0_gate=0.3 (0.5 still better)" moved down from 0.5,

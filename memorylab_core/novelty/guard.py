@@ -55,6 +55,7 @@ _COMMON_MIN = 200
 _MIN_SHARED = 2  # a text match needs two shared content words (one common word is noise)
 _PAIR_SPAN = 8  # rows of one commit run on several machines sit together: at most this many apart
 _FAIL, _KEEP, _NEUTRAL = "f", "k", "n"
+IN_PLACE = "in place"  # a move's start for a technique added again where the operating point has it (reshapes)
 _VOID = "v"  # a confounded run (starved training): it measured nothing, so the guard never matches it
 _INF = math.inf
 
@@ -335,7 +336,7 @@ def repeats(prop: tuple, failed: tuple) -> bool:
     the failed one ended, or beyond, is new ground), the same target when a direction is unknown,
     the same new value or the same component added / removed."""
     if prop[0] != failed[0]:  # a component added with a value ("conv mixer on 3/4 of the layers") vs without
-        return "added" in (prop[2], failed[2]) or (prop[0] == "n" and failed[2] == "changed")
+        return ("added" in (prop[2], failed[2]) and prop[4] != IN_PLACE) or (prop[0] == "n" and failed[2] == "changed")
     if prop[0] == "c":
         ordered = _ordered_direction(prop), _ordered_direction(failed)
         if all(ordered) and prop[4] == failed[4]:  # an ordered category, from the same value
@@ -380,6 +381,17 @@ def in_place(move: tuple, point: dict) -> bool:
     if move[2] == "removed":  # "(without NorMuon)" after a kept run disabled it
         return point.get(move[1]) == "removed"
     return move[2] == "changed" and move[3] is not None and point.get(move[1]) == move[3]
+
+
+def reshapes(move: tuple) -> tuple:
+    """A technique "added" without a value where the operating point already has it, marked :data:`IN_PLACE`:
+    alone, it names another form of it ("scalar VE gate", "shared VE embedding" where value embeddings and
+    their gate are in place), so it repeats no failed *setting* of it (the gate's scale, its channels), as a
+    plain "added" would (:func:`repeats`); it still re-applies a keep. A failed run that only names what is in
+    place stores no move (:meth:`NoveltyIndex.add`): its words are its evidence."""
+    if move[0] == "c" and move[2] == "added" and move[3] is None:
+        return ("c", move[1], "added", None, IN_PLACE)
+    return move
 
 
 def same_as_kept(prop: tuple, kept: tuple) -> bool:
@@ -748,6 +760,8 @@ class NoveltyIndex:
         resolved = [_unset_default(m, state) for m in (to_move(f, point) for f in facts) if m]
         if not all(in_place(m, point) for m in resolved):  # beside anything else, a technique in place is context
             resolved = [m for m in resolved if not in_place(m, point)]
+        else:  # alone, it names another form of it ("softplus VE gate" where the VE gate is in place)
+            resolved = [reshapes(m) for m in resolved]
         moves = [m for m in resolved if m[0] != "="]
         if not moves and (resolved or is_rerun(proposal.description)):  # beside "same config", a change counts
             return self._rerun(ctx, [m for m in resolved if m[0] == "="], best, runs)
