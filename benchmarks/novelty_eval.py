@@ -17,8 +17,9 @@ The three reference-labelled ledgers are *tuning* data: the guard's rules were a
 at its errors on them, so their scores say nothing about unseen ledgers. ``--dev`` scores the
 development set in ``tests/data/dev-ledgers`` (public ledgers labelled the same way, see its
 README); its ``SOURCES.tsv`` splits it by ledger into a ``tuning``, a ``held-out``, a ``held-out-2``, a
-``held-out-3``, a ``held-out-4``, a ``tuning-5``, a ``held-out-5``, a ``held-out-6`` and a ``held-out-7`` part, and ``--split`` scores
-one part. Statuses are read as an import reads them (``kept`` is a keep, ``reverted`` a discard, ...).
+``held-out-3``, a ``held-out-4``, a ``tuning-5``, a ``held-out-5``, a ``held-out-6`` and a ``held-out-7``
+part, and ``--split`` scores one part. Statuses are read as an import reads them (``kept`` is a keep,
+``reverted`` a discard, ...).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from memorylab_core.novelty.guard import CLASSES, DEFAULT_THRESHOLD, NoveltyInde
 LABELS = ROOT / "tests" / "data" / "novelty_labels.tsv"  # fallback copy of the reference labels
 DEV_LEDGERS = ROOT / "tests" / "data" / "dev-ledgers"  # the development set: ledgers, labels.tsv, SOURCES.tsv
 REFERENCE_LABELS_NAME = "labels.tsv"
-SPLITS = ("tuning", "held-out", "held-out-2", "held-out-3", "held-out-4", "tuning-5", "held-out-5", "held-out-6", "held-out-7")
+SPLITS = ("tuning", "held-out", "held-out-2", "held-out-3", "held-out-4", "tuning-5", "held-out-5", "held-out-6",
+          "held-out-7")
 TARGETS = {"repeat_failure_recall": 0.85, "repeat_failure_precision": 0.85, "novel_precision": 0.92}
 
 

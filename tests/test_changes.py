@@ -257,6 +257,18 @@ UNKNOWN_KNOBS = [
     ("resid_lambdas=0.90 for depth=5 model", "RESID_LAMBDA_INIT", None, 0.9, "changed"),
     ("x0_params LR=0.5", "X0_LAMBDAS_LR", None, 0.5, "changed"),
     ("resid_params Adam beta1 0.8 -> 0.9", "RESID_LAMBDAS_ADAM_BETA1", 0.8, 0.9, "up"),
+    ("WD warmup 10% (worse)", "WEIGHT_DECAY_WARMUP", None, 0.1, "changed"),
+    ("reduce compile warmup from 10 to 5 steps", "COMPILE_WARMUP", 10, 5, "down"),
+    ("scaled-down QK init 0.7x", "QK_INIT", None, 0.7, "down"),
+    ("embedding_std=0.7 (0.6 still better)", "EMBEDDING_INIT", 0.6, 0.7, "up"),
+    ("emb_std=0.5", "EMBEDDING_INIT", None, 0.5, "changed"),
+    ("lm_head_std=0.002", "LM_HEAD_INIT", None, 0.002, "changed"),
+    ("init std for the embeddings 1.0 -> 0.5", "EMBEDDING_INIT", 1.0, 0.5, "down"),
+    ("Adam (0.48,0.97)", "ADAM_BETA2", None, 0.97, "changed"),
+    ("lm_head Adam (0.9, 0.95)", "LM_HEAD_ADAM_BETA1", None, 0.9, "changed"),
+    ("8 heads at dim 64", "HEAD_DIM", None, 64, "changed"),
+    ("8 heads x 64d", "HEAD_DIM", None, 64, "changed"),
+    ("wider model depth=5 dim=640", "MODEL_DIM", None, 640, "changed"),
 ]
 
 

@@ -659,6 +659,10 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
      r"\1beta1 \2 -> \4; \1beta2 \3 -> \5"),
     ("beta", re.compile(rf"({_OWNER}\s+)?(?:adam[\s_-]*)?betas?\s*(?:to\s*)?[=:]?\s*{_TUPLE}"),
      r"\1beta1 \2; \1beta2 \3"),
+    ("adam", re.compile(rf"({_OWNER}\s+)?adam(?:w)?\s*{_TUPLE}"), r"\1beta1 \2; \1beta2 \3"),  # "Adam (0.9, 0.95)"
+    # "8 heads at dim 64", "8 heads x 64d": the head dim (the head count follows from it at a fixed width)
+    ("head", re.compile(r"(?<![\w.])\d+\s*heads?\s*(?:at\s+dim(?:ension)?|x|×)\s*(\d+)\s*(?:d|dim)?(?![\w.])"),
+     r"head_dim \1"),
 )
 
 

@@ -71,10 +71,10 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("ADAM_BETA2", "adam", "num", rf"(?:adam(?:w)?{_S})?beta{_S}2", "adam beta2 0.95 -> 0.99", "up"),
     ("ADAM_EPS", "adam", "num", rf"(?:adam(?:w)?{_S})?eps(?:ilon)?", "adam eps 1e-10 -> 1e-8", "up"),
     # initialisation scales: not the learning rate of the same group
-    ("EMBEDDING_INIT", "embedding", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|emb|wte){_S}{_INIT}|"
+    ("EMBEDDING_INIT", "embedding", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|emb|wte){_S}(?:{_INIT}|std)|"
      rf"{_INIT}{_S}(?:for|of){_S}(?:the{_S})?(?:token{_S})?(?:embed(?:ding)?s?|wte)",
      "embedding init std 1.0 -> 0.5", "down"),
-    ("LM_HEAD_INIT", "lm_head", "num", rf"(?:lm{_S}head|unembed(?:ding)?s?|output{_S}layer){_S}{_INIT}",
+    ("LM_HEAD_INIT", "lm_head", "num", rf"(?:lm{_S}head|unembed(?:ding)?s?|output{_S}layer){_S}(?:{_INIT}|std)",
      "lm head init 0.001 -> 0.01", "up"),
     # (the lambdas assigned a number, "x0_lambdas=0.15", are their init: they are parameters, trained from it)
     ("X0_LAMBDA_INIT", "scalars", "num", rf"x0{_S}lambdas?{_S}{_INIT}|x0{_S}{_INIT}|x0{_S}lambdas?(?={_ASSIGNED})",
@@ -233,8 +233,9 @@ UPSTREAM_DEFAULTS: dict[str, object] = {
 }
 
 # Identifiers that name a vocabulary owner another way: upstream train.py's optimizer groups ``x0_params`` and
-# ``resid_params`` hold the two lambda vectors, so "x0_params LR" is the x0 lambdas' LR.
-IDENTIFIER_ALIASES: dict[str, str] = {"X0_PARAMS": "X0_LAMBDAS", "RESID_PARAMS": "RESID_LAMBDAS"}
+# ``resid_params`` hold the two lambda vectors, so "x0_params LR" is the x0 lambdas' LR; a bare ``dim=640`` is the
+# model's width.
+IDENTIFIER_ALIASES: dict[str, str] = {"X0_PARAMS": "X0_LAMBDAS", "RESID_PARAMS": "RESID_LAMBDAS", "DIM": "MODEL_DIM"}
 
 # Tuple constants whose elements are knobs of their own.
 SPLIT_CONSTANTS: dict[str, tuple[str, ...]] = {"ADAM_BETAS": ("ADAM_BETA1", "ADAM_BETA2")}
