@@ -227,6 +227,22 @@ def test_a_row_logged_twice_is_imported_once(tmp_path):
     assert ml(*at, "champion", "--json", cwd=tmp_path).json()["noise"]["groups"] == 0  # no false replicate group
 
 
+def test_rows_that_differ_in_a_column_of_their_own_are_separate_runs(tmp_path):
+    """A multi-agent ledger without commits: two crashes with one description but their own experiment ids and
+    timestamps are two runs (an agent resubmitted), not one run logged twice; a whole row repeated still is."""
+    path = tmp_path / "m.tsv"
+    path.write_text("exp_id\ttimestamp\tval_bpb\tstatus\tdescription\n"
+                    "000\t2026-04-28T05:00:00Z\t1.500000\tkeep\tbaseline\n"
+                    "001\t2026-04-28T05:10:00Z\t\tcrash\tenable fp8 matmuls\n"
+                    "002\t2026-04-28T05:11:00Z\t\tcrash\tenable fp8 matmuls\n"
+                    "002\t2026-04-28T05:11:00Z\t\tcrash\tenable fp8 matmuls\n", encoding="utf-8")
+    at = ("--home", str(tmp_path / "store"))
+    data = ml(*at, "import", str(path), "--json", cwd=tmp_path).json()
+    assert data["imported"] == 3 and data["skipped"] == {"duplicate": 1}, data
+    assert any("m.tsv line 5 repeats line 4" in w for w in data["warnings"])
+    assert ml(*at, "status", "--json", cwd=tmp_path).json()["idea_counts"]["crash"] == 2
+
+
 # -- one champion headline; imports in every view -------------------------------------------------
 
 def test_one_champion_headline_in_every_view(tmp_path):

@@ -320,12 +320,16 @@ def read_source(path: Path, family: str | None, branch: str | None, now: str,
 
 
 def _once(rows: list[dict], name: str, summary: ImportSummary) -> list[dict]:
-    """The rows of one results.tsv with exact repeats (same commit, val_bpb and description: one run
-    logged twice) left out, one warning each (``skipped.duplicate``): a repeat is no replicate."""
+    """The rows of one results.tsv with exact repeats (same commit, val_bpb and description, and the same
+    cells in any column beyond upstream's five: one run logged twice) left out, one warning each
+    (``skipped.duplicate``): a repeat is no replicate. Rows that differ in a column of their own (an
+    experiment id, a timestamp) are separate runs, even when a ledger without commits gives two crashes
+    one description."""
     seen: dict[tuple, int] = {}
     out = []
     for row in rows:
-        key = tuple(str(row.get(name) or "").strip() for name in ("commit", "val_bpb", "description"))
+        key = tuple(str(row.get(name) or "").strip() for name in ("commit", "val_bpb", "description")) + \
+            tuple(sorted((str(k), str(v).strip()) for k, v in (row.get("extra") or {}).items()))
         first = seen.setdefault(key, row["line"])
         if first != row["line"]:
             _skip(summary, "duplicate", f"{name} line {row['line']} repeats line {first} (same commit, val_bpb and "
