@@ -2,7 +2,7 @@
 
     python benchmarks/novelty_eval.py [--ledgers DIR | --dev]
                                       [--split tuning|held-out|held-out-2|held-out-3|held-out-4|tuning-5|
-                                               held-out-5|held-out-6|held-out-7|held-out-8]
+                                               held-out-5|held-out-6|held-out-7|held-out-8|held-out-9]
                                       [--labels FILE] [--sizes 1000 100000] [--no-timing] [--show-errors]
 
 Each fixture ledger (an upstream results.tsv) is replayed in order: row i becomes a Run (no code
@@ -17,9 +17,9 @@ The three reference-labelled ledgers are *tuning* data: the guard's rules were a
 at its errors on them, so their scores say nothing about unseen ledgers. ``--dev`` scores the
 development set in ``tests/data/dev-ledgers`` (public ledgers labelled the same way, see its
 README); its ``SOURCES.tsv`` splits it by ledger into a ``tuning``, a ``held-out``, a ``held-out-2``, a
-``held-out-3``, a ``held-out-4``, a ``tuning-5``, a ``held-out-5``, a ``held-out-6``, a ``held-out-7`` and a
-``held-out-8`` part, and ``--split`` scores one part. Statuses are read as an import reads them (``kept`` is a keep,
-``reverted`` a discard, ...).
+``held-out-3``, a ``held-out-4``, a ``tuning-5``, a ``held-out-5``, a ``held-out-6``, a ``held-out-7``, a
+``held-out-8`` and a ``held-out-9`` part, and ``--split`` scores one part. Statuses are read as an import
+reads them (``kept`` is a keep, ``reverted`` a discard, ...).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ LABELS = ROOT / "tests" / "data" / "novelty_labels.tsv"  # fallback copy of the 
 DEV_LEDGERS = ROOT / "tests" / "data" / "dev-ledgers"  # the development set: ledgers, labels.tsv, SOURCES.tsv
 REFERENCE_LABELS_NAME = "labels.tsv"
 SPLITS = ("tuning", "held-out", "held-out-2", "held-out-3", "held-out-4", "tuning-5", "held-out-5", "held-out-6",
-          "held-out-7", "held-out-8")
+          "held-out-7", "held-out-8", "held-out-9")
 TARGETS = {"repeat_failure_recall": 0.85, "repeat_failure_precision": 0.85, "novel_precision": 0.92}
 
 
