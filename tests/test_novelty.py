@@ -370,6 +370,29 @@ def test_the_development_set_is_labelled_row_for_row_and_split_by_ledger():
     assert metrics["repeat_failure_recall"] >= 0.95 and metrics["novel_precision"] >= 0.95, metrics
 
 
+def test_label_agreement_scores_a_second_labelling_like_the_guard(tmp_path):
+    """benchmarks/label_agreement.py: the first labels are the reference, the second are scored with the
+    guard's metrics, only rows both files label count, and a missing file is a one-line error."""
+    header = "file\trow_index\tstatus\tlabel\tmatched_row\tjustification\n"
+    first = tmp_path / "first.tsv"
+    second = tmp_path / "second.tsv"
+    first.write_text(header + "".join(f"a.tsv\t{i}\tdiscard\t{label}\t{m}\tj\n" for i, (label, m) in enumerate(
+        [("novel", ""), ("repeat_failure", "0"), ("repeat_failure", "0"), ("novel", ""), ("duplicate_run", "3")])))
+    second.write_text(header + "".join(f"a.tsv\t{i}\tdiscard\t{label}\t{m}\tj\n" for i, (label, m) in enumerate(
+        [("novel", ""), ("repeat_failure", "0"), ("novel", ""), ("repeat_failure", "1")])))
+    spec = importlib.util.spec_from_file_location("label_agreement", ROOT / "benchmarks" / "label_agreement.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    rows = module.paired_rows(first, second)
+    assert [(r.row, r.expected, r.predicted) for r in rows] == [
+        (0, "novel", "novel"), (1, "repeat_failure", "repeat_failure"), (2, "repeat_failure", "novel"),
+        (3, "novel", "repeat_failure")]
+    metrics = module.target_metrics(rows)
+    assert metrics == {"repeat_failure_recall": 0.5, "repeat_failure_precision": 0.5, "novel_precision": 0.5}
+    assert module.main(["--first", str(first), "--second", str(tmp_path / "absent.tsv")]) == 2
+
+
 # --- results.tsv reader --------------------------------------------------------------------------
 
 
