@@ -39,10 +39,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memorylab_core.ingest.importer import map_status  # noqa: E402
+from memorylab_core.index.records import run_from_record  # noqa: E402
+from memorylab_core.ingest.importer import ImportSummary, tsv_record  # noqa: E402
 from memorylab_core.ingest.results_tsv import read_results_tsv  # noqa: E402
 from memorylab_core.ledger.model import Run  # noqa: E402
-from memorylab_core.novelty.changes import text_changes  # noqa: E402
 from memorylab_core.novelty.guard import CLASSES, DEFAULT_THRESHOLD, NoveltyIndex, Proposal  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "novelty_labels.tsv"  # fallback copy of the reference labels
@@ -64,17 +64,12 @@ def find_ledgers() -> Path | None:
 
 
 def ledger_runs(path: Path) -> list[Run]:
-    """Rows of a results.tsv as Runs, the way an import would see them."""
+    """Rows of a results.tsv as Runs, read by the import's own code (``memorylab import``): its status
+    words, description column, crash causes and never-ran rows. Every data row is kept (an import leaves
+    out a row logged twice; the labels number every row)."""
     rows, _ = read_results_tsv(path)
-    runs = []
-    for i, row in enumerate(rows):
-        runs.append(Run(
-            index=i, offset=0, run_id=f"{path.stem}:{i}", timestamp=None, ts=None,
-            status=map_status(row["status"])[0], val_bpb=row["val_bpb"],
-            memory_gb=row["memory_gb"], description=row["description"], commit=row["commit"] or None,
-            change_signature=tuple(text_changes(row["description"])), source=f"import:{path.name}",
-        ))
-    return runs
+    summary, now = ImportSummary(), "9999-12-31T00:00:00.000000Z"
+    return [run_from_record(tsv_record(row, path, None, None, now, summary), i, 0) for i, row in enumerate(rows)]
 
 
 def replay(runs: list[Run], mode: str = "explore", threshold: float = DEFAULT_THRESHOLD) -> list:

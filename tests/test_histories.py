@@ -215,6 +215,31 @@ def test_missing_rows_are_visible_but_never_evidence(tmp_path):
     guide = ml(*at, "guide", "--json", cwd=tmp_path).json()
     assert guide["avoid"] == [] and guide["do_not_repeat"] == []
     assert ml(*at, "champion", "--json", cwd=tmp_path).json()["noise"]["groups"] == 0
+    verdict = ml(*at, "check", "-d", "swap in SwiGLU MLP", "--json", cwd=tmp_path).json()
+    assert verdict["classification"] == "novel"  # the guard never reads a row that never ran as a failure
+
+
+def test_a_multi_agent_ledger_is_described_by_its_hypothesis_and_its_notes_name_a_crash_cause(tmp_path):
+    """A harness that writes the proposal as ``hypothesis`` and what was implemented as ``notes`` (cxcscmu's
+    blackboard ledgers): the hypothesis is the description, the notes stay as an extra column, a
+    ``preflight_crash`` is a crash, and notes that blame the infrastructure make it no evidence."""
+    header = "exp_id\tparent_exp\thypothesis\tstatus\tval_bpb\tnotes\n"
+    lines = ["000\t\tseed stack (TTT LR=1e-3)\tbaseline\t1.081\tseed\n",
+             "001\t000\tswap in SwiGLU MLP\tpreflight_crash\t\tinfrastructure sync failure\n",
+             "002\t000\tlower the TTT LR to 5e-4\tdiscard\t1.083\tone-line edit of ttt_lr\n"]
+    path = tmp_path / "blackboard.tsv"
+    path.write_text(header + "".join(lines), encoding="utf-8")
+    at = ("--home", str(tmp_path / "store"))
+    res = ml(*at, "import", str(path), "--json", cwd=tmp_path)
+    assert res.code == 0, res.err
+    assert res.json()["status_counts"] == {"keep": 1, "crash": 1, "discard": 1}
+    runs = ml(*at, "list", "--json", cwd=tmp_path).json()  # newest first
+    assert [r["description"] for r in runs] == ["lower the TTT LR to 5e-4", "swap in SwiGLU MLP",
+                                               "seed stack (TTT LR=1e-3)"]
+    crash = ml(*at, "show", runs[1]["run_id"], "--json", cwd=tmp_path).json()["record"]
+    assert crash["error"]["kind"] == "infra" and crash["import"]["extra"]["notes"] == "infrastructure sync failure"
+    verdict = ml(*at, "check", "-d", "swap in SwiGLU MLP", "--json", cwd=tmp_path).json()
+    assert verdict["classification"] == "novel"  # an infrastructure failure says nothing about the idea
 
 
 def test_a_row_logged_twice_is_imported_once(tmp_path):

@@ -331,6 +331,70 @@ def test_idea_key():
         make_run(1, "exp8: conv mixer replaces attention (much worse)"))
 
 
+# --- paragraph hypotheses, own knob names, baselines by role ------------------------------------
+
+PARAGRAPH_FAIL = ("Lower peak Muon momentum from 0.99 to 0.95 (canonical modded-nanogpt value): velocity timescale "
+                  "shortens, giving late-warmdown steps more on-policy recent-gradient signal instead of stale "
+                  "accumulated velocity over the long 72% cosine warmdown that the current schedule runs with.")
+
+
+def test_a_paragraphs_rationale_names_no_move():
+    """A paragraph states its change first; the knobs its rationale cites (the cosine warmdown it runs
+    with) are not moves, so a later cosine-schedule idea is no repeat of it."""
+    assert check([BASE, (PARAGRAPH_FAIL, "discard")], "switch the LR schedule to cosine warmdown").classification \
+        == "novel"
+    assert check([BASE, (PARAGRAPH_FAIL, "discard")], "lower muon momentum 0.99 -> 0.95").classification \
+        == "repeat_failure"
+
+
+def test_a_paragraph_whose_head_names_a_technique_is_read_by_its_first_sentence():
+    """ "Name: specifics" (the head names no knob) is read by its first sentence, where the change is;
+    the second sentence's rationale adds nothing."""
+    from memorylab_core.novelty.changes import text_changes
+    facts = text_changes("Sharper GPTQ calibration: Hessian damping 0.01→0.005. Together with the raised warmdown "
+                         "ratio of the last keep this pushes the post-quant weights closer to the full-precision "
+                         "optimum, which the literature on optimal brain quantization suggests matters most for the "
+                         "int6 matrices that dominate the artifact.")
+    assert [(f["name"], f["direction"]) for f in facts] == [("HESSIAN_DAMPING", "down")]
+
+
+def test_two_spellings_of_a_knob_outside_the_vocabulary_are_one_knob():
+    rows = [BASE, ("Halve GPTQ Hessian damping 0.01→0.005", "discard")]
+    found = check(rows, "Reduce the damping factor from 0.01 to 0.005")
+    assert found.classification == "repeat_failure" and found.matches[0].index == 1
+    assert check(rows, "raise the damping factor 0.01 -> 0.02").classification == "novel"  # the other way
+
+
+def test_same_own_knob_needs_a_shared_word_that_names_a_thing():
+    from memorylab_core.novelty.guard import same_own_knob
+    assert same_own_knob("GPTQ_HESSIAN_DAMPING", "HESSIAN_DAMPING_FACTOR")
+    assert same_own_knob("INNER_BATCH_SEQS", "BATCH_SEQS")
+    assert not same_own_knob("TTT_LR", "LR") and not same_own_knob("CLIP_SCALE", "INIT_SCALE")
+    assert not same_own_knob("MUON_WD_MLP", "MUON_WD_ATTN")
+
+
+def test_a_cited_run_is_no_knob():
+    from memorylab_core.novelty.changes import text_changes
+    names = {f["name"] for f in text_changes("rebase on exp_081 and raise ema_decay 0.99 -> 0.995")}
+    assert names == {"EMA_DECAY"}
+
+
+def test_a_baseline_by_role_sets_the_operating_point_whatever_its_words():
+    """An imported file's first row is its baseline by structure ("PR #1758 seed ..." has no baseline word):
+    the technique its settings belong to (TTT, from "TTT LR=1e-3") is in place, so naming TTT later is
+    context, not TTT added again, and a failure that named it is no failure of TTT."""
+    seed = ("PR #1758 seed (CaseOps + PreQuant TTT LR=1e-3 Unfrozen)", "keep", {"role": "baseline"})
+    rows = [seed, ("flat LR in TTT instead of the cosine decay", "discard")]
+    assert check(rows, "add z-loss 1e-4 to the TTT objective").classification == "novel"
+    plain = [(seed[0], "keep"), rows[1]]  # read as an idea, the seed "added" TTT and the failure repeated it
+    assert check(plain, "add z-loss 1e-4 to the TTT objective").classification != "novel"
+
+
+def test_a_row_that_never_ran_is_invisible_to_the_guard():
+    rows = [BASE, ("swap in SwiGLU MLP", "discard", {"validity": "not_run", "role": "not_run"})]
+    assert check(rows, "swap in SwiGLU MLP").classification == "novel"
+
+
 # --- labelled evaluation on real ledgers ---------------------------------------------------------
 
 

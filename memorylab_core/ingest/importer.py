@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..evidence.arenas import arenas_by_row, import_base, split_points
+from ..evidence.crashes import described_kind
 from ..evidence.logparse import stated_kind
 from ..index.journal_index import JournalIndex
 from ..ledger.migration import archived_files, write_archive
@@ -31,11 +32,13 @@ from ..ledger.model import CATEGORIES, SCHEMA_VERSION, STATUSES, finite_float
 from ..ledger.schema import MAX_METRIC, MAX_TEXT, as_written, is_commit, record_problem
 from ..ledger.store import MemoryLabError, Store, is_safe_run_id, write_derived
 from ..novelty import changes
-from .results_tsv import SKIPPED_ROW, decode_text, has_header, parse_results_lines, text_lines
+from .results_tsv import SKIPPED_ROW, decode_text, has_header, other_text, parse_results_lines, text_lines
 
 # Upstream agents write many words for three outcomes. Order matters: first match wins.
 _STATUS_WORDS = (
-    ("crash", r"crash\w*|error\w*|fail\w*|oom|timeout|timed[ _-]?out|nan|diverg\w*|broken|exception"),
+    # A crash word may follow the stage it names: ``preflight_crash``, ``runtime_error``, ``cuda_oom``.
+    ("crash", r"(?:[a-z0-9]+[ _-])?(?:crash\w*|error\w*|oom|exception)|fail\w*|timeout|timed[ _-]?out|nan|diverg\w*|"
+              r"broken"),
     ("keep", r"keep|kept|accept\w*|improv\w*|best|baseline|new[ _-]?best|advance\w*|promot\w*|success\w*"),
     ("discard", r"discard\w*|revert\w*|reject\w*|worse|no[ _-]?gain|drop\w*|neutral|regress\w*"),
 )
@@ -142,7 +145,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
         "tags": [],
         "notes": None,
         "metrics": {"val_bpb": val, "memory_gb": memory if memory is not None and 0 <= memory < MAX_METRIC else None},
-        "error": None,
+        "error": _noted_cause(status, description, row, where, summary),
         "artifacts": {},
         "code_fingerprint": None,
         "change_signature": changes.merge_changes([], changes.text_changes(description)),
@@ -153,6 +156,18 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
         "novelty_guard": None,
         "decision_packet": None,
     }, raw_status)
+
+
+def _noted_cause(status: str, description: str, row: dict, where: str, summary: ImportSummary) -> dict | None:
+    """The error of a crash row whose description states only its idea while another text column
+    (``notes``) blames the environment ("infrastructure sync failure"): an ``infra`` crash, no evidence
+    against the idea, as if the description had said so (evidence/crashes.py). None for any other row."""
+    if status != "crash" or described_kind(description):
+        return None
+    note = other_text(row)
+    if described_kind(note) != "infra":
+        return None
+    return {"summary": _capped(note, where, summary, quiet=True), "source": "import", "kind": "infra"}
 
 
 TIME_COLUMNS = ("timestamp_utc", "timestamp", "datetime", "time", "date", "started", "created_at")

@@ -19,9 +19,12 @@ _HEADER_ALIASES = {
     "val_bpb": ("val_bpb", "valbpb", "bpb", "val_bpb_", "metric"),
     "memory_gb": ("memory_gb", "memory", "mem_gb", "memory_(gb)", "vram_gb", "peak_vram_gb", "peak_memory_gb"),
     "status": ("status", "outcome", "result", "decision"),
-    "description": ("description", "desc", "idea", "change", "notes"),
+    # Best first: a ledger with several text columns (a multi-agent harness writes the proposal as
+    # ``hypothesis`` and what was implemented as ``notes``) is described by the proposal.
+    "description": ("description", "desc", "idea", "change", "hypothesis", "notes"),
 }
 _CANONICAL = {alias: name for name, aliases in _HEADER_ALIASES.items() for alias in aliases}
+_TEXT_COLUMNS = _HEADER_ALIASES["description"]
 
 
 def read_results_tsv(path: str | Path) -> tuple[list[dict], list[str]]:
@@ -99,8 +102,11 @@ def _normalise(cell: str) -> str:
 
 def _header(cells: list[str], number: int, warnings: list[str]) -> list[str]:
     header, seen = [], set()
+    text_column = _best_text_column(cells)
     for cell in cells:
         name = _CANONICAL.get(_normalise(cell), cell.strip() or f"column_{len(header) + 1}")
+        if name == "description" and _normalise(cell) != text_column:
+            name = cell.strip()  # another text column (``notes`` beside ``hypothesis``): kept as an extra
         if name in seen:
             warnings.append(f"line {number}: duplicate column {cell.strip()!r}; the first one is used")
             name = f"{name}_{len(header) + 1}"
@@ -110,6 +116,19 @@ def _header(cells: list[str], number: int, warnings: list[str]) -> list[str]:
     if missing:
         warnings.append(f"line {number}: header lacks {', '.join(missing)}")
     return header
+
+
+def _best_text_column(cells: list[str]) -> str | None:
+    """The normalised name of the header's description column: the best-ranked of its text columns."""
+    present = {_normalise(cell) for cell in cells}
+    return next((name for name in _TEXT_COLUMNS if name in present), None)
+
+
+def other_text(row: dict) -> str:
+    """A row's text columns other than its description (``notes`` beside ``hypothesis``), joined: what
+    an import reads for a crash's cause when the description states only the idea."""
+    extra = {_normalise(name): value for name, value in (row.get("extra") or {}).items()}
+    return "\n".join(str(extra[name]).strip() for name in _TEXT_COLUMNS if str(extra.get(name) or "").strip())
 
 
 def _row(cells: list[str], header: list[str], number: int, warnings: list[str]) -> dict | None:

@@ -29,7 +29,7 @@ import re
 import unicodedata
 from typing import Any
 
-from .textnorm import MENTION_META, MENTIONS, NUMBER_WORDS, VERB_WORDS, strip_outcome_notes
+from .textnorm import MENTION_META, MENTIONS, NUMBER_WORDS, VERB_WORDS, proposal_parts, strip_outcome_notes
 from .vocabulary import CODE_LITERALS, CONSTANT_ALIASES, IDENTIFIER_ALIASES, SPLIT_CONSTANTS, VALUE_KNOB
 
 __all__ = ["code_fingerprint", "diff_constants", "train_defaults", "text_changes", "merge_changes", "DIRECTIONS"]
@@ -561,9 +561,22 @@ def text_changes(text: str) -> list[dict]:
 
     Knob names are canonical (``MATRIX_LR``, ``DEPTH``, ``TOTAL_BATCH_SIZE``, ``WARMDOWN_RATIO``,
     ``ACTIVATION`` ...; see ``vocabulary.KNOBS`` and ``textnorm.KNOB_ALIASES``). Outcome notes are
-    ignored. Only the first ``_MAX_TEXT`` characters are read. Never raises.
+    ignored. Only the first ``_MAX_TEXT`` characters are read. A paragraph is read by the narrowest of
+    its parts that names a change (its head, then its first sentence: ``textnorm.proposal_parts``), so
+    the knobs its rationale cites are not read as moves. Never raises.
     """
-    raw = unicodedata.normalize("NFKC", strip_outcome_notes(str(text or "")[:_MAX_TEXT]))
+    original = str(text or "")[:_MAX_TEXT]
+    stripped = strip_outcome_notes(original)
+    for part in proposal_parts(stripped):
+        facts = _facts_of(part, original)
+        if facts:
+            return facts
+    return []
+
+
+def _facts_of(stripped: str, original: str) -> list[dict]:
+    """:func:`text_changes` of one part of a description (``original``: the whole text, for its notes)."""
+    raw = unicodedata.normalize("NFKC", stripped)
     clean = raw.lower()
     clean = _expand_shorthand(clean.translate(_GREEK) if not clean.isascii() else clean)
     techniques = _technique_names(raw)
@@ -581,7 +594,7 @@ def text_changes(text: str) -> list[dict]:
     facts = _shared_head(facts, clean) if any(f["name"] not in _KNOWN_NAMES for f in facts) else facts
     if all(fact.get("incidental") for fact in facts):  # a compensation with nothing to compensate is the change
         facts = [{k: v for k, v in fact.items() if k != "incidental"} for fact in facts]
-    return _dedupe(_start_from_note(facts, str(text or "")[:_MAX_TEXT]))
+    return _dedupe(_start_from_note(facts, original))
 
 
 # "(0.6 still better)", "(5 still optimal)": the outcome note names the value the run started from ("(0.05 is
@@ -604,6 +617,11 @@ def _start_from_note(facts: list[dict], text: str) -> list[dict]:
 
 
 _KNOWN_NAMES = frozenset(meta[0] for meta in MENTION_META.values())
+
+
+def is_vocabulary_knob(name: str) -> bool:
+    """Whether ``name`` is a knob the vocabulary names (else one read from an identifier or a phrase)."""
+    return name in _KNOWN_NAMES
 _CATEGORY_NAMES = frozenset(meta[0] for meta in MENTION_META.values() if meta[1] == "cat")
 _SWITCH_RE = re.compile(r"\b(?:switch\w*|swap\w*|replac\w*|substitut\w*|instead)\b")
 
@@ -1011,6 +1029,8 @@ _METRIC_NAMES = frozenset(("val_bpb", "val_loss", "train_loss", "train_bpb", "pe
                            "bpb", "loss", "steps", "params", "tokens", "time", "seed"))
 
 
+# A name for an earlier run ("exp_081", "run_12", "trial_7"): a citation, never a knob.
+_RUN_REFERENCE_RE = re.compile(r"(?:exp(?:eriment)?|run|trial|job|iter)_?\d+")
 _COUNT_PREFIX_RE = re.compile(r"(?:num|n)_(?=[a-z])")
 
 
@@ -1037,7 +1057,8 @@ def _mentions_in(piece: str, techniques: re.Pattern[str] | None = None) -> list[
         return _owned(piece, found)
     spans = [(m.start(), m.end()) for m, *_ in found]
     extra = [_identifier(m) for m in _IDENT_RE.finditer(piece)
-             if m.group() not in _METRIC_NAMES and not any(a < m.end() and m.start() < b for a, b in spans)]
+             if m.group() not in _METRIC_NAMES and not _RUN_REFERENCE_RE.fullmatch(m.group())
+             and not any(a < m.end() and m.start() < b for a, b in spans)]
     extra += [(m, m.group().upper(), "tech", None) for m in (techniques.finditer(piece) if techniques else ())
               if not any(a < m.end() and m.start() < b for a, b in spans)]
     return _owned(piece, _parameters_of_knobs(piece, sorted(found + extra, key=lambda item: item[0].start())

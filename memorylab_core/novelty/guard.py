@@ -36,10 +36,18 @@ from itertools import takewhile
 
 from ..evidence.crashes import is_no_evidence_crash
 from ..ledger.model import Run, plural
-from .changes import merge_changes, text_changes
+from .changes import is_vocabulary_knob, merge_changes, text_changes
 from .lookup import Alternation
-from .textnorm import CATEGORY_ALIASES, is_baseline, is_rerun, names_followup, strip_outcome_notes, tokens
-from .vocabulary import ORDERED_VALUES, PARENT, UPSTREAM_DEFAULTS, category_aliases
+from .textnorm import (
+    CATEGORY_ALIASES,
+    is_baseline,
+    is_rerun,
+    names_followup,
+    proposal_core,
+    strip_outcome_notes,
+    tokens,
+)
+from .vocabulary import KIND_OF, ORDERED_VALUES, PARENT, UPSTREAM_DEFAULTS, category_aliases
 
 CLASSES = ("novel", "known_success", "incremental_followup", "repeat_failure", "duplicate_run")
 POLICY: dict[str, dict[str, str]] = {
@@ -121,9 +129,10 @@ class NoveltyResult:
 
 
 def run_outcome(run: Run) -> str:
-    """``f`` (evidence the idea failed), ``k`` (kept), ``n`` (no evidence either way) or ``v`` (confounded:
-    no measurement at all, invisible to every match, so re-running its commit is never a duplicate)."""
-    if run.validity == "confounded":
+    """``f`` (evidence the idea failed), ``k`` (kept), ``n`` (no evidence either way) or ``v`` (confounded,
+    or an imported row that never ran: no measurement at all, invisible to every match, so re-running its
+    commit is never a duplicate)."""
+    if run.validity in ("confounded", "not_run"):
         return _VOID
     if run.status == "keep":
         return _KEEP
@@ -148,16 +157,49 @@ def run_facts(run: Run) -> list[dict]:
 def text_tokens(description: str, tags: Sequence[str] = (), family: str | None = None,
                 hypothesis: str | None = None) -> set[str]:
     """The token set compared by text similarity (outcome notes stripped first)."""
-    parts = [strip_outcome_notes(description), " ".join(tags or ()), family or ""]
+    parts = [proposal_core(strip_outcome_notes(description)), " ".join(tags or ()), family or ""]
     if hypothesis:
         parts.append(strip_outcome_notes(hypothesis))
     return set(tokens(" ".join(parts)))
 
 
+# Words that name no knob by themselves: "DAMPING_FACTOR" is the damping, "INNER_BATCH_SEQS" the batch.
+_FILLER_WORDS = frozenset(("FACTOR", "VALUE", "COEF", "COEFF", "COEFFICIENT", "PARAM", "PARAMETER", "SETTING"))
+_GENERIC_WORDS = frozenset(("LR", "RATE", "SIZE", "STEPS", "STEP", "SCALE", "RATIO", "WEIGHT", "DECAY", "MIN", "MAX",
+                            "NUM", "N", "INIT", "DIM", "ALPHA", "BETA", "GAMMA", "EPS", "MOMENTUM", "WD", "FRAC",
+                            "FRACTION", "START", "END", "COUNT", "LEN", "LENGTH", "MODE", "TYPE", "K", "TOP"))
+
+
+def same_own_knob(a: str, b: str) -> bool:
+    """Whether two knob names outside the vocabulary name one knob: the words of one (fillers such as
+    FACTOR dropped) are all words of the other, and they share a word that names a thing, not only a
+    generic LR or SCALE (``HESSIAN_DAMPING`` and ``GPTQ_HESSIAN_DAMPING``; not ``LR`` and ``TTT_LR``)."""
+    wa, wb = (set(name.split("_")) - _FILLER_WORDS for name in (a, b))
+    small, large = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
+    return bool(small) and small <= large and bool(small - _GENERIC_WORDS)
+
+
+def technique_of(knob: str) -> str | None:
+    """The technique a knob is a setting of (``EMA_DECAY`` → ``EMA``, ``TTT_LR`` → ``TTT``): its
+    vocabulary parent, else a technique its name starts with; None for a knob of its own."""
+    if knob in PARENT:
+        return PARENT[knob]
+    head = knob.split("_", 1)[0]
+    return head if head != knob and KIND_OF.get(head) == "comp" else None
+
+
+def is_baseline_run(run: Run) -> bool:
+    """Whether ``run`` set its context's starting point: its role says so and it was kept (an imported
+    file's first row or re-baseline, whatever its words: "PR #1758 seed (CaseOps + TTT)"), or its
+    description does. What a baseline names is the operating point, not a move; a first row that was
+    discarded tried something."""
+    return (run.role == "baseline" and run.status == "keep") or is_baseline(run.description)
+
+
 def run_words(run: Run) -> tuple[str, ...]:
     """The text tokens the index keeps for ``run``, sorted: none for a baseline or a run that is no
     evidence either way (see :func:`run_outcome`)."""
-    if is_baseline(run.description) or run_outcome(run) == _NEUTRAL:
+    if is_baseline_run(run) or run_outcome(run) == _NEUTRAL:
         return ()
     return tuple(sorted(text_tokens(run.description, run.tags, run.family, run.hypothesis)))
 
@@ -504,6 +546,7 @@ class NoveltyIndex:
         self.size = int(meta.get("size", 0))
         self.n_docs = int(meta.get("docs", 0))
         self._states: dict[str, dict[str, list]] = {}  # context → knob → [value, run index or None]
+        self._own_knobs: dict[str, set[str]] = {}  # context → knob names outside the vocabulary seen there
         self._df: dict[str, int] = {}  # per-command cache of document frequencies
         self._pending: dict[str, list] = {"runs": [], "moves": [], "postings": []}
         self._pending_df: Counter[str] = Counter()  # token -> documents added since the last flush
@@ -553,6 +596,31 @@ class NoveltyIndex:
             state[knob] = [value, index]
         self._dirty_state.add((ctx, knob))
 
+    def _known_names(self, ctx: str, facts: list[dict], remember: bool = True) -> list[dict]:
+        """``facts`` with each knob the vocabulary lacks named as the same knob was named before in ``ctx``
+        ("damping factor" after "GPTQ Hessian damping": :func:`same_own_knob`), so two spellings of one
+        knob are one knob. ``remember``: the names are this context's from now on (a run, not a proposal)."""
+        if not facts:
+            return facts
+        seen = self._own_knobs.get(ctx)
+        if seen is None:
+            self.flush()
+            rows = self.db.execute("SELECT DISTINCT knob FROM novelty_moves WHERE ctx = ?", (ctx,))
+            seen = {k for (k,) in rows if not is_vocabulary_knob(k)}
+            seen |= {k for k in self.context_state(ctx) if k not in _MARKERS and not is_vocabulary_knob(k)}
+            self._own_knobs[ctx] = seen
+        out = []
+        for fact in facts:
+            name = str(fact.get("name"))
+            if not is_vocabulary_knob(name) and name not in seen:
+                earlier = min((k for k in seen if same_own_knob(name, k)), key=len, default=None)
+                if earlier is not None:
+                    fact = dict(fact, name=earlier)
+                elif remember:
+                    seen.add(name)
+            out.append(fact)
+        return out
+
     # -- building -------------------------------------------------------------------------------
     def add(self, run: Run, facts: list[dict] | None = None, words: tuple[str, ...] | None = None) -> None:
         """Fold one run in (ledger order; ``run.index`` must be the next position). ``facts`` and
@@ -567,13 +635,16 @@ class NoveltyIndex:
         if outcome == _VOID:
             self._store(index, outcome, None, [], (), ctx)
             return
-        facts = run_facts(run) if facts is None else facts
+        facts = self._known_names(ctx, run_facts(run) if facts is None else facts)
         moves: list[tuple] = []
-        if is_baseline(run.description):
+        if is_baseline_run(run):
             for fact in facts:
-                new = fact.get("new")
+                name, new = str(fact.get("name")), fact.get("new")
                 if new is not None:
-                    self._put(ctx, str(fact.get("name")), float(new) if _is_num(new) else _canon(new), index)
+                    self._put(ctx, name, float(new) if _is_num(new) else _canon(new), index)
+                owner = technique_of(name)
+                if owner and owner not in state:  # "TTT LR=1e-3" in a baseline: TTT is in place
+                    self._put(ctx, owner, "added", index)
         else:
             self._stated_starts(ctx, facts, index)
             point = {k: v[0] for k, v in state.items()}
@@ -596,7 +667,7 @@ class NoveltyIndex:
             if run.status in ("keep", "discard") and _ENV_DOWN in self.context_state(ctx):
                 self._put(ctx, _ENV_DOWN, None, None)
             return outcome
-        if is_baseline(run.description) or (is_rerun(run.description) and not run_facts(run)):
+        if is_baseline_run(run) or (is_rerun(run.description) and not run_facts(run)):
             self._put(ctx, _ENV_DOWN, 1, run.index)  # the unchanged configuration crashed
         return _NEUTRAL if outcome == _FAIL and _ENV_DOWN in self.context_state(ctx) else outcome
 
@@ -756,7 +827,8 @@ class NoveltyIndex:
                 "a re-baseline re-runs the current configuration" + (f" (best so far: run {_label(runs, best)})"
                                                                       if best is not None else "")], None
         point, state = self.operating_point(ctx), self.context_state(ctx)
-        facts = merge_changes(list(proposal.changes), list(_text_facts(proposal.description or "")))
+        stated = merge_changes(list(proposal.changes), list(_text_facts(proposal.description or "")))
+        facts = self._known_names(ctx, stated, remember=False)
         resolved = [_unset_default(m, state) for m in (to_move(f, point) for f in facts) if m]
         if not all(in_place(m, point) for m in resolved):  # beside anything else, a technique in place is context
             resolved = [m for m in resolved if not in_place(m, point)]

@@ -87,6 +87,38 @@ def strip_outcome_notes(text: str) -> str:
     return _strip_cached(examined(text))
 
 
+# A proposal written as a paragraph states its change first and argues for it after the first colon,
+# dash, semicolon or sentence end ("Halve GPTQ Hessian damping 0.01→0.005: reduces Hinv bias ...").
+PARAGRAPH_WORDS = 30  # a description longer than this is read as a paragraph
+_HEAD_END_RE = re.compile(r":\s|\s[-–—]+\s|;\s|\.\s+(?=[A-Z(])")
+_SENTENCE_END_RE = re.compile(r"\.\s+(?=[A-Z(])")
+_HEAD_MIN_WORDS = 3
+
+
+def proposal_parts(text: str) -> list[str]:
+    """Where a description states its change, narrowest first: a short description whole; a paragraph
+    (over :data:`PARAGRAPH_WORDS` words) by its head (up to the first colon, dash, semicolon or sentence
+    end, at least three words), then its first sentence, then whole. The rationale after the head cites
+    runs, current values and other knobs that are not moves (docs/novelty.md §2)."""
+    if len(text.split()) <= PARAGRAPH_WORDS:
+        return [text]
+    parts = [_head(text, _HEAD_END_RE), _head(text, _SENTENCE_END_RE), text]
+    return [part for i, part in enumerate(parts) if part and part not in parts[:i]]
+
+
+def proposal_core(text: str) -> str:
+    """The narrowest part of a description that states its change (:func:`proposal_parts`)."""
+    return proposal_parts(text)[0]
+
+
+def _head(text: str, ends: re.Pattern) -> str | None:
+    for end in ends.finditer(text):
+        head = text[: end.start()]
+        if len(head.split()) >= _HEAD_MIN_WORDS:
+            return head
+    return None
+
+
 @lru_cache(maxsize=4096)
 def _strip_cached(s: str) -> str:
     """:func:`strip_outcome_notes` proper (cached: the guard strips each description twice)."""
