@@ -617,13 +617,13 @@ def _start_from_note(facts: list[dict], text: str) -> list[dict]:
 
 
 _KNOWN_NAMES = frozenset(meta[0] for meta in MENTION_META.values())
+_CATEGORY_NAMES = frozenset(meta[0] for meta in MENTION_META.values() if meta[1] == "cat")
+_SWITCH_RE = re.compile(r"\b(?:switch\w*|swap\w*|replac\w*|substitut\w*|instead)\b")
 
 
 def is_vocabulary_knob(name: str) -> bool:
     """Whether ``name`` is a knob the vocabulary names (else one read from an identifier or a phrase)."""
     return name in _KNOWN_NAMES
-_CATEGORY_NAMES = frozenset(meta[0] for meta in MENTION_META.values() if meta[1] == "cat")
-_SWITCH_RE = re.compile(r"\b(?:switch\w*|swap\w*|replac\w*|substitut\w*|instead)\b")
 
 
 def _shared_head(facts: list[dict], text: str) -> list[dict]:

@@ -35,6 +35,7 @@ from functools import lru_cache
 from itertools import takewhile
 
 from ..evidence.crashes import is_no_evidence_crash
+from ..evidence.validity import NOT_EVIDENCE
 from ..ledger.model import Run, plural
 from .changes import is_vocabulary_knob, merge_changes, text_changes
 from .lookup import Alternation
@@ -132,7 +133,7 @@ def run_outcome(run: Run) -> str:
     """``f`` (evidence the idea failed), ``k`` (kept), ``n`` (no evidence either way) or ``v`` (confounded,
     or an imported row that never ran: no measurement at all, invisible to every match, so re-running its
     commit is never a duplicate)."""
-    if run.validity in ("confounded", "not_run"):
+    if run.validity in NOT_EVIDENCE:
         return _VOID
     if run.status == "keep":
         return _KEEP
