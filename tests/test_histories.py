@@ -242,6 +242,27 @@ def test_a_multi_agent_ledger_is_described_by_its_hypothesis_and_its_notes_name_
     assert verdict["classification"] == "novel"  # an infrastructure failure says nothing about the idea
 
 
+def test_a_status_that_blames_the_harness_is_no_evidence_and_a_plain_abort_is_a_crash(tmp_path):
+    """``harness_abort`` (the harness quarantined the run) is an infrastructure crash: imported as a crash of
+    kind infra, so checking its idea again is novel; ``aborted`` alone is a crash whose cause is unknown."""
+    header = "exp_id\tparent_exp\thypothesis\tstatus\tval_bpb\tnotes\n"
+    lines = ["000\t\tseed stack\tbaseline\t1.081\tseed\n",
+             "001\t000\tswap in SwiGLU MLP\tharness_abort\t\t[QUARANTINED: supervisor lost the job]\n",
+             "002\t000\tadd z-loss 1e-4\taborted\t\t\n"]
+    path = tmp_path / "blackboard.tsv"
+    path.write_text(header + "".join(lines), encoding="utf-8")
+    at = ("--home", str(tmp_path / "store"))
+    res = ml(*at, "import", str(path), "--json", cwd=tmp_path)
+    assert res.code == 0, res.err
+    assert res.json()["status_counts"] == {"keep": 1, "crash": 2}
+    runs = {r["description"]: r for r in ml(*at, "list", "--json", cwd=tmp_path).json()}
+    harness = ml(*at, "show", runs["swap in SwiGLU MLP"]["run_id"], "--json", cwd=tmp_path).json()["record"]
+    assert harness["error"]["kind"] == "infra" and harness["original_status"] == "harness_abort"
+    assert ml(*at, "show", runs["add z-loss 1e-4"]["run_id"], "--json", cwd=tmp_path).json()["record"]["error"] is None
+    assert ml(*at, "check", "-d", "swap in SwiGLU MLP", "--json", cwd=tmp_path).json()["classification"] == "novel"
+    assert ml(*at, "check", "-d", "add z-loss 1e-4", "--json", cwd=tmp_path).json()["classification"] == "repeat_failure"
+
+
 def test_a_row_logged_twice_is_imported_once(tmp_path):
     at, data = _imported(tmp_path, "d.tsv", [("d000001", "1.500000", "8.0", "keep", "baseline"),
                                              ("d000002", "1.480000", "8.0", "keep", "lower lr"),

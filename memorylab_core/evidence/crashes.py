@@ -70,6 +70,7 @@ _EXTERNAL_RE = re.compile(
     r"ssh\s+(?:disconnect\w*|dropped)|nccl|went\s+to\s+sleep|suspended|"
     r"keyboard\s*interrupt|interrupted|ctrl[\s-]?c|cancell?ed|(?:manually|operator)\s+(?:stopped|killed|aborted)|"
     r"stopped\s+by\s+(?:me|the\s+user|user|the\s+operator)|infra(?:structure)?|"
+    r"(?:harness|supervisor|scheduler|orchestrator)\s+(?:abort\w*|fail\w*|error|crash\w*)|"
     r"environment(?:al)?\s+(?:issue|problem|error|crash|failure)|driver\s+(?:error|crash|issue|failure)|"
     r"hardware\s+(?:failure|fault|error))\b",
     re.IGNORECASE,

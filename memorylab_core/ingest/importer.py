@@ -36,9 +36,10 @@ from .results_tsv import SKIPPED_ROW, decode_text, has_header, other_text, parse
 
 # Upstream agents write many words for three outcomes. Order matters: first match wins.
 _STATUS_WORDS = (
-    # A crash word may follow the stage it names: ``preflight_crash``, ``runtime_error``, ``cuda_oom``.
-    ("crash", r"(?:[a-z0-9]+[ _-])?(?:crash\w*|error\w*|oom|exception)|fail\w*|timeout|timed[ _-]?out|nan|diverg\w*|"
-              r"broken"),
+    # A crash word may follow the stage it names: ``preflight_crash``, ``runtime_error``, ``cuda_oom``,
+    # ``harness_abort``.
+    ("crash", r"(?:[a-z0-9]+[ _-])?(?:crash\w*|error\w*|oom|exception|abort\w*)|fail\w*|timeout|timed[ _-]?out|nan|"
+              r"diverg\w*|broken"),
     ("keep", r"keep|kept|accept\w*|improv\w*|best|baseline|new[ _-]?best|advance\w*|promot\w*|success\w*"),
     ("discard", r"discard\w*|revert\w*|reject\w*|worse|no[ _-]?gain|drop\w*|neutral|regress\w*"),
 )
@@ -145,7 +146,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
         "tags": [],
         "notes": None,
         "metrics": {"val_bpb": val, "memory_gb": memory if memory is not None and 0 <= memory < MAX_METRIC else None},
-        "error": _noted_cause(status, description, row, where, summary),
+        "error": _noted_cause(status, raw_status, description, row, where, summary),
         "artifacts": {},
         "code_fingerprint": None,
         "change_signature": changes.merge_changes([], changes.text_changes(description)),
@@ -158,16 +159,18 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
     }, raw_status)
 
 
-def _noted_cause(status: str, description: str, row: dict, where: str, summary: ImportSummary) -> dict | None:
-    """The error of a crash row whose description states only its idea while another text column
-    (``notes``) blames the environment ("infrastructure sync failure"): an ``infra`` crash, no evidence
-    against the idea, as if the description had said so (evidence/crashes.py). None for any other row."""
+def _noted_cause(status: str, raw_status: str, description: str, row: dict, where: str,
+                 summary: ImportSummary) -> dict | None:
+    """The error of a crash row whose description states only its idea while its status word
+    (``harness_abort``, ``infra_error``) or another text column (``notes``: "infrastructure sync failure")
+    blames the environment: an ``infra`` crash, no evidence against the idea, as if the description had said
+    so (evidence/crashes.py). None for any other row."""
     if status != "crash" or described_kind(description):
         return None
-    note = other_text(row)
-    if described_kind(note) != "infra":
-        return None
-    return {"summary": _capped(note, where, summary, quiet=True), "source": "import", "kind": "infra"}
+    for said in (re.sub(r"[_-]+", " ", raw_status), other_text(row)):
+        if described_kind(said) == "infra":
+            return {"summary": _capped(said, where, summary, quiet=True), "source": "import", "kind": "infra"}
+    return None
 
 
 TIME_COLUMNS = ("timestamp_utc", "timestamp", "datetime", "time", "date", "started", "created_at")
