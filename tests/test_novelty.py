@@ -109,12 +109,16 @@ def test_repeat_failure_is_direction_aware():
     assert opposite.classification == "novel"
 
 
-def test_smaller_step_in_failed_direction_repeats_but_starting_beyond_does_not():
+def test_a_smaller_step_or_a_push_on_from_a_failed_value_repeats_but_other_starts_do_not():
     rows = [BASE, ("Muon LR 0.04 -> 0.02", "keep"), ("Muon LR 0.02 -> 0.01", "discard")]
     assert check(rows, "Muon LR 0.02 -> 0.015").classification == "repeat_failure"
     rows = [BASE, ("increase matrix LR to 0.06", "discard")]
     assert check(rows, "matrix LR 0.04 -> 0.05").classification == "repeat_failure"
-    assert check(rows, "matrix LR 0.06 -> 0.08").classification == "novel"
+    # the failed 0.06 was never undone where this runs: going on from it pushes the failed direction further
+    assert check(rows, "matrix LR 0.06 -> 0.08").classification == "repeat_failure"
+    assert check(rows, "matrix LR 0.07 -> 0.08").classification == "novel"  # from a value no run reached
+    assert check(rows, "matrix LR 0.02 -> 0.03").classification == "novel"  # from behind the failed start
+    assert check(rows, "matrix LR 0.06 -> 0.05").classification == "novel"  # the way back
 
 
 def test_combination_names_the_failed_part():
@@ -371,6 +375,8 @@ def test_same_own_knob_needs_a_shared_word_that_names_a_thing():
     assert same_own_knob("INNER_BATCH_SEQS", "BATCH_SEQS")
     assert not same_own_knob("TTT_LR", "LR") and not same_own_knob("CLIP_SCALE", "INIT_SCALE")
     assert not same_own_knob("MUON_WD_MLP", "MUON_WD_ATTN")
+    assert not same_own_knob("X0_LAMBDAS", "X0_LAMBDAS_LR")  # the learning rate of x0_lambdas
+    assert same_own_knob("DAGGER_TRIGGER", "DAGGER_TRIGGER_FRAC")  # the trigger, as a fraction
 
 
 def test_a_cited_run_is_no_knob():

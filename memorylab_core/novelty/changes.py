@@ -1006,14 +1006,21 @@ _KEEPING = frozenset({"keep", "keeps", "keeping", "hold", "holds", "holding", "r
                       "preserve", "preserving"})
 
 
+_BUT_RE = re.compile(r"\bbut\b")
+
+
 def _kept_part(piece: str, inherited: tuple | None) -> str | None:
     """What of ``piece`` is a change when it says something stays as it is: the text before a keeping verb
-    ("raise LR but" of "raise LR but keep depth 8"); "" when nothing is changed ("depth unchanged", "keep X
-    at 4", or a piece without a verb of its own after one that kept: "keeping no warmup and zero final LR");
-    None when the piece keeps nothing. Identifiers are no words here ("int8_keep_float")."""
+    ("raise LR but" of "raise LR but keep depth 8"), or after a "but" that follows it ("lower min_lr 0.02 ->
+    0.004" of "keep the cosine shape but lower min_lr 0.02 -> 0.004"); "" when nothing is changed ("depth
+    unchanged", "keep X at 4", or a piece without a verb of its own after one that kept: "keeping no warmup
+    and zero final LR"); None when the piece keeps nothing. Identifiers are no words here ("int8_keep_float")."""
     text = _IDENT_RE.sub(lambda m: " " * len(m.group()), piece) if "_" in piece else piece
     for m in _WORD_RE.finditer(text):
         if VERB_WORDS.get(m.group(), ("",))[0] == "keep":
+            but = _BUT_RE.search(text, m.end())
+            if but and _mentions_in(piece[but.end():]):
+                return piece[but.end():]
             return piece[: m.start()] if m.group() in _KEEPING and MENTIONS.search(piece[: m.start()]) else ""
     if inherited == _KEEP and not any(w in VERB_WORDS for w in _WORD_RE.findall(text)):
         return ""

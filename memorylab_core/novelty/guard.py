@@ -169,15 +169,20 @@ _FILLER_WORDS = frozenset(("FACTOR", "VALUE", "COEF", "COEFF", "COEFFICIENT", "P
 _GENERIC_WORDS = frozenset(("LR", "RATE", "SIZE", "STEPS", "STEP", "SCALE", "RATIO", "WEIGHT", "DECAY", "MIN", "MAX",
                             "NUM", "N", "INIT", "DIM", "ALPHA", "BETA", "GAMMA", "EPS", "MOMENTUM", "WD", "FRAC",
                             "FRACTION", "START", "END", "COUNT", "LEN", "LENGTH", "MODE", "TYPE", "K", "TOP"))
+# Words that make a name the setting *of* another: ``X0_LAMBDAS_LR`` is not ``X0_LAMBDAS`` (a unit word such as
+# FRAC is no such word: ``DAGGER_TRIGGER_FRAC`` is the trigger).
+_SETTING_WORDS = frozenset(("LR", "RATE", "WD", "DECAY", "BETA", "BETA1", "BETA2", "BETAS", "EPS", "MOMENTUM", "INIT",
+                            "STD"))
 
 
 def same_own_knob(a: str, b: str) -> bool:
     """Whether two knob names outside the vocabulary name one knob: the words of one (fillers such as
     FACTOR dropped) are all words of the other, and they share a word that names a thing, not only a
-    generic LR or SCALE (``HESSIAN_DAMPING`` and ``GPTQ_HESSIAN_DAMPING``; not ``LR`` and ``TTT_LR``)."""
+    generic LR or SCALE (``HESSIAN_DAMPING`` and ``GPTQ_HESSIAN_DAMPING``; not ``LR`` and ``TTT_LR``), and the
+    longer name adds no setting word (``X0_LAMBDAS_LR`` is the learning rate *of* ``X0_LAMBDAS``)."""
     wa, wb = (set(name.split("_")) - _FILLER_WORDS for name in (a, b))
     small, large = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
-    return bool(small) and small <= large and bool(small - _GENERIC_WORDS)
+    return bool(small) and small <= large and bool(small - _GENERIC_WORDS) and not (large - small) & _SETTING_WORDS
 
 
 def technique_of(knob: str) -> str | None:
@@ -187,6 +192,18 @@ def technique_of(knob: str) -> str | None:
         return PARENT[knob]
     head = knob.split("_", 1)[0]
     return head if head != knob and KIND_OF.get(head) == "comp" else None
+
+
+def owned_settings(facts: list[dict]) -> tuple[list[dict], set[str]]:
+    """The techniques whose own settings ``facts`` move up or down (``TTT_EPOCHS`` 3→2: TTT), which a
+    setting moved from its value shows to be in place, and ``facts`` less those techniques named bare beside
+    it ("ttt_epochs 3→2 to clear the overrun: TTT dominates eval" names where the setting lives, adding
+    nothing). "add EMA with decay 0.999" moves no setting up or down, so it still adds EMA."""
+    owners = {technique_of(str(f.get("name"))) for f in facts if f.get("direction") in ("up", "down")} - {None}
+    if not owners:
+        return facts, set()
+    bare = [f for f in facts if f.get("name") in owners and f.get("direction") == "added" and f.get("new") is None]
+    return [f for f in facts if not any(f is b for b in bare)], owners
 
 
 def is_baseline_run(run: Run) -> bool:
@@ -374,10 +391,11 @@ def _fmt(value: object) -> str:
 
 
 def repeats(prop: tuple, failed: tuple) -> bool:
-    """Whether a proposed move is the same idea as a failed move of the same knob made from the same
-    operating point: the same direction at any magnitude (overlapping ranges; a step starting where
-    the failed one ended, or beyond, is new ground), the same target when a direction is unknown,
-    the same new value or the same component added / removed."""
+    """Whether a proposed move is the same idea as a failed move of the same knob: the same direction at
+    any magnitude from the same operating point (overlapping ranges), or pushed on from where the failure
+    ended (:func:`_carries_on`); the same target when a direction is unknown, the same new value or the
+    same component added / removed. A step in the failed direction from behind the failed move's start,
+    or from past its end, is new ground."""
     if prop[0] != failed[0]:  # a component added with a value ("conv mixer on 3/4 of the layers") vs without
         return ("added" in (prop[2], failed[2]) and prop[4] != IN_PLACE) or (prop[0] == "n" and failed[2] == "changed")
     if prop[0] == "c":
@@ -390,7 +408,18 @@ def repeats(prop: tuple, failed: tuple) -> bool:
     pd, fd = prop[2], failed[2]
     if pd is None or fd is None:
         return prop[4] is not None and failed[4] is not None and _close(prop[4], failed[4])
-    return pd == fd and _overlap(_interval(prop), _interval(failed))
+    return pd == fd and (_overlap(_interval(prop), _interval(failed)) or _carries_on(prop, failed))
+
+
+def _carries_on(prop: tuple, failed: tuple) -> bool:
+    """The proposal (same direction as the failed move) starts where the failed move ended
+    ("enable_looping_at 0.22→0.15" after "0.35→0.22" failed): the failed value was never undone where it
+    runs, so this pushes the failed direction further. A start past that point is read as new ground: a
+    value no run reached says nothing of where this one runs."""
+    start, end = prop[3], failed[4]
+    if start is None or end is None or failed[3] is None:
+        return False
+    return _close(start, end)
 
 
 def _started_at(move: tuple, start: float | None) -> tuple:
@@ -647,6 +676,9 @@ class NoveltyIndex:
                 if owner and owner not in state:  # "TTT LR=1e-3" in a baseline: TTT is in place
                     self._put(ctx, owner, "added", index)
         else:
+            facts, owners = owned_settings(facts)
+            for owner in owners - state.keys():  # a setting tuned shows its technique in place
+                self._put(ctx, owner, "added", None)
             self._stated_starts(ctx, facts, index)
             point = {k: v[0] for k, v in state.items()}
             moves = [m for m in (to_move(f, point) for f in facts) if m and m[0] != "="]
@@ -829,7 +861,8 @@ class NoveltyIndex:
                                                                       if best is not None else "")], None
         point, state = self.operating_point(ctx), self.context_state(ctx)
         stated = merge_changes(list(proposal.changes), list(_text_facts(proposal.description or "")))
-        facts = self._known_names(ctx, stated, remember=False)
+        facts, owners = owned_settings(self._known_names(ctx, stated, remember=False))
+        point.update({owner: "added" for owner in owners - point.keys()})
         resolved = [_unset_default(m, state) for m in (to_move(f, point) for f in facts) if m]
         if not all(in_place(m, point) for m in resolved):  # beside anything else, a technique in place is context
             resolved = [m for m in resolved if not in_place(m, point)]
