@@ -250,6 +250,22 @@ def test_threshold_controls_text_matches():
     assert strict.threshold == 0.95 and loose.threshold == DEFAULT_THRESHOLD
 
 
+def test_a_long_hypothesis_meets_a_lower_threshold_than_a_terse_description():
+    """Two wordings of one idea share its few words however long they are: the threshold falls with the
+    length of the description (to 0.3), and holds whole for a terse one."""
+    from memorylab_core.novelty.guard import length_threshold
+    assert length_threshold(0.5, 6) == 0.5 and length_threshold(0.5, 8) == 0.5
+    assert 0.3 < length_threshold(0.5, 12) < 0.5 and length_threshold(0.5, 40) == 0.3
+    assert length_threshold(0.95, 40) > 0.4  # a strict caller stays stricter than the default
+    assert length_threshold(0.2, 40) == 0.2  # never above the threshold given
+    rows = [BASE, ("Frequency-weighted GPTQ Hessians (top-100 tokens get 2x weight) plus halved damping to reduce "
+                   "quantization error on common tokens that dominate BPB", "discard")]
+    again = check(rows, "Frequency-weighted GPTQ Hessian calibration: top-100 most frequent tokens receive sqrt(2) "
+                        "activation scaling, biasing GPTQ to minimize quantization error on common tokens")
+    assert again.classification == "repeat_failure" and again.threshold == 0.5  # the caller's, as given
+    assert check(rows, "GPTQ on common tokens").classification == "novel"  # terse: the whole threshold
+
+
 def test_structured_facts_beat_text_overlap():
     rows = [BASE, ("lower scalar lr to 0.2 at batch 2^13", "discard")]
     assert check(rows, "lower embedding lr to 0.4 at batch 2^13").classification == "novel"

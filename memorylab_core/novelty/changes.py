@@ -666,7 +666,10 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
     ("dim", re.compile(r"(?<![\w.])(\d{2,5})[\s-]?dim(?:ension)?(?:al)?(?![a-z0-9_])(?!\s*(?:[a-z-]+\s+)?heads?\b)"),
      r"width \1"),  # "depth=4 640-dim", not "64-dim heads"
-    ("top", re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])"), r"top_k \1"),
+    # "top-2" routes to two experts; "top-100 (most frequent) tokens" is a selection of tokens, not routing
+    ("top", re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])(?!\s*(?:most\b|frequent|tokens?\b|words?\b|"
+                       r"bigrams?\b|layers?\b|blocks?\b|rows?\b|columns?\b|singular|eigen|values?\b|logits?\b|%|"
+                       r"percent|candidates?\b|positions?\b|heads?\b|channels?\b))"), r"top_k \1"),
     ("lrs", re.compile(r"(?<![a-z])lrs(?![a-z])"), "lr"),  # "matrix and scalar LRs": one LR each
     ("rates", re.compile(r"(?<![a-z])learning rates(?![a-z])"), "learning rate"),
     # a share of the run: "from 50% of the run to the final 20%" is 0.5 -> 0.2

@@ -62,6 +62,8 @@ _TEXT_CANDIDATES = 200  # exact cosine is computed for this many best dot produc
 _COMMON_DF = 0.5  # in a history of >= _COMMON_MIN docs, tokens in more than half of them are ignored
 _COMMON_MIN = 200
 _MIN_SHARED = 2  # a text match needs two shared content words (one common word is noise)
+_SHORT_QUERY_WORDS = 8  # up to this many content words a description is terse: the threshold holds whole
+_LONG_QUERY_FLOOR = 0.3  # the lowest threshold a long description falls to (length_threshold)
 _PAIR_SPAN = 8  # rows of one commit run on several machines sit together: at most this many apart
 _FAIL, _KEEP, _NEUTRAL = "f", "k", "n"
 IN_PLACE = "in place"  # a move's start for a technique added again where the operating point has it (reshapes)
@@ -1011,6 +1013,7 @@ class NoveltyIndex:
         if not query:
             return "novel", [], ["the description has no content words to compare"]
         scored = self._text_scores(query, exclude_moved=has_facts)
+        threshold = length_threshold(threshold, len(query))
         above = self._same_direction([(s, i) for s, i in scored if s >= threshold], query)
         if not above:
             best = f"; closest {scored[0][0]:.2f}" if scored else ""
@@ -1080,6 +1083,17 @@ class NoveltyIndex:
         if n_docs >= _COMMON_MIN and df > _COMMON_DF * n_docs:
             return 0.0
         return math.log(1.0 + (n_docs + 1) / (df + 1))
+
+
+def length_threshold(threshold: float, n_words: int) -> float:
+    """The text-similarity threshold for a description of ``n_words`` content words. Two wordings of one idea
+    share about as many content words (its name, its place) however long they are, so the cosine of two long
+    paraphrases is diluted by every word around them: past :data:`_SHORT_QUERY_WORDS` words the threshold falls
+    as the square root of the length, to :data:`_LONG_QUERY_FLOOR` (a paragraph hypothesis); a terse
+    description keeps ``threshold`` whole (docs/novelty.md §2)."""
+    if n_words <= _SHORT_QUERY_WORDS:
+        return threshold
+    return max(min(threshold, _LONG_QUERY_FLOOR), threshold * math.sqrt(_SHORT_QUERY_WORDS / n_words))
 
 
 def _chunks(items: list, size: int):
