@@ -17,9 +17,9 @@ the label rests on. Timing builds synthetic histories and reports classify laten
 The three reference-labelled ledgers are *tuning* data: the guard's rules were adjusted after looking
 at its errors on them, so their scores say nothing about unseen ledgers. ``--dev`` scores the
 development set in ``tests/data/dev-ledgers`` (public ledgers labelled the same way, see its
-README); its ``SOURCES.tsv`` splits it by ledger into a ``tuning``, a ``held-out``, a ``held-out-2``, a
-``held-out-3``, a ``held-out-4``, a ``tuning-5``, a ``held-out-5``, a ``held-out-6``, a ``held-out-7``, a
-``held-out-8`` ... ``held-out-15`` part, and ``--split`` scores one part. Rows are read by the import's own code (status words, description column, crash causes, roles,
+README); its ``SOURCES.tsv`` splits it by ledger into a ``tuning``, a ``held-out``, ``held-out-2`` to ``held-out-4``,
+a ``tuning-5`` and ``held-out-5`` to ``held-out-15`` part, and ``--split`` scores one part. Rows are read by the
+import's own code (status words, description column, crash causes, roles,
 never-ran rows).
 """
 

@@ -119,6 +119,17 @@ def test_a_smaller_step_or_a_push_on_from_a_failed_value_repeats_but_other_start
     assert check(rows, "matrix LR 0.07 -> 0.08").classification == "novel"  # from a value no run reached
     assert check(rows, "matrix LR 0.02 -> 0.03").classification == "novel"  # from behind the failed start
     assert check(rows, "matrix LR 0.06 -> 0.05").classification == "novel"  # the way back
+    rows += [("matrix LR 0.06 -> 0.07", "discard")]  # a chain: each step went on from the last failed value
+    assert check(rows, "matrix LR 0.07 -> 0.09").classification == "repeat_failure"
+
+
+def test_a_failure_that_turned_back_ends_the_chain_of_pushes():
+    """"0.5 -> 0.2" failed, then "0.2 -> 0.22" (turning back) failed: going on up from 0.22 towards the
+    start is not a push of a failed direction (the first move went down), and the way down overlaps the
+    first failure."""
+    rows = [BASE, ("warmdown 0.5 -> 0.2", "discard"), ("warmdown 0.2 -> 0.22", "discard")]
+    assert check(rows, "warmdown 0.22 -> 0.5").classification == "novel"
+    assert check(rows, "warmdown 0.22 -> 0.1").classification == "repeat_failure"
 
 
 def test_combination_names_the_failed_part():

@@ -393,11 +393,10 @@ def _fmt(value: object) -> str:
 
 
 def repeats(prop: tuple, failed: tuple) -> bool:
-    """Whether a proposed move is the same idea as a failed move of the same knob: the same direction at
-    any magnitude from the same operating point (overlapping ranges), or pushed on from where the failure
-    ended (:func:`_carries_on`); the same target when a direction is unknown, the same new value or the
-    same component added / removed. A step in the failed direction from behind the failed move's start,
-    or from past its end, is new ground."""
+    """Whether a proposed move is the same idea as a failed move of the same knob made from the same
+    operating point: the same direction at any magnitude (overlapping ranges; a step starting where the
+    failed one ended, or beyond, is new ground unless it pushes a failed chain on: :func:`pushed_on`), the
+    same target when a direction is unknown, the same new value or the same component added / removed."""
     if prop[0] != failed[0]:  # a component added with a value ("conv mixer on 3/4 of the layers") vs without
         return ("added" in (prop[2], failed[2]) and prop[4] != IN_PLACE) or (prop[0] == "n" and failed[2] == "changed")
     if prop[0] == "c":
@@ -410,18 +409,32 @@ def repeats(prop: tuple, failed: tuple) -> bool:
     pd, fd = prop[2], failed[2]
     if pd is None or fd is None:
         return prop[4] is not None and failed[4] is not None and _close(prop[4], failed[4])
-    return pd == fd and (_overlap(_interval(prop), _interval(failed)) or _carries_on(prop, failed))
+    return pd == fd and _overlap(_interval(prop), _interval(failed))
 
 
-def _carries_on(prop: tuple, failed: tuple) -> bool:
-    """The proposal (same direction as the failed move) starts where the failed move ended
-    ("enable_looping_at 0.22→0.15" after "0.35→0.22" failed): the failed value was never undone where it
-    runs, so this pushes the failed direction further. A start past that point is read as new ground: a
-    value no run reached says nothing of where this one runs."""
-    start, end = prop[3], failed[4]
-    if start is None or end is None or failed[3] is None:
-        return False
-    return _close(start, end)
+def pushed_on(failed_oldest_first: list[tuple]) -> list[tuple]:
+    """The failed numeric moves of one knob since its last keep that push one direction on from where the
+    knob stood before them: the oldest failure, then each that starts where the last of the chain ended,
+    the same way ("enable_looping_at 0.35→0.22", then "0.22→0.15"). The failed value was never undone
+    where they ran, so a proposal that goes on from a chain's end the same way repeats it; a failure that
+    turns back ("0.2→0.21" after "0.5→0.2") ends the chain, so going on from there is new ground."""
+    numeric = [m for m in failed_oldest_first if m[0] == "n" and m[2] in ("up", "down")]
+    if not numeric or numeric[0][3] is None:
+        return []
+    chain = [numeric[0]]
+    for move in numeric[1:]:
+        last = chain[-1]
+        if move[2] == last[2] and move[3] is not None and last[4] is not None and _close(move[3], last[4]):
+            chain.append(move)
+    return chain
+
+
+def goes_on_from(prop: tuple, chain: list[tuple]) -> tuple | None:
+    """The move of ``chain`` (:func:`pushed_on`) the proposal goes on from: it starts where that move
+    ended and moves the same way. None when it goes on from none."""
+    if prop[0] != "n" or prop[3] is None:
+        return None
+    return next((m for m in chain if m[2] == prop[2] and m[4] is not None and _close(prop[3], m[4])), None)
 
 
 def _started_at(move: tuple, start: float | None) -> tuple:
@@ -988,6 +1001,7 @@ class NoveltyIndex:
         the operating point.
         """
         found: dict[str, list] = {"fail": [], "same": [], "further": [], "parent": []}
+        failed: list[tuple[int, tuple]] = []  # every failed move since the knob's last keep, newest first
         for idx, earlier_moves, outcome in self._knob_moves(ctx, move[1]):
             if outcome == _KEEP:
                 for earlier in earlier_moves:
@@ -996,8 +1010,13 @@ class NoveltyIndex:
                     elif builds_on_keep(move, earlier):
                         found["further"].append((idx, "further", earlier))
                 break
-            if outcome == _FAIL and len(found["fail"]) < _MAX_EVIDENCE:
-                found["fail"].extend((idx, "repeat", e) for e in earlier_moves if repeats(move, e))
+            if outcome == _FAIL:
+                failed.extend((idx, e) for e in earlier_moves)
+                if len(found["fail"]) < _MAX_EVIDENCE:
+                    found["fail"].extend((idx, "repeat", e) for e in earlier_moves if repeats(move, e))
+        if not found["fail"] and failed:
+            pushed = goes_on_from(move, pushed_on([e for _, e in reversed(failed)]))
+            found["fail"].extend((idx, "repeat", e) for idx, e in failed if e is pushed)
         parent = PARENT.get(move[1])
         if parent and not (found["fail"] or found["same"] or found["further"]):
             for idx, earlier_moves, outcome in self._knob_moves(ctx, parent):
