@@ -219,20 +219,26 @@ def test_missing_rows_are_visible_but_never_evidence(tmp_path):
     assert verdict["classification"] == "novel"  # the guard never reads a row that never ran as a failure
 
 
+def _imported_blackboard(tmp_path, lines: list[str]):
+    """A cxcscmu-style blackboard ledger (``hypothesis`` and ``notes`` columns) of ``lines``, imported into a
+    fresh store: the store's ``--home`` arguments and the import's JSON summary."""
+    path = tmp_path / "blackboard.tsv"
+    path.write_text("exp_id\tparent_exp\thypothesis\tstatus\tval_bpb\tnotes\n" + "".join(lines), encoding="utf-8")
+    at = ("--home", str(tmp_path / "store"))
+    res = ml(*at, "import", str(path), "--json", cwd=tmp_path)
+    assert res.code == 0, res.err
+    return at, res.json()
+
+
 def test_a_multi_agent_ledger_is_described_by_its_hypothesis_and_its_notes_name_a_crash_cause(tmp_path):
     """A harness that writes the proposal as ``hypothesis`` and what was implemented as ``notes`` (cxcscmu's
     blackboard ledgers): the hypothesis is the description, the notes stay as an extra column, a
     ``preflight_crash`` is a crash, and notes that blame the infrastructure make it no evidence."""
-    header = "exp_id\tparent_exp\thypothesis\tstatus\tval_bpb\tnotes\n"
-    lines = ["000\t\tseed stack (TTT LR=1e-3)\tbaseline\t1.081\tseed\n",
-             "001\t000\tswap in SwiGLU MLP\tpreflight_crash\t\tinfrastructure sync failure\n",
-             "002\t000\tlower the TTT LR to 5e-4\tdiscard\t1.083\tone-line edit of ttt_lr\n"]
-    path = tmp_path / "blackboard.tsv"
-    path.write_text(header + "".join(lines), encoding="utf-8")
-    at = ("--home", str(tmp_path / "store"))
-    res = ml(*at, "import", str(path), "--json", cwd=tmp_path)
-    assert res.code == 0, res.err
-    assert res.json()["status_counts"] == {"keep": 1, "crash": 1, "discard": 1}
+    at, summary = _imported_blackboard(tmp_path, [
+        "000\t\tseed stack (TTT LR=1e-3)\tbaseline\t1.081\tseed\n",
+        "001\t000\tswap in SwiGLU MLP\tpreflight_crash\t\tinfrastructure sync failure\n",
+        "002\t000\tlower the TTT LR to 5e-4\tdiscard\t1.083\tone-line edit of ttt_lr\n"])
+    assert summary["status_counts"] == {"keep": 1, "crash": 1, "discard": 1}
     runs = ml(*at, "list", "--json", cwd=tmp_path).json()  # newest first
     assert [r["description"] for r in runs] == ["lower the TTT LR to 5e-4", "swap in SwiGLU MLP",
                                                "seed stack (TTT LR=1e-3)"]
@@ -245,16 +251,11 @@ def test_a_multi_agent_ledger_is_described_by_its_hypothesis_and_its_notes_name_
 def test_a_status_that_blames_the_harness_is_no_evidence_and_a_plain_abort_is_a_crash(tmp_path):
     """``harness_abort`` (the harness quarantined the run) is an infrastructure crash: imported as a crash of
     kind infra, so checking its idea again is novel; ``aborted`` alone is a crash whose cause is unknown."""
-    header = "exp_id\tparent_exp\thypothesis\tstatus\tval_bpb\tnotes\n"
-    lines = ["000\t\tseed stack\tbaseline\t1.081\tseed\n",
-             "001\t000\tswap in SwiGLU MLP\tharness_abort\t\t[QUARANTINED: supervisor lost the job]\n",
-             "002\t000\tadd z-loss 1e-4\taborted\t\t\n"]
-    path = tmp_path / "blackboard.tsv"
-    path.write_text(header + "".join(lines), encoding="utf-8")
-    at = ("--home", str(tmp_path / "store"))
-    res = ml(*at, "import", str(path), "--json", cwd=tmp_path)
-    assert res.code == 0, res.err
-    assert res.json()["status_counts"] == {"keep": 1, "crash": 2}
+    at, summary = _imported_blackboard(tmp_path, [
+        "000\t\tseed stack\tbaseline\t1.081\tseed\n",
+        "001\t000\tswap in SwiGLU MLP\tharness_abort\t\t[QUARANTINED: supervisor lost the job]\n",
+        "002\t000\tadd z-loss 1e-4\taborted\t\t\n"])
+    assert summary["status_counts"] == {"keep": 1, "crash": 2}
     runs = {r["description"]: r for r in ml(*at, "list", "--json", cwd=tmp_path).json()}
     harness = ml(*at, "show", runs["swap in SwiGLU MLP"]["run_id"], "--json", cwd=tmp_path).json()["record"]
     assert harness["error"]["kind"] == "infra" and harness["original_status"] == "harness_abort"
