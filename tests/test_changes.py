@@ -584,13 +584,14 @@ def test_a_comparative_of_one_dimension_does_not_move_another():
     ("increase x0_lambdas LR from 1.0 to 1.5", "X0_LAMBDAS_LR", 1.0, 1.5),
     ("increase x0_params Adam beta2 from 0.95 to 0.99", "X0_LAMBDAS_ADAM_BETA2", 0.95, 0.99),
     ("halve value embedding LR (0.8 -> 0.4)", "VALUE_EMBEDS_LR", 0.8, 0.4),
-    ("lower Muon momentum init from 0.85 to 0.80", "MUON_MOMENTUM_INIT_SCALE", 0.85, 0.8),
+    ("lower Muon momentum init from 0.85 to 0.80", "MUON_MOMENTUM_START", 0.85, 0.8),  # the ramp's start value
     ("value embeddings normal init std=0.7", "VALUE_EMBEDS_INIT_SCALE", None, 0.7),
 ])
 def test_a_group_setting_named_after_its_owner_is_the_owner_s_own_knob(text, name, old, new):
     """A learning rate, Adam beta / epsilon, weight decay or init named right after the knob or component
     that owns it (a word of manner may stand between) is that owner's setting: neither the model-wide
-    setting nor the owner moves; a verb between ("depth higher lr") keeps them apart."""
+    setting nor the owner moves; a verb between ("depth higher lr") keeps them apart. Muon's momentum
+    "init" is the vocabulary's knob for where its ramp starts, not an init scale."""
     assert list(by_name(text_changes("depth higher lr"))) == ["LR"]
     facts = by_name(text_changes(text))
     assert list(facts) == [name], facts

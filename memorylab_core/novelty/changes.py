@@ -541,6 +541,7 @@ _WORD_RE = re.compile(r"[a-z]+")
 # A number followed by one of these counts something else ("training completed 1525 steps").
 _UNIT_AFTER_RE = re.compile(r"\s*(?:steps?|iter(?:ation)?s?|seconds?|secs?|s|min(?:ute)?s?|hours?|h|"
                       r"params?|parameters?|[kmg]b|gib|mib|epochs?)(?![a-z])")
+_STEP_UNIT_RE = re.compile(r"\s*(?:steps?|iter(?:ation)?s?)(?![a-z])")
 # Knobs measured in seconds: beside them, "1800s" is a value, not a count of something else.
 _SECONDS_KNOBS = frozenset({"TIME_BUDGET"})
 _SECONDS_RE = re.compile(r"(\d)\s*(?:s|secs?|seconds?)(?![a-z])")
@@ -1108,7 +1109,7 @@ _GROUP_NOUNS = {"embeddings": "embedding", "embeds": "embedding", "embed": "embe
 def _owned(piece: str, mentions: list) -> list:
     """``mentions`` with a group setting named right after a knob or component that owns it merged into
     one knob of that owner: "x0_lambdas LR" is ``X0_LAMBDAS_LR``, "value embedding LR" ``VALUE_EMBEDS_LR``,
-    "x0_params Adam beta2" ``X0_LAMBDAS_ADAM_BETA2``, "Muon momentum init" ``MUON_MOMENTUM_INIT_SCALE``:
+    "x0_params Adam beta2" ``X0_LAMBDAS_ADAM_BETA2``, "value embeddings init std" ``VALUE_EMBEDS_INIT_SCALE``:
     neither the owner nor the model-wide setting moves."""
     out: list = []
     for item in mentions:
@@ -1126,7 +1127,13 @@ def _owned(piece: str, mentions: list) -> list:
     return out
 
 
-def _values(pre: str, post: str) -> tuple[Any, Any, str | None]:
+def _counts_steps(name: str) -> bool:
+    """Whether a knob's value is a number of steps ("Muon momentum warmup 100 steps", "NS_STEPS 4 iterations"):
+    beside it a count of steps is its value, not a count of something else."""
+    return name.endswith(("_STEPS", "_ITERS", "_WARMUP"))
+
+
+def _values(pre: str, post: str, name: str = "") -> tuple[Any, Any, str | None]:
     """(old, new, by-text) from the text after a mention, or a value right before it. A hyphen glued to
     the name is no minus sign ("depth-3 checkpoint" is depth 3)."""
     if post[:1] == "-" and post[1:2].isdigit():
@@ -1138,7 +1145,7 @@ def _values(pre: str, post: str) -> tuple[Any, Any, str | None]:
     if m:
         return None, None, m.group("a") or f"{m.group('x')}x"
     m = _ONE_RE.match(post)
-    if m and not _UNIT_AFTER_RE.match(post, m.end()):
+    if m and (not _UNIT_AFTER_RE.match(post, m.end()) or (_counts_steps(name) and _STEP_UNIT_RE.match(post, m.end()))):
         return None, _parse_number(m.group("a")), None
     m = _PRE_RE.search(pre) if pre else None
     return None, (_parse_number(m.group("a")) if m else None), None
@@ -1146,7 +1153,7 @@ def _values(pre: str, post: str) -> tuple[Any, Any, str | None]:
 
 def _numeric_fact(name: str, kind: str, pre: str, post: str, verb: tuple | None) -> dict | None:
     meaning, factor = verb or (None, None)
-    old, new, by = _values(pre, post)
+    old, new, by = _values(pre, post, name)
     if by is not None and meaning is None and by.endswith("x"):  # "LR x2": the multiplier says which way
         value = _parse_number(by)
         meaning = "up" if _is_number(value) and value > 1 else "down"

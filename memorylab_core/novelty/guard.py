@@ -290,8 +290,10 @@ def to_move(fact: dict, state: dict) -> tuple | None:
     name, direction = str(fact.get("name")), fact.get("direction")
     old, new, factor = fact.get("old"), fact.get("new"), fact.get("factor")
     if direction in ("added", "removed") and not (_is_num(old) and _is_num(new)):
+        current = state.get(name)
+        if direction == "removed" and KIND_OF.get(name) == "num" and _is_num(current) and float(current) > 0:
+            return ("n", name, "down", float(current), 0.0)  # "no warmdown": a number removed is set to zero
         if direction == "added" and _is_num(new):
-            current = state.get(name)
             if current is None and float(new) > 0:  # added where it is absent: up from off, at any strength
                 return ("n", name, "up", 0.0, float(new))
             return _numeric_move(name, None, None, new, None, current)

@@ -61,9 +61,15 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     # optimizer internals: Muon vs Adam
     ("MUON_BETA2", "muon", "num", rf"muon{_S}(?:beta{_S}2|second{_S}moment(?:{_S}beta)?)", "muon beta2 0.95 -> 0.99",
      "up"),
+    # Muon's momentum ramps from a start value (0.85) to its end (MUON_MOMENTUM, 0.95) over a warmup of steps
     ("MUON_MOMENTUM_WARMUP", "muon", "num",
-     rf"(?:muon{_S})?momentum{_S}warm{_S}up(?:{_S}steps)?|muon{_S}warm{_S}up(?:{_S}steps)?",
-     "muon momentum warmup steps 300 -> 150", "down"),
+     rf"(?:muon{_S})?momentum{_S}warm{_S}up(?:{_S}steps)?|muon{_S}warm{_S}up(?:{_S}steps)?|"
+     rf"(?:muon{_S})?momentum{_S}ramp(?:{_S}(?:length|steps))?(?!{_S}(?:start|end|begin|final|initial))",
+     "muon momentum ramp 300 -> 600", "up"),
+    ("MUON_MOMENTUM_START", "muon", "num",
+     rf"(?:muon{_S})?momentum{_S}(?:(?:ramp|warm{_S}up){_S})?(?:start(?:ing)?|init(?:ial)?)(?:{_S}value)?|"
+     rf"(?:initial|start(?:ing)?){_S}(?:muon{_S})?momentum",
+     "muon momentum ramp start 0.85 -> 0.90", "up"),
     ("NS_STEPS", "muon", "num",
      rf"(?:orthogonali[sz]ation|ortho|newton{_S}schulz|polar{_S}express|ns){_S}(?:steps|iter(?:ation)?s)",
      "fewer orthogonalisation steps", "down"),
@@ -95,6 +101,11 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
                                           rf"gate{_S}channels", "ve gate channels 32 -> 64", "up"),
     ("VE_GATE", "ve_gate", "comp", rf"(?:ve|value{_S}embed(?:ding)?s?){_S}gat(?:e|ing)", "remove the ve gate",
      "removed"),
+    # a softcap on the attention scores is not the output logits' softcap
+    ("ATTN_SOFTCAP", "attention", "num",
+     rf"(?:attn|attention){_S}(?:logits?{_S}|scores?{_S})?soft{_S}cap(?:ping)?|qk{_S}soft{_S}cap(?:ping)?|"
+     rf"soft{_S}cap(?:ping)?{_S}(?:on|of|for){_S}(?:the{_S})?(?:attn|attention)(?:{_S}(?:logits|scores))?",
+     "attention logit softcap 30 -> 50", "up"),
     # the logit softcap: its value is a knob, the cap itself a component
     ("SOFTCAP_VALUE", "head", "num",
      rf"(?:logits?{_S})?soft{_S}cap(?:ping)?(?:{_S}(?:the{_S})?logits?)?{_S}(?:value|at)|"
