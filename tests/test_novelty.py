@@ -123,6 +123,14 @@ def test_a_smaller_step_or_a_push_on_from_a_failed_value_repeats_but_other_start
     assert check(rows, "matrix LR 0.07 -> 0.09").classification == "repeat_failure"
 
 
+def test_a_number_removed_moves_down_to_zero():
+    """"no warmdown" sets the warmdown ratio to zero: the way a failed "warmdown 0.5 -> 0.3" went."""
+    rows = [BASE, ("WARMDOWN_RATIO 0.5->0.3", "discard")]
+    result = check(rows, "Muon constant LR no warmdown")
+    assert result.classification == "repeat_failure" and "WARMDOWN_RATIO down" in (result.matched_part or "")
+    assert check([BASE, ("WARMDOWN_RATIO 0.5->0.7", "discard")], "no warmdown").classification == "novel"
+
+
 def test_a_failure_that_turned_back_ends_the_chain_of_pushes():
     """"0.5 -> 0.2" failed, then "0.2 -> 0.22" (turning back) failed: going on up from 0.22 towards the
     start is not a push of a failed direction (the first move went down), and the way down overlaps the

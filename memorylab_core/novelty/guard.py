@@ -291,7 +291,7 @@ def to_move(fact: dict, state: dict) -> tuple | None:
     old, new, factor = fact.get("old"), fact.get("new"), fact.get("factor")
     if direction in ("added", "removed") and not (_is_num(old) and _is_num(new)):
         current = state.get(name)
-        if direction == "removed" and KIND_OF.get(name) == "num" and _is_num(current) and float(current) > 0:
+        if direction == "removed" and _is_num(current) and float(current) > 0:
             return ("n", name, "down", float(current), 0.0)  # "no warmdown": a number removed is set to zero
         if direction == "added" and _is_num(new):
             if current is None and float(new) > 0:  # added where it is absent: up from off, at any strength
