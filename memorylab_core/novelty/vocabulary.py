@@ -70,6 +70,10 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      rf"(?:muon{_S})?momentum{_S}(?:(?:ramp|warm{_S}up){_S})?(?:start(?:ing)?|init(?:ial)?)(?:{_S}value)?|"
      rf"(?:initial|start(?:ing)?){_S}(?:muon{_S})?momentum",
      "muon momentum ramp start 0.85 -> 0.90", "up"),
+    # the factor Polar Express divides the matrix norm by before its iterations (1.02 in upstream's Muon)
+    ("PE_NORM_FACTOR", "muon", "num",
+     rf"(?:polar{_S}express|pe|ns){_S}norm(?:ali[sz]ation)?(?:{_S}(?:factor|scale|divisor))?",
+     "polar express norm factor 1.02 -> 1.01", "down"),
     ("NS_STEPS", "muon", "num",
      rf"(?:orthogonali[sz]ation|ortho|newton{_S}schulz|polar{_S}express|ns){_S}(?:steps|iter(?:ation)?s)",
      "fewer orthogonalisation steps", "down"),
@@ -233,7 +237,8 @@ ORDERED_VALUES: dict[str, Callable[[object], float | None]] = {"WINDOW_PATTERN":
 
 # Upstream autoresearch train.py (karpathy/autoresearch): its top-level constants, plus values that
 # live inside its code (MLP 4x, softcap 15, Muon momentum 0.95 warmed up from 0.85 over 300 steps,
-# 5 Newton-Schulz steps, Muon beta2 0.95, Adam eps 1e-10, value-embedding gate on 32 channels, RoPE base 10000).
+# 5 Newton-Schulz steps after dividing by 1.02 times the norm, Muon beta2 0.95, Adam eps 1e-10, value-embedding
+# gate on 32 channels, RoPE base 10000).
 UPSTREAM_DEFAULTS: dict[str, object] = {
     "DEPTH": 8, "ASPECT_RATIO": 64, "HEAD_DIM": 128, "WINDOW_PATTERN": "SSSL", "TOTAL_BATCH_SIZE": 2**19,
     "DEVICE_BATCH_SIZE": 128, "EMBEDDING_LR": 0.6, "UNEMBEDDING_LR": 0.004, "MATRIX_LR": 0.04, "SCALAR_LR": 0.5,
@@ -241,6 +246,7 @@ UPSTREAM_DEFAULTS: dict[str, object] = {
     "FINAL_LR_FRAC": 0.0, "MLP_RATIO": 4, "SOFTCAP_VALUE": 15, "MUON_MOMENTUM": 0.95, "NS_STEPS": 5,
     "MUON_BETA2": 0.95, "ADAM_EPS": 1e-10, "SEQ_LEN": 2048, "VE_GATE_CHANNELS": 32, "MUON_MOMENTUM_WARMUP": 300,
     "ACTIVATION": "relu2", "OPTIMIZER": "muon", "ROPE_BASE": 10000, "X0_LAMBDA_INIT": 0.1, "RESID_LAMBDA_INIT": 1.0,
+    "MUON_MOMENTUM_START": 0.85, "PE_NORM_FACTOR": 1.02,
 }
 
 # Identifiers that name a vocabulary owner another way: upstream train.py's optimizer groups ``x0_params`` and
