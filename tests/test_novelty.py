@@ -123,6 +123,20 @@ def test_a_smaller_step_or_a_push_on_from_a_failed_value_repeats_but_other_start
     assert check(rows, "matrix LR 0.07 -> 0.09").classification == "repeat_failure"
 
 
+def test_upstream_muon_and_activation_words_name_their_own_knobs():
+    """Muon's momentum ramp (start, length, end), Polar Express's norm factor, an attention softcap and
+    ReLU cubed are each their own knob or value: a failure of one is no evidence against another."""
+    assert check([BASE, ("Muon momentum ramp 300->600", "discard")],
+                 "Muon momentum warmup 100 steps").classification == "novel"  # the way back, in steps
+    assert check([BASE, ("Muon momentum 0.95->0.98", "discard")],
+                 "Muon momentum ramp start 0.85->0.90").classification == "novel"
+    assert check([BASE, ("remove Polar Express norm factor (1.02 -> 1.0)", "discard")],
+                 "PE norm factor=1.01").classification == "repeat_failure"
+    assert check([BASE, ("NS steps 5 -> 4", "discard")], "PE norm factor=1.01").classification == "novel"
+    assert check([BASE, ("softcap=30", "discard")], "attn logit softcap=50.0").classification == "novel"
+    assert check([BASE, ("plain ReLU activation", "discard")], "ReLU-cubed activation").classification == "novel"
+
+
 def test_a_number_removed_moves_down_to_zero():
     """"no warmdown" sets the warmdown ratio to zero: the way a failed "warmdown 0.5 -> 0.3" went."""
     rows = [BASE, ("WARMDOWN_RATIO 0.5->0.3", "discard")]

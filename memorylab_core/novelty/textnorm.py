@@ -407,7 +407,7 @@ CATEGORY_ALIASES: tuple[tuple[str, str | None, str], ...] = (
     ("ACTIVATION", "reglu", rf"re{_S}glu"),
     ("ACTIVATION", "gelu", r"gelu"),
     ("ACTIVATION", "silu", r"silu|swish"),
-    ("ACTIVATION", "relu3", rf"cubed{_S}relu|relu{_S}(?:\^|\*\*){_S}3|relu³"),
+    ("ACTIVATION", "relu3", rf"cubed{_S}relu|relu{_S}cubed|relu{_S}(?:\^|\*\*){_S}3|relu³"),
     ("ACTIVATION", "relu", r"relu"),
     ("ACTIVATION", None, rf"activation(?:{_S}function)?"),
     ("OPTIMIZER", "muon", rf"muon(?:{_S}optimi[sz]er)?"),
