@@ -516,10 +516,14 @@ def test_a_hyphen_after_a_knob_s_name_is_no_minus_sign():
     ("keep depth 8 and raise matrix LR", ["MATRIX_LR"]),
     ("raise matrix LR with warmup unchanged", ["MATRIX_LR"]),
     ("depth 8 unchanged", []),
+    ("keep the cosine warmdown shape but lower min_lr from 0.02 to 0.004", ["MIN_LR"]),
+    ("re-apply exp_003's kept EMA decay 0.9965 -> 0.998 on top of exp_088", ["EMA_DECAY"]),
+    ("bring back the kept EMA decay 0.9965 -> 0.998", ["EMA_DECAY"]),
 ])
 def test_what_a_description_keeps_is_context_not_a_change(text, names):
     """"keeping X", "hold X at", "X stays", "X unchanged" say what did not move: no move of X, and no move
-    of the items coordinated after it ("keeping no warmup and zero final LR"); the change before stays."""
+    of the items coordinated after it ("keeping no warmup and zero final LR"); the change before stays.
+    After "keep X but", the rest is the change; "exp_003's kept X" / "the kept X" names an earlier keep."""
     assert [f["name"] for f in text_changes(text)] == names
 
 

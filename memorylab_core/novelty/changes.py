@@ -1011,6 +1011,10 @@ _KEEPING = frozenset({"keep", "keeps", "keeping", "hold", "holds", "holding", "r
 
 
 _BUT_RE = re.compile(r"\bbut\b")
+# A keep word after a cited run or a determiner names an earlier keep, not what stays: "re-apply exp_003's kept
+# EMA decay 0.9965 -> 0.998", "revive the orphaned exp_003 keep: EMA_DECAY 0.9965 to 0.998".
+_NAMED_KEEP_RE = re.compile(r"(?:(?:exp(?:eriment)?|run|trial|job|iter)_?\d+(?:'s)?|\b(?:the|a|an|its|their|his|her|"
+                            r"that|this|whose)(?:\s+[a-z]+)?)\s*$")
 
 
 def _kept_part(piece: str, inherited: tuple | None) -> str | None:
@@ -1021,7 +1025,7 @@ def _kept_part(piece: str, inherited: tuple | None) -> str | None:
     and zero final LR"); None when the piece keeps nothing. Identifiers are no words here ("int8_keep_float")."""
     text = _IDENT_RE.sub(lambda m: " " * len(m.group()), piece) if "_" in piece else piece
     for m in _WORD_RE.finditer(text):
-        if VERB_WORDS.get(m.group(), ("",))[0] == "keep":
+        if VERB_WORDS.get(m.group(), ("",))[0] == "keep" and not _NAMED_KEEP_RE.search(piece, 0, m.start()):
             but = _BUT_RE.search(text, m.end())
             if but and _mentions_in(piece[but.end():]):
                 return piece[but.end():]
