@@ -519,6 +519,7 @@ def test_a_hyphen_after_a_knob_s_name_is_no_minus_sign():
     ("keep the cosine warmdown shape but lower min_lr from 0.02 to 0.004", ["MIN_LR"]),
     ("re-apply exp_003's kept EMA decay 0.9965 -> 0.998 on top of exp_088", ["EMA_DECAY"]),
     ("bring back the kept EMA decay 0.9965 -> 0.998", ["EMA_DECAY"]),
+    ("revive orphaned exp_003 keep on current best lineage: EMA_DECAY 0.9965 to 0.998", ["EMA_DECAY"]),
 ])
 def test_what_a_description_keeps_is_context_not_a_change(text, names):
     """"keeping X", "hold X at", "X stays", "X unchanged" say what did not move: no move of X, and no move

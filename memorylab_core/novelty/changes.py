@@ -817,8 +817,8 @@ def _cut_context(clause: str, techniques: re.Pattern[str] | None = None) -> str:
             continue
         if any(start <= m.start() < end for start, end in names):
             continue
-        if not any(s < m.start() for s, _ in names) and not _ANY_NUMBER_RE.search(before):
-            continue  # nothing named or valued before it: what follows is the change
+        if not any(s < m.start() for s, _ in names) and not _ANY_NUMBER_RE.search(_RUN_REFERENCE_RE.sub(" ", before)):
+            continue  # nothing named or valued (a cited run is neither) before it: what follows is the change
         if word == "with" and _names_a_setting(before, mentions, m.start()):
             continue  # "Muon with momentum 0.97": naming the setting, then the change
         return before
