@@ -296,6 +296,7 @@ def test_a_long_hypothesis_meets_a_lower_threshold_than_a_terse_description():
     again = check(rows, "Frequency-weighted GPTQ Hessian calibration: top-100 most frequent tokens receive sqrt(2) "
                         "activation scaling, biasing GPTQ to minimize quantization error on common tokens")
     assert again.classification == "repeat_failure" and again.threshold == 0.5  # the caller's, as given
+    assert "(threshold 0.3" in again.reasons[-1]  # the reason names the lower threshold the length gave
     assert check(rows, "GPTQ on common tokens").classification == "novel"  # terse: the whole threshold
 
 

@@ -1046,8 +1046,8 @@ class NoveltyIndex:
         cls = self._text_class(score, best, proposal.description, earlier)
         evidence = [_Evidence(i, round(s, 4), ["text_similarity"], f"description similarity {s:.2f} ≥ {threshold:.2f}; "
                               f"that run was {_outcome_word(self.outcome(i))}") for s, i in above[:_MAX_EVIDENCE]]
-        return cls, evidence, [f"{cls}: description {score:.2f} similar to run {_label(runs, best)} "
-                               f"({_outcome_word(self.outcome(best))})"]
+        return cls, evidence, [f"{cls}: description {score:.2f} similar (threshold {threshold:.2f}) to run "
+                               f"{_label(runs, best)} ({_outcome_word(self.outcome(best))})"]
 
     def _same_direction(self, above: list[tuple[float, int]], query: set[str]) -> list[tuple[float, int]]:
         """``above`` without failed runs whose words move the opposite way ("lower the qk gain" is not a
