@@ -201,7 +201,8 @@ def owned_settings(facts: list[dict]) -> tuple[list[dict], set[str]]:
     setting moved from its value shows to be in place, and ``facts`` less those techniques named bare beside
     it ("ttt_epochs 3→2 to clear the overrun: TTT dominates eval" names where the setting lives, adding
     nothing). "add EMA with decay 0.999" moves no setting up or down, so it still adds EMA."""
-    owners = {technique_of(str(f.get("name"))) for f in facts if f.get("direction") in ("up", "down")} - {None}
+    moved = {technique_of(str(f.get("name"))) for f in facts if f.get("direction") in ("up", "down")}
+    owners = {owner for owner in moved if owner and KIND_OF.get(owner) == "comp"}  # not a category (OPTIMIZER)
     if not owners:
         return facts, set()
     bare = [f for f in facts if f.get("name") in owners and f.get("direction") == "added" and f.get("new") is None]
