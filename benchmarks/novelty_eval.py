@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from memorylab_core.index.records import run_from_record  # noqa: E402
-from memorylab_core.ingest.importer import ImportSummary, tsv_record  # noqa: E402
+from memorylab_core.ingest.importer import ImportSummary, assign_arenas, tsv_record  # noqa: E402
 from memorylab_core.ingest.results_tsv import read_results_tsv  # noqa: E402
 from memorylab_core.ledger.model import Run  # noqa: E402
 from memorylab_core.novelty.guard import CLASSES, DEFAULT_THRESHOLD, NoveltyIndex, Proposal  # noqa: E402
@@ -68,11 +68,14 @@ def find_ledgers() -> Path | None:
 
 def ledger_runs(path: Path) -> list[Run]:
     """Rows of a results.tsv as Runs, read by the import's own code (``memorylab import``): its status
-    words, description column, crash causes and never-ran rows. Every data row is kept (an import leaves
-    out a row logged twice; the labels number every row)."""
+    words, description column, crash causes and never-ran rows, and its arenas and roles (the file's first
+    row and each re-baseline start an arena as its baseline). Every data row is kept (an import leaves out
+    a row logged twice; the labels number every row)."""
     rows, _ = read_results_tsv(path)
     summary, now = ImportSummary(), "9999-12-31T00:00:00.000000Z"
-    return [run_from_record(tsv_record(row, path, None, None, now, summary), i, 0) for i, row in enumerate(rows)]
+    records = [tsv_record(row, path, None, None, now, summary) for row in rows]
+    assign_arenas(records, path, None, "auto", (), summary)
+    return [run_from_record(record, i, 0) for i, record in enumerate(records)]
 
 
 def replay(runs: list[Run], mode: str = "explore", threshold: float = DEFAULT_THRESHOLD) -> list:

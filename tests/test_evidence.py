@@ -7,7 +7,7 @@ import json
 import pytest
 from mlhelpers import CPU_SETUP, GPU_SETUP, REAL_LEDGERS, commit_change, log_run, make_repo, ml, records
 
-from memorylab_core.evidence.arenas import arena_key, is_rebaseline, split_points
+from memorylab_core.evidence.arenas import arena_key, is_rebaseline, lineage, split_points
 from memorylab_core.evidence.crashes import crash_class, is_evidence_against_idea, is_fixable
 from memorylab_core.index.journal_index import JournalIndex
 from memorylab_core.ledger.store import Store
@@ -33,6 +33,14 @@ def test_arena_key_names_the_comparability_fields():
     assert one.endswith("data-python-corpus-34f53a69013c") and one != other
     assert arena_key(GPU_SETUP).startswith("gpu/h100-sxm/300s/seq2048/")
     assert arena_key({"device": "cpu"}) is None  # no profile: the documented fallback applies
+
+
+def test_a_re_baselines_arena_keeps_its_files_lineage():
+    """``night#2`` (the arena a re-baseline split off) is of the lineage ``night``: one history of ideas on
+    two yardsticks; a native arena key has no split suffix and is its own lineage."""
+    splits = split_points([("keep", 1.30, "base"), ("keep", 1.65, "new GPU")], "night")
+    assert [s.arena for s in splits] == ["night#2"] and lineage("night#2") == "night" == lineage("night")
+    assert lineage("gpu/H100/300s") == "gpu/H100/300s"
 
 
 def test_cpu_and_gpu_runs_are_two_arenas_with_their_own_champions(tmp_path):

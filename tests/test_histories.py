@@ -265,6 +265,24 @@ def test_a_status_that_blames_the_harness_is_no_evidence_and_a_plain_abort_is_a_
     assert again["classification"] == "repeat_failure"
 
 
+def test_the_guard_remembers_across_a_files_re_baseline_and_reads_a_first_experiment_as_a_move(tmp_path):
+    """A re-baseline (new hardware: a keep far above the best) starts a new arena for the numbers, but the
+    ideas tried before it are still the file's history: a failed idea repeated after it is a repeat. A file
+    whose first row is already an experiment ("MATRIX_LR 0.04->0.05", kept) has that move kept, so taking it
+    further is a follow-up; a later "re-baseline" that changes something is a run, not a new start."""
+    at, data = _imported(tmp_path, "night.tsv", [
+        ("a000001", "1.300000", "8.0", "keep", "MATRIX_LR 0.04->0.05"),
+        ("a000002", "1.310000", "8.0", "discard", "raise depth from 8 to 10"),
+        ("a000003", "1.650000", "8.0", "keep", "baseline on the new GPU"),
+        ("a000004", "1.660000", "8.0", "discard", "lower weight decay to 0.1")])
+    assert [s["row"] for s in data["splits"]] == [3]  # the re-baseline split the numbers (1-based row)
+    repeat = ml(*at, "check", "-d", "raise depth from 8 to 12", "--json", cwd=tmp_path).json()
+    assert repeat["classification"] == "repeat_failure"
+    assert repeat["matches"][0]["description"] == "raise depth from 8 to 10"
+    further = ml(*at, "check", "-d", "MATRIX_LR 0.05->0.06", "--json", cwd=tmp_path).json()
+    assert further["classification"] == "incremental_followup"
+
+
 def test_a_row_logged_twice_is_imported_once(tmp_path):
     at, data = _imported(tmp_path, "d.tsv", [("d000001", "1.500000", "8.0", "keep", "baseline"),
                                              ("d000002", "1.480000", "8.0", "keep", "lower lr"),

@@ -178,6 +178,16 @@ def split_points(rows: Sequence[tuple[str, float | None, str]], base: str, mode:
     return splits
 
 
+_SPLIT_SUFFIX = re.compile(r"#\d+$")
+
+
+def lineage(arena: str) -> str:
+    """The arena an imported file's re-baselines split from (``results#2`` → ``results``): one history of
+    ideas, measured on several yardsticks. Numbers stay per arena; what was tried, and how it went, is the
+    lineage's (the novelty guard's context)."""
+    return _SPLIT_SUFFIX.sub("", arena)
+
+
 def arenas_by_row(count: int, base: str, splits: Sequence[Split]) -> list[str]:
     """The arena of each of ``count`` rows given the file's splits (in row order)."""
     out, current, pending = [], base, list(splits)

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from itertools import takewhile
 
+from ..evidence.arenas import lineage
 from ..evidence.crashes import is_no_evidence_crash
 from ..evidence.validity import NOT_EVIDENCE
 from ..ledger.model import Run, plural
@@ -207,6 +208,13 @@ def owned_settings(facts: list[dict]) -> tuple[list[dict], set[str]]:
         return facts, set()
     bare = [f for f in facts if f.get("name") in owners and f.get("direction") == "added" and f.get("new") is None]
     return [f for f in facts if not any(f is b for b in bare)], owners
+
+
+def _states_a_move(fact: dict) -> bool:
+    """Whether a fact moves a knob from a value ("MATRIX_LR 0.04->0.05", "raise depth"), not only names one
+    ("TTT LR=1e-3"). A baseline by role that states a move (a file whose first row is already an experiment),
+    or a later "re-baseline" that changes anything, is read as a run, not as the operating point."""
+    return fact.get("old") is not None or fact.get("direction") in ("up", "down")
 
 
 def is_baseline_run(run: Run) -> bool:
@@ -536,8 +544,9 @@ class _Evidence:
 
 
 def context_of(run: Run) -> str:
-    """The comparable-run group a run's operating point belongs to (its arena once runs carry one)."""
-    return str((run.extra or {}).get("arena") or run.family or "")
+    """The comparable-run group a run's operating point belongs to: its arena's lineage (an imported file's
+    re-baselines continue one history of ideas: evidence/arenas.py ``lineage``), else its family."""
+    return lineage(str((run.extra or {}).get("arena") or run.family or ""))
 
 
 def defaults_for(run: Run) -> dict[str, object]:
@@ -677,6 +686,7 @@ class NoveltyIndex:
         if index < self.size:
             raise ValueError(f"run index {index} was already added (the index holds {self.size} runs)")
         ctx = context_of(run)
+        first = _SEEDED not in self.context_state(ctx)
         state = self._seed(ctx, run)
         outcome = self._environment(ctx, run, run_outcome(run))
         self.size = index + 1
@@ -685,7 +695,7 @@ class NoveltyIndex:
             return
         facts = self._known_names(ctx, run_facts(run) if facts is None else facts)
         moves: list[tuple] = []
-        if is_baseline_run(run):
+        if is_baseline_run(run) and (first or not facts) and not any(_states_a_move(f) for f in facts):
             for fact in facts:
                 name, new = str(fact.get("name")), fact.get("new")
                 if new is not None:
