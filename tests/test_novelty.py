@@ -137,6 +137,15 @@ def test_upstream_muon_and_activation_words_name_their_own_knobs():
     assert check([BASE, ("plain ReLU activation", "discard")], "ReLU-cubed activation").classification == "novel"
 
 
+def test_a_setting_of_a_technique_not_in_place_adds_it():
+    """"EMA decay=0.99" where no EMA is in place adds EMA: after "EMA decay=0.999" failed, it is the same
+    technique added again; once EMA is kept, a new decay is a re-tune of it."""
+    rows = [BASE, ("EMA decay=0.999 (too slow)", "discard")]
+    assert check(rows, "EMA decay=0.99 start at 50%").classification == "repeat_failure"
+    kept = [BASE, ("add EMA of the weights", "keep")]
+    assert check(kept, "EMA decay=0.99").classification == "incremental_followup"
+
+
 def test_a_number_removed_moves_down_to_zero():
     """"no warmdown" sets the warmdown ratio to zero: the way a failed "warmdown 0.5 -> 0.3" went."""
     rows = [BASE, ("WARMDOWN_RATIO 0.5->0.3", "discard")]

@@ -217,6 +217,21 @@ def _states_a_move(fact: dict) -> bool:
     return fact.get("old") is not None or fact.get("direction") in ("up", "down")
 
 
+def absent_owners(facts: list[dict], point: dict) -> list[dict]:
+    """``facts`` plus the technique a setting belongs to where the operating point lacks it: "EMA decay=0.99"
+    where no EMA is in place adds EMA (at that decay), so it repeats a failed "EMA decay=0.999" as the
+    same technique added. Only a setting set to a value ("changed", no start) adds its technique."""
+    named = {str(f.get("name")) for f in facts}
+    out = list(facts)
+    for fact in facts:
+        owner = technique_of(str(fact.get("name")))
+        if (owner and owner not in named and KIND_OF.get(owner) == "comp" and fact.get("direction") == "changed"
+                and fact.get("old") is None and point.get(owner) in (None, "removed")):
+            out.append({"name": owner, "old": None, "new": None, "direction": "added", "source": "setting"})
+            named.add(owner)
+    return out
+
+
 def is_baseline_run(run: Run) -> bool:
     """Whether ``run`` set its context's starting point: its role says so and it was kept (an imported
     file's first row or re-baseline, whatever its words: "PR #1758 seed (CaseOps + TTT)"), or its
@@ -709,6 +724,7 @@ class NoveltyIndex:
                 self._put(ctx, owner, "added", None)
             self._stated_starts(ctx, facts, index)
             point = {k: v[0] for k, v in state.items()}
+            facts = absent_owners(facts, point)
             moves = [m for m in (to_move(f, point) for f in facts) if m and m[0] != "="]
             if outcome != _KEEP:  # naming a technique already in place is context, not its failure
                 moves = [m for m in moves if not in_place(m, point)]
@@ -891,6 +907,7 @@ class NoveltyIndex:
         stated = merge_changes(list(proposal.changes), list(_text_facts(proposal.description or "")))
         facts, owners = owned_settings(self._known_names(ctx, stated, remember=False))
         point.update({owner: "added" for owner in owners - point.keys()})
+        facts = absent_owners(facts, point)
         resolved = [_unset_default(m, state) for m in (to_move(f, point) for f in facts) if m]
         if not all(in_place(m, point) for m in resolved):  # beside anything else, a technique in place is context
             resolved = [m for m in resolved if not in_place(m, point)]
