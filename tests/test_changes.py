@@ -402,6 +402,10 @@ def test_merge_diff_wins_text_fills():
     ("[exp 7] lower LR", "lower LR"),
     ("WINDOW_PATTERN SSSS - all-short worse than SLSL", "WINDOW_PATTERN SSSS"),  # a dash: a few words first
     ("depth 8 - with SwiGLU", "depth 8 - with SwiGLU"),
+    # a dash that opens a report of the metric: every number after it is a measurement
+    ("weight_decay 0.2->0.4 — val_bpb 2.014->1.960, subgroup gap 0.69->0.56, adversarial gap up 1.55->1.67",
+     "weight_decay 0.2->0.4"),
+    ("SwiGLU MLP — val_bpb regressed 1.832->2.101, architecture change needs LR re-tuning", "SwiGLU MLP"),
 ])
 def test_strip_outcome_notes(text, expected):
     assert strip_outcome_notes(text) == expected

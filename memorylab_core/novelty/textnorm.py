@@ -46,6 +46,9 @@ _ARROW = r"(?:->|→|=>|⇒|⟶|➔|-->|\bto\b)"
 _METRIC_RE = re.compile(
     rf"\b(?:val[_ ]?bpb|bpb|val[_ ]loss)\b\s*[:=]?\s*(?:{_NUM}\s*(?:{_ARROW}\s*{_NUM})?)?", re.IGNORECASE
 )
+# A dash that opens a report of the metric ("weight_decay 0.2->0.4 — val_bpb 2.014->1.960, subgroup gap 0.69->0.56"):
+# the rest is how it went, every number in it a measurement, not a knob.
+_METRIC_TAIL_RE = re.compile(r"\s(?:—|–|--|-)\s*(?:val[_ ]?bpb|bpb|val[_ ]loss)\b.*$", re.IGNORECASE | re.DOTALL)
 _PREFIX_RE = re.compile(
     r"^\s*(?:\[?\s*(?:exp(?:eriment)?|run|trial|iter(?:ation)?|step|attempt)\s*[#-]?\s*\d+\s*\]?"
     r"\s*[:.)\]\-–—]\s*|#\d+\s*[:.)\-–—]\s*|\d+\s*[.)]\s+)",
@@ -126,6 +129,7 @@ def _strip_cached(s: str) -> str:
     s = _PREFIX_RE.sub("", s, count=1)
     s = _CRASH_LABEL_RE.sub("", s, count=1)
     s = _drop_outcome_groups(s)
+    s = _METRIC_TAIL_RE.sub("", s, count=1)
     s = _METRIC_RE.sub(" ", s)
     s = _DELTA_RE.sub(" ", s)
     tail = _CRASH_TAIL_RE.search(s, _crash_tail_start(s))
