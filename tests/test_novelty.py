@@ -146,6 +146,14 @@ def test_a_setting_of_a_technique_not_in_place_adds_it():
     assert check(kept, "EMA decay=0.99").classification == "incremental_followup"
 
 
+def test_another_value_of_a_kept_category_is_a_re_tune_except_a_gated_mlp():
+    """After a kept activation switch, another plain activation re-tunes the kept choice; a gated MLP
+    (SwiGLU) after a kept plain activation is a technique of its own."""
+    kept = [BASE, ("MLP activation ReLU^2 -> GELU", "keep")]
+    assert check(kept, "gelu->silu").classification == "incremental_followup"
+    assert check(kept, "SwiGLU-style gated MLP instead of plain GELU").classification == "novel"
+
+
 def test_a_number_removed_moves_down_to_zero():
     """"no warmdown" sets the warmdown ratio to zero: the way a failed "warmdown 0.5 -> 0.3" went."""
     rows = [BASE, ("WARMDOWN_RATIO 0.5->0.3", "discard")]

@@ -540,9 +540,12 @@ def builds_on_keep(prop: tuple, kept: tuple) -> bool:
         return True
     if kept[2] in ("added", "removed"):
         return prop[2] in ("added", "removed")
-    return prop[2] == "removed" or (prop[2] == "changed" and prop[3] is not None and prop[3] in (kept[3], kept[4]))
+    if prop[2] == "changed" and _GATED.get(prop[1]) and (prop[3] in _GATED[prop[1]]) != (kept[3] in _GATED[prop[1]]):
+        return False  # a gated MLP after a kept plain activation (or back) is another technique
+    return prop[2] in ("removed", "changed")
 
 
+_GATED = {"ACTIVATION": frozenset({"swiglu", "geglu", "reglu"})}  # gated MLPs: a structure, not an activation
 _MAX_EVIDENCE = 8  # earlier runs kept per kind of evidence and move
 _EPOCH_READ = 5000  # moves of one knob read back to its last keep, at most (bounds a verdict's cost)
 _RELATION_SCORE = {"repeat": 1.0, "same": 1.0, "further": 0.9, "parent": 0.85, "noop": 1.0}
