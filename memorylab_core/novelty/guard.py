@@ -531,9 +531,9 @@ def _same_move(prop: tuple, earlier: tuple) -> bool:
 
 def builds_on_keep(prop: tuple, kept: tuple) -> bool:
     """A follow-up of a kept move of the same knob: any re-tune of a number whose last move was kept
-    (either direction, partial reverts included); for categories, a variant of the kept value or a
-    step back to the value it replaced, any other value of an ordered category (a window pattern). A
-    different value of a kept category is a new technique."""
+    (either direction, partial reverts included); for categories, any other value or a step back to the
+    value the keep replaced (GELU after a kept SiLU re-tunes the kept choice), except across the gated /
+    plain divide of an MLP (:data:`_GATED`: SwiGLU after a kept SiLU is a technique of its own)."""
     if prop[0] == "n" or kept[0] == "n":
         return True
     if prop[1] in ORDERED_VALUES and prop[2] == kept[2] == "changed":  # any re-tune of an ordered category
