@@ -232,6 +232,16 @@ def absent_owners(facts: list[dict], point: dict) -> list[dict]:
     return out
 
 
+def read_owners(facts: list[dict], point: dict) -> tuple[list[dict], set[str]]:
+    """``facts`` as the techniques their settings belong to make them (:func:`owned_settings`, then
+    :func:`absent_owners`), with ``point`` updated in place to hold the techniques a tuned setting shows to
+    be there; and those techniques (the caller records them in its state). One reading for runs and
+    proposals alike."""
+    facts, owners = owned_settings(facts)
+    point.update({owner: "added" for owner in owners - point.keys()})
+    return absent_owners(facts, point), owners
+
+
 def is_baseline_run(run: Run) -> bool:
     """Whether ``run`` set its context's starting point: its role says so and it was kept (an imported
     file's first row or re-baseline, whatever its words: "PR #1758 seed (CaseOps + TTT)"), or its
@@ -722,12 +732,11 @@ class NoveltyIndex:
                 if owner and owner not in state:  # "TTT LR=1e-3" in a baseline: TTT is in place
                     self._put(ctx, owner, "added", index)
         else:
-            facts, owners = owned_settings(facts)
-            for owner in owners - state.keys():  # a setting tuned shows its technique in place
-                self._put(ctx, owner, "added", None)
             self._stated_starts(ctx, facts, index)
             point = {k: v[0] for k, v in state.items()}
-            facts = absent_owners(facts, point)
+            facts, owners = read_owners(facts, point)
+            for owner in owners - state.keys():  # a setting tuned shows its technique in place
+                self._put(ctx, owner, "added", None)
             moves = [m for m in (to_move(f, point) for f in facts) if m and m[0] != "="]
             if outcome != _KEEP:  # naming a technique already in place is context, not its failure
                 moves = [m for m in moves if not in_place(m, point)]
@@ -908,9 +917,7 @@ class NoveltyIndex:
                                                                       if best is not None else "")], None
         point, state = self.operating_point(ctx), self.context_state(ctx)
         stated = merge_changes(list(proposal.changes), list(_text_facts(proposal.description or "")))
-        facts, owners = owned_settings(self._known_names(ctx, stated, remember=False))
-        point.update({owner: "added" for owner in owners - point.keys()})
-        facts = absent_owners(facts, point)
+        facts, _ = read_owners(self._known_names(ctx, stated, remember=False), point)
         resolved = [_unset_default(m, state) for m in (to_move(f, point) for f in facts) if m]
         if not all(in_place(m, point) for m in resolved):  # beside anything else, a technique in place is context
             resolved = [m for m in resolved if not in_place(m, point)]
