@@ -1013,8 +1013,9 @@ _KEEPING = frozenset({"keep", "keeps", "keeping", "hold", "holds", "holding", "r
 _BUT_RE = re.compile(r"\bbut\b")
 # A keep word after a cited run or a determiner names an earlier keep, not what stays: "re-apply exp_003's kept
 # EMA decay 0.9965 -> 0.998", "revive the orphaned exp_003 keep: EMA_DECAY 0.9965 to 0.998".
-_NAMED_KEEP_RE = re.compile(r"(?:(?:exp(?:eriment)?|run|trial|job|iter)_?\d+(?:'s)?|\b(?:the|a|an|its|their|his|her|"
-                            r"that|this|whose)(?:\s+[a-z]+)?)\s*$")
+_RUN_REFERENCE = r"(?:exp(?:eriment)?|run|trial|job|iter)_?\d+"  # a name for an earlier run: "exp_081", "run_12"
+_NAMED_KEEP_RE = re.compile(rf"(?:{_RUN_REFERENCE}(?:'s)?|\b(?:the|a|an|its|their|his|her|that|this|whose)"
+                            r"(?:\s+[a-z]+)?)\s*$")
 
 
 def _kept_part(piece: str, inherited: tuple | None) -> str | None:
@@ -1045,7 +1046,7 @@ _METRIC_NAMES = frozenset(("val_bpb", "val_loss", "train_loss", "train_bpb", "pe
 
 
 # A name for an earlier run ("exp_081", "run_12", "trial_7"): a citation, never a knob.
-_RUN_REFERENCE_RE = re.compile(r"(?:exp(?:eriment)?|run|trial|job|iter)_?\d+")
+_RUN_REFERENCE_RE = re.compile(_RUN_REFERENCE)
 _COUNT_PREFIX_RE = re.compile(r"(?:num|n)_(?=[a-z])")
 
 
