@@ -162,6 +162,17 @@ def test_a_number_removed_moves_down_to_zero():
     assert check([BASE, ("WARMDOWN_RATIO 0.5->0.7", "discard")], "no warmdown").classification == "novel"
 
 
+def test_removing_a_cap_raises_it_without_bound_one_way():
+    """"remove the logit softcap" after a failed "softcap 15 -> 30" loosens the cap the same way again;
+    a failed removal says the cap is needed, not that a slightly looser cap hurts."""
+    raised = [BASE, ("softcap 15 -> 30", "discard")]
+    result = check(raised, "remove logit softcap entirely")
+    assert result.classification == "repeat_failure" and "SOFTCAP_VALUE up" in (result.matched_part or "")
+    assert check([BASE, ("softcap 15 -> 10", "discard")], "remove logit softcap").classification == "novel"
+    assert check([BASE, ("softcap 15 -> 20", "keep")], "no softcap").classification == "incremental_followup"
+    assert check([BASE, ("remove logit softcap", "discard")], "softcap 15 -> 20").classification == "novel"
+
+
 def test_a_failure_that_turned_back_ends_the_chain_of_pushes():
     """"0.5 -> 0.2" failed, then "0.2 -> 0.22" (turning back) failed: going on up from 0.22 towards the
     start is not a push of a failed direction (the first move went down), and the way down overlaps the

@@ -49,7 +49,7 @@ from .textnorm import (
     strip_outcome_notes,
     tokens,
 )
-from .vocabulary import KIND_OF, ORDERED_VALUES, PARENT, UPSTREAM_DEFAULTS, category_aliases
+from .vocabulary import KIND_OF, ORDERED_VALUES, PARENT, UNBOUNDED_WHEN_REMOVED, UPSTREAM_DEFAULTS, category_aliases
 
 CLASSES = ("novel", "known_success", "incremental_followup", "repeat_failure", "duplicate_run")
 POLICY: dict[str, dict[str, str]] = {
@@ -340,6 +340,15 @@ def to_move(fact: dict, state: dict) -> tuple | None:
     if new_c is not None and new_c == old_c:
         return ("=", name, new_c)
     return ("c", name, direction or "changed", new_c, old_c)
+
+
+def _loosened_cap(move: tuple, point: dict) -> tuple | None:
+    """A proposal removing a cap also raises its value without bound (vocabulary's
+    ``UNBOUNDED_WHEN_REMOVED``), so it meets earlier raises of that value; stored removals stay removals,
+    and a cap already removed has no value left to raise."""
+    removes_cap = move[:3] == ("c", move[1], "removed") and point.get(move[1]) != "removed"
+    knob = UNBOUNDED_WHEN_REMOVED.get(move[1]) if removes_cap else None
+    return _numeric_move(knob, "up", None, None, None, _value_at(point, knob)) if knob else None
 
 
 def _value_at(state: dict, name: str) -> object:
@@ -924,6 +933,7 @@ class NoveltyIndex:
         else:  # alone, it names another form of it ("softplus VE gate" where the VE gate is in place)
             resolved = [reshapes(m) for m in resolved]
         moves = [m for m in resolved if m[0] != "="]
+        moves += [m for m in (_loosened_cap(m, point) for m in moves) if m]
         if not moves and (resolved or is_rerun(proposal.description)):  # beside "same config", a change counts
             return self._rerun(ctx, [m for m in resolved if m[0] == "="], best, runs)
         again = self._same_run(ctx, proposal, moves, facts, runs)

@@ -224,6 +224,11 @@ PARENT: dict[str, str] = {
 # 30" the cap's value (not the component added again). (A component upstream lacks, "EMA 0.999", is added.)
 VALUE_KNOB: dict[str, str] = {"ROPE": "ROPE_BASE", "SOFTCAP": "SOFTCAP_VALUE"}
 
+# A cap removed is its value raised without bound: "remove the logit softcap" after "softcap 15 -> 30"
+# failed loosens the cap the same way again (LABELS.md's same knob, same direction, same point). One
+# way only: a failed removal says the cap is needed, not that a slightly looser one hurts.
+UNBOUNDED_WHEN_REMOVED: dict[str, str] = {"SOFTCAP": "SOFTCAP_VALUE"}
+
 
 def window_short_share(pattern: object) -> float | None:
     """The share of short-window layers in a window pattern ("sssl" → 0.75, "l" → 0.0), or None."""
