@@ -173,6 +173,20 @@ def test_removing_a_cap_raises_it_without_bound_one_way():
     assert check([BASE, ("remove logit softcap", "discard")], "softcap 15 -> 20").classification == "novel"
 
 
+def test_the_hidden_width_of_a_gated_mlp_is_the_mlp_ratio():
+    """"wider SwiGLU MLP" and "SwiGLU hidden 2x -> 3x" size the MLP where SwiGLU is in place: not the
+    activation named again (a re-run), so widening after a kept widening follows it up and after a failed
+    one repeats it."""
+    swiglu = [BASE, ("SwiGLU MLP (gated linear unit with SiLU)", "keep")]
+    assert check(swiglu, "increase SwiGLU hidden from 2x to 3x n_embd").classification == "novel"
+    kept = [*swiglu, ("increase SwiGLU hidden from 2x to 3x n_embd", "keep")]
+    assert check(kept, "increase SwiGLU hidden from 3x to 4x n_embd").classification == "incremental_followup"
+    failed = [*swiglu, ("wider SwiGLU MLP (4x instead of 8/3x hidden)", "discard")]
+    result = check(failed, "slightly wider SwiGLU MLP (3/4 ratio)")
+    assert result.classification == "repeat_failure" and "MLP_RATIO up" in (result.matched_part or "")
+    assert check(failed, "smaller SwiGLU MLP (3x instead of 4x base)").classification == "novel"
+
+
 def test_a_failure_that_turned_back_ends_the_chain_of_pushes():
     """"0.5 -> 0.2" failed, then "0.2 -> 0.22" (turning back) failed: going on up from 0.22 towards the
     start is not a push of a failed direction (the first move went down), and the way down overlaps the

@@ -946,11 +946,14 @@ def _piece_facts(piece: str, inherited: tuple | None,
         if not kept:
             return [], _KEEP
         piece, mentions = kept, _mentions_in(kept, techniques)
-    facts, cats, first_verb = [], {}, None
+    facts, cats, first_verb, modifier = [], {}, None, None
     for idx, (m, name, kind, value) in enumerate(mentions):
         pre = piece[mentions[idx - 1][0].end() if idx else 0 : m.start()]
         post = piece[m.end() : mentions[idx + 1][0].start() if idx + 1 < len(mentions) else len(piece)]
         verb = _verb(pre, post) or (inherited if idx == 0 else None)
+        if verb is None and kind == "num" and modifier and not pre.strip():
+            verb = modifier  # "wider SwiGLU MLP": the size word before a named kind sizes the noun after it
+        modifier = verb if kind in ("cat", "tech") and verb and verb[0] in ("up", "down") else None
         if verb and verb[0] in ("up", "down") and _PHASE_RE.search(name) and _MANNER_RE.search(pre):
             verb = VERB_WORDS["set"]  # "less aggressive cooldown": its shape changed, not (we know) its length
         elif verb is None and name == "WARMDOWN_RATIO" and _DELAY_RE.search(pre):

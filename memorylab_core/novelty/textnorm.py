@@ -385,7 +385,10 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
     ("HEAD_DIM", "num", rf"head{_S}dim(?:ension)?"),
     ("N_KV_HEAD", "num", rf"kv{_S}heads?"),
     ("N_HEAD", "num", rf"n{_S}heads?|num{_S}heads|heads"),
-    ("MLP_RATIO", "num", rf"mlp(?:{_S}(?:ratio|expansion|mult(?:iplier)?|hidden|width))?"),
+    # the hidden width of a gated or plain feed-forward block ("SwiGLU hidden 2x -> 3x", "FFN ratio 4")
+    ("MLP_RATIO", "num", rf"mlp(?:{_S}(?:ratio|expansion|mult(?:iplier)?|hidden|width))?|"
+                         rf"(?:swiglu|ge{_S}glu|glu|ffn|feed{_S}forward){_S}(?:ratio|expansion|mult(?:iplier)?|"
+                         rf"hidden(?:{_S}(?:dim|size|width))?|width)|ffn|feed{_S}forward"),
     ("SEQ_LEN", "num",
      rf"seq(?:uence)?{_S}len(?:gth)?|context{_S}(?:len(?:gth)?|size|window)|max{_S}seq{_S}len|block{_S}size|"
      rf"context(?=\s*[:=]?\s*\d)"),
