@@ -187,6 +187,35 @@ def test_the_hidden_width_of_a_gated_mlp_is_the_mlp_ratio():
     assert check(failed, "smaller SwiGLU MLP (3x instead of 4x base)").classification == "novel"
 
 
+def test_a_stated_start_note_gives_the_move_its_start_and_is_no_knob():
+    """A sweep daemon's "QK_GAIN_INIT=1.45 (base=1.5)" moves QK_GAIN_INIT down from 1.5: "(base=V)",
+    "(was V)" and "(from V)" after a value state its start, and "base" is never a knob of its own."""
+    from memorylab_core.novelty.changes import text_changes
+    assert [(f["name"], f["old"], f["new"]) for f in text_changes("daemon TIED_EMBED_LR=0.03774 (base=0.03786)")] \
+        == [("TIED_EMBED_LR", 0.03786, 0.03774)]
+    assert [(f["name"], f["old"]) for f in text_changes("lr 0.05 (from 0.04) and depth 10 (was 8)")] \
+        == [("LR", 0.04), ("DEPTH", 8)]
+    kept = [BASE, ("daemon TIED_EMBED_LR=0.0379 (base=0.0378)", "keep"),
+            ("daemon TIED_EMBED_LR=0.0380 (base=0.0379)", "discard")]
+    assert check(kept, "daemon TIED_EMBED_LR=0.0378 (base=0.0379)").classification == "incremental_followup"
+
+
+def test_an_operating_point_the_text_contradicts_is_stale():
+    """"raise scalar_lr to 0.05" where upstream's default is 0.5 raises it from a value this history has
+    not shown: a later raise from 0.04 towards 0.05 repeats it, not the way down from 0.5."""
+    rows = [BASE, ("raise scalar_lr to 0.05", "discard")]
+    assert check(rows, "daemon SCALAR_LR=0.041 (base=0.04)").classification == "repeat_failure"
+    assert check(rows, "lower scalar_lr to 0.038").classification == "novel"
+
+
+def test_going_on_from_any_failed_step_the_same_way_repeats():
+    """1.5 → 1.45 and 1.5 → 1.4 failed: going on down from 1.4 pushes a failed direction on, whatever
+    step the failures took; going up from 1.4 is new ground."""
+    rows = [BASE, ("QK_GAIN_INIT=1.45 (base=1.5)", "discard"), ("QK_GAIN_INIT=1.4 (base=1.5)", "discard")]
+    assert check(rows, "QK_GAIN_INIT=1.35 (base=1.4)").classification == "repeat_failure"
+    assert check(rows, "QK_GAIN_INIT=1.42 (base=1.4)").classification == "novel"
+
+
 def test_a_failure_that_turned_back_ends_the_chain_of_pushes():
     """"0.5 -> 0.2" failed, then "0.2 -> 0.22" (turning back) failed: going on up from 0.22 towards the
     start is not a push of a failed direction (the first move went down), and the way down overlaps the

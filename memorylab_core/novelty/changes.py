@@ -579,7 +579,7 @@ def _facts_of(stripped: str, original: str) -> list[dict]:
     """:func:`text_changes` of one part of a description (``original``: the whole text, for its notes)."""
     raw = unicodedata.normalize("NFKC", stripped)
     clean = raw.lower()
-    clean = _expand_shorthand(clean.translate(_GREEK) if not clean.isascii() else clean)
+    clean = _stated_starts(_expand_shorthand(clean.translate(_GREEK) if not clean.isascii() else clean))
     techniques = _technique_names(raw)
     facts: list[dict] = []
     context: list[dict] = []
@@ -691,6 +691,18 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
 # Greek letters as hyperparameters are written: "Adam β2 0.95 -> 0.99", "ε 1e-10 -> 1e-8".
 _GREEK = str.maketrans({"β": "beta", "ε": "eps", "λ": "lambda", "α": "alpha", "γ": "gamma", "μ": "mu", "θ": "theta",
                         "τ": "tau", "σ": "sigma", "η": "lr"})
+
+
+_NUM = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
+# "(base=0.0378)", "(was 15)", "(from 0.04)": a note stating where a setting starts
+_STATED_START_RE = re.compile(rf"(?:({_NUM})\s*)?\(\s*(?:base(?:line)?|was|prev(?:ious)?|old|from|current)\s*[=:]?\s*"
+                              rf"({_NUM})\s*\)")
+
+
+def _stated_starts(text: str) -> str:
+    """A value with a note of its start reads as a move: "tied_embed_lr=0.03774 (base=0.03786)" is
+    "tied_embed_lr=0.03786 -> 0.03774"; a note after no value is dropped, never read as a knob "BASE"."""
+    return _STATED_START_RE.sub(lambda m: f"{m[2]} -> {m[1]}" if m[1] else " ", text)
 
 
 def _expand_shorthand(text: str) -> str:

@@ -362,8 +362,9 @@ def _value_at(state: dict, name: str) -> object:
 
 def _numeric_move(name, direction, old, new, factor, current) -> tuple | None:
     """Start value: the fact's own (``old``, or ``new / factor`` for "halve to V"), else the operating
-    point. An operating point that would turn an explicit "up"/"down" into a no-op is stale (another
-    branch, other defaults): the start is then unknown."""
+    point. An operating point that would turn an explicit "up"/"down" into a no-op, or into the other
+    way ("raise scalar_lr to 0.05" where upstream's default is 0.5), is stale (another branch, other
+    defaults): the start is then unknown."""
     p = float(old) if _is_num(old) else None
     if p is None and _is_num(new) and _is_num(factor) and factor > 0:
         p = float(new) / factor
@@ -372,6 +373,8 @@ def _numeric_move(name, direction, old, new, factor, current) -> tuple | None:
         if _is_num(new) and _close(p, float(new)):
             if direction not in ("up", "down"):
                 return ("=", name, float(new))
+            p = None
+        elif _is_num(new) and direction in ("up", "down") and (float(new) > p) != (direction == "up"):
             p = None
     q = float(new) if _is_num(new) else (p * factor if p is not None and _is_num(factor) else None)
     if p is not None and q is not None:
@@ -458,20 +461,22 @@ def repeats(prop: tuple, failed: tuple) -> bool:
 
 
 def pushed_on(failed_oldest_first: list[tuple]) -> list[tuple]:
-    """The failed numeric moves of one knob since its last keep that push one direction on from where the
-    knob stood before them: the oldest failure, then each that starts where the last of the chain ended,
-    the same way ("enable_looping_at 0.35→0.22", then "0.22→0.15"). The failed value was never undone
-    where they ran, so a proposal that goes on from a chain's end the same way repeats it; a failure that
-    turns back ("0.2→0.21" after "0.5→0.2") ends the chain, so going on from there is new ground."""
+    """The failed numeric moves of one knob since its last keep that push a direction on from where the
+    knob stood before them (the oldest failure's start: nothing moved it since): per direction, each
+    failure that way from there or from where an earlier push that way ended ("enable_looping_at
+    0.35→0.22", then "0.22→0.15"; "1.5→1.45" and "1.5→1.4", then "1.4→1.35"). The failed values were never
+    undone where they ran, so a proposal that goes on from a push's end the same way repeats it; a failure
+    that turns back ("0.2→0.21" after "0.5→0.2") starts from no such point, so going on from there is new
+    ground."""
     numeric = [m for m in failed_oldest_first if m[0] == "n" and m[2] in ("up", "down")]
     if not numeric or numeric[0][3] is None:
         return []
-    chain = [numeric[0]]
-    for move in numeric[1:]:
-        last = chain[-1]
-        if move[2] == last[2] and move[3] is not None and last[4] is not None and _close(move[3], last[4]):
-            chain.append(move)
-    return chain
+    pushes: list[tuple] = []
+    for move in numeric:
+        starts = [numeric[0][3], *(m[4] for m in pushes if m[2] == move[2] and m[4] is not None)]
+        if move[3] is not None and any(_close(move[3], s) for s in starts):
+            pushes.append(move)
+    return pushes
 
 
 def goes_on_from(prop: tuple, chain: list[tuple]) -> tuple | None:
