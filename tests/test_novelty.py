@@ -195,6 +195,9 @@ def test_a_stated_start_note_gives_the_move_its_start_and_is_no_knob():
         == [("TIED_EMBED_LR", 0.03786, 0.03774)]
     assert [(f["name"], f["old"]) for f in text_changes("lr 0.05 (from 0.04) and depth 10 (was 8)")] \
         == [("LR", 0.04), ("DEPTH", 8)]
+    assert [(f["name"], f["old"]) for f in text_changes("BIGRAM_VOCAB=8192 (vs 4096 in 0018): val 2.0865")] \
+        == [("BIGRAM_VOCAB", 4096)]
+    assert text_changes("EXPERTS=3 (vs 0009 mean)")[0]["old"] is None  # a zero-led number cites a run
     kept = [BASE, ("daemon TIED_EMBED_LR=0.0379 (base=0.0378)", "keep"),
             ("daemon TIED_EMBED_LR=0.0380 (base=0.0379)", "discard")]
     assert check(kept, "daemon TIED_EMBED_LR=0.0378 (base=0.0379)").classification == "incremental_followup"
@@ -214,6 +217,17 @@ def test_going_on_from_any_failed_step_the_same_way_repeats():
     rows = [BASE, ("QK_GAIN_INIT=1.45 (base=1.5)", "discard"), ("QK_GAIN_INIT=1.4 (base=1.5)", "discard")]
     assert check(rows, "QK_GAIN_INIT=1.35 (base=1.4)").classification == "repeat_failure"
     assert check(rows, "QK_GAIN_INIT=1.42 (base=1.4)").classification == "novel"
+
+
+def test_a_lab_note_that_plans_a_seed_re_run_is_not_one():
+    """A long lab note whose last sentence plans "SEED=42 confirm next" is its own change, not a re-run;
+    a description that opens as a seed re-run still is one."""
+    from memorylab_core.novelty.textnorm import is_rerun
+    note = ("Mamba-2 at 2 of 3 unique blocks (positions 0,1; ATTN at 2): val 2.0399 single-seed, a new best for "
+            "the hybrid family at this budget, five sigma past the last one. SEED=42 confirm next.")
+    assert not is_rerun(note)
+    assert is_rerun("SEED=42 of 0006 confirms (and exceeds): val 2.155, vs 0006 1337 2.171, cross-seed spread "
+                    "wider than the pure model's; the mean of both seeds is the family's best so far. Next: more.")
 
 
 def test_a_failure_that_turned_back_ends_the_chain_of_pushes():

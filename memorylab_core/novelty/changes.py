@@ -694,9 +694,10 @@ _GREEK = str.maketrans({"β": "beta", "ε": "eps", "λ": "lambda", "α": "alpha"
 
 
 _NUM = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
-# "(base=0.0378)", "(was 15)", "(from 0.04)": a note stating where a setting starts
-_STATED_START_RE = re.compile(rf"(?:({_NUM})\s*)?\(\s*(?:base(?:line)?|was|prev(?:ious)?|old|from|current)\s*[=:]?\s*"
-                              rf"({_NUM})\s*\)")
+# "(base=0.0378)", "(was 15)", "(from 0.04)", "(vs 4096 in 0018)": a note stating where a setting starts
+# (a zero-led number there is a run's id: "(vs 0009 mean)")
+_STATED_START_RE = re.compile(rf"(?:({_NUM})\s*)?\(\s*(?:base(?:line)?|was|prev(?:ious)?|old|from|current|vs\.?|versus)"
+                              rf"\s*[=:]?\s*(?!0\d)({_NUM})(?:\s+(?:in|at|on|of)\s+[^()]*)?\s*\)")
 
 
 def _stated_starts(text: str) -> str:

@@ -350,9 +350,13 @@ _RERUN_RE = re.compile(
 
 
 def is_rerun(text: str) -> bool:
-    """Whether a description re-runs the current configuration (only the first 2,000 characters are
-    read: the phrase comes early, and the cost stays bounded)."""
-    return bool(_RERUN_RE.search(str(text or "")[:2000]))
+    """Whether a description re-runs the current configuration. A paragraph is read by its first
+    sentence: "SEED=42 confirm next" at the end of a lab note plans a later run, it is not this one (and
+    at most 2,000 characters are read: the phrase comes early, and the cost stays bounded)."""
+    text = str(text or "")[:2000]
+    if len(text.split()) > PARAGRAPH_WORDS:
+        text = _head(text, _SENTENCE_END_RE) or text
+    return bool(_RERUN_RE.search(text))
 
 
 # --- knob aliases (used by changes.text_changes) ------------------------------------------------
