@@ -230,6 +230,17 @@ def test_a_lab_note_that_plans_a_seed_re_run_is_not_one():
                     "wider than the pure model's; the mean of both seeds is the family's best so far. Next: more.")
 
 
+def test_a_kind_named_in_place_re_runs_in_a_line_but_is_a_placement_in_a_paragraph():
+    """"switch to SwiGLU" where SwiGLU is kept re-runs the configuration; a paragraph that adds an
+    RMSNorm somewhere where RMSNorm is the model's norm says where a change goes, so it is no re-run."""
+    rows = [BASE, ("switch activation relu2 -> swiglu", "keep"), ("switch norm layernorm -> rmsnorm", "keep")]
+    assert check(rows, "switch to SwiGLU").classification == "duplicate_run"
+    paragraph = ("Full QKV-norm: add F.rms_norm on V in CausalSelfAttention.forward, symmetric with the existing "
+                 "Q/K norm, which decouples the attention output magnitude from the input scale and makes the "
+                 "value path as well conditioned as the score path.")
+    assert check(rows, paragraph).classification == "novel"
+
+
 def test_a_failure_that_turned_back_ends_the_chain_of_pushes():
     """"0.5 -> 0.2" failed, then "0.2 -> 0.22" (turning back) failed: going on up from 0.22 towards the
     start is not a push of a failed direction (the first move went down), and the way down overlaps the

@@ -42,6 +42,7 @@ from .changes import is_vocabulary_knob, merge_changes, text_changes
 from .lookup import Alternation
 from .textnorm import (
     CATEGORY_ALIASES,
+    PARAGRAPH_WORDS,
     is_baseline,
     is_rerun,
     names_followup,
@@ -340,6 +341,16 @@ def to_move(fact: dict, state: dict) -> tuple | None:
     if new_c is not None and new_c == old_c:
         return ("=", name, new_c)
     return ("c", name, direction or "changed", new_c, old_c)
+
+
+def _names_the_current(resolved: list[tuple], description: str | None) -> bool:
+    """Whether the proposal only names settings the configuration already has, as a re-run does
+    ("MATRIX_LR=0.04" where it is 0.04, "switch to SwiGLU" where SwiGLU is kept). In a paragraph a kind
+    named in place is where a change goes ("add F.rms_norm on V", "sandwich RMSNorm on the branch
+    outputs"), not the change: there only a number already in place counts."""
+    if not resolved:
+        return False
+    return len(str(description or "").split()) <= PARAGRAPH_WORDS or any(_is_num(m[2]) for m in resolved)
 
 
 def _loosened_cap(move: tuple, point: dict) -> tuple | None:
@@ -939,7 +950,7 @@ class NoveltyIndex:
             resolved = [reshapes(m) for m in resolved]
         moves = [m for m in resolved if m[0] != "="]
         moves += [m for m in (_loosened_cap(m, point) for m in moves) if m]
-        if not moves and (resolved or is_rerun(proposal.description)):  # beside "same config", a change counts
+        if not moves and (_names_the_current(resolved, proposal.description) or is_rerun(proposal.description)):
             return self._rerun(ctx, [m for m in resolved if m[0] == "="], best, runs)
         again = self._same_run(ctx, proposal, moves, facts, runs)
         if again:
