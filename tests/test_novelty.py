@@ -241,6 +241,14 @@ def test_a_kind_named_in_place_re_runs_in_a_line_but_is_a_placement_in_a_paragra
     assert check(rows, paragraph).classification == "novel"
 
 
+def test_a_knob_put_back_where_a_move_failed_makes_that_failure_hold_again():
+    """Muon LR 0.04 → 0.06 failed, then 0.04 → 0.03 was kept; a new machine's baseline puts it back at 0.04:
+    "0.04 → 0.06" there repeats the old failure, while going on from the kept 0.03 does not."""
+    rows = [BASE, ("Muon LR 0.04→0.06", "discard"), ("Muon LR 0.04→0.03", "keep")]
+    assert check(rows, "Muon LR 0.04→0.06 — retune for the new machine").classification == "repeat_failure"
+    assert check(rows, "Muon LR 0.03→0.025").classification == "incremental_followup"
+
+
 def test_a_failure_that_turned_back_ends_the_chain_of_pushes():
     """"0.5 -> 0.2" failed, then "0.2 -> 0.22" (turning back) failed: going on up from 0.22 towards the
     start is not a push of a failed direction (the first move went down), and the way down overlaps the

@@ -471,6 +471,18 @@ def repeats(prop: tuple, failed: tuple) -> bool:
     return pd == fd and _overlap(_interval(prop), _interval(failed))
 
 
+def _returned_to(prop: tuple, kept_moves: list[tuple]) -> bool:
+    """Whether a numeric proposal starts where the knob stood before its last keep, not where that keep
+    left it: a re-baseline or revert put it back ("Muon LR 0.04 → 0.06" on a new machine's baseline after
+    "0.03 → 0.02" was kept), so failures made from that start before the keep hold again."""
+    ends = [m[4] for m in kept_moves if m[0] == "n" and m[4] is not None]
+    return prop[0] == "n" and prop[3] is not None and bool(ends) and not any(_close(prop[3], e) for e in ends)
+
+
+def _same_start(prop: tuple, failed: tuple) -> bool:
+    return failed[0] == "n" and failed[3] is not None and _close(prop[3], failed[3])
+
+
 def pushed_on(failed_oldest_first: list[tuple]) -> list[tuple]:
     """The failed numeric moves of one knob since its last keep that push a direction on from where the
     knob stood before them (the oldest failure's start: nothing moved it since): per direction, each
@@ -1068,14 +1080,23 @@ class NoveltyIndex:
         """
         found: dict[str, list] = {"fail": [], "same": [], "further": [], "parent": []}
         failed: list[tuple[int, tuple]] = []  # every failed move since the knob's last keep, newest first
+        returned = False  # past a keep the knob has since left: only failures from the same start count
         for idx, earlier_moves, outcome in self._knob_moves(ctx, move[1]):
-            if outcome == _KEEP:
+            if outcome == _KEEP and not returned:
                 for earlier in earlier_moves:
                     if same_as_kept(move, earlier):
                         found["same"].append((idx, "same", earlier))
                     elif builds_on_keep(move, earlier):
                         found["further"].append((idx, "further", earlier))
-                break
+                returned = _returned_to(move, earlier_moves)
+                if not returned:
+                    break
+                continue
+            if returned:
+                if outcome == _FAIL and len(found["fail"]) < _MAX_EVIDENCE:
+                    found["fail"].extend((idx, "repeat", e) for e in earlier_moves if _same_start(move, e)
+                                         and repeats(move, e))
+                continue
             if outcome == _FAIL:
                 failed.extend((idx, e) for e in earlier_moves)
                 if len(found["fail"]) < _MAX_EVIDENCE:
