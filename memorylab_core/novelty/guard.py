@@ -1088,7 +1088,7 @@ class NoveltyIndex:
                         found["same"].append((idx, "same", earlier))
                     elif builds_on_keep(move, earlier):
                         found["further"].append((idx, "further", earlier))
-                returned = _returned_to(move, earlier_moves)
+                returned = not found["same"] and _returned_to(move, earlier_moves)
                 if not returned:
                     break
                 continue
