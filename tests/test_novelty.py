@@ -249,6 +249,18 @@ def test_a_knob_put_back_where_a_move_failed_makes_that_failure_hold_again():
     assert check(rows, "Muon LR 0.03→0.025").classification == "incremental_followup"
 
 
+def test_glued_config_shorthand_and_a_compared_setting_name_their_moves():
+    """A config-restating line "9L MLP3.5x d576" names depth, MLP ratio and width; an outcome note that
+    compares with a named setting ("worse than gain=1.5") names where the run started."""
+    from memorylab_core.novelty.changes import text_changes
+    facts = {f["name"]: f["new"] for f in text_changes("9L MLP3.5x d576 int6 EMA (artifact 17.1MB over limit)")}
+    assert facts["DEPTH"] == 9 and facts["MLP_RATIO"] == 3.5 and facts["MODEL_DIM"] == 576
+    fact = text_changes("VRL qk_gain=2.25 (1.1855 worse than gain=1.5=1.1846)")[0]
+    assert (fact["name"], fact["old"], fact["direction"]) == ("QK_GAIN", 1.5, "up")
+    rows = [BASE, ("9L MLP3x (baseline arch)", "keep"), ("9L MLP4x int6 EMA (hard timeout)", "discard")]
+    assert check(rows, "9L MLP3.5x int6 EMA").classification == "repeat_failure"
+
+
 def test_a_failure_that_turned_back_ends_the_chain_of_pushes():
     """"0.5 -> 0.2" failed, then "0.2 -> 0.22" (turning back) failed: going on up from 0.22 towards the
     start is not a push of a failed direction (the first move went down), and the way down overlaps the

@@ -604,10 +604,19 @@ _BETTER_VALUE_RE = re.compile(r"\(\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s+(?:is\s+)?st
                               re.IGNORECASE)
 
 
+# "(1.1855 worse than gain=1.5=1.1846)", "(1.1892 vs clip=0.3=1.1838)", "(1.1787 default 1.5 better)": the
+# outcome note compares with the value the run started from, named by a setting or as the default
+_COMPARED_VALUE_RE = re.compile(r"\b(?:(?:worse|better)\s+than|vs\.?|versus)\s+[a-z_]+\s*=\s*"
+                                r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)|"
+                                r"\bdefault\s+(?:[a-z_]+\s*=\s*)?(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s+(?:is\s+)?better\b",
+                                re.IGNORECASE)
+
+
 def _start_from_note(facts: list[dict], text: str) -> list[dict]:
     """A lone "set X to v" whose outcome note says which value is still better ("emb init std=0.5 (0.6 still
-    better)") moved X from that value: the note says where the run started, so the move has a direction."""
-    notes = _BETTER_VALUE_RE.findall(text)
+    better)"), or which setting it did worse than ("VRL qk_gain=2.25 (worse than gain=1.5)"), moved X from
+    that value: the note says where the run started, so the move has a direction."""
+    notes = _BETTER_VALUE_RE.findall(text) + [a or b for a, b in _COMPARED_VALUE_RE.findall(text)]
     open_moves = [f for f in facts if f.get("old") is None and _is_number(f.get("new"))]
     if len(notes) != 1 or len(open_moves) != 1 or len(facts) != 1:
         return facts
@@ -665,6 +674,8 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("layer", re.compile(rf"(?<![\w.])(\d+|{_LAYER_COUNTS})[\s-]layers?(?=\s+(?:model|net(?:work)?|transformer|gpt)\b|"
                          r"\s*$|\s*[,;(])"), r"depth \1"),  # "two layer model", "4-layer net": the depth
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
+    ("", re.compile(r"(?<![\w.])d(\d{3,5})(?![\w.])"), r"width \1"),  # "9L d576"
+    ("mlp", re.compile(r"(?<![a-z])mlp(\d+(?:\.\d+)?)x(?![\w.])"), r"mlp \1x"),  # "9L MLP3.5x"
     ("dim", re.compile(r"(?<![\w.])(\d{2,5})[\s-]?dim(?:ension)?(?:al)?(?![a-z0-9_])(?!\s*(?:[a-z-]+\s+)?heads?\b)"),
      r"width \1"),  # "depth=4 640-dim", not "64-dim heads"
     # "top-2" routes to two experts; "top-100 (most frequent) tokens" is a selection of tokens, not routing
