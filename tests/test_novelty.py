@@ -162,7 +162,7 @@ def test_a_number_removed_moves_down_to_zero():
     assert check([BASE, ("WARMDOWN_RATIO 0.5->0.7", "discard")], "no warmdown").classification == "novel"
 
 
-def test_removing_a_cap_raises_it_without_bound_one_way():
+def test_removing_a_component_moves_its_strength_to_the_end_one_way():
     """"remove the logit softcap" after a failed "softcap 15 -> 30" loosens the cap the same way again;
     a failed removal says the cap is needed, not that a slightly looser cap hurts."""
     raised = [BASE, ("softcap 15 -> 30", "discard")]
@@ -171,6 +171,10 @@ def test_removing_a_cap_raises_it_without_bound_one_way():
     assert check([BASE, ("softcap 15 -> 10", "discard")], "remove logit softcap").classification == "novel"
     assert check([BASE, ("softcap 15 -> 20", "keep")], "no softcap").classification == "incremental_followup"
     assert check([BASE, ("remove logit softcap", "discard")], "softcap 15 -> 20").classification == "novel"
+    # a scaled path removed is its strength set to zero: the way a failed weakening went
+    weakened = [BASE, ("reduce x0_lambdas init from 0.1 to 0.05", "discard")]
+    assert check(weakened, "disable x0 residual connection").classification == "repeat_failure"
+    assert check([BASE, ("x0_lambdas 0.1 -> 0.2", "discard")], "remove x0_lambdas skip").classification == "novel"
 
 
 def test_the_hidden_width_of_a_gated_mlp_is_the_mlp_ratio():

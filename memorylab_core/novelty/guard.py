@@ -50,7 +50,7 @@ from .textnorm import (
     strip_outcome_notes,
     tokens,
 )
-from .vocabulary import KIND_OF, ORDERED_VALUES, PARENT, UNBOUNDED_WHEN_REMOVED, UPSTREAM_DEFAULTS, category_aliases
+from .vocabulary import KIND_OF, ORDERED_VALUES, PARENT, REMOVED_AS_VALUE, UPSTREAM_DEFAULTS, category_aliases
 
 CLASSES = ("novel", "known_success", "incremental_followup", "repeat_failure", "duplicate_run")
 POLICY: dict[str, dict[str, str]] = {
@@ -353,13 +353,17 @@ def _names_the_current(resolved: list[tuple], description: str | None) -> bool:
     return len(str(description or "").split()) <= PARAGRAPH_WORDS or any(_is_num(m[2]) for m in resolved)
 
 
-def _loosened_cap(move: tuple, point: dict) -> tuple | None:
-    """A proposal removing a cap also raises its value without bound (vocabulary's
-    ``UNBOUNDED_WHEN_REMOVED``), so it meets earlier raises of that value; stored removals stay removals,
-    and a cap already removed has no value left to raise."""
-    removes_cap = move[:3] == ("c", move[1], "removed") and point.get(move[1]) != "removed"
-    knob = UNBOUNDED_WHEN_REMOVED.get(move[1]) if removes_cap else None
-    return _numeric_move(knob, "up", None, None, None, _value_at(point, knob)) if knob else None
+def _removal_as_value(move: tuple, point: dict) -> tuple | None:
+    """A proposal removing a component also moves its strength to the end of its range (vocabulary's
+    ``REMOVED_AS_VALUE``: a cap up without bound, a scaled path down to zero), so it meets earlier moves of
+    that value; stored removals stay removals, and a component already removed has no strength left."""
+    removes = move[:3] == ("c", move[1], "removed") and point.get(move[1]) != "removed"
+    knob, direction = REMOVED_AS_VALUE.get(move[1], (None, None)) if removes else (None, None)
+    if knob is None:
+        return None
+    current = _value_at(point, knob)
+    end = 0.0 if direction == "down" and _is_num(current) and float(current) > 0 else None
+    return _numeric_move(knob, direction, None, end, None, current)
 
 
 def _value_at(state: dict, name: str) -> object:
@@ -961,7 +965,7 @@ class NoveltyIndex:
         else:  # alone, it names another form of it ("softplus VE gate" where the VE gate is in place)
             resolved = [reshapes(m) for m in resolved]
         moves = [m for m in resolved if m[0] != "="]
-        moves += [m for m in (_loosened_cap(m, point) for m in moves) if m]
+        moves += [m for m in (_removal_as_value(m, point) for m in moves) if m]
         if not moves and (_names_the_current(resolved, proposal.description) or is_rerun(proposal.description)):
             return self._rerun(ctx, [m for m in resolved if m[0] == "="], best, runs)
         again = self._same_run(ctx, proposal, moves, facts, runs)

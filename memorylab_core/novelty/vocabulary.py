@@ -222,12 +222,15 @@ PARENT: dict[str, str] = {
 
 # A component upstream has, named with a number, means its value: "rope 100k" is the RoPE base, "softcap
 # 30" the cap's value (not the component added again). (A component upstream lacks, "EMA 0.999", is added.)
-VALUE_KNOB: dict[str, str] = {"ROPE": "ROPE_BASE", "SOFTCAP": "SOFTCAP_VALUE"}
+VALUE_KNOB: dict[str, str] = {"ROPE": "ROPE_BASE", "SOFTCAP": "SOFTCAP_VALUE", "X0_LAMBDAS": "X0_LAMBDA_INIT"}
 
-# A cap removed is its value raised without bound: "remove the logit softcap" after "softcap 15 -> 30"
-# failed loosens the cap the same way again (LABELS.md's same knob, same direction, same point). One
-# way only: a failed removal says the cap is needed, not that a slightly looser one hurts.
-UNBOUNDED_WHEN_REMOVED: dict[str, str] = {"SOFTCAP": "SOFTCAP_VALUE"}
+# A component removed is its strength moved to the end of its range: a cap raised without bound ("remove
+# the logit softcap" after "softcap 15 -> 30" failed loosens it the same way again), a scaled path set to
+# zero ("remove the x0 skip" after "x0 lambda init 0.1 -> 0.05" failed weakens it the same way again):
+# LABELS.md's same knob, same direction, same point. One way only: a failed removal says the component is
+# needed, not that a slightly looser or weaker one hurts.
+REMOVED_AS_VALUE: dict[str, tuple[str, str]] = {"SOFTCAP": ("SOFTCAP_VALUE", "up"),
+                                                "X0_LAMBDAS": ("X0_LAMBDA_INIT", "down")}
 
 
 def window_short_share(pattern: object) -> float | None:
