@@ -51,8 +51,8 @@ DEV_LEDGERS = ROOT / "tests" / "data" / "dev-ledgers"  # the development set: le
 REFERENCE_LABELS_NAME = "labels.tsv"
 SPLITS = ("tuning", "held-out", "held-out-2", "held-out-3", "held-out-4", "tuning-5", "held-out-5", "held-out-6",
           "held-out-7", "held-out-8", "held-out-9", "held-out-10", "held-out-11", "held-out-12", "held-out-13",
-          "held-out-14", "held-out-15", "held-out-16",
-          "held-out-17", "held-out-18", "held-out-19", "held-out-20", "held-out-21", "held-out-22", "held-out-23", "held-out-24")
+          "held-out-14", "held-out-15", "held-out-16", "held-out-17", "held-out-18", "held-out-19", "held-out-20",
+          "held-out-21", "held-out-22", "held-out-23", "held-out-24")
 TARGETS = {"repeat_failure_recall": 0.85, "repeat_failure_precision": 0.85, "novel_precision": 0.92}
 
 
