@@ -600,27 +600,26 @@ def _facts_of(stripped: str, original: str) -> list[dict]:
 
 # "(0.6 still better)", "(5 still optimal)": the outcome note names the value the run started from ("(0.05 is
 # better)" alone may name another candidate, a paired run's value, so "still" is required)
-_BETTER_VALUE_RE = re.compile(r"\(\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s+(?:is\s+)?still\s+(?:better|optimal|best)\b",
-                              re.IGNORECASE)
+_DECIMAL = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"  # a plain number in a note ("0.6", "1e-3")
+_BETTER_VALUE_RE = re.compile(rf"\(\s*({_DECIMAL})\s+(?:is\s+)?still\s+(?:better|optimal|best)\b", re.IGNORECASE)
 
 
 # "(1.1855 worse than gain=1.5=1.1846)", "(1.1892 vs clip=0.3=1.1838)", "(1.1787 default 1.5 better)": the
 # outcome note compares with the value the run started from, named by a setting or as the default
-_COMPARED_VALUE_RE = re.compile(r"\b(?:(?:worse|better)\s+than|vs\.?|versus)\s+[a-z_]+\s*=\s*"
-                                r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)|"
-                                r"\bdefault\s+(?:[a-z_]+\s*=\s*)?(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s+(?:is\s+)?better\b",
-                                re.IGNORECASE)
+_COMPARED_VALUE_RE = re.compile(rf"\b(?:(?:worse|better)\s+than|vs\.?|versus)\s+[a-z_]+\s*=\s*({_DECIMAL})|"
+                                rf"\bdefault\s+(?:[a-z_]+\s*=\s*)?({_DECIMAL})\s+(?:is\s+)?better\b", re.IGNORECASE)
 
 
 def _start_from_note(facts: list[dict], text: str) -> list[dict]:
     """A lone "set X to v" whose outcome note says which value is still better ("emb init std=0.5 (0.6 still
     better)"), or which setting it did worse than ("VRL qk_gain=2.25 (worse than gain=1.5)"), moved X from
     that value: the note says where the run started, so the move has a direction."""
+    if len(facts) != 1 or facts[0].get("old") is not None or not _is_number(facts[0].get("new")):
+        return facts  # (checked first: the notes are looked for only where they could apply)
     notes = _BETTER_VALUE_RE.findall(text) + [a or b for a, b in _COMPARED_VALUE_RE.findall(text)]
-    open_moves = [f for f in facts if f.get("old") is None and _is_number(f.get("new"))]
-    if len(notes) != 1 or len(open_moves) != 1 or len(facts) != 1:
+    if len(notes) != 1:
         return facts
-    old, fact = _parse_number(notes[0]), open_moves[0]
+    old, fact = _parse_number(notes[0]), facts[0]
     if not _is_number(old) or old == fact["new"]:
         return facts
     return [{**fact, "old": old, "direction": _direction(old, fact["new"])}]
@@ -704,11 +703,10 @@ _GREEK = str.maketrans({"β": "beta", "ε": "eps", "λ": "lambda", "α": "alpha"
                         "τ": "tau", "σ": "sigma", "η": "lr"})
 
 
-_NUM = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
 # "(base=0.0378)", "(was 15)", "(from 0.04)", "(vs 4096 in 0018)": a note stating where a setting starts
 # (a zero-led number there is a run's id: "(vs 0009 mean)")
-_STATED_START_RE = re.compile(rf"(?:({_NUM})\s*)?\(\s*(?:base(?:line)?|was|prev(?:ious)?|old|from|current|vs\.?|versus)"
-                              rf"\s*[=:]?\s*(?!0\d)({_NUM})(?:\s+(?:in|at|on|of)\s+[^()]*)?\s*\)")
+_STATED_START_RE = re.compile(rf"(?:({_DECIMAL})\s*)?\(\s*(?:base(?:line)?|was|prev(?:ious)?|old|from|current|vs\.?|"
+                              rf"versus)\s*[=:]?\s*(?!0\d)({_DECIMAL})(?:\s+(?:in|at|on|of)\s+[^()]*)?\s*\)")
 
 
 def _stated_starts(text: str) -> str:

@@ -42,8 +42,8 @@ from .changes import is_vocabulary_knob, merge_changes, text_changes
 from .lookup import Alternation
 from .textnorm import (
     CATEGORY_ALIASES,
-    PARAGRAPH_WORDS,
     is_baseline,
+    is_paragraph,
     is_rerun,
     names_followup,
     proposal_core,
@@ -350,7 +350,7 @@ def _names_the_current(resolved: list[tuple], description: str | None) -> bool:
     outputs"), not the change: there only a number already in place counts."""
     if not resolved:
         return False
-    return len(str(description or "").split()) <= PARAGRAPH_WORDS or any(_is_num(m[2]) for m in resolved)
+    return not is_paragraph(description) or any(_is_num(m[2]) for m in resolved)
 
 
 def _removal_as_value(move: tuple, point: dict) -> tuple | None:

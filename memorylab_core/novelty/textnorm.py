@@ -98,12 +98,17 @@ _SENTENCE_END_RE = re.compile(r"\.\s+(?=[A-Z(])")
 _HEAD_MIN_WORDS = 3
 
 
+def is_paragraph(text: str | None) -> bool:
+    """Whether a description is a paragraph (over :data:`PARAGRAPH_WORDS` words), read by its head."""
+    return len(str(text or "").split()) > PARAGRAPH_WORDS
+
+
 def proposal_parts(text: str) -> list[str]:
     """Where a description states its change, narrowest first: a short description whole; a paragraph
     (over :data:`PARAGRAPH_WORDS` words) by its head (up to the first colon, dash, semicolon or sentence
     end, at least three words), then its first sentence, then whole. The rationale after the head cites
     runs, current values and other knobs that are not moves (docs/novelty.md §2)."""
-    if len(text.split()) <= PARAGRAPH_WORDS:
+    if not is_paragraph(text):
         return [text]
     parts = [_head(text, _HEAD_END_RE), _head(text, _SENTENCE_END_RE), text]
     return [part for i, part in enumerate(parts) if part and part not in parts[:i]]
@@ -354,7 +359,7 @@ def is_rerun(text: str) -> bool:
     sentence: "SEED=42 confirm next" at the end of a lab note plans a later run, it is not this one (and
     at most 2,000 characters are read: the phrase comes early, and the cost stays bounded)."""
     text = str(text or "")[:2000]
-    if len(text.split()) > PARAGRAPH_WORDS:
+    if is_paragraph(text):
         text = _head(text, _SENTENCE_END_RE) or text
     return bool(_RERUN_RE.search(text))
 
