@@ -315,9 +315,27 @@ def test_compensating_moves_and_means_are_incidental():
     ("lower the lr of the lm head to 0.002", "UNEMBEDDING_LR"),
     ("raise LR for scalars to 0.8", "SCALAR_LR"),
     ("Adam's epsilon 1e-10 -> 1e-8", "ADAM_EPS"),
+    ("increase Muon final momentum from 0.95 to 0.98", "MUON_MOMENTUM"),
+    ("Lower Muon peak momentum from 0.97→0.95", "MUON_MOMENTUM"),
 ])
 def test_a_learning_rate_for_a_group_is_the_group_s_and_an_optimizer_owning_a_knob_is_no_switch(text, name):
     assert [f["name"] for f in text_changes(text)] == [name]
+
+
+def test_a_component_s_optimizer_is_its_own_not_the_model_s():
+    """Test-time training runs its own optimizer: "TTT SGD" and its momentum are TTT's knobs, so a kept
+    TTT row does not make SGD the model's optimizer (and "Muon" after it a switch back). An optimizer
+    named in passing is no switch at all."""
+    facts = by_name(text_changes("Switch TTT optimizer from SGD to AdamW"))
+    assert list(facts) == ["TTT_OPTIMIZER"] and (facts["TTT_OPTIMIZER"]["old"], facts["TTT_OPTIMIZER"]["new"]) == (
+        "sgd", "adamw")
+    facts = by_name(text_changes("Increase TTT SGD momentum from 0.9 to 0.95"))
+    assert facts["TTT_MOMENTUM"]["direction"] == "up" and "MUON_MOMENTUM" not in facts and "OPTIMIZER" not in facts
+    assert list(by_name(text_changes("TTT inner SGD learning rate 0.005 -> 0.01"))) == ["TTT_LR", "TTT_OPTIMIZER"]
+    assert text_changes("Set batch_seqs=1 so each chunk runs ~6 SGD steps instead of ~3")[0]["name"] == "BATCH_SEQS"
+    assert [f["name"] for f in text_changes("Set batch_seqs=1 so each chunk runs ~6 SGD steps")] == ["BATCH_SEQS"]
+    assert by_name(text_changes("switch to AdamW"))["OPTIMIZER"]["new"] == "adamw"
+    assert by_name(text_changes("Lion optimizer - much worse"))["OPTIMIZER"]["new"] == "lion"
 
 
 @pytest.mark.parametrize("text,names", [

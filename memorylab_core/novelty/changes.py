@@ -511,7 +511,10 @@ _LEADING_CONTEXT_RE = re.compile(
     r"(?:since|given|because|as|now\s+that|after|building\s+on|on\s+top\s+of|instead\s+of|rather\s+than|while|"
     r"with|unlike|following|based\s+on|previous(?:ly)?|earlier|last\s+time)\b")
 _TOKEN_COUNT_NAMES = frozenset({"TOTAL", "TOKENS", "TOTAL_TOKENS", "BATCH_TOKENS"})  # words of the batch, in tokens
-_OWNER_RE = re.compile(r"(?:'s)?\s*$")
+# an optimizer right before its knob owns it, across the words that say which value of it ("Muon final
+# momentum", "Adam's peak learning rate", "SGD optimizer's momentum")
+_OWNER_RE = re.compile(r"(?:'s)?(?:\s+(?:optimi[sz]er(?:'s)?|final|peak|initial|start(?:ing)?|end|max(?:imum)?|"
+                       r"min(?:imum)?|base|target|inner))*\s*$")
 _ANY_NUMBER_RE = re.compile(r"\d")
 _BARE_VALUE_RE = re.compile(rf"\s*{_NUMBER}\s*")
 _BARE_PAIR_RE = re.compile(rf"(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
@@ -987,6 +990,8 @@ def _piece_facts(piece: str, inherited: tuple | None,
             owner = name == "OPTIMIZER" and idx + 1 < len(mentions) and mentions[idx + 1][2] != "cat"
             if owner and _OWNER_RE.match(post):
                 continue  # "Adam learning rate", "Adam's epsilon": the optimizer owns the knob, it is not changed
+            if name.endswith("OPTIMIZER") and _OPTIMIZER_AS_MODIFIER_RE.match(post):
+                continue  # an optimizer named in passing ("so each chunk runs ~6 SGD steps")
             cats.setdefault(name, []).append((m, value, verb, post))
             continue
         if kind == "tech" and verb is None and pre.strip():
@@ -1128,6 +1133,13 @@ def _parameters_of_knobs(piece: str, mentions: list) -> list:
 
 # Settings every parameter group has: its learning rate, Adam's betas and epsilon, weight decay, init.
 _GROUP_SETTINGS = frozenset({"LR", "ADAM_BETA1", "ADAM_BETA2", "ADAM_BETAS", "ADAM_EPS", "WEIGHT_DECAY", "INIT_SCALE"})
+# The settings of an optimizer a component owns, under the names they take as that component's knobs.
+_OPTIMIZER_SETTINGS = {"LR": "LR", "MUON_MOMENTUM": "MOMENTUM", "WEIGHT_DECAY": "WEIGHT_DECAY",
+                       "ADAM_BETA1": "ADAM_BETA1", "ADAM_BETA2": "ADAM_BETA2", "ADAM_BETAS": "ADAM_BETAS",
+                       "ADAM_EPS": "ADAM_EPS"}
+# An optimizer's name before one of these nouns describes the training, it changes nothing ("SGD steps").
+_OPTIMIZER_AS_MODIFIER_RE = re.compile(r"[\s-]*(?:steps?|updates?|iterations?|epochs?|passes|count|ce|loss)\b")
+_OPTIMIZER_GAP_RE = re.compile(r"(?:'s)?\s+(?:(?:inner(?:[\s-]loop)?|optimi[sz]er)\s+)*(?:from\s+)?")
 _OWNER_GAP_RE = re.compile(r"(?:'s)?\s+(?:([a-z]+)\s+)?")  # a word between may say how ("normal init")
 # Parameter groups named by a plain word ("embeddings weight decay"), in one spelling each.
 _GROUP_NOUN_RE = re.compile(r"(?<![\w])(embeddings?|embeds?|lm[\s_]head|unembedding|biases|norms|gains|scalars|lambdas)"
@@ -1140,11 +1152,23 @@ def _owned(piece: str, mentions: list) -> list:
     """``mentions`` with a group setting named right after a knob or component that owns it merged into
     one knob of that owner: "x0_lambdas LR" is ``X0_LAMBDAS_LR``, "value embedding LR" ``VALUE_EMBEDS_LR``,
     "x0_params Adam beta2" ``X0_LAMBDAS_ADAM_BETA2``, "value embeddings init std" ``VALUE_EMBEDS_INIT_SCALE``:
-    neither the owner nor the model-wide setting moves."""
+    neither the owner nor the model-wide setting moves. An optimizer named right after a component is that
+    component's own ("TTT SGD optimizer", "TTT optimizer from SGD to AdamW": ``TTT_OPTIMIZER``), and so are
+    the optimizer's settings named after it in the clause ("(lr=0.005, momentum=0.9)": ``TTT_LR``,
+    ``TTT_MOMENTUM``): the model's optimizer, LR and Muon momentum do not move."""
     out: list = []
+    owner = None  # the component whose optimizer this clause names
     for item in mentions:
-        m, name, _, _ = item
+        m, name, kind, value = item
         prev = out[-1] if out else None
+        if owner and (name == "OPTIMIZER" or name in _OPTIMIZER_SETTINGS and "muon" not in m.group().lower()):
+            out.append((m, f"{owner}_{_OPTIMIZER_SETTINGS.get(name, name)}", kind, value))
+            continue
+        if (name == "OPTIMIZER" and prev is not None and prev[2] == "comp"
+                and _OPTIMIZER_GAP_RE.fullmatch(piece, prev[0].end(), m.start())):
+            owner = prev[1]
+            out[-1] = (m, f"{owner}_OPTIMIZER", kind, value)
+            continue
         gap = _OWNER_GAP_RE.fullmatch(piece, prev[0].end(), m.start()) if prev is not None else None
         if (name in _GROUP_SETTINGS and gap and prev[2] in ("num", "comp") and prev[1] not in _GROUP_SETTINGS
                 and not (gap.group(1) and (gap.group(1) in VERB_WORDS or gap.group(1) in _LIST_STOP))):
