@@ -169,11 +169,19 @@ def test_text_changes_numeric(text, name, old, new, direction):
     ("halve batch size", 0.5, "down", "TOTAL_BATCH_SIZE"),
     ("double the LR", 2.0, "up", "LR"),
     ("decrease LR by 20%", 0.8, "down", "LR"),
+    ("half batch", 0.5, "down", "TOTAL_BATCH_SIZE"),  # a multiple before the knob, not its value
+    ("quarter batch", 0.25, "down", "TOTAL_BATCH_SIZE"),
+    ("2x batch", 2, "up", "TOTAL_BATCH_SIZE"),
+    ("LR x0.25", 0.25, "down", "LR"),
 ])
 def test_text_changes_ratios(text, factor, direction, name):
     fact = by_name(text_changes(text))[name]
     assert fact["direction"] == direction and fact["factor"] == pytest.approx(factor)
     assert fact["old"] is None and fact["new"] is None
+
+
+def test_a_multiple_before_the_mlp_is_its_ratio():
+    assert by_name(text_changes("4x MLP"))["MLP_RATIO"]["new"] == 4
 
 
 def test_shared_verb_and_head_noun_across_and():

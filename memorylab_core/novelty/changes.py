@@ -504,6 +504,8 @@ _PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMB
 _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
 _PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
+_MULTIPLE_RE = re.compile(r"half|quarter|\d+(?:\.\d+)?\s*[x×]")
+_MULTIPLE_VALUED = frozenset({"MLP_RATIO"})  # knobs whose value is written as a multiple ("4x MLP")
 _UNDONE_RE = re.compile(r"\s*(increase|decrease|raise|cut|bump|boost)\b")
 # A clause that opens with one of these states the situation, not the change ("Since depth 10 worked, ...",
 # "Instead of raising LR, ...", "Previous experiments with beta1=0.9 failed, ...").
@@ -1202,6 +1204,10 @@ def _values(pre: str, post: str, name: str = "") -> tuple[Any, Any, str | None]:
     if m and (not _UNIT_AFTER_RE.match(post, m.end()) or (_counts_steps(name) and _STEP_UNIT_RE.match(post, m.end()))):
         return None, _parse_number(m.group("a")), None
     m = _PRE_RE.search(pre) if pre else None
+    if m and _MULTIPLE_RE.fullmatch(m.group("a")) and not (name in _MULTIPLE_VALUED and m.group("a")[0].isdigit()):
+        # "half batch", "2x batch": a multiple of where it stands ("4x MLP" is the MLP ratio's value)
+        value = _parse_number(m.group("a").rstrip("x×"))
+        return None, None, f"{value}x"
     return None, (_parse_number(m.group("a")) if m else None), None
 
 
@@ -1255,6 +1261,8 @@ def _by_factor(text: str, meaning: str | None) -> float | None:
     value = _parse_number(text)
     if not _is_number(value) or value <= 0 or meaning not in ("up", "down"):
         return None
+    if text.endswith(("x", "×")) and value < 1:  # "0.5x": a multiplier under one is the factor itself
+        return value
     if _PERCENT_RE.search(text) or value < 1:
         return 1 + value if meaning == "up" else max(1 - value, 0.0)
     return value if meaning == "up" else 1 / value
