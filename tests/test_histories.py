@@ -248,6 +248,44 @@ def test_a_multi_agent_ledger_is_described_by_its_hypothesis_and_its_notes_name_
     assert verdict["classification"] == "novel"  # an infrastructure failure says nothing about the idea
 
 
+def _imported_two_columns(tmp_path, header: str, lines: list[str]):
+    path = tmp_path / "golf.tsv"
+    path.write_text(header + "".join(lines), encoding="utf-8")
+    at = ("--home", str(tmp_path / "store"))
+    res = ml(*at, "import", str(path), "--json", cwd=tmp_path)
+    assert res.code == 0, res.err
+    return at, res.json()
+
+
+def test_the_text_column_that_states_the_changes_describes_the_run(tmp_path):
+    """A ledger whose ``reasoning`` column holds the proposal and whose ``description`` says how it came out
+    (sofiabod's Parameter Golf run): the proposals describe the runs, the outcomes stay as an extra column,
+    the import says which column it read, and a failed idea proposed again is a repeat."""
+    at, summary = _imported_two_columns(tmp_path, "commit\tval_bpb\tstatus\treasoning\tdescription\n", [
+        "a1\t1.228\tkeep\testablish baseline ground truth\tbaseline: unmodified train_gpt.py\n",
+        "a2\t1.244\tdiscard\tmatrix_lr=0.06 + muon_backend_steps=3\tworse convergence\n",
+        "a3\t1.227\tkeep\tlonger warmdown=2500\t0.0012 improvement over baseline\n",
+        "a4\t1.231\tdiscard\tSwiGLU MLP\tslower steps, fewer total steps\n"])
+    assert any("'reasoning'" in w for w in summary["warnings"]), summary["warnings"]
+    runs = ml(*at, "list", "--json", cwd=tmp_path).json()  # newest first
+    assert [r["description"] for r in runs][:2] == ["SwiGLU MLP", "longer warmdown=2500"]
+    record = ml(*at, "show", runs[0]["run_id"], "--json", cwd=tmp_path).json()["record"]
+    assert record["import"]["extra"]["description"] == "slower steps, fewer total steps"
+    verdict = ml(*at, "check", "-d", "swap in a SwiGLU MLP", "--json", cwd=tmp_path).json()
+    assert verdict["classification"] == "repeat_failure"
+
+
+def test_a_why_column_beside_a_description_that_states_the_change_is_left_as_an_extra(tmp_path):
+    """Where ``description`` states the changes and ``reasoning`` only says why, the description stays."""
+    at, summary = _imported_two_columns(tmp_path, "commit\tval_bpb\tstatus\tdescription\treasoning\n", [
+        "a1\t1.228\tkeep\tbaseline\tground truth first\n",
+        "a2\t1.244\tdiscard\tmatrix_lr 0.04 -> 0.06\tfaster convergence might help\n",
+        "a3\t1.227\tkeep\twarmdown 0.5 -> 0.6\tsmoother decay\n"])
+    assert not any("reasoning" in w for w in summary["warnings"])
+    assert [r["description"] for r in ml(*at, "list", "--json", cwd=tmp_path).json()] == [
+        "warmdown 0.5 -> 0.6", "matrix_lr 0.04 -> 0.06", "baseline"]
+
+
 def test_a_status_that_blames_the_harness_is_no_evidence_and_a_plain_abort_is_a_crash(tmp_path):
     """``harness_abort`` (the harness quarantined the run) is an infrastructure crash: imported as a crash of
     kind infra, so checking its idea again is novel; ``aborted`` alone is a crash whose cause is unknown."""

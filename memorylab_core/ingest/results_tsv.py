@@ -20,8 +20,10 @@ _HEADER_ALIASES = {
     "memory_gb": ("memory_gb", "memory", "mem_gb", "memory_(gb)", "vram_gb", "peak_vram_gb", "peak_memory_gb"),
     "status": ("status", "outcome", "result", "decision"),
     # Best first: a ledger with several text columns (a multi-agent harness writes the proposal as
-    # ``hypothesis`` and what was implemented as ``notes``) is described by the proposal.
-    "description": ("description", "desc", "idea", "change", "hypothesis", "notes"),
+    # ``hypothesis`` and what was implemented as ``notes``) is described by the proposal; where another
+    # text column states the changes far more often, that one is (:func:`_proposal_column`).
+    "description": ("description", "desc", "idea", "change", "proposal", "hypothesis", "reasoning", "rationale",
+                    "notes"),
 }
 _CANONICAL = {alias: name for name, aliases in _HEADER_ALIASES.items() for alias in aliases}
 _TEXT_COLUMNS = _HEADER_ALIASES["description"]
@@ -88,7 +90,39 @@ def parse_results_lines(lines: list[str]) -> tuple[list[dict], list[str]]:
         row = _row(cells, header, number, warnings)
         if row is not None:
             rows.append(row)
-    return rows, warnings
+    return _proposal_column(rows, warnings), warnings
+
+
+_PROPOSAL_SAMPLE = 200  # rows read to tell which text column states the changes
+_PROPOSAL_MARGIN = 2.0  # another column must state a change this many times as often to be the proposal
+
+
+def _proposal_column(rows: list[dict], warnings: list[str]) -> list[dict]:
+    """``rows`` described by the text column that states their changes. The header's rank picks the
+    description column; when another text column names a knob move or technique in at least
+    :data:`_PROPOSAL_MARGIN` times as many rows (a ``reasoning`` column holding "higher LR + fewer NS steps"
+    beside a ``description`` holding "worse convergence"), that column is the proposal and the other is
+    kept as an extra, with a warning saying so. The raw row, and so the import key, is unchanged."""
+    others = [name for name in (rows[0]["extra"] if rows else {}) if _normalise(name) in _TEXT_COLUMNS]
+    if not others:
+        return rows
+    from memorylab_core.novelty.changes import text_changes  # only files with several text columns
+
+    sample = rows[:_PROPOSAL_SAMPLE]
+
+    def states(text: object) -> int:
+        return int(bool(str(text or "").strip() and text_changes(str(text))))
+
+    current = sum(states(r["description"]) for r in sample)
+    best, count = max(((name, sum(states(r["extra"].get(name)) for r in sample)) for name in others),
+                      key=lambda item: item[1])
+    if count < _PROPOSAL_MARGIN * max(current, 1):
+        return rows
+    warnings.append(f"the proposals are read from column {best!r}: it states a change in {count} of {len(sample)} "
+                    f"rows, 'description' in {current}")
+    for row in rows:
+        row["extra"]["description"], row["description"] = row["description"], str(row["extra"].pop(best) or "").strip()
+    return rows
 
 
 def _looks_like_header(cells: list[str]) -> bool:
