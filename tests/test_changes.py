@@ -422,6 +422,8 @@ def test_merge_diff_wins_text_fills():
     ("increase depth to 16, crashed: OOM", "increase depth to 16"),
     ("SwiGLU — worse than ReLU² at this scale", "SwiGLU"),
     ("halve batch size, slightly better", "halve batch size"),
+    ("grad clip 1.0 + LR=0.004 no improvement over LR=0.003", "grad clip 1.0 + LR=0.004"),  # no separator
+    ("no improvement", "no improvement"),
     ("aspect ratio 64 -> 96 (wider)", "aspect ratio 64 -> 96 (wider)"),
     ("halve total batch size to 2^14 (device batch 8)", "halve total batch size to 2^14 (device batch 8)"),
     ("remove logit softcap (15*tanh(logits/15))", "remove logit softcap (15*tanh(logits/15))"),

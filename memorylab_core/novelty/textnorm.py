@@ -75,6 +75,9 @@ _TAIL_RE = re.compile(  # (?<!\s): starts only where a run of spaces starts, as 
     r"oom|nan|diverged|slower|faster|too\s+\w+)\b.*$",
     re.IGNORECASE,
 )
+# A verdict written straight after the change, with no separator ("LR=0.004 no improvement over LR=0.003"):
+# "no" before these words removes nothing.
+_BARE_VERDICT_RE = re.compile(r"(?<=\S)\s+(?:no|not)\s+(?:improv\w*|gains?|better|benefit\w*)\b.*$", re.IGNORECASE)
 _SPACES_RE = re.compile(r"\s+")
 
 
@@ -141,6 +144,7 @@ def _strip_cached(s: str) -> str:
     if tail and tail.start() > 0:
         s = s[: tail.start()]
     s = _TAIL_RE.sub("", s)
+    s = _BARE_VERDICT_RE.sub("", s)
     s = _SPACES_RE.sub(" ", s).strip()
     return s.strip(" ,;:-–—") or s
 
