@@ -93,7 +93,7 @@ def parse_results_lines(lines: list[str]) -> tuple[list[dict], list[str]]:
     return _proposal_column(rows, warnings), warnings
 
 
-_PROPOSAL_SAMPLE = 200  # rows read to tell which text column states the changes
+_PROPOSAL_SAMPLE = 100  # rows read to tell which text column states the changes
 _PROPOSAL_MARGIN = 2.0  # another column must state a change this many times as often to be the proposal
 
 
