@@ -286,6 +286,21 @@ def test_a_why_column_beside_a_description_that_states_the_change_is_left_as_an_
         "warmdown 0.5 -> 0.6", "matrix_lr 0.04 -> 0.06", "baseline"]
 
 
+def test_a_short_row_in_a_ledger_read_by_its_second_text_column_is_imported_with_a_warning(tmp_path):
+    """The proposal column is the last one and a row stops before it: the row is imported, described by
+    nothing, with the usual short-row warning; nothing raises."""
+    at, summary = _imported_two_columns(tmp_path, "commit\tval_bpb\tstatus\tdescription\treasoning\n", [
+        "a1\t1.2\tkeep\tbaseline run\tbaseline\n",
+        "a2\t1.3\tdiscard\tworse\tmatrix_lr=0.06\n",
+        "a3\t1.3\tdiscard\tcrashed early\n",
+        "a4\t1.3\tdiscard\tbetter\twarmdown=2500\n"])
+    assert summary["imported"] == 4
+    assert any("4 of 5 columns" in w for w in summary["warnings"])
+    assert any("'reasoning'" in w for w in summary["warnings"])
+    runs = ml(*at, "list", "--json", cwd=tmp_path).json()
+    assert [r["description"] for r in runs][:2] == ["warmdown=2500", "(no description)"]
+
+
 def test_a_status_that_blames_the_harness_is_no_evidence_and_a_plain_abort_is_a_crash(tmp_path):
     """``harness_abort`` (the harness quarantined the run) is an infrastructure crash: imported as a crash of
     kind infra, so checking its idea again is novel; ``aborted`` alone is a crash whose cause is unknown."""

@@ -121,7 +121,8 @@ def _proposal_column(rows: list[dict], warnings: list[str]) -> list[dict]:
     warnings.append(f"the proposals are read from column {best!r}: it states a change in {count} of {len(sample)} "
                     f"rows, 'description' in {current}")
     for row in rows:
-        row["extra"]["description"], row["description"] = row["description"], str(row["extra"].pop(best) or "").strip()
+        proposal = str(row["extra"].pop(best, "") or "").strip()  # a short row may stop before it
+        row["extra"]["description"], row["description"] = row["description"], proposal
     return rows
 
 

@@ -1135,10 +1135,10 @@ def _parameters_of_knobs(piece: str, mentions: list) -> list:
 
 # Settings every parameter group has: its learning rate, Adam's betas and epsilon, weight decay, init.
 _GROUP_SETTINGS = frozenset({"LR", "ADAM_BETA1", "ADAM_BETA2", "ADAM_BETAS", "ADAM_EPS", "WEIGHT_DECAY", "INIT_SCALE"})
-# The settings of an optimizer a component owns, under the names they take as that component's knobs.
-_OPTIMIZER_SETTINGS = {"LR": "LR", "MUON_MOMENTUM": "MOMENTUM", "WEIGHT_DECAY": "WEIGHT_DECAY",
-                       "ADAM_BETA1": "ADAM_BETA1", "ADAM_BETA2": "ADAM_BETA2", "ADAM_BETAS": "ADAM_BETAS",
-                       "ADAM_EPS": "ADAM_EPS"}
+# The settings of an optimizer a component owns: a group's (but its init) and a plain "momentum", which
+# upstream's vocabulary reads as Muon's and becomes the component's MOMENTUM.
+_OPTIMIZER_SETTINGS = (_GROUP_SETTINGS - {"INIT_SCALE"}) | {"MUON_MOMENTUM"}
+_OWNED_SETTING_NAMES = {"MUON_MOMENTUM": "MOMENTUM"}
 # An optimizer's name before one of these nouns describes the training, it changes nothing ("SGD steps").
 _OPTIMIZER_AS_MODIFIER_RE = re.compile(r"[\s-]*(?:steps?|updates?|iterations?|epochs?|passes|count|ce|loss)\b")
 _OPTIMIZER_GAP_RE = re.compile(r"(?:'s)?\s+(?:(?:inner(?:[\s-]loop)?|optimi[sz]er)\s+)*(?:from\s+)?")
@@ -1164,7 +1164,7 @@ def _owned(piece: str, mentions: list) -> list:
         m, name, kind, value = item
         prev = out[-1] if out else None
         if owner and (name == "OPTIMIZER" or name in _OPTIMIZER_SETTINGS and "muon" not in m.group().lower()):
-            out.append((m, f"{owner}_{_OPTIMIZER_SETTINGS.get(name, name)}", kind, value))
+            out.append((m, f"{owner}_{_OWNED_SETTING_NAMES.get(name, name)}", kind, value))
             continue
         if (name == "OPTIMIZER" and prev is not None and prev[2] == "comp"
                 and _OPTIMIZER_GAP_RE.fullmatch(piece, prev[0].end(), m.start())):
