@@ -580,11 +580,15 @@ def test_more_or_less_of_a_manner_is_no_length_of_a_schedule_phase():
     ("aspect 128", "ASPECT_RATIO", None, 128, "changed"),
     ("two layer model", "DEPTH", None, 2, "changed"),
     ("4-layer net", "DEPTH", None, 4, "changed"),
+    ("increase depth from 3 to 6 layers", "DEPTH", 3, 6, "up"),
+    ("reduce depth 8 → 6 layers (faster)", "DEPTH", 8, 6, "down"),
+    ("speed up MPS path but eval timed out with batch_size=1", "DEVICE_BATCH_SIZE", None, 1, "changed"),
 ])
 def test_shares_of_the_run_batches_of_sequences_and_layer_counts(text, name, old, new, direction):
     """A share "of the run" / "the final N%" is the phase's ratio, and delaying a warmdown shortens it; a
     plain "batch" under 1024 counts sequences (the device batch), not tokens; "aspect 128" is the aspect
-    ratio; "two layer model" the depth."""
+    ratio; "two layer model" the depth, and "depth from 3 to 6 layers" a move from 3; a verb in a clause
+    before "but" is not the setting's ("speed up ... but ... batch_size=1")."""
     fact = by_name(text_changes(text))[name]
     assert (fact["old"], fact["new"], fact["direction"]) == (old, new, direction)
 

@@ -675,6 +675,9 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("", re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
     ("tie", re.compile(r"(?<![a-z])un[\s-]?tie[ds]?(?![a-z])"), "remove tied"),  # "untie embeddings"
     ("", re.compile(r"(?<![\w.])(\d+)w(?![a-z0-9])"), r"width \1"),
+    # "depth from 3 to 6 layers": the unit ends a move already named, so the start stays the start
+    ("layer", re.compile(r"(depth|n_layers?|num_layers|layers)((?:\s+from)?\s+\d+\s*(?:to|->|→)\s*\d+)[\s-]layers?"
+                         r"(?![\w-])"), r"\1\2"),
     ("layer", re.compile(rf"(?<![\w.])(\d+|{_LAYER_COUNTS})[\s-]layers?(?=\s+(?:model|net(?:work)?|transformer|gpt)\b|"
                          r"\s*$|\s*[,;(])"), r"depth \1"),  # "two layer model", "4-layer net": the depth
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
@@ -930,6 +933,8 @@ def _verb(pre: str, post: str) -> tuple[str, float | None] | None:
     where the bias goes, not what is added ("go down to 4 layers", "the number of layers" are the knob's)."""
     words = _WORD_RE.findall(pre)
     for i in range(len(words) - 1, -1, -1):
+        if words[i] == "but":
+            break  # "speed up the MPS path but eval timed out with batch_size=1": another clause's verb
         if words[i] in VERB_WORDS:
             if not _object_ended(words[i + 1:]):
                 return VERB_WORDS[words[i]]
