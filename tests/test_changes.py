@@ -123,6 +123,14 @@ def test_diff_type_change_int_to_float_is_not_a_change_but_bool_is():
 
 CASES = [
     ("matrix LR 0.04 → 0.05", "MATRIX_LR", 0.04, 0.05, "up"),
+    # Parameter Golf's spellings of upstream's knobs: Muon's weight decay, momentum and Newton-Schulz steps
+    ("MuonWD=0.04 mom=0.99 (9L baseline arch)", "WEIGHT_DECAY", None, 0.04, "changed"),
+    ("muon_wd=0.02 scalar_lr=0.06", "WEIGHT_DECAY", None, 0.02, "changed"),
+    ("MuonWD=0.04 mom=0.99 (9L baseline arch)", "MUON_MOMENTUM", None, 0.99, "changed"),
+    ("mom_warmup=300", "MUON_MOMENTUM_WARMUP", None, 300, "changed"),
+    ("9L Muon NS=3", "NS_STEPS", None, 3, "changed"),
+    ("muon_backend_steps=3", "NS_STEPS", None, 3, "changed"),
+    ("muon_wd_mlp=0.115", "MUON_WD_MLP", None, 0.115, "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
     ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),
     ("bump the matrix learning rate from 0.04 up to 0.05", "MATRIX_LR", 0.04, 0.05, "up"),

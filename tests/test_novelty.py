@@ -547,6 +547,8 @@ def test_same_own_knob_needs_a_shared_word_that_names_a_thing():
     assert not same_own_knob("MUON_WD_MLP", "MUON_WD_ATTN")
     assert not same_own_knob("X0_LAMBDAS", "X0_LAMBDAS_LR")  # the learning rate of x0_lambdas
     assert same_own_knob("DAGGER_TRIGGER", "DAGGER_TRIGGER_FRAC")  # the trigger, as a fraction
+    assert same_own_knob("QK_GAIN", "QK_GAIN_INIT")  # a learned gain is set by its initial value
+    assert not same_own_knob("STD", "TIED_EMBED_INIT_STD")  # a bare unit names no thing
 
 
 def test_a_cited_run_is_no_knob():

@@ -172,10 +172,11 @@ def text_tokens(description: str, tags: Sequence[str] = (), family: str | None =
 _FILLER_WORDS = frozenset(("FACTOR", "VALUE", "COEF", "COEFF", "COEFFICIENT", "PARAM", "PARAMETER", "SETTING"))
 _GENERIC_WORDS = frozenset(("LR", "RATE", "SIZE", "STEPS", "STEP", "SCALE", "RATIO", "WEIGHT", "DECAY", "MIN", "MAX",
                             "NUM", "N", "INIT", "DIM", "ALPHA", "BETA", "GAMMA", "EPS", "MOMENTUM", "WD", "FRAC",
-                            "FRACTION", "START", "END", "COUNT", "LEN", "LENGTH", "MODE", "TYPE", "K", "TOP"))
+                            "FRACTION", "START", "END", "COUNT", "LEN", "LENGTH", "MODE", "TYPE", "K", "TOP", "STD"))
 # Words that make a name the setting *of* another: ``X0_LAMBDAS_LR`` is not ``X0_LAMBDAS`` (a unit word such as
-# FRAC is no such word: ``DAGGER_TRIGGER_FRAC`` is the trigger).
-_SETTING_WORDS = frozenset(("LR", "RATE", "WD", "DECAY", "BETA", "BETA1", "BETA2", "BETAS", "EPS", "MOMENTUM", "INIT",
+# FRAC is no such word: ``DAGGER_TRIGGER_FRAC`` is the trigger, nor is INIT: a learned scalar's only setting is
+# its initial value, so ``QK_GAIN=5`` sets ``QK_GAIN_INIT``).
+_SETTING_WORDS = frozenset(("LR", "RATE", "WD", "DECAY", "BETA", "BETA1", "BETA2", "BETAS", "EPS", "MOMENTUM",
                             "STD"))
 
 

@@ -384,10 +384,11 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
     ("WARMDOWN_RATIO", "num",
      rf"(?:lr{_S})?(?:warm{_S}down|cool{_S}down|anneal(?:ing)?|decay{_S}phase)(?:{_S}(?:ratio|frac(?:tion)?))?"),
     ("WARMUP_RATIO", "num", rf"(?:lr{_S})?warm{_S}up(?:{_S}(?:ratio|frac(?:tion)?|steps))?"),
-    ("WEIGHT_DECAY", "num", rf"(?:(?:matrix|muon|adam){_S})?weight{_S}decay|wd"),
+    ("WEIGHT_DECAY", "num", rf"(?:(?:matrix|muon|adam){_S})?weight{_S}decay|(?:muon{_S})?wd"),  # "MuonWD=0.04"
     ("ADAM_BETAS", "num", rf"adam{_S}betas?|beta[12]"),
-    ("MUON_MOMENTUM", "num", rf"(?:muon{_S})?momentum"),
+    ("MUON_MOMENTUM", "num", rf"(?:muon{_S})?momentum|mom(?=\s*[=:]\s*0?\.\d)"),  # "mom=0.99"
     ("NS_STEPS", "num", rf"(?:newton{_S}schulz|polar{_S}express|ns)(?:{_S}(?:steps|iter(?:ation)?s?))|"
+                        rf"muon{_S}backend{_S}steps|ns(?=\s*[=:]\s*\d)|"
                         rf"newton{_S}schulz|polar{_S}express"),
     ("EVAL_BATCH_SIZE", "num", rf"eval(?:uation)?{_S}batch(?:{_S}size)?"),
     ("DEVICE_BATCH_SIZE", "num", rf"(?:device|micro|per{_S}device){_S}(?:batch(?:{_S}size)?|bs)"),

@@ -63,7 +63,7 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      "up"),
     # Muon's momentum ramps from a start value (0.85) to its end (MUON_MOMENTUM, 0.95) over a warmup of steps
     ("MUON_MOMENTUM_WARMUP", "muon", "num",
-     rf"(?:muon{_S})?momentum{_S}warm{_S}up(?:{_S}steps)?|muon{_S}warm{_S}up(?:{_S}steps)?|"
+     rf"(?:muon{_S})?(?:momentum|mom){_S}warm{_S}up(?:{_S}steps)?|muon{_S}warm{_S}up(?:{_S}steps)?|"
      rf"(?:muon{_S})?momentum{_S}ramp(?:{_S}(?:length|steps))?(?!{_S}(?:start|end|begin|final|initial))",
      "muon momentum ramp 300 -> 600", "up"),
     ("MUON_MOMENTUM_START", "muon", "num",
