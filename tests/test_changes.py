@@ -131,6 +131,10 @@ CASES = [
     ("9L Muon NS=3", "NS_STEPS", None, 3, "changed"),
     ("muon_backend_steps=3", "NS_STEPS", None, 3, "changed"),
     ("muon_wd_mlp=0.115", "MUON_WD_MLP", None, 0.115, "changed"),
+    # a value glued to a knob's name the vocabulary knows
+    ("seq2048 + warmdown300 on 1xA100", "WARMDOWN_RATIO", None, 300, "changed"),
+    ("model_dim544 + warmdown200", "MODEL_DIM", None, 544, "changed"),
+    ("MLP3x + BigramHash8192", "BIGRAM_EMBED", None, 8192, "added"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
     ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),
     ("bump the matrix learning rate from 0.04 up to 0.05", "MATRIX_LR", 0.04, 0.05, "up"),
@@ -599,6 +603,12 @@ def test_shares_of_the_run_batches_of_sequences_and_layer_counts(text, name, old
     before "but" is not the setting's ("speed up ... but ... batch_size=1")."""
     fact = by_name(text_changes(text))[name]
     assert (fact["old"], fact["new"], fact["direction"]) == (old, new, direction)
+
+
+def test_glued_digits_split_only_from_a_knob_s_name():
+    """"int8", "float16" are no knob with a value; "ema997" is a decay of 0.997, not an EMA of 997."""
+    assert text_changes("int8 quant") == [] and text_changes("rtx3090 run") == []
+    assert "EMA" not in by_name(text_changes("ema997 init01"))
 
 
 def test_a_layer_count_of_a_part_is_no_depth():

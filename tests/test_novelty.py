@@ -1089,3 +1089,13 @@ def test_upstream_s_lambda_inits_and_group_weight_decays_give_moves_their_start(
     assert [check(rows, idea).classification for idea in ("x0_lambdas=0.2", "x0_lambdas=0.05", "lm_head WD=0.004",
                                                           "x0_params LR=2.0")] == \
         ["repeat_failure", "novel", "repeat_failure", "repeat_failure"]
+
+
+def test_settings_already_in_place_beside_a_failed_idea_repeat_it():
+    """A row that restates settings the configuration already has ("warmdown5k lr0.07") beside an idea that
+    failed ("late QAT") re-tries that idea: the restated settings are its context, not a re-run of the best."""
+    rows = [BASE, ("warmdown=5000 lr=0.07 (new best)", "keep"), ("late QAT only, no gain over no-QAT", "discard")]
+    result = check(rows, "late QAT 0.15 + warmdown=5000 lr=0.07")
+    assert result.classification == "repeat_failure", result.reasons
+    assert [m.index for m in result.matches][:1] == [2]
+    assert check(rows, "warmdown=5000 lr=0.07 again").classification == "duplicate_run"

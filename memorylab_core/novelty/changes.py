@@ -723,12 +723,27 @@ def _stated_starts(text: str) -> str:
     return _STATED_START_RE.sub(lambda m: f"{m[2]} -> {m[1]}" if m[1] else " ", text)
 
 
+# A knob's name with its value glued on ("warmdown300", "model_dim544", "rope200k", "BigramHash8192"): split
+# when the letters are a name the vocabulary knows, so "float16" or "int8" stay words. A component's glued
+# digits split only as a size (four or more): "ema997" is a decay of 0.997, not 997.
+_GLUED_RE = re.compile(r"(?<![\w.])([a-z][a-z_]*[a-z])(\d+(?:\.\d+)?(?:\^\d+)?k?)(?![\w.])")
+
+
+def _unglue(m: re.Match) -> str:
+    name, value = m.groups()
+    known = next((k for k in MENTIONS.finditer(name) if k.start() == 0 and k.end() == len(name)), None)
+    if known is None or len(name) < 3 or (value.startswith("0") and "." not in value):
+        return m.group()
+    numeric = MENTION_META[known.lastgroup][1] == "num"
+    return f"{name} {value}" if numeric or len(value) >= 4 else m.group()
+
+
 def _expand_shorthand(text: str) -> str:
-    """``text`` with the shorthand of :data:`_SHORTHAND` written out."""
+    """``text`` with the shorthand of :data:`_SHORTHAND` written out, and values glued to a name split off."""
     for needle, pattern, replacement in _SHORTHAND:
         if needle in text and pattern.search(text):  # most texts hold none: a search skips sub's set-up
             text = pattern.sub(replacement, text)
-    return text
+    return _GLUED_RE.sub(_unglue, text) if _GLUED_RE.search(text) else text
 
 
 def _clauses(text: str) -> list[tuple[str, bool]]:

@@ -968,6 +968,10 @@ class NoveltyIndex:
         moves = [m for m in resolved if m[0] != "="]
         moves += [m for m in (_removal_as_value(m, point) for m in moves) if m]
         if not moves and (_names_the_current(resolved, proposal.description) or is_rerun(proposal.description)):
+            if resolved and not is_rerun(proposal.description):
+                text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, True, runs)
+                if text_cls in ("repeat_failure", "incremental_followup"):
+                    return text_cls, text_evidence, text_reasons, None
             return self._rerun(ctx, [m for m in resolved if m[0] == "="], best, runs)
         again = self._same_run(ctx, proposal, moves, facts, runs)
         if again:
