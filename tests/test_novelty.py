@@ -1099,3 +1099,13 @@ def test_settings_already_in_place_beside_a_failed_idea_repeat_it():
     assert result.classification == "repeat_failure", result.reasons
     assert [m.index for m in result.matches][:1] == [2]
     assert check(rows, "warmdown=5000 lr=0.07 again").classification == "duplicate_run"
+
+
+def test_a_re_baseline_s_stated_config_is_the_operating_point_not_a_kept_move():
+    """A later "baseline: ..." row lists the configuration a new session starts from: the values become the
+    operating point, but moving one of them afterwards is new ground, not a re-tune of a kept move."""
+    rows = [BASE, ("increase depth from 8 to 10", "keep"),
+            ("baseline: DEPTH=8, MATRIX_LR=0.02, WEIGHT_DECAY=0.4", "keep")]
+    result = check(rows, "reduce weight_decay 0.4->0.1")
+    assert result.classification == "novel", result.reasons
+    assert check(rows, "MATRIX_LR 0.02 -> 0.03").classification == "novel"

@@ -1059,7 +1059,7 @@ _DELAY_RE = re.compile(r"\b(?:delay(?:ed|ing|s)?|postpon\w*)\b")
 _KEEP = VERB_WORDS["keep"]
 # A verb that keeps what follows it: "raise LR but keep depth 8", "WARMDOWN 0.5 -> 0.4 keeping no warmup".
 _KEEPING = frozenset({"keep", "keeps", "keeping", "hold", "holds", "holding", "retain", "retains", "retaining",
-                      "preserve", "preserving"})
+                      "preserve", "preserving", "same"})  # "depth 8→12 same width": the width stays
 
 
 _BUT_RE = re.compile(r"\bbut\b")

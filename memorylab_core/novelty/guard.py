@@ -765,7 +765,8 @@ class NoveltyIndex:
             return
         facts = self._known_names(ctx, run_facts(run) if facts is None else facts)
         moves: list[tuple] = []
-        if is_baseline_run(run) and (first or not facts) and not any(_states_a_move(f) for f in facts):
+        if is_baseline_run(run) and (first or not facts or is_baseline(run.description)) \
+                and not any(_states_a_move(f) for f in facts):
             for fact in facts:
                 name, new = str(fact.get("name")), fact.get("new")
                 if new is not None:
