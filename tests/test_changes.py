@@ -136,6 +136,8 @@ CASES = [
     ("model_dim544 + warmdown200", "MODEL_DIM", None, 544, "changed"),
     ("MLP3x + BigramHash8192", "BIGRAM_EMBED", None, 8192, "added"),
     ("depth 8→12 same width 512-dim — 100.9M params", "DEPTH", 8, 12, "up"),
+    ("fixed Muon momentum 0.95 (warmup helps)", "MUON_MOMENTUM_WARMUP", None, None, "removed"),
+    ("constant Muon momentum 0.90", "MUON_MOMENTUM", None, 0.9, "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
     ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),
     ("bump the matrix learning rate from 0.04 up to 0.05", "MATRIX_LR", 0.04, 0.05, "up"),

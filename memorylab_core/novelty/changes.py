@@ -689,6 +689,9 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("top", re.compile(r"(?<![a-z0-9])top[\s_-]?(\d+)(?![\w.])(?!\s*(?:most\b|frequent|tokens?\b|words?\b|"
                        r"bigrams?\b|layers?\b|blocks?\b|rows?\b|columns?\b|singular|eigen|values?\b|logits?\b|%|"
                        r"percent|candidates?\b|positions?\b|heads?\b|channels?\b))"), r"top_k \1"),
+    # "fixed Muon momentum 0.95": the momentum without its warmup ramp
+    ("momentum", re.compile(r"(?<![a-z])(?:constant|fixed)\s+(muon\s+)?momentum(?![a-z_])"),
+     r"no \1momentum warmup, \1momentum"),
     ("lrs", re.compile(r"(?<![a-z])lrs(?![a-z])"), "lr"),  # "matrix and scalar LRs": one LR each
     ("rates", re.compile(r"(?<![a-z])learning rates(?![a-z])"), "learning rate"),
     # a share of the run: "from 50% of the run to the final 20%" is 0.5 -> 0.2
