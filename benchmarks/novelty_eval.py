@@ -18,9 +18,9 @@ The three reference-labelled ledgers are *tuning* data: the guard's rules were a
 at its errors on them, so their scores say nothing about unseen ledgers. ``--dev`` scores the
 development set in ``tests/data/dev-ledgers`` (public ledgers labelled the same way, see its
 README); its ``SOURCES.tsv`` splits it by ledger into a ``tuning``, a ``held-out``, ``held-out-2`` to ``held-out-4``,
-a ``tuning-5`` and ``held-out-5`` to ``held-out-27`` and ``held-out-29`` part, and ``--split`` scores one part. Rows are read by the
-import's own code (status words, description column, crash causes, roles,
-never-ran rows).
+a ``tuning-5``, ``held-out-5`` to ``held-out-27`` and ``held-out-29`` part (there is no ``held-out-28``: its
+search found nothing), and ``--split`` scores one part. Rows are read by the import's own code (status words,
+description column, crash causes, roles, never-ran rows).
 """
 
 from __future__ import annotations

@@ -138,6 +138,8 @@ CASES = [
     ("depth 8→12 same width 512-dim — 100.9M params", "DEPTH", 8, 12, "up"),
     ("fixed Muon momentum 0.95 (warmup helps)", "MUON_MOMENTUM_WARMUP", None, None, "removed"),
     ("constant Muon momentum 0.90", "MUON_MOMENTUM", None, 0.9, "changed"),
+    ("Exp58: SwiGLU 4x — 1.454, 37.9M params", "MLP_RATIO", None, 4, "changed"),
+    ("ReluSquared 6x MLP", "MLP_RATIO", None, 6, "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
     ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),
     ("bump the matrix learning rate from 0.04 up to 0.05", "MATRIX_LR", 0.04, 0.05, "up"),
@@ -612,6 +614,7 @@ def test_glued_digits_split_only_from_a_knob_s_name():
     """"int8", "float16" are no knob with a value; "ema997" is a decay of 0.997, not an EMA of 997."""
     assert text_changes("int8 quant") == [] and text_changes("rtx3090 run") == []
     assert "EMA" not in by_name(text_changes("ema997 init01"))
+    assert "MLP_RATIO" not in by_name(text_changes("gelu 2x slower"))  # a multiple of speed, not of the MLP
 
 
 def test_a_layer_count_of_a_part_is_no_depth():

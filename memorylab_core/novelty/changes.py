@@ -683,6 +683,9 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
     ("", re.compile(r"(?<![\w.])d(\d{3,5})(?![\w.])"), r"width \1"),  # "9L d576"
     ("mlp", re.compile(r"(?<![a-z])mlp(\d+(?:\.\d+)?)x(?![\w.])"), r"mlp \1x"),  # "9L MLP3.5x"
+    # "SwiGLU 4x", "ReluSquared 6x": a multiple right after the MLP's activation is its hidden width
+    ("", re.compile(r"(?<![a-z])((?:swi|ge|re)glu|relu[\s_-]?(?:squared|sq|\^?2|²)|gelu|silu)\s+(\d+(?:\.\d+)?)\s*x"
+                    r"(?=\s*(?:$|[—–\-(,;:+]|mlp|hidden|ffn|width|expansion)(?![a-z]))"), r"\1 + mlp \2x"),
     ("dim", re.compile(r"(?<![\w.])(\d{2,5})[\s-]?dim(?:ension)?(?:al)?(?![a-z0-9_])(?!\s*(?:[a-z-]+\s+)?heads?\b)"),
      r"width \1"),  # "depth=4 640-dim", not "64-dim heads"
     # "top-2" routes to two experts; "top-100 (most frequent) tokens" is a selection of tokens, not routing
