@@ -131,7 +131,8 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      "add batch size warmup", "added"),
     # architecture techniques (component present / absent)
     ("CONV_MIXER", "architecture", "comp",
-     rf"conv(?:olution(?:al)?)?{_S}(?:token{_S})?(?:mixer|mixing|model|layers?|blocks?)",
+     rf"conv(?:olution(?:al)?)?{_S}(?:token{_S})?(?:mixer|mixing|model|layers?|blocks?)|"
+     rf"(?:causal|depthwise|multi{_S}scale){_S}conv(?:olution(?:al)?)?s?",
      "add a conv mixer", "added"),
     ("GQA", "attention", "comp", rf"gqa|grouped{_S}query(?:{_S}attention)?|multi{_S}query{_S}attention|mqa",
      "grouped-query attention with 2 kv heads", "added"),
@@ -183,7 +184,7 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("FLASH_ATTENTION", "attention", "comp", rf"flash{_S}attn|flash{_S}attention|sdpa",
      "use flash attention", "added"),
     ("XSA", "attention", "comp", rf"xsa|exclusive{_S}self{_S}attention", "XSA on the last 4 layers", "added"),
-    ("KERNEL_SIZE", "conv_mixer", "num", rf"(?:conv(?:olution)?{_S})?kernel(?:{_S}size)?",
+    ("KERNEL_SIZE", "conv_mixer", "num", rf"(?:conv(?:olution)?{_S})?kernels?(?:{_S}sizes?)?",
      "conv kernel 15->31", "up"),
 )
 
