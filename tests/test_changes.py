@@ -214,6 +214,8 @@ def test_shared_verb_and_head_noun_across_and():
     ("replace squared ReLU with GELU in the MLP", "relu2", "gelu"),
     ("swap relu2 for geglu", "relu2", "geglu"),
     ("exp1: SwiGLU MLP (worse than ReLU² at small scale)", None, "swiglu"),
+    ("Exp111: ReluSquared gating -- worse", None, "reglu"),  # the activation inside a gate: a gated MLP
+    ("GELU-gated MLP", None, "geglu"),
 ])
 def test_text_changes_activation(text, old, new):
     fact = by_name(text_changes(text))["ACTIVATION"]

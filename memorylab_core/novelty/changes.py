@@ -27,6 +27,7 @@ import math
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from .textnorm import MENTION_META, MENTIONS, NUMBER_WORDS, VERB_WORDS, proposal_parts, strip_outcome_notes
@@ -669,7 +670,8 @@ _OWNER = (r"(?:[a-z][a-z0-9]*(?:_[a-z0-9]+)+|embeddings?|embeds?|lm[\s_]head|une
           r"lambdas)")
 _GROUP_SETTING = (r"lr|learning\s+rate|weight\s+decay|wd|(?:adam[\s_-]*)?betas?[12]?|(?:adam[\s_-]*)?eps(?:ilon)?|"
                   r"init(?:\s+std)?")
-_SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring every match holds, pattern, spelled out)
+_SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    # (a substring every match holds, pattern, spelled out)
     ("", re.compile(rf"(?<![\w])({_GROUP_SETTING})(\s*(?:\([^()]*\)|[=:]?\s*[-\d.e^]+))?\s+(?:to|for|on)\s+"
                     rf"(?:the\s+|all\s+)?({_OWNER})(?![\w])"), r"\3 \1\2"),
     ("", re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
@@ -683,6 +685,10 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str], ...] = (  # (a substring eve
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
     ("", re.compile(r"(?<![\w.])d(\d{3,5})(?![\w.])"), r"width \1"),  # "9L d576"
     ("mlp", re.compile(r"(?<![a-z])mlp(\d+(?:\.\d+)?)x(?![\w.])"), r"mlp \1x"),  # "9L MLP3.5x"
+    # "ReluSquared gating", "GELU-gated MLP": the activation inside a gate is a gated MLP of that kind
+    ("gat", re.compile(r"(?<![a-z])(?:(relu[\s_-]?(?:squared|sq|\^?2|²))|(gelu)|(silu|swish))[\s-]+"
+                       r"gat(?:ing|ed)(?![a-z])"),
+     lambda m: "reglu" if m.group(1) else "geglu" if m.group(2) else "swiglu"),
     # "SwiGLU 4x", "ReluSquared 6x": a multiple right after the MLP's activation is its hidden width
     ("", re.compile(r"(?<![a-z])((?:swi|ge|re)glu|relu[\s_-]?(?:squared|sq|\^?2|²)|gelu|silu)\s+(\d+(?:\.\d+)?)\s*x"
                     r"(?=\s*(?:$|[—–\-(,;:+]|mlp|hidden|ffn|width|expansion)(?![a-z]))"), r"\1 + mlp \2x"),
