@@ -140,6 +140,13 @@ CASES = [
     ("constant Muon momentum 0.90", "MUON_MOMENTUM", None, 0.9, "changed"),
     ("Exp58: SwiGLU 4x — 1.454, 37.9M params", "MLP_RATIO", None, 4, "changed"),
     ("ReluSquared 6x MLP", "MLP_RATIO", None, 6, "changed"),
+    # Parameter Golf's night: slashed and glued configurations, Muon's momentum after its name, iterations
+    ("11L 3xMLP LeakyReLU(0.5)^2", "MLP_RATIO", None, 3, "changed"),
+    ("7L/3x + MATRIX_LR=0.10", "DEPTH", None, 7, "changed"),
+    ("9L/384d/3x (too narrow)", "MODEL_DIM", None, 384, "changed"),
+    ("Lower LRs + Muon 0.99 + grad clip 0.3", "MUON_MOMENTUM", None, 0.99, "changed"),
+    ("WARMDOWN_ITERS=30 (worse than 50)", "WARMDOWN_RATIO", None, 30, "changed"),
+    ("LeakyReLU(0.3)^2 (0.5 still better)", "LEAKY_SLOPE", None, 0.3, "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
     ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),
     ("bump the matrix learning rate from 0.04 up to 0.05", "MATRIX_LR", 0.04, 0.05, "up"),
@@ -216,6 +223,7 @@ def test_shared_verb_and_head_noun_across_and():
     ("exp1: SwiGLU MLP (worse than ReLU² at small scale)", None, "swiglu"),
     ("Exp111: ReluSquared gating -- worse", None, "reglu"),  # the activation inside a gate: a gated MLP
     ("GELU-gated MLP", None, "geglu"),
+    ("11L 3xMLP LeakyReLU(0.5)^2", None, "leaky_relu2"),
 ])
 def test_text_changes_activation(text, old, new):
     fact = by_name(text_changes(text))["ACTIVATION"]

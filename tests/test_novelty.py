@@ -234,6 +234,15 @@ def test_a_lab_note_that_plans_a_seed_re_run_is_not_one():
                     "wider than the pure model's; the mean of both seeds is the family's best so far. Next: more.")
 
 
+def test_a_row_that_opens_by_verifying_is_a_re_run():
+    """"Verify best config (...)" and "Final verification" re-run the configuration; "verify that X helps"
+    proposes X."""
+    from memorylab_core.novelty.textnorm import is_rerun
+    assert is_rerun("Verify best config (9L/256seq/rope250/lr0.08/wd0.01)")
+    assert is_rerun("Final verification (reproducible)")
+    assert not is_rerun("verify that XSA on the last 3 layers helps")
+
+
 def test_a_kind_named_in_place_re_runs_in_a_line_but_is_a_placement_in_a_paragraph():
     """"switch to SwiGLU" where SwiGLU is kept re-runs the configuration; a paragraph that adds an
     RMSNorm somewhere where RMSNorm is the model's norm says where a change goes, so it is no re-run."""

@@ -672,6 +672,8 @@ _GROUP_SETTING = (r"lr|learning\s+rate|weight\s+decay|wd|(?:adam[\s_-]*)?betas?[
                   r"init(?:\s+std)?")
 _SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     # (a substring every match holds, pattern, spelled out)
+    # "7L/3x", "9L/384d/3x": a configuration written as slashed shorthand is a list, not a division
+    ("/", re.compile(r"(?<=\d[lxdhk])/(?=\d)"), " + "),
     ("", re.compile(rf"(?<![\w])({_GROUP_SETTING})(\s*(?:\([^()]*\)|[=:]?\s*[-\d.e^]+))?\s+(?:to|for|on)\s+"
                     rf"(?:the\s+|all\s+)?({_OWNER})(?![\w])"), r"\3 \1\2"),
     ("", re.compile(r"(?<![\w.])(\d+)l(?![a-z0-9])"), r"depth \1"),
@@ -685,6 +687,12 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], st
     ("", re.compile(r"(?<![\w.])(\d{3,5})d(?![a-z0-9])"), r"width \1"),  # "10L 512d"
     ("", re.compile(r"(?<![\w.])d(\d{3,5})(?![\w.])"), r"width \1"),  # "9L d576"
     ("mlp", re.compile(r"(?<![a-z])mlp(\d+(?:\.\d+)?)x(?![\w.])"), r"mlp \1x"),  # "9L MLP3.5x"
+    ("mlp", re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x[\s-]*mlp(?![a-z])"), r"mlp \1x"),  # "11L 3xMLP", "3x MLP"
+    # "LeakyReLU(0.5)^2": the activation, and its negative slope as a setting of its own
+    ("relu", re.compile(r"(leaky[\s_-]*relu)\s*\(\s*(\d*\.?\d+)\s*\)\s*((?:\^|\*\*)\s*2|²)?"),
+     r"\1\3 + leaky_slope=\2"),
+    # "Muon 0.99": a number in Muon's momentum range right after the optimizer is its momentum
+    ("muon", re.compile(r"(?<![a-z])muon\s+(0?\.(?:8|9)\d*)(?![\w.])"), r"muon momentum \1"),
     # "ReluSquared gating", "GELU-gated MLP": the activation inside a gate is a gated MLP of that kind
     ("gat", re.compile(r"(?<![a-z])(?:(relu[\s_-]?(?:squared|sq|\^?2|²))|(gelu)|(silu|swish))[\s-]+"
                        r"gat(?:ing|ed)(?![a-z])"),

@@ -351,7 +351,8 @@ def is_baseline(text: str) -> bool:
 # Re-runs of the same configuration: re-verify / clean retest / no logic change / "log:" rows.
 _RERUN_RE = re.compile(
     r"\bre[\s-]?(?:run|try|tried|verif(?:y|ied|ication)|test|produc(?:e|tion)|peat(?:ed)?\s+(?:run|baseline))\b|"
-    r"\bclean\s+re[\s-]?(?:test|run|check)\b|\b(?:verification|confirmation)\s+(?:re-?)?run\b|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
+    r"\bclean\s+re[\s-]?(?:test|run|check)\b|\b(?:verification|confirmation)\s+(?:re-?)?run\b|"
+    r"^\s*(?:final\s+)?verif(?:y|ication)\b(?!\s+(?:that|whether|if)\b)|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
     r"\bnoise[\s-]+(?:floor|check|run)\b|\bsame\s+config(?:uration)?\b|\bseed\s+(?:check|variance)\b|^\s*log\s*:|"
     r"\b(?:another|different|new|other)\s+seed\b|\bseed\s*[=:]?\s*\d+\b",
     re.IGNORECASE,
@@ -424,6 +425,9 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
 # Categorical knobs: each alternative names a value. (canonical name, value or None for the bare
 # keyword, pattern). Checked before KNOB_ALIASES at the same position.
 CATEGORY_ALIASES: tuple[tuple[str, str | None, str], ...] = (
+    # a leaky ReLU squared, its slope in brackets or not ("LeakyReLU(0.5)^2"): an activation of its own
+    ("ACTIVATION", "leaky_relu2", rf"leaky{_S}relu(?:\(\s*[\d.]+\s*\))?{_S}(?:(?:\^|\*\*){_S}2|²|squared|sq)"),
+    ("ACTIVATION", "leaky_relu", rf"leaky{_S}relu"),
     ("ACTIVATION", "relu2", rf"squared{_S}relu|relu{_S}(?:\^|\*\*)?{_S}2|relu{_S}sq(?:uared?)?|relu²"),
     ("ACTIVATION", "swiglu", rf"swi{_S}glu(?:{_S}style)?|gated{_S}(?:mlp|linear{_S}units?)"),
     ("ACTIVATION", "geglu", rf"ge{_S}glu"),

@@ -266,7 +266,10 @@ UPSTREAM_DEFAULTS: dict[str, object] = {
 # Identifiers that name a vocabulary owner another way: upstream train.py's optimizer groups ``x0_params`` and
 # ``resid_params`` hold the two lambda vectors, so "x0_params LR" is the x0 lambdas' LR; a bare ``dim=640`` is the
 # model's width.
-IDENTIFIER_ALIASES: dict[str, str] = {"X0_PARAMS": "X0_LAMBDAS", "RESID_PARAMS": "RESID_LAMBDAS", "DIM": "MODEL_DIM"}
+IDENTIFIER_ALIASES: dict[str, str] = {"X0_PARAMS": "X0_LAMBDAS", "RESID_PARAMS": "RESID_LAMBDAS", "DIM": "MODEL_DIM",
+                                      # Parameter Golf's schedule phases, counted in iterations
+                                      "WARMDOWN_ITERS": "WARMDOWN_RATIO", "WARMDOWN_STEPS": "WARMDOWN_RATIO",
+                                      "WARMUP_STEPS": "WARMUP_RATIO", "WARMUP_ITERS": "WARMUP_RATIO"}
 
 # Tuple constants whose elements are knobs of their own.
 SPLIT_CONSTANTS: dict[str, tuple[str, ...]] = {"ADAM_BETAS": ("ADAM_BETA1", "ADAM_BETA2")}
