@@ -1118,3 +1118,10 @@ def test_a_re_baseline_s_stated_config_is_the_operating_point_not_a_kept_move():
     result = check(rows, "reduce weight_decay 0.4->0.1")
     assert result.classification == "novel", result.reasons
     assert check(rows, "MATRIX_LR 0.02 -> 0.03").classification == "novel"
+
+
+def test_a_setting_of_a_kept_technique_it_belongs_to_is_a_follow_up():
+    """`PARENT`: the number of XSA layers after XSA was kept re-tunes XSA; before any XSA it is new."""
+    kept = [BASE, ("XSA on last 3 layers (new best)", "keep")]
+    assert check(kept, "XSA_LAYERS=7").classification == "incremental_followup"
+    assert check([BASE], "XSA_LAYERS=7").classification == "novel"

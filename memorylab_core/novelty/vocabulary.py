@@ -216,6 +216,7 @@ KIND_OF: dict[str, str] = {name: kind for name, _, kind, *_ in KNOBS}
 
 PARENT: dict[str, str] = {
     "KERNEL_SIZE": "CONV_MIXER",
+    "XSA_LAYERS": "XSA",
     "VE_GATE_CHANNELS": "VE_GATE",
     "N_KV_HEAD": "GQA",
     "MUON_MOMENTUM_WARMUP": "OPTIMIZER",
