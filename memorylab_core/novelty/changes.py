@@ -709,6 +709,7 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], st
     # "fixed Muon momentum 0.95": the momentum without its warmup ramp
     ("momentum", re.compile(r"(?<![a-z])(?:constant|fixed)\s+(muon\s+)?momentum(?![a-z_])"),
      r"no \1momentum warmup, \1momentum"),
+    ("kv", re.compile(r"(?<![\w.])(\d+)\s*kv(?![a-z])"), r"num_kv_heads=\1"),  # "8H/4KV", "2KV": the KV heads
     ("lrs", re.compile(r"(?<![a-z])lrs(?![a-z])"), "lr"),  # "matrix and scalar LRs": one LR each
     ("rates", re.compile(r"(?<![a-z])learning rates(?![a-z])"), "learning rate"),
     # a share of the run: "from 50% of the run to the final 20%" is 0.5 -> 0.2
