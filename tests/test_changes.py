@@ -628,6 +628,16 @@ def test_glued_digits_split_only_from_a_knob_s_name():
     assert "MLP_RATIO" not in by_name(text_changes("gelu 2x slower"))  # a multiple of speed, not of the MLP
 
 
+def test_the_model_a_change_is_made_in_is_no_change():
+    """"... in the 5-layer 384-dim full-attention stack" names the model the change goes into: only the change
+    is a fact ("tie token embedding and unembedding weights" is weight tying)."""
+    assert [(f["name"], f["old"], f["new"]) for f in text_changes(
+        "reduce FFN expansion from 5x to 4x in the 1/16 alternating local/global attention stack")] == [
+        ("MLP_RATIO", 5, 4)]
+    assert [f["name"] for f in text_changes(
+        "tie token embedding and unembedding weights in the 5-layer 384-dim full-attention stack")] == ["WEIGHT_TYING"]
+
+
 def test_a_layer_count_of_a_part_is_no_depth():
     assert "DEPTH" not in by_name(text_changes("2-layer MLP head")), text_changes("2-layer MLP head")
 

@@ -710,6 +710,9 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], st
     ("momentum", re.compile(r"(?<![a-z])(?:constant|fixed)\s+(muon\s+)?momentum(?![a-z_])"),
      r"no \1momentum warmup, \1momentum"),
     ("kv", re.compile(r"(?<![\w.])(\d+)\s*kv(?![a-z])"), r"num_kv_heads=\1"),  # "8H/4KV", "2KV": the KV heads
+    # "... in the 5-layer 384-dim full-attention stack": the model the change is made in, not a change
+    ("the", re.compile(r"\s(?:in|on\s+top\s+of|on|of|for|to|from)\s+the\s+[^,;()]{0,100}?\b(?:stack|model|"
+                       r"config(?:uration)?|setup)(?![a-z])"), ""),
     ("lrs", re.compile(r"(?<![a-z])lrs(?![a-z])"), "lr"),  # "matrix and scalar LRs": one LR each
     ("rates", re.compile(r"(?<![a-z])learning rates(?![a-z])"), "learning rate"),
     # a share of the run: "from 50% of the run to the final 20%" is 0.5 -> 0.2

@@ -417,7 +417,9 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
                            rf"x0{_S}(?:skip|residual)(?:{_S}connections?)?"),
     ("VALUE_EMBEDS", "comp", rf"value{_S}embed(?:ding)?s?|ves?"),
     ("QK_NORM", "comp", rf"qk{_S}norm(?:ali[sz]ation)?"),
-    ("WEIGHT_TYING", "comp", rf"weight{_S}tying|tied{_S}(?:embeddings?|weights)|tie{_S}(?:the{_S})?embeddings?"),
+    ("WEIGHT_TYING", "comp", rf"weight{_S}tying|"
+                             rf"tied{_S}(?:(?:input{_S}/?{_S}output|in{_S}/?{_S}out){_S})?(?:embeddings?|weights)|"
+                             rf"tie{_S}(?:the{_S})?(?:token{_S})?embeddings?(?:{_S}and{_S}unembedding(?:{_S}weights)?)?"),
     ("ROPE", "comp", rf"rope|rotary(?:{_S}(?:position(?:al)?{_S})?embeddings?)?"),
     ("LR", "num", rf"lr|learning{_S}rate"),
 )
