@@ -1125,3 +1125,12 @@ def test_a_setting_of_a_kept_technique_it_belongs_to_is_a_follow_up():
     kept = [BASE, ("XSA on last 3 layers (new best)", "keep")]
     assert check(kept, "XSA_LAYERS=7").classification == "incremental_followup"
     assert check([BASE], "XSA_LAYERS=7").classification == "novel"
+
+
+def test_a_kept_technique_named_alone_in_other_words_is_a_variant_of_it():
+    """After value embeddings were kept, "RMS-normalize the value embeddings before injection" reshapes them
+    (a follow-up); the kept row's own words again re-propose it (known_success)."""
+    rows = [BASE, ("add value embeddings on alternate layers", "keep")]
+    assert check(rows, "RMS-normalize the value embeddings before injection").classification == \
+        "incremental_followup"
+    assert check(rows, "add value embeddings on alternate layers").classification == "known_success"

@@ -552,8 +552,10 @@ def reshapes(move: tuple) -> tuple:
     """A technique "added" without a value where the operating point already has it, marked :data:`IN_PLACE`:
     alone, it names another form of it ("scalar VE gate", "shared VE embedding" where value embeddings and
     their gate are in place), so it repeats no failed *setting* of it (the gate's scale, its channels), as a
-    plain "added" would (:func:`repeats`); it still re-applies a keep. A failed run that only names what is in
-    place stores no move (:meth:`NoveltyIndex.add`): its words are its evidence."""
+    plain "added" would (:func:`repeats`), and after a keep of it is a variant of the kept technique (a
+    follow-up), not the keep re-applied, unless its words re-propose the kept run (:meth:`NoveltyIndex._verdict`).
+    A failed run that only names what is in place stores no move (:meth:`NoveltyIndex.add`): its words are its
+    evidence."""
     if move[0] == "c" and move[2] == "added" and move[3] is None:
         return ("c", move[1], "added", None, IN_PLACE)
     return move
@@ -564,7 +566,7 @@ def same_as_kept(prop: tuple, kept: tuple) -> bool:
     if prop[0] != kept[0]:
         return False
     if prop[0] == "c":
-        return prop[2] == kept[2] and prop[3] == kept[3]
+        return prop[2] == kept[2] and prop[3] == kept[3] and prop[4] != IN_PLACE
     return (prop[2] == kept[2] and prop[4] is not None and kept[4] is not None and _close(prop[4], kept[4])
             and prop[3] is not None)
 
@@ -978,6 +980,11 @@ class NoveltyIndex:
         if again:
             return "duplicate_run", again, [again[0].reason], None
         cls, evidence, reasons, part = self._by_changes(ctx, moves, runs)
+        if cls == "incremental_followup" and all(m[0] == "c" and m[4] == IN_PLACE for m in moves):
+            # a kept technique named alone is a variant of it, unless the words re-propose the kept run itself
+            text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, False, runs)
+            if text_cls == "known_success":
+                return text_cls, text_evidence, text_reasons, None
         if cls != "novel":
             return cls, evidence, reasons, part
         text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, bool(facts), runs)
