@@ -601,6 +601,7 @@ def builds_on_keep(prop: tuple, kept: tuple) -> bool:
 
 _GATED = {"ACTIVATION": frozenset({"swiglu", "geglu", "reglu"})}  # gated MLPs: a structure, not an activation
 _MAX_EVIDENCE = 8  # earlier runs kept per kind of evidence and move
+_SAME_WORDS = 0.8  # Jaccard of content words at which a proposal re-proposes a kept run (_re_proposed)
 _EPOCH_READ = 5000  # moves of one knob read back to its last keep, at most (bounds a verdict's cost)
 _RELATION_SCORE = {"repeat": 1.0, "same": 1.0, "further": 0.9, "parent": 0.85, "noop": 1.0}
 
@@ -981,14 +982,25 @@ class NoveltyIndex:
             return "duplicate_run", again, [again[0].reason], None
         cls, evidence, reasons, part = self._by_changes(ctx, moves, runs)
         if cls == "incremental_followup" and all(m[0] == "c" and m[4] == IN_PLACE for m in moves):
-            # a kept technique named alone is a variant of it, unless the words re-propose the kept run itself
-            text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, False, runs)
-            if text_cls == "known_success":
-                return text_cls, text_evidence, text_reasons, None
+            again = self._re_proposed(proposal, evidence)  # a kept technique named alone is a variant of it,
+            if again:  # unless the words re-propose the kept run itself
+                return "known_success", again, [again[0].reason], None
         if cls != "novel":
             return cls, evidence, reasons, part
         text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, bool(facts), runs)
         return text_cls, text_evidence, reasons + text_reasons, None
+
+    def _re_proposed(self, proposal: Proposal, evidence: list[_Evidence]) -> list[_Evidence]:
+        """The kept runs among ``evidence`` whose words the proposal repeats (the same content words, give or
+        take one in five: Jaccard ≥ :data:`_SAME_WORDS`): it re-proposes that run, not a variant of it."""
+        query = set(text_tokens(proposal.description, proposal.tags, proposal.family, proposal.hypothesis))
+        kept = [e.index for e in evidence if self.outcome(e.index) == _KEEP]
+        if not query or not kept:
+            return []
+        docs = self._doc_tokens(kept)
+        same = [i for i in kept if len(query & set(docs.get(i, ()))) >= _SAME_WORDS * len(query | set(docs.get(i, ())))]
+        return [_Evidence(i, 1.0, ["text_identity"], "the same words as that kept run: it re-proposes it")
+                for i in same]
 
     def _current_best(self, best: int | None, why: str) -> list[_Evidence]:
         return [] if best is None else [_Evidence(best, 1.0, ["operating_point", "rerun"], why)]
