@@ -990,17 +990,14 @@ class NoveltyIndex:
         text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, bool(facts), runs)
         return text_cls, text_evidence, reasons + text_reasons, None
 
-    def _re_proposed(self, proposal: Proposal, evidence: list[_Evidence]) -> list[_Evidence]:
-        """The kept runs among ``evidence`` whose words the proposal repeats (the same content words, give or
-        take one in five: Jaccard ≥ :data:`_SAME_WORDS`): it re-proposes that run, not a variant of it."""
+    def _re_proposed(self, proposal: Proposal, kept: list[_Evidence]) -> list[_Evidence]:
+        """The kept runs a follow-up rests on (``kept``) whose words the proposal repeats (the same content
+        words, give or take one in five: Jaccard ≥ :data:`_SAME_WORDS`): it re-proposes that run, not a variant."""
         query = set(text_tokens(proposal.description, proposal.tags, proposal.family, proposal.hypothesis))
-        kept = [e.index for e in evidence if self.outcome(e.index) == _KEEP]
-        if not query or not kept:
-            return []
-        docs = self._doc_tokens(kept)
-        same = [i for i in kept if len(query & set(docs.get(i, ()))) >= _SAME_WORDS * len(query | set(docs.get(i, ())))]
+        docs = self._doc_tokens([e.index for e in kept]) if query else {}
+        same = [i for i, words in docs.items() if len(query & set(words)) >= _SAME_WORDS * len(query | set(words))]
         return [_Evidence(i, 1.0, ["text_identity"], "the same words as that kept run: it re-proposes it")
-                for i in same]
+                for i in sorted(same, reverse=True)]
 
     def _current_best(self, best: int | None, why: str) -> list[_Evidence]:
         return [] if best is None else [_Evidence(best, 1.0, ["operating_point", "rerun"], why)]
