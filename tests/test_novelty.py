@@ -1134,3 +1134,17 @@ def test_a_kept_technique_named_alone_in_other_words_is_a_variant_of_it():
     assert check(rows, "RMS-normalize the value embeddings before injection").classification == \
         "incremental_followup"
     assert check(rows, "add value embeddings on alternate layers").classification == "known_success"
+
+
+def test_a_paragraph_that_names_only_techniques_in_place_is_judged_by_its_words():
+    """In a paragraph, a kept technique named alone says where the change goes ("... during TTT"): a
+    re-worded retry of a failed TTT tweak repeats it; a different tweak of TTT is new, not a follow-up."""
+    why = (" The validation stream spans many topics, so state carried across chunk boundaries points the"
+           " adaptation the wrong way for the next document and costs more than it brings in practice.")
+    rows = [BASE, ("add TTT (test-time training) at eval", "keep"),
+            ("Reset the SGD momentum buffer between TTT chunks:" + why, "discard")]
+    assert check(rows, "Reset SGD momentum buffers at each TTT chunk boundary:" + why).classification == \
+        "repeat_failure"
+    assert check(rows, "Shuffle the TTT inner-loop batch order each epoch with a chunk-seeded generator so the"
+                       " updates see decorrelated batches and the adaptation is less sensitive to the order of"
+                       " sequences inside one chunk of the validation stream.").classification == "novel"

@@ -980,8 +980,14 @@ class NoveltyIndex:
         again = self._same_run(ctx, proposal, moves, facts, runs)
         if again:
             return "duplicate_run", again, [again[0].reason], None
+        reshaped = bool(moves) and all(m[0] == "c" and m[4] == IN_PLACE for m in moves)
+        if reshaped and is_paragraph(proposal.description):
+            # in a paragraph, techniques in place name where the change goes ("freeze tok_emb during TTT"):
+            # the change is in its words
+            text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, False, runs)
+            return text_cls, text_evidence, text_reasons, None
         cls, evidence, reasons, part = self._by_changes(ctx, moves, runs)
-        if cls == "incremental_followup" and all(m[0] == "c" and m[4] == IN_PLACE for m in moves):
+        if cls == "incremental_followup" and reshaped:
             again = self._re_proposed(proposal, evidence)  # a kept technique named alone is a variant of it,
             if again:  # unless the words re-propose the kept run itself
                 return "known_success", again, [again[0].reason], None
