@@ -754,6 +754,7 @@ _GLUED_RE = re.compile(r"(?<![\w.])([a-z][a-z_]*[a-z])(\d+(?:\.\d+)?(?:\^\d+)?k?
 
 
 def _unglue(m: re.Match) -> str:
+    """One :data:`_GLUED_RE` match, split into name and value where the name is a knob the vocabulary knows."""
     name, value = m.groups()
     known = next((k for k in MENTIONS.finditer(name) if k.start() == 0 and k.end() == len(name)), None)
     if known is None or len(name) < 3 or (value.startswith("0") and "." not in value):
