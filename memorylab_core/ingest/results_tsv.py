@@ -106,7 +106,7 @@ def _proposal_column(rows: list[dict], warnings: list[str]) -> list[dict]:
     others = [name for name in (rows[0]["extra"] if rows else {}) if _normalise(name) in _TEXT_COLUMNS]
     if not others:
         return rows
-    from memorylab_core.novelty.changes import text_changes  # only files with several text columns
+    from ..novelty.changes import text_changes  # only files with several text columns
 
     sample = rows[:_PROPOSAL_SAMPLE]
 

@@ -971,8 +971,9 @@ class NoveltyIndex:
             resolved = [reshapes(m) for m in resolved]
         moves = [m for m in resolved if m[0] != "="]
         moves += [m for m in (_removal_as_value(m, point) for m in moves) if m]
-        if not moves and (_names_the_current(resolved, proposal.description) or is_rerun(proposal.description)):
-            if resolved and not is_rerun(proposal.description):
+        rerun = is_rerun(proposal.description)
+        if not moves and (rerun or _names_the_current(resolved, proposal.description)):
+            if resolved and not rerun:
                 text_cls, text_evidence, text_reasons = self._by_text(proposal, threshold, True, runs)
                 if text_cls in ("repeat_failure", "incremental_followup"):
                     return text_cls, text_evidence, text_reasons, None
@@ -1001,7 +1002,8 @@ class NoveltyIndex:
         words, give or take one in five: Jaccard ≥ :data:`_SAME_WORDS`): it re-proposes that run, not a variant."""
         query = set(text_tokens(proposal.description, proposal.tags, proposal.family, proposal.hypothesis))
         docs = self._doc_tokens([e.index for e in kept]) if query else {}
-        same = [i for i, words in docs.items() if len(query & set(words)) >= _SAME_WORDS * len(query | set(words))]
+        same = [i for i, words in ((i, set(w)) for i, w in docs.items())
+                if len(query & words) >= _SAME_WORDS * len(query | words)]
         return [_Evidence(i, 1.0, ["text_identity"], "the same words as that kept run: it re-proposes it")
                 for i in sorted(same, reverse=True)]
 
