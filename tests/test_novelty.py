@@ -177,6 +177,20 @@ def test_removing_a_component_moves_its_strength_to_the_end_one_way():
     assert check([BASE, ("x0_lambdas 0.1 -> 0.2", "discard")], "remove x0_lambdas skip").classification == "novel"
 
 
+def test_a_ramp_cut_to_zero_starts_at_its_end():
+    """"no Muon momentum warmup (constant 0.95)" also raises the ramp's start from 0.85 to 0.95: after it
+    failed, "momentum start 0.85 -> 0.90" moves that knob the same way again, and the other way round;
+    lowering the start is the other way."""
+    cut = [BASE, ("no Muon momentum warmup (constant 0.95)", "discard")]
+    result = check(cut, "increase Muon momentum start from 0.85 to 0.90")
+    assert result.classification == "repeat_failure" and "MUON_MOMENTUM_START up" in (result.matched_part or "")
+    assert check(cut, "lower Muon momentum start from 0.85 to 0.80").classification == "novel"
+    raised = [BASE, ("Muon momentum start 0.85 -> 0.9", "discard")]
+    assert check(raised, "remove the Muon momentum warmup").classification == "repeat_failure"
+    assert check([BASE, ("muon momentum warmup 300 -> 150", "keep")],
+                 "no momentum warmup at all").classification == "incremental_followup"
+
+
 def test_the_hidden_width_of_a_gated_mlp_is_the_mlp_ratio():
     """"wider SwiGLU MLP" and "SwiGLU hidden 2x -> 3x" size the MLP where SwiGLU is in place: not the
     activation named again (a re-run), so widening after a kept widening follows it up and after a failed

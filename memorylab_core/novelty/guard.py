@@ -50,7 +50,7 @@ from .textnorm import (
     strip_outcome_notes,
     tokens,
 )
-from .vocabulary import KIND_OF, ORDERED_VALUES, PARENT, REMOVED_AS_VALUE, UPSTREAM_DEFAULTS, category_aliases
+from .vocabulary import KIND_OF, ORDERED_VALUES, PARENT, RAMPS, REMOVED_AS_VALUE, UPSTREAM_DEFAULTS, category_aliases
 
 CLASSES = ("novel", "known_success", "incremental_followup", "repeat_failure", "duplicate_run")
 POLICY: dict[str, dict[str, str]] = {
@@ -365,6 +365,20 @@ def _removal_as_value(move: tuple, point: dict) -> tuple | None:
     current = _value_at(point, knob)
     end = 0.0 if direction == "down" and _is_num(current) and float(current) > 0 else None
     return _numeric_move(knob, direction, None, end, None, current)
+
+
+def ramp_start_moves(moves: list[tuple], point: dict) -> list[tuple]:
+    """``moves`` plus, for each ramp cut to zero steps (vocabulary's ``RAMPS``), its start moved to its end
+    value: "no momentum warmup" is also "momentum start 0.85 → 0.95". Runs and proposals alike."""
+    out = list(moves)
+    for move in moves:
+        start_knob, end_knob = RAMPS.get(move[1], (None, None))
+        if start_knob and move[0] == "n" and move[2] == "down" and move[4] == 0.0:
+            implied = _numeric_move(start_knob, None, None, _value_at(point, end_knob), None,
+                                    _value_at(point, start_knob))
+            if implied and implied[0] == "n" and not any(m[1] == start_knob for m in moves):
+                out.append(implied)
+    return out
 
 
 def _value_at(state: dict, name: str) -> object:
@@ -783,7 +797,7 @@ class NoveltyIndex:
             facts, owners = read_owners(facts, point)
             for owner in owners - state.keys():  # a setting tuned shows its technique in place
                 self._put(ctx, owner, "added", None)
-            moves = [m for m in (to_move(f, point) for f in facts) if m and m[0] != "="]
+            moves = ramp_start_moves([m for m in (to_move(f, point) for f in facts) if m and m[0] != "="], point)
             if outcome != _KEEP:  # naming a technique already in place is context, not its failure
                 moves = [m for m in moves if not in_place(m, point)]
             if outcome == _FAIL:  # nor is a move made only to compensate for another, or as its means
@@ -969,7 +983,7 @@ class NoveltyIndex:
             resolved = [m for m in resolved if not in_place(m, point)]
         else:  # alone, it names another form of it ("softplus VE gate" where the VE gate is in place)
             resolved = [reshapes(m) for m in resolved]
-        moves = [m for m in resolved if m[0] != "="]
+        moves = ramp_start_moves([m for m in resolved if m[0] != "="], point)
         moves += [m for m in (_removal_as_value(m, point) for m in moves) if m]
         rerun = is_rerun(proposal.description)
         if not moves and (rerun or _names_the_current(resolved, proposal.description)):

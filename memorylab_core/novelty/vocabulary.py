@@ -239,6 +239,11 @@ VALUE_KNOB: dict[str, str] = {"ROPE": "ROPE_BASE", "SOFTCAP": "SOFTCAP_VALUE", "
 REMOVED_AS_VALUE: dict[str, tuple[str, str]] = {"SOFTCAP": ("SOFTCAP_VALUE", "up"),
                                                 "X0_LAMBDAS": ("X0_LAMBDA_INIT", "down")}
 
+# A ramp of zero steps starts where it ends: "no Muon momentum warmup (constant 0.95)" also raises the ramp's
+# start (0.85) to its end, so a later "momentum start 0.85 -> 0.90" moves the same knob the same way from
+# the same point (LABELS.md's repeat), and the other way round. Ramp length → (start knob, end knob).
+RAMPS: dict[str, tuple[str, str]] = {"MUON_MOMENTUM_WARMUP": ("MUON_MOMENTUM_START", "MUON_MOMENTUM")}
+
 
 def window_short_share(pattern: object) -> float | None:
     """The share of short-window layers in a window pattern ("sssl" → 0.75, "l" → 0.0), or None."""
