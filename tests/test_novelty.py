@@ -177,6 +177,21 @@ def test_removing_a_component_moves_its_strength_to_the_end_one_way():
     assert check([BASE, ("x0_lambdas 0.1 -> 0.2", "discard")], "remove x0_lambdas skip").classification == "novel"
 
 
+def test_the_discarded_run_just_before_word_for_word_is_a_re_run():
+    """The same words as the run just discarded, on the same base, run it again (LABELS.md's re-run on the
+    same base): duplicate_run, so replicate mode lets it through. After a crash the same words are a retry of
+    the failed idea, and with another run between them they try the idea again."""
+    rows = [BASE, ("SSTC-ICEA: Implicit Coordinate-Enhanced Attention (ICEA)", "discard")]
+    result = check(rows, "SSTC-ICEA: implicit coordinate-enhanced attention  (ICEA)", mode="replicate")
+    assert (result.classification, result.decision) == ("duplicate_run", "allow")
+    assert result.matches[0].index == 1
+    crashed = [BASE, ("add EMA of the weights with decay 0.999", "crash")]
+    assert check(crashed, "add EMA of the weights with decay 0.999").classification == "repeat_failure"
+    between = [*rows, ("MATRIX_LR 0.04 -> 0.05", "discard")]
+    assert check(between, "SSTC-ICEA: Implicit Coordinate-Enhanced Attention (ICEA)").classification \
+        == "repeat_failure"
+
+
 def test_a_ramp_cut_to_zero_starts_at_its_end():
     """"no Muon momentum warmup (constant 0.95)" also raises the ramp's start from 0.85 to 0.95: after it
     failed, "momentum start 0.85 -> 0.90" moves that knob the same way again, and the other way round;
