@@ -148,6 +148,7 @@ CASES = [
     ("WARMDOWN_ITERS=30 (worse than 50)", "WARMDOWN_RATIO", None, 30, "changed"),
     ("LeakyReLU(0.3)^2 (0.5 still better)", "LEAKY_SLOPE", None, 0.3, "changed"),
     ("2KV + no skip (4KV still better)", "N_KV_HEAD", None, 2, "changed"),
+    ("Late decay with 9e-4 peak LR", "LR", None, 9e-4, "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
     ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),
     ("bump the matrix learning rate from 0.04 up to 0.05", "MATRIX_LR", 0.04, 0.05, "up"),

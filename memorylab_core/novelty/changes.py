@@ -504,7 +504,7 @@ _FILL = r"^[\s:=(]*(?:[a-z]+\s+){0,2}?"
 _PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMBER})")
 _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
-_PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*$")
+_PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*(?:(?:peak|max(?:imum)?)\s+)?$")  # "1.3e-3 peak LR": its value
 _MULTIPLE_RE = re.compile(r"half|quarter|\d+(?:\.\d+)?\s*[x×]")
 _MULTIPLE_VALUED = frozenset({"MLP_RATIO"})  # knobs whose value is written as a multiple ("4x MLP")
 _UNDONE_RE = re.compile(r"\s*(increase|decrease|raise|cut|bump|boost)\b")
