@@ -149,6 +149,11 @@ CASES = [
     ("LeakyReLU(0.3)^2 (0.5 still better)", "LEAKY_SLOPE", None, 0.3, "changed"),
     ("2KV + no skip (4KV still better)", "N_KV_HEAD", None, 2, "changed"),
     ("Late decay with 9e-4 peak LR", "LR", None, 9e-4, "changed"),
+    # the weight decay's floor: the share of it left at the end (upstream decays it to zero)
+    ("WD decay to 20% residual (new best!)", "WD_FINAL_FRAC", None, 0.2, "changed"),
+    ("constant WD=0.05 (worse, linear decay better)", "WD_FINAL_FRAC", None, 1.0, "changed"),
+    ("constant WD=0.05 (worse, linear decay better)", "WEIGHT_DECAY", None, 0.05, "changed"),
+    ("with constant Muon weight decay throughout training", "WD_FINAL_FRAC", None, 1.0, "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
     ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),
     ("bump the matrix learning rate from 0.04 up to 0.05", "MATRIX_LR", 0.04, 0.05, "up"),

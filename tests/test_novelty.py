@@ -192,6 +192,20 @@ def test_the_discarded_run_just_before_word_for_word_is_a_re_run():
         == "repeat_failure"
 
 
+def test_a_weight_decay_floor_is_its_own_knob():
+    """"WD floor 20%" is the share of the weight decay left at the end, not the weight decay: after a failed
+    "constant weight decay" (all of it left) a floor raises it the same way again, and "WEIGHT_DECAY=0.06
+    with 20% WD floor" where the floor is kept moves only the weight decay."""
+    rows = [BASE, ("constant weight decay (no decay schedule)", "discard")]
+    result = check(rows, "WD decay to 10% residual")
+    assert result.classification == "repeat_failure" and "WD_FINAL_FRAC up" in (result.matched_part or "")
+    kept = [BASE, ("WEIGHT_DECAY 0.2 -> 0.05", "keep"), ("WEIGHT_DECAY=0.06", "discard"),
+            ("WD floor 20%", "keep")]
+    result = check(kept, "WEIGHT_DECAY=0.06 with 20% WD floor")
+    assert result.classification == "repeat_failure" and "WEIGHT_DECAY up" in (result.matched_part or "")
+    assert check(kept, "WD floor 15%").classification == "incremental_followup"
+
+
 def test_a_ramp_cut_to_zero_starts_at_its_end():
     """"no Muon momentum warmup (constant 0.95)" also raises the ramp's start from 0.85 to 0.95: after it
     failed, "momentum start 0.85 -> 0.90" moves that knob the same way again, and the other way round;

@@ -709,6 +709,11 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], st
     # "fixed Muon momentum 0.95": the momentum without its warmup ramp
     ("momentum", re.compile(r"(?<![a-z])(?:constant|fixed)\s+(muon\s+)?momentum(?![a-z_])"),
      r"no \1momentum warmup, \1momentum"),
+    # "constant weight decay", "no WD decay": the weight decay keeps its full value (its floor is all of it)
+    ("", re.compile(r"(?<![a-z])(?:constant|fixed)\s+(?:muon\s+)?(wd|weight\s+decay)(?![a-z_])"),
+     r"wd floor 100%, \1"),
+    ("decay", re.compile(r"(?<![a-z])no\s+(?:wd|weight\s+decay)\s+(?:decay|schedule|annealing)(?![a-z])"),
+     "wd floor 100%"),
     ("kv", re.compile(r"(?<![\w.])(\d+)\s*kv(?![a-z])"), r"num_kv_heads=\1"),  # "8H/4KV", "2KV": the KV heads
     # "... in the 5-layer 384-dim full-attention stack": the model the change is made in, not a change
     ("the", re.compile(r"\s(?:in|on\s+top\s+of|on|of|for|to|from)\s+the\s+[^,;()]{0,100}?\b(?:stack|model|"

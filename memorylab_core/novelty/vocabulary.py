@@ -125,6 +125,11 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
     # a warmup of something other than the learning rate is that thing's own knob
     ("WEIGHT_DECAY_WARMUP", "schedule", "num", rf"(?:wd|weight{_S}decay){_S}warm{_S}up", "WD warmup 10% -> 5%",
      "down"),
+    # upstream decays the Muon weight decay linearly to zero; its floor is the share it ends at ("WD floor 20%",
+    # "WD decay to 10% residual"); a constant weight decay keeps all of it (changes' shorthand: floor 100%)
+    ("WD_FINAL_FRAC", "schedule", "num",
+     rf"(?:wd|weight{_S}decay){_S}(?:floor|residual)|(?:wd|weight{_S}decay){_S}decay(?={_S}to\b)|"
+     rf"final{_S}(?:wd|weight{_S}decay)(?:{_S}(?:frac(?:tion)?|ratio))?", "WD floor 10% -> 20%", "up"),
     ("COMPILE_WARMUP", "runtime", "num", rf"compil(?:e|ation){_S}warm{_S}up(?:{_S}steps)?",
      "reduce compile warmup from 10 to 5 steps", "down"),
     ("BATCH_WARMUP", "batch", "comp", rf"batch{_S}(?:size{_S})?(?:warm{_S}up|ramp(?:{_S}up)?|schedule)",
@@ -266,7 +271,7 @@ UPSTREAM_DEFAULTS: dict[str, object] = {
     "FINAL_LR_FRAC": 0.0, "MLP_RATIO": 4, "SOFTCAP_VALUE": 15, "MUON_MOMENTUM": 0.95, "NS_STEPS": 5,
     "MUON_BETA2": 0.95, "ADAM_EPS": 1e-10, "SEQ_LEN": 2048, "VE_GATE_CHANNELS": 32, "MUON_MOMENTUM_WARMUP": 300,
     "ACTIVATION": "relu2", "OPTIMIZER": "muon", "ROPE_BASE": 10000, "X0_LAMBDA_INIT": 0.1, "RESID_LAMBDA_INIT": 1.0,
-    "MUON_MOMENTUM_START": 0.85, "PE_NORM_FACTOR": 1.02,
+    "MUON_MOMENTUM_START": 0.85, "PE_NORM_FACTOR": 1.02, "WD_FINAL_FRAC": 0.0,
 }
 
 # Identifiers that name a vocabulary owner another way: upstream train.py's optimizer groups ``x0_params`` and
