@@ -1052,10 +1052,21 @@ def _piece_facts(piece: str, inherited: tuple | None,
         if fact:
             facts.append(_sequences(fact, m.group()))
     for name, items in cats.items():
+        if name == "WINDOW_PATTERN":
+            facts.extend(_window_sizes(items))
         fact = _categorical_fact(name, items, piece)
         if fact:
             facts.append(fact)
     return facts, first_verb or inherited
+
+
+def _window_sizes(items: list[tuple]) -> list[dict]:
+    """The window sizes a piece that also names a pattern sets: "SSSL short_window=512" is the pattern and the
+    short window's size (a pattern alone says nothing of the size)."""
+    if all(value is None for _, value, _, _ in items):
+        return []
+    sizes = (_numeric_fact("SHORT_WINDOW", "num", "", post, verb) for _, value, verb, post in items if value is None)
+    return [fact for fact in sizes if fact and fact["new"] is not None]
 
 
 def _sequences(fact: dict, named: str) -> dict:
