@@ -157,6 +157,8 @@ CASES = [
     # a window pattern beside a window size: both ("SSSL" alone says nothing of the size)
     ("SSSL short_window=512 (quarter context)", "SHORT_WINDOW", None, 512, "changed"),
     ("SSSL short_window=512 (quarter context)", "WINDOW_PATTERN", None, "SSSL", "changed"),
+    ("Cosine LR scheduler with warmup", "LR_SCHEDULE", None, "cosine", "changed"),
+    ("cosine learning rate schedule", "LR_SCHEDULE", None, "cosine", "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
     ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),
     ("bump the matrix learning rate from 0.04 up to 0.05", "MATRIX_LR", 0.04, 0.05, "up"),

@@ -193,15 +193,17 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      "conv kernel 15->31", "up"),
 )
 
+_LR = rf"(?:lr|learning{_S}rate)"  # "cosine LR scheduler", "cosine learning rate schedule"
+_SCHEDULE = r"schedul(?:e|er|ing)"
+_DECAY = rf"decay|warm{_S}down|cool{_S}down"
 # Categorical knobs whose values name techniques: (name, value, pattern, example).
 TECHNIQUE_VALUES: tuple[tuple[str, str, str, str], ...] = (
-    ("LR_SCHEDULE", "cosine", rf"cos(?:ine)?{_S}(?:lr{_S})?(?:decay|warm{_S}down|anneal(?:ing)?|schedule|cool{_S}down)",
-     "cosine decay"),
-    ("LR_SCHEDULE", "linear", rf"linear{_S}(?:lr{_S})?(?:decay|warm{_S}down|anneal(?:ing)?|schedule|cool{_S}down)",
+    ("LR_SCHEDULE", "cosine", rf"cos(?:ine)?{_S}(?:{_LR}{_S})?(?:{_DECAY}|anneal(?:ing)?|{_SCHEDULE})", "cosine decay"),
+    ("LR_SCHEDULE", "linear", rf"linear{_S}(?:{_LR}{_S})?(?:{_DECAY}|anneal(?:ing)?|{_SCHEDULE})",
      "linear decay to zero"),
-    ("LR_SCHEDULE", "sqrt", rf"(?:1{_S})?sqrt{_S}(?:lr{_S})?(?:decay|warm{_S}down|cool{_S}down|schedule)",
+    ("LR_SCHEDULE", "sqrt", rf"(?:1{_S})?sqrt{_S}(?:{_LR}{_S})?(?:{_DECAY}|{_SCHEDULE})",
      "1-sqrt warmdown"),
-    ("LR_SCHEDULE", "exponential", rf"exp(?:onential)?{_S}(?:lr{_S})?(?:decay|warm{_S}down|schedule)",
+    ("LR_SCHEDULE", "exponential", rf"exp(?:onential)?{_S}(?:{_LR}{_S})?(?:decay|warm{_S}down|{_SCHEDULE})",
      "exponential lr decay"),
     ("LR_SCHEDULE", "wsd", rf"wsd|trapezoid(?:al)?(?:{_S}schedule)?|warmup{_S}stable{_S}decay", "WSD schedule"),
     ("LR_SCHEDULE", "constant", rf"constant{_S}(?:lr|learning{_S}rate)(?:{_S}schedule)?", "constant lr"),
