@@ -28,11 +28,12 @@ def fmt_val(value: float | None, digits: int = 6) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def fmt_delta(value: float | None, digits: int = 4) -> str:
-    """A signed val_bpb change, coloured: negative (better) green, positive red."""
+def fmt_gain(value: float | None, digits: int = 4) -> str:
+    """A signed val_bpb gain (``ledger.model.gain``: + = lower val_bpb), coloured: positive (better) green,
+    negative (worse) red."""
     if value is None:
         return ''
-    cls = "good" if value < 0 else "bad" if value > 0 else "muted"
+    cls = "good" if value > 0 else "bad" if value < 0 else "muted"
     return f'<span class="{cls}">{value:+.{digits}f}</span>'
 
 
@@ -67,7 +68,7 @@ def stats(data: dict, signals: dict, progress: tuple[float | None, str]) -> str:
          f"{glyph('keep')} {c['keep']} {glyph('discard')} {c['discard']} {glyph('crash')} {c['crash']}",
          f"every run · {rate}"),
         _reference_tile(data),
-        (f"Champion gain ({GAIN_SIGN})", fmt_delta(progress[0]), esc(progress[1])),
+        (f"Champion gain ({GAIN_SIGN})", fmt_gain(progress[0]), esc(progress[1])),
         ("Since last keep", f"{signals.get('since_last_keep', 0):,}",
          f"experiments (ideas) · crash streak {signals.get('crash_streak', 0)}"),
         ("Open decisions", str(sum(1 for q in data["decision_queue"] if q.get("priority") == "high")),
@@ -122,7 +123,7 @@ def champion_card(data: dict, record: dict, progress: tuple[float | None, str]) 
              ("branch", esc(champ.get("branch") or "unknown")),
              ("memory", f"{champ['memory_gb']:.1f} GB" if champ.get("memory_gb") is not None else "unknown"),
              ("logged", esc(champ.get("timestamp_utc") or "imported (no timestamp)")),
-             (f"gain ({GAIN_SIGN})", f"{fmt_delta(progress[0])} {esc(progress[1])}")]
+             (f"gain ({GAIN_SIGN})", f"{fmt_gain(progress[0])} {esc(progress[1])}")]
     if verdict:
         facts.insert(1, ("best single run", f"{fmt_val(verdict['best_single_val_bpb'])} "
                                             f"<code>{esc(verdict['best_single_run_id'])}</code>"))
@@ -162,7 +163,7 @@ def _packet(packet: object) -> str:
         pairs.append(("prior champion (its single run)", f"<code>{esc(prior.get('run_id'))}</code> "
                                         f"{fmt_val(prior.get('val_bpb') if _is_num(prior.get('val_bpb')) else None)}"))
     if _is_num(delta):
-        pairs.append((f"gain vs prior ({GAIN_SIGN})", fmt_delta(-delta)))
+        pairs.append((f"gain vs prior ({GAIN_SIGN})", fmt_gain(-delta)))
     if novelty.get("classification"):
         pairs.append(("novelty", esc(f"{novelty['classification']} ({novelty.get('decision') or 'unknown'})")))
     return f"<h3>Decision packet</h3>{_kv(pairs)}"
@@ -195,7 +196,7 @@ def board_card(data: dict) -> str:
     for rank, run in enumerate(board):
         vs_best = gain(run["val_bpb"], best) if rank else None
         rows.append(f"<tr><td>{'★' if rank == 0 else rank}</td><td class='n'>{fmt_val(run['val_bpb'])}</td>"
-                    f"<td class='n'>{fmt_delta(vs_best) if rank else ''}</td><td>{_run_ref(run)}</td>"
+                    f"<td class='n'>{fmt_gain(vs_best) if rank else ''}</td><td>{_run_ref(run)}</td>"
                     f"<td>{esc(clip(run['description'], 90))}</td></tr>")
     head = (f"<tr><th>#</th><th class='n'>val_bpb</th><th class='n'>gain vs ★ ({GAIN_SIGN})</th><th>commit</th>"
             "<th>description</th></tr>")
@@ -275,7 +276,7 @@ def _node(node: dict, parent_val: float | None, descriptions: dict[str, str], be
     label = esc(node.get("commit") or node["run_id"])
     desc = esc(clip(descriptions.get(node["run_id"], ""), 100))
     star = ' <span class="pill">best</span>' if best else ""
-    change = fmt_delta(delta) if delta is not None else ""
+    change = fmt_gain(delta) if delta is not None else ""
     return (f'<li class="{"best" if best else "step"}"><code title="{esc(node["run_id"])}">{label}</code> '
             f'<span class="val">{fmt_val(value)}</span> <span class="delta">{change}</span>{star} {desc}</li>')
 
@@ -324,7 +325,8 @@ def _velocity(view: dict, points: Sequence) -> str:
     xs = [r[1] if by_hours else r[0] for r in rows]
     ys = [r[2] for r in rows]
     hours = view.get("hour_unit", "GPU-hour")
-    unit, what = (f"{hours[:-3]}h", f"cumulative {hours}s") if by_hours else ("", "experiments (training time unknown)")
+    unit, what = (hours.replace("-hour", "-h"), f"cumulative {hours}s") if by_hours \
+        else ("", "experiments (training time unknown)")
     width, height, left, bottom = 420, 150, 56, 26
     x = svg.Scale(min(xs), max(xs), left, width - 8)
     y = svg.Scale(min(ys), max(ys), 8, height - bottom)
