@@ -190,6 +190,18 @@ def test_server_down_reads_work_from_the_local_index_and_writes_fail_in_one_line
     assert len(_ids(ml_proc("list", "--json", cwd=repo))) == 1
 
 
+def test_the_guard_never_passes_on_a_database_it_cannot_read(pg_server, repo, tmp_path):
+    """A server that cannot be reached, with no local copy of its journal on this host, or a database
+    where 'init' never ran, is no empty history: check --fail-on-similar exits 1 in one line, not 0."""
+    down = f"postgresql://memorylab@127.0.0.1:{pg_server.port + 1 if pg_server.port < 65535 else 1}/x"
+    bare = pg_server.url("postgres")
+    for url, why in ((down, "no local copy"), (bare, "no MemoryLab journal")):
+        res = ml_proc("--home", url, "--index-dir", str(tmp_path / "i"), "check", "-d", "increase depth",
+                      "--fail-on-similar", cwd=repo, env={"MEMORYLAB_PG_TRIES": "1"})
+        assert res.code == 1 and len(res.err.strip().splitlines()) == 1 and why in res.err, (url, res.err)
+        assert "ALLOW" not in res.out
+
+
 @pytest.mark.parametrize("case", ["password", "database", "port"])
 def test_wrong_url_or_credentials_is_one_line_saying_what_to_fix(pg_server, repo, tmp_path, case):
     url = {"password": pg_server.url(password="wrong-pw"), "database": pg_server.url("no_such_db"),
@@ -261,7 +273,8 @@ def test_a_journal_without_init_says_to_run_init(pg_url, repo, tmp_path):
     res = ml_proc("--home", pg_url, "--index-dir", str(tmp_path / "i"), "log", "-d", "x", "--status", "crash",
                   "--error", "y", cwd=repo)
     assert res.code == 1 and "init" in res.err and len(res.err.strip().splitlines()) == 1, res.err
-    assert ml_proc("--home", pg_url, "--index-dir", str(tmp_path / "i"), "list", cwd=repo).code == 0
+    listed = ml_proc("--home", pg_url, "--index-dir", str(tmp_path / "i"), "list", cwd=repo)
+    assert listed.code == 1 and "init" in listed.err, listed.err  # as a file store without its ledger
 
 
 def test_a_large_run_log_travels_truncated_with_a_note(pg_url, repo, monkeypatch, tmp_path):

@@ -47,13 +47,20 @@ class Context:
         return str(self.store.root) if self.store.is_file else self.store.journal.label
 
     def require_store(self) -> None:
-        """A one-line error when the command reads a file store that does not exist: a mistyped
-        ``--home`` is not an empty history (``check`` would pass a guard it never ran). ``init`` and
-        the commands that record a first run create the store instead."""
-        if getattr(self.args, "command", None) in CREATES_STORE or not self.store.is_file or self.store.exists():
+        """A one-line error when the command reads a store that does not exist (a file store without its
+        ledger, a database without the journal's table): a mistyped ``--home`` is not an empty history
+        (``check`` would pass a guard it never ran). ``init`` and the commands that record a first run
+        create the store instead."""
+        if getattr(self.args, "command", None) in CREATES_STORE:
             return
-        raise MemoryLabError(f"no MemoryLab store at {self.store.root} (no {self.store.ledger_path.name}): "
-                             "check --home / $MEMORYLAB_HOME, or create it with 'memorylab init'")
+        if not self.store.is_file:
+            if not self.store.journal.initialised():
+                raise MemoryLabError(f"no MemoryLab journal in {self.store.journal.label}: check --home / "
+                                     "$MEMORYLAB_HOME, or create it with 'memorylab --home URL init'")
+            return
+        if not self.store.exists():
+            raise MemoryLabError(f"no MemoryLab store at {self.store.root} (no {self.store.ledger_path.name}): "
+                                 "check --home / $MEMORYLAB_HOME, or create it with 'memorylab init'")
 
     def may_repeat(self) -> bool:
         """Whether the command can simply run again after its index failed: nothing recorded, nothing

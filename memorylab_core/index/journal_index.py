@@ -371,6 +371,8 @@ class JournalIndex:
         except PostgresUnreachable as exc:
             if locked:
                 raise
+            if not ix.get_meta(self.db, "journal"):  # nothing folded here yet: no local copy to show
+                raise PostgresUnreachable(f"{exc}; this host has no local copy of the journal") from None
             self._warn_stale(exc)
             if not self._view:  # a fresh index: show what the local index holds
                 self._load_views()

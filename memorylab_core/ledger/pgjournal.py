@@ -225,6 +225,14 @@ class PostgresJournal(Journal):
         """Always: the database is the journal (one without the table reads as empty)."""
         return True
 
+    def initialised(self) -> bool:
+        """Whether ``init`` made the journal's table here. A server that cannot be reached counts as
+        initialised: the reader then shows this host's local copy, or says why it has none."""
+        try:
+            return bool(self._call(lambda c: c.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()[0]))
+        except PostgresUnreachable:
+            return True
+
     # -- connections ----------------------------------------------------------------------------
     def _connection(self) -> Any:
         if self._conn is not None and not self._conn.closed:
