@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from . import __version__
 from .commands import COMMANDS, load
-from .commands.common import Context, terminal_output
+from .commands.common import Context, location, terminal_output
 from .ledger.store import is_sqlite_error, storage_reason, warn
 
 
@@ -45,10 +45,10 @@ def build_parser(commands: Iterable[str] = COMMANDS, parser_class: type[Parser] 
         epilog="Store: $MEMORYLAB_HOME, else <repo>/results/memorylab. Docs: docs/memorylab_api.md",
     )
     parser.add_argument("--version", action="version", version=f"memorylab {__version__}")
-    parser.add_argument("--home", metavar="DIR|URL",
+    parser.add_argument("--home", metavar="DIR|URL", type=location,
                         help="store root, or a postgresql:// URL for a journal shared by several hosts "
                              "(overrides $MEMORYLAB_HOME)")
-    parser.add_argument("--index-dir", metavar="DIR",
+    parser.add_argument("--index-dir", metavar="DIR", type=location,
                         help="this host's local directory for a PostgreSQL store's index, reports and run "
                              "archive (overrides $MEMORYLAB_INDEX_DIR; default under $XDG_CACHE_HOME)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)

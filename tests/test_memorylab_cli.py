@@ -176,6 +176,16 @@ def test_bad_inputs_rejected_and_ledger_untouched(repo, tmp_path):
     assert "--threshold" in _bad(repo, "-d", "x", "--status", "keep", "--log", str(log), "--threshold", "7")
 
 
+def test_an_empty_store_or_target_is_refused_not_read_as_the_default(repo):
+    """An empty --home or migrate --to (an unset shell variable) would mean the repository's default store:
+    a one-line error instead, and nothing written there."""
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    for args in (["--home", "", "status"], ["--home", " ", "list"], ["migrate", "--to", ""],
+                 ["--index-dir", "", "status"]):
+        res = ml(*args, cwd=repo)
+        assert res.code == 1 and "empty path or URL" in res.err and len(res.err.strip().splitlines()) == 1, res.err
+
+
 def test_stale_sidecar_is_refused(repo):
     assert log_run(repo, "baseline", "keep", 1.0).code == 0
     _, summary = fake_run(repo, 0.97, token="a" * 32)

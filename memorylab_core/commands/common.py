@@ -134,6 +134,14 @@ MAX_ROWS = 1_000_000  # rows any listing may ask for
 MAX_REPLICATES = 100  # replicate --n: each one is a full training run
 
 
+def location(text: str) -> str:
+    """An argparse type for a store, index folder or target: a path or URL, never empty (an empty
+    ``--home`` or ``--to`` would quietly mean the default store)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path or URL: name the directory or postgresql:// URL")
+    return text
+
+
 def bounded_int(lo: int, hi: int) -> Callable[[str], int]:
     """An argparse type: an integer in [lo, hi], else a one-line usage error (exit 1)."""
     def parse(text: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..ledger.store import open_store
-from .common import Context, add_json_flag
+from .common import Context, add_json_flag, location
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,9 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Copy every record of this store (--home / $MEMORYLAB_HOME), runs and events in order, "
                     "with its run archive, into TARGET: a postgresql:// URL or a store directory. Idempotent: "
                     "records already in TARGET are skipped, so it is safe to repeat or resume.")
-    p.add_argument("--to", required=True, metavar="URL|DIR",
+    p.add_argument("--to", required=True, metavar="URL|DIR", type=location,
                    help="target: postgresql://user@host:port/db or a directory")
-    p.add_argument("--to-index-dir", metavar="DIR",
+    p.add_argument("--to-index-dir", metavar="DIR", type=location,
                    help="this host's local directory for a PostgreSQL target (default under $XDG_CACHE_HOME)")
     add_json_flag(p)
     p.set_defaults(handler=run)
