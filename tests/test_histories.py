@@ -206,6 +206,13 @@ def test_missing_rows_are_visible_but_never_evidence(tmp_path):
     metrics = ml(*at, "export", "-f", "prometheus", cwd=tmp_path).out
     assert 'memorylab_runs_total{arena="m",status="not_run"} 5' in metrics
     assert ml(*at, "show", "c000012", "--json", cwd=tmp_path).json()["record"]["original_status"] == "missing"
+    # every view says "not run", never "discard" (the record stores a discard without a value)
+    assert "[not run]" in ml(*at, "show", "c000012", cwd=tmp_path).out.splitlines()[0]
+    assert ml(*at, "export", "-f", "csv", cwd=tmp_path).out.count(",not run,") == 5
+    assert "| not run |" in ml(*at, "report", "--all", "-o", "-", cwd=tmp_path).out
+    assert ml(*at, "report", "--all", "--html", cwd=tmp_path).code == 0
+    page = (tmp_path / "store" / "reports" / "latest.html").read_text()
+    assert page.count('data-status="not_run"') == 5 and 'data-status="discard"' not in page
     status = ml(*at, "status", "--json", cwd=tmp_path).json()
     assert status["experiments"] == 1 and status["roles"]["not_run"] == 5 and status["idea_counts"]["discard"] == 0
     report = ml(*at, "report", "--all", "--json", "-o", "-", cwd=tmp_path).json()

@@ -40,7 +40,7 @@ def select(runs: Sequence[Run], args: argparse.Namespace, now: float | None = No
     cutoff = now - args.since_hours * 3600 if args.since_hours else None
 
     def wanted(r: Run) -> bool:
-        return ((args.status is None or shown_status(r) == args.status)
+        return ((args.status is None or r.shown_status == args.status)
                 and (arena is None or r.arena == arena)
                 and (args.family is None or r.family == args.family)
                 and tags <= set(r.tags)
@@ -49,12 +49,6 @@ def select(runs: Sequence[Run], args: argparse.Namespace, now: float | None = No
     if args.sort == "val_bpb":
         return heapq.nsmallest(args.limit, filter(wanted, runs), key=_best_first)
     return list(itertools.islice(filter(wanted, reversed(runs)), args.limit))
-
-
-def shown_status(run: Run) -> str:
-    """A run's status as ``list`` shows and filters it: ``not run`` for a row that never ran (an imported
-    ``missing`` row, role ``not_run``, stored as a discard without a value), else its status."""
-    return "not run" if run.role == "not_run" else run.status
 
 
 def _best_first(r: Run) -> tuple:
@@ -73,7 +67,7 @@ def run(ctx: Context) -> int:
 
 
 def render(runs: list[Run], arenas: bool = False) -> str:
-    """The table; ``arenas`` adds each run's arena (``--arena all``); statuses as :func:`shown_status`."""
+    """The table; ``arenas`` adds each run's arena (``--arena all``); statuses as ``Run.shown_status``."""
     if not runs:
         return "no runs match"
     width = max((len(r.arena) for r in runs), default=5) if arenas else 0
@@ -83,7 +77,7 @@ def render(runs: list[Run], arenas: bool = False) -> str:
         val = "—" if r.val_bpb is None else f"{r.val_bpb:.6f}"
         mem = "—" if r.memory_gb is None else f"{r.memory_gb:.1f}"
         desc = " ".join(r.description.split())
-        status = shown_status(r)
+        status = r.shown_status
         where = f"{r.arena:<{width}}  " if arenas else ""
         lines.append(f"{r.run_id:<28} {where}{status:<8} {val:>9} {mem:>7}  {desc[:80]}")
     return "\n".join(lines)

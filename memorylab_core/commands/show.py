@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..ledger.model import shown_status
 from ..ledger.store import MemoryLabError, is_safe_run_id
 from .common import Context, add_json_flag
 
@@ -62,7 +63,8 @@ def render(record: dict, artifacts: dict) -> str:
     novelty = record.get("novelty_guard") or {}
     val = metrics.get("val_bpb")
     lines = [
-        f"run {record.get('run_id')}  [{record.get('status')}]  {record.get('timestamp_utc') or ''}",
+        f"run {record.get('run_id')}  [{shown_status(record.get('status'), record.get('role'))}]  "
+        f"{record.get('timestamp_utc') or ''}",
         f"  description: {record.get('description')}",
         f"  val_bpb:     {'none (no measurement)' if val is None else f'{val:.6f}'}"
         + ("" if metrics.get("memory_gb") is None else f"   memory: {metrics['memory_gb']} GB"),

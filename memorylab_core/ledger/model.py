@@ -119,6 +119,12 @@ def lineage_gain(lineage: dict) -> str:
     return f"improved {lineage['improvement']:.6f} val_bpb over {lineage['length']} kept runs"
 
 
+def shown_status(status: object, role: object) -> str:
+    """A run's status as every view shows it: ``not run`` for a row that never ran (an imported ``missing``
+    row: role ``not_run``, stored as a discard without a value, evidence/roles.py), else its status."""
+    return "not run" if role == "not_run" else str(status or "")
+
+
 @dataclass(slots=True)
 class Run:
     """One experiment run, reduced to what views need. Built by :func:`memorylab_core.index.records.run_from_record`."""
@@ -153,6 +159,11 @@ class Run:
     arena: str = "default"  # what this run is comparable with (evidence/arenas.py); also in extra["arena"]
     role: str = "idea"  # baseline, idea, replicate, rerun or import (evidence/roles.py)
     validity: str = "valid"  # valid, confounded or unknown (evidence/validity.py)
+
+    @property
+    def shown_status(self) -> str:
+        """The status every view shows (:func:`shown_status`)."""
+        return shown_status(self.status, self.role)
 
     @property
     def short_commit(self) -> str:

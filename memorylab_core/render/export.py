@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 
-from ..ledger.model import Run
+from ..ledger.model import Run, shown_status
 from ..ledger.store import TSV_HEADER
 
 CSV_COLUMNS = (
@@ -43,7 +43,8 @@ def tsv_row(record: dict) -> str:
     val_text = "0.000000" if crashed else _fmt_or(val, 6, "0.000000")
     mem_text = "0.0" if crashed else _fmt_or(mem, 1, "0.0")
     commit = (record.get("commit") or "0000000")[:7]
-    return f"{commit}\t{val_text}\t{mem_text}\t{record.get('status')}\t{tsv_field(record.get('description', ''))}\n"
+    status = shown_status(record.get("status"), record.get("role"))
+    return f"{commit}\t{val_text}\t{mem_text}\t{status}\t{tsv_field(record.get('description', ''))}\n"
 
 
 def export_tsv(records: Iterable[dict]) -> str:
@@ -56,7 +57,7 @@ def export_jsonl(records: Iterable[dict]) -> str:
 
 def _csv_values(run: Run) -> list:
     return [
-        run.run_id, run.timestamp or "", run.status, "" if run.val_bpb is None else f"{run.val_bpb:.6f}",
+        run.run_id, run.timestamp or "", run.shown_status, "" if run.val_bpb is None else f"{run.val_bpb:.6f}",
         "" if run.memory_gb is None else f"{run.memory_gb:.3f}", run.commit or "", run.branch or "",
         run.family or "", ",".join(run.tags), run.description, run.hypothesis or "", run.novelty_class or "",
         run.next_action or "", run.error_kind or "", run.error_summary or "", run.source,

@@ -451,7 +451,9 @@ def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data
                 'aria-label="filter runs">'
                 '<select id="runs-status" aria-label="status"><option value="">all statuses</option>'
                 '<option value="keep">keep</option><option value="discard">discard</option>'
-                '<option value="crash">crash</option></select><span id="runs-shown" class="muted"></span></div>')
+                '<option value="crash">crash</option>'
+                + ('<option value="not_run">not run</option>' if any(r.role == "not_run" for r in table) else "")
+                + '</select><span id="runs-shown" class="muted"></span></div>')
     return section("runs", f"Runs ({window_label(data)}, newest first)",
                    f'{controls}{note}<div class="scroll"><table id="runs-table"><thead><tr>{head}</tr></thead>'
                    f"<tbody>{body}</tbody></table></div>")
@@ -466,8 +468,8 @@ def _run_row(run: Run, champion_val: float | None, number: int) -> str:
     if run.status == "crash" and run.error_summary:
         desc += f'<div class="err">{esc(clip(run.error_summary, DESCRIPTION_CHARS))}</div>'
     mem = f"{run.memory_gb:.1f}" if run.memory_gb is not None else ""
-    status = esc(run.status)
-    return (f'<tr id="r{run.index}" class="s-{status}" data-status="{status}"><td class="n">{number}</td>'
+    status, key = esc(run.shown_status), esc(run.shown_status.replace(" ", "_"))
+    return (f'<tr id="r{run.index}" class="s-{key}" data-status="{key}"><td class="n">{number}</td>'
             f"<td class=nw>{esc(when)}</td><td class=st>{status}</td><td class=n>{fmt_val(run.val_bpb)}</td>"
             f"<td class=n>{'' if delta is None else f'{delta:+.4f}'}</td><td class=n>{mem}</td>"
             f"<td><code>{esc(run.short_commit or '')}</code></td><td><code>{esc(run.run_id)}</code></td>"

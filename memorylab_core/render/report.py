@@ -150,7 +150,7 @@ def _recent_row(run: Run, runs: Sequence[Run]) -> dict:
         "run_id": run.run_id,
         "timestamp_utc": run.timestamp,
         "commit": run.short_commit,
-        "status": run.status,
+        "status": run.shown_status,
         "val_bpb": run.val_bpb,
         "gain": (run.extra.get("verdict") or {}).get("gain"),
         "role": run.role,
