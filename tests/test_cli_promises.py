@@ -462,6 +462,10 @@ def test_control_characters_are_escaped_in_terminal_output_and_exact_in_json(rep
     assert ml("list", "--json", cwd=repo).json()[0]["description"] == HOSTILE
     exported = ml("export", cwd=repo).out
     assert json.loads(exported.splitlines()[0])["description"] == HOSTILE  # data stays byte-exact
+    # the markdown report on disk is read with `cat` too: it holds escapes, never the raw characters
+    assert ml("report", cwd=repo).code == 0
+    latest = (repo / "results" / "memorylab" / "reports" / "latest.md").read_text()
+    assert "\\x1b[2J" in latest and not any(raw in latest for raw in RAW)
 
 
 def test_interrupt_is_one_line_and_exit_130(repo, monkeypatch):

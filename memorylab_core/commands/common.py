@@ -7,12 +7,12 @@ import contextlib
 import io
 import json
 import math
-import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from ..ledger.model import show_controls
 from ..ledger.store import MemoryLabError, Store, open_store
 
 if TYPE_CHECKING:
@@ -182,22 +182,6 @@ positive_float = bounded_float(0, 1e6, lo_open=True)
 
 
 # -- terminal output ---------------------------------------------------------------------------------------
-# C0 controls but newline and tab, DEL, C1 controls, line/paragraph separators and bidi overrides/isolates:
-# stored text holding them could move the cursor, recolour or hide output, or reorder what is shown.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` with every control character shown as an escape (``\\x1b``, ``\\u202e``)."""
-    if not _UNSAFE.search(text):
-        return text
-    return _UNSAFE.sub(_escape, text)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
 
 class TerminalStream(io.TextIOBase):
     """A text stream that escapes control characters on their way to ``raw`` (the printing boundary),
@@ -210,7 +194,7 @@ class TerminalStream(io.TextIOBase):
         self.written = False
 
     def write(self, text: str) -> int:
-        self.raw.write(terminal_safe(text) if self.escape else text)
+        self.raw.write(show_controls(text) if self.escape else text)
         self.written = self.written or bool(text)
         return len(text)
 

@@ -13,6 +13,7 @@ import json
 import math
 import operator
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -117,6 +118,24 @@ def lineage_gain(lineage: dict) -> str:
     if not lineage["improvement"] or lineage["improvement"] <= 0:
         return f"no improvement over {lineage['length']} kept runs"
     return f"improved {lineage['improvement']:.6f} val_bpb over {lineage['length']} kept runs"
+
+
+# C0 controls but newline and tab, DEL, C1 controls, line/paragraph separators and bidi overrides/isolates:
+# stored text holding them could move the cursor, recolour or hide output, or reorder what is shown.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def show_controls(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``, ``\\u202e``): what the terminal
+    and the markdown report print, so a description cannot recolour, hide or reorder what a reader sees."""
+    if not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def shown_status(status: object, role: object) -> str:

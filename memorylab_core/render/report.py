@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from ..evidence.roles import Account, account_line
 from ..index.journal_index import JournalIndex
-from ..ledger.model import GAIN_SIGN, Run, fmt_number, gain, lineage_gain, plural
+from ..ledger.model import GAIN_SIGN, Run, fmt_number, gain, lineage_gain, plural, show_controls
 from ..policy.decisions import queued
 from ..policy.early_abort import tally
 from ..policy.estimates import champion_headline, standings
@@ -186,7 +186,8 @@ def all_arenas_data(history: JournalIndex, since_hours: float | None, now: datet
 
 
 def render_markdown(data: dict) -> str:
-    """The report document: one arena, or (``arenas``) every arena under its own heading."""
+    """The report document: one arena, or (``arenas``) every arena under its own heading, control characters
+    from run text shown as escapes (``ledger.model.show_controls``)."""
     out = [f"# MemoryLab morning report — {data['generated_utc']}", ""]
     if "arenas" in data:
         for section in data["arenas"]:
@@ -195,7 +196,7 @@ def render_markdown(data: dict) -> str:
             out += ["No runs yet.", ""]
     else:
         out += _arena_sections(data)
-    return "\n".join(out).rstrip() + "\n"
+    return show_controls("\n".join(out).rstrip() + "\n")  # a file people `cat`: no raw control characters
 
 
 def _arena_sections(data: dict) -> list[str]:
