@@ -54,6 +54,31 @@ def test_reimport_is_idempotent_and_order_is_the_timeline(home):
     assert [r["description"] for r in listed] == expected
 
 
+def test_a_row_is_known_by_its_text_not_its_line(home, tmp_path):
+    """Blank lines, or rows added or removed elsewhere in results.tsv, never make a row new on a second
+    import; a store whose keys were written with the row's line number (before round 3 session 10) is
+    recognised too."""
+    header = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+    rows = ["a1b2c3d\t1.000000\t4.0\tkeep\tbaseline\n", "b2c3d4e\t1.010000\t4.0\tdiscard\tdepth 10\n",
+            "c3d4e5f\t0.990000\t4.0\tkeep\tmatrix lr 0.05\n"]
+    path = home / "results.tsv"
+    path.write_text(header + "".join(rows))
+    assert ml("import", str(path), "--json", cwd=home).json()["imported"] == 3
+    path.write_text(header + "\n" + rows[0] + "\n" + rows[2] + "e4f5a6b\t0.980000\t4.0\tkeep\tnew row\n")
+    again = ml("import", str(path), "--json", cwd=home).json()
+    assert again["imported"] == 1 and again["skipped"]["already_imported"] == 2
+    # a store written with line-numbered keys: the same rows are still the same rows
+    journal = tmp_path / "store" / "experiments.jsonl"
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    for rec, line_no, raw in zip(lines, (2, 3, 4), rows, strict=False):
+        rec["import_key"] = hashlib.sha256(f"results.tsv\0{line_no}\0{raw.rstrip(chr(10))}".encode()).hexdigest()
+        rec["run_id"] = f"imp-{rec['import_key'][:10]}-{rec['commit']}"  # the run id an old import derived
+    journal.write_text("".join(json.dumps(rec) + "\n" for rec in lines))
+    path.write_text(header + "".join(rows))
+    old = ml("import", str(path), "--json", cwd=home)
+    assert old.code == 0 and old.json()["imported"] == 0, old.out
+
+
 @needs_fixtures
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.stem)
 def test_export_tsv_round_trips_imported_rows(home, fixture):

@@ -1,10 +1,13 @@
 """Bring existing history in: upstream ``results.tsv`` files and MemoryLab-fork JSONL ledgers.
 
-Import is idempotent: every results.tsv row gets an ``import_key`` = sha256 of (file name, line
-number, raw row text), and a row whose key is already in the ledger is skipped; a JSONL record whose
-run id (or event id) is already in the ledger is skipped too. Rows are appended in file order, so an
-imported ledger keeps its original timeline. Odd statuses are kept verbatim in ``original_status``
-and mapped to the nearest of keep/discard/crash; ``0.000000`` val_bpb on a crash becomes null.
+Import is idempotent: every results.tsv row gets an ``import_key`` = sha256 of (file name, raw row
+text), and a row whose key is already in the ledger is skipped (a file holds each row once: exact repeats
+are left out), so blank lines or rows added or removed elsewhere in the file never make a row new; a
+JSONL record whose run id (or event id) is already in the ledger is skipped too. Keys written before
+round 3 session 10 also held the row's line number; a row whose key of that form is in the ledger is
+skipped as well. Rows are appended in file order, so an imported ledger keeps its original timeline.
+Odd statuses are kept verbatim in ``original_status`` and mapped to the nearest of keep/discard/crash;
+``0.000000`` val_bpb on a crash becomes null.
 
 Input that is not text in a known format (compressed, binary, a TSV without the results.tsv header,
 a JSONL file without one JSON object) refuses the whole import with one line. Rows that do not make
@@ -87,6 +90,7 @@ class ImportSummary:
     arenas: dict = field(default_factory=dict)  # file name -> the arenas its rows went to
     artifact_files: int = 0  # files of the imported runs' runs/<id>/ folders copied into the archive
     dry_run: bool = False
+    legacy_keys: dict = field(default_factory=dict)  # import key -> the key an older import gave that row
 
     def to_dict(self) -> dict:
         return {
@@ -105,8 +109,12 @@ class ImportSummary:
         }
 
 
-def _key(name: str, line: int, raw: str) -> str:
-    return hashlib.sha256(f"{name}\0{line}\0{raw}".encode()).hexdigest()
+def _key(name: str, line: int, raw: str, summary: ImportSummary) -> str:
+    """A row's import key: its file name and exact text (noting in ``summary`` the key older imports gave it,
+    which also held its line number)."""
+    key = hashlib.sha256(f"{name}\0{raw}".encode()).hexdigest()
+    summary.legacy_keys[key] = hashlib.sha256(f"{name}\0{line}\0{raw}".encode()).hexdigest()
+    return key
 
 
 def _run_id(key: str, commit: str | None) -> str:
@@ -123,7 +131,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
     if status == "crash" or (val is not None and not 0 < val < 100):
         val = None  # upstream writes 0.000000 for crashes; no real run has val_bpb <= 0 (or >= 100)
     memory = finite_float(row.get("memory_gb"))
-    key = _key(path.name, row["line"], row["raw"]["line"])
+    key = _key(path.name, row["line"], row["raw"]["line"], summary)
     where = f"{path.name} line {row['line']}"
     description = _capped(str(row.get("description") or "").strip(), where, summary) or "(no description)"
     raw_fields = {name: _capped(value, where, summary, quiet=True) for name, value in row["raw"]["fields"].items()}
@@ -229,7 +237,7 @@ def jsonl_records(path: Path, text: str, family: str | None, branch: str | None,
             continue
         objects += 1
         if record_problem(rec, len(line)) is not None and rec.get("record_type") != "event":
-            rec = _repaired(rec, _key(path.name, line_no, line), path, family, branch, now)
+            rec = _repaired(rec, _key(path.name, line_no, line, summary), path, family, branch, now)
         problem = record_problem(rec)
         if problem is not None:
             _skip(summary, "invalid", f"{path.name} line {line_no}: {problem}")
@@ -436,8 +444,9 @@ def source_archive(path: Path, records: list[dict]) -> dict[str, dict[str, bytes
 def _fresh(candidates: list[dict], history: JournalIndex, summary: ImportSummary) -> list[dict]:
     """The candidates not in the store yet, in file order; counts them by status."""
     runs_in = [rec for rec in candidates if rec.get("record_type") != "event"]
-    keys, runs = history.stored_imports((k for r in runs_in if isinstance(k := r.get("import_key"), str) and k),
-                                        (str(r["run_id"]) for r in runs_in))
+    wanted = [k for r in runs_in if isinstance(k := r.get("import_key"), str) and k]
+    older = [summary.legacy_keys[k] for k in wanted if k in summary.legacy_keys]
+    keys, runs = history.stored_imports([*wanted, *older], (str(r["run_id"]) for r in runs_in))
     events = {e.event_id for e in history.events}
     fresh = []
     for rec in candidates:
@@ -449,7 +458,7 @@ def _fresh(candidates: list[dict], history: JournalIndex, summary: ImportSummary
             summary.events += 1
         else:
             key = rec.get("import_key")
-            if (key and key in keys) or rec["run_id"] in runs:
+            if (key and (key in keys or summary.legacy_keys.get(key) in keys)) or rec["run_id"] in runs:
                 summary.skipped["already_imported"] += 1
                 continue
             keys.add(key)
