@@ -54,6 +54,22 @@ def test_reimport_is_idempotent_and_order_is_the_timeline(home):
     assert [r["description"] for r in listed] == expected
 
 
+def test_a_value_that_is_no_measurement_is_imported_without_it_and_said(home):
+    """A kept or discarded row whose val_bpb is out of (0, 100) or not finite, or whose memory is negative, is
+    imported without the value and one warning each; a crash's upstream 0.000000 is none, silently."""
+    path = home / "odd.tsv"
+    path.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+                    "a000001\t1.0\t4\tkeep\tbaseline\na000002\t-0.5\t4\tkeep\tneg\na000003\tnan\t4\tdiscard\tnan\n"
+                    "a000004\t150\t4\tdiscard\tbig\na000005\t1.1\t-3\tdiscard\tneg mem\n"
+                    "a000006\t0.000000\t0.0\tcrash\tboom\n")
+    res = ml("import", str(path), "--json", cwd=home).json()
+    assert res["imported"] == 6
+    said = [w for w in res["warnings"] if "is not a measurement" in w]
+    assert len(said) == 4 and not any("line 7" in w for w in said), said
+    values = {r["description"]: r["val_bpb"] for r in ml("list", "--json", cwd=home).json()}
+    assert values == {"baseline": 1.0, "neg": None, "nan": None, "big": None, "neg mem": 1.1, "boom": None}
+
+
 def test_a_row_is_known_by_its_text_not_its_line(home, tmp_path):
     """Blank lines, or rows added or removed elsewhere in results.tsv, never make a row new on a second
     import; a store whose keys were written with the row's line number (before round 3 session 10) is

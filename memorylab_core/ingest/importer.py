@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -127,12 +127,11 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
     """A ledger record for one results.tsv row (see module docstring for the mapping)."""
     raw_status = str(row.get("status") or "")
     status, _ = map_status(raw_status)
-    val = finite_float(row.get("val_bpb"))
-    if status == "crash" or (val is not None and not 0 < val < 100):
-        val = None  # upstream writes 0.000000 for crashes; no real run has val_bpb <= 0 (or >= 100)
-    memory = finite_float(row.get("memory_gb"))
     key = _key(path.name, row["line"], row["raw"]["line"], summary)
     where = f"{path.name} line {row['line']}"
+    ran = status != "crash" and not never_ran(raw_status)  # upstream writes 0.000000 for a crash's val_bpb
+    val = _measured(row, "val_bpb", lambda v: 0 < v < 100, where, summary, ran)
+    memory = _measured(row, "memory_gb", lambda v: 0 <= v < MAX_METRIC, where, summary, ran)
     description = _capped(str(row.get("description") or "").strip(), where, summary) or "(no description)"
     raw_fields = {name: _capped(value, where, summary, quiet=True) for name, value in row["raw"]["fields"].items()}
     commit = row.get("commit") or None
@@ -153,7 +152,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
         "hypothesis": None,
         "tags": [],
         "notes": None,
-        "metrics": {"val_bpb": val, "memory_gb": memory if memory is not None and 0 <= memory < MAX_METRIC else None},
+        "metrics": {"val_bpb": val, "memory_gb": memory},
         "error": _noted_cause(status, raw_status, description, row, where, summary),
         "artifacts": {},
         "code_fingerprint": None,
@@ -165,6 +164,28 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
         "novelty_guard": None,
         "decision_packet": None,
     }, raw_status)
+
+
+def _measured(row: dict, name: str, in_range: Callable[[float], bool], where: str, summary: ImportSummary,
+              ran: bool) -> float | None:
+    """A metric cell as a number in its range (val_bpb in (0, 100): no real run has another), else None; on a
+    run that completed, a number out of range or not finite ("-0.5", "nan", "1e999") is one warning, as a
+    cell that is no number at all already is (``results_tsv``)."""
+    value = finite_float(row.get(name))
+    if value is not None and in_range(value):
+        return value
+    text = str(row["raw"]["fields"].get(name) or "").strip()
+    if ran and text and _is_float(text):
+        summary.warnings.append(f"{where}: {name} {text[:40]!r} is not a measurement; imported without a value")
+    return None
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _noted_cause(status: str, raw_status: str, description: str, row: dict, where: str,
