@@ -70,6 +70,21 @@ def test_a_value_that_is_no_measurement_is_imported_without_it_and_said(home):
     assert values == {"baseline": 1.0, "neg": None, "nan": None, "big": None, "neg mem": 1.1, "boom": None}
 
 
+def test_another_tools_jsonl_with_val_bpb_at_the_top_level_is_measured(home):
+    """A JSONL line with val_bpb (and memory_gb) beside its status, not under "metrics", is a measured run:
+    list shows its value and a kept one is the champion; a value that is no measurement is a warning."""
+    path = home / "other.jsonl"
+    path.write_text('{"commit":"abc1234","val_bpb":0.99,"status":"keep","description":"baseline"}\n'
+                    '{"commit":"abc1235","val_bpb":0.98,"memory_gb":4.5,"status":"keep","description":"lr up"}\n'
+                    '{"commit":"abc1236","val_bpb":-1,"status":"discard","description":"neg"}\n'
+                    '{"commit":"abc1237","val_bpb":"x","status":"discard","description":"word"}\n')
+    res = ml("import", str(path), "--json", cwd=home).json()
+    assert res["imported"] == 4 and sum("val_bpb" in w for w in res["warnings"]) == 2, res["warnings"]
+    listed = {r["description"]: (r["val_bpb"], r["memory_gb"]) for r in ml("list", "--json", cwd=home).json()}
+    assert listed == {"baseline": (0.99, None), "lr up": (0.98, 4.5), "neg": (None, None), "word": (None, None)}
+    assert ml("status", "--json", cwd=home).json()["champion"]["val_bpb"] == 0.98
+
+
 def test_a_row_is_known_by_its_text_not_its_line(home, tmp_path):
     """Blank lines, or rows added or removed elsewhere in results.tsv, never make a row new on a second
     import; a store whose keys were written with the row's line number (before round 3 session 10) is

@@ -130,8 +130,8 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
     key = _key(path.name, row["line"], row["raw"]["line"], summary)
     where = f"{path.name} line {row['line']}"
     ran = status != "crash" and not never_ran(raw_status)  # upstream writes 0.000000 for a crash's val_bpb
-    val = _measured(row, "val_bpb", lambda v: 0 < v < 100, where, summary, ran)
-    memory = _measured(row, "memory_gb", lambda v: 0 <= v < MAX_METRIC, where, summary, ran)
+    val = _measured(row, "val_bpb", where, summary, ran)
+    memory = _measured(row, "memory_gb", where, summary, ran)
     description = _capped(str(row.get("description") or "").strip(), where, summary) or "(no description)"
     raw_fields = {name: _capped(value, where, summary, quiet=True) for name, value in row["raw"]["fields"].items()}
     commit = row.get("commit") or None
@@ -166,18 +166,43 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
     }, raw_status)
 
 
-def _measured(row: dict, name: str, in_range: Callable[[float], bool], where: str, summary: ImportSummary,
-              ran: bool) -> float | None:
-    """A metric cell as a number in its range (val_bpb in (0, 100): no real run has another), else None; on a
-    run that completed, a number out of range or not finite ("-0.5", "nan", "1e999") is one warning, as a
-    cell that is no number at all already is (``results_tsv``)."""
-    value = finite_float(row.get(name))
-    if value is not None and in_range(value):
-        return value
-    text = str(row["raw"]["fields"].get(name) or "").strip()
+# What a measurement can be: no real run has a val_bpb outside (0, 100), or a negative memory.
+_METRIC_RANGE: dict[str, Callable[[float], bool]] = {"val_bpb": lambda v: 0 < v < 100,
+                                                     "memory_gb": lambda v: 0 <= v < MAX_METRIC}
+
+
+def _measured(row: dict, name: str, where: str, summary: ImportSummary, ran: bool) -> float | None:
+    """A metric cell as a number in its range, else None; on a run that completed, a number out of range or
+    not finite ("-0.5", "nan", "1e999") is one warning, as a cell that is no number at all already is
+    (``results_tsv``)."""
+    return _metric_value(name, row.get(name), str(row["raw"]["fields"].get(name) or "").strip(), where,
+                         summary, ran)
+
+
+def _metric_value(name: str, value: object, text: str, where: str, summary: ImportSummary,
+                  ran: bool) -> float | None:
+    number = finite_float(value)
+    if number is not None and _METRIC_RANGE[name](number):
+        return number
     if ran and text and _is_float(text):
         summary.warnings.append(f"{where}: {name} {text[:40]!r} is not a measurement; imported without a value")
     return None
+
+
+def _lifted_metrics(out: dict, where: str, summary: ImportSummary) -> None:
+    """Another tool's run line with ``val_bpb`` / ``memory_gb`` at the top level rather than under ``metrics``:
+    they move there (a kept run with its value is a measured run), checked as a results.tsv cell is."""
+    metrics = dict(out["metrics"]) if isinstance(out.get("metrics"), dict) else {}
+    ran = out.get("status") != "crash" and out.get("role") != "not_run"
+    for name in _METRIC_RANGE:
+        if name in out and metrics.get(name) is None:
+            raw = out.pop(name)
+            text = str(raw).strip() if isinstance(raw, (int, float, str)) and not isinstance(raw, bool) else ""
+            if raw is not None and not _is_float(text):
+                summary.warnings.append(f"{where}: {name} {str(raw)[:40]!r} is not a number; imported without it")
+            metrics[name] = _metric_value(name, raw, text, where, summary, ran)
+    if metrics:
+        out["metrics"] = metrics
 
 
 def _is_float(text: str) -> bool:
@@ -258,7 +283,8 @@ def jsonl_records(path: Path, text: str, family: str | None, branch: str | None,
             continue
         objects += 1
         if record_problem(rec, len(line)) is not None and rec.get("record_type") != "event":
-            rec = _repaired(rec, _key(path.name, line_no, line, summary), path, family, branch, now)
+            rec = _repaired(rec, _key(path.name, line_no, line, summary), path, family, branch, now, summary,
+                            f"{path.name} line {line_no}")
         problem = record_problem(rec)
         if problem is not None:
             _skip(summary, "invalid", f"{path.name} line {line_no}: {problem}")
@@ -290,11 +316,14 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number")
 
 
-def _repaired(rec: dict, key: str, path: Path, family: str | None, branch: str | None, now: str) -> dict:
-    """A fork's run record brought to the schema where that is safe (the schema judges the result)."""
+def _repaired(rec: dict, key: str, path: Path, family: str | None, branch: str | None, now: str,
+              summary: ImportSummary, where: str) -> dict:
+    """A fork's (or another tool's) run record brought to the schema where that is safe (the schema judges
+    the result)."""
     status, _ = map_status(str(rec.get("status") or ""))
     out = _not_run({**rec, "status": status, "import_key": key, "source": f"import:{path.name}"},
                    str(rec.get("status") or ""))
+    _lifted_metrics(out, where, summary)
     out.setdefault("schema_version", SCHEMA_VERSION)
     out.setdefault("imported_utc", now)
     if not is_safe_run_id(out.get("run_id")):
