@@ -429,6 +429,9 @@ def test_list_by_arena_and_run_numbers_per_arena(tmp_path):
     table = ml(*at, "list", "--arena", "all", cwd=tmp_path).out.splitlines()
     assert table[0].split()[:3] == ["run_id", "arena", "status"] and table[1].split()[1] == "two"
     assert ml(*at, "list", "--arena", "three", cwd=tmp_path).code == 1
+    for command in ("status", "guide", "insights"):  # one arena at a time: 'all' is an error, not the default
+        res = ml(*at, command, "--arena", "all", cwd=tmp_path)
+        assert res.code == 1 and "one arena at a time" in res.err and "two, one" in res.err, (command, res.err)
     page = ml(*at, "report", "--html", "--arena", "two", "-o", "-", cwd=tmp_path).out
     assert "Experiments #1–#3 (3 runs)" in page  # not #5–#7 counted across the store
 

@@ -87,10 +87,15 @@ class Context:
         from ..evidence.arenas import current_arena
 
         requested = getattr(self.args, "arena", None)
+        if requested == "all" and not getattr(self.args, "arena_all_allowed", False):
+            raise MemoryLabError(f"'{self.args.command}' shows one arena at a time: name it with --arena "
+                                 f"(arenas: {self._known_arenas()}); 'all' is for list, report and champion")
         if requested and requested != "all" and self.history.arena_count(requested) == 0 and self.history.runs:
-            known = ", ".join(a for a, _, _ in self.history.arenas()[:8])
-            raise MemoryLabError(f"no runs in arena {requested!r}; arenas: {known}")
+            raise MemoryLabError(f"no runs in arena {requested!r}; arenas: {self._known_arenas()}")
         return current_arena(self.history, requested if requested != "all" else None, os.environ)
+
+    def _known_arenas(self) -> str:
+        return ", ".join(a for a, _, _ in self.history.arenas()[:8]) or "none yet"
 
     @property
     def all_arenas(self) -> bool:
@@ -121,6 +126,7 @@ def add_arena_flag(parser: argparse.ArgumentParser, all_allowed: bool = False) -
     """``--arena KEY``: the arena to show (default: the current one; see docs/evidence.md)."""
     extra = "; 'all' shows every arena, each apart" if all_allowed else ""
     parser.add_argument("--arena", metavar="KEY", help=f"arena to show (default: the current arena{extra})")
+    parser.set_defaults(arena_all_allowed=all_allowed)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
