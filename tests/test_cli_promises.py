@@ -511,6 +511,35 @@ def test_interrupt_during_start_up_is_one_line_and_exit_130(repo, target):
     assert (proc.returncode, proc.stderr) == (130, "memorylab: interrupted\n")
 
 
+INTERRUPT_AFTER_WRITE = """
+import os, runpy, signal, sys
+from memorylab_core.ledger import journal
+written = journal.FileJournal.append_many
+def append_many(self, records, attachments=None):  # Ctrl-C lands the moment the record is on disk
+    start = written(self, records, attachments)
+    os.kill(os.getpid(), signal.SIGINT)
+    return start
+journal.FileJournal.append_many = append_many
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_interrupt_right_after_the_write_reports_the_run_recorded_with_its_files(repo):
+    """Ctrl-C between the journal write and the rest of `log` never says "interrupted" alone for a run that
+    is in the ledger, nor deletes its archive: the run is finished, then the interrupt is reported."""
+    assert ml("init", cwd=repo).code == 0
+    log, summary = fake_run(repo, 0.99)
+    proc = subprocess.run([sys.executable, "-c", INTERRUPT_AFTER_WRITE, str(MEMORYLAB), "log", "-d", "baseline",
+                           "--status", "keep", "--log", str(log), "--summary", str(summary)], cwd=repo,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(PROJECT)})
+    [record] = records(repo)
+    assert proc.returncode == 130 and f"after recording {record['run_id']}: kept" in proc.stderr, proc.stderr
+    shown = ml("show", record["run_id"], cwd=repo).out
+    assert "(missing)" not in shown and "run_log" in shown, shown
+    assert (repo / "results.tsv").read_text().count("baseline") == 1
+
+
 def test_closed_pipe_exits_quietly(repo):
     rows = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n" + "".join(
         f"{i:07x}\t{1 + i / 1e5:.6f}\t44.0\tdiscard\tidea number {i} with a longer description\n" for i in range(1500))

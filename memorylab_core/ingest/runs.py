@@ -34,6 +34,7 @@ from ..ledger.store import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    interrupts_deferred,
     warn,
     write_derived,
 )
@@ -506,7 +507,8 @@ def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: date
     Everything that can fail for a reason the user must fix happens before the append, under the lock
     (id allocation, the hook, novelty, the decision); if it fails, the run's folder is removed and
     nothing is recorded. After the append, the registry snapshot, the run archive and the results.tsv
-    row are derived files: a failure to write one is a warning that says the run is recorded.
+    row are derived files: a failure to write one is a warning that says the run is recorded. Ctrl-C from
+    the append on waits until they are written (``interrupts_deferred``), then reports the run recorded.
 
     A run whose ``run_token`` is already in the journal raises :class:`AlreadyLogged` (nothing written).
 
@@ -516,27 +518,30 @@ def commit_run(store: Store, history: JournalIndex, inputs: RunInputs, now: date
     """
     now = now or datetime.now(timezone.utc)
     store.ensure()
-    with store.lock():
-        history.refresh(locked=True)
-        earlier = logged_before(history, inputs)
-        if earlier is not None:
-            raise AlreadyLogged(earlier)
-        run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
-        try:
-            record, followers, draft = history.healing(lambda: _decided_record(history, inputs, run_id, now, hook))
-            packet_md = packet_markdown(record["decision_packet"], draft)
-            carried = {run_id: artifact_files(inputs, record["decision_packet"], packet_md)} \
-                if store.journal.carries_artifacts else None
-            store.append_many_locked([record, *followers], carried)
-        except BaseException:
-            shutil.rmtree(store.runs_dir / run_id, ignore_errors=True)
-            raise
-        history.refresh(locked=True)
-        store.write_registry(lambda: history.healing(history.snapshot), f"run {run_id} is recorded")
-    run = history.healing(lambda: history.get(run_id)) or draft
-    _archive(store, run_id, inputs, record["decision_packet"], packet_md)
-    write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)), f"run {run_id} is recorded",
-                  "rebuild it with 'memorylab export -f tsv -o results.tsv'")
+    with contextlib.ExitStack() as recorded:
+        with store.lock():
+            history.refresh(locked=True)
+            earlier = logged_before(history, inputs)
+            if earlier is not None:
+                raise AlreadyLogged(earlier)
+            run_id = allocate_run_id(store, history, inputs.provenance.get("commit"), now)
+            try:
+                record, followers, draft = history.healing(
+                    lambda: _decided_record(history, inputs, run_id, now, hook))
+                packet_md = packet_markdown(record["decision_packet"], draft)
+                carried = {run_id: artifact_files(inputs, record["decision_packet"], packet_md)} \
+                    if store.journal.carries_artifacts else None
+                recorded.enter_context(interrupts_deferred())  # from the append on, Ctrl-C waits for the files
+                store.append_many_locked([record, *followers], carried)
+            except BaseException:
+                shutil.rmtree(store.runs_dir / run_id, ignore_errors=True)
+                raise
+            history.refresh(locked=True)
+            store.write_registry(lambda: history.healing(history.snapshot), f"run {run_id} is recorded")
+        run = history.healing(lambda: history.get(run_id)) or draft
+        _archive(store, run_id, inputs, record["decision_packet"], packet_md)
+        write_derived(str(store.tsv_path), lambda: store.append_tsv_row(tsv_row(record)),
+                      f"run {run_id} is recorded", "rebuild it with 'memorylab export -f tsv -o results.tsv'")
     return record, run
 
 

@@ -34,10 +34,12 @@ import fcntl
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -109,6 +111,22 @@ def open_store(explicit: str | None = None, cwd: Path | None = None, index_dir: 
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
         return Store(root, workspace, PostgresJournal(home))
     return Store(resolve_root(explicit, cwd), workspace)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block is done, then let it land as usual: a record written and its
+    id noted, or a recorded run's archive and results.tsv row, are never cut apart by an interrupt (which
+    would report "nothing recorded" for a recorded run, or leave it without its files). Only the main
+    thread receives signals; elsewhere, and where the platform cannot mask them, this does nothing."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def fsync_dir(path: Path) -> None:
@@ -337,8 +355,9 @@ class Store:
         Returns the position of the first new record. ``attachments`` (run id → {file name → bytes})
         travel with the records where the journal carries artifacts (PostgreSQL).
         """
-        start = self.journal.append_many(records, attachments)
-        self.appended.extend(str(r.get("run_id") or r.get("event_id") or "?") for r in records)
+        with interrupts_deferred():  # written and noted together: the exit code's promise depends on it
+            start = self.journal.append_many(records, attachments)
+            self.appended.extend(str(r.get("run_id") or r.get("event_id") or "?") for r in records)
         return start
 
     def append(self, record: dict) -> int:
