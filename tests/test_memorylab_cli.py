@@ -169,6 +169,8 @@ def test_bad_inputs_rejected_and_ledger_untouched(repo, tmp_path):
     assert "NaN" in _bad(repo, "-d", "x", "--status", "keep", "--summary", str(summary))
     summary.write_text(json.dumps({"val_bpb": -0.5, "status": "ok"}))
     assert "negative" in _bad(repo, "-d", "x", "--status", "keep", "--summary", str(summary))
+    summary.write_text(json.dumps({"val_bpb": 1e-320, "status": "ok"}))  # prints as 0.000000: no measurement
+    assert "at least 0.000001" in _bad(repo, "-d", "x", "--status", "keep", "--summary", str(summary))
     summary.write_text("{not json")
     _bad(repo, "-d", "x", "--status", "keep", "--summary", str(summary))
     summary.write_text(json.dumps({"status": "crash", "error": "RuntimeError: x"}))

@@ -31,7 +31,7 @@ from ..evidence.crashes import described_kind
 from ..evidence.logparse import stated_kind
 from ..index.journal_index import JournalIndex
 from ..ledger.migration import archived_files, write_archive
-from ..ledger.model import CATEGORIES, SCHEMA_VERSION, STATUSES, finite_float
+from ..ledger.model import CATEGORIES, SCHEMA_VERSION, STATUSES, finite_float, is_val_bpb
 from ..ledger.schema import MAX_METRIC, MAX_TEXT, as_written, is_commit, record_problem
 from ..ledger.store import MemoryLabError, Store, is_safe_run_id, write_derived
 from ..novelty import changes
@@ -167,7 +167,7 @@ def tsv_record(row: dict, path: Path, family: str | None, branch: str | None, no
 
 
 # What a measurement can be: no real run has a val_bpb outside (0, 100), or a negative memory.
-_METRIC_RANGE: dict[str, Callable[[float], bool]] = {"val_bpb": lambda v: 0 < v < 100,
+_METRIC_RANGE: dict[str, Callable[[float], bool]] = {"val_bpb": is_val_bpb,
                                                      "memory_gb": lambda v: 0 <= v < MAX_METRIC}
 
 

@@ -26,7 +26,7 @@ from ..evidence.arenas import arena_key, completes, is_partial, native_arena, se
 from ..evidence.validity import PEERS, judge
 from ..index.journal_index import JournalIndex
 from ..index.records import run_from_record
-from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, utc_stamp
+from ..ledger.model import SCHEMA_VERSION, STATUSES, TRAIN_FILE, Run, finite_float, is_val_bpb, utc_stamp
 from ..ledger.schema import MAX_NAME
 from ..ledger.store import (
     MemoryLabError,
@@ -168,6 +168,9 @@ def _validate_metrics(status: str, metrics: dict, reported: bool) -> None:
         raise MemoryLabError(f"val_bpb is not a finite number ({raw!r}); log a diverged run with --status crash")
     if value < 0:
         raise MemoryLabError(f"val_bpb cannot be negative ({value})")
+    if not is_val_bpb(value):
+        raise MemoryLabError(f"val_bpb {value:g} is not a measurement: it must be at least 0.000001 (what "
+                             "results.tsv can show) and below 100")
     metrics["val_bpb"] = value
 
 

@@ -77,6 +77,12 @@ def utc_stamp(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
+def is_val_bpb(value: float) -> bool:
+    """Whether ``value`` can be a val_bpb measurement: within the schema's (0, 100), and at least 0.000001,
+    the least value results.tsv's six decimals show (below it prints as 0.000000, upstream's crash mark)."""
+    return 1e-6 <= value < 100
+
+
 def finite_float(value: Any) -> float | None:
     """``value`` as a finite float, or None (missing, non-numeric, NaN and inf all become None)."""
     if value is None or isinstance(value, bool):
