@@ -58,6 +58,16 @@ def test_log_keep_with_sidecar_builds_full_record(repo):
     assert res.json()["decision_packet"]["rule"] == "K1"
 
 
+def test_a_discard_with_nothing_kept_to_compare_against_names_no_champion(repo):
+    """The first run of an empty store, logged as a discard, has no champion to be worse than: rule D0 asks
+    for the baseline first, and never calls the idea refuted."""
+    packet = log_run(repo, "first idea", "discard", 1.2).json()["decision_packet"]
+    assert (packet["rule"], packet["next_action"], packet["hypothesis_status"]) == ("D0", "retry", "inconclusive")
+    assert "champion" not in packet["rationale"] and packet["comparison"]["prior_champion"] is None
+    assert log_run(repo, "baseline", "keep", 1.0).json()["decision_packet"]["rule"] == "K1"
+    assert log_run(repo, "second idea", "discard", 1.2).json()["decision_packet"]["rule"] in ("D1", "D2", "D3")
+
+
 def test_log_from_run_log_only(repo):
     res = log_run(repo, "baseline from log", "keep", 1.0123, sidecar=False)
     assert res.code == 0, res.err

@@ -25,6 +25,7 @@ KN    keep that beats the prior champion inside the noise        replicate      
 K2    keep that beats the prior champion                         promote              high
 K3    keep, not champion, novel idea                             replicate            medium
 K4    keep, not champion                                         branch_followup      low
+D0    discard with nothing kept in its arena to compare against  retry                medium
 D1    discard that repeats a known failure                       abandon              high
 D2    discard within the noise band of the champion              retry                medium
 D3    any other discard                                          abandon              low
@@ -198,7 +199,11 @@ def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict, verdict: dict |
         f"kept but not better than champion {champ} ({verdict_phrase(verdict)}); follow up on a branch if promising")
 
 
-def _discard_rule(novelty: dict, verdict: dict | None) -> tuple[str, str, str, str]:
+def _discard_rule(novelty: dict, verdict: dict | None, prior_champ: Run | None) -> tuple[str, str, str, str]:
+    if prior_champ is None:
+        return "D0", "retry", "medium", (
+            "discarded with nothing kept in its arena to compare against: keep the unchanged baseline first "
+            "(memorylab log --status keep), then judge ideas against it")
     match = _first_failure_match(novelty)
     if match is not None:
         return "D1", "abandon", "high", (
@@ -239,7 +244,7 @@ def decide(run: Run, prior: Sequence[Run], novelty: dict, events: Sequence[Event
     elif run.status == "keep":
         rule, action, priority, rationale = _keep_rule(run, prior_champ, novelty, verdict, policy)
     else:
-        rule, action, priority, rationale = _discard_rule(novelty, verdict)
+        rule, action, priority, rationale = _discard_rule(novelty, verdict, prior_champ)
     promo = _promotion(run)
     if promo is not None and promo.get("accepted") and run.status == "keep" and not run.replicate_of:
         current = run  # the promotion policy made it champion (its event follows the record)
