@@ -177,21 +177,6 @@ def test_removing_a_component_moves_its_strength_to_the_end_one_way():
     assert check([BASE, ("x0_lambdas 0.1 -> 0.2", "discard")], "remove x0_lambdas skip").classification == "novel"
 
 
-def test_the_discarded_run_just_before_word_for_word_is_a_re_run():
-    """The same words as the run just discarded, on the same base, run it again (LABELS.md's re-run on the
-    same base): duplicate_run, so replicate mode lets it through. After a crash the same words are a retry of
-    the failed idea, and with another run between them they try the idea again."""
-    rows = [BASE, ("SSTC-ICEA: Implicit Coordinate-Enhanced Attention (ICEA)", "discard")]
-    result = check(rows, "SSTC-ICEA: implicit coordinate-enhanced attention  (ICEA)", mode="replicate")
-    assert (result.classification, result.decision) == ("duplicate_run", "allow")
-    assert result.matches[0].index == 1
-    crashed = [BASE, ("add EMA of the weights with decay 0.999", "crash")]
-    assert check(crashed, "add EMA of the weights with decay 0.999").classification == "repeat_failure"
-    between = [*rows, ("MATRIX_LR 0.04 -> 0.05", "discard")]
-    assert check(between, "SSTC-ICEA: Implicit Coordinate-Enhanced Attention (ICEA)").classification \
-        == "repeat_failure"
-
-
 def test_a_weight_decay_floor_is_its_own_knob():
     """"WD floor 20%" is the share of the weight decay left at the end, not the weight decay: after a failed
     "constant weight decay" (all of it left) a floor raises it the same way again, and "WEIGHT_DECAY=0.06

@@ -971,9 +971,6 @@ class NoveltyIndex:
         if not self._has_context(ctx):
             return "novel", [], [f"the first run of context {ctx!r}: nothing comparable yet"], None
         best = self._last_keep(ctx)
-        again = self._same_words_again(ctx, proposal, runs)
-        if again:
-            return "duplicate_run", again, [again[0].reason], None
         if is_baseline(proposal.description):
             return "duplicate_run", self._current_best(best, "re-baseline of the current best config"), [
                 "a re-baseline re-runs the current configuration" + (f" (best so far: run {_label(runs, best)})"
@@ -1052,17 +1049,6 @@ class NoveltyIndex:
         found = sorted(same, reverse=True)
         return [_Evidence(i, 1.0, ["code_identity"], "train.py is byte-identical after normalising "
                           f"whitespace (that run was {_outcome_word(self.outcome(i))})") for i in found]
-
-    def _same_words_again(self, ctx: str, proposal: Proposal, runs: Sequence[Run]) -> list[_Evidence]:
-        """The newest run, when the proposal is it again word for word and it was discarded (not crashed)
-        in this context: running it once more on the same base is a re-run, not a new try of the idea."""
-        idx = self.size - 1
-        run = runs[idx] if 0 <= idx < len(runs) else None
-        if run is None or run.status != "discard" or self.outcome(idx) != _FAIL or context_of(run) != ctx:
-            return []
-        if not _same_words(run.description, proposal.description):
-            return []
-        return [_Evidence(idx, 1.0, ["rerun"], "the run just before, word for word, discarded: a re-run of it")]
 
     def _same_run(self, ctx: str, proposal: Proposal, moves: list[tuple], facts: list[dict],
                   runs: Sequence[Run]) -> list[_Evidence]:
@@ -1262,12 +1248,6 @@ def length_threshold(threshold: float, n_words: int) -> float:
     if n_words <= _SHORT_QUERY_WORDS:
         return threshold
     return max(min(threshold, _LONG_QUERY_FLOOR), threshold * math.sqrt(_SHORT_QUERY_WORDS / n_words))
-
-
-def _same_words(a: str | None, b: str | None) -> bool:
-    """Whether two descriptions are the same words (case and spacing aside), and not empty."""
-    x, y = (" ".join(str(t or "").casefold().split()) for t in (a, b))
-    return bool(x) and x == y
 
 
 def _chunks(items: list, size: int):
