@@ -262,6 +262,15 @@ def test_a_lab_note_that_plans_a_seed_re_run_is_not_one():
                     "wider than the pure model's; the mean of both seeds is the family's best so far. Next: more.")
 
 
+def test_another_random_seed_is_a_re_run_not_a_knob():
+    """"change random seed from 42 to 137", "random seed 42→0": the same configuration again (LABELS.md's
+    no-logic-change re-run), never a move of a RANDOM_SEED knob."""
+    from memorylab_core.novelty.changes import text_changes
+    kept = [BASE, ("increase unembedding LR from 0.004 to 0.008", "keep")]
+    for text in ("change random seed from 42 to 137", "Exp207: random seed 42→0 (worse; seed 42 better)"):
+        assert text_changes(text) == [] and check(kept, text).classification == "duplicate_run", text
+
+
 def test_a_row_that_opens_by_verifying_is_a_re_run():
     """"Verify best config (...)" and "Final verification" re-run the configuration; "verify that X helps"
     proposes X."""

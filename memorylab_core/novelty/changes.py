@@ -1405,8 +1405,8 @@ def _unknown_knob(piece: str) -> dict | None:
         return None
     words = [w for w in m.group("name").split() if w not in VERB_WORDS and w not in ("from", "the", "a", "of")]
     old, new = _parse_number(m.group("a")), _parse_number(m.group("b"))
-    if not words or not (_is_number(old) and _is_number(new)) or old == new:
-        return None
+    if not words or not (_is_number(old) and _is_number(new)) or old == new or "seed" in words:
+        return None  # a seed is no knob: another seed runs the same idea again (textnorm.is_rerun)
     return {"name": "_".join(words).upper(), "old": old, "new": new, "direction": _direction(old, new),
             "source": "text"}
 

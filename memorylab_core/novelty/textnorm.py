@@ -354,7 +354,7 @@ _RERUN_RE = re.compile(
     r"\bclean\s+re[\s-]?(?:test|run|check)\b|\b(?:verification|confirmation)\s+(?:re-?)?run\b|"
     r"^\s*(?:final\s+)?verif(?:y|ication)\b(?!\s+(?:that|whether|if)\b)|\bno[\s-]+(?:logic|code|model)[\s-]+changes?\b|"
     r"\bnoise[\s-]+(?:floor|check|run)\b|\bsame\s+config(?:uration)?\b|\bseed\s+(?:check|variance)\b|^\s*log\s*:|"
-    r"\b(?:another|different|new|other)\s+seed\b|\bseed\s*[=:]?\s*\d+\b",
+    r"\b(?:another|different|new|other)\s+seed\b|\bseed\s*(?:from\s+)?[=:]?\s*\d+\b",
     re.IGNORECASE,
 )
 
