@@ -363,6 +363,17 @@ def test_a_later_keep_makes_older_failures_of_the_knob_stale():
     assert result.classification == "incremental_followup" and result.matches[0].index == 4
 
 
+def test_turning_back_to_where_a_failure_started_repeats_it():
+    """A keep that brings the knob back to a value an older failure started from makes that failure hold
+    again for a move that turns back from the keep (the same move from the same operating point); a move
+    that goes on the kept way still builds on the keep (reference 06/39)."""
+    rows = [BASE, ("Muon LR 0.04 -> 0.055", "keep"), ("Muon LR 0.055 -> 0.065", "discard"),
+            ("Muon LR 0.055 -> 0.07 at depth 10", "keep"), ("Muon LR 0.07 -> 0.055 at depth 12", "keep")]
+    result = check(rows, "Muon LR 0.055 -> 0.06")
+    assert result.classification == "repeat_failure" and result.matches[0].index == 2
+    assert check(rows, "Muon LR 0.055 -> 0.05").classification == "incremental_followup"
+
+
 def test_categorical_changes():
     rows = [BASE, ("SwiGLU instead of ReLU² (worse)", "discard"), ("remove logit softcap", "keep")]
     assert check(rows, "replace squared relu with swiglu").classification == "repeat_failure"

@@ -1138,6 +1138,8 @@ class NoveltyIndex:
                         found["further"].append((idx, "further", earlier))
                 returned = not found["same"] and _returned_to(move, earlier_moves)
                 if not returned:
+                    if not any(e[0] == "n" and e[2] == move[2] for e in earlier_moves):  # turns back from the keep
+                        found["fail"].extend(self._failed_from_the_same_start(ctx, move, idx))
                     break
                 continue
             if returned:
@@ -1159,6 +1161,20 @@ class NoveltyIndex:
                     found["parent"].extend((idx, "parent", e) for e in earlier_moves if e[2] != "removed")
                     break
         return found
+
+    def _failed_from_the_same_start(self, ctx: str, move: tuple, before: int) -> list[tuple[int, str, tuple]]:
+        """Failures older than the knob's last keep (index ``before``) that made the proposal's move from the
+        value the keep set again: the same move from the same operating point, whatever changed between."""
+        if move[0] != "n" or move[3] is None:
+            return []
+        out = []
+        for idx, earlier_moves, outcome in self._knob_moves(ctx, move[1]):
+            if idx >= before or outcome != _FAIL:
+                continue
+            out.extend((idx, "repeat", e) for e in earlier_moves if _same_start(move, e) and repeats(move, e))
+            if len(out) >= _MAX_EVIDENCE:
+                break
+        return out
 
     # -- text similarity --------------------------------------------------------------------------
     def _by_text(self, proposal: Proposal, threshold: float, has_facts: bool,
