@@ -473,6 +473,9 @@ def test_merge_diff_wins_text_fills():
     ("weight_decay 0.2->0.4 — val_bpb 2.014->1.960, subgroup gap 0.69->0.56, adversarial gap up 1.55->1.67",
      "weight_decay 0.2->0.4"),
     ("SwiGLU MLP — val_bpb regressed 1.832->2.101, architecture change needs LR re-tuning", "SwiGLU MLP"),
+    # a verdict that says what is good is an outcome too, not a second change
+    ("constant Muon momentum=0.95 (warmup ramp 0.85→0.95 is beneficial)", "constant Muon momentum=0.95"),
+    ("WARMUP_RATIO=0.01 (any warmup is catastrophic; 0.0 confirmed)", "WARMUP_RATIO=0.01"),
 ])
 def test_strip_outcome_notes(text, expected):
     assert strip_outcome_notes(text) == expected

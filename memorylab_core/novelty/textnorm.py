@@ -36,7 +36,7 @@ _OUTCOME_WORDS = (
     r"undertrain\w*|overfit\w*|sweet\s+spot|near[\s-]+miss|waste\w*|crucial|dropped|too|tiny|"
     r"marginal\w*|slight\w*|significant\w*|much|bpb|val_bpb|val|loss|same|flat|neutral|fail\w*|"
     r"errors?|explod\w*|win|won|lost|beats?|kept|discarded|reverted|promising|confirm\w*|"
-    r"no\s+effect|no\s+change|no\s+difference|nothing"
+    r"no\s+effect|no\s+change|no\s+difference|nothing|beneficial|harmful|essential|critical|catastroph\w*|optimal"
 )
 _OUTCOME_RE = re.compile(rf"\b(?:{_OUTCOME_WORDS})\b", re.IGNORECASE)
 _SIGNED_DELTA = r"(?<![\w.>=^*/])[+\-−±]\d*\.\d+(?:\s*(?:val_?bpb|bpb))?"
