@@ -377,7 +377,8 @@ def is_rerun(text: str) -> bool:
 # "muon", "lr warmup" before "lr").
 _S = r"[\s_-]*"
 KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
-    ("UNEMBEDDING_LR", "num", rf"(?:unembed(?:ding)?s?|unemb|lm{_S}head|output{_S}layer){_S}(?:lr|learning{_S}rate)"),
+    ("UNEMBEDDING_LR", "num", rf"(?:unembed(?:ding)?s?|unemb|lm{_S}head|output{_S}layer){_S}"
+                              rf"(?:(?:muon|adamw?){_S})?(?:lr|learning{_S}rate)"),  # "lm_head Muon LR": the head's
     ("EMBEDDING_LR", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|emb|wte){_S}(?:lr|learning{_S}rate)"),
     ("SCALAR_LR", "num", rf"scalars?{_S}(?:lr|learning{_S}rate)"),
     ("MATRIX_LR", "num", rf"(?:matrix|matrices|muon){_S}(?:lr|learning{_S}rate)"),
