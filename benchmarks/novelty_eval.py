@@ -3,7 +3,7 @@
     python benchmarks/novelty_eval.py [--ledgers DIR | --dev]
                                       [--split tuning|held-out|held-out-2|held-out-3|held-out-4|tuning-5|
                                                held-out-5|held-out-6|held-out-7|held-out-8|held-out-9|
-                                               held-out-10 ... held-out-40]
+                                               held-out-10 ... held-out-41]
                                       [--labels FILE] [--sizes 1000 100000] [--no-timing] [--show-errors]
 
 Each fixture ledger (an upstream results.tsv) is replayed in order: row i becomes a Run (no code
@@ -19,10 +19,10 @@ at its errors on them, so their scores say nothing about unseen ledgers. ``--dev
 development set in ``tests/data/dev-ledgers`` (public ledgers labelled the same way, see its
 README); its ``SOURCES.tsv`` splits it by ledger into a ``tuning``, a ``held-out``, ``held-out-2`` to ``held-out-4``,
 a ``tuning-5``, ``held-out-5`` to ``held-out-27``, ``held-out-29`` to ``held-out-31``, ``held-out-34`` to
-``held-out-36``, ``held-out-38`` and ``held-out-40`` part (there is no ``held-out-28``, ``held-out-32``,
-``held-out-33``, ``held-out-37`` or ``held-out-39``: their searches found nothing), and ``--split`` scores one
-part. Rows are read by the import's own code (status words, description column, crash causes, roles, never-ran
-rows).
+``held-out-36``, ``held-out-38``, ``held-out-40`` and ``held-out-41`` part (there is no ``held-out-28``,
+``held-out-32``, ``held-out-33``, ``held-out-37`` or ``held-out-39``: their searches found nothing), and
+``--split`` scores one part. Rows are read by the import's own code (status words, description column, crash
+causes, roles, never-ran rows).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ SPLITS = ("tuning", "held-out", "held-out-2", "held-out-3", "held-out-4", "tunin
           "held-out-14", "held-out-15", "held-out-16", "held-out-17", "held-out-18", "held-out-19", "held-out-20",
           "held-out-21", "held-out-22", "held-out-23", "held-out-24", "held-out-25", "held-out-26", "held-out-27",
           "held-out-29", "held-out-30", "held-out-31", "held-out-34", "held-out-35",
-          "held-out-36", "held-out-38", "held-out-40")
+          "held-out-36", "held-out-38", "held-out-40", "held-out-41")
 TARGETS = {"repeat_failure_recall": 0.85, "repeat_failure_precision": 0.85, "novel_precision": 0.92}
 
 
