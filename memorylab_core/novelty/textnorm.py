@@ -381,7 +381,7 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
                               rf"(?:(?:muon|adamw?){_S})?(?:lr|learning{_S}rate)"),  # "lm_head Muon LR": the head's
     ("EMBEDDING_LR", "num", rf"(?:token{_S})?(?:embed(?:ding)?s?|emb|wte){_S}(?:lr|learning{_S}rate)"),
     ("SCALAR_LR", "num", rf"scalars?{_S}(?:lr|learning{_S}rate)"),
-    ("MATRIX_LR", "num", rf"(?:matrix|matrices|muon){_S}(?:lr|learning{_S}rate)"),
+    ("MATRIX_LR", "num", rf"(?:matrix|matrices|muon){_S}(?:lr|learning{_S}rate)|mlr"),  # "MLR=0.034"
     ("FINAL_LR_FRAC", "num", rf"final{_S}lr{_S}frac(?:tion)?|min(?:imum)?{_S}lr{_S}(?:frac(?:tion)?|ratio)"),
     ("WARMDOWN_RATIO", "num",
      rf"(?:lr{_S})?(?:warm{_S}down|cool{_S}down|anneal(?:ing)?|decay{_S}phase)(?:{_S}(?:ratio|frac(?:tion)?))?"),
