@@ -203,6 +203,10 @@ def test_a_ramp_cut_to_zero_starts_at_its_end():
     assert check(raised, "remove the Muon momentum warmup").classification == "repeat_failure"
     assert check([BASE, ("muon momentum warmup 300 -> 150", "keep")],
                  "no momentum warmup at all").classification == "incremental_followup"
+    # with no ramp left the start is the momentum itself: moving one moves both
+    flat = [BASE, ("muon momentum start 0.90 - worse than 0.85", "discard"), ("constant momentum 0.85", "keep")]
+    result = check(flat, "momentum=0.87")
+    assert result.classification == "repeat_failure" and result.matches[0].index == 1
 
 
 def test_the_hidden_width_of_a_gated_mlp_is_the_mlp_ratio():

@@ -368,16 +368,20 @@ def _removal_as_value(move: tuple, point: dict) -> tuple | None:
 
 
 def ramp_start_moves(moves: list[tuple], point: dict) -> list[tuple]:
-    """``moves`` plus, for each ramp cut to zero steps (vocabulary's ``RAMPS``), its start moved to its end
-    value: "no momentum warmup" is also "momentum start 0.85 → 0.95". Runs and proposals alike."""
+    """``moves`` plus, for each ramp of zero steps (vocabulary's ``RAMPS``: cut by this proposal or already
+    at zero), its start moved to its end value: with no ramp the two are one value. "no momentum warmup" is
+    also "momentum start 0.85 → 0.95", "constant momentum 0.80" also "momentum start 0.85 → 0.80", and once
+    the warmup is gone, "momentum 0.85 → 0.87" moves the start too. Runs and proposals alike."""
     out = list(moves)
-    for move in moves:
-        start_knob, end_knob = RAMPS.get(move[1], (None, None))
-        if start_knob and move[0] == "n" and move[2] == "down" and move[4] == 0.0:
-            implied = _numeric_move(start_knob, None, None, _value_at(point, end_knob), None,
-                                    _value_at(point, start_knob))
-            if implied and implied[0] == "n" and not any(m[1] == start_knob for m in moves):
-                out.append(implied)
+    for ramp, (start_knob, end_knob) in RAMPS.items():
+        cut = any(m[0] == "n" and m[1] == ramp and m[2] == "down" and m[4] == 0.0 for m in moves)
+        if not (cut or point.get(ramp) in (0.0, "removed")) or any(m[1] == start_knob for m in moves):
+            continue
+        end = next((m[4] for m in moves if m[0] == "n" and m[1] == end_knob and m[4] is not None),
+                   _value_at(point, end_knob))
+        implied = _numeric_move(start_knob, None, None, end, None, _value_at(point, start_knob))
+        if implied and implied[0] == "n":
+            out.append(implied)
     return out
 
 
