@@ -160,6 +160,7 @@ CASES = [
     ("Cosine LR scheduler with warmup", "LR_SCHEDULE", None, "cosine", "changed"),
     ("lm_head Muon LR 0.02→0.01 (too low)", "UNEMBEDDING_LR", 0.02, 0.01, "down"),  # the head's LR, not Muon's
     ("MLR=0.034 with tying - worse", "MATRIX_LR", None, 0.034, "changed"),  # MLR: the matrix LR
+    ("x0 beta1=0.90 - close but worse", "X0_LAMBDAS_ADAM_BETA1", None, 0.9, "changed"),  # the x0 group's own beta
     ("cosine learning rate schedule", "LR_SCHEDULE", None, "cosine", "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),
     ("Muon LR 0.04 -> 0.02", "MATRIX_LR", 0.04, 0.02, "down"),

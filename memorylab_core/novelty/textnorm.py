@@ -415,7 +415,7 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
     ("VOCAB_SIZE", "num", rf"(?:tokenizer{_S})?vocab(?:ulary)?(?:{_S}size)?"),
     ("SOFTCAP", "comp", rf"(?:logits?{_S})?soft{_S}cap(?:ping)?|logits?{_S}cap(?:ping)?"),
     ("X0_LAMBDAS", "comp", rf"x0{_S}(?:lambdas?|params)(?:{_S}(?:skip|residual))?(?:{_S}connections?)?|"
-                           rf"x0{_S}(?:skip|residual)(?:{_S}connections?)?"),
+                           rf"x0{_S}(?:skip|residual)(?:{_S}connections?)?|x0(?={_S}(?:adam{_S})?betas?[12]?\b)"),
     ("VALUE_EMBEDS", "comp", rf"value{_S}embed(?:ding)?s?|ves?"),
     ("QK_NORM", "comp", rf"qk{_S}norm(?:ali[sz]ation)?"),
     ("WEIGHT_TYING", "comp", rf"weight{_S}tying|"
