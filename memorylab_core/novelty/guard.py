@@ -621,6 +621,7 @@ _GATED = {"ACTIVATION": frozenset({"swiglu", "geglu", "reglu"})}  # gated MLPs: 
 _MAX_EVIDENCE = 8  # earlier runs kept per kind of evidence and move
 _SAME_WORDS = 0.8  # Jaccard of content words at which a proposal re-proposes a kept run (_re_proposed)
 _EPOCH_READ = 5000  # moves of one knob read back to its last keep, at most (bounds a verdict's cost)
+_TURN_BACK_READ = 200  # older failures of one knob read for a move that turns back from its keep, at most
 _RELATION_SCORE = {"repeat": 1.0, "same": 1.0, "further": 0.9, "parent": 0.85, "noop": 1.0}
 
 
@@ -1171,11 +1172,14 @@ class NoveltyIndex:
         value the keep set again: the same move from the same operating point, whatever changed between."""
         if move[0] != "n" or move[3] is None:
             return []
+        start = f", {json.dumps(move[3])}, "  # the start as the stored move writes it: rows without it are not read
+        rows = self.db.execute("SELECT m.idx, m.moves FROM novelty_moves m JOIN novelty_runs r ON r.idx = m.idx "
+                               "WHERE m.ctx = ? AND m.knob = ? AND m.idx < ? AND r.outcome = ? AND instr(m.moves, ?) "
+                               "ORDER BY m.idx DESC LIMIT ?", (ctx, move[1], before, _FAIL, start, _TURN_BACK_READ))
         out = []
-        for idx, earlier_moves, outcome in self._knob_moves(ctx, move[1]):
-            if idx >= before or outcome != _FAIL:
-                continue
-            out.extend((idx, "repeat", e) for e in earlier_moves if _same_start(move, e) and repeats(move, e))
+        for idx, moves in rows:
+            out.extend((idx, "repeat", e) for e in map(tuple, json.loads(moves)) if _same_start(move, e)
+                       and repeats(move, e))
             if len(out) >= _MAX_EVIDENCE:
                 break
         return out
