@@ -391,6 +391,19 @@ def test_a_run_the_machine_killed_is_no_evidence_and_its_rerun_trains(repo, tmp_
     assert result(rerun)["status"] == "keep"
 
 
+
+def test_a_real_crash_after_the_machine_killed_the_run_is_the_first_crash_of_the_idea(repo, tmp_path):
+    """The machine's crash is no evidence, so the next run's own crash does not "crash again like" it: a fixable
+    error is still the first crash of the idea (fix_and_retry, git stay), never "drop it"."""
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "DEPTH 8 -> 6", depth=6)
+    assert ml("run", *trainer.plan({**CPU_SETUP, "mode": "killed"}), cwd=repo).code == 3
+    res = ml("run", *trainer.plan({**CPU_SETUP, "mode": "crash"}, error="SyntaxError: invalid syntax"), cwd=repo)
+    assert (result(res)["next_action"], result(res)["git"]) == ("fix_and_retry", "stay"), res.out
+    assert runs(repo)[-1]["decision_packet"]["rule"] == "C2"
+
+
 def test_a_diverging_idea_is_evidence_against_it(repo, tmp_path):
     """A NaN loss is the idea failing (class ``fundamental``): the same idea again is a repeat_failure, its
     crash a failure cluster; run refuses it before training."""

@@ -7,7 +7,8 @@ The rules are an ordered table; the first rule whose condition holds decides ``n
 rule  condition                                                 next_action          priority
 ====  ========================================================  ===================  ========
 C1    crash that repeats a known crash (same idea, or the        abandon              medium
-      novelty guard matched an earlier crash)
+      novelty guard matched an earlier crash; never an ``infra``
+      crash: the machine's fault is no evidence)
 C2    crash with a fixable error kind (syntax, import, shape,    fix_and_retry        high
       assertion, OOM: a code edit fixes it) -- git ``stay``: fix
       it in the same commit and re-run
@@ -72,14 +73,21 @@ HYPOTHESIS_STATUS = {
 
 
 def _repeats_crash(run: Run, prior: Sequence[Run], novelty: dict, fold: RegistryFold) -> Run | None:
-    """An earlier crash this crash repeats: the guard's match was a crash, or the same idea key crashed."""
+    """An earlier crash this crash repeats: the guard's match was a crash, or the same idea key crashed. A crash
+    the machine caused (OOM-killed, SIGKILL: class ``infra``) is no evidence about the idea, so none repeats it."""
     if novelty.get("classification") in ("repeat_failure", "duplicate_run"):
         for match in novelty.get("matches") or []:
             index = match.get("index")
             earlier = prior[index] if isinstance(index, int) and 0 <= index < len(prior) else None
-            if earlier is not None and earlier.status == "crash" and earlier.run_id == match.get("run_id"):
+            if earlier is not None and earlier.status == "crash" and earlier.run_id == match.get("run_id") \
+                    and not _machine_crash(earlier):
                 return earlier
-    return fold.crash_like(run.idea_key, run.arena) if run.idea_key else None
+    like = fold.crash_like(run.idea_key, run.arena) if run.idea_key else None
+    return like if like is not None and not _machine_crash(like) else None
+
+
+def _machine_crash(run: Run) -> bool:
+    return crash_class(crash_kind(run.error_kind, run.error_summary) or "unknown") == "infra"
 
 
 def _first_failure_match(novelty: dict) -> dict | None:
