@@ -6,7 +6,7 @@ import json
 
 import pytest
 from mlhelpers import git, log_run, make_repo, ml, ml_proc, records
-from researchhelpers import make_event, make_run
+from researchhelpers import T0, make_event, make_run, stamp
 
 from memorylab_core.research import health
 from memorylab_core.research.memory import fold
@@ -39,6 +39,21 @@ def test_breaker_states_follow_the_streak_in_experiments():
         assert info["state"] == state and info["streak"] == n
         assert info["last_good_commit"] == "good1234" and info["first_crash_run_id"] == "run00001"
     assert "good1234" in health.breaker_message(breaker(runs + crashes(1, 3)))
+
+
+def test_after_a_rollback_the_breaker_resets_to_the_champion_it_chose():
+    """A champion rollback since the last kept idea moves the reset target to the rolled-back-to champion's
+    commit (not the keep the rollback gave up); a later kept idea is the target again."""
+    from memorylab_core.ledger.model import event_from_record
+    runs = [make_run(0, "keep", 1.0, "baseline", commit="base1234"), make_run(1, "keep", 0.99, "idea", commit="idea5678")]
+    rollback = event_from_record({"record_type": "event", "event_type": "champion_change", "event_id": "evt1",
+                                  "source": "rollback", "run_id": "run00000", "commit": "base1234",
+                                  "timestamp_utc": stamp(T0 + 301)}, 0, 150)
+    info = breaker(runs + crashes(2, 5), [rollback])
+    assert info["state"] == "open" and (info["last_good_commit"], info["last_good_run_id"]) == ("base1234", "run00000")
+    assert "git reset --hard base1234" in health.breaker_message(info)
+    later = runs + [make_run(2, "keep", 0.98, "other idea", commit="othr9999")] + crashes(3, 5)
+    assert breaker(later, [rollback])["last_good_commit"] == "othr9999"
 
 
 def test_a_success_or_a_recorded_reset_closes_the_breaker():

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..evidence.roles import Account, is_experiment
 from ..ledger.model import Event, Run, plural
-from ..policy.registry import takes_over
+from ..policy.registry import CHAMPION_EVENT, takes_over
 
 
 def crash_streak(runs: Sequence[Run]) -> int:
@@ -74,6 +74,7 @@ class Breaker:
     last_reset: dict | None = None
     last_crash_ts: float | None = None  # when the latest crash of the streak was logged (the probe's clock)
     last_good: Run | None = None  # the latest kept idea or baseline: what a reset goes back to
+    rolled_back_to: dict | None = None  # a champion rollback since then (commit, run_id): the reset target instead
 
     def add_run(self, run: Run) -> None:
         if run.status == "crash":
@@ -83,18 +84,22 @@ class Breaker:
         else:
             self.streak, self.first_crash, self.last_crash_ts = 0, None, None
         if is_keep_of_idea(run):
-            self.last_good = run
+            self.last_good, self.rolled_back_to = run, None
 
     def add_event(self, event: Event) -> None:
         if event.event_type == RESET_EVENT:
             self.reset(event)
+        elif event.event_type == CHAMPION_EVENT and event.data.get("source") == "rollback":
+            self.rolled_back_to = {"commit": event.data.get("commit"), "run_id": event.data.get("run_id")}
 
     def reset(self, event: Event) -> None:
         self.streak, self.first_crash, self.last_crash_ts = 0, None, None
         self.last_reset = _event_brief(event)
 
     def info(self) -> dict:
-        info = breaker_info(self.streak, self.first_crash, self.last_good, self.last_reset)
+        good = self.rolled_back_to or {"commit": self.last_good.commit if self.last_good else None,
+                                       "run_id": self.last_good.run_id if self.last_good else None}
+        info = breaker_info(self.streak, self.first_crash, good, self.last_reset)
         info["probe"] = probe_schedule(self.streak, self.last_crash_ts)
         return info
 
@@ -143,12 +148,12 @@ def half_open(info: dict, now: float) -> bool:
             and now >= probe["probe_after_ts"])
 
 
-def breaker_info(streak: int, first_crash: str | None, last_good: Run | None, reset: dict | None) -> dict:
-    """The breaker document shared by ``check``, ``status`` and the Prometheus export."""
+def breaker_info(streak: int, first_crash: str | None, good: dict, reset: dict | None) -> dict:
+    """The breaker document shared by ``check``, ``status`` and the Prometheus export. ``good``: the commit and
+    run id a reset goes back to (the latest kept idea, or the champion a later rollback chose)."""
     return {"state": breaker_state(streak), "streak": streak, "warn_at": BREAKER_WARN, "open_at": BREAKER_OPEN,
-            "first_crash_run_id": first_crash,
-            "last_good_commit": last_good.commit if last_good else None,
-            "last_good_run_id": last_good.run_id if last_good else None, "last_reset": reset}
+            "first_crash_run_id": first_crash, "last_good_commit": good.get("commit"),
+            "last_good_run_id": good.get("run_id"), "last_reset": reset}
 
 
 def breaker_message(info: dict, now: float | None = None) -> str | None:
@@ -275,10 +280,6 @@ class Timeline:
         """
         self.champion = run
         self.reference = run.val_bpb
-
-    def reset_breaker(self, event: Event) -> None:
-        """A recorded ``breaker_reset`` event: crashes before it no longer count."""
-        self.breaker_fold.reset(event)
 
     def _cluster(self, kind: str, run: Run, position: int) -> None:
         chain = self.clusters.get(kind)

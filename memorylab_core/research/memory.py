@@ -35,7 +35,7 @@ from ..policy.registry import CHAMPION_EVENT, designated, is_candidate, is_evide
 from .consolidation import ClassStats, Consolidator
 from .contradictions import ContradictionBook
 from .folds import fold_into, load_fold
-from .health import RESET_EVENT, Breaker, Timeline
+from .health import Breaker, Timeline
 from .insights import CategoryBook, CategoryStats
 from .mistakes import Card, MistakeDeck
 from .progress import Velocity
@@ -136,9 +136,8 @@ class ResearchState:
         A champion event moves the champion exactly when the registry says it does
         (``policy.registry.designated``): one naming a confounded run (an older store) changes nothing.
         """
-        if event.event_type == RESET_EVENT:
-            self.timeline.reset_breaker(event)
-        elif event.event_type == CHAMPION_EVENT and self.find_run is not None:
+        self.timeline.breaker_fold.add_event(event)  # resets and rollbacks, by the breaker's own rule
+        if event.event_type == CHAMPION_EVENT and self.find_run is not None:
             run = designated(event, self.find_run)
             if run is not None:
                 self.timeline.champion_event(run)
