@@ -45,7 +45,8 @@ def test_after_a_rollback_the_breaker_resets_to_the_champion_it_chose():
     """A champion rollback since the last kept idea moves the reset target to the rolled-back-to champion's
     commit (not the keep the rollback gave up); a later kept idea is the target again."""
     from memorylab_core.ledger.model import event_from_record
-    runs = [make_run(0, "keep", 1.0, "baseline", commit="base1234"), make_run(1, "keep", 0.99, "idea", commit="idea5678")]
+    runs = [make_run(0, "keep", 1.0, "baseline", commit="base1234"),
+            make_run(1, "keep", 0.99, "idea", commit="idea5678")]
     rollback = event_from_record({"record_type": "event", "event_type": "champion_change", "event_id": "evt1",
                                   "source": "rollback", "run_id": "run00000", "commit": "base1234",
                                   "timestamp_utc": stamp(T0 + 301)}, 0, 150)

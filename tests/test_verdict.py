@@ -50,6 +50,8 @@ def test_packet_guide_status_report_and_dashboard_agree_on_reference_and_gain(re
 
     status = ml("status", cwd=repo).out
     assert phrase in status and "best single run 0.996000" in status and f"noise σ {sigma:.6f}" in status
+    # the headline's "best single run" is the best run of the champion's code, as the reference line's
+    assert "(best single run 0.996000)" in status and "best single run 1.000000" not in status
     assert "gain -0.001000 over the reference" in status
 
     report = ml("report", "--json", "--output", "-", cwd=repo).json()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..evidence import stats
 from ..ledger.model import Event, Run, plural
-from .promotion import Noise, PromotionPolicy, code_key, estimate_noise, sample_of
+from .promotion import Noise, PromotionPolicy, code_key, estimate_noise, same_code_runs, sample_of
 from .registry import champion, confirmed_champion
 
 
@@ -105,7 +105,9 @@ def _standing(run: Run, runs: Sequence[Run], events: Sequence[Event], policy: Pr
               noise: Noise) -> dict:
     everything = sample_of(run, runs)
     value = value_of(run, runs, events, policy, noise)
+    measured = [r.val_bpb for r in same_code_runs(run, runs) or [run] if r.val_bpb is not None]
     return {"run_id": run.run_id, "commit": run.commit, "description": run.description, "val_bpb": run.val_bpb,
+            "best_single_val_bpb": min(measured, default=run.val_bpb),  # of its code: what every view calls so
             "reference_val_bpb": round(everything.mean, 6), "runs": everything.n,
             "estimate_val_bpb": round(value.mean, 6), "estimate_runs": value.group.n,
             "selection_correction": round(value.correction, 6)}
@@ -132,7 +134,7 @@ def champion_headline(promo: dict | None) -> str:
     tip = (promo or {}).get("tip")
     if tip is None:
         return "no champion yet: the next kept run is this arena's baseline"
-    head = f"champion {tip['run_id']} (best single run {tip['val_bpb']:.6f})"
+    head = f"champion {tip['run_id']} (best single run {tip['best_single_val_bpb']:.6f})"
     if promo.get("tip_is_confirmed") and policy_confirmed(promo):
         return f"{head}: confirmed by the promotion policy"
     if tip["runs"] <= 1:
