@@ -67,6 +67,29 @@ def test_packet_guide_status_report_and_dashboard_agree_on_reference_and_gain(re
     assert "reference: mean of 3 runs" in page and "best single run" in page and "confirmed" in page
 
 
+def test_the_dashboard_shows_the_policys_gains_not_its_own(repo, tmp_path):
+    """Runs table: each run's gain is its packet's verdict (over the reference then), as the markdown report's
+    column; the challenger board measures from the champion's reference (the mean of its code's runs), never
+    from its best single run; the champion-gain tile says what the markdown report says."""
+    _train(repo, 1.0)
+    commit_change(repo, "depth 9", depth=9)
+    depth9 = _train(repo, 0.99)
+    commit_change(repo, "lr 0.05", matrix_lr=0.05)
+    _train(repo, 0.985)
+    _replicate(repo, "HEAD", {"43": 0.989, "44": 0.990})  # reference 0.988, best single run 0.985
+    html = tmp_path / "report.html"
+    assert ml("report", "--html", "--all", "--output", str(html), cwd=repo).code == 0
+    page = html.read_text()
+    row = page[page.index('<tr id="r1" '):]  # the second run: depth 9
+    row = row[:row.index("</tr>")]
+    assert depth9["run_id"] in row and f"{depth9['decision_packet']['verdict']['gain']:+.4f}" in row  # +0.0100
+    board = page[page.index('id="board"'):]
+    board = board[:board.index("</section>")]
+    assert '<span class="bad">-0.0020</span>' in board  # 0.990 against the reference 0.988
+    markdown = ml("report", "--all", "--output", "-", cwd=repo).out
+    assert "| -0.002000 |" in markdown.split("## Challenger board")[1]
+
+
 def test_noise_far_above_the_default_is_a_status_alert(repo):
     _train(repo, 1.0)
     _replicate(repo, "HEAD", {"43": 1.1, "44": 0.9})  # sigma ~0.058: a busy machine

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..index.journal_index import JournalIndex
-from ..ledger.model import Run, gain
+from ..ledger.model import Run
 from ..ledger.store import warn
 from ..policy.registry import champion
 from ..research.health import crash_streak, ideas_since_last_keep
@@ -95,7 +95,7 @@ def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now
         champion=champ,
         champion_record=history.record(champ) if champ is not None else {},
         start_best=start.get("val_bpb"),
-        progress=champion_progress(data, window),
+        progress=champion_progress(data),
         signals={"crash_streak": crash_streak(arena_runs), "since_last_keep": ideas_since_last_keep(arena_runs)},
         descriptions=_lineage_descriptions(history, data.get("lineages") or []),
         curves=loss_curves(history, champ, window),
@@ -105,20 +105,17 @@ def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now
     )
 
 
-def champion_progress(data: dict, window: Sequence[Run]) -> tuple[float | None, str]:
-    """The champion's gain over the window (``ledger.model.gain``: + = lower val_bpb) and the reference it
-    is measured from: the champion at the window start, else (a first champion, or the all-time view) the
-    window's first kept run."""
+def champion_progress(data: dict) -> tuple[float | None, str]:
+    """The champion's gain over the window (``ledger.model.gain``: + = lower val_bpb) and what it is measured
+    from, as the markdown report states it (``champion_gain``: the champion at the window start)."""
     champ, start = data.get("champion"), data.get("champion_at_window_start")
     if champ is None:
         return None, "no kept run yet"
-    if start is not None:
-        return gain(champ["val_bpb"], start["val_bpb"]), f"from {start['val_bpb']:.6f} at window start"
-    first = next((r for r in window if r.status == "keep" and r.val_bpb is not None), None)
-    if first is None:
-        return None, "no kept run in this window"
-    where = "first kept run" if data.get("since_hours") is None else "first kept run of the window"
-    return gain(champ["val_bpb"], first.val_bpb), f"from {first.val_bpb:.6f}, the {where}"
+    if data.get("new_champion_in_window") and start is not None:
+        return data.get("champion_gain"), f"from {start['val_bpb']:.6f} at window start"
+    if data.get("new_champion_in_window"):
+        return None, "the arena's first champion (its baseline) was set in this window"
+    return 0.0, "unchanged in this window"
 
 
 def _lineage_descriptions(history: JournalIndex, lineages: Sequence[dict]) -> dict[str, str]:

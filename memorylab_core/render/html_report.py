@@ -95,11 +95,10 @@ def render_html(dash: Dashboard, others: Sequence[Dashboard] = ()) -> str:
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
             f'<meta name="color-scheme" content="light dark"><title>{esc(title)}</title>'
             f"<style>{CSS}</style></head>")
-    champion_val = data["champion"]["val_bpb"] if data["champion"] else None
     body = "".join([
         _masthead(data, dash), warnings(data), _arena_heading(data, 1) if others else "", *_arena_core(dash),
         _loss_card(dash), "".join(extra_card(e.key, e.title, e.content) for e in dash.extras),
-        runs_card(dash.table, len(dash.runs), champion_val, data, dash.number),
+        runs_card(dash.table, len(dash.runs), data, dash.number),
         "".join(_other_arena(other, n) for n, other in enumerate(others, 2)), _footer(data),
     ])
     return (f"{head}<body><main>{body}</main>"

@@ -16,7 +16,7 @@ from ..ledger.model import GAIN_SIGN, Run, gain, lineage_gain, plural
 from ..policy.verdict import runs_phrase, verdict_noise, verdict_phrase
 from . import svg
 from .htmltext import clip, esc
-from .report import window_label
+from .report import reference_val, verdict_gain, window_label
 from .svg import glyph
 
 DESCRIPTION_CHARS = 160
@@ -191,14 +191,15 @@ def board_card(data: dict) -> str:
     board = ([champ] if champ else []) + list(data["challengers"])
     if not board:
         return section("board", "Champion & challengers", empty("No kept runs yet."))
-    best = champ["val_bpb"] if champ else None
+    reference = reference_val(data)
     rows = []
     for rank, run in enumerate(board):
-        vs_best = gain(run["val_bpb"], best) if rank else None
+        vs_best = gain(run["val_bpb"], reference) if rank else None
         rows.append(f"<tr><td>{'★' if rank == 0 else rank}</td><td class='n'>{fmt_val(run['val_bpb'])}</td>"
                     f"<td class='n'>{fmt_gain(vs_best) if rank else ''}</td><td>{_run_ref(run)}</td>"
                     f"<td>{esc(clip(run['description'], 90))}</td></tr>")
-    head = (f"<tr><th>#</th><th class='n'>val_bpb</th><th class='n'>gain vs ★ ({GAIN_SIGN})</th><th>commit</th>"
+    head = (f"<tr><th>#</th><th class='n'>val_bpb</th><th class='n'>gain vs ★'s reference ({GAIN_SIGN})</th>"
+            "<th>commit</th>"
             "<th>description</th></tr>")
     return section("board", "Champion & challengers", table(head, "".join(rows)))
 
@@ -430,11 +431,11 @@ def _cell(value: object) -> str:
 
 # -- runs table ----------------------------------------------------------------------------------
 RUN_COLUMNS = (("#", "num"), ("time (UTC)", "text"), ("status", "text"), ("val_bpb", "num"),
-               (f"gain vs champion ({GAIN_SIGN})", "num"),
+               (f"gain over the reference ({GAIN_SIGN})", "num"),
                ("mem GB", "num"), ("commit", "text"), ("run", "text"), ("next", "text"), ("description", "text"))
 
 
-def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data: dict,
+def runs_card(table: Sequence[Run], total: int, data: dict,
               number: Callable[[Run], int] = lambda run: run.index + 1) -> str:
     """The runs table; ``number`` gives a run's experiment number in its arena (the ``#`` column)."""
     if not table:
@@ -442,7 +443,7 @@ def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data
         return section("runs", "Runs", empty(f"No runs in this window ({window_label(data)}).{hint}"))
     head = "".join(f'<th data-type="{kind}"{" class=n" if kind == "num" else ""}>{esc(name)}</th>'
                    for name, kind in RUN_COLUMNS)
-    body = "".join(_run_row(run, champion_val, number(run)) for run in reversed(table))
+    body = "".join(_run_row(run, number(run)) for run in reversed(table))
     note = (f'<p class="muted">Newest {len(table):,} of {total:,} runs in this window; '
             "<code>memorylab list</code> or <code>memorylab export</code> have the rest.</p>"
             if len(table) < total else "")
@@ -459,8 +460,8 @@ def runs_card(table: Sequence[Run], total: int, champion_val: float | None, data
                    f"<tbody>{body}</tbody></table></div>")
 
 
-def _run_row(run: Run, champion_val: float | None, number: int) -> str:
-    delta = gain(run.val_bpb, champion_val)
+def _run_row(run: Run, number: int) -> str:
+    delta = verdict_gain(run)  # the packet's gain over the reference, as the markdown report's column
     when = (run.timestamp or "")[:16].replace("T", " ") or "no time (imported)"  # minutes are enough; sorts as text
     desc = esc(clip(run.description, DESCRIPTION_CHARS))
     if run.tags:

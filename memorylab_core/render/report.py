@@ -145,6 +145,21 @@ def _velocity(history: JournalIndex, arena: str) -> dict | None:
     return load_state(history.store, history=history, arena=arena).velocity.view(arena)
 
 
+def verdict_gain(run: Run) -> float | None:
+    """The run's gain over the champion's reference as its decision packet's verdict measured it (the policy's
+    number: every view shows this one, never its own difference to a single run)."""
+    return (run.extra.get("verdict") or {}).get("gain")
+
+
+def reference_val(data: dict) -> float | None:
+    """The champion's reference val_bpb as the policy measures it (the mean of its code's runs), else its own run's
+    value: what challengers are measured against."""
+    verdict = data.get("verdict") or {}
+    if verdict.get("reference_val_bpb") is not None:
+        return verdict["reference_val_bpb"]
+    return data["champion"]["val_bpb"] if data.get("champion") else None
+
+
 def _recent_row(run: Run, runs: Sequence[Run]) -> dict:
     return {
         "run_id": run.run_id,
@@ -152,7 +167,7 @@ def _recent_row(run: Run, runs: Sequence[Run]) -> dict:
         "commit": run.short_commit,
         "status": run.shown_status,
         "val_bpb": run.val_bpb,
-        "gain": (run.extra.get("verdict") or {}).get("gain"),
+        "gain": verdict_gain(run),
         "role": run.role,
         "memory_gb": run.memory_gb,
         "description": run.description,
@@ -282,10 +297,11 @@ def _challenger_section(data: dict) -> list[str]:
     lines = ["## Challenger board", ""]
     if not data["challengers"]:
         return lines + ["No challengers yet.", ""]
-    champ_val = data["champion"]["val_bpb"] if data["champion"] else None
-    lines += [f"| # | val_bpb | gain vs champion ({GAIN_SIGN}) | run | description |", "|---|---|---|---|---|"]
+    reference = reference_val(data)
+    lines += [f"| # | val_bpb | gain vs the champion's reference ({GAIN_SIGN}) | run | description |",
+              "|---|---|---|---|---|"]
     for rank, ch in enumerate(data["challengers"], 1):
-        vs_champion = fmt_number(gain(ch["val_bpb"], champ_val), signed=True)
+        vs_champion = fmt_number(gain(ch["val_bpb"], reference), signed=True)
         lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {vs_champion} | "
                      f"`{md_cell(ch['run_id'])}` | {md_cell(ch['description'])} |")
     return lines + [""]
