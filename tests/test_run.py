@@ -118,6 +118,17 @@ def test_keep_and_discard_follow_the_policy(repo):
                                                    if r.get("promotion", {}).get("accepted")]
 
 
+def test_a_winner_discarded_by_hand_says_so_and_is_not_called_worse(repo):
+    """``--status discard`` over a run the policy keeps: the summary says the decision was overridden, and the
+    packet never calls a +5σ gain "less than one σ worse" (D4: replicate before giving the idea up)."""
+    assert train(repo, "--val", "1.0").code == 0
+    commit_change(repo, "lr 0.03", matrix_lr=0.03)
+    res = ml("run", "--allow-blocked", "--status", "discard", "--", PY, FAKE, "--val", "0.99", cwd=repo)
+    assert res.code == 0 and "(overridden: recorded as discard)" in res.out, res.out
+    packet = run_records(repo)[-1]["decision_packet"]
+    assert (packet["rule"], packet["next_action"]) == ("D4", "replicate") and "worse" not in packet["rationale"]
+
+
 def test_policy_flags_and_store_config(repo):
     assert train(repo, "--val", "1.0").code == 0
     commit_change(repo, "depth 9", depth=9)

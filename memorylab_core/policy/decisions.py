@@ -30,6 +30,7 @@ D0    discard with nothing kept in its arena to compare against  retry          
 D1    discard that repeats a known failure                       abandon              high
 D2    discard within the noise band of the champion              retry                medium
 D3    any other discard                                          abandon              low
+D4    discard that beats the champion's reference (an override)  replicate            medium
 ====  ========================================================  ===================  ========
 
 Every comparison is the promotion policy's own (:mod:`.verdict`): the gain over the champion's
@@ -212,6 +213,10 @@ def _discard_rule(novelty: dict, verdict: dict | None, prior_champ: Run | None) 
         return "D0", "retry", "medium", (
             "discarded with nothing kept in its arena to compare against: keep the unchanged baseline first "
             "(memorylab log --status keep), then judge ideas against it")
+    if verdict is not None and verdict["gain"] > 0:
+        return "D4", "replicate", "medium", (
+            f"discarded although it beats the champion's reference ({verdict_phrase(verdict)}): if it was dropped "
+            "for another reason (memory, time), say so in its notes; else replicate it before giving the idea up")
     match = _first_failure_match(novelty)
     if match is not None:
         return "D1", "abandon", "high", (

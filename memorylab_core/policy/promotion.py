@@ -266,8 +266,9 @@ class Decision:
         return "keep" if self.accepted else "discard"
 
     def summary(self) -> str:
-        """One line: ``keep (confirmed): beats ...``."""
-        return f"{_LEVEL_LABELS.get(self.level, self.level)}: {'; '.join(self.reasons)}"
+        """One line: ``keep (confirmed): beats ...``, and the status a caller forced over it."""
+        forced = f" (overridden: recorded as {self.overridden})" if self.overridden else ""
+        return f"{_LEVEL_LABELS.get(self.level, self.level)}: {'; '.join(self.reasons)}{forced}"
 
     def to_dict(self) -> dict:
         return {
