@@ -79,7 +79,8 @@ def test_run_success_logs_the_run_and_a_champion_event(repo):
     (event,) = events(repo)
     assert event["event_type"] == "champion_change" and event["run_id"] == rec["run_id"]
     assert event["source"] == "run" and event["prior_champion"] is None and event["reasons"]
-    assert data["git"] == "advance" and data["confirmed"] and not pending(repo)
+    # the baseline is the champion but never "confirmed" to the user (docs/promotion.md)
+    assert data["git"] == "advance" and not data["confirmed"] and rec["promotion"]["baseline"] and not pending(repo)
     registry = json.loads((repo / "results" / "memorylab" / "champion_challenger.json").read_text())
     assert registry["champion"]["run_id"] == rec["run_id"] == registry["confirmed_champion"]["run_id"]
 
@@ -255,6 +256,25 @@ def test_replicates_are_linked_seeded_and_summarised(repo):
     assert champ["noise"]["source"] == "ledger" and champ["confirmed"]["run_id"] == base
     again = ml("replicate", base, "--n", "1", "--dry-run", "--json", "--", PY, FAKE, cwd=repo).json()
     assert again["seeds"] == [45]  # used seeds are skipped
+
+
+def test_the_baseline_is_never_called_confirmed(repo):
+    """Replicating the baseline measures the noise; nothing is confirmed over it: the promotion line, the JSON,
+    the packet, the champion history and a rollback to it all say "baseline", never "confirmed"."""
+    first = train(repo, "--val", "1.0").json()
+    assert not first["confirmed"]
+    res = ml("replicate", first["run_id"], "--n", "2", "--", PY, FAKE, "--val-by-seed", '{"43": 1.001, "44": 0.999}',
+             cwd=repo)
+    assert res.code == 0, res.err
+    assert "promotion: keep (the baseline)" in res.out and "confirmed champion" not in res.out, res.out
+    result = json.loads(res.out.strip().splitlines()[-1].split(" ", 1)[1])
+    assert not result["confirmed"] and run_records(repo)[-1]["decision_packet"]["rule"] == "R3"
+    history = ml("champion", cwd=repo).out
+    assert f"baseline  {first['run_id']}" in history and f"confirmed {first['run_id']}" not in history, history
+    commit_change(repo, "depth 9", depth=9)
+    assert train(repo, "--val", "0.99").code == 0
+    back = ml("champion", "--rollback", first["run_id"], "--reason", "noise", cwd=repo).out
+    assert f"nothing confirmed (the baseline {first['run_id']})" in back, back
 
 
 def test_replicates_confirm_an_unconfirmed_champion(repo):

@@ -14,7 +14,7 @@ from ..ingest.champion_events import append_event, champion_history, rollback_ev
 from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError
 from ..policy.estimates import anchor_label, champion_headline, gain_phrase, standings
-from ..policy.registry import champion, is_candidate
+from ..policy.registry import champion, confirmed_champion, is_candidate
 from ..policy.verdict import noise_words
 from .common import Context, add_arena_flag, add_json_flag, shown_count
 from .policy_options import add_policy_flags, load_policy
@@ -103,7 +103,9 @@ def _text(data: dict) -> str:
             when = (ev["timestamp_utc"] or "")[:16].replace("T", " ")
             val = "" if ev["val_bpb"] is None else f" {ev['val_bpb']:.6f}"
             was = f"was {ev['prior_champion']}" if ev["prior_champion"] else "the arena's first champion"
-            lines.append(f"  {when}  {ev['source'] or 'unknown':9} {ev['level'] or 'keep':9} {ev['run_id']}{val} "
+            level = "baseline" if ev["run_id"] == data.get("baseline_run_id") and ev["level"] == "confirmed" \
+                else ev["level"] or "keep"  # the baseline is never called confirmed
+            lines.append(f"  {when}  {ev['source'] or 'unknown':9} {level:9} {ev['run_id']}{val} "
                          f"({was}) — {'; '.join(ev['reasons'])[:160]}")
     else:
         lines.append("history: no champion_change events yet (they come from 'run', 'replicate' and rollbacks)")
@@ -142,8 +144,12 @@ def _rollback(ctx: Context) -> int:
     commands = git_commands(ctx, target, current)
     data = {"dry_run": bool(ctx.args.dry_run), "event": body, "git_commands": commands}
     verb = "would record" if ctx.args.dry_run else "recorded"
+    baseline = confirmed_champion(history.registry.notable_in(arena), ())
+    confirmed = body["confirmed_run_id"]
+    named = (f"nothing confirmed (the baseline {confirmed})" if baseline is not None and confirmed == baseline.run_id
+             else f"confirmed champion → {confirmed}")
     text = [f"{verb} rollback: champion {current.run_id if current else 'none'} → {target.run_id} "
-            f"(val_bpb {target.val_bpb:.6f}); confirmed champion → {body['confirmed_run_id']}"]
+            f"(val_bpb {target.val_bpb:.6f}); {named}"]
     text += ["to return the branch to it:"] + [f"  {c}" for c in commands]
     ctx.emit("\n".join(text), data)
     return 0

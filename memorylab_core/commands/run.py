@@ -204,7 +204,8 @@ def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: 
     result = {
         "run_id": run_id, "status": record["status"], "val_bpb": val,
         "level": decision.level if decision else None,
-        "confirmed": bool(decision and decision.level == "confirmed" and record["status"] == "keep"),
+        "confirmed": bool(decision and decision.level == "confirmed" and record["status"] == "keep"
+                          and not decision.baseline),
         "next_action": packet["next_action"], "git": packet["git"],
         "recommendation": decision.recommendation if decision else None,
         "exit_code": outcome.result.returncode, "timed_out": outcome.result.timed_out,

@@ -139,6 +139,9 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
             f"(memorylab champion --rollback {promo.get('rollback_to')} --reason ...)")
     mean, n = metrics.get("val_bpb_mean"), metrics.get("n")
     measured = f"mean {mean:.6f} over {plural(n, 'run')}" if isinstance(mean, (int, float)) else "measured"
+    if promo.get("level") == "confirmed" and promo.get("baseline"):
+        return "R3", "branch_followup", "low", (
+            f"replicates of the baseline {run.replicate_of}: {measured}; they measure the noise, nothing to confirm")
     if promo.get("level") == "confirmed":
         return "R1", "promote", "medium", f"replicates of {run.replicate_of} confirm it ({measured})"
     return "R3", "branch_followup", "low", f"replicate of {run.replicate_of}: {measured}, not confirmed yet"

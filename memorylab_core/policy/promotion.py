@@ -258,6 +258,7 @@ class Decision:
     recommendation: str | None = None  # "replicate", "rollback" or None
     rollback_to: str | None = None
     overridden: str | None = None  # status forced by the caller (--status), when it differs
+    baseline: bool = False  # "confirmed" only as the arena's baseline: nothing was confirmed over it
 
     @property
     def status(self) -> str:
@@ -266,9 +267,11 @@ class Decision:
         return "keep" if self.accepted else "discard"
 
     def summary(self) -> str:
-        """One line: ``keep (confirmed): beats ...``, and the status a caller forced over it."""
+        """One line: ``keep (confirmed): beats ...``, and the status a caller forced over it. The baseline is
+        never called confirmed (docs/promotion.md)."""
         forced = f" (overridden: recorded as {self.overridden})" if self.overridden else ""
-        return f"{_LEVEL_LABELS.get(self.level, self.level)}: {'; '.join(self.reasons)}{forced}"
+        label = "keep (the baseline)" if self.baseline else _LEVEL_LABELS.get(self.level, self.level)
+        return f"{label}: {'; '.join(self.reasons)}{forced}"
 
     def to_dict(self) -> dict:
         return {
@@ -283,6 +286,7 @@ class Decision:
             "recommendation": self.recommendation,
             "rollback_to": self.rollback_to,
             "overridden": self.overridden,
+            "baseline": self.baseline,
         }
 
 
@@ -337,7 +341,7 @@ def evaluate_run(candidate: Run, prior: Sequence[Run], events: Sequence[Event], 
     tip = champion(prior, events)
     if tip is None:
         return Decision(True, "confirmed", ["first kept run: it is the baseline champion"],
-                        {"val_bpb": candidate.val_bpb}, thresholds, recommendation="replicate")
+                        {"val_bpb": candidate.val_bpb}, thresholds, recommendation="replicate", baseline=True)
     ref = sample_of(tip, prior)
     gain = ref.mean - candidate.val_bpb
     mem_ok, growth, mem_reason = _memory_check(candidate, ref, policy)
@@ -360,6 +364,18 @@ def evaluate_run(candidate: Run, prior: Sequence[Run], events: Sequence[Event], 
     return decision
 
 
+def _is_baseline(run: Run, runs: Sequence[Run]) -> bool:
+    """Whether ``run``'s code is the arena's baseline (its first kept run)."""
+    first = confirmed_champion(runs, ())
+    return first is not None and code_key(first) == code_key(run)
+
+
+def anchor_words(confirmed: Run, runs: Sequence[Run]) -> str:
+    """How reasons name what a gain is confirmed over: ``confirmed champion X``, or ``the baseline X`` when
+    nothing was ever confirmed over the arena's first kept run (the baseline is never called confirmed)."""
+    return f"{'the baseline' if _is_baseline(confirmed, runs) else 'confirmed champion'} {confirmed.run_id}"
+
+
 def confounded_reason(run: Run) -> str:
     """Why a starved run is not judged: it measured the machine, so it is never kept, promoted or confirmed."""
     causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
@@ -371,6 +387,7 @@ def _confirm_single(decision: Decision, candidate: Run, prior: Sequence[Run], ev
                     policy: PromotionPolicy, noise: Noise) -> None:
     """Confirmed at once when the single-run gain over the confirmed champion exceeds k * sigma."""
     confirmed = confirmed_champion(prior, events)
+    anchor = anchor_words(confirmed, prior)
     ref = sample_of(confirmed, prior, unbiased=policy.exclude_discovery)
     gain = ref.mean - candidate.val_bpb
     bar = policy.confirm_k * noise.sigma
@@ -381,10 +398,10 @@ def _confirm_single(decision: Decision, candidate: Run, prior: Sequence[Run], ev
     if gain > bar:
         decision.level = "confirmed"
         decision.metrics["selection"] = selection(gain, se, bar, ref.n / (ref.n + 1), [candidate.run_id])
-        decision.reasons.append(f"confirmed: single-run gain {gain:.6f} over confirmed champion {confirmed.run_id} "
+        decision.reasons.append(f"confirmed: single-run gain {gain:.6f} over {anchor} "
                                 f"exceeds {policy.confirm_k:g}×σ = {bar:.6f} ({noise.kind})")
         return
-    decision.reasons.append(f"not confirmed: gain {gain:.6f} over confirmed champion {confirmed.run_id} is "
+    decision.reasons.append(f"not confirmed: gain {gain:.6f} over {anchor} is "
                             f"under {policy.confirm_k:g}×σ = {bar:.6f} ({noise.kind})")
     if decision.metrics["gain"] < policy.replicate_below * noise.sigma:
         decision.recommendation = "replicate"
@@ -425,7 +442,10 @@ def evaluate_replicates(target: Run, runs: Sequence[Run], events: Sequence[Event
         return decision
     if confirmed is None or code_key(confirmed) == code_key(target):
         decision.level = "confirmed"
-        decision.reasons.append("already the confirmed champion" if confirmed else "no kept run to compare with")
+        decision.baseline = confirmed is not None and _is_baseline(confirmed, runs)
+        decision.reasons.append(("the baseline: nothing to confirm it over; its replicates measure the noise"
+                                 if decision.baseline else "already the confirmed champion") if confirmed
+                                else "no kept run to compare with")
         return decision
     ref = sample_of(confirmed, runs, unbiased=policy.exclude_discovery)
     test = stats.welch_greater(ref.group(noise), sample.group(noise))
@@ -440,12 +460,12 @@ def evaluate_replicates(target: Run, runs: Sequence[Run], events: Sequence[Event
         bar = stats.t_ppf(1 - policy.alpha, test.df) * test.se if test.se > 0 else 0.0
         share = (new.var / new.n) / (test.se ** 2) if test.se > 0 else 0.0
         metrics["selection"] = selection(test.diff, test.se, max(bar, policy.min_gain), share, sample.run_ids)
-        decision.reasons.append(f"confirmed: gain {test.diff:.6f} ± {test.se:.6f} over confirmed champion "
-                                f"{confirmed.run_id} holds across {sample.n} runs (Welch p = {test.p_value:.4f} < "
-                                f"{policy.alpha:g})")
+        decision.reasons.append(f"confirmed: gain {test.diff:.6f} ± {test.se:.6f} over "
+                                f"{anchor_words(confirmed, runs)} holds across {sample.n} runs (Welch p = "
+                                f"{test.p_value:.4f} < {policy.alpha:g})")
         return decision
-    decision.reasons.append(f"not confirmed: gain {test.diff:+.6f} ± {test.se:.6f} over confirmed champion "
-                            f"{confirmed.run_id} (Welch p = {test.p_value:.4f}, needs < {policy.alpha:g})")
+    decision.reasons.append(f"not confirmed: gain {test.diff:+.6f} ± {test.se:.6f} over "
+                            f"{anchor_words(confirmed, runs)} (Welch p = {test.p_value:.4f}, needs < {policy.alpha:g})")
     _check_displaced(decision, target, runs, events, policy, noise)
     return decision
 
