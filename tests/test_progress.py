@@ -163,8 +163,9 @@ def test_a_kept_then_failed_change_is_context_dependent(repo):
     assert (item["failed"]["run_id"], item["failed"]["context"]) == ("run00003", "run00002")
     assert item["failed"]["gain"] == pytest.approx(-0.02)
     text = ml("insights", cwd=repo).out
-    assert ("contradiction MATRIX_LR 0.04→0.05: kept in run00001 (on champion run00000), discard in run00003 "
-            "(on champion run00002) — context-dependent: worth an ablation") in text
+    # each run with its own move: the discard raised the LR from 0.05, it never made the kept 0.04→0.05
+    assert ("contradiction MATRIX_LR up: kept in run00001 (MATRIX_LR 0.04→0.05, on champion run00000), discard in "
+            "run00003 (MATRIX_LR 0.05→0.06, on champion run00002) — context-dependent: worth an ablation") in text
     guide = ml("guide", "--json", cwd=repo).json()
     assert guide["contradictions"][0]["change"] == "MATRIX_LR:up"
     assert "CONTEXT-DEPENDENT (worth an ablation)" in guide["text"] and "kept in run00001" in guide["text"]

@@ -85,7 +85,12 @@ class ContradictionBook:
 
 
 def contradiction_line(item: dict) -> str:
-    """One line naming both runs and their contexts."""
+    """One line naming the change and both runs, each with its own move and context: the failed run made the
+    same kind of change (the same knob and direction), not necessarily the kept run's exact move."""
     kept, failed = item["kept"], item["failed"]
-    return (f"{item['label']}: kept in {kept['run_id']} (on champion {kept['context']}), "
-            f"{failed['status']} in {failed['run_id']} (on champion {failed['context']}) — {item['note']}")
+    if kept["label"] == failed["label"]:
+        return (f"{item['label']}: kept in {kept['run_id']} (on champion {kept['context']}), "
+                f"{failed['status']} in {failed['run_id']} (on champion {failed['context']}) — {item['note']}")
+    return (f"{item['change'].replace(':', ' ').replace('+', ' + ')}: kept in {kept['run_id']} ({kept['label']}, on "
+            f"champion {kept['context']}), {failed['status']} in {failed['run_id']} ({failed['label']}, on champion "
+            f"{failed['context']}) — {item['note']}")
