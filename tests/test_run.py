@@ -206,7 +206,7 @@ def test_stragglers_are_killed_after_a_normal_exit(repo, tmp_path):
     assert wait_dead([int(p) for p in pidfile.read_text().split()]) == []
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_interrupt_kills_the_run_and_records_nothing(repo, tmp_path, sig, code):
     pidfile, ready = tmp_path / "pids", tmp_path / "ready"
     proc = subprocess.Popen([PY, str(MEMORYLAB), "run", "-d", "hangs", "--grace", "1", "--", PY, FAKE,

@@ -11,8 +11,8 @@ children -- and not just the process we spawned: SIGTERM to the group, a grace p
 to the group. After a normal exit, stragglers left in the group are killed the same way, so no
 process of a finished run outlives it.
 
-SIGINT (Ctrl-C) and SIGTERM sent to MemoryLab while the command runs kill the group and raise
-:class:`Interrupted`; the caller then records nothing. Because the child is in its own session, a
+SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed terminal) sent to MemoryLab while the command runs kill the
+group and raise :class:`Interrupted`; the caller then records nothing. Because the child is in its own session, a
 terminal's Ctrl-C reaches only MemoryLab, which is what makes that ordering reliable.
 """
 
@@ -37,8 +37,13 @@ HUNG_CPU_RATE = 0.02  # cpu clock: under 2 % of one CPU over a check interval, t
 MIN_CPU_SHARE = 0.1  # cpu clock: never more than limit / 0.1 wall seconds (10x), whatever the CPU use
 
 
+# The signals that end a run: Ctrl-C, a kill, and a closed terminal (the trainer runs in a session of its own,
+# so a hangup would not reach it and it would train on, orphaned).
+TRAPPED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class Interrupted(Exception):
-    """MemoryLab received SIGINT or SIGTERM during the run; the command's process group is dead."""
+    """MemoryLab received SIGINT, SIGTERM or SIGHUP during the run; the command's process group is dead."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
@@ -46,7 +51,7 @@ class Interrupted(Exception):
 
     @property
     def exit_code(self) -> int:
-        """The conventional shell exit code: 128 + signal number (130 for SIGINT, 143 for SIGTERM)."""
+        """The conventional shell exit code: 128 + signal number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP)."""
         return 128 + self.signum
 
 
@@ -132,7 +137,7 @@ class Deadline:
 
 
 class _SignalTrap:
-    """Turns the first SIGINT/SIGTERM into :class:`Interrupted`; later ones are only remembered, so
+    """Turns the first trapped signal into :class:`Interrupted`; later ones are only remembered, so
     a second Ctrl-C cannot cut the cleanup short and leave the process group alive."""
 
     def __init__(self) -> None:
@@ -153,7 +158,7 @@ def _trapped_signals() -> Iterator[_SignalTrap]:
     if threading.current_thread() is not threading.main_thread():
         yield trap  # signal handlers can only be installed from the main thread
         return
-    previous = {sig: signal.signal(sig, trap) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, trap) for sig in TRAPPED}
     try:
         yield trap
     finally:
@@ -207,7 +212,7 @@ def launch(command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_pat
     :class:`Deadline` of ``timeout_s`` on ``clock`` ("wall" or "cpu") has passed, or as soon as
     ``should_stop()`` says so after a chunk of output (the early abort).
 
-    Raises :class:`Interrupted` (after killing the group) on SIGINT/SIGTERM, and ``OSError`` when the
+    Raises :class:`Interrupted` (after killing the group) on SIGINT/SIGTERM/SIGHUP, and ``OSError`` when the
     command cannot be started.
     """
     started = time.monotonic()
@@ -246,7 +251,7 @@ def launch(command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_pat
 
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM while recording a finished run, then raise :class:`Interrupted` if one came.
+    """Hold SIGINT/SIGTERM/SIGHUP while recording a finished run, then raise :class:`Interrupted` if one came.
 
     A run is either recorded completely or not at all; an interrupt during the write takes effect
     right after it.
@@ -256,7 +261,7 @@ def deferred_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, trap) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, trap) for sig in TRAPPED}
     try:
         yield
     finally:
