@@ -322,6 +322,7 @@ def test_packet_recommends_replicate_inside_the_noise():
     run, decision = led.run("c1", 0.9998)
     packet = _packet(run, led.runs[:-1], decision.to_dict(), led.events[:1])
     assert packet["rule"] == "KN" and packet["next_action"] == "replicate"
+    assert f"replicate {run.run_id} --n {PromotionPolicy().replicates})" in packet["rationale"]  # runs what it says
     assert packet["comparison"]["is_new_champion"]
     # A hand-logged keep (no promotion decision) with a tiny gain: the default band applies.
     hand = led.draft("c2", 0.9997, status="keep")

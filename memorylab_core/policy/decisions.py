@@ -200,7 +200,7 @@ def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict, verdict: dict |
     if gain > 0 and _inside_noise(run, verdict, policy):
         return "KN", "replicate", "high", (
             f"beats champion {champ} inside the noise ({verdict_phrase(verdict)}): replicate it "
-            f"(memorylab replicate {run.run_id}) before building on it")
+            f"(memorylab replicate {run.run_id} --n {policy.replicates}) before building on it")
     if gain > 0:
         return "K2", "promote", "high", f"beats champion {champ}: {verdict_phrase(verdict)}"
     if novelty.get("classification") == "novel":
