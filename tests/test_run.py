@@ -277,6 +277,22 @@ def test_the_baseline_is_never_called_confirmed(repo):
     assert f"nothing confirmed (the baseline {first['run_id']})" in back, back
 
 
+def test_a_refuted_keep_prints_the_rollback_and_the_git_commands_on_one_line(repo):
+    """Replicates that show a keep was noise: the output's last lines (what `tail -n 3` shows, program.md step
+    7) hold the rollback command and the git commands that put the branch back, as one line."""
+    base = train(repo, "--val", "1.0").json()["run_id"]
+    seeds = '{"43": 1.001, "44": 0.999, "45": 1.0005}'
+    assert ml("replicate", base, "--n", "3", "--", PY, FAKE, "--val-by-seed", seeds, cwd=repo).code == 0
+    commit_change(repo, "depth 10", depth=10)
+    assert train(repo, "--val", "0.9995").json()["status"] == "keep"
+    res = ml("replicate", "HEAD", "--n", "2", "--", PY, FAKE, "--val-by-seed", '{"43": 1.004, "44": 1.005}', cwd=repo)
+    assert res.code == 0, res.err
+    line = res.out.strip().splitlines()[-2]
+    base_commit = git(repo, "rev-parse", "HEAD~1")[:12]
+    assert line.startswith(f"next: memorylab champion --rollback {base} ") and line.endswith(
+        f"&& git reset --hard {base_commit}"), line
+
+
 def test_replicates_confirm_an_unconfirmed_champion(repo):
     base = train(repo, "--val", "1.0").json()["run_id"]
     assert ml("replicate", base, "--n", "2", "--", PY, FAKE, "--val-by-seed", '{"43": 1.001, "44": 0.999}',

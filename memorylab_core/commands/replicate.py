@@ -18,6 +18,7 @@ from ..novelty import changes
 from ..policy.decisions import one_line
 from ..policy.promotion import Decision, code_key, excluded_runs, is_measured, sample_of
 from ..policy.verdict import noise_words
+from .champion import git_commands
 from .common import Context, add_json_flag, replicate_count, seed_int
 from .policy_options import add_policy_flags, load_policy
 from .training import (
@@ -207,8 +208,11 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
     if packet.get("next_action"):
         lines.append(f"next: {one_line(packet)}")
     if decision is not None and decision.recommendation == "rollback":
-        lines.append(f"next: memorylab champion --rollback {decision.rollback_to} --reason \"replicates of "
-                     f"{original.run_id} say its keep was noise\"")
+        target = ctx.history.get(decision.rollback_to)
+        git = [c for c in (git_commands(ctx, target, original) if target else []) if not c.startswith("#")]
+        lines.append(" && ".join([f"next: memorylab champion --rollback {decision.rollback_to} --reason "
+                                  f"\"replicates of {original.run_id} say its keep was noise\"",
+                                  *(c.split("   #")[0] for c in git)]))  # one line: `tail -n 3` shows it whole
     lines.append(result_line(result))
     print("\n".join(lines))
 
