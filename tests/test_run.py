@@ -130,6 +130,15 @@ def test_a_winner_discarded_by_hand_says_so_and_is_not_called_worse(repo):
     assert (packet["rule"], packet["next_action"]) == ("D4", "replicate") and "worse" not in packet["rationale"]
 
 
+def test_a_sidecar_written_for_another_run_is_set_aside(repo):
+    """The trainer is given a fresh run token; a sidecar carrying another one is not this run's: it is set
+    aside with a warning and the log's own summary block gives the result (never the foreign 0.5)."""
+    res = ml("run", "--allow-blocked", "--json", "--", PY, FAKE, "--val", "0.97",
+             "--sidecar-extra", '{"run_token": "deadbeefdeadbeef", "val_bpb": 0.5}', cwd=repo)
+    assert res.code == 0, res.err
+    assert "is not the one this run was given" in res.err and res.json()["val_bpb"] == 0.97
+
+
 def test_policy_flags_and_store_config(repo):
     assert train(repo, "--val", "1.0").code == 0
     commit_change(repo, "depth 9", depth=9)

@@ -29,7 +29,7 @@ from typing import TextIO
 
 from ..evidence import logparse
 from ..ledger.model import finite_float
-from ..ledger.store import Store
+from ..ledger.store import Store, warn
 from .launcher import LaunchResult, launch
 from .watch import LineSplitter, Watcher
 
@@ -182,6 +182,11 @@ def train(spec: TrainSpec, folder: Path, watch: WatcherFactory | None = None) ->
 def judge(spec: TrainSpec, folder: Path, token: str, result: LaunchResult) -> Outcome:
     """Crash or success, from the exit status, the sidecar and the log's summary block."""
     sidecar, summary_ok = _read_sidecar(folder / "summary.json")
+    if sidecar is not None and sidecar.get("run_token") not in (None, token):  # not written for this run
+        os.replace(folder / "summary.json", folder / "summary.foreign.json")  # kept, never read as this run's
+        warn(f"the sidecar's run_token {str(sidecar.get('run_token'))[:12]}… is not the one this run was given "
+             f"({token[:12]}…): it is set aside as summary.foreign.json and the log's summary block is read")
+        sidecar, summary_ok = None, False
     log_text = logparse.read_text_lenient(folder / "run.log") if (folder / "run.log").exists() else ""
     val = _reported_val(sidecar, log_text)
     failure = _failure(spec, result, sidecar, log_text, val)
