@@ -139,6 +139,16 @@ def test_a_sidecar_written_for_another_run_is_set_aside(repo):
     assert "is not the one this run was given" in res.err and res.json()["val_bpb"] == 0.97
 
 
+def test_a_crash_under_a_forced_status_is_still_recorded_as_a_crash(repo):
+    """``run --status keep`` whose training crashes: the crash is recorded (exit 3), with a warning that the
+    forced status does not apply; nothing is lost in the pending folder."""
+    assert train(repo, "--val", "1.0").code == 0
+    res = ml("run", "--allow-blocked", "--status", "keep", "--", PY, FAKE, "--mode", "crash", "--error",
+             "RuntimeError: boom", cwd=repo)
+    assert res.code == 3 and "--status keep does not apply" in res.err, res.out + res.err
+    assert run_records(repo)[-1]["status"] == "crash" and not pending(repo)
+
+
 def test_policy_flags_and_store_config(repo):
     assert train(repo, "--val", "1.0").code == 0
     commit_change(repo, "depth 9", depth=9)

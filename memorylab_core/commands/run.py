@@ -86,7 +86,11 @@ def _request(ctx: Context, outcome_status: str) -> RunRequest:
         description = head_subject(ctx.cwd)
     if not description:
         raise MemoryLabError("no --description and no git commit to take one from: pass --description")
-    return RunRequest(description=description, status=args.status or outcome_status, tags=clean_tags(args.tags),
+    status = args.status or outcome_status
+    if outcome_status == "crash" and status != "crash":  # a crash is a crash: it is recorded, never lost
+        warn(f"the training crashed: --status {status} does not apply, the run is recorded as a crash")
+        status = "crash"
+    return RunRequest(description=description, status=status, tags=clean_tags(args.tags),
                       family=args.family, hypothesis=args.hypothesis, notes=args.notes, mode=args.mode,
                       threshold=args.threshold, cwd=ctx.cwd)
 

@@ -38,6 +38,8 @@ def judged_as_run(record: dict, history: JournalIndex, policy: PromotionPolicy, 
     draft = run_from_record(record, len(history.runs), -1)
     evidence = history.registry.notable_in(draft.arena)  # the arena's champions and replicate groups
     decision = evaluate_run(draft, evidence, history.events, policy)
+    if decision.status == "crash":  # nothing measured: no status can be forced over a crash
+        forced_status = None
     status = forced_status or decision.status
     if forced_status and forced_status != decision.status:
         decision.overridden = forced_status
