@@ -312,6 +312,15 @@ def test_a_refuted_keep_prints_the_rollback_and_the_git_commands_on_one_line(rep
         f"&& git reset --hard {base_commit}"), line
 
 
+def test_replicates_that_all_crash_still_say_sigma_and_that_nothing_was_judged(repo):
+    base = train(repo, "--val", "1.0").json()["run_id"]
+    res = ml("replicate", base, "--n", "1", "--", PY, FAKE, "--mode", "crash", "--error", "RuntimeError: x", cwd=repo)
+    assert res.code == 3, res.err
+    assert "noise σ 0.002000 (a prior" in res.out and "promotion: not judged: no replicate measured anything" in res.out
+    result = json.loads(res.out.strip().splitlines()[-1].split(" ", 1)[1])
+    assert result["noise"]["sigma"] == 0.002 and result["crashed"] == 1
+
+
 def test_replicates_confirm_an_unconfirmed_champion(repo):
     base = train(repo, "--val", "1.0").json()["run_id"]
     assert ml("replicate", base, "--n", "2", "--", PY, FAKE, "--val-by-seed", '{"43": 1.001, "44": 0.999}',

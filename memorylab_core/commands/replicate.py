@@ -16,7 +16,7 @@ from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
 from ..policy.decisions import one_line
-from ..policy.promotion import Decision, code_key, excluded_runs, is_measured, sample_of
+from ..policy.promotion import Decision, code_key, estimate_noise, excluded_runs, is_measured, sample_of
 from ..policy.verdict import noise_words
 from .champion import git_commands
 from .common import Context, add_json_flag, replicate_count, seed_int
@@ -147,7 +147,7 @@ def run(ctx: Context) -> int:
             val = record["metrics"].get("val_bpb")
             print(f"replicate {i}/{len(seeds)} (seed {seed}): {record['run_id']} "
                   f"{'crash' if val is None else f'val_bpb {val:.6f}'}")
-    _summarize(ctx, original, logged, decisions[-1] if decisions else None, outcome)
+    _summarize(ctx, original, logged, decisions[-1] if decisions else None, outcome, policy)
     return EXIT_CRASHED if crashed else 0
 
 
@@ -171,7 +171,8 @@ def _run_fields(logged: list[dict], decision: Decision | None, outcome) -> dict:
         "early_abort": None}  # replicates measure noise: the early-abort rule never stops one (docs/early_abort.md)
 
 
-def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decision | None, outcome=None) -> None:
+def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decision | None, outcome=None,
+               policy=None) -> None:
     ctx.history.refresh()
     group = sample_of(original, ctx.history.runs)
     starved = excluded_runs(original, ctx.history.runs)
@@ -184,7 +185,7 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
         "se": None if sd is None else round(sd / math.sqrt(group.n), 6),
         "crashed": sum(1 for r in logged if r["status"] == "crash"),
         "excluded": [{"run_id": r.run_id, "causes": list(r.extra.get("confound") or [])} for r in starved],
-        "noise": None if decision is None else decision.thresholds.get("noise"),
+        "noise": _noise(ctx, original, policy) if decision is None else decision.thresholds.get("noise"),
         "level": decision.level if decision else None,
         "confirmed": bool(decision and decision.level == "confirmed" and decision.accepted and not decision.baseline),
         "recommendation": decision.recommendation if decision else None,
@@ -204,6 +205,8 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
         lines.append(noise_words(result["noise"]))
     if decision is not None:
         lines.append(f"promotion: {decision.summary()}")
+    elif logged:
+        lines.append(f"promotion: not judged: no replicate measured anything ({result['crashed']} crashed)")
     packet = (logged[-1].get("decision_packet") if logged else None) or {}
     if packet.get("next_action"):
         lines.append(f"next: {one_line(packet)}")
@@ -215,6 +218,13 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
                                   *(c.split("   #")[0] for c in git)]))  # one line: `tail -n 3` shows it whole
     lines.append(result_line(result))
     print("\n".join(lines))
+
+
+def _noise(ctx: Context, original: Run, policy) -> dict | None:
+    """The arena's noise level when no replicate was judged (all crashed): σ and where it came from, still."""
+    if policy is None:
+        return None
+    return estimate_noise(ctx.history.registry.notable_in(original.arena), policy).to_dict()
 
 
 def _print_plan(ctx: Context, original: Run, seeds: list[int], spec: TrainSpec) -> int:
