@@ -191,6 +191,17 @@ def test_a_weight_decay_floor_is_its_own_knob():
     assert check(kept, "WD floor 15%").classification == "incremental_followup"
 
 
+def test_a_failed_component_named_again_without_its_strength_repeats_it():
+    """"add label smoothing" after "add label smoothing 0.1" failed, "add z-loss" after a crashed "add z-loss
+    1e-4": the component was never in place (a failure from strength zero leaves it off), so naming it again is
+    the same idea; dropout at another strength too (upstream has none: 0)."""
+    rows = [BASE, ("add label smoothing 0.1", "discard"), ("add z-loss 1e-4 (NaN loss)", "crash"),
+            ("add dropout 0.1", "discard")]
+    for text in ("add label smoothing", "add z-loss", "add dropout 0.2", "dropout=0.05"):
+        assert check(rows, text).classification == "repeat_failure", text
+    assert check(rows, "remove dropout").classification == "novel"
+
+
 def test_a_ramp_cut_to_zero_starts_at_its_end():
     """"no Muon momentum warmup (constant 0.95)" also raises the ramp's start from 0.85 to 0.95: after it
     failed, "momentum start 0.85 -> 0.90" moves that knob the same way again, and the other way round;

@@ -559,8 +559,8 @@ def in_place(move: tuple, point: dict) -> bool:
     "Muon: disable nesterov" when Muon is the optimizer) is context, not a change."""
     if move[0] != "c":
         return False
-    if move[2] == "added":
-        return point.get(move[1]) not in (None, "removed")
+    if move[2] == "added":  # at strength zero it is not there ("label smoothing 0.1" failed from 0: still off)
+        return point.get(move[1]) not in (None, "removed", 0.0)
     if move[2] == "removed":  # "(without NorMuon)" after a kept run disabled it
         return point.get(move[1]) == "removed"
     return move[2] == "changed" and move[3] is not None and point.get(move[1]) == move[3]

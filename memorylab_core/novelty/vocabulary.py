@@ -273,7 +273,7 @@ UPSTREAM_DEFAULTS: dict[str, object] = {
     "FINAL_LR_FRAC": 0.0, "MLP_RATIO": 4, "SOFTCAP_VALUE": 15, "MUON_MOMENTUM": 0.95, "NS_STEPS": 5,
     "MUON_BETA2": 0.95, "ADAM_EPS": 1e-10, "SEQ_LEN": 2048, "VE_GATE_CHANNELS": 32, "MUON_MOMENTUM_WARMUP": 300,
     "ACTIVATION": "relu2", "OPTIMIZER": "muon", "ROPE_BASE": 10000, "X0_LAMBDA_INIT": 0.1, "RESID_LAMBDA_INIT": 1.0,
-    "MUON_MOMENTUM_START": 0.85, "PE_NORM_FACTOR": 1.02, "WD_FINAL_FRAC": 0.0,
+    "MUON_MOMENTUM_START": 0.85, "PE_NORM_FACTOR": 1.02, "WD_FINAL_FRAC": 0.0, "DROPOUT": 0.0,
 }
 
 # Identifiers that name a vocabulary owner another way: upstream train.py's optimizer groups ``x0_params`` and
