@@ -160,6 +160,8 @@ CASES = [
     ("Cosine LR scheduler with warmup", "LR_SCHEDULE", None, "cosine", "changed"),
     ("lm_head Muon LR 0.02→0.01 (too low)", "UNEMBEDDING_LR", 0.02, 0.01, "down"),  # the head's LR, not Muon's
     ("MLR=0.034 with tying - worse", "MATRIX_LR", None, 0.034, "changed"),  # MLR: the matrix LR
+    ("muon lr down 25%", "MATRIX_LR", None, None, "down"),  # relative: a factor of 0.75, not a value of 0.25
+    ("matrix lr +20%", "MATRIX_LR", None, None, "up"),
     ("x0 beta1=0.90 - close but worse", "X0_LAMBDAS_ADAM_BETA1", None, 0.9, "changed"),  # the x0 group's own beta
     ("cosine learning rate schedule", "LR_SCHEDULE", None, "cosine", "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),

@@ -1272,8 +1272,18 @@ def _values(pre: str, post: str, name: str = "") -> tuple[Any, Any, str | None]:
     return None, (_parse_number(m.group("a")) if m else None), None
 
 
+# "muon lr down 25%", "embedding lr up 20%", "matrix lr -25%": a change relative to where the knob stands
+_RELATIVE_RE = re.compile(r"^\s*(?:(?P<d>up|down)\s+(?:by\s+)?|(?P<s>[+\-−])\s*)(?P<p>\d+(?:\.\d+)?)\s*%")
+
+
 def _numeric_fact(name: str, kind: str, pre: str, post: str, verb: tuple | None) -> dict | None:
     meaning, factor = verb or (None, None)
+    relative = _RELATIVE_RE.match(post)
+    if relative:
+        down = relative.group("d") == "down" or relative.group("s") in ("-", "−")
+        meaning = meaning if meaning in ("up", "down") else ("down" if down else "up")
+        return {"name": name, "old": None, "new": None, "direction": meaning, "source": "text",
+                "factor": _by_factor(f"{relative.group('p')}%", meaning)}
     old, new, by = _values(pre, post, name)
     if by is not None and meaning is None and by.endswith("x"):  # "LR x2": the multiplier says which way
         value = _parse_number(by)
