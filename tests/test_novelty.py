@@ -202,6 +202,16 @@ def test_a_failed_component_named_again_without_its_strength_repeats_it():
     assert check(rows, "remove dropout").classification == "novel"
 
 
+def test_raising_a_knob_to_the_value_a_kept_run_set_is_a_re_run():
+    """"raise the embedding LR to 0.8" where a kept run set it to 0.8 moves nothing (as "set it to 0.8"):
+    a re-run, not a follow-up; a value only upstream's defaults give stays a move (another branch)."""
+    rows = [BASE, ("EMBEDDING_LR 0.6 -> 0.8", "keep")]
+    for text in ("raise the embedding LR to 0.8", "set EMBEDDING_LR to 0.8"):
+        assert check(rows, text).classification == "duplicate_run", text
+    assert check(rows, "raise the embedding LR to 0.9").classification == "incremental_followup"
+    assert check(rows, "raise scalar_lr to 0.5").classification == "novel"  # upstream's 0.5: a stale start
+
+
 def test_a_ramp_cut_to_zero_starts_at_its_end():
     """"no Muon momentum warmup (constant 0.95)" also raises the ramp's start from 0.85 to 0.95: after it
     failed, "momentum start 0.85 -> 0.90" moves that knob the same way again, and the other way round;

@@ -422,8 +422,13 @@ def _numeric_move(name, direction, old, new, factor, current) -> tuple | None:
 
 def _unset_default(move: tuple, state: dict) -> tuple:
     """A value equal to an untouched *default* is still a move (the default may not be this history's);
-    only a value some run set makes a no-op."""
-    if move[0] != "=" or (move[1] in state and state[move[1]][1] is not None):
+    only a value some run set makes a no-op, even one a proposal "raises" to ("raise the embedding LR to 0.8"
+    where a kept run set it to 0.8: the stale-start reading of ``_numeric_move`` is for defaults only)."""
+    known = move[1] in state and state[move[1]][1] is not None
+    if move[0] == "n" and move[3] is None and known and _is_num(move[4]) and _is_num(state[move[1]][0]) \
+            and _close(float(state[move[1]][0]), move[4]):
+        return ("=", move[1], move[4])
+    if move[0] != "=" or known:
         return move
     value = move[2]
     return ("n", move[1], None, None, value) if _is_num(value) else ("c", move[1], "changed", value, None)
