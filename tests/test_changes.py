@@ -162,6 +162,11 @@ CASES = [
     ("MLR=0.034 with tying - worse", "MATRIX_LR", None, 0.034, "changed"),  # MLR: the matrix LR
     ("muon lr down 25%", "MATRIX_LR", None, None, "down"),  # relative: a factor of 0.75, not a value of 0.25
     ("matrix lr +20%", "MATRIX_LR", None, None, "up"),
+    # plain-English comparatives an agent writes
+    ("make the model deeper", "DEPTH", None, None, "up"),
+    ("use a shallower network", "DEPTH", None, None, "down"),
+    ("make the warmdown shorter", "WARMDOWN_RATIO", None, None, "down"),
+    ("clip gradients at norm 1.0", "GRAD_CLIP", None, 1.0, "changed"),
     ("x0 beta1=0.90 - close but worse", "X0_LAMBDAS_ADAM_BETA1", None, 0.9, "changed"),  # the x0 group's own beta
     ("cosine learning rate schedule", "LR_SCHEDULE", None, "cosine", "changed"),
     ("MATRIX_LR 0.02->0.03 (too aggressive)", "MATRIX_LR", 0.02, 0.03, "up"),

@@ -714,6 +714,13 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], st
      r"wd floor 100%, \1"),
     ("decay", re.compile(r"(?<![a-z])no\s+(?:wd|weight\s+decay)\s+(?:decay|schedule|annealing)(?![a-z])"),
      "wd floor 100%"),
+    # "make the model deeper", "a shallower network": the depth; "make the warmdown shorter": shorten it
+    ("deeper", re.compile(r"(?<![a-z])(?:make\s+(?:the\s+)?(?:model|network|net|transformer)\s+deeper|go\s+deeper|"
+                          r"deeper\s+(?:model|network|net|transformer))(?![a-z])"), "more layers"),
+    ("shallower", re.compile(r"(?<![a-z])(?:make\s+(?:the\s+)?(?:model|network|net|transformer)\s+shallower|"
+                             r"shallower\s+(?:model|network|net|transformer))(?![a-z])"), "fewer layers"),
+    ("make", re.compile(r"(?<![a-z])make\s+(?:the\s+)?([a-z_][a-z0-9_ ]{0,30}?)\s+(shorter|longer)(?![a-z])"),
+     lambda m: f"{'shorten' if m.group(2) == 'shorter' else 'lengthen'} the {m.group(1)}"),
     ("kv", re.compile(r"(?<![\w.])(\d+)\s*kv(?![a-z])"), r"num_kv_heads=\1"),  # "8H/4KV", "2KV": the KV heads
     # "... in the 5-layer 384-dim full-attention stack": the model the change is made in, not a change
     ("the", re.compile(r"\s(?:in|on\s+top\s+of|on|of|for|to|from)\s+the\s+[^,;()]{0,100}?\b(?:stack|model|"

@@ -409,7 +409,8 @@ KNOB_ALIASES: tuple[tuple[str, str, str], ...] = (
      rf"seq(?:uence)?{_S}len(?:gth)?|context{_S}(?:len(?:gth)?|size|window)|max{_S}seq{_S}len|block{_S}size|"
      rf"context(?=\s*[:=]?\s*\d)"),
     ("KERNEL_SIZE", "num", rf"(?:conv(?:olution)?{_S})?kernel(?:{_S}size)?"),
-    ("GRAD_CLIP", "num", rf"grad(?:ient)?{_S}(?:norm{_S})?clip(?:ping)?(?:{_S}norm)?"),
+    ("GRAD_CLIP", "num", rf"grad(?:ient)?{_S}(?:norm{_S})?clip(?:ping)?(?:{_S}norm)?|"
+                         rf"clip(?:ping)?{_S}(?:the{_S})?grad(?:ient)?s?(?:{_S}(?:at|to){_S}(?:norm|max{_S}norm))?"),
     ("DROPOUT", "num", r"dropout"),
     ("ROPE_BASE", "num", rf"(?:rope|rotary){_S}(?:base|theta)"),
     ("VOCAB_SIZE", "num", rf"(?:tokenizer{_S})?vocab(?:ulary)?(?:{_S}size)?"),
