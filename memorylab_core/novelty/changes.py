@@ -670,6 +670,10 @@ _OWNER = (r"(?:[a-z][a-z0-9]*(?:_[a-z0-9]+)+|embeddings?|embeds?|lm[\s_]head|une
           r"lambdas)")
 _GROUP_SETTING = (r"lr|learning\s+rate|weight\s+decay|wd|(?:adam[\s_-]*)?betas?[12]?|(?:adam[\s_-]*)?eps(?:ilon)?|"
                   r"init(?:\s+std)?")
+_NET = r"(?:model|network|net|transformer)"
+_NOT_SIZED = r"(?![a-z])(?!\s+(?:depth|n_layers?|num_layers|layers?|\d))"  # "shallower model depth 3": the depth
+
+
 _SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     # (a substring every match holds, pattern, spelled out)
     # "7L/3x", "9L/384d/3x": a configuration written as slashed shorthand is a list, not a division
@@ -715,10 +719,10 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], st
     ("decay", re.compile(r"(?<![a-z])no\s+(?:wd|weight\s+decay)\s+(?:decay|schedule|annealing)(?![a-z])"),
      "wd floor 100%"),
     # "make the model deeper", "a shallower network": the depth; "make the warmdown shorter": shorten it
-    ("deeper", re.compile(r"(?<![a-z])(?:make\s+(?:the\s+)?(?:model|network|net|transformer)\s+deeper|go\s+deeper|"
-                          r"deeper\s+(?:model|network|net|transformer))(?![a-z])"), "more layers"),
-    ("shallower", re.compile(r"(?<![a-z])(?:make\s+(?:the\s+)?(?:model|network|net|transformer)\s+shallower|"
-                             r"shallower\s+(?:model|network|net|transformer))(?![a-z])"), "fewer layers"),
+    ("deeper", re.compile(rf"(?<![a-z])(?:make\s+(?:the\s+)?{_NET}\s+deeper|go\s+deeper|deeper\s+{_NET})"
+                          rf"{_NOT_SIZED}"), "more layers"),
+    ("shallower", re.compile(rf"(?<![a-z])(?:make\s+(?:the\s+)?{_NET}\s+shallower|shallower\s+{_NET})"
+                             rf"{_NOT_SIZED}"), "fewer layers"),
     ("make", re.compile(r"(?<![a-z])make\s+(?:the\s+)?([a-z_][a-z0-9_ ]{0,30}?)\s+(shorter|longer)(?![a-z])"),
      lambda m: f"{'shorten' if m.group(2) == 'shorter' else 'lengthen'} the {m.group(1)}"),
     ("kv", re.compile(r"(?<![\w.])(\d+)\s*kv(?![a-z])"), r"num_kv_heads=\1"),  # "8H/4KV", "2KV": the KV heads
