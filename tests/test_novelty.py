@@ -212,6 +212,14 @@ def test_raising_a_knob_to_the_value_a_kept_run_set_is_a_re_run():
     assert check(rows, "raise scalar_lr to 0.5").classification == "novel"  # upstream's 0.5: a stale start
 
 
+def test_where_windows_go_and_whose_optimizer_are_not_model_changes():
+    """"use more short-window layers" says where the windows are, not more depth; "ScheduleFree AdamW for
+    embeddings" is that group's optimizer, so switching the model's optimizer to AdamW was never tried."""
+    rows = [BASE, ("increase DEPTH 8 -> 10", "discard"), ("ScheduleFree AdamW for embeddings", "discard")]
+    assert check(rows, "use more short-window layers").classification == "novel"
+    assert check(rows, "switch the optimizer to AdamW").classification == "novel"
+
+
 def test_a_ramp_cut_to_zero_starts_at_its_end():
     """"no Muon momentum warmup (constant 0.95)" also raises the ramp's start from 0.85 to 0.95: after it
     failed, "momentum start 0.85 -> 0.90" moves that knob the same way again, and the other way round;

@@ -725,6 +725,10 @@ _SHORTHAND: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], st
                              rf"{_NOT_SIZED}"), "fewer layers"),
     ("make", re.compile(r"(?<![a-z])make\s+(?:the\s+)?([a-z_][a-z0-9_ ]{0,30}?)\s+(shorter|longer)(?![a-z])"),
      lambda m: f"{'shorten' if m.group(2) == 'shorter' else 'lengthen'} the {m.group(1)}"),
+    # "ScheduleFree AdamW for embeddings": that parameter group's optimizer, never the model's
+    ("for", re.compile(r"(?<![a-z])(?:adamw?|sgd|lion|adafactor)\s+(for\s+(?:the\s+)?(?:embeddings?|embedding\s+table|"
+                       r"wte|lm[\s_]?head|unembedding|scalars?|biases|norms?|gains?|value[\s_]embeds?))(?![a-z])"),
+     r"\1"),
     ("kv", re.compile(r"(?<![\w.])(\d+)\s*kv(?![a-z])"), r"num_kv_heads=\1"),  # "8H/4KV", "2KV": the KV heads
     # "... in the 5-layer 384-dim full-attention stack": the model the change is made in, not a change
     ("the", re.compile(r"\s(?:in|on\s+top\s+of|on|of|for|to|from)\s+the\s+[^,;()]{0,100}?\b(?:stack|model|"

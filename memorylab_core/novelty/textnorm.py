@@ -455,6 +455,7 @@ CATEGORY_ALIASES: tuple[tuple[str, str | None, str], ...] = (
     ("WINDOW_PATTERN", "L", rf"all{_S}(?:long|global|full)(?:{_S}attention)?(?:{_S}windows?)?"),
     ("WINDOW_PATTERN", "*", r"(?=[sl]*s)(?=[sl]*l)[sl]{2,8}(?:[\s_-]*pattern)?"),
     ("WINDOW_PATTERN", None,
+     rf"(?:short|local|sliding){_S}window(?:{_S}attention)?{_S}layers?|local{_S}attention{_S}layers?|"  # not depth
      rf"window{_S}pattern|sliding{_S}windows?|attention{_S}windows?|short{_S}windows?|window{_S}size|"
      rf"(?:full|global|long|local){_S}attention(?:{_S}layers?)?|windows?"),
 )
