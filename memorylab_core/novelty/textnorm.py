@@ -215,6 +215,9 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"unembed(?:ding)?s?\b|\blm[\s_-]?head\b", "unembed"),
     (r"value[\s_-]?embed(?:ding)?s?\b|\bves?\b", "ve"),
     (r"\bembed(?:ding)?s?\b|\bwte\b", "embed"),
+    # layers named by their attention window are where the windows are, not the depth
+    (r"(?:short|local|sliding)[\s_-]?window(?:[\s_-]?attention)?[\s_-]?layers?\b|local[\s_-]?attention[\s_-]?layers?\b",
+     "window"),
     (r"\bn[\s_-]?layers?\b|num[\s_-]?layers\b|\blayers?\b|\bdepth\b", "depth"),
     (r"batch[\s_-]?sizes?|\bbs\b|\bbatch(?:es)?\b", "batch"),
     (r"weight[\s_-]?decay|\bwd\b", "wd"),
