@@ -220,6 +220,16 @@ def test_where_windows_go_and_whose_optimizer_are_not_model_changes():
     assert check(rows, "switch the optimizer to AdamW").classification == "novel"
 
 
+def test_reasons_say_what_the_rule_saw():
+    """A push that goes on from where a failed one left the knob is not "from the same operating point"; a
+    proposal whose closest words move the other way says so, not that nothing came close."""
+    pushed = check([BASE, ("ROPE_BASE 10000 -> 50000", "discard")], "ROPE_BASE 50000 -> 100000")
+    assert pushed.classification == "repeat_failure" and "from where it left the knob" in pushed.matches[0].reason
+    rows = [BASE, ("raise the qk gain on attention logits", "discard"), ("sharper attention schedule", "keep")]
+    other = check(rows, "lower the qk gain on attention logits")
+    assert other.classification == "novel" and "move the other way" in other.reasons[-1]
+
+
 def test_a_ramp_cut_to_zero_starts_at_its_end():
     """"no Muon momentum warmup (constant 0.95)" also raises the ramp's start from 0.85 to 0.95: after it
     failed, "momentum start 0.85 -> 0.90" moves that knob the same way again, and the other way round;

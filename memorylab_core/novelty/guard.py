@@ -1202,6 +1202,9 @@ class NoveltyIndex:
             best = f"; closest {scored[0][0]:.2f}" if scored else ""
             evidence = [_Evidence(i, round(s, 4), ["text_similarity"], "closest description (below the threshold)")
                         for s, i in scored[:_MAX_EVIDENCE]]
+            if scored and scored[0][0] >= threshold:  # close in words, but they move the other way
+                return "novel", evidence, [f"the closest descriptions (text similarity {scored[0][0]:.2f} ≥ "
+                                           f"{threshold:.2f}) move the other way, so none of them is this idea"]
             return "novel", evidence, [f"no earlier description reaches text similarity {threshold:.2f}{best}"]
         score, best = above[0]
         earlier = runs[best].description if 0 <= best < len(runs) else None
@@ -1329,6 +1332,9 @@ def _move_evidence_items(move: tuple, found: dict, move_cls: str) -> list[_Evide
 def _relation_reason(move: tuple, earlier: tuple, rel: str) -> str:
     this, that = move_text(move), move_text(earlier)
     if rel == "repeat":
+        if move[0] == earlier[0] == "n" and move[3] is not None and earlier[3] is not None \
+                and not _close(move[3], earlier[3]):  # a push going on from where a failed chain left the knob
+            return f"that run ({that}) failed; {this} goes on the same way from where it left the knob"
         return f"that run ({that}) failed; {this} moves the same way from the same operating point"
     if rel == "same":
         return f"that run kept the same move ({that})"
