@@ -417,6 +417,16 @@ def test_a_timestamp_column_dates_imported_rows(tmp_path):
     assert data["since_hours"] == 16 and data["window_runs"] == 2  # ideas 1 and 2 ran in the last 16 h
 
 
+def test_an_imported_crash_is_shown_with_the_cause_its_words_name(tmp_path):
+    """"depth 24 (OOM)" imported as a crash: status's last-run line and guide's recent runs say oom, as the
+    mistake cards do, never "unknown" or a bare dash."""
+    at, _ = _imported(tmp_path, "c.tsv", [("a000001", "1.000000", "8.0", "keep", "baseline"),
+                                          ("a000002", "0.000000", "0.0", "crash", "depth 24 (OOM)")])
+    assert "last run   crash (oom)" in ml(*at, "status", cwd=tmp_path).out
+    recent = ml(*at, "guide", "--json", cwd=tmp_path).json()["recent"]
+    assert [r["error_kind"] for r in recent if r["status"] == "crash"] == ["oom"]
+
+
 def test_list_by_arena_and_run_numbers_per_arena(tmp_path):
     at = ("--home", str(tmp_path / "store"))
     first = _tsv(tmp_path / "one.tsv", [(f"a10000{i}", f"1.{90 - i}0000", "8.0", "keep", f"one {i}")

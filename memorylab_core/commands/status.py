@@ -6,6 +6,7 @@ import argparse
 import time
 from datetime import datetime, timezone
 
+from ..evidence.crashes import stated_crash_kind
 from ..evidence.roles import account_line
 from ..ledger.model import event_record, plural
 from ..ledger.store import MemoryLabError
@@ -125,7 +126,9 @@ def _last_run(run) -> dict:
     stopped and the training time that saved."""
     stop = run.extra.get("early_abort") or {}
     stopped = stop.get("action") == "stopped"
-    return {**_brief(run), "status": run.status, "gain": (run.extra.get("verdict") or {}).get("gain"),
+    return {**_brief(run), "status": run.shown_status, "gain": (run.extra.get("verdict") or {}).get("gain"),
+            "crash_kind": stated_crash_kind(run.error_kind, run.error_summary, run.description)
+            if run.status == "crash" else None,
             "stopped_early": {"progress": stop.get("progress"),
                               "saved_training_seconds": stop.get("saved_training_seconds")} if stopped else None}
 
@@ -152,6 +155,8 @@ def render(data: dict) -> str:
         stop = last.get("stopped_early")
         outcome = _val(last["val_bpb"]) if not stop else \
             f"(stopped early at {stop['progress']:.0%} of its budget, {stop['saved_training_seconds']:.0f} s saved)"
+        if last["status"] == "crash":  # a crash has no val_bpb: say what it died of, never a bare dash
+            outcome = f"({last['crash_kind'] or 'cause unknown'})"
         lines.append(f"last run   {last['status']} {outcome}{gain}  {_commit(last['commit'])}"
                      f"{_one(last['description'])}")
     plateau = data["plateau"]

@@ -45,6 +45,14 @@ def crash_kind(kind: str | None, summary: str | None = None) -> str:
     return kind
 
 
+def stated_crash_kind(kind: str | None, summary: str | None, description: str | None) -> str | None:
+    """The kind a crash is shown with: its recorded kind, else the one its words name (an imported row says
+    "(OOM)" or "(NaN loss)" in its description), else None. Every view uses this one."""
+    from .logparse import classify_error  # the log parser is larger; only an unknown kind needs it
+
+    return crash_kind(kind, summary) or classify_error(description or "") or None
+
+
 def crash_class(kind: str | None, summary: str | None = None) -> str:
     """``bug``, ``resource``, ``infra``, ``fundamental`` or ``unknown`` for a crash's error kind (and line)."""
     kind = crash_kind(kind, summary)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..evidence.crashes import stated_crash_kind
 from ..evidence.roles import account_line
 from ..ledger.model import plural
 from ..policy.verdict import noise_alert, runs_phrase, verdict_noise
@@ -85,7 +86,8 @@ def _recent(outcome) -> dict:
     run = outcome.run
     verdict = run.extra.get("verdict") or {}
     return {"run_id": run.run_id, "commit": run.short_commit or None, "status": run.status, "val_bpb": run.val_bpb,
-            "gain": verdict.get("gain"), "role": run.role, "error_kind": run.error_kind,
+            "gain": verdict.get("gain"), "role": run.role,
+            "error_kind": stated_crash_kind(run.error_kind, run.error_summary, run.description),
             "description": run.description}
 
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..evidence.crashes import crash_class, crash_kind
-from ..evidence.logparse import classify_error
+from ..evidence.crashes import crash_class, crash_kind, stated_crash_kind
 from ..policy.decisions import NOISE_BAND
 
 MAX_CARDS = 20
@@ -164,7 +163,7 @@ class MistakeDeck:
 
 def _evidence(run, outcome) -> str:
     if run.status == "crash":
-        kind = run.error_kind or classify_error(run.description)  # an imported row says "(OOM)" in words
+        kind = stated_crash_kind(run.error_kind, run.error_summary, run.description)
         text = run.error_summary or (f"crash ({kind})" if kind else f"crash: {run.description}")
     else:
         text = (f"val_bpb {run.val_bpb:.6f} vs champion {outcome.ref_before:.6f} "
