@@ -37,7 +37,8 @@ TITLES = {"busy": "", "champion": "", "account": "", "alerts": "ALERTS", "platea
           "recent": "LAST RUNS (val_bpb, gain over the champion's reference then, + = better)",
           "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID",
           "contradictions": "CONTEXT-DEPENDENT (worth an ablation)",
-          "near_misses": "NEAR-MISSES (gain over the reference then, + = better: combine)",
+          "near_misses": "NEAR-MISSES (gain over the reference then, + = better: each alone repeats a failure; "
+                         "a combination of two is a deliberate re-try: run it with --allow-blocked)",
           "mistakes": "MISTAKES", "do_not_repeat": "TRIED AND FAILED (do not repeat)",
           "promising": "PROMISING DIRECTIONS"}
 
