@@ -1315,6 +1315,18 @@ def _planned_eval_tokens():
         return None
 
 
+def _seed():
+    """AUTORESEARCH_SEED (default 42): an integer numpy can seed with, else a one-line error."""
+    raw = os.environ.get("AUTORESEARCH_SEED", "42")
+    try:
+        seed = int(raw)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2**32:
+        raise SystemExit(f"prepare.py: error: AUTORESEARCH_SEED must be an integer from 0 to 2**32 - 1, got {raw!r}")
+    return seed
+
+
 class Run:
     """One execution of train.py as MemoryLab sees it. Created at start-up, it reads the run's
     environment (AUTORESEARCH_RUN_TOKEN, _SEED, _SUMMARY_PATH, _FORCE_CRASH), tunes malloc, seeds
@@ -1327,7 +1339,7 @@ class Run:
     def __init__(self, depth, total_batch_size):
         self.t_start = time.time()
         self.token = os.environ.get("AUTORESEARCH_RUN_TOKEN") or uuid.uuid4().hex
-        self.seed = int(os.environ.get("AUTORESEARCH_SEED", "42"))
+        self.seed = _seed()
         self.summary_path = os.environ.get("AUTORESEARCH_SUMMARY_PATH")
         self.force_crash = os.environ.get("AUTORESEARCH_FORCE_CRASH", "")
         self.device_type = detect_device_type()
@@ -1392,7 +1404,8 @@ class Run:
         status, error = "ok", None
         if exc is not None:
             print()
-            traceback.print_exception(exc_type, exc, tb)
+            if not isinstance(exc, PrepareError):  # a missing or broken preparation is one line, no traceback
+                traceback.print_exception(exc_type, exc, tb)
             status, error = "crash", traceback.format_exception_only(exc_type, exc)[-1].strip()
         self.metrics.update(total_seconds=time.time() - self.t_start)
         if self.device_type == "cuda":

@@ -18,6 +18,10 @@ import os
 os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 # CPU: idle OpenMP threads sleep instead of spinning (see prepare.py); must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# A sidecar an earlier run left must never pass for this run's: a start-up failure (a bad profile, no prepared
+# data) writes none, so it goes before anything can fail.
+if os.path.isfile(os.environ.get("AUTORESEARCH_SUMMARY_PATH") or ""):
+    os.remove(os.environ["AUTORESEARCH_SUMMARY_PATH"])
 
 import gc
 import math

@@ -186,6 +186,10 @@ def test_bad_inputs_rejected_and_ledger_untouched(repo, tmp_path):
     summary.write_text(json.dumps({"status": "crash", "error": "RuntimeError: x"}))
     assert "--status crash" in _bad(repo, "-d", "x", "--status", "keep", "--summary", str(summary))
     assert "--threshold" in _bad(repo, "-d", "x", "--status", "keep", "--log", str(log), "--threshold", "7")
+    # a log that stopped before its run_token line wrote no sidecar: one carrying a token is an earlier run's
+    log.write_text("prepare.py: error: AUTORESEARCH_PROFILE must be 'gpu' or 'cpu', got 'tpu'\n")
+    summary.write_text(json.dumps({"val_bpb": 0.98, "status": "ok", "run_token": "feedface"}))
+    assert "stale sidecar" in _bad(repo, "-d", "x", "--status", "keep", "--log", str(log), "--summary", str(summary))
 
 
 def test_an_empty_store_or_target_is_refused_not_read_as_the_default(repo):

@@ -413,6 +413,20 @@ def test_forced_crash_writes_crash_sidecar(prepared_cache, tmp_path, mode, messa
     assert summary["eval_tokens"] == manifest_of(prepared_cache)["eval_tokens"] and summary["budget_clock"] == "cpu"
 
 
+def test_start_up_failures_are_one_line_and_leave_no_stale_sidecar(prepared_cache, tmp_path):
+    """A bad seed or profile fails before training in one line; a sidecar an earlier run left is removed first,
+    so `memorylab log` can never read it as this run's; missing prepared data is one FAIL line, no traceback."""
+    for env, words in (({"AUTORESEARCH_SEED": "abc"}, "AUTORESEARCH_SEED must be an integer"),
+                       ({"AUTORESEARCH_PROFILE": "tpu"}, "AUTORESEARCH_PROFILE must be")):
+        (tmp_path / "summary.json").write_text('{"status": "ok", "val_bpb": 1.0, "run_token": "old"}')
+        proc, summary, _ = run_train(prepared_cache, tmp_path, **env)
+        assert proc.returncode == 1 and words in proc.stdout + proc.stderr, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr and summary is None
+    proc, summary, _ = run_train(tmp_path / "empty-cache", tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-2000:]
+    assert "FAIL: prepare.PrepareError" in proc.stdout and summary["status"] == "crash"
+
+
 def test_eval_is_fixed_by_prepare_not_by_train(prepared_cache):
     """evaluate_bpb takes no batch size from train.py, and train.py passes none: the scored tokens and
     the batch shape are prepare.py's (EVAL_BATCH_SIZE x MAX_SEQ_LEN), whatever DEVICE_BATCH_SIZE is."""

@@ -408,6 +408,8 @@ _KIND_PATTERNS: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = (
         ),
     ),
     ("infra", (_rx(r"\btraining was killed by SIG[A-Z]+\b", flags=0),)),
+    # prepare.py's own failure at train time (no prepared data, a broken tokenizer): the setup, not the idea
+    ("environment", (_rx(r"\bPrepareError\b", flags=0),)),
     (
         "nan",
         (

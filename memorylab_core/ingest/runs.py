@@ -175,9 +175,15 @@ def _validate_metrics(status: str, metrics: dict, reported: bool) -> None:
 
 
 def _check_tokens(sidecar: dict | None, log_text: str | None, summary_path: Path | None) -> str | None:
-    """The run token; refuses a sidecar left over from an earlier run (its token differs)."""
+    """The run token; refuses a sidecar left over from an earlier run (its token differs, or the log has none:
+    the run stopped before printing it, so it wrote no sidecar and this one is an earlier run's)."""
     log_token = logparse.find_run_token(log_text) if log_text else None
     side_token = sidecar.get("run_token") if sidecar else None
+    if log_text and log_text.strip() and not log_token and side_token:
+        raise MemoryLabError(
+            f"stale sidecar {summary_path}: the log has no run_token line (the run stopped before printing it, "
+            f"so it wrote no sidecar) and the sidecar's {str(side_token)[:12]}… is an earlier run's; log this "
+            "run with --status crash --log only")
     if log_token and side_token and str(side_token) != log_token:
         raise MemoryLabError(
             f"stale sidecar {summary_path}: its run_token {str(side_token)[:12]}… does not match the log's "

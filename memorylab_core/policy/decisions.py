@@ -110,6 +110,10 @@ def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict, fold: RegistryFol
         return "C2", "fix_and_retry", "high", (
             f"first crash of this idea with a fixable {kind} error; git stay: fix it in this commit "
             "(git commit -a --amend --no-edit) and run again; that run decides")
+    if kind == "environment":
+        return "CM", "retry", "high", (
+            "the setup failed (environment: prepared data or tokenizer missing or broken), not the code: no "
+            "evidence either way; fix it (python prepare.py), then git stay: re-run this commit unchanged")
     if crash_class(kind) == "infra":
         return "CM", "retry", "high", (
             f"the machine ended the run ({kind}), not its code: no evidence either way; git stay: re-run this "
