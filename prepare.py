@@ -1393,7 +1393,10 @@ class Run:
                             wall_training_seconds=wall_training_seconds)
 
     def finish(self, **metrics):
-        """The experiment's results: val_bpb, num_params_M, tokens_per_sec, eval_tokens, ..."""
+        """The experiment's results: val_bpb, num_params_M, tokens_per_sec, eval_tokens, ... A val_bpb that is
+        not a finite number (the last steps diverged after the loss check) is a crash, never a success."""
+        if "val_bpb" in metrics and not math.isfinite(metrics["val_bpb"]):
+            raise RuntimeError(f"evaluation gave val_bpb {metrics['val_bpb']}: the model diverged")
         self.settings["eval_tokens"] = metrics.pop("eval_tokens", self.settings["eval_tokens"])
         self.metrics.update(metrics)
 

@@ -116,3 +116,16 @@ def test_print_summary_format(capsys):
         "budget_clock:     wall\n"
         "wall_training_seconds: 300.1\n"
     )
+
+
+def test_a_val_bpb_that_is_not_finite_is_a_crash(monkeypatch, tmp_path):
+    """The last steps can diverge after the loss check: a NaN val_bpb from the evaluation is a crash (the FAIL
+    path, exit 1, a crash sidecar), never a success with a null value."""
+    import prepare
+
+    monkeypatch.setenv("AUTORESEARCH_SUMMARY_PATH", str(tmp_path / "s.json"))
+    with pytest.raises(SystemExit) as exit_info, prepare.Run(depth=2, total_batch_size=1024) as run:
+        run.finish(val_bpb=float("nan"))
+    assert exit_info.value.code == 1
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["status"] == "crash" and "diverged" in summary["error"] and summary["val_bpb"] is None
