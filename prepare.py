@@ -1550,7 +1550,7 @@ def main(argv=None):
         profile = args.profile or PROFILE
         device_type = detect_device_type()
         print(json.dumps({"profile": profile, "device_type": device_type,
-                          "time_budget": PROFILES[profile]["time_budget"],
+                          "time_budget": _time_budget(profile),  # AUTORESEARCH_TIME_BUDGET included
                           "budget_clock": budget_clock_unit(profile, device_type)}))
         return 0
     profile = args.profile or PROFILE

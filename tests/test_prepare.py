@@ -727,6 +727,8 @@ def test_print_profile_is_one_json_line_and_builds_nothing(tmp_path):
     assert line == {"profile": "cpu", "device_type": device_type, "time_budget": 60,
                     "budget_clock": "cpu" if device_type == "cpu" else "wall"}
     assert list(tmp_path.iterdir()) == []
+    budget = json.loads(run_cli(["--print-profile"], tmp_path, AUTORESEARCH_TIME_BUDGET="5").stdout.strip())
+    assert budget["time_budget"] == 5.0  # what train.py would use, the override included
     proc = run_cli(["--print-profile"], tmp_path, AUTORESEARCH_PROFILE="gpu")
     line = json.loads(proc.stdout)
     assert line["profile"] == "gpu" and line["time_budget"] == 300 and line["budget_clock"] == "wall"
