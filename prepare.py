@@ -756,12 +756,12 @@ def train_tokenizer(data_dir, tokenizer_dir, vocab_size, max_chars, doc_cap=TOKE
         unchanged = meta["settings"] == settings and all(
             (data_dir / name).exists() and (data_dir / name).stat().st_size == size
             for name, size in meta["trained_on"])
-        unchanged = unchanged and all((tokenizer_dir / f).exists()
-                                      for f in ("tokenizer.pkl", "token_bytes.pt"))
         if unchanged:
+            Tokenizer.from_directory(tokenizer_dir)  # both files must also load: a damaged one is retrained
+            get_token_bytes("cpu", tokenizer_dir)
             print(f"tokenizer: up to date in {tokenizer_dir} (vocab {meta['n_vocab']})", flush=True)
             return meta
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, PrepareError):
         pass
 
     t0 = time.time()
@@ -836,6 +836,9 @@ class Tokenizer:
         except FileNotFoundError:
             raise PrepareError(f"no tokenizer at {path}: run `python prepare.py` first "
                                f"(profile {PROFILE}, source {SOURCE})") from None
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError,
+                KeyError, IndexError) as e:  # truncated, overwritten or not a tiktoken Encoding
+            raise PrepareError(f"{path} is unreadable ({type(e).__name__}): re-run `python prepare.py`") from None
 
     def get_vocab_size(self):
         return self.enc.n_vocab
@@ -871,7 +874,27 @@ def get_token_bytes(device="cpu", tokenizer_dir=None):
         token_bytes = torch.load(path, map_location="cpu")
     except FileNotFoundError:
         raise PrepareError(f"no {path}: run `python prepare.py` first") from None
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError, ValueError) as e:  # truncated or overwritten
+        raise PrepareError(f"{path} is unreadable ({type(e).__name__}): re-run `python prepare.py`") from None
+    if not (isinstance(token_bytes, torch.Tensor) and token_bytes.ndim == 1 and not token_bytes.is_floating_point()):
+        raise PrepareError(f"{path} does not hold a table of token byte lengths: re-run `python prepare.py`")
     return token_bytes.to(device)
+
+
+def check_metric_inputs(data_dir=None, tokenizer_dir=None):
+    """Read what the final evaluation needs (the byte-length table, the val shard's footer) so a broken
+    preparation fails before the time budget is spent rather than after it."""
+    get_token_bytes("cpu", tokenizer_dir)
+    for path in shard_paths("val", data_dir):
+        _row_groups(path)
+
+
+def _row_groups(path):
+    """How many row groups a prepared shard has; a damaged file is one PrepareError line."""
+    try:
+        return pq.ParquetFile(path).num_row_groups
+    except (pa.ArrowException, OSError) as e:
+        raise PrepareError(f"{path} is not a readable parquet file ({e}): re-run `python prepare.py`") from None
 
 
 # -----------------------------------------------------------------------------
@@ -886,7 +909,7 @@ def _document_batches(paths, split, seed, epochs=None, shuffle=True, batch_size=
     seed."""
     units = []
     for path in paths:
-        units.extend((path, rg) for rg in range(pq.ParquetFile(path).num_row_groups))
+        units.extend((path, rg) for rg in range(_row_groups(path)))
     epoch = 1
     while epochs is None or epoch <= epochs:
         yielded = 0
@@ -896,7 +919,10 @@ def _document_batches(paths, split, seed, epochs=None, shuffle=True, batch_size=
             rng.shuffle(order)
         for i in order:
             path, rg = units[i]
-            texts = pq.ParquetFile(path).read_row_group(rg, columns=["text"]).column("text").to_pylist()
+            try:
+                texts = pq.ParquetFile(path).read_row_group(rg, columns=["text"]).column("text").to_pylist()
+            except (pa.ArrowException, OSError) as e:
+                raise PrepareError(f"{path}: row group {rg} is unreadable ({e}): re-run `python prepare.py`") from None
             texts = [t if isinstance(t, str) else "" for t in texts]
             if rng is not None:
                 texts = [texts[j] for j in rng.permutation(len(texts))]
@@ -1359,7 +1385,9 @@ class Run:
         torch.manual_seed(self.seed)  # also seeds CUDA. The data order is fixed by prepare.py, not the seed.
 
     def start_clock(self):
-        """The training loop starts: returns its BudgetClock and starts the contention measurement."""
+        """The training loop starts: checks the final evaluation's inputs (check_metric_inputs), then returns
+        its BudgetClock and starts the contention measurement."""
+        check_metric_inputs()
         clock = BudgetClock()
         self.contention.update(cpu_threads=torch.get_num_threads(), budget_threads=clock.threads,
                                cpu_count=os.cpu_count(), loadavg_start=round(os.getloadavg()[0], 2),

@@ -184,6 +184,41 @@ def test_tokenizer_is_kept_when_up_to_date_and_retrained_when_data_changes(tmp_p
         prepare.Tokenizer.from_directory(tmp_path / "missing")
 
 
+@pytest.mark.parametrize("damage", [b"", b"not a pickle", b"\x80\x04K\x01."])
+def test_a_damaged_tokenizer_is_one_line_at_train_time_and_retrained_by_prepare(tmp_path, damage):
+    data_dir = write_shards(tmp_path / "data", ["alpha beta gamma " * 50, "delta epsilon " * 40], ["zeta"])
+    tok_dir = tmp_path / "tok"
+    prepare.train_tokenizer(data_dir, tok_dir, vocab_size=300, max_chars=10_000)
+    good = (tok_dir / "tokenizer.pkl").read_bytes()
+    (tok_dir / "tokenizer.pkl").write_bytes(damage)  # truncated, overwritten, or a pickled int
+    with pytest.raises(prepare.PrepareError, match=r"tokenizer.pkl is unreadable .*re-run `python prepare.py`"):
+        prepare.Tokenizer.from_directory(tok_dir)
+    prepare.train_tokenizer(data_dir, tok_dir, vocab_size=300, max_chars=10_000)
+    assert (tok_dir / "tokenizer.pkl").read_bytes() == good  # the same settings give the same tokenizer
+
+
+def test_a_damaged_byte_table_or_val_shard_fails_before_the_budget(tmp_path):
+    data_dir = write_shards(tmp_path / "data", ["alpha beta gamma " * 50, "delta epsilon " * 40], ["zeta"])
+    tok_dir = tmp_path / "tok"
+    prepare.train_tokenizer(data_dir, tok_dir, vocab_size=300, max_chars=10_000)
+    prepare.check_metric_inputs(data_dir, tok_dir)
+    table = tok_dir / "token_bytes.pt"
+    good = table.read_bytes()
+    table.write_bytes(good[: len(good) // 2])
+    with pytest.raises(prepare.PrepareError, match=r"token_bytes.pt is unreadable"):
+        prepare.check_metric_inputs(data_dir, tok_dir)
+    torch.save(torch.zeros(4), table)  # loads, but is not a byte-length table
+    with pytest.raises(prepare.PrepareError, match=r"does not hold a table of token byte lengths"):
+        prepare.check_metric_inputs(data_dir, tok_dir)
+    table.write_bytes(good)
+    val = data_dir / "val.parquet"
+    val.write_bytes(val.read_bytes()[:-20])  # a cut-off footer
+    with pytest.raises(prepare.PrepareError, match=r"val.parquet is not a readable parquet file"):
+        prepare.check_metric_inputs(data_dir, tok_dir)
+    with pytest.raises(prepare.PrepareError, match=r"val.parquet is not a readable parquet file"):
+        next(prepare._document_batches([val], "val", seed=0))
+
+
 # ---------------------------------------------------------------------------------------------
 # Dataloader
 

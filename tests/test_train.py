@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -425,6 +426,13 @@ def test_start_up_failures_are_one_line_and_leave_no_stale_sidecar(prepared_cach
     proc, summary, _ = run_train(tmp_path / "empty-cache", tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-2000:]
     assert "FAIL: prepare.PrepareError" in proc.stdout and summary["status"] == "crash"
+    damaged = tmp_path / "damaged-cache"
+    shutil.copytree(prepared_cache, damaged)
+    table = next(damaged.glob("*/tokenizer/token_bytes.pt"))
+    table.write_bytes(table.read_bytes()[:100])  # the eval's byte table is cut off: fail before training
+    proc, summary, _ = run_train(damaged, tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-2000:]
+    assert "token_bytes.pt is unreadable" in proc.stdout and summary["num_steps"] == 0
 
 
 def test_eval_is_fixed_by_prepare_not_by_train(prepared_cache):
