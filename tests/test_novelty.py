@@ -123,6 +123,20 @@ def test_a_smaller_step_or_a_push_on_from_a_failed_value_repeats_but_other_start
     assert check(rows, "matrix LR 0.07 -> 0.09").classification == "repeat_failure"
 
 
+def test_a_value_between_two_failed_values_repeats_one_of_them_wherever_the_knob_stands():
+    """A value set with no start (the operating point unknown) between two failed values set the same way moves
+    the knob the way one of them did, on either side of it; outside them, or after a keep moved the knob, it is
+    new ground. A coined generic name ("alpha=...") may name different things, so it is never bracketed."""
+    rows = [("baseline", "keep"), ("smote_ratio=0.5", "discard"), ("smote_ratio=0.3", "discard")]
+    between = check(rows, "smote_ratio=0.4")
+    assert between.classification == "repeat_failure"
+    assert {m.index for m in between.matches} == {1, 2} and "other side of 0.4" in between.matches[0].reason
+    assert check(rows, "smote_ratio=0.2").classification == "novel"
+    assert check(rows + [("smote_ratio=0.45", "keep")], "smote_ratio=0.4").classification != "repeat_failure"
+    coined = [("baseline", "keep"), ("aux loss alpha=0.05", "discard"), ("EMA alpha=0.5", "discard")]
+    assert check(coined, "mixing alpha=0.1").classification != "repeat_failure"
+
+
 def test_upstream_muon_and_activation_words_name_their_own_knobs():
     """Muon's momentum ramp (start, length, end), Polar Express's norm factor, an attention softcap and
     ReLU cubed are each their own knob or value: a failure of one is no evidence against another."""

@@ -530,6 +530,31 @@ def pushed_on(failed_oldest_first: list[tuple]) -> list[tuple]:
     return pushes
 
 
+def bracketed_by(prop: tuple, failed: list[tuple[int, tuple]]) -> list[tuple[int, tuple]]:
+    """For a value set with no known start ("decay=3500"), the nearest failed value on each side of it among
+    ``failed`` (``(index, move)``, all made from the operating point the proposal starts from): wherever that
+    point lies, one of the two moved the knob the same way ("decay=3000" and "decay=8000" both failed: 3500
+    goes down like 3000 if the knob stands above 3500, up like 8000 if below). Empty unless both sides hold
+    one. Only values set without a start count: a failure that names its start shows where the knob stood, and
+    a proposal setting it there moves nothing."""
+    numeric = [(idx, e) for idx, e in failed if e[0] == "n" and e[4] is not None]
+    if prop[0] != "n" or prop[2] is not None or prop[4] is None or _generic_name(prop[1]) \
+            or any(e[3] is not None and _close(e[3], prop[4]) for _, e in numeric):
+        return []
+    values = [(idx, e) for idx, e in numeric if e[3] is None and not _close(e[4], prop[4])]
+    below = [item for item in values if item[1][4] < prop[4]]
+    above = [item for item in values if item[1][4] > prop[4]]
+    if not below or not above:
+        return []
+    return [max(below, key=lambda item: item[1][4]), min(above, key=lambda item: item[1][4])]
+
+
+def _generic_name(knob: str) -> bool:
+    """A name a description coins for whatever it tunes ("α=0.1", "init 0.7"): two rows that set it may set
+    different things."""
+    return knob in _GENERIC_WORDS or knob == "INIT_SCALE"
+
+
 def goes_on_from(prop: tuple, chain: list[tuple]) -> tuple | None:
     """The move of ``chain`` (:func:`pushed_on`) the proposal goes on from: it starts where that move
     ended and moves the same way. None when it goes on from none."""
@@ -627,7 +652,7 @@ _MAX_EVIDENCE = 8  # earlier runs kept per kind of evidence and move
 _SAME_WORDS = 0.8  # Jaccard of content words at which a proposal re-proposes a kept run (_re_proposed)
 _EPOCH_READ = 5000  # moves of one knob read back to its last keep, at most (bounds a verdict's cost)
 _TURN_BACK_READ = 200  # older failures of one knob read for a move that turns back from its keep, at most
-_RELATION_SCORE = {"repeat": 1.0, "same": 1.0, "further": 0.9, "parent": 0.85, "noop": 1.0}
+_RELATION_SCORE = {"repeat": 1.0, "between": 1.0, "same": 1.0, "further": 0.9, "parent": 0.85, "noop": 1.0}
 
 
 @dataclass
@@ -1164,6 +1189,8 @@ class NoveltyIndex:
         if not found["fail"] and failed:
             pushed = goes_on_from(move, pushed_on([e for _, e in reversed(failed)]))
             found["fail"].extend((idx, "repeat", e) for idx, e in failed if e is pushed)
+        if not found["fail"]:
+            found["fail"].extend((idx, "between", e) for idx, e in bracketed_by(move, failed))
         parent = PARENT.get(move[1])
         if parent and not (found["fail"] or found["same"] or found["further"]):
             for idx, earlier_moves, outcome in self._knob_moves(ctx, parent):
@@ -1336,6 +1363,9 @@ def _relation_reason(move: tuple, earlier: tuple, rel: str) -> str:
                 and not _close(move[3], earlier[3]):  # a push going on from where a failed chain left the knob
             return f"that run ({that}) failed; {this} goes on the same way from where it left the knob"
         return f"that run ({that}) failed; {this} moves the same way from the same operating point"
+    if rel == "between":
+        return (f"that run ({that}) failed, and so did one on the other side of {_fmt(move[4])}: wherever the knob "
+                f"stands, {this} moves it the way one of them did")
     if rel == "same":
         return f"that run kept the same move ({that})"
     if rel == "parent":
