@@ -165,7 +165,8 @@ def test_baseline_is_confirmed_and_asks_for_replicates():
     base, decision = led.run("c0", 1.0)
     assert decision.accepted and decision.level == "confirmed" and decision.recommendation == "replicate"
     assert champion(led.runs, led.events) is base and confirmed_champion(led.runs, led.events) is base
-    assert led.events[0].data["source"] == "run" and led.events[0].data["level"] == "confirmed"
+    assert led.events[0].data["source"] == "run" and led.events[0].data["level"] == "baseline"  # never "confirmed"
+    assert decision.to_dict()["level"] == "baseline" and decision.summary().startswith("keep (the baseline)")
 
 
 def test_keep_compares_with_the_reference_mean_not_the_luckiest_run():

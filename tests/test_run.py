@@ -69,7 +69,8 @@ def test_run_success_logs_the_run_and_a_champion_event(repo):
     data = res.json()
     (rec,) = run_records(repo)
     assert rec["run_id"] == data["run_id"] and rec["status"] == "keep" and rec["description"] == "baseline"
-    assert rec["metrics"]["val_bpb"] == 1.0 and rec["promotion"]["level"] == "confirmed"
+    assert rec["metrics"]["val_bpb"] == 1.0 and rec["promotion"]["level"] == "baseline"  # never "confirmed"
+    assert data["level"] == "baseline" and data["confirmed"] is False
     assert rec["launch"]["exit_code"] == 0 and not rec["launch"]["timed_out"] and rec["launch"]["command"][1] == FAKE
     assert rec["run_token"] and rec["decision_packet"]["rule"] == "K1"
     run_dir = repo / "results" / "memorylab" / "runs" / rec["run_id"]
@@ -270,7 +271,7 @@ def test_replicates_are_linked_seeded_and_summarised(repo):
     assert [r["seed_env"] for r in reps] == [43, 44] and [r["seed"] for r in reps] == [43, 44]
     assert all(r["mode"] == "replicate" and r["status"] == "keep" and "replicate" in r["tags"] for r in reps)
     assert data["n"] == 3 and data["mean"] == pytest.approx(1.0) and data["sd"] == pytest.approx(0.002)
-    assert data["replicates"] == [r["run_id"] for r in reps] and data["level"] == "confirmed"
+    assert data["replicates"] == [r["run_id"] for r in reps] and data["level"] == "baseline"
     champ = ml("champion", "--json", cwd=repo).json()
     assert champ["noise"]["source"] == "ledger" and champ["confirmed"]["run_id"] == base
     again = ml("replicate", base, "--n", "1", "--dry-run", "--json", "--", PY, FAKE, cwd=repo).json()

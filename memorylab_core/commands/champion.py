@@ -68,6 +68,9 @@ def _arena_data(history: JournalIndex, arena: str, policy, limit: int) -> dict:
     data = {"arena": arena, **standings(history.registry.notable_in(arena), events, policy)}
     data["headline"] = champion_headline(data)
     changes = champion_history(events)
+    for change in changes:  # the baseline is never called confirmed (events before round 3 stored "confirmed")
+        if change["run_id"] == data.get("baseline_run_id") and change["level"] == "confirmed":
+            change["level"] = "baseline"
     data["history"] = changes[::-1][:limit]
     data["history_total"] = len(changes)
     return data
@@ -103,9 +106,7 @@ def _text(data: dict) -> str:
             when = (ev["timestamp_utc"] or "")[:16].replace("T", " ")
             val = "" if ev["val_bpb"] is None else f" {ev['val_bpb']:.6f}"
             was = f"was {ev['prior_champion']}" if ev["prior_champion"] else "the arena's first champion"
-            level = "baseline" if ev["run_id"] == data.get("baseline_run_id") and ev["level"] == "confirmed" \
-                else ev["level"] or "keep"  # the baseline is never called confirmed
-            lines.append(f"  {when}  {ev['source'] or 'unknown':9} {level:9} {ev['run_id']}{val} "
+            lines.append(f"  {when}  {ev['source'] or 'unknown':9} {ev['level'] or 'keep':9} {ev['run_id']}{val} "
                          f"({was}) — {'; '.join(ev['reasons'])[:160]}")
     else:
         lines.append("history: no champion_change events yet (they come from 'run', 'replicate' and rollbacks)")

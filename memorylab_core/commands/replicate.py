@@ -186,7 +186,7 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
         "crashed": sum(1 for r in logged if r["status"] == "crash"),
         "excluded": [{"run_id": r.run_id, "causes": list(r.extra.get("confound") or [])} for r in starved],
         "noise": _noise(ctx, original, policy) if decision is None else decision.thresholds.get("noise"),
-        "level": decision.level if decision else None,
+        "level": decision.shown_level if decision else None,
         "confirmed": bool(decision and decision.level == "confirmed" and decision.accepted and not decision.baseline),
         "recommendation": decision.recommendation if decision else None,
         "rollback_to": decision.rollback_to if decision else None,

@@ -207,7 +207,7 @@ def _print(ctx: Context, record: dict, run_id: str, outcome: Outcome, decision: 
     val = record["metrics"].get("val_bpb")
     result = {
         "run_id": run_id, "status": record["status"], "val_bpb": val,
-        "level": decision.level if decision else None,
+        "level": decision.shown_level if decision else None,
         "confirmed": bool(decision and decision.level == "confirmed" and record["status"] == "keep"
                           and not decision.baseline),
         "next_action": packet["next_action"], "git": packet["git"],
@@ -253,8 +253,8 @@ def _dry_run(ctx: Context, outcome: Outcome, request: RunRequest, policy: Promot
     draft = run_from_record(record, len(ctx.history.runs), -1)
     decision = evaluate_run(draft, ctx.history.registry.notable_in(draft.arena), ctx.history.events, policy)
     status = ctx.args.status or decision.status
-    result = {"run_id": None, "dry_run": True, "status": status, "val_bpb": draft.val_bpb, "level": decision.level,
-              "recommendation": decision.recommendation, "files": str(outcome.folder),
+    result = {"run_id": None, "dry_run": True, "status": status, "val_bpb": draft.val_bpb,
+              "level": decision.shown_level, "recommendation": decision.recommendation, "files": str(outcome.folder),
               "exit_code": outcome.result.returncode, "timed_out": outcome.result.timed_out}
     if ctx.json:
         ctx.emit("", {**result, "promotion": decision.to_dict()})

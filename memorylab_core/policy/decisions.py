@@ -143,7 +143,7 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
             f"(memorylab champion --rollback {promo.get('rollback_to')} --reason ...)")
     mean, n = metrics.get("val_bpb_mean"), metrics.get("n")
     measured = f"mean {mean:.6f} over {plural(n, 'run')}" if isinstance(mean, (int, float)) else "measured"
-    if promo.get("level") == "confirmed" and promo.get("baseline"):
+    if promo.get("baseline"):  # stored as level "baseline" (before round 3: "confirmed" with this flag)
         return "R3", "branch_followup", "low", (
             f"replicates of the baseline {run.replicate_of}: {measured}; they measure the noise, nothing to confirm")
     if promo.get("level") == "confirmed":

@@ -273,10 +273,15 @@ class Decision:
         label = "keep (the baseline)" if self.baseline else _LEVEL_LABELS.get(self.level, self.level)
         return f"{label}: {'; '.join(self.reasons)}{forced}"
 
+    @property
+    def shown_level(self) -> str:
+        """The level users read (JSON, the stored record): the baseline's is "baseline", never "confirmed"."""
+        return "baseline" if self.baseline else self.level
+
     def to_dict(self) -> dict:
         return {
             "accepted": self.accepted,
-            "level": self.level,
+            "level": self.shown_level,
             "status": self.status,
             "reasons": list(self.reasons),
             "metrics": self.metrics,
