@@ -394,7 +394,8 @@ def test_a_run_the_machine_killed_is_no_evidence_and_its_rerun_trains(repo, tmp_
 
 def test_a_real_crash_after_the_machine_killed_the_run_is_the_first_crash_of_the_idea(repo, tmp_path):
     """The machine's crash is no evidence, so the next run's own crash does not "crash again like" it: a fixable
-    error is still the first crash of the idea (fix_and_retry, git stay), never "drop it"."""
+    error is still the first crash of the idea (fix_and_retry, git stay), never "drop it"; nor is the machine
+    killing the re-run of that crashed commit (CM: retry, git stay)."""
     trainer = Trainer(tmp_path)
     assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
     commit_change(repo, "DEPTH 8 -> 6", depth=6)
@@ -402,6 +403,10 @@ def test_a_real_crash_after_the_machine_killed_the_run_is_the_first_crash_of_the
     res = ml("run", *trainer.plan({**CPU_SETUP, "mode": "crash"}, error="SyntaxError: invalid syntax"), cwd=repo)
     assert (result(res)["next_action"], result(res)["git"]) == ("fix_and_retry", "stay"), res.out
     assert runs(repo)[-1]["decision_packet"]["rule"] == "C2"
+    # and the other way round: the machine killing the re-run of a crashed commit is not "crashed again like" it
+    killed = ml("run", "--allow-blocked", *trainer.plan({**CPU_SETUP, "mode": "killed"}), cwd=repo)
+    assert (result(killed)["next_action"], result(killed)["git"]) == ("retry", "stay"), killed.out
+    assert runs(repo)[-1]["decision_packet"]["rule"] == "CM" and "crashed again" not in killed.out
 
 
 def test_a_diverging_idea_is_evidence_against_it(repo, tmp_path):

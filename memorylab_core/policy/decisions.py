@@ -99,8 +99,9 @@ def _first_failure_match(novelty: dict) -> dict | None:
 
 
 def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict, fold: RegistryFold) -> tuple[str, str, str, str]:
-    repeated = _repeats_crash(run, prior, novelty, fold)
     kind = crash_kind(run.error_kind, run.error_summary) or "unknown"
+    # A crash the machine or the setup caused says nothing about the code, whatever crashed before it: CM.
+    repeated = None if crash_class(kind) == "infra" else _repeats_crash(run, prior, novelty, fold)
     if repeated is not None:
         return "C1", "abandon", "medium", (
             f"crashed again like {repeated.run_id} ({repeated.error_summary or repeated.description}); "
