@@ -93,7 +93,9 @@ def test_breaker_alert_comes_first(tmp_path):
     runs = [make_run(0, "keep", 1.0, "baseline", commit="deadbeef99")]
     runs += [make_run(1 + k, "crash", None, f"x{k}", error_kind="nan") for k in range(5)]
     text = guide_mod.guide(fold(runs), 400)["text"]
-    assert text.splitlines()[1] == "ALERTS" and "circuit breaker OPEN" in text and "deadbeef99" in text
+    lines = text.splitlines()
+    assert lines[0].startswith("ARENA ") and lines[2] == "ALERTS"  # the arena, the champion, then the alerts
+    assert "circuit breaker OPEN" in text and "deadbeef99" in text
 
 
 def test_cli_guide_with_budget_and_json(tmp_path, monkeypatch):
@@ -106,7 +108,9 @@ def test_cli_guide_with_budget_and_json(tmp_path, monkeypatch):
     assert "CHAMPION reference 1.000500 (mean of 2 runs)" in res.out
     assert "unconfirmed: the baseline, nothing confirmed yet" in ml("guide", cwd=repo).out  # as every view says
     data = ml("guide", "--json", cwd=repo).json()
-    for key in ("text", "champion", "recent", "works", "dead_ends", "near_misses", "mistakes", "do_not_repeat",
+    status = ml("status", "--json", cwd=repo).json()
+    assert data["arena"] == status["arena"] and f"ARENA {status['arena']}" in ml("guide", cwd=repo).out  # as status
+    for key in ("text", "arena", "champion", "recent", "works", "dead_ends", "near_misses", "mistakes", "do_not_repeat",
                 "plateau", "alerts", "promising"):
         assert key in data, key
     assert data["near_misses"][0]["description"] == "matrix lr 0.04 -> 0.03"

@@ -29,11 +29,11 @@ LINE_CHARS = 110
 EMPTY_TEXT = ("MemoryLab guide: no runs yet.\n"
               "Start with the baseline: run train.py unchanged and log it as keep with the description 'baseline'.")
 # Display order; PRIORITY decides who gets budget first.
-ORDER = ("busy", "champion", "alerts", "account", "plateau", "recent", "works", "dead_ends", "contradictions",
+ORDER = ("busy", "arena", "champion", "alerts", "account", "plateau", "recent", "works", "dead_ends", "contradictions",
          "near_misses", "mistakes", "do_not_repeat", "promising")
-PRIORITY = ("busy", "champion", "alerts", "account", "plateau", "works", "dead_ends", "recent", "contradictions",
-            "mistakes", "near_misses", "do_not_repeat", "promising")
-TITLES = {"busy": "", "champion": "", "account": "", "alerts": "ALERTS", "plateau": "",
+PRIORITY = ("busy", "arena", "champion", "alerts", "account", "plateau", "works", "dead_ends", "recent",
+            "contradictions", "mistakes", "near_misses", "do_not_repeat", "promising")
+TITLES = {"busy": "", "arena": "", "champion": "", "account": "", "alerts": "ALERTS", "plateau": "",
           "recent": "LAST RUNS (val_bpb, gain over the champion's reference then, + = better)",
           "works": "WORKS", "dead_ends": "DEAD ENDS / AVOID",
           "contradictions": "CONTEXT-DEPENDENT (worth an ablation)",
@@ -59,6 +59,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
     rules = state.consolidator.rules
     return {
         "runs": state.runs,
+        "arena": state.arena,
         "champion": None if champ is None else {"run_id": champ.run_id, "commit": champ.commit,
                                                 "val_bpb": champ.val_bpb, "description": champ.description},
         "verdict": standing,
@@ -96,6 +97,7 @@ def _sections(data: dict) -> dict[str, list[str]]:
     """Each section's lines, most important first."""
     sections = {
         "busy": [f"!! {_clip(a['message'], 3 * LINE_CHARS)}" for a in data["alerts"] if is_busy(a)],
+        "arena": [_clip(f"ARENA {data['arena']} (runs of other arenas are never compared)")] if data["arena"] else [],
         "champion": _champion_lines(data),
         "account": [account_line(data["account"])],
         "alerts": [f"! {_clip(a['message'], 2 * LINE_CHARS)}" for a in data["alerts"] if not is_busy(a)],
