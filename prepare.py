@@ -1571,7 +1571,7 @@ def main(argv=None):
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help=f"constants profile (default: {PROFILE}: $AUTORESEARCH_PROFILE or the device)")
     parser.add_argument("--print-profile", action="store_true",
-                        help="print {profile, device_type, time_budget} as one JSON line and exit "
+                        help="print {profile, device_type, time_budget, budget_clock} as one JSON line and exit "
                              "(builds nothing; what train.py would use)")
     args = parser.parse_args(argv)
     if args.print_profile:

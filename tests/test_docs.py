@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from memorylab_core.cli import build_parser
@@ -27,3 +28,15 @@ def test_every_command_and_option_is_documented():
                 if option.startswith("--") and option != "--help" and f"`{option}" not in text:
                     missing.append(f"{name} {option}")
     assert not missing, f"undocumented in docs/memorylab_api.md: {missing}"
+
+
+def test_every_source_file_the_docs_name_exists():
+    """A reader who opens the file a doc names finds it."""
+    root = DOC.parent.parent
+    texts = {p: p.read_text() for p in [*root.glob("docs/*.md"), root / "README.md", root / "program.md"]}
+    missing = []
+    for path, text in texts.items():
+        for name in set(re.findall(r"memorylab_core/[\w/]+\.py", text)):
+            if not (root / name).exists():
+                missing.append(f"{path.name}: {name}")
+    assert not missing, missing

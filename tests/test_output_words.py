@@ -17,11 +17,12 @@ IMPORTED = ("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
             "a1b2c3d\t1.500000\t8.0\tkeep\tbaseline\n"
             "b2c3d4e\t0.000000\t0.0\tcrash\tdepth 16 (OOM)\n"
             "c3d4e5f\t1.490000\t8.1\tkeep\tmatrix lr 0.04 -> 0.05\n"
-            "d4e5f6a\t1.495000\t8.1\tdiscard\tembedding lr up\n")
+            "d4e5f6a\t1.495000\t8.1\tdiscard\tembedding lr up\n"
+            "e5f6a7b\t1.496000\t8.1\tdiscard\tDEPTH=10 ASPECT_RATIO=86\n")
 # Leaks seen in the field: an unknown value printed raw, a bad plural, an unlabelled or empty gain.
 FORBIDDEN = (r"\bNone\b", r" \? ", r"\?→", r"\b1 experiments\b", r"\b1 runs\b", r"\b0 runs ago\b",
              r"\b1 kept runs\b", r"improved 0\.000000", r"\b1 crashes\b", r"unknown error", r"\(s\)",
-             r"\b1 tries\b", r"\b1 files\b")
+             r"\b1 tries\b", r"\b1 files\b", r"\b1 (?:[a-z]+ ){1,2}runs\b", r"\bNone →")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,7 @@ def outputs(tmp_path_factory) -> dict[str, str]:
         out[" ".join(args)] = cli(*args)
     run_id = next(line.split()[0] for line in out["list"].splitlines()[1:] if line.strip())
     out["show"] = cli("show", run_id)
+    out["show imported"] = cli("show", "e5f6a7b")  # changes with no known start: "DEPTH changed → 10", never None
     page = root / "all.html"
     cli("report", "--arena", "all", "--html", "--output", str(page))
     out["html"] = _visible_text(page.read_text())
@@ -84,6 +86,7 @@ def test_numbers_are_labelled(outputs):
     assert "reference 0.990000 (a single run)" in outputs["status"]
     assert "crash (oom)" in outputs["guide --arena other"] or "(OOM)" in outputs["guide --arena other"]
     assert "confirmed" in outputs["html"]
+    assert "changes:     DEPTH changed → 10" in outputs["show imported"]
 
 
 def test_the_dashboard_shows_one_section_per_arena(outputs):

@@ -71,6 +71,7 @@ def test_run_success_logs_the_run_and_a_champion_event(repo):
     assert rec["run_id"] == data["run_id"] and rec["status"] == "keep" and rec["description"] == "baseline"
     assert rec["metrics"]["val_bpb"] == 1.0 and rec["promotion"]["level"] == "baseline"  # never "confirmed"
     assert data["level"] == "baseline" and data["confirmed"] is False
+    assert "early abort inactive: no finished runs to calibrate on yet" in res.err  # not "not in arena default"
     assert rec["launch"]["exit_code"] == 0 and not rec["launch"]["timed_out"] and rec["launch"]["command"][1] == FAKE
     assert rec["run_token"] and rec["decision_packet"]["rule"] == "K1"
     run_dir = repo / "results" / "memorylab" / "runs" / rec["run_id"]

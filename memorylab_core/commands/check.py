@@ -115,7 +115,7 @@ def render(data: dict) -> str:
     lines += [f"  - {reason}" for reason in data.get("reasons") or []]
     lines.append(f"  code signals: {data['code_signals']}")
     if data.get("change_signature"):
-        moves = ", ".join(_move(c) for c in data["change_signature"])
+        moves = ", ".join(changes.fact_text(c) for c in data["change_signature"])
         lines.append(f"  change signature: {moves}")
     matches = data.get("matches") or []
     if matches:
@@ -125,10 +125,6 @@ def render(data: dict) -> str:
             lines.append(f"  {m['score']:.2f}  {m['status']:<7} {val:>9}  {m['run_id']}  "
                          f"[{'+'.join(m.get('signals') or [])}] {_one_line(m.get('description'))}")
     return "\n".join(lines)
-
-
-def _move(change: dict) -> str:
-    return changes.fact_text(change)
 
 
 def _one_line(text: str | None, width: int = 90) -> str:

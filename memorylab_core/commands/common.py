@@ -122,10 +122,11 @@ class Context:
             print(text)
 
 
-def add_arena_flag(parser: argparse.ArgumentParser, all_allowed: bool = False) -> None:
+def add_arena_flag(parser: argparse.ArgumentParser, all_allowed: bool = False, help_text: str | None = None) -> None:
     """``--arena KEY``: the arena to show (default: the current one; see docs/evidence.md)."""
     extra = "; 'all' shows every arena, each apart" if all_allowed else ""
-    parser.add_argument("--arena", metavar="KEY", help=f"arena to show (default: the current arena{extra})")
+    help_text = help_text or f"arena to show (default: the current arena{extra})"
+    parser.add_argument("--arena", metavar="KEY", help=help_text)
     parser.set_defaults(arena_all_allowed=all_allowed)
 
 

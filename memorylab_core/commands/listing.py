@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=positive_int, default=20, help="at most N runs (default 20, at most 1000000)")
     p.add_argument("--sort", choices=("time", "val_bpb"), default="time",
                    help="time: newest first (default); val_bpb: best first, unmeasured last")
-    add_arena_flag(p, all_allowed=True)
+    add_arena_flag(p, all_allowed=True, help_text="only this arena's runs (default: every arena's; 'all' adds an "
+                                                  "arena column)")
     add_json_flag(p)
     p.set_defaults(handler=run)
 

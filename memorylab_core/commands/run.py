@@ -136,6 +136,10 @@ def _watch(ctx: Context, budget: timebudget.Budget) -> WatcherFactory | None:
     if mode == "off" or ctx.args.dry_run:
         return None
     arena = ctx.arena
+    if not ctx.history.arenas():
+        print(f"memorylab: early abort inactive: no finished runs to calibrate on yet (it needs {rule.min_history} "
+              "in this run's arena)", file=sys.stderr)
+        return None
     if not arena_fits(arena, budget.profile, budget.budget_s):
         print(f"memorylab: early abort inactive: a {budget.profile} run with a {budget.budget_s:g} s budget is not "
               f"in arena {arena}", file=sys.stderr)

@@ -6,6 +6,7 @@ import argparse
 
 from ..ledger.model import shown_status
 from ..ledger.store import MemoryLabError, is_safe_run_id
+from ..novelty.changes import fact_text
 from .common import Context, add_json_flag
 
 
@@ -87,7 +88,7 @@ def render(record: dict, artifacts: dict) -> str:
                      f"{packet.get('rationale')}")
     changes = record.get("change_signature") or []
     if changes:
-        lines.append("  changes:     " + ", ".join(f"{c.get('name')} {c.get('old')} → {c.get('new')}" for c in changes))
+        lines.append("  changes:     " + ", ".join(fact_text(c) for c in changes if isinstance(c, dict)))
     for name, info in artifacts.items():
         state = "outside store, refused" if info["outside_store"] else ("ok" if info["exists"] else "missing")
         lines.append(f"  {name + ':':<12} {info['path'] or '—'} ({state})")

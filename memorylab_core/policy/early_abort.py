@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..evidence.validity import SAME_COST, THROUGHPUT_FLOOR
-from ..ledger.model import ABORT_MODES
+from ..ledger.model import ABORT_MODES, plural
 
 DEFAULT_MODE = "on"
 ENV_MODE = "MEMORYLAB_EARLY_ABORT"
@@ -235,7 +235,7 @@ def calibrate_at(progress: float, reference: Sequence[Curve], reference_val: flo
               if (loss := loss_at(run.curve, progress)) is not None]
     if len(points) < rule.min_history:
         return Checkpoint(progress, ref_loss, len(points), None,
-                          why=f"too little history: {len(points)} valid finished runs with curves, "
+                          why=f"too little history: {plural(len(points), 'valid finished run')} with curves, "
                               f"needs {rule.min_history}")
     fit = _fit(points)
     if fit is None:

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..evidence import stats
-from ..ledger.model import Event, Run
+from ..ledger.model import Event, Run, plural
 from ..ledger.store import warn
 from .registry import CHAMPION_EVENT, champion, code_key, confirmed_champion, is_candidate, is_evidence, is_measured
 
@@ -412,7 +412,7 @@ def _confirm_single(decision: Decision, candidate: Run, prior: Sequence[Run], ev
         decision.recommendation = "replicate"
         band = policy.replicate_below * noise.sigma
         decision.reasons.append(f"the gain over the champion is inside the noise (< {policy.replicate_below:g}×σ = "
-                                f"{band:.6f}, {noise.kind}): replicate it ({policy.replicates} runs)")
+                                f"{band:.6f}, {noise.kind}): replicate it ({plural(policy.replicates, 'run')})")
 
 
 def evaluate_replicates(target: Run, runs: Sequence[Run], events: Sequence[Event], policy: PromotionPolicy,
