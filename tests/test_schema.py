@@ -60,6 +60,9 @@ def repo(tmp_path):
     ({"run_id": "../etc"}, "run_id"),
     ({"metrics": {"val_bpb": 1e200}}, "metrics.val_bpb"),
     ({"metrics": {"val_bpb": 0}}, "metrics.val_bpb"),
+    ({"metrics": {"val_bpb": "-5"}}, "metrics.val_bpb"),  # a string is no measurement, whatever it spells
+    ({"metrics": {"val_bpb": True}}, "metrics.val_bpb"),
+    ({"metrics": {"memory_gb": "12"}}, "metrics.memory_gb"),
     ({"metrics": {"peak_vram_mb": -1}}, "metrics.peak_vram_mb"),
     ({"metrics": {"num_steps": 1e16}}, "metrics.num_steps"),
     ({"metrics": [1.0]}, "metrics"),
@@ -125,10 +128,11 @@ BAD_LINES = (
     {"run_id": "bad", "status": "keep", "timestamp_utc": 12345},
     {"run_id": "bad2", "status": "keep", "tags": 7, "family": {"x": 1}, "commit": 99, "categories": "c"},
     {"run_id": "bad3", "status": "discard", "metrics": {"val_bpb": 1e200}},
+    {"run_id": "bad4", "status": "keep", "metrics": {"val_bpb": "-5"}},  # would lead every view as champion
 )
 
 
-@pytest.mark.parametrize("bad", BAD_LINES, ids=("timestamp", "types", "huge"))
+@pytest.mark.parametrize("bad", BAD_LINES, ids=("timestamp", "types", "huge", "string-val"))
 def test_a_hand_written_bad_line_is_skipped_by_every_command(repo, bad):
     with open(ledger(repo), "a") as fh:
         fh.write(json.dumps(bad) + "\n")
@@ -139,7 +143,7 @@ def test_a_hand_written_bad_line_is_skipped_by_every_command(repo, bad):
         assert res.code == 0, (args, res.err)
         assert "line 2:" in res.err and "line 3:" in res.err, (args, res.err)
     listed = ml("list", "--json", cwd=repo).json()
-    assert len(listed) == 2 and not {r["run_id"] for r in listed} & {"bad", "bad2", "bad3", "nan"}
+    assert len(listed) == 2 and not {r["run_id"] for r in listed} & {"bad", "bad2", "bad3", "bad4", "nan"}
 
 
 # -- the property test --------------------------------------------------------------------------------
@@ -224,6 +228,7 @@ SHORT_LINE_CASES = [  # lines the fast path proves from their own text: each rul
     '{"run_id": "r1", "status": "keep", "x": ' + "[" * 15 + "]" * 15 + '}',
     '{"run_id": "r1", "status": "keep", "metrics": {"val_bpb": 1e200}, "extra": {"x": 1e200}}',
     '{"run_id": "r1", "status": "keep", "metrics": {"num_steps": -2, "val_bpb": 1.5}}',
+    '{"run_id": "r1", "status": "keep", "metrics": {"val_bpb": "1.0"}}',
     '{"run_id": "r1", "status": "keep", "description": "' + "d" * 10_001 + '"}',
     '{"run_id": "r1", "status": "keep", "extra": {"x": NaN}}',
     '[1, 2]',

@@ -385,13 +385,14 @@ def _metric_problem(path: str, key: str, value: object) -> str | None:
     kind = type(value)
     if value is None:
         return None
-    if kind is str:
+    if key == "val_bpb":
+        return _val_bpb(path, value)
+    if kind is str and key not in NON_NEGATIVE_METRICS:  # a count or a duration is a number, never a label
         problem = _string_problem(value, MAX_NAME)
         return f"{path} {problem}" if problem else None
     if kind is not int and kind is not float:
-        return f"{path} must be a number, a short label or null, got {_shown(value)}"
-    if key == "val_bpb":
-        return _val_bpb(path, value)
+        allowed = "a number or null" if key in NON_NEGATIVE_METRICS else "a number, a short label or null"
+        return f"{path} must be {allowed}, got {_shown(value)}"
     if not -MAX_METRIC < value < MAX_METRIC:
         return f"{path} must be finite with |value| < {MAX_METRIC:g}, got {_shown(value)}"
     if value < 0 and key in NON_NEGATIVE_METRICS:
