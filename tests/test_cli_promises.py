@@ -344,6 +344,66 @@ def test_summary_and_log_may_come_through_a_pipe_when_bounded(repo):
     assert digest(ledger(repo)) == journal
 
 
+def _hostile_call(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """A CLI call that must end on its own (a FIFO in the store once made commands wait forever)."""
+    return subprocess.run([sys.executable, str(MEMORYLAB), *args], cwd=repo, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_a_fifo_or_device_in_the_store_fails_fast_and_never_hangs(repo):
+    """A FIFO where the journal belongs is a one-line error for every command; a FIFO or device where a policy or
+    an archived summary belongs is a warning (the default policy, no loss curve), never a wait or a memory blow-up."""
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    store = store_dir(repo)
+    journal = ledger(repo)
+    kept = journal.read_bytes()
+    journal.unlink()
+    os.mkfifo(journal)
+    for args in (("status",), ("list",), ("check", "-d", "depth 9"), ("log", "-d", "x", "--status", "keep",
+                                                                       *_run_files(repo, 0.99))):
+        res = _hostile_call(repo, *args)
+        assert res.returncode == 1 and "experiments.jsonl: not a regular file" in res.stderr, (args, res.stderr)
+        assert "Traceback" not in res.stderr
+    journal.unlink()
+    journal.write_bytes(kept)
+    run_id = records(repo)[0]["run_id"]
+    (store / "runs" / run_id / "summary.json").unlink()
+    os.mkfifo(store / "runs" / run_id / "summary.json")
+    (store / "promotion.json").symlink_to("/dev/zero")
+    res = _hostile_call(repo, "log", "-d", "depth 9", "--status", "keep", *_run_files(repo, 0.99))
+    assert res.returncode == 0 and "promotion.json: not a regular file" in res.stderr, res.stderr
+    assert _hostile_call(repo, "report", "--html", "--output", str(repo / "page.html")).returncode == 0
+    (store / "promotion.json").unlink()
+    (store / "promotion.json").write_text('{"x": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    res = _hostile_call(repo, "champion")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "nested too deeply" in res.stderr, res.stderr
+
+
+def test_links_planted_in_a_shared_store_are_never_followed_by_writers(repo, tmp_path):
+    """reports/ or runs/ replaced by a link to somewhere else, or a dangling lock-file link: writers refuse
+    (a warning for a derived report, an error before an append) and nothing outside the store changes."""
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    store, outside = store_dir(repo), tmp_path / "outside"
+    outside.mkdir()
+    (outside / "latest.md").write_text("mine\n")
+    shutil.rmtree(store / "reports")
+    (store / "reports").symlink_to(outside)
+    res = _hostile_call(repo, "report")
+    assert res.returncode == 0 and "leads outside the store" in res.stderr, res.stderr
+    shutil.rmtree(store / "runs")
+    (store / "runs").symlink_to(outside)
+    before = digest(ledger(repo))
+    res = _hostile_call(repo, "log", "-d", "depth 9", "--status", "keep", *_run_files(repo, 0.99))
+    assert res.returncode == 1 and "leads outside the store" in res.stderr and digest(ledger(repo)) == before
+    (store / "runs").unlink()
+    (store / "experiments.jsonl.lock").unlink()
+    (store / "experiments.jsonl.lock").symlink_to(outside / "planted.lock")
+    res = _hostile_call(repo, "log", "-d", "depth 9", "--status", "keep", *_run_files(repo, 0.99))
+    assert res.returncode == 1 and digest(ledger(repo)) == before, res.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["latest.md"]
+    assert (outside / "latest.md").read_text() == "mine\n"
+
+
 # -- 3. read-only use, umask, init ---------------------------------------------------------------------------
 
 def _unprivileged_python() -> list[str]:

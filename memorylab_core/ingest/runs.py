@@ -292,7 +292,7 @@ def _read_optional(path: Path) -> str | None:
 def allocate_run_id(store: Store, history: JournalIndex, commit: str | None, now: datetime) -> str:
     """``<UTC stamp>-<short commit>``, suffixed ``-2``, ``-3`` ... when taken (mkdir is the arbiter)."""
     base = f"{utc_stamp(now)}-{(commit or 'nogit')[:7]}"
-    store.runs_dir.mkdir(parents=True, exist_ok=True)
+    store.inside(store.runs_dir)
     for n in range(1, 10_000):
         run_id = base if n == 1 else f"{base}-{n}"
         if history.has_run_id(run_id):

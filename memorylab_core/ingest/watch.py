@@ -44,6 +44,7 @@ STEP_LINE = re.compile(r"^step\s+(\d+)\s+\(\s*([0-9.]+)%\)\s*\|\s*loss:\s*([-+0-
                        r"(?:\s*\|\s*lrm:\s*([0-9.]+))?(?:.*?\btok/sec:\s*([0-9,.]+))?")
 PARAMS_LINE = re.compile(r"^parameters:\s*([0-9,]+)")
 THROUGHPUT_STEPS = 10  # tokens/s of a run: the median over its newest step lines
+RUN_LOG_LIMIT = 64_000_000  # bytes of an archived run.log read for its lr schedule
 HISTORY_RUNS = 200  # the arena's newest valid finished runs the rule is calibrated on
 
 
@@ -231,10 +232,8 @@ def plan_for(history: JournalIndex, arena: str, rule: AbortRule) -> Plan:
 
 def _run_log(store, run_id: str) -> str:
     """A run's archived run.log (for its lr schedule); empty when absent or unreadable."""
-    try:
-        return (store.run_dir(run_id) / "run.log").read_text(encoding="utf-8", errors="replace")
-    except (OSError, ValueError):
-        return ""
+    raw = store.read_run_file(run_id, "run.log", RUN_LOG_LIMIT)
+    return "" if raw is None else raw.decode("utf-8", "replace")
 
 
 def arena_fits(arena: str, profile: str, budget_s: float) -> bool:

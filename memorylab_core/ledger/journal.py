@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MemoryLabError
+from .files import open_regular
 
 
 @dataclass(frozen=True)
@@ -156,9 +157,8 @@ class FileJournal(Journal):
     def init(self) -> list[str]:
         created = []
         for path in (self.path, self.lock_path):
-            if not path.exists():
-                with open(path, "ab"):
-                    pass
+            if not path.exists():  # O_NOFOLLOW: a dangling link planted there is refused, never followed
+                os.close(open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW))
                 created.append(str(path))
         return created
 
@@ -184,7 +184,7 @@ class FileJournal(Journal):
 
     def _open_lock_shared(self) -> int | None:
         try:
-            return os.open(self.lock_path, os.O_RDONLY)
+            return open_regular(self.lock_path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             return None
 
@@ -193,7 +193,7 @@ class FileJournal(Journal):
 
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, umask_mode())
+            return open_regular(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, umask_mode())
         except OSError as exc:
             raise MemoryLabError(f"cannot write to the store {self.root}: {exc.strerror or exc} "
                                  "(read commands still work)") from exc
@@ -220,7 +220,7 @@ class FileJournal(Journal):
         validate_all(records)
         payload = b"".join(encode_record(r) for r in records)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, umask_mode())
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, umask_mode())
         except OSError as exc:
             raise MemoryLabError(f"cannot write the ledger {self.path}: {exc.strerror or exc}; "
                                  "nothing was recorded") from exc
@@ -289,7 +289,7 @@ class FileJournal(Journal):
         """
         del limit
         try:
-            with open(self.path, "rb") as fh:
+            with os.fdopen(open_regular(self.path), "rb") as fh:
                 fh.seek(position)
                 data = fh.read()
         except FileNotFoundError:
@@ -300,7 +300,7 @@ class FileJournal(Journal):
 
     def read_record(self, position: int) -> dict | None:
         """The full record whose line starts at byte ``position`` (None if it is not a valid record)."""
-        with open(self.path, "rb") as fh:
+        with os.fdopen(open_regular(self.path), "rb") as fh:
             fh.seek(position)
             raw = fh.readline()
         return parse_line(raw.rstrip(b"\n"), 0, position).record
@@ -328,7 +328,7 @@ def line_chunks(path: Path | str, offset: int, size: int, step: int) -> Iterator
     """Journal bytes ``offset..size`` of ``path`` as successive ``(start, data)``: about ``step`` bytes
     each, cut after their last newline, so every ``data`` holds whole lines (a last line without its
     newline is left for a later fold). The position after the last chunk is the new offset."""
-    with open(path, "rb") as fh:
+    with os.fdopen(open_regular(path), "rb") as fh:
         fh.seek(offset)
         carry, pos = b"", offset
         while pos < size:

@@ -121,7 +121,8 @@ def archived_files(store: Store, run_id: str) -> dict[str, bytes]:
 def write_archive(target: Store, files: dict[str, dict[str, bytes]]) -> None:
     """Write run id → {file name → bytes} into ``target``'s ``runs/`` (files already there are kept)."""
     for run_id, named in files.items():
+        folder = target.inside(target.runs_dir / run_id)
         for name, data in named.items():
-            path: Path = target.runs_dir / run_id / name
+            path: Path = folder / name
             if not path.exists():
                 atomic_write_bytes(path, data, durable=False)

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import MemoryLabError
+from .files import read_regular
 from .journal import FileJournal, Journal, LedgerLine, encode_record
 
 __all__ = ["LedgerLine", "MemoryLabError", "Store", "encode_record", "open_store"]
@@ -300,17 +301,41 @@ class Store:
                   if path == root or root in path.parents]
         return next((path for path in inside if path.exists()), inside[0] if inside else None)
 
-    def read_run_json(self, run_id: str, name: str, max_bytes: int = 4_000_000) -> dict | None:
-        """A JSON object archived under ``runs/<run_id>/`` (e.g. ``summary.json``), or None when it is
-        missing, too big, unreadable or not an object: archives are optional extras for the views."""
+    def inside(self, directory: Path) -> Path:
+        """``directory`` under the store, made if missing, once it is sure to lie inside the store: a writer
+        never follows a link someone planted in a shared store (``runs/`` or ``reports/`` pointing elsewhere)."""
+        if not self._leads_inside(directory):
+            raise MemoryLabError(f"refusing to write in {directory}: a link there leads outside the store")
+        directory.mkdir(parents=True, exist_ok=True)
+        if not self._leads_inside(directory):  # made while we looked
+            raise MemoryLabError(f"refusing to write in {directory}: a link there leads outside the store")
+        return directory
+
+    def _leads_inside(self, path: Path) -> bool:
+        root, real = os.path.realpath(self.root), os.path.realpath(path)
+        return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+    def read_run_file(self, run_id: str, name: str, max_bytes: int) -> bytes | None:
+        """A file archived under ``runs/<run_id>/``, or None when it is missing, bigger than ``max_bytes``,
+        not a regular file, unreadable or reached through a link that leads outside the store: archives are
+        optional extras for the views."""
         if not is_safe_run_id(run_id) or not is_safe_run_id(name):
             return None
         path = self.runs_dir / run_id / name
+        if not self._leads_inside(path):
+            return None
         try:
-            if path.stat().st_size > max_bytes:
-                return None
-            data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-        except (OSError, ValueError):
+            return read_regular(path, max_bytes)
+        except OSError:
+            return None
+
+    def read_run_json(self, run_id: str, name: str, max_bytes: int = 4_000_000) -> dict | None:
+        """A JSON object archived under ``runs/<run_id>/`` (e.g. ``summary.json``), or None as for
+        :meth:`read_run_file`, or when it is no JSON object."""
+        raw = self.read_run_file(run_id, name, max_bytes)
+        try:
+            data = json.loads(raw.decode("utf-8", "replace")) if raw is not None else None
+        except (ValueError, RecursionError):
             return None
         return data if isinstance(data, dict) else None
 
@@ -322,7 +347,7 @@ class Store:
         created = []
         for directory in (self.root, self.reports_dir, self.runs_dir):
             if not directory.exists():
-                directory.mkdir(parents=True, exist_ok=True)
+                self.inside(directory)
                 created.append(directory)
         created += [Path(p) for p in self.journal.init()]
         return created
@@ -330,11 +355,10 @@ class Store:
     def ensure(self) -> None:
         """Make sure the layout exists before a write (commands other than init create it lazily). A
         database journal is created by ``init`` only; here just this host's local folders are made."""
-        if not self.is_file:
-            for directory in (self.root, self.reports_dir, self.runs_dir):
-                directory.mkdir(parents=True, exist_ok=True)
-            return
-        if not (self.runs_dir.exists() and self.reports_dir.exists() and self.ledger_path.exists()):
+        self.root.mkdir(parents=True, exist_ok=True)
+        for directory in (self.reports_dir, self.runs_dir):
+            self.inside(directory)
+        if self.is_file and not self.ledger_path.exists():
             self.init()
 
     # -- the journal (ledger/journal.py) -----------------------------------------------------------
@@ -387,7 +411,7 @@ class Store:
         if self.is_file or not is_safe_run_id(run_id):
             return []
         written = []
-        folder = self.runs_dir / run_id
+        folder = self.inside(self.runs_dir / run_id)
         for name, data in self.journal.attachments(position).items():
             path = folder / name
             if is_safe_run_id(name) and not path.exists():

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..evidence.validity import SAME_COST, THROUGHPUT_FLOOR
+from ..ledger.files import read_regular
 from ..ledger.model import ABORT_MODES, plural
 
 DEFAULT_MODE = "on"
@@ -334,9 +335,11 @@ def read_config(root: Path) -> tuple[str | None, AbortRule]:
     if not path.exists():
         return None, AbortRule()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path).decode("utf-8"))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from exc
+        raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    except RecursionError:
+        raise ValueError(f"cannot read {path}: nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a JSON object")
     kinds = {f.name: f.type for f in fields(AbortRule)}

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..evidence import stats
+from ..ledger.files import read_regular
 from ..ledger.model import Event, Run, plural
 from ..ledger.store import warn
 from .registry import CHAMPION_EVENT, champion, code_key, confirmed_champion, is_candidate, is_evidence, is_measured
@@ -525,9 +526,11 @@ def read_policy_file(path: Path) -> PromotionPolicy:
     if not path.exists():
         return PromotionPolicy()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path).decode("utf-8"))
     except (OSError, ValueError) as exc:
-        raise PolicyError(f"cannot read {path}: {exc}") from exc
+        raise PolicyError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    except RecursionError:
+        raise PolicyError(f"cannot read {path}: nested too deeply") from None
     try:
         return PromotionPolicy.from_mapping(data)
     except PolicyError as exc:

@@ -16,7 +16,6 @@ not comparable with numbers after it.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ from ..evidence.crashes import is_no_evidence_crash
 from ..evidence.roles import Account, is_experiment
 from ..index.journal_index import JournalIndex
 from ..ledger.model import Event, Run
-from ..ledger.store import MemoryLabError, Store
+from ..ledger.store import Store
 from ..novelty.categories import run_categories
 from ..novelty.textnorm import strip_outcome_notes
 from ..policy.registry import CHAMPION_EVENT, designated, is_candidate, is_evidence
@@ -210,13 +209,7 @@ def curve_loader(store: Store):
     """A function run_id → the loss curve in the run's archived ``summary.json`` (None when absent)."""
 
     def load(run_id: str) -> list | None:
-        try:
-            path = store.run_dir(run_id) / "summary.json"
-            if path.stat().st_size > MAX_SUMMARY_BYTES:
-                return None
-            data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-        except (OSError, ValueError, MemoryLabError):
-            return None
+        data = store.read_run_json(run_id, "summary.json", MAX_SUMMARY_BYTES)
         curve = data.get("loss_curve") if isinstance(data, dict) else None
         return curve if isinstance(curve, list) else None
 
