@@ -212,7 +212,8 @@ def test_a_commit_that_fails_is_rebuilt_and_never_rolls_back_twice(home, monkeyp
     assert res.code == 0 and "Traceback" not in res.err and "no transaction" not in res.err, res.err
     assert len(records_of(home)) == before + 1
     [warning] = [line for line in res.err.splitlines() if "index" in line]  # one warning, whatever happened
-    assert "using an in-memory index for this command" in warning, res.err
+    assert "database or disk is full" in warning, res.err  # rebuilt on disk, or in memory when that fails too
+    assert "rebuilt it from the journal" in warning or "using an in-memory index for this command" in warning
     monkeypatch.setattr(ix, "connect", real)
     assert len(listed(home)) == 301
 
@@ -247,3 +248,19 @@ def test_disk_full_in_a_small_tmpfs_gives_the_same_outcome_at_any_free_space(tmp
         assert "RESULT status=0 runs=400 log=0 recorded=401" in res.stdout, (fill_kib, res.stdout)
 
 
+
+
+@pytest.mark.slow
+def test_commands_that_build_a_missing_index_at_once_never_discard_each_others(home):
+    """Sixteen commands that find no index make it together: each waits for the one making it (its write lock)
+    instead of judging a half-made file broken and deleting it under the others (which warned "unusable",
+    fell back to memory, or left the registry snapshot unwritten)."""
+    for _ in range(4):
+        for suffix in ix.INDEX_FILES:
+            (home / f"index.sqlite{suffix}").unlink(missing_ok=True)
+        procs = [subprocess.Popen([sys.executable, str(MEMORYLAB), "--home", str(home), "list", "--limit", "1"],
+                                  cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for _ in range(16)]
+        errors = [p.communicate(timeout=300)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs)
+        assert not [e for e in errors if "index" in e], [e for e in errors if e][:2]

@@ -39,6 +39,7 @@ import os
 import sqlite3
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 from ..ledger.journal import JournalStat
@@ -168,18 +169,26 @@ def open_db(store: Store, components_ddl: str) -> tuple[sqlite3.Connection, Path
     location = index_location(store)
     if location is None:
         return fresh_db(components_ddl), None
-    for attempt in range(2):
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    attempt = 0
+    while attempt < 2:
+        conn = None
         try:
             conn = _open_file(location)
-            if _valid(conn, components_ddl):
-                conn.executescript(CORE_DDL + components_ddl)
+            if _made_or_valid(conn, components_ddl):
                 return conn, location
             conn.close()
         except (sqlite3.DatabaseError, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            if is_busy(exc) and time.monotonic() < deadline:  # switching to WAL does not wait by itself
+                time.sleep(0.05)
+                continue
             if attempt or is_busy(exc):
                 warn(f"index {location} unusable ({_reason(exc)}); using an in-memory index for this command")
                 break
         discard(location)
+        attempt += 1
     return fresh_db(components_ddl), None
 
 
@@ -230,12 +239,42 @@ def _schema(conn: sqlite3.Connection) -> set[tuple]:
             if not str(row[1]).startswith("sqlite_stat")}
 
 
+def _made_or_valid(conn: sqlite3.Connection, components_ddl: str) -> bool:
+    """Whether the file is an index of this version and schema (:func:`_valid`), every table made first when it
+    is empty. Judged and made inside one write transaction: a command making the same new file at the same
+    moment is waited for (the busy timeout), never judged half-made and its file discarded under it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        empty = not _schema(conn)
+        if not empty and not _valid(conn, components_ddl):
+            conn.execute("ROLLBACK")
+            return False
+        for statement in _statements(CORE_DDL + components_ddl):
+            conn.execute(statement)
+        if empty:
+            reset(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return True
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a DDL script, one by one (``executescript`` would commit the transaction)."""
+    out, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    return out
+
+
 def _valid(conn: sqlite3.Connection, components_ddl: str) -> bool:
-    """A fresh file, or an index of this version whose schema is exactly the one MemoryLab creates: a
-    planted trigger, view, unique index, CHECK constraint or extra table makes it a file to rebuild."""
+    """An index of this version whose schema is exactly the one MemoryLab creates: a planted trigger, view,
+    unique index, CHECK constraint or extra table makes it a file to rebuild."""
     found = _schema(conn)
-    if not found:
-        return True
     if components_ddl not in _EXPECTED:
         with contextlib.closing(memory_db()) as fresh:
             fresh.executescript(components_ddl)
