@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -401,6 +402,22 @@ def test_champion_history_and_rollback(repo):
     back = ml("champion", "--rollback", base, "--reason", "start over", "--json", cwd=repo).json()
     assert back["git_commands"][-1] == f"git reset --hard {base_commit[:12]}"
     assert back["event"]["confirmed_run_id"] == base
+
+
+def test_rollbacks_to_one_run_at_once_record_one_event(repo):
+    """Five operators roll back to the same run together: the check "already the champion" is made again under
+    the store's lock, so one event is recorded and the others are refused (never "X → X" events)."""
+    base = train(repo, "--val", "1.0").json()["run_id"]
+    commit_change(repo, "depth 9", depth=9)
+    train(repo, "--val", "0.99")
+    procs = [subprocess.Popen([sys.executable, str(MEMORYLAB), "champion", "--rollback", base, "--reason", f"op{i}"],
+                              cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for i in range(5)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 1, 1, 1, 1], errors
+    assert all("already the champion" in e for p, e in zip(procs, errors, strict=True) if p.returncode)
+    rollbacks = [e for e in events(repo) if e["source"] == "rollback"]
+    assert len(rollbacks) == 1 and rollbacks[0]["prior_champion"] != base
 
 
 # -- the real trainer (slow: prepares data and trains twice on the cpu profile) -----------------------

@@ -134,14 +134,16 @@ def _rollback(ctx: Context) -> int:
     history = ctx.history
     target = _target(history, ctx.args.rollback)
     arena = target.arena  # a rollback changes the champion of the target's own arena only
-    current = champion(history.registry.notable_in(arena), history.events)
-    if current is not None and current.run_id == target.run_id:
-        raise MemoryLabError(f"{target.run_id} is already the champion of arena {arena}")
+    current = _current_champion(history, target)
     if ctx.args.dry_run:
         body = rollback_event(target, history.registry.notable_in(arena), history.events, reason)
     else:
-        body = append_event(ctx.store, history, lambda h: rollback_event(
-            h.get(target.run_id) or target, h.registry.notable_in(arena), h.events, reason))
+        def build(fresh: JournalIndex) -> dict:
+            _current_champion(fresh, target)  # again under the lock: a rollback meanwhile may have made it so
+            return rollback_event(fresh.get(target.run_id) or target, fresh.registry.notable_in(arena),
+                                  fresh.events, reason)
+
+        body = append_event(ctx.store, history, build)
     commands = git_commands(ctx, target, current)
     data = {"dry_run": bool(ctx.args.dry_run), "event": body, "git_commands": commands}
     verb = "would record" if ctx.args.dry_run else "recorded"
@@ -154,6 +156,15 @@ def _rollback(ctx: Context) -> int:
     text += ["to return the branch to it:"] + [f"  {c}" for c in commands]
     ctx.emit("\n".join(text), data)
     return 0
+
+
+def _current_champion(history: JournalIndex, target: Run) -> Run | None:
+    """The champion of ``target``'s arena, which a rollback to ``target`` replaces; an error when that is
+    ``target`` itself."""
+    current = champion(history.registry.notable_in(target.arena), history.events)
+    if current is not None and current.run_id == target.run_id:
+        raise MemoryLabError(f"{target.run_id} is already the champion of arena {target.arena}")
+    return current
 
 
 def git_commands(ctx: Context, target: Run, current: Run | None) -> list[str]:
