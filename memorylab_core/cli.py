@@ -123,8 +123,10 @@ def _run(ctx: Context) -> int:
         return 130
     except Exception as exc:
         message = storage_failure(ctx, exc)
-        if ctx.store.appended:
-            warn(f"{message} (after recording {_ids(ctx.store.appended)}: kept)")
+        if ctx.store.appended:  # the files derived after an append may not have been written
+            warn(f"{message} (after recording {_ids(ctx.store.appended)}: kept; results.tsv, "
+                 "champion_challenger.json and the report may lag until the next write: 'memorylab export -f tsv "
+                 "-o results.tsv' rebuilds results.tsv now)")
             return 0
         print(f"memorylab: error: {message}", file=sys.stderr)
         return 1

@@ -97,6 +97,7 @@ def test_any_error_after_the_append_is_a_warning_not_exit_1(repo, monkeypatch):
     assert res.code == 0
     [warning] = warnings(res)
     assert "Input/output error" in warning and f"after recording {records(repo)[-1]['run_id']}" in warning
+    assert "results.tsv" in warning and "export -f tsv -o results.tsv" in warning  # what may lag, and the fix
     assert records(repo)[-1]["description"] == "second idea"
 
 
