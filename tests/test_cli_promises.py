@@ -637,3 +637,16 @@ def test_absurd_numeric_arguments_are_one_line_errors(repo):
         res = ml(*argv, cwd=repo)
         assert one_line_error(res), (argv, res.err)
         assert digest(ledger(repo)) == journal, argv
+
+
+def test_json_output_is_valid_utf8_when_the_store_path_is_not(tmp_path):
+    """A store folder whose name holds a byte that is not UTF-8: --json escapes it (\\udcff), so the output
+    still decodes and parses, and the name round-trips to the folder."""
+    home = os.fsencode(tmp_path) + b"/store\xff"
+    log, summary = fake_run(tmp_path, 1.0)
+    cmd = [sys.executable, str(MEMORYLAB), "--home", home]
+    assert subprocess.run([*cmd, "log", "-d", "baseline", "--status", "keep", "--log", str(log), "--summary",
+                           str(summary)], cwd=tmp_path, capture_output=True, timeout=60).returncode == 0
+    out = subprocess.run([*cmd, "status", "--json"], cwd=tmp_path, capture_output=True, timeout=60).stdout
+    store = json.loads(out.decode("utf-8"))["store"]
+    assert os.fsencode(store) == home

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 CREATES_STORE = frozenset({"init", "log", "run", "import"})  # commands that make a store where none is
 REPEATS_INPUTS = frozenset({"log", "run", "replicate", "import", "migrate"})  # read or run things once only
 
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what a file name's undecodable bytes become
 
 class Context:
     """One command invocation: parsed args, the store, and the history folded on first use."""
@@ -117,7 +120,9 @@ class Context:
     def emit(self, text: str, data: object) -> None:
         """Print ``data`` as JSON under ``--json`` (labelled with its store), else the human ``text``."""
         if self.json:
-            print(json.dumps(self.labelled(data), indent=2, ensure_ascii=False, default=str))
+            text = json.dumps(self.labelled(data), indent=2, ensure_ascii=False, default=str)
+            # a path's undecodable bytes (surrogate escapes) as JSON escapes: the output stays valid UTF-8
+            print(_LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
         elif text:
             print(text)
 
