@@ -309,10 +309,12 @@ def test_a_refuted_keep_prints_the_rollback_and_the_git_commands_on_one_line(rep
     assert train(repo, "--val", "0.9995").json()["status"] == "keep"
     res = ml("replicate", "HEAD", "--n", "2", "--", PY, FAKE, "--val-by-seed", '{"43": 1.004, "44": 1.005}', cwd=repo)
     assert res.code == 0, res.err
-    line = res.out.strip().splitlines()[-2]
+    git_step, line, result = res.out.strip().splitlines()[-3:]
     base_commit = git(repo, "rev-parse", "HEAD~1")[:12]
     assert line.startswith(f"next: memorylab champion --rollback {base} ") and line.endswith(
         f"&& git reset --hard {base_commit}"), line
+    # git: rollback, never a bare reset that would leave MemoryLab's champion on the abandoned code
+    assert git_step.startswith("git: rollback (run the next line whole") and '"git":"rollback"' in result
 
 
 def test_replicates_that_all_crash_still_say_sigma_and_that_nothing_was_judged(repo):

@@ -15,7 +15,7 @@ from ..ingest.runs import MAX_DESCRIPTION, RunRequest
 from ..ledger.model import Run, plural
 from ..ledger.store import MemoryLabError, warn
 from ..novelty import changes
-from ..policy.decisions import one_line
+from ..policy.decisions import git_line, one_line
 from ..policy.promotion import Decision, code_key, estimate_noise, excluded_runs, is_measured, sample_of
 from ..policy.verdict import noise_words
 from .champion import git_commands
@@ -152,11 +152,12 @@ def run(ctx: Context) -> int:
 
 
 def git_hint(decision: Decision | None) -> str:
-    """What to do with git after replicates: ``reset`` when a rollback is recommended (run the printed
-    ``memorylab champion --rollback`` command, which prints the git commands), else ``stay``: replicates
-    change no code, so the branch stays where it is. (A valid replicate of a code whose only runs were
-    confounded is its deciding rerun: its packet's ``git`` applies.)"""
-    return "reset" if decision is not None and decision.recommendation == "rollback" else "stay"
+    """What to do with git after replicates: ``rollback`` when a rollback is recommended (run the printed
+    ``memorylab champion --rollback ... && git ...`` line whole: a bare ``git reset`` would leave MemoryLab's
+    champion on the abandoned code), else ``stay``: replicates change no code, so the branch stays where it is.
+    (A valid replicate of a code whose only runs were confounded is its deciding rerun: its packet's ``git``
+    applies.)"""
+    return "rollback" if decision is not None and decision.recommendation == "rollback" else "stay"
 
 
 def _run_fields(logged: list[dict], decision: Decision | None, outcome) -> dict:
@@ -210,6 +211,8 @@ def _summarize(ctx: Context, original: Run, logged: list[dict], decision: Decisi
     packet = (logged[-1].get("decision_packet") if logged else None) or {}
     if packet.get("next_action"):
         lines.append(f"next: {one_line(packet)}")
+    if packet.get("next_action"):  # replicates change no code: not the packet's own git line (it would say reset)
+        lines.append(git_line({"git": result["git"], "next_action": packet["next_action"]}))
     if decision is not None and decision.recommendation == "rollback":
         target = ctx.history.get(decision.rollback_to)
         git = [c for c in (git_commands(ctx, target, original) if target else []) if not c.startswith("#")]

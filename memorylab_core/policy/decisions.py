@@ -178,6 +178,8 @@ GIT_STEPS = {
     "advance": "the commit stays: build on it",
     "reset": "git reset --hard HEAD~1 (back to the last kept commit)",
     "stay": "keep this commit and re-run it unchanged",
+    "rollback": "run the next line whole, memorylab champion --rollback ... && git ...: MemoryLab's champion and "
+                "the branch go back together",
 }
 FIX_STEP = "keep this commit: fix the bug in it (git commit -a --amend --no-edit) and run again"
 
