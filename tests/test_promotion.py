@@ -242,24 +242,6 @@ def test_replicates_that_show_noise_recommend_a_rollback():
     assert rep.recommendation == "rollback" and rep.rollback_to == base.run_id and not rep.accepted
 
 
-def test_a_keep_over_a_lucky_tip_that_is_worse_than_the_confirmed_champion_asks_for_replicates():
-    """A lucky unconfirmed keep raises the bar to its reference; a later run can beat that reference and still be
-    worse than the confirmed champion. Kept (the greedy loop's rule), but never "promote": replicate it first."""
-    led = Ledger()
-    base, _ = led.run("c0", 1.000)
-    for val in (1.002, 0.998, 1.001):
-        led.replicate(base, val)
-    _, confirmed = led.run("c1", 0.990)
-    assert confirmed.level == "confirmed"
-    tip, lucky = led.run("c2", 0.9899)
-    assert lucky.accepted and lucky.recommendation == "replicate"
-    led.replicate(tip, 1.000)  # the lucky tip's reference is now 0.99495
-    _, worse = led.run("c3", 0.9935)
-    assert worse.accepted and worse.metrics["gain"] > 0 and worse.metrics["gain_vs_confirmed"] < 0
-    assert worse.recommendation == "replicate", worse.reasons
-    assert any("over confirmed champion r4 is inside the noise" in r for r in worse.reasons), worse.reasons
-
-
 def test_replicates_of_a_discarded_run_never_promote():
     led = Ledger()
     led.run("c0", 1.0)

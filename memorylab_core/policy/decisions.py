@@ -132,21 +132,7 @@ def _inside_noise(run: Run, verdict: dict, policy: PromotionPolicy) -> bool:
     promo = _promotion(run)
     if promo is not None and promo.get("accepted"):
         return promo.get("recommendation") == "replicate"
-    return _inside_noise_of_tip(verdict, policy)
-
-
-def _inside_noise_of_tip(verdict: dict, policy: PromotionPolicy) -> bool:
     return verdict["gain"] < policy.replicate_below * (verdict.get("sigma") or policy.default_noise)
-
-
-def _why_replicate(run: Run, champ: str, verdict: dict, policy: PromotionPolicy) -> str:
-    """Why a keep asks for replicates (KN): its gain over the champion is inside the noise, or, after a lucky
-    unconfirmed keep raised the bar, its gain over the confirmed champion is."""
-    over = ((_promotion(run) or {}).get("metrics") or {}).get("gain_vs_confirmed")
-    if _inside_noise_of_tip(verdict, policy) or not isinstance(over, (int, float)):
-        return f"beats champion {champ} inside the noise ({verdict_phrase(verdict)})"
-    return (f"beats champion {champ} ({verdict_phrase(verdict)}) but by only {over:+.6f} over the confirmed one, "
-            "inside the noise: the champion may be a lucky keep")
 
 
 def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
@@ -219,9 +205,9 @@ def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict, verdict: dict |
         return "K1", "promote", "high", "first kept run: it is the baseline champion"
     gain, champ = verdict["gain"], verdict.get("champion") or prior_champ.run_id
     if gain > 0 and _inside_noise(run, verdict, policy):
-        return "KN", "replicate", "high", (f"{_why_replicate(run, champ, verdict, policy)}: replicate it "
-                                           f"(memorylab replicate {run.run_id} --n {policy.replicates}) before "
-                                           "building on it")
+        return "KN", "replicate", "high", (
+            f"beats champion {champ} inside the noise ({verdict_phrase(verdict)}): replicate it "
+            f"(memorylab replicate {run.run_id} --n {policy.replicates}) before building on it")
     if gain > 0:
         return "K2", "promote", "high", f"beats champion {champ}: {verdict_phrase(verdict)}"
     if novelty.get("classification") == "novel":
