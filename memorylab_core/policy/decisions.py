@@ -135,6 +135,16 @@ def _inside_noise(run: Run, verdict: dict, policy: PromotionPolicy) -> bool:
     return verdict["gain"] < policy.replicate_below * (verdict.get("sigma") or policy.default_noise)
 
 
+def _below_confirmed(run: Run) -> str:
+    """A note for a keep that beats the champion's reference yet is worse than the confirmed champion: the
+    champion is an unconfirmed keep whose reference may be lucky (``champion`` shows both)."""
+    over = ((_promotion(run) or {}).get("metrics") or {}).get("gain_vs_confirmed")
+    if not isinstance(over, (int, float)) or over >= 0:
+        return ""
+    return (f"; but {over:+.6f} against the confirmed champion: the champion is unconfirmed and its reference may be "
+            "lucky (memorylab champion shows both)")
+
+
 def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
     promo = _promotion(run) or {}
     metrics = promo.get("metrics") or {}
@@ -143,7 +153,8 @@ def _replicate_rule(run: Run) -> tuple[str, str, str, str]:
             f"replicates of {run.replicate_of} say the keep was noise: roll back to {promo.get('rollback_to')} "
             f"(memorylab champion --rollback {promo.get('rollback_to')} --reason ...)")
     mean, n = metrics.get("val_bpb_mean"), metrics.get("n")
-    measured = f"mean {mean:.6f} over {plural(n, 'run')}" if isinstance(mean, (int, float)) else "measured"
+    left_out = ", the discovery run left out" if (metrics.get("sample") or {}).get("dropped") else ""
+    measured = f"mean {mean:.6f} over {plural(n, 'run')}{left_out}" if isinstance(mean, (int, float)) else "measured"
     if promo.get("baseline"):  # stored as level "baseline" (before round 3: "confirmed" with this flag)
         return "R3", "branch_followup", "low", (
             f"replicates of the baseline {run.replicate_of}: {measured}; they measure the noise, nothing to confirm")
@@ -209,7 +220,7 @@ def _keep_rule(run: Run, prior_champ: Run | None, novelty: dict, verdict: dict |
             f"beats champion {champ} inside the noise ({verdict_phrase(verdict)}): replicate it "
             f"(memorylab replicate {run.run_id} --n {policy.replicates}) before building on it")
     if gain > 0:
-        return "K2", "promote", "high", f"beats champion {champ}: {verdict_phrase(verdict)}"
+        return "K2", "promote", "high", f"beats champion {champ}: {verdict_phrase(verdict)}{_below_confirmed(run)}"
     if novelty.get("classification") == "novel":
         return "K3", "replicate", "medium", (
             f"kept but not better than champion {champ} ({verdict_phrase(verdict)}); a novel idea: replicate "

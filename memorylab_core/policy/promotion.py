@@ -224,6 +224,10 @@ class Sample:
     def to_dict(self) -> dict:
         return {"n": self.n, "mean": round(self.mean, 6), "run_ids": list(self.run_ids), "dropped": self.dropped}
 
+    def words(self) -> str:
+        """What the mean is over: ``2 runs``, ``1 run, the discovery run left out``."""
+        return plural(self.n, "run") + (", the discovery run left out" if self.dropped else "")
+
 
 def sample_of(run: Run, runs: Sequence[Run], unbiased: bool = False) -> Sample:
     """All measured runs of ``run``'s code; ``unbiased`` leaves out the first (discovery) run once replicated."""
@@ -470,7 +474,7 @@ def evaluate_replicates(target: Run, runs: Sequence[Run], events: Sequence[Event
                                 f"{anchor_words(confirmed, runs)} holds across {sample.n} runs (Welch p = "
                                 f"{test.p_value:.4f} < {policy.alpha:g})")
         return decision
-    decision.reasons.append(f"not confirmed: gain {test.diff:+.6f} ± {test.se:.6f} over "
+    decision.reasons.append(f"not confirmed: gain {test.diff:+.6f} ± {test.se:.6f} ({sample.words()}) over "
                             f"{anchor_words(confirmed, runs)} (Welch p = {test.p_value:.4f}, needs < {policy.alpha:g})")
     _check_displaced(decision, target, runs, events, policy, noise)
     return decision
@@ -498,15 +502,16 @@ def _check_displaced(decision: Decision, target: Run, runs: Sequence[Run], event
                              "worse_than_displaced_p": _r6(test.p_value)})
     if test.p_value >= policy.alpha:
         verdict = "still beats" if sample.mean < ref.mean else "is no better than, but not significantly worse than,"
-        decision.reasons.append(f"replicated mean {sample.mean:.6f} {verdict} {displaced.run_id} ({ref.mean:.6f}): "
-                                "keep building on it")
+        decision.reasons.append(f"replicated mean {sample.mean:.6f} ({sample.words()}, the discovery run included) "
+                                f"{verdict} {displaced.run_id} ({ref.mean:.6f}, {ref.words()}): keep building on it")
         return
     decision.accepted, decision.level = False, "discard"
     tip = champion(runs, events)
     if tip is not None and code_key(tip) == code_key(target):
         decision.recommendation, decision.rollback_to = "rollback", displaced.run_id
-    decision.reasons.append(f"replicated mean {sample.mean:.6f} is worse than {displaced.run_id} ({ref.mean:.6f}; "
-                            f"Welch p = {test.p_value:.4f} < {policy.alpha:g}): the keep was noise; roll back")
+    decision.reasons.append(f"replicated mean {sample.mean:.6f} ({sample.words()}, the discovery run included) is "
+                            f"worse than {displaced.run_id} ({ref.mean:.6f}, {ref.words()}; Welch p = "
+                            f"{test.p_value:.4f} < {policy.alpha:g}): the keep was noise; roll back")
 
 
 def displaced_champion(target: Run, runs: Sequence[Run], events: Sequence[Event]) -> Run | None:
