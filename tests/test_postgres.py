@@ -290,3 +290,59 @@ def test_a_large_run_log_travels_truncated_with_a_note(pg_url, repo, monkeypatch
     path = Path(ml("show", run_id, "--json", cwd=repo).json()["artifact_files"]["run_log"]["path"])
     text = path.read_text()
     assert text.startswith("[memorylab: run.log truncated") and text.endswith("peak_vram_mb:     10.0\n")
+
+
+def test_a_password_anywhere_in_the_url_is_never_printed_and_a_bad_url_is_one_line(pg_server, repo, tmp_path):
+    """The password given as a ``password=`` parameter is masked like one in the user info (outputs, errors, the
+    index folder's name); a URL libpq cannot read (a bad %-escape, an unclosed "[") is one line, no traceback."""
+    from pg_fixture import PASSWORD
+
+    from memorylab_core.ledger.pgjournal import local_root
+
+    db = pg_server.create_database().rsplit("/", 1)[1]
+    url = f"postgresql://memorylab@127.0.0.1:{pg_server.port}/{db}?password={PASSWORD}"
+    env = {"MEMORYLAB_PG_TRIES": "1", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for args in (("init",), ("list", "--json"), ("status",)):
+        res = ml_proc("--home", url, *args, cwd=repo, env=env)
+        assert res.code == 0 and PASSWORD not in res.out + res.err, (args, res.out + res.err)
+    assert "password=***" in ml_proc("--home", url, "status", "--json", cwd=repo, env=env).json()["store"]
+    assert PASSWORD not in str(local_root(url)) and local_root(url) == local_root(url.split("?")[0])
+    wrong = url.replace(PASSWORD, "wr0ng-in-query")
+    res = ml_proc("--home", wrong, "list", cwd=repo, env=env)
+    assert res.code == 1 and "wr0ng-in-query" not in res.err and "password=***" in res.err, res.err
+    for bad in (f"postgresql://memorylab:s3cret%ZZPw@127.0.0.1:{pg_server.port}/{db}",
+                "postgresql://memorylab:s3cret-Pw@[::1/x"):
+        res = ml_proc("--home", bad, "status", cwd=repo, env=env)
+        assert res.code == 1 and len(res.err.strip().splitlines()) == 1 and "invalid PostgreSQL URL" in res.err, \
+            res.err
+        assert "s3cret" not in res.err and "Traceback" not in res.err
+
+
+def test_a_read_only_role_reads_and_its_writes_are_one_line(pg_server, pg_url, repo, tmp_path):
+    import psycopg
+
+    env = {"MEMORYLAB_PG_TRIES": "1"}
+    owner = ("--home", pg_url, "--index-dir", str(tmp_path / "a"))
+    assert ml_proc(*owner, "init", cwd=repo, env=env).code == 0
+    assert ml_proc(*owner, "log", "-d", "baseline", "--status", "crash", "--error", "x", cwd=repo, env=env).code == 0
+    db = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'reader') THEN "
+                     "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; END IF; END $$")
+        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+    reader = pg_server.url(db, password="reader-pw", user="reader")
+    at = ("--home", reader, "--index-dir", str(tmp_path / "b"))
+    assert ml_proc(*at, "list", cwd=repo, env=env).code == 0
+    for args in (("log", "-d", "x", "--status", "crash", "--error", "y"), ("init",)):
+        res = ml_proc(*at, *args, cwd=repo, env=env)
+        assert res.code == 1 and len(res.err.strip().splitlines()) == 1, (args, res.err)
+        assert "may not do this" in res.err and "reader-pw" not in res.err
+
+
+def test_artifacts_that_are_not_utf8_travel_byte_for_byte():
+    from memorylab_core.ledger.pgjournal import pack_artifacts, unpack_artifacts
+
+    files = {"run.log": b"step 1\ncaf\xe9 (a latin-1 line)\n", "summary.json": b'{"val_bpb": 1.0}', "x.patch": b"\xff"}
+    assert unpack_artifacts(pack_artifacts(files)) == files
+    capped = unpack_artifacts(pack_artifacts({"run.log": b"\xfe" * 50}, cap=10))["run.log"]
+    assert capped.startswith(b"[memorylab: run.log truncated") and capped.endswith(b"\n" + b"\xfe" * 10)

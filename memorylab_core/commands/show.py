@@ -42,6 +42,9 @@ def run(ctx: Context) -> int:
                                  f"({', '.join(matches)}{', …' if count > 3 else ''}); give more of the id")
         raise MemoryLabError(f"no run {ref!r} in {ctx.store.journal.label} (see 'memorylab list')")
     record = ctx.history.record(found)
+    if record.get("run_id") != found.run_id:  # the line at its place no longer holds it (edited by hand)
+        raise MemoryLabError(f"run {found.run_id}'s line in {ctx.store.journal.label} no longer reads as that run "
+                             "(was the journal edited by hand?): nothing to show")
     ctx.store.materialize_artifacts(found.run_id, found.offset)  # a shared journal carries them
     artifacts = artifact_paths(ctx, record)
     ctx.emit(render(record, artifacts), {"record": record, "artifact_files": artifacts})

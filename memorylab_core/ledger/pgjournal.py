@@ -32,16 +32,18 @@ of the local index path. Every statement passes values as parameters.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import MemoryLabError
 from .journal import Journal, LedgerLine, encode_record, parse_line, validate_all
@@ -89,23 +91,39 @@ class PostgresUnreachable(MemoryLabError):
 
 # -- URLs -------------------------------------------------------------------------------------------
 
+# Read as text, never parsed, so that a URL libpq would refuse (a bad %-escape, an unclosed "[") is masked too.
+# The user-info password runs to the last "@" before the path (masking too much is safe); ``password=`` may also
+# come as a parameter.
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][\w+.-]*://[^:/?#@]*:)([^/]*)@", re.S)
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#]*)", re.I)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password(s) written in ``url``, as written and %-decoded, longest first (what messages must hide)."""
+    found = [m.group(2) for m in (_USERINFO_PASSWORD.match(url),) if m] + \
+        [m.group(2) for m in _QUERY_PASSWORD.finditer(url)]
+    with_decoded = {s for s in found if s} | {unquote(s) for s in found if s}
+    return sorted(with_decoded, key=len, reverse=True)
+
+
+def redact(text: str, url: str) -> str:
+    """``text`` with every password of ``url`` replaced by ``***``."""
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
+
+
 def mask_url(url: str) -> str:
-    """``url`` with its password (if any) shown as ``***``: the only form of a URL MemoryLab prints."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """``url`` with its password (if any, in the user info or as a ``password=`` parameter) shown as ``***``:
+    the only form of a URL MemoryLab prints."""
+    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", url))
 
 
 def url_without_password(url: str) -> str:
     """``url`` with no password at all (what the local index directory is keyed by)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}@{host}"))
+    without = _USERINFO_PASSWORD.sub(lambda m: m.group(1)[:-1] + "@", url)
+    without = re.sub(r"([?&])password=[^&#]*&?", r"\1", without, flags=re.I)
+    return re.sub(r"[?&]$", "", without)
 
 
 def local_root(url: str, override: str | None = None) -> Path:
@@ -145,13 +163,18 @@ def pack_artifacts(files: dict[str, bytes], cap: int = ARTIFACT_CAP) -> bytes | 
     packed = {}
     for name, data in files.items():
         kept = data if len(data) <= cap else (data[-cap:] if name.endswith(".log") else data[:cap])
-        text = kept.decode("utf-8", errors="replace")
-        if len(kept) < len(data):
+        truncated = len(kept) < len(data)
+        if truncated:
             where = "first" if name.endswith(".log") else "last"
             note = (f"[memorylab: {name} truncated for the shared journal: the {where} "
-                    f"{len(data) - len(kept)} of {len(data)} bytes were dropped]")
-            text = f"{note}\n{text}" if name.endswith(".log") else f"{text}\n{note}\n"
-        packed[name] = {"size": len(data), "truncated": len(kept) < len(data), "text": text}
+                    f"{len(data) - len(kept)} of {len(data)} bytes were dropped]").encode()
+            kept = note + b"\n" + kept if name.endswith(".log") else kept + b"\n" + note + b"\n"
+        item: dict[str, object] = {"size": len(data), "truncated": truncated}
+        try:
+            item["text"] = kept.decode("utf-8")
+        except UnicodeDecodeError:  # bytes that are not UTF-8 (a latin-1 log line) travel exactly, as base64
+            item["base64"] = base64.b64encode(kept).decode("ascii")
+        packed[name] = item
     return zlib.compress(json.dumps(packed, ensure_ascii=True).encode("ascii"), 6)
 
 
@@ -163,8 +186,16 @@ def unpack_artifacts(blob: bytes | None) -> dict[str, bytes]:
         packed = json.loads(zlib.decompress(bytes(blob)).decode("ascii"))
     except (zlib.error, ValueError, UnicodeDecodeError):
         return {}
-    return {str(name): str(item.get("text", "")).encode("utf-8", "surrogateescape")
-            for name, item in packed.items() if isinstance(item, dict)}
+    files = {}
+    for name, item in packed.items() if isinstance(packed, dict) else ():
+        if not isinstance(item, dict):
+            continue
+        try:
+            files[str(name)] = base64.b64decode(str(item["base64"]), validate=True) if "base64" in item else \
+                str(item.get("text", "")).encode("utf-8", "surrogateescape")
+        except ValueError:  # a damaged base64 field: that file is left out
+            continue
+    return files
 
 
 # -- errors -----------------------------------------------------------------------------------------
@@ -172,11 +203,8 @@ def unpack_artifacts(blob: bytes | None) -> dict[str, bytes]:
 def describe_failure(exc: Exception, url: str) -> tuple[str, bool]:
     """A one-line message for a connection failure, and whether retrying can help (server down: yes;
     wrong password or database: no). The password never appears (libpq's messages omit it)."""
-    parts = urlsplit(url)
-    text = str(exc)
-    password = parts.password
-    if password:
-        text = text.replace(password, "***")
+    parts = _split(url)
+    text = redact(str(exc), url)
     where = mask_url(url)
     lowered = text.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered \
@@ -188,9 +216,19 @@ def describe_failure(exc: Exception, url: str) -> tuple[str, bool]:
         return f"database {db!r} does not exist at {where}: create it (createdb {db}) or fix the URL", False
     if "role" in lowered and "does not exist" in lowered:
         return f"user {parts.username or '(default)'!r} does not exist at {where}: fix the user in the URL", False
-    if "invalid" in lowered and ("dsn" in lowered or "connection option" in lowered or "uri" in lowered):
+    if "invalid" in lowered and ("dsn" in lowered or "connection option" in lowered or "uri" in lowered
+                                 or "value" in lowered):
         return f"invalid PostgreSQL URL {where}: {_last_line(text)}", False
     return f"PostgreSQL at {where} is unreachable ({_last_line(text)})", True
+
+
+def _split(url: str):
+    """``urlsplit(url)``, or that of the URL with its host cut off when the host does not parse (an unclosed
+    "["): only the user name and the database are read from it."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return urlsplit(re.sub(r"@[^/?#]*", "@", url, count=1))
 
 
 def _last_line(text: str) -> str:
@@ -238,8 +276,12 @@ class PostgresJournal(Journal):
         if self._conn is not None and not self._conn.closed:
             return self._conn
         psycopg = _driver()
-        self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                                     application_name="memorylab")
+        try:
+            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                                         application_name="memorylab")
+        except psycopg.ProgrammingError as exc:  # libpq could not read the URL itself
+            raise MemoryLabError(f"invalid PostgreSQL URL {self.label}: {_last_line(redact(str(exc), self.url))}") \
+                from None
         if self._depth:  # reconnected inside a writer's step: take the lock again before going on
             self._conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         return self._conn
@@ -264,6 +306,10 @@ class PostgresJournal(Journal):
             except psycopg.errors.UndefinedTable:
                 raise MemoryLabError(f"no MemoryLab journal in {self.label}: run 'memorylab --home URL init' "
                                      "first") from None
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise MemoryLabError(f"the database user may not do this at {self.label} "
+                                     f"({_last_line(redact(str(exc), self.url))}): a read-only role serves the read "
+                                     "commands only; nothing was recorded") from None
             except psycopg.OperationalError as exc:
                 self._drop()
                 message, retryable = describe_failure(exc, self.url)
