@@ -35,6 +35,8 @@ def test_packet_guide_status_report_and_dashboard_agree_on_reference_and_gain(re
     verdict = run["decision_packet"]["verdict"]
     sigma = run["promotion"]["thresholds"]["noise"]["sigma"]
     assert run["status"] == "discard" and run["decision_packet"]["rule"] == "D2"
+    # never "retry" (program.md: re-run the same commit) beside git: reset
+    assert run["decision_packet"]["next_action"] == "branch_followup" and run["decision_packet"]["git"] == "reset"
     assert verdict["reference_val_bpb"] == pytest.approx(1.0) and verdict["reference_n"] == 3
     assert verdict["gain"] == pytest.approx(-0.001) and verdict["sigma"] == sigma
     assert verdict["noise_source"] == "ledger"

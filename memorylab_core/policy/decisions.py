@@ -28,7 +28,8 @@ K3    keep, not champion, novel idea                             replicate      
 K4    keep, not champion                                         branch_followup      low
 D0    discard with nothing kept in its arena to compare against  retry                medium
 D1    discard that repeats a known failure                       abandon              high
-D2    discard within the noise band of the champion              retry                medium
+D2    discard within the noise band of the champion: a           branch_followup      medium
+      variation may win (never ``retry``: that re-runs a commit)
 D3    any other discard                                          abandon              low
 D4    discard that beats the champion's reference (an override)  replicate            medium
 ====  ========================================================  ===================  ========
@@ -246,9 +247,9 @@ def _discard_rule(novelty: dict, verdict: dict | None, prior_champ: Run | None) 
         )
     sigma = (verdict or {}).get("sigma")
     if verdict is not None and sigma and -verdict["gain"] <= sigma:
-        return "D2", "retry", "medium", (
-            f"within the noise ({verdict_phrase(verdict)}: less than one σ worse): a variation or a combination "
-            "may win")
+        return "D2", "branch_followup", "medium", (
+            f"within the noise ({verdict_phrase(verdict)}: less than one σ worse): the commit is dropped, but a "
+            "variation or a combination of it may win")
     why = f" ({verdict_phrase(verdict)})" if verdict is not None else ""
     how = "more than one σ worse than" if sigma else "worse than (noise unknown)"
     return "D3", "abandon", "low", f"{how} the champion's reference{why}: move on"
