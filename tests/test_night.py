@@ -436,3 +436,18 @@ def test_log_of_the_same_run_twice_records_one_run(repo):
     assert first.code == 0 and again.code == 0 and len(runs(repo)) == 1
     assert again.out.startswith(f"already logged as {runs(repo)[0]['run_id']}")
     assert ml(*args, "--json", cwd=repo).json()["already_logged"] is True
+
+
+def test_the_third_machine_kill_of_one_code_in_a_row_asks_for_a_fix_not_another_rerun(repo, tmp_path):
+    """Re-running a commit the machine killed is right once or twice (a pre-emption, a neighbour's memory), but
+    the same code killed three times running is most likely its own memory use: fix_and_retry (git stay), so an
+    agent that does what it is told does not loop on the OOM killer all night."""
+    trainer = Trainer(tmp_path)
+    assert ml("run", "-d", "baseline", *trainer.plan(quiet(1.0)), cwd=repo).code == 0
+    commit_change(repo, "TOTAL_BATCH_SIZE 2**19 -> 2**21", batch="2**21")
+    actions = []
+    for _ in range(3):
+        res = ml("run", "--allow-blocked", *trainer.plan({**CPU_SETUP, "mode": "killed"}), cwd=repo)
+        actions.append((result(res)["next_action"], result(res)["git"], runs(repo)[-1]["decision_packet"]["rule"]))
+    assert actions == [("retry", "stay", "CM"), ("retry", "stay", "CM"), ("fix_and_retry", "stay", "CK")], actions
+    assert "lower DEVICE_BATCH_SIZE" in runs(repo)[-1]["decision_packet"]["rationale"]

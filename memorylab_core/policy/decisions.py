@@ -12,6 +12,12 @@ C1    crash that repeats a known crash (same idea, or the        abandon        
 C2    crash with a fixable error kind (syntax, import, shape,    fix_and_retry        high
       assertion, OOM: a code edit fixes it) -- git ``stay``: fix
       it in the same commit and re-run
+CK    the third run in a row of one code that a signal           fix_and_retry        high
+      MemoryLab did not send ended (the kernel's OOM killer, most
+      often): lower its memory use in the same commit (git stay)
+CM    any other crash the machine or the setup caused (``infra``:  retry                high
+      a kill, the prepared data missing) -- git ``stay``: re-run
+      the same commit unchanged; no evidence either way
 C3    any other crash (timeout, NaN, unknown)                    investigate_crash    high
 V1    a confounded run (starved training, evidence/validity.py)  retry                high
       -- git ``stay``: re-run the same commit, unchanged
@@ -58,7 +64,7 @@ from collections.abc import Sequence
 from ..evidence.crashes import crash_class, crash_kind, is_fixable
 from ..ledger.model import GAIN_SIGN, Event, Run, fmt_number, plural
 from .promotion import PromotionPolicy
-from .registry import RegistryFold, champion, run_brief
+from .registry import RegistryFold, champion, code_key, run_brief
 from .verdict import judge, verdict_phrase
 
 NOISE_BAND = 0.002  # a scale for research scores (insights, mistakes); the rules use the verdict's sigma
@@ -86,6 +92,21 @@ def _repeats_crash(run: Run, prior: Sequence[Run], novelty: dict, fold: Registry
                 return earlier
     like = fold.crash_like(run.idea_key, run.arena) if run.idea_key else None
     return like if like is not None and not _machine_crash(like) else None
+
+
+MACHINE_KILLS_TO_FIX = 3  # runs of one code the machine killed in a row before "re-run it unchanged" stops
+
+
+def _killed_in_a_row(run: Run, prior: Sequence[Run]) -> int:
+    """How many runs of ``run``'s code in a row, ending with ``run``, a signal MemoryLab did not send ended."""
+    key, kills = code_key(run), 1
+    for earlier in reversed(prior):
+        if code_key(earlier) != key:
+            continue
+        if earlier.status != "crash" or crash_kind(earlier.error_kind, earlier.error_summary) != "infra":
+            break
+        kills += 1
+    return kills
 
 
 def _machine_crash(run: Run) -> bool:
@@ -116,6 +137,12 @@ def _crash_rule(run: Run, prior: Sequence[Run], novelty: dict, fold: RegistryFol
         return "CM", "retry", "high", (
             "the setup failed (environment: prepared data or tokenizer missing or broken), not the code: no "
             "evidence either way; fix it (python prepare.py), then git stay: re-run this commit unchanged")
+    if kind == "infra" and (kills := _killed_in_a_row(run, prior)) >= MACHINE_KILLS_TO_FIX:
+        return "CK", "fix_and_retry", "high", (
+            f"the machine ended {kills} runs of this code in a row (infra): when it is always this code, its own "
+            "memory use is the likely cause (the kernel's OOM killer ends the largest process): lower "
+            "DEVICE_BATCH_SIZE (TOTAL_BATCH_SIZE kept), git commit -a --amend --no-edit, and run again; if other "
+            "code is killed too, the machine is failing: check it before more runs")
     if crash_class(kind) == "infra":
         return "CM", "retry", "high", (
             f"the machine ended the run ({kind}), not its code: no evidence either way; git stay: re-run this "
