@@ -132,6 +132,11 @@ def test_starved_run_is_confounded_and_rerun(tmp_path):
     assert not [line for line in rules if "MATRIX_LR" in line]
     status = ml("status", "--json", cwd=repo).json()
     assert any(a["id"].startswith("confounded:") for a in status["alerts"])
+    # a valid run of the same commit decides: the alert asking to re-run the starved one goes away
+    assert log_run(repo, "MATRIX_LR 0.04 -> 0.05", "discard", 1.81, setup=CPU_SETUP).code == 0
+    status = ml("status", "--json", cwd=repo).json()
+    assert not any(a["id"].startswith("confounded:") for a in status["alerts"]), status["alerts"]
+    assert "is confounded" not in ml("guide", cwd=repo).out
 
 
 def test_bigger_model_is_not_confounded_by_its_cost(tmp_path):

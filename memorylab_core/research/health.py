@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..evidence.roles import Account, is_experiment
 from ..ledger.model import Event, Run, plural
-from ..policy.registry import CHAMPION_EVENT, takes_over
+from ..policy.registry import CHAMPION_EVENT, code_key, takes_over
 
 
 def crash_streak(runs: Sequence[Run]) -> int:
@@ -454,14 +454,17 @@ def is_busy(alert: dict) -> bool:
 
 
 def _confound_alerts(timeline: Timeline) -> list[dict]:
-    """A busy machine is one alert (:func:`busy_machine`); else each starved run among the latest few."""
+    """A busy machine is one alert (:func:`busy_machine`); else each starved run among the latest few whose code
+    no later valid run has decided (once one has, re-running the starved one would waste a run)."""
     runs = [outcome.run for outcome in timeline.recent]
     busy = busy_machine(runs, runs[-1].arena if runs else "")
     if busy is not None:
         return [busy]
     out = []
-    for run in runs[-CONFOUND_RUNS_CHECKED:]:
-        if run.validity == "confounded":
+    checked = runs[-CONFOUND_RUNS_CHECKED:]
+    for i, run in enumerate(checked):
+        decided = any(code_key(later) == code_key(run) and later.validity != "confounded" for later in checked[i + 1:])
+        if run.validity == "confounded" and not decided:
             causes = "; ".join(run.extra.get("confound") or []) or "its training was starved"
             out.append(_alert(f"confounded:{run.run_id}", "warning",
                               f"{run.run_id} is confounded ({causes}): it is no evidence; re-run it on a quiet "
