@@ -8,14 +8,12 @@ this module only assembles them. Exit codes: 0 success, 1 a clear one-line error
 from __future__ import annotations
 
 import argparse
-import io
-import os
 import sys
 from collections.abc import Iterable, Sequence
 
 from . import __version__
 from .commands import COMMANDS, load
-from .commands.common import Context, location, terminal_output
+from .commands.common import Context, location, silence_stdout, terminal_output
 from .ledger.store import is_sqlite_error, storage_reason, warn
 
 
@@ -103,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(INTERRUPTED, file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `memorylab list | head -1`
-        _silence_stdout()
+        silence_stdout()
         return 0
 
 
@@ -169,15 +167,6 @@ def _index_damage(exc: BaseException) -> bool:
 
 def _ids(ids: list[str], shown: int = 5) -> str:
     return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush cannot raise BrokenPipeError again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        pass
 
 
 if __name__ == "__main__":

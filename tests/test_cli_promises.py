@@ -610,6 +610,12 @@ def test_closed_pipe_exits_quietly(repo):
         proc = subprocess.run(["bash", "-o", "pipefail", "-c", f"{sys.executable} {MEMORYLAB} {command} | head -c 10"],
                               cwd=repo, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and proc.stderr == "", (command, proc.stderr)
+    # a verdict's exit code survives a reader that leaves early: `check ... | head -1` must not turn a block into 0
+    assert log_run(repo, "DEPTH 8 -> 12", "discard", 1.5).code == 0
+    script = (f"{sys.executable} {MEMORYLAB} check -d 'DEPTH 8 -> 12' --fail-on-similar --json | true; "
+              "exit ${PIPESTATUS[0]}")
+    proc = subprocess.run(["bash", "-c", script], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, (proc.returncode, proc.stderr)
 
 
 # -- 4b. absurd numeric arguments ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -119,12 +120,25 @@ class Context:
 
     def emit(self, text: str, data: object) -> None:
         """Print ``data`` as JSON under ``--json`` (labelled with its store), else the human ``text``."""
-        if self.json:
-            text = json.dumps(self.labelled(data), indent=2, ensure_ascii=False, default=str)
-            # a path's undecodable bytes (surrogate escapes) as JSON escapes: the output stays valid UTF-8
-            print(_LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
-        elif text:
-            print(text)
+        try:
+            if self.json:
+                text = json.dumps(self.labelled(data), indent=2, ensure_ascii=False, default=str)
+                # a path's undecodable bytes (surrogate escapes) as JSON escapes: the output stays valid UTF-8
+                print(_LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+            elif text:
+                print(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `check ... | head -1`: the reader left, but the exit code (a block is 2) still counts
+            silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
 
 
 def add_arena_flag(parser: argparse.ArgumentParser, all_allowed: bool = False, help_text: str | None = None) -> None:
