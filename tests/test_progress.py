@@ -130,6 +130,7 @@ def test_phase_rule_recovering_and_exploring():
         return phase_of(state.timeline, state.velocity.view())["phase"]
 
     base = [make_run(0, "keep", 1.0, "baseline")]
+    assert phase(base) == "starting"  # not "exploiting: 0% kept of the last 0 ideas"
     crashed = base + [make_run(i, "crash", None, f"idea {i}", error_kind="oom") for i in range(1, 4)]
     assert phase(crashed) == "recovering"
     novel = base + [make_run(i, "discard", 1.01, f"idea {i}") for i in range(1, 5)]

@@ -27,7 +27,8 @@ RECENT = 5
 LIST_ITEMS = 6
 LINE_CHARS = 110
 EMPTY_TEXT = ("MemoryLab guide: no runs yet.\n"
-              "Start with the baseline: run train.py unchanged and log it as keep with the description 'baseline'.")
+              "Start with the baseline: train.py unchanged, python memorylab.py run --description baseline "
+              "(program.md's setup), then python memorylab.py replicate HEAD to measure the noise.")
 # Display order; PRIORITY decides who gets budget first.
 ORDER = ("busy", "arena", "champion", "alerts", "account", "plateau", "recent", "works", "dead_ends", "contradictions",
          "near_misses", "mistakes", "do_not_repeat", "promising")

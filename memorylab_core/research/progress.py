@@ -121,12 +121,13 @@ def velocity_phrase(view: dict) -> str:
 # -- phase: what the search is doing now, from its recent ideas ------------------------------------
 
 PHASE_WINDOW = 10  # latest ideas whose novelty mix, keep rate and crashes decide the phase
-PHASES = ("exploring", "exploiting", "plateaued", "recovering")
+PHASES = ("starting", "exploring", "exploiting", "plateaued", "recovering")
 RECOVERING_STREAK = 3  # crashes in a row (the breaker's warning level)
 EXPLORING_NOVEL_SHARE = 0.5  # at least this share of the recent ideas (with a known class) is novel
 EXPLOITING_KEEP_RATE = 0.2  # without a known novelty class: a keep rate from this is exploiting
 STALL_GAIN = 0.002  # a full recent window gaining less than the noise band counts as plateaued
 ADVICE = {
+    "starting": "replicate the baseline (memorylab replicate HEAD) to measure the noise, then try a first idea",
     "recovering": "fix the crash cause from the last good commit first",
     "plateaued": "make a structural change (architecture, radical or combined), not a knob tweak",
     "exploring": "broad search: keep changes small enough to attribute",
@@ -153,7 +154,10 @@ def phase_of(timeline, velocity: dict) -> dict:
 
 
 def _phase_name(s: dict, on_plateau: bool, full_window: bool) -> str:
-    """The phase rule (docs/insights.md, "Phase"): the first that holds of recovering, plateaued, exploring."""
+    """The phase rule (docs/insights.md, "Phase"): the first that holds of starting, recovering, plateaued,
+    exploring."""
+    if not s["ideas"] and not on_plateau:
+        return "starting"
     if s["crash_streak"] >= RECOVERING_STREAK or (s["crashes"] >= 2 and 2 * s["crashes"] >= s["ideas"]):
         return "recovering"
     if on_plateau or (full_window and s["recent_gain"] is not None and s["recent_gain"] < STALL_GAIN):
@@ -167,7 +171,9 @@ def _phase_name(s: dict, on_plateau: bool, full_window: bool) -> str:
 
 def phase_line(name: str, s: dict) -> str:
     """The phase in one line: its evidence (with units) and what to do."""
-    if name == "recovering":
+    if name == "starting":
+        why = "no idea tried since the baseline yet"
+    elif name == "recovering":
         why = f"{s['crash_streak']} crashes in a row, {s['crashes']} of the last {s['ideas']} ideas"
     elif name == "plateaued":
         why = f"{s['experiments_since_improvement']} ideas since the last improvement"
