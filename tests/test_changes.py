@@ -734,3 +734,16 @@ def test_a_parenthesised_gloss_of_a_move_is_no_second_move():
 def test_a_number_of_dimensions_is_the_model_width(text, width):
     """"640-dim" is the model width (as "512d" is); "64-dim heads" is a head size, no width."""
     assert by_name(text_changes(text)).get("MODEL_DIM", {}).get("new") == width
+
+
+@pytest.mark.parametrize("text,name,old,new", [
+    ("HEAD_DIM 64 -> 32, four heads instead of two", "N_HEAD", 2, 4),
+    ("use 4 heads instead of 2", "N_HEAD", 2, 4),
+    ("depth 8 instead of 6", "DEPTH", 6, 8),
+    ("matrix lr 0.05 rather than 0.04", "MATRIX_LR", 0.04, 0.05),
+])
+def test_a_value_instead_of_another_is_the_new_one(text, name, old, new):
+    """"X instead of Y": X is the new value and Y the old, on either side of the knob's name (it once read
+    "four heads instead of two" as N_HEAD set to 2)."""
+    fact = by_name(text_changes(text))[name]
+    assert (fact["old"], fact["new"], fact["direction"]) == (old, new, "up")

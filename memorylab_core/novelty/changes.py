@@ -505,6 +505,7 @@ _PAIR_RE = re.compile(rf"{_FILL}(?:from\s+)?(?P<a>{_NUMBER}){_ARROW}(?P<b>{_NUMB
 _BY_RE = re.compile(rf"{_FILL}by\s+(?P<a>{_NUMBER})|^\s*[x×]\s*(?P<x>\d+(?:\.\d+)?)(?![\w.])")
 _ONE_RE = re.compile(rf"{_FILL}(?:to\s+|=\s*|of\s+)?(?P<a>{_NUMBER})")
 _PRE_RE = re.compile(rf"(?P<a>{_NUMBER})\s*(?:(?:peak|max(?:imum)?)\s+)?$")  # "1.3e-3 peak LR": its value
+_INSTEAD_RE = re.compile(rf"\s*(?:instead\s+of|rather\s+than|in\s+place\s+of)\s+(?P<a>{_NUMBER})")
 _MULTIPLE_RE = re.compile(r"half|quarter|\d+(?:\.\d+)?\s*[x×]")
 _MULTIPLE_VALUED = frozenset({"MLP_RATIO"})  # knobs whose value is written as a multiple ("4x MLP")
 _UNDONE_RE = re.compile(r"\s*(increase|decrease|raise|cut|bump|boost)\b")
@@ -1276,9 +1277,13 @@ def _values(pre: str, post: str, name: str = "") -> tuple[Any, Any, str | None]:
     m = _BY_RE.match(post)
     if m:
         return None, None, m.group("a") or f"{m.group('x')}x"
+    m, before = _INSTEAD_RE.match(post), _PRE_RE.search(pre) if pre else None
+    if m and before:  # "four heads instead of two": the value before the knob is the new one
+        return _parse_number(m.group("a")), _parse_number(before.group("a")), None
     m = _ONE_RE.match(post)
     if m and (not _UNIT_AFTER_RE.match(post, m.end()) or (_counts_steps(name) and _STEP_UNIT_RE.match(post, m.end()))):
-        return None, _parse_number(m.group("a")), None
+        instead = _INSTEAD_RE.match(post, m.end())  # "depth 8 instead of 6": the old value follows
+        return _parse_number(instead.group("a")) if instead else None, _parse_number(m.group("a")), None
     m = _PRE_RE.search(pre) if pre else None
     if m and _MULTIPLE_RE.fullmatch(m.group("a")) and not (name in _MULTIPLE_VALUED and m.group("a")[0].isdigit()):
         # "half batch", "2x batch": a multiple of where it stands ("4x MLP" is the MLP ratio's value)
