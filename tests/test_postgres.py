@@ -311,8 +311,10 @@ def test_a_password_anywhere_in_the_url_is_never_printed_and_a_bad_url_is_one_li
     res = ml_proc("--home", wrong, "list", cwd=repo, env=env)
     assert res.code == 1 and "wr0ng-in-query" not in res.err and "password=***" in res.err, res.err
     for bad in (f"postgresql://memorylab:s3cret%ZZPw@127.0.0.1:{pg_server.port}/{db}",
-                "postgresql://memorylab:s3cret-Pw@[::1/x"):
-        res = ml_proc("--home", bad, "status", cwd=repo, env=env)
+                "postgresql://memorylab:s3cret-Pw@[::1/x", f"{pg_server.url(db)}?sslmode=bogus"):
+        started = time.monotonic()
+        res = ml_proc("--home", bad, "status", cwd=repo, env={**env, "MEMORYLAB_PG_TRIES": "7"})
+        assert time.monotonic() - started < 10  # not retried as if the server were down
         assert res.code == 1 and len(res.err.strip().splitlines()) == 1 and "invalid PostgreSQL URL" in res.err, \
             res.err
         assert "s3cret" not in res.err and "Traceback" not in res.err
