@@ -1,9 +1,9 @@
 """CPU time of the novelty guard's ``classify`` on a 20,000-run synthetic history, for A/B comparisons of two
 checkouts on a busy machine (process time, not wall time): ``python benchmarks/classify_cpu.py CHECKOUT``.
 
-300 proposals: 150 descriptions of earlier runs (knob moves, free text) and 150 new free-text ideas."""
+300 proposals (``novelty_eval.timing_proposals``): 150 descriptions of earlier runs (knob moves, free text) and
+150 new free-text ideas. A CHECKOUT older than that function (round 3 session 10) needs it copied in first."""
 
-import random
 import statistics
 import sys
 import time
@@ -13,17 +13,14 @@ sys.path[:0] = [root, root + "/benchmarks"]
 
 import novelty_eval as ne  # noqa: E402  (from the checkout named above)
 
-from memorylab_core.novelty.guard import NoveltyIndex, Proposal  # noqa: E402
+from memorylab_core.novelty.guard import NoveltyIndex  # noqa: E402
 
 runs = ne.synthetic_runs(20_000)
 index = NoveltyIndex()
 for run in runs:
     index.add(run)
-rng = random.Random(1)
-proposals = [Proposal(description=rng.choice(runs).description) for _ in range(150)]
-proposals += [Proposal(description=" ".join(rng.sample(ne._FREE_WORDS, 5))) for _ in range(150)]
 cpu_ms = []
-for proposal in proposals:
+for proposal in ne.timing_proposals(runs, 300):
     start = time.process_time()
     index.classify(proposal, runs)
     cpu_ms.append((time.process_time() - start) * 1000)

@@ -242,6 +242,14 @@ def synthetic_runs(n: int, seed: int = 0) -> list[Run]:
     return runs
 
 
+def timing_proposals(runs: list[Run], queries: int) -> list[Proposal]:
+    """Half of them descriptions of earlier runs (knob moves, free text), half new free-text ideas (seeded)."""
+    rng = random.Random(1)
+    proposals = [Proposal(description=rng.choice(runs).description) for _ in range(queries // 2)]
+    return proposals + [Proposal(description=" ".join(rng.sample(_FREE_WORDS, 5)))
+                        for _ in range(queries - len(proposals))]
+
+
 def time_classify(n: int, queries: int = 30) -> dict[str, float]:
     """Build an index of ``n`` synthetic runs, then time ``queries`` classify calls (ms)."""
     runs = synthetic_runs(n)
@@ -250,11 +258,8 @@ def time_classify(n: int, queries: int = 30) -> dict[str, float]:
     for run in runs:
         index.add(run)
     build = time.perf_counter() - start
-    rng = random.Random(1)
-    proposals = [Proposal(description=rng.choice(runs).description) for _ in range(queries // 2)]
-    proposals += [Proposal(description=" ".join(rng.sample(_FREE_WORDS, 5))) for _ in range(queries - len(proposals))]
     latencies = []
-    for proposal in proposals:
+    for proposal in timing_proposals(runs, queries):
         t0 = time.perf_counter()
         index.classify(proposal, runs)
         latencies.append((time.perf_counter() - t0) * 1000)
