@@ -315,3 +315,23 @@ def test_a_long_lineage_says_how_many_earlier_kept_runs_it_leaves_out():
     html = lineage_card([lineage], {})
     assert "… 350 earlier kept runs …" in html and "c000399" in html
     assert "earlier kept runs" not in lineage_card([{**lineage, "length": 50}], {})
+
+
+def test_the_progress_chart_stars_the_policys_champion_not_the_best_single_run():
+    """A champion kept on its reference (0.9915 beats the replicated 0.9935 of a run whose single value was 0.990)
+    is the one the chart stars and its frontier ends on, as every other view names it."""
+    from test_promotion import Ledger
+
+    from memorylab_core.policy.registry import champion, champion_changes
+
+    led = Ledger()
+    led.run("c0", 1.000)
+    lucky, _ = led.run("c1", 0.990)
+    for val in (0.995, 0.993, 0.996):
+        led.replicate(lucky, val)
+    tip, decision = led.run("c2", 0.9915)
+    assert decision.accepted and champion(led.runs, led.events) is tip
+    changes = champion_changes(led.runs, led.events)
+    assert [champ.run_id for _, champ in changes] == ["r0", "r1", tip.run_id]
+    svg = charts.progress_chart(led.runs, changes=changes)
+    assert "★ champion 0.9915" in svg and "★ champion 0.9900" not in svg

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +124,35 @@ def champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run | None:
         if run.index >= start and takes_over(run, best):
             best = run
     return best
+
+
+def champion_changes(runs: Sequence[Run], events: Sequence[Event] = ()) -> list[tuple[Run, Run]]:
+    """Every change of champion in ``runs`` (one arena, ledger order) by the rules of :func:`champion`, in
+    order: ``(the run after which it changed, the new champion)``. An event designates its run outright (the
+    change falls after the last run before the event: a rollback names an older run); a run takes over by
+    :func:`takes_over`. The last change's champion is :func:`champion`'s."""
+    find = {r.run_id: r for r in runs}.get
+    pending = sorted((e for e in events if e.event_type == CHAMPION_EVENT), key=lambda e: e.runs_before)
+    out: list[tuple[Run, Run]] = []
+    best, last, k = None, None, 0
+
+    def apply_events(before: int) -> None:
+        nonlocal best, k
+        while k < len(pending) and pending[k].runs_before <= before:
+            chosen = designated(pending[k], find)
+            if chosen is not None and chosen is not best and last is not None:
+                best = chosen
+                out.append((last, chosen))
+            k += 1
+
+    for run in runs:
+        apply_events(run.index)
+        if takes_over(run, best):
+            best = run
+            out.append((run, run))
+        last = run
+    apply_events(math.inf)
+    return out
 
 
 def confirmed_champion(runs: Sequence[Run], events: Sequence[Event] = ()) -> Run | None:

@@ -32,14 +32,22 @@ TOOLTIP_CHARS = 110
 
 @dataclass
 class Frontier:
-    """Champion frontier steps: (run, value) for each run that set a new best, in order."""
+    """Champion frontier steps, in order: (the run where the champion changed, the new champion's val_bpb)."""
 
     start: float | None
     steps: list[tuple[Run, float]]
+    champion: Run | None = None  # the champion the last step made (its label); the step's run when None
 
 
-def frontier(runs: Sequence[Run], start: float | None) -> Frontier:
-    """Kept runs that beat every earlier kept run (and ``start``, the best before the window)."""
+def frontier(runs: Sequence[Run], start: float | None,
+             changes: Sequence[tuple[Run, Run]] | None = None) -> Frontier:
+    """The champion's changes within ``runs`` (``changes``: :func:`..policy.registry.champion_changes`, the
+    promotion policy's champion, as every other view names it), from ``start`` (its val_bpb before the window).
+    Without ``changes``: the kept runs that beat every earlier kept run (upstream's frontier)."""
+    if changes is not None:
+        shown = {run.index for run in runs}
+        inside = [(at, champ) for at, champ in changes if at.index in shown and champ.val_bpb is not None]
+        return Frontier(start, [(at, champ.val_bpb) for at, champ in inside], inside[-1][1] if inside else None)
     best, steps = start, []
     for run in runs:
         if run.status == "keep" and run.val_bpb is not None and (best is None or run.val_bpb < best):
@@ -93,14 +101,15 @@ def _layout(runs: Sequence[Run], front: Frontier, numbers: Mapping[int, int] | N
 
 
 def progress_chart(runs: Sequence[Run], start: float | None = None, linked: set[int] | None = None,
-                   numbers: Mapping[int, int] | None = None) -> str:
+                   numbers: Mapping[int, int] | None = None, changes: Sequence[tuple[Run, Run]] | None = None) -> str:
     """The progress chart of ``runs`` (non-empty, ledger order, one arena) as one ``<svg>`` element.
 
     ``start`` is the champion's val_bpb before the first of ``runs`` (the frontier starts there);
     ``linked`` holds run indexes that have a row ``#r<index>`` in the page's runs table; ``numbers``
-    maps a run's index to its experiment number in its arena (the x axis; default: its ledger place).
+    maps a run's index to its experiment number in its arena (the x axis; default: its ledger place);
+    ``changes``: the champion's changes (see :func:`frontier`).
     """
-    front = frontier(runs, start)
+    front = frontier(runs, start, changes)
     lay = _layout(runs, front, numbers)
     parts = [_frame(lay), _axes(lay), _frontier_line(front, lay), _marks(runs, lay, linked or set()),
              _labels(front, lay)]
@@ -162,9 +171,10 @@ def _marks(runs: Sequence[Run], lay: _Layout, linked: set[int]) -> str:
     return "".join(out)
 
 
-def off_scale(runs: Sequence[Run], start: float | None = None) -> tuple[int, float | None, float | None]:
+def off_scale(runs: Sequence[Run], start: float | None = None,
+              changes: Sequence[tuple[Run, Run]] | None = None) -> tuple[int, float | None, float | None]:
     """Runs whose val_bpb lies above the chart's range (drawn on its top edge): count, limit, worst."""
-    lay = _layout(runs, frontier(runs, start))
+    lay = _layout(runs, frontier(runs, start, changes))
     above = [r.val_bpb for r in runs if r.val_bpb is not None and r.val_bpb > lay.y.d1]
     return len(above), lay.y.d1, max(above) if above else None
 
@@ -198,10 +208,13 @@ def _champion_label(front: Frontier, lay: _Layout) -> str:
     Nothing is drawn below the champion's level except the rare discard that measured better, so the
     label cannot hide marks or cross other labels (those rise above their runs)."""
     run, value = front.steps[-1]
+    champ = front.champion or run
+    if champ.index in lay.numbers or front.champion is None:  # ring the champion's own mark when it is shown
+        run = champ
     x, y = lay.px(run), lay.y(value)
     left_room, right_room = x - 12 - LEFT, WIDTH - RIGHT - x - 12
     anchor, ax = ("end", x - 10) if left_room >= right_room else ("start", x + 10)
-    text = clip(f"★ champion {value:.4f} · {run.description or run.run_id}",
+    text = clip(f"★ champion {value:.4f} · {champ.description or champ.run_id}",
                 int(max(left_room, right_room) / LABEL_CHAR_PX))
     ring = f'<circle class="champ-ring" cx="{svg.num(x)}" cy="{svg.num(y)}" r="8"/>'
     return ring + svg.text(ax, min(y + 17, lay.plot_bottom - 3), text, "label champ-label", anchor)

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from ..index.journal_index import JournalIndex
 from ..ledger.model import Run
 from ..ledger.store import warn
-from ..policy.registry import champion
+from ..policy.registry import champion, champion_changes
 from ..research.health import crash_streak, ideas_since_last_keep
 from .charts import Curve, curve_points
 from .report import report_data, window_runs
@@ -69,6 +69,7 @@ class Dashboard:
     curves: list[Curve] = field(default_factory=list)
     extras: list[Extra] = field(default_factory=list)
     numbers: dict[int, int] = field(default_factory=dict)  # run index -> experiment number in its arena
+    changes: list[tuple[Run, Run]] = field(default_factory=list)  # (where, new champion): registry.champion_changes
 
     def number(self, run: Run) -> int:
         """A run's experiment number in its arena (1-based), as the chart, its caption and the loss curves say."""
@@ -102,6 +103,7 @@ def build_dashboard(history: JournalIndex, since_hours: float | None = 16.0, now
         extras=optional_extras(history, data),
         numbers={run.index: numbers[run.index] for run in window[-max(CHART_RUNS, TABLE_ROWS):]
                  if run.index in numbers},
+        changes=champion_changes(arena_runs, history.events_in(arena)),
     )
 
 

@@ -137,13 +137,14 @@ def _progress_card(dash: Dashboard) -> str:
         hint = "" if dash.data.get("since_hours") is None else " Run with --all for the whole history."
         return section("progress", "Progress", empty(f"No runs in this window ({window_label(dash.data)}).{hint}"))
     linked = {run.index for run in dash.table}
-    chart = progress_chart(dash.runs, dash.start_best, linked, dash.numbers)
+    chart = progress_chart(dash.runs, dash.start_best, linked, dash.numbers, dash.changes)
     first, last = dash.number(dash.runs[0]), dash.number(dash.runs[-1])
-    count, limit, worst = off_scale(dash.runs, dash.start_best)
+    count, limit, worst = off_scale(dash.runs, dash.start_best, dash.changes)
     pinned = (f" ▲ {count:,} run{' is' if count == 1 else 's are'} above {limit:.4g} (worst {worst:.4g}), "
               "drawn on the top edge so they do not squash the scale." if count else "")
     caption = (f'<p class="muted">Experiments #{first:,}–#{last:,} ({len(dash.runs):,} runs). Labels name the runs '
-               f"that set a new best; the frontier starts from the champion at the window start.{pinned}</p>")
+               "that made a new champion (the promotion policy's, as every view names it); the frontier starts from "
+               f"the champion at the window start.{pinned}</p>")
     return section("progress", f"Progress ({window_label(dash.data)})", _legend() + chart + caption)
 
 
