@@ -357,3 +357,14 @@ def test_help_lists_commands_and_exit_codes():
     assert res.code == 0
     for command in ("init", "check", "log", "report"):
         assert command in res.out
+
+
+def test_a_first_night_report_says_how_far_the_champion_moved_from_the_baseline(repo):
+    """No champion at the window start (a first night, --all, an import): the move is measured from the arena's
+    first champion, its baseline, set in the window too, never left blank."""
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    assert log_run(repo, "matrix lr 0.04 -> 0.05", "keep", 0.99).code == 0
+    data = ml("report", "--json", cwd=repo).json()
+    assert data["champion_gain"] == pytest.approx(0.01) and data["champion_gain_from"]["val_bpb"] == 1.0
+    text = ml("report", "--output", "-", cwd=repo).out
+    assert "Gained +0.010000 val_bpb in this window" in text and "from the arena's first champion" in text

@@ -113,8 +113,11 @@ def champion_progress(data: dict) -> tuple[float | None, str]:
     champ, start = data.get("champion"), data.get("champion_at_window_start")
     if champ is None:
         return None, "no kept run yet"
+    first = data.get("champion_gain_from")
     if data.get("new_champion_in_window") and start is not None:
         return data.get("champion_gain"), f"from {start['val_bpb']:.6f} at window start"
+    if data.get("new_champion_in_window") and first is not None and first["run_id"] != champ["run_id"]:
+        return data.get("champion_gain"), f"from the baseline {first['val_bpb']:.6f}, set in this window"
     if data.get("new_champion_in_window"):
         return None, "the arena's first champion (its baseline) was set in this window"
     return 0.0, "unchanged in this window"

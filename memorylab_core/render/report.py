@@ -16,7 +16,7 @@ from ..policy.decisions import queued
 from ..policy.early_abort import tally
 from ..policy.estimates import champion_headline, standings
 from ..policy.promotion import store_policy
-from ..policy.registry import challengers, champion, run_brief
+from ..policy.registry import challengers, champion, confirmed_champion, run_brief
 from ..policy.verdict import standing, standing_phrase
 from ..research.health import busy_machine
 from ..research.progress import velocity_phrase
@@ -97,6 +97,9 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
     start = window[0].index if window else len(history.runs)
     champ = champion(notable, events)
     champ_before = champion([r for r in notable if r.index < start], [e for e in events if e.runs_before <= start])
+    # No champion at the window start (a first night, --all, an import): the move is measured from the arena's
+    # first champion, its baseline, set in the window
+    first = champ_before or confirmed_champion(notable, ())
     policy = store_policy(history.store.root)
     account = Account()
     for run in window:
@@ -121,7 +124,8 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
         "champion": run_brief(champ),
         "verdict": standing(notable, events, policy),
         "champion_at_window_start": run_brief(champ_before),
-        "champion_gain": gain(champ.val_bpb if champ else None, champ_before.val_bpb if champ_before else None),
+        "champion_gain_from": run_brief(first),
+        "champion_gain": gain(champ.val_bpb if champ else None, first.val_bpb if first else None),
         "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
         "challengers": [run_brief(r) for r in challengers(notable, events=events)],
@@ -273,6 +277,12 @@ def _champion_section(data: dict) -> list[str]:
         lines.append("")
         lines.append(f"Gained {fmt_number(data['champion_gain'], signed=True)} val_bpb in this window ({GAIN_SIGN}; "
                      f"from {fmt_number(start['val_bpb'])}, `{md_cell(start['run_id'])}`).")
+    elif data["new_champion_in_window"] and (first := data.get("champion_gain_from")) and \
+            first["run_id"] != champ["run_id"]:
+        lines.append("")
+        lines.append(f"Gained {fmt_number(data['champion_gain'], signed=True)} val_bpb in this window ({GAIN_SIGN}; "
+                     f"from the arena's first champion, its baseline, {fmt_number(first['val_bpb'])}, "
+                     f"`{md_cell(first['run_id'])}`, set in this window too).")
     elif data["new_champion_in_window"]:
         lines.append("")
         lines.append("First champion of this arena (its baseline) was set in this window.")
