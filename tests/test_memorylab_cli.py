@@ -324,7 +324,7 @@ def test_report_sections_and_counts(repo):
     data = ml("report", "--json", "--output", "-", cwd=repo).json()
     assert data["counts"] == {"keep": 2, "discard": 2, "crash": 1}
     assert data["champion"]["val_bpb"] == pytest.approx(0.99)
-    assert data["champion_gain"] is None and data["new_champion_in_window"]
+    assert data["champion_gain"] == pytest.approx(0.01) and data["new_champion_in_window"]  # from the baseline
 
 
 def test_report_output_and_empty_store(repo, tmp_path):
@@ -368,3 +368,19 @@ def test_a_first_night_report_says_how_far_the_champion_moved_from_the_baseline(
     assert data["champion_gain"] == pytest.approx(0.01) and data["champion_gain_from"]["val_bpb"] == 1.0
     text = ml("report", "--output", "-", cwd=repo).out
     assert "Gained +0.010000 val_bpb in this window" in text and "from the arena's first champion" in text
+
+
+def test_the_morning_report_leads_with_the_alerts_status_raises(repo):
+    """An open breaker (five crashes in a row) stops the loop: the report says so, as status does."""
+    assert log_run(repo, "baseline", "keep", 1.0).code == 0
+    for k in range(5):
+        assert log_run(repo, f"crash idea {k}", "crash", crash="torch.OutOfMemoryError: CUDA out of memory").code == 0
+    status = ml("status", "--json", cwd=repo).json()
+    report = ml("report", "--json", cwd=repo).json()
+    assert [a["id"] for a in report["alerts"]] == [a["id"] for a in status["alerts"]] and report["alerts"]
+    text = ml("report", "--output", "-", cwd=repo).out
+    assert all(f"**Alert ({a['severity']}):**" in text for a in status["alerts"]), text
+    assert "breaker" in text.lower()
+    page = repo / "page.html"
+    assert ml("report", "--html", "--output", str(page), cwd=repo).code == 0
+    assert all(f"Alert ({a['severity']})." in page.read_text() for a in status["alerts"])

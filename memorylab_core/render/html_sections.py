@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from ..ledger.model import GAIN_SIGN, Run, gain, lineage_gain, plural
 from ..policy.verdict import runs_phrase, verdict_noise, verdict_phrase
+from ..research.health import is_busy
 from . import svg
 from .htmltext import clip, esc
 from .report import reference_val, verdict_gain, window_label
@@ -91,10 +92,15 @@ def _abort_tile(data: dict) -> tuple[str, str, str]:
 
 
 def warnings(data: dict) -> str:
-    """Banners above the page: a busy machine (the report's first line too), corrupt ledger lines."""
+    """Banners above the page: a busy machine (the report's first line too), the other alerts ``status`` raises
+    (an open breaker, crash clusters, starved runs), corrupt ledger lines."""
     out = ""
     if data.get("busy_machine"):
         out += f'<p class="warn" role="alert"><strong>Busy machine.</strong> {esc(data["busy_machine"]["message"])}</p>'
+    for alert in data.get("alerts") or []:
+        if not is_busy(alert):
+            out += (f'<p class="warn" role="alert"><strong>Alert ({esc(alert["severity"])}).</strong> '
+                    f'{esc(alert["message"])}</p>')
     if data.get("corrupt_lines"):
         out += (f'<p class="warn" role="alert">{data["corrupt_lines"]} corrupt ledger line(s) were skipped; '
                 "run any command to see their line numbers on stderr.</p>")

@@ -17,8 +17,8 @@ from ..policy.early_abort import tally
 from ..policy.estimates import champion_headline, standings
 from ..policy.promotion import store_policy
 from ..policy.registry import challengers, champion, confirmed_champion, run_brief
-from ..policy.verdict import standing, standing_phrase
-from ..research.health import busy_machine
+from ..policy.verdict import noise_alert, standing, standing_phrase
+from ..research.health import busy_machine, is_busy
 from ..research.progress import velocity_phrase
 from .report_promotion import promotion_section
 
@@ -135,18 +135,22 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
         "failure_clusters": [c.to_dict() for c in history.registry.clusters(limit=10, arena=arena)],
         "recent": [_recent_row(r, window) for r in window[-RECENT_ROWS:]][::-1],
         "corrupt_lines": len(history.corrupt),
-        "velocity": _velocity(history, arena),
+        **_research(history, arena, standing(notable, events, policy)),
         "early_abort": early_abort_view(history, arena, window),
     }
 
 
-def _velocity(history: JournalIndex, arena: str) -> dict | None:
-    """The arena's improvement velocity (research.progress), from its research fold (None without one)."""
+def _research(history: JournalIndex, arena: str, verdict: dict | None) -> dict:
+    """From the arena's research fold: its improvement velocity, and the alerts ``status`` raises (the breaker, a
+    busy machine, crash clusters, the noise level...): the morning reader sees what stopped or slowed the loop."""
     try:
-        from ..research.memory import load_state
+        from ..research.health import alerts
+        from ..research.memory import curve_loader, load_state
     except ImportError:  # the research memory is optional to the report
-        return None
-    return load_state(history.store, history=history, arena=arena).velocity.view(arena)
+        return {"velocity": None, "alerts": []}
+    state = load_state(history.store, history=history, arena=arena)
+    return {"velocity": state.velocity.view(arena),
+            "alerts": alerts(state.timeline, curve_loader(history.store), noise_alert(verdict, arena))}
 
 
 def verdict_gain(run: Run) -> float | None:
@@ -248,9 +252,9 @@ def _headline(data: dict) -> list[str]:
     if abort.get("phrase") or abort.get("audit_phrase"):
         lines.append(f"- **Early abort:** {md_cell(abort.get('phrase') or 'no run stopped in this window')}"
                      + (f" (audit, all time: {md_cell(abort['audit_phrase'])})" if abort.get("audit_phrase") else ""))
-    for item in [] if busy else (data.get("confounded") or [])[-5:]:  # a busy machine is one line, above
-        lines.append(f"- **Confounded (re-run it):** `{md_cell(item['run_id'])}` — "
-                     f"{md_cell('; '.join(item['causes']) or 'starved training')}")
+    for alert in data.get("alerts") or []:  # what status raises: the breaker, crash clusters, starved runs...
+        if not is_busy(alert):  # a busy machine is one line, above
+            lines.append(f"- **Alert ({alert['severity']}):** {md_cell(alert['message'])}")
     if data["corrupt_lines"]:
         lines.append(f"- **Warning:** {data['corrupt_lines']} corrupt ledger line(s) were skipped")
     return lines + [""]
