@@ -403,3 +403,36 @@ def test_imports_in_turn_keep_every_arena_standing_and_add_only_new_rows(home, t
     registry = json.loads((tmp_path / "store" / "champion_challenger.json").read_text())
     best = {arena: s["champion"]["val_bpb"] for arena, s in registry["arenas"].items()}
     assert sorted(best.values()) == [0.98, 1.05] and registry["runs"] == 6
+
+
+def test_lines_with_their_own_run_ids_and_top_level_values_are_measured_and_none_is_dropped(home):
+    """Another tool's lines that already carry a run id and a valid status pass the schema as they are, yet their
+    top-level val_bpb still moves under metrics; a run id used twice for two different runs keeps both."""
+    path = home / "tool.jsonl"
+    path.write_text('{"run_id":"t1","commit":"a1b2c3d","val_bpb":0.9979,"status":"keep","description":"baseline"}\n'
+                    '{"run_id":"t2","commit":"b2c3d4e","val_bpb":0.99,"status":"keep","description":"depth 10"}\n'
+                    '{"run_id":"t2","commit":"c3d4e5f","val_bpb":0.98,"status":"keep","description":"other run"}\n')
+    res = ml("import", str(path), "--json", cwd=home).json()
+    assert res["imported"] == 3 and any("used by two different rows" in w for w in res["warnings"]), res
+    listed = {r["description"]: r["val_bpb"] for r in ml("list", "--json", cwd=home).json()}
+    assert listed == {"baseline": 0.9979, "depth 10": 0.99, "other run": 0.98}
+    assert ml("status", "--json", cwd=home).json()["champion"]["val_bpb"] == 0.98
+
+
+def test_an_export_of_native_and_imported_runs_imports_whole_into_a_new_store(home, tmp_path):
+    """A store that holds runs logged here (no import key) and imported rows: its JSONL export rebuilds it
+    whole (a run without an import key once made every later keyed row read as already imported)."""
+    log = home / "run.log"
+    log.write_text("run_token: t\nseed: 42\n---\nval_bpb:          0.997900\npeak_vram_mb:     45060.2\n")
+    assert ml("log", "-d", "native baseline", "--status", "keep", "--log", str(log), cwd=home).code == 0
+    tsv = home / "results.tsv"
+    tsv.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n" + "".join(
+        f"{i:07x}\t{1 + i / 100:.6f}\t44.0\tdiscard\tidea {i}\n" for i in range(1, 5)))
+    assert ml("import", str(tsv), cwd=home).code == 0
+    exported = home / "all.jsonl"
+    assert ml("export", "-f", "jsonl", "-o", str(exported), cwd=home).code == 0
+    res = ml("--home", str(tmp_path / "rebuilt"), "import", str(exported), "--json", cwd=home).json()
+    assert not res["skipped"].get("already_imported"), res
+    assert len(ml("--home", str(tmp_path / "rebuilt"), "list", "--json", cwd=home).json()) == 5
+    tsv_out = ml("export", "-f", "tsv", cwd=home).out.splitlines()
+    assert tsv_out[1].split("\t")[2] == "44.0"  # peak_vram_mb alone gives memory_gb, as list shows it

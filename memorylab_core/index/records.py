@@ -11,7 +11,7 @@ from ..evidence.arenas import record_arena
 from ..evidence.logparse import stated_kind
 from ..evidence.roles import role_of
 from ..evidence.validity import VALIDITIES, throughput_facts
-from ..ledger.model import Run, finite_float, parse_utc
+from ..ledger.model import Run, finite_float, memory_gb_of, parse_utc
 from ..novelty.textnorm import is_baseline
 
 
@@ -21,10 +21,7 @@ def run_from_record(record: dict, index: int, offset: int) -> Run:
     metrics, error, novelty, packet = (value if isinstance(value, dict) else {} for value in (
         get("metrics"), get("error"), get("novelty_guard"), get("decision_packet")))
     mget = metrics.get
-    memory_gb = finite_float(mget("memory_gb"))
-    if memory_gb is None:
-        peak_mb = finite_float(mget("peak_vram_mb"))
-        memory_gb = peak_mb / 1024 if peak_mb is not None else None
+    memory_gb = memory_gb_of(metrics)
     arena = record_arena(record)
     description = str(get("description") or "")
     timestamp, seed, validity = get("timestamp_utc"), get("seed"), get("validity")

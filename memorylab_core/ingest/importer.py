@@ -268,8 +268,9 @@ def jsonl_records(path: Path, text: str, family: str | None, branch: str | None,
     """Records from a MemoryLab (fork) JSONL journal; lines that are no valid record are reported and skipped.
 
     A line that already passes the schema (a MemoryLab export or journal) is kept as it is: its run
-    or event id, source and everything else, so an export round-trips exactly. Other run lines are
-    repaired where that is safe (status words mapped, a missing run id derived from the line, family
+    or event id, source and everything else, so an export round-trips exactly; only a metric another tool
+    wrote at the top level (``val_bpb``, ``memory_gb``) moves under ``metrics``, where every view reads it.
+    Other run lines are repaired where that is safe (status words mapped, a missing run id derived from the line, family
     and branch filled in) and then must pass the schema; what still does not is skipped with a warning.
     """
     out, objects = [], 0
@@ -282,6 +283,8 @@ def jsonl_records(path: Path, text: str, family: str | None, branch: str | None,
             _skip(summary, "malformed", f"{path.name} line {line_no}: not a JSON object")
             continue
         objects += 1
+        if rec.get("record_type") != "event" and any(name in rec for name in _METRIC_RANGE):
+            _lifted_metrics(rec, f"{path.name} line {line_no}", summary)  # valid or not: a value belongs in metrics
         if record_problem(rec, len(line)) is not None and rec.get("record_type") != "event":
             rec = _repaired(rec, _key(path.name, line_no, line, summary), path, family, branch, now, summary,
                             f"{path.name} line {line_no}")
@@ -497,6 +500,7 @@ def _fresh(candidates: list[dict], history: JournalIndex, summary: ImportSummary
     wanted = [k for r in runs_in if isinstance(k := r.get("import_key"), str) and k]
     older = [summary.legacy_keys[k] for k in wanted if k in summary.legacy_keys]
     keys, runs = history.stored_imports([*wanted, *older], (str(r["run_id"]) for r in runs_in))
+    stored_ids, seen = set(runs), {}  # seen: run id -> content of the row this call imported under it
     events = {e.event_id for e in history.events}
     fresh = []
     for rec in candidates:
@@ -507,12 +511,25 @@ def _fresh(candidates: list[dict], history: JournalIndex, summary: ImportSummary
             events.add(rec["event_id"])
             summary.events += 1
         else:
-            key = rec.get("import_key")
-            if (key and (key in keys or summary.legacy_keys.get(key) in keys)) or rec["run_id"] in runs:
+            key = rec.get("import_key") or None
+            legacy = summary.legacy_keys.get(key) if key else None
+            if key and (key in keys or (legacy is not None and legacy in keys)):
                 summary.skipped["already_imported"] += 1
                 continue
-            keys.add(key)
+            content = key or hashlib.sha256(json.dumps(rec, sort_keys=True, default=str).encode()).hexdigest()
+            if rec["run_id"] in runs:
+                if rec["run_id"] in stored_ids or seen.get(rec["run_id"]) == content:  # the same run again
+                    summary.skipped["already_imported"] += 1
+                    continue
+                # another run under an id this call already used: kept under an id of its own, never dropped
+                renamed = _run_id(content, rec.get("commit"))
+                summary.warnings.append(f"run id {rec['run_id']} is used by two different rows; the later one is "
+                                        f"imported as {renamed}")
+                rec = {**rec, "run_id": renamed}
+            if key:
+                keys.add(key)
             runs.add(rec["run_id"])
+            seen[rec["run_id"]] = content
             status = "not run" if rec.get("role") == "not_run" else rec["status"]
             summary.status_counts[status] += 1
             if rec.get("original_status"):

@@ -94,6 +94,16 @@ def finite_float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def memory_gb_of(metrics: dict) -> float | None:
+    """A record's peak memory in GB: ``memory_gb``, else ``peak_vram_mb`` / 1024 (what train.py prints and the
+    published fork stores alone); None when neither is a finite number."""
+    memory_gb = finite_float(metrics.get("memory_gb"))
+    if memory_gb is None:
+        peak_mb = finite_float(metrics.get("peak_vram_mb"))
+        memory_gb = peak_mb / 1024 if peak_mb is not None else None
+    return memory_gb
+
+
 def fmt_number(value: float | None, digits: int = 6, signed: bool = False, missing: str = "—") -> str:
     """A metric for people: fixed decimals (``+`` sign when ``signed``), ``missing`` for no value."""
     if value is None:

@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 
-from ..ledger.model import Run, shown_status
+from ..ledger.model import Run, memory_gb_of, shown_status
 from ..ledger.store import TSV_HEADER
 
 CSV_COLUMNS = (
@@ -39,7 +39,7 @@ def tsv_row(record: dict) -> str:
     metrics = record.get("metrics") or {}
     crashed = record.get("status") == "crash"
     val = metrics.get("val_bpb") if isinstance(metrics.get("val_bpb"), (int, float)) else None
-    mem = metrics.get("memory_gb") if isinstance(metrics.get("memory_gb"), (int, float)) else None
+    mem = memory_gb_of(metrics)  # the fork stores peak_vram_mb alone
     val_text = "0.000000" if crashed else _fmt_or(val, 6, "0.000000")
     mem_text = "0.0" if crashed else _fmt_or(mem, 1, "0.0")
     commit = (record.get("commit") or "0000000")[:7]
