@@ -436,3 +436,21 @@ def test_an_export_of_native_and_imported_runs_imports_whole_into_a_new_store(ho
     assert len(ml("--home", str(tmp_path / "rebuilt"), "list", "--json", cwd=home).json()) == 5
     tsv_out = ml("export", "-f", "tsv", cwd=home).out.splitlines()
     assert tsv_out[1].split("\t")[2] == "44.0"  # peak_vram_mb alone gives memory_gb, as list shows it
+
+
+def test_two_ledgers_with_one_name_are_refused_not_merged(home):
+    """gpu0/results.tsv and gpu1/results.tsv would share an arena and lose gpu1's repeated baseline row as
+    "already imported": one line, nothing imported, and the way out."""
+    rows = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\na1b2c3d\t0.997900\t44.0\tkeep\tbaseline\n"
+    for gpu in ("gpu0", "gpu1"):
+        (home / gpu).mkdir()
+        (home / gpu / "results.tsv").write_text(rows)
+    res = ml("import", str(home / "gpu0" / "results.tsv"), str(home / "gpu1" / "results.tsv"), cwd=home)
+    assert res.code == 1 and "two files are named results.tsv" in res.err and "gpu1-results.tsv" in res.err
+
+
+def test_a_dry_run_import_writes_nothing_not_even_a_store(tmp_path):
+    tsv = tmp_path / "b.tsv"
+    tsv.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\na1b2c3d\t0.997900\t44.0\tkeep\tbaseline\n")
+    res = ml("--home", str(tmp_path / "G"), "import", "--dry-run", str(tsv), cwd=tmp_path)
+    assert res.code == 0 and "would import 1 of 1 rows" in res.out and not (tmp_path / "G").exists()

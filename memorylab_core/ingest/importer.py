@@ -452,6 +452,11 @@ def import_files(store: Store, history: JournalIndex, paths: list[Path], family:
     are 1-based data rows (``import --split-at``).
     """
     summary = ImportSummary(dry_run=dry_run)
+    names = Counter(path.name for path in paths)
+    if any(n > 1 for n in names.values()):
+        raise MemoryLabError(f"two files are named {next(n for n, c in names.items() if c > 1)}: an imported file is "
+                             "known by its name (its arena, and which rows are already imported), so two machines' "
+                             "ledgers need two names: cp gpu1/results.tsv gpu1-results.tsv")
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     candidates, archive = [], {}
     for path in paths:
@@ -462,8 +467,8 @@ def import_files(store: Store, history: JournalIndex, paths: list[Path], family:
         summary.files.append({"path": str(path), "rows": len(records)})
     if not dry_run:
         store.ensure()
-    with store.lock():
-        history.refresh(locked=True)
+    with store.lock(shared=dry_run):  # a dry run writes nothing: not even a lock file where no store is yet
+        history.refresh(locked=not dry_run)
         fresh = _fresh(candidates, history, summary)
         summary.imported = sum(1 for rec in fresh if rec.get("record_type") != "event")
         files = {str(rec["run_id"]): archive[rec["run_id"]] for rec in fresh if rec.get("run_id") in archive}
