@@ -454,3 +454,18 @@ def test_a_dry_run_import_writes_nothing_not_even_a_store(tmp_path):
     tsv.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\na1b2c3d\t0.997900\t44.0\tkeep\tbaseline\n")
     res = ml("--home", str(tmp_path / "G"), "import", "--dry-run", str(tsv), cwd=tmp_path)
     assert res.code == 0 and "would import 1 of 1 rows" in res.out and not (tmp_path / "G").exists()
+
+
+def test_imported_experiments_under_one_commit_are_not_replicates(home):
+    """A ledger whose author never committed gives every experiment one commit: those rows measured different
+    things, so they form no replicate group (σ stays the prior) and the champion is the best kept row."""
+    rows = [("baseline", "keep", 0.9973), ("exp1 depth 10", "discard", 1.0010), ("exp2 lr up", "keep", 0.9969),
+            ("exp3 warmdown", "keep", 0.9964), ("exp4 wd", "discard", 1.0040)]
+    path = home / "one-commit.tsv"
+    path.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n" + "".join(
+        f"228791f\t{val:.6f}\t44.0\t{status}\t{desc}\n" for desc, status, val in rows))
+    assert ml("import", str(path), cwd=home).code == 0
+    champ = ml("champion", "--json", cwd=home).json()
+    assert champ["noise"]["source"] == "default", champ["noise"]
+    status = ml("status", "--json", cwd=home).json()
+    assert status["champion"]["val_bpb"] == 0.9964 and status["verdict"]["reference_n"] == 1

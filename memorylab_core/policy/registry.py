@@ -48,9 +48,13 @@ def is_measured(run: Run) -> bool:
 
 def code_key(run: Run) -> str:
     """What makes two runs replicates: the same arena and the same train.py (fingerprint), else the same
-    commit. Runs of one commit in two arenas measured different things: never one replicate group."""
+    commit. Runs of one commit in two arenas measured different things: never one replicate group. An imported
+    row has no fingerprint, and ledgers whose author never committed give every experiment one commit, so
+    there the description must match too."""
     if run.code_fingerprint:
         return f"{run.arena}|fp:{run.code_fingerprint}"
+    if run.commit and run.source.startswith("import"):
+        return f"{run.arena}|commit:{run.commit}|{' '.join(run.description.lower().split())}"
     if run.commit:
         return f"{run.arena}|commit:{run.commit}"
     return "run:" + run.run_id
