@@ -273,6 +273,7 @@ def test_interrupts_and_noise_make_no_card_but_regressions_do():
     (card,) = fold(runs).deck.ranked(3)
     assert card["type"] == "regression" and card["change_class"] == "DEPTH up"
     assert "worse by 0.0500" in card["lesson"] and "val_bpb 1.050000 vs champion 1.000000" in card["evidence"]
+    assert "(gain -0.050000, + = lower val_bpb, better)" in card["evidence"]  # one sign convention everywhere
 
 
 def test_cards_deduplicate_with_seen_count_and_first_last_seen():

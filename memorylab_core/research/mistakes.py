@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..evidence.crashes import crash_class, crash_kind, stated_crash_kind
+from ..ledger.model import GAIN_SIGN
 from ..policy.decisions import NOISE_BAND
 
 MAX_CARDS = 20
@@ -167,7 +168,7 @@ def _evidence(run, outcome) -> str:
         text = run.error_summary or (f"crash ({kind})" if kind else f"crash: {run.description}")
     else:
         text = (f"val_bpb {run.val_bpb:.6f} vs champion {outcome.ref_before:.6f} "
-                f"({-outcome.gain:+.6f})")
+                f"(gain {outcome.gain:+.6f}, {GAIN_SIGN})")
     flat = " ".join(str(text).split())
     return flat if len(flat) <= EVIDENCE_CHARS else flat[: EVIDENCE_CHARS - 1] + "…"
 
