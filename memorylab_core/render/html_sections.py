@@ -157,7 +157,6 @@ def _packet(packet: object) -> str:
     comparison = packet.get("comparison") if isinstance(packet.get("comparison"), dict) else {}
     novelty = packet.get("novelty") if isinstance(packet.get("novelty"), dict) else {}
     prior = comparison.get("prior_champion") if isinstance(comparison.get("prior_champion"), dict) else None
-    delta = comparison.get("delta_val_bpb")
     pairs = [("next action", f"<strong>{esc(packet.get('next_action') or 'none')}</strong> "
                              f"{pill(packet.get('priority'))} <span class='muted'>rule "
                              f"{esc(packet.get('rule') or 'unknown')}</span>"),
@@ -168,8 +167,8 @@ def _packet(packet: object) -> str:
     if prior:
         pairs.append(("prior champion (its single run)", f"<code>{esc(prior.get('run_id'))}</code> "
                                         f"{fmt_val(prior.get('val_bpb') if _is_num(prior.get('val_bpb')) else None)}"))
-    if _is_num(delta):
-        pairs.append((f"gain vs prior ({GAIN_SIGN})", fmt_gain(-delta)))
+    # No gain against the prior champion's single run: the verdict above is the policy's gain over its reference,
+    # and a second number measured another way contradicted it (+0.002 vs -0.0015 for one promote)
     if novelty.get("classification"):
         pairs.append(("novelty", esc(f"{novelty['classification']} ({novelty.get('decision') or 'unknown'})")))
     return f"<h3>Decision packet</h3>{_kv(pairs)}"
