@@ -17,7 +17,7 @@ from ..policy.verdict import runs_phrase, verdict_noise, verdict_phrase
 from ..research.health import is_busy
 from . import svg
 from .htmltext import clip, esc
-from .report import reference_val, verdict_gain, window_label
+from .report import challenger_gain, reference_val, verdict_gain, window_label
 from .svg import glyph
 
 DESCRIPTION_CHARS = 160
@@ -199,11 +199,13 @@ def board_card(data: dict) -> str:
     reference = reference_val(data)
     rows = []
     for rank, run in enumerate(board):
-        vs_best = gain(run["val_bpb"], reference) if rank else None
-        rows.append(f"<tr><td>{'★' if rank == 0 else rank}</td><td class='n'>{fmt_val(run['val_bpb'])}</td>"
+        vs_best = challenger_gain(run, data) if rank else None
+        shown = reference if rank == 0 else run.get("reference_val_bpb", run["val_bpb"])
+        rows.append(f"<tr><td>{'★' if rank == 0 else rank}</td><td class='n'>{fmt_val(shown)}</td>"
                     f"<td class='n'>{fmt_gain(vs_best) if rank else ''}</td><td>{_run_ref(run)}</td>"
                     f"<td>{esc(clip(run['description'], 90))}</td></tr>")
-    head = (f"<tr><th>#</th><th class='n'>val_bpb</th><th class='n'>gain vs ★'s reference ({GAIN_SIGN})</th>"
+    head = (f"<tr><th>#</th><th class='n'>reference val_bpb (mean of its code's runs)</th>"
+            f"<th class='n'>gain vs ★'s reference ({GAIN_SIGN})</th>"
             "<th>commit</th>"
             "<th>description</th></tr>")
     return section("board", "Champion & challengers", table(head, "".join(rows)))

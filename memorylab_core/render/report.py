@@ -15,7 +15,7 @@ from ..ledger.model import GAIN_SIGN, Run, fmt_number, gain, lineage_gain, plura
 from ..policy.decisions import queued
 from ..policy.early_abort import tally
 from ..policy.estimates import champion_headline, standings
-from ..policy.promotion import store_policy
+from ..policy.promotion import sample_of, store_policy
 from ..policy.registry import challengers, champion, confirmed_champion, run_brief
 from ..policy.verdict import noise_alert, standing, standing_phrase
 from ..research.health import busy_machine, is_busy
@@ -128,7 +128,7 @@ def report_data(history: JournalIndex, since_hours: float | None = 16.0, now: da
         "champion_gain": gain(champ.val_bpb if champ else None, first.val_bpb if first else None),
         "new_champion_in_window": champ is not None and champ.index >= start,
         "decision_queue": _queue(history, window),
-        "challengers": [run_brief(r) for r in challengers(notable, events=events)],
+        "challengers": [_with_reference(r, notable) for r in challengers(notable, events=events)],
         "promotion": promo,
         "headline": champion_headline(promo),
         "lineages": [lin.to_dict() for lin in history.registry.lineages(arena)],
@@ -151,6 +151,19 @@ def _research(history: JournalIndex, arena: str, verdict: dict | None) -> dict:
     state = load_state(history.store, history=history, arena=arena)
     return {"velocity": state.velocity.view(arena),
             "alerts": alerts(state.timeline, curve_loader(history.store), noise_alert(verdict, arena))}
+
+
+def _with_reference(run: Run, runs: Sequence[Run]) -> dict:
+    """A challenger with its code's reference (the mean of its runs, as the champion's is measured): the board
+    compares like with like, never one lucky run with the champion's mean."""
+    sample = sample_of(run, runs)
+    return {**run_brief(run), "reference_val_bpb": round(sample.mean, 6) if sample.n else run.val_bpb,
+            "reference_n": sample.n or 1}
+
+
+def challenger_gain(challenger: dict, data: dict) -> float | None:
+    """A challenger's gain over the champion's reference (+ = better), from its own reference."""
+    return gain(challenger.get("reference_val_bpb", challenger["val_bpb"]), reference_val(data))
 
 
 def verdict_gain(run: Run) -> float | None:
@@ -311,12 +324,12 @@ def _challenger_section(data: dict) -> list[str]:
     lines = ["## Challenger board", ""]
     if not data["challengers"]:
         return lines + ["No challengers yet.", ""]
-    reference = reference_val(data)
-    lines += [f"| # | val_bpb | gain vs the champion's reference ({GAIN_SIGN}) | run | description |",
-              "|---|---|---|---|---|"]
+    lines += [f"| # | val_bpb (its reference: mean of its code's runs) | gain vs the champion's reference "
+              f"({GAIN_SIGN}) | run | description |", "|---|---|---|---|---|"]
     for rank, ch in enumerate(data["challengers"], 1):
-        vs_champion = fmt_number(gain(ch["val_bpb"], reference), signed=True)
-        lines.append(f"| {rank} | {fmt_number(ch['val_bpb'])} | {vs_champion} | "
+        vs_champion = fmt_number(challenger_gain(ch, data), signed=True)
+        ref = ch.get("reference_val_bpb", ch["val_bpb"])
+        lines.append(f"| {rank} | {fmt_number(ref)} ({plural(ch.get('reference_n', 1), 'run')}) | {vs_champion} | "
                      f"`{md_cell(ch['run_id'])}` | {md_cell(ch['description'])} |")
     return lines + [""]
 
