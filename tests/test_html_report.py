@@ -335,3 +335,19 @@ def test_the_progress_chart_stars_the_policys_champion_not_the_best_single_run()
     assert [champ.run_id for _, champ in changes] == ["r0", "r1", tip.run_id]
     svg = charts.progress_chart(led.runs, changes=changes)
     assert "★ champion 0.9915" in svg and "★ champion 0.9900" not in svg
+
+
+def test_a_challenger_is_measured_by_its_reference_not_its_luckiest_run():
+    from test_promotion import Ledger
+
+    from memorylab_core.render.report import _with_reference, challenger_gain
+
+    led = Ledger()
+    led.run("c0", 1.000)
+    lucky, _ = led.run("c1", 0.990)
+    for val in (0.995, 0.993, 0.996):
+        led.replicate(lucky, val)
+    ch = _with_reference(lucky, led.runs)
+    assert ch["val_bpb"] == 0.990 and ch["reference_val_bpb"] == pytest.approx(0.9935) and ch["reference_n"] == 4
+    data = {"verdict": {"reference_val_bpb": 0.9915}, "champion": {"val_bpb": 0.9915}}
+    assert challenger_gain(ch, data) == pytest.approx(-0.002)  # behind the champion, not "+0.0015" ahead of it
