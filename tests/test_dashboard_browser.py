@@ -170,3 +170,22 @@ def test_readable_without_javascript(chrome, pages):
         chrome.screenshot(SHOTS / "dashboard-nojs.png", full_page=False)
     finally:
         chrome.driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_no_card_spills_out_of_the_page_or_under_another(pages, width):
+    """Wide tables and long descriptions scroll inside their own card: the page is never wider than the window
+    (375 px: a phone), and no card's content runs under its neighbour (the board beside the failure clusters)."""
+    path, _ = pages["synthetic-2000"]
+    with browser(width=max(width, 800), height=900) as session:
+        # a desktop window is at least ~500 px wide: a phone's width is emulated, as Chrome's device mode does
+        session.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                       {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 800})
+        session.open(path)
+        assert session.js("return document.documentElement.clientWidth") == width
+        page_width = session.js("return document.documentElement.scrollWidth")
+        spills = session.js("return Array.prototype.filter.call(document.querySelectorAll('.card'), function (c) {"
+                            " var r = c.getBoundingClientRect(); return r.right > document.documentElement.clientWidth"
+                            " + 1; }).length")
+        session.screenshot(SHOTS / f"dashboard-synthetic-{width}px.png")
+    assert page_width <= width and spills == 0, (page_width, spills)

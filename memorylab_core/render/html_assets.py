@@ -8,12 +8,12 @@ only adds sorting and filtering to the runs table; the page is complete and read
 from __future__ import annotations
 
 CSS = """
-:root{--bg:#f4f5f7;--card:#fff;--text:#1c2230;--muted:#5d6677;--faint:#8a93a3;--line:#e3e6ec;
+:root{--bg:#f4f5f7;--card:#fff;--text:#1c2230;--muted:#5d6677;--faint:#687082;--line:#e3e6ec;
 --grid:#eceef2;--keep:#17894a;--keep-bg:#e3f4ea;--discard:#7d8797;--crash:#cc3333;--crash-bg:#fbeaea;
 --accent:#2f5bd3;--warn:#a86200;--warn-bg:#fff4e0;--c1:#2f5bd3;--c2:#b4572b;--c3:#8a4fc4;--c4:#0f8f8f;
 color-scheme:light dark}
 @media (prefers-color-scheme:dark){:root{--bg:#0e1117;--card:#161b24;--text:#e4e8ef;--muted:#a1aabb;
---faint:#6e7789;--line:#283040;--grid:#1f2633;--keep:#41c982;--keep-bg:#15301f;--discard:#8792a6;
+--faint:#858fa1;--line:#283040;--grid:#1f2633;--keep:#41c982;--keep-bg:#15301f;--discard:#8792a6;
 --crash:#ff6b6b;--crash-bg:#3a1b1f;--accent:#7aa2ff;--warn:#f0b35a;--warn-bg:#35280f;--c1:#7aa2ff;
 --c2:#f08d5c;--c3:#c79bf2;--c4:#4fd1c5}}
 *{box-sizing:border-box}[hidden]{display:none!important}
@@ -27,8 +27,10 @@ header.top{display:flex;flex-wrap:wrap;align-items:baseline;gap:6px 18px;margin-
 header.top .sub{color:var(--muted)}
 nav.toc{display:flex;flex-wrap:wrap;gap:4px 14px;margin:0 0 16px;font-size:13px}
 nav.toc a{text-decoration:none}nav.toc a:hover{text-decoration:underline}
-.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 18px;margin:0 0 16px}
-.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 18px;margin:0 0 16px;
+min-width:0;overflow-x:auto}
+.card td{overflow-wrap:anywhere}
+.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(520px,100%),1fr));gap:16px}
 .grid2>.card{margin:0}.grid2{margin-bottom:16px}
 .stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin:0 0 16px}
 .stat{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:12px 14px}
@@ -55,6 +57,8 @@ border:1px solid var(--line);white-space:nowrap}
 .glyph-svg{vertical-align:middle;overflow:visible}
 .chart{width:100%;height:auto;display:block;font-family:inherit}
 .velocity{max-width:100%;height:auto;display:block}
+.velocity .tick{fill:var(--faint);font-size:11px;font-variant-numeric:tabular-nums}
+.velocity .axis-title{fill:var(--muted);font-size:11.5px}
 .chart .plot-bg{fill:var(--card)}.chart .band{fill:var(--crash-bg)}
 .chart .grid{stroke:var(--grid);stroke-width:1}
 .chart .tick{fill:var(--faint);font-size:11px;font-variant-numeric:tabular-nums}

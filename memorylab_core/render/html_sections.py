@@ -335,16 +335,18 @@ def _velocity(view: dict, points: Sequence) -> str:
     hours = view.get("hour_unit", "GPU-hour")
     unit, what = (hours.replace("-hour", "-h"), f"cumulative {hours}s") if by_hours \
         else ("", "experiments (training time unknown)")
-    width, height, left, bottom = 420, 150, 56, 26
+    width, height, left, bottom = 420, 166, 56, 42
     x = svg.Scale(min(xs), max(xs), left, width - 8)
     y = svg.Scale(min(ys), max(ys), 8, height - bottom)
     y_ticks, x_ticks = svg.nice_ticks(min(ys), max(ys), 3), svg.nice_ticks(min(xs), max(xs), 4)
+    x_ticks = [t for t in x_ticks if min(xs) <= t <= max(xs) and (by_hours or t == int(t))]  # no 0.25 experiment
     line = svg.step_line([(x(h), y(v)) for h, v in zip(xs, ys, strict=True)], x(max(xs)))
+    x_title = f"{unit} since the baseline" if by_hours else "experiments since the baseline"
     chart = (f'<svg class="velocity" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
              f'role="img" aria-label="champion val_bpb by {what}">'
              + svg.y_axis(y, [t for t in y_ticks if min(ys) <= t <= max(ys)], left, width - 8, lambda v: f"{v:.3f}")
-             + svg.x_axis(x, [t for t in x_ticks if min(xs) <= t <= max(xs)], 8, height - bottom,
-                          lambda h: f"{h:g} {unit}".strip())
+             + svg.x_axis(x, x_ticks, 8, height - bottom, lambda h: f"{h:g}")
+             + svg.text(width - 8, height - 4, x_title, "axis-title", "end")
              + f'<path class="frontier" d="{line}" fill="none"/></svg>')
     return (f'<p class="muted">{esc(phrase)}. Chart: the champion\'s val_bpb (lower is better, drawn '
             f'upward) by {what} since the baseline.</p>{chart}')
