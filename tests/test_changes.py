@@ -747,3 +747,16 @@ def test_a_value_instead_of_another_is_the_new_one(text, name, old, new):
     "four heads instead of two" as N_HEAD set to 2)."""
     fact = by_name(text_changes(text))[name]
     assert (fact["old"], fact["new"], fact["direction"]) == (old, new, "up")
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("notes on the run and LS", {}),                                   # a word, not a window pattern
+    ("window pattern L->SL", {"WINDOW_PATTERN": ("L", "SL")}),
+    ("switch to LS windows", {"WINDOW_PATTERN": (None, "LS")}),
+    ("use SSSL pattern", {"WINDOW_PATTERN": (None, "SSSL")}),
+    ("41ep + ls=0.15 on the base", {"LABEL_SMOOTHING": (None, 0.15)}),  # "ls" with a value is label smoothing
+])
+def test_a_two_letter_window_pattern_needs_its_context(text, expected):
+    facts = {f["name"]: (f["old"], f["new"]) for f in text_changes(text) if f["name"] in ("WINDOW_PATTERN",
+                                                                                         "LABEL_SMOOTHING")}
+    assert facts == expected

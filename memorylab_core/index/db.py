@@ -45,7 +45,7 @@ from pathlib import Path
 from ..ledger.journal import JournalStat
 from ..ledger.store import INDEX_NAME, Store, os_reason, warn
 
-INDEX_VERSION = 24  # bump when a table or a fold changes: older indexes are rebuilt (24: imported replicate groups)
+INDEX_VERSION = 25  # bump when a table or a fold changes: older indexes are rebuilt (25: "LS" needs context)
 BLOCK = 1 << 20  # bytes per verification hash
 PRIVATE_PREFIX = "memorylab-index-"  # + uid: the temp-dir folder of indexes of stores this user cannot write
 BUSY_TIMEOUT_MS = 120_000  # another command syncing the index: wait for it

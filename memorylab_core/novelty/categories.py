@@ -92,7 +92,7 @@ _KEYWORDS: dict[str, str] = {
                     r"mlp|hidden dim|expansion|params?|parameters|residual|skip connections?|x0|"
                     r"conv\w*|mixer|moe|experts?|blocks?|architecture|deeper|shallower",
     "attention": r"attention|attn|heads?|head dim|n head|kv heads?|gqa|mqa|sliding window\w*|"
-                 r"windows?|window pattern|(?=[sl]*s)(?=[sl]*l)[sl]{2,8}|rope|rotary|flash|causal|"
+                 r"windows?|window pattern|(?=[sl]*s)(?=[sl]*l)[sl]{3,8}|rope|rotary|flash|causal|"
                  r"global context|qk ?norm",
     "activation": r"activation|relu\^?2?|relu²|squared relu|gelu|silu|swish|swiglu|geglu|reglu|glu",
     "optimizer": r"optimi[sz]er|muon|normuon|adamw?|sgd|lion|shampoo|soap|momentum|betas?[12]?|"

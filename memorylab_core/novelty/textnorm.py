@@ -225,7 +225,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"qk[\s_-]?norm\w*|query[\s_-]?key[\s_-]?norm\w*", "qknorm"),
     (r"(?:logit[\s_-]?)?soft[\s_-]?cap\w*|logit[\s_-]?cap\w*", "softcap"),
     (r"sliding[\s_-]?windows?|window[\s_-]?pattern|attention[\s_-]?windows?|\bwindows?\b", "window"),
-    (r"\b(?=[sl]*s)(?=[sl]*l)[sl]{2,8}\b", "window"),
+    (r"\b(?=[sl]*s)(?=[sl]*l)[sl]{3,8}\b", "window"),
     (r"head[\s_-]?dim\w*", "headdim"),
     (r"\bn[\s_-]?heads?\b|num[\s_-]?heads\b|\bheads?\b", "heads"),
     (r"seq(?:uence)?[\s_-]?len(?:gth)?|context[\s_-]?len(?:gth)?|max[\s_-]?seq[\s_-]?len", "seqlen"),
@@ -456,7 +456,11 @@ CATEGORY_ALIASES: tuple[tuple[str, str | None, str], ...] = (
     ("PRECISION", "fp32", rf"fp32|float32|full{_S}precision"),
     ("PRECISION", "fp8", r"fp8|float8"),
     ("WINDOW_PATTERN", "L", rf"all{_S}(?:long|global|full)(?:{_S}attention)?(?:{_S}windows?)?"),
-    ("WINDOW_PATTERN", "*", r"(?=[sl]*s)(?=[sl]*l)[sl]{2,8}(?:[\s_-]*pattern)?"),
+    # a two-letter pattern ("LS", "SL") only beside the word pattern or window, or an arrow: alone it is too
+    # often a word ("... and LS", "ls=0.1" for label smoothing)
+    ("WINDOW_PATTERN", "*", r"(?=[sl]*s)(?=[sl]*l)[sl]{3,8}(?:[\s_-]*pattern)?|(?:sl|ls)[\s_-]*(?:pattern|windows?)"
+                            r"|(?<=->)(?:sl|ls)\b|(?<=-> )(?:sl|ls)\b|(?<=→)(?:sl|ls)\b|(?<=→ )(?:sl|ls)\b"
+                            r"|\b(?:sl|ls)(?=\s*(?:->|→))"),
     ("WINDOW_PATTERN", None,
      rf"(?:short|local|sliding){_S}window(?:{_S}attention)?{_S}layers?|local{_S}attention{_S}layers?|"  # not depth
      rf"window{_S}pattern|sliding{_S}windows?|attention{_S}windows?|short{_S}windows?|window{_S}size|"

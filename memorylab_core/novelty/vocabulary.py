@@ -151,7 +151,8 @@ KNOBS: tuple[tuple[str, str, str, str, str, str], ...] = (
      rf"ema(?:{_S}of{_S}(?:the{_S})?(?:model{_S})?weights)?|exponential{_S}moving{_S}averag(?:e|ing)|"
      rf"weight{_S}(?:ema|averaging)|polyak(?:{_S}averaging)?|swa", "EMA of weights now with the dtype fixed",
      "added"),
-    ("LABEL_SMOOTHING", "loss", "comp", rf"label{_S}smooth(?:ing)?", "add label smoothing", "added"),
+    ("LABEL_SMOOTHING", "loss", "comp", rf"label{_S}smooth(?:ing)?|ls(?=\s*(?:=|:)?\s*\d)", "add label smoothing",
+     "added"),
     ("Z_LOSS", "loss", "comp", rf"z{_S}loss", "add z-loss", "added"),
     ("MTP", "loss", "comp", rf"multi{_S}token{_S}prediction|mtp", "multi-token prediction head", "added"),
     ("UNET_SKIPS", "architecture", "comp", rf"u{_S}net(?:{_S}(?:style|skips?|connections?))?",
