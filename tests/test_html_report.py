@@ -104,7 +104,8 @@ def assert_safe(page_text: str) -> Page:
 # -- escaping ------------------------------------------------------------------------------------
 def test_esc_neutralises_markup_quotes_and_control_characters():
     assert esc('<a href="x">&\'</a>') == "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;&lt;/a&gt;"
-    assert esc("a\x00b\x1bc\td\ne") == "a\ufffdb\ufffdc\td\ne"
+    assert esc("a\x00b\x1bc\td\ne") == "a\\x00b\\x1bc\td\ne"  # shown as escapes, as the terminal shows them
+    assert esc("bell\x07 \u202eevil\u202c") == "bell\\x07 \\u202eevil\\u202c"  # no reordering what a reader sees
     assert esc(None) == "" and esc(1.5) == "1.5"
     assert clip("  many   words here ", 9) == "many wor…" and clip("short", 9) == "short"
 

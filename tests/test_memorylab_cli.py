@@ -319,6 +319,8 @@ def test_report_sections_and_counts(repo):
         assert section in text
     assert "5 in this window (2 keep · 2 discard · 1 crash" in text
     assert "<script>" not in text and "better lr \\| pipes" in text
+    from memorylab_core.render.report import md_cell
+    assert md_cell("[x](javascript:alert(7))") == "\\[x\\](javascript:alert(7))"  # never a live link
     stamped = [p for p in (repo / "results" / "memorylab" / "reports").iterdir() if p.name != "latest.md"]
     assert len(stamped) == 1
     data = ml("report", "--json", "--output", "-", cwd=repo).json()

@@ -12,14 +12,16 @@ import json
 import math
 import re
 
-# C0 control characters (other than tab, newline, carriage return) and DEL are not allowed in HTML
-# text; they become U+FFFD so a stray byte from a crash log cannot upset the parser.
-_CONTROLS = (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)
-_SPECIAL = re.compile("[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0/C1 control characters (other than tab, newline, carriage return), DEL and the bidirectional controls are
+# shown as escapes (``\x07``, ``\u202e``), as the terminal and the markdown report show them: a stray byte from
+# a crash log cannot upset the parser, and a description cannot reorder what a reader sees.
+_CONTROLS = (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029,
+             *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_SPECIAL = re.compile("[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # What html.escape(quote=True) produces, plus the controls; a table instead of the html module keeps
 # that import (and its entity table) out of start-up.
 _ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#x27;",
-            **dict.fromkeys(_CONTROLS, "\ufffd")}
+            **{code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _CONTROLS}}
 _SCRIPT = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 

@@ -198,10 +198,11 @@ def _recent_row(run: Run, runs: Sequence[Run]) -> dict:
 
 
 def md_cell(text: object) -> str:
-    """Text made safe for one markdown table cell (no line breaks, pipes or raw HTML)."""
+    """Text made safe for one markdown table cell (no line breaks, pipes, raw HTML, or links a renderer would
+    make live: ``[x](javascript:...)``)."""
     value = " ".join(str(text if text is not None else "").split())
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return value.replace("|", "\\|").replace("`", "\\`")
+    return value.replace("|", "\\|").replace("`", "\\`").replace("[", "\\[").replace("]", "\\]")
 
 
 def window_label(data: dict) -> str:
