@@ -469,3 +469,13 @@ def test_imported_experiments_under_one_commit_are_not_replicates(home):
     assert champ["noise"]["source"] == "default", champ["noise"]
     status = ml("status", "--json", cwd=home).json()
     assert status["champion"]["val_bpb"] == 0.9964 and status["verdict"]["reference_n"] == 1
+
+
+def test_import_warnings_go_to_stderr_like_every_commands(home):
+    """`import ... > log` in a cron job: the summary on stdout, each warning on stderr with its prefix."""
+    path = home / "w.tsv"
+    path.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+                    "a1b2c3d\t0.997900\t44.0\tkeep\tbaseline\nb2c3d4e\tnan\t44.0\tdiscard\tbroke\n")
+    res = ml("import", str(path), cwd=home)
+    assert res.code == 0 and "warning" not in res.out
+    assert "memorylab: warning: w.tsv line 3: val_bpb 'nan' is not a measurement" in res.err, res.err

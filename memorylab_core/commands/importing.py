@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..ingest.importer import import_files
 from ..ledger.model import plural
+from ..ledger.store import warn
 from .common import Context, add_json_flag
 
 
@@ -41,6 +42,9 @@ def _rows(text: str) -> tuple[int, ...]:
     return rows
 
 
+WARNINGS_SHOWN = 10  # warnings printed; --json has them all
+
+
 def run(ctx: Context) -> int:
     args = ctx.args
     split = "none" if args.no_split else ("rows" if args.split_at else "auto")
@@ -64,6 +68,10 @@ def run(ctx: Context) -> int:
         copied = "would copy" if summary.dry_run else "copied"
         lines.append(f"  {copied} {plural(summary.artifact_files, 'archived file')} (runs/<run_id>/) "
                      "into the store's archive")
-    lines += [f"  warning: {w}" for w in summary.warnings[:10]]
     ctx.emit("\n".join(lines), data)
+    if not ctx.json:  # warnings on stderr, as every command's: `import ... > log` keeps them in view
+        for warning in summary.warnings[:WARNINGS_SHOWN]:
+            warn(warning)
+        if len(summary.warnings) > WARNINGS_SHOWN:
+            warn(f"and {len(summary.warnings) - WARNINGS_SHOWN} more (import --json lists them all)")
     return 0
