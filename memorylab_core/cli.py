@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from . import __version__
 from .commands import COMMANDS, load
 from .commands.common import Context, location, silence_stdout, terminal_output
-from .ledger.store import is_sqlite_error, storage_reason, warn
+from .ledger.store import is_sqlite_error, on_one_line, storage_reason, warn
 
 
 class Parser(argparse.ArgumentParser):
@@ -126,7 +126,7 @@ def _run(ctx: Context) -> int:
                  "champion_challenger.json and the report may lag until the next write: 'memorylab export -f tsv "
                  "-o results.tsv' rebuilds results.tsv now)")
             return 0
-        print(f"memorylab: error: {message}", file=sys.stderr)
+        print(f"memorylab: error: {on_one_line(message)}", file=sys.stderr)
         return 1
 
 

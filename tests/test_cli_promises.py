@@ -656,3 +656,11 @@ def test_json_output_is_valid_utf8_when_the_store_path_is_not(tmp_path):
     out = subprocess.run([*cmd, "status", "--json"], cwd=tmp_path, capture_output=True, timeout=60).stdout
     store = json.loads(out.decode("utf-8"))["store"]
     assert os.fsencode(store) == home
+
+
+def test_an_error_naming_an_arena_with_a_line_break_stays_one_line(repo, tmp_path):
+    tsv = tmp_path / "nr.tsv"
+    tsv.write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\na1b2c3d\t0.997900\t44.0\tkeep\tbaseline\n")
+    assert ml("import", "--family", "bad\nname", str(tsv), cwd=repo).code == 0
+    res = ml("status", "--arena", "nope", cwd=repo)
+    assert one_line_error(res) and "bad\\nname" in res.err, res.err

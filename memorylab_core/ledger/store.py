@@ -488,7 +488,12 @@ def is_safe_run_id(run_id: str) -> bool:
 
 def warn(message: str) -> None:
     """A one-line warning on stderr (never on stdout, which may be JSON for a machine)."""
-    print(f"memorylab: warning: {message}", file=sys.stderr)
+    print(f"memorylab: warning: {on_one_line(message)}", file=sys.stderr)
+
+
+def on_one_line(message: str) -> str:
+    """A message kept to one line: a line break inside it (an arena or file name) is shown as ``\\n``."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def os_reason(exc: OSError) -> str:
