@@ -102,6 +102,9 @@ def test_reset_breaker_records_an_event_and_unblocks(repo):
     assert event["reason"] == "fixed the OOM in the dataloader" and event["breaker_before"]["state"] == "open"
     check = ml_proc("check", "-d", "a genuinely new idea about rotary base", "--fail-on-similar", cwd=repo)
     assert check.code == 0, check.out
+    lines = len(records(repo))  # a second reset finds nothing to reset: nothing recorded (a cron job may repeat it)
+    again = ml("status", "--reset-breaker", "--reason", "cron", cwd=repo)
+    assert again.code == 0 and "nothing to reset, nothing recorded" in again.err and len(records(repo)) == lines
 
 
 # -- alerts: one per cause ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from ..evidence.crashes import stated_crash_kind
 from ..evidence.roles import account_line
 from ..ledger.model import event_record, plural
-from ..ledger.store import MemoryLabError
+from ..ledger.store import MemoryLabError, warn
 from ..policy.estimates import history_headline
 from ..policy.verdict import history_standing, noise_alert, standing_phrase
 from ..render.report import early_abort_view, window_runs
@@ -86,10 +86,13 @@ def run(ctx: Context) -> int:
     if args.reset_breaker:
         if not (args.reason or "").strip():
             raise MemoryLabError("--reset-breaker needs --reason TEXT (it is recorded in the ledger)")
-        reset = reset_event(state, args.reason.strip(), datetime.now(timezone.utc))
-        ctx.store.ensure()
-        ctx.store.append(reset)
-        state = load_state(ctx.store, history=ctx.history, arena=ctx.arena)
+        if not state.timeline.breaker()["streak"]:  # a scripted reset must not grow the ledger for nothing
+            warn("the breaker is closed and counts no crash: nothing to reset, nothing recorded")
+        else:
+            reset = reset_event(state, args.reason.strip(), datetime.now(timezone.utc))
+            ctx.store.ensure()
+            ctx.store.append(reset)
+            state = load_state(ctx.store, history=ctx.history, arena=ctx.arena)
     data = status_data(ctx, state, time.time())
     data["reset"] = reset
     ctx.emit(render(data), data)
