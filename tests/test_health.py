@@ -82,7 +82,8 @@ def test_check_blocks_when_open_even_in_a_fresh_process(repo):
     assert blocked.code == 2
     assert json.loads(blocked.out)["breaker"]["state"] == "open"
     assert "circuit breaker OPEN" in blocked.err
-    assert ml("check", "-d", "a genuinely new idea about rotary base", cwd=repo).code == 0  # no flag: advisory
+    advisory = ml("check", "-d", "a genuinely new idea about rotary base", cwd=repo)  # no flag: advisory
+    assert advisory.code == 0 and "novel → ALLOW — but the circuit breaker is OPEN: BLOCK" in advisory.out
 
 
 def test_reset_breaker_records_an_event_and_unblocks(repo):

@@ -106,7 +106,10 @@ def verdict(ctx: Context, proposal: Proposal, note: str, mode: str, threshold: f
 
 def render(data: dict) -> str:
     """Human text: verdict line, reasons, closest runs."""
-    lines = [f"{data['classification']} → {data['decision'].upper()} (mode {data['mode']}, "
+    breaker = data["breaker"]
+    held = " — but the circuit breaker is OPEN: BLOCK until it half-opens" if breaker["state"] == "open" \
+        and not breaker.get("half_open") and data["decision"] != "block" else ""
+    lines = [f"{data['classification']} → {data['decision'].upper()}{held} (mode {data['mode']}, "
              f"{data['history_runs']} runs in history)"]
     if data["breaker"].get("message"):
         lines.insert(0, data["breaker"]["message"])
