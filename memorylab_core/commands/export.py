@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from ..ledger.store import MemoryLabError, atomic_write_text, os_reason
@@ -33,7 +34,8 @@ def _arena_metrics(ctx: Context, arena: str) -> list:
     history = ctx.history
     state = load_state(ctx.store, history=history, arena=arena)
     return arena_samples(history.arena_runs(arena), history.events_in(arena),
-                         alerts=alerts(state.timeline, curve_loader(ctx.store)), plateau=state.timeline.plateau(),
+                         alerts=alerts(state.timeline, curve_loader(ctx.store), now=time.time()),
+                         plateau=state.timeline.plateau(),
                          breaker=state.timeline.breaker(), arena=arena, velocity=state.velocity.view(state.arena))
 
 

@@ -64,7 +64,7 @@ def status_data(ctx: Context, state: ResearchState, now: float) -> dict:
         "breaker": {**(breaker := tl.breaker()), "half_open": half_open(breaker, now)},
         "velocity": (velocity := state.velocity.view(state.arena)), "phase": phase_of(tl, velocity),
         "memory": tl.memory, "corrupt_lines": state.corrupt_lines,
-        "alerts": alerts(tl, curve_loader(ctx.store), noise_alert(verdict, state.arena)),
+        "alerts": alerts(tl, curve_loader(ctx.store), noise_alert(verdict, state.arena), now),
         "early_abort": early_abort_view(ctx.history, state.arena, window_runs(
             ctx.history, state.arena, TONIGHT_HOURS, datetime.fromtimestamp(now, timezone.utc))),
     }

@@ -6,6 +6,7 @@ into the document a human skims over coffee. The HTML dashboard and ``--json`` r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
@@ -150,7 +151,7 @@ def _research(history: JournalIndex, arena: str, verdict: dict | None) -> dict:
         return {"velocity": None, "alerts": []}
     state = load_state(history.store, history=history, arena=arena)
     return {"velocity": state.velocity.view(arena),
-            "alerts": alerts(state.timeline, curve_loader(history.store), noise_alert(verdict, arena))}
+            "alerts": alerts(state.timeline, curve_loader(history.store), noise_alert(verdict, arena), time.time())}
 
 
 def _with_reference(run: Run, runs: Sequence[Run]) -> dict:

@@ -10,6 +10,7 @@ result is deterministic (no wall-clock times) and safe on an empty ledger.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from ..evidence.crashes import stated_crash_kind
@@ -66,7 +67,7 @@ def guide_data(state: ResearchState, curve_for: Callable[[str], list | None] | N
         "verdict": standing,
         "headline": headline,
         "account": timeline.account.to_dict(),
-        "alerts": [a for a in alerts(timeline, curve_for, noise_alert(standing, state.arena))
+        "alerts": [a for a in alerts(timeline, curve_for, noise_alert(standing, state.arena), time.time())
                    if not a["id"].startswith("plateau:")],  # the plateau has its own section
         "breaker": timeline.breaker(),
         "plateau": view["plateau"],

@@ -372,16 +372,17 @@ def _alert(alert_id: str, severity: str, message: str, **detail) -> dict:
 
 
 def alerts(timeline: Timeline, curve_for: Callable[[str], list | None] | None = None,
-           noise: dict | None = None) -> list[dict]:
+           noise: dict | None = None, now: float | None = None) -> list[dict]:
     """Active alerts, one per cause: the id names the cause (its first run), so it never repeats.
 
-    ``noise``: the noise alert of the arena's standing (:func:`~memorylab_core.policy.verdict.noise_alert`).
+    ``noise``: the noise alert of the arena's standing (:func:`~memorylab_core.policy.verdict.noise_alert`);
+    ``now``: the clock, so an open breaker whose cool-down has passed reads half-open, as ``check`` sees it.
     """
     out = [noise] if noise else []
     info = timeline.breaker()
     if info["state"] != "closed":
         out.append(_alert(f"crash_streak:{info['first_crash_run_id']}",
-                          "critical" if info["state"] == "open" else "warning", breaker_message(info),
+                          "critical" if info["state"] == "open" else "warning", breaker_message(info, now),
                           streak=info["streak"]))
     plateau = timeline.plateau()
     if plateau["on_plateau"] and timeline.champion is not None:
