@@ -211,6 +211,16 @@ def test_cli_export_parses_strictly(tmp_path, monkeypatch):
         assert name in fams, name
 
 
+def test_a_new_store_exports_its_arena_at_zero_not_nothing(tmp_path):
+    """An alert on absent() must tell a store with no run yet from a broken exporter."""
+    home = tmp_path / "store"
+    assert ml("--home", str(home), "init").code == 0
+    fams = parse_exposition(ml("--home", str(home), "export", "-f", "prometheus").out)
+    breaker = fams["memorylab_breaker_state"]["samples"]
+    assert any(dict(labels).get("state") == "closed" and value == 1 for labels, value in breaker.items()), breaker
+    assert all(value == 0 for value in fams["memorylab_runs_total"]["samples"].values())
+
+
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
 def test_promtool_check_metrics(tmp_path, monkeypatch):
     text = _export(tmp_path, monkeypatch)

@@ -42,7 +42,10 @@ def _arena_metrics(ctx: Context, arena: str) -> list:
 def render(ctx: Context, fmt: str) -> str:
     history = ctx.history
     if fmt == "prometheus":
-        return exposition_of([_arena_metrics(ctx, arena) for arena, _, _ in history.arenas()], len(history.corrupt))
+        # a store with no run yet still reports its (default) arena: 0 runs, the breaker closed, so an alert on
+        # absent() tells a new store from a broken exporter
+        arenas = [arena for arena, _, _ in history.arenas()] or [ctx.arena]
+        return exposition_of([_arena_metrics(ctx, arena) for arena in arenas], len(history.corrupt))
     if fmt == "csv":
         return export_csv(history.runs)
     if fmt == "tsv":
