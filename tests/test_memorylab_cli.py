@@ -200,6 +200,10 @@ def test_an_empty_store_or_target_is_refused_not_read_as_the_default(repo):
                  ["--index-dir", "", "status"]):
         res = ml(*args, cwd=repo)
         assert res.code == 1 and "empty path or URL" in res.err and len(res.err.strip().splitlines()) == 1, res.err
+    for args, words in ((["export", "-o", ""], "an empty path"), (["report", "--output", ""], "an empty path"),
+                        (["status", "--arena", ""], "an empty arena"), (["list", "--arena", " "], "an empty arena")):
+        res = ml(*args, cwd=repo)
+        assert res.code == 1 and words in res.err and len(res.err.strip().splitlines()) == 1, (args, res.err)
 
 
 def test_stale_sidecar_is_refused(repo):

@@ -145,7 +145,7 @@ def add_arena_flag(parser: argparse.ArgumentParser, all_allowed: bool = False, h
     """``--arena KEY``: the arena to show (default: the current one; see docs/evidence.md)."""
     extra = "; 'all' shows every arena, each apart" if all_allowed else ""
     help_text = help_text or f"arena to show (default: the current arena{extra})"
-    parser.add_argument("--arena", metavar="KEY", help=help_text)
+    parser.add_argument("--arena", metavar="KEY", type=arena_key, help=help_text)
     parser.set_defaults(arena_all_allowed=all_allowed)
 
 
@@ -165,6 +165,20 @@ def location(text: str) -> str:
     ``--home`` or ``--to`` would quietly mean the default store)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path or URL: name the directory or postgresql:// URL")
+    return text
+
+
+def output_path(text: str) -> Path:
+    """An argparse type for ``--output``: a file path (``-`` for stdout), never empty (an unset variable)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: name the file to write, or - for stdout")
+    return Path(text)
+
+
+def arena_key(text: str) -> str:
+    """An argparse type for ``--arena``: never empty (an unset variable would quietly mean the current arena)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty arena: name one (status lists them), or leave --arena out")
     return text
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from ..ledger.store import MemoryLabError, atomic_write_text, os_reason
 from ..render.export import export_csv, export_jsonl, export_tsv
 from ..render.prometheus import arena_samples, exposition_of
 from ..research.health import alerts
 from ..research.memory import curve_loader, load_state
-from .common import Context, is_stdout
+from .common import Context, is_stdout, output_path
 
 FORMATS = ("jsonl", "csv", "tsv", "prometheus")
 
@@ -25,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "runs and imported rows); prometheus: text exposition 0.0.4 of the headline metrics "
                     "(for node_exporter's textfile collector).")
     p.add_argument("--format", "-f", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
-    p.add_argument("--output", "-o", type=Path, help="write to this file atomically instead of stdout")
+    p.add_argument("--output", "-o", type=output_path, help="write to this file atomically instead of stdout")
     p.set_defaults(handler=run, raw_stdout=True)  # the export is data: printed byte-exact
 
 

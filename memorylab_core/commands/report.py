@@ -10,7 +10,7 @@ from pathlib import Path
 from ..ledger.model import utc_stamp
 from ..ledger.store import MemoryLabError, atomic_write_text, os_reason, write_derived
 from ..render.report import all_arenas_data, render_markdown, report_data
-from .common import Context, add_arena_flag, add_json_flag, hours, is_stdout
+from .common import Context, add_arena_flag, add_json_flag, hours, is_stdout, output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     window.add_argument("--since-hours", type=hours, default=16.0,
                         help="report window in hours (default 16)")
     window.add_argument("--all", action="store_true", help="report on all time")
-    p.add_argument("--output", "-o", type=Path, help="write the report here instead of reports/ ('-' = stdout)")
+    p.add_argument("--output", "-o", type=output_path, help="write the report here instead of reports/ ('-' = stdout)")
     p.add_argument("--html", action="store_true",
                    help="also write the self-contained HTML dashboard (reports/latest.html + reports/<stamp>.html); "
                         "with --output, write only the HTML there")
