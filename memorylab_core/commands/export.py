@@ -70,5 +70,6 @@ def run(ctx: Context) -> int:
         atomic_write_text(target, text)
     except OSError as exc:
         raise MemoryLabError(f"cannot write the export to {output}: {os_reason(exc)}") from exc
-    print(f"exported {ctx.args.format} to {target}", file=sys.stderr)
+    if sys.stderr.isatty():  # a person sees where it went; cron (no terminal) mails nothing on success
+        print(f"exported {ctx.args.format} to {target}", file=sys.stderr)
     return 0
